@@ -1,0 +1,161 @@
+// @ts-check
+/**
+ * `npm start`: the whole system on this machine, default configuration.
+ *
+ * Installs and builds if needed, starts a real Kafka broker (KRaft, from the
+ * cached Maven Central jars), then one ingest and one edge process, waits for
+ * each to report ready, and prints where to publish and where to connect.
+ * Ctrl-C (or SIGTERM) drains the services, stops the broker and removes its
+ * data; nothing is left running. Everything binds to 127.0.0.1.
+ *
+ * Ports can be moved with environment variables (defaults in brackets):
+ *   FANOUT_LOCAL_KAFKA_PORT [9092]    FANOUT_LOCAL_GRPC_PORT [50051]
+ *   FANOUT_LOCAL_HTTP_PORT [8080]     FANOUT_LOCAL_EDGE_PORT [8081]
+ *   FANOUT_LOCAL_METRICS_PORT [9464]  (ingest; the edge uses the next port)
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startLocalKafka } from '../kafka/local-kafka.mjs';
+import { build, ensureInstalled, repoRoot } from './workspace.mjs';
+
+const host = '127.0.0.1';
+
+/**
+ * @param {string} name
+ * @param {number} fallback
+ */
+function portFromEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    console.error(`fanout: ${name} must be a port number 1-65535 (got "${raw}")`);
+    process.exit(2);
+  }
+  return port;
+}
+
+const ports = {
+  kafka: portFromEnv('FANOUT_LOCAL_KAFKA_PORT', 9092),
+  grpc: portFromEnv('FANOUT_LOCAL_GRPC_PORT', 50051),
+  http: portFromEnv('FANOUT_LOCAL_HTTP_PORT', 8080),
+  edge: portFromEnv('FANOUT_LOCAL_EDGE_PORT', 8081),
+  ingestMetrics: portFromEnv('FANOUT_LOCAL_METRICS_PORT', 9464),
+};
+const edgeMetrics = ports.ingestMetrics + 1;
+
+/** @param {string} line */
+const say = (line) => console.error(`fanout: ${line}`);
+
+/** @type {{ name: string, child: import('node:child_process').ChildProcess }[]} */
+const services = [];
+/** @type {{ stop(): Promise<void> } | undefined} */
+let kafka;
+let stopping = false;
+
+/**
+ * Starts a service's compiled main with its configuration in the environment
+ * and waits until its /readyz answers 200.
+ * @param {string} name
+ * @param {string} main
+ * @param {number} metricsPort
+ * @param {Record<string, string>} env
+ */
+async function startService(name, main, metricsPort, env) {
+  const child = spawn(process.execPath, ['--enable-source-maps', join(repoRoot, main)], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      FANOUT_KAFKA_BROKERS: `${host}:${ports.kafka}`,
+      FANOUT_TELEMETRY_METRICS_HOST: host,
+      FANOUT_TELEMETRY_METRICS_PORT: String(metricsPort),
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  services.push({ name, child });
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    say(`${name} exited unexpectedly (${signal ?? `exit ${code}`}); stopping everything`);
+    void shutdown(1);
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null || stopping) throw new Error(`${name} did not start`);
+    try {
+      const response = await fetch(`http://${host}:${metricsPort}/readyz`);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${name} not ready after 60 s`);
+    await sleep(200);
+  }
+}
+
+/** @param {number} code */
+async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  say('stopping services');
+  await Promise.all(
+    services.map(
+      ({ child }) =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve(undefined);
+          const force = setTimeout(() => child.kill('SIGKILL'), 20_000);
+          child.once('exit', () => {
+            clearTimeout(force);
+            resolve(undefined);
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+  if (kafka !== undefined) {
+    say('stopping Kafka');
+    await kafka.stop();
+  }
+  say('stopped; nothing is left running');
+  process.exit(code);
+}
+
+for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
+  process.on(signal, () => void shutdown(0));
+}
+
+try {
+  await ensureInstalled(say);
+  await build(say);
+  say(`starting Kafka on ${host}:${ports.kafka}`);
+  kafka = await startLocalKafka({ port: ports.kafka });
+  if (stopping) throw new Error('interrupted');
+  say('starting ingest');
+  await startService('ingest', 'services/ingest/dist/main.js', ports.ingestMetrics, {
+    FANOUT_INGEST_HOST: host,
+    FANOUT_INGEST_GRPC_PORT: String(ports.grpc),
+    FANOUT_INGEST_HTTP_PORT: String(ports.http),
+  });
+  say('starting edge');
+  await startService('edge', 'services/edge/dist/main.js', edgeMetrics, {
+    FANOUT_EDGE_HOST: host,
+    FANOUT_EDGE_PORT: String(ports.edge),
+  });
+  console.log(`
+fanout is running (Ctrl-C stops everything)
+
+  publish   gRPC  ${host}:${ports.grpc}  fanout.v1.IngestService/Publish, /PublishStream
+            HTTP  curl -X POST http://${host}:${ports.http}/v1/channels/demo/events \\
+                    -H 'content-type: application/json' -d '{"type":"greeting","data":{"hello":"world"}}'
+  connect   WS    ws://${host}:${ports.edge}/v1/ws   (subprotocol fanout.json.v1 or fanout.proto.v1)
+            SSE   curl -N http://${host}:${ports.edge}/v1/channels/demo?watch=true
+  metrics   ingest http://${host}:${ports.ingestMetrics}/metrics   edge http://${host}:${edgeMetrics}/metrics
+  kafka     ${host}:${ports.kafka}
+`);
+} catch (error) {
+  if (!stopping) {
+    say(`start failed: ${error instanceof Error ? error.message : String(error)}`);
+    await shutdown(1);
+  }
+}
