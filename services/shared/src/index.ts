@@ -1,1 +1,64 @@
-export const placeholder = 1;
+/**
+ * `@fanout/shared`: what every fanout service shares. The browser-safe part
+ * is also available alone as `@fanout/shared/portable`.
+ */
+export {
+  actionForCloseCode,
+  assertValidChannel,
+  ClientFrame,
+  CloseCodeRange,
+  comparePositions,
+  decodeEvent,
+  DisconnectAction,
+  encodeEvent,
+  errorCatalog,
+  errorCodeForCloseCode,
+  errorCodes,
+  errorSpec,
+  Event,
+  FanoutError,
+  formatPosition,
+  GrpcStatus,
+  isChannelPattern,
+  isErrorCode,
+  isFanoutError,
+  isValidChannel,
+  isValidEpoch,
+  maxChannelLength,
+  parsePosition,
+  patternMatches,
+  pb,
+  Position,
+  PublishEvent,
+  PublishRequest,
+  PublishResponse,
+  PublishStreamRequest,
+  PublishStreamResponse,
+  ServerFrame,
+  toCloseCode,
+  toFanoutError,
+  toGrpcStatus,
+  toHttpStatus,
+} from './portable.js';
+export type {
+  ClientAction,
+  ErrorCode,
+  ErrorDetails,
+  ErrorSpec,
+  GrpcStatusName,
+  PositionValue,
+} from './portable.js';
+export { configFields, envName } from './config-fields.js';
+export type { ConfigField, ConfigFieldKind } from './config-fields.js';
+export { loadConfig, loadConfigOrExit } from './config-loader.js';
+export type { LoadConfigOptions } from './config-loader.js';
+export { configJsonSchema, configSchema } from './config-schema.js';
+export type { FanoutConfig, FanoutConfigInput } from './config-schema.js';
+export { createLogger } from './logger.js';
+export type { Logger, LoggerOptions } from './logger.js';
+export { startMetricsServer } from './metrics-server.js';
+export type { MetricsServer, MetricsServerOptions, Readiness } from './metrics-server.js';
+export { IngestServiceDefinition } from '../generated/ingest-service.js';
+export { renderConfigurationReference, renderErrorsReference } from './reference-docs.js';
+export { startTelemetry } from './telemetry.js';
+export type { Telemetry, TelemetryOptions } from './telemetry.js';

@@ -1,0 +1,173 @@
+/**
+ * The one configuration schema of every fanout service. It yields the
+ * TypeScript type, the validator (with a message per bad value), the
+ * reference table in docs/reference/configuration.md and the JSON Schema the
+ * Helm chart's values are checked against.
+ *
+ * Every leaf has a default and a description. Environment variable names are
+ * derived from the path: `kafka.clientId` → `FANOUT_KAFKA_CLIENT_ID`.
+ */
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const positiveInt = z.number().int().positive();
+const host = z.string().min(1);
+const broker = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]+:[0-9]{1,5}$/, 'must be host:port, e.g. kafka-0.kafka:9092');
+
+export const configSchema = z.object({
+  log: z
+    .object({
+      level: z
+        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default('info')
+        .describe('Minimum level of the JSON log lines written to stdout.'),
+    })
+    .prefault({})
+    .describe('Logging.'),
+  kafka: z
+    .object({
+      brokers: z
+        .array(broker)
+        .min(1)
+        .default(['127.0.0.1:9092'])
+        .describe('Bootstrap servers, comma-separated host:port list.'),
+      clientId: z
+        .string()
+        .min(1)
+        .default('fanout')
+        .describe('Kafka client id prefix; the service name is appended.'),
+      topic: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name')
+        .default('fanout.events')
+        .describe('Topic that holds every channel; the channel is the record key.'),
+      partitions: positiveInt
+        .max(10000)
+        .default(12)
+        .describe('Partitions of the topic when ingest creates it.'),
+      replicationFactor: positiveInt
+        .max(16)
+        .default(1)
+        .describe('Replication factor of the topic when ingest creates it (3 in production).'),
+      ssl: z.boolean().default(false).describe('Connect to the brokers over TLS.'),
+      saslMechanism: z
+        .enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512'])
+        .default('none')
+        .describe('SASL mechanism; `none` disables SASL.'),
+      saslUsername: z.string().default('').describe('SASL user name.'),
+      saslPassword: z
+        .string()
+        .default('')
+        .describe('SASL password (pass it from a Secret, not a ConfigMap).'),
+      connectionTimeoutMs: positiveInt
+        .max(120000)
+        .default(3000)
+        .describe('Timeout of a TCP connection to a broker, in milliseconds.'),
+      requestTimeoutMs: positiveInt
+        .max(300000)
+        .default(10000)
+        .describe('Timeout of one Kafka request, in milliseconds.'),
+    })
+    .prefault({})
+    .describe('Kafka connection and topic.'),
+  telemetry: z
+    .object({
+      metricsHost: host
+        .default('127.0.0.1')
+        .describe('Address of the internal HTTP server for /metrics, /livez and /readyz.'),
+      metricsPort: port
+        .default(9464)
+        .describe('Port of the internal HTTP server; 0 picks a free port.'),
+      serviceName: z
+        .string()
+        .default('')
+        .describe('service.name of traces and logs; empty uses fanout-ingest / fanout-edge.'),
+      tracesExporter: z
+        .enum(['none', 'otlp', 'console'])
+        .default('none')
+        .describe('Where OpenTelemetry traces go.'),
+      otlpEndpoint: z
+        .string()
+        .default('http://127.0.0.1:4318/v1/traces')
+        .describe('OTLP/HTTP traces endpoint, used when tracesExporter is otlp.'),
+      sampleRatio: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(1)
+        .describe('Fraction of root traces sampled (parent-based).'),
+    })
+    .prefault({})
+    .describe('Metrics and traces.'),
+  ingest: z
+    .object({
+      host: host.default('127.0.0.1').describe('Address the gRPC and HTTP servers bind to.'),
+      grpcPort: port.default(50051).describe('gRPC port (IngestService, health, reflection).'),
+      httpPort: port.default(8080).describe('HTTP JSON publish port.'),
+      maxEventBytes: positiveInt
+        .max(16 * 1024 * 1024)
+        .default(1024 * 1024)
+        .describe('Largest accepted event (data plus headers), in bytes.'),
+      maxBatchEvents: positiveInt
+        .max(100000)
+        .default(1000)
+        .describe('Most events in one Publish call.'),
+      allowedContentTypes: z
+        .array(z.string().min(1))
+        .default(['*'])
+        .describe('Accepted content types of event data; `*` accepts any.'),
+      shutdownTimeoutMs: positiveInt
+        .max(600000)
+        .default(25000)
+        .describe('Longest drain on SIGTERM before in-flight calls are failed.'),
+    })
+    .prefault({})
+    .describe('Ingest service.'),
+  edge: z
+    .object({
+      host: host.default('127.0.0.1').describe('Address the WebSocket/HTTP server binds to.'),
+      port: port.default(8081).describe('WebSocket, SSE and HTTP port.'),
+      maxConnections: positiveInt
+        .default(100000)
+        .describe('Most concurrent client connections on one edge.'),
+      idleTimeoutSeconds: z
+        .number()
+        .int()
+        .min(8)
+        .max(960)
+        .default(120)
+        .describe('Close a WebSocket that sent nothing for this long (pings count).'),
+      maxBackpressureBytes: positiveInt
+        .default(1024 * 1024)
+        .describe('Bytes buffered for one slow client before it is closed resumably.'),
+      replayBufferEvents: z
+        .number()
+        .int()
+        .min(0)
+        .default(10000)
+        .describe('Recent events kept in memory per partition for hot replay.'),
+      shutdownTimeoutMs: positiveInt
+        .max(600000)
+        .default(25000)
+        .describe('Longest drain on SIGTERM before remaining clients are closed.'),
+    })
+    .prefault({})
+    .describe('Edge service.'),
+});
+
+export type FanoutConfigInput = z.input<typeof configSchema>;
+
+type DeepReadonly<T> = T extends readonly (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+export type FanoutConfig = DeepReadonly<z.output<typeof configSchema>>;
+
+/** The schema as JSON Schema (draft 2020-12), for the Helm chart's values check. */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, { io: 'input' });
+}

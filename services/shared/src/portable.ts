@@ -1,0 +1,44 @@
+/**
+ * `@fanout/shared/portable`: the modules that run in a browser as well as in
+ * Node.js — no Node built-ins, no server-side dependencies.
+ */
+export {
+  assertValidChannel,
+  isChannelPattern,
+  isValidChannel,
+  maxChannelLength,
+  patternMatches,
+} from './channel.js';
+export { actionForCloseCode, CloseCodeRange } from './close-codes.js';
+export type { ClientAction } from './close-codes.js';
+export {
+  errorCatalog,
+  errorCodeForCloseCode,
+  errorCodes,
+  errorSpec,
+  GrpcStatus,
+  isErrorCode,
+  toCloseCode,
+  toGrpcStatus,
+  toHttpStatus,
+} from './error-catalog.js';
+export type { ErrorCode, ErrorSpec, GrpcStatusName } from './error-catalog.js';
+export { FanoutError, isFanoutError, toFanoutError } from './fanout-error.js';
+export type { ErrorDetails } from './fanout-error.js';
+export { comparePositions, formatPosition, isValidEpoch, parsePosition } from './position.js';
+export type { PositionValue } from './position.js';
+export {
+  ClientFrame,
+  decodeEvent,
+  DisconnectAction,
+  encodeEvent,
+  Event,
+  pb,
+  Position,
+  PublishEvent,
+  PublishRequest,
+  PublishResponse,
+  PublishStreamRequest,
+  PublishStreamResponse,
+  ServerFrame,
+} from './proto.js';
