@@ -51,6 +51,8 @@ export default tseslint.config(
       '@typescript-eslint/explicit-module-boundary-types': 'error',
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      // `.catch(() => {})` on best-effort cleanup is deliberate.
+      '@typescript-eslint/no-empty-function': ['error', { allow: ['arrowFunctions'] }],
       'import-x/no-cycle': 'error',
       'import-x/no-self-import': 'error',
       'import-x/no-duplicates': 'error',

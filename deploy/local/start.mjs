@@ -148,8 +148,7 @@ fanout is running (Ctrl-C stops everything)
   publish   gRPC  ${host}:${ports.grpc}  fanout.v1.IngestService/Publish, /PublishStream
             HTTP  curl -X POST http://${host}:${ports.http}/v1/channels/demo/events \\
                     -H 'content-type: application/json' -d '{"type":"greeting","data":{"hello":"world"}}'
-  connect   WS    ws://${host}:${ports.edge}/v1/ws   (subprotocol fanout.json.v1 or fanout.proto.v1)
-            SSE   curl -N http://${host}:${ports.edge}/v1/channels/demo?watch=true
+  edge      http://${host}:${ports.edge}   (client routes /v1/ws and SSE: see docs/architecture.md for status)
   metrics   ingest http://${host}:${ports.ingestMetrics}/metrics   edge http://${host}:${edgeMetrics}/metrics
   kafka     ${host}:${ports.kafka}
 `);

@@ -1,1 +1,9 @@
-export const placeholder = 1;
+export { prepareBatch, prepareEvent } from './event-validator.js';
+export type { IncomingEvent, PreparedEvent, PublishLimits } from './event-validator.js';
+export { EventWriter } from './event-writer.js';
+export type { EventWriterOptions, WriteContext, WrittenEvent } from './event-writer.js';
+export { IdempotencyWindow } from './idempotency-window.js';
+export { startIngestApp } from './ingest-app.js';
+export type { IngestApp, IngestAppOptions } from './ingest-app.js';
+export { createIngestMetrics } from './ingest-metrics.js';
+export type { IngestMetrics } from './ingest-metrics.js';

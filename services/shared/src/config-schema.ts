@@ -69,6 +69,10 @@ export const configSchema = z.object({
         .max(300000)
         .default(10000)
         .describe('Timeout of one Kafka request, in milliseconds.'),
+      compression: z
+        .enum(['none', 'gzip'])
+        .default('none')
+        .describe('Compression of produced record batches.'),
     })
     .prefault({})
     .describe('Kafka connection and topic.'),
@@ -118,6 +122,36 @@ export const configSchema = z.object({
         .array(z.string().min(1))
         .default(['*'])
         .describe('Accepted content types of event data; `*` accepts any.'),
+      requestTimeoutMs: positiveInt
+        .max(300000)
+        .default(30000)
+        .describe('Deadline of a publish that does not set one (gRPC) and of every HTTP publish.'),
+      maxInFlightEvents: positiveInt
+        .default(200000)
+        .describe(
+          'Events accepted and not yet acknowledged by Kafka; beyond it publishes get rate_limited.',
+        ),
+      streamWindow: positiveInt
+        .max(100000)
+        .default(2000)
+        .describe('Unacknowledged events per PublishStream before the server stops reading it.'),
+      kafkaBatchMaxEvents: positiveInt
+        .max(100000)
+        .default(10000)
+        .describe('Most events merged into one Kafka produce request.'),
+      idempotencyWindowSeconds: z
+        .number()
+        .int()
+        .min(0)
+        .max(86400)
+        .default(300)
+        .describe('How long a producer-supplied event id is remembered; 0 disables deduplication.'),
+      idempotencyMaxEntries: z
+        .number()
+        .int()
+        .min(0)
+        .default(200000)
+        .describe('Most remembered event ids per ingest process; the oldest are forgotten first.'),
       shutdownTimeoutMs: positiveInt
         .max(600000)
         .default(25000)

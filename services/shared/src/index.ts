@@ -16,6 +16,7 @@ export {
   errorCodes,
   errorSpec,
   Event,
+  fanout,
   FanoutError,
   formatPosition,
   GrpcStatus,
@@ -25,6 +26,8 @@ export {
   isValidChannel,
   isValidEpoch,
   maxChannelLength,
+  murmur2,
+  partitionForChannel,
   parsePosition,
   patternMatches,
   pb,
@@ -54,6 +57,9 @@ export { loadConfig, loadConfigOrExit } from './config-loader.js';
 export type { LoadConfigOptions } from './config-loader.js';
 export { configJsonSchema, configSchema } from './config-schema.js';
 export type { FanoutConfig, FanoutConfigInput } from './config-schema.js';
+export { contractDescriptorSet } from './descriptor-set.js';
+export { fetchTopicId, topicIdToEpoch } from './kafka-topic-id.js';
+export type { TopicIdOptions } from './kafka-topic-id.js';
 export { createLogger } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { startMetricsServer } from './metrics-server.js';

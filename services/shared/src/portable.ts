@@ -9,6 +9,7 @@ export {
   maxChannelLength,
   patternMatches,
 } from './channel.js';
+export { murmur2, partitionForChannel } from './channel-partition.js';
 export { actionForCloseCode, CloseCodeRange } from './close-codes.js';
 export type { ClientAction } from './close-codes.js';
 export {
@@ -33,6 +34,7 @@ export {
   DisconnectAction,
   encodeEvent,
   Event,
+  fanout,
   pb,
   Position,
   PublishEvent,

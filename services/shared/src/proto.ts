@@ -11,6 +11,7 @@ import { fanout } from '../generated/fanout.js';
 protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
 protobuf.configure();
 
+export { fanout };
 export const pb = fanout.v1;
 
 export const Event = fanout.v1.Event;

@@ -1,0 +1,128 @@
+/**
+ * Validates a batch of published events against the limits and turns it into
+ * what the writer needs. The batch is all-or-nothing: the first violation
+ * throws a FanoutError naming the event and field, and nothing is written.
+ */
+import { randomUUID } from 'node:crypto';
+import { assertValidChannel, FanoutError } from '@fanout/shared';
+
+export interface PublishLimits {
+  readonly maxEventBytes: number;
+  readonly maxBatchEvents: number;
+  /** Allowed media types (without parameters); `*` allows any. */
+  readonly allowedContentTypes: readonly string[];
+}
+
+/** One event as a producer sent it, transport-neutral. */
+export interface IncomingEvent {
+  readonly channel: string;
+  readonly type?: string | null;
+  readonly data?: Uint8Array | null;
+  readonly contentType?: string | null;
+  readonly headers?: Readonly<Record<string, string>> | null;
+  readonly id?: string | null;
+}
+
+/** A validated event, ready to be written. */
+export interface PreparedEvent {
+  readonly id: string;
+  /** True when the producer chose the id (it is an idempotency key). */
+  readonly producerId: boolean;
+  readonly channel: string;
+  readonly type: string;
+  readonly data: Uint8Array;
+  readonly contentType: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Approximate size counted against maxEventBytes. */
+  readonly size: number;
+}
+
+const idPattern = /^[A-Za-z0-9._:~-]{1,128}$/;
+const typePattern = /^[A-Za-z0-9._:/-]{0,128}$/;
+const headerName = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
+const mediaType = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
+const defaultContentType = 'application/octet-stream';
+
+function invalid(field: string, message: string): FanoutError {
+  return new FanoutError('invalid_argument', `${field}: ${message}`, { details: { field } });
+}
+
+function baseMediaType(contentType: string): string {
+  return (contentType.split(';')[0] ?? '').trim().toLowerCase();
+}
+
+export function prepareEvent(
+  event: IncomingEvent,
+  limits: PublishLimits,
+  field: string,
+): PreparedEvent {
+  assertValidChannel(event.channel, `${field}.channel`);
+  const type = event.type ?? '';
+  if (!typePattern.test(type)) {
+    throw invalid(`${field}.type`, 'at most 128 characters of [A-Za-z0-9._:/-]');
+  }
+  const givenType = event.contentType?.trim() ?? '';
+  const contentType = givenType === '' ? defaultContentType : givenType;
+  const base = baseMediaType(contentType);
+  if (!mediaType.test(base) || contentType.length > 255) {
+    throw invalid(`${field}.content_type`, `"${contentType.slice(0, 80)}" is not a media type`);
+  }
+  if (
+    !limits.allowedContentTypes.includes('*') &&
+    !limits.allowedContentTypes.some((allowed) => baseMediaType(allowed) === base)
+  ) {
+    throw new FanoutError(
+      'content_type_not_allowed',
+      `${field}.content_type: "${base}" is not allowed (allowed: ${limits.allowedContentTypes.join(', ')})`,
+      { details: { field: `${field}.content_type` } },
+    );
+  }
+  const headers = event.headers ?? {};
+  let size = (event.data?.byteLength ?? 0) + type.length + contentType.length;
+  for (const [name, value] of Object.entries(headers)) {
+    if (!headerName.test(name)) {
+      throw invalid(
+        `${field}.headers`,
+        `header name "${name.slice(0, 80)}" must be 1-64 characters of [A-Za-z0-9._-]`,
+      );
+    }
+    size += name.length + value.length;
+  }
+  if (size > limits.maxEventBytes) {
+    throw new FanoutError(
+      'event_too_large',
+      `${field}: event is ${size} bytes, more than the limit of ${limits.maxEventBytes}`,
+      { details: { field, size, limit: limits.maxEventBytes } },
+    );
+  }
+  const given = event.id ?? '';
+  if (given !== '' && !idPattern.test(given)) {
+    throw invalid(`${field}.id`, 'at most 128 characters of [A-Za-z0-9._:~-]');
+  }
+  return {
+    id: given === '' ? randomUUID() : given,
+    producerId: given !== '',
+    channel: event.channel,
+    type,
+    data: event.data ?? new Uint8Array(0),
+    contentType,
+    headers,
+    size,
+  };
+}
+
+/** Validates a whole batch; throws on the first violation, so nothing partial is written. */
+export function prepareBatch(
+  events: readonly IncomingEvent[],
+  limits: PublishLimits,
+): PreparedEvent[] {
+  if (events.length === 0) throw invalid('events', 'at least one event is required');
+  if (events.length > limits.maxBatchEvents) {
+    throw new FanoutError(
+      'batch_too_large',
+      `events: ${events.length} events, more than the limit of ${limits.maxBatchEvents}`,
+      { details: { field: 'events', count: events.length, limit: limits.maxBatchEvents } },
+    );
+  }
+  return events.map((event, index) => prepareEvent(event, limits, `events[${index}]`));
+}

@@ -1,0 +1,285 @@
+/**
+ * The gRPC face of ingest: fanout.v1.IngestService (Publish, PublishStream),
+ * the standard health service (grpc.health.v1) and server reflection.
+ * Errors carry the catalog code in the status details and the
+ * `fanout-error-code` trailer.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import {
+  contractDescriptorSet,
+  FanoutError,
+  IngestServiceDefinition,
+  fanout,
+  toFanoutError,
+  toGrpcStatus,
+  type Logger,
+} from '@fanout/shared';
+import {
+  context as otelContext,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import { HealthImplementation } from 'grpc-health-check';
+import type { IncomingEvent } from './event-validator.js';
+import type { WriteContext, WrittenEvent } from './event-writer.js';
+import type { PublishService, Transport } from './publish-service.js';
+
+export interface GrpcServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly publish: PublishService;
+  readonly logger: Logger;
+  /** Deadline applied when a call has none. */
+  readonly defaultTimeoutMs: number;
+  /** Most unacknowledged events per PublishStream before the server stops reading it. */
+  readonly streamWindow: number;
+  /** Resolves the producer identity of a call; throws FanoutError('unauthenticated'|...). */
+  readonly authenticate: (metadata: grpc.Metadata) => string;
+}
+
+export interface GrpcServer {
+  readonly port: number;
+  setServing(serving: boolean): void;
+  /** Stops accepting calls; waits for running calls up to timeoutMs, then cancels them. */
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+const pb = fanout.v1;
+const tracer = trace.getTracer('fanout-ingest');
+const serviceName = 'fanout.v1.IngestService';
+
+const metadataGetter = {
+  keys: (carrier: grpc.Metadata) => Object.keys(carrier.getMap()),
+  get: (carrier: grpc.Metadata, key: string) => {
+    const value = carrier.get(key)[0];
+    return value === undefined ? undefined : String(value);
+  },
+};
+
+function toIncoming(event: fanout.v1.PublishEvent.$Properties | null | undefined): IncomingEvent {
+  return {
+    channel: event?.channel ?? '',
+    type: event?.type ?? '',
+    data: event?.data ?? new Uint8Array(0),
+    contentType: event?.contentType ?? '',
+    headers: event?.headers ?? {},
+    id: event?.id ?? '',
+  };
+}
+
+function toResult(written: WrittenEvent): fanout.v1.PublishResult.$Properties {
+  return {
+    id: written.id,
+    position: {
+      epoch: written.position.epoch,
+      partition: written.position.partition,
+      offset: written.position.offset,
+    },
+    duplicate: written.duplicate,
+  };
+}
+
+function toServiceError(error: FanoutError): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  metadata.set('fanout-error-code', error.code);
+  return { code: toGrpcStatus(error.code) as grpc.status, details: error.message, metadata };
+}
+
+function deadlineOf(call: { getDeadline(): grpc.Deadline }, fallbackMs: number): number {
+  const deadline = call.getDeadline();
+  const fallback = Date.now() + fallbackMs;
+  const value = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(value) ? Math.min(value, fallback) : fallback;
+}
+
+export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [serviceName]: 'NOT_SERVING' });
+  health.addToServer(server);
+  new ReflectionService(loadFileDescriptorSetFromBuffer(contractDescriptorSet())).addToServer(
+    server,
+  );
+
+  /** Runs one publish inside a server span whose context goes into the Kafka record. */
+  async function traced(
+    name: string,
+    metadata: grpc.Metadata,
+    transport: Transport,
+    events: readonly IncomingEvent[],
+    deadline: number,
+  ): Promise<WrittenEvent[]> {
+    const producer = options.authenticate(metadata);
+    const parent = propagation.extract(otelContext.active(), metadata, metadataGetter);
+    return tracer.startActiveSpan(
+      name,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'fanout.events': events.length, 'rpc.system': 'grpc' },
+      },
+      parent,
+      async (span) => {
+        const carrier: Record<string, string> = {};
+        propagation.inject(otelContext.active(), carrier);
+        const context: WriteContext = {
+          producer,
+          deadline,
+          ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
+          ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
+        };
+        try {
+          return await options.publish.publish(events, context, transport);
+        } catch (error) {
+          const fanoutError = toFanoutError(error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: fanoutError.code });
+          throw fanoutError;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  const publish: grpc.handleUnaryCall<fanout.v1.PublishRequest, fanout.v1.PublishResponse> = (
+    call,
+    callback,
+  ) => {
+    const events = call.request.events.map(toIncoming);
+    traced(
+      'fanout.v1.IngestService/Publish',
+      call.metadata,
+      'grpc',
+      events,
+      deadlineOf(call, options.defaultTimeoutMs),
+    ).then(
+      (written) => {
+        callback(null, pb.PublishResponse.create({ results: written.map(toResult) }));
+      },
+      (error: unknown) => {
+        callback(toServiceError(toFanoutError(error)));
+      },
+    );
+  };
+
+  const publishStream: grpc.handleBidiStreamingCall<
+    fanout.v1.PublishStreamRequest,
+    fanout.v1.PublishStreamResponse
+  > = (call) => {
+    let outstanding = 0;
+    let ended = false;
+    let paused = false;
+    const finishIfDone = () => {
+      if (ended && outstanding === 0) call.end();
+    };
+    call.on('data', (request: fanout.v1.PublishStreamRequest) => {
+      outstanding++;
+      if (outstanding >= options.streamWindow && !paused) {
+        paused = true;
+        call.pause();
+      }
+      const sequence = request.sequence;
+      traced(
+        'fanout.v1.IngestService/PublishStream',
+        call.metadata,
+        'grpc_stream',
+        [toIncoming(request.event)],
+        Date.now() + options.defaultTimeoutMs,
+      )
+        .then(
+          (written) => {
+            const first = written[0];
+            if (first !== undefined && !call.cancelled) {
+              call.write(pb.PublishStreamResponse.create({ sequence, result: toResult(first) }));
+            }
+          },
+          (error: unknown) => {
+            const fanoutError = toFanoutError(error);
+            if (
+              fanoutError.code === 'unauthenticated' ||
+              fanoutError.code === 'permission_denied'
+            ) {
+              call.destroy(
+                Object.assign(new Error(fanoutError.message), toServiceError(fanoutError)),
+              );
+              return;
+            }
+            if (!call.cancelled) {
+              call.write(
+                pb.PublishStreamResponse.create({
+                  sequence,
+                  error: { code: fanoutError.code, message: fanoutError.message },
+                }),
+              );
+            }
+          },
+        )
+        .finally(() => {
+          outstanding--;
+          if (paused && outstanding < options.streamWindow / 2) {
+            paused = false;
+            call.resume();
+          }
+          finishIfDone();
+        });
+    });
+    call.on('end', () => {
+      ended = true;
+      finishIfDone();
+    });
+    call.on('error', (error) => {
+      options.logger.debug({ err: error }, 'publish stream error');
+    });
+  };
+
+  server.addService(IngestServiceDefinition, {
+    publish,
+    publishStream,
+  });
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      `${options.host}:${options.port}`,
+      grpc.ServerCredentials.createInsecure(),
+      (error, bound) => {
+        if (error)
+          reject(
+            new FanoutError(
+              'internal',
+              `cannot listen on ${options.host}:${options.port}: ${error.message}`,
+              { cause: error },
+            ),
+          );
+        else resolve(bound);
+      },
+    );
+  });
+
+  return {
+    port,
+    setServing(serving) {
+      const status = serving ? 'SERVING' : 'NOT_SERVING';
+      health.setStatus('', status);
+      health.setStatus(serviceName, status);
+    },
+    async shutdown(timeoutMs) {
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(serviceName, 'NOT_SERVING');
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, timeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}

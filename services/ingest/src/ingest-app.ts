@@ -1,0 +1,143 @@
+/**
+ * The ingest service assembled from its configuration: Kafka topic and
+ * writer, gRPC and HTTP servers, readiness, and the drain on shutdown.
+ */
+import type { FanoutConfig, Logger } from '@fanout/shared';
+import type { Registry } from 'prom-client';
+import { EventWriter } from './event-writer.js';
+import { startGrpcServer, type GrpcServer } from './grpc-server.js';
+import { startHttpServer, type HttpServer } from './http-server.js';
+import { createIngestMetrics } from './ingest-metrics.js';
+import { createKafka, plainSasl } from './kafka-client.js';
+import { PublishService } from './publish-service.js';
+import { ensureTopic, type TopicState } from './topic-setup.js';
+
+export interface IngestApp {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly topic: TopicState;
+  /** True when Kafka is reachable and the app is not draining. */
+  ready(): boolean;
+  /** Drains: stop accepting, finish or fail in-flight publishes, close. */
+  stop(): Promise<void>;
+}
+
+export interface IngestAppOptions {
+  readonly config: FanoutConfig;
+  readonly logger: Logger;
+  readonly registry: Registry;
+}
+
+/** Producer identity until producer authentication is configured. */
+const anonymous = () => 'anonymous';
+
+export async function startIngestApp({
+  config,
+  logger,
+  registry,
+}: IngestAppOptions): Promise<IngestApp> {
+  const metrics = createIngestMetrics(registry);
+  const kafka = createKafka(config.kafka, 'ingest', logger);
+  const admin = kafka.admin();
+  await admin.connect();
+  let topic: TopicState;
+  try {
+    const sasl = plainSasl(config.kafka);
+    topic = await ensureTopic({
+      admin,
+      brokers: config.kafka.brokers,
+      ssl: config.kafka.ssl,
+      ...(sasl ? { sasl } : {}),
+      wanted: {
+        topic: config.kafka.topic,
+        partitions: config.kafka.partitions,
+        replicationFactor: config.kafka.replicationFactor,
+      },
+      logger: logger.child({ component: 'topic-setup' }),
+      create: true,
+    });
+  } finally {
+    await admin.disconnect();
+  }
+  const writer = new EventWriter({
+    kafka,
+    topic: topic.topic,
+    epoch: topic.epoch,
+    partitions: topic.partitions,
+    logger: logger.child({ component: 'event-writer' }),
+    metrics,
+    compression: config.kafka.compression,
+    maxBatchEvents: config.ingest.kafkaBatchMaxEvents,
+    maxInFlightEvents: config.ingest.maxInFlightEvents,
+    idempotencyWindowMs: config.ingest.idempotencyWindowSeconds * 1000,
+    idempotencyMaxEntries: config.ingest.idempotencyMaxEntries,
+    ackTimeoutMs: config.kafka.requestTimeoutMs,
+  });
+  await writer.start();
+  const publish = new PublishService(
+    writer,
+    {
+      maxEventBytes: config.ingest.maxEventBytes,
+      maxBatchEvents: config.ingest.maxBatchEvents,
+      allowedContentTypes: config.ingest.allowedContentTypes,
+    },
+    metrics,
+  );
+
+  let grpc: GrpcServer | undefined;
+  let http: HttpServer | undefined;
+  try {
+    grpc = await startGrpcServer({
+      host: config.ingest.host,
+      port: config.ingest.grpcPort,
+      publish,
+      logger: logger.child({ component: 'grpc' }),
+      defaultTimeoutMs: config.ingest.requestTimeoutMs,
+      streamWindow: config.ingest.streamWindow,
+      authenticate: anonymous,
+    });
+    http = await startHttpServer({
+      host: config.ingest.host,
+      port: config.ingest.httpPort,
+      publish,
+      logger: logger.child({ component: 'http' }),
+      maxBodyBytes:
+        Math.min(config.ingest.maxEventBytes * config.ingest.maxBatchEvents, 64 * 1024 * 1024) +
+        65536,
+      timeoutMs: config.ingest.requestTimeoutMs,
+      authenticate: anonymous,
+    });
+  } catch (error) {
+    await grpc?.shutdown(0);
+    await writer.stop(0);
+    throw error;
+  }
+  const grpcServer = grpc;
+  const httpServer = http;
+  grpcServer.setServing(writer.isAvailable);
+  const healthSync = setInterval(() => {
+    grpcServer.setServing(writer.isAvailable);
+  }, 1000);
+  healthSync.unref();
+
+  let draining = false;
+  return {
+    grpcPort: grpcServer.port,
+    httpPort: httpServer.port,
+    topic,
+    ready: () => !draining && writer.isAvailable,
+    async stop() {
+      if (draining) return;
+      draining = true;
+      clearInterval(healthSync);
+      const timeout = config.ingest.shutdownTimeoutMs;
+      logger.info({ timeoutMs: timeout }, 'draining');
+      await Promise.all([
+        grpcServer.shutdown(timeout),
+        httpServer.close(timeout),
+        writer.stop(timeout),
+      ]);
+      logger.info('drained');
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * A kafkajs client from the configuration, logging through pino.
+ */
+import type { FanoutConfig, Logger } from '@fanout/shared';
+import kafkajs, { type KafkaConfig, type SASLOptions } from 'kafkajs';
+
+const { Kafka, logLevel } = kafkajs;
+
+// We set the partition of every record ourselves (Kafka's default partitioner).
+process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
+/** kafkajs notices that do not apply to how fanout uses it. */
+const ignoredNotices = [
+  // Retries are bounded on purpose: a failed producer is replaced by a new one (new producer id).
+  'Limiting retries for the idempotent producer',
+];
+
+function saslOptions(config: FanoutConfig['kafka']): SASLOptions | undefined {
+  switch (config.saslMechanism) {
+    case 'none':
+      return undefined;
+    case 'plain':
+      return { mechanism: 'plain', username: config.saslUsername, password: config.saslPassword };
+    case 'scram-sha-256':
+      return {
+        mechanism: 'scram-sha-256',
+        username: config.saslUsername,
+        password: config.saslPassword,
+      };
+    case 'scram-sha-512':
+      return {
+        mechanism: 'scram-sha-512',
+        username: config.saslUsername,
+        password: config.saslPassword,
+      };
+  }
+}
+
+export function createKafka(
+  config: FanoutConfig['kafka'],
+  clientId: string,
+  logger: Logger,
+): InstanceType<typeof Kafka> {
+  const sasl = saslOptions(config);
+  const kafkaLogger = logger.child({ component: 'kafkajs' });
+  const options: KafkaConfig = {
+    clientId: `${config.clientId}-${clientId}`,
+    brokers: [...config.brokers],
+    ssl: config.ssl,
+    connectionTimeout: config.connectionTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2000 },
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry) => {
+      const { message, ...rest } = entry.log;
+      if (ignoredNotices.some((notice) => message.startsWith(notice))) return;
+      const level =
+        entry.level === logLevel.ERROR ? 'warn' : entry.level === logLevel.WARN ? 'info' : 'debug';
+      kafkaLogger[level]({ namespace: entry.namespace, ...rest }, message);
+    },
+    ...(sasl ? { sasl } : {}),
+  };
+  return new Kafka(options);
+}
+
+/** SASL settings for the topic id lookup (PLAIN only; others use the plain topic metadata). */
+export function plainSasl(
+  config: FanoutConfig['kafka'],
+): { mechanism: 'plain'; username: string; password: string } | undefined {
+  return config.saslMechanism === 'plain'
+    ? { mechanism: 'plain', username: config.saslUsername, password: config.saslPassword }
+    : undefined;
+}
