@@ -13,7 +13,7 @@ import {
   IngestServiceDefinition,
   fanout,
   toFanoutError,
-  toGrpcStatus,
+  errorSpec,
   type Logger,
 } from '@fanout/shared';
 import {
@@ -86,7 +86,7 @@ function toResult(written: WrittenEvent): fanout.v1.PublishResult.$Properties {
 function toServiceError(error: FanoutError): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();
   metadata.set('fanout-error-code', error.code);
-  return { code: toGrpcStatus(error.code) as grpc.status, details: error.message, metadata };
+  return { code: grpc.status[errorSpec(error.code).grpc], details: error.message, metadata };
 }
 
 function deadlineOf(call: { getDeadline(): grpc.Deadline }, fallbackMs: number): number {
