@@ -9,7 +9,8 @@
  *   node deploy/kafka/local-kafka.mjs start [options]   run until Ctrl-C / SIGTERM
  *       --port N             client listener port (default: a free port)
  *       --controller-port N  controller listener port (default: a free port)
- *       --data-dir DIR       log directory (default: a new temporary directory)
+ *       --data-dir DIR       data directory (default: a new temporary directory); one that
+ *                            holds a formatted log is reused, so a restart keeps the data
  *       --keep-data          keep the data directory after stopping
  *
  * `start` prints one JSON line to stdout once the broker answers metadata
@@ -296,21 +297,12 @@ export async function startLocalKafka(options = {}) {
     join(libs, '*'),
   ];
   const started = Date.now();
-  const clusterId = randomBytes(16).toString('base64url');
-  await exec(
-    java,
-    [
-      ...jvm,
-      'kafka.tools.StorageTool',
-      'format',
-      '-t',
-      clusterId,
-      '-c',
-      properties,
-      '--standalone',
-    ],
-    { quiet: true },
-  );
+  // A data directory that was formatted before is reused as it is (a restart keeps the log).
+  if (!existsSync(join(dataDir, 'logs', 'meta.properties'))) {
+    const clusterId = randomBytes(16).toString('base64url');
+    const format = ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties];
+    await exec(java, [...jvm, ...format, '--standalone'], { quiet: true });
+  }
 
   const out = await open(join(dataDir, 'jvm.out'), 'a');
   const broker = spawn(java, [...jvm, 'kafka.Kafka', properties], {

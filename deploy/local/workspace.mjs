@@ -44,14 +44,15 @@ export function installNeeded() {
 }
 
 /**
- * Installs npm packages if needed (npm ci when a lock file exists).
+ * Installs npm packages if needed, as pinned by the lock file. (`npm install`
+ * rather than `npm ci`: the registry serves only this platform's builds of
+ * packages with per-platform optional dependencies, which `npm ci` rejects.)
  * @param {(line: string) => void} [say]
  */
 export async function ensureInstalled(say = () => {}) {
   if (!installNeeded()) return;
-  const lock = existsSync(join(repoRoot, 'package-lock.json'));
-  say(lock ? 'installing npm packages (npm ci)' : 'installing npm packages (npm install)');
-  await run('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund']);
+  say('installing npm packages');
+  await run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
 /**

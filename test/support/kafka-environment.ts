@@ -34,6 +34,18 @@ export const kafkaContainerImage = 'confluentinc/cp-kafka:8.1.0';
 interface ReadyLine {
   readonly event: 'ready';
   readonly bootstrap: string;
+  readonly pid: number;
+  readonly port: number;
+  readonly dataDir: string;
+}
+
+export interface LocalKafkaOptions {
+  readonly port?: number;
+  /** Reused when it already holds a formatted log (a restart keeps the data). */
+  readonly dataDir?: string;
+  /** Keep the data directory when stopping (to restart on it). */
+  readonly keepData?: boolean;
+  readonly timeoutMs?: number;
 }
 
 function isReadyLine(value: unknown): value is ReadyLine {
@@ -41,7 +53,8 @@ function isReadyLine(value: unknown): value is ReadyLine {
     typeof value === 'object' &&
     value !== null &&
     (value as { event?: unknown }).event === 'ready' &&
-    typeof (value as { bootstrap?: unknown }).bootstrap === 'string'
+    typeof (value as { bootstrap?: unknown }).bootstrap === 'string' &&
+    typeof (value as { pid?: unknown }).pid === 'number'
   );
 }
 
@@ -51,13 +64,20 @@ export class LocalKafkaEnvironment implements KafkaEnvironment {
   private constructor(
     readonly brokers: readonly string[],
     private readonly child: ChildProcess,
+    /** The broker JVM's process id (for fault injection). */
+    readonly pid: number,
+    readonly port: number,
+    readonly dataDir: string,
   ) {}
 
-  static async start(timeoutMs = 120_000): Promise<LocalKafkaEnvironment> {
+  static async start(options: LocalKafkaOptions = {}): Promise<LocalKafkaEnvironment> {
+    const args = [localKafkaScript, 'start'];
+    if (options.port !== undefined) args.push('--port', String(options.port));
+    if (options.dataDir !== undefined) args.push('--data-dir', options.dataDir);
+    if (options.keepData === true) args.push('--keep-data');
     // stdin stays a pipe: if this process dies, the script sees it close and stops the broker.
-    const child = spawn(process.execPath, [localKafkaScript, 'start'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const timeoutMs = options.timeoutMs ?? 120_000;
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-8000);
@@ -69,7 +89,13 @@ export class LocalKafkaEnvironment implements KafkaEnvironment {
         const parsed: unknown = JSON.parse(line);
         if (isReadyLine(parsed)) {
           child.stdout.resume();
-          return new LocalKafkaEnvironment([parsed.bootstrap], child);
+          return new LocalKafkaEnvironment(
+            [parsed.bootstrap],
+            child,
+            parsed.pid,
+            parsed.port,
+            parsed.dataDir,
+          );
         }
       }
       throw new Error(`local Kafka exited before it was ready:\n${stderr}`);

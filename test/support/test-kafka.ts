@@ -12,6 +12,73 @@ const { Kafka, logLevel } = kafkajs;
 type Kafka = InstanceType<typeof Kafka>;
 type Admin = ReturnType<Kafka['admin']>;
 
+export interface TopicRecord {
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string;
+  readonly value: Buffer;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * Every record of a topic, up to the high watermarks at the time of the call,
+ * read with a consumer group of its own that never commits.
+ */
+export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 30_000): Promise<TopicRecord[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const offsets = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const remaining = new Map(
+    offsets
+      .map((o) => [o.partition, Number(o.high)] as const)
+      .filter(([, high]) => high > 0),
+  );
+  const records: TopicRecord[] = [];
+  if (remaining.size === 0) return records;
+  const consumer = kafka.consumer({ groupId: uniqueName('reader') });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`readTopic ${topic}: timed out with ${records.length} records`));
+      }, timeoutMs);
+      consumer
+        .run({
+          autoCommit: false,
+          eachMessage: ({ partition, message }) => {
+            const offset = Number(message.offset);
+            const high = remaining.get(partition);
+            if (high !== undefined && offset < high) {
+              const headers: Record<string, string> = {};
+              for (const [name, value] of Object.entries(message.headers ?? {})) {
+                if (value !== undefined) headers[name] = value.toString();
+              }
+              records.push({
+                partition,
+                offset,
+                key: message.key?.toString() ?? '',
+                value: message.value ?? Buffer.alloc(0),
+                headers,
+              });
+              if (offset === high - 1) remaining.delete(partition);
+            }
+            if (remaining.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+            return Promise.resolve();
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return records.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+}
+
 export interface TestKafka {
   readonly brokers: readonly string[];
   /** A kafkajs client for the broker (no logging). */

@@ -1,0 +1,145 @@
+/**
+ * An ingest service started in this process against a test broker, with
+ * its own topic, ports chosen by the OS, and gRPC and HTTP clients for it.
+ */
+import * as grpc from '@grpc/grpc-js';
+import {
+  createLogger,
+  fanout,
+  IngestServiceDefinition,
+  loadConfig,
+  type FanoutConfig,
+} from '@fanout/shared';
+import { startIngestApp, type IngestApp } from '@fanout/ingest';
+import { Registry } from 'prom-client';
+
+export interface IngestHarness {
+  readonly app: IngestApp;
+  readonly config: FanoutConfig;
+  readonly registry: Registry;
+  readonly client: IngestClient;
+  readonly httpBase: string;
+  stop(): Promise<void>;
+}
+
+export interface IngestClient {
+  publish(
+    request: fanout.v1.PublishRequest.$Properties,
+    options?: { metadata?: grpc.Metadata; deadlineMs?: number },
+  ): Promise<fanout.v1.PublishResponse>;
+  publishStream(): grpc.ClientDuplexStream<fanout.v1.PublishStreamRequest, fanout.v1.PublishStreamResponse>;
+  health(service?: string): Promise<string>;
+  close(): void;
+}
+
+type UnaryCallback<T> = (error: grpc.ServiceError | null, value?: T) => void;
+
+interface RawIngestClient extends grpc.Client {
+  publish(
+    request: fanout.v1.PublishRequest,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: UnaryCallback<fanout.v1.PublishResponse>,
+  ): grpc.ClientUnaryCall;
+  publishStream(): grpc.ClientDuplexStream<fanout.v1.PublishStreamRequest, fanout.v1.PublishStreamResponse>;
+}
+
+const IngestClientConstructor = grpc.makeGenericClientConstructor(
+  IngestServiceDefinition as unknown as grpc.ServiceDefinition,
+  'IngestService',
+) as unknown as new (address: string, credentials: grpc.ChannelCredentials) => RawIngestClient;
+
+/** The standard health check, without generated code. */
+const healthDefinition = {
+  check: {
+    path: '/grpc.health.v1.Health/Check',
+    requestStream: false,
+    responseStream: false,
+    // HealthCheckRequest { string service = 1; }
+    requestSerialize: (service: string) => {
+      const bytes = Buffer.from(service, 'utf8');
+      return Buffer.concat([Buffer.from([0x0a, bytes.length]), bytes]);
+    },
+    requestDeserialize: (bytes: Buffer) => bytes.toString('utf8'),
+    // HealthCheckResponse { ServingStatus status = 1; }
+    responseSerialize: (status: number) => Buffer.from([0x08, status]),
+    responseDeserialize: (bytes: Buffer) => (bytes.length >= 2 ? (bytes[1] ?? 0) : 0),
+  },
+} as const;
+const statusNames = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
+
+export function ingestClient(address: string): IngestClient {
+  const raw = new IngestClientConstructor(address, grpc.credentials.createInsecure());
+  const HealthClient = grpc.makeGenericClientConstructor(
+    healthDefinition as unknown as grpc.ServiceDefinition,
+    'Health',
+  );
+  const health = new HealthClient(address, grpc.credentials.createInsecure()) as unknown as {
+    check(request: string, callback: UnaryCallback<number>): void;
+    close(): void;
+  };
+  return {
+    publish(request, options = {}) {
+      return new Promise((resolve, reject) => {
+        raw.publish(
+          fanout.v1.PublishRequest.create(request),
+          options.metadata ?? new grpc.Metadata(),
+          { deadline: Date.now() + (options.deadlineMs ?? 10_000) },
+          (error, value) => {
+            if (error) reject(error);
+            else if (value) resolve(value);
+            else reject(new Error('empty response'));
+          },
+        );
+      });
+    },
+    publishStream: () => raw.publishStream(),
+    health(service = '') {
+      return new Promise((resolve, reject) => {
+        health.check(service, (error, status) => {
+          if (error) reject(error);
+          else resolve(statusNames[status ?? 0] ?? 'UNKNOWN');
+        });
+      });
+    },
+    close() {
+      raw.close();
+      health.close();
+    },
+  };
+}
+
+export async function startIngest(options: {
+  brokers: readonly string[];
+  topic: string;
+  partitions?: number;
+  env?: Readonly<Record<string, string>>;
+}): Promise<IngestHarness> {
+  const config = loadConfig({
+    env: {
+      FANOUT_KAFKA_BROKERS: options.brokers.join(','),
+      FANOUT_KAFKA_TOPIC: options.topic,
+      FANOUT_KAFKA_PARTITIONS: String(options.partitions ?? 3),
+      FANOUT_INGEST_GRPC_PORT: '0',
+      FANOUT_INGEST_HTTP_PORT: '0',
+      FANOUT_INGEST_SHUTDOWN_TIMEOUT_MS: '5000',
+      FANOUT_LOG_LEVEL: process.env['FANOUT_TEST_LOG_LEVEL'] ?? 'silent',
+      ...options.env,
+    },
+  });
+  const registry = new Registry();
+  const logger = createLogger({ service: 'fanout-ingest-test', level: config.log.level });
+  const app = await startIngestApp({ config, logger, registry });
+  const client = ingestClient(`127.0.0.1:${app.grpcPort}`);
+  return {
+    app,
+    config,
+    registry,
+    client,
+    httpBase: `http://127.0.0.1:${app.httpPort}`,
+    async stop() {
+      client.close();
+      await app.stop();
+    },
+  };
+}
