@@ -2,131 +2,216 @@
 // @ts-check
 /**
  * A real, single-node Apache Kafka broker (KRaft, combined broker+controller)
- * for development, tests and CI, started from its Maven Central jars — no
- * Docker, no tarball download.
+ * for development, tests and CI, run from its Maven Central jars: no Docker,
+ * no tarball download.
  *
  *   node deploy/kafka/local-kafka.mjs fetch             jars into the cache only
  *   node deploy/kafka/local-kafka.mjs start [options]   run until Ctrl-C / SIGTERM
  *       --port N             client listener port (default: a free port)
  *       --controller-port N  controller listener port (default: a free port)
- *       --data-dir DIR       data directory (default: a new temporary directory); one that
- *                            holds a formatted log is reused, so a restart keeps the data
- *       --keep-data          keep the data directory after stopping
+ *       --data-dir DIR       data directory (default: a new temporary directory)
+ *       --keep-data          keep the temporary data directory after stopping
+ *   node deploy/kafka/local-kafka.mjs status            the cache, as JSON
  *
  * `start` prints one JSON line to stdout once the broker answers metadata
  * requests: {"event":"ready","bootstrap":"127.0.0.1:PORT",...}. Everything else
  * goes to stderr; the broker's own log is `broker.log` in the data directory.
- * It stops the broker when it gets SIGINT, SIGTERM or SIGHUP, or when its
- * standard input is a pipe that closes (its parent went away).
+ * It stops the broker on SIGINT, SIGTERM or SIGHUP, and when its standard
+ * input is a pipe or socket that closes (its parent went away). On Linux the
+ * JVM also gets SIGTERM if this process dies without cleaning up.
  *
- * Environment: FANOUT_CACHE_DIR (default $XDG_CACHE_HOME/fanout or
- * ~/.cache/fanout) holds kafka-<version>/libs; FANOUT_KAFKA_HEAP (default
- * 768m) caps the JVM heap; JAVA (default `java`) and MVN (default `mvn`).
+ * Environment:
+ *   FANOUT_CACHE_DIR        cache root (default $XDG_CACHE_HOME/fanout, ~/.cache/fanout)
+ *   FANOUT_KAFKA_HEAP       maximum JVM heap (default 768m)
+ *   FANOUT_KAFKA_JVM_OPTS   extra JVM options, appended (space-separated)
+ *   FANOUT_KAFKA_CDS=0      do not use a class-data-sharing archive
+ *   JAVA, MVN               the java and mvn commands (default: from PATH)
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, fstatSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const pom = join(here, 'pom.xml');
+const pomFile = join(here, 'pom.xml');
 const host = '127.0.0.1';
+/** Written into the libs directory last, before it is renamed into place. */
+const completeMarker = '.complete';
 
 /** The Kafka version pinned in pom.xml. */
 export const kafkaVersion = (() => {
-  const match = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(pom, 'utf8'));
-  if (match?.[1] === undefined) throw new Error(`no <kafka.version> in ${pom}`);
+  const match = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(pomFile, 'utf8'));
+  if (match?.[1] === undefined) throw new Error(`no <kafka.version> in ${pomFile}`);
   return match[1];
 })();
 
-/** Where the jars are cached, outside the repository. */
+/** The cache root, outside the repository. */
 export function cacheDir() {
-  if (process.env['FANOUT_CACHE_DIR']) return resolve(process.env['FANOUT_CACHE_DIR']);
+  const explicit = process.env['FANOUT_CACHE_DIR'];
+  if (explicit) return resolve(explicit);
   const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
   return join(base, 'fanout');
 }
 
+/** `<cache>/kafka-<version>`: the jars (`libs/`) and class-data-sharing archives (`cds/`). */
+export function kafkaCacheDir() {
+  return join(cacheDir(), `kafka-${kafkaVersion}`);
+}
+
 /** @param {string} line */
-function log(line) {
+function say(line) {
   process.stderr.write(`local-kafka: ${line}\n`);
 }
 
+/** @param {unknown} error */
+function messageOf(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** @param {unknown} error @param {string} code */
+function hasCode(error, code) {
+  return error instanceof Error && 'code' in error && error.code === code;
+}
+
 /**
+ * Runs a command to completion and collects its output. The command gets its
+ * own process group, so a terminal's Ctrl-C reaches only this process, which
+ * decides what to stop and in which order (`signal`).
  * @param {string} command
  * @param {readonly string[]} args
- * @param {{ quiet?: boolean }} [options]
- * @returns {Promise<string>} combined output
+ * @param {{ signal?: AbortSignal | undefined, name?: string }} [options]
+ * @returns {Promise<string>} stdout and stderr, interleaved
  */
-function exec(command, args, options = {}) {
+function capture(command, args, options = {}) {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     let output = '';
     /** @param {Buffer} chunk */
     const collect = (chunk) => {
-      output += chunk.toString();
-      if (!options.quiet) process.stderr.write(chunk);
+      output = (output + chunk.toString()).slice(-64_000);
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
-    child.once('error', (error) =>
-      reject(new Error(`cannot run ${command}: ${error.message}`, { cause: error })),
-    );
-    child.once('exit', (code) => {
+    child.once('error', (error) => {
+      if (error.name === 'AbortError') reject(error);
+      else reject(new Error(`cannot run ${command}: ${error.message}`, { cause: error }));
+    });
+    child.once('close', (code, signal) => {
       if (code === 0) resolvePromise(output);
-      else
-        reject(
-          new Error(`${command} ${args.join(' ')} exited with ${code}:\n${output.slice(-4000)}`),
-        );
+      else {
+        const status = signal ?? `exit code ${code}`;
+        const name = options.name ?? basename(command);
+        reject(new Error(`${name} failed (${status}):\n${output.slice(-4000)}`));
+      }
     });
   });
 }
 
+/** @param {string} file */
+function sha256(file) {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
 /**
- * Makes sure the broker's jars are in the cache; resolves them with Maven the
- * first time (about 10-30 s), then never calls Maven again for this version.
+ * @param {string} libs
+ * @param {string} pomDigest
+ */
+async function jarsComplete(libs, pomDigest) {
+  try {
+    const marker = JSON.parse(await readFile(join(libs, completeMarker), 'utf8'));
+    return typeof marker === 'object' && marker !== null && marker.pom === pomDigest;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes sure the broker's jars are in the cache and match pom.xml. The first
+ * time (or after pom.xml changed) Maven resolves them into a temporary
+ * directory that is renamed into place once complete; afterwards this only
+ * reads a marker file and never runs Maven.
+ * @param {{ log?: (line: string) => void, signal?: AbortSignal }} [options]
  * @returns {Promise<string>} the directory holding the jars
  */
-export async function ensureKafkaJars() {
-  const versionDir = join(cacheDir(), `kafka-${kafkaVersion}`);
+export async function ensureKafkaJars(options = {}) {
+  const log = options.log ?? say;
+  const versionDir = kafkaCacheDir();
   const libs = join(versionDir, 'libs');
-  const marker = join(versionDir, 'complete');
-  if (existsSync(marker) && existsSync(libs)) return libs;
+  const pomDigest = sha256(pomFile);
+  if (await jarsComplete(libs, pomDigest)) return libs;
+
   await mkdir(versionDir, { recursive: true });
-  const staging = await mkdtemp(join(versionDir, 'libs-'));
+  const staging = await mkdtemp(join(versionDir, 'libs.fetching-'));
   log(`fetching Apache Kafka ${kafkaVersion} jars from Maven Central into ${libs}`);
   const started = Date.now();
   try {
-    await exec(
+    await capture(
       process.env['MVN'] || 'mvn',
       [
         '-q',
         '-B',
         '-f',
-        pom,
+        pomFile,
         'dependency:copy-dependencies',
         '-DincludeScope=runtime',
         `-DoutputDirectory=${staging}`,
       ],
-      { quiet: true },
+      { signal: options.signal },
     );
-    const jars = (await readdir(staging)).filter((name) => name.endsWith('.jar'));
-    if (!jars.some((name) => name.startsWith(`kafka_2.13-${kafkaVersion}`))) {
-      throw new Error(`Maven resolved no kafka_2.13-${kafkaVersion} jar`);
+    const jars = (await readdir(staging)).filter((name) => name.endsWith('.jar')).sort();
+    if (!jars.includes(`kafka_2.13-${kafkaVersion}.jar`)) {
+      throw new Error(`Maven resolved no kafka_2.13-${kafkaVersion}.jar (got ${jars.join(', ')})`);
     }
-    await rm(libs, { recursive: true, force: true });
-    await rename(staging, libs);
-    await writeFile(marker, `${jars.length} jars\n`);
+    const marker = { kafka: kafkaVersion, pom: pomDigest, fetched: new Date().toISOString(), jars };
+    await writeFile(join(staging, completeMarker), `${JSON.stringify(marker, null, 2)}\n`);
+    await publishDirectory(staging, libs, () => jarsComplete(libs, pomDigest));
+    await rm(join(versionDir, 'complete'), { force: true }); // marker of an older layout
     log(`fetched ${jars.length} jars in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return libs;
-  } catch (error) {
+  } finally {
     await rm(staging, { recursive: true, force: true });
-    throw error;
   }
+}
+
+/**
+ * Renames `staging` to `target`. If `target` exists (a concurrent fetch won,
+ * or it is outdated), keeps it when `targetIsGood`, replaces it otherwise.
+ * @param {string} staging
+ * @param {string} target
+ * @param {() => Promise<boolean>} targetIsGood
+ */
+async function publishDirectory(staging, target, targetIsGood) {
+  try {
+    await rename(staging, target);
+    return;
+  } catch (error) {
+    if (!hasCode(error, 'ENOTEMPTY') && !hasCode(error, 'EEXIST')) throw error;
+  }
+  if (await targetIsGood()) return;
+  const old = `${target}.old-${randomBytes(4).toString('hex')}`;
+  await rename(target, old);
+  await rename(staging, target);
+  await rm(old, { recursive: true, force: true });
 }
 
 /** @returns {Promise<number>} a port that was free on 127.0.0.1 a moment ago */
@@ -142,10 +227,7 @@ export function freePort() {
   });
 }
 
-/**
- * @param {number} port
- * @returns {Promise<boolean>}
- */
+/** @param {number} port @returns {Promise<boolean>} */
 function portFree(port) {
   return new Promise((resolvePromise) => {
     const server = createServer();
@@ -162,6 +244,7 @@ function serverProperties({ port, controllerPort, dataDir }) {
     '# Written by deploy/kafka/local-kafka.mjs: one KRaft node, broker and controller, loopback only.',
     'process.roles=broker,controller',
     'node.id=1',
+    // Dynamic quorum (KIP-853): the storage tool's --standalone makes this node the only voter.
     `controller.quorum.bootstrap.servers=${host}:${controllerPort}`,
     `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
     `advertised.listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
@@ -176,15 +259,20 @@ function serverProperties({ port, controllerPort, dataDir }) {
     'offsets.topic.num.partitions=1',
     'transaction.state.log.replication.factor=1',
     'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=1',
     'share.coordinator.state.topic.replication.factor=1',
     'share.coordinator.state.topic.min.isr=1',
+    'share.coordinator.state.topic.num.partitions=1',
     'group.initial.rebalance.delay.ms=0',
     'auto.create.topics.enable=false',
     'delete.topic.enable=true',
-    'log.retention.check.interval.ms=10000',
+    'log.retention.check.interval.ms=5000',
     'log.segment.delete.delay.ms=1000',
+    'file.delete.delay.ms=1000',
     'num.network.threads=2',
     'num.io.threads=4',
+    'num.recovery.threads.per.data.dir=1',
+    'background.threads=2',
     '',
   ].join('\n');
 }
@@ -200,30 +288,146 @@ function log4jProperties(logFile) {
     'appender.file.layout.pattern = [%d] %p %m (%c)%n',
     'rootLogger.level = INFO',
     'rootLogger.appenderRef.file.ref = file',
-    'logger.kafka.name = kafka',
-    'logger.kafka.level = INFO',
-    'logger.apache.name = org.apache',
-    'logger.apache.level = WARN',
+    'logger.clients.name = org.apache.kafka.clients',
+    'logger.clients.level = WARN',
     '',
   ].join('\n');
+}
+
+/**
+ * Reads `key=value` lines.
+ * @param {string} file
+ * @returns {Map<string, string>}
+ */
+function readProperties(file) {
+  const entries = new Map();
+  if (!existsSync(file)) return entries;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const match = /^\s*([^#=\s][^=]*?)\s*=\s*(.*)$/.exec(line);
+    if (match?.[1] !== undefined && match[2] !== undefined) entries.set(match[1], match[2]);
+  }
+  return entries;
 }
 
 /** @param {string} file @param {number} lines */
 function tail(file, lines) {
   try {
-    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
-    return '(no broker log)';
+    return `(no ${basename(file)})`;
   }
 }
 
 /**
- * Waits until the broker answers a metadata request (kafkajs admin).
+ * Finds a command on PATH (or returns it when it is a path).
+ * @param {string} command
+ * @returns {string | undefined}
+ */
+function which(command) {
+  if (command.includes('/')) return existsSync(command) ? command : undefined;
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (dir !== '' && existsSync(join(dir, command))) return join(dir, command);
+  }
+  return undefined;
+}
+
+/**
+ * On Linux, `setpriv --pdeathsig SIGTERM` makes the kernel send the JVM
+ * SIGTERM when this process dies, even by SIGKILL; the JVM then shuts down
+ * cleanly. It execs the JVM, so the child's pid is the JVM's.
+ * @param {string} java
+ * @param {string[]} args
+ * @returns {[string, string[]]}
+ */
+function withParentDeathSignal(java, args) {
+  const setpriv = process.platform === 'linux' ? which('setpriv') : undefined;
+  return setpriv === undefined
+    ? [java, args]
+    : [setpriv, ['--pdeathsig', 'SIGTERM', '--', java, ...args]];
+}
+
+/**
+ * Identifies the JVM build, the jars and the options, so a class-data-sharing
+ * archive is only reused by the exact combination that wrote it.
+ * @param {string} java
+ * @param {string} libs
+ * @param {readonly string[]} jvmOptions
+ * @returns {Promise<string | undefined>}
+ */
+async function archiveKey(java, libs, jvmOptions) {
+  const found = which(java);
+  if (found === undefined) return undefined;
+  const javaHome = dirname(dirname(await realpath(found)));
+  const hash = createHash('sha256');
+  hash.update(await readFile(join(javaHome, 'release'), 'utf8'));
+  for (const lib of ['lib/server/libjvm.so', 'lib/server/libjvm.dylib']) {
+    const info = await stat(join(javaHome, lib)).catch(() => undefined);
+    if (info !== undefined) hash.update(`${lib} ${info.size} ${info.mtimeMs}`);
+  }
+  for (const jar of (await readdir(libs)).sort()) {
+    if (jar.endsWith('.jar')) hash.update(`${jar} ${(await stat(join(libs, jar))).size}\n`);
+  }
+  hash.update(jvmOptions.join(' '));
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * @typedef {object} ClassDataSharing
+ * @property {string[]} options JVM options
+ * @property {(usable: boolean) => Promise<void>} settle after the JVM exited:
+ *   keeps a newly written archive when the JVM exited normally
+ */
+
+/**
+ * A dynamic class-data-sharing archive (the JDK's AppCDS) per JVM build and
+ * jar set, like Apache Kafka's own container image uses: the first run writes
+ * it at exit (`-XX:ArchiveClassesAtExit`), later runs map it
+ * (`-XX:SharedArchiveFile`) and start about 40% faster. A stale or unreadable
+ * archive only makes the JVM print a warning and start without it.
+ * @param {string} name
+ * @param {string} java
+ * @param {string} libs
+ * @param {readonly string[]} jvmOptions
+ * @returns {Promise<ClassDataSharing>}
+ */
+async function classDataSharing(name, java, libs, jvmOptions) {
+  const none = { options: [], settle: async () => {} };
+  if (process.env['FANOUT_KAFKA_CDS'] === '0') return none;
+  const key = await archiveKey(java, libs, jvmOptions).catch(() => undefined);
+  if (key === undefined) return none;
+  const dir = join(kafkaCacheDir(), 'cds');
+  const archive = join(dir, `${name}-${key}.jsa`);
+  if (existsSync(archive))
+    return { options: [`-XX:SharedArchiveFile=${archive}`], settle: none.settle };
+  await mkdir(dir, { recursive: true });
+  const pending = join(dir, `${name}-${key}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
+  return {
+    options: [`-XX:ArchiveClassesAtExit=${pending}`],
+    async settle(usable) {
+      const written = await stat(pending).catch(() => undefined);
+      if (!usable || written === undefined || written.size === 0) {
+        await rm(pending, { force: true });
+        return;
+      }
+      for (const old of await readdir(dir)) {
+        if (old.startsWith(`${name}-`) && old.endsWith('.jsa')) {
+          await rm(join(dir, old), { force: true });
+        }
+      }
+      await rename(pending, archive).catch(() => rm(pending, { force: true }));
+    },
+  };
+}
+
+/**
+ * Waits until the broker answers a metadata request with itself as a live
+ * broker and a controller (kafkajs admin `describeCluster`).
  * @param {string} bootstrap
  * @param {number} deadline epoch ms
- * @param {() => string | undefined} failed returns a reason when the JVM died
+ * @param {() => string | undefined} failed a reason once the JVM has died
+ * @param {AbortSignal | undefined} signal
  */
-async function waitForMetadata(bootstrap, deadline, failed) {
+async function waitForMetadata(bootstrap, deadline, failed, signal) {
   const { default: kafkajs } = await import('kafkajs');
   const kafka = new kafkajs.Kafka({
     clientId: 'fanout-local-kafka',
@@ -234,6 +438,7 @@ async function waitForMetadata(bootstrap, deadline, failed) {
     retry: { retries: 0 },
   });
   for (;;) {
+    signal?.throwIfAborted();
     const reason = failed();
     if (reason !== undefined) throw new Error(reason);
     const admin = kafka.admin();
@@ -246,125 +451,263 @@ async function waitForMetadata(bootstrap, deadline, failed) {
     } finally {
       await admin.disconnect().catch(() => {});
     }
-    if (Date.now() > deadline) throw new Error('broker did not answer metadata requests in time');
-    await sleep(150);
+    if (Date.now() > deadline) throw new Error('it did not answer metadata requests in time');
+    await sleep(100, undefined, signal ? { signal } : {});
   }
 }
 
 /**
+ * @typedef {object} JvmExit
+ * @property {number | null} code
+ * @property {NodeJS.Signals | null} signal
+ * @property {Error} [error] set when the JVM could not be started at all
+ */
+
+/**
  * @typedef {object} LocalKafka
- * @property {string} bootstrap host:port for clients
+ * @property {string} bootstrap `127.0.0.1:PORT` for clients
  * @property {number} port
  * @property {number} controllerPort
  * @property {number} pid the JVM's process id
  * @property {string} dataDir
- * @property {string} logFile
- * @property {() => Promise<void>} stop stops the JVM and removes the data unless kept
+ * @property {string} logFile the broker's log
+ * @property {string} version the Kafka version
+ * @property {number} startMs from the call to ready, including storage formatting
+ * @property {Promise<JvmExit>} exited resolves when the JVM has exited, for any reason
+ * @property {() => Promise<void>} stop stops the JVM (SIGTERM, SIGKILL after
+ *   30 s) and removes a temporary data directory unless it is kept; idempotent
  */
 
 /**
- * Formats storage and starts a broker; resolves once it serves metadata.
- * @param {{ port?: number, controllerPort?: number, dataDir?: string, keepData?: boolean, timeoutMs?: number }} [options]
+ * @typedef {object} StartOptions
+ * @property {number} [port] client listener port (default: a free one)
+ * @property {number} [controllerPort] controller listener port (default: a free one)
+ * @property {string} [dataDir] data directory, reused if already formatted, never
+ *   removed (default: a new temporary directory, removed on stop)
+ * @property {boolean} [keepData] keep the temporary data directory
+ * @property {number} [timeoutMs] how long to wait for the broker (default 60 000)
+ * @property {AbortSignal} [signal] aborting stops whatever was started and rejects
+ */
+
+/**
+ * Formats storage (unless the data directory already is) and starts a
+ * broker; resolves once it serves metadata.
+ * @param {StartOptions} [options]
  * @returns {Promise<LocalKafka>}
  */
 export async function startLocalKafka(options = {}) {
-  const libs = await ensureKafkaJars();
-  const port = options.port ?? (await freePort());
-  const controllerPort = options.controllerPort ?? (await freePort());
-  if (!(await portFree(port))) throw new Error(`port ${host}:${port} is already in use`);
-  if (!(await portFree(controllerPort))) {
-    throw new Error(`controller port ${host}:${controllerPort} is already in use`);
-  }
+  const started = Date.now();
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const libs = await ensureKafkaJars(signal ? { signal } : {});
+
   const ownDir = options.dataDir === undefined;
-  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'fanout-kafka-')));
-  await mkdir(dataDir, { recursive: true });
+  const dataDir = resolve(options.dataDir ?? (await mkdtemp(join(tmpdir(), 'fanout-kafka-'))));
+  const removeData = ownDir && options.keepData !== true;
   const properties = join(dataDir, 'server.properties');
   const logFile = join(dataDir, 'broker.log');
+  const jvmOut = join(dataDir, 'jvm.out');
   const log4j = join(dataDir, 'log4j2.properties');
-  await writeFile(properties, serverProperties({ port, controllerPort, dataDir }));
-  await writeFile(log4j, log4jProperties(logFile));
+  const formatted = existsSync(join(dataDir, 'logs', 'meta.properties'));
 
-  const java = process.env['JAVA'] || 'java';
-  const jvm = [
-    '-Xms128m',
-    `-Xmx${process.env['FANOUT_KAFKA_HEAP'] || '768m'}`,
-    '-XX:+UseSerialGC',
-    '-XX:TieredStopAtLevel=1',
-    '-Djava.awt.headless=true',
-    `-Dlog4j2.configurationFile=${pathToFileURL(log4j).href}`,
-    `-Djava.io.tmpdir=${dataDir}`,
-    '-cp',
-    join(libs, '*'),
-  ];
-  const started = Date.now();
-  // A data directory that was formatted before is reused as it is (a restart keeps the log).
-  if (!existsSync(join(dataDir, 'logs', 'meta.properties'))) {
-    const clusterId = randomBytes(16).toString('base64url');
-    const format = ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties];
-    await exec(java, [...jvm, ...format, '--standalone'], { quiet: true });
-  }
+  /** @type {import('node:child_process').ChildProcess | undefined} */
+  let broker;
+  try {
+    await mkdir(dataDir, { recursive: true });
+    const { port, controllerPort } = await choosePorts(options, properties);
+    await writeFile(properties, serverProperties({ port, controllerPort, dataDir }));
+    await writeFile(log4j, log4jProperties(logFile));
 
-  const out = await open(join(dataDir, 'jvm.out'), 'a');
-  const broker = spawn(java, [...jvm, 'kafka.Kafka', properties], {
-    stdio: ['ignore', out.fd, out.fd],
-  });
-  await out.close();
-  /** @type {string | undefined} */
-  let exited;
-  const exit = new Promise((resolveExit) => {
-    broker.once('exit', (code, signal) => {
-      exited = `broker JVM exited (${signal ?? `code ${code}`})`;
-      resolveExit(undefined);
-    });
-  });
-  broker.once('error', (error) => {
-    exited = `cannot start ${java}: ${error.message}`;
-  });
+    const java = process.env['JAVA'] || 'java';
+    if (which(java) === undefined) {
+      throw new Error(`${java} not found: install a Java 17+ runtime, or set JAVA`);
+    }
+    const userOptions = (process.env['FANOUT_KAFKA_JVM_OPTS'] ?? '').split(/\s+/).filter(Boolean);
+    // The same for every run (and part of the class-data-sharing archive's key).
+    const vmOptions = [
+      '-Xms256m',
+      `-Xmx${process.env['FANOUT_KAFKA_HEAP'] || '768m'}`,
+      // Measured on 2 cores: C1 only and the serial collector start the
+      // broker in ~60% of the default time; a test broker never gets hot.
+      '-XX:+UseSerialGC',
+      '-XX:TieredStopAtLevel=1',
+      '-XX:-UsePerfData',
+      '-XX:+ExitOnOutOfMemoryError',
+      '-Djava.awt.headless=true',
+      ...userOptions,
+    ];
+    const jvmOptions = [
+      ...vmOptions,
+      `-Djava.io.tmpdir=${dataDir}`,
+      `-Dkafka.logs.dir=${dataDir}`,
+      `-Dlog4j2.configurationFile=${pathToFileURL(log4j).href}`,
+    ];
+    const classPath = ['-cp', join(libs, '*')];
 
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    if (exited === undefined) {
-      broker.kill('SIGTERM');
-      const killed = await Promise.race([exit.then(() => false), sleep(20_000).then(() => true)]);
-      if (killed) {
-        broker.kill('SIGKILL');
-        await exit;
+    if (!formatted) {
+      const cds = await classDataSharing('storage', java, libs, vmOptions);
+      const clusterId = randomBytes(16).toString('base64url');
+      const [command, args] = withParentDeathSignal(java, [
+        ...jvmOptions,
+        ...cds.options,
+        ...classPath,
+        'kafka.tools.StorageTool',
+        'format',
+        '--cluster-id',
+        clusterId,
+        '--config',
+        properties,
+        '--standalone',
+      ]);
+      try {
+        await capture(command, args, { signal, name: 'the storage tool' });
+        await cds.settle(true);
+      } catch (error) {
+        await cds.settle(false);
+        if (signal?.aborted) throw signal.reason;
+        throw new Error(`formatting ${join(dataDir, 'logs')} failed: ${messageOf(error)}`, {
+          cause: error,
+        });
       }
     }
-    if (ownDir && !options.keepData) await rm(dataDir, { recursive: true, force: true });
-  };
 
-  const bootstrap = `${host}:${port}`;
-  try {
-    await waitForMetadata(bootstrap, started + (options.timeoutMs ?? 60_000), () =>
-      exited === undefined
-        ? undefined
-        : `${exited}; last lines of ${logFile}:\n${tail(logFile, 30)}\n${tail(join(dataDir, 'jvm.out'), 10)}`,
-    );
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    const detail = exited === undefined ? `\nlast lines of ${logFile}:\n${tail(logFile, 30)}` : '';
-    await stop();
-    throw new Error(`Kafka ${kafkaVersion} failed to start on ${bootstrap}: ${message}${detail}`, {
-      cause: error,
+    const cds = await classDataSharing('broker', java, libs, vmOptions);
+    const out = await open(jvmOut, 'a');
+    const [command, args] = withParentDeathSignal(java, [
+      ...jvmOptions,
+      ...cds.options,
+      ...classPath,
+      'kafka.Kafka',
+      properties,
+    ]);
+    // Its own process group: a terminal's Ctrl-C reaches only this process,
+    // and whoever owns the broker stops it when it is ready to (`npm start`
+    // drains ingest and edge first), with SIGTERM, which Kafka's shutdown hook
+    // handles cleanly.
+    const child = spawn(command, args, { stdio: ['ignore', out.fd, out.fd], detached: true });
+    broker = child;
+    await out.close();
+    /** @type {JvmExit | undefined} */
+    let exit;
+    /** @type {Promise<JvmExit>} */
+    const exited = new Promise((resolveExit) => {
+      child.once('error', (error) => {
+        exit ??= { code: null, signal: null, error };
+        resolveExit(exit);
+      });
+      child.once('exit', (code, exitSignal) => {
+        exit ??= { code, signal: exitSignal };
+        resolveExit(exit);
+      });
     });
+    // A JVM killed by SIGKILL may have left half an archive behind.
+    const settled = exited.then((result) =>
+      cds.settle(result.error === undefined && result.signal !== 'SIGKILL'),
+    );
+
+    /** @type {Promise<void> | undefined} */
+    let stopping;
+    const stop = () =>
+      (stopping ??= (async () => {
+        if (exit === undefined) {
+          child.kill('SIGTERM');
+          const done = await Promise.race([exited, sleep(30_000, undefined)]);
+          if (done === undefined) {
+            say(`broker did not stop within 30 s; killing it (pid ${child.pid})`);
+            child.kill('SIGKILL');
+            await exited;
+          }
+        }
+        await settled;
+        if (removeData) await rm(dataDir, { recursive: true, force: true });
+      })());
+
+    const bootstrap = `${host}:${port}`;
+    try {
+      await waitForMetadata(
+        bootstrap,
+        started + (options.timeoutMs ?? 60_000),
+        () => {
+          if (exit === undefined) return undefined;
+          if (exit.error !== undefined) return `cannot start ${java}: ${exit.error.message}`;
+          return `the JVM exited (${exit.signal ?? `exit code ${exit.code}`})`;
+        },
+        signal,
+      );
+    } catch (error) {
+      if (signal?.aborted) {
+        await stop();
+        throw signal.reason;
+      }
+      const detail = `${tail(logFile, 30)}\n--- ${jvmOut}:\n${tail(jvmOut, 10)}`;
+      await stop();
+      throw new Error(
+        `Kafka ${kafkaVersion} did not start on ${bootstrap}: ${messageOf(error)}\n--- ${logFile}:\n${detail}`,
+        { cause: error },
+      );
+    }
+    return {
+      bootstrap,
+      port,
+      controllerPort,
+      pid: child.pid ?? -1,
+      dataDir,
+      logFile,
+      version: kafkaVersion,
+      startMs: Date.now() - started,
+      exited,
+      stop,
+    };
+  } catch (error) {
+    if (broker === undefined && removeData) await rm(dataDir, { recursive: true, force: true });
+    throw error;
   }
-  return {
-    bootstrap,
-    port,
-    controllerPort,
-    pid: broker.pid ?? -1,
-    dataDir,
-    logFile,
-    stop,
-  };
 }
 
-/** @param {string[]} args */
+/**
+ * Ports from the options, else those of a reused data directory when still
+ * free, else free ones.
+ * @param {StartOptions} options
+ * @param {string} previousProperties
+ */
+async function choosePorts(options, previousProperties) {
+  const previous = readProperties(previousProperties);
+  /** @param {string} listener */
+  const previousPort = (listener) => {
+    const match = new RegExp(`${listener}://[^,]*:(\\d+)`).exec(previous.get('listeners') ?? '');
+    return match?.[1] === undefined ? undefined : Number(match[1]);
+  };
+  /**
+   * @param {number | undefined} given
+   * @param {number | undefined} reused
+   * @param {string} what
+   * @param {number} [avoid]
+   */
+  const pick = async (given, reused, what, avoid) => {
+    if (given !== undefined) {
+      if (!(await portFree(given))) throw new Error(`${what} port ${host}:${given} is in use`);
+      return given;
+    }
+    if (reused !== undefined && reused !== avoid && (await portFree(reused))) return reused;
+    for (;;) {
+      const port = await freePort();
+      if (port !== avoid) return port;
+    }
+  };
+  const port = await pick(options.port, previousPort('PLAINTEXT'), 'client');
+  const controllerPort = await pick(
+    options.controllerPort,
+    previousPort('CONTROLLER'),
+    'controller',
+    port,
+  );
+  if (port === controllerPort) throw new Error('--port and --controller-port must differ');
+  return { port, controllerPort };
+}
+
+/** @param {string[]} args @returns {StartOptions} */
 function parseStartArgs(args) {
-  /** @type {{ port?: number, controllerPort?: number, dataDir?: string, keepData?: boolean }} */
+  /** @type {StartOptions} */
   const options = {};
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -390,55 +733,62 @@ function parseStartArgs(args) {
   return options;
 }
 
-/** True when standard input is a pipe, which closes when the parent goes away. */
-function stdinIsPipe() {
+/** True when standard input is a pipe or a socket, which closes when the parent goes away. */
+function stdinFromParent() {
   try {
-    return fstatSync(0).isFIFO();
+    const info = fstatSync(0);
+    return info.isFIFO() || info.isSocket();
   } catch {
     return false;
   }
 }
 
-async function main() {
-  const [command, ...args] = process.argv.slice(2);
-  if (command === 'fetch') {
-    const libs = await ensureKafkaJars();
-    log(`Apache Kafka ${kafkaVersion} jars ready in ${libs}`);
-    return;
-  }
-  if (command !== 'start') {
-    process.stderr.write(
-      'usage: local-kafka.mjs fetch | start [--port N] [--controller-port N] [--data-dir DIR] [--keep-data]\n',
-    );
-    process.exitCode = 2;
-    return;
-  }
+async function status() {
+  const libs = join(kafkaCacheDir(), 'libs');
+  const fetched = await jarsComplete(libs, sha256(pomFile));
+  const jars = fetched ? (await readdir(libs)).filter((name) => name.endsWith('.jar')) : [];
+  const cds = await readdir(join(kafkaCacheDir(), 'cds')).catch(() => []);
+  process.stdout.write(
+    `${JSON.stringify({ version: kafkaVersion, cache: kafkaCacheDir(), fetched, jars: jars.length, cdsArchives: cds.filter((name) => name.endsWith('.jsa')) })}\n`,
+  );
+}
+
+/** @param {string[]} args */
+async function start(args) {
   const options = parseStartArgs(args);
-  /** @type {LocalKafka | undefined} */
-  let kafka;
-  let stopping = false;
-  const shutdown = async () => {
-    if (stopping) return;
-    stopping = true;
-    if (kafka !== undefined) {
-      log('stopping broker');
-      await kafka.stop();
-    }
-    process.exit(0);
-  };
+  const abort = new AbortController();
+  const starting = startLocalKafka({ ...options, signal: abort.signal });
+  /** @type {Promise<void> | undefined} */
+  let shuttingDown;
+  /** @param {string} why @param {number} code */
+  const shutdown = (why, code) =>
+    (shuttingDown ??= (async () => {
+      abort.abort(new Error(why));
+      const kafka = await starting.catch(() => undefined);
+      if (kafka !== undefined) {
+        say(`stopping the broker (${why})`);
+        await kafka.stop();
+        say('stopped');
+      }
+      process.exit(code);
+    })());
   for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
-    process.on(signal, () => void shutdown());
+    process.on(signal, () => void shutdown(signal, 0));
   }
-  if (stdinIsPipe()) {
+  // A parent that died leaves broken pipes; writing to them must not stop the cleanup.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  if (stdinFromParent()) {
+    process.stdin.on('end', () => void shutdown('standard input closed', 0));
+    process.stdin.on('error', () => void shutdown('standard input closed', 0));
     process.stdin.resume();
-    process.stdin.on('end', () => void shutdown());
-    process.stdin.on('error', () => void shutdown());
   }
-  const started = Date.now();
-  kafka = await startLocalKafka(options);
-  if (stopping) {
-    await kafka.stop();
-    return;
+
+  let kafka;
+  try {
+    kafka = await starting;
+  } catch (error) {
+    if (abort.signal.aborted) return; // shutdown() exits
+    throw error;
   }
   process.stdout.write(
     `${JSON.stringify({
@@ -449,16 +799,46 @@ async function main() {
       pid: kafka.pid,
       dataDir: kafka.dataDir,
       logFile: kafka.logFile,
-      version: kafkaVersion,
-      startMs: Date.now() - started,
+      version: kafka.version,
+      startMs: kafka.startMs,
     })}\n`,
   );
-  log(`Apache Kafka ${kafkaVersion} ready on ${kafka.bootstrap} in ${Date.now() - started} ms`);
+  say(`Apache Kafka ${kafka.version} ready on ${kafka.bootstrap} in ${kafka.startMs} ms`);
+  say(`log: ${kafka.logFile}`);
+  const exit = await kafka.exited;
+  if (shuttingDown !== undefined) return;
+  say(
+    `the broker stopped on its own (${exit.signal ?? `exit code ${exit.code}`}); last lines of ${kafka.logFile}:\n${tail(kafka.logFile, 30)}`,
+  );
+  await shutdown('broker exited', 1);
+}
+
+const usage = `usage: local-kafka.mjs fetch
+       local-kafka.mjs start [--port N] [--controller-port N] [--data-dir DIR] [--keep-data]
+       local-kafka.mjs status
+`;
+
+async function main() {
+  const [command, ...args] = process.argv.slice(2);
+  if (command === 'fetch') {
+    const started = Date.now();
+    const libs = await ensureKafkaJars();
+    say(`Apache Kafka ${kafkaVersion} jars ready in ${libs} (${Date.now() - started} ms)`);
+  } else if (command === 'start') {
+    await start(args);
+  } else if (command === 'status') {
+    await status();
+  } else if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(usage);
+  } else {
+    process.stderr.write(usage);
+    process.exitCode = 2;
+  }
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main().catch((error) => {
-    log(error instanceof Error ? error.message : String(error));
+    say(messageOf(error));
     process.exit(1);
   });
 }

@@ -1,17 +1,16 @@
+export { waitForBroker } from './broker-ready.js';
+export { ContainerKafkaEnvironment, kafkaContainerImage } from './container-kafka-environment.js';
+export type { ContainerKafkaOptions } from './container-kafka-environment.js';
+export type { KafkaEnvironment, KafkaEnvironmentKind } from './kafka-environment.js';
+export { LocalKafkaEnvironment } from './local-kafka-environment.js';
+export type { LocalKafkaOptions } from './local-kafka-environment.js';
+export { localKafkaScript, pinnedKafkaVersion, repoRoot } from './repo-paths.js';
 export {
   chooseKafkaEnvironmentKind,
-  ContainerKafkaEnvironment,
   containerRuntimeAvailable,
-  kafkaContainerImage,
-  LocalKafkaEnvironment,
   startKafkaEnvironment,
-} from './kafka-environment.js';
-export type {
-  KafkaEnvironment,
-  KafkaEnvironmentKind,
-  LocalKafkaOptions,
-} from './kafka-environment.js';
+} from './start-kafka-environment.js';
 export { readTopic, stopOwnKafka, testKafka, uniqueName } from './test-kafka.js';
-export type { TestKafka, TopicRecord } from './test-kafka.js';
+export type { CreateTopicOptions, TestKafka, TopicRecord } from './test-kafka.js';
 export { ingestClient, startIngest } from './ingest-harness.js';
 export type { IngestClient, IngestHarness } from './ingest-harness.js';

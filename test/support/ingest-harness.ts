@@ -8,7 +8,9 @@ import {
   fanout,
   IngestServiceDefinition,
   loadConfig,
+  startTelemetry,
   type FanoutConfig,
+  type Telemetry,
 } from '@fanout/shared';
 import { startIngestApp, type IngestApp } from '@fanout/ingest';
 import { Registry } from 'prom-client';
@@ -27,7 +29,10 @@ export interface IngestClient {
     request: fanout.v1.PublishRequest.$Properties,
     options?: { metadata?: grpc.Metadata; deadlineMs?: number },
   ): Promise<fanout.v1.PublishResponse>;
-  publishStream(): grpc.ClientDuplexStream<fanout.v1.PublishStreamRequest, fanout.v1.PublishStreamResponse>;
+  publishStream(): grpc.ClientDuplexStream<
+    fanout.v1.PublishStreamRequest,
+    fanout.v1.PublishStreamResponse
+  >;
   health(service?: string): Promise<string>;
   close(): void;
 }
@@ -41,11 +46,14 @@ interface RawIngestClient extends grpc.Client {
     options: grpc.CallOptions,
     callback: UnaryCallback<fanout.v1.PublishResponse>,
   ): grpc.ClientUnaryCall;
-  publishStream(): grpc.ClientDuplexStream<fanout.v1.PublishStreamRequest, fanout.v1.PublishStreamResponse>;
+  publishStream(): grpc.ClientDuplexStream<
+    fanout.v1.PublishStreamRequest,
+    fanout.v1.PublishStreamResponse
+  >;
 }
 
 const IngestClientConstructor = grpc.makeGenericClientConstructor(
-  IngestServiceDefinition as unknown as grpc.ServiceDefinition,
+  IngestServiceDefinition,
   'IngestService',
 ) as unknown as new (address: string, credentials: grpc.ChannelCredentials) => RawIngestClient;
 
@@ -70,10 +78,7 @@ const statusNames = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
 
 export function ingestClient(address: string): IngestClient {
   const raw = new IngestClientConstructor(address, grpc.credentials.createInsecure());
-  const HealthClient = grpc.makeGenericClientConstructor(
-    healthDefinition as unknown as grpc.ServiceDefinition,
-    'Health',
-  );
+  const HealthClient = grpc.makeGenericClientConstructor(healthDefinition, 'Health');
   const health = new HealthClient(address, grpc.credentials.createInsecure()) as unknown as {
     check(request: string, callback: UnaryCallback<number>): void;
     close(): void;
@@ -109,6 +114,17 @@ export function ingestClient(address: string): IngestClient {
   };
 }
 
+let telemetry: Telemetry | undefined;
+
+/** The OpenTelemetry SDK, started once per test process as a service's main does. */
+export function ensureTelemetry(): Telemetry {
+  telemetry ??= startTelemetry({
+    serviceName: 'fanout-test',
+    config: loadConfig({ env: {} }).telemetry,
+  });
+  return telemetry;
+}
+
 export async function startIngest(options: {
   brokers: readonly string[];
   topic: string;
@@ -127,6 +143,7 @@ export async function startIngest(options: {
       ...options.env,
     },
   });
+  ensureTelemetry();
   const registry = new Registry();
   const logger = createLogger({ service: 'fanout-ingest-test', level: config.log.level });
   const app = await startIngestApp({ config, logger, registry });

@@ -1,16 +1,72 @@
 /**
  * Kafka for one test file: the broker the test runner started for the whole
- * run (`FANOUT_TEST_KAFKA_BROKERS`), or — when a file is run on its own — one
- * started for this process and stopped when it exits. Every test gets its own
- * topics with unique names.
+ * run (`FANOUT_TEST_KAFKA_BROKERS`), or, when a file runs on its own, one
+ * started for this process and stopped when it exits. Every test gets its
+ * own topics, with unique names.
  */
 import { randomBytes } from 'node:crypto';
-import kafkajs from 'kafkajs';
-import { startKafkaEnvironment, type KafkaEnvironment } from './kafka-environment.js';
+import kafkajs, { type Admin, type Kafka } from 'kafkajs';
+import type { KafkaEnvironment } from './kafka-environment.js';
+import { startKafkaEnvironment } from './start-kafka-environment.js';
 
-const { Kafka, logLevel } = kafkajs;
-type Kafka = InstanceType<typeof Kafka>;
-type Admin = ReturnType<Kafka['admin']>;
+export interface CreateTopicOptions {
+  /** Readable part of the name: `t-<random>-<name>` (default `topic`). */
+  readonly name?: string;
+  readonly partitions?: number;
+  /** Topic configuration, e.g. `{ 'retention.ms': '60000' }`. */
+  readonly config?: Readonly<Record<string, string>>;
+}
+
+export interface TestKafka {
+  readonly brokers: string[];
+  /** A kafkajs client for the broker, with logging off. */
+  readonly kafka: Kafka;
+  /** A connected admin client. */
+  readonly admin: Admin;
+  /** Creates a topic with a unique name and waits for its partition leaders. */
+  createTopic(options?: CreateTopicOptions): Promise<string>;
+  deleteTopic(topic: string): Promise<void>;
+  /** Deletes the topics this helper created and disconnects the admin client. */
+  close(): Promise<void>;
+}
+
+let ownEnvironment: Promise<KafkaEnvironment> | undefined;
+
+function brokersFromRunner(): string[] | undefined {
+  const list = (process.env['FANOUT_TEST_KAFKA_BROKERS'] ?? '')
+    .split(',')
+    .map((broker) => broker.trim())
+    .filter((broker) => broker !== '');
+  return list.length > 0 ? list : undefined;
+}
+
+async function brokers(): Promise<string[]> {
+  const fromRunner = brokersFromRunner();
+  if (fromRunner !== undefined) return fromRunner;
+  ownEnvironment ??= startKafkaEnvironment().then((environment) => {
+    // The broker does not keep this process alive; when the event loop runs
+    // dry, stop it cleanly. If the process dies instead, the broker notices.
+    process.once('beforeExit', () => void environment.stop());
+    return environment;
+  });
+  return (await ownEnvironment).brokers;
+}
+
+/** Stops the broker this process started for itself, if any. Optional: it also stops at exit. */
+export async function stopOwnKafka(): Promise<void> {
+  if (ownEnvironment === undefined) return;
+  const environment = await ownEnvironment;
+  ownEnvironment = undefined;
+  await environment.stop();
+}
+
+/** `t-<8 hex>-<name>`, with characters Kafka does not allow in topic names replaced. */
+export function uniqueName(name = 'topic'): string {
+  return `t-${randomBytes(4).toString('hex')}-${name.replace(/[^a-zA-Z0-9._-]/g, '-')}`.slice(
+    0,
+    249,
+  );
+}
 
 export interface TopicRecord {
   readonly partition: number;
@@ -22,17 +78,22 @@ export interface TopicRecord {
 
 /**
  * Every record of a topic, up to the high watermarks at the time of the call,
- * read with a consumer group of its own that never commits.
+ * sorted by partition and offset; read with a consumer group of its own that
+ * never commits.
  */
-export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 30_000): Promise<TopicRecord[]> {
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  timeoutMs = 30_000,
+): Promise<TopicRecord[]> {
   const admin = kafka.admin();
   await admin.connect();
-  const offsets = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
+  const offsets = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
   const remaining = new Map(
     offsets
-      .map((o) => [o.partition, Number(o.high)] as const)
-      .filter(([, high]) => high > 0),
+      .map((o) => [o.partition, Number(o.high), Number(o.low)] as const)
+      .filter(([, high, low]) => high > low)
+      .map(([partition, high]) => [partition, high] as const),
   );
   const records: TopicRecord[] = [];
   if (remaining.size === 0) return records;
@@ -62,7 +123,7 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 30_000)
                 value: message.value ?? Buffer.alloc(0),
                 headers,
               });
-              if (offset === high - 1) remaining.delete(partition);
+              if (offset >= high - 1) remaining.delete(partition);
             }
             if (remaining.size === 0) {
               clearTimeout(timer);
@@ -71,7 +132,10 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 30_000)
             return Promise.resolve();
           },
         })
-        .catch(reject);
+        .catch((error: unknown) => {
+          clearTimeout(timer);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        });
     });
   } finally {
     await consumer.disconnect();
@@ -79,51 +143,16 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 30_000)
   return records.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
 }
 
-export interface TestKafka {
-  readonly brokers: readonly string[];
-  /** A kafkajs client for the broker (no logging). */
-  readonly kafka: Kafka;
-  readonly admin: Admin;
-  /** Creates a topic with a unique name (`t-<random>-<name>`) and waits for its leaders. */
-  createTopic(options?: { name?: string; partitions?: number }): Promise<string>;
-  deleteTopic(topic: string): Promise<void>;
-  close(): Promise<void>;
-}
-
-let ownEnvironment: Promise<KafkaEnvironment> | undefined;
-
-async function brokers(): Promise<readonly string[]> {
-  const fromRunner = process.env.FANOUT_TEST_KAFKA_BROKERS;
-  if (fromRunner !== undefined && fromRunner !== '') return fromRunner.split(',');
-  ownEnvironment ??= startKafkaEnvironment().then((environment) => {
-    process.once('beforeExit', () => void environment.stop());
-    return environment;
-  });
-  return (await ownEnvironment).brokers;
-}
-
-/** Stops the broker this process started itself, if any (call from an `after` hook). */
-export async function stopOwnKafka(): Promise<void> {
-  if (ownEnvironment === undefined) return;
-  const environment = await ownEnvironment;
-  ownEnvironment = undefined;
-  await environment.stop();
-}
-
-export function uniqueName(name = 'topic'): string {
-  return `t-${randomBytes(4).toString('hex')}-${name.replace(/[^a-zA-Z0-9._-]/g, '-')}`;
-}
-
 export async function testKafka(): Promise<TestKafka> {
   const list = await brokers();
-  const kafka = new Kafka({
+  const kafka = new kafkajs.Kafka({
     clientId: 'fanout-test',
-    brokers: [...list],
-    logLevel: logLevel.NOTHING,
+    brokers: list,
+    logLevel: kafkajs.logLevel.NOTHING,
   });
   const admin = kafka.admin();
   await admin.connect();
-  const created: string[] = [];
+  const created = new Set<string>();
   return {
     brokers: list,
     kafka,
@@ -131,17 +160,31 @@ export async function testKafka(): Promise<TestKafka> {
     async createTopic(options = {}) {
       const topic = uniqueName(options.name);
       await admin.createTopics({
-        topics: [{ topic, numPartitions: options.partitions ?? 1, replicationFactor: 1 }],
+        topics: [
+          {
+            topic,
+            numPartitions: options.partitions ?? 1,
+            replicationFactor: 1,
+            configEntries: Object.entries(options.config ?? {}).map(([name, value]) => ({
+              name,
+              value,
+            })),
+          },
+        ],
         waitForLeaders: true,
       });
-      created.push(topic);
+      created.add(topic);
       return topic;
     },
     async deleteTopic(topic) {
       await admin.deleteTopics({ topics: [topic] });
+      created.delete(topic);
     },
     async close() {
-      if (created.length > 0) await admin.deleteTopics({ topics: created }).catch(() => {});
+      if (created.size > 0) {
+        await admin.deleteTopics({ topics: [...created] }).catch(() => {});
+        created.clear();
+      }
       await admin.disconnect();
     },
   };

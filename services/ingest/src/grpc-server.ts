@@ -25,8 +25,8 @@ import {
 } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
 import type { IncomingEvent } from './event-validator.js';
-import type { WriteContext, WrittenEvent } from './event-writer.js';
-import type { PublishService, Transport } from './publish-service.js';
+import type { WrittenEvent } from './event-writer.js';
+import type { PublishCall, PublishService, Transport } from './publish-service.js';
 
 export interface GrpcServerOptions {
   readonly host: string;
@@ -37,8 +37,6 @@ export interface GrpcServerOptions {
   readonly defaultTimeoutMs: number;
   /** Most unacknowledged events per PublishStream before the server stops reading it. */
   readonly streamWindow: number;
-  /** Resolves the producer identity of a call; throws FanoutError('unauthenticated'|...). */
-  readonly authenticate: (metadata: grpc.Metadata) => string;
 }
 
 export interface GrpcServer {
@@ -115,7 +113,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     events: readonly IncomingEvent[],
     deadline: number,
   ): Promise<WrittenEvent[]> {
-    const producer = options.authenticate(metadata);
     const parent = propagation.extract(otelContext.active(), metadata, metadataGetter);
     return tracer.startActiveSpan(
       name,
@@ -127,14 +124,18 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       async (span) => {
         const carrier: Record<string, string> = {};
         propagation.inject(otelContext.active(), carrier);
-        const context: WriteContext = {
-          producer,
+        const first = (key: string) => {
+          const value = metadata.get(key)[0];
+          return value === undefined ? undefined : String(value);
+        };
+        const call: PublishCall = {
+          credentials: { authorization: first('authorization'), apiKey: first('x-api-key') },
           deadline,
           ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
           ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
         };
         try {
-          return await options.publish.publish(events, context, transport);
+          return await options.publish.publish(events, call, transport);
         } catch (error) {
           const fanoutError = toFanoutError(error);
           span.setStatus({ code: SpanStatusCode.ERROR, message: fanoutError.code });

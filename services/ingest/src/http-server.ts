@@ -24,8 +24,7 @@ import {
 } from '@fanout/shared';
 import { context as otelContext, propagation, SpanKind, trace } from '@opentelemetry/api';
 import type { IncomingEvent } from './event-validator.js';
-import type { WriteContext } from './event-writer.js';
-import type { PublishService } from './publish-service.js';
+import type { PublishCall, PublishService } from './publish-service.js';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -34,7 +33,6 @@ export interface HttpServerOptions {
   readonly logger: Logger;
   readonly maxBodyBytes: number;
   readonly timeoutMs: number;
-  readonly authenticate: (headers: IncomingMessage['headers']) => string;
 }
 
 export interface HttpServer {
@@ -146,7 +144,6 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         'the request body must be application/json',
       );
     }
-    const producer = options.authenticate(request.headers);
     let channel: string;
     try {
       channel = decodeURIComponent(match[1] ?? '');
@@ -183,14 +180,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       async (span) => {
         const carrier: Record<string, string> = {};
         propagation.inject(otelContext.active(), carrier);
-        const context: WriteContext = {
-          producer,
+        const apiKey = request.headers['x-api-key'];
+        const call: PublishCall = {
+          credentials: {
+            authorization: request.headers.authorization,
+            apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey,
+          },
           deadline: Date.now() + options.timeoutMs,
           ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
           ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
         };
         try {
-          return await options.publish.publish(events, context, 'http');
+          return await options.publish.publish(events, call, 'http');
         } finally {
           span.end();
         }

@@ -2,13 +2,16 @@
  * The ingest service assembled from its configuration: Kafka topic and
  * writer, gRPC and HTTP servers, readiness, and the drain on shutdown.
  */
-import type { FanoutConfig, Logger } from '@fanout/shared';
+import { readFileSync } from 'node:fs';
+import { createJwtVerifier, FanoutError, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { Registry } from 'prom-client';
 import { EventWriter } from './event-writer.js';
 import { startGrpcServer, type GrpcServer } from './grpc-server.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
 import { createIngestMetrics } from './ingest-metrics.js';
 import { createKafka, plainSasl } from './kafka-client.js';
+import { parseApiKeys, ProducerAuth } from './producer-auth.js';
+import { ProducerRateLimiter } from './producer-rate-limiter.js';
 import { PublishService } from './publish-service.js';
 import { ensureTopic, type TopicState } from './topic-setup.js';
 
@@ -28,8 +31,54 @@ export interface IngestAppOptions {
   readonly registry: Registry;
 }
 
-/** Producer identity until producer authentication is configured. */
-const anonymous = () => 'anonymous';
+function readSecretFile(path: string, key: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new FanoutError(
+      'config_invalid',
+      `${key}: cannot read ${path} (${error instanceof Error ? error.message : String(error)})`,
+    );
+  }
+}
+
+/** Producer authentication from the `auth` and `ingest` settings. */
+export async function createProducerAuth(config: FanoutConfig): Promise<ProducerAuth> {
+  const { auth } = config;
+  const apiKeys =
+    config.ingest.apiKeysFile === ''
+      ? []
+      : parseApiKeys(
+          readSecretFile(config.ingest.apiKeysFile, 'ingest.apiKeysFile'),
+          config.ingest.apiKeysFile,
+        );
+  const publicKeyPem =
+    auth.jwtPublicKeyFile === ''
+      ? ''
+      : readSecretFile(auth.jwtPublicKeyFile, 'auth.jwtPublicKeyFile');
+  const jwtConfigured = auth.jwtHs256Secret !== '' || publicKeyPem !== '' || auth.jwksUrl !== '';
+  const jwt = jwtConfigured
+    ? await createJwtVerifier({
+        ...(auth.jwtHs256Secret !== '' ? { hs256Secret: auth.jwtHs256Secret } : {}),
+        ...(publicKeyPem !== '' ? { publicKeyPem } : {}),
+        ...(auth.jwksUrl !== '' ? { jwksUrl: auth.jwksUrl } : {}),
+        ...(auth.issuer !== '' ? { issuer: auth.issuer } : {}),
+        ...(auth.audience !== '' ? { audience: auth.audience } : {}),
+      })
+    : undefined;
+  if (config.ingest.authRequired && apiKeys.length === 0 && jwt === undefined) {
+    throw new FanoutError(
+      'config_invalid',
+      'ingest.authRequired is true but no API keys (ingest.apiKeysFile) or JWT key (auth.*) is configured',
+    );
+  }
+  return new ProducerAuth({
+    required: config.ingest.authRequired,
+    apiKeys,
+    ...(jwt ? { jwt } : {}),
+    namespacesClaim: config.ingest.jwtNamespacesClaim,
+  });
+}
 
 export async function startIngestApp({
   config,
@@ -37,6 +86,11 @@ export async function startIngestApp({
   registry,
 }: IngestAppOptions): Promise<IngestApp> {
   const metrics = createIngestMetrics(registry);
+  const auth = await createProducerAuth(config);
+  const rateLimiter = new ProducerRateLimiter(
+    config.ingest.rateLimitEventsPerSecond,
+    config.ingest.rateLimitBurst || config.ingest.rateLimitEventsPerSecond,
+  );
   const kafka = createKafka(config.kafka, 'ingest', logger);
   const admin = kafka.admin();
   await admin.connect();
@@ -81,6 +135,8 @@ export async function startIngestApp({
       maxBatchEvents: config.ingest.maxBatchEvents,
       allowedContentTypes: config.ingest.allowedContentTypes,
     },
+    auth,
+    rateLimiter,
     metrics,
   );
 
@@ -94,7 +150,6 @@ export async function startIngestApp({
       logger: logger.child({ component: 'grpc' }),
       defaultTimeoutMs: config.ingest.requestTimeoutMs,
       streamWindow: config.ingest.streamWindow,
-      authenticate: anonymous,
     });
     http = await startHttpServer({
       host: config.ingest.host,
@@ -105,7 +160,6 @@ export async function startIngestApp({
         Math.min(config.ingest.maxEventBytes * config.ingest.maxBatchEvents, 64 * 1024 * 1024) +
         65536,
       timeoutMs: config.ingest.requestTimeoutMs,
-      authenticate: anonymous,
     });
   } catch (error) {
     await grpc?.shutdown(0);

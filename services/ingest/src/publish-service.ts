@@ -1,18 +1,32 @@
 /**
- * The publish operation, transport-neutral: validate the whole batch, write
- * it, count it. The gRPC and HTTP servers are thin adapters around this.
+ * The publish operation, transport-neutral: authenticate the producer,
+ * validate the whole batch, check the producer may publish to every channel
+ * and is within its rate, write, count. The gRPC and HTTP servers are thin
+ * adapters around this. Nothing of a rejected batch is written.
  */
 import { toFanoutError, type FanoutError } from '@fanout/shared';
 import { prepareBatch, type IncomingEvent, type PublishLimits } from './event-validator.js';
-import type { EventWriter, WriteContext, WrittenEvent } from './event-writer.js';
+import type { EventWriter, WrittenEvent } from './event-writer.js';
 import type { IngestMetrics } from './ingest-metrics.js';
+import type { ProducerAuth, ProducerCredentials } from './producer-auth.js';
+import type { ProducerRateLimiter } from './producer-rate-limiter.js';
 
 export type Transport = 'grpc' | 'grpc_stream' | 'http';
+
+export interface PublishCall {
+  readonly credentials: ProducerCredentials;
+  /** Absolute deadline, epoch milliseconds. */
+  readonly deadline: number;
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+}
 
 export class PublishService {
   constructor(
     private readonly writer: EventWriter,
     private readonly limits: PublishLimits,
+    private readonly auth: ProducerAuth,
+    private readonly rateLimiter: ProducerRateLimiter,
     private readonly metrics: IngestMetrics,
   ) {}
 
@@ -20,16 +34,30 @@ export class PublishService {
     return this.writer.isAvailable;
   }
 
-  /** Publishes a batch; throws a FanoutError (nothing written on validation errors). */
+  /** Publishes a batch; throws a FanoutError. */
   async publish(
     events: readonly IncomingEvent[],
-    context: WriteContext,
+    call: PublishCall,
     transport: Transport,
   ): Promise<WrittenEvent[]> {
     this.metrics.batchEvents.observe({ transport }, events.length);
     try {
+      const identity = await this.auth.authenticate(call.credentials);
       const prepared = prepareBatch(events, this.limits);
-      const written = await this.writer.write(prepared, context);
+      this.auth.authorize(
+        identity,
+        prepared.map((event, index) => ({
+          channel: event.channel,
+          field: `events[${index}].channel`,
+        })),
+      );
+      this.rateLimiter.take(identity.name, prepared.length);
+      const written = await this.writer.write(prepared, {
+        producer: identity.name,
+        deadline: call.deadline,
+        ...(call.traceparent ? { traceparent: call.traceparent } : {}),
+        ...(call.tracestate ? { tracestate: call.tracestate } : {}),
+      });
       let bytes = 0;
       for (const [index, result] of written.entries()) {
         bytes += prepared[index]?.data.byteLength ?? 0;

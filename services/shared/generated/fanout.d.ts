@@ -15,7 +15,12 @@ export namespace fanout {
         interface IPosition extends fanout.v1.Position.$Properties {
         }
 
-        /** Represents a Position. */
+        /**
+         * Position identifies one event in the log: the Kafka partition and offset it
+         * was written at, qualified by the epoch of the topic. Its text form, used in
+         * JSON frames, SSE `id:` fields and HTTP query parameters, is
+         * `<epoch>:<partition>:<offset>`, for example `k7Hq2a:3:1042`.
+         */
         class Position {
 
             /**
@@ -27,13 +32,21 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Position epoch. */
+            /**
+             * Epoch of the topic the offset belongs to. It changes when the topic is
+             * recreated, so a position from an older incarnation of the topic is
+             * detected and answered with a reset instead of being silently misread.
+             * Non-empty, at most 64 characters of [A-Za-z0-9_-].
+             */
             epoch: string;
 
-            /** Position partition. */
+            /** Kafka partition, from 0 to 2^31 - 1. */
             partition: number;
 
-            /** Position offset. */
+            /**
+             * Kafka offset of the event within its partition, from 0 to 2^53 - 1
+             * (fanout handles 64-bit integers as JavaScript numbers).
+             */
             offset: number;
 
             /**
@@ -96,13 +109,21 @@ export namespace fanout {
             /** Properties of a Position. */
             interface $Properties {
 
-                /** Position epoch */
+                /**
+                 * Epoch of the topic the offset belongs to. It changes when the topic is
+                 * recreated, so a position from an older incarnation of the topic is
+                 * detected and answered with a reset instead of being silently misread.
+                 * Non-empty, at most 64 characters of [A-Za-z0-9_-].
+                 */
                 epoch?: (string|null);
 
-                /** Position partition */
+                /** Kafka partition, from 0 to 2^31 - 1. */
                 partition?: (number|null);
 
-                /** Position offset */
+                /**
+                 * Kafka offset of the event within its partition, from 0 to 2^53 - 1
+                 * (fanout handles 64-bit integers as JavaScript numbers).
+                 */
                 offset?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -120,7 +141,10 @@ export namespace fanout {
         interface ITraceContext extends fanout.v1.TraceContext.$Properties {
         }
 
-        /** Represents a TraceContext. */
+        /**
+         * TraceContext carries the W3C Trace Context of the publish that produced an
+         * event, so that delivery spans can be linked to the producer's trace.
+         */
         class TraceContext {
 
             /**
@@ -132,10 +156,10 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** TraceContext traceparent. */
+            /** W3C `traceparent` header value. */
             traceparent: string;
 
-            /** TraceContext tracestate. */
+            /** W3C `tracestate` header value; empty when absent. */
             tracestate: string;
 
             /**
@@ -198,10 +222,10 @@ export namespace fanout {
             /** Properties of a TraceContext. */
             interface $Properties {
 
-                /** TraceContext traceparent */
+                /** W3C `traceparent` header value. */
                 traceparent?: (string|null);
 
-                /** TraceContext tracestate */
+                /** W3C `tracestate` header value; empty when absent. */
                 tracestate?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -219,7 +243,11 @@ export namespace fanout {
         interface IEvent extends fanout.v1.Event.$Properties {
         }
 
-        /** Represents an Event. */
+        /**
+         * Event is the envelope of one event. Ingest writes it, without `position`,
+         * as the value of a Kafka record whose key is the channel; edges deliver it
+         * to clients with `position` filled in.
+         */
         class Event {
 
             /**
@@ -231,34 +259,41 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Event id. */
+            /**
+             * Event id: the producer-supplied idempotency key, or one ingest generated.
+             * Publishing the same id to the same channel again within the
+             * deduplication window does not create a second event.
+             */
             id: string;
 
-            /** Event channel. */
+            /** Channel the event was published to, e.g. `orders.eu.1234`. */
             channel: string;
 
-            /** Event type. */
+            /**
+             * Application-defined event type, e.g. `order.created`; clients can filter
+             * subscriptions by it. May be empty.
+             */
             type: string;
 
-            /** Event data. */
+            /** Payload, opaque to fanout. */
             data: Uint8Array;
 
-            /** Event contentType. */
+            /** Media type of `data`, e.g. `application/json`. */
             contentType: string;
 
-            /** Event time. */
+            /** Time ingest accepted the event. */
             time?: (google.protobuf.Timestamp.$Properties|null);
 
-            /** Event headers. */
+            /** Application headers, delivered unchanged. */
             headers: { [k: string]: string };
 
-            /** Event trace. */
+            /** Trace context of the publish. */
             trace?: (fanout.v1.TraceContext.$Properties|null);
 
-            /** Event producer. */
+            /** Authenticated identity of the producer that published the event. */
             producer: string;
 
-            /** Event position. */
+            /** Position of the event in the log. Set on delivery only; never stored. */
             position?: (fanout.v1.Position.$Properties|null);
 
             /**
@@ -321,34 +356,41 @@ export namespace fanout {
             /** Properties of an Event. */
             interface $Properties {
 
-                /** Event id */
+                /**
+                 * Event id: the producer-supplied idempotency key, or one ingest generated.
+                 * Publishing the same id to the same channel again within the
+                 * deduplication window does not create a second event.
+                 */
                 id?: (string|null);
 
-                /** Event channel */
+                /** Channel the event was published to, e.g. `orders.eu.1234`. */
                 channel?: (string|null);
 
-                /** Event type */
+                /**
+                 * Application-defined event type, e.g. `order.created`; clients can filter
+                 * subscriptions by it. May be empty.
+                 */
                 type?: (string|null);
 
-                /** Event data */
+                /** Payload, opaque to fanout. */
                 data?: (Uint8Array|null);
 
-                /** Event contentType */
+                /** Media type of `data`, e.g. `application/json`. */
                 contentType?: (string|null);
 
-                /** Event time */
+                /** Time ingest accepted the event. */
                 time?: (google.protobuf.Timestamp.$Properties|null);
 
-                /** Event headers */
+                /** Application headers, delivered unchanged. */
                 headers?: ({ [k: string]: string }|null);
 
-                /** Event trace */
+                /** Trace context of the publish. */
                 trace?: (fanout.v1.TraceContext.$Properties|null);
 
-                /** Event producer */
+                /** Authenticated identity of the producer that published the event. */
                 producer?: (string|null);
 
-                /** Event position */
+                /** Position of the event in the log. Set on delivery only; never stored. */
                 position?: (fanout.v1.Position.$Properties|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -366,7 +408,10 @@ export namespace fanout {
         interface IPublishEvent extends fanout.v1.PublishEvent.$Properties {
         }
 
-        /** Represents a PublishEvent. */
+        /**
+         * PublishEvent is what a producer sends; ingest fills in the time, the
+         * producer identity and the trace context.
+         */
         class PublishEvent {
 
             /**
@@ -378,22 +423,30 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** PublishEvent channel. */
+            /**
+             * Channel to publish to. Grammar: segments of [A-Za-z0-9_-] separated by
+             * `.`, 1 to 255 characters, e.g. `orders.eu.1234`.
+             */
             channel: string;
 
-            /** PublishEvent type. */
+            /** Application-defined event type. Optional. */
             type: string;
 
-            /** PublishEvent data. */
+            /** Payload. */
             data: Uint8Array;
 
-            /** PublishEvent contentType. */
+            /** Media type of `data`; defaults to `application/octet-stream`. */
             contentType: string;
 
-            /** PublishEvent headers. */
+            /** Application headers, delivered unchanged. */
             headers: { [k: string]: string };
 
-            /** PublishEvent id. */
+            /**
+             * Idempotency key. When set, a retried publish with the same id to the
+             * same channel within the deduplication window returns the first
+             * publish's position instead of writing a second event. When empty,
+             * ingest generates a unique id.
+             */
             id: string;
 
             /**
@@ -456,22 +509,30 @@ export namespace fanout {
             /** Properties of a PublishEvent. */
             interface $Properties {
 
-                /** PublishEvent channel */
+                /**
+                 * Channel to publish to. Grammar: segments of [A-Za-z0-9_-] separated by
+                 * `.`, 1 to 255 characters, e.g. `orders.eu.1234`.
+                 */
                 channel?: (string|null);
 
-                /** PublishEvent type */
+                /** Application-defined event type. Optional. */
                 type?: (string|null);
 
-                /** PublishEvent data */
+                /** Payload. */
                 data?: (Uint8Array|null);
 
-                /** PublishEvent contentType */
+                /** Media type of `data`; defaults to `application/octet-stream`. */
                 contentType?: (string|null);
 
-                /** PublishEvent headers */
+                /** Application headers, delivered unchanged. */
                 headers?: ({ [k: string]: string }|null);
 
-                /** PublishEvent id */
+                /**
+                 * Idempotency key. When set, a retried publish with the same id to the
+                 * same channel within the deduplication window returns the first
+                 * publish's position instead of writing a second event. When empty,
+                 * ingest generates a unique id.
+                 */
                 id?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -489,7 +550,7 @@ export namespace fanout {
         interface IPublishRequest extends fanout.v1.PublishRequest.$Properties {
         }
 
-        /** Represents a PublishRequest. */
+        /** PublishRequest is a batch of events for Publish. */
         class PublishRequest {
 
             /**
@@ -501,7 +562,7 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** PublishRequest events. */
+            /** The events, in order. Events of one channel are written in this order. */
             events: fanout.v1.PublishEvent.$Properties[];
 
             /**
@@ -564,7 +625,7 @@ export namespace fanout {
             /** Properties of a PublishRequest. */
             interface $Properties {
 
-                /** PublishRequest events */
+                /** The events, in order. Events of one channel are written in this order. */
                 events?: (fanout.v1.PublishEvent.$Properties[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -582,7 +643,7 @@ export namespace fanout {
         interface IPublishResult extends fanout.v1.PublishResult.$Properties {
         }
 
-        /** Represents a PublishResult. */
+        /** PublishResult is the outcome of one event of a Publish batch. */
         class PublishResult {
 
             /**
@@ -594,13 +655,16 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** PublishResult id. */
+            /** The event's id (the producer's, or the one ingest generated). */
             id: string;
 
-            /** PublishResult position. */
+            /** Where the event was written. */
             position?: (fanout.v1.Position.$Properties|null);
 
-            /** PublishResult duplicate. */
+            /**
+             * True when the event was a retry of an already written event and
+             * `position` is that of the first write.
+             */
             duplicate: boolean;
 
             /**
@@ -663,13 +727,16 @@ export namespace fanout {
             /** Properties of a PublishResult. */
             interface $Properties {
 
-                /** PublishResult id */
+                /** The event's id (the producer's, or the one ingest generated). */
                 id?: (string|null);
 
-                /** PublishResult position */
+                /** Where the event was written. */
                 position?: (fanout.v1.Position.$Properties|null);
 
-                /** PublishResult duplicate */
+                /**
+                 * True when the event was a retry of an already written event and
+                 * `position` is that of the first write.
+                 */
                 duplicate?: (boolean|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -687,7 +754,7 @@ export namespace fanout {
         interface IPublishResponse extends fanout.v1.PublishResponse.$Properties {
         }
 
-        /** Represents a PublishResponse. */
+        /** PublishResponse holds one result per event, in request order. */
         class PublishResponse {
 
             /**
@@ -699,7 +766,7 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** PublishResponse results. */
+            /** The results, one per event of the request, in the same order. */
             results: fanout.v1.PublishResult.$Properties[];
 
             /**
@@ -762,7 +829,7 @@ export namespace fanout {
             /** Properties of a PublishResponse. */
             interface $Properties {
 
-                /** PublishResponse results */
+                /** The results, one per event of the request, in the same order. */
                 results?: (fanout.v1.PublishResult.$Properties[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -780,7 +847,7 @@ export namespace fanout {
         interface IPublishStreamRequest extends fanout.v1.PublishStreamRequest.$Properties {
         }
 
-        /** Represents a PublishStreamRequest. */
+        /** PublishStreamRequest carries one event of a stream. */
         class PublishStreamRequest {
 
             /**
@@ -792,10 +859,14 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** PublishStreamRequest sequence. */
+            /**
+             * Producer-chosen sequence number, echoed in the acknowledgement. Keep it
+             * below 2^53 (fanout handles 64-bit integers as JavaScript numbers, exact
+             * up to 2^53 - 1); counting up from 1 per stream is the usual choice.
+             */
             sequence: number;
 
-            /** PublishStreamRequest event. */
+            /** The event. */
             event?: (fanout.v1.PublishEvent.$Properties|null);
 
             /**
@@ -858,10 +929,14 @@ export namespace fanout {
             /** Properties of a PublishStreamRequest. */
             interface $Properties {
 
-                /** PublishStreamRequest sequence */
+                /**
+                 * Producer-chosen sequence number, echoed in the acknowledgement. Keep it
+                 * below 2^53 (fanout handles 64-bit integers as JavaScript numbers, exact
+                 * up to 2^53 - 1); counting up from 1 per stream is the usual choice.
+                 */
                 sequence?: (number|null);
 
-                /** PublishStreamRequest event */
+                /** The event. */
                 event?: (fanout.v1.PublishEvent.$Properties|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -879,7 +954,7 @@ export namespace fanout {
         interface IPublishError extends fanout.v1.PublishError.$Properties {
         }
 
-        /** Represents a PublishError. */
+        /** PublishError describes why one event was not written. */
         class PublishError {
 
             /**
@@ -891,10 +966,10 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** PublishError code. */
+            /** Stable error code from the error catalog, e.g. `channel_invalid`. */
             code: string;
 
-            /** PublishError message. */
+            /** Human-readable message naming the offending field. */
             message: string;
 
             /**
@@ -957,10 +1032,10 @@ export namespace fanout {
             /** Properties of a PublishError. */
             interface $Properties {
 
-                /** PublishError code */
+                /** Stable error code from the error catalog, e.g. `channel_invalid`. */
                 code?: (string|null);
 
-                /** PublishError message */
+                /** Human-readable message naming the offending field. */
                 message?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -978,7 +1053,7 @@ export namespace fanout {
         interface IPublishStreamResponse extends fanout.v1.PublishStreamResponse.$Properties {
         }
 
-        /** Represents a PublishStreamResponse. */
+        /** PublishStreamResponse acknowledges one event of a stream. */
         class PublishStreamResponse {
 
             /**
@@ -990,16 +1065,16 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** PublishStreamResponse sequence. */
+            /** The sequence number of the request this acknowledges. */
             sequence: number;
 
-            /** PublishStreamResponse result. */
+            /** The event was written. */
             result?: (fanout.v1.PublishResult.$Properties|null);
 
-            /** PublishStreamResponse error. */
+            /** The event was not written. */
             error?: (fanout.v1.PublishError.$Properties|null);
 
-            /** PublishStreamResponse outcome. */
+            /** The outcome. */
             outcome?: ("result"|"error");
 
             /**
@@ -1062,16 +1137,16 @@ export namespace fanout {
             /** Properties of a PublishStreamResponse. */
             interface $Properties {
 
-                /** PublishStreamResponse sequence */
+                /** The sequence number of the request this acknowledges. */
                 sequence?: (number|null);
 
-                /** PublishStreamResponse result */
+                /** The event was written. */
                 result?: (fanout.v1.PublishResult.$Properties|null);
 
-                /** PublishStreamResponse error */
+                /** The event was not written. */
                 error?: (fanout.v1.PublishError.$Properties|null);
 
-                /** PublishStreamResponse outcome */
+                /** The outcome. */
                 outcome?: ("result"|"error");
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -1096,7 +1171,7 @@ export namespace fanout {
         interface IClientFrame extends fanout.v1.ClientFrame.$Properties {
         }
 
-        /** Represents a ClientFrame. */
+        /** ClientFrame is one frame sent by a client. */
         class ClientFrame {
 
             /**
@@ -1108,22 +1183,25 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** ClientFrame connect. */
+            /**
+             * Authenticate on a connection that did not present a token in the
+             * handshake. Must be the first frame then.
+             */
             connect?: (fanout.v1.Connect.$Properties|null);
 
-            /** ClientFrame subscribe. */
+            /** Start following channels. */
             subscribe?: (fanout.v1.Subscribe.$Properties|null);
 
-            /** ClientFrame unsubscribe. */
+            /** Stop following channels. */
             unsubscribe?: (fanout.v1.Unsubscribe.$Properties|null);
 
-            /** ClientFrame ping. */
+            /** Application-level keep-alive; answered with Pong. */
             ping?: (fanout.v1.Ping.$Properties|null);
 
-            /** ClientFrame refreshToken. */
+            /** Replace the connection's token before it expires. */
             refreshToken?: (fanout.v1.RefreshToken.$Properties|null);
 
-            /** ClientFrame frame. */
+            /** The frame's content. */
             frame?: ("connect"|"subscribe"|"unsubscribe"|"ping"|"refreshToken");
 
             /**
@@ -1186,22 +1264,25 @@ export namespace fanout {
             /** Properties of a ClientFrame. */
             interface $Properties {
 
-                /** ClientFrame connect */
+                /**
+                 * Authenticate on a connection that did not present a token in the
+                 * handshake. Must be the first frame then.
+                 */
                 connect?: (fanout.v1.Connect.$Properties|null);
 
-                /** ClientFrame subscribe */
+                /** Start following channels. */
                 subscribe?: (fanout.v1.Subscribe.$Properties|null);
 
-                /** ClientFrame unsubscribe */
+                /** Stop following channels. */
                 unsubscribe?: (fanout.v1.Unsubscribe.$Properties|null);
 
-                /** ClientFrame ping */
+                /** Application-level keep-alive; answered with Pong. */
                 ping?: (fanout.v1.Ping.$Properties|null);
 
-                /** ClientFrame refreshToken */
+                /** Replace the connection's token before it expires. */
                 refreshToken?: (fanout.v1.RefreshToken.$Properties|null);
 
-                /** ClientFrame frame */
+                /** The frame's content. */
                 frame?: ("connect"|"subscribe"|"unsubscribe"|"ping"|"refreshToken");
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -1228,7 +1309,7 @@ export namespace fanout {
         interface IConnect extends fanout.v1.Connect.$Properties {
         }
 
-        /** Represents a Connect. */
+        /** Connect authenticates a connection in-band. */
         class Connect {
 
             /**
@@ -1240,10 +1321,10 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Connect requestId. */
+            /** Echoed in the reply. */
             requestId: number;
 
-            /** Connect token. */
+            /** Bearer token (JWT). */
             token: string;
 
             /**
@@ -1306,10 +1387,10 @@ export namespace fanout {
             /** Properties of a Connect. */
             interface $Properties {
 
-                /** Connect requestId */
+                /** Echoed in the reply. */
                 requestId?: (number|null);
 
-                /** Connect token */
+                /** Bearer token (JWT). */
                 token?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -1327,7 +1408,7 @@ export namespace fanout {
         interface ISubscriptionRequest extends fanout.v1.SubscriptionRequest.$Properties {
         }
 
-        /** Represents a SubscriptionRequest. */
+        /** SubscriptionRequest asks for one channel or pattern. */
         class SubscriptionRequest {
 
             /**
@@ -1339,13 +1420,19 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** SubscriptionRequest channel. */
+            /**
+             * A channel (`orders.eu.1234`) or a pattern within a namespace whose last
+             * segment is `*` (`orders.eu.*`).
+             */
             channel: string;
 
-            /** SubscriptionRequest since. */
+            /**
+             * Resume after this position: every event after it is delivered, then
+             * live events. Absent: live events only, from now.
+             */
             since?: (fanout.v1.Position.$Properties|null);
 
-            /** SubscriptionRequest types. */
+            /** Deliver only events of these types. Empty: all types. */
             types: string[];
 
             /**
@@ -1408,13 +1495,19 @@ export namespace fanout {
             /** Properties of a SubscriptionRequest. */
             interface $Properties {
 
-                /** SubscriptionRequest channel */
+                /**
+                 * A channel (`orders.eu.1234`) or a pattern within a namespace whose last
+                 * segment is `*` (`orders.eu.*`).
+                 */
                 channel?: (string|null);
 
-                /** SubscriptionRequest since */
+                /**
+                 * Resume after this position: every event after it is delivered, then
+                 * live events. Absent: live events only, from now.
+                 */
                 since?: (fanout.v1.Position.$Properties|null);
 
-                /** SubscriptionRequest types */
+                /** Deliver only events of these types. Empty: all types. */
                 types?: (string[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -1432,7 +1525,7 @@ export namespace fanout {
         interface ISubscribe extends fanout.v1.Subscribe.$Properties {
         }
 
-        /** Represents a Subscribe. */
+        /** Subscribe starts following one or more channels. */
         class Subscribe {
 
             /**
@@ -1444,10 +1537,10 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Subscribe requestId. */
+            /** Echoed in the reply. */
             requestId: number;
 
-            /** Subscribe subscriptions. */
+            /** The channels or patterns, each with its own resume position. */
             subscriptions: fanout.v1.SubscriptionRequest.$Properties[];
 
             /**
@@ -1510,10 +1603,10 @@ export namespace fanout {
             /** Properties of a Subscribe. */
             interface $Properties {
 
-                /** Subscribe requestId */
+                /** Echoed in the reply. */
                 requestId?: (number|null);
 
-                /** Subscribe subscriptions */
+                /** The channels or patterns, each with its own resume position. */
                 subscriptions?: (fanout.v1.SubscriptionRequest.$Properties[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -1531,7 +1624,7 @@ export namespace fanout {
         interface IUnsubscribe extends fanout.v1.Unsubscribe.$Properties {
         }
 
-        /** Represents an Unsubscribe. */
+        /** Unsubscribe stops following channels. */
         class Unsubscribe {
 
             /**
@@ -1543,10 +1636,10 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Unsubscribe requestId. */
+            /** Echoed in the reply. */
             requestId: number;
 
-            /** Unsubscribe channels. */
+            /** Channels or patterns exactly as they were subscribed. */
             channels: string[];
 
             /**
@@ -1609,10 +1702,10 @@ export namespace fanout {
             /** Properties of an Unsubscribe. */
             interface $Properties {
 
-                /** Unsubscribe requestId */
+                /** Echoed in the reply. */
                 requestId?: (number|null);
 
-                /** Unsubscribe channels */
+                /** Channels or patterns exactly as they were subscribed. */
                 channels?: (string[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -1630,7 +1723,7 @@ export namespace fanout {
         interface IPing extends fanout.v1.Ping.$Properties {
         }
 
-        /** Represents a Ping. */
+        /** Ping asks for a Pong. */
         class Ping {
 
             /**
@@ -1642,7 +1735,7 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Ping requestId. */
+            /** Echoed in the Pong. */
             requestId: number;
 
             /**
@@ -1705,7 +1798,7 @@ export namespace fanout {
             /** Properties of a Ping. */
             interface $Properties {
 
-                /** Ping requestId */
+                /** Echoed in the Pong. */
                 requestId?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -1723,7 +1816,7 @@ export namespace fanout {
         interface IRefreshToken extends fanout.v1.RefreshToken.$Properties {
         }
 
-        /** Represents a RefreshToken. */
+        /** RefreshToken replaces the connection's token. */
         class RefreshToken {
 
             /**
@@ -1735,10 +1828,10 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** RefreshToken requestId. */
+            /** Echoed in the reply. */
             requestId: number;
 
-            /** RefreshToken token. */
+            /** The new bearer token (JWT). */
             token: string;
 
             /**
@@ -1801,10 +1894,10 @@ export namespace fanout {
             /** Properties of a RefreshToken. */
             interface $Properties {
 
-                /** RefreshToken requestId */
+                /** Echoed in the reply. */
                 requestId?: (number|null);
 
-                /** RefreshToken token */
+                /** The new bearer token (JWT). */
                 token?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -1822,7 +1915,7 @@ export namespace fanout {
         interface IServerFrame extends fanout.v1.ServerFrame.$Properties {
         }
 
-        /** Represents a ServerFrame. */
+        /** ServerFrame is one frame sent by an edge. */
         class ServerFrame {
 
             /**
@@ -1834,34 +1927,38 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** ServerFrame connected. */
+            /** The connection is authenticated and ready. */
             connected?: (fanout.v1.Connected.$Properties|null);
 
-            /** ServerFrame subscribed. */
+            /** Subscriptions are active. */
             subscribed?: (fanout.v1.Subscribed.$Properties|null);
 
-            /** ServerFrame unsubscribed. */
+            /** Subscriptions were removed. */
             unsubscribed?: (fanout.v1.Unsubscribed.$Properties|null);
 
-            /** ServerFrame event. */
+            /**
+             * One event (the event delivery), with `position` set. Its bytes are
+             * the Kafka record value followed by the encoded position (field 10 of
+             * Event), so an edge builds this frame without re-encoding the event.
+             */
             event?: (fanout.v1.Event.$Properties|null);
 
-            /** ServerFrame error. */
+            /** A request failed; the connection stays open. */
             error?: (fanout.v1.Error.$Properties|null);
 
-            /** ServerFrame reset. */
+            /** A requested position cannot be served; the client must refetch state. */
             reset?: (fanout.v1.Reset.$Properties|null);
 
-            /** ServerFrame pong. */
+            /** Reply to Ping. */
             pong?: (fanout.v1.Pong.$Properties|null);
 
-            /** ServerFrame tokenRefreshed. */
+            /** Reply to RefreshToken. */
             tokenRefreshed?: (fanout.v1.TokenRefreshed.$Properties|null);
 
-            /** ServerFrame disconnect. */
+            /** The edge is about to close the connection; says what to do next. */
             disconnect?: (fanout.v1.Disconnect.$Properties|null);
 
-            /** ServerFrame frame. */
+            /** The frame's content. */
             frame?: ("connected"|"subscribed"|"unsubscribed"|"event"|"error"|"reset"|"pong"|"tokenRefreshed"|"disconnect");
 
             /**
@@ -1924,34 +2021,38 @@ export namespace fanout {
             /** Properties of a ServerFrame. */
             interface $Properties {
 
-                /** ServerFrame connected */
+                /** The connection is authenticated and ready. */
                 connected?: (fanout.v1.Connected.$Properties|null);
 
-                /** ServerFrame subscribed */
+                /** Subscriptions are active. */
                 subscribed?: (fanout.v1.Subscribed.$Properties|null);
 
-                /** ServerFrame unsubscribed */
+                /** Subscriptions were removed. */
                 unsubscribed?: (fanout.v1.Unsubscribed.$Properties|null);
 
-                /** ServerFrame event */
+                /**
+                 * One event (the event delivery), with `position` set. Its bytes are
+                 * the Kafka record value followed by the encoded position (field 10 of
+                 * Event), so an edge builds this frame without re-encoding the event.
+                 */
                 event?: (fanout.v1.Event.$Properties|null);
 
-                /** ServerFrame error */
+                /** A request failed; the connection stays open. */
                 error?: (fanout.v1.Error.$Properties|null);
 
-                /** ServerFrame reset */
+                /** A requested position cannot be served; the client must refetch state. */
                 reset?: (fanout.v1.Reset.$Properties|null);
 
-                /** ServerFrame pong */
+                /** Reply to Ping. */
                 pong?: (fanout.v1.Pong.$Properties|null);
 
-                /** ServerFrame tokenRefreshed */
+                /** Reply to RefreshToken. */
                 tokenRefreshed?: (fanout.v1.TokenRefreshed.$Properties|null);
 
-                /** ServerFrame disconnect */
+                /** The edge is about to close the connection; says what to do next. */
                 disconnect?: (fanout.v1.Disconnect.$Properties|null);
 
-                /** ServerFrame frame */
+                /** The frame's content. */
                 frame?: ("connected"|"subscribed"|"unsubscribed"|"event"|"error"|"reset"|"pong"|"tokenRefreshed"|"disconnect");
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -1982,7 +2083,7 @@ export namespace fanout {
         interface IConnected extends fanout.v1.Connected.$Properties {
         }
 
-        /** Represents a Connected. */
+        /** Connected is the first frame of an authenticated connection. */
         class Connected {
 
             /**
@@ -1994,16 +2095,16 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Connected requestId. */
+            /** Echoes Connect's request_id; 0 when the token came with the handshake. */
             requestId: number;
 
-            /** Connected edgeId. */
+            /** Identity of the edge serving this connection. */
             edgeId: string;
 
-            /** Connected tokenExpiresAt. */
+            /** When the connection's token expires; absent for anonymous connections. */
             tokenExpiresAt?: (google.protobuf.Timestamp.$Properties|null);
 
-            /** Connected pingIntervalSeconds. */
+            /** Interval at which the edge sends WebSocket pings. */
             pingIntervalSeconds: number;
 
             /**
@@ -2066,16 +2167,16 @@ export namespace fanout {
             /** Properties of a Connected. */
             interface $Properties {
 
-                /** Connected requestId */
+                /** Echoes Connect's request_id; 0 when the token came with the handshake. */
                 requestId?: (number|null);
 
-                /** Connected edgeId */
+                /** Identity of the edge serving this connection. */
                 edgeId?: (string|null);
 
-                /** Connected tokenExpiresAt */
+                /** When the connection's token expires; absent for anonymous connections. */
                 tokenExpiresAt?: (google.protobuf.Timestamp.$Properties|null);
 
-                /** Connected pingIntervalSeconds */
+                /** Interval at which the edge sends WebSocket pings. */
                 pingIntervalSeconds?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -2093,7 +2194,7 @@ export namespace fanout {
         interface ISubscriptionState extends fanout.v1.SubscriptionState.$Properties {
         }
 
-        /** Represents a SubscriptionState. */
+        /** SubscriptionState is where one subscription stands. */
         class SubscriptionState {
 
             /**
@@ -2105,10 +2206,13 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** SubscriptionState channel. */
+            /** The channel or pattern as subscribed. */
             channel: string;
 
-            /** SubscriptionState position. */
+            /**
+             * The position the stream continues after. For a live-only subscription
+             * this is the end of the log at subscribe time.
+             */
             position?: (fanout.v1.Position.$Properties|null);
 
             /**
@@ -2171,10 +2275,13 @@ export namespace fanout {
             /** Properties of a SubscriptionState. */
             interface $Properties {
 
-                /** SubscriptionState channel */
+                /** The channel or pattern as subscribed. */
                 channel?: (string|null);
 
-                /** SubscriptionState position */
+                /**
+                 * The position the stream continues after. For a live-only subscription
+                 * this is the end of the log at subscribe time.
+                 */
                 position?: (fanout.v1.Position.$Properties|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -2192,7 +2299,12 @@ export namespace fanout {
         interface ISubscribed extends fanout.v1.Subscribed.$Properties {
         }
 
-        /** Represents a Subscribed. */
+        /**
+         * Subscribed acknowledges a Subscribe. Events of the subscriptions follow it.
+         * A subscription whose `since` cannot be served is answered by a Reset
+         * carrying the same request_id, sent before this frame, and is not listed.
+         * A Subscribe refused as a whole is answered by an Error instead.
+         */
         class Subscribed {
 
             /**
@@ -2204,10 +2316,10 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Subscribed requestId. */
+            /** Echoed from Subscribe. */
             requestId: number;
 
-            /** Subscribed subscriptions. */
+            /** One state per active subscription, in request order. */
             subscriptions: fanout.v1.SubscriptionState.$Properties[];
 
             /**
@@ -2270,10 +2382,10 @@ export namespace fanout {
             /** Properties of a Subscribed. */
             interface $Properties {
 
-                /** Subscribed requestId */
+                /** Echoed from Subscribe. */
                 requestId?: (number|null);
 
-                /** Subscribed subscriptions */
+                /** One state per active subscription, in request order. */
                 subscriptions?: (fanout.v1.SubscriptionState.$Properties[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -2291,7 +2403,7 @@ export namespace fanout {
         interface IUnsubscribed extends fanout.v1.Unsubscribed.$Properties {
         }
 
-        /** Represents an Unsubscribed. */
+        /** Unsubscribed acknowledges an Unsubscribe. */
         class Unsubscribed {
 
             /**
@@ -2303,10 +2415,10 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Unsubscribed requestId. */
+            /** Echoed from Unsubscribe. */
             requestId: number;
 
-            /** Unsubscribed channels. */
+            /** The channels that were removed. */
             channels: string[];
 
             /**
@@ -2369,10 +2481,10 @@ export namespace fanout {
             /** Properties of an Unsubscribed. */
             interface $Properties {
 
-                /** Unsubscribed requestId */
+                /** Echoed from Unsubscribe. */
                 requestId?: (number|null);
 
-                /** Unsubscribed channels */
+                /** The channels that were removed. */
                 channels?: (string[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -2390,7 +2502,7 @@ export namespace fanout {
         interface IError extends fanout.v1.Error.$Properties {
         }
 
-        /** Represents an Error. */
+        /** Error reports a failed request; the connection stays open. */
         class Error {
 
             /**
@@ -2402,16 +2514,16 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Error requestId. */
+            /** The request that failed; 0 when the failure is not tied to a request. */
             requestId: number;
 
-            /** Error code. */
+            /** Stable error code from the error catalog, e.g. `permission_denied`. */
             code: string;
 
-            /** Error message. */
+            /** Human-readable message. */
             message: string;
 
-            /** Error channel. */
+            /** The channel concerned, if any. */
             channel: string;
 
             /**
@@ -2474,16 +2586,16 @@ export namespace fanout {
             /** Properties of an Error. */
             interface $Properties {
 
-                /** Error requestId */
+                /** The request that failed; 0 when the failure is not tied to a request. */
                 requestId?: (number|null);
 
-                /** Error code */
+                /** Stable error code from the error catalog, e.g. `permission_denied`. */
                 code?: (string|null);
 
-                /** Error message */
+                /** Human-readable message. */
                 message?: (string|null);
 
-                /** Error channel */
+                /** The channel concerned, if any. */
                 channel?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -2501,7 +2613,13 @@ export namespace fanout {
         interface IReset extends fanout.v1.Reset.$Properties {
         }
 
-        /** Represents a Reset. */
+        /**
+         * Reset says a subscription cannot resume from the requested position: it
+         * is older than the log still holds, or belongs to another epoch of the
+         * topic. Nothing is skipped silently: the client must refetch the channel's
+         * state, then subscribe again (live, or from `earliest`). The subscription
+         * is not active after a Reset.
+         */
         class Reset {
 
             /**
@@ -2513,17 +2631,24 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Reset channel. */
+            /** The channel or pattern concerned. */
             channel: string;
 
-            /** Reset requested. */
+            /** The position the client asked for. */
             requested?: (fanout.v1.Position.$Properties|null);
 
-            /** Reset earliest. */
+            /** The oldest position that can still be resumed from on this channel. */
             earliest?: (fanout.v1.Position.$Properties|null);
 
-            /** Reset code. */
+            /** Error catalog code: `position_too_old` or `position_epoch_mismatch`. */
             code: string;
+
+            /**
+             * The Subscribe whose `since` cannot be served; 0 when the position became
+             * unavailable after the subscription was acknowledged (Kafka retention
+             * deleted it during the catch-up).
+             */
+            requestId: number;
 
             /**
              * Creates a new Reset instance using the specified properties.
@@ -2585,17 +2710,24 @@ export namespace fanout {
             /** Properties of a Reset. */
             interface $Properties {
 
-                /** Reset channel */
+                /** The channel or pattern concerned. */
                 channel?: (string|null);
 
-                /** Reset requested */
+                /** The position the client asked for. */
                 requested?: (fanout.v1.Position.$Properties|null);
 
-                /** Reset earliest */
+                /** The oldest position that can still be resumed from on this channel. */
                 earliest?: (fanout.v1.Position.$Properties|null);
 
-                /** Reset code */
+                /** Error catalog code: `position_too_old` or `position_epoch_mismatch`. */
                 code?: (string|null);
+
+                /**
+                 * The Subscribe whose `since` cannot be served; 0 when the position became
+                 * unavailable after the subscription was acknowledged (Kafka retention
+                 * deleted it during the catch-up).
+                 */
+                requestId?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -2612,7 +2744,7 @@ export namespace fanout {
         interface IPong extends fanout.v1.Pong.$Properties {
         }
 
-        /** Represents a Pong. */
+        /** Pong answers a Ping. */
         class Pong {
 
             /**
@@ -2624,7 +2756,7 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Pong requestId. */
+            /** Echoed from Ping. */
             requestId: number;
 
             /**
@@ -2687,7 +2819,7 @@ export namespace fanout {
             /** Properties of a Pong. */
             interface $Properties {
 
-                /** Pong requestId */
+                /** Echoed from Ping. */
                 requestId?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -2705,7 +2837,7 @@ export namespace fanout {
         interface ITokenRefreshed extends fanout.v1.TokenRefreshed.$Properties {
         }
 
-        /** Represents a TokenRefreshed. */
+        /** TokenRefreshed acknowledges a RefreshToken. */
         class TokenRefreshed {
 
             /**
@@ -2717,10 +2849,10 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** TokenRefreshed requestId. */
+            /** Echoed from RefreshToken. */
             requestId: number;
 
-            /** TokenRefreshed expiresAt. */
+            /** When the new token expires. */
             expiresAt?: (google.protobuf.Timestamp.$Properties|null);
 
             /**
@@ -2783,10 +2915,10 @@ export namespace fanout {
             /** Properties of a TokenRefreshed. */
             interface $Properties {
 
-                /** TokenRefreshed requestId */
+                /** Echoed from RefreshToken. */
                 requestId?: (number|null);
 
-                /** TokenRefreshed expiresAt */
+                /** When the new token expires. */
                 expiresAt?: (google.protobuf.Timestamp.$Properties|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -2797,19 +2929,19 @@ export namespace fanout {
             type $Shape = fanout.v1.TokenRefreshed.$Properties;
         }
 
-        /** DisconnectAction enum. */
+        /** DisconnectAction tells the client what to do after a close. */
         enum DisconnectAction {
 
-            /** DISCONNECT_ACTION_UNSPECIFIED value */
+            /** Not set; treat as DISCONNECT_ACTION_RESUME. */
             DISCONNECT_ACTION_UNSPECIFIED = 0,
 
-            /** DISCONNECT_ACTION_RESUME value */
+            /** Reconnect (to any edge) with backoff and resume from `positions`. */
             DISCONNECT_ACTION_RESUME = 1,
 
-            /** DISCONNECT_ACTION_RESUME_ELSEWHERE value */
+            /** Reconnect to the edge named in `hint` and resume from `positions`. */
             DISCONNECT_ACTION_RESUME_ELSEWHERE = 2,
 
-            /** DISCONNECT_ACTION_STOP value */
+            /** Do not reconnect: the problem will not go away by itself. */
             DISCONNECT_ACTION_STOP = 3
         }
 
@@ -2820,7 +2952,10 @@ export namespace fanout {
         interface IDisconnect extends fanout.v1.Disconnect.$Properties {
         }
 
-        /** Represents a Disconnect. */
+        /**
+         * Disconnect is the last frame before the edge closes the connection. The
+         * WebSocket close frame carries the same close code.
+         */
         class Disconnect {
 
             /**
@@ -2832,22 +2967,22 @@ export namespace fanout {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Disconnect closeCode. */
+            /** WebSocket close code (see the error catalog). */
             closeCode: number;
 
-            /** Disconnect code. */
+            /** Stable error code from the error catalog, e.g. `draining`. */
             code: string;
 
-            /** Disconnect message. */
+            /** Human-readable reason. */
             message: string;
 
-            /** Disconnect action. */
+            /** What the client should do next. */
             action: fanout.v1.DisconnectAction;
 
-            /** Disconnect hint. */
+            /** For DISCONNECT_ACTION_RESUME_ELSEWHERE: the base URL of the edge to use. */
             hint: string;
 
-            /** Disconnect positions. */
+            /** Where each subscription stands: resume from these positions. */
             positions: fanout.v1.SubscriptionState.$Properties[];
 
             /**
@@ -2910,22 +3045,22 @@ export namespace fanout {
             /** Properties of a Disconnect. */
             interface $Properties {
 
-                /** Disconnect closeCode */
+                /** WebSocket close code (see the error catalog). */
                 closeCode?: (number|null);
 
-                /** Disconnect code */
+                /** Stable error code from the error catalog, e.g. `draining`. */
                 code?: (string|null);
 
-                /** Disconnect message */
+                /** Human-readable reason. */
                 message?: (string|null);
 
-                /** Disconnect action */
+                /** What the client should do next. */
                 action?: (fanout.v1.DisconnectAction|null);
 
-                /** Disconnect hint */
+                /** For DISCONNECT_ACTION_RESUME_ELSEWHERE: the base URL of the edge to use. */
                 hint?: (string|null);
 
-                /** Disconnect positions */
+                /** Where each subscription stands: resume from these positions. */
                 positions?: (fanout.v1.SubscriptionState.$Properties[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */

@@ -3,7 +3,7 @@
  * variable, kind, default and description. The loader, the docs table and
  * the Helm values check all read this list, so they cannot drift apart.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import { configSchema } from './config-schema.js';
 
 export type ConfigFieldKind = 'string' | 'number' | 'boolean' | 'enum' | 'list';
@@ -17,6 +17,8 @@ export interface ConfigField {
   readonly kind: ConfigFieldKind;
   /** For enums, the allowed values. */
   readonly values: readonly string[];
+  /** The type with its limits, for people: `integer, 0–65535`, `list, at least 1 item`. */
+  readonly type: string;
   readonly defaultValue: unknown;
   readonly description: string;
   /** Secret values are never printed. */
@@ -53,6 +55,10 @@ function unwrap(schema: z.ZodType): { inner: z.ZodType; defaultValue: unknown } 
   }
 }
 
+/** Environment variable naming the JSON configuration file. */
+export const configFileEnv = 'FANOUT_CONFIG_FILE';
+
+/** The environment variable of a key: `['kafka', 'clientId']` → `FANOUT_KAFKA_CLIENT_ID`. */
 export function envName(segments: readonly string[]): string {
   return `FANOUT_${segments
     .map((segment) => segment.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())
@@ -77,6 +83,38 @@ function kindOf(schema: z.ZodType): { kind: ConfigFieldKind; values: readonly st
   }
 }
 
+const maxSafe = Number.MAX_SAFE_INTEGER;
+
+/** The limits of a leaf as its JSON Schema states them. */
+function limits(schema: z.ZodType): string {
+  const json = z.toJSONSchema(schema) as Record<string, unknown>;
+  const number = (key: string): number | undefined =>
+    typeof json[key] === 'number' ? json[key] : undefined;
+  const exclusiveMinimum = number('exclusiveMinimum');
+  const min =
+    number('minimum') ??
+    (exclusiveMinimum !== undefined && json['type'] === 'integer'
+      ? exclusiveMinimum + 1
+      : undefined);
+  const maximum = number('maximum');
+  const max = maximum !== undefined && maximum < maxSafe ? maximum : undefined;
+  if (min !== undefined && max !== undefined) return `${min}–${max}`;
+  if (min !== undefined) return `≥ ${min}`;
+  if (max !== undefined) return `≤ ${max}`;
+  const minItems = number('minItems');
+  if (minItems !== undefined) return `at least ${minItems} ${minItems === 1 ? 'item' : 'items'}`;
+  if (json['format'] === 'uri') return 'URL';
+  if (number('minLength') === 1) return 'non-empty';
+  return '';
+}
+
+function typeLabel(schema: z.ZodType, kind: ConfigFieldKind, values: readonly string[]): string {
+  if (kind === 'enum') return `one of ${values.join(', ')}`;
+  const base = kind === 'number' && z.toJSONSchema(schema)['type'] === 'integer' ? 'integer' : kind;
+  const limit = limits(schema);
+  return limit === '' ? base : `${base}, ${limit}`;
+}
+
 function walk(schema: z.ZodType, segments: readonly string[], out: ConfigField[]): void {
   const { inner, defaultValue } = unwrap(schema);
   const def = defOf(inner);
@@ -92,6 +130,7 @@ function walk(schema: z.ZodType, segments: readonly string[], out: ConfigField[]
     env: envName(segments),
     kind,
     values,
+    type: typeLabel(inner, kind, values),
     defaultValue,
     description: schema.description ?? '',
     secret: /password|secret|token/i.test(path),

@@ -12,9 +12,15 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 const host = z.string().min(1);
-const broker = z
-  .string()
-  .regex(/^[A-Za-z0-9._-]+:[0-9]{1,5}$/, 'must be host:port, e.g. kafka-0.kafka:9092');
+/** `host:port` or `[ipv6]:port`, port 1-65535. */
+const brokerPattern = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})$/;
+const broker = z.string().refine(
+  (value) => {
+    const port = Number(brokerPattern.exec(value)?.[1] ?? 0);
+    return port >= 1 && port <= 65535;
+  },
+  { error: 'must be host:port with a port from 1 to 65535, e.g. kafka-0.kafka:9092' },
+);
 
 export const configSchema = z.object({
   log: z
@@ -74,37 +80,89 @@ export const configSchema = z.object({
         .default('none')
         .describe('Compression of produced record batches.'),
     })
+    .superRefine((kafka, context) => {
+      if (kafka.saslMechanism === 'none') return;
+      for (const key of ['saslUsername', 'saslPassword'] as const) {
+        if (kafka[key] === '') {
+          context.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `must be set when saslMechanism is ${kafka.saslMechanism}`,
+          });
+        }
+      }
+    })
     .prefault({})
     .describe('Kafka connection and topic.'),
   telemetry: z
     .object({
       metricsHost: host
         .default('127.0.0.1')
-        .describe('Address of the internal HTTP server for /metrics, /livez and /readyz.'),
+        .describe(
+          'Address of the internal HTTP server for /metrics, /livez and /readyz (0.0.0.0 in a cluster).',
+        ),
       metricsPort: port
         .default(9464)
         .describe('Port of the internal HTTP server; 0 picks a free port.'),
       serviceName: z
         .string()
         .default('')
-        .describe('service.name of traces and logs; empty uses fanout-ingest / fanout-edge.'),
-      tracesExporter: z
-        .enum(['none', 'otlp', 'console'])
-        .default('none')
-        .describe('Where OpenTelemetry traces go.'),
-      otlpEndpoint: z
-        .string()
-        .default('http://127.0.0.1:4318/v1/traces')
-        .describe('OTLP/HTTP traces endpoint, used when tracesExporter is otlp.'),
-      sampleRatio: z
-        .number()
-        .min(0)
-        .max(1)
-        .default(1)
-        .describe('Fraction of root traces sampled (parent-based).'),
+        .describe(
+          'service.name of traces, logs and metrics; empty uses fanout-ingest / fanout-edge.',
+        ),
+      tracing: z
+        .object({
+          exporter: z
+            .enum(['none', 'otlp', 'console'])
+            .default('none')
+            .describe(
+              'Where OpenTelemetry traces go: nowhere, an OTLP/HTTP collector, or stdout. W3C trace context is propagated either way.',
+            ),
+          endpoint: z
+            .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+            .default('http://127.0.0.1:4318/v1/traces')
+            .describe('OTLP/HTTP traces endpoint, used when the exporter is otlp.'),
+          sampleRatio: z
+            .number()
+            .min(0)
+            .max(1)
+            .default(1)
+            .describe(
+              'Fraction of new traces sampled, 0 to 1; spans with a sampled parent are always kept.',
+            ),
+        })
+        .prefault({})
+        .describe('Tracing.'),
     })
     .prefault({})
-    .describe('Metrics and traces.'),
+    .describe('Metrics, traces and the internal HTTP port.'),
+  auth: z
+    .object({
+      jwtHs256Secret: z
+        .string()
+        .default('')
+        .describe(
+          'Shared secret of HS256 bearer tokens (pass it from a Secret); empty disables HS256.',
+        ),
+      jwtPublicKeyFile: z
+        .string()
+        .default('')
+        .describe('PEM public key file (RS256 or ES256) that verifies bearer tokens.'),
+      jwksUrl: z
+        .string()
+        .default('')
+        .describe('JWKS URL whose keys verify bearer tokens (fetched and cached).'),
+      issuer: z
+        .string()
+        .default('')
+        .describe('Required `iss` of bearer tokens; empty accepts any.'),
+      audience: z
+        .string()
+        .default('')
+        .describe('Required `aud` of bearer tokens; empty accepts any.'),
+    })
+    .prefault({})
+    .describe('Bearer token (JWT) verification, shared by ingest and edge.'),
   ingest: z
     .object({
       host: host.default('127.0.0.1').describe('Address the gRPC and HTTP servers bind to.'),
@@ -152,10 +210,50 @@ export const configSchema = z.object({
         .min(0)
         .default(200000)
         .describe('Most remembered event ids per ingest process; the oldest are forgotten first.'),
+      authRequired: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Refuse producers without credentials (an API key or a bearer JWT). Off: they publish as `anonymous` anywhere.',
+        ),
+      apiKeysFile: z
+        .string()
+        .default('')
+        .describe(
+          'JSON file of producer API keys: [{"name", "sha256" (or "key"), "namespaces": [...]}]. Mount it from a Secret.',
+        ),
+      jwtNamespacesClaim: z
+        .string()
+        .min(1)
+        .default('fanout_publish')
+        .describe('JWT claim listing the channel namespaces a producer may publish to.'),
+      rateLimitEventsPerSecond: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe('Events per second each producer may publish; 0 disables the limit.'),
+      rateLimitBurst: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe(
+          'Events a producer may publish at once above its rate; 0 means one second worth.',
+        ),
       shutdownTimeoutMs: positiveInt
         .max(600000)
         .default(25000)
         .describe('Longest drain on SIGTERM before in-flight calls are failed.'),
+    })
+    .superRefine((ingest, context) => {
+      if (ingest.grpcPort !== 0 && ingest.grpcPort === ingest.httpPort) {
+        context.addIssue({
+          code: 'custom',
+          path: ['httpPort'],
+          message: `must differ from grpcPort (${ingest.grpcPort})`,
+        });
+      }
     })
     .prefault({})
     .describe('Ingest service.'),

@@ -6,7 +6,7 @@
  * Codes are public API: never rename or reuse one; add new ones.
  * Browser-safe.
  */
-import type { ClientAction } from './close-codes.js';
+import { CloseCode, type ClientAction } from './close-codes.js';
 
 /** gRPC status codes (the numbers of google.rpc.Code). */
 export const GrpcStatus = {
@@ -31,13 +31,15 @@ export const GrpcStatus = {
 export type GrpcStatusName = keyof typeof GrpcStatus;
 
 export interface ErrorSpec {
-  /** What the error means, one sentence. */
+  /** What the error means and what to do about it; the default message. */
   readonly message: string;
+  /** gRPC status of a failed call. */
   readonly grpc: GrpcStatusName;
+  /** HTTP status of a failed request (and of a refused WebSocket upgrade or SSE stream). */
   readonly http: number;
   /**
    * WebSocket close code when the error ends a connection; `null` when it is
-   * reported as an error frame and the connection stays open.
+   * only ever reported as an error frame and the connection stays open.
    */
   readonly close: number | null;
   /** What a client does next. */
@@ -45,9 +47,9 @@ export interface ErrorSpec {
 }
 
 export const errorCatalog = {
-  // ---- the request is wrong: fix it, do not retry as is -------------------
+  // ---- the request is wrong: fix it, do not retry it as is ----------------
   invalid_argument: {
-    message: 'A field of the request is invalid.',
+    message: 'A field of the request is invalid; the message names it.',
     grpc: 'INVALID_ARGUMENT',
     http: 400,
     close: null,
@@ -93,27 +95,41 @@ export const errorCatalog = {
     message: 'A WebSocket frame could not be decoded or is not allowed in this state.',
     grpc: 'INVALID_ARGUMENT',
     http: 400,
-    close: 4400,
+    close: CloseCode.frameInvalid,
     action: 'stop',
   },
   message_too_large: {
     message: 'A client message is larger than the configured maximum.',
     grpc: 'INVALID_ARGUMENT',
     http: 413,
-    close: 4413,
+    close: CloseCode.messageTooLarge,
     action: 'stop',
   },
   subprotocol_unsupported: {
     message: 'The WebSocket subprotocol is not fanout.json.v1 or fanout.proto.v1.',
     grpc: 'INVALID_ARGUMENT',
     http: 400,
-    close: 4401,
+    close: CloseCode.subprotocolUnsupported,
+    action: 'stop',
+  },
+  subscription_limit: {
+    message: 'The connection has reached the maximum number of subscriptions.',
+    grpc: 'RESOURCE_EXHAUSTED',
+    http: 400,
+    close: null,
     action: 'stop',
   },
   not_found: {
     message: 'No such route or resource.',
     grpc: 'NOT_FOUND',
     http: 404,
+    close: null,
+    action: 'stop',
+  },
+  method_not_allowed: {
+    message: 'The route exists but does not accept this HTTP method.',
+    grpc: 'UNIMPLEMENTED',
+    http: 405,
     close: null,
     action: 'stop',
   },
@@ -129,66 +145,59 @@ export const errorCatalog = {
     message: 'No valid credentials were presented.',
     grpc: 'UNAUTHENTICATED',
     http: 401,
-    close: 4403,
+    close: CloseCode.unauthenticated,
     action: 'stop',
   },
   token_expired: {
     message:
-      'The token expired; connect again with a fresh token (positions are kept by the client).',
+      'The token expired; connect again with a fresh token and resume from the positions held.',
     grpc: 'UNAUTHENTICATED',
     http: 401,
-    close: 4010,
+    close: CloseCode.tokenExpired,
     action: 'resume',
   },
   permission_denied: {
     message: 'The credentials do not allow this channel or operation.',
     grpc: 'PERMISSION_DENIED',
     http: 403,
-    close: 4404,
+    close: CloseCode.permissionDenied,
     action: 'stop',
   },
   origin_not_allowed: {
     message: 'The Origin of the request is not in the configured list of allowed origins.',
     grpc: 'PERMISSION_DENIED',
     http: 403,
-    close: 4405,
+    close: CloseCode.originNotAllowed,
     action: 'stop',
   },
-  // ---- limits: slow down and retry ------------------------------------------
+  // ---- limits: slow down ------------------------------------------------------
   rate_limited: {
-    message: 'Too many requests; retry after the delay given in the error.',
+    message: 'Too many requests; retry after the delay in details.retryAfterMs.',
     grpc: 'RESOURCE_EXHAUSTED',
     http: 429,
     close: null,
     action: 'retry',
   },
   connection_limit: {
-    message: 'Too many connections from this address or token, or on this edge.',
+    message: 'Too many connections on this edge or for this client; reconnect after a backoff.',
     grpc: 'RESOURCE_EXHAUSTED',
     http: 429,
-    close: 4029,
+    close: CloseCode.connectionLimit,
     action: 'resume',
-  },
-  subscription_limit: {
-    message: 'The connection has reached the maximum number of subscriptions.',
-    grpc: 'RESOURCE_EXHAUSTED',
-    http: 429,
-    close: null,
-    action: 'stop',
   },
   backpressure: {
     message:
       'The client did not read fast enough and was disconnected; resume from the positions given.',
     grpc: 'RESOURCE_EXHAUSTED',
     http: 503,
-    close: 4008,
+    close: CloseCode.backpressure,
     action: 'resume',
   },
   idle_timeout: {
-    message: 'The connection was idle for longer than allowed.',
+    message: 'The connection was idle for longer than allowed; reconnect and resume.',
     grpc: 'DEADLINE_EXCEEDED',
     http: 408,
-    close: 4001,
+    close: CloseCode.idleTimeout,
     action: 'resume',
   },
   // ---- positions: Kubernetes-like 410 Gone, never a silent skip -------------
@@ -198,28 +207,52 @@ export const errorCatalog = {
     grpc: 'OUT_OF_RANGE',
     http: 410,
     close: null,
-    action: 'stop',
+    action: 'reset',
   },
   position_epoch_mismatch: {
     message:
-      'The position belongs to another epoch of the topic (it was recreated); refetch the state.',
+      'The position belongs to another epoch of the topic (it was recreated); refetch the state, then subscribe again.',
     grpc: 'OUT_OF_RANGE',
     http: 410,
     close: null,
-    action: 'stop',
+    action: 'reset',
+  },
+  position_ahead: {
+    message:
+      'The position is beyond the end of the log this edge reads; retry shortly, and if it persists the log lost events: refetch the state.',
+    grpc: 'OUT_OF_RANGE',
+    http: 503,
+    close: null,
+    action: 'retry',
   },
   // ---- the server side: transient, try again or elsewhere ------------------
   kafka_unavailable: {
     message: 'Kafka cannot be reached; nothing was acknowledged. Retry with backoff.',
     grpc: 'UNAVAILABLE',
     http: 503,
-    close: 4011,
+    close: CloseCode.kafkaUnavailable,
+    action: 'resume',
+  },
+  unavailable: {
+    message: 'The service cannot serve right now (starting or overloaded); retry with backoff.',
+    grpc: 'UNAVAILABLE',
+    http: 503,
+    close: CloseCode.unavailable,
     action: 'resume',
   },
   deadline_exceeded: {
-    message: 'The deadline passed before the operation completed; it was not acknowledged.',
+    message:
+      'The deadline passed before the operation completed; it was not acknowledged. Retry with the same event ids.',
     grpc: 'DEADLINE_EXCEEDED',
     http: 504,
+    close: null,
+    action: 'retry',
+  },
+  cancelled: {
+    message:
+      'The caller cancelled the request; what was not acknowledged may or may not have been written.',
+    grpc: 'CANCELLED',
+    http: 499,
     close: null,
     action: 'retry',
   },
@@ -227,44 +260,50 @@ export const errorCatalog = {
     message: 'This instance is shutting down; reconnect (elsewhere) and resume.',
     grpc: 'UNAVAILABLE',
     http: 503,
-    close: 4200,
+    close: CloseCode.draining,
     action: 'resume_elsewhere',
   },
   not_owner: {
     message:
-      'This edge does not own the channel; reconnect to the edge in the hint and resume there.',
+      'This edge does not serve the channel; reconnect to the edge in details.hint and resume there.',
     grpc: 'FAILED_PRECONDITION',
     http: 307,
-    close: 4201,
+    close: CloseCode.notOwner,
     action: 'resume_elsewhere',
   },
   rebalance: {
     message:
-      'Channel ownership moved to another edge; reconnect to the edge in the hint and resume.',
+      'Channel ownership moved to another edge; reconnect to the edge in details.hint and resume.',
     grpc: 'UNAVAILABLE',
     http: 503,
-    close: 4202,
+    close: CloseCode.rebalance,
     action: 'resume_elsewhere',
   },
   internal: {
     message: 'An unexpected error; it was logged with a trace id.',
     grpc: 'INTERNAL',
     http: 500,
-    close: 4000,
+    close: CloseCode.internal,
     action: 'resume',
   },
   server_refused: {
-    message: 'The server refuses this client permanently (for example, an unsupported version).',
+    message:
+      'The server refuses this client for good (for example, its protocol version is no longer supported).',
     grpc: 'FAILED_PRECONDITION',
     http: 400,
-    close: 4500,
+    close: CloseCode.serverRefused,
     action: 'stop',
   },
 } as const satisfies Record<string, ErrorSpec>;
 
+for (const spec of Object.values(errorCatalog)) Object.freeze(spec);
+Object.freeze(errorCatalog);
+
 export type ErrorCode = keyof typeof errorCatalog;
 
-export const errorCodes = Object.keys(errorCatalog) as readonly ErrorCode[];
+export const errorCodes: readonly ErrorCode[] = Object.freeze(
+  Object.keys(errorCatalog) as ErrorCode[],
+);
 
 export function isErrorCode(value: string): value is ErrorCode {
   return Object.hasOwn(errorCatalog, value);
@@ -274,6 +313,7 @@ export function errorSpec(code: ErrorCode): ErrorSpec {
   return errorCatalog[code];
 }
 
+/** The numeric gRPC status of an error. */
 export function toGrpcStatus(code: ErrorCode): number {
   return GrpcStatus[errorCatalog[code].grpc];
 }
@@ -282,12 +322,29 @@ export function toHttpStatus(code: ErrorCode): number {
   return errorCatalog[code].http;
 }
 
-/** The close code for ending a connection with this error (4000 when it has none). */
+/**
+ * The close code for ending a connection with this error. Errors without a
+ * close code of their own get the generic code of the range their action
+ * implies, so a client never resumes after a terminal error or stops after a
+ * transient one: 4000 (resume), 4200 (resume elsewhere), 4400 (a client
+ * error) or 4500 (a server-side refusal).
+ */
 export function toCloseCode(code: ErrorCode): number {
-  return errorCatalog[code].close ?? 4000;
+  const spec: ErrorSpec = errorCatalog[code];
+  if (spec.close !== null) return spec.close;
+  switch (spec.action) {
+    case 'resume':
+    case 'retry':
+      return CloseCode.internal;
+    case 'resume_elsewhere':
+      return CloseCode.draining;
+    case 'reset':
+    case 'stop':
+      return spec.http >= 500 ? CloseCode.serverRefused : CloseCode.frameInvalid;
+  }
 }
 
-/** The catalog code whose close code this is, if any. */
+/** The catalog code that owns this close code, if any. */
 export function errorCodeForCloseCode(closeCode: number): ErrorCode | undefined {
   return errorCodes.find((code) => errorCatalog[code].close === closeCode);
 }

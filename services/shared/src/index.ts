@@ -6,6 +6,7 @@ export {
   actionForCloseCode,
   assertValidChannel,
   ClientFrame,
+  CloseCode,
   CloseCodeRange,
   comparePositions,
   decodeEvent,
@@ -45,26 +46,34 @@ export {
 } from './portable.js';
 export type {
   ClientAction,
+  CloseAction,
+  CloseCodeName,
   ErrorCode,
   ErrorDetails,
   ErrorSpec,
+  FanoutErrorBody,
+  FanoutErrorOptions,
   GrpcStatusName,
   PositionValue,
 } from './portable.js';
-export { configFields, envName } from './config-fields.js';
+export { configFields, configFileEnv, envName } from './config-fields.js';
 export type { ConfigField, ConfigFieldKind } from './config-fields.js';
 export { loadConfig, loadConfigOrExit } from './config-loader.js';
 export type { LoadConfigOptions } from './config-loader.js';
 export { configJsonSchema, configSchema } from './config-schema.js';
 export type { FanoutConfig, FanoutConfigInput } from './config-schema.js';
 export { contractDescriptorSet } from './descriptor-set.js';
+export { createJwtVerifier } from './jwt-verifier.js';
+export type { JwtVerifier, JwtVerifierOptions, VerifiedToken } from './jwt-verifier.js';
 export { fetchTopicId, topicIdToEpoch } from './kafka-topic-id.js';
 export type { TopicIdOptions } from './kafka-topic-id.js';
-export { createLogger } from './logger.js';
+export { createLogger, serializeError } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { startMetricsServer } from './metrics-server.js';
 export type { MetricsServer, MetricsServerOptions, Readiness } from './metrics-server.js';
+export { encodeEventFrame } from './proto-event-frame.js';
+export { positionFromProto } from './proto-position.js';
 export { IngestServiceDefinition } from '../generated/ingest-service.js';
 export { renderConfigurationReference, renderErrorsReference } from './reference-docs.js';
-export { startTelemetry } from './telemetry.js';
+export { metricsPrefix, startTelemetry } from './telemetry.js';
 export type { Telemetry, TelemetryOptions } from './telemetry.js';

@@ -2,12 +2,14 @@
  * The internal HTTP server of a service, on its own port, away from client
  * traffic: `GET /metrics` (Prometheus text), `GET /livez` (the process
  * answers) and `GET /readyz` (the service can do its job; 503 while starting,
- * while a dependency is down, and during drain).
+ * while a dependency is down, and during drain). Both probes answer from
+ * callbacks, so the service decides; bind it to 127.0.0.1 outside a cluster.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
+/** The answer of a probe. */
 export interface Readiness {
   readonly ready: boolean;
   /** Why not ready, shown in the 503 body. */
@@ -18,10 +20,14 @@ export interface MetricsServerOptions {
   readonly host: string;
   readonly port: number;
   readonly registry: Registry;
+  /** `/readyz`: 200 when ready, 503 with the reason otherwise (during drain, for instance). */
   readonly readiness: () => Readiness;
+  /** `/livez`: 200 unless this says otherwise (a wedged event loop cannot answer at all). */
+  readonly liveness?: () => Readiness;
 }
 
 export interface MetricsServer {
+  /** The bound address and port (the real port when 0 was asked for). */
   readonly host: string;
   readonly port: number;
   close(): Promise<void>;
@@ -46,7 +52,10 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       return;
     }
     if (path === '/livez') {
-      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      const liveness = options.liveness?.() ?? { ready: true };
+      response
+        .writeHead(liveness.ready ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(liveness.ready ? 'ok\n' : `not live: ${liveness.reason ?? 'unknown'}\n`);
       return;
     }
     if (path === '/readyz') {

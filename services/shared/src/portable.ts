@@ -10,8 +10,8 @@ export {
   patternMatches,
 } from './channel.js';
 export { murmur2, partitionForChannel } from './channel-partition.js';
-export { actionForCloseCode, CloseCodeRange } from './close-codes.js';
-export type { ClientAction } from './close-codes.js';
+export { actionForCloseCode, CloseCode, CloseCodeRange } from './close-codes.js';
+export type { ClientAction, CloseAction, CloseCodeName } from './close-codes.js';
 export {
   errorCatalog,
   errorCodeForCloseCode,
@@ -25,7 +25,7 @@ export {
 } from './error-catalog.js';
 export type { ErrorCode, ErrorSpec, GrpcStatusName } from './error-catalog.js';
 export { FanoutError, isFanoutError, toFanoutError } from './fanout-error.js';
-export type { ErrorDetails } from './fanout-error.js';
+export type { ErrorDetails, FanoutErrorBody, FanoutErrorOptions } from './fanout-error.js';
 export { comparePositions, formatPosition, isValidEpoch, parsePosition } from './position.js';
 export type { PositionValue } from './position.js';
 export {
@@ -44,3 +44,5 @@ export {
   PublishStreamResponse,
   ServerFrame,
 } from './proto.js';
+export { encodeEventFrame } from './proto-event-frame.js';
+export { positionFromProto } from './proto-position.js';

@@ -1,15 +1,11 @@
 /**
  * The generated protobuf codecs of the contract in `proto/fanout/v1`, under
- * short names. Browser-safe: only `protobufjs/minimal` underneath.
+ * short names, and the codec of the Kafka record value. Browser-safe: only
+ * `protobufjs/minimal` underneath. 64-bit fields (offsets, sequences,
+ * timestamps) are plain numbers: `../generated/fanout.js` configures
+ * protobufjs so before defining the codecs (docs/decisions/001-protobuf-codegen.md).
  */
-import protobuf from 'protobufjs/minimal.js';
 import { fanout } from '../generated/fanout.js';
-
-// 64-bit fields (offsets, sequences, timestamps) decode as JS numbers, not
-// Long objects: offsets stay far below 2^53, and numbers are what the rest of
-// the code and the JSON protocol use.
-protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
-protobuf.configure();
 
 export { fanout };
 export const pb = fanout.v1;
@@ -35,9 +31,13 @@ export type ServerFrame = fanout.v1.ServerFrame;
 export const DisconnectAction = fanout.v1.DisconnectAction;
 export type DisconnectAction = fanout.v1.DisconnectAction;
 
-/** Encodes an event envelope as the value of a Kafka record. */
+/**
+ * Encodes an event envelope as the value of a Kafka record. A `position` is
+ * left out: it says where the log put the event, so it is never stored.
+ */
 export function encodeEvent(event: fanout.v1.Event.$Properties): Uint8Array {
-  return fanout.v1.Event.encode(event).finish();
+  const stored = event.position == null ? event : { ...event, position: null };
+  return fanout.v1.Event.encode(stored).finish();
 }
 
 /** Decodes the value of a Kafka record; throws on malformed bytes. */

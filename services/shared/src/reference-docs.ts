@@ -3,9 +3,14 @@
  * the configuration schema and the error catalog. `npm run docs:generate`
  * writes them; a test fails when the checked-in files differ.
  */
-import { actionForCloseCode } from './close-codes.js';
-import { configFields, sectionDescription } from './config-fields.js';
-import { errorCatalog, errorCodes, GrpcStatus } from './error-catalog.js';
+import { actionForCloseCode, CloseCode, CloseCodeRange } from './close-codes.js';
+import {
+  configFields,
+  configFileEnv,
+  sectionDescription,
+  type ConfigField,
+} from './config-fields.js';
+import { errorCatalog, errorCodeForCloseCode, errorCodes, GrpcStatus } from './error-catalog.js';
 
 const generatedNote =
   '<!-- Generated from services/shared/src by `npm run docs:generate`. Do not edit by hand. -->';
@@ -21,23 +26,35 @@ function formatDefault(value: unknown): string {
   return `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``;
 }
 
+function formatType(field: ConfigField): string {
+  return field.kind === 'enum'
+    ? field.values.map((value) => `\`${value}\``).join(', ')
+    : field.type;
+}
+
 export function renderConfigurationReference(): string {
   const lines = [
     generatedNote,
     '',
     '# Configuration reference',
     '',
-    'Every fanout service reads one configuration at start-up, in this order (later wins):',
+    'Every fanout service reads one configuration at start-up, from these sources (later wins):',
     '',
     '1. the defaults below;',
-    '2. the JSON file named by `FANOUT_CONFIG_FILE`, shaped like the sections below',
-    '   (`{"kafka": {"brokers": ["kafka:9092"]}}`);',
-    '3. environment variables, named after the key (`kafka.clientId` → `FANOUT_KAFKA_CLIENT_ID`);',
-    '   lists are comma-separated, booleans `true`/`false`.',
+    `2. the JSON file named by \`${configFileEnv}\` (or the \`--config <file>\` argument), shaped`,
+    '   like the sections below: `{"kafka": {"brokers": ["kafka-0.kafka:9092"]}}`;',
+    '3. environment variables, named after the key: `FANOUT_` and the path in SCREAMING_SNAKE_CASE',
+    '   (`kafka.clientId` → `FANOUT_KAFKA_CLIENT_ID`). Lists are comma-separated, numbers are',
+    '   plain decimals, booleans are `true`/`false` (or `1`/`0`);',
+    '4. command-line arguments `--<key>=<value>` (`--edge.port=9000`; a bare `--kafka.ssl` is',
+    '   `true`), parsed like environment variables.',
     '',
-    'A bad value stops the process with exit code 2 and one line per problem naming the variable',
-    'or key. Unknown `FANOUT_*` variables and unknown file keys are errors too, with a suggestion',
-    'when the name is close to a real one. Each service reads the sections it uses.',
+    'The configuration is validated once and frozen. A bad value stops the process with exit',
+    'code 2 and one line per problem, `<variable, argument or key>: <what is wrong> (got "<value>")`.',
+    'Unknown `FANOUT_*` variables, arguments and file keys are errors too, with a suggestion when',
+    'the name is close to a real one. Passwords are never printed. Every service reads the same',
+    'schema and uses the sections it needs; `FANOUT_LOCAL_*`, `FANOUT_TEST_*` and `FANOUT_BENCH_*`',
+    'are left to development tooling.',
     '',
   ];
   const sections = [...new Set(configFields.map((field) => field.segments[0] ?? ''))];
@@ -46,15 +63,17 @@ export function renderConfigurationReference(): string {
     lines.push('| key | environment variable | type | default | description |');
     lines.push('| --- | --- | --- | --- | --- |');
     for (const field of configFields.filter((candidate) => candidate.segments[0] === section)) {
-      const type =
-        field.kind === 'enum' ? field.values.map((v) => `\`${v}\``).join(' \\| ') : field.kind;
       lines.push(
-        `| \`${field.path}\` | \`${field.env}\` | ${type} | ${cell(formatDefault(field.defaultValue))} | ${cell(field.description)} |`,
+        `| \`${field.path}\` | \`${field.env}\` | ${cell(formatType(field))} | ${cell(formatDefault(field.defaultValue))} | ${cell(field.description)} |`,
       );
     }
     lines.push('');
   }
   return lines.join('\n');
+}
+
+function rangeRow(range: { readonly from: number; readonly to: number }, meaning: string): string {
+  return `| ${range.from}–${range.to} | \`${actionForCloseCode(range.from)}\` | ${meaning} |`;
 }
 
 export function renderErrorsReference(): string {
@@ -64,35 +83,63 @@ export function renderErrorsReference(): string {
     '# Error reference',
     '',
     'Every error fanout reports has a stable `code`. The same code is used on every transport:',
-    'gRPC replies carry it in the status message and the `fanout-error-code` trailer; HTTP',
-    'answers carry `{"error": {"code", "message", "details"}}`; WebSocket clients get an `error`',
-    'frame, or a `disconnect` frame and a close with the code below; SSE streams end with a',
-    'typed `error` or `reset` event. Codes are never renamed or reused.',
+    '',
+    '- gRPC: the status below, the message in the status details and the code in the',
+    '  `fanout-error-code` trailer;',
+    '- HTTP: the status below and the body `{"error": {"code", "message", "details"}}`;',
+    '- WebSocket: an `Error` frame (the connection stays open), or a `Disconnect` frame followed',
+    '  by a close with the code below; a `Reset` frame for the `reset` errors;',
+    '- SSE: a typed `error` or `reset` event, then the end of the stream when the error is fatal',
+    '  to it.',
+    '',
+    'Codes are never renamed or reused; new ones may be added, so clients treat an unknown code',
+    'by its action, HTTP status or close code range. `details` may carry `field` (the offending',
+    'field), `retryAfterMs` (how long to wait) and `hint` (the base URL of the edge to use).',
     '',
     '## What a client does',
     '',
     '| action | meaning |',
     '| --- | --- |',
-    '| `resume` | reconnect with backoff (to any edge) and resume from the positions it holds |',
-    '| `resume_elsewhere` | reconnect to the edge named in the hint and resume there |',
-    '| `retry` | the request may be retried after a delay; the connection is fine |',
-    '| `stop` | do not retry or reconnect: fix the request, credentials or configuration |',
+    '| `resume` | reconnect with backoff (to any edge) and resume from the positions it holds; a single request is retried with backoff |',
+    '| `resume_elsewhere` | reconnect to the edge in `details.hint` (or the Disconnect frame) and resume there |',
+    '| `retry` | the connection is fine; send the request again after `details.retryAfterMs` or a backoff |',
+    '| `reset` | the position cannot be served: refetch the channel state, then subscribe again without a position |',
+    '| `stop` | terminal: do not retry or reconnect until the request, credentials or configuration are fixed |',
     '',
     '## WebSocket close code ranges',
     '',
-    '| range | action |',
-    '| --- | --- |',
-    `| 1000–1015 (RFC 6455) | \`${actionForCloseCode(1006)}\`, except 1002/1003/1007/1008: \`stop\` |`,
-    '| 4000–4199 | `resume` |',
-    '| 4200–4299 | `resume_elsewhere` |',
-    '| 4400–4499 | `stop` (the client is wrong) |',
-    '| 4500–4599 | `stop` (the server refuses) |',
+    '| range | action | meaning |',
+    '| --- | --- | --- |',
+    `| 1000–2999 (RFC 6455) | \`${actionForCloseCode(1006)}\` | network or server hiccup; 1002, 1003, 1007, 1008, 1009 and 1010 mean \`${actionForCloseCode(1002)}\` |`,
+    rangeRow(CloseCodeRange.resume, 'transient: reconnect with backoff, resume from positions'),
+    rangeRow(CloseCodeRange.resumeElsewhere, 'this edge will not serve you: go to the hint'),
+    rangeRow(CloseCodeRange.stopClient, 'the client is wrong: request, credentials, origin'),
+    rangeRow(CloseCodeRange.stopServer, 'the server refuses this client'),
+    `| other | \`${actionForCloseCode(4300)}\` | unassigned: treat as transient |`,
+    '',
+    '## Close codes',
+    '',
+    '| close code | constant | error | action |',
+    '| --- | --- | --- | --- |',
+  ];
+  const closes = Object.entries(CloseCode).sort(([, a], [, b]) => a - b);
+  for (const [name, closeCode] of closes) {
+    const code = errorCodeForCloseCode(closeCode);
+    lines.push(
+      `| ${closeCode} | \`CloseCode.${name}\` | ${code === undefined ? '—' : `\`${code}\``} | \`${actionForCloseCode(closeCode)}\` |`,
+    );
+  }
+  lines.push(
+    '',
+    'Errors without a close code of their own close, if they ever have to, with the generic code',
+    'of the range their action implies: 4000 (`resume`, `retry`), 4200 (`resume_elsewhere`), 4400',
+    '(`stop`, `reset`) or 4500 (`stop` with an HTTP status ≥ 500).',
     '',
     '## Codes',
     '',
     '| code | gRPC status | HTTP | WebSocket close | action | meaning |',
     '| --- | --- | --- | --- | --- | --- |',
-  ];
+  );
   for (const code of errorCodes) {
     const spec = errorCatalog[code];
     lines.push(

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { createJwtVerifier, isFanoutError } from '@fanout/shared';
+import { SignJWT } from 'jose';
+import { channelAllowed, parseApiKeys, ProducerAuth } from './producer-auth.js';
+
+const secret = 'a-test-secret-of-reasonable-length';
+const key = 'billing-key-0123456789';
+const sha256 = createHash('sha256').update(key).digest('hex');
+
+async function token(claims: Record<string, unknown>, expiresIn = '1h'): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('svc-orders')
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(new TextEncoder().encode(secret));
+}
+
+async function auth(required: boolean): Promise<ProducerAuth> {
+  return new ProducerAuth({
+    required,
+    apiKeys: parseApiKeys(
+      JSON.stringify([{ name: 'billing', sha256, namespaces: ['billing'] }]),
+      'keys.json',
+    ),
+    jwt: await createJwtVerifier({ hs256Secret: secret }),
+    namespacesClaim: 'fanout_publish',
+  });
+}
+
+function code(error: unknown): string | undefined {
+  return isFanoutError(error) ? error.code : undefined;
+}
+
+describe('producer authentication', () => {
+  it('identifies a producer by API key, never storing the key itself', async () => {
+    const identity = await (await auth(true)).authenticate({ apiKey: key });
+    assert.deepEqual(identity, { name: 'billing', namespaces: ['billing'] });
+    await assert.rejects(
+      (await auth(true)).authenticate({ apiKey: 'wrong-key-0123456789' }),
+      (e) => code(e) === 'unauthenticated',
+    );
+  });
+
+  it('identifies a producer by bearer JWT with its namespaces claim', async () => {
+    const jwt = await token({ fanout_publish: ['orders', 'audit'] });
+    const identity = await (await auth(true)).authenticate({ authorization: `Bearer ${jwt}` });
+    assert.deepEqual(identity, { name: 'svc-orders', namespaces: ['orders', 'audit'] });
+    const spaced = await token({ fanout_publish: 'orders audit' });
+    assert.deepEqual(
+      (await (await auth(true)).authenticate({ authorization: `Bearer ${spaced}` })).namespaces,
+      ['orders', 'audit'],
+    );
+  });
+
+  it('tells an expired token from an invalid one', async () => {
+    const expired = await token({}, '-1m');
+    await assert.rejects(
+      (await auth(true)).authenticate({ authorization: `Bearer ${expired}` }),
+      (e) => code(e) === 'token_expired',
+    );
+    await assert.rejects(
+      (await auth(true)).authenticate({ authorization: 'Bearer not.a.jwt' }),
+      (e) => code(e) === 'unauthenticated',
+    );
+    await assert.rejects(
+      (await auth(true)).authenticate({ authorization: 'Basic abc' }),
+      (e) => code(e) === 'unauthenticated',
+    );
+  });
+
+  it('requires credentials only when configured to', async () => {
+    await assert.rejects((await auth(true)).authenticate({}), (e) => code(e) === 'unauthenticated');
+    assert.equal((await (await auth(false)).authenticate({})).name, 'anonymous');
+  });
+
+  it('allows a namespace and everything below it, nothing else', async () => {
+    assert.ok(channelAllowed(['orders'], 'orders'));
+    assert.ok(channelAllowed(['orders'], 'orders.eu.1'));
+    assert.ok(!channelAllowed(['orders'], 'ordersx'));
+    assert.ok(!channelAllowed(['orders'], 'billing.1'));
+    assert.ok(channelAllowed(['*'], 'anything'));
+    const producer = await auth(true);
+    assert.throws(
+      () => {
+        producer.authorize({ name: 'billing', namespaces: ['billing'] }, [
+          { channel: 'orders.1', field: 'events[2].channel' },
+        ]);
+      },
+      (e: unknown) =>
+        code(e) === 'permission_denied' && (e as Error).message.startsWith('events[2].channel'),
+    );
+  });
+
+  it('rejects malformed API key documents with the entry named', () => {
+    assert.throws(() => parseApiKeys('{}', 'keys.json'), /keys.json: must be a JSON array/);
+    assert.throws(
+      () => parseApiKeys('[{"name":"a","namespaces":["x"]}]', 'k'),
+      /k\[0\]: needs sha256 or key/,
+    );
+    assert.throws(
+      () => parseApiKeys('[{"name":"a","sha256":"zz","namespaces":["x"]}]', 'k'),
+      /k\[0\].sha256/,
+    );
+    assert.throws(
+      () => parseApiKeys('[{"name":"a","key":"long-enough-key-123","namespaces":[]}]', 'k'),
+      /namespaces/,
+    );
+  });
+});
