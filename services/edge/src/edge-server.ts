@@ -1,65 +1,129 @@
 /**
- * The edge's client-facing uWebSockets.js server. This first version serves
- * the health of the node and refuses client routes that are not built yet
- * with the catalog's `not_found`; WebSocket, SSE and long-poll routes plug in
- * here.
+ * The edge's client-facing uWebSockets.js server: admission (draining,
+ * Origin allow-list, connection limit), the WebSocket endpoint, the SSE and
+ * GET routes, and `not_found` for everything else.
  */
-import { FanoutError, toHttpStatus, type Logger } from '@fanout/shared';
-import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { FanoutError, type FanoutConfig, type Logger } from '@fanout/shared';
+import type { HttpRequest, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { ChannelHub } from './channel-hub.js';
+import type { ClientAuth } from './client-auth.js';
+import type { EdgeMetrics } from './edge-metrics.js';
+import { registerHttpEndpoints, sendError } from './http-endpoints.js';
+import type { PartitionReader } from './partition-reader.js';
 import type { Uws } from './uws-native.js';
+import { registerWsEndpoint } from './ws-endpoint.js';
 
 export interface EdgeServerOptions {
   readonly uws: Uws;
-  readonly host: string;
-  readonly port: number;
+  readonly config: FanoutConfig['edge'];
+  readonly edgeId: string;
+  readonly hub: ChannelHub;
+  readonly reader: PartitionReader;
+  readonly auth: ClientAuth;
+  readonly metrics: EdgeMetrics;
   readonly logger: Logger;
 }
 
 export interface EdgeServer {
   readonly port: number;
   readonly app: TemplatedApp;
+  /** Open WebSockets plus SSE streams. */
+  connections(): number;
+  /** Refuses new clients from now on (readiness turns 503 elsewhere). */
+  stopAccepting(): void;
+  /**
+   * Closes every client with a resumable `draining` close carrying its
+   * positions, paced over `overMs`, then stops listening.
+   */
+  drain(overMs: number): Promise<void>;
   close(): void;
 }
 
-function statusLine(status: number): string {
-  const reason: Record<number, string> = {
-    200: 'OK',
-    404: 'Not Found',
-    503: 'Service Unavailable',
-  };
-  return `${status} ${reason[status] ?? ''}`.trim();
-}
-
-export function sendError(response: HttpResponse, error: FanoutError): void {
-  response.cork(() => {
-    response
-      .writeStatus(statusLine(toHttpStatus(error.code)))
-      .writeHeader('content-type', 'application/json')
-      .end(JSON.stringify(error.toJSON()));
-  });
-}
-
 export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeServer> {
+  const { config } = options;
   const app = options.uws.App();
+  let accepting = true;
+  const anyOrigin = config.allowedOrigins.includes('*');
+  const origins = new Set(config.allowedOrigins);
+  let connections = (): number => 0;
+
+  function admit(request: HttpRequest): FanoutError | undefined {
+    if (!accepting) return new FanoutError('draining', 'this edge is shutting down; use another');
+    const origin = request.getHeader('origin');
+    if (origin !== '' && !anyOrigin && !origins.has(origin)) {
+      return new FanoutError('origin_not_allowed', `origin ${origin} is not allowed`);
+    }
+    if (connections() >= config.maxConnections) {
+      return new FanoutError(
+        'connection_limit',
+        `this edge serves at most ${config.maxConnections} connections`,
+      );
+    }
+    return undefined;
+  }
+
+  const common = {
+    app,
+    hub: options.hub,
+    auth: options.auth,
+    config,
+    logger: options.logger,
+    metrics: options.metrics,
+    admit,
+  };
+  const ws = registerWsEndpoint({ ...common, edgeId: options.edgeId });
+  const http = registerHttpEndpoints({ ...common, reader: options.reader });
+  connections = () => ws.connections() + http.streams();
   app.any('/*', (response, request) => {
-    const path = request.getUrl();
     sendError(
       response,
-      new FanoutError('not_found', `no route ${request.getMethod().toUpperCase()} ${path}`),
+      new FanoutError(
+        'not_found',
+        `no route ${request.getMethod().toUpperCase()} ${request.getUrl()}`,
+      ),
     );
   });
+
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(options.host, options.port, (socket) => {
+    app.listen(options.config.host, options.config.port, (socket) => {
       if (socket) resolve(socket);
-      else reject(new Error(`cannot listen on ${options.host}:${options.port}`));
+      else reject(new Error(`cannot listen on ${config.host}:${config.port}`));
     });
   });
-  const port = options.uws.us_socket_local_port(listenSocket);
+  const sweep = setInterval(() => {
+    ws.sweep();
+  }, 100);
+  sweep.unref();
+  let listening = true;
+  const stopListening = (): void => {
+    if (!listening) return;
+    listening = false;
+    options.uws.us_listen_socket_close(listenSocket);
+  };
   return {
-    port,
+    port: options.uws.us_socket_local_port(listenSocket),
     app,
+    connections,
+    stopAccepting() {
+      accepting = false;
+    },
+    async drain(overMs) {
+      accepting = false;
+      // Pace the closes so reconnects spread over the drain time.
+      const steps = 10;
+      for (let step = steps; step > 0 && connections() > 0; step--) {
+        const share = Math.ceil(connections() / step);
+        ws.drainSome(share, 'draining', 'this edge is shutting down; resume on another');
+        http.drainSome(share, 'draining', 'this edge is shutting down; resume on another');
+        await new Promise((resolve) => setTimeout(resolve, overMs / steps));
+      }
+      stopListening();
+    },
     close() {
-      options.uws.us_listen_socket_close(listenSocket);
+      clearInterval(sweep);
+      stopListening();
+      ws.drainAll('draining', 'this edge is shutting down');
+      http.drainAll('draining', 'this edge is shutting down');
     },
   };
 }

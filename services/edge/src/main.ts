@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /**
  * fanout-edge: refuses to run on uWebSockets.js's JavaScript fallback, then
- * telemetry, configuration and the server. SIGTERM/SIGINT drain it.
+ * telemetry, configuration and the edge. SIGTERM/SIGINT drain it: readiness
+ * turns 503, new clients are refused, connected ones get a resumable
+ * `draining` close with their positions, paced over edge.shutdownTimeoutMs.
  */
 import { createLogger, loadConfigOrExit, startMetricsServer, startTelemetry } from '@fanout/shared';
-import { startEdgeServer, type EdgeServer } from './edge-server.js';
+import { startEdgeApp, type EdgeApp } from './edge-app.js';
 import { requireNativeUws, type Uws } from './uws-native.js';
 
 let uws: Uws;
@@ -19,7 +21,7 @@ const config = loadConfigOrExit();
 const telemetry = startTelemetry({ serviceName: 'fanout-edge', config: config.telemetry });
 const logger = createLogger({ service: telemetry.serviceName, level: config.log.level });
 
-let server: EdgeServer | undefined;
+let app: EdgeApp | undefined;
 let stopping = false;
 const metricsServer = await startMetricsServer({
   host: config.telemetry.metricsHost,
@@ -28,33 +30,30 @@ const metricsServer = await startMetricsServer({
   readiness: () =>
     stopping
       ? { ready: false, reason: 'draining' }
-      : server === undefined
+      : app === undefined
         ? { ready: false, reason: 'starting' }
-        : { ready: true },
+        : app.ready(),
 });
 
 async function shutdown(signal: string): Promise<void> {
   if (stopping) process.exit(1);
   stopping = true;
-  logger.info({ signal }, 'shutting down');
-  server?.close();
+  logger.info({ signal, connections: app?.server.connections() ?? 0 }, 'draining');
+  await app?.stop();
   await metricsServer.close();
   await telemetry.shutdown();
+  logger.info('stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 
 try {
-  server = await startEdgeServer({
-    uws,
-    host: config.edge.host,
-    port: config.edge.port,
-    logger: logger.child({ component: 'server' }),
-  });
+  app = await startEdgeApp({ uws, config, logger, registry: telemetry.registry });
   logger.info(
     {
-      listen: `${config.edge.host}:${server.port}`,
+      edgeId: app.edgeId,
+      listen: `${config.edge.host}:${app.port}`,
       metrics: `${metricsServer.host}:${metricsServer.port}`,
     },
     'edge ready',

@@ -45,7 +45,8 @@ export namespace fanout {
 
             /**
              * Kafka offset of the event within its partition, from 0 to 2^53 - 1
-             * (fanout handles 64-bit integers as JavaScript numbers).
+             * (fanout handles 64-bit integers as JavaScript numbers). -1 stands before
+             * the first event: the position of a subscription to an empty partition.
              */
             offset: number;
 
@@ -122,7 +123,8 @@ export namespace fanout {
 
                 /**
                  * Kafka offset of the event within its partition, from 0 to 2^53 - 1
-                 * (fanout handles 64-bit integers as JavaScript numbers).
+                 * (fanout handles 64-bit integers as JavaScript numbers). -1 stands before
+                 * the first event: the position of a subscription to an empty partition.
                  */
                 offset?: (number|null);
 

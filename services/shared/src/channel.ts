@@ -42,3 +42,14 @@ export function patternMatches(pattern: string, channel: string): boolean {
   const prefix = pattern.slice(0, -1); // keeps the trailing dot
   return channel.startsWith(prefix) && channel.length > prefix.length;
 }
+
+/**
+ * True when a channel, or a pattern's prefix, lies in one of the namespaces:
+ * `orders` allows `orders` and every `orders.…` channel; `*` allows all.
+ */
+export function namespacesAllow(namespaces: readonly string[], channel: string): boolean {
+  const name = channel.endsWith('.*') ? channel.slice(0, -2) : channel;
+  return namespaces.some(
+    (namespace) => namespace === '*' || name === namespace || name.startsWith(`${namespace}.`),
+  );
+}

@@ -284,6 +284,79 @@ export const configSchema = z.object({
         .max(600000)
         .default(25000)
         .describe('Longest drain on SIGTERM before remaining clients are closed.'),
+      edgeId: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{0,128}$/, 'must be up to 128 characters of [A-Za-z0-9._-]')
+        .default('')
+        .describe('Name of this edge in Connected frames and logs; empty uses the host name.'),
+      allowedOrigins: z
+        .array(z.string().min(1))
+        .default(['*'])
+        .describe(
+          'Origins allowed to open WebSockets and SSE streams (exact `https://app.example.com`); `*` allows any. Requests without Origin are allowed.',
+        ),
+      authRequired: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Refuse clients without a bearer JWT (query `token`, `Authorization` header or a Connect frame). Off: anonymous clients read any channel.',
+        ),
+      jwtChannelsClaim: z
+        .string()
+        .min(1)
+        .default('fanout_subscribe')
+        .describe(
+          'JWT claim listing the channel namespaces a client may read (`orders` allows `orders.*`; `*` allows all).',
+        ),
+      maxSubscriptionsPerConnection: positiveInt
+        .max(100000)
+        .default(100)
+        .describe('Most subscriptions on one WebSocket or SSE stream.'),
+      maxMessageBytes: positiveInt
+        .max(16 * 1024 * 1024)
+        .default(64 * 1024)
+        .describe('Largest frame a client may send; larger closes with `message_too_large`.'),
+      heartbeatSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(300)
+        .default(15)
+        .describe(
+          'Interval of SSE heartbeat comments and of the ping interval announced to WebSocket clients.',
+        ),
+      sseRetryMs: positiveInt
+        .max(600000)
+        .default(2000)
+        .describe('`retry:` sent to SSE clients: how long a browser waits before reconnecting.'),
+      fetchMaxWaitMs: positiveInt
+        .max(30000)
+        .default(500)
+        .describe(
+          'Longest a live Kafka fetch waits for new records (a new partition starts within it).',
+        ),
+      fetchMaxBytes: positiveInt
+        .default(16 * 1024 * 1024)
+        .describe('Most bytes of one live Kafka fetch (all partitions of one leader).'),
+      partitionLingerSeconds: z
+        .number()
+        .int()
+        .min(0)
+        .max(3600)
+        .default(30)
+        .describe(
+          'How long a partition without subscribers is still read, keeping its replay buffer warm.',
+        ),
+      recentScanEvents: positiveInt
+        .max(1000000)
+        .default(1000)
+        .describe(
+          'A GET without `after` returns the channel events among this many newest offsets of its partition.',
+        ),
+      longPollMaxSeconds: positiveInt
+        .max(300)
+        .default(60)
+        .describe('Longest `wait` of a long-poll GET.'),
     })
     .prefault({})
     .describe('Edge service.'),

@@ -30,6 +30,7 @@ export {
   murmur2,
   partitionForChannel,
   parsePosition,
+  namespacesAllow,
   patternMatches,
   pb,
   Position,
@@ -63,7 +64,7 @@ export type { LoadConfigOptions } from './config-loader.js';
 export { configJsonSchema, configSchema } from './config-schema.js';
 export type { FanoutConfig, FanoutConfigInput } from './config-schema.js';
 export { contractDescriptorSet } from './descriptor-set.js';
-export { createJwtVerifier } from './jwt-verifier.js';
+export { createJwtVerifier, jwtVerifierFromConfig } from './jwt-verifier.js';
 export type { JwtVerifier, JwtVerifierOptions, VerifiedToken } from './jwt-verifier.js';
 export { fetchTopicId, topicIdToEpoch } from './kafka-topic-id.js';
 export type { TopicIdOptions } from './kafka-topic-id.js';

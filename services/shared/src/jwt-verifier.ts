@@ -5,6 +5,7 @@
  * FanoutErrors: `token_expired` for an expired token, `unauthenticated` for
  * everything else, with a message that says what is wrong (never the token).
  */
+import { readFile } from 'node:fs/promises';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -101,4 +102,37 @@ export async function createJwtVerifier(options: JwtVerifierOptions): Promise<Jw
       }
     },
   };
+}
+
+/**
+ * The verifier the `auth.*` settings describe, or `undefined` when none of
+ * a secret, a public key file or a JWKS URL is set. A key file that cannot be
+ * read is a `config_invalid` error naming the setting.
+ */
+export async function jwtVerifierFromConfig(auth: {
+  readonly jwtHs256Secret: string;
+  readonly jwtPublicKeyFile: string;
+  readonly jwksUrl: string;
+  readonly issuer: string;
+  readonly audience: string;
+}): Promise<JwtVerifier | undefined> {
+  let publicKeyPem = '';
+  if (auth.jwtPublicKeyFile !== '') {
+    try {
+      publicKeyPem = await readFile(auth.jwtPublicKeyFile, 'utf8');
+    } catch (error) {
+      throw new FanoutError(
+        'config_invalid',
+        `auth.jwtPublicKeyFile: cannot read ${auth.jwtPublicKeyFile} (${error instanceof Error ? error.message : String(error)})`,
+      );
+    }
+  }
+  if (auth.jwtHs256Secret === '' && publicKeyPem === '' && auth.jwksUrl === '') return undefined;
+  return createJwtVerifier({
+    ...(auth.jwtHs256Secret !== '' ? { hs256Secret: auth.jwtHs256Secret } : {}),
+    ...(publicKeyPem !== '' ? { publicKeyPem } : {}),
+    ...(auth.jwksUrl !== '' ? { jwksUrl: auth.jwksUrl } : {}),
+    ...(auth.issuer !== '' ? { issuer: auth.issuer } : {}),
+    ...(auth.audience !== '' ? { audience: auth.audience } : {}),
+  });
 }

@@ -7,6 +7,7 @@ export {
   isChannelPattern,
   isValidChannel,
   maxChannelLength,
+  namespacesAllow,
   patternMatches,
 } from './channel.js';
 export { murmur2, partitionForChannel } from './channel-partition.js';

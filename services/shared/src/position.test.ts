@@ -41,6 +41,10 @@ describe('positions', () => {
     });
   }
 
+  it('accepts offset -1, the position before the first event', () => {
+    assert.deepEqual(parsePosition('e:3:-1'), { epoch: 'e', partition: 3, offset: -1 });
+  });
+
   it('compares positions of one log and refuses to compare different logs', () => {
     assert.ok(comparePositions(parsePosition('e:1:5'), parsePosition('e:1:7')) < 0);
     assert.throws(() => comparePositions(parsePosition('e:1:5'), parsePosition('f:1:5')));

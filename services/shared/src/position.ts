@@ -1,8 +1,11 @@
 /**
  * Positions: where an event sits in the log. Text form
  * `<epoch>:<partition>:<offset>` (for example `k7Hq2a:3:1042`), used in JSON
- * frames, SSE `id:` fields and HTTP query parameters. Parsing is strict:
- * anything else is a `position_invalid` error, never a guess.
+ * frames, SSE `id:` fields and HTTP query parameters. The offset is the
+ * event's Kafka offset; `-1` stands before the first offset of a partition
+ * (the position of a subscription to a partition that was empty). Resuming
+ * "after" a position delivers every event with a greater offset. Parsing is
+ * strict: anything else is a `position_invalid` error, never a guess.
  * Browser-safe.
  */
 import { FanoutError } from './fanout-error.js';
@@ -15,6 +18,8 @@ export interface PositionValue {
 
 const epochPattern = /^[A-Za-z0-9_-]{1,64}$/;
 const decimal = /^(0|[1-9][0-9]*)$/;
+/** Offsets also take -1: before the partition's first event. */
+const offsetDecimal = /^(-1|0|[1-9][0-9]*)$/;
 /** Kafka partitions are int32. */
 const maxPartition = 2_147_483_647;
 
@@ -46,8 +51,8 @@ export function parsePosition(text: string): PositionValue {
   if (!decimal.test(partitionText) || Number(partitionText) > maxPartition) {
     throw invalid(text, 'the partition must be an integer from 0 to 2147483647');
   }
-  if (!decimal.test(offsetText) || !Number.isSafeInteger(Number(offsetText))) {
-    throw invalid(text, 'the offset must be an integer from 0 to 2^53-1');
+  if (!offsetDecimal.test(offsetText) || !Number.isSafeInteger(Number(offsetText))) {
+    throw invalid(text, 'the offset must be an integer from -1 to 2^53-1');
   }
   return { epoch, partition: Number(partitionText), offset: Number(offsetText) };
 }

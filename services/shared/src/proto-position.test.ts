@@ -43,9 +43,13 @@ describe('positions of the binary protocol', () => {
     });
   }
 
-  it('rejects a negative offset that came over the wire', () => {
-    const wire = Position.decode(
+  it('accepts offset -1 (before the first event) and rejects lower offsets over the wire', () => {
+    const before = Position.decode(
       Position.encode({ epoch: 'e', partition: 0, offset: -1 }).finish(),
+    );
+    assert.deepEqual(positionFromProto(before), { epoch: 'e', partition: 0, offset: -1 });
+    const wire = Position.decode(
+      Position.encode({ epoch: 'e', partition: 0, offset: -2 }).finish(),
     );
     assert.throws(() => positionFromProto(wire), isPositionInvalid('offset'));
   });

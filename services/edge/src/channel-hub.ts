@@ -1,0 +1,569 @@
+/**
+ * The hub joins partition reads to subscriptions.
+ *
+ * Catch-up then live, without a gap or a duplicate at the seam: a
+ * subscription resuming from an offset is first given what it missed — from
+ * the partition's ring when the ring still holds it (hot), else by fetching
+ * from Kafka on a connection of its own (cold, so live reads never wait for
+ * it). Events that arrive meanwhile land in the ring; when the cursor reaches
+ * the ring, the rest is delivered from it and the subscription turns live in
+ * the same synchronous step, so every later event reaches it exactly once.
+ *
+ * Live delivery is encoded once per (event, format): WebSocket subscriptions
+ * register uWS topics and the hub publishes each frame once per topic (uWS
+ * copies it to every subscriber in C++); SSE subscriptions are written
+ * directly, from the same encoded text.
+ */
+import { FanoutError, partitionForChannel, type Logger } from '@fanout/shared';
+import type { ConnectionPool } from '@platformatic/kafka';
+import { EdgeEvent } from './edge-event.js';
+import type { KafkaLog } from './kafka-log.js';
+import type { PartitionReader, PartitionSink, PartitionTail } from './partition-reader.js';
+import type { StreamCursor } from './stream-cursor.js';
+import type { Subscription } from './subscription.js';
+
+export type WireFormat = 'json' | 'proto';
+
+/** Publishes one frame to a uWS topic (app.publish). */
+export type TopicPublisher = (topic: string, frame: string | Uint8Array, binary: boolean) => void;
+
+export interface HubObserver {
+  onReplay?(kind: 'hot' | 'cold', events: number, seconds: number): void;
+  onDelivered?(transport: 'ws' | 'sse', event: EdgeEvent, count: number): void;
+  onReset?(code: string): void;
+}
+
+export interface ChannelHubOptions {
+  readonly reader: PartitionReader;
+  readonly log: KafkaLog;
+  readonly logger: Logger;
+  readonly publish: TopicPublisher;
+  readonly replayFetchMaxBytes: number;
+  /** Buffered bytes above which a catch-up waits for the client to read. */
+  readonly replayPauseBytes: number;
+  readonly observer?: HubObserver;
+}
+
+interface TopicEntry {
+  readonly topic: string;
+  readonly format: WireFormat;
+  readonly types: ReadonlySet<string> | undefined;
+  count: number;
+}
+
+/** A subscription's starting point, per partition, after validation. */
+export interface PreparedSubscription {
+  /** Partitions that resume from a cursor (caught up by `catchUp`). */
+  readonly resuming: readonly number[];
+  /** Partitions that cannot resume: reset instead. */
+  readonly resets: readonly {
+    readonly partition: number;
+    readonly code: 'position_too_old' | 'position_epoch_mismatch';
+    readonly requested: string;
+    readonly earliest: string;
+  }[];
+}
+
+function topicKey(format: WireFormat, matcher: string, types: readonly string[]): string {
+  return `${format}|${matcher}|${[...types].sort().join(',')}`;
+}
+
+export class ChannelHub implements PartitionSink {
+  readonly #options: ChannelHubOptions;
+  /** channel or pattern → topics registered for it. */
+  readonly #topics = new Map<string, Map<string, TopicEntry>>();
+  #patternTopics = 0;
+  /** partition → subscriptions delivered directly (SSE) while live. */
+  readonly #direct = new Map<number, Set<Subscription>>();
+  /** partition → every subscription following it. */
+  readonly #byPartition = new Map<number, Set<Subscription>>();
+  #replayPool: ConnectionPool | undefined;
+  readonly #waiters = new Map<number, Set<{ channel: string; wake: () => void }>>();
+  #healthy = false;
+  onHealthChange: ((healthy: boolean) => void) | undefined;
+
+  constructor(options: ChannelHubOptions) {
+    this.#options = options;
+  }
+
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  get subscriptionCount(): number {
+    let count = 0;
+    for (const subscriptions of this.#byPartition.values()) count += subscriptions.size;
+    return count;
+  }
+
+  /** Log start and high watermark of a partition, asked from Kafka. */
+  async offsetsOf(partition: number): Promise<{ logStartOffset: number; highWatermark: number }> {
+    const offsets = await this.#options.log.offsets([partition]);
+    return offsets.get(partition) ?? { logStartOffset: -1, highWatermark: -1 };
+  }
+
+  /** The read head of a partition: every event below it has been delivered live. */
+  headOf(partition: number): number | undefined {
+    return this.#options.reader.tails.get(partition)?.head;
+  }
+
+  /**
+   * Resolves when an event of `channel` arrives on `partition`, or after
+   * `timeoutMs`, or when `signal` aborts. For long-polls.
+   */
+  waitForChannel(
+    partition: number,
+    channel: string,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.#waiters.get(partition);
+      if (!set) this.#waiters.set(partition, (set = new Set()));
+      const waiter = {
+        channel,
+        wake: () => {
+          done();
+        },
+      };
+      const timer = setTimeout(() => {
+        done();
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#waiters.get(partition)?.delete(waiter);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      set.add(waiter);
+    });
+  }
+
+  /**
+   * Events of one channel after `after` on its partition, at most `limit`,
+   * read from the ring when it holds them and from Kafka otherwise, never
+   * past the live head. `last` is the last offset examined.
+   */
+  async readChannel(
+    partition: number,
+    channel: string,
+    after: number,
+    limit: number,
+  ): Promise<{ events: EdgeEvent[]; last: number } | 'too_old'> {
+    const events: EdgeEvent[] = [];
+    let cursor = after;
+    for (let rounds = 0; rounds < 10_000; rounds++) {
+      const tail = this.#options.reader.tails.get(partition);
+      if (!tail) throw new FanoutError('unavailable', `partition ${partition} is not read`);
+      if (cursor + 1 >= tail.head || tail.ring.covers(cursor + 1)) {
+        for (const event of tail.ring.after(cursor)) {
+          if (event.channel !== channel) continue;
+          events.push(event);
+          if (events.length === limit) return { events, last: event.offset };
+        }
+        return { events, last: Math.max(cursor, tail.head - 1) };
+      }
+      const read = await this.#fetchCold(partition, cursor);
+      if (read === 'too_old') return 'too_old';
+      for (const event of read.events) {
+        if (event.channel !== channel) continue;
+        events.push(event);
+        if (events.length === limit) return { events, last: event.offset };
+      }
+      cursor = Math.max(cursor, read.last);
+    }
+    return { events, last: cursor };
+  }
+
+  async #fetchCold(
+    partition: number,
+    cursor: number,
+  ): Promise<{ events: EdgeEvent[]; last: number } | 'too_old'> {
+    const layout = this.#options.reader.layout;
+    const leader = layout?.leaders[partition] ?? -1;
+    this.#replayPool ??= this.#options.log.createPool();
+    const reads = await this.#options.log.fetch(leader, [{ partition, offset: cursor + 1 }], {
+      pool: this.#replayPool,
+      maxWaitMs: 0,
+      maxBytes: this.#options.replayFetchMaxBytes,
+      partitionMaxBytes: this.#options.replayFetchMaxBytes,
+    });
+    const read = reads.find((candidate) => candidate.partition === partition);
+    if (!read) return { events: [], last: cursor };
+    if (read.status === 'offset_out_of_range') {
+      const offsets = await this.#options.log.offsets([partition]);
+      const known = offsets.get(partition);
+      if (known && cursor + 1 < known.logStartOffset) return 'too_old';
+      return { events: [], last: cursor };
+    }
+    if (read.status !== 'ok') {
+      throw new FanoutError(
+        'kafka_unavailable',
+        `partition ${partition}: ${read.kafkaError ?? ''}`,
+      );
+    }
+    const head = this.#options.reader.tails.get(partition)?.head ?? Number.POSITIVE_INFINITY;
+    const events: EdgeEvent[] = [];
+    let last = cursor;
+    const epoch = layout?.epoch ?? '';
+    for (const record of read.records) {
+      // The live reader delivers from its head on; stop there to never duplicate.
+      if (record.offset >= head) break;
+      last = record.offset;
+      try {
+        events.push(new EdgeEvent(epoch, partition, record));
+      } catch {
+        continue;
+      }
+    }
+    return { events, last };
+  }
+
+  /** The partitions a subscription follows. */
+  partitionsOf(subscription: Subscription): number[] {
+    const layout = this.#options.reader.layout;
+    if (!layout) throw new FanoutError('kafka_unavailable', 'the topic layout is not known yet');
+    if (subscription.patterns.length > 0) {
+      return Array.from({ length: layout.partitions }, (_, partition) => partition);
+    }
+    const partitions = new Set<number>();
+    for (const channel of subscription.channels) {
+      partitions.add(partitionForChannel(channel, layout.partitions));
+    }
+    return [...partitions].sort((a, b) => a - b);
+  }
+
+  /**
+   * Acquires the subscription's partitions and fixes its starting cursors.
+   * Partitions without a cursor start live, at the end of their log.
+   * Throws position_ahead for a cursor beyond the end of the log.
+   */
+  async prepare(subscription: Subscription, since?: StreamCursor): Promise<PreparedSubscription> {
+    const reader = this.#options.reader;
+    const layout = reader.layout ?? (await reader.start());
+    subscription.epoch = layout.epoch;
+    const partitions = this.partitionsOf(subscription);
+    const tails: PartitionTail[] = [];
+    try {
+      for (const partition of partitions) {
+        tails.push(await reader.acquire(partition));
+        subscription.acquired.add(partition);
+      }
+    } catch (error) {
+      this.remove(subscription);
+      throw error;
+    }
+    const resuming: number[] = [];
+    const resets: {
+      partition: number;
+      code: 'position_too_old' | 'position_epoch_mismatch';
+      requested: string;
+      earliest: string;
+    }[] = [];
+    const needOffsets: number[] = [];
+    for (const tail of tails) {
+      const from = since?.offsets.get(tail.partition);
+      if (from === undefined || !since) continue;
+      if (since.epoch !== layout.epoch) {
+        resets.push({
+          partition: tail.partition,
+          code: 'position_epoch_mismatch',
+          requested: `${since.epoch}:${tail.partition}:${from}`,
+          earliest: `${layout.epoch}:${tail.partition}:${Math.max(tail.logStartOffset, 0) - 1}`,
+        });
+      } else if (
+        from >= tail.head ||
+        from + 1 < tail.logStartOffset ||
+        !tail.ring.covers(from + 1)
+      ) {
+        needOffsets.push(tail.partition);
+      } else {
+        resuming.push(tail.partition);
+      }
+    }
+    if (needOffsets.length > 0) {
+      const offsets = await this.#options.log.offsets(needOffsets);
+      for (const partition of needOffsets) {
+        const from = since?.offsets.get(partition) ?? -1;
+        const known = offsets.get(partition);
+        if (!known) continue;
+        if (from >= known.highWatermark) {
+          this.remove(subscription);
+          throw new FanoutError(
+            'position_ahead',
+            `position ${layout.epoch}:${partition}:${from} is beyond the end of the log (last offset ${known.highWatermark - 1})`,
+          );
+        }
+        if (from + 1 < known.logStartOffset) {
+          resets.push({
+            partition,
+            code: 'position_too_old',
+            requested: `${layout.epoch}:${partition}:${from}`,
+            earliest: `${layout.epoch}:${partition}:${known.logStartOffset - 1}`,
+          });
+        } else {
+          resuming.push(partition);
+        }
+      }
+    }
+    // One synchronous step: cursors of live partitions are the heads right now.
+    const resetPartitions = new Set(resets.map((reset) => reset.partition));
+    for (const tail of tails) {
+      this.#track(subscription, tail.partition);
+      if (resetPartitions.has(tail.partition)) continue;
+      const from = since?.offsets.get(tail.partition);
+      if (from !== undefined && resuming.includes(tail.partition)) {
+        subscription.cursors.set(tail.partition, from);
+      } else {
+        subscription.cursors.set(tail.partition, tail.head - 1);
+      }
+    }
+    return { resuming, resets };
+  }
+
+  /** Starts live delivery of partitions that have no catch-up to do. */
+  goLiveNow(subscription: Subscription, except: readonly number[]): void {
+    for (const partition of subscription.cursors.keys()) {
+      if (!except.includes(partition)) this.#goLive(subscription, partition);
+    }
+  }
+
+  #track(subscription: Subscription, partition: number): void {
+    let set = this.#byPartition.get(partition);
+    if (!set) this.#byPartition.set(partition, (set = new Set()));
+    set.add(subscription);
+  }
+
+  #goLive(subscription: Subscription, partition: number): void {
+    if (!subscription.active || subscription.live.has(partition)) return;
+    subscription.live.add(partition);
+    subscription.target.goLive(subscription, partition);
+  }
+
+  /** Makes direct (non-topic) live delivery of a partition reach this subscription. */
+  addDirect(subscription: Subscription, partition: number): void {
+    let set = this.#direct.get(partition);
+    if (!set) this.#direct.set(partition, (set = new Set()));
+    set.add(subscription);
+  }
+
+  /** Registers a uWS topic the hub publishes matching events to. */
+  addTopic(format: WireFormat, matcher: string, types: readonly string[]): string {
+    const topic = topicKey(format, matcher, types);
+    let entries = this.#topics.get(matcher);
+    if (!entries) this.#topics.set(matcher, (entries = new Map<string, TopicEntry>()));
+    const entry = entries.get(topic);
+    if (entry) entry.count++;
+    else {
+      entries.set(topic, {
+        topic,
+        format,
+        types: types.length > 0 ? new Set(types) : undefined,
+        count: 1,
+      });
+      if (matcher.endsWith('.*')) this.#patternTopics++;
+    }
+    return topic;
+  }
+
+  removeTopic(format: WireFormat, matcher: string, types: readonly string[]): void {
+    const entries = this.#topics.get(matcher);
+    const topic = topicKey(format, matcher, types);
+    const entry = entries?.get(topic);
+    if (!entries || !entry) return;
+    entry.count--;
+    if (entry.count > 0) return;
+    entries.delete(topic);
+    if (matcher.endsWith('.*')) this.#patternTopics--;
+    if (entries.size === 0) this.#topics.delete(matcher);
+  }
+
+  /** Stops a subscription and releases its partitions. */
+  remove(subscription: Subscription): void {
+    if (!subscription.active) return;
+    subscription.active = false;
+    for (const partition of subscription.acquired) {
+      this.#direct.get(partition)?.delete(subscription);
+      this.#byPartition.get(partition)?.delete(subscription);
+      this.#options.reader.release(partition);
+    }
+    subscription.acquired.clear();
+  }
+
+  /** Delivers what a subscription missed on one partition, then turns it live. */
+  async catchUp(subscription: Subscription, partition: number): Promise<void> {
+    const began = performance.now();
+    let replayed = 0;
+    let kind: 'hot' | 'cold' = 'hot';
+    const target = subscription.target;
+    let idle = 0;
+    while (subscription.active && !target.closed) {
+      const tail = this.#options.reader.tails.get(partition);
+      if (!tail) return;
+      const cursor = subscription.cursors.get(partition) ?? tail.head - 1;
+      if (cursor + 1 >= tail.head || tail.ring.covers(cursor + 1)) {
+        for (const event of tail.ring.after(cursor)) {
+          if (subscription.matches(event)) {
+            target.deliver(event, subscription);
+            replayed++;
+          }
+        }
+        subscription.cursors.set(partition, Math.max(cursor, tail.head - 1));
+        this.#goLive(subscription, partition);
+        this.#options.observer?.onReplay?.(kind, replayed, (performance.now() - began) / 1000);
+        return;
+      }
+      kind = 'cold';
+      if (target.bufferedBytes() > this.#options.replayPauseBytes) {
+        await target.drained();
+        continue;
+      }
+      const scanned = await this.#coldRead(subscription, partition, cursor);
+      if (scanned === undefined) return;
+      replayed += scanned.delivered;
+      if (scanned.last > cursor) {
+        subscription.cursors.set(partition, scanned.last);
+        idle = 0;
+      } else if (++idle > 3) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 20 * idle)));
+      }
+    }
+  }
+
+  async #coldRead(
+    subscription: Subscription,
+    partition: number,
+    cursor: number,
+  ): Promise<{ delivered: number; last: number } | undefined> {
+    let read;
+    try {
+      read = await this.#fetchCold(partition, cursor);
+    } catch (error) {
+      this.#options.logger.warn({ err: error, partition }, 'cold replay fetch failed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await this.#options.reader.start().catch(() => undefined);
+      return { delivered: 0, last: cursor };
+    }
+    if (read === 'too_old') {
+      const offsets = await this.#options.log.offsets([partition]).catch(() => undefined);
+      const logStart = offsets?.get(partition)?.logStartOffset ?? cursor + 1;
+      this.#resetOne(subscription, {
+        code: 'position_too_old',
+        partition,
+        requested: `${subscription.epoch}:${partition}:${cursor}`,
+        earliest: `${subscription.epoch}:${partition}:${logStart - 1}`,
+      });
+      return undefined;
+    }
+    let delivered = 0;
+    for (const event of read.events) {
+      if (subscription.matches(event)) {
+        subscription.target.deliver(event, subscription);
+        delivered++;
+      }
+    }
+    return { delivered, last: read.last };
+  }
+
+  #resetOne(
+    subscription: Subscription,
+    reset: {
+      code: 'position_too_old' | 'position_epoch_mismatch';
+      partition: number;
+      requested: string;
+      earliest: string;
+    },
+  ): void {
+    this.#options.observer?.onReset?.(reset.code);
+    subscription.target.reset(subscription, reset);
+  }
+
+  // ---- PartitionSink ------------------------------------------------------
+
+  onEvents(partition: number, events: readonly EdgeEvent[]): void {
+    const publish = this.#options.publish;
+    const observer = this.#options.observer;
+    if (this.#topics.size > 0) {
+      for (const event of events) {
+        this.#publishTo(this.#topics.get(event.channel), event, publish, observer);
+        if (this.#patternTopics > 0) {
+          let dot = event.channel.indexOf('.');
+          while (dot > 0) {
+            this.#publishTo(
+              this.#topics.get(`${event.channel.slice(0, dot)}.*`),
+              event,
+              publish,
+              observer,
+            );
+            dot = event.channel.indexOf('.', dot + 1);
+          }
+        }
+      }
+    }
+    const waiters = this.#waiters.get(partition);
+    if (waiters && waiters.size > 0) {
+      for (const waiter of [...waiters]) {
+        if (events.some((event) => event.channel === waiter.channel)) waiter.wake();
+      }
+    }
+    const direct = this.#direct.get(partition);
+    if (direct && direct.size > 0) {
+      for (const subscription of direct) {
+        for (const event of events) {
+          if (subscription.matches(event)) subscription.target.deliver(event, subscription);
+        }
+        const last = events[events.length - 1];
+        if (last) subscription.cursors.set(partition, last.offset);
+      }
+    }
+  }
+
+  #publishTo(
+    entries: Map<string, TopicEntry> | undefined,
+    event: EdgeEvent,
+    publish: TopicPublisher,
+    observer: HubObserver | undefined,
+  ): void {
+    if (!entries) return;
+    for (const entry of entries.values()) {
+      if (entry.types !== undefined && !entry.types.has(event.type)) continue;
+      if (entry.format === 'proto') publish(entry.topic, event.protoFrame, true);
+      else publish(entry.topic, event.jsonFrame, false);
+      observer?.onDelivered?.('ws', event, entry.count);
+    }
+  }
+
+  onGap(partition: number, logStartOffset: number): void {
+    for (const subscription of [...(this.#byPartition.get(partition) ?? [])]) {
+      const cursor = subscription.cursors.get(partition) ?? -1;
+      if (cursor + 1 >= logStartOffset) continue;
+      this.#resetOne(subscription, {
+        code: 'position_too_old',
+        partition,
+        requested: `${subscription.epoch}:${partition}:${cursor}`,
+        earliest: `${subscription.epoch}:${partition}:${logStartOffset - 1}`,
+      });
+    }
+  }
+
+  onEpochChange(epoch: string): void {
+    for (const [partition, subscriptions] of this.#byPartition) {
+      for (const subscription of [...subscriptions]) {
+        if (subscription.epoch === epoch) continue;
+        const cursor = subscription.cursors.get(partition) ?? -1;
+        this.#resetOne(subscription, {
+          code: 'position_epoch_mismatch',
+          partition,
+          requested: `${subscription.epoch}:${partition}:${cursor}`,
+          earliest: `${epoch}:${partition}:-1`,
+        });
+      }
+    }
+  }
+
+  onHealth(healthy: boolean): void {
+    this.#healthy = healthy;
+    this.onHealthChange?.(healthy);
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The edge assembled from its configuration: the topic's partition reader,
+ * the hub, the client-facing server, metrics, readiness and the drain.
+ */
+import { hostname } from 'node:os';
+import { jwtVerifierFromConfig, type FanoutConfig, type Logger } from '@fanout/shared';
+import type { Registry } from 'prom-client';
+import { ChannelHub } from './channel-hub.js';
+import { ClientAuth } from './client-auth.js';
+import { createEdgeMetrics } from './edge-metrics.js';
+import { startEdgeServer, type EdgeServer } from './edge-server.js';
+import { KafkaLog } from './kafka-log.js';
+import { PartitionReader } from './partition-reader.js';
+import type { Uws } from './uws-native.js';
+
+export interface EdgeApp {
+  readonly port: number;
+  readonly edgeId: string;
+  readonly server: EdgeServer;
+  /** Ready when Kafka answers and the edge is not draining. */
+  ready(): { ready: boolean; reason?: string };
+  /** SIGTERM: refuse new clients, close the others resumably over `drainMs`, stop. */
+  stop(drainMs?: number): Promise<void>;
+}
+
+export interface EdgeAppOptions {
+  readonly uws: Uws;
+  readonly config: FanoutConfig;
+  readonly logger: Logger;
+  readonly registry: Registry;
+}
+
+export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
+  const { config, logger } = options;
+  const edge = config.edge;
+  const edgeId = edge.edgeId === '' ? hostname() : edge.edgeId;
+  const metrics = createEdgeMetrics(options.registry);
+  const auth = new ClientAuth(edge, await jwtVerifierFromConfig(config.auth));
+  const log = new KafkaLog(config.kafka, 'edge');
+  // The hub is built before the server it publishes through.
+  const published: { server?: EdgeServer } = {};
+  const reader: PartitionReader = new PartitionReader({
+    log,
+    logger: logger.child({ component: 'reader' }),
+    ringCapacity: edge.replayBufferEvents,
+    maxWaitMs: edge.fetchMaxWaitMs,
+    fetchMaxBytes: edge.fetchMaxBytes,
+    partitionMaxBytes: Math.min(edge.fetchMaxBytes, 4 * 1024 * 1024),
+    lingerMs: edge.partitionLingerSeconds * 1000,
+    sink: {
+      onEvents: (partition, events) => {
+        hub.onEvents(partition, events);
+        const now = Date.now();
+        for (const event of events) metrics.deliveryLatency.observe((now - event.timestamp) / 1000);
+      },
+      onGap: (partition, logStart) => {
+        hub.onGap(partition, logStart);
+      },
+      onEpochChange: (epoch) => {
+        hub.onEpochChange(epoch);
+      },
+      onHealth: (healthy) => {
+        metrics.kafkaConnected.set(healthy ? 1 : 0);
+        hub.onHealth(healthy);
+      },
+    },
+    onUndecodable: () => {
+      metrics.undecodable.inc();
+    },
+    onFetch: (_node, seconds, ok) => {
+      metrics.fetchSeconds.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
+    },
+  });
+  const hub: ChannelHub = new ChannelHub({
+    reader,
+    log,
+    logger: logger.child({ component: 'hub' }),
+    publish: (topic, frame, binary) => {
+      published.server?.app.publish(topic, frame, binary);
+    },
+    replayFetchMaxBytes: 4 * 1024 * 1024,
+    replayPauseBytes: edge.maxBackpressureBytes / 4,
+    observer: {
+      onReplay: (kind, events, seconds) => {
+        metrics.replays.inc({ kind });
+        metrics.replayEvents.inc({ kind }, events);
+        metrics.replaySeconds.observe({ kind }, seconds);
+      },
+      onDelivered: (transport, _event, count) => {
+        metrics.deliveries.inc({ transport }, count);
+      },
+      onReset: (code) => {
+        metrics.resets.inc({ code });
+      },
+    },
+  });
+  // Kafka may be down at start: the edge starts anyway and reports not ready.
+  await reader.start().catch((error: unknown) => {
+    logger.warn({ err: error }, 'Kafka is not reachable yet; the edge retries on demand');
+  });
+  const server = await startEdgeServer({
+    uws: options.uws,
+    config: edge,
+    edgeId,
+    hub,
+    reader,
+    auth,
+    metrics,
+    logger: logger.child({ component: 'server' }),
+  });
+  const lagTimer = setInterval(() => {
+    metrics.partitionsRead.set(reader.tails.size);
+    metrics.kafkaLag.reset();
+    for (const [partition, tail] of reader.tails) {
+      if (tail.highWatermark >= 0 && tail.head >= 0) {
+        metrics.kafkaLag.set(
+          { partition: String(partition) },
+          Math.max(0, tail.highWatermark - tail.head),
+        );
+      }
+    }
+  }, 5000);
+  lagTimer.unref();
+  let stopping = false;
+  published.server = server;
+  const running = server;
+  return {
+    port: running.port,
+    edgeId,
+    server: running,
+    ready() {
+      if (stopping) return { ready: false, reason: 'draining' };
+      if (!reader.healthy) return { ready: false, reason: 'Kafka is not reachable' };
+      return { ready: true };
+    },
+    async stop(drainMs = edge.shutdownTimeoutMs) {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(lagTimer);
+      running.stopAccepting();
+      await running.drain(Math.min(drainMs, edge.shutdownTimeoutMs));
+      running.close();
+      await reader.close();
+      await log.close();
+    },
+  };
+}

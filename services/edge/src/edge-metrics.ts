@@ -1,0 +1,125 @@
+/**
+ * The edge's Prometheus metrics. Per-subscriber work is never counted one
+ * call at a time on the hot path: a topic publish counts its subscribers at once.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface EdgeMetrics {
+  readonly connections: Gauge<'transport'>;
+  readonly subscriptions: Gauge<'transport'>;
+  readonly deliveries: Counter<'transport'>;
+  readonly deliveredBytes: Counter<'transport'>;
+  readonly closes: Counter<'code'>;
+  readonly resets: Counter<'code'>;
+  readonly replays: Counter<'kind'>;
+  readonly replayEvents: Counter<'kind'>;
+  readonly replaySeconds: Histogram<'kind'>;
+  readonly deliveryLatency: Histogram;
+  readonly kafkaLag: Gauge<'partition'>;
+  readonly kafkaConnected: Gauge;
+  readonly partitionsRead: Gauge;
+  readonly fetchSeconds: Histogram<'outcome'>;
+  readonly undecodable: Counter;
+  readonly httpRequests: Counter<'route' | 'status'>;
+}
+
+export function createEdgeMetrics(registry: Registry): EdgeMetrics {
+  const registers = [registry];
+  return {
+    connections: new Gauge({
+      name: 'fanout_edge_connections',
+      help: 'Open client connections by transport (ws, sse, poll).',
+      labelNames: ['transport'],
+      registers,
+    }),
+    subscriptions: new Gauge({
+      name: 'fanout_edge_subscriptions',
+      help: 'Active subscriptions by transport.',
+      labelNames: ['transport'],
+      registers,
+    }),
+    deliveries: new Counter({
+      name: 'fanout_edge_deliveries_total',
+      help: 'Events delivered to subscribers (one per event and subscriber), by transport.',
+      labelNames: ['transport'],
+      registers,
+    }),
+    deliveredBytes: new Counter({
+      name: 'fanout_edge_delivered_bytes_total',
+      help: 'Bytes of event frames delivered, by transport.',
+      labelNames: ['transport'],
+      registers,
+    }),
+    closes: new Counter({
+      name: 'fanout_edge_closes_total',
+      help: 'Connections closed by the edge, by error catalog code (backpressure, draining, token_expired, ...).',
+      labelNames: ['code'],
+      registers,
+    }),
+    resets: new Counter({
+      name: 'fanout_edge_resets_total',
+      help: 'Subscriptions answered with reset, by code (position_too_old, position_epoch_mismatch).',
+      labelNames: ['code'],
+      registers,
+    }),
+    replays: new Counter({
+      name: 'fanout_edge_replays_total',
+      help: 'Catch-ups from a position, by kind (hot: from memory, cold: from Kafka).',
+      labelNames: ['kind'],
+      registers,
+    }),
+    replayEvents: new Counter({
+      name: 'fanout_edge_replay_events_total',
+      help: 'Events delivered by catch-ups, by kind.',
+      labelNames: ['kind'],
+      registers,
+    }),
+    replaySeconds: new Histogram({
+      name: 'fanout_edge_replay_seconds',
+      help: 'Time from subscribe to live of a catch-up, by kind.',
+      labelNames: ['kind'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    deliveryLatency: new Histogram({
+      name: 'fanout_edge_delivery_latency_seconds',
+      help: 'Time from the Kafka record timestamp to live delivery by this edge.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    kafkaLag: new Gauge({
+      name: 'fanout_edge_kafka_lag_events',
+      help: 'High watermark minus read head, per partition read.',
+      labelNames: ['partition'],
+      registers,
+    }),
+    kafkaConnected: new Gauge({
+      name: 'fanout_edge_kafka_connected',
+      help: '1 when the last Kafka request succeeded.',
+      registers,
+    }),
+    partitionsRead: new Gauge({
+      name: 'fanout_edge_partitions_read',
+      help: 'Partitions this edge reads.',
+      registers,
+    }),
+    fetchSeconds: new Histogram({
+      name: 'fanout_edge_kafka_fetch_seconds',
+      help: 'Duration of live Kafka fetches (long polls), by outcome.',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    undecodable: new Counter({
+      name: 'fanout_edge_undecodable_records_total',
+      help: 'Kafka records that are not fanout events and could not be delivered.',
+      registers,
+    }),
+    httpRequests: new Counter({
+      name: 'fanout_edge_http_requests_total',
+      help: 'HTTP requests (GET, long-poll, SSE opens, refused upgrades) by route and status.',
+      labelNames: ['route', 'status'],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * The bounded in-memory buffer of one partition's most recent events, for
+ * hot replay. Offsets in it are contiguous from `firstOffset` except for
+ * records the edge could not decode; lookups are by offset.
+ */
+import type { EdgeEvent } from './edge-event.js';
+
+export class EventRing {
+  readonly capacity: number;
+  readonly #slots: (EdgeEvent | undefined)[];
+  #start = 0;
+  #size = 0;
+  /** Every event of the partition below this offset has been appended or skipped. */
+  #coveredFrom = -1;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.#slots = new Array<EdgeEvent | undefined>(capacity);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * The lowest offset from which the ring holds every event up to the
+   * partition's read head; -1 when the ring holds nothing.
+   */
+  get coveredFrom(): number {
+    return this.#size === 0 ? -1 : this.#coveredFrom;
+  }
+
+  /** Appends events read contiguously from `fromOffset` (the read head before them). */
+  append(fromOffset: number, events: readonly EdgeEvent[]): void {
+    if (this.capacity === 0) return;
+    if (this.#size === 0) this.#coveredFrom = fromOffset;
+    for (const event of events) {
+      const at = (this.#start + this.#size) % this.capacity;
+      if (this.#size === this.capacity) {
+        const dropped = this.#slots[this.#start];
+        this.#start = (this.#start + 1) % this.capacity;
+        this.#size--;
+        if (dropped) this.#coveredFrom = dropped.offset + 1;
+      }
+      this.#slots[at] = event;
+      this.#size++;
+    }
+  }
+
+  clear(): void {
+    this.#slots.fill(undefined);
+    this.#start = 0;
+    this.#size = 0;
+    this.#coveredFrom = -1;
+  }
+
+  /** Whether every event with an offset of at least `offset` is in the ring. */
+  covers(offset: number): boolean {
+    return this.#size > 0 && offset >= this.#coveredFrom;
+  }
+
+  /** Events with offset > `after`, oldest first, at most `limit`. */
+  after(after: number, limit = Number.POSITIVE_INFINITY): EdgeEvent[] {
+    const out: EdgeEvent[] = [];
+    // Binary search for the first slot with offset > after.
+    let low = 0;
+    let high = this.#size;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const event = this.#slots[(this.#start + middle) % this.capacity];
+      if (event !== undefined && event.offset <= after) low = middle + 1;
+      else high = middle;
+    }
+    for (let i = low; i < this.#size && out.length < limit; i++) {
+      const event = this.#slots[(this.#start + i) % this.capacity];
+      if (event) out.push(event);
+    }
+    return out;
+  }
+
+  /** The newest `limit` events, oldest first. */
+  latest(limit: number): EdgeEvent[] {
+    const out: EdgeEvent[] = [];
+    const from = Math.max(0, this.#size - limit);
+    for (let i = from; i < this.#size; i++) {
+      const event = this.#slots[(this.#start + i) % this.capacity];
+      if (event) out.push(event);
+    }
+    return out;
+  }
+}

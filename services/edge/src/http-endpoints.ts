@@ -1,0 +1,494 @@
+/**
+ * The HTTP routes: SSE watch of one channel (`GET /v1/channels/{channel}`
+ * with `watch=true` or `Accept: text/event-stream`), the multiplexed SSE
+ * stream (`GET /v1/stream?channels=a,b`), and plain GET / long-poll of a
+ * channel's events. Every SSE event's `id:` is the cursor that resumes the
+ * whole stream, so a browser's `Last-Event-ID` reconnect resumes exactly.
+ */
+import {
+  actionForCloseCode,
+  assertValidChannel,
+  FanoutError,
+  isChannelPattern,
+  partitionForChannel,
+  toCloseCode,
+  toFanoutError,
+  toHttpStatus,
+  type ErrorCode,
+  type FanoutConfig,
+  type Logger,
+} from '@fanout/shared';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { ChannelHub } from './channel-hub.js';
+import { requestToken, type ClientAuth } from './client-auth.js';
+import type { EdgeEvent } from './edge-event.js';
+import type { EdgeMetrics } from './edge-metrics.js';
+import { httpStatusLine } from './http-status.js';
+import type { PartitionReader } from './partition-reader.js';
+import { parseStreamCursor, type StreamCursor } from './stream-cursor.js';
+import { Subscription, type DeliveryTarget, type ResetInfo } from './subscription.js';
+
+export interface HttpEndpointsOptions {
+  readonly app: TemplatedApp;
+  readonly hub: ChannelHub;
+  readonly reader: PartitionReader;
+  readonly auth: ClientAuth;
+  readonly config: FanoutConfig['edge'];
+  readonly logger: Logger;
+  readonly metrics: EdgeMetrics;
+  readonly admit: (request: HttpRequest) => FanoutError | undefined;
+}
+
+/** What a handler needs from the request, read before the first await (uWS rule). */
+interface RequestFacts {
+  readonly query: URLSearchParams;
+  readonly accept: string;
+  readonly lastEventId: string;
+  readonly token: string | undefined;
+  readonly channel: string;
+}
+
+function readFacts(request: HttpRequest, channelParameter: boolean): RequestFacts {
+  const query = new URLSearchParams(request.getQuery());
+  return {
+    query,
+    accept: request.getHeader('accept'),
+    lastEventId: request.getHeader('last-event-id'),
+    token: requestToken(request.getHeader('authorization'), query),
+    channel: channelParameter ? decodeURIComponent(request.getParameter(0)) : '',
+  };
+}
+
+function sendJson(
+  response: HttpResponse,
+  status: number,
+  body: string,
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  response.cork(() => {
+    response.writeStatus(httpStatusLine(status)).writeHeader('content-type', 'application/json');
+    for (const [name, value] of Object.entries(headers)) response.writeHeader(name, value);
+    response.end(body);
+  });
+}
+
+export function sendError(response: HttpResponse, error: FanoutError): void {
+  const retryAfter =
+    error.code === 'kafka_unavailable' || error.code === 'unavailable' || error.code === 'draining'
+      ? { 'retry-after': '1' }
+      : error.code === 'rate_limited' || error.code === 'connection_limit'
+        ? { 'retry-after': '1' }
+        : undefined;
+  sendJson(response, toHttpStatus(error.code), JSON.stringify(error.toJSON()), retryAfter);
+}
+
+function integerParameter(
+  query: URLSearchParams,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const text = query.get(name);
+  if (text === null || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new FanoutError('invalid_argument', `${name} must be an integer from ${min} to ${max}`, {
+      details: { field: name },
+    });
+  }
+  return value;
+}
+
+function typesParameter(query: URLSearchParams): string[] {
+  const text = query.get('types');
+  return text === null || text === '' ? [] : text.split(',').filter((type) => type !== '');
+}
+
+/** One SSE response following one subscription. */
+class SseStream implements DeliveryTarget {
+  readonly response: HttpResponse;
+  readonly options: HttpEndpointsOptions;
+  subscription: Subscription | undefined;
+  closed = false;
+  #written = 0;
+  #waiters: (() => void)[] = [];
+  #heartbeat: NodeJS.Timeout | undefined;
+  readonly #singlePartition: boolean;
+
+  constructor(response: HttpResponse, options: HttpEndpointsOptions, singlePartition: boolean) {
+    this.response = response;
+    this.options = options;
+    this.#singlePartition = singlePartition;
+  }
+
+  start(): void {
+    this.response.cork(() => {
+      this.response
+        .writeStatus('200 OK')
+        .writeHeader('content-type', 'text/event-stream')
+        .writeHeader('cache-control', 'no-store')
+        .writeHeader('x-accel-buffering', 'no');
+      this.write(`retry: ${this.options.config.sseRetryMs}\n\n`);
+    });
+    this.#heartbeat = setInterval(() => {
+      this.response.cork(() => {
+        this.write(': ping\n\n');
+      });
+    }, this.options.config.heartbeatSeconds * 1000);
+  }
+
+  write(text: string): void {
+    if (this.closed) return;
+    this.#written += Buffer.byteLength(text);
+    if (!this.response.write(text)) {
+      this.response.onWritable(() => {
+        if (this.bufferedBytes() <= this.options.config.maxBackpressureBytes / 4) {
+          const waiters = this.#waiters;
+          this.#waiters = [];
+          for (const resolve of waiters) resolve();
+          return true;
+        }
+        return true;
+      });
+    }
+  }
+
+  bufferedBytes(): number {
+    return this.closed ? 0 : Math.max(0, this.#written - this.response.getWriteOffset());
+  }
+
+  drained(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  deliver(event: EdgeEvent, subscription: Subscription): void {
+    if (this.closed) return;
+    subscription.cursors.set(event.partition, event.offset);
+    const id = this.#singlePartition ? event.position : subscription.cursorText();
+    this.response.cork(() => {
+      this.write(`id: ${id}\ndata: ${event.json}\n\n`);
+    });
+    this.options.metrics.deliveries.inc({ transport: 'sse' });
+    if (this.bufferedBytes() > this.options.config.maxBackpressureBytes) {
+      this.end('backpressure', 'the client read too slowly; reconnect with Last-Event-ID');
+    }
+  }
+
+  goLive(subscription: Subscription, partition: number): void {
+    this.options.hub.addDirect(subscription, partition);
+  }
+
+  reset(subscription: Subscription, reset: ResetInfo): void {
+    this.options.metrics.resets.inc({ code: reset.code });
+    const body = JSON.stringify({
+      code: reset.code,
+      channel: subscription.label,
+      requested: reset.requested,
+      earliest: reset.earliest,
+    });
+    this.response.cork(() => {
+      this.write(`event: reset\ndata: ${body}\n\n`);
+    });
+    this.finish();
+  }
+
+  /** Ends the stream with a typed `disconnect` event carrying the cursor. */
+  end(code: ErrorCode, message: string): void {
+    if (this.closed) return;
+    this.options.metrics.closes.inc({ code });
+    const closeCode = toCloseCode(code);
+    const body = JSON.stringify({
+      code,
+      message,
+      action: actionForCloseCode(closeCode),
+      cursor: this.subscription?.cursorText(),
+    });
+    this.response.cork(() => {
+      this.write(`event: disconnect\ndata: ${body}\n\n`);
+    });
+    this.finish();
+  }
+
+  finish(): void {
+    if (this.closed) return;
+    this.response.cork(() => this.response.end());
+    this.onClose();
+  }
+
+  onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.subscription) {
+      this.options.hub.remove(this.subscription);
+      this.options.metrics.subscriptions.dec({ transport: 'sse' });
+    }
+    this.options.metrics.connections.dec({ transport: 'sse' });
+    for (const resolve of this.#waiters) resolve();
+    this.#waiters = [];
+  }
+}
+
+export function registerHttpEndpoints(options: HttpEndpointsOptions): {
+  streams: () => number;
+  drainAll: (code: ErrorCode, message: string) => void;
+  drainSome: (count: number, code: ErrorCode, message: string) => void;
+} {
+  const { app, hub, reader, auth, config, logger, metrics } = options;
+  const streams = new Set<SseStream>();
+
+  function fail(response: HttpResponse, route: string, error: unknown, aborted: boolean): void {
+    const failure = toFanoutError(error);
+    if (failure.code === 'internal') logger.error({ err: error, route }, 'request failed');
+    metrics.httpRequests.inc({ route, status: String(toHttpStatus(failure.code)) });
+    if (!aborted) sendError(response, failure);
+  }
+
+  async function openStream(
+    response: HttpResponse,
+    facts: RequestFacts,
+    state: { aborted: boolean; stream?: SseStream },
+    channels: readonly string[],
+    route: string,
+  ): Promise<void> {
+    const identity = await auth.identify(facts.token);
+    if (channels.length === 0) {
+      throw new FanoutError('invalid_argument', 'name at least one channel', {
+        details: { field: 'channels' },
+      });
+    }
+    if (channels.length > config.maxSubscriptionsPerConnection) {
+      throw new FanoutError(
+        'subscription_limit',
+        `at most ${config.maxSubscriptionsPerConnection} channels per stream`,
+      );
+    }
+    for (const channel of channels) {
+      if (!isChannelPattern(channel)) assertValidChannel(channel, 'channels');
+      auth.authorize(identity, channel);
+    }
+    const sinceText =
+      facts.lastEventId !== '' ? facts.lastEventId : (facts.query.get('since') ?? '');
+    const since: StreamCursor | undefined =
+      sinceText === '' ? undefined : parseStreamCursor(sinceText);
+    const patterns = channels.filter((channel) => isChannelPattern(channel));
+    const plain = channels.filter((channel) => !isChannelPattern(channel));
+    const layout = reader.layout ?? (await reader.start());
+    const partitions = new Set(
+      plain.map((channel) => partitionForChannel(channel, layout.partitions)),
+    );
+    const single = patterns.length === 0 && partitions.size === 1;
+    const stream = new SseStream(response, options, single);
+    const subscription = new Subscription(
+      { channels: plain, patterns, types: typesParameter(facts.query) },
+      stream,
+      channels.join(','),
+    );
+    stream.subscription = subscription;
+    const prepared = await hub.prepare(subscription, since);
+    if (state.aborted) {
+      hub.remove(subscription);
+      return;
+    }
+    state.stream = stream;
+    streams.add(stream);
+    metrics.connections.inc({ transport: 'sse' });
+    metrics.subscriptions.inc({ transport: 'sse' });
+    metrics.httpRequests.inc({ route, status: '200' });
+    stream.start();
+    const reset = prepared.resets[0];
+    if (reset) {
+      stream.reset(subscription, reset);
+      streams.delete(stream);
+      return;
+    }
+    const opening = JSON.stringify({ channels, cursor: subscription.cursorText() });
+    response.cork(() => {
+      stream.write(`event: subscribed\nid: ${subscription.cursorText()}\ndata: ${opening}\n\n`);
+    });
+    hub.goLiveNow(subscription, prepared.resuming);
+    for (const partition of prepared.resuming) {
+      hub.catchUp(subscription, partition).catch((error: unknown) => {
+        logger.warn({ err: error }, 'SSE catch-up failed');
+        stream.end('internal', 'catch-up failed; reconnect with Last-Event-ID');
+      });
+    }
+  }
+
+  async function readChannel(
+    response: HttpResponse,
+    facts: RequestFacts,
+    state: { aborted: boolean },
+    abort: AbortController,
+  ): Promise<void> {
+    const identity = await auth.identify(facts.token);
+    assertValidChannel(facts.channel);
+    auth.authorize(identity, facts.channel);
+    const limit = integerParameter(facts.query, 'limit', 100, 1, 1000);
+    const wait = integerParameter(facts.query, 'wait', 0, 0, config.longPollMaxSeconds);
+    const afterText = facts.query.get('after') ?? '';
+    const after = afterText === '' ? undefined : parseStreamCursor(afterText);
+    const layout = reader.layout ?? (await reader.start());
+    const partition = partitionForChannel(facts.channel, layout.partitions);
+    const tail = await reader.acquire(partition);
+    try {
+      let from: number;
+      if (after) {
+        const offset = after.offsets.get(partition);
+        if (offset === undefined || after.offsets.size !== 1) {
+          throw new FanoutError(
+            'position_invalid',
+            `after must be a position of partition ${partition}, the partition of ${facts.channel}`,
+          );
+        }
+        if (after.epoch !== layout.epoch) {
+          throw new FanoutError(
+            'position_epoch_mismatch',
+            `position ${afterText} belongs to another epoch of the topic (now ${layout.epoch}); refetch the channel`,
+            { details: { earliest: `${layout.epoch}:${partition}:${tail.logStartOffset - 1}` } },
+          );
+        }
+        if (offset >= tail.head) {
+          const known = (await options.hub.offsetsOf(partition)).highWatermark;
+          if (offset >= known) {
+            throw new FanoutError(
+              'position_ahead',
+              `position ${afterText} is beyond the end of the log (last offset ${known - 1})`,
+            );
+          }
+        }
+        if (offset + 1 < tail.logStartOffset) {
+          throw new FanoutError(
+            'position_too_old',
+            `position ${afterText} is older than the log holds; refetch the channel`,
+            { details: { earliest: `${layout.epoch}:${partition}:${tail.logStartOffset - 1}` } },
+          );
+        }
+        from = offset;
+      } else {
+        from = Math.max(tail.logStartOffset, tail.head - config.recentScanEvents) - 1;
+      }
+      let result = await hub.readChannel(partition, facts.channel, from, after ? limit : 1_000_000);
+      if (result === 'too_old') {
+        throw new FanoutError(
+          'position_too_old',
+          `position ${afterText} is older than the log holds; refetch the channel`,
+          { details: { earliest: `${layout.epoch}:${partition}:${tail.logStartOffset - 1}` } },
+        );
+      }
+      if (after && result.events.length === 0 && wait > 0) {
+        metrics.connections.inc({ transport: 'poll' });
+        try {
+          await hub.waitForChannel(partition, facts.channel, wait * 1000, abort.signal);
+        } finally {
+          metrics.connections.dec({ transport: 'poll' });
+        }
+        if (state.aborted) return;
+        result = await hub.readChannel(partition, facts.channel, result.last, limit);
+        if (result === 'too_old') throw new FanoutError('position_too_old', 'the log moved on');
+      }
+      const events = after ? result.events : result.events.slice(-limit);
+      const position = `${layout.epoch}:${partition}:${result.last}`;
+      if (state.aborted) return;
+      metrics.httpRequests.inc({ route: 'channel', status: '200' });
+      sendJson(
+        response,
+        200,
+        `{"channel":${JSON.stringify(facts.channel)},"events":[${events.map((event) => event.json).join(',')}],"position":${JSON.stringify(position)}}`,
+      );
+    } finally {
+      reader.release(partition);
+    }
+  }
+
+  function handle(
+    route: string,
+    run: (
+      response: HttpResponse,
+      facts: RequestFacts,
+      state: { aborted: boolean; stream?: SseStream },
+      abort: AbortController,
+    ) => Promise<void>,
+    channelParameter: boolean,
+  ) {
+    return (response: HttpResponse, request: HttpRequest): void => {
+      const refused = options.admit(request);
+      if (refused) {
+        fail(response, route, refused, false);
+        return;
+      }
+      let facts: RequestFacts;
+      try {
+        facts = readFacts(request, channelParameter);
+      } catch (error) {
+        fail(response, route, new FanoutError('invalid_argument', String(error)), false);
+        return;
+      }
+      const state: { aborted: boolean; stream?: SseStream } = { aborted: false };
+      const abort = new AbortController();
+      response.onAborted(() => {
+        state.aborted = true;
+        abort.abort();
+        if (state.stream) {
+          streams.delete(state.stream);
+          state.stream.onClose();
+        }
+      });
+      run(response, facts, state, abort).catch((error: unknown) => {
+        if (state.stream && !state.stream.closed) {
+          state.stream.end(toFanoutError(error).code, toFanoutError(error).message);
+          return;
+        }
+        if (!state.stream) fail(response, route, error, state.aborted);
+      });
+    };
+  }
+
+  app.get(
+    '/v1/channels/:channel',
+    handle(
+      'channel',
+      async (response, facts, state, abort) => {
+        const watch =
+          facts.query.get('watch') === 'true' || facts.accept.includes('text/event-stream');
+        if (watch) await openStream(response, facts, state, [facts.channel], 'channel_watch');
+        else await readChannel(response, facts, state, abort);
+      },
+      true,
+    ),
+  );
+  app.get(
+    '/v1/stream',
+    handle(
+      'stream',
+      async (response, facts, state) => {
+        const channels = (facts.query.get('channels') ?? '')
+          .split(',')
+          .map((channel) => channel.trim())
+          .filter((channel) => channel !== '');
+        await openStream(response, facts, state, channels, 'stream');
+      },
+      false,
+    ),
+  );
+
+  return {
+    streams: () => streams.size,
+    drainAll(code, message) {
+      for (const stream of [...streams]) {
+        stream.end(code, message);
+        streams.delete(stream);
+      }
+    },
+    drainSome(count, code, message) {
+      let left = count;
+      for (const stream of [...streams]) {
+        if (left-- <= 0) break;
+        stream.end(code, message);
+        streams.delete(stream);
+      }
+    },
+  };
+}

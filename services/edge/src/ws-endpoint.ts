@@ -1,0 +1,545 @@
+/**
+ * WebSocket at `/v1/ws`, subprotocols `fanout.json.v1` and `fanout.proto.v1`.
+ *
+ * A connection authenticates with its handshake token (query `token` or
+ * `Authorization`) or a first Connect frame, then subscribes. Catch-up frames
+ * are sent per connection; live frames go through uWS topics so the per-
+ * subscriber work stays in C++. A connection over half its backpressure
+ * limit is closed with `backpressure` (4008) and its positions; at the hard
+ * limit uWS closes it itself. Either way it is never fed a stream with holes.
+ */
+import {
+  actionForCloseCode,
+  assertValidChannel,
+  FanoutError,
+  isChannelPattern,
+  isValidChannel,
+  toCloseCode,
+  toFanoutError,
+  toHttpStatus,
+  type ErrorCode,
+  type FanoutConfig,
+  type Logger,
+} from '@fanout/shared';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { ChannelHub, WireFormat } from './channel-hub.js';
+import {
+  anonymousClient,
+  requestToken,
+  type ClientAuth,
+  type ClientIdentity,
+} from './client-auth.js';
+import type { EdgeEvent } from './edge-event.js';
+import type { EdgeMetrics } from './edge-metrics.js';
+import { httpStatusLine } from './http-status.js';
+import { parseStreamCursor } from './stream-cursor.js';
+import { Subscription, type DeliveryTarget, type ResetInfo } from './subscription.js';
+import {
+  decodeClientFrame,
+  encodeServerFrame,
+  subprotocols,
+  type ClientMessage,
+  type ServerMessage,
+  type SubscriptionRequest,
+  type SubscriptionState,
+} from './ws-frames.js';
+
+export interface WsEndpointOptions {
+  readonly app: TemplatedApp;
+  readonly hub: ChannelHub;
+  readonly auth: ClientAuth;
+  readonly config: FanoutConfig['edge'];
+  readonly edgeId: string;
+  readonly logger: Logger;
+  readonly metrics: EdgeMetrics;
+  readonly admit: (request: HttpRequest) => FanoutError | undefined;
+}
+
+interface UserData {
+  connection: WsConnection;
+}
+
+class WsConnection implements DeliveryTarget {
+  readonly format: WireFormat;
+  readonly options: WsEndpointOptions;
+  ws: WebSocket<UserData> | undefined;
+  identity: ClientIdentity | undefined;
+  closed = false;
+  readonly subscriptions = new Map<string, Subscription>();
+  readonly topics = new Map<number, string>();
+  #drainWaiters: (() => void)[] = [];
+  #expiryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    format: WireFormat,
+    options: WsEndpointOptions,
+    identity: ClientIdentity | undefined,
+  ) {
+    this.format = format;
+    this.options = options;
+    this.identity = identity;
+  }
+
+  send(message: ServerMessage): void {
+    if (this.closed || !this.ws) return;
+    const frame = encodeServerFrame(this.format, message);
+    this.ws.send(frame, this.format === 'proto');
+  }
+
+  bufferedBytes(): number {
+    return this.closed || !this.ws ? 0 : this.ws.getBufferedAmount();
+  }
+
+  drained(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  onDrain(): void {
+    if (this.bufferedBytes() > this.options.config.maxBackpressureBytes / 4) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  deliver(event: EdgeEvent, subscription: Subscription): void {
+    if (this.closed || !this.ws) return;
+    const status =
+      this.format === 'proto'
+        ? this.ws.send(event.protoFrame, true)
+        : this.ws.send(event.jsonFrame, false);
+    if (status === 2) {
+      // Dropped at the hard limit: the client must not go on past a hole.
+      this.closeWith('backpressure', 'the client read too slowly');
+      return;
+    }
+    subscription.cursors.set(event.partition, event.offset);
+    this.options.metrics.deliveries.inc({ transport: 'ws' });
+  }
+
+  goLive(subscription: Subscription): void {
+    if (this.closed || !this.ws) return;
+    if (subscription.live.size < subscription.cursors.size) return;
+    const topic = this.options.hub.addTopic(this.format, subscription.label, [
+      ...(subscription.types ?? []),
+    ]);
+    this.topics.set(subscription.id, topic);
+    this.ws.subscribe(topic);
+  }
+
+  reset(subscription: Subscription, reset: ResetInfo): void {
+    this.send({
+      kind: 'reset',
+      requestId: 0,
+      channel: subscription.label,
+      requested: reset.requested,
+      earliest: reset.earliest,
+      code: reset.code,
+    });
+    this.unsubscribe(subscription);
+  }
+
+  unsubscribe(subscription: Subscription): void {
+    this.subscriptions.delete(subscription.label);
+    this.options.hub.remove(subscription);
+    const topic = this.topics.get(subscription.id);
+    if (topic !== undefined) {
+      this.topics.delete(subscription.id);
+      this.options.hub.removeTopic(this.format, subscription.label, [
+        ...(subscription.types ?? []),
+      ]);
+      if (!this.closed) this.ws?.unsubscribe(topic);
+    }
+    this.options.metrics.subscriptions.dec({ transport: 'ws' });
+  }
+
+  /** Where each subscription stands: what the client has been sent. */
+  positions(): SubscriptionState[] {
+    const states: SubscriptionState[] = [];
+    for (const subscription of this.subscriptions.values()) {
+      if (subscription.cursors.size !== 1 || subscription.patterns.length > 0) {
+        states.push({ channel: subscription.label });
+        continue;
+      }
+      for (const [partition, cursor] of subscription.cursors) {
+        // A live subscription has been sent everything below the partition's head.
+        const head = this.options.hub.headOf(partition);
+        const offset = subscription.live.has(partition) && head !== undefined ? head - 1 : cursor;
+        states.push({
+          channel: subscription.label,
+          position: `${subscription.epoch}:${partition}:${offset}`,
+        });
+      }
+    }
+    return states;
+  }
+
+  /** Sends Disconnect with the positions, then closes with the error's close code. */
+  closeWith(code: ErrorCode, message: string, hint?: string): void {
+    if (this.closed || !this.ws) return;
+    const closeCode = toCloseCode(code);
+    this.options.metrics.closes.inc({ code });
+    this.send({
+      kind: 'disconnect',
+      closeCode,
+      code,
+      message,
+      action: actionForCloseCode(closeCode),
+      ...(hint === undefined ? {} : { hint }),
+      positions: this.positions(),
+    });
+    this.ws.end(closeCode, code);
+  }
+
+  armExpiry(): void {
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    const expiresAt = this.identity?.expiresAt;
+    if (expiresAt === undefined) return;
+    this.#expiryTimer = setTimeout(
+      () => {
+        this.closeWith('token_expired', 'the token expired; reconnect with a fresh one');
+      },
+      Math.max(0, expiresAt - Date.now()),
+    );
+    this.#expiryTimer.unref();
+  }
+
+  onClose(): void {
+    this.closed = true;
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    for (const subscription of [...this.subscriptions.values()]) this.unsubscribe(subscription);
+    this.onDrain();
+    for (const resolve of this.#drainWaiters) resolve();
+    this.#drainWaiters = [];
+  }
+}
+
+function chooseSubprotocol(header: string): WireFormat | undefined {
+  for (const offered of header.split(',')) {
+    const format = subprotocols[offered.trim()];
+    if (format) return format;
+  }
+  return undefined;
+}
+
+function refuseUpgrade(response: HttpResponse, error: FanoutError): void {
+  response.cork(() => {
+    response
+      .writeStatus(httpStatusLine(toHttpStatus(error.code)))
+      .writeHeader('content-type', 'application/json')
+      .end(JSON.stringify(error.toJSON()));
+  });
+}
+
+export function registerWsEndpoint(options: WsEndpointOptions): {
+  connections: () => number;
+  sweep: () => void;
+  drainAll: (code: ErrorCode, message: string) => void;
+  drainSome: (count: number, code: ErrorCode, message: string) => void;
+} {
+  const { app, hub, auth, config, logger, metrics } = options;
+  const live = new Set<WsConnection>();
+  const softLimit = config.maxBackpressureBytes / 2;
+
+  async function handle(connection: WsConnection, message: ClientMessage): Promise<void> {
+    if (!connection.identity && message.kind !== 'connect' && message.kind !== 'ping') {
+      throw new FanoutError('unauthenticated', 'send a Connect frame with a token first');
+    }
+    switch (message.kind) {
+      case 'ping':
+        connection.send({ kind: 'pong', requestId: message.requestId });
+        return;
+      case 'connect': {
+        if (connection.identity) throw new FanoutError('frame_invalid', 'already connected');
+        const identity = await auth.identify(message.token);
+        if (connection.closed) return;
+        connection.identity = identity;
+        connection.armExpiry();
+        connection.send(connectedFrame(message.requestId, identity));
+        return;
+      }
+      case 'refreshToken': {
+        const identity = await auth.identify(message.token);
+        if (connection.closed) return;
+        if (connection.identity && identity.subject !== connection.identity.subject) {
+          throw new FanoutError(
+            'permission_denied',
+            'a refreshed token must name the same subject',
+          );
+        }
+        for (const label of connection.subscriptions.keys()) auth.authorize(identity, label);
+        connection.identity = identity;
+        connection.armExpiry();
+        connection.send({
+          kind: 'tokenRefreshed',
+          requestId: message.requestId,
+          ...(identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt }),
+        });
+        return;
+      }
+      case 'unsubscribe': {
+        const removed: string[] = [];
+        for (const label of message.channels) {
+          const subscription = connection.subscriptions.get(label);
+          if (!subscription) continue;
+          connection.unsubscribe(subscription);
+          removed.push(label);
+        }
+        connection.send({ kind: 'unsubscribed', requestId: message.requestId, channels: removed });
+        return;
+      }
+      case 'subscribe':
+        await subscribe(connection, message.requestId, message.subscriptions);
+        return;
+    }
+  }
+
+  function validateRequests(
+    connection: WsConnection,
+    requests: readonly SubscriptionRequest[],
+  ): void {
+    if (requests.length === 0) {
+      throw new FanoutError('invalid_argument', 'subscribe.subscriptions is empty');
+    }
+    if (connection.subscriptions.size + requests.length > config.maxSubscriptionsPerConnection) {
+      throw new FanoutError(
+        'subscription_limit',
+        `at most ${config.maxSubscriptionsPerConnection} subscriptions per connection`,
+      );
+    }
+    const seen = new Set<string>();
+    for (const request of requests) {
+      if (isChannelPattern(request.channel)) {
+        if (request.since !== undefined) {
+          throw new FanoutError(
+            'invalid_argument',
+            `pattern ${request.channel} is live-only on WebSocket; resume its channels one by one or use GET /v1/stream`,
+          );
+        }
+      } else if (!isValidChannel(request.channel)) {
+        assertValidChannel(request.channel, 'subscriptions.channel');
+      }
+      if (connection.subscriptions.has(request.channel) || seen.has(request.channel)) {
+        throw new FanoutError('invalid_argument', `already subscribed to ${request.channel}`);
+      }
+      seen.add(request.channel);
+      auth.authorize(connection.identity ?? anonymousClient, request.channel);
+    }
+  }
+
+  async function subscribe(
+    connection: WsConnection,
+    requestId: number,
+    requests: readonly SubscriptionRequest[],
+  ): Promise<void> {
+    validateRequests(connection, requests);
+    const prepared: { subscription: Subscription; resuming: readonly number[] }[] = [];
+    const states: SubscriptionState[] = [];
+    for (const request of requests) {
+      const pattern = isChannelPattern(request.channel);
+      const subscription = new Subscription(
+        pattern
+          ? { channels: [], patterns: [request.channel], types: request.types }
+          : { channels: [request.channel], patterns: [], types: request.types },
+        connection,
+        request.channel,
+      );
+      const since = request.since === undefined ? undefined : parseStreamCursor(request.since);
+      let result;
+      try {
+        result = await hub.prepare(subscription, since);
+      } catch (error) {
+        for (const done of prepared) connection.unsubscribe(done.subscription);
+        throw error;
+      }
+      if (connection.closed) {
+        hub.remove(subscription);
+        return;
+      }
+      metrics.subscriptions.inc({ transport: 'ws' });
+      const reset = result.resets[0];
+      if (reset) {
+        connection.send({
+          kind: 'reset',
+          requestId,
+          channel: request.channel,
+          requested: reset.requested,
+          earliest: reset.earliest,
+          code: reset.code,
+        });
+        metrics.resets.inc({ code: reset.code });
+        hub.remove(subscription);
+        metrics.subscriptions.dec({ transport: 'ws' });
+        continue;
+      }
+      connection.subscriptions.set(request.channel, subscription);
+      prepared.push({ subscription, resuming: result.resuming });
+      const [partition, cursor] = [...subscription.cursors.entries()][0] ?? [];
+      states.push(
+        pattern || partition === undefined || cursor === undefined
+          ? { channel: request.channel }
+          : { channel: request.channel, position: `${subscription.epoch}:${partition}:${cursor}` },
+      );
+    }
+    // Subscribed first, then catch-up frames, then live ones.
+    connection.send({ kind: 'subscribed', requestId, subscriptions: states });
+    for (const { subscription, resuming } of prepared) {
+      hub.goLiveNow(subscription, resuming);
+      for (const partition of resuming) {
+        hub.catchUp(subscription, partition).catch((error: unknown) => {
+          logger.warn({ err: error, channel: subscription.label }, 'catch-up failed');
+          connection.closeWith('internal', 'catch-up failed; resume from the positions');
+        });
+      }
+    }
+  }
+
+  function connectedFrame(requestId: number, identity: ClientIdentity): ServerMessage {
+    return {
+      kind: 'connected',
+      requestId,
+      edgeId: options.edgeId,
+      pingIntervalSeconds: config.heartbeatSeconds,
+      ...(identity.expiresAt === undefined ? {} : { tokenExpiresAt: identity.expiresAt }),
+    };
+  }
+
+  app.ws<UserData>('/v1/ws', {
+    compression: 0,
+    maxPayloadLength: config.maxMessageBytes,
+    idleTimeout: config.idleTimeoutSeconds,
+    maxBackpressure: config.maxBackpressureBytes,
+    // Typed as a number by the package; a dropped frame closes the socket instead of leaving a hole.
+    closeOnBackpressureLimit: 1,
+    sendPingsAutomatically: true,
+    upgrade(response, request, context) {
+      const refused = options.admit(request);
+      if (refused) {
+        refuseUpgrade(response, refused);
+        return;
+      }
+      const format = chooseSubprotocol(request.getHeader('sec-websocket-protocol'));
+      if (!format) {
+        refuseUpgrade(
+          response,
+          new FanoutError(
+            'subprotocol_unsupported',
+            'offer the WebSocket subprotocol fanout.json.v1 or fanout.proto.v1',
+          ),
+        );
+        return;
+      }
+      const key = request.getHeader('sec-websocket-key');
+      const protocol = request.getHeader('sec-websocket-protocol');
+      const extensions = request.getHeader('sec-websocket-extensions');
+      const token = requestToken(
+        request.getHeader('authorization'),
+        new URLSearchParams(request.getQuery()),
+      );
+      let aborted = false;
+      response.onAborted(() => {
+        aborted = true;
+      });
+      const chosen = protocol
+        .split(',')
+        .map((offered) => offered.trim())
+        .find((offered) => subprotocols[offered] === format);
+      // Without a token the client may authenticate with a Connect frame.
+      const identify =
+        token === undefined
+          ? Promise.resolve(auth.required ? undefined : anonymousClient)
+          : auth.identify(token);
+      identify.then(
+        (identity) => {
+          if (aborted) return;
+          response.cork(() => {
+            response.upgrade<UserData>(
+              { connection: new WsConnection(format, options, identity) },
+              key,
+              chosen ?? '',
+              extensions,
+              context,
+            );
+          });
+        },
+        (error: unknown) => {
+          if (aborted) return;
+          refuseUpgrade(response, toFanoutError(error));
+        },
+      );
+    },
+    open(ws) {
+      const connection = ws.getUserData().connection;
+      connection.ws = ws;
+      live.add(connection);
+      metrics.connections.inc({ transport: 'ws' });
+      if (connection.identity) {
+        connection.armExpiry();
+        connection.send(connectedFrame(0, connection.identity));
+      }
+    },
+    message(ws, data, isBinary) {
+      const connection = ws.getUserData().connection;
+      let message: ClientMessage;
+      try {
+        message = decodeClientFrame(connection.format, data, isBinary);
+      } catch (error) {
+        const failure = toFanoutError(error);
+        connection.send({
+          kind: 'error',
+          requestId: 0,
+          code: failure.code,
+          message: failure.message,
+        });
+        return;
+      }
+      handle(connection, message).catch((error: unknown) => {
+        const failure = toFanoutError(error);
+        if (failure.code === 'internal') logger.error({ err: error }, 'WebSocket request failed');
+        const channel = failure.details['channel'];
+        connection.send({
+          kind: 'error',
+          requestId: message.requestId,
+          code: failure.code,
+          message: failure.message,
+          ...(typeof channel === 'string' ? { channel } : {}),
+        });
+        if (failure.code === 'token_expired')
+          connection.closeWith('token_expired', failure.message);
+      });
+    },
+    drain(ws) {
+      ws.getUserData().connection.onDrain();
+    },
+    close(ws) {
+      const connection = ws.getUserData().connection;
+      live.delete(connection);
+      metrics.connections.dec({ transport: 'ws' });
+      connection.onClose();
+    },
+  });
+
+  return {
+    connections: () => live.size,
+    sweep() {
+      for (const connection of live) {
+        if (connection.bufferedBytes() > softLimit) {
+          connection.closeWith(
+            'backpressure',
+            'the client read too slowly; resume from the positions',
+          );
+        }
+      }
+    },
+    drainAll(code, message) {
+      for (const connection of [...live]) connection.closeWith(code, message);
+    },
+    drainSome(count, code, message) {
+      let left = count;
+      for (const connection of [...live]) {
+        if (left-- <= 0) break;
+        connection.closeWith(code, message);
+      }
+    },
+  };
+}
