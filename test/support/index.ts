@@ -16,3 +16,5 @@ export { ingestClient, startIngest } from './ingest-harness.js';
 export type { IngestClient, IngestHarness } from './ingest-harness.js';
 export { startEdge, TestSocket } from './edge-harness.js';
 export type { EdgeHarness, WsFrame } from './edge-harness.js';
+export { createTestCertificateAuthority } from './test-certificates.js';
+export type { CertificateFiles, TestCertificateAuthority } from './test-certificates.js';

@@ -19,7 +19,9 @@ export interface IngestHarness {
   readonly app: IngestApp;
   readonly config: FanoutConfig;
   readonly registry: Registry;
+  /** A plaintext gRPC client (make your own with `ingestClient` when the ingest serves TLS). */
   readonly client: IngestClient;
+  /** `http://127.0.0.1:<port>`, or `https://127.0.0.1:<port>` when the ingest serves TLS. */
   readonly httpBase: string;
   stop(): Promise<void>;
 }
@@ -29,10 +31,9 @@ export interface IngestClient {
     request: fanout.v1.PublishRequest.$Properties,
     options?: { metadata?: grpc.Metadata; deadlineMs?: number },
   ): Promise<fanout.v1.PublishResponse>;
-  publishStream(): grpc.ClientDuplexStream<
-    fanout.v1.PublishStreamRequest,
-    fanout.v1.PublishStreamResponse
-  >;
+  publishStream(
+    metadata?: grpc.Metadata,
+  ): grpc.ClientDuplexStream<fanout.v1.PublishStreamRequest, fanout.v1.PublishStreamResponse>;
   health(service?: string): Promise<string>;
   close(): void;
 }
@@ -46,16 +47,19 @@ interface RawIngestClient extends grpc.Client {
     options: grpc.CallOptions,
     callback: UnaryCallback<fanout.v1.PublishResponse>,
   ): grpc.ClientUnaryCall;
-  publishStream(): grpc.ClientDuplexStream<
-    fanout.v1.PublishStreamRequest,
-    fanout.v1.PublishStreamResponse
-  >;
+  publishStream(
+    metadata?: grpc.Metadata,
+  ): grpc.ClientDuplexStream<fanout.v1.PublishStreamRequest, fanout.v1.PublishStreamResponse>;
 }
 
 const IngestClientConstructor = grpc.makeGenericClientConstructor(
   IngestServiceDefinition,
   'IngestService',
-) as unknown as new (address: string, credentials: grpc.ChannelCredentials) => RawIngestClient;
+) as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ChannelOptions,
+) => RawIngestClient;
 
 /** The standard health check, without generated code. */
 const healthDefinition = {
@@ -76,10 +80,15 @@ const healthDefinition = {
 } as const;
 const statusNames = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
 
-export function ingestClient(address: string): IngestClient {
-  const raw = new IngestClientConstructor(address, grpc.credentials.createInsecure());
+/** A client of the ingest at `address`; plaintext unless `credentials` say otherwise. */
+export function ingestClient(
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  channelOptions: grpc.ChannelOptions = {},
+): IngestClient {
+  const raw = new IngestClientConstructor(address, credentials, channelOptions);
   const HealthClient = grpc.makeGenericClientConstructor(healthDefinition, 'Health');
-  const health = new HealthClient(address, grpc.credentials.createInsecure()) as unknown as {
+  const health = new HealthClient(address, credentials, channelOptions) as unknown as {
     check(request: string, callback: UnaryCallback<number>): void;
     close(): void;
   };
@@ -98,7 +107,7 @@ export function ingestClient(address: string): IngestClient {
         );
       });
     },
-    publishStream: () => raw.publishStream(),
+    publishStream: (metadata) => raw.publishStream(metadata ?? new grpc.Metadata()),
     health(service = '') {
       return new Promise((resolve, reject) => {
         health.check(service, (error, status) => {
@@ -153,7 +162,10 @@ export async function startIngest(options: {
     config,
     registry,
     client,
-    httpBase: `http://127.0.0.1:${app.httpPort}`,
+    httpBase:
+      config.ingest.tls.certFile === ''
+        ? `http://127.0.0.1:${app.httpPort}`
+        : `https://127.0.0.1:${app.httpPort}`,
     async stop() {
       client.close();
       await app.stop();

@@ -1,9 +1,11 @@
 /**
  * The gRPC face of ingest: fanout.v1.IngestService (Publish, PublishStream),
  * the standard health service (grpc.health.v1) and server reflection.
- * Errors carry the catalog code in the status details and the
- * `fanout-error-code` trailer.
+ * Errors carry the catalog message in the status details, the catalog code
+ * in the `fanout-error-code` trailer and, when the error says how long to
+ * wait (`rate_limited`), that delay in the `fanout-retry-after-ms` trailer.
  */
+import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -26,6 +28,7 @@ import {
 import { HealthImplementation } from 'grpc-health-check';
 import type { IncomingEvent } from './event-validator.js';
 import type { WrittenEvent } from './event-writer.js';
+import { grpcServerCredentials, subjectCommonName, type IngestTls } from './ingest-tls.js';
 import type { PublishCall, PublishService, Transport } from './publish-service.js';
 
 export interface GrpcServerOptions {
@@ -37,6 +40,8 @@ export interface GrpcServerOptions {
   readonly defaultTimeoutMs: number;
   /** Most unacknowledged events per PublishStream before the server stops reading it. */
   readonly streamWindow: number;
+  /** TLS, mutual when it has a client CA; plaintext when undefined. */
+  readonly tls?: IngestTls | undefined;
 }
 
 export interface GrpcServer {
@@ -84,7 +89,16 @@ function toResult(written: WrittenEvent): fanout.v1.PublishResult.$Properties {
 function toServiceError(error: FanoutError): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();
   metadata.set('fanout-error-code', error.code);
+  const retryAfterMs = error.details['retryAfterMs'];
+  if (typeof retryAfterMs === 'number') metadata.set('fanout-retry-after-ms', String(retryAfterMs));
   return { code: grpc.status[errorSpec(error.code).grpc], details: error.message, metadata };
+}
+
+/** The subject CN of the call's client certificate, when TLS verified one. */
+function certificateSubjectOf(call: {
+  getAuthContext(): { sslPeerCertificate?: PeerCertificate | undefined };
+}): string | undefined {
+  return subjectCommonName(call.getAuthContext().sslPeerCertificate);
 }
 
 function deadlineOf(call: { getDeadline(): grpc.Deadline }, fallbackMs: number): number {
@@ -109,6 +123,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   async function traced(
     name: string,
     metadata: grpc.Metadata,
+    certificateSubject: string | undefined,
     transport: Transport,
     events: readonly IncomingEvent[],
     deadline: number,
@@ -129,7 +144,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           return value === undefined ? undefined : String(value);
         };
         const call: PublishCall = {
-          credentials: { authorization: first('authorization'), apiKey: first('x-api-key') },
+          credentials: {
+            authorization: first('authorization'),
+            apiKey: first('x-api-key'),
+            certificateSubject,
+          },
           deadline,
           ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
           ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
@@ -155,6 +174,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     traced(
       'fanout.v1.IngestService/Publish',
       call.metadata,
+      certificateSubjectOf(call),
       'grpc',
       events,
       deadlineOf(call, options.defaultTimeoutMs),
@@ -172,13 +192,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     fanout.v1.PublishStreamRequest,
     fanout.v1.PublishStreamResponse
   > = (call) => {
+    const certificateSubject = certificateSubjectOf(call);
     let outstanding = 0;
     let ended = false;
     let paused = false;
+    /** Set once an authentication or permission error ended the call with its status. */
+    let failed = false;
     const finishIfDone = () => {
-      if (ended && outstanding === 0) call.end();
+      if (ended && outstanding === 0 && !failed) call.end();
     };
     call.on('data', (request: fanout.v1.PublishStreamRequest) => {
+      if (failed) return;
       outstanding++;
       if (outstanding >= options.streamWindow && !paused) {
         paused = true;
@@ -188,6 +212,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       traced(
         'fanout.v1.IngestService/PublishStream',
         call.metadata,
+        certificateSubject,
         'grpc_stream',
         [toIncoming(request.event)],
         Date.now() + options.defaultTimeoutMs,
@@ -195,17 +220,23 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         .then(
           (written) => {
             const first = written[0];
-            if (first !== undefined && !call.cancelled) {
+            if (first !== undefined && !call.cancelled && !failed) {
               call.write(pb.PublishStreamResponse.create({ sequence, result: toResult(first) }));
             }
           },
           (error: unknown) => {
             const fanoutError = toFanoutError(error);
+            if (failed) return;
             if (
               fanoutError.code === 'unauthenticated' ||
+              fanoutError.code === 'token_expired' ||
               fanoutError.code === 'permission_denied'
             ) {
-              call.destroy(
+              // Emitting the error ends the call with this status and trailers
+              // (destroying the stream would end it without a status).
+              failed = true;
+              call.emit(
+                'error',
                 Object.assign(new Error(fanoutError.message), toServiceError(fanoutError)),
               );
               return;
@@ -246,7 +277,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${options.host}:${options.port}`,
-      grpc.ServerCredentials.createInsecure(),
+      grpcServerCredentials(options.tls),
       (error, bound) => {
         if (error)
           reject(

@@ -14,6 +14,7 @@
  * HTTP status. Same validation, limits and semantics as gRPC Publish.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import {
   FanoutError,
@@ -24,6 +25,7 @@ import {
 } from '@fanout/shared';
 import { context as otelContext, propagation, SpanKind, trace } from '@opentelemetry/api';
 import type { IncomingEvent } from './event-validator.js';
+import { verifiedSubjectOf, type IngestTls } from './ingest-tls.js';
 import type { PublishCall, PublishService } from './publish-service.js';
 
 export interface HttpServerOptions {
@@ -33,6 +35,8 @@ export interface HttpServerOptions {
   readonly logger: Logger;
   readonly maxBodyBytes: number;
   readonly timeoutMs: number;
+  /** HTTPS (requiring client certificates when it has a client CA); HTTP when undefined. */
+  readonly tls?: IngestTls | undefined;
 }
 
 export interface HttpServer {
@@ -185,6 +189,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
           credentials: {
             authorization: request.headers.authorization,
             apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey,
+            certificateSubject:
+              options.tls === undefined ? undefined : verifiedSubjectOf(request.socket),
           },
           deadline: Date.now() + options.timeoutMs,
           ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
@@ -206,14 +212,27 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     });
   }
 
-  const server: Server = createServer((request, response) => {
+  const listener = (request: IncomingMessage, response: ServerResponse): void => {
     handle(request, response).catch((error: unknown) => {
       const fanoutError = toFanoutError(error);
       if (fanoutError.code === 'internal') options.logger.error({ err: error }, 'publish failed');
       if (!response.headersSent) sendError(response, fanoutError);
       else response.destroy();
     });
-  });
+  };
+  const tls = options.tls;
+  const server: Server =
+    tls === undefined
+      ? createServer(listener)
+      : createHttpsServer(
+          {
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true } : {}),
+            rejectUnauthorized: true,
+          },
+          listener,
+        );
   server.requestTimeout = options.timeoutMs + 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

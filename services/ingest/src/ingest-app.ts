@@ -9,6 +9,7 @@ import { EventWriter } from './event-writer.js';
 import { startGrpcServer, type GrpcServer } from './grpc-server.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
 import { createIngestMetrics } from './ingest-metrics.js';
+import { loadIngestTls } from './ingest-tls.js';
 import { createKafka, plainSasl } from './kafka-client.js';
 import { parseApiKeys, ProducerAuth } from './producer-auth.js';
 import { ProducerRateLimiter } from './producer-rate-limiter.js';
@@ -66,6 +67,13 @@ export async function createProducerAuth(config: FanoutConfig): Promise<Producer
         ...(auth.audience !== '' ? { audience: auth.audience } : {}),
       })
     : undefined;
+  const withSubject = apiKeys.findIndex((entry) => entry.certificateSubject !== undefined);
+  if (withSubject >= 0 && config.ingest.tls.clientCaFile === '') {
+    throw new FanoutError(
+      'config_invalid',
+      `ingest.apiKeysFile: ${config.ingest.apiKeysFile}[${withSubject}] maps a certificateSubject, but ingest.tls.clientCaFile is not set, so no client certificate is ever verified`,
+    );
+  }
   if (config.ingest.authRequired && apiKeys.length === 0 && jwt === undefined) {
     throw new FanoutError(
       'config_invalid',
@@ -86,6 +94,7 @@ export async function startIngestApp({
   registry,
 }: IngestAppOptions): Promise<IngestApp> {
   const metrics = createIngestMetrics(registry);
+  const tls = loadIngestTls(config.ingest.tls);
   const auth = await createProducerAuth(config);
   const rateLimiter = new ProducerRateLimiter(
     config.ingest.rateLimitEventsPerSecond,
@@ -150,6 +159,7 @@ export async function startIngestApp({
       logger: logger.child({ component: 'grpc' }),
       defaultTimeoutMs: config.ingest.requestTimeoutMs,
       streamWindow: config.ingest.streamWindow,
+      tls,
     });
     http = await startHttpServer({
       host: config.ingest.host,
@@ -160,6 +170,7 @@ export async function startIngestApp({
         Math.min(config.ingest.maxEventBytes * config.ingest.maxBatchEvents, 64 * 1024 * 1024) +
         65536,
       timeoutMs: config.ingest.requestTimeoutMs,
+      tls,
     });
   } catch (error) {
     await grpc?.shutdown(0);

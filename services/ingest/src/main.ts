@@ -48,6 +48,12 @@ try {
       grpc: `${config.ingest.host}:${app.grpcPort}`,
       http: `${config.ingest.host}:${app.httpPort}`,
       metrics: `${metricsServer.host}:${metricsServer.port}`,
+      tls:
+        config.ingest.tls.certFile === ''
+          ? 'off'
+          : config.ingest.tls.clientCaFile === ''
+            ? 'server'
+            : 'mutual',
       topic: app.topic.topic,
       partitions: app.topic.partitions,
       epoch: app.topic.epoch,

@@ -98,7 +98,7 @@ describe('producer authentication', () => {
     assert.throws(() => parseApiKeys('{}', 'keys.json'), /keys.json: must be a JSON array/);
     assert.throws(
       () => parseApiKeys('[{"name":"a","namespaces":["x"]}]', 'k'),
-      /k\[0\]: needs sha256 or key/,
+      /k\[0\]: needs sha256, key or certificateSubject/,
     );
     assert.throws(
       () => parseApiKeys('[{"name":"a","sha256":"zz","namespaces":["x"]}]', 'k'),
@@ -107,6 +107,52 @@ describe('producer authentication', () => {
     assert.throws(
       () => parseApiKeys('[{"name":"a","key":"long-enough-key-123","namespaces":[]}]', 'k'),
       /namespaces/,
+    );
+    assert.throws(
+      () => parseApiKeys('[{"name":"a","certificateSubject":"","namespaces":["x"]}]', 'k'),
+      /k\[0\]\.certificateSubject: must be a non-empty string/,
+    );
+    assert.throws(
+      () =>
+        parseApiKeys(
+          JSON.stringify([
+            { name: 'a', certificateSubject: 'cn', namespaces: ['x'] },
+            { name: 'b', certificateSubject: 'cn', namespaces: ['y'] },
+          ]),
+          'k',
+        ),
+      /k\[1\]\.certificateSubject: "cn" is already k\[0\]'s/,
+    );
+  });
+
+  it('identifies a producer by the CN of its verified client certificate, after keys and tokens', async () => {
+    const producers = new ProducerAuth({
+      required: true,
+      apiKeys: parseApiKeys(
+        JSON.stringify([
+          { name: 'billing', sha256, namespaces: ['billing'] },
+          { name: 'gateway', certificateSubject: 'gateway.internal', namespaces: ['orders'] },
+        ]),
+        'keys.json',
+      ),
+      namespacesClaim: 'fanout_publish',
+    });
+    assert.ok(producers.mapsCertificates);
+    assert.deepEqual(await producers.authenticate({ certificateSubject: 'gateway.internal' }), {
+      name: 'gateway',
+      namespaces: ['orders'],
+    });
+    assert.equal(
+      (await producers.authenticate({ certificateSubject: 'gateway.internal', apiKey: key })).name,
+      'billing',
+    );
+    await assert.rejects(
+      producers.authenticate({ certificateSubject: 'someone-else' }),
+      (e) => code(e) === 'unauthenticated' && String(e).includes('"someone-else" is not mapped'),
+    );
+    assert.equal(
+      (await (await auth(false)).authenticate({ certificateSubject: 'x' })).name,
+      'anonymous',
     );
   });
 });

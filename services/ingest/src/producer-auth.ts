@@ -2,14 +2,17 @@
  * Who is publishing, and where they may publish.
  *
  * Producers present an API key (`x-api-key`) or a bearer JWT
- * (`authorization: Bearer …`) in gRPC metadata or HTTP headers. An identity
+ * (`authorization: Bearer …`) in gRPC metadata or HTTP headers, or, with
+ * mutual TLS, a client certificate whose subject common name (CN) an entry
+ * of the keys file maps to a producer (`certificateSubject`). An identity
  * has a name (stored with every event it publishes) and the channel
  * namespaces it may publish to: `orders` allows `orders` and every
  * `orders.…` channel; `*` allows all.
  *
- * With `required: false` and no credentials, the producer is `anonymous`
- * and may publish anywhere (local development). Credentials that are
- * presented are always checked.
+ * An API key or token in the call wins over the connection's certificate.
+ * With `required: false` and no credentials (or a certificate no entry
+ * maps), the producer is `anonymous` and may publish anywhere (local
+ * development). Keys and tokens that are presented are always checked.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { FanoutError, type JwtVerifier } from '@fanout/shared';
@@ -22,6 +25,8 @@ export interface ProducerIdentity {
 export interface ProducerCredentials {
   readonly authorization?: string | undefined;
   readonly apiKey?: string | undefined;
+  /** Subject CN of the client certificate, only when the TLS layer verified it. */
+  readonly certificateSubject?: string | undefined;
 }
 
 export interface ApiKeyEntry {
@@ -30,6 +35,8 @@ export interface ApiKeyEntry {
   readonly sha256?: string;
   /** The key itself, for development setups. */
   readonly key?: string;
+  /** Subject common name (CN) of a verified client certificate that identifies this producer. */
+  readonly certificateSubject?: string;
   readonly namespaces: readonly string[];
 }
 
@@ -59,10 +66,17 @@ export function parseApiKeys(json: string, source: string): ApiKeyEntry[] {
     );
   }
   if (!Array.isArray(parsed)) throw new Error(`${source}: must be a JSON array of keys`);
+  const subjects = new Map<string, number>();
   return parsed.map((entry: unknown, index) => {
     const where = `${source}[${index}]`;
     if (typeof entry !== 'object' || entry === null) throw new Error(`${where}: must be an object`);
-    const { name, sha256: hash, key, namespaces } = entry as Record<string, unknown>;
+    const {
+      name,
+      sha256: hash,
+      key,
+      certificateSubject,
+      namespaces,
+    } = entry as Record<string, unknown>;
     if (typeof name !== 'string' || name === '') throw new Error(`${where}.name: required`);
     if (hash !== undefined && (typeof hash !== 'string' || !/^[0-9a-f]{64}$/i.test(hash))) {
       throw new Error(`${where}.sha256: must be 64 hex characters`);
@@ -70,7 +84,21 @@ export function parseApiKeys(json: string, source: string): ApiKeyEntry[] {
     if (key !== undefined && (typeof key !== 'string' || key.length < 16)) {
       throw new Error(`${where}.key: must be a string of at least 16 characters`);
     }
-    if (hash === undefined && key === undefined) throw new Error(`${where}: needs sha256 or key`);
+    if (certificateSubject !== undefined) {
+      if (typeof certificateSubject !== 'string' || certificateSubject === '') {
+        throw new Error(`${where}.certificateSubject: must be a non-empty string`);
+      }
+      const earlier = subjects.get(certificateSubject);
+      if (earlier !== undefined) {
+        throw new Error(
+          `${where}.certificateSubject: "${certificateSubject}" is already ${source}[${earlier}]'s`,
+        );
+      }
+      subjects.set(certificateSubject, index);
+    }
+    if (hash === undefined && key === undefined && certificateSubject === undefined) {
+      throw new Error(`${where}: needs sha256, key or certificateSubject`);
+    }
     if (
       !Array.isArray(namespaces) ||
       namespaces.length === 0 ||
@@ -82,6 +110,7 @@ export function parseApiKeys(json: string, source: string): ApiKeyEntry[] {
       name,
       ...(typeof hash === 'string' ? { sha256: hash.toLowerCase() } : {}),
       ...(typeof key === 'string' ? { key } : {}),
+      ...(typeof certificateSubject === 'string' ? { certificateSubject } : {}),
       namespaces: namespaces as string[],
     };
   });
@@ -96,14 +125,28 @@ export function channelAllowed(namespaces: readonly string[], channel: string): 
 }
 
 export class ProducerAuth {
-  private readonly keys: { digest: Buffer; identity: ProducerIdentity }[];
+  private readonly keys: { digest: Buffer; identity: ProducerIdentity }[] = [];
+  private readonly bySubject = new Map<string, ProducerIdentity>();
 
   constructor(private readonly options: ProducerAuthOptions) {
-    this.keys = options.apiKeys.map((entry) => ({
-      digest:
-        entry.sha256 !== undefined ? Buffer.from(entry.sha256, 'hex') : sha256(entry.key ?? ''),
-      identity: Object.freeze({ name: entry.name, namespaces: [...entry.namespaces] }),
-    }));
+    for (const entry of options.apiKeys) {
+      const identity = Object.freeze({ name: entry.name, namespaces: [...entry.namespaces] });
+      if (entry.sha256 !== undefined || entry.key !== undefined) {
+        this.keys.push({
+          digest:
+            entry.sha256 !== undefined ? Buffer.from(entry.sha256, 'hex') : sha256(entry.key ?? ''),
+          identity,
+        });
+      }
+      if (entry.certificateSubject !== undefined) {
+        this.bySubject.set(entry.certificateSubject, identity);
+      }
+    }
+  }
+
+  /** True when some entry maps a client certificate subject to a producer. */
+  get mapsCertificates(): boolean {
+    return this.bySubject.size > 0;
   }
 
   async authenticate(credentials: ProducerCredentials): Promise<ProducerIdentity> {
@@ -117,10 +160,15 @@ export class ProducerAuth {
       }
       return this.byToken(match[1]);
     }
+    const subject = credentials.certificateSubject;
+    const mapped = subject === undefined ? undefined : this.bySubject.get(subject);
+    if (mapped !== undefined) return mapped;
     if (this.options.required) {
       throw new FanoutError(
         'unauthenticated',
-        'credentials required: an x-api-key or a bearer token',
+        subject === undefined
+          ? 'credentials required: an x-api-key or a bearer token'
+          : `credentials required: the client certificate "${subject}" is not mapped to a producer; send an x-api-key or a bearer token`,
       );
     }
     return anonymous;

@@ -220,7 +220,7 @@ export const configSchema = z.object({
         .string()
         .default('')
         .describe(
-          'JSON file of producer API keys: [{"name", "sha256" (or "key"), "namespaces": [...]}]. Mount it from a Secret.',
+          'JSON file of producer identities: [{"name", "sha256" (or "key", or "certificateSubject"), "namespaces": [...]}]. Mount it from a Secret.',
         ),
       jwtNamespacesClaim: z
         .string()
@@ -245,6 +245,42 @@ export const configSchema = z.object({
         .max(600000)
         .default(25000)
         .describe('Longest drain on SIGTERM before in-flight calls are failed.'),
+      tls: z
+        .object({
+          certFile: z
+            .string()
+            .default('')
+            .describe(
+              'PEM certificate (chain) of the gRPC and HTTP servers; with keyFile they serve TLS only (gRPC over TLS, HTTPS). Empty: plaintext.',
+            ),
+          keyFile: z.string().default('').describe('PEM private key of certFile.'),
+          clientCaFile: z
+            .string()
+            .default('')
+            .describe(
+              'PEM CA certificates that sign client certificates. When set, every connection must present a client certificate they verify (mutual TLS). Needs certFile.',
+            ),
+        })
+        .superRefine((tls, context) => {
+          if ((tls.certFile === '') !== (tls.keyFile === '')) {
+            const missing = tls.certFile === '' ? 'certFile' : 'keyFile';
+            const other = missing === 'certFile' ? 'keyFile' : 'certFile';
+            context.addIssue({
+              code: 'custom',
+              path: [missing],
+              message: `must be set when ${other} is set`,
+            });
+          }
+          if (tls.clientCaFile !== '' && tls.certFile === '') {
+            context.addIssue({
+              code: 'custom',
+              path: ['certFile'],
+              message: 'must be set when clientCaFile is set (client certificates need TLS)',
+            });
+          }
+        })
+        .prefault({})
+        .describe('TLS of the gRPC and HTTP servers.'),
     })
     .superRefine((ingest, context) => {
       if (ingest.grpcPort !== 0 && ingest.grpcPort === ingest.httpPort) {
