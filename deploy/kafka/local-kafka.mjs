@@ -75,6 +75,18 @@ export function kafkaCacheDir() {
 }
 
 /** @param {string} line */
+/**
+ * A KRaft cluster id: 16 random bytes in base64url, drawn again when it
+ * would start with "-" (the storage tool would read it as an option), as
+ * Kafka's own Uuid.randomUuid() does.
+ */
+function newClusterId() {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 function say(line) {
   process.stderr.write(`local-kafka: ${line}\n`);
 }
@@ -546,7 +558,7 @@ export async function startLocalKafka(options = {}) {
 
     if (!formatted) {
       const cds = await classDataSharing('storage', java, libs, vmOptions);
-      const clusterId = randomBytes(16).toString('base64url');
+      const clusterId = newClusterId();
       const [command, args] = withParentDeathSignal(java, [
         ...jvmOptions,
         ...cds.options,

@@ -148,7 +148,9 @@ fanout is running (Ctrl-C stops everything)
   publish   gRPC  ${host}:${ports.grpc}  fanout.v1.IngestService/Publish, /PublishStream
             HTTP  curl -X POST http://${host}:${ports.http}/v1/channels/demo/events \\
                     -H 'content-type: application/json' -d '{"type":"greeting","data":{"hello":"world"}}'
-  edge      http://${host}:${ports.edge}   (client routes /v1/ws and SSE: see docs/architecture.md for status)
+  subscribe WebSocket ws://${host}:${ports.edge}/v1/ws  (subprotocol fanout.json.v1 or fanout.proto.v1)
+            SSE   curl -N http://${host}:${ports.edge}/v1/channels/demo?watch=true
+            GET   curl http://${host}:${ports.edge}/v1/channels/demo   (docs/reference/protocol.md)
   metrics   ingest http://${host}:${ports.ingestMetrics}/metrics   edge http://${host}:${edgeMetrics}/metrics
   kafka     ${host}:${ports.kafka}
 `);

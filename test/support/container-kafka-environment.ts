@@ -31,10 +31,18 @@ export function kafkaContainerImage(env: NodeJS.ProcessEnv = process.env): strin
   return image !== undefined && image !== '' ? image : `apache/kafka:${pinnedKafkaVersion()}`;
 }
 
+/** 16 random bytes in base64url, never starting with "-" (like Kafka's Uuid.randomUuid()). */
+function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 /** The image's entrypoint turns `KAFKA_FOO_BAR` into `foo.bar` in server.properties. */
 function brokerEnvironment(): Record<string, string> {
   return {
-    CLUSTER_ID: randomBytes(16).toString('base64url'),
+    CLUSTER_ID: clusterId(),
     KAFKA_NODE_ID: '1',
     KAFKA_PROCESS_ROLES: 'broker,controller',
     KAFKA_LISTENERS: `PLAINTEXT://0.0.0.0:${clientPort},BROKER://0.0.0.0:${brokerPort},CONTROLLER://0.0.0.0:${controllerPort}`,

@@ -2,7 +2,9 @@
  * A kafkajs client from the configuration, logging through pino.
  */
 import type { FanoutConfig, Logger } from '@fanout/shared';
-import kafkajs, { type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { connect as tcpConnect, isIP } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import kafkajs, { type ISocketFactory, type KafkaConfig, type SASLOptions } from 'kafkajs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -13,6 +15,36 @@ const ignoredNotices = [
   // Retries are bounded on purpose: a failed producer is replaced by a new one (new producer id).
   'Limiting retries for the idempotent producer',
 ];
+
+/**
+ * kafkajs' own socket factory with Nagle's algorithm off (librdkafka turned
+ * it off by default too): the writer batches by itself, and a small produce
+ * request should not wait for the broker's delayed ACK.
+ */
+export const noDelaySocketFactory: ISocketFactory = (options) => socketOf(options);
+
+/** `ssl` is as configured: TLS options, or nothing for plaintext. */
+function socketOf({
+  host,
+  port,
+  ssl,
+  onConnect,
+}: {
+  host: string;
+  port: number;
+  ssl?: ConnectionOptions | undefined;
+  onConnect: () => void;
+}): ReturnType<ISocketFactory> {
+  const socket = ssl
+    ? tlsConnect(
+        { host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...ssl },
+        onConnect,
+      )
+    : tcpConnect({ host, port }, onConnect);
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true, 60_000);
+  return socket;
+}
 
 function saslOptions(config: FanoutConfig['kafka']): SASLOptions | undefined {
   switch (config.saslMechanism) {
@@ -46,6 +78,7 @@ export function createKafka(
     clientId: `${config.clientId}-${clientId}`,
     brokers: [...config.brokers],
     ssl: config.ssl,
+    socketFactory: noDelaySocketFactory,
     connectionTimeout: config.connectionTimeoutMs,
     requestTimeout: config.requestTimeoutMs,
     retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2000 },

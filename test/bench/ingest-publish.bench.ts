@@ -1,0 +1,405 @@
+/**
+ * How many events per second one ingest process takes into Kafka, and how
+ * long a producer waits for the acknowledgement. The service runs as its
+ * own process (`services/ingest/dist/main.js`, configured by environment
+ * variables like in production) against a local single-broker Kafka; this
+ * process is the producer, on loopback. Three workloads, each after a
+ * warm-up and for a fixed time:
+ *
+ *   unary   Publish with 1 event, FANOUT_BENCH_UNARY_CONCURRENCY calls in flight (64)
+ *   batch   Publish with 100 events, FANOUT_BENCH_BATCH_CONCURRENCY calls in flight (8)
+ *   stream  PublishStream with the window full: FANOUT_BENCH_STREAM_WINDOW events
+ *           unacknowledged at all times (ingest.streamWindow, 2000)
+ *
+ * Events have 256 bytes of data, spread over 64 channels; every
+ * acknowledgement is Kafka's (acks=all, idempotent producer). Reports
+ * events/s, the acknowledgement latency (per call; per event for the
+ * stream) and the CPU the ingest, the broker and this producer used.
+ *
+ *   npm run bench:ingest
+ *   FANOUT_BENCH_SECONDS=10 FANOUT_BENCH_WARMUP_SECONDS=3 FANOUT_BENCH_SCENARIOS=batch,stream
+ *
+ * Other FANOUT_* variables (FANOUT_KAFKA_COMPRESSION, FANOUT_INGEST_KAFKA_BATCH_MAX_EVENTS,
+ * ...) reach the ingest process unchanged, to try settings;
+ * FANOUT_BENCH_INGEST_NODE_ARGS adds node options to it (`--cpu-prof`). The broker is the
+ * local one (FANOUT_TEST_KAFKA=container uses a container). Bounded in time;
+ * stops everything it started.
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fanout } from '@fanout/shared';
+import {
+  chooseKafkaEnvironmentKind,
+  ingestClient,
+  LocalKafkaEnvironment,
+  repoRoot,
+  startKafkaEnvironment,
+  type IngestClient,
+  type KafkaEnvironment,
+} from '../support/index.js';
+
+const measureSeconds = Number(process.env['FANOUT_BENCH_SECONDS'] ?? 10);
+const warmupSeconds = Number(process.env['FANOUT_BENCH_WARMUP_SECONDS'] ?? 3);
+const scenarioNames = (process.env['FANOUT_BENCH_SCENARIOS'] ?? 'unary,batch,stream')
+  .split(',')
+  .map((name) => name.trim())
+  .filter((name) => name !== '');
+const unaryConcurrency = Number(process.env['FANOUT_BENCH_UNARY_CONCURRENCY'] ?? 64);
+const batchConcurrency = Number(process.env['FANOUT_BENCH_BATCH_CONCURRENCY'] ?? 8);
+const streamWindow = Number(
+  process.env['FANOUT_BENCH_STREAM_WINDOW'] ?? process.env['FANOUT_INGEST_STREAM_WINDOW'] ?? 2000,
+);
+/** Extra node options of the ingest process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+const ingestNodeArgs = (process.env['FANOUT_BENCH_INGEST_NODE_ARGS'] ?? '')
+  .split(/\s+/)
+  .filter((arg) => arg !== '');
+const eventBytes = 256;
+const batchSize = 100;
+const channelCount = 64;
+/** Longest wait for in-flight calls after a run; then the run is abandoned. */
+const drainTimeoutMs = 15_000;
+
+const data = randomBytes(eventBytes);
+const channels = Array.from({ length: channelCount }, (_, i) => `bench.channel-${i}`);
+const eventAt = (n: number): fanout.v1.PublishEvent.$Properties => ({
+  channel: channels[n % channelCount] ?? 'bench',
+  data,
+  contentType: 'application/octet-stream',
+});
+
+// ---- process CPU from /proc (Linux) ------------------------------------------
+
+const ticksPerSecond = 100;
+
+/** CPU seconds (user + system) a process has used, or undefined when unknown. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- the ingest process ------------------------------------------------------------
+
+interface IngestProcess {
+  readonly pid: number;
+  readonly grpcAddress: string;
+  readonly metricsUrl: string;
+  stop(): Promise<void>;
+}
+
+async function startIngestProcess(brokers: readonly string[]): Promise<IngestProcess> {
+  const topic = `bench-ingest-${randomBytes(4).toString('hex')}`;
+  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
+    process.execPath,
+    [...ingestNodeArgs, join(repoRoot, 'services', 'ingest', 'dist', 'main.js')],
+    {
+      env: {
+        ...process.env,
+        FANOUT_KAFKA_BROKERS: brokers.join(','),
+        FANOUT_KAFKA_TOPIC: topic,
+        FANOUT_INGEST_HOST: '127.0.0.1',
+        FANOUT_INGEST_GRPC_PORT: '0',
+        FANOUT_INGEST_HTTP_PORT: '0',
+        FANOUT_TELEMETRY_METRICS_PORT: '0',
+        FANOUT_LOG_LEVEL: process.env['FANOUT_LOG_LEVEL'] ?? 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    output = (output + chunk).slice(-8000);
+  });
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
+  const ready = await new Promise<{ grpc: string; metrics: string }>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`ingest was not ready within 60 s:\n${output}`));
+    }, 60_000);
+    let buffered = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      output = (output + chunk).slice(-8000);
+      buffered += chunk;
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        try {
+          const entry = JSON.parse(line) as { msg?: string; grpc?: string; metrics?: string };
+          if (entry.msg === 'ingest ready' && entry.grpc && entry.metrics) {
+            clearTimeout(timer);
+            resolve({ grpc: entry.grpc, metrics: entry.metrics });
+          }
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`ingest exited before it was ready:\n${output}`));
+    });
+  });
+  return {
+    pid: child.pid ?? -1,
+    grpcAddress: ready.grpc,
+    metricsUrl: `http://${ready.metrics}/metrics`,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const force = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(force);
+    },
+  };
+}
+
+/** Sum and count of the ingest's produce-request batch size histogram. */
+async function kafkaBatches(metricsUrl: string): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(metricsUrl)).text();
+  const value = (name: string) =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return {
+    sum: value('fanout_ingest_kafka_batch_events_sum'),
+    count: value('fanout_ingest_kafka_batch_events_count'),
+  };
+}
+
+// ---- load ----------------------------------------------------------------------
+
+interface Load {
+  /** Events acknowledged while `measuring` was set. */
+  acked: number;
+  errors: number;
+  measuring: boolean;
+  stopped: boolean;
+  readonly latency: RecordableHistogram;
+}
+
+function newLoad(): Load {
+  return { acked: 0, errors: 0, measuring: false, stopped: false, latency: createHistogram() };
+}
+
+function recordAck(load: Load, startedAt: number, events: number): void {
+  if (!load.measuring) return;
+  load.acked += events;
+  load.latency.record(Math.max(1, Math.round((performance.now() - startedAt) * 1000)));
+}
+
+/** `concurrency` loops, each publishing `size` events and waiting for the answer. */
+function unaryLoad(client: IngestClient, load: Load, size: number, concurrency: number) {
+  let n = 0;
+  const loop = async (): Promise<void> => {
+    while (!load.stopped) {
+      const events = Array.from({ length: size }, () => eventAt(n++));
+      const startedAt = performance.now();
+      try {
+        await client.publish({ events }, { deadlineMs: 30_000 });
+        recordAck(load, startedAt, size);
+      } catch (error) {
+        load.errors++;
+        if (load.errors === 1) console.error(`publish failed: ${String(error)}`);
+        await sleep(10);
+      }
+    }
+  };
+  return Promise.all(Array.from({ length: concurrency }, loop)).then(() => undefined);
+}
+
+/** One PublishStream with `window` events unacknowledged at all times. */
+function streamLoad(client: IngestClient, load: Load, window: number): Promise<void> {
+  const stream = client.publishStream();
+  const sentAt = new Map<number, number>();
+  let sequence = 0;
+  let writable = true;
+  const fill = () => {
+    while (!load.stopped && writable && sentAt.size < window) {
+      sequence++;
+      sentAt.set(sequence, performance.now());
+      writable = stream.write(
+        fanout.v1.PublishStreamRequest.create({ sequence, event: eventAt(sequence) }),
+      );
+    }
+  };
+  stream.on('drain', () => {
+    writable = true;
+    fill();
+  });
+  return new Promise<void>((resolve, reject) => {
+    stream.on('data', (ack: fanout.v1.PublishStreamResponse) => {
+      const startedAt = sentAt.get(ack.sequence);
+      sentAt.delete(ack.sequence);
+      if (ack.error) {
+        load.errors++;
+        if (load.errors === 1) console.error(`stream event failed: ${ack.error.message}`);
+      } else if (startedAt !== undefined) {
+        recordAck(load, startedAt, 1);
+      }
+      if (load.stopped && sentAt.size === 0) stream.end();
+      else fill();
+    });
+    stream.on('end', resolve);
+    stream.on('error', reject);
+    fill();
+    const stopWhenAsked = setInterval(() => {
+      if (load.stopped && sentAt.size === 0) {
+        clearInterval(stopWhenAsked);
+        stream.end();
+      }
+    }, 50);
+    stream.on('close', () => {
+      clearInterval(stopWhenAsked);
+    });
+  });
+}
+
+interface Result {
+  readonly scenario: string;
+  readonly eventsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+  readonly meanKafkaBatch: number;
+  readonly ingestCpu: number | undefined;
+  readonly brokerCpu: number | undefined;
+  readonly producerCpu: number;
+}
+
+async function run(
+  scenario: string,
+  ingest: IngestProcess,
+  brokerPid: number | undefined,
+  client: IngestClient,
+): Promise<Result> {
+  const load = newLoad();
+  const running =
+    scenario === 'unary'
+      ? unaryLoad(client, load, 1, unaryConcurrency)
+      : scenario === 'batch'
+        ? unaryLoad(client, load, batchSize, batchConcurrency)
+        : streamLoad(client, load, streamWindow);
+  await sleep(warmupSeconds * 1000);
+
+  const batchesBefore = await kafkaBatches(ingest.metricsUrl);
+  const ingestCpuBefore = cpuSeconds(ingest.pid);
+  const brokerCpuBefore = cpuSeconds(brokerPid);
+  const producerCpuBefore = process.cpuUsage();
+  const began = performance.now();
+  load.measuring = true;
+  await sleep(measureSeconds * 1000);
+  load.measuring = false;
+  const elapsed = (performance.now() - began) / 1000;
+  const producerCpu = process.cpuUsage(producerCpuBefore);
+  const ingestCpuAfter = cpuSeconds(ingest.pid);
+  const brokerCpuAfter = cpuSeconds(brokerPid);
+  const batchesAfter = await kafkaBatches(ingest.metricsUrl);
+
+  load.stopped = true;
+  await Promise.race([
+    running,
+    sleep(drainTimeoutMs).then(() => {
+      throw new Error(`${scenario}: calls still in flight ${drainTimeoutMs} ms after the run`);
+    }),
+  ]);
+  const share = (before: number | undefined, after: number | undefined) =>
+    before === undefined || after === undefined ? undefined : (after - before) / elapsed;
+  return {
+    scenario,
+    eventsPerSecond: Math.round(load.acked / elapsed),
+    p50Ms: load.latency.percentile(50) / 1000,
+    p99Ms: load.latency.percentile(99) / 1000,
+    errors: load.errors,
+    meanKafkaBatch:
+      (batchesAfter.sum - batchesBefore.sum) / (batchesAfter.count - batchesBefore.count),
+    ingestCpu: share(ingestCpuBefore, ingestCpuAfter),
+    brokerCpu: share(brokerCpuBefore, brokerCpuAfter),
+    producerCpu: (producerCpu.user + producerCpu.system) / 1e6 / elapsed,
+  };
+}
+
+// ---- main ------------------------------------------------------------------------
+
+const labels: Record<string, string> = {
+  unary: 'Publish, 1 event',
+  batch: `Publish, ${batchSize} events`,
+  stream: 'PublishStream, window full',
+};
+for (const name of scenarioNames) {
+  if (labels[name] === undefined)
+    throw new Error(`unknown scenario "${name}" (unary, batch, stream)`);
+}
+
+const kind = process.env['FANOUT_TEST_KAFKA'] ? await chooseKafkaEnvironmentKind() : 'local';
+const kafka: KafkaEnvironment = await startKafkaEnvironment(kind);
+const brokerPid = kafka instanceof LocalKafkaEnvironment ? kafka.pid : undefined;
+let ingest: IngestProcess | undefined;
+let client: IngestClient | undefined;
+const results: Result[] = [];
+try {
+  ingest = await startIngestProcess(kafka.brokers);
+  client = ingestClient(ingest.grpcAddress);
+  for (const scenario of scenarioNames) {
+    results.push(await run(scenario, ingest, brokerPid, client));
+    const last = results[results.length - 1];
+    console.error(`${scenario}: ${JSON.stringify(last)}`);
+  }
+} finally {
+  client?.close();
+  await ingest?.stop();
+  await kafka.stop();
+}
+
+const percent = (share: number | undefined) =>
+  share === undefined ? 'n/a' : `${Math.round(share * 100)} %`;
+console.log(
+  JSON.stringify(
+    {
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? '',
+        node: process.version,
+        loadAverage: loadavg().map((value) => Math.round(value * 100) / 100),
+      },
+      settings: {
+        measureSeconds,
+        warmupSeconds,
+        eventBytes,
+        batchSize,
+        unaryConcurrency,
+        batchConcurrency,
+        streamWindow,
+        channels: channelCount,
+        kafka: kind,
+      },
+      results,
+    },
+    null,
+    2,
+  ),
+);
+console.log('');
+console.log(
+  '| workload | events/s | ack p50 | ack p99 | events per Kafka request | CPU ingest | CPU broker | CPU producer |',
+);
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+for (const result of results) {
+  console.log(
+    `| ${labels[result.scenario] ?? result.scenario} | ${result.eventsPerSecond.toLocaleString('en-US')} | ${result.p50Ms.toFixed(1)} ms | ${result.p99Ms.toFixed(1)} ms | ${Math.round(result.meanKafkaBatch)} | ${percent(result.ingestCpu)} | ${percent(result.brokerCpu)} | ${percent(result.producerCpu)} |`,
+  );
+}
