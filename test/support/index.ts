@@ -12,7 +12,7 @@ export {
 } from './start-kafka-environment.js';
 export { readTopic, stopOwnKafka, testKafka, uniqueName } from './test-kafka.js';
 export type { CreateTopicOptions, TestKafka, TopicRecord } from './test-kafka.js';
-export { ingestClient, startIngest } from './ingest-harness.js';
+export { finishedSpans, ingestClient, startIngest } from './ingest-harness.js';
 export type { IngestClient, IngestHarness } from './ingest-harness.js';
 export { startEdge, TestSocket } from './edge-harness.js';
 export type { EdgeHarness, WsFrame } from './edge-harness.js';

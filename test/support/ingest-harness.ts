@@ -5,11 +5,13 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   createLogger,
+  createSpanRecorder,
   fanout,
   IngestServiceDefinition,
   loadConfig,
   startTelemetry,
   type FanoutConfig,
+  type SpanRecorder,
   type Telemetry,
 } from '@fanout/shared';
 import { startIngestApp, type IngestApp } from '@fanout/ingest';
@@ -125,11 +127,15 @@ export function ingestClient(
 
 let telemetry: Telemetry | undefined;
 
+/** Every span the services in this test process finished (sampling is parent-based). */
+export const finishedSpans: SpanRecorder = createSpanRecorder();
+
 /** The OpenTelemetry SDK, started once per test process as a service's main does. */
 export function ensureTelemetry(): Telemetry {
   telemetry ??= startTelemetry({
     serviceName: 'fanout-test',
     config: loadConfig({ env: {} }).telemetry,
+    recorder: finishedSpans,
   });
   return telemetry;
 }

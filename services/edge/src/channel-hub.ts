@@ -17,6 +17,7 @@
 import { FanoutError, partitionForChannel, type Logger } from '@fanout/shared';
 import type { ConnectionPool } from '@platformatic/kafka';
 import { EdgeEvent } from './edge-event.js';
+import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
 import type { KafkaLog } from './kafka-log.js';
 import type { PartitionReader, PartitionSink, PartitionTail } from './partition-reader.js';
 import type { StreamCursor } from './stream-cursor.js';
@@ -29,7 +30,8 @@ export type TopicPublisher = (topic: string, frame: string | Uint8Array, binary:
 
 export interface HubObserver {
   onReplay?(kind: 'hot' | 'cold', events: number, seconds: number): void;
-  onDelivered?(transport: 'ws' | 'sse', event: EdgeEvent, count: number): void;
+  /** `count` deliveries of `event` as frames of `bytes` bytes each. */
+  onDelivered?(transport: 'ws' | 'sse', event: EdgeEvent, count: number, bytes: number): void;
   onReset?(code: string): void;
 }
 
@@ -42,6 +44,8 @@ export interface ChannelHubOptions {
   /** Buffered bytes above which a catch-up waits for the client to read. */
   readonly replayPauseBytes: number;
   readonly observer?: HubObserver;
+  /** Spans for live deliveries of sampled producer traces. */
+  readonly tracing?: DeliveryTracing;
 }
 
 interface TopicEntry {
@@ -484,9 +488,10 @@ export class ChannelHub implements PartitionSink {
   onEvents(partition: number, events: readonly EdgeEvent[]): void {
     const publish = this.#options.publish;
     const observer = this.#options.observer;
+    const traced = this.#options.tracing?.begin(events);
     if (this.#topics.size > 0) {
       for (const event of events) {
-        this.#publishTo(this.#topics.get(event.channel), event, publish, observer);
+        this.#publishTo(this.#topics.get(event.channel), event, publish, observer, traced);
         if (this.#patternTopics > 0) {
           let dot = event.channel.indexOf('.');
           while (dot > 0) {
@@ -495,6 +500,7 @@ export class ChannelHub implements PartitionSink {
               event,
               publish,
               observer,
+              traced,
             );
             dot = event.channel.indexOf('.', dot + 1);
           }
@@ -511,12 +517,15 @@ export class ChannelHub implements PartitionSink {
     if (direct && direct.size > 0) {
       for (const subscription of direct) {
         for (const event of events) {
-          if (subscription.matches(event)) subscription.target.deliver(event, subscription);
+          if (!subscription.matches(event)) continue;
+          subscription.target.deliver(event, subscription);
+          traced?.delivered(event, 'sse', 1);
         }
         const last = events[events.length - 1];
         if (last) subscription.cursors.set(partition, last.offset);
       }
     }
+    traced?.end();
   }
 
   #publishTo(
@@ -524,13 +533,23 @@ export class ChannelHub implements PartitionSink {
     event: EdgeEvent,
     publish: TopicPublisher,
     observer: HubObserver | undefined,
+    traced: TracedBatch | undefined,
   ): void {
     if (!entries) return;
     for (const entry of entries.values()) {
       if (entry.types !== undefined && !entry.types.has(event.type)) continue;
-      if (entry.format === 'proto') publish(entry.topic, event.protoFrame, true);
-      else publish(entry.topic, event.jsonFrame, false);
-      observer?.onDelivered?.('ws', event, entry.count);
+      let bytes: number;
+      if (entry.format === 'proto') {
+        const frame = event.protoFrame;
+        publish(entry.topic, frame, true);
+        bytes = frame.byteLength;
+      } else {
+        const frame = event.jsonFrame;
+        publish(entry.topic, frame, false);
+        bytes = event.jsonFrameBytes;
+      }
+      observer?.onDelivered?.('ws', event, entry.count, bytes);
+      traced?.delivered(event, 'ws', entry.count);
     }
   }
 

@@ -7,6 +7,7 @@ import { jwtVerifierFromConfig, type FanoutConfig, type Logger } from '@fanout/s
 import type { Registry } from 'prom-client';
 import { ChannelHub } from './channel-hub.js';
 import { ClientAuth } from './client-auth.js';
+import { DeliveryTracing } from './delivery-tracing.js';
 import { createEdgeMetrics } from './edge-metrics.js';
 import { startEdgeServer, type EdgeServer } from './edge-server.js';
 import { KafkaLog } from './kafka-log.js';
@@ -80,14 +81,16 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     },
     replayFetchMaxBytes: 4 * 1024 * 1024,
     replayPauseBytes: edge.maxBackpressureBytes / 4,
+    tracing: new DeliveryTracing(config.kafka.topic),
     observer: {
       onReplay: (kind, events, seconds) => {
         metrics.replays.inc({ kind });
         metrics.replayEvents.inc({ kind }, events);
         metrics.replaySeconds.observe({ kind }, seconds);
       },
-      onDelivered: (transport, _event, count) => {
+      onDelivered: (transport, _event, count, bytes) => {
         metrics.deliveries.inc({ transport }, count);
+        metrics.deliveredBytes.inc({ transport }, count * bytes);
       },
       onReset: (code) => {
         metrics.resets.inc({ code });

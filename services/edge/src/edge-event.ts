@@ -27,6 +27,7 @@ export class EdgeEvent {
   #protoFrame: Uint8Array | undefined;
   #json: string | undefined;
   #jsonFrame: string | undefined;
+  #jsonFrameBytes: number | undefined;
 
   constructor(epoch: string, partition: number, record: LogRecord) {
     this.#epoch = epoch;
@@ -49,6 +50,11 @@ export class EdgeEvent {
     return this.#event.trace?.traceparent ?? '';
   }
 
+  /** The W3C tracestate that goes with `traceparent`. */
+  get tracestate(): string {
+    return this.#event.trace?.tracestate ?? '';
+  }
+
   /** `ServerFrame { event }` bytes for `fanout.proto.v1`. */
   get protoFrame(): Uint8Array {
     this.#protoFrame ??= encodeEventFrame(this.#value, this.positionValue);
@@ -59,6 +65,12 @@ export class EdgeEvent {
   get json(): string {
     this.#json ??= JSON.stringify(eventJson(this.#event, this.position));
     return this.#json;
+  }
+
+  /** UTF-8 length of `jsonFrame`. */
+  get jsonFrameBytes(): number {
+    this.#jsonFrameBytes ??= Buffer.byteLength(this.jsonFrame);
+    return this.#jsonFrameBytes;
   }
 
   /** `{"event": ...}` text frame for `fanout.json.v1`. */

@@ -21,6 +21,7 @@ export interface EdgeMetrics {
   readonly fetchSeconds: Histogram<'outcome'>;
   readonly undecodable: Counter;
   readonly httpRequests: Counter<'route' | 'status'>;
+  readonly frameErrors: Counter<'code'>;
 }
 
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
@@ -119,6 +120,12 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
       name: 'fanout_edge_http_requests_total',
       help: 'HTTP requests (GET, long-poll, SSE opens, refused upgrades) by route and status.',
       labelNames: ['route', 'status'],
+      registers,
+    }),
+    frameErrors: new Counter({
+      name: 'fanout_edge_frame_errors_total',
+      help: 'WebSocket requests answered with an error frame, by error catalog code (rate_limited, permission_denied, frame_invalid, ...).',
+      labelNames: ['code'],
       registers,
     }),
   };

@@ -1,12 +1,14 @@
 /**
  * The edge's client-facing uWebSockets.js server: admission (draining,
- * Origin allow-list, connection limit), the WebSocket endpoint, the SSE and
- * GET routes, and `not_found` for everything else.
+ * Origin allow-list, connection limits per edge, address and subject), the
+ * WebSocket endpoint, the SSE and GET routes, and `not_found` for
+ * everything else.
  */
 import { FanoutError, type FanoutConfig, type Logger } from '@fanout/shared';
-import type { HttpRequest, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ChannelHub } from './channel-hub.js';
 import type { ClientAuth } from './client-auth.js';
+import { clientAddress, ConnectionLimits } from './connection-limits.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { registerHttpEndpoints, sendError } from './http-endpoints.js';
 import type { PartitionReader } from './partition-reader.js';
@@ -46,6 +48,16 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const anyOrigin = config.allowedOrigins.includes('*');
   const origins = new Set(config.allowedOrigins);
   let connections = (): number => 0;
+  const limits = new ConnectionLimits({
+    perAddress: config.maxConnectionsPerAddress,
+    perSubject: config.maxConnectionsPerSubject,
+  });
+  const addressHeader = config.clientAddressHeader.toLowerCase();
+  /** Read synchronously in a handler: uWS request objects do not outlive it. */
+  function addressOf(response: HttpResponse, request: HttpRequest): string {
+    const peer = Buffer.from(response.getRemoteAddressAsText()).toString('latin1');
+    return clientAddress(peer, addressHeader, (name) => request.getHeader(name));
+  }
 
   function admit(request: HttpRequest): FanoutError | undefined {
     if (!accepting) return new FanoutError('draining', 'this edge is shutting down; use another');
@@ -70,6 +82,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     logger: options.logger,
     metrics: options.metrics,
     admit,
+    limits,
+    addressOf,
   };
   const ws = registerWsEndpoint({ ...common, edgeId: options.edgeId });
   const http = registerHttpEndpoints({ ...common, reader: options.reader });

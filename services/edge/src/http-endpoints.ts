@@ -21,6 +21,7 @@ import {
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { ChannelHub } from './channel-hub.js';
 import { requestToken, type ClientAuth } from './client-auth.js';
+import type { ConnectionLease, ConnectionLimits } from './connection-limits.js';
 import type { EdgeEvent } from './edge-event.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
@@ -37,6 +38,8 @@ export interface HttpEndpointsOptions {
   readonly logger: Logger;
   readonly metrics: EdgeMetrics;
   readonly admit: (request: HttpRequest) => FanoutError | undefined;
+  readonly limits: ConnectionLimits;
+  readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
 }
 
 /** What a handler needs from the request, read before the first await (uWS rule). */
@@ -46,12 +49,15 @@ interface RequestFacts {
   readonly lastEventId: string;
   readonly token: string | undefined;
   readonly channel: string;
+  /** Client address for the connection limits. */
+  readonly address: string;
 }
 
-function readFacts(request: HttpRequest, channelParameter: boolean): RequestFacts {
+function readFacts(request: HttpRequest, channelParameter: boolean, address: string): RequestFacts {
   const query = new URLSearchParams(request.getQuery());
   return {
     query,
+    address,
     accept: request.getHeader('accept'),
     lastEventId: request.getHeader('last-event-id'),
     token: requestToken(request.getHeader('authorization'), query),
@@ -110,6 +116,10 @@ class SseStream implements DeliveryTarget {
   readonly response: HttpResponse;
   readonly options: HttpEndpointsOptions;
   subscription: Subscription | undefined;
+  /** Its place in the connection limits, given back on close. */
+  lease: ConnectionLease | undefined;
+  /** Called once when the stream closes, whichever way. */
+  onClosed: (() => void) | undefined;
   closed = false;
   #written = 0;
   #waiters: (() => void)[] = [];
@@ -167,10 +177,12 @@ class SseStream implements DeliveryTarget {
     if (this.closed) return;
     subscription.cursors.set(event.partition, event.offset);
     const id = this.#singlePartition ? event.position : subscription.cursorText();
+    const frame = `id: ${id}\ndata: ${event.json}\n\n`;
     this.response.cork(() => {
-      this.write(`id: ${id}\ndata: ${event.json}\n\n`);
+      this.write(frame);
     });
     this.options.metrics.deliveries.inc({ transport: 'sse' });
+    this.options.metrics.deliveredBytes.inc({ transport: 'sse' }, frame.length);
     if (this.bufferedBytes() > this.options.config.maxBackpressureBytes) {
       this.end('backpressure', 'the client read too slowly; reconnect with Last-Event-ID');
     }
@@ -226,6 +238,8 @@ class SseStream implements DeliveryTarget {
       this.options.metrics.subscriptions.dec({ transport: 'sse' });
     }
     this.options.metrics.connections.dec({ transport: 'sse' });
+    this.lease?.release();
+    this.onClosed?.();
     for (const resolve of this.#waiters) resolve();
     this.#waiters = [];
   }
@@ -281,19 +295,33 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     );
     const single = patterns.length === 0 && partitions.size === 1;
     const stream = new SseStream(response, options, single);
+    stream.lease = options.limits.acquire(
+      facts.address,
+      identity.anonymous ? undefined : identity.subject,
+    );
     const subscription = new Subscription(
       { channels: plain, patterns, types: typesParameter(facts.query) },
       stream,
       channels.join(','),
     );
     stream.subscription = subscription;
-    const prepared = await hub.prepare(subscription, since);
+    let prepared;
+    try {
+      prepared = await hub.prepare(subscription, since);
+    } catch (error) {
+      stream.lease.release();
+      throw error;
+    }
     if (state.aborted) {
+      stream.lease.release();
       hub.remove(subscription);
       return;
     }
     state.stream = stream;
     streams.add(stream);
+    stream.onClosed = () => {
+      streams.delete(stream);
+    };
     metrics.connections.inc({ transport: 'sse' });
     metrics.subscriptions.inc({ transport: 'sse' });
     metrics.httpRequests.inc({ route, status: '200' });
@@ -379,15 +407,27 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
         );
       }
       if (after && result.events.length === 0 && wait > 0) {
+        // Woken by any event of the channel on the partition, which may be
+        // one at or before `after` that the live read had not reached yet:
+        // wait again until something newer exists or the time is up.
+        const deadline = Date.now() + wait * 1000;
+        // A function, so the check is not narrowed away across awaits.
+        const aborted = (): boolean => state.aborted;
         metrics.connections.inc({ transport: 'poll' });
         try {
-          await hub.waitForChannel(partition, facts.channel, wait * 1000, abort.signal);
+          while (result.events.length === 0) {
+            const left = deadline - Date.now();
+            if (left <= 0) break;
+            await hub.waitForChannel(partition, facts.channel, left, abort.signal);
+            if (aborted()) return;
+            result = await hub.readChannel(partition, facts.channel, result.last, limit);
+            if (result === 'too_old') {
+              throw new FanoutError('position_too_old', 'the log moved on');
+            }
+          }
         } finally {
           metrics.connections.dec({ transport: 'poll' });
         }
-        if (state.aborted) return;
-        result = await hub.readChannel(partition, facts.channel, result.last, limit);
-        if (result === 'too_old') throw new FanoutError('position_too_old', 'the log moved on');
       }
       const events = after ? result.events : result.events.slice(-limit);
       const position = `${layout.epoch}:${partition}:${result.last}`;
@@ -421,7 +461,7 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
       }
       let facts: RequestFacts;
       try {
-        facts = readFacts(request, channelParameter);
+        facts = readFacts(request, channelParameter, options.addressOf(response, request));
       } catch (error) {
         fail(response, route, new FanoutError('invalid_argument', String(error)), false);
         return;

@@ -29,10 +29,12 @@ import {
   type ClientAuth,
   type ClientIdentity,
 } from './client-auth.js';
+import type { ConnectionLease, ConnectionLimits } from './connection-limits.js';
 import type { EdgeEvent } from './edge-event.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
 import { parseStreamCursor } from './stream-cursor.js';
+import { SubscribeBudget } from './subscribe-budget.js';
 import { Subscription, type DeliveryTarget, type ResetInfo } from './subscription.js';
 import {
   decodeClientFrame,
@@ -53,6 +55,8 @@ export interface WsEndpointOptions {
   readonly logger: Logger;
   readonly metrics: EdgeMetrics;
   readonly admit: (request: HttpRequest) => FanoutError | undefined;
+  readonly limits: ConnectionLimits;
+  readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
 }
 
 interface UserData {
@@ -67,6 +71,8 @@ class WsConnection implements DeliveryTarget {
   closed = false;
   readonly subscriptions = new Map<string, Subscription>();
   readonly topics = new Map<number, string>();
+  readonly lease: ConnectionLease;
+  readonly subscribeBudget: SubscribeBudget;
   #drainWaiters: (() => void)[] = [];
   #expiryTimer: NodeJS.Timeout | undefined;
 
@@ -74,10 +80,16 @@ class WsConnection implements DeliveryTarget {
     format: WireFormat,
     options: WsEndpointOptions,
     identity: ClientIdentity | undefined,
+    lease: ConnectionLease,
   ) {
     this.format = format;
     this.options = options;
     this.identity = identity;
+    this.lease = lease;
+    this.subscribeBudget = new SubscribeBudget(
+      options.config.subscribeRatePerSecond,
+      options.config.maxSubscriptionsPerConnection,
+    );
   }
 
   send(message: ServerMessage): void {
@@ -206,6 +218,7 @@ class WsConnection implements DeliveryTarget {
 
   onClose(): void {
     this.closed = true;
+    this.lease.release();
     if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
     for (const subscription of [...this.subscriptions.values()]) this.unsubscribe(subscription);
     this.onDrain();
@@ -222,7 +235,8 @@ function chooseSubprotocol(header: string): WireFormat | undefined {
   return undefined;
 }
 
-function refuseUpgrade(response: HttpResponse, error: FanoutError): void {
+function refuseUpgrade(response: HttpResponse, error: FanoutError, metrics: EdgeMetrics): void {
+  metrics.httpRequests.inc({ route: 'ws', status: String(toHttpStatus(error.code)) });
   response.cork(() => {
     response
       .writeStatus(httpStatusLine(toHttpStatus(error.code)))
@@ -253,6 +267,13 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
         if (connection.identity) throw new FanoutError('frame_invalid', 'already connected');
         const identity = await auth.identify(message.token);
         if (connection.closed) return;
+        try {
+          connection.lease.identify(identity.anonymous ? undefined : identity.subject);
+        } catch (error) {
+          const failure = toFanoutError(error);
+          connection.closeWith(failure.code, failure.message);
+          return;
+        }
         connection.identity = identity;
         connection.armExpiry();
         connection.send(connectedFrame(message.requestId, identity));
@@ -333,6 +354,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     requests: readonly SubscriptionRequest[],
   ): Promise<void> {
     validateRequests(connection, requests);
+    connection.subscribeBudget.spend(requests.length);
     const prepared: { subscription: Subscription; resuming: readonly number[] }[] = [];
     const states: SubscriptionState[] = [];
     for (const request of requests) {
@@ -415,7 +437,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     upgrade(response, request, context) {
       const refused = options.admit(request);
       if (refused) {
-        refuseUpgrade(response, refused);
+        refuseUpgrade(response, refused, metrics);
         return;
       }
       const format = chooseSubprotocol(request.getHeader('sec-websocket-protocol'));
@@ -426,9 +448,11 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
             'subprotocol_unsupported',
             'offer the WebSocket subprotocol fanout.json.v1 or fanout.proto.v1',
           ),
+          metrics,
         );
         return;
       }
+      const address = options.addressOf(response, request);
       const key = request.getHeader('sec-websocket-key');
       const protocol = request.getHeader('sec-websocket-protocol');
       const extensions = request.getHeader('sec-websocket-extensions');
@@ -452,9 +476,19 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
       identify.then(
         (identity) => {
           if (aborted) return;
+          let lease: ConnectionLease;
+          try {
+            lease = options.limits.acquire(
+              address,
+              identity === undefined || identity.anonymous ? undefined : identity.subject,
+            );
+          } catch (error) {
+            refuseUpgrade(response, toFanoutError(error), metrics);
+            return;
+          }
           response.cork(() => {
             response.upgrade<UserData>(
-              { connection: new WsConnection(format, options, identity) },
+              { connection: new WsConnection(format, options, identity, lease) },
               key,
               chosen ?? '',
               extensions,
@@ -464,7 +498,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
         },
         (error: unknown) => {
           if (aborted) return;
-          refuseUpgrade(response, toFanoutError(error));
+          refuseUpgrade(response, toFanoutError(error), metrics);
         },
       );
     },
@@ -485,6 +519,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
         message = decodeClientFrame(connection.format, data, isBinary);
       } catch (error) {
         const failure = toFanoutError(error);
+        metrics.frameErrors.inc({ code: failure.code });
         connection.send({
           kind: 'error',
           requestId: 0,
@@ -496,6 +531,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
       handle(connection, message).catch((error: unknown) => {
         const failure = toFanoutError(error);
         if (failure.code === 'internal') logger.error({ err: error }, 'WebSocket request failed');
+        metrics.frameErrors.inc({ code: failure.code });
         const channel = failure.details['channel'];
         connection.send({
           kind: 'error',

@@ -300,6 +300,36 @@ export const configSchema = z.object({
       maxConnections: positiveInt
         .default(100000)
         .describe('Most concurrent client connections on one edge.'),
+      maxConnectionsPerAddress: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe(
+          'Most WebSockets and SSE streams from one client address on one edge; 0 is no limit. Behind a proxy, set clientAddressHeader too, or every client shares the proxy address.',
+        ),
+      maxConnectionsPerSubject: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe(
+          'Most WebSockets and SSE streams with one token subject (`sub`) on one edge; 0 is no limit. Anonymous clients only count against their address.',
+        ),
+      clientAddressHeader: z
+        .string()
+        .regex(/^$|^[A-Za-z0-9-]+$/, 'must be an HTTP header name')
+        .default('')
+        .describe(
+          'Header whose last comma-separated entry is the client address (`x-forwarded-for` behind a proxy that appends to it, `x-real-ip`). Empty: the peer address of the socket. Set it only behind a proxy that sets the header, or clients choose their own address.',
+        ),
+      subscribeRatePerSecond: z
+        .number()
+        .min(0)
+        .default(20)
+        .describe(
+          'Subscriptions one WebSocket may add per second, after a first burst of maxSubscriptionsPerConnection; over it a subscribe is answered `rate_limited` with the delay. 0 is no limit.',
+        ),
       idleTimeoutSeconds: z
         .number()
         .int()

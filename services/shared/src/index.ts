@@ -76,5 +76,5 @@ export { encodeEventFrame } from './proto-event-frame.js';
 export { positionFromProto } from './proto-position.js';
 export { IngestServiceDefinition } from '../generated/ingest-service.js';
 export { renderConfigurationReference, renderErrorsReference } from './reference-docs.js';
-export { metricsPrefix, startTelemetry } from './telemetry.js';
-export type { Telemetry, TelemetryOptions } from './telemetry.js';
+export { createSpanRecorder, metricsPrefix, startTelemetry } from './telemetry.js';
+export type { SpanRecorder, Telemetry, TelemetryOptions } from './telemetry.js';

@@ -12,9 +12,11 @@ import { core, NodeSDK } from '@opentelemetry/sdk-node';
 import {
   BatchSpanProcessor,
   ConsoleSpanExporter,
+  InMemorySpanExporter,
   ParentBasedSampler,
   SimpleSpanProcessor,
   TraceIdRatioBasedSampler,
+  type ReadableSpan,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
@@ -29,6 +31,26 @@ export interface TelemetryOptions {
   readonly serviceName: string;
   readonly serviceVersion?: string;
   readonly config: FanoutConfig['telemetry'];
+  /** Keeps finished spans in memory as well (tests, diagnostics). */
+  readonly recorder?: SpanRecorder;
+}
+
+/** Finished spans kept in memory, for tests and diagnostics. */
+export interface SpanRecorder {
+  readonly processor: SpanProcessor;
+  spans(): readonly ReadableSpan[];
+  clear(): void;
+}
+
+export function createSpanRecorder(): SpanRecorder {
+  const exporter = new InMemorySpanExporter();
+  return {
+    processor: new SimpleSpanProcessor(exporter),
+    spans: () => exporter.getFinishedSpans(),
+    clear() {
+      exporter.reset();
+    },
+  };
 }
 
 export interface Telemetry {
@@ -62,7 +84,10 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     textMapPropagator: new core.CompositePropagator({
       propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()],
     }),
-    spanProcessors: spanProcessors(options.config.tracing),
+    spanProcessors: [
+      ...spanProcessors(options.config.tracing),
+      ...(options.recorder ? [options.recorder.processor] : []),
+    ],
     sampler: new ParentBasedSampler({
       root: new TraceIdRatioBasedSampler(options.config.tracing.sampleRatio),
     }),

@@ -1,0 +1,134 @@
+/**
+ * Connection limits per client address and per token subject, over the
+ * WebSockets and SSE streams of one edge. A connection takes a lease when
+ * it is admitted (its subject may join later, with a Connect frame) and
+ * gives it back when it closes. Zero turns a limit off.
+ *
+ * The address is the socket's peer, or the last entry of a configured
+ * header (`X-Forwarded-For` appended by the proxy in front of the edge).
+ * Anonymous clients have no subject and only count against their address.
+ */
+import { FanoutError } from '@fanout/shared';
+
+export interface ConnectionLimitSettings {
+  /** Most connections from one client address; 0 is no limit. */
+  readonly perAddress: number;
+  /** Most connections with one token subject; 0 is no limit. */
+  readonly perSubject: number;
+}
+
+export class ConnectionLease {
+  readonly #limits: ConnectionLimits;
+  readonly address: string;
+  #subject: string | undefined;
+  #released = false;
+
+  constructor(limits: ConnectionLimits, address: string) {
+    this.#limits = limits;
+    this.address = address;
+  }
+
+  get subject(): string | undefined {
+    return this.#subject;
+  }
+
+  /** Counts the connection against `subject` too; throws connection_limit over it. */
+  identify(subject: string | undefined): void {
+    if (this.#released || subject === undefined || subject === this.#subject) return;
+    this.#limits.takeSubject(subject);
+    if (this.#subject !== undefined) this.#limits.giveSubject(this.#subject);
+    this.#subject = subject;
+  }
+
+  /** Gives the connection's places back; later calls do nothing. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#limits.giveAddress(this.address);
+    if (this.#subject !== undefined) this.#limits.giveSubject(this.#subject);
+  }
+}
+
+export class ConnectionLimits {
+  readonly #settings: ConnectionLimitSettings;
+  readonly #byAddress = new Map<string, number>();
+  readonly #bySubject = new Map<string, number>();
+
+  constructor(settings: ConnectionLimitSettings) {
+    this.#settings = settings;
+  }
+
+  /** A lease for a connection from `address` (and `subject`, when known); throws over a limit. */
+  acquire(address: string, subject?: string): ConnectionLease {
+    const count = this.#byAddress.get(address) ?? 0;
+    if (this.#settings.perAddress > 0 && count >= this.#settings.perAddress) {
+      throw new FanoutError(
+        'connection_limit',
+        `address ${address} has ${count} connections on this edge (limit ${this.#settings.perAddress})`,
+        { details: { limit: 'perAddress' } },
+      );
+    }
+    this.#byAddress.set(address, count + 1);
+    const lease = new ConnectionLease(this, address);
+    try {
+      lease.identify(subject);
+    } catch (error) {
+      lease.release();
+      throw error;
+    }
+    return lease;
+  }
+
+  connectionsOf(address: string): number {
+    return this.#byAddress.get(address) ?? 0;
+  }
+
+  connectionsWith(subject: string): number {
+    return this.#bySubject.get(subject) ?? 0;
+  }
+
+  /** @internal for ConnectionLease */
+  takeSubject(subject: string): void {
+    const count = this.#bySubject.get(subject) ?? 0;
+    if (this.#settings.perSubject > 0 && count >= this.#settings.perSubject) {
+      throw new FanoutError(
+        'connection_limit',
+        `subject ${subject} has ${count} connections on this edge (limit ${this.#settings.perSubject})`,
+        { details: { limit: 'perSubject' } },
+      );
+    }
+    this.#bySubject.set(subject, count + 1);
+  }
+
+  /** @internal for ConnectionLease */
+  giveSubject(subject: string): void {
+    decrement(this.#bySubject, subject);
+  }
+
+  /** @internal for ConnectionLease */
+  giveAddress(address: string): void {
+    decrement(this.#byAddress, address);
+  }
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const count = (counts.get(key) ?? 0) - 1;
+  if (count <= 0) counts.delete(key);
+  else counts.set(key, count);
+}
+
+/**
+ * The client address of a request: the last entry of `header` when one is
+ * configured and present, else the socket's peer address.
+ */
+export function clientAddress(
+  peer: string,
+  header: string,
+  readHeader: (name: string) => string,
+): string {
+  if (header === '') return peer;
+  const value = readHeader(header);
+  if (value === '') return peer;
+  const last = value.slice(value.lastIndexOf(',') + 1).trim();
+  return last === '' ? peer : last;
+}
