@@ -18,3 +18,7 @@ export { startEdge, TestSocket } from './edge-harness.js';
 export type { EdgeHarness, WsFrame } from './edge-harness.js';
 export { createTestCertificateAuthority } from './test-certificates.js';
 export type { CertificateFiles, TestCertificateAuthority } from './test-certificates.js';
+export { startEdgeProcess } from './edge-process.js';
+export type { EdgeProcess } from './edge-process.js';
+export { ResumingClient } from './resuming-client.js';
+export type { ReceivedEvent } from './resuming-client.js';

@@ -1,0 +1,89 @@
+/**
+ * An edge as its own process (`services/edge/dist/main.js`, configured by
+ * environment like in production), for tests that kill it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from './repo-paths.js';
+
+export interface EdgeProcess {
+  readonly pid: number;
+  readonly port: number;
+  readonly wsUrl: string;
+  readonly httpBase: string;
+  /** Resolves when the process has exited, whichever way. */
+  readonly exited: Promise<number | null>;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+export async function startEdgeProcess(options: {
+  brokers: readonly string[];
+  topic: string;
+  env?: Readonly<Record<string, string>>;
+  timeoutMs?: number;
+}): Promise<EdgeProcess> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(repoRoot, 'services/edge/dist/main.js')],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        FANOUT_KAFKA_BROKERS: options.brokers.join(','),
+        FANOUT_KAFKA_TOPIC: options.topic,
+        FANOUT_EDGE_PORT: '0',
+        FANOUT_EDGE_FETCH_MAX_WAIT_MS: '200',
+        FANOUT_TELEMETRY_METRICS_PORT: '0',
+        FANOUT_LOG_LEVEL: 'info',
+        ...options.env,
+      },
+    },
+  );
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      resolve(code);
+    });
+  });
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`edge was not ready within ${options.timeoutMs ?? 30_000} ms:\n${output}`));
+    }, options.timeoutMs ?? 30_000);
+    const onData = (chunk: Buffer): void => {
+      output = (output + chunk.toString('utf8')).slice(-20_000);
+      for (const line of output.split('\n')) {
+        if (!line.includes('"edge ready"')) continue;
+        const listen = /"listen":"[^"]*:(\d+)"/.exec(line)?.[1];
+        if (listen === undefined) continue;
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        resolve(Number(listen));
+        return;
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString('utf8')).slice(-20_000);
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`edge exited with ${code} before it was ready:\n${output}`));
+    });
+  });
+  // Keep reading so a full pipe never blocks the edge.
+  child.stdout?.resume();
+  child.stderr?.resume();
+  return {
+    pid: child.pid ?? -1,
+    port,
+    wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
+    httpBase: `http://127.0.0.1:${port}`,
+    exited,
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
