@@ -20,11 +20,13 @@ export async function startEdgeProcess(options: {
   brokers: readonly string[];
   topic: string;
   env?: Readonly<Record<string, string>>;
+  /** Node options before the script (`--cpu-prof`, ...). */
+  nodeArgs?: readonly string[];
   timeoutMs?: number;
 }): Promise<EdgeProcess> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [join(repoRoot, 'services/edge/dist/main.js')],
+    [...(options.nodeArgs ?? []), join(repoRoot, 'services/edge/dist/main.js')],
     {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],

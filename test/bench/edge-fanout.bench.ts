@@ -1,0 +1,422 @@
+/**
+ * What one edge process delivers: an edge runs as its own process
+ * (`services/edge/dist/main.js`) against the local broker; this process
+ * writes fanout events straight into Kafka (the ingest benchmark measures
+ * ingest) and follows N WebSocket subscribers over loopback with a client
+ * that counts frames without decoding them, sampling a few connections for
+ * latency. Scenarios, in order:
+ *
+ *   memory     N idle connections, then each with one subscription: edge RSS per connection
+ *   light      N subscribers of one channel; events at FANOUT_BENCH_LIGHT_RATE/s (latency)
+ *   broadcast  N subscribers of one channel; events at FANOUT_BENCH_BROADCAST_RATE/s
+ *   channels   N subscribers over 100 channels; events at FANOUT_BENCH_CHANNELS_RATE/s
+ *   resume     10,000 missed events on one channel: subscribe with `since`, time
+ *              until the last arrived; hot (the edge holds them) and cold (a fresh
+ *              edge process reads them from Kafka)
+ *
+ * Events carry 128 bytes of data; deliveries/s is what the subscribers
+ * received; edge CPU comes from /proc, so deliveries per edge CPU-second
+ * holds even when the edge is not saturated. Latency is from the moment
+ * this process handed the event to the Kafka producer to its arrival on one
+ * of 20 more connections read by a worker thread (same clock), so it does
+ * not include the time the main thread takes to read 10,000 sockets.
+ *
+ *   npm run bench:edge
+ *   FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:edge
+ *   FANOUT_BENCH_CONNECTIONS=10000 FANOUT_BENCH_SECONDS=10 FANOUT_BENCH_BROADCAST_RATE=100 \
+ *   FANOUT_BENCH_CHANNELS_RATE=10000 npm run bench:edge
+ *
+ * Loopback only, bounded in time; stops everything it started.
+ */
+import { once } from 'node:events';
+import { cpus, loadavg } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { encodeEvent, partitionForChannel } from '@fanout/shared';
+import type { Producer } from 'kafkajs';
+import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
+import { cpuSeconds, machineSummary, rssBytes } from './process-stats.js';
+import { RawWsClient } from './raw-ws-client.js';
+
+const connectionCount = Number(process.env['FANOUT_BENCH_CONNECTIONS'] ?? 10_000);
+const seconds = Number(process.env['FANOUT_BENCH_SECONDS'] ?? 10);
+const broadcastRate = Number(process.env['FANOUT_BENCH_BROADCAST_RATE'] ?? 100);
+const lightRate = Number(process.env['FANOUT_BENCH_LIGHT_RATE'] ?? 10);
+const channelsRate = Number(process.env['FANOUT_BENCH_CHANNELS_RATE'] ?? 10_000);
+const resumeEvents = 10_000;
+const channelCount = 100;
+const partitions = 8;
+const sampledConnections = 20;
+const dataBytes = 128;
+
+const kafka = await testKafka();
+const topic = await kafka.createTopic({ name: 'bench-edge', partitions });
+const producer: Producer = kafka.kafka.producer({ idempotent: true });
+await producer.connect();
+const edgeEnv = {
+  FANOUT_LOG_LEVEL: 'info',
+  FANOUT_EDGE_MAX_BACKPRESSURE_BYTES: String(4 * 1024 * 1024),
+  FANOUT_EDGE_IDLE_TIMEOUT_SECONDS: '960',
+  // Room for the 10,000 events of the hot resume, whatever else the partition holds.
+  FANOUT_EDGE_REPLAY_BUFFER_EVENTS: '20000',
+};
+/** FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the edge. */
+const edgeNodeArgs = (process.env['FANOUT_BENCH_EDGE_NODE_ARGS'] ?? '')
+  .split(/\s+/)
+  .filter((arg) => arg !== '');
+let edge: EdgeProcess = await startEdgeProcess({
+  brokers: kafka.brokers,
+  topic,
+  env: edgeEnv,
+  nodeArgs: edgeNodeArgs,
+});
+
+// ---- publishing -----------------------------------------------------------
+
+let sequence = 0;
+const padding = 'x'.repeat(dataBytes);
+
+/** 128 bytes of JSON data holding the send time (ms, this process's clock). */
+function dataAt(sentAt: number): Uint8Array {
+  const head = `{"t":${sentAt.toFixed(3)},"p":"`;
+  return Buffer.from(`${head}${padding.slice(0, dataBytes - head.length - 2)}"}`);
+}
+
+function record(channel: string): { key: string; value: Buffer; partition: number } {
+  const now = performance.timeOrigin + performance.now();
+  const value = encodeEvent({
+    id: `b${sequence++}`,
+    channel,
+    type: 'bench',
+    contentType: 'application/json',
+    data: dataAt(now),
+    time: { seconds: Math.floor(now / 1000), nanos: Math.floor((now % 1000) * 1e6) },
+    producer: 'bench',
+  });
+  return {
+    key: channel,
+    value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+    partition: partitionForChannel(channel, partitions),
+  };
+}
+
+async function send(channels: readonly string[]): Promise<void> {
+  await producer.send({ topic, acks: -1, messages: channels.map(record) });
+}
+
+/** Publishes `rate` events/s over `channels` for `forSeconds`, in 20 ms steps. */
+async function publishAtRate(
+  channels: readonly string[],
+  rate: number,
+  forSeconds: number,
+): Promise<number> {
+  const started = performance.now();
+  let sent = 0;
+  let turn = 0;
+  while (performance.now() - started < forSeconds * 1000) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    if (due > sent) {
+      const batch = Array.from(
+        { length: Math.min(due - sent, 5000) },
+        () => channels[turn++ % channels.length] ?? '',
+      );
+      await send(batch);
+      sent += batch.length;
+    } else {
+      await sleep(20);
+    }
+  }
+  return sent;
+}
+
+// ---- clients ----------------------------------------------------------------
+
+async function connectAll(count: number): Promise<RawWsClient[]> {
+  const clients: RawWsClient[] = [];
+  for (let i = 0; i < count; i += 500) {
+    const wave = Array.from(
+      { length: Math.min(500, count - i) },
+      () => new RawWsClient(edge.port, '/v1/ws', 'fanout.json.v1'),
+    );
+    await Promise.all(wave.map((client) => client.ready));
+    clients.push(...wave);
+  }
+  return clients;
+}
+
+/** Subscribes every client; waits for the `subscribed` frames (one per client). */
+async function subscribeAll(
+  clients: readonly RawWsClient[],
+  channelOf: (index: number) => string,
+): Promise<void> {
+  const before = clients.map((client) => client.frames);
+  clients.forEach((client, index) => {
+    client.sendText(
+      JSON.stringify({
+        subscribe: { requestId: 1, subscriptions: [{ channel: channelOf(index) }] },
+      }),
+    );
+  });
+  const deadline = Date.now() + 60_000;
+  while (clients.some((client, index) => client.frames <= (before[index] ?? 0))) {
+    if (Date.now() > deadline) throw new Error('subscriptions were not all confirmed in 60 s');
+    await sleep(50);
+  }
+}
+
+function unsubscribeAll(
+  clients: readonly RawWsClient[],
+  channelOf: (index: number) => string,
+): void {
+  clients.forEach((client, index) => {
+    client.sendText(
+      JSON.stringify({ unsubscribe: { requestId: 2, channels: [channelOf(index)] } }),
+    );
+  });
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+interface FanoutResult {
+  readonly scenario: string;
+  readonly events: number;
+  readonly expected: number;
+  readonly received: number;
+  readonly deliveriesPerSecond: number;
+  readonly edgeCpu: number;
+  readonly deliveriesPerCpuSecond: number;
+  /** CPU of this process (producer and clients), as a share of one core. */
+  readonly clientCpu: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+}
+
+/** Latency sampling connections in a worker thread (see latency-sampler.ts). */
+class LatencySampler {
+  readonly #worker: Worker;
+
+  constructor(port: number) {
+    this.#worker = new Worker(new URL('./latency-sampler.js', import.meta.url), {
+      workerData: { port },
+    });
+  }
+
+  async follow(channels: readonly string[]): Promise<void> {
+    this.#worker.postMessage({ channels });
+    await once(this.#worker, 'message');
+  }
+
+  reset(): void {
+    this.#worker.postMessage('reset');
+  }
+
+  async collect(): Promise<number[]> {
+    this.#worker.postMessage('collect');
+    const [latencies] = (await once(this.#worker, 'message')) as [number[]];
+    return latencies;
+  }
+
+  async close(): Promise<void> {
+    this.#worker.postMessage('close');
+    await once(this.#worker, 'exit');
+  }
+}
+
+async function measureFanout(
+  scenario: string,
+  clients: readonly RawWsClient[],
+  channels: readonly string[],
+  subscribersPerChannel: number,
+  rate: number,
+): Promise<FanoutResult> {
+  const sampler = new LatencySampler(edge.port);
+  await sampler.follow(
+    Array.from({ length: sampledConnections }, (_, i) => channels[i % channels.length] ?? ''),
+  );
+  // Warm up one second, then measure.
+  await publishAtRate(channels, rate, 1);
+  await sleep(500);
+  sampler.reset();
+  const framesBefore = clients.reduce((sum, client) => sum + client.frames, 0);
+  const cpuBefore = cpuSeconds(edge.pid) ?? 0;
+  const clientCpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const events = await publishAtRate(channels, rate, seconds);
+  const expected = events * subscribersPerChannel;
+  const deadline = Date.now() + 30_000;
+  let received: number;
+  for (;;) {
+    received = clients.reduce((sum, client) => sum + client.frames, 0) - framesBefore;
+    if (received >= expected || Date.now() > deadline) break;
+    await sleep(20);
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  const edgeCpu = (cpuSeconds(edge.pid) ?? 0) - cpuBefore;
+  const clientUsage = process.cpuUsage(clientCpuBefore);
+  const sorted = (await sampler.collect()).sort((a, b) => a - b);
+  await sampler.close();
+  return {
+    scenario,
+    events,
+    expected,
+    received,
+    deliveriesPerSecond: received / elapsed,
+    edgeCpu: edgeCpu / elapsed,
+    deliveriesPerCpuSecond: edgeCpu > 0 ? received / edgeCpu : Number.NaN,
+    clientCpu: (clientUsage.user + clientUsage.system) / 1e6 / elapsed,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    p999Ms: percentile(sorted, 99.9),
+  };
+}
+
+// ---- resume -------------------------------------------------------------------
+
+/** Subscribes with `since` and times until `count` events arrived. */
+async function timeResume(since: string, channel: string, count: number): Promise<number> {
+  const client = new RawWsClient(edge.port, '/v1/ws', 'fanout.json.v1');
+  await client.ready;
+  await sleep(50);
+  const framesBefore = client.frames;
+  const started = performance.now();
+  client.sendText(
+    JSON.stringify({ subscribe: { requestId: 1, subscriptions: [{ channel, since }] } }),
+  );
+  const deadline = Date.now() + 30_000;
+  // +1: the `subscribed` frame comes first.
+  while (client.frames - framesBefore < count + 1) {
+    if (Date.now() > deadline) throw new Error(`resume got ${client.frames - framesBefore} frames`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const ms = performance.now() - started;
+  client.close();
+  return ms;
+}
+
+async function positionOf(channel: string): Promise<string> {
+  const response = await fetch(`${edge.httpBase}/v1/channels/${channel}?limit=1`);
+  const body = (await response.json()) as { position: string };
+  return body.position;
+}
+
+// ---- run ----------------------------------------------------------------------
+
+const results: string[] = [];
+try {
+  // memory
+  await sleep(1000);
+  const rssBase = rssBytes(edge.pid) ?? 0;
+  const clients = await connectAll(connectionCount);
+  await sleep(2000);
+  const rssIdle = rssBytes(edge.pid) ?? 0;
+  const broadcastChannel = 'bench.broadcast';
+  await subscribeAll(clients, () => broadcastChannel);
+  await sleep(2000);
+  const rssSubscribed = rssBytes(edge.pid) ?? 0;
+  const idlePerConnection = (rssIdle - rssBase) / connectionCount;
+  const subscribedPerConnection = (rssSubscribed - rssBase) / connectionCount;
+  console.log(
+    `memory: ${connectionCount} connections, edge RSS ${(rssBase / 2 ** 20).toFixed(1)} → ${(rssIdle / 2 ** 20).toFixed(1)} MiB idle → ${(rssSubscribed / 2 ** 20).toFixed(1)} MiB subscribed`,
+  );
+
+  // broadcast, light: latency when nothing queues
+  const light = await measureFanout(
+    `1 channel × ${connectionCount} subscribers, ${lightRate} events/s`,
+    clients,
+    [broadcastChannel],
+    connectionCount,
+    lightRate,
+  );
+  console.log(`light: ${JSON.stringify(light)}`);
+
+  // broadcast
+  const broadcast = await measureFanout(
+    `1 channel × ${connectionCount} subscribers, ${broadcastRate} events/s`,
+    clients,
+    [broadcastChannel],
+    connectionCount,
+    broadcastRate,
+  );
+  console.log(`broadcast: ${JSON.stringify(broadcast)}`);
+
+  // 100 channels
+  unsubscribeAll(clients, () => broadcastChannel);
+  await sleep(1000);
+  const channels = Array.from({ length: channelCount }, (_, i) => `bench.ch-${i}`);
+  await subscribeAll(clients, (index) => channels[index % channelCount] ?? '');
+  const spread = await measureFanout(
+    `${channelCount} channels × ${connectionCount / channelCount} subscribers, ${channelsRate} events/s`,
+    clients,
+    channels,
+    connectionCount / channelCount,
+    channelsRate,
+  );
+  console.log(`channels: ${JSON.stringify(spread)}`);
+  for (const client of clients) client.close();
+  await sleep(1000);
+
+  // resume, hot: the edge follows the channel live, so it holds the missed events
+  const resumeChannel = 'bench.resume';
+  const follower = new RawWsClient(edge.port, '/v1/ws', 'fanout.json.v1');
+  await follower.ready;
+  follower.sendText(
+    JSON.stringify({ subscribe: { requestId: 1, subscriptions: [{ channel: resumeChannel }] } }),
+  );
+  await sleep(300);
+  await send([resumeChannel]);
+  await sleep(300);
+  const since = await positionOf(resumeChannel);
+  for (let sent = 0; sent < resumeEvents; sent += 2000) {
+    await send(Array.from({ length: 2000 }, () => resumeChannel));
+  }
+  // subscribed + the first event + the missed ones: then the edge holds them all.
+  const waitUntil = Date.now() + 30_000;
+  while (follower.frames < 2 + resumeEvents && Date.now() < waitUntil) await sleep(20);
+  const hotMs = await timeResume(since, resumeChannel, resumeEvents);
+  follower.close();
+  console.log(`resume hot: ${hotMs.toFixed(1)} ms`);
+
+  // resume, cold: a fresh edge process has nothing in memory
+  // SIGTERM: a profiled edge writes its profile on a clean exit.
+  await edge.kill('SIGTERM');
+  edge = await startEdgeProcess({ brokers: kafka.brokers, topic, env: edgeEnv });
+  const coldMs = await timeResume(since, resumeChannel, resumeEvents);
+  const coldAgainMs = await timeResume(since, resumeChannel, resumeEvents);
+  console.log(
+    `resume cold: ${coldMs.toFixed(1)} ms (partition not yet read), then ${coldAgainMs.toFixed(1)} ms`,
+  );
+
+  const mib = (bytes: number): string => `${(bytes / 1024).toFixed(2)} KiB`;
+  const row = (r: FanoutResult): string =>
+    `| ${r.scenario} | ${Math.round(r.deliveriesPerSecond).toLocaleString('en')} | ${(r.edgeCpu * 100).toFixed(0)} % | ${Math.round(r.deliveriesPerCpuSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms | ${r.p999Ms.toFixed(1)} ms | ${r.received.toLocaleString('en')} / ${r.expected.toLocaleString('en')} | ${(r.clientCpu * 100).toFixed(0)} % |`;
+  results.push(
+    `Machine: ${cpus().length} × ${machineSummary()}, Node ${process.versions.node}, load ${loadavg()[0]?.toFixed(2) ?? '?'}; ${connectionCount} connections, ${seconds} s per scenario, ${dataBytes}-byte event data.`,
+    '',
+    '| scenario | deliveries/s | edge CPU | deliveries per edge CPU-second | latency p50 | p99 | p99.9 | received / expected | client CPU |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    row(light),
+    row(broadcast),
+    row(spread),
+    '',
+    '| memory per connection | edge RSS growth |',
+    '| --- | ---: |',
+    `| idle WebSocket | ${mib(idlePerConnection)} |`,
+    `| with one subscription | ${mib(subscribedPerConnection)} |`,
+    '',
+    `| resume of ${resumeEvents.toLocaleString('en')} missed events | until the last arrived |`,
+    '| --- | ---: |',
+    `| hot (in the edge's buffer) | ${hotMs.toFixed(1)} ms |`,
+    `| cold (fresh edge process, read from Kafka) | ${coldMs.toFixed(1)} ms |`,
+    `| cold, partition already read by the edge | ${coldAgainMs.toFixed(1)} ms |`,
+  );
+  console.log(`\n${results.join('\n')}`);
+} finally {
+  await edge.kill('SIGTERM').catch(() => undefined);
+  await producer.disconnect();
+  await kafka.close();
+  await stopOwnKafka();
+}

@@ -1,0 +1,123 @@
+/**
+ * A minimal WebSocket client for benchmarks: one TCP socket, the RFC 6455
+ * handshake, masked text frames out, and incoming frames counted by their
+ * headers without decoding them (so one process can follow ten thousand
+ * connections at a million frames a second). A sampling connection hands
+ * each frame's payload to a callback.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+
+export class RawWsClient {
+  frames = 0;
+  closed = false;
+  readonly #socket: Socket;
+  #buffer: Buffer = Buffer.alloc(0);
+  #onPayload: ((payload: Buffer) => void) | undefined;
+  readonly ready: Promise<void>;
+
+  constructor(port: number, path: string, protocol: string) {
+    this.#socket = connect({ host: '127.0.0.1', port });
+    this.#socket.setNoDelay(true);
+    this.ready = new Promise((resolve, reject) => {
+      let head = '';
+      const onHandshake = (chunk: Buffer): void => {
+        head += chunk.toString('latin1');
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        this.#socket.off('data', onHandshake);
+        if (!head.startsWith('HTTP/1.1 101')) {
+          reject(new Error(`handshake refused: ${head.slice(0, head.indexOf('\r\n'))}`));
+          this.#socket.destroy();
+          return;
+        }
+        this.#socket.on('data', (data: Buffer) => {
+          this.#read(data);
+        });
+        const rest = Buffer.from(head.slice(end + 4), 'latin1');
+        if (rest.length > 0) this.#read(rest);
+        resolve();
+      };
+      this.#socket.on('data', onHandshake);
+      this.#socket.once('error', reject);
+      this.#socket.once('close', () => {
+        this.closed = true;
+        reject(new Error('closed during the handshake'));
+      });
+      this.#socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+          `Sec-WebSocket-Protocol: ${protocol}\r\n\r\n`,
+      );
+    });
+  }
+
+  /** Every later frame's payload goes to `callback` too (decoding costs; use on a sample). */
+  sample(callback: (payload: Buffer) => void): void {
+    this.#onPayload = callback;
+  }
+
+  sendText(text: string): void {
+    const payload = Buffer.from(text, 'utf8');
+    const length = payload.length;
+    const header =
+      length < 126
+        ? Buffer.from([0x81, 0x80 | length])
+        : length < 65536
+          ? Buffer.from([0x81, 0x80 | 126, length >> 8, length & 0xff])
+          : (() => {
+              const big = Buffer.alloc(10);
+              big[0] = 0x81;
+              big[1] = 0x80 | 127;
+              big.writeBigUInt64BE(BigInt(length), 2);
+              return big;
+            })();
+    const mask = randomBytes(4);
+    for (let i = 0; i < length; i++) payload[i] = (payload[i] ?? 0) ^ (mask[i & 3] ?? 0);
+    this.#socket.write(Buffer.concat([header, mask, payload]));
+  }
+
+  close(): void {
+    this.#socket.destroy();
+    this.closed = true;
+  }
+
+  #read(data: Buffer): void {
+    let buffer = this.#buffer.length === 0 ? data : Buffer.concat([this.#buffer, data]);
+    let at = 0;
+    for (;;) {
+      if (buffer.length - at < 2) break;
+      const second = buffer[at + 1] ?? 0;
+      let length = second & 0x7f;
+      let headerLength = 2;
+      if (length === 126) {
+        if (buffer.length - at < 4) break;
+        length = buffer.readUInt16BE(at + 2);
+        headerLength = 4;
+      } else if (length === 127) {
+        if (buffer.length - at < 10) break;
+        length = Number(buffer.readBigUInt64BE(at + 2));
+        headerLength = 10;
+      }
+      if (buffer.length - at < headerLength + length) break;
+      const opcode = (buffer[at] ?? 0) & 0x0f;
+      if (opcode === 1 || opcode === 2) {
+        this.frames++;
+        this.#onPayload?.(buffer.subarray(at + headerLength, at + headerLength + length));
+      } else if (opcode === 9) {
+        // Answer pings so the edge's idle timeout never fires.
+        this.#pong(buffer.subarray(at + headerLength, at + headerLength + length));
+      }
+      at += headerLength + length;
+    }
+    buffer = buffer.subarray(at);
+    this.#buffer = buffer.length === 0 ? Buffer.alloc(0) : Buffer.from(buffer);
+  }
+
+  #pong(payload: Buffer): void {
+    const mask = randomBytes(4);
+    const masked = Buffer.from(payload);
+    for (let i = 0; i < masked.length; i++) masked[i] = (masked[i] ?? 0) ^ (mask[i & 3] ?? 0);
+    this.#socket.write(Buffer.concat([Buffer.from([0x8a, 0x80 | masked.length]), mask, masked]));
+  }
+}
