@@ -36,7 +36,7 @@ import { encodeEvent, partitionForChannel } from '@fanout/shared';
 import type { Producer } from 'kafkajs';
 import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
 import { cpuSeconds, machineSummary, rssBytes } from './process-stats.js';
-import { RawWsClient } from './raw-ws-client.js';
+import { RawWsClient } from '../support/raw-ws-client.js';
 
 const connectionCount = Number(process.env['FANOUT_BENCH_CONNECTIONS'] ?? 10_000);
 const seconds = Number(process.env['FANOUT_BENCH_SECONDS'] ?? 10);

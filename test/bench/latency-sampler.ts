@@ -10,7 +10,7 @@
  * the latencies since the last reset), 'close'.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { RawWsClient } from './raw-ws-client.js';
+import { RawWsClient } from '../support/raw-ws-client.js';
 
 const port = (workerData as { port: number }).port;
 const clients: RawWsClient[] = [];

@@ -4,7 +4,7 @@
  * HTTP, with what reached Kafka read back from the topic.
  */
 import assert from 'node:assert/strict';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { decodeEvent, fanout, formatPosition } from '@fanout/shared';
 import {
+  hs256Token,
+  nowSeconds,
   readTopic,
   startIngest,
   stopOwnKafka,
@@ -29,15 +31,6 @@ const alphaKey = 'alpha-key-0123456789abcdef';
 const betaKey = 'beta-key-0123456789abcdef';
 
 const text = (value: string) => new TextEncoder().encode(value);
-
-/** An HS256 JWT, signed here without a library. */
-function hs256Token(secret: string, claims: Readonly<Record<string, unknown>>): string {
-  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const signed = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
-  return `${signed}.${createHmac('sha256', secret).update(signed).digest('base64url')}`;
-}
-
-const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 function withApiKey(key: string): grpc.Metadata {
   const metadata = new grpc.Metadata();

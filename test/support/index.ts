@@ -22,3 +22,4 @@ export { startEdgeProcess } from './edge-process.js';
 export type { EdgeProcess } from './edge-process.js';
 export { ResumingClient } from './resuming-client.js';
 export type { ReceivedEvent } from './resuming-client.js';
+export { hs256Token, nowSeconds } from './jwt.js';

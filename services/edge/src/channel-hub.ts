@@ -407,11 +407,24 @@ export class ChannelHub implements PartitionSink {
       if (!tail) return;
       const cursor = subscription.cursors.get(partition) ?? tail.head - 1;
       if (cursor + 1 >= tail.head || tail.ring.covers(cursor + 1)) {
+        // Hot: from memory. A client that falls behind is waited for (the
+        // ring is read again afterwards, or Kafka if it moved on), so a
+        // replay never pushes it past its backpressure limit.
+        let paused = false;
         for (const event of tail.ring.after(cursor)) {
           if (subscription.matches(event)) {
             target.deliver(event, subscription);
             replayed++;
           }
+          subscription.cursors.set(partition, event.offset);
+          if (target.bufferedBytes() > this.#options.replayPauseBytes) {
+            paused = true;
+            break;
+          }
+        }
+        if (paused) {
+          await target.drained();
+          continue;
         }
         subscription.cursors.set(partition, Math.max(cursor, tail.head - 1));
         this.#goLive(subscription, partition);
@@ -465,6 +478,10 @@ export class ChannelHub implements PartitionSink {
       if (subscription.matches(event)) {
         subscription.target.deliver(event, subscription);
         delivered++;
+      }
+      // Stop at the pause mark; the caller waits for the client, then reads on from here.
+      if (subscription.target.bufferedBytes() > this.#options.replayPauseBytes) {
+        return { delivered, last: event.offset };
       }
     }
     return { delivered, last: read.last };

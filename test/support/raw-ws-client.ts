@@ -11,6 +11,8 @@ import { connect, type Socket } from 'node:net';
 export class RawWsClient {
   frames = 0;
   closed = false;
+  /** The status code of the close frame the server sent, once it sent one. */
+  closeCode: number | undefined;
   readonly #socket: Socket;
   #buffer: Buffer = Buffer.alloc(0);
   #onPayload: ((payload: Buffer) => void) | undefined;
@@ -82,6 +84,15 @@ export class RawWsClient {
     this.closed = true;
   }
 
+  /** Stops reading: the edge's writes pile up in the kernel, then in its own buffer. */
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
   #read(data: Buffer): void {
     let buffer = this.#buffer.length === 0 ? data : Buffer.concat([this.#buffer, data]);
     let at = 0;
@@ -104,6 +115,8 @@ export class RawWsClient {
       if (opcode === 1 || opcode === 2) {
         this.frames++;
         this.#onPayload?.(buffer.subarray(at + headerLength, at + headerLength + length));
+      } else if (opcode === 8) {
+        this.closeCode = length >= 2 ? buffer.readUInt16BE(at + headerLength) : 1005;
       } else if (opcode === 9) {
         // Answer pings so the edge's idle timeout never fires.
         this.#pong(buffer.subarray(at + headerLength, at + headerLength + length));
