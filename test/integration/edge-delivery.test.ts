@@ -306,10 +306,16 @@ describe('edge delivery from Kafka', () => {
       ),
     );
     await reader?.cancel();
+    // The cursor of each partition is at or past its event: a partition's
+    // cursor also moves over other channels' events it examined.
     const lastId = [...text.matchAll(/^id: (.+)$/gm)].at(-1)?.[1] ?? '';
     for (const position of [pa, pb]) {
       const [, partition, offset] = (position ?? '').split(':');
-      assert.match(lastId, new RegExp(`[:,]${partition}:${offset}(,|$)`), `names ${position}`);
+      const cursor = new RegExp(`[:,]${partition}:(\\d+)(,|$)`).exec(lastId)?.[1];
+      assert.ok(
+        cursor !== undefined && Number(cursor) >= Number(offset),
+        `${lastId} covers ${position}`,
+      );
     }
   });
 

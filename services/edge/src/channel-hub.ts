@@ -402,6 +402,8 @@ export class ChannelHub implements PartitionSink {
     let kind: 'hot' | 'cold' = 'hot';
     const target = subscription.target;
     let idle = 0;
+    /** Fetched from Kafka and not delivered yet (the client was over the pause mark). */
+    let fetched: { events: readonly EdgeEvent[]; next: number; last: number } | undefined;
     while (subscription.active && !target.closed) {
       const tail = this.#options.reader.tails.get(partition);
       if (!tail) return;
@@ -436,23 +438,44 @@ export class ChannelHub implements PartitionSink {
         await target.drained();
         continue;
       }
-      const scanned = await this.#coldRead(subscription, partition, cursor);
-      if (scanned === undefined) return;
-      replayed += scanned.delivered;
-      if (scanned.last > cursor) {
-        subscription.cursors.set(partition, scanned.last);
+      if (fetched === undefined || fetched.next >= fetched.events.length) {
+        const read = await this.#coldRead(subscription, partition, cursor);
+        if (read === undefined) return;
+        if (read.last <= cursor) {
+          if (++idle > 3) {
+            await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 20 * idle)));
+          }
+          continue;
+        }
         idle = 0;
-      } else if (++idle > 3) {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 20 * idle)));
+        fetched = { events: read.events, next: 0, last: read.last };
+      }
+      // Deliver up to the pause mark; the rest waits in `fetched`, not refetched.
+      while (fetched.next < fetched.events.length) {
+        const event = fetched.events[fetched.next++];
+        if (event === undefined || event.offset <= cursor) continue;
+        if (subscription.matches(event)) {
+          target.deliver(event, subscription);
+          replayed++;
+        }
+        subscription.cursors.set(partition, event.offset);
+        if (target.bufferedBytes() > this.#options.replayPauseBytes) break;
+      }
+      if (fetched.next >= fetched.events.length) {
+        subscription.cursors.set(
+          partition,
+          Math.max(subscription.cursors.get(partition) ?? cursor, fetched.last),
+        );
       }
     }
   }
 
+  /** Events after `cursor` from Kafka; undefined when the subscription was reset instead. */
   async #coldRead(
     subscription: Subscription,
     partition: number,
     cursor: number,
-  ): Promise<{ delivered: number; last: number } | undefined> {
+  ): Promise<{ events: readonly EdgeEvent[]; last: number } | undefined> {
     let read;
     try {
       read = await this.#fetchCold(partition, cursor);
@@ -460,7 +483,7 @@ export class ChannelHub implements PartitionSink {
       this.#options.logger.warn({ err: error, partition }, 'cold replay fetch failed; retrying');
       await new Promise((resolve) => setTimeout(resolve, 500));
       await this.#options.reader.start().catch(() => undefined);
-      return { delivered: 0, last: cursor };
+      return { events: [], last: cursor };
     }
     if (read === 'too_old') {
       const offsets = await this.#options.log.offsets([partition]).catch(() => undefined);
@@ -473,18 +496,7 @@ export class ChannelHub implements PartitionSink {
       });
       return undefined;
     }
-    let delivered = 0;
-    for (const event of read.events) {
-      if (subscription.matches(event)) {
-        subscription.target.deliver(event, subscription);
-        delivered++;
-      }
-      // Stop at the pause mark; the caller waits for the client, then reads on from here.
-      if (subscription.target.bufferedBytes() > this.#options.replayPauseBytes) {
-        return { delivered, last: event.offset };
-      }
-    }
-    return { delivered, last: read.last };
+    return read;
   }
 
   #resetOne(

@@ -40,6 +40,8 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   const log = new KafkaLog(config.kafka, 'edge');
   // The hub is built before the server it publishes through.
   const published: { server?: EdgeServer } = {};
+  /** Set during a topic publish: uWS closes over-limit subscribers inside it. */
+  let publishing = false;
   const reader: PartitionReader = new PartitionReader({
     log,
     logger: logger.child({ component: 'reader' }),
@@ -77,7 +79,12 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     log,
     logger: logger.child({ component: 'hub' }),
     publish: (topic, frame, binary) => {
-      published.server?.app.publish(topic, frame, binary);
+      publishing = true;
+      try {
+        published.server?.app.publish(topic, frame, binary);
+      } finally {
+        publishing = false;
+      }
     },
     replayFetchMaxBytes: 4 * 1024 * 1024,
     replayPauseBytes: edge.maxBackpressureBytes / 4,
@@ -110,6 +117,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     auth,
     metrics,
     logger: logger.child({ component: 'server' }),
+    publishing: () => publishing,
   });
   const lagTimer = setInterval(() => {
     metrics.partitionsRead.set(reader.tails.size);

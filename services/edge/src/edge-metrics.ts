@@ -22,6 +22,7 @@ export interface EdgeMetrics {
   readonly undecodable: Counter;
   readonly httpRequests: Counter<'route' | 'status'>;
   readonly frameErrors: Counter<'code'>;
+  readonly abruptCloses: Counter;
 }
 
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
@@ -126,6 +127,11 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
       name: 'fanout_edge_frame_errors_total',
       help: 'WebSocket requests answered with an error frame, by error catalog code (rate_limited, permission_denied, frame_invalid, ...).',
       labelNames: ['code'],
+      registers,
+    }),
+    abruptCloses: new Counter({
+      name: 'fanout_edge_abrupt_closes_total',
+      help: 'WebSockets that ended without a close handshake: the client vanished, or it was dropped at twice the backpressure limit.',
       registers,
     }),
   };

@@ -24,6 +24,8 @@ export interface EdgeServerOptions {
   readonly auth: ClientAuth;
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
+  /** True while the hub publishes to uWS topics. */
+  readonly publishing: () => boolean;
 }
 
 export interface EdgeServer {
@@ -85,7 +87,11 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     limits,
     addressOf,
   };
-  const ws = registerWsEndpoint({ ...common, edgeId: options.edgeId });
+  const ws = registerWsEndpoint({
+    ...common,
+    edgeId: options.edgeId,
+    publishing: options.publishing,
+  });
   const http = registerHttpEndpoints({ ...common, reader: options.reader });
   connections = () => ws.connections() + http.streams();
   app.any('/*', (response, request) => {
@@ -106,7 +112,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   });
   const sweep = setInterval(() => {
     ws.sweep();
-  }, 100);
+  }, 50);
   sweep.unref();
   let listening = true;
   const stopListening = (): void => {

@@ -4,9 +4,9 @@
  * A connection authenticates with its handshake token (query `token` or
  * `Authorization`) or a first Connect frame, then subscribes. Catch-up frames
  * are sent per connection; live frames go through uWS topics so the per-
- * subscriber work stays in C++. A connection over half its backpressure
- * limit is closed with `backpressure` (4008) and its positions; at the hard
- * limit uWS closes it itself. Either way it is never fed a stream with holes.
+ * subscriber work stays in C++. A connection over its backpressure limit
+ * is closed with `backpressure` (4008) and its positions; at twice the limit
+ * uWS drops it itself. Either way it is never fed a stream with holes.
  */
 import {
   actionForCloseCode,
@@ -57,6 +57,8 @@ export interface WsEndpointOptions {
   readonly admit: (request: HttpRequest) => FanoutError | undefined;
   readonly limits: ConnectionLimits;
   readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
+  /** True while the hub publishes to uWS topics (a close then is a backpressure drop). */
+  readonly publishing: () => boolean;
 }
 
 interface UserData {
@@ -69,6 +71,8 @@ class WsConnection implements DeliveryTarget {
   ws: WebSocket<UserData> | undefined;
   identity: ClientIdentity | undefined;
   closed = false;
+  /** Set when the edge ended the connection itself (closeWith), with a catalog code. */
+  endedByEdge = false;
   readonly subscriptions = new Map<string, Subscription>();
   readonly topics = new Map<number, string>();
   readonly lease: ConnectionLease;
@@ -122,6 +126,8 @@ class WsConnection implements DeliveryTarget {
         : this.ws.send(event.jsonFrame, false);
     if (status === 2) {
       // Dropped at the hard limit: the client must not go on past a hole.
+      // uWebSockets.js may already have closed the socket (closeOnBackpressureLimit):
+      // the close handler counts that.
       this.closeWith('backpressure', 'the client read too slowly');
       return;
     }
@@ -189,6 +195,7 @@ class WsConnection implements DeliveryTarget {
   /** Sends Disconnect with the positions, then closes with the error's close code. */
   closeWith(code: ErrorCode, message: string, hint?: string): void {
     if (this.closed || !this.ws) return;
+    this.endedByEdge = true;
     const closeCode = toCloseCode(code);
     this.options.metrics.closes.inc({ code });
     this.send({
@@ -253,7 +260,9 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
 } {
   const { app, hub, auth, config, logger, metrics } = options;
   const live = new Set<WsConnection>();
-  const softLimit = config.maxBackpressureBytes / 2;
+  // The edge closes a client over the limit itself, with `disconnect` and its
+  // positions; uWS's own hard limit is twice that, for bursts between sweeps.
+  const softLimit = config.maxBackpressureBytes;
 
   async function handle(connection: WsConnection, message: ClientMessage): Promise<void> {
     if (!connection.identity && message.kind !== 'connect' && message.kind !== 'ping') {
@@ -430,7 +439,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     compression: 0,
     maxPayloadLength: config.maxMessageBytes,
     idleTimeout: config.idleTimeoutSeconds,
-    maxBackpressure: config.maxBackpressureBytes,
+    maxBackpressure: config.maxBackpressureBytes * 2,
     // Typed as a number by the package; a dropped frame closes the socket instead of leaving a hole.
     closeOnBackpressureLimit: 1,
     sendPingsAutomatically: true,
@@ -547,8 +556,12 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     drain(ws) {
       ws.getUserData().connection.onDrain();
     },
-    close(ws) {
+    close(ws, code) {
       const connection = ws.getUserData().connection;
+      // Without a close handshake: the client vanished, or uWebSockets.js
+      // dropped it at twice the limit (closeOnBackpressureLimit) during a
+      // burst between two sweeps. uWS cannot tell which.
+      if (!connection.endedByEdge && code === 1006) metrics.abruptCloses.inc();
       live.delete(connection);
       metrics.connections.dec({ transport: 'ws' });
       connection.onClose();
