@@ -131,7 +131,7 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
     }),
     abruptCloses: new Counter({
       name: 'fanout_edge_abrupt_closes_total',
-      help: 'WebSockets that ended without a close handshake: the client vanished, or it was dropped at twice the backpressure limit.',
+      help: 'WebSockets that ended without a close handshake: the client vanished, was dropped at twice the backpressure limit, or sent a frame over twice the size limit.',
       registers,
     }),
   };

@@ -61,13 +61,14 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     return clientAddress(peer, addressHeader, (name) => request.getHeader(name));
   }
 
-  function admit(request: HttpRequest): FanoutError | undefined {
+  /** `opensConnection`: a WebSocket or SSE stream; plain GETs and long-polls are not counted. */
+  function admit(request: HttpRequest, opensConnection = true): FanoutError | undefined {
     if (!accepting) return new FanoutError('draining', 'this edge is shutting down; use another');
     const origin = request.getHeader('origin');
     if (origin !== '' && !anyOrigin && !origins.has(origin)) {
       return new FanoutError('origin_not_allowed', `origin ${origin} is not allowed`);
     }
-    if (connections() >= config.maxConnections) {
+    if (opensConnection && connections() >= config.maxConnections) {
       return new FanoutError(
         'connection_limit',
         `this edge serves at most ${config.maxConnections} connections`,

@@ -37,7 +37,7 @@ export interface HttpEndpointsOptions {
   readonly config: FanoutConfig['edge'];
   readonly logger: Logger;
   readonly metrics: EdgeMetrics;
-  readonly admit: (request: HttpRequest) => FanoutError | undefined;
+  readonly admit: (request: HttpRequest, opensConnection?: boolean) => FanoutError | undefined;
   readonly limits: ConnectionLimits;
   readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
 }
@@ -106,6 +106,11 @@ function integerParameter(
   return value;
 }
 
+/** True when a channel request asks for an SSE stream rather than a GET. */
+function watches(query: URLSearchParams, accept: string): boolean {
+  return query.get('watch') === 'true' || accept.includes('text/event-stream');
+}
+
 function typesParameter(query: URLSearchParams): string[] {
   const text = query.get('types');
   return text === null || text === '' ? [] : text.split(',').filter((type) => type !== '');
@@ -121,7 +126,13 @@ class SseStream implements DeliveryTarget {
   /** Called once when the stream closes, whichever way. */
   onClosed: (() => void) | undefined;
   closed = false;
-  #written = 0;
+  /**
+   * Bytes uWebSockets.js holds for the client, as its write results tell
+   * (getWriteOffset does not count chunked writes): none after a write it
+   * took whole, else at most what was written since.
+   */
+  #unsent = 0;
+  #watchingWritable = false;
   #waiters: (() => void)[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #singlePartition: boolean;
@@ -150,26 +161,35 @@ class SseStream implements DeliveryTarget {
 
   write(text: string): void {
     if (this.closed) return;
-    this.#written += Buffer.byteLength(text);
-    if (!this.response.write(text)) {
-      this.response.onWritable(() => {
-        if (this.bufferedBytes() <= this.options.config.maxBackpressureBytes / 4) {
-          const waiters = this.#waiters;
-          this.#waiters = [];
-          for (const resolve of waiters) resolve();
-          return true;
-        }
-        return true;
-      });
+    if (this.response.write(text)) {
+      this.#sentAll();
+      return;
     }
+    this.#unsent += Buffer.byteLength(text);
+    if (this.#watchingWritable) return;
+    // Registered once: replacing the handler from inside it is not safe.
+    this.#watchingWritable = true;
+    this.response.onWritable(() => {
+      // A write flushes what uWS holds first, so its result tells whether
+      // the client caught up; SSE clients ignore a comment line.
+      if (!this.closed && this.response.write(':\n\n')) this.#sentAll();
+      return true;
+    });
+  }
+
+  #sentAll(): void {
+    this.#unsent = 0;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   bufferedBytes(): number {
-    return this.closed ? 0 : Math.max(0, this.#written - this.response.getWriteOffset());
+    return this.closed ? 0 : this.#unsent;
   }
 
   drained(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+    if (this.closed || this.#unsent === 0) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
@@ -454,7 +474,12 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     channelParameter: boolean,
   ) {
     return (response: HttpResponse, request: HttpRequest): void => {
-      const refused = options.admit(request);
+      // Only streams count against edge.maxConnections.
+      const refused = options.admit(
+        request,
+        route === 'stream' ||
+          watches(new URLSearchParams(request.getQuery()), request.getHeader('accept')),
+      );
       if (refused) {
         fail(response, route, refused, false);
         return;
@@ -491,9 +516,8 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     handle(
       'channel',
       async (response, facts, state, abort) => {
-        const watch =
-          facts.query.get('watch') === 'true' || facts.accept.includes('text/event-stream');
-        if (watch) await openStream(response, facts, state, [facts.channel], 'channel_watch');
+        if (watches(facts.query, facts.accept))
+          await openStream(response, facts, state, [facts.channel], 'channel_watch');
         else await readChannel(response, facts, state, abort);
       },
       true,

@@ -437,7 +437,9 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
 
   app.ws<UserData>('/v1/ws', {
     compression: 0,
-    maxPayloadLength: config.maxMessageBytes,
+    // Frames up to twice the limit reach `message`, which closes with
+    // message_too_large (4413, stop); uWS cuts larger ones off (1006).
+    maxPayloadLength: config.maxMessageBytes * 2,
     idleTimeout: config.idleTimeoutSeconds,
     maxBackpressure: config.maxBackpressureBytes * 2,
     // Typed as a number by the package; a dropped frame closes the socket instead of leaving a hole.
@@ -523,6 +525,13 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     },
     message(ws, data, isBinary) {
       const connection = ws.getUserData().connection;
+      if (data.byteLength > config.maxMessageBytes) {
+        connection.closeWith(
+          'message_too_large',
+          `a frame may have at most ${config.maxMessageBytes} bytes`,
+        );
+        return;
+      }
       let message: ClientMessage;
       try {
         message = decodeClientFrame(connection.format, data, isBinary);
