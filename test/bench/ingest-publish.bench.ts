@@ -33,16 +33,15 @@ import { join } from 'node:path';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fanout } from '@fanout/shared';
+import type { fanout } from '@fanout/shared';
 import {
   chooseKafkaEnvironmentKind,
-  ingestClient,
   LocalKafkaEnvironment,
   repoRoot,
   startKafkaEnvironment,
-  type IngestClient,
   type KafkaEnvironment,
 } from '../support/index.js';
+import { loadClient, RequestCache, type LoadClient } from './ingest-load-client.js';
 
 const measureSeconds = Number(process.env['FANOUT_BENCH_SECONDS'] ?? 10);
 const warmupSeconds = Number(process.env['FANOUT_BENCH_WARMUP_SECONDS'] ?? 3);
@@ -72,6 +71,8 @@ const eventAt = (n: number): fanout.v1.PublishEvent.$Properties => ({
   data,
   contentType: 'application/octet-stream',
 });
+/** Events repeat every `channelCount`: their requests are encoded once. */
+const requests = new RequestCache(eventAt, channelCount);
 
 // ---- process CPU from /proc (Linux) ------------------------------------------
 
@@ -170,14 +171,24 @@ async function startIngestProcess(brokers: readonly string[]): Promise<IngestPro
   };
 }
 
-/** Sum and count of the ingest's produce-request batch size histogram. */
-async function kafkaBatches(metricsUrl: string): Promise<{ sum: number; count: number }> {
+interface IngestCounters {
+  /** Sum and count of the produce-request batch size histogram. */
+  readonly batchSum: number;
+  readonly batchCount: number;
+  /** Sum and count of the accept-to-Kafka-acknowledgement histogram (seconds). */
+  readonly ackSum: number;
+  readonly ackCount: number;
+}
+
+async function ingestCounters(metricsUrl: string): Promise<IngestCounters> {
   const text = await (await fetch(metricsUrl)).text();
   const value = (name: string) =>
     Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   return {
-    sum: value('fanout_ingest_kafka_batch_events_sum'),
-    count: value('fanout_ingest_kafka_batch_events_count'),
+    batchSum: value('fanout_ingest_kafka_batch_events_sum'),
+    batchCount: value('fanout_ingest_kafka_batch_events_count'),
+    ackSum: value('fanout_ingest_kafka_ack_seconds_sum'),
+    ackCount: value('fanout_ingest_kafka_ack_seconds_count'),
   };
 }
 
@@ -203,14 +214,15 @@ function recordAck(load: Load, startedAt: number, events: number): void {
 }
 
 /** `concurrency` loops, each publishing `size` events and waiting for the answer. */
-function unaryLoad(client: IngestClient, load: Load, size: number, concurrency: number) {
+function unaryLoad(client: LoadClient, load: Load, size: number, concurrency: number) {
   let n = 0;
   const loop = async (): Promise<void> => {
     while (!load.stopped) {
-      const events = Array.from({ length: size }, () => eventAt(n++));
+      const request = requests.publishRequest(n, size);
+      n += size;
       const startedAt = performance.now();
       try {
-        await client.publish({ events }, { deadlineMs: 30_000 });
+        await client.publish(request, size, 30_000);
         recordAck(load, startedAt, size);
       } catch (error) {
         load.errors++;
@@ -223,7 +235,7 @@ function unaryLoad(client: IngestClient, load: Load, size: number, concurrency: 
 }
 
 /** One PublishStream with `window` events unacknowledged at all times. */
-function streamLoad(client: IngestClient, load: Load, window: number): Promise<void> {
+function streamLoad(client: LoadClient, load: Load, window: number): Promise<void> {
   const stream = client.publishStream();
   const sentAt = new Map<number, number>();
   let sequence = 0;
@@ -232,9 +244,7 @@ function streamLoad(client: IngestClient, load: Load, window: number): Promise<v
     while (!load.stopped && writable && sentAt.size < window) {
       sequence++;
       sentAt.set(sequence, performance.now());
-      writable = stream.write(
-        fanout.v1.PublishStreamRequest.create({ sequence, event: eventAt(sequence) }),
-      );
+      writable = stream.write(requests.streamRequest(sequence, sequence));
     }
   };
   stream.on('drain', () => {
@@ -276,6 +286,8 @@ interface Result {
   readonly p99Ms: number;
   readonly errors: number;
   readonly meanKafkaBatch: number;
+  /** Mean time from the ingest accepting an event to Kafka acknowledging it. */
+  readonly meanKafkaAckMs: number;
   readonly ingestCpu: number | undefined;
   readonly brokerCpu: number | undefined;
   readonly producerCpu: number;
@@ -285,7 +297,7 @@ async function run(
   scenario: string,
   ingest: IngestProcess,
   brokerPid: number | undefined,
-  client: IngestClient,
+  client: LoadClient,
 ): Promise<Result> {
   const load = newLoad();
   const running =
@@ -296,7 +308,7 @@ async function run(
         : streamLoad(client, load, streamWindow);
   await sleep(warmupSeconds * 1000);
 
-  const batchesBefore = await kafkaBatches(ingest.metricsUrl);
+  const countersBefore = await ingestCounters(ingest.metricsUrl);
   const ingestCpuBefore = cpuSeconds(ingest.pid);
   const brokerCpuBefore = cpuSeconds(brokerPid);
   const producerCpuBefore = process.cpuUsage();
@@ -308,7 +320,7 @@ async function run(
   const producerCpu = process.cpuUsage(producerCpuBefore);
   const ingestCpuAfter = cpuSeconds(ingest.pid);
   const brokerCpuAfter = cpuSeconds(brokerPid);
-  const batchesAfter = await kafkaBatches(ingest.metricsUrl);
+  const countersAfter = await ingestCounters(ingest.metricsUrl);
 
   load.stopped = true;
   await Promise.race([
@@ -326,7 +338,12 @@ async function run(
     p99Ms: load.latency.percentile(99) / 1000,
     errors: load.errors,
     meanKafkaBatch:
-      (batchesAfter.sum - batchesBefore.sum) / (batchesAfter.count - batchesBefore.count),
+      (countersAfter.batchSum - countersBefore.batchSum) /
+      (countersAfter.batchCount - countersBefore.batchCount),
+    meanKafkaAckMs:
+      ((countersAfter.ackSum - countersBefore.ackSum) /
+        (countersAfter.ackCount - countersBefore.ackCount)) *
+      1000,
     ingestCpu: share(ingestCpuBefore, ingestCpuAfter),
     brokerCpu: share(brokerCpuBefore, brokerCpuAfter),
     producerCpu: (producerCpu.user + producerCpu.system) / 1e6 / elapsed,
@@ -349,11 +366,11 @@ const kind = process.env['FANOUT_TEST_KAFKA'] ? await chooseKafkaEnvironmentKind
 const kafka: KafkaEnvironment = await startKafkaEnvironment(kind);
 const brokerPid = kafka instanceof LocalKafkaEnvironment ? kafka.pid : undefined;
 let ingest: IngestProcess | undefined;
-let client: IngestClient | undefined;
+let client: LoadClient | undefined;
 const results: Result[] = [];
 try {
   ingest = await startIngestProcess(kafka.brokers);
-  client = ingestClient(ingest.grpcAddress);
+  client = loadClient(ingest.grpcAddress);
   for (const scenario of scenarioNames) {
     results.push(await run(scenario, ingest, brokerPid, client));
     const last = results[results.length - 1];

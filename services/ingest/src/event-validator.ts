@@ -51,22 +51,52 @@ function baseMediaType(contentType: string): string {
   return (contentType.split(';')[0] ?? '').trim().toLowerCase();
 }
 
+/**
+ * Channels and content types seen valid recently: most publishes repeat a
+ * few of them, so their checks run once. Each cache starts over when full.
+ */
+const cacheLimit = 10_000;
+const validChannels = new Set<string>();
+const validContentTypes = new Map<string, { contentType: string; base: string }>();
+
+function checkChannel(channel: string, field: string): void {
+  if (validChannels.has(channel)) return;
+  assertValidChannel(channel, `${field}.channel`);
+  if (validChannels.size >= cacheLimit) validChannels.clear();
+  validChannels.add(channel);
+}
+
+/** The content type as stored (trimmed, defaulted) and its media type; throws when malformed. */
+function checkContentType(
+  given: string | null | undefined,
+  field: string,
+): { contentType: string; base: string } {
+  const key = given ?? '';
+  const known = validContentTypes.get(key);
+  if (known !== undefined) return known;
+  const trimmed = key.trim();
+  const contentType = trimmed === '' ? defaultContentType : trimmed;
+  const base = baseMediaType(contentType);
+  if (!mediaType.test(base) || contentType.length > 255) {
+    throw invalid(`${field}.content_type`, `"${contentType.slice(0, 80)}" is not a media type`);
+  }
+  const checked = { contentType, base };
+  if (validContentTypes.size >= cacheLimit) validContentTypes.clear();
+  validContentTypes.set(key, checked);
+  return checked;
+}
+
 export function prepareEvent(
   event: IncomingEvent,
   limits: PublishLimits,
   field: string,
 ): PreparedEvent {
-  assertValidChannel(event.channel, `${field}.channel`);
+  checkChannel(event.channel, field);
   const type = event.type ?? '';
-  if (!typePattern.test(type)) {
+  if (type !== '' && !typePattern.test(type)) {
     throw invalid(`${field}.type`, 'at most 128 characters of [A-Za-z0-9._:/-]');
   }
-  const givenType = event.contentType?.trim() ?? '';
-  const contentType = givenType === '' ? defaultContentType : givenType;
-  const base = baseMediaType(contentType);
-  if (!mediaType.test(base) || contentType.length > 255) {
-    throw invalid(`${field}.content_type`, `"${contentType.slice(0, 80)}" is not a media type`);
-  }
+  const { contentType, base } = checkContentType(event.contentType, field);
   if (
     !limits.allowedContentTypes.includes('*') &&
     !limits.allowedContentTypes.some((allowed) => baseMediaType(allowed) === base)

@@ -1,14 +1,17 @@
 /**
  * Writes prepared events to Kafka and reports each one's position.
  *
- * - One idempotent kafkajs producer with acks=all; an event is reported as
- *   written only after Kafka acknowledged it.
+ * - One idempotent producer with acks=all (record-producer.ts); an event is
+ *   reported as written only after Kafka acknowledged it.
  * - Natural batching: publishes that arrive while a produce request is in
  *   flight are merged into the next request (up to maxBatchEvents), so
- *   latency stays low at low rates and batches grow with the rate.
+ *   latency stays low at low rates and batches grow with the rate. One
+ *   request is in flight at a time: the idempotent producer numbers each
+ *   partition's records when the previous request was acknowledged.
  * - The record key is the channel and the partition is computed with Kafka's
  *   default partitioner, so the writer knows each event's offset
- *   (base offset of its partition batch + its index in it).
+ *   (base offset of its partition batch + its index in it). Events are sent
+ *   in the order they were accepted, so a channel's events keep their order.
  * - While Kafka is unreachable, writes fail fast with `kafka_unavailable`; a
  *   background probe brings the writer back with a fresh producer (a new
  *   producer id, so no stale sequence numbers survive a failure).
@@ -16,18 +19,17 @@
  *   with `deadline_exceeded` and never sent. One whose deadline passes while
  *   its request is in flight is failed too, but may still be written: that
  *   is what idempotency keys are for.
+ *
+ * Costs are paid per publish where they can be: one promise, one timestamp,
+ * one header map, one encoding of the envelope fields the events share and
+ * one update of the in-flight gauge per `write` call, not per event.
  */
-import {
-  FanoutError,
-  encodeEvent,
-  partitionForChannel,
-  type Logger,
-  type PositionValue,
-} from '@fanout/shared';
-import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import { FanoutError, partitionForChannel, type Logger, type PositionValue } from '@fanout/shared';
+import { encodeEnvelope, encodeEnvelopeTail, type EnvelopeTail } from './envelope-encoder.js';
 import { IdempotencyWindow } from './idempotency-window.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PreparedEvent } from './event-validator.js';
+import type { OutgoingRecord, RecordHeaders, RecordProducer } from './record-producer.js';
 
 export interface WriteContext {
   /** Authenticated producer identity, stored in the envelope and a record header. */
@@ -46,54 +48,117 @@ export interface WrittenEvent {
 }
 
 export interface EventWriterOptions {
-  readonly kafka: Kafka;
+  /** Connects a new idempotent producer (a new producer id on every call). */
+  readonly connectProducer: () => Promise<RecordProducer>;
   readonly topic: string;
   readonly epoch: string;
   readonly partitions: number;
   readonly logger: Logger;
   readonly metrics: IngestMetrics;
-  readonly compression: 'none' | 'gzip';
   /** Most events in one produce request. */
   readonly maxBatchEvents: number;
   /** Most events accepted and not yet acknowledged; more fail with rate_limited. */
   readonly maxInFlightEvents: number;
   readonly idempotencyWindowMs: number;
   readonly idempotencyMaxEntries: number;
-  /** Broker-side ack timeout of a produce request. */
-  readonly ackTimeoutMs: number;
+  /** Delay between reconnection attempts while Kafka is unreachable (default 500 ms). */
+  readonly recoveryIntervalMs?: number;
 }
 
+/** One `write` call: its answer, settled when every event of it is. */
+class WriteCall {
+  readonly results: (WrittenEvent | undefined)[];
+  private remaining: number;
+  private failure: FanoutError | undefined;
+  private failureIndex = Number.MAX_SAFE_INTEGER;
+  private resolve!: (written: WrittenEvent[]) => void;
+  private reject!: (error: FanoutError) => void;
+  readonly promise: Promise<WrittenEvent[]>;
+
+  constructor(size: number) {
+    this.results = new Array<WrittenEvent | undefined>(size);
+    this.remaining = size;
+    this.promise = new Promise<WrittenEvent[]>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  succeed(index: number, written: WrittenEvent): void {
+    this.results[index] = written;
+    this.done();
+  }
+
+  /** The call fails with the error of its first failed event, once all are settled. */
+  fail(index: number, error: FanoutError): void {
+    if (index < this.failureIndex) {
+      this.failure = error;
+      this.failureIndex = index;
+    }
+    this.done();
+  }
+
+  private done(): void {
+    if (--this.remaining > 0) return;
+    if (this.failure !== undefined) this.reject(this.failure);
+    else this.resolve(this.results as WrittenEvent[]);
+  }
+}
+
+/** An event accepted and not yet answered. */
 interface Pending {
-  readonly event: PreparedEvent;
-  readonly context: WriteContext;
-  readonly message: Message;
-  readonly partition: number;
+  readonly call: WriteCall;
+  readonly index: number;
+  readonly id: string;
+  readonly channel: string;
+  readonly record: OutgoingRecord;
+  readonly deadline: number;
   readonly acceptedAt: number;
+  /** `channel\0id` when the producer chose the id (an idempotency key). */
+  readonly idempotencyKey: string | undefined;
+  /** Other publishes of the same idempotency key, answered with this one's outcome. */
+  joined: ((outcome: PositionValue | FanoutError) => void)[] | undefined;
   settled: boolean;
-  resolve(position: PositionValue): void;
-  reject(error: FanoutError): void;
 }
 
-const recoveryIntervalMs = 500;
+/** Where a channel's records go: its partition and its key bytes. */
+interface ChannelRoute {
+  readonly partition: number;
+  readonly key: Buffer;
+}
+
+const defaultRecoveryIntervalMs = 500;
+/** Most channels whose route is cached; the cache starts over when full. */
+const routeCacheSize = 50_000;
+const producerHeader = Buffer.from('fanout-producer');
+const traceparentHeader = Buffer.from('traceparent');
+const tracestateHeader = Buffer.from('tracestate');
 
 export class EventWriter {
-  private producer: Producer | undefined;
-  private available = false;
-  private stopping = false;
+  private producer: RecordProducer | undefined;
   private queue: Pending[] = [];
+  /** Index of the first queued event not yet taken into a request. */
+  private queueHead = 0;
   private sending = false;
   private flushScheduled = false;
+  private available = false;
+  private stopping = false;
   private inFlight = 0;
   private recovery: NodeJS.Timeout | undefined;
+  private recovering = false;
   private readonly idempotency: IdempotencyWindow;
   /** Writes of producer-chosen ids that are on their way, joined by retries. */
-  private readonly pendingIds = new Map<string, Promise<PositionValue>>();
+  private readonly pendingIds = new Map<string, Pending>();
+  private readonly routes = new Map<string, ChannelRoute>();
+  /** Next index of each partition within the request being settled. */
+  private readonly partitionIndex: number[];
 
   constructor(private readonly options: EventWriterOptions) {
     this.idempotency = new IdempotencyWindow(
       options.idempotencyWindowMs,
       options.idempotencyMaxEntries,
     );
+    this.partitionIndex = new Array<number>(options.partitions).fill(0);
   }
 
   get isAvailable(): boolean {
@@ -105,19 +170,8 @@ export class EventWriter {
   }
 
   async start(): Promise<void> {
-    this.producer = await this.connectProducer();
+    this.producer = await this.options.connectProducer();
     this.setAvailable(true);
-  }
-
-  private async connectProducer(): Promise<Producer> {
-    const producer = this.options.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
-    });
-    await producer.connect();
-    return producer;
   }
 
   private setAvailable(available: boolean): void {
@@ -129,101 +183,131 @@ export class EventWriter {
   }
 
   /** Writes a validated batch; resolves when every event is acknowledged. */
-  async write(events: readonly PreparedEvent[], context: WriteContext): Promise<WrittenEvent[]> {
-    if (this.stopping) throw new FanoutError('draining');
-    if (!this.available) throw new FanoutError('kafka_unavailable');
+  write(events: readonly PreparedEvent[], context: WriteContext): Promise<WrittenEvent[]> {
+    if (this.stopping) return Promise.reject(new FanoutError('draining'));
+    if (!this.available) return Promise.reject(new FanoutError('kafka_unavailable'));
     if (this.inFlight + events.length > this.options.maxInFlightEvents) {
-      throw new FanoutError(
-        'rate_limited',
-        `ingest has ${this.inFlight} events in flight (limit ${this.options.maxInFlightEvents}); retry shortly`,
-        { details: { retryAfterMs: 100 } },
+      return Promise.reject(
+        new FanoutError(
+          'rate_limited',
+          `ingest has ${this.inFlight} events in flight (limit ${this.options.maxInFlightEvents}); retry shortly`,
+          { details: { retryAfterMs: 100 } },
+        ),
       );
     }
-    const results = events.map((event) => this.writeOne(event, context));
-    const settled = await Promise.allSettled(results);
-    const failure = settled.find((result) => result.status === 'rejected');
-    if (failure !== undefined) throw failure.reason;
-    return settled.map((result) => (result as PromiseFulfilledResult<WrittenEvent>).value);
+    if (events.length === 0) return Promise.resolve([]);
+    const call = new WriteCall(events.length);
+    const acceptedAt = Date.now();
+    const timestamp = BigInt(acceptedAt);
+    let headers: RecordHeaders | undefined;
+    let tail: EnvelopeTail | undefined;
+    let queued = 0;
+    let index = -1;
+    for (const event of events) {
+      index++;
+      let idempotencyKey: string | undefined;
+      if (event.producerId) {
+        if (this.answerDuplicate(call, index, event)) continue;
+        idempotencyKey = `${event.channel}\u0000${event.id}`;
+      }
+      headers ??= recordHeaders(context);
+      tail ??= encodeEnvelopeTail(
+        acceptedAt,
+        context.producer,
+        context.traceparent,
+        context.tracestate,
+      );
+      const route = this.route(event.channel);
+      const pending: Pending = {
+        call,
+        index,
+        id: event.id,
+        channel: event.channel,
+        record: {
+          topic: this.options.topic,
+          key: route.key,
+          value: encodeEnvelope(event, route.key, tail),
+          partition: route.partition,
+          timestamp,
+          headers,
+        },
+        deadline: context.deadline,
+        acceptedAt,
+        idempotencyKey,
+        joined: undefined,
+        settled: false,
+      };
+      if (idempotencyKey !== undefined) this.pendingIds.set(idempotencyKey, pending);
+      this.queue.push(pending);
+      queued++;
+    }
+    if (queued > 0) {
+      this.inFlight += queued;
+      this.options.metrics.inFlight.inc(queued);
+      this.scheduleFlush();
+    }
+    return call.promise;
   }
 
-  private async writeOne(event: PreparedEvent, context: WriteContext): Promise<WrittenEvent> {
-    if (!event.producerId) {
-      return { id: event.id, position: await this.enqueue(event, context), duplicate: false };
-    }
+  /** Answers an event whose id is remembered or on its way; false when it must be written. */
+  private answerDuplicate(call: WriteCall, index: number, event: PreparedEvent): boolean {
     const known = this.idempotency.lookup(event.channel, event.id);
     if (known !== undefined) {
       this.options.metrics.duplicates.inc();
-      return { id: event.id, position: known, duplicate: true };
+      call.succeed(index, { id: event.id, position: known, duplicate: true });
+      return true;
     }
-    const key = `${event.channel}\u0000${event.id}`;
-    const onTheWay = this.pendingIds.get(key);
-    if (onTheWay !== undefined) {
-      this.options.metrics.duplicates.inc();
-      return { id: event.id, position: await onTheWay, duplicate: true };
-    }
-    const written = this.enqueue(event, context);
-    this.pendingIds.set(key, written);
-    try {
-      const position = await written;
-      this.idempotency.remember(event.channel, event.id, position);
-      return { id: event.id, position, duplicate: false };
-    } finally {
-      this.pendingIds.delete(key);
-    }
+    const onTheWay = this.pendingIds.get(`${event.channel}\u0000${event.id}`);
+    if (onTheWay === undefined) return false;
+    this.options.metrics.duplicates.inc();
+    (onTheWay.joined ??= []).push((outcome) => {
+      if (outcome instanceof FanoutError) call.fail(index, outcome);
+      else call.succeed(index, { id: event.id, position: outcome, duplicate: true });
+    });
+    return true;
   }
 
-  private enqueue(event: PreparedEvent, context: WriteContext): Promise<PositionValue> {
-    const acceptedAt = Date.now();
-    const headers: Record<string, string> = { 'fanout-producer': context.producer };
-    if (context.traceparent) headers['traceparent'] = context.traceparent;
-    if (context.tracestate) headers['tracestate'] = context.tracestate;
-    const value = encodeEvent({
-      id: event.id,
-      channel: event.channel,
-      type: event.type,
-      data: event.data,
-      contentType: event.contentType,
-      time: { seconds: Math.floor(acceptedAt / 1000), nanos: (acceptedAt % 1000) * 1_000_000 },
-      headers: event.headers,
-      ...(context.traceparent
-        ? { trace: { traceparent: context.traceparent, tracestate: context.tracestate ?? '' } }
-        : {}),
-      producer: context.producer,
-    });
-    const partition = partitionForChannel(event.channel, this.options.partitions);
-    this.inFlight++;
-    this.options.metrics.inFlight.inc();
-    return new Promise<PositionValue>((resolve, reject) => {
-      this.queue.push({
-        event,
-        context,
-        partition,
-        acceptedAt,
-        settled: false,
-        message: {
-          key: event.channel,
-          value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
-          partition,
-          timestamp: String(acceptedAt),
-          headers,
-        },
-        resolve,
-        reject,
-      });
-      this.scheduleFlush();
-    });
+  /** The channel's partition (Kafka's default partitioner) and key bytes, cached. */
+  private route(channel: string): ChannelRoute {
+    let route = this.routes.get(channel);
+    if (route === undefined) {
+      if (this.routes.size >= routeCacheSize) this.routes.clear();
+      route = {
+        partition: partitionForChannel(channel, this.options.partitions),
+        key: Buffer.from(channel, 'utf8'),
+      };
+      this.routes.set(channel, route);
+    }
+    return route;
   }
 
-  private settle(item: Pending, outcome: PositionValue | FanoutError): void {
+  private settle(item: Pending, outcome: PositionValue | FanoutError, now: number): void {
     if (item.settled) return;
     item.settled = true;
     this.inFlight--;
-    this.options.metrics.inFlight.dec();
-    if (outcome instanceof FanoutError) item.reject(outcome);
-    else {
-      this.options.metrics.ackLatency.observe((Date.now() - item.acceptedAt) / 1000);
-      item.resolve(outcome);
+    if (item.idempotencyKey !== undefined) {
+      if (!(outcome instanceof FanoutError)) {
+        this.idempotency.remember(item.channel, item.id, outcome);
+      }
+      this.pendingIds.delete(item.idempotencyKey);
     }
+    if (outcome instanceof FanoutError) item.call.fail(item.index, outcome);
+    else {
+      this.options.metrics.ackLatency.observe((now - item.acceptedAt) / 1000);
+      item.call.succeed(item.index, { id: item.id, position: outcome, duplicate: false });
+    }
+    if (item.joined !== undefined) for (const join of item.joined) join(outcome);
+  }
+
+  /** Settles several events with one update of the in-flight gauge. */
+  private settleAll(
+    items: readonly Pending[],
+    outcome: (item: Pending) => PositionValue | FanoutError,
+  ): void {
+    const before = this.inFlight;
+    const now = Date.now();
+    for (const item of items) this.settle(item, outcome(item), now);
+    this.options.metrics.inFlight.dec(before - this.inFlight);
   }
 
   private scheduleFlush(): void {
@@ -235,136 +319,150 @@ export class EventWriter {
     });
   }
 
+  private get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Removes and returns every queued event. */
+  private takeAll(): Pending[] {
+    const rest = this.queue.slice(this.queueHead);
+    this.queue = [];
+    this.queueHead = 0;
+    return rest;
+  }
+
+  /** Takes the next request's events off the queue; fails those past their deadline. */
+  private takeBatch(): Pending[] {
+    const now = Date.now();
+    const batch: Pending[] = [];
+    const expired: Pending[] = [];
+    const queue = this.queue;
+    let head = this.queueHead;
+    while (batch.length < this.options.maxBatchEvents && head < queue.length) {
+      const item = queue[head++];
+      if (item === undefined || item.settled) continue;
+      if (item.deadline <= now) expired.push(item);
+      else batch.push(item);
+    }
+    if (head >= queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    } else if (head > 4096 && head * 2 > queue.length) {
+      this.queue = queue.slice(head);
+      this.queueHead = 0;
+    } else {
+      this.queueHead = head;
+    }
+    if (expired.length > 0) {
+      const error = new FanoutError(
+        'deadline_exceeded',
+        'deadline passed before the event was sent; it was not written',
+      );
+      this.settleAll(expired, () => error);
+    }
+    return batch;
+  }
+
   private async flush(): Promise<void> {
-    if (this.sending || this.queue.length === 0) return;
+    if (this.sending || this.queued === 0) return;
     this.sending = true;
     try {
-      const now = Date.now();
-      const batch: Pending[] = [];
-      while (batch.length < this.options.maxBatchEvents && this.queue.length > 0) {
-        const item = this.queue.shift();
-        if (item === undefined) break;
-        if (item.settled) continue;
-        if (item.context.deadline <= now) {
-          this.settle(
-            item,
-            new FanoutError(
-              'deadline_exceeded',
-              'deadline passed before the event was sent; it was not written',
-            ),
-          );
-          continue;
-        }
-        batch.push(item);
-      }
+      const batch = this.takeBatch();
       if (batch.length > 0) await this.send(batch);
     } finally {
       this.sending = false;
-      if (this.queue.length > 0) this.scheduleFlush();
+      if (this.queued > 0) this.scheduleFlush();
     }
   }
 
   private async send(batch: Pending[]): Promise<void> {
     const producer = this.producer;
     if (producer === undefined || !this.available) {
-      for (const item of batch) this.settle(item, new FanoutError('kafka_unavailable'));
+      const error = new FanoutError('kafka_unavailable');
+      this.settleAll(batch, () => error);
       return;
     }
     this.options.metrics.kafkaBatchEvents.observe(batch.length);
-    const latest = Math.max(...batch.map((item) => item.context.deadline));
+    let earliest = Number.MAX_SAFE_INTEGER;
+    const records: OutgoingRecord[] = [];
+    for (const item of batch) {
+      records.push(item.record);
+      if (item.deadline < earliest) earliest = item.deadline;
+    }
     const deadlineTimer = setTimeout(
       () => {
         const now = Date.now();
-        for (const item of batch) {
-          if (item.context.deadline <= now) {
-            this.settle(
-              item,
-              new FanoutError(
-                'deadline_exceeded',
-                'deadline passed while Kafka had not acknowledged the event; it may or may not be written (retry with the same id)',
-              ),
-            );
-          }
-        }
+        const late = batch.filter((item) => !item.settled && item.deadline <= now);
+        if (late.length === 0) return;
+        const error = new FanoutError(
+          'deadline_exceeded',
+          'deadline passed while Kafka had not acknowledged the event; it may or may not be written (retry with the same id)',
+        );
+        this.settleAll(late, () => error);
       },
-      Math.max(0, Math.min(...batch.map((item) => item.context.deadline)) - Date.now()),
+      Math.max(0, earliest - Date.now()),
     );
     try {
-      const metadata = await producer.send({
-        topic: this.options.topic,
-        acks: -1,
-        timeout: Math.max(1000, Math.min(this.options.ackTimeoutMs, latest - Date.now())),
-        compression:
-          this.options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-        messages: batch.map((item) => item.message),
-      });
-      const baseOffsets = new Map<number, number>();
-      for (const record of metadata) {
-        if (record.errorCode !== 0 || record.baseOffset === undefined) {
-          throw new Error(`partition ${record.partition} failed with error ${record.errorCode}`);
-        }
-        baseOffsets.set(record.partition, Number(record.baseOffset));
-      }
-      const nextIndex = new Map<number, number>();
-      for (const item of batch) {
-        const base = baseOffsets.get(item.partition);
-        const index = nextIndex.get(item.partition) ?? 0;
-        nextIndex.set(item.partition, index + 1);
-        if (base === undefined) {
-          this.settle(
-            item,
-            new FanoutError('internal', `no acknowledgement for partition ${item.partition}`),
-          );
-          continue;
-        }
-        this.settle(item, {
-          epoch: this.options.epoch,
-          partition: item.partition,
-          offset: base + index,
-        });
-      }
+      const baseOffsets = await producer.send(records);
+      this.acknowledge(batch, baseOffsets);
     } catch (error) {
       this.options.logger.warn({ err: error, events: batch.length }, 'produce failed');
-      for (const item of batch) {
-        this.settle(
-          item,
-          new FanoutError(
-            'kafka_unavailable',
-            'Kafka did not acknowledge the event; it may or may not be written (retry with the same id)',
-            { cause: error },
-          ),
-        );
-      }
+      const failure = new FanoutError(
+        'kafka_unavailable',
+        'Kafka did not acknowledge the event; it may or may not be written (retry with the same id)',
+        { cause: error },
+      );
+      this.settleAll(batch, () => failure);
       this.onProduceFailure();
     } finally {
       clearTimeout(deadlineTimer);
     }
   }
 
+  /** Gives every event of an acknowledged request its position. */
+  private acknowledge(batch: readonly Pending[], baseOffsets: ReadonlyMap<number, number>): void {
+    const nextIndex = this.partitionIndex;
+    nextIndex.fill(0);
+    const epoch = this.options.epoch;
+    this.settleAll(batch, (item) => {
+      const partition = item.record.partition;
+      const base = baseOffsets.get(partition);
+      const index = nextIndex[partition] ?? 0;
+      nextIndex[partition] = index + 1;
+      if (base === undefined) {
+        return new FanoutError('internal', `no acknowledgement for partition ${partition}`);
+      }
+      return { epoch, partition, offset: base + index };
+    });
+  }
+
+  /**
+   * A produce request failed: refuse publishes, drop the producer (its
+   * sequence numbers may no longer match Kafka's), fail what waits, and
+   * probe for Kafka with fresh producers.
+   */
   private onProduceFailure(): void {
     if (this.stopping) return;
     this.setAvailable(false);
     const failed = this.producer;
     this.producer = undefined;
-    void failed?.disconnect().catch(() => {});
-    for (const item of this.queue.splice(0))
-      this.settle(item, new FanoutError('kafka_unavailable'));
+    void failed?.close().catch(() => {});
+    const error = new FanoutError('kafka_unavailable');
+    this.settleAll(this.takeAll(), () => error);
     this.recovery ??= setInterval(() => {
       void this.tryRecover();
-    }, recoveryIntervalMs);
+    }, this.options.recoveryIntervalMs ?? defaultRecoveryIntervalMs);
   }
-
-  private recovering = false;
 
   private async tryRecover(): Promise<void> {
     if (this.recovering || this.stopping) return;
     this.recovering = true;
     try {
-      const producer = await this.connectProducer();
+      const producer = await this.options.connectProducer();
       // stop() may have run while we were connecting.
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (this.stopping) {
-        await producer.disconnect();
+        await producer.close().catch(() => {});
         return;
       }
       this.producer = producer;
@@ -382,12 +480,23 @@ export class EventWriter {
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     clearInterval(this.recovery);
+    this.recovery = undefined;
     const deadline = Date.now() + timeoutMs;
-    while ((this.queue.length > 0 || this.sending) && Date.now() < deadline) {
+    while ((this.queued > 0 || this.sending) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    for (const item of this.queue.splice(0)) this.settle(item, new FanoutError('draining'));
-    await this.producer?.disconnect().catch(() => {});
+    const error = new FanoutError('draining');
+    this.settleAll(this.takeAll(), () => error);
+    const producer = this.producer;
     this.producer = undefined;
+    await producer?.close().catch(() => {});
   }
+}
+
+/** The headers every record of one publish carries. */
+function recordHeaders(context: WriteContext): RecordHeaders {
+  const headers: RecordHeaders = new Map([[producerHeader, Buffer.from(context.producer, 'utf8')]]);
+  if (context.traceparent) headers.set(traceparentHeader, Buffer.from(context.traceparent, 'utf8'));
+  if (context.tracestate) headers.set(tracestateHeader, Buffer.from(context.tracestate, 'utf8'));
+  return headers;
 }

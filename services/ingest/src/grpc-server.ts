@@ -21,6 +21,7 @@ import {
 import {
   context as otelContext,
   propagation,
+  type Context,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -29,6 +30,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { IncomingEvent } from './event-validator.js';
 import type { WrittenEvent } from './event-writer.js';
 import { grpcServerCredentials, subjectCommonName, type IngestTls } from './ingest-tls.js';
+import type { ProducerCredentials } from './producer-auth.js';
 import type { PublishCall, PublishService, Transport } from './publish-service.js';
 
 export interface GrpcServerOptions {
@@ -119,36 +121,47 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     server,
   );
 
+  /** What a publish takes from its call: trace parent and credentials (once per stream). */
+  interface CallFacts {
+    readonly parent: Context;
+    readonly credentials: ProducerCredentials;
+  }
+
+  function callFacts(metadata: grpc.Metadata, certificateSubject: string | undefined): CallFacts {
+    const first = (key: string) => {
+      const value = metadata.get(key)[0];
+      return value === undefined ? undefined : String(value);
+    };
+    return {
+      parent: propagation.extract(otelContext.active(), metadata, metadataGetter),
+      credentials: {
+        authorization: first('authorization'),
+        apiKey: first('x-api-key'),
+        certificateSubject,
+      },
+    };
+  }
+
   /** Runs one publish inside a server span whose context goes into the Kafka record. */
   async function traced(
     name: string,
-    metadata: grpc.Metadata,
-    certificateSubject: string | undefined,
+    facts: CallFacts,
     transport: Transport,
     events: readonly IncomingEvent[],
     deadline: number,
   ): Promise<WrittenEvent[]> {
-    const parent = propagation.extract(otelContext.active(), metadata, metadataGetter);
     return tracer.startActiveSpan(
       name,
       {
         kind: SpanKind.SERVER,
         attributes: { 'fanout.events': events.length, 'rpc.system': 'grpc' },
       },
-      parent,
+      facts.parent,
       async (span) => {
         const carrier: Record<string, string> = {};
         propagation.inject(otelContext.active(), carrier);
-        const first = (key: string) => {
-          const value = metadata.get(key)[0];
-          return value === undefined ? undefined : String(value);
-        };
         const call: PublishCall = {
-          credentials: {
-            authorization: first('authorization'),
-            apiKey: first('x-api-key'),
-            certificateSubject,
-          },
+          credentials: facts.credentials,
           deadline,
           ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
           ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
@@ -173,8 +186,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     const events = call.request.events.map(toIncoming);
     traced(
       'fanout.v1.IngestService/Publish',
-      call.metadata,
-      certificateSubjectOf(call),
+      callFacts(call.metadata, certificateSubjectOf(call)),
       'grpc',
       events,
       deadlineOf(call, options.defaultTimeoutMs),
@@ -192,7 +204,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     fanout.v1.PublishStreamRequest,
     fanout.v1.PublishStreamResponse
   > = (call) => {
-    const certificateSubject = certificateSubjectOf(call);
+    // The metadata is the stream's: trace parent and credentials are read once.
+    const facts = callFacts(call.metadata, certificateSubjectOf(call));
     let outstanding = 0;
     let ended = false;
     let paused = false;
@@ -211,8 +224,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       const sequence = request.sequence;
       traced(
         'fanout.v1.IngestService/PublishStream',
-        call.metadata,
-        certificateSubject,
+        facts,
         'grpc_stream',
         [toIncoming(request.event)],
         Date.now() + options.defaultTimeoutMs,

@@ -7,3 +7,11 @@ export { startIngestApp } from './ingest-app.js';
 export type { IngestApp, IngestAppOptions } from './ingest-app.js';
 export { createIngestMetrics } from './ingest-metrics.js';
 export type { IngestMetrics } from './ingest-metrics.js';
+export { createKafka } from './kafka-client.js';
+export { connectRecordProducer } from './record-producer.js';
+export type {
+  OutgoingRecord,
+  RecordHeaders,
+  RecordProducer,
+  RecordProducerOptions,
+} from './record-producer.js';

@@ -3,7 +3,7 @@
  * writer, gRPC and HTTP servers, readiness, and the drain on shutdown.
  */
 import { readFileSync } from 'node:fs';
-import { createJwtVerifier, FanoutError, type FanoutConfig, type Logger } from '@fanout/shared';
+import { FanoutError, jwtVerifierFromConfig, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { Registry } from 'prom-client';
 import { EventWriter } from './event-writer.js';
 import { startGrpcServer, type GrpcServer } from './grpc-server.js';
@@ -14,6 +14,7 @@ import { createKafka, plainSasl } from './kafka-client.js';
 import { parseApiKeys, ProducerAuth } from './producer-auth.js';
 import { ProducerRateLimiter } from './producer-rate-limiter.js';
 import { PublishService } from './publish-service.js';
+import { connectRecordProducer } from './record-producer.js';
 import { ensureTopic, type TopicState } from './topic-setup.js';
 
 export interface IngestApp {
@@ -45,7 +46,6 @@ function readSecretFile(path: string, key: string): string {
 
 /** Producer authentication from the `auth` and `ingest` settings. */
 export async function createProducerAuth(config: FanoutConfig): Promise<ProducerAuth> {
-  const { auth } = config;
   const apiKeys =
     config.ingest.apiKeysFile === ''
       ? []
@@ -53,20 +53,7 @@ export async function createProducerAuth(config: FanoutConfig): Promise<Producer
           readSecretFile(config.ingest.apiKeysFile, 'ingest.apiKeysFile'),
           config.ingest.apiKeysFile,
         );
-  const publicKeyPem =
-    auth.jwtPublicKeyFile === ''
-      ? ''
-      : readSecretFile(auth.jwtPublicKeyFile, 'auth.jwtPublicKeyFile');
-  const jwtConfigured = auth.jwtHs256Secret !== '' || publicKeyPem !== '' || auth.jwksUrl !== '';
-  const jwt = jwtConfigured
-    ? await createJwtVerifier({
-        ...(auth.jwtHs256Secret !== '' ? { hs256Secret: auth.jwtHs256Secret } : {}),
-        ...(publicKeyPem !== '' ? { publicKeyPem } : {}),
-        ...(auth.jwksUrl !== '' ? { jwksUrl: auth.jwksUrl } : {}),
-        ...(auth.issuer !== '' ? { issuer: auth.issuer } : {}),
-        ...(auth.audience !== '' ? { audience: auth.audience } : {}),
-      })
-    : undefined;
+  const jwt = await jwtVerifierFromConfig(config.auth);
   const withSubject = apiKeys.findIndex((entry) => entry.certificateSubject !== undefined);
   if (withSubject >= 0 && config.ingest.tls.clientCaFile === '') {
     throw new FanoutError(
@@ -123,18 +110,22 @@ export async function startIngestApp({
     await admin.disconnect();
   }
   const writer = new EventWriter({
-    kafka,
+    connectProducer: () =>
+      connectRecordProducer({
+        kafka: config.kafka,
+        topic: topic.topic,
+        clientId: 'ingest',
+        ackTimeoutMs: config.kafka.requestTimeoutMs,
+      }),
     topic: topic.topic,
     epoch: topic.epoch,
     partitions: topic.partitions,
     logger: logger.child({ component: 'event-writer' }),
     metrics,
-    compression: config.kafka.compression,
     maxBatchEvents: config.ingest.kafkaBatchMaxEvents,
     maxInFlightEvents: config.ingest.maxInFlightEvents,
     idempotencyWindowMs: config.ingest.idempotencyWindowSeconds * 1000,
     idempotencyMaxEntries: config.ingest.idempotencyMaxEntries,
-    ackTimeoutMs: config.kafka.requestTimeoutMs,
   });
   await writer.start();
   const publish = new PublishService(

@@ -1,5 +1,7 @@
 /**
- * A kafkajs client from the configuration, logging through pino.
+ * A kafkajs client from the configuration, logging through pino. Ingest
+ * uses it to set up the topic (admin); events are written by the producer
+ * of record-producer.ts.
  */
 import type { FanoutConfig, Logger } from '@fanout/shared';
 import { connect as tcpConnect, isIP } from 'node:net';

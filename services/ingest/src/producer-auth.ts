@@ -15,7 +15,7 @@
  * development). Keys and tokens that are presented are always checked.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { FanoutError, type JwtVerifier } from '@fanout/shared';
+import { FanoutError, namespacesAllow, type JwtVerifier } from '@fanout/shared';
 
 export interface ProducerIdentity {
   readonly name: string;
@@ -116,14 +116,6 @@ export function parseApiKeys(json: string, source: string): ApiKeyEntry[] {
   });
 }
 
-/** True when `channel` lies in one of the namespaces. */
-export function channelAllowed(namespaces: readonly string[], channel: string): boolean {
-  return namespaces.some(
-    (namespace) =>
-      namespace === '*' || channel === namespace || channel.startsWith(`${namespace}.`),
-  );
-}
-
 export class ProducerAuth {
   private readonly keys: { digest: Buffer; identity: ProducerIdentity }[] = [];
   private readonly bySubject = new Map<string, ProducerIdentity>();
@@ -198,19 +190,23 @@ export class ProducerAuth {
     return { name: verified.subject, namespaces };
   }
 
-  /** Throws permission_denied unless every channel is in the identity's namespaces. */
-  authorize(
-    identity: ProducerIdentity,
-    channels: readonly { channel: string; field: string }[],
-  ): void {
-    for (const { channel, field } of channels) {
-      if (!channelAllowed(identity.namespaces, channel)) {
+  /**
+   * Throws permission_denied unless every event's channel is in the
+   * identity's namespaces; the error names the first offending event's
+   * field (`events[i].channel`).
+   */
+  authorize(identity: ProducerIdentity, events: readonly { readonly channel: string }[]): void {
+    let index = 0;
+    for (const { channel } of events) {
+      if (!namespacesAllow(identity.namespaces, channel)) {
+        const field = `events[${index}].channel`;
         throw new FanoutError(
           'permission_denied',
           `${field}: producer "${identity.name}" may not publish to "${channel}"`,
           { details: { field, producer: identity.name } },
         );
       }
+      index++;
     }
   }
 }

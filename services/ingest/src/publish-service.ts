@@ -44,13 +44,7 @@ export class PublishService {
     try {
       const identity = await this.auth.authenticate(call.credentials);
       const prepared = prepareBatch(events, this.limits);
-      this.auth.authorize(
-        identity,
-        prepared.map((event, index) => ({
-          channel: event.channel,
-          field: `events[${index}].channel`,
-        })),
-      );
+      this.auth.authorize(identity, prepared);
       this.rateLimiter.take(identity.name, prepared.length);
       const written = await this.writer.write(prepared, {
         producer: identity.name,
@@ -59,10 +53,15 @@ export class PublishService {
         ...(call.tracestate ? { tracestate: call.tracestate } : {}),
       });
       let bytes = 0;
-      for (const [index, result] of written.entries()) {
+      let duplicates = 0;
+      for (let index = 0; index < written.length; index++) {
         bytes += prepared[index]?.data.byteLength ?? 0;
-        this.metrics.events.inc({ transport, outcome: result.duplicate ? 'duplicate' : 'written' });
+        if (written[index]?.duplicate === true) duplicates++;
       }
+      if (written.length > duplicates) {
+        this.metrics.events.inc({ transport, outcome: 'written' }, written.length - duplicates);
+      }
+      if (duplicates > 0) this.metrics.events.inc({ transport, outcome: 'duplicate' }, duplicates);
       this.metrics.bytes.inc({ transport }, bytes);
       return written;
     } catch (error) {
