@@ -254,7 +254,9 @@ export class SequenceTracker {
       const left = this.expected - this.next[channel];
       if (left > 0) {
         missing += left;
-        console.error(`${channel}: ${left} events never arrived (last seq ${this.next[channel] - 1})`);
+        console.error(
+          `${channel}: ${left} events never arrived (last seq ${this.next[channel] - 1})`,
+        );
       }
     }
     missingEvents.add(missing);
@@ -315,7 +317,11 @@ export function followOverWebSocket(tracker, channels, { deadline, reconnectEver
       if (frame.event !== undefined) {
         tracker.receive(frame.event, receivedAt);
         if (tracker.complete()) finish();
-      } else if (frame.subscribed === undefined && frame.pong === undefined) {
+      } else if (
+        frame.subscribed === undefined &&
+        frame.connected === undefined &&
+        frame.pong === undefined
+      ) {
         connectionErrors.add(1);
         console.error(`unexpected frame: ${message.data}`);
       }
