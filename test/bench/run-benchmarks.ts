@@ -641,8 +641,21 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
           ),
       );
     }
+    say(
+      `${target.name} storm: ${clients.length} reconnected ${(performance.now() - stopped).toFixed(0)} ms after the stop`,
+    );
     const giveUp = Date.now() + stormWaitSeconds * 1000;
-    while (!clients.every(isLive) && Date.now() < giveUp) await sleep(20);
+    let nextReport = Date.now() + 5000;
+    while (!clients.every(isLive) && Date.now() < giveUp) {
+      await sleep(20);
+      if (Date.now() > nextReport) {
+        nextReport += 5000;
+        const subscribed = clients.filter((client) => client.live).length;
+        say(
+          `${target.name} storm: ${subscribed} subscribed, ${clients.filter(isLive).length} receiving new events`,
+        );
+      }
+    }
     const allLiveMs = performance.now() - stopped;
     const liveClients = clients.filter(isLive).length;
     say(
