@@ -72,6 +72,9 @@ function topicKey(format: WireFormat, matcher: string, types: readonly string[])
   return `${format}|${matcher}|${[...types].sort().join(',')}`;
 }
 
+/** A cold read: the events after a cursor (up to the live head), or a cursor the log no longer holds. */
+type ColdRead = { events: readonly EdgeEvent[]; last: number } | 'too_old';
+
 /** Offset lookups that arrived while a ListOffsets was in flight; answered by the next one. */
 interface OffsetsBatch {
   readonly partitions: Set<number>;
@@ -91,6 +94,8 @@ export class ChannelHub implements PartitionSink {
   /** partition → every subscription following it. */
   readonly #byPartition = new Map<number, Set<Subscription>>();
   #replayPool: ConnectionPool | undefined;
+  /** Cold reads in flight, by `partition:cursor` (see `#fetchCold`). */
+  readonly #coldReads = new Map<string, Promise<ColdRead>>();
   /** Offset lookups waiting for the next ListOffsets (see `#offsets`). */
   #offsetsBatch: OffsetsBatch | undefined;
   #offsetsInFlight = false;
@@ -192,10 +197,25 @@ export class ChannelHub implements PartitionSink {
     return { events, last: cursor };
   }
 
-  async #fetchCold(
-    partition: number,
-    cursor: number,
-  ): Promise<{ events: EdgeEvent[]; last: number } | 'too_old'> {
+  /**
+   * Events after `cursor` from Kafka. Reads of the same partition and cursor
+   * that overlap share one fetch and its decoded events: when thousands of
+   * clients resume at once (an edge restart), most resume from the same few
+   * positions, and one connection's fetches are answered one after another.
+   */
+  #fetchCold(partition: number, cursor: number): Promise<ColdRead> {
+    const key = `${partition}:${cursor}`;
+    let read = this.#coldReads.get(key);
+    if (read === undefined) {
+      read = this.#fetchColdOnce(partition, cursor).finally(() => {
+        this.#coldReads.delete(key);
+      });
+      this.#coldReads.set(key, read);
+    }
+    return read;
+  }
+
+  async #fetchColdOnce(partition: number, cursor: number): Promise<ColdRead> {
     const layout = this.#options.reader.layout;
     const leader = layout?.leaders[partition] ?? -1;
     this.#replayPool ??= this.#options.log.createPool();
