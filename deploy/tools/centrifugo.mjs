@@ -64,7 +64,14 @@ export async function buildCentrifugo(version = 'latest') {
     GOFLAGS: '-buildvcs=false',
   });
   if (code !== 0 || !existsSync(binary)) {
-    const reason = output.trim().split('\n').slice(-3).join(' ');
+    // The proxy's address says nothing the reader needs; its answer does.
+    const reason = output
+      .trim()
+      .split('\n')
+      .slice(-3)
+      .join(' ')
+      .replace(/reading https?:\/\/\S+: /g, 'the Go module proxy answers ')
+      .replace(/\s+/g, ' ');
     const error = `go install ${modulePath}@${version} failed: ${reason}`;
     writeFileSync(statusFile(), JSON.stringify({ error, at: new Date().toISOString() }) + '\n');
     return { error };

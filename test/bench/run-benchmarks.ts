@@ -274,7 +274,9 @@ function centrifugoTarget(): Target {
       binary?: string;
       error?: string;
     };
-    reason = status.error ?? reason;
+    reason = (status.error ?? reason)
+      .replace(/reading https?:\/\/\S+: /g, 'the Go module proxy answers ')
+      .replace(/\s+/g, ' ');
     if (status.binary !== undefined) {
       reason =
         'built, but the benchmark has no Centrifugo client and configuration yet (see docs/benchmarks/README.md)';
@@ -717,7 +719,6 @@ async function fanoutIngest(): Promise<IngestResult> {
         FANOUT_BENCH_SCENARIOS: 'batch',
         FANOUT_BENCH_SECONDS: String(seconds),
         FANOUT_BENCH_WARMUP_SECONDS: '2',
-        FANOUT_LOG_LEVEL: 'warn',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
