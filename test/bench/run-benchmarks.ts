@@ -892,7 +892,8 @@ const md: string[] = [
   '',
 ];
 for (const r of results) {
-  if (r.unavailable !== undefined) md.push(`**${r.label}: not run** — ${r.unavailable.replace(/\.$/, '')}.`, '');
+  if (r.unavailable !== undefined)
+    md.push(`**${r.label}: not run** — ${r.unavailable.replace(/\.$/, '')}.`, '');
   for (const error of r.errors) md.push(`**${r.label}: ${error}**`, '');
 }
 
@@ -1008,8 +1009,8 @@ const latencyGroups: { label: string; pick: (r: TargetResult) => FanoutResult | 
 writeFileSync(
   join(outDir, 'latency-percentiles.svg'),
   barChart(
-    { title: 'Delivery latency percentiles (ms)', yLabel: 'ms', caption },
-    latencyGroups.flatMap((g) => [`${g.label} p50`, `${g.label} p99`, `${g.label} p99.9`]),
+    { title: 'Delivery latency percentiles (ms, log scale)', yLabel: 'ms', caption },
+    latencyGroups.flatMap((g) => [`p50\n${g.label}`, `p99\n${g.label}`, `p99.9\n${g.label}`]),
     reported.map((r) => ({
       name: r.label,
       values: latencyGroups.flatMap((g) => {
@@ -1017,6 +1018,7 @@ writeFileSync(
         return [v?.p50Ms ?? Number.NaN, v?.p99Ms ?? Number.NaN, v?.p999Ms ?? Number.NaN];
       }),
     })),
+    { log: true },
   ),
 );
 writeFileSync(

@@ -38,18 +38,34 @@ function niceMax(value: number): number {
 
 export function formatNumber(value: number): string {
   if (!Number.isFinite(value)) return '–';
+  if (value === 0) return '0';
   if (Math.abs(value) >= 1e6) return `${(value / 1e6).toFixed(value >= 1e7 ? 0 : 1)} M`;
   if (Math.abs(value) >= 1e4) return `${(value / 1e3).toFixed(0)} k`;
   if (Math.abs(value) >= 100) return value.toFixed(0);
   return value.toFixed(value >= 10 ? 1 : 2);
 }
 
-function frame(text: ChartText, yMax: number, body: string, legend: readonly string[]): string {
+interface Tick {
+  /** 0 at the bottom of the plot, 1 at the top. */
+  readonly at: number;
+  readonly label: string;
+}
+
+function linearTicks(yMax: number): Tick[] {
+  return [0, 0.25, 0.5, 0.75, 1].map((at) => ({ at, label: formatNumber(at * yMax) }));
+}
+
+function frame(
+  text: ChartText,
+  tickList: readonly Tick[],
+  body: string,
+  legend: readonly string[],
+): string {
   const height = plotBottom + 60 + text.caption.length * 16;
-  const ticks = [0, 0.25, 0.5, 0.75, 1]
-    .map((f) => {
-      const y = plotBottom - f * (plotBottom - plotTop);
-      return `<line x1="${plotLeft}" x2="${plotRight}" y1="${y}" y2="${y}" stroke="#ddd"/><text x="${plotLeft - 8}" y="${y + 4}" text-anchor="end">${escape(formatNumber(f * yMax))}</text>`;
+  const ticks = tickList
+    .map(({ at, label }) => {
+      const y = plotBottom - at * (plotBottom - plotTop);
+      return `<line x1="${plotLeft}" x2="${plotRight}" y1="${y}" y2="${y}" stroke="#ddd"/><text x="${plotLeft - 8}" y="${y + 4}" text-anchor="end">${escape(label)}</text>`;
     })
     .join('');
   const legendItems = legend
@@ -113,26 +129,45 @@ export function lineChart(
   const axis = `<text x="${(plotLeft + plotRight) / 2}" y="${plotBottom + 36}" text-anchor="middle">${escape(xLabel)}</text>`;
   return frame(
     text,
-    yMax,
+    linearTicks(yMax),
     labels + lines + axis,
     series.map((s) => s.name),
   );
 }
 
-/** Groups along x, one bar per series in each group, values printed on the bars. */
+/**
+ * Groups along x, one bar per series in each group, values printed on the
+ * bars. A group label may hold a line break. `log` draws the y axis in
+ * powers of ten, for values that differ by orders of magnitude.
+ */
 export function barChart(
   text: ChartText,
   groups: readonly string[],
   series: readonly Series[],
+  options: { log?: boolean } = {},
 ): string {
-  const yMax = niceMax(Math.max(...series.flatMap((s) => s.values.filter(Number.isFinite))));
+  const values = series.flatMap((s) => s.values.filter((v) => Number.isFinite(v) && v > 0));
+  const log = options.log === true && values.length > 0;
+  const lowPower = log ? Math.floor(Math.log10(Math.min(...values))) : 0;
+  const highPower = log ? Math.max(lowPower + 1, Math.ceil(Math.log10(Math.max(...values)))) : 0;
+  const yMax = log ? 10 ** highPower : niceMax(Math.max(...values));
+  const share = (v: number): number =>
+    log ? (Math.log10(Math.max(v, 10 ** lowPower)) - lowPower) / (highPower - lowPower) : v / yMax;
+  const ticks: Tick[] = log
+    ? Array.from({ length: highPower - lowPower + 1 }, (_, i) => ({
+        at: i / (highPower - lowPower),
+        label: formatNumber(10 ** (lowPower + i)),
+      }))
+    : linearTicks(yMax);
   const groupWidth = (plotRight - plotLeft) / Math.max(1, groups.length);
   const barWidth = Math.min(40, (groupWidth - 20) / Math.max(1, series.length));
-  const yAt = (v: number): number => plotBottom - (v / yMax) * (plotBottom - plotTop);
+  const yAt = (v: number): number => plotBottom - share(v) * (plotBottom - plotTop);
   let body = '';
   groups.forEach((group, gi) => {
     const groupLeft = plotLeft + gi * groupWidth + (groupWidth - barWidth * series.length) / 2;
-    body += `<text x="${plotLeft + (gi + 0.5) * groupWidth}" y="${plotBottom + 18}" text-anchor="middle">${escape(group)}</text>`;
+    group.split('\n').forEach((line, li) => {
+      body += `<text x="${plotLeft + (gi + 0.5) * groupWidth}" y="${plotBottom + 18 + li * 14}" text-anchor="middle">${escape(line)}</text>`;
+    });
     series.forEach((s, si) => {
       const value = s.values[gi] ?? Number.NaN;
       const x = groupLeft + si * barWidth;
@@ -147,7 +182,7 @@ export function barChart(
   });
   return frame(
     text,
-    yMax,
+    ticks,
     body,
     series.map((s) => s.name),
   );
