@@ -51,6 +51,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const origins = new Set(config.allowedOrigins);
   let connections = (): number => 0;
   const limits = new ConnectionLimits({
+    total: config.maxConnections,
     perAddress: config.maxConnectionsPerAddress,
     perSubject: config.maxConnectionsPerSubject,
   });
@@ -68,12 +69,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     if (origin !== '' && !anyOrigin && !origins.has(origin)) {
       return new FanoutError('origin_not_allowed', `origin ${origin} is not allowed`);
     }
-    if (opensConnection && connections() >= config.maxConnections) {
-      return new FanoutError(
-        'connection_limit',
-        `this edge serves at most ${config.maxConnections} connections`,
-      );
-    }
+    // Checked again, exactly, when the connection takes its lease.
+    if (opensConnection && limits.full()) return limits.totalLimitError();
     return undefined;
   }
 

@@ -135,6 +135,7 @@ class SseStream implements DeliveryTarget {
   #watchingWritable = false;
   #waiters: (() => void)[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
+  #expiry: NodeJS.Timeout | undefined;
   readonly #singlePartition: boolean;
 
   constructor(response: HttpResponse, options: HttpEndpointsOptions, singlePartition: boolean) {
@@ -157,6 +158,21 @@ class SseStream implements DeliveryTarget {
         this.write(': ping\n\n');
       });
     }, this.options.config.heartbeatSeconds * 1000);
+  }
+
+  /**
+   * Ends the stream with `token_expired` when the client's token expires
+   * (epoch milliseconds); an SSE client cannot refresh its token in place.
+   */
+  expireAt(expiresAt: number | undefined): void {
+    if (expiresAt === undefined || this.closed) return;
+    this.#expiry = setTimeout(
+      () => {
+        this.end('token_expired', 'the token expired; reconnect with a fresh one');
+      },
+      Math.max(0, expiresAt - Date.now()),
+    );
+    this.#expiry.unref();
   }
 
   write(text: string): void {
@@ -253,6 +269,7 @@ class SseStream implements DeliveryTarget {
     if (this.closed) return;
     this.closed = true;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#expiry) clearTimeout(this.#expiry);
     if (this.subscription) {
       this.options.hub.remove(this.subscription);
       this.options.metrics.subscriptions.dec({ transport: 'sse' });
@@ -346,6 +363,7 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     metrics.subscriptions.inc({ transport: 'sse' });
     metrics.httpRequests.inc({ route, status: '200' });
     stream.start();
+    stream.expireAt(identity.expiresAt);
     const reset = prepared.resets[0];
     if (reset) {
       stream.reset(subscription, reset);
