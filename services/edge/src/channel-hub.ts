@@ -412,18 +412,17 @@ export class ChannelHub implements PartitionSink {
         // Hot: from memory. A client that falls behind is waited for (the
         // ring is read again afterwards, or Kafka if it moved on), so a
         // replay never pushes it past its backpressure limit.
-        let paused = false;
-        for (const event of tail.ring.after(cursor)) {
-          if (subscription.matches(event)) {
-            target.deliver(event, subscription);
-            replayed++;
+        const paused = target.batch(() => {
+          for (const event of tail.ring.after(cursor)) {
+            if (subscription.matches(event)) {
+              target.deliver(event, subscription);
+              replayed++;
+            }
+            subscription.cursors.set(partition, event.offset);
+            if (target.bufferedBytes() > this.#options.replayPauseBytes) return true;
           }
-          subscription.cursors.set(partition, event.offset);
-          if (target.bufferedBytes() > this.#options.replayPauseBytes) {
-            paused = true;
-            break;
-          }
-        }
+          return false;
+        });
         if (paused) {
           await target.drained();
           continue;
@@ -451,16 +450,19 @@ export class ChannelHub implements PartitionSink {
         fetched = { events: read.events, next: 0, last: read.last };
       }
       // Deliver up to the pause mark; the rest waits in `fetched`, not refetched.
-      while (fetched.next < fetched.events.length) {
-        const event = fetched.events[fetched.next++];
-        if (event === undefined || event.offset <= cursor) continue;
-        if (subscription.matches(event)) {
-          target.deliver(event, subscription);
-          replayed++;
+      const batch = fetched;
+      target.batch(() => {
+        while (batch.next < batch.events.length) {
+          const event = batch.events[batch.next++];
+          if (event === undefined || event.offset <= cursor) continue;
+          if (subscription.matches(event)) {
+            target.deliver(event, subscription);
+            replayed++;
+          }
+          subscription.cursors.set(partition, event.offset);
+          if (target.bufferedBytes() > this.#options.replayPauseBytes) break;
         }
-        subscription.cursors.set(partition, event.offset);
-        if (target.bufferedBytes() > this.#options.replayPauseBytes) break;
-      }
+      });
       if (fetched.next >= fetched.events.length) {
         subscription.cursors.set(
           partition,

@@ -224,6 +224,15 @@ class SseStream implements DeliveryTarget {
     }
   }
 
+  /**
+   * Runs the deliveries as they are: each frame is its own corked write, so
+   * its write result tells what the client has not taken yet (a write inside
+   * a longer cork would report success for bytes that then wait in uWS).
+   */
+  batch<T>(deliveries: () => T): T {
+    return deliveries();
+  }
+
   goLive(subscription: Subscription, partition: number): void {
     this.options.hub.addDirect(subscription, partition);
   }

@@ -27,6 +27,12 @@ export interface DeliveryTarget {
   drained(): Promise<void>;
   /** One event during catch-up, or live when the target is not topic-based. */
   deliver(event: EdgeEvent, subscription: Subscription): void;
+  /**
+   * Runs `deliveries` (a run of `deliver` calls) so their frames leave in as
+   * few writes as the transport allows: corked on a WebSocket, where each
+   * uncorked send is a system call of its own.
+   */
+  batch<T>(deliveries: () => T): T;
   /** The partition is caught up: from now on live events of it reach the client. */
   goLive(subscription: Subscription, partition: number): void;
   /** The subscription's position cannot be served any more. */

@@ -135,6 +135,16 @@ class WsConnection implements DeliveryTarget {
     this.options.metrics.deliveries.inc({ transport: 'ws' });
   }
 
+  batch<T>(deliveries: () => T): T {
+    if (this.closed || !this.ws) return deliveries();
+    // cork runs the callback at once.
+    let result!: T;
+    this.ws.cork(() => {
+      result = deliveries();
+    });
+    return result;
+  }
+
   goLive(subscription: Subscription): void {
     if (this.closed || !this.ws) return;
     if (subscription.live.size < subscription.cursors.size) return;
