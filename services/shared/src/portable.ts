@@ -47,3 +47,15 @@ export {
 } from './proto.js';
 export { encodeEventFrame } from './proto-event-frame.js';
 export { positionFromProto } from './proto-position.js';
+export {
+  isOwner,
+  movedPlacements,
+  normalizeMembers,
+  ownersOf,
+  pickEdge,
+  placementLoads,
+  placementScore,
+  placementVersion,
+  placePartitions,
+} from './placement.js';
+export type { Placement, PlacementOptions } from './placement.js';
