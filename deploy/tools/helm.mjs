@@ -31,6 +31,13 @@ import { fileURLToPath } from 'node:url';
 
 /** Helm, pinned. */
 export const helmVersion = 'v3.21.4';
+/**
+ * The Kubernetes minor version Helm assumes without a cluster (`helm template`,
+ * `helm lint`): that of the client-go it is built with (v0.36 for Helm
+ * v3.21.4). Release builds set it with -ldflags, as Helm's Makefile does;
+ * without them `go install` leaves Helm believing in Kubernetes 1.20.
+ */
+const helmKubeMinor = '36';
 /** kubernetes-validate (PyPI), pinned; it carries schemas of Kubernetes 1.25 to 1.35. */
 export const kubernetesValidateVersion = '1.35.0';
 /** The Kubernetes releases the chart is validated against: the oldest supported and the newest bundled. */
@@ -106,7 +113,17 @@ export async function ensureHelm(options = {}) {
   await mkdir(target, { recursive: true });
   log(`building Helm ${helmVersion} with go install (module proxy) into ${target}`);
   const started = Date.now();
-  await run(go, ['install', `helm.sh/helm/v3/cmd/helm@${helmVersion}`], {
+  const ldflags = [
+    '-s',
+    '-w',
+    `-X helm.sh/helm/v3/internal/version.version=${helmVersion}`,
+    `-X helm.sh/helm/v3/internal/version.gitTreeState=clean`,
+    '-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1',
+    `-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${helmKubeMinor}`,
+    '-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1',
+    `-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${helmKubeMinor}`,
+  ].join(' ');
+  await run(go, ['install', '-trimpath', `-ldflags=${ldflags}`, `helm.sh/helm/v3/cmd/helm@${helmVersion}`], {
     env: { ...process.env, GOBIN: target, GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
   });
   if (!existsSync(binary)) throw new Error(`go install finished without ${binary}`);
