@@ -165,6 +165,7 @@ class LongPollConnection implements TransportConnection {
         if (
           page.code === 'position_too_old' ||
           page.code === 'position_epoch_mismatch' ||
+          page.code === 'position_partition_mismatch' ||
           page.code === 'position_ahead'
         ) {
           this.#loops.delete(channel);

@@ -21,7 +21,7 @@ import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
 import type { KafkaLog } from './kafka-log.js';
 import type { PartitionReader, PartitionSink, PartitionTail } from './partition-reader.js';
 import type { StreamCursor } from './stream-cursor.js';
-import type { Subscription } from './subscription.js';
+import type { ResetCode, Subscription } from './subscription.js';
 
 export type WireFormat = 'json' | 'proto';
 
@@ -62,7 +62,7 @@ export interface PreparedSubscription {
   /** Partitions that cannot resume: reset instead. */
   readonly resets: readonly {
     readonly partition: number;
-    readonly code: 'position_too_old' | 'position_epoch_mismatch';
+    readonly code: ResetCode;
     readonly requested: string;
     readonly earliest: string;
   }[];
@@ -261,20 +261,30 @@ export class ChannelHub implements PartitionSink {
     const resuming: number[] = [];
     const resets: {
       partition: number;
-      code: 'position_too_old' | 'position_epoch_mismatch';
+      code: ResetCode;
       requested: string;
       earliest: string;
     }[] = [];
     const needOffsets: number[] = [];
     for (const tail of tails) {
-      const from = since?.offsets.get(tail.partition);
-      if (from === undefined || !since) continue;
+      if (!since) break;
+      const from = since.offsets.get(tail.partition);
+      const earliest = `${layout.epoch}:${tail.partition}:${Math.max(tail.logStartOffset, 0) - 1}`;
       if (since.epoch !== layout.epoch) {
         resets.push({
           partition: tail.partition,
           code: 'position_epoch_mismatch',
-          requested: `${since.epoch}:${tail.partition}:${from}`,
-          earliest: `${layout.epoch}:${tail.partition}:${Math.max(tail.logStartOffset, 0) - 1}`,
+          requested: requestedPosition(since, tail.partition),
+          earliest,
+        });
+      } else if (from === undefined) {
+        // A position of another partition: the channel moved (the partition
+        // count changed) or the client mixed up positions. Never "live from now".
+        resets.push({
+          partition: tail.partition,
+          code: 'position_partition_mismatch',
+          requested: requestedPosition(since, tail.partition),
+          earliest,
         });
       } else if (
         from >= tail.head ||
@@ -504,7 +514,7 @@ export class ChannelHub implements PartitionSink {
   #resetOne(
     subscription: Subscription,
     reset: {
-      code: 'position_too_old' | 'position_epoch_mismatch';
+      code: ResetCode;
       partition: number;
       requested: string;
       earliest: string;
@@ -616,4 +626,12 @@ export class ChannelHub implements PartitionSink {
     this.#healthy = healthy;
     this.onHealthChange?.(healthy);
   }
+}
+
+/** The position of `since` for `partition`, or its first one when it has none. */
+function requestedPosition(since: StreamCursor, partition: number): string {
+  const own = since.offsets.get(partition);
+  if (own !== undefined) return `${since.epoch}:${partition}:${own}`;
+  const [first] = since.offsets;
+  return first ? `${since.epoch}:${first[0]}:${first[1]}` : `${since.epoch}:${partition}:-1`;
 }

@@ -411,18 +411,26 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     try {
       let from: number;
       if (after) {
-        const offset = after.offsets.get(partition);
-        if (offset === undefined || after.offsets.size !== 1) {
+        if (after.offsets.size !== 1) {
           throw new FanoutError(
             'position_invalid',
-            `after must be a position of partition ${partition}, the partition of ${facts.channel}`,
+            `after must be one position (of partition ${partition}, the partition of ${facts.channel}), not a cursor`,
           );
         }
+        const earliest = `${layout.epoch}:${partition}:${tail.logStartOffset - 1}`;
         if (after.epoch !== layout.epoch) {
           throw new FanoutError(
             'position_epoch_mismatch',
             `position ${afterText} belongs to another epoch of the topic (now ${layout.epoch}); refetch the channel`,
-            { details: { earliest: `${layout.epoch}:${partition}:${tail.logStartOffset - 1}` } },
+            { details: { earliest } },
+          );
+        }
+        const offset = after.offsets.get(partition);
+        if (offset === undefined) {
+          throw new FanoutError(
+            'position_partition_mismatch',
+            `position ${afterText} is not of partition ${partition}, where ${facts.channel} is (the topic's partition count changed?); refetch the channel`,
+            { details: { earliest } },
           );
         }
         if (offset >= tail.head) {
