@@ -265,7 +265,7 @@ describe('edge cluster routing', () => {
     // Resume on the edge named in the hint.
     published.push(await publishEvent(ingest, moving));
     const resumed = new TestSocket(
-      `${disconnect['hint'] as string}/v1/ws`.replace('http', 'ws'),
+      `${disconnect['hint']}/v1/ws`.replace('http', 'ws'),
       'fanout.json.v1',
     );
     await resumed.opened;
