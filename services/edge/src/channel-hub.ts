@@ -107,6 +107,11 @@ export class ChannelHub implements PartitionSink {
   }
 
   /** The read head of a partition: every event below it has been delivered live. */
+  /** Partitions of the topic, once its layout is known. */
+  get partitionCount(): number | undefined {
+    return this.#options.reader.layout?.partitions;
+  }
+
   headOf(partition: number): number | undefined {
     return this.#options.reader.tails.get(partition)?.head;
   }

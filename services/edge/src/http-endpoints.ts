@@ -19,6 +19,7 @@ import {
   type Logger,
 } from '@fanout/shared';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { ClusterRouting, HintFor } from './cluster-routing.js';
 import type { ChannelHub } from './channel-hub.js';
 import { requestToken, type ClientAuth } from './client-auth.js';
 import type { ConnectionLease, ConnectionLimits } from './connection-limits.js';
@@ -40,7 +41,10 @@ export interface HttpEndpointsOptions {
   readonly admit: (request: HttpRequest, opensConnection?: boolean) => FanoutError | undefined;
   readonly limits: ConnectionLimits;
   readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
+  readonly routing: ClusterRouting;
 }
+
+let nextStreamKey = 1;
 
 /** What a handler needs from the request, read before the first await (uWS rule). */
 interface RequestFacts {
@@ -118,6 +122,8 @@ function typesParameter(query: URLSearchParams): string[] {
 
 /** One SSE response following one subscription. */
 class SseStream implements DeliveryTarget {
+  /** Spreads the clients of one partition over its owners. */
+  readonly key = `sse-${nextStreamKey++}`;
   readonly response: HttpResponse;
   readonly options: HttpEndpointsOptions;
   subscription: Subscription | undefined;
@@ -251,8 +257,15 @@ class SseStream implements DeliveryTarget {
     this.finish();
   }
 
-  /** Ends the stream with a typed `disconnect` event carrying the cursor. */
-  end(code: ErrorCode, message: string): void {
+  /** The partitions of its channels; `undefined` when it follows a pattern. */
+  partitions(): ReadonlySet<number> | undefined {
+    const subscription = this.subscription;
+    if (!subscription || subscription.patterns.length > 0) return undefined;
+    return new Set(subscription.cursors.keys());
+  }
+
+  /** Ends the stream with a typed `disconnect` event carrying the cursor (and where to go). */
+  end(code: ErrorCode, message: string, hint?: string): void {
     if (this.closed) return;
     this.options.metrics.closes.inc({ code });
     const closeCode = toCloseCode(code);
@@ -260,6 +273,7 @@ class SseStream implements DeliveryTarget {
       code,
       message,
       action: actionForCloseCode(closeCode),
+      ...(hint === undefined ? {} : { hint }),
       cursor: this.subscription?.cursorText(),
     });
     this.response.cork(() => {
@@ -294,7 +308,8 @@ class SseStream implements DeliveryTarget {
 export function registerHttpEndpoints(options: HttpEndpointsOptions): {
   streams: () => number;
   drainAll: (code: ErrorCode, message: string) => void;
-  drainSome: (count: number, code: ErrorCode, message: string) => void;
+  drainSome: (count: number, code: ErrorCode, message: string, hint?: HintFor) => void;
+  rebalance: (select: HintFor, limit: number) => number;
 } {
   const { app, hub, reader, auth, config, logger, metrics } = options;
   const streams = new Set<SseStream>();
@@ -379,7 +394,12 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
       streams.delete(stream);
       return;
     }
-    const opening = JSON.stringify({ channels, cursor: subscription.cursorText() });
+    const hint = options.routing.hintForSet(layout.partitions, partitions, stream.key);
+    const opening = JSON.stringify({
+      channels,
+      cursor: subscription.cursorText(),
+      ...(hint === undefined ? {} : { hint }),
+    });
     response.cork(() => {
       stream.write(`event: subscribed\nid: ${subscription.cursorText()}\ndata: ${opening}\n\n`);
     });
@@ -581,13 +601,37 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
         streams.delete(stream);
       }
     },
-    drainSome(count, code, message) {
+    drainSome(count, code, message, hint) {
       let left = count;
       for (const stream of [...streams]) {
         if (left-- <= 0) break;
-        stream.end(code, message);
+        const partitions = hint ? stream.partitions() : undefined;
+        stream.end(
+          code,
+          message,
+          partitions === undefined ? undefined : hint?.(partitions, stream.key),
+        );
         streams.delete(stream);
       }
+    },
+    rebalance(select, limit) {
+      let closed = 0;
+      for (const stream of [...streams]) {
+        if (closed >= limit) break;
+        if (stream.closed) continue;
+        const partitions = stream.partitions();
+        if (partitions === undefined) continue;
+        const hint = select(partitions, stream.key);
+        if (hint === undefined) continue;
+        stream.end(
+          'rebalance',
+          'the partitions of this stream moved to another edge; resume there',
+          hint,
+        );
+        streams.delete(stream);
+        closed++;
+      }
+      return closed;
     },
   };
 }
