@@ -110,9 +110,9 @@ describe('browser demo', { skip: !existsSync(chromiumPath) && 'no /usr/bin/chrom
         timeout: 60_000,
       },
     );
-    const ids = await page
-      .locator('#events li')
-      .evaluateAll((items) => items.map((item) => item.getAttribute('data-id') ?? '') as unknown);
+    const ids: unknown = await page.evaluate(
+      `[...document.querySelectorAll('#events li')].map((item) => item.dataset.id ?? '')`,
+    );
     return ids as string[];
   }
 
