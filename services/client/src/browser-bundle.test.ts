@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 interface Bundle {
   readonly code: string;
@@ -10,7 +9,10 @@ interface Bundle {
   readonly inputs: readonly string[];
 }
 interface BundleModule {
-  buildBrowserBundle(options: { minify?: boolean; entry?: 'index' | 'proto' }): Promise<Bundle>;
+  readonly buildBrowserBundle: (options: {
+    minify?: boolean;
+    entry?: 'index' | 'proto';
+  }) => Promise<Bundle>;
 }
 
 const script = fileURLToPath(new URL('../scripts/browser-bundle.mjs', import.meta.url));
