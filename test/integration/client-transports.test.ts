@@ -372,7 +372,11 @@ describe('@fanout/client', () => {
         tokenRefreshMarginMs: 3_000,
         token: ({ reason }) => {
           reasons.push(reason);
-          return hs256Token(secret, { sub: 'reader', exp: nowSeconds() + 5 });
+          return hs256Token(secret, {
+            sub: 'reader',
+            exp: nowSeconds() + 5,
+            fanout_subscribe: ['client'],
+          });
         },
       });
       const subscription = made.subscribe(unique('refresh'));

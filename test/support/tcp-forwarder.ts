@@ -3,8 +3,7 @@
  * replaced (killed, started again on a new port), like a Service in front
  * of its pods. Connections made while no edge is set are refused.
  */
-import { createConnection, createServer, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 
 export interface TcpForwarder {
   readonly port: number;

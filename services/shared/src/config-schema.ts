@@ -168,6 +168,12 @@ export const configSchema = z.object({
       host: host.default('127.0.0.1').describe('Address the gRPC and HTTP servers bind to.'),
       grpcPort: port.default(50051).describe('gRPC port (IngestService, health, reflection).'),
       httpPort: port.default(8080).describe('HTTP JSON publish port.'),
+      corsOrigins: z
+        .array(z.string().min(1))
+        .default([])
+        .describe(
+          'Origins whose web pages may publish over HTTP (CORS; exact `https://app.example.com`, `*` for any); empty sends no CORS headers.',
+        ),
       maxEventBytes: positiveInt
         .max(16 * 1024 * 1024)
         .default(1024 * 1024)
