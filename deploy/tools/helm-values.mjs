@@ -132,11 +132,11 @@ export function configValueSchemas() {
   return {
     config: schemaOf(
       (field) => !isSecret(field),
-      'The services\' configuration (services/shared/src/config-schema.ts), rendered into the ConfigMap read through FANOUT_CONFIG_FILE. kafka.brokers, kafka.ssl and kafka.sasl* are set from `kafka`; secret keys are under secretConfig.',
+      "The services' configuration (services/shared/src/config-schema.ts), rendered into the ConfigMap read through FANOUT_CONFIG_FILE. kafka.brokers, kafka.ssl and kafka.sasl* are set from `kafka`; secret keys are under secretConfig.",
     ),
     secretConfig: schemaOf(
       isSecret,
-      'Secret keys of the services\' configuration, rendered into a Secret as FANOUT_* environment variables.',
+      "Secret keys of the services' configuration, rendered into a Secret as FANOUT_* environment variables.",
     ),
   };
 }
@@ -185,7 +185,9 @@ function yamlBlock(name, keep) {
       if (name === 'config' && owned.length > 0 && !notedSections.has(section.join('.'))) {
         notedSections.add(section.join('.'));
         for (const path of owned) {
-          lines.push(`${'  '.repeat(depth + 2)}# ${path}: set by the chart from ${chartOwned[path]}.`);
+          lines.push(
+            `${'  '.repeat(depth + 2)}# ${path}: set by the chart from ${chartOwned[path]}.`,
+          );
         }
       }
     }
@@ -201,9 +203,12 @@ function generatedBlock() {
   return [
     ...yamlBlock('config', (field) => !Object.hasOwn(chartOwned, field.path) && !isSecret(field)),
     '',
-    '# Secret keys of the same schema, rendered into the chart\'s Secret as FANOUT_* environment',
+    "# Secret keys of the same schema, rendered into the chart's Secret as FANOUT_* environment",
     '# variables (empty ones are left out). Or keep them in secrets.existingSecret.',
-    ...yamlBlock('secretConfig', (field) => !Object.hasOwn(chartOwned, field.path) && isSecret(field)),
+    ...yamlBlock(
+      'secretConfig',
+      (field) => !Object.hasOwn(chartOwned, field.path) && isSecret(field),
+    ),
   ];
 }
 

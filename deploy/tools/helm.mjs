@@ -93,7 +93,9 @@ function run(command, args, options = {}) {
       }
       const text = Buffer.concat(output).toString('utf8').trim().split('\n').slice(-25).join('\n');
       reject(
-        new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit code ${code}`}):\n${text}`),
+        new Error(
+          `${command} ${args.join(' ')} failed (${signal ?? `exit code ${code}`}):\n${text}`,
+        ),
       );
     });
   });
@@ -123,9 +125,13 @@ export async function ensureHelm(options = {}) {
     '-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1',
     `-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${helmKubeMinor}`,
   ].join(' ');
-  await run(go, ['install', '-trimpath', `-ldflags=${ldflags}`, `helm.sh/helm/v3/cmd/helm@${helmVersion}`], {
-    env: { ...process.env, GOBIN: target, GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
-  });
+  await run(
+    go,
+    ['install', '-trimpath', `-ldflags=${ldflags}`, `helm.sh/helm/v3/cmd/helm@${helmVersion}`],
+    {
+      env: { ...process.env, GOBIN: target, GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
+    },
+  );
   if (!existsSync(binary)) throw new Error(`go install finished without ${binary}`);
   log(`Helm ${helmVersion} built in ${Math.round((Date.now() - started) / 1000)} s`);
   return binary;
@@ -151,6 +157,7 @@ export async function ensureKubernetesValidate(options = {}) {
     throw new Error(
       `${error instanceof Error ? error.message : String(error)}\n` +
         'Python 3 with the venv module is needed (Debian: apt-get install python3-venv).',
+      { cause: error },
     );
   }
   const pip = join(dir, 'bin', 'pip');
@@ -184,7 +191,14 @@ async function main() {
       return 0;
     }
     case 'status':
-      console.log(JSON.stringify({ helmVersion, kubernetesValidateVersion, ...toolStatus() }));
+      console.log(
+        JSON.stringify({
+          helmVersion,
+          kubernetesValidateVersion,
+          kubernetesVersions,
+          ...toolStatus(),
+        }),
+      );
       return 0;
     case 'helm': {
       const helm = await ensureHelm({ log });
