@@ -18,7 +18,7 @@ import { FanoutError, partitionForChannel, type Logger } from '@fanout/shared';
 import type { ConnectionPool } from '@platformatic/kafka';
 import { EdgeEvent } from './edge-event.js';
 import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
-import type { KafkaLog } from './kafka-log.js';
+import type { KafkaLog, PartitionOffsets } from './kafka-log.js';
 import type { PartitionReader, PartitionSink, PartitionTail } from './partition-reader.js';
 import type { StreamCursor } from './stream-cursor.js';
 import type { ResetCode, Subscription } from './subscription.js';
@@ -72,6 +72,15 @@ function topicKey(format: WireFormat, matcher: string, types: readonly string[])
   return `${format}|${matcher}|${[...types].sort().join(',')}`;
 }
 
+/** Offset lookups that arrived while a ListOffsets was in flight; answered by the next one. */
+interface OffsetsBatch {
+  readonly partitions: Set<number>;
+  readonly waiters: {
+    resolve(offsets: Map<number, PartitionOffsets>): void;
+    reject(error: unknown): void;
+  }[];
+}
+
 export class ChannelHub implements PartitionSink {
   readonly #options: ChannelHubOptions;
   /** channel or pattern → topics registered for it. */
@@ -82,6 +91,9 @@ export class ChannelHub implements PartitionSink {
   /** partition → every subscription following it. */
   readonly #byPartition = new Map<number, Set<Subscription>>();
   #replayPool: ConnectionPool | undefined;
+  /** Offset lookups waiting for the next ListOffsets (see `#offsets`). */
+  #offsetsBatch: OffsetsBatch | undefined;
+  #offsetsInFlight = false;
   readonly #waiters = new Map<number, Set<{ channel: string; wake: () => void }>>();
   #healthy = false;
   onHealthChange: ((healthy: boolean) => void) | undefined;
@@ -229,6 +241,43 @@ export class ChannelHub implements PartitionSink {
     return { events, last };
   }
 
+  /**
+   * Log start and end offsets for resuming subscriptions. One ListOffsets is
+   * in flight at a time; lookups that arrive meanwhile wait and share the
+   * next one, which is sent after all of them arrived, so every answer is
+   * as fresh as a lookup of its own. A storm of clients resuming on a fresh
+   * edge then costs a few Kafka round trips instead of two per client.
+   */
+  #offsets(partitions: readonly number[]): Promise<Map<number, PartitionOffsets>> {
+    return new Promise((resolve, reject) => {
+      const batch = (this.#offsetsBatch ??= { partitions: new Set(), waiters: [] });
+      for (const partition of partitions) batch.partitions.add(partition);
+      batch.waiters.push({ resolve, reject });
+      this.#sendOffsets();
+    });
+  }
+
+  #sendOffsets(): void {
+    const batch = this.#offsetsBatch;
+    if (this.#offsetsInFlight || batch === undefined) return;
+    this.#offsetsBatch = undefined;
+    this.#offsetsInFlight = true;
+    this.#options.log
+      .offsets([...batch.partitions].sort((a, b) => a - b))
+      .then(
+        (offsets) => {
+          for (const waiter of batch.waiters) waiter.resolve(offsets);
+        },
+        (error: unknown) => {
+          for (const waiter of batch.waiters) waiter.reject(error);
+        },
+      )
+      .finally(() => {
+        this.#offsetsInFlight = false;
+        this.#sendOffsets();
+      });
+  }
+
   /** The partitions a subscription follows. */
   partitionsOf(subscription: Subscription): number[] {
     const layout = this.#options.reader.layout;
@@ -302,7 +351,7 @@ export class ChannelHub implements PartitionSink {
       }
     }
     if (needOffsets.length > 0) {
-      const offsets = await this.#options.log.offsets(needOffsets);
+      const offsets = await this.#offsets(needOffsets);
       for (const partition of needOffsets) {
         const from = since?.offsets.get(partition) ?? -1;
         const known = offsets.get(partition);

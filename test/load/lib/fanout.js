@@ -80,7 +80,7 @@ export function baseThresholds(latencyP99Ms) {
     fanout_missing_events: ['count==0'],
     fanout_duplicate_events: ['count==0'],
     fanout_publish_errors: ['count==0'],
-    fanout_connection_errors: ['count==0'],
+    fanout_connection_errors: [`count<=${envNumber('FANOUT_LOAD_MAX_CONNECTION_ERRORS', 0)}`],
     fanout_delivery_latency: [`p(99)<${latencyP99Ms}`],
     fanout_events_received: ['count>0'],
   };
