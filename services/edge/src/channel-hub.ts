@@ -21,7 +21,7 @@ import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
 import type { KafkaLog, PartitionOffsets } from './kafka-log.js';
 import type { PartitionReader, PartitionSink, PartitionTail } from './partition-reader.js';
 import type { StreamCursor } from './stream-cursor.js';
-import type { Subscription } from './subscription.js';
+import type { ResetCode, Subscription } from './subscription.js';
 
 export type WireFormat = 'json' | 'proto';
 
@@ -62,7 +62,7 @@ export interface PreparedSubscription {
   /** Partitions that cannot resume: reset instead. */
   readonly resets: readonly {
     readonly partition: number;
-    readonly code: 'position_too_old' | 'position_epoch_mismatch';
+    readonly code: ResetCode;
     readonly requested: string;
     readonly earliest: string;
   }[];
@@ -124,6 +124,11 @@ export class ChannelHub implements PartitionSink {
   }
 
   /** The read head of a partition: every event below it has been delivered live. */
+  /** Partitions of the topic, once its layout is known. */
+  get partitionCount(): number | undefined {
+    return this.#options.reader.layout?.partitions;
+  }
+
   headOf(partition: number): number | undefined {
     return this.#options.reader.tails.get(partition)?.head;
   }
@@ -330,20 +335,30 @@ export class ChannelHub implements PartitionSink {
     const resuming: number[] = [];
     const resets: {
       partition: number;
-      code: 'position_too_old' | 'position_epoch_mismatch';
+      code: ResetCode;
       requested: string;
       earliest: string;
     }[] = [];
     const needOffsets: number[] = [];
     for (const tail of tails) {
-      const from = since?.offsets.get(tail.partition);
-      if (from === undefined || !since) continue;
+      if (!since) break;
+      const from = since.offsets.get(tail.partition);
+      const earliest = `${layout.epoch}:${tail.partition}:${Math.max(tail.logStartOffset, 0) - 1}`;
       if (since.epoch !== layout.epoch) {
         resets.push({
           partition: tail.partition,
           code: 'position_epoch_mismatch',
-          requested: `${since.epoch}:${tail.partition}:${from}`,
-          earliest: `${layout.epoch}:${tail.partition}:${Math.max(tail.logStartOffset, 0) - 1}`,
+          requested: requestedPosition(since, tail.partition),
+          earliest,
+        });
+      } else if (from === undefined) {
+        // A position of another partition: the channel moved (the partition
+        // count changed) or the client mixed up positions. Never "live from now".
+        resets.push({
+          partition: tail.partition,
+          code: 'position_partition_mismatch',
+          requested: requestedPosition(since, tail.partition),
+          earliest,
         });
       } else if (
         from >= tail.head ||
@@ -481,18 +496,17 @@ export class ChannelHub implements PartitionSink {
         // Hot: from memory. A client that falls behind is waited for (the
         // ring is read again afterwards, or Kafka if it moved on), so a
         // replay never pushes it past its backpressure limit.
-        let paused = false;
-        for (const event of tail.ring.after(cursor)) {
-          if (subscription.matches(event)) {
-            target.deliver(event, subscription);
-            replayed++;
+        const paused = target.batch(() => {
+          for (const event of tail.ring.after(cursor)) {
+            if (subscription.matches(event)) {
+              target.deliver(event, subscription);
+              replayed++;
+            }
+            subscription.cursors.set(partition, event.offset);
+            if (target.bufferedBytes() > this.#options.replayPauseBytes) return true;
           }
-          subscription.cursors.set(partition, event.offset);
-          if (target.bufferedBytes() > this.#options.replayPauseBytes) {
-            paused = true;
-            break;
-          }
-        }
+          return false;
+        });
         if (paused) {
           await target.drained();
           continue;
@@ -520,16 +534,19 @@ export class ChannelHub implements PartitionSink {
         fetched = { events: read.events, next: 0, last: read.last };
       }
       // Deliver up to the pause mark; the rest waits in `fetched`, not refetched.
-      while (fetched.next < fetched.events.length) {
-        const event = fetched.events[fetched.next++];
-        if (event === undefined || event.offset <= cursor) continue;
-        if (subscription.matches(event)) {
-          target.deliver(event, subscription);
-          replayed++;
+      const batch = fetched;
+      target.batch(() => {
+        while (batch.next < batch.events.length) {
+          const event = batch.events[batch.next++];
+          if (event === undefined || event.offset <= cursor) continue;
+          if (subscription.matches(event)) {
+            target.deliver(event, subscription);
+            replayed++;
+          }
+          subscription.cursors.set(partition, event.offset);
+          if (target.bufferedBytes() > this.#options.replayPauseBytes) break;
         }
-        subscription.cursors.set(partition, event.offset);
-        if (target.bufferedBytes() > this.#options.replayPauseBytes) break;
-      }
+      });
       if (fetched.next >= fetched.events.length) {
         subscription.cursors.set(
           partition,
@@ -571,7 +588,7 @@ export class ChannelHub implements PartitionSink {
   #resetOne(
     subscription: Subscription,
     reset: {
-      code: 'position_too_old' | 'position_epoch_mismatch';
+      code: ResetCode;
       partition: number;
       requested: string;
       earliest: string;
@@ -683,4 +700,12 @@ export class ChannelHub implements PartitionSink {
     this.#healthy = healthy;
     this.onHealthChange?.(healthy);
   }
+}
+
+/** The position of `since` for `partition`, or its first one when it has none. */
+function requestedPosition(since: StreamCursor, partition: number): string {
+  const own = since.offsets.get(partition);
+  if (own !== undefined) return `${since.epoch}:${partition}:${own}`;
+  const [first] = since.offsets;
+  return first ? `${since.epoch}:${first[0]}:${first[1]}` : `${since.epoch}:${partition}:-1`;
 }
