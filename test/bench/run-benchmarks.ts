@@ -1001,10 +1001,13 @@ writeFileSync(
 );
 const latencyGroups: { label: string; pick: (r: TargetResult) => FanoutResult | undefined }[] = [
   {
-    label: `broadcast ${num(broadcastCounts.at(-1))}`,
+    label: `1 ch × ${((broadcastCounts.at(-1) ?? 0) / 1000).toFixed(0)}k`,
     pick: (r) => r.broadcast?.find((b) => b.subscribers === broadcastCounts.at(-1)),
   },
-  { label: `${num(channelCount)} ch × ${mainConnections / channelCount}`, pick: (r) => r.channels },
+  {
+    label: `${channelCount / 1000}k ch × ${mainConnections / channelCount}`,
+    pick: (r) => r.channels,
+  },
 ];
 writeFileSync(
   join(outDir, 'latency-percentiles.svg'),

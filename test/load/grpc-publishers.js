@@ -24,7 +24,7 @@ import {
   prepareRun,
   publishAll,
   SequenceTracker,
-} from './lib/fanout.js';
+} from './fanout-load.js';
 
 const publishers = envNumber('FANOUT_LOAD_PUBLISHERS', 4);
 const perPublisher = envNumber('FANOUT_LOAD_CHANNELS_PER_PUBLISHER', 10);

@@ -18,14 +18,14 @@ import {
   baseThresholds,
   connectIngest,
   envNumber,
-  followOverSse,
   followOverWebSocket,
   ingestClient,
   plan,
   prepareRun,
   publishAll,
   SequenceTracker,
-} from './lib/fanout.js';
+} from './fanout-load.js';
+import { followOverSse } from './fanout-sse.js';
 
 const p = plan({ subscribers: 50, events: 200, rate: 20 });
 const sseSubscribers = envNumber('FANOUT_LOAD_SSE_SUBSCRIBERS', 20);

@@ -16,13 +16,13 @@ import exec from 'k6/execution';
 import {
   baseThresholds,
   connectIngest,
-  followOverSse,
   ingestClient,
   plan,
   prepareRun,
   publishAll,
   SequenceTracker,
-} from './lib/fanout.js';
+} from './fanout-load.js';
+import { followOverSse } from './fanout-sse.js';
 
 const p = plan();
 const ingest = ingestClient();

@@ -22,7 +22,7 @@ import {
   prepareRun,
   publishAll,
   SequenceTracker,
-} from './lib/fanout.js';
+} from './fanout-load.js';
 
 const p = plan();
 const ingest = ingestClient();
