@@ -215,4 +215,10 @@ describe('k6 Job example', { skip: missingToolsReason(tools) }, () => {
       assert.deepEqual(validateObjects(tools, objects, version), []);
     }
   });
+
+  it('runs a script of test/load', () => {
+    const text = readFileSync(join(repoRoot, 'deploy', 'k6', 'k6-job.yaml'), 'utf8');
+    const script = /name: K6_SCRIPT\s+value: (\S+)/.exec(text)?.[1] ?? '';
+    assert.ok(existsSync(join(repoRoot, 'test', 'load', script)), `test/load/${script}`);
+  });
 });
