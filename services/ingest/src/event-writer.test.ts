@@ -352,11 +352,12 @@ describe('event writer', () => {
     let settled = false;
     const mixed = h.writer.write(
       [event('a', 'known'), event('b'), event('c')],
-      context({ deadline: Date.now() + 20 }),
+      // Long enough for the request to be sent first on a busy machine.
+      context({ deadline: Date.now() + 300 }),
     );
     void mixed.catch(() => {}).finally(() => (settled = true));
     const request = await h.nextRequest();
-    await new Promise((resolve) => setTimeout(resolve, 40));
+    await new Promise((resolve) => setTimeout(resolve, 400));
     assert.equal((await rejection(mixed)).code, 'deadline_exceeded');
     assert.equal(settled, true);
     request.ack();
