@@ -164,6 +164,46 @@ describe('Helm chart: values', () => {
   });
 });
 
+interface RecordedSlice {
+  readonly metadata: { readonly labels: Readonly<Record<string, string>> };
+  readonly endpoints: readonly {
+    readonly addresses: readonly string[];
+    readonly conditions: { readonly ready?: boolean };
+  }[];
+}
+
+describe('recorded EndpointSlice responses (test/fixtures/kubernetes)', () => {
+  // Recorded from a real kube-apiserver by test/integration/helm-apiserver.test.ts, for the
+  // membership implementation's tests where no API server can be started.
+  const recorded = JSON.parse(
+    readFileSync(
+      join(repoRoot, 'test', 'fixtures', 'kubernetes', 'endpointslices.recorded.json'),
+      'utf8',
+    ),
+  ) as {
+    recorded: string;
+    list: { response: { kind: string; items: RecordedSlice[] } };
+    watch: { events: { type: string; object: RecordedSlice }[] };
+  };
+  const ready = (slices: readonly RecordedSlice[]): string[] =>
+    slices.flatMap((slice) =>
+      slice.endpoints
+        .filter((endpoint) => endpoint.conditions.ready === true)
+        .flatMap((endpoint) => endpoint.addresses),
+    );
+
+  it('say where they come from and list the headless Service’s ready edges', () => {
+    assert.match(recorded.recorded, /^Real responses of kube-apiserver v1\./);
+    assert.equal(recorded.list.response.kind, 'EndpointSliceList');
+    for (const slice of recorded.list.response.items) {
+      assert.equal(slice.metadata.labels['kubernetes.io/service-name'], 'fanout-edge-headless');
+    }
+    assert.deepEqual(ready(recorded.list.response.items), ['10.244.1.7']);
+    const modified = recorded.watch.events.filter((event) => event.type === 'MODIFIED');
+    assert.deepEqual(ready(modified.map((event) => event.object)), ['10.244.1.7', '10.244.3.4']);
+  });
+});
+
 describe('Helm chart: rendering', { skip }, () => {
   it('helm lint --strict passes for every profile (custom resources off: lint cannot declare their APIs)', () => {
     const withoutCustomResources = [
