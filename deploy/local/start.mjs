@@ -12,10 +12,12 @@
  *   FANOUT_LOCAL_KAFKA_PORT [9092]    FANOUT_LOCAL_GRPC_PORT [50051]
  *   FANOUT_LOCAL_HTTP_PORT [8080]     FANOUT_LOCAL_EDGE_PORT [8081]
  *   FANOUT_LOCAL_METRICS_PORT [9464]  (ingest; the edge uses the next port)
+ *   FANOUT_LOCAL_DEMO_PORT [8082]     (the browser demo of @fanout/client)
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startDemoServer } from '../../services/client/demo/demo-server.mjs';
 import { startLocalKafka } from '../kafka/local-kafka.mjs';
 import { build, ensureInstalled, repoRoot } from './workspace.mjs';
 
@@ -42,6 +44,7 @@ const ports = {
   http: portFromEnv('FANOUT_LOCAL_HTTP_PORT', 8080),
   edge: portFromEnv('FANOUT_LOCAL_EDGE_PORT', 8081),
   ingestMetrics: portFromEnv('FANOUT_LOCAL_METRICS_PORT', 9464),
+  demo: portFromEnv('FANOUT_LOCAL_DEMO_PORT', 8082),
 };
 const edgeMetrics = ports.ingestMetrics + 1;
 
@@ -52,6 +55,8 @@ const say = (line) => console.error(`fanout: ${line}`);
 const services = [];
 /** @type {{ stop(): Promise<void> } | undefined} */
 let kafka;
+/** @type {{ close(): Promise<void> } | undefined} */
+let demo;
 let stopping = false;
 
 /**
@@ -99,6 +104,7 @@ async function shutdown(code) {
   if (stopping) return;
   stopping = true;
   say('stopping services');
+  await demo?.close();
   await Promise.all(
     services.map(
       ({ child }) =>
@@ -136,15 +142,24 @@ try {
     FANOUT_INGEST_HOST: host,
     FANOUT_INGEST_GRPC_PORT: String(ports.grpc),
     FANOUT_INGEST_HTTP_PORT: String(ports.http),
+    // The demo page publishes from its own origin.
+    FANOUT_INGEST_CORS_ORIGINS: `http://${host}:${ports.demo}`,
   });
   say('starting edge');
   await startService('edge', 'services/edge/dist/main.js', edgeMetrics, {
     FANOUT_EDGE_HOST: host,
     FANOUT_EDGE_PORT: String(ports.edge),
   });
+  demo = await startDemoServer({
+    host,
+    port: ports.demo,
+    edge: `http://${host}:${ports.edge}`,
+    ingest: `http://${host}:${ports.http}`,
+  });
   console.log(`
 fanout is running (Ctrl-C stops everything)
 
+  demo      http://${host}:${ports.demo}/?channel=demo   (browser page of @fanout/client)
   publish   gRPC  ${host}:${ports.grpc}  fanout.v1.IngestService/Publish, /PublishStream
             HTTP  curl -X POST http://${host}:${ports.http}/v1/channels/demo/events \\
                     -H 'content-type: application/json' -d '{"type":"greeting","data":{"hello":"world"}}'

@@ -37,6 +37,7 @@ import type { Producer } from 'kafkajs';
 import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
 import { cpuSeconds, machineSummary, rssBytes } from './process-stats.js';
 import { RawWsClient } from '../support/raw-ws-client.js';
+import { newestPosition, timeResume } from './resume-timer.js';
 
 const connectionCount = Number(process.env['FANOUT_BENCH_CONNECTIONS'] ?? 10_000);
 const seconds = Number(process.env['FANOUT_BENCH_SECONDS'] ?? 10);
@@ -274,35 +275,6 @@ async function measureFanout(
   };
 }
 
-// ---- resume -------------------------------------------------------------------
-
-/** Subscribes with `since` and times until `count` events arrived. */
-async function timeResume(since: string, channel: string, count: number): Promise<number> {
-  const client = new RawWsClient(edge.port, '/v1/ws', 'fanout.json.v1');
-  await client.ready;
-  await sleep(50);
-  const framesBefore = client.frames;
-  const started = performance.now();
-  client.sendText(
-    JSON.stringify({ subscribe: { requestId: 1, subscriptions: [{ channel, since }] } }),
-  );
-  const deadline = Date.now() + 30_000;
-  // +1: the `subscribed` frame comes first.
-  while (client.frames - framesBefore < count + 1) {
-    if (Date.now() > deadline) throw new Error(`resume got ${client.frames - framesBefore} frames`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  const ms = performance.now() - started;
-  client.close();
-  return ms;
-}
-
-async function positionOf(channel: string): Promise<string> {
-  const response = await fetch(`${edge.httpBase}/v1/channels/${channel}?limit=1`);
-  const body = (await response.json()) as { position: string };
-  return body.position;
-}
-
 // ---- run ----------------------------------------------------------------------
 
 const results: string[] = [];
@@ -369,14 +341,14 @@ try {
   await sleep(300);
   await send([resumeChannel]);
   await sleep(300);
-  const since = await positionOf(resumeChannel);
+  const since = await newestPosition(edge.httpBase, resumeChannel);
   for (let sent = 0; sent < resumeEvents; sent += 2000) {
     await send(Array.from({ length: 2000 }, () => resumeChannel));
   }
   // subscribed + the first event + the missed ones: then the edge holds them all.
   const waitUntil = Date.now() + 30_000;
   while (follower.frames < 2 + resumeEvents && Date.now() < waitUntil) await sleep(20);
-  const hotMs = await timeResume(since, resumeChannel, resumeEvents);
+  const hotMs = await timeResume(edge.port, since, resumeChannel, resumeEvents);
   follower.close();
   console.log(`resume hot: ${hotMs.toFixed(1)} ms`);
 
@@ -384,8 +356,8 @@ try {
   // SIGTERM: a profiled edge writes its profile on a clean exit.
   await edge.kill('SIGTERM');
   edge = await startEdgeProcess({ brokers: kafka.brokers, topic, env: edgeEnv });
-  const coldMs = await timeResume(since, resumeChannel, resumeEvents);
-  const coldAgainMs = await timeResume(since, resumeChannel, resumeEvents);
+  const coldMs = await timeResume(edge.port, since, resumeChannel, resumeEvents);
+  const coldAgainMs = await timeResume(edge.port, since, resumeChannel, resumeEvents);
   console.log(
     `resume cold: ${coldMs.toFixed(1)} ms (partition not yet read), then ${coldAgainMs.toFixed(1)} ms`,
   );

@@ -27,7 +27,6 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
@@ -42,6 +41,7 @@ import {
   type KafkaEnvironment,
 } from '../support/index.js';
 import { loadClient, RequestCache, type LoadClient } from './ingest-load-client.js';
+import { cpuSeconds } from './process-stats.js';
 
 const measureSeconds = Number(process.env['FANOUT_BENCH_SECONDS'] ?? 10);
 const warmupSeconds = Number(process.env['FANOUT_BENCH_WARMUP_SECONDS'] ?? 3);
@@ -73,22 +73,6 @@ const eventAt = (n: number): fanout.v1.PublishEvent.$Properties => ({
 });
 /** Events repeat every `channelCount`: their requests are encoded once. */
 const requests = new RequestCache(eventAt, channelCount);
-
-// ---- process CPU from /proc (Linux) ------------------------------------------
-
-const ticksPerSecond = 100;
-
-/** CPU seconds (user + system) a process has used, or undefined when unknown. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-  } catch {
-    return undefined;
-  }
-}
 
 // ---- the ingest process ------------------------------------------------------------
 

@@ -339,6 +339,35 @@ describe('edge authentication and admission', () => {
       await late.closed;
       assert.equal(late.closeCode, 4010);
     });
+    it('ends an SSE stream with a token_expired disconnect event and its cursor when the token expires', async () => {
+      const channel = uniqueChannel('orders');
+      const closesBefore = await metricValue(edge.registry, 'fanout_edge_closes_total', {
+        code: 'token_expired',
+      });
+      const exp = nowSeconds() + 2;
+      const stream = await SseClient.open(`${edge.httpBase}/v1/channels/${channel}?watch=true`, {
+        authorization: `Bearer ${token({ exp })}`,
+      });
+      assert.equal(stream.status, 200);
+      await stream.take(1, (event) => event.event === 'subscribed');
+      const position = await publishEvent(ingest, channel);
+      const [event] = await stream.take(1);
+      assert.equal(event?.id, position);
+
+      const rest = await stream.rest();
+      const disconnect = rest.find((late) => late.event === 'disconnect');
+      assert.ok(disconnect, 'a disconnect event before the end of the stream');
+      const body = JSON.parse(disconnect.data) as Record<string, unknown>;
+      assert.equal(body['code'], 'token_expired');
+      assert.equal(body['action'], 'resume');
+      assert.equal(body['cursor'], position);
+      assert.ok(Date.now() >= exp * 1000 - 50, 'not before the expiry');
+      assert.equal(
+        await metricValue(edge.registry, 'fanout_edge_closes_total', { code: 'token_expired' }),
+        closesBefore + 1,
+      );
+      await waitFor(() => edge.app.server.connections() === 0, 'the stream to give its place back');
+    });
   });
 
   describe('with an Origin allow-list, edge.maxConnections and edge.maxMessageBytes', () => {
@@ -354,6 +383,8 @@ describe('edge authentication and admission', () => {
           FANOUT_EDGE_ALLOWED_ORIGINS: 'https://app.example.com,https://admin.example.com',
           FANOUT_EDGE_MAX_CONNECTIONS: String(maxConnections),
           FANOUT_EDGE_MAX_MESSAGE_BYTES: String(maxMessageBytes),
+          // Not required, but checked when presented: admission waits for it.
+          FANOUT_AUTH_JWT_HS256_SECRET: secret,
         },
       });
     });
@@ -467,6 +498,29 @@ describe('edge authentication and admission', () => {
       const statuses = await Promise.all(burst.map((socket) => handshakeStatus(socket)));
       assert.equal(statuses.filter((status) => status === 101).length, maxConnections);
       assert.equal(statuses.filter((status) => status === 429).length, maxConnections * 2);
+      assert.equal(edge.app.server.connections(), maxConnections);
+    });
+
+    it('admits at most edge.maxConnections of a burst of WebSockets and SSE streams whose tokens are checked at once', async () => {
+      const channel = uniqueChannel('orders');
+      const bearer = { authorization: `Bearer ${token()}` };
+      const sockets = Array.from({ length: maxConnections * 2 }, () => openSocket(bearer));
+      const [socketStatuses, sseStatuses] = await Promise.all([
+        Promise.all(sockets.map((socket) => handshakeStatus(socket))),
+        Promise.all(
+          Array.from({ length: maxConnections * 2 }, async () => {
+            const stream = await openSse(`/v1/channels/${channel}?watch=true`, bearer);
+            return stream.status;
+          }),
+        ),
+      ]);
+      const statuses = [...socketStatuses, ...sseStatuses];
+      assert.equal(
+        statuses.filter((status) => status === 101 || status === 200).length,
+        maxConnections,
+        `statuses ${statuses.join(',')}`,
+      );
+      assert.equal(statuses.filter((status) => status === 429).length, maxConnections * 3);
       assert.equal(edge.app.server.connections(), maxConnections);
     });
 

@@ -153,6 +153,42 @@ describe('edge delivery from Kafka', () => {
     socket.close();
   });
 
+  it("answers a position of another partition than the channel's with reset and 410, never live from now", async () => {
+    const name = channel('moved');
+    const partition = partitionForChannel(name, partitions);
+    const other = (partition + 1) % partitions;
+    await publish(name, 1);
+    const foreign = `${epoch}:${other}:0`;
+
+    const socket = new TestSocket(edge.wsUrl, 'fanout.json.v1');
+    await socket.opened;
+    socket.sendJson({
+      subscribe: { requestId: 5, subscriptions: [{ channel: name, since: foreign }] },
+    });
+    const [reset] = await socket.takeJson('reset');
+    assert.equal(reset?.['code'], 'position_partition_mismatch');
+    assert.equal(reset?.['requestId'], 5);
+    assert.equal(reset?.['requested'], foreign);
+    assert.match(String(reset?.['earliest']), new RegExp(`^${epoch}:${partition}:`));
+    const [subscribed] = await socket.takeJson('subscribed');
+    assert.deepEqual(subscribed?.['subscriptions'], []);
+    socket.close();
+
+    const stream = await fetch(`${edge.httpBase}/v1/channels/${name}?watch=true`, {
+      headers: { 'last-event-id': foreign },
+    });
+    assert.equal(stream.status, 200);
+    const text = await stream.text();
+    assert.match(text, /event: reset\ndata: \{"code":"position_partition_mismatch"/);
+    assert.doesNotMatch(text, /event: subscribed/);
+
+    const poll = await fetch(`${edge.httpBase}/v1/channels/${name}?after=${foreign}`);
+    assert.equal(poll.status, 410);
+    const body = (await poll.json()) as { error: { code: string; details: { earliest: string } } };
+    assert.equal(body.error.code, 'position_partition_mismatch');
+    assert.match(body.error.details.earliest, new RegExp(`^${epoch}:${partition}:`));
+  });
+
   it('answers a position older than the log start with reset and 410 Gone', async () => {
     const name = channel('old');
     const positions = await publish(name, 4);

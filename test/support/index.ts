@@ -23,3 +23,7 @@ export type { EdgeProcess } from './edge-process.js';
 export { ResumingClient } from './resuming-client.js';
 export type { ReceivedEvent } from './resuming-client.js';
 export { hs256Token, nowSeconds } from './jwt.js';
+export { startBlockingProxy } from './blocking-proxy.js';
+export type { BlockingProxy } from './blocking-proxy.js';
+export { startTcpForwarder } from './tcp-forwarder.js';
+export type { TcpForwarder } from './tcp-forwarder.js';

@@ -18,8 +18,13 @@ export class RawWsClient {
   #onPayload: ((payload: Buffer) => void) | undefined;
   readonly ready: Promise<void>;
 
-  constructor(port: number, path: string, protocol: string) {
-    this.#socket = connect({ host: '127.0.0.1', port });
+  /** `localAddress` (127.0.0.x) spreads many connections over more source ports. */
+  constructor(port: number, path: string, protocol: string, localAddress?: string) {
+    this.#socket = connect({
+      host: '127.0.0.1',
+      port,
+      ...(localAddress === undefined ? {} : { localAddress }),
+    });
     this.#socket.setNoDelay(true);
     this.ready = new Promise((resolve, reject) => {
       let head = '';

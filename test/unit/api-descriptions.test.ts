@@ -344,6 +344,7 @@ describe('docs/reference/openapi.yaml', () => {
   it('documents every route of the edge and no other', () => {
     assert.deepEqual(Object.keys(objectAt(openApi, 'paths')).sort(), [
       '/v1/channels/{channel}',
+      '/v1/route',
       '/v1/stream',
       '/v1/ws',
     ]);
@@ -430,7 +431,7 @@ describe('docs/reference/openapi.yaml', () => {
         if (event.id === undefined) continue;
         const cursor = parseCursor(event.id);
         if (event.event === 'subscribed') {
-          assert.equal(objectAt({ data }, 'data')['position'], event.id, `${where}: subscribed id`);
+          assert.equal(objectAt({ data }, 'data')['cursor'], event.id, `${where}: subscribed id`);
         }
         if (event.event === 'message') {
           const position = parsePosition(String(objectAt({ data }, 'data')['position']));

@@ -18,10 +18,10 @@ import { FanoutError, partitionForChannel, type Logger } from '@fanout/shared';
 import type { ConnectionPool } from '@platformatic/kafka';
 import { EdgeEvent } from './edge-event.js';
 import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
-import type { KafkaLog } from './kafka-log.js';
+import type { KafkaLog, PartitionOffsets } from './kafka-log.js';
 import type { PartitionReader, PartitionSink, PartitionTail } from './partition-reader.js';
 import type { StreamCursor } from './stream-cursor.js';
-import type { Subscription } from './subscription.js';
+import type { ResetCode, Subscription } from './subscription.js';
 
 export type WireFormat = 'json' | 'proto';
 
@@ -62,7 +62,7 @@ export interface PreparedSubscription {
   /** Partitions that cannot resume: reset instead. */
   readonly resets: readonly {
     readonly partition: number;
-    readonly code: 'position_too_old' | 'position_epoch_mismatch';
+    readonly code: ResetCode;
     readonly requested: string;
     readonly earliest: string;
   }[];
@@ -70,6 +70,15 @@ export interface PreparedSubscription {
 
 function topicKey(format: WireFormat, matcher: string, types: readonly string[]): string {
   return `${format}|${matcher}|${[...types].sort().join(',')}`;
+}
+
+/** Offset lookups that arrived while a ListOffsets was in flight; answered by the next one. */
+interface OffsetsBatch {
+  readonly partitions: Set<number>;
+  readonly waiters: {
+    resolve(offsets: Map<number, PartitionOffsets>): void;
+    reject(error: unknown): void;
+  }[];
 }
 
 export class ChannelHub implements PartitionSink {
@@ -82,6 +91,9 @@ export class ChannelHub implements PartitionSink {
   /** partition → every subscription following it. */
   readonly #byPartition = new Map<number, Set<Subscription>>();
   #replayPool: ConnectionPool | undefined;
+  /** Offset lookups waiting for the next ListOffsets (see `#offsets`). */
+  #offsetsBatch: OffsetsBatch | undefined;
+  #offsetsInFlight = false;
   readonly #waiters = new Map<number, Set<{ channel: string; wake: () => void }>>();
   #healthy = false;
   onHealthChange: ((healthy: boolean) => void) | undefined;
@@ -107,6 +119,11 @@ export class ChannelHub implements PartitionSink {
   }
 
   /** The read head of a partition: every event below it has been delivered live. */
+  /** Partitions of the topic, once its layout is known. */
+  get partitionCount(): number | undefined {
+    return this.#options.reader.layout?.partitions;
+  }
+
   headOf(partition: number): number | undefined {
     return this.#options.reader.tails.get(partition)?.head;
   }
@@ -224,6 +241,43 @@ export class ChannelHub implements PartitionSink {
     return { events, last };
   }
 
+  /**
+   * Log start and end offsets for resuming subscriptions. One ListOffsets is
+   * in flight at a time; lookups that arrive meanwhile wait and share the
+   * next one, which is sent after all of them arrived, so every answer is
+   * as fresh as a lookup of its own. A storm of clients resuming on a fresh
+   * edge then costs a few Kafka round trips instead of two per client.
+   */
+  #offsets(partitions: readonly number[]): Promise<Map<number, PartitionOffsets>> {
+    return new Promise((resolve, reject) => {
+      const batch = (this.#offsetsBatch ??= { partitions: new Set(), waiters: [] });
+      for (const partition of partitions) batch.partitions.add(partition);
+      batch.waiters.push({ resolve, reject });
+      this.#sendOffsets();
+    });
+  }
+
+  #sendOffsets(): void {
+    const batch = this.#offsetsBatch;
+    if (this.#offsetsInFlight || batch === undefined) return;
+    this.#offsetsBatch = undefined;
+    this.#offsetsInFlight = true;
+    this.#options.log
+      .offsets([...batch.partitions].sort((a, b) => a - b))
+      .then(
+        (offsets) => {
+          for (const waiter of batch.waiters) waiter.resolve(offsets);
+        },
+        (error: unknown) => {
+          for (const waiter of batch.waiters) waiter.reject(error);
+        },
+      )
+      .finally(() => {
+        this.#offsetsInFlight = false;
+        this.#sendOffsets();
+      });
+  }
+
   /** The partitions a subscription follows. */
   partitionsOf(subscription: Subscription): number[] {
     const layout = this.#options.reader.layout;
@@ -261,20 +315,30 @@ export class ChannelHub implements PartitionSink {
     const resuming: number[] = [];
     const resets: {
       partition: number;
-      code: 'position_too_old' | 'position_epoch_mismatch';
+      code: ResetCode;
       requested: string;
       earliest: string;
     }[] = [];
     const needOffsets: number[] = [];
     for (const tail of tails) {
-      const from = since?.offsets.get(tail.partition);
-      if (from === undefined || !since) continue;
+      if (!since) break;
+      const from = since.offsets.get(tail.partition);
+      const earliest = `${layout.epoch}:${tail.partition}:${Math.max(tail.logStartOffset, 0) - 1}`;
       if (since.epoch !== layout.epoch) {
         resets.push({
           partition: tail.partition,
           code: 'position_epoch_mismatch',
-          requested: `${since.epoch}:${tail.partition}:${from}`,
-          earliest: `${layout.epoch}:${tail.partition}:${Math.max(tail.logStartOffset, 0) - 1}`,
+          requested: requestedPosition(since, tail.partition),
+          earliest,
+        });
+      } else if (from === undefined) {
+        // A position of another partition: the channel moved (the partition
+        // count changed) or the client mixed up positions. Never "live from now".
+        resets.push({
+          partition: tail.partition,
+          code: 'position_partition_mismatch',
+          requested: requestedPosition(since, tail.partition),
+          earliest,
         });
       } else if (
         from >= tail.head ||
@@ -287,7 +351,7 @@ export class ChannelHub implements PartitionSink {
       }
     }
     if (needOffsets.length > 0) {
-      const offsets = await this.#options.log.offsets(needOffsets);
+      const offsets = await this.#offsets(needOffsets);
       for (const partition of needOffsets) {
         const from = since?.offsets.get(partition) ?? -1;
         const known = offsets.get(partition);
@@ -412,18 +476,17 @@ export class ChannelHub implements PartitionSink {
         // Hot: from memory. A client that falls behind is waited for (the
         // ring is read again afterwards, or Kafka if it moved on), so a
         // replay never pushes it past its backpressure limit.
-        let paused = false;
-        for (const event of tail.ring.after(cursor)) {
-          if (subscription.matches(event)) {
-            target.deliver(event, subscription);
-            replayed++;
+        const paused = target.batch(() => {
+          for (const event of tail.ring.after(cursor)) {
+            if (subscription.matches(event)) {
+              target.deliver(event, subscription);
+              replayed++;
+            }
+            subscription.cursors.set(partition, event.offset);
+            if (target.bufferedBytes() > this.#options.replayPauseBytes) return true;
           }
-          subscription.cursors.set(partition, event.offset);
-          if (target.bufferedBytes() > this.#options.replayPauseBytes) {
-            paused = true;
-            break;
-          }
-        }
+          return false;
+        });
         if (paused) {
           await target.drained();
           continue;
@@ -451,16 +514,19 @@ export class ChannelHub implements PartitionSink {
         fetched = { events: read.events, next: 0, last: read.last };
       }
       // Deliver up to the pause mark; the rest waits in `fetched`, not refetched.
-      while (fetched.next < fetched.events.length) {
-        const event = fetched.events[fetched.next++];
-        if (event === undefined || event.offset <= cursor) continue;
-        if (subscription.matches(event)) {
-          target.deliver(event, subscription);
-          replayed++;
+      const batch = fetched;
+      target.batch(() => {
+        while (batch.next < batch.events.length) {
+          const event = batch.events[batch.next++];
+          if (event === undefined || event.offset <= cursor) continue;
+          if (subscription.matches(event)) {
+            target.deliver(event, subscription);
+            replayed++;
+          }
+          subscription.cursors.set(partition, event.offset);
+          if (target.bufferedBytes() > this.#options.replayPauseBytes) break;
         }
-        subscription.cursors.set(partition, event.offset);
-        if (target.bufferedBytes() > this.#options.replayPauseBytes) break;
-      }
+      });
       if (fetched.next >= fetched.events.length) {
         subscription.cursors.set(
           partition,
@@ -502,7 +568,7 @@ export class ChannelHub implements PartitionSink {
   #resetOne(
     subscription: Subscription,
     reset: {
-      code: 'position_too_old' | 'position_epoch_mismatch';
+      code: ResetCode;
       partition: number;
       requested: string;
       earliest: string;
@@ -614,4 +680,12 @@ export class ChannelHub implements PartitionSink {
     this.#healthy = healthy;
     this.onHealthChange?.(healthy);
   }
+}
+
+/** The position of `since` for `partition`, or its first one when it has none. */
+function requestedPosition(since: StreamCursor, partition: number): string {
+  const own = since.offsets.get(partition);
+  if (own !== undefined) return `${since.epoch}:${partition}:${own}`;
+  const [first] = since.offsets;
+  return first ? `${since.epoch}:${first[0]}:${first[1]}` : `${since.epoch}:${partition}:-1`;
 }

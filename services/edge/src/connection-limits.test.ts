@@ -12,7 +12,7 @@ function limitOf(error: unknown): unknown {
 
 describe('connection limits', () => {
   it('refuses the connection over the per-address limit until one closes', () => {
-    const limits = new ConnectionLimits({ perAddress: 2, perSubject: 0 });
+    const limits = new ConnectionLimits({ total: 0, perAddress: 2, perSubject: 0 });
     const first = limits.acquire('10.0.0.1');
     limits.acquire('10.0.0.1');
     assert.throws(
@@ -28,7 +28,7 @@ describe('connection limits', () => {
   });
 
   it('counts subjects across addresses, also when they identify after connecting', () => {
-    const limits = new ConnectionLimits({ perAddress: 0, perSubject: 2 });
+    const limits = new ConnectionLimits({ total: 0, perAddress: 0, perSubject: 2 });
     limits.acquire('a', 'alice');
     const later = limits.acquire('b');
     later.identify('alice');
@@ -51,8 +51,26 @@ describe('connection limits', () => {
     assert.equal(limits.connectionsWith('alice'), 1);
   });
 
+  it('limits connections in all, counting every lease until it is released', () => {
+    const limits = new ConnectionLimits({ total: 3, perAddress: 0, perSubject: 0 });
+    const leases = [limits.acquire('a'), limits.acquire('b', 's'), limits.acquire('c')];
+    assert.equal(limits.total, 3);
+    assert.equal(limits.full(), true);
+    assert.throws(
+      () => limits.acquire('d'),
+      (e) =>
+        e instanceof FanoutError && e.code === 'connection_limit' && e.details['limit'] === 'total',
+    );
+    leases[1]?.release();
+    leases[1]?.release();
+    assert.equal(limits.total, 2);
+    assert.equal(limits.full(), false);
+    limits.acquire('d');
+    assert.equal(limits.total, 3);
+  });
+
   it('has no limit at zero', () => {
-    const limits = new ConnectionLimits({ perAddress: 0, perSubject: 0 });
+    const limits = new ConnectionLimits({ total: 0, perAddress: 0, perSubject: 0 });
     for (let i = 0; i < 1000; i++) limits.acquire('same', 'same');
     assert.equal(limits.connectionsOf('same'), 1000);
   });

@@ -1,16 +1,22 @@
 /**
- * Connection limits per client address and per token subject, over the
- * WebSockets and SSE streams of one edge. A connection takes a lease when
+ * Connection limits over the WebSockets and SSE streams of one edge: in
+ * all, per client address and per token subject. A connection takes a lease when
  * it is admitted (its subject may join later, with a Connect frame) and
  * gives it back when it closes. Zero turns a limit off.
  *
  * The address is the socket's peer, or the last entry of a configured
  * header (`X-Forwarded-For` appended by the proxy in front of the edge).
  * Anonymous clients have no subject and only count against their address.
+ *
+ * The lease is taken synchronously when the connection is accepted, after
+ * its token was checked, so clients whose tokens are verified at the same
+ * time cannot together pass the limit in all.
  */
 import { FanoutError } from '@fanout/shared';
 
 export interface ConnectionLimitSettings {
+  /** Most connections in all (`edge.maxConnections`); 0 is no limit. */
+  readonly total: number;
   /** Most connections from one client address; 0 is no limit. */
   readonly perAddress: number;
   /** Most connections with one token subject; 0 is no limit. */
@@ -53,6 +59,7 @@ export class ConnectionLimits {
   readonly #settings: ConnectionLimitSettings;
   readonly #byAddress = new Map<string, number>();
   readonly #bySubject = new Map<string, number>();
+  #total = 0;
 
   constructor(settings: ConnectionLimitSettings) {
     this.#settings = settings;
@@ -60,6 +67,7 @@ export class ConnectionLimits {
 
   /** A lease for a connection from `address` (and `subject`, when known); throws over a limit. */
   acquire(address: string, subject?: string): ConnectionLease {
+    if (this.full()) throw this.totalLimitError();
     const count = this.#byAddress.get(address) ?? 0;
     if (this.#settings.perAddress > 0 && count >= this.#settings.perAddress) {
       throw new FanoutError(
@@ -69,6 +77,7 @@ export class ConnectionLimits {
       );
     }
     this.#byAddress.set(address, count + 1);
+    this.#total += 1;
     const lease = new ConnectionLease(this, address);
     try {
       lease.identify(subject);
@@ -77,6 +86,25 @@ export class ConnectionLimits {
       throw error;
     }
     return lease;
+  }
+
+  /** Connections holding a lease: open, or accepted and being set up. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** True when no further connection may be accepted in all. */
+  full(): boolean {
+    return this.#settings.total > 0 && this.#total >= this.#settings.total;
+  }
+
+  /** The error of a connection refused because the edge is full. */
+  totalLimitError(): FanoutError {
+    return new FanoutError(
+      'connection_limit',
+      `this edge serves at most ${this.#settings.total} connections`,
+      { details: { limit: 'total' } },
+    );
   }
 
   connectionsOf(address: string): number {
@@ -107,6 +135,7 @@ export class ConnectionLimits {
 
   /** @internal for ConnectionLease */
   giveAddress(address: string): void {
+    this.#total -= 1;
     decrement(this.#byAddress, address);
   }
 }

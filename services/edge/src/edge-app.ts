@@ -7,10 +7,12 @@ import { jwtVerifierFromConfig, type FanoutConfig, type Logger } from '@fanout/s
 import type { Registry } from 'prom-client';
 import { ChannelHub } from './channel-hub.js';
 import { ClientAuth } from './client-auth.js';
+import { ClusterRouting } from './cluster-routing.js';
 import { DeliveryTracing } from './delivery-tracing.js';
 import { createEdgeMetrics } from './edge-metrics.js';
 import { startEdgeServer, type EdgeServer } from './edge-server.js';
 import { KafkaLog } from './kafka-log.js';
+import { membershipFromConfig } from './membership/membership-from-config.js';
 import { PartitionReader } from './partition-reader.js';
 import type { Uws } from './uws-native.js';
 
@@ -18,6 +20,8 @@ export interface EdgeApp {
   readonly port: number;
   readonly edgeId: string;
   readonly server: EdgeServer;
+  /** Membership, placement and rebalancing. */
+  readonly routing: ClusterRouting;
   /** Ready when Kafka answers and the edge is not draining. */
   ready(): { ready: boolean; reason?: string };
   /** SIGTERM: refuse new clients, close the others resumably over `drainMs`, stop. */
@@ -108,6 +112,27 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   await reader.start().catch((error: unknown) => {
     logger.warn({ err: error }, 'Kafka is not reachable yet; the edge retries on demand');
   });
+  const cluster = config.cluster;
+  const clusterLogger = logger.child({ component: 'cluster' });
+  const routing = new ClusterRouting({
+    config: cluster,
+    self: {
+      id: cluster.memberId === '' ? edgeId : cluster.memberId,
+      url:
+        cluster.advertisedUrl === '' ? `http://${edge.host}:${edge.port}` : cluster.advertisedUrl,
+    },
+    membership: membershipFromConfig({
+      cluster,
+      edgePort: edge.port,
+      onError: (error) => {
+        clusterLogger.warn({ err: error }, 'membership refresh failed; keeping the last list');
+      },
+    }),
+    logger: clusterLogger,
+    metrics,
+  });
+  await routing.start();
+  if (reader.layout) routing.placement(reader.layout.partitions);
   const server = await startEdgeServer({
     uws: options.uws,
     config: edge,
@@ -118,7 +143,12 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     metrics,
     logger: logger.child({ component: 'server' }),
     publishing: () => publishing,
+    routing,
   });
+  if (cluster.advertisedUrl === '' && edge.port === 0) {
+    // Listening on port 0 (tests): the advertised URL names the real port.
+    routing.setSelfUrl(`http://${edge.host}:${server.port}`);
+  }
   const lagTimer = setInterval(() => {
     metrics.partitionsRead.set(reader.tails.size);
     metrics.kafkaLag.reset();
@@ -138,6 +168,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   return {
     port: running.port,
     edgeId,
+    routing,
     server: running,
     ready() {
       if (stopping) return { ready: false, reason: 'draining' };
@@ -151,6 +182,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       running.stopAccepting();
       await running.drain(Math.min(drainMs, edge.shutdownTimeoutMs));
       running.close();
+      await routing.close();
       await reader.close();
       await log.close();
     },

@@ -63,7 +63,7 @@ export class EdgeEvent {
 
   /** The event as the JSON object text of the protocol reference. */
   get json(): string {
-    this.#json ??= JSON.stringify(eventJson(this.#event, this.position));
+    this.#json ??= eventJsonText(this.#event, this.position);
     return this.#json;
   }
 
@@ -80,9 +80,18 @@ export class EdgeEvent {
   }
 }
 
+/** Content types seen, and whether they are JSON; bounded, since producers choose them. */
+const jsonContentTypes = new Map<string, boolean>();
+const jsonContentTypesMax = 256;
+
 function isJsonContentType(contentType: string): boolean {
-  const base = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
-  return base === 'application/json' || base.endsWith('+json');
+  let known = jsonContentTypes.get(contentType);
+  if (known === undefined) {
+    const base = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+    known = base === 'application/json' || base.endsWith('+json');
+    if (jsonContentTypes.size < jsonContentTypesMax) jsonContentTypes.set(contentType, known);
+  }
+  return known;
 }
 
 function timestampText(time: fanout.v1.Event['time']): string | undefined {
@@ -91,36 +100,41 @@ function timestampText(time: fanout.v1.Event['time']): string | undefined {
   return Number.isFinite(millis) ? new Date(millis).toISOString() : undefined;
 }
 
-/** The JSON form of an event (see docs/reference/protocol.md). */
-export function eventJson(event: fanout.v1.Event, position: string): Record<string, unknown> {
-  const json: Record<string, unknown> = {
-    id: event.id,
-    channel: event.channel,
-    type: event.type,
-  };
-  const data = Buffer.from(event.data.buffer, event.data.byteOffset, event.data.byteLength);
+/**
+ * The event's data as a JSON value text, or undefined when it is not JSON.
+ * Valid JSON without line breaks is used as it is (it cannot break an SSE
+ * `data:` line); other valid JSON is written again on one line.
+ */
+function jsonDataText(event: fanout.v1.Event, data: Buffer): string | undefined {
+  if (data.length === 0 || !isJsonContentType(event.contentType)) return undefined;
+  const text = data.toString('utf8');
   let parsed: unknown;
-  let isJson = false;
-  if (isJsonContentType(event.contentType) && data.length > 0) {
-    try {
-      parsed = JSON.parse(data.toString('utf8'));
-      isJson = true;
-    } catch {
-      isJson = false;
-    }
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
   }
-  if (isJson) json['data'] = parsed;
-  else if (data.length > 0) json['dataBase64'] = data.toString('base64');
-  json['contentType'] = event.contentType;
+  return text.includes('\n') || text.includes('\r') ? JSON.stringify(parsed) : text.trim();
+}
+
+/**
+ * The JSON text of an event (see docs/reference/protocol.md): written
+ * field by field, the data spliced in as it came when it is JSON.
+ */
+export function eventJsonText(event: fanout.v1.Event, position: string): string {
+  const data = Buffer.from(event.data.buffer, event.data.byteOffset, event.data.byteLength);
+  let text = `{"id":${JSON.stringify(event.id)},"channel":${JSON.stringify(event.channel)},"type":${JSON.stringify(event.type)}`;
+  const json = jsonDataText(event, data);
+  if (json !== undefined) text += `,"data":${json}`;
+  else if (data.length > 0) text += `,"dataBase64":"${data.toString('base64')}"`;
+  text += `,"contentType":${JSON.stringify(event.contentType)}`;
   const time = timestampText(event.time);
-  if (time !== undefined) json['time'] = time;
-  json['headers'] = event.headers;
-  json['producer'] = event.producer;
+  if (time !== undefined) text += `,"time":"${time}"`;
+  text += `,"headers":${JSON.stringify(event.headers)},"producer":${JSON.stringify(event.producer)}`;
   if (event.trace && (event.trace.traceparent || event.trace.tracestate)) {
-    json['trace'] = { traceparent: event.trace.traceparent, tracestate: event.trace.tracestate };
+    text += `,"trace":${JSON.stringify({ traceparent: event.trace.traceparent, tracestate: event.trace.tracestate })}`;
   }
-  json['position'] = position;
-  return json;
+  return `${text},"position":${JSON.stringify(position)}}`;
 }
 
 /** A position of the topic's current epoch. */

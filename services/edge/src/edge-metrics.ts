@@ -23,6 +23,11 @@ export interface EdgeMetrics {
   readonly httpRequests: Counter<'route' | 'status'>;
   readonly frameErrors: Counter<'code'>;
   readonly abruptCloses: Counter;
+  readonly clusterMembers: Gauge;
+  readonly placementVersion: Gauge;
+  readonly partitionsOwned: Gauge;
+  readonly placementChanges: Counter;
+  readonly clientsMoved: Counter<'transport'>;
 }
 
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
@@ -132,6 +137,32 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
     abruptCloses: new Counter({
       name: 'fanout_edge_abrupt_closes_total',
       help: 'WebSockets that ended without a close handshake: the client vanished, was dropped at twice the backpressure limit, or sent a frame over twice the size limit.',
+      registers,
+    }),
+    clusterMembers: new Gauge({
+      name: 'fanout_edge_cluster_members',
+      help: 'Edges in the settled membership this edge places partitions on (1 without cluster membership).',
+      registers,
+    }),
+    placementVersion: new Gauge({
+      name: 'fanout_edge_placement_version',
+      help: 'Version of the placement algorithm this edge runs; edges and clients must agree.',
+      registers,
+    }),
+    partitionsOwned: new Gauge({
+      name: 'fanout_edge_partitions_owned',
+      help: 'Partitions this edge owns in the current placement.',
+      registers,
+    }),
+    placementChanges: new Counter({
+      name: 'fanout_edge_placement_changes_total',
+      help: 'Membership changes that changed the placement.',
+      registers,
+    }),
+    clientsMoved: new Counter({
+      name: 'fanout_edge_clients_moved_total',
+      help: 'Clients closed with `rebalance` because their partitions moved to other edges, by transport.',
+      labelNames: ['transport'],
       registers,
     }),
   };

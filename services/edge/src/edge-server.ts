@@ -7,12 +7,14 @@
 import { FanoutError, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ChannelHub } from './channel-hub.js';
+import type { ClusterRouting, HintFor } from './cluster-routing.js';
 import type { ClientAuth } from './client-auth.js';
 import { clientAddress, ConnectionLimits } from './connection-limits.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { registerHttpEndpoints, sendError } from './http-endpoints.js';
 import type { PartitionReader } from './partition-reader.js';
 import type { Uws } from './uws-native.js';
+import { registerRouteEndpoint } from './route-endpoint.js';
 import { registerWsEndpoint } from './ws-endpoint.js';
 
 export interface EdgeServerOptions {
@@ -26,6 +28,7 @@ export interface EdgeServerOptions {
   readonly logger: Logger;
   /** True while the hub publishes to uWS topics. */
   readonly publishing: () => boolean;
+  readonly routing: ClusterRouting;
 }
 
 export interface EdgeServer {
@@ -51,6 +54,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const origins = new Set(config.allowedOrigins);
   let connections = (): number => 0;
   const limits = new ConnectionLimits({
+    total: config.maxConnections,
     perAddress: config.maxConnectionsPerAddress,
     perSubject: config.maxConnectionsPerSubject,
   });
@@ -68,12 +72,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     if (origin !== '' && !anyOrigin && !origins.has(origin)) {
       return new FanoutError('origin_not_allowed', `origin ${origin} is not allowed`);
     }
-    if (opensConnection && connections() >= config.maxConnections) {
-      return new FanoutError(
-        'connection_limit',
-        `this edge serves at most ${config.maxConnections} connections`,
-      );
-    }
+    // Checked again, exactly, when the connection takes its lease.
+    if (opensConnection && limits.full()) return limits.totalLimitError();
     return undefined;
   }
 
@@ -87,6 +87,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     admit,
     limits,
     addressOf,
+    routing: options.routing,
   };
   const ws = registerWsEndpoint({
     ...common,
@@ -95,6 +96,22 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   });
   const http = registerHttpEndpoints({ ...common, reader: options.reader });
   connections = () => ws.connections() + http.streams();
+  registerRouteEndpoint({
+    app,
+    reader: options.reader,
+    routing: options.routing,
+    metrics: options.metrics,
+    maxChannels: config.maxSubscriptionsPerConnection,
+  });
+  options.routing.addSweep('ws', ws.rebalance);
+  options.routing.addSweep('sse', http.rebalance);
+  /** Where a drained client goes: the edge placement picks once this one is gone. */
+  const drainHint: HintFor = (partitions, key) => {
+    const count = options.reader.layout?.partitions ?? 0;
+    return options.routing.clustered
+      ? options.routing.elsewhere(count, partitions, key)
+      : undefined;
+  };
   app.any('/*', (response, request) => {
     sendError(
       response,
@@ -134,8 +151,13 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       const steps = 10;
       for (let step = steps; step > 0 && connections() > 0; step--) {
         const share = Math.ceil(connections() / step);
-        ws.drainSome(share, 'draining', 'this edge is shutting down; resume on another');
-        http.drainSome(share, 'draining', 'this edge is shutting down; resume on another');
+        ws.drainSome(share, 'draining', 'this edge is shutting down; resume on another', drainHint);
+        http.drainSome(
+          share,
+          'draining',
+          'this edge is shutting down; resume on another',
+          drainHint,
+        );
         await new Promise((resolve) => setTimeout(resolve, overMs / steps));
       }
       stopListening();

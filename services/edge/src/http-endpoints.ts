@@ -19,6 +19,7 @@ import {
   type Logger,
 } from '@fanout/shared';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { ClusterRouting, HintFor } from './cluster-routing.js';
 import type { ChannelHub } from './channel-hub.js';
 import { requestToken, type ClientAuth } from './client-auth.js';
 import type { ConnectionLease, ConnectionLimits } from './connection-limits.js';
@@ -40,7 +41,10 @@ export interface HttpEndpointsOptions {
   readonly admit: (request: HttpRequest, opensConnection?: boolean) => FanoutError | undefined;
   readonly limits: ConnectionLimits;
   readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
+  readonly routing: ClusterRouting;
 }
+
+let nextStreamKey = 1;
 
 /** What a handler needs from the request, read before the first await (uWS rule). */
 interface RequestFacts {
@@ -118,6 +122,8 @@ function typesParameter(query: URLSearchParams): string[] {
 
 /** One SSE response following one subscription. */
 class SseStream implements DeliveryTarget {
+  /** Spreads the clients of one partition over its owners. */
+  readonly key = `sse-${nextStreamKey++}`;
   readonly response: HttpResponse;
   readonly options: HttpEndpointsOptions;
   subscription: Subscription | undefined;
@@ -135,6 +141,7 @@ class SseStream implements DeliveryTarget {
   #watchingWritable = false;
   #waiters: (() => void)[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
+  #expiry: NodeJS.Timeout | undefined;
   readonly #singlePartition: boolean;
 
   constructor(response: HttpResponse, options: HttpEndpointsOptions, singlePartition: boolean) {
@@ -157,6 +164,21 @@ class SseStream implements DeliveryTarget {
         this.write(': ping\n\n');
       });
     }, this.options.config.heartbeatSeconds * 1000);
+  }
+
+  /**
+   * Ends the stream with `token_expired` when the client's token expires
+   * (epoch milliseconds); an SSE client cannot refresh its token in place.
+   */
+  expireAt(expiresAt: number | undefined): void {
+    if (expiresAt === undefined || this.closed) return;
+    this.#expiry = setTimeout(
+      () => {
+        this.end('token_expired', 'the token expired; reconnect with a fresh one');
+      },
+      Math.max(0, expiresAt - Date.now()),
+    );
+    this.#expiry.unref();
   }
 
   write(text: string): void {
@@ -208,6 +230,15 @@ class SseStream implements DeliveryTarget {
     }
   }
 
+  /**
+   * Runs the deliveries as they are: each frame is its own corked write, so
+   * its write result tells what the client has not taken yet (a write inside
+   * a longer cork would report success for bytes that then wait in uWS).
+   */
+  batch<T>(deliveries: () => T): T {
+    return deliveries();
+  }
+
   goLive(subscription: Subscription, partition: number): void {
     this.options.hub.addDirect(subscription, partition);
   }
@@ -226,8 +257,15 @@ class SseStream implements DeliveryTarget {
     this.finish();
   }
 
-  /** Ends the stream with a typed `disconnect` event carrying the cursor. */
-  end(code: ErrorCode, message: string): void {
+  /** The partitions of its channels; `undefined` when it follows a pattern. */
+  partitions(): ReadonlySet<number> | undefined {
+    const subscription = this.subscription;
+    if (!subscription || subscription.patterns.length > 0) return undefined;
+    return new Set(subscription.cursors.keys());
+  }
+
+  /** Ends the stream with a typed `disconnect` event carrying the cursor (and where to go). */
+  end(code: ErrorCode, message: string, hint?: string): void {
     if (this.closed) return;
     this.options.metrics.closes.inc({ code });
     const closeCode = toCloseCode(code);
@@ -235,6 +273,7 @@ class SseStream implements DeliveryTarget {
       code,
       message,
       action: actionForCloseCode(closeCode),
+      ...(hint === undefined ? {} : { hint }),
       cursor: this.subscription?.cursorText(),
     });
     this.response.cork(() => {
@@ -253,6 +292,7 @@ class SseStream implements DeliveryTarget {
     if (this.closed) return;
     this.closed = true;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#expiry) clearTimeout(this.#expiry);
     if (this.subscription) {
       this.options.hub.remove(this.subscription);
       this.options.metrics.subscriptions.dec({ transport: 'sse' });
@@ -268,7 +308,8 @@ class SseStream implements DeliveryTarget {
 export function registerHttpEndpoints(options: HttpEndpointsOptions): {
   streams: () => number;
   drainAll: (code: ErrorCode, message: string) => void;
-  drainSome: (count: number, code: ErrorCode, message: string) => void;
+  drainSome: (count: number, code: ErrorCode, message: string, hint?: HintFor) => void;
+  rebalance: (select: HintFor, limit: number) => number;
 } {
   const { app, hub, reader, auth, config, logger, metrics } = options;
   const streams = new Set<SseStream>();
@@ -346,13 +387,19 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     metrics.subscriptions.inc({ transport: 'sse' });
     metrics.httpRequests.inc({ route, status: '200' });
     stream.start();
+    stream.expireAt(identity.expiresAt);
     const reset = prepared.resets[0];
     if (reset) {
       stream.reset(subscription, reset);
       streams.delete(stream);
       return;
     }
-    const opening = JSON.stringify({ channels, cursor: subscription.cursorText() });
+    const hint = options.routing.hintForSet(layout.partitions, partitions, stream.key);
+    const opening = JSON.stringify({
+      channels,
+      cursor: subscription.cursorText(),
+      ...(hint === undefined ? {} : { hint }),
+    });
     response.cork(() => {
       stream.write(`event: subscribed\nid: ${subscription.cursorText()}\ndata: ${opening}\n\n`);
     });
@@ -384,18 +431,26 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     try {
       let from: number;
       if (after) {
-        const offset = after.offsets.get(partition);
-        if (offset === undefined || after.offsets.size !== 1) {
+        if (after.offsets.size !== 1) {
           throw new FanoutError(
             'position_invalid',
-            `after must be a position of partition ${partition}, the partition of ${facts.channel}`,
+            `after must be one position (of partition ${partition}, the partition of ${facts.channel}), not a cursor`,
           );
         }
+        const earliest = `${layout.epoch}:${partition}:${tail.logStartOffset - 1}`;
         if (after.epoch !== layout.epoch) {
           throw new FanoutError(
             'position_epoch_mismatch',
             `position ${afterText} belongs to another epoch of the topic (now ${layout.epoch}); refetch the channel`,
-            { details: { earliest: `${layout.epoch}:${partition}:${tail.logStartOffset - 1}` } },
+            { details: { earliest } },
+          );
+        }
+        const offset = after.offsets.get(partition);
+        if (offset === undefined) {
+          throw new FanoutError(
+            'position_partition_mismatch',
+            `position ${afterText} is not of partition ${partition}, where ${facts.channel} is (the topic's partition count changed?); refetch the channel`,
+            { details: { earliest } },
           );
         }
         if (offset >= tail.head) {
@@ -546,13 +601,37 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
         streams.delete(stream);
       }
     },
-    drainSome(count, code, message) {
+    drainSome(count, code, message, hint) {
       let left = count;
       for (const stream of [...streams]) {
         if (left-- <= 0) break;
-        stream.end(code, message);
+        const partitions = hint ? stream.partitions() : undefined;
+        stream.end(
+          code,
+          message,
+          partitions === undefined ? undefined : hint?.(partitions, stream.key),
+        );
         streams.delete(stream);
       }
+    },
+    rebalance(select, limit) {
+      let closed = 0;
+      for (const stream of [...streams]) {
+        if (closed >= limit) break;
+        if (stream.closed) continue;
+        const partitions = stream.partitions();
+        if (partitions === undefined) continue;
+        const hint = select(partitions, stream.key);
+        if (hint === undefined) continue;
+        stream.end(
+          'rebalance',
+          'the partitions of this stream moved to another edge; resume there',
+          hint,
+        );
+        streams.delete(stream);
+        closed++;
+      }
+      return closed;
     },
   };
 }

@@ -6,3 +6,29 @@ export { parseStreamCursor, formatStreamCursor } from './stream-cursor.js';
 export type { StreamCursor } from './stream-cursor.js';
 export { requireNativeUws, uwsNativeStatus } from './uws-native.js';
 export type { Uws, UwsNativeStatus } from './uws-native.js';
+export { DnsMembership } from './membership/dns-membership.js';
+export type { DnsMembershipOptions } from './membership/dns-membership.js';
+export { FileMembership, parseMembersFile } from './membership/file-membership.js';
+export type { FileMembershipOptions } from './membership/file-membership.js';
+export {
+  inClusterOptions,
+  KubernetesMembership,
+  membersOfSlices,
+} from './membership/kubernetes-membership.js';
+export type { KubernetesMembershipOptions } from './membership/kubernetes-membership.js';
+export { membershipFromConfig } from './membership/membership-from-config.js';
+export {
+  memberUrl,
+  normalizeMemberList,
+  parseStaticMember,
+  sameMembers,
+} from './membership/membership-source.js';
+export type {
+  Member,
+  MembershipErrorHandler,
+  MembershipListener,
+  MembershipSource,
+} from './membership/membership-source.js';
+export { SettledMembership } from './membership/settled-membership.js';
+export type { SettledMembershipOptions } from './membership/settled-membership.js';
+export { StaticMembership } from './membership/static-membership.js';

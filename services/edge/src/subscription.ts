@@ -10,7 +10,7 @@ import type { EdgeEvent } from './edge-event.js';
 import { formatStreamCursor } from './stream-cursor.js';
 
 export interface ResetInfo {
-  readonly code: 'position_too_old' | 'position_epoch_mismatch';
+  readonly code: ResetCode;
   readonly partition: number;
   /** The position asked for (text form). */
   readonly requested: string;
@@ -19,6 +19,10 @@ export interface ResetInfo {
 }
 
 /** A client connection (or request) as the hub sees it. */
+/** Why a subscription cannot resume from its position: refetch, then subscribe again. */
+export type ResetCode =
+  'position_too_old' | 'position_epoch_mismatch' | 'position_partition_mismatch';
+
 export interface DeliveryTarget {
   readonly closed: boolean;
   /** Bytes written to the client and not yet sent. */
@@ -27,6 +31,12 @@ export interface DeliveryTarget {
   drained(): Promise<void>;
   /** One event during catch-up, or live when the target is not topic-based. */
   deliver(event: EdgeEvent, subscription: Subscription): void;
+  /**
+   * Runs `deliveries` (a run of `deliver` calls) so their frames leave in as
+   * few writes as the transport allows: corked on a WebSocket, where each
+   * uncorked send is a system call of its own.
+   */
+  batch<T>(deliveries: () => T): T;
   /** The partition is caught up: from now on live events of it reach the client. */
   goLive(subscription: Subscription, partition: number): void;
   /** The subscription's position cannot be served any more. */

@@ -23,6 +23,7 @@ import {
 } from '@fanout/shared';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from 'uWebSockets.js';
 import type { ChannelHub, WireFormat } from './channel-hub.js';
+import type { ClusterRouting, HintFor } from './cluster-routing.js';
 import {
   anonymousClient,
   requestToken,
@@ -59,13 +60,18 @@ export interface WsEndpointOptions {
   readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
   /** True while the hub publishes to uWS topics (a close then is a backpressure drop). */
   readonly publishing: () => boolean;
+  readonly routing: ClusterRouting;
 }
+
+let nextConnectionKey = 1;
 
 interface UserData {
   connection: WsConnection;
 }
 
 class WsConnection implements DeliveryTarget {
+  /** Spreads the clients of one partition over its owners. */
+  readonly key = `ws-${nextConnectionKey++}`;
   readonly format: WireFormat;
   readonly options: WsEndpointOptions;
   ws: WebSocket<UserData> | undefined;
@@ -135,6 +141,16 @@ class WsConnection implements DeliveryTarget {
     this.options.metrics.deliveries.inc({ transport: 'ws' });
   }
 
+  batch<T>(deliveries: () => T): T {
+    if (this.closed || !this.ws) return deliveries();
+    // cork runs the callback at once.
+    let result!: T;
+    this.ws.cork(() => {
+      result = deliveries();
+    });
+    return result;
+  }
+
   goLive(subscription: Subscription): void {
     if (this.closed || !this.ws) return;
     if (subscription.live.size < subscription.cursors.size) return;
@@ -190,6 +206,16 @@ class WsConnection implements DeliveryTarget {
       }
     }
     return states;
+  }
+
+  /** The partitions of its channel subscriptions; `undefined` when it follows a pattern. */
+  partitions(): ReadonlySet<number> | undefined {
+    const partitions = new Set<number>();
+    for (const subscription of this.subscriptions.values()) {
+      if (subscription.patterns.length > 0) return undefined;
+      for (const partition of subscription.cursors.keys()) partitions.add(partition);
+    }
+    return partitions;
   }
 
   /** Sends Disconnect with the positions, then closes with the error's close code. */
@@ -256,7 +282,8 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
   connections: () => number;
   sweep: () => void;
   drainAll: (code: ErrorCode, message: string) => void;
-  drainSome: (count: number, code: ErrorCode, message: string) => void;
+  drainSome: (count: number, code: ErrorCode, message: string, hint?: HintFor) => void;
+  rebalance: (select: HintFor, limit: number) => number;
 } {
   const { app, hub, auth, config, logger, metrics } = options;
   const live = new Set<WsConnection>();
@@ -406,10 +433,19 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
       connection.subscriptions.set(request.channel, subscription);
       prepared.push({ subscription, resuming: result.resuming });
       const [partition, cursor] = [...subscription.cursors.entries()][0] ?? [];
+      const partitionCount = options.hub.partitionCount;
+      const hint =
+        partition === undefined || partitionCount === undefined
+          ? undefined
+          : options.routing.hintFor(partitionCount, partition, connection.key);
       states.push(
         pattern || partition === undefined || cursor === undefined
           ? { channel: request.channel }
-          : { channel: request.channel, position: `${subscription.epoch}:${partition}:${cursor}` },
+          : {
+              channel: request.channel,
+              position: `${subscription.epoch}:${partition}:${cursor}`,
+              ...(hint === undefined ? {} : { hint }),
+            },
       );
     }
     // Subscribed first, then catch-up frames, then live ones.
@@ -592,12 +628,35 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     drainAll(code, message) {
       for (const connection of [...live]) connection.closeWith(code, message);
     },
-    drainSome(count, code, message) {
+    drainSome(count, code, message, hint) {
       let left = count;
       for (const connection of [...live]) {
         if (left-- <= 0) break;
-        connection.closeWith(code, message);
+        const partitions = hint ? connection.partitions() : undefined;
+        connection.closeWith(
+          code,
+          message,
+          partitions === undefined ? undefined : hint?.(partitions, connection.key),
+        );
       }
+    },
+    rebalance(select, limit) {
+      let closed = 0;
+      for (const connection of [...live]) {
+        if (closed >= limit) break;
+        if (connection.closed) continue;
+        const partitions = connection.partitions();
+        if (partitions === undefined) continue;
+        const hint = select(partitions, connection.key);
+        if (hint === undefined) continue;
+        connection.closeWith(
+          'rebalance',
+          'the partitions of this connection moved to another edge; resume there',
+          hint,
+        );
+        closed++;
+      }
+      return closed;
     },
   };
 }

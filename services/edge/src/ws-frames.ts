@@ -50,6 +50,8 @@ export interface SubscriptionState {
   readonly channel: string;
   /** Text position; absent for live-only pattern subscriptions. */
   readonly position?: string;
+  /** Base URL of an owner of the channel's partition, when this edge is not one. */
+  readonly hint?: string;
 }
 
 export type ServerMessage =
@@ -262,7 +264,11 @@ const protoActions: Readonly<Record<CloseAction, fanout.v1.DisconnectAction>> = 
 
 function toProto(message: ServerMessage): Uint8Array {
   const states = (list: readonly SubscriptionState[]): object[] =>
-    list.map((state) => ({ channel: state.channel, position: protoPosition(state.position) }));
+    list.map((state) => ({
+      channel: state.channel,
+      position: protoPosition(state.position),
+      hint: state.hint ?? '',
+    }));
   switch (message.kind) {
     case 'connected':
       return ServerFrame.encode({

@@ -12,6 +12,10 @@
  * `{"results": [{"id", "position": "<epoch>:<partition>:<offset>", "duplicate"}]}`;
  * errors are `{"error": {"code", "message", "details"}}` with the catalog's
  * HTTP status. Same validation, limits and semantics as gRPC Publish.
+ *
+ * CORS (`ingest.corsOrigins`): for an allowed `Origin`, preflights are
+ * answered and answers carry `Access-Control-Allow-Origin`, so web pages
+ * can publish; without the setting no CORS header is sent.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -35,6 +39,8 @@ export interface HttpServerOptions {
   readonly logger: Logger;
   readonly maxBodyBytes: number;
   readonly timeoutMs: number;
+  /** Origins allowed to publish from web pages (`*`: any); empty: no CORS. */
+  readonly corsOrigins?: readonly string[];
   /** HTTPS (requiring client certificates when it has a client CA); HTTP when undefined. */
   readonly tls?: IngestTls | undefined;
 }
@@ -132,10 +138,32 @@ function toIncoming(value: unknown, channel: string, field: string): IncomingEve
 }
 
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const corsOrigins = new Set(options.corsOrigins ?? []);
+
+  /** Adds the CORS answer for an allowed Origin; true when the origin is allowed. */
+  function allowOrigin(request: IncomingMessage, response: ServerResponse): boolean {
+    const origin = request.headers.origin;
+    if (origin === undefined || !(corsOrigins.has('*') || corsOrigins.has(origin))) return false;
+    response.setHeader('access-control-allow-origin', origin);
+    response.setHeader('vary', 'Origin');
+    return true;
+  }
+
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://ingest');
     const match = route.exec(url.pathname);
     if (match === null) throw new FanoutError('not_found', `no route ${url.pathname}`);
+    const allowed = allowOrigin(request, response);
+    if (request.method === 'OPTIONS' && allowed) {
+      response.writeHead(204, {
+        'access-control-allow-methods': 'POST',
+        'access-control-allow-headers':
+          'content-type, authorization, idempotency-key, x-api-key, traceparent, tracestate',
+        'access-control-max-age': '600',
+      });
+      response.end();
+      return;
+    }
     if (request.method !== 'POST') {
       response.setHeader('allow', 'POST');
       send(response, 405, { error: { code: 'invalid_argument', message: 'use POST' } });

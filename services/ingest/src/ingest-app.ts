@@ -161,6 +161,7 @@ export async function startIngestApp({
         Math.min(config.ingest.maxEventBytes * config.ingest.maxBatchEvents, 64 * 1024 * 1024) +
         65536,
       timeoutMs: config.ingest.requestTimeoutMs,
+      corsOrigins: config.ingest.corsOrigins,
       tls,
     });
   } catch (error) {

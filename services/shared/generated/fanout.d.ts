@@ -2218,6 +2218,13 @@ export namespace fanout {
             position?: (fanout.v1.Position.$Properties|null);
 
             /**
+             * Set when this edge is not an owner of the channel's partition: the base
+             * URL (`http(s)://host:port`) of an edge that is. The subscription is
+             * served here all the same; the client may move there when it reconnects.
+             */
+            hint: string;
+
+            /**
              * Creates a new SubscriptionState instance using the specified properties.
              * @param [properties] Properties to set
              * @returns SubscriptionState instance
@@ -2285,6 +2292,13 @@ export namespace fanout {
                  * this is the end of the log at subscribe time.
                  */
                 position?: (fanout.v1.Position.$Properties|null);
+
+                /**
+                 * Set when this edge is not an owner of the channel's partition: the base
+                 * URL (`http(s)://host:port`) of an edge that is. The subscription is
+                 * served here all the same; the client may move there when it reconnects.
+                 */
+                hint?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

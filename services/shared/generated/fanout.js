@@ -3493,6 +3493,7 @@ export const fanout = $root.fanout = (() => {
 
             SubscriptionState.prototype.channel = "";
             SubscriptionState.prototype.position = null;
+            SubscriptionState.prototype.hint = "";
 
             SubscriptionState.create = function(properties) {
                 return new SubscriptionState(properties);
@@ -3509,6 +3510,8 @@ export const fanout = $root.fanout = (() => {
                     writer.uint32(10).string(message.channel);
                 if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
                     $root.fanout.v1.Position.encode(message.position, writer.uint32(18).fork(), _depth + 1).ldelim();
+                if (message.hint != null && $Object.hasOwnProperty.call(message, "hint") && message.hint !== "")
+                    writer.uint32(26).string(message.hint);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -3557,6 +3560,15 @@ export const fanout = $root.fanout = (() => {
                             message.position = $root.fanout.v1.Position.decode(reader, reader.size(), $undefined, _depth + 1, message.position);
                             continue;
                         }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.hint = value;
+                            else
+                                delete message.hint;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -3592,6 +3604,9 @@ export const fanout = $root.fanout = (() => {
                         throw $TypeError(".fanout.v1.SubscriptionState.position: object expected");
                     message.position = $root.fanout.v1.Position.fromObject(object.position, _depth + 1);
                 }
+                if (object.hint != null)
+                    if (typeof object.hint !== "string" || object.hint.length)
+                        message.hint = $String(object.hint);
                 return message;
             };
 
@@ -3606,11 +3621,14 @@ export const fanout = $root.fanout = (() => {
                 if (options.defaults) {
                     object.channel = "";
                     object.position = null;
+                    object.hint = "";
                 }
                 if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
                     object.channel = message.channel;
                 if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
                     object.position = $root.fanout.v1.Position.toObject(message.position, options, _depth + 1);
+                if (message.hint != null && $Object.hasOwnProperty.call(message, "hint"))
+                    object.hint = message.hint;
                 return object;
             };
 

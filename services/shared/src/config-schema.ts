@@ -168,6 +168,12 @@ export const configSchema = z.object({
       host: host.default('127.0.0.1').describe('Address the gRPC and HTTP servers bind to.'),
       grpcPort: port.default(50051).describe('gRPC port (IngestService, health, reflection).'),
       httpPort: port.default(8080).describe('HTTP JSON publish port.'),
+      corsOrigins: z
+        .array(z.string().min(1))
+        .default([])
+        .describe(
+          'Origins whose web pages may publish over HTTP (CORS; exact `https://app.example.com`, `*` for any); empty sends no CORS headers.',
+        ),
       maxEventBytes: positiveInt
         .max(16 * 1024 * 1024)
         .default(1024 * 1024)
@@ -426,6 +432,138 @@ export const configSchema = z.object({
     })
     .prefault({})
     .describe('Edge service.'),
+  cluster: z
+    .object({
+      membership: z
+        .enum(['none', 'static', 'file', 'dns', 'kubernetes'])
+        .default('none')
+        .describe(
+          'Where the list of live edges comes from: `none` (this edge alone, no routing hints or rebalancing), `static` (cluster.staticMembers), `file` (cluster.membersFile, re-read on change), `dns` (the A/AAAA records of a headless Service, cluster.dnsName) or `kubernetes` (the ready endpoints of the EndpointSlices of cluster.kubernetesService).',
+        ),
+      memberId: z
+        .string()
+        .regex(/^[A-Za-z0-9._:-]{0,253}$/, 'must be up to 253 characters of [A-Za-z0-9._:-]')
+        .default('')
+        .describe(
+          "This edge's id in the membership. Empty: edge.edgeId (the host name, i.e. the pod name in Kubernetes, which is how EndpointSlices name endpoints). With `dns` membership, set it to the pod IP: DNS members are named by address.",
+        ),
+      advertisedUrl: z
+        .string()
+        .regex(/^$|^https?:\/\/[^\s/]+$/, 'must be http(s)://host[:port] without a path')
+        .default('')
+        .describe(
+          'Base URL clients use to reach this edge (`http://10.0.0.7:8081`); WebSocket clients use its ws(s) form. Empty: http://<edge.host>:<edge.port>.',
+        ),
+      replicas: positiveInt
+        .max(16)
+        .default(2)
+        .describe('Owners per partition: how many edges clients of one partition are spread over.'),
+      loadFactor: z
+        .number()
+        .min(1)
+        .max(10)
+        .default(1.25)
+        .describe(
+          'Bounded-load capacity factor: no edge owns more than ceil(loadFactor × partitions × replicas / edges) partitions.',
+        ),
+      settleMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(600000)
+        .default(3000)
+        .describe(
+          'A member joins only after it has been listed this long, and leaves only after it has been missing this long, so a flapping pod does not move clients.',
+        ),
+      staticMembers: z
+        .array(
+          z
+            .string()
+            .regex(/^[A-Za-z0-9._:-]{1,253}=https?:\/\/[^\s/]+$/, 'must be id=http(s)://host:port'),
+        )
+        .default([])
+        .describe('Members of `static` membership, each `id=http://host:port`.'),
+      membersFile: z
+        .string()
+        .default('')
+        .describe(
+          'JSON file of `file` membership: `{"members":[{"id","url"}]}`; re-read when it changes (written atomically by renaming a new file over it).',
+        ),
+      dnsName: z
+        .string()
+        .regex(/^$|^[A-Za-z0-9.-]+$/, 'must be a DNS name')
+        .default('')
+        .describe(
+          'Name of the headless Service for `dns` membership, e.g. fanout-edge-headless.fanout.svc.cluster.local.',
+        ),
+      dnsServers: z
+        .array(z.string().min(1))
+        .default([])
+        .describe(
+          'DNS servers (`ip` or `ip:port`) to ask for cluster.dnsName; empty uses the system resolver.',
+        ),
+      pollIntervalMs: positiveInt
+        .min(100)
+        .max(600000)
+        .default(5000)
+        .describe(
+          'How often `dns` membership resolves the name and `file` membership checks the file.',
+        ),
+      memberPort: port
+        .default(0)
+        .describe(
+          'Client port of the members found by `dns` or `kubernetes` membership; 0 uses edge.port (`kubernetes` prefers the EndpointSlice port named by cluster.kubernetesPortName).',
+        ),
+      memberScheme: z
+        .enum(['http', 'https'])
+        .default('http')
+        .describe('Scheme of the member URLs built from `dns` or `kubernetes` addresses.'),
+      kubernetesService: z
+        .string()
+        .regex(/^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a Service name')
+        .default('')
+        .describe(
+          'Service whose EndpointSlices (label kubernetes.io/service-name) list the edges, for `kubernetes` membership. Only ready endpoints count.',
+        ),
+      kubernetesNamespace: z
+        .string()
+        .default('')
+        .describe("Namespace of that Service; empty reads the pod's own from the service account."),
+      kubernetesPortName: z
+        .string()
+        .default('')
+        .describe('Name of the EndpointSlice port clients use; empty takes the first port.'),
+      kubernetesApiUrl: z
+        .string()
+        .regex(/^$|^https?:\/\/[^\s]+$/, 'must be an http(s) URL')
+        .default('')
+        .describe(
+          'Kubernetes API server; empty uses https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT with the service account token and CA under /var/run/secrets/kubernetes.io/serviceaccount.',
+        ),
+      rebalance: z
+        .boolean()
+        .default(true)
+        .describe(
+          'When ownership moves, close the clients whose partitions this edge no longer owns with a resumable `rebalance` close naming their new edge. Turn off when an ingress places clients by its own hash.',
+        ),
+      rebalanceRatePerSecond: positiveInt
+        .max(1000000)
+        .default(500)
+        .describe('Most clients one edge moves per second after a membership change.'),
+      rebalanceJitterMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(600000)
+        .default(1000)
+        .describe(
+          'Random delay before an edge starts moving clients, so that every edge does not start at once.',
+        ),
+    })
+    .prefault({})
+    .describe(
+      'Edge cluster: membership, placement of partitions on edges, routing and rebalancing.',
+    ),
 });
 
 export type FanoutConfigInput = z.input<typeof configSchema>;

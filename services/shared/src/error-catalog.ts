@@ -217,6 +217,14 @@ export const errorCatalog = {
     close: null,
     action: 'reset',
   },
+  position_partition_mismatch: {
+    message:
+      "The position is of another partition than the channel's (the topic's partition count changed); refetch the state, then subscribe again.",
+    grpc: 'OUT_OF_RANGE',
+    http: 410,
+    close: null,
+    action: 'reset',
+  },
   position_ahead: {
     message:
       'The position is beyond the end of the log this edge reads; retry shortly, and if it persists the log lost events: refetch the state.',

@@ -42,6 +42,13 @@ describe('@fanout/shared/portable', () => {
     }
   });
 
+  it('has a core that imports no package at all (no protobuf codecs)', () => {
+    const entry = fileURLToPath(new URL('./portable-core.js', import.meta.url));
+    const { files, packages } = importGraph(entry);
+    assert.ok(files.size > 3, 'the import graph was followed');
+    assert.deepEqual([...packages], []);
+  });
+
   it('exports the error catalog and close codes', () => {
     assert.equal(typeof portable.errorSpec, 'function');
     assert.equal(typeof portable.actionForCloseCode, 'function');

@@ -1,34 +1,49 @@
 /**
  * `@fanout/shared/portable`: the modules that run in a browser as well as in
- * Node.js — no Node built-ins, no server-side dependencies.
+ * Node.js — no Node built-ins, no server-side dependencies: the core
+ * (`portable-core.ts`) and the protobuf codecs.
  */
 export {
+  actionForCloseCode,
   assertValidChannel,
-  isChannelPattern,
-  isValidChannel,
-  maxChannelLength,
-  namespacesAllow,
-  patternMatches,
-} from './channel.js';
-export { murmur2, partitionForChannel } from './channel-partition.js';
-export { actionForCloseCode, CloseCode, CloseCodeRange } from './close-codes.js';
-export type { ClientAction, CloseAction, CloseCodeName } from './close-codes.js';
-export {
+  CloseCode,
+  CloseCodeRange,
+  comparePositions,
   errorCatalog,
   errorCodeForCloseCode,
   errorCodes,
   errorSpec,
+  FanoutError,
+  formatPosition,
   GrpcStatus,
+  isChannelPattern,
   isErrorCode,
+  isFanoutError,
+  isValidChannel,
+  isValidEpoch,
+  maxChannelLength,
+  murmur2,
+  namespacesAllow,
+  parsePosition,
+  partitionForChannel,
+  patternMatches,
   toCloseCode,
+  toFanoutError,
   toGrpcStatus,
   toHttpStatus,
-} from './error-catalog.js';
-export type { ErrorCode, ErrorSpec, GrpcStatusName } from './error-catalog.js';
-export { FanoutError, isFanoutError, toFanoutError } from './fanout-error.js';
-export type { ErrorDetails, FanoutErrorBody, FanoutErrorOptions } from './fanout-error.js';
-export { comparePositions, formatPosition, isValidEpoch, parsePosition } from './position.js';
-export type { PositionValue } from './position.js';
+} from './portable-core.js';
+export type {
+  ClientAction,
+  CloseAction,
+  CloseCodeName,
+  ErrorCode,
+  ErrorDetails,
+  ErrorSpec,
+  FanoutErrorBody,
+  FanoutErrorOptions,
+  GrpcStatusName,
+  PositionValue,
+} from './portable-core.js';
 export {
   ClientFrame,
   decodeEvent,
@@ -47,3 +62,15 @@ export {
 } from './proto.js';
 export { encodeEventFrame } from './proto-event-frame.js';
 export { positionFromProto } from './proto-position.js';
+export {
+  isOwner,
+  movedPlacements,
+  normalizeMembers,
+  ownersOf,
+  pickEdge,
+  placementLoads,
+  placementScore,
+  placementVersion,
+  placePartitions,
+} from './placement.js';
+export type { Placement, PlacementOptions } from './placement.js';

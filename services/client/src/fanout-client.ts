@@ -1,0 +1,366 @@
+/**
+ * The client: one logical connection to an edge over the first transport
+ * that gets through, carrying every subscription. On any disconnect it
+ * reconnects with exponential backoff and full jitter, to the edge its
+ * router names (or the one a `resume_elsewhere` close names), and resumes
+ * each subscription from its position. Terminal closes (`stop`: bad
+ * credentials, forbidden, bad request) end it with a typed FanoutError.
+ */
+import {
+  FanoutError,
+  isChannelPattern,
+  isValidChannel,
+  patternMatches,
+  toFanoutError,
+} from '@fanout/shared/portable-core';
+import { AsyncQueue } from './async-queue.js';
+import { Backoff } from './backoff.js';
+import type { ClientStatus } from './client-status.js';
+import { compileOptions, type ClientOptions, type CompiledOptions } from './client-options.js';
+import type { FanoutEvent } from './fanout-event.js';
+import { Subscription, type SubscribeOptions } from './subscription.js';
+import { TokenSource, type TokenReason } from './token-source.js';
+import type {
+  ResetInfo,
+  Transport,
+  TransportClose,
+  TransportConnection,
+  TransportListener,
+  TransportSubscription,
+} from './transport.js';
+
+/** Failed opens in a row before the client leaves a transport that has worked before. */
+const provenTransportPatience = 3;
+
+export class FanoutClient {
+  readonly #options: CompiledOptions;
+  readonly #backoff: Backoff;
+  readonly #tokens: TokenSource;
+  readonly #subscriptions = new Map<string, Subscription>();
+  readonly #statusListeners = new Set<(status: ClientStatus) => void>();
+  readonly #proven = new Set<Transport>();
+  #status: ClientStatus = { state: 'disconnected', attempt: 0 };
+  #transportIndex = 0;
+  #failedOpens = 0;
+  #connection: TransportConnection | undefined;
+  #ready = false;
+  #generation = 0;
+  #everConnected = false;
+  #openedAt: number | undefined;
+  #tokenReason: TokenReason = 'connect';
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #started = false;
+  #closed = false;
+
+  constructor(options: ClientOptions) {
+    this.#options = compileOptions(options);
+    this.#backoff = new Backoff(this.#options.backoff, this.#options.random);
+    this.#tokens = new TokenSource(this.#options.token, this.#options.tokenRefreshMarginMs);
+  }
+
+  get status(): ClientStatus {
+    return this.#status;
+  }
+
+  /** Calls `listener` with every status change; returns the function that stops it. */
+  onStatus(listener: (status: ClientStatus) => void): () => void {
+    this.#statusListeners.add(listener);
+    return () => this.#statusListeners.delete(listener);
+  }
+
+  /** The current status, then every change, until the client closes. */
+  statuses(): AsyncIterableIterator<ClientStatus> {
+    const queue = new AsyncQueue<ClientStatus>(() => {
+      stop();
+    });
+    queue.push(this.#status);
+    const stop = this.onStatus((status) => {
+      queue.push(status);
+      if (status.state === 'closed') queue.end();
+    });
+    if (this.#status.state === 'closed') queue.end();
+    return queue;
+  }
+
+  /** Connects now (subscribing connects too). */
+  connect(): void {
+    if (this.#closed || this.#started) return;
+    this.#started = true;
+    void this.#connect();
+  }
+
+  /**
+   * Subscribes to a channel (`orders.eu.1234`) or a pattern (`orders.eu.*`).
+   * Throws FanoutError `channel_invalid` for a bad name and
+   * `invalid_argument` for a second subscription to the same name.
+   */
+  subscribe(channel: string, options: SubscribeOptions = {}): Subscription {
+    if (this.#closed) throw new FanoutError('invalid_argument', 'the client is closed');
+    if (!isValidChannel(channel) && !isChannelPattern(channel)) {
+      throw new FanoutError('channel_invalid', `"${channel}" is not a channel or pattern`);
+    }
+    if (this.#subscriptions.has(channel)) {
+      throw new FanoutError('invalid_argument', `already subscribed to ${channel}`);
+    }
+    const subscription = new Subscription(channel, options, this.#options.dedupeWindow, (ended) => {
+      if (this.#subscriptions.get(ended.channel) !== ended) return;
+      this.#subscriptions.delete(ended.channel);
+      if (this.#ready) this.#connection?.unsubscribe([ended.channel]);
+    });
+    this.#subscriptions.set(channel, subscription);
+    if (this.#ready) this.#subscribeOn([subscription]);
+    this.connect();
+    return subscription;
+  }
+
+  /** Closes the connection and ends every subscription; iterators finish. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopTimers();
+    this.#connection?.close();
+    this.#connection = undefined;
+    for (const subscription of [...this.#subscriptions.values()]) subscription.end();
+    this.#setStatus({ state: 'closed', attempt: 0 });
+    this.#statusListeners.clear();
+  }
+
+  #stopTimers(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
+    this.#timer = undefined;
+    this.#refreshTimer = undefined;
+  }
+
+  #setStatus(status: ClientStatus): void {
+    this.#status = Object.freeze(status);
+    for (const listener of [...this.#statusListeners]) listener(this.#status);
+  }
+
+  get #transport(): Transport {
+    const transport = this.#options.transports[this.#transportIndex];
+    if (transport === undefined) throw new Error('no transport');
+    return transport;
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#closed) return;
+    this.#timer = undefined;
+    const transport = this.#transport;
+    const generation = ++this.#generation;
+    this.#setStatus({
+      state: this.#everConnected ? 'resuming' : 'connecting',
+      transport: transport.name,
+      attempt: this.#backoff.attempt,
+    });
+    let edge: string;
+    try {
+      edge = await this.#options.router.edgeFor([...this.#subscriptions.keys()]);
+      await this.#tokens.get(this.#tokenReason);
+    } catch (error) {
+      if (this.#stale(generation)) return;
+      this.#retry(toFanoutError(error), this.#backoff.next(), transport.name);
+      return;
+    }
+    if (this.#stale(generation)) return;
+    this.#tokenReason = 'connect';
+    this.#ready = false;
+    this.#connection = transport.connect({
+      edge,
+      token: () => this.#tokens.current(),
+      listener: this.#listener(generation, transport, edge),
+    });
+    this.#subscribeOn([...this.#subscriptions.values()]);
+  }
+
+  /** True when a newer attempt started or the client closed while this one waited. */
+  #stale(generation: number): boolean {
+    return this.#closed || generation !== this.#generation;
+  }
+
+  #listener(generation: number, transport: Transport, edge: string): TransportListener {
+    const current = (): boolean => generation === this.#generation && !this.#closed;
+    return {
+      opened: (info) => {
+        if (!current()) return;
+        this.#ready = true;
+        this.#everConnected = true;
+        this.#openedAt = Date.now();
+        this.#proven.add(transport);
+        this.#failedOpens = 0;
+        this.#setStatus({
+          state: 'connected',
+          transport: transport.name,
+          edge,
+          ...(info.edgeId === '' ? {} : { edgeId: info.edgeId }),
+          attempt: this.#backoff.attempt,
+        });
+        this.#armTokenRefresh();
+      },
+      subscribed: (channel, position) => {
+        if (current()) this.#subscriptions.get(channel)?.confirmed(position);
+      },
+      event: (event, channel, cursor) => {
+        if (current()) this.#deliver(event, channel, cursor);
+      },
+      reset: (reset) => {
+        if (current()) this.#reset(reset);
+      },
+      failed: (channel, error) => {
+        if (current()) this.#subscriptions.get(channel)?.fail(error);
+      },
+      closed: (close) => {
+        if (current()) this.#closedConnection(close, transport, edge);
+      },
+    };
+  }
+
+  /** Subscribes on the current connection, each from its position. */
+  #subscribeOn(subscriptions: readonly Subscription[]): void {
+    const connection = this.#connection;
+    if (connection === undefined) return;
+    const requests: TransportSubscription[] = [];
+    for (const subscription of subscriptions) {
+      if (subscription.state === 'ended' || subscription.state === 'resetting') continue;
+      const since = subscription.position;
+      if (
+        since !== undefined &&
+        this.#transport.name === 'websocket' &&
+        isChannelPattern(subscription.channel)
+      ) {
+        // The edge's WebSocket serves patterns live only: never skip silently.
+        this.#reset({
+          code: 'resume_unsupported',
+          channel: subscription.channel,
+          requested: since,
+          earliest: '',
+        });
+        continue;
+      }
+      requests.push({
+        channel: subscription.channel,
+        ...(since === undefined ? {} : { since }),
+        ...(subscription.types === undefined ? {} : { types: subscription.types }),
+      });
+    }
+    connection.subscribe(requests);
+  }
+
+  #deliver(event: FanoutEvent, channel: string | undefined, cursor: string | undefined): void {
+    if (channel !== undefined) {
+      this.#subscriptions.get(channel)?.deliver(event, cursor);
+      return;
+    }
+    for (const subscription of this.#subscriptions.values()) {
+      const pattern =
+        isChannelPattern(subscription.channel) &&
+        patternMatches(subscription.channel, event.channel);
+      if (subscription.matches(event.channel, event.type, pattern)) subscription.deliver(event);
+    }
+  }
+
+  #reset(reset: ResetInfo): void {
+    const subscription = this.#subscriptions.get(reset.channel);
+    if (subscription === undefined) return;
+    if (this.#ready) this.#connection?.unsubscribe([reset.channel]);
+    void subscription.reset(reset).then((goesOn) => {
+      if (goesOn && this.#subscriptions.get(reset.channel) === subscription) {
+        this.#subscribeOn([subscription]);
+      }
+    });
+  }
+
+  #armTokenRefresh(): void {
+    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+    const refreshAt = this.#tokens.refreshAt();
+    if (refreshAt === undefined) return;
+    const generation = this.#generation;
+    this.#refreshTimer = setTimeout(
+      () => {
+        this.#tokens.get('refresh').then(
+          (token) => {
+            if (generation !== this.#generation || this.#closed) return;
+            if (token !== undefined) this.#connection?.refreshToken(token);
+            this.#armTokenRefresh();
+          },
+          () => {
+            // The provider failed: the edge closes at expiry and the reconnect asks again.
+          },
+        );
+      },
+      Math.max(1000, refreshAt - Date.now()),
+    );
+  }
+
+  #closedConnection(close: TransportClose, transport: Transport, edge: string): void {
+    this.#connection = undefined;
+    this.#ready = false;
+    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
+    for (const subscription of this.#subscriptions.values()) subscription.pending();
+    if (close.action === 'stop') {
+      this.#fail(close.error, transport);
+      return;
+    }
+    if (close.error.code === 'token_expired') this.#tokenReason = 'expired';
+    if (
+      this.#openedAt !== undefined &&
+      Date.now() - this.#openedAt >= this.#options.backoffResetAfterMs
+    ) {
+      this.#backoff.reset();
+    }
+    this.#openedAt = undefined;
+    if (close.action === 'resume_elsewhere' && close.hint !== undefined) {
+      this.#options.router.redirect(close.hint);
+      // Drains are paced by the edge; a short jittered delay spreads the rest.
+      this.#retry(
+        close.error,
+        Math.floor(this.#options.random() * this.#options.backoff.initialMs),
+        transport.name,
+      );
+      return;
+    }
+    if (close.neverOpened) {
+      this.#options.router.failed(edge);
+      this.#failedOpens++;
+      const patience = this.#proven.has(transport) ? provenTransportPatience : 1;
+      const count = this.#options.transports.length;
+      if (this.#failedOpens >= patience && count > 1) {
+        this.#failedOpens = 0;
+        this.#transportIndex = (this.#transportIndex + 1) % count;
+        if (this.#transportIndex !== 0) {
+          // Blocked, maybe: try the next transport at once.
+          this.#retry(close.error, 0, transport.name);
+          return;
+        }
+      }
+    }
+    this.#retry(close.error, this.#backoff.next(), transport.name);
+  }
+
+  #retry(error: FanoutError, delay: number, transport: Transport['name']): void {
+    if (this.#closed) return;
+    this.#setStatus({
+      state: 'disconnected',
+      transport,
+      attempt: this.#backoff.attempt,
+      retryInMs: delay,
+      error,
+    });
+    this.#timer = setTimeout(() => void this.#connect(), delay);
+  }
+
+  #fail(error: FanoutError, transport: Transport): void {
+    this.#closed = true;
+    this.#stopTimers();
+    for (const subscription of [...this.#subscriptions.values()]) subscription.fail(error);
+    this.#setStatus({ state: 'closed', transport: transport.name, attempt: 0, error });
+    this.#statusListeners.clear();
+  }
+}
+
+/** A client for the edges at `options.url` (or chosen by `options.router`). */
+export function createClient(options: ClientOptions): FanoutClient {
+  return new FanoutClient(options);
+}

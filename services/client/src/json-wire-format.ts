@@ -1,0 +1,137 @@
+/**
+ * `fanout.json.v1`: JSON text frames, each an object with exactly one key,
+ * the frame's name (protobuf JSON mapping, positions as text).
+ */
+import { FanoutError, type CloseAction } from '@fanout/shared/portable-core';
+import { eventFromJson } from './fanout-event.js';
+import type { ClientMessage, ServerMessage, SubscriptionState, WireFormat } from './wire-format.js';
+
+type JsonObject = Record<string, unknown>;
+
+function invalid(message: string): FanoutError {
+  return new FanoutError('frame_invalid', `frame from the edge: ${message}`);
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const str = (body: JsonObject, key: string): string => {
+  const value = body[key];
+  return typeof value === 'string' ? value : '';
+};
+const num = (body: JsonObject, key: string): number => {
+  const value = body[key];
+  return typeof value === 'number' ? value : 0;
+};
+const optionalStr = (body: JsonObject, key: string): Record<string, string> => {
+  const value = body[key];
+  return typeof value === 'string' && value !== '' ? { [key]: value } : {};
+};
+function millis(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const parsed = Date.parse(value);
+  return Number.isNaN(parsed) ? undefined : parsed;
+}
+function states(value: unknown): SubscriptionState[] {
+  if (!Array.isArray(value)) return [];
+  return value.filter(isObject).map((state) => ({
+    channel: str(state, 'channel'),
+    ...optionalStr(state, 'position'),
+  }));
+}
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item) => typeof item === 'string') : [];
+}
+const actions: readonly CloseAction[] = ['resume', 'resume_elsewhere', 'stop'];
+
+export function encodeJsonFrame(message: ClientMessage): string {
+  const { kind, ...body } = message;
+  return JSON.stringify({ [kind]: body });
+}
+
+export function decodeJsonFrame(text: string): ServerMessage {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw invalid('not JSON');
+  }
+  if (!isObject(parsed)) throw invalid('not a JSON object');
+  const [name, ...others] = Object.keys(parsed);
+  const body = name === undefined ? undefined : parsed[name];
+  if (name === undefined || others.length > 0 || !isObject(body)) {
+    throw invalid('expected an object with exactly one key');
+  }
+  const requestId = num(body, 'requestId');
+  switch (name) {
+    case 'event':
+      return { kind: 'event', event: eventFromJson(body) };
+    case 'connected': {
+      const expires = millis(body['tokenExpiresAt']);
+      return {
+        kind: 'connected',
+        requestId,
+        edgeId: str(body, 'edgeId'),
+        pingIntervalSeconds: num(body, 'pingIntervalSeconds'),
+        ...(expires === undefined ? {} : { tokenExpiresAt: expires }),
+      };
+    }
+    case 'subscribed':
+      return { kind: 'subscribed', requestId, subscriptions: states(body['subscriptions']) };
+    case 'unsubscribed':
+      return { kind: 'unsubscribed', requestId, channels: strings(body['channels']) };
+    case 'error':
+      return {
+        kind: 'error',
+        requestId,
+        code: str(body, 'code'),
+        message: str(body, 'message'),
+        ...optionalStr(body, 'channel'),
+      };
+    case 'reset':
+      return {
+        kind: 'reset',
+        requestId,
+        channel: str(body, 'channel'),
+        requested: str(body, 'requested'),
+        earliest: str(body, 'earliest'),
+        code: str(body, 'code'),
+      };
+    case 'pong':
+      return { kind: 'pong', requestId };
+    case 'tokenRefreshed': {
+      const expires = millis(body['expiresAt']);
+      return {
+        kind: 'tokenRefreshed',
+        requestId,
+        ...(expires === undefined ? {} : { expiresAt: expires }),
+      };
+    }
+    case 'disconnect': {
+      const action = actions.find((known) => known === body['action']) ?? 'resume';
+      return {
+        kind: 'disconnect',
+        closeCode: num(body, 'closeCode'),
+        code: str(body, 'code'),
+        message: str(body, 'message'),
+        action,
+        ...optionalStr(body, 'hint'),
+        positions: states(body['positions']),
+      };
+    }
+    default:
+      throw invalid(`unknown frame "${name}"`);
+  }
+}
+
+/** The default wire format. */
+export const jsonWireFormat: WireFormat = Object.freeze({
+  subprotocol: 'fanout.json.v1',
+  binary: false,
+  encode: encodeJsonFrame,
+  decode(data: string | Uint8Array): ServerMessage {
+    if (typeof data !== 'string') throw invalid('fanout.json.v1 sends text frames');
+    return decodeJsonFrame(data);
+  },
+});

@@ -1,0 +1,73 @@
+/** The membership source `cluster.membership` names, wrapped in settle-time smoothing. */
+import type { FanoutConfig } from '@fanout/shared';
+import { DnsMembership } from './dns-membership.js';
+import { FileMembership } from './file-membership.js';
+import { inClusterOptions, KubernetesMembership } from './kubernetes-membership.js';
+import {
+  parseStaticMember,
+  type MembershipErrorHandler,
+  type MembershipSource,
+} from './membership-source.js';
+import { SettledMembership } from './settled-membership.js';
+import { StaticMembership } from './static-membership.js';
+
+export interface MembershipFromConfigOptions {
+  readonly cluster: FanoutConfig['cluster'];
+  /** edge.port, for members found by address. */
+  readonly edgePort: number;
+  readonly onError: MembershipErrorHandler;
+}
+
+/** `undefined` for `cluster.membership: none`. */
+export function membershipFromConfig(
+  options: MembershipFromConfigOptions,
+): MembershipSource | undefined {
+  const { cluster, onError } = options;
+  const port = cluster.memberPort === 0 ? options.edgePort : cluster.memberPort;
+  let source: MembershipSource;
+  switch (cluster.membership) {
+    case 'none':
+      return undefined;
+    case 'static':
+      source = new StaticMembership(cluster.staticMembers.map(parseStaticMember));
+      break;
+    case 'file':
+      if (cluster.membersFile === '')
+        throw new Error('cluster.membersFile is required for file membership');
+      source = new FileMembership({
+        path: cluster.membersFile,
+        pollIntervalMs: cluster.pollIntervalMs,
+        onError,
+      });
+      break;
+    case 'dns':
+      if (cluster.dnsName === '') throw new Error('cluster.dnsName is required for dns membership');
+      source = new DnsMembership({
+        name: cluster.dnsName,
+        servers: cluster.dnsServers,
+        pollIntervalMs: cluster.pollIntervalMs,
+        port,
+        scheme: cluster.memberScheme,
+        onError,
+      });
+      break;
+    case 'kubernetes': {
+      const pod = inClusterOptions();
+      source = new KubernetesMembership({
+        apiUrl: cluster.kubernetesApiUrl === '' ? pod.apiUrl : cluster.kubernetesApiUrl,
+        namespace: cluster.kubernetesNamespace === '' ? pod.namespace : cluster.kubernetesNamespace,
+        service: cluster.kubernetesService,
+        portName: cluster.kubernetesPortName,
+        port,
+        scheme: cluster.memberScheme,
+        ...(pod.token === undefined ? {} : { token: pod.token }),
+        ...(pod.ca === undefined ? {} : { ca: pod.ca }),
+        onError,
+      });
+      break;
+    }
+  }
+  return cluster.settleMs > 0
+    ? new SettledMembership(source, { settleMs: cluster.settleMs })
+    : source;
+}

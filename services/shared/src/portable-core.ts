@@ -1,0 +1,33 @@
+/**
+ * `@fanout/shared/portable-core`: the browser-safe modules without the
+ * protobuf codecs — channel names, partitions, close codes, the error catalog,
+ * FanoutError and positions. Small enough for a browser bundle: a client that
+ * speaks only JSON does not carry protobufjs (`portable.ts` adds the codecs).
+ */
+export {
+  assertValidChannel,
+  isChannelPattern,
+  isValidChannel,
+  maxChannelLength,
+  namespacesAllow,
+  patternMatches,
+} from './channel.js';
+export { murmur2, partitionForChannel } from './channel-partition.js';
+export { actionForCloseCode, CloseCode, CloseCodeRange } from './close-codes.js';
+export type { ClientAction, CloseAction, CloseCodeName } from './close-codes.js';
+export {
+  errorCatalog,
+  errorCodeForCloseCode,
+  errorCodes,
+  errorSpec,
+  GrpcStatus,
+  isErrorCode,
+  toCloseCode,
+  toGrpcStatus,
+  toHttpStatus,
+} from './error-catalog.js';
+export type { ErrorCode, ErrorSpec, GrpcStatusName } from './error-catalog.js';
+export { FanoutError, isFanoutError, toFanoutError } from './fanout-error.js';
+export type { ErrorDetails, FanoutErrorBody, FanoutErrorOptions } from './fanout-error.js';
+export { comparePositions, formatPosition, isValidEpoch, parsePosition } from './position.js';
+export type { PositionValue } from './position.js';

@@ -1,0 +1,1026 @@
+/**
+ * `npm run bench`: the benchmark suite, side by side with its peers, on this
+ * machine and in one run. Starts the local Kafka broker, then for each
+ * target — the fanout edge, the naive baseline (`naive-baseline-server.ts`)
+ * and Centrifugo when `deploy/tools/centrifugo.mjs` could build it — runs:
+ *
+ *   idle       10,000 and 50,000 idle WebSockets: server RSS growth per connection
+ *   broadcast  1 channel, 1,000 / 5,000 / 10,000 subscribers, FANOUT_BENCH_BROADCAST_RATE
+ *              events/s [100]: deliveries/s, latency p50/p99/p99.9
+ *   channels   1,000 channels × 10 subscribers, FANOUT_BENCH_CHANNELS_RATE events/s [5000]
+ *   storm      10,000 subscribers over 100 channels, events at 100/s with a sequence
+ *              number per channel; the server restarts; every client reconnects
+ *              (the edge's clients resume after their last position): time until
+ *              all are subscribed again, events missed and repeated
+ *   ingest     publish throughput: fanout's ingest (gRPC `Publish`, 100 events a call,
+ *              8 in flight; `ingest-publish.bench.ts`) vs a kafkajs producer writing
+ *              the same batches straight to Kafka (the naive path)
+ *
+ * Events are written to Kafka by this process (kafkajs, acks=all) and carry
+ * their send time; latency is arrival minus send time on 20 connections read
+ * by a worker thread (`latency-sampler.ts`). Clients are `RawWsClient`s
+ * (frames counted, not decoded), spread over source addresses 127.0.0.1-4.
+ * Writes `docs/benchmarks/results.json`, `docs/benchmarks/results.md` and SVG
+ * charts (or into `--out DIR`). Loopback only; bounded in time (≈ 10 min,
+ * `--quick` ≈ 4 min); stops everything it started.
+ *
+ *   npm run bench                  # the full run
+ *   npm run bench -- --quick       # fewer subscribers, shorter phases
+ *   npm run bench -- --targets fanout --scenarios broadcast,channels
+ *   FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --targets fanout
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { encodeEvent, partitionForChannel } from '@fanout/shared';
+import type { Producer } from 'kafkajs';
+import { repoRoot, startEdgeProcess, stopOwnKafka, testKafka } from '../support/index.js';
+import { RawWsClient } from '../support/raw-ws-client.js';
+import { cpuSeconds, machineSummary, rssBytes } from './process-stats.js';
+import { barChart, formatNumber, lineChart } from './svg-charts.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(repoRoot, 'docs', 'benchmarks') },
+    targets: { type: 'string', default: 'fanout,naive,centrifugo' },
+    scenarios: { type: 'string', default: 'idle,broadcast,channels,storm,ingest' },
+  },
+});
+const quick = args.quick;
+const selectedTargets = new Set(args.targets.split(','));
+const selectedScenarios = new Set(args.scenarios.split(','));
+const seconds = Number(process.env['FANOUT_BENCH_SECONDS'] ?? (quick ? 3 : 6));
+const broadcastRate = Number(process.env['FANOUT_BENCH_BROADCAST_RATE'] ?? 100);
+const channelsRate = Number(process.env['FANOUT_BENCH_CHANNELS_RATE'] ?? 5000);
+const stormRate = 100;
+/** Longest wait for the storm's clients to be live again. */
+const stormWaitSeconds = quick ? 60 : 120;
+const idleCounts = quick ? [10_000] : [10_000, 50_000];
+const broadcastCounts = quick ? [1_000, 10_000] : [1_000, 5_000, 10_000];
+const mainConnections = 10_000;
+const channelCount = 1_000;
+const stormChannels = 100;
+const partitions = 8;
+const dataBytes = 128;
+const sourceAddresses = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
+const startedAt = new Date();
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+
+const say = (line: string): void => {
+  console.log(`[${((Date.now() - startedAt.getTime()) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+};
+
+// ---- machine ------------------------------------------------------------------
+
+/** The per-process open-file limit (soft = hard here: node raises the soft one). */
+function openFileLimit(): number {
+  const line = /^Max open files\s+(\d+)\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return Number(line?.[2] ?? 1024);
+}
+
+const machine = {
+  cpus: cpus().length,
+  model: machineSummary(),
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.versions.node,
+  openFileLimit: openFileLimit(),
+};
+const load = (): number => Number(loadavg()[0]?.toFixed(2) ?? 0);
+
+// ---- Kafka and publishing ---------------------------------------------------------------
+
+const kafka = await testKafka();
+const producer: Producer = kafka.kafka.producer({ idempotent: true });
+await producer.connect();
+const padding = 'x'.repeat(dataBytes);
+const sequences = new Map<string, number>();
+let eventNumber = 0;
+
+function record(channel: string): { key: string; value: Buffer; partition: number } {
+  const now = performance.timeOrigin + performance.now();
+  const seq = sequences.get(channel) ?? 0;
+  sequences.set(channel, seq + 1);
+  const head = `{"t":${now.toFixed(3)},"s":${seq},"p":"`;
+  const value = encodeEvent({
+    id: `b${eventNumber++}`,
+    channel,
+    type: 'bench',
+    contentType: 'application/json',
+    data: Buffer.from(`${head}${padding.slice(0, Math.max(0, dataBytes - head.length - 2))}"}`),
+    time: { seconds: Math.floor(now / 1000), nanos: Math.floor((now % 1000) * 1e6) },
+    producer: 'bench',
+  });
+  return {
+    key: channel,
+    value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+    partition: partitionForChannel(channel, partitions),
+  };
+}
+
+async function send(topic: string, channels: readonly string[]): Promise<void> {
+  await producer.send({ topic, acks: -1, messages: channels.map((c) => record(c)) });
+}
+
+/** Publishes `rate` events/s over `channels` for `forSeconds` (or until `stop()`), in 20 ms steps. */
+async function publishAtRate(
+  topic: string,
+  channels: readonly string[],
+  rate: number,
+  forSeconds: number,
+  stopped: () => boolean = () => false,
+): Promise<number> {
+  const started = performance.now();
+  let sent = 0;
+  let turn = 0;
+  while (performance.now() - started < forSeconds * 1000 && !stopped()) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    if (due > sent) {
+      const batch = Array.from(
+        { length: Math.min(due - sent, 5000) },
+        () => channels[turn++ % channels.length] ?? '',
+      );
+      await send(topic, batch);
+      sent += batch.length;
+    } else {
+      await sleep(20);
+    }
+  }
+  return sent;
+}
+
+// ---- targets ---------------------------------------------------------------------------------
+
+interface Server {
+  readonly pid: number;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+interface Target {
+  readonly name: string;
+  readonly label: string;
+  /** Why it cannot run here, if it cannot. */
+  readonly unavailable?: string;
+  /** Resubscribes with the last position after a reconnect. */
+  readonly resumes: boolean;
+  start(topic: string): Promise<Server>;
+}
+
+const edgeNodeArgs = (process.env['FANOUT_BENCH_EDGE_NODE_ARGS'] ?? '')
+  .split(/\s+/)
+  .filter((arg) => arg !== '');
+
+const fanoutTarget: Target = {
+  name: 'fanout',
+  label: 'fanout edge',
+  resumes: true,
+  async start(topic) {
+    const edge = await startEdgeProcess({
+      brokers: kafka.brokers,
+      topic,
+      nodeArgs: edgeNodeArgs,
+      env: {
+        FANOUT_KAFKA_PARTITIONS: String(partitions),
+        FANOUT_EDGE_MAX_BACKPRESSURE_BYTES: String(4 * 1024 * 1024),
+        FANOUT_EDGE_IDLE_TIMEOUT_SECONDS: '960',
+        FANOUT_EDGE_MAX_CONNECTIONS: '100000',
+        FANOUT_EDGE_SUBSCRIBE_RATE_PER_SECOND: '1000',
+        // A restart closes every client (resumably) within 2 s instead of 25 s.
+        FANOUT_EDGE_SHUTDOWN_TIMEOUT_MS: '2000',
+      },
+      timeoutMs: 60_000,
+    });
+    return {
+      pid: edge.pid,
+      port: edge.port,
+      stop: () => edge.kill('SIGTERM'),
+    };
+  },
+};
+
+const naiveTarget: Target = {
+  name: 'naive',
+  label: 'naive (ws + kafkajs)',
+  resumes: false,
+  async start(topic) {
+    const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
+      process.execPath,
+      [join(repoRoot, 'test', 'dist', 'bench', 'naive-baseline-server.js')],
+      {
+        cwd: repoRoot,
+        env: {
+          PATH: process.env['PATH'] ?? '',
+          NAIVE_BROKERS: kafka.brokers.join(','),
+          NAIVE_TOPIC: topic,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-4000);
+    });
+    const exited = once(child, 'exit');
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`naive baseline not ready in 60 s: ${output}`));
+      }, 60_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        output = (output + chunk.toString()).slice(-4000);
+        const found = /"msg":"naive ready","port":(\d+)/.exec(output)?.[1];
+        if (found !== undefined) {
+          clearTimeout(timer);
+          resolve(Number(found));
+        }
+      });
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`naive baseline exited: ${output}`));
+      });
+    });
+    return {
+      pid: child.pid ?? -1,
+      port,
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(force);
+      },
+    };
+  },
+};
+
+/** Centrifugo: built by deploy/tools/centrifugo.mjs; its reason for absence otherwise. */
+function centrifugoTarget(): Target {
+  const statusFile = join(
+    process.env['FANOUT_CACHE_DIR'] ??
+      join(process.env['XDG_CACHE_HOME'] ?? join(process.env['HOME'] ?? '', '.cache'), 'fanout'),
+    'tools',
+    'centrifugo-status.json',
+  );
+  let reason = 'not built: run `node deploy/tools/centrifugo.mjs build` (Go module proxy) first';
+  if (existsSync(statusFile)) {
+    const status = JSON.parse(readFileSync(statusFile, 'utf8')) as {
+      binary?: string;
+      error?: string;
+    };
+    reason = status.error ?? reason;
+    if (status.binary !== undefined) {
+      reason =
+        'built, but the benchmark has no Centrifugo client and configuration yet (see docs/benchmarks/README.md)';
+    }
+  }
+  return {
+    name: 'centrifugo',
+    label: 'Centrifugo',
+    unavailable: reason,
+    resumes: true,
+    start() {
+      return Promise.reject(new Error(reason));
+    },
+  };
+}
+
+// ---- clients -------------------------------------------------------------------------------
+
+async function connectAll(port: number, count: number, offset = 0): Promise<RawWsClient[]> {
+  const clients: RawWsClient[] = [];
+  for (let i = 0; i < count; i += 500) {
+    const wave = Array.from(
+      { length: Math.min(500, count - i) },
+      (_, j) =>
+        new RawWsClient(
+          port,
+          '/v1/ws',
+          'fanout.json.v1',
+          sourceAddresses[(offset + i + j) % sourceAddresses.length],
+        ),
+    );
+    await Promise.all(wave.map((client) => client.ready));
+    clients.push(...wave);
+  }
+  return clients;
+}
+
+async function subscribeAll(
+  clients: readonly RawWsClient[],
+  channelOf: (index: number) => string,
+): Promise<void> {
+  const before = clients.map((client) => client.frames);
+  clients.forEach((client, index) => {
+    client.sendText(
+      JSON.stringify({
+        subscribe: { requestId: 1, subscriptions: [{ channel: channelOf(index) }] },
+      }),
+    );
+  });
+  const deadline = Date.now() + 60_000;
+  while (clients.some((client, index) => client.frames <= (before[index] ?? 0))) {
+    if (Date.now() > deadline) throw new Error('subscriptions were not all confirmed in 60 s');
+    await sleep(50);
+  }
+}
+
+function unsubscribeAll(
+  clients: readonly RawWsClient[],
+  channelOf: (index: number) => string,
+): void {
+  clients.forEach((client, index) => {
+    client.sendText(
+      JSON.stringify({ unsubscribe: { requestId: 2, channels: [channelOf(index)] } }),
+    );
+  });
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+class LatencySampler {
+  readonly #worker: Worker;
+
+  constructor(port: number) {
+    this.#worker = new Worker(new URL('./latency-sampler.js', import.meta.url), {
+      workerData: { port },
+    });
+  }
+
+  async follow(channels: readonly string[]): Promise<void> {
+    this.#worker.postMessage({ channels });
+    await once(this.#worker, 'message');
+  }
+
+  reset(): void {
+    this.#worker.postMessage('reset');
+  }
+
+  async collect(): Promise<number[]> {
+    this.#worker.postMessage('collect');
+    const [latencies] = (await once(this.#worker, 'message')) as [number[]];
+    return latencies;
+  }
+
+  async close(): Promise<void> {
+    this.#worker.postMessage('close');
+    await once(this.#worker, 'exit');
+  }
+}
+
+interface FanoutResult {
+  readonly subscribers: number;
+  readonly eventsPerSecond: number;
+  readonly events: number;
+  readonly expected: number;
+  readonly received: number;
+  readonly deliveriesPerSecond: number;
+  /** Server CPU, share of one core. */
+  readonly serverCpu: number;
+  readonly deliveriesPerCpuSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly load: number;
+}
+
+async function measureFanout(
+  server: Server,
+  topic: string,
+  clients: readonly RawWsClient[],
+  channels: readonly string[],
+  subscribersPerChannel: number,
+  rate: number,
+): Promise<FanoutResult> {
+  const sampler = new LatencySampler(server.port);
+  await sampler.follow(Array.from({ length: 20 }, (_, i) => channels[i % channels.length] ?? ''));
+  await publishAtRate(topic, channels, rate, 1);
+  await sleep(500);
+  sampler.reset();
+  const framesBefore = clients.reduce((sum, client) => sum + client.frames, 0);
+  const cpuBefore = cpuSeconds(server.pid) ?? 0;
+  const started = performance.now();
+  const events = await publishAtRate(topic, channels, rate, seconds);
+  const expected = events * subscribersPerChannel;
+  const deadline = Date.now() + 30_000;
+  let received: number;
+  for (;;) {
+    received = clients.reduce((sum, client) => sum + client.frames, 0) - framesBefore;
+    if (received >= expected || Date.now() > deadline) break;
+    await sleep(20);
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = (cpuSeconds(server.pid) ?? 0) - cpuBefore;
+  const sorted = (await sampler.collect()).sort((a, b) => a - b);
+  await sampler.close();
+  return {
+    subscribers: clients.length,
+    eventsPerSecond: rate,
+    events,
+    expected,
+    received,
+    deliveriesPerSecond: received / elapsed,
+    serverCpu: cpu / elapsed,
+    deliveriesPerCpuSecond: cpu > 0 ? received / cpu : Number.NaN,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    p999Ms: percentile(sorted, 99.9),
+    load: load(),
+  };
+}
+
+// ---- scenarios --------------------------------------------------------------------------------
+
+interface IdleResult {
+  readonly connections: number;
+  readonly bytesPerConnection?: number;
+  readonly skipped?: string;
+  readonly load: number;
+}
+
+async function idle(target: Target, topic: string): Promise<IdleResult[]> {
+  const results: IdleResult[] = [];
+  for (const count of idleCounts) {
+    // Both ends of every connection are a descriptor: the clients here, the server there.
+    if (count + 1000 > machine.openFileLimit) {
+      results.push({
+        connections: count,
+        skipped: `needs ${count.toLocaleString('en')}+ open files per process; the limit here is ${machine.openFileLimit.toLocaleString('en')} and cannot be raised (no CAP_SYS_RESOURCE)`,
+        load: load(),
+      });
+      continue;
+    }
+    const server = await target.start(topic);
+    try {
+      await sleep(1000);
+      const base = rssBytes(server.pid) ?? 0;
+      const clients = await connectAll(server.port, count);
+      await sleep(2000);
+      const after = rssBytes(server.pid) ?? 0;
+      results.push({
+        connections: count,
+        bytesPerConnection: (after - base) / count,
+        load: load(),
+      });
+      say(`${target.name} idle ${count}: ${((after - base) / count / 1024).toFixed(2)} KiB/conn`);
+      for (const client of clients) client.close();
+    } finally {
+      await server.stop();
+    }
+    await sleep(1000);
+  }
+  return results;
+}
+
+async function broadcastAndChannels(
+  target: Target,
+  topic: string,
+): Promise<{ broadcast: FanoutResult[]; channels?: FanoutResult }> {
+  const server = await target.start(topic);
+  const broadcast: FanoutResult[] = [];
+  let spread: FanoutResult | undefined;
+  try {
+    const clients = await connectAll(server.port, mainConnections);
+    const channel = `bench.broadcast.${target.name}`;
+    if (selectedScenarios.has('broadcast')) {
+      let subscribed = 0;
+      for (const count of broadcastCounts) {
+        await subscribeAll(clients.slice(subscribed, count), () => channel);
+        subscribed = count;
+        const result = await measureFanout(
+          server,
+          topic,
+          clients.slice(0, count),
+          [channel],
+          count,
+          broadcastRate,
+        );
+        broadcast.push(result);
+        say(
+          `${target.name} broadcast ${count}: ${formatNumber(result.deliveriesPerSecond)}/s, p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms, ${result.received}/${result.expected}`,
+        );
+      }
+      unsubscribeAll(clients.slice(0, subscribed), () => channel);
+      await sleep(1000);
+    }
+    if (selectedScenarios.has('channels')) {
+      const channels = Array.from(
+        { length: channelCount },
+        (_, i) => `bench.ch.${target.name}.${i}`,
+      );
+      await subscribeAll(clients, (index) => channels[index % channelCount] ?? '');
+      spread = await measureFanout(
+        server,
+        topic,
+        clients,
+        channels,
+        mainConnections / channelCount,
+        channelsRate,
+      );
+      say(
+        `${target.name} channels: ${formatNumber(spread.deliveriesPerSecond)}/s, p50 ${spread.p50Ms.toFixed(0)} ms, p99 ${spread.p99Ms.toFixed(0)} ms, ${spread.received}/${spread.expected}`,
+      );
+    }
+    for (const client of clients) client.close();
+  } finally {
+    await server.stop();
+  }
+  return { broadcast, ...(spread === undefined ? {} : { channels: spread }) };
+}
+
+/** One storm client: one channel, the sequence numbers and last position it saw. */
+class StormClient {
+  socket: RawWsClient | undefined;
+  live = false;
+  position: string | undefined;
+  readonly seen = new Set<number>();
+  received = 0;
+  first = -1;
+  highest = -1;
+
+  constructor(readonly channel: string) {}
+
+  async connect(port: number, source: string, resume: boolean): Promise<void> {
+    this.live = false;
+    const socket = new RawWsClient(port, '/v1/ws', 'fanout.json.v1', source);
+    this.socket = socket;
+    await socket.ready;
+    socket.sample((payload) => {
+      const text = payload.toString('latin1');
+      const position = /"position":"([^"]+)"[}\]]*$/.exec(text)?.[1];
+      if (text.startsWith('{"subscribed"')) {
+        this.live = true;
+        if (position !== undefined) this.position = position;
+        return;
+      }
+      if (!text.startsWith('{"event"')) return;
+      const seq = Number(/"s":(\d+)/.exec(text)?.[1] ?? -1);
+      if (seq < 0) return;
+      this.received++;
+      if (this.first < 0) this.first = seq;
+      this.seen.add(seq);
+      if (seq > this.highest) this.highest = seq;
+      if (position !== undefined) this.position = position;
+    });
+    const since = resume && this.position !== undefined ? { since: this.position } : {};
+    socket.sendText(
+      JSON.stringify({
+        subscribe: { requestId: 1, subscriptions: [{ channel: this.channel, ...since }] },
+      }),
+    );
+  }
+}
+
+interface StormResult {
+  readonly clients: number;
+  /** From the server's stop until every client receives events published after the restart. */
+  readonly allLiveMs: number;
+  /** Clients receiving new events when the wait ended (all of them unless it timed out). */
+  readonly liveClients: number;
+  readonly restartMs: number;
+  readonly expected: number;
+  readonly missed: number;
+  readonly duplicates: number;
+  readonly load: number;
+}
+
+async function storm(target: Target, topic: string): Promise<StormResult> {
+  let server = await target.start(topic);
+  const channels = Array.from(
+    { length: stormChannels },
+    (_, i) => `bench.storm.${target.name}.${i}`,
+  );
+  const clients = Array.from(
+    { length: mainConnections },
+    (_, i) => new StormClient(channels[i % stormChannels] ?? ''),
+  );
+  let publishing = true;
+  let publisher: Promise<number> | undefined;
+  try {
+    for (let i = 0; i < clients.length; i += 500) {
+      await Promise.all(
+        clients
+          .slice(i, i + 500)
+          .map((client, j) =>
+            client.connect(server.port, sourceAddresses[(i + j) % 4] ?? '127.0.0.1', false),
+          ),
+      );
+    }
+    while (clients.some((client) => !client.live)) await sleep(50);
+    publisher = publishAtRate(topic, channels, stormRate, 900, () => !publishing);
+    await sleep(3000);
+    const stopped = performance.now();
+    await server.stop();
+    for (const client of clients) client.socket?.close();
+    server = await target.start(topic);
+    const restartMs = performance.now() - stopped;
+    // Live again: an event published from now on has arrived (in order, so for
+    // a resuming client everything before it too).
+    const threshold = new Map(channels.map((c) => [c, sequences.get(c) ?? 0]));
+    const isLive = (client: StormClient): boolean =>
+      client.highest >= (threshold.get(client.channel) ?? 0);
+    for (let i = 0; i < clients.length; i += 1000) {
+      await Promise.all(
+        clients
+          .slice(i, i + 1000)
+          .map((client, j) =>
+            client.connect(
+              server.port,
+              sourceAddresses[(i + j + 1) % 4] ?? '127.0.0.1',
+              target.resumes,
+            ),
+          ),
+      );
+    }
+    say(
+      `${target.name} storm: ${clients.length} reconnected ${(performance.now() - stopped).toFixed(0)} ms after the stop`,
+    );
+    const giveUp = Date.now() + stormWaitSeconds * 1000;
+    let nextReport = Date.now() + 5000;
+    while (!clients.every(isLive) && Date.now() < giveUp) {
+      await sleep(20);
+      if (Date.now() > nextReport) {
+        nextReport += 5000;
+        const subscribed = clients.filter((client) => client.live).length;
+        say(
+          `${target.name} storm: ${subscribed} subscribed, ${clients.filter(isLive).length} receiving new events`,
+        );
+      }
+    }
+    const allLiveMs = performance.now() - stopped;
+    const liveClients = clients.filter(isLive).length;
+    say(
+      `${target.name} storm: ${liveClients}/${clients.length} live ${allLiveMs.toFixed(0)} ms after the stop`,
+    );
+    publishing = false;
+    await publisher;
+    await sleep(3000);
+    let expected = 0;
+    let missed = 0;
+    let duplicates = 0;
+    // Clients still catching up when the wait ended have not missed anything
+    // yet: they are reported as not live, not as missing events.
+    for (const client of clients.filter(isLive)) {
+      const last = (sequences.get(client.channel) ?? 0) - 1;
+      if (client.first < 0) {
+        missed += last + 1;
+        continue;
+      }
+      const due = last - client.first + 1;
+      expected += due;
+      missed += due - client.seen.size;
+      duplicates += client.received - client.seen.size;
+    }
+    return {
+      clients: clients.length,
+      allLiveMs,
+      liveClients,
+      restartMs,
+      expected,
+      missed,
+      duplicates,
+      load: load(),
+    };
+  } finally {
+    publishing = false;
+    await publisher?.catch(() => 0);
+    for (const client of clients) client.socket?.close();
+    await server.stop();
+  }
+}
+
+interface IngestResult {
+  readonly path: string;
+  readonly eventsPerSecond: number;
+  readonly load: number;
+}
+
+/** fanout's ingest: the batch workload of ingest-publish.bench.ts, in its own process. */
+async function fanoutIngest(): Promise<IngestResult> {
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'test', 'dist', 'bench', 'ingest-publish.bench.js')],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        FANOUT_TEST_KAFKA_BROKERS: kafka.brokers.join(','),
+        FANOUT_BENCH_SCENARIOS: 'batch',
+        FANOUT_BENCH_SECONDS: String(seconds),
+        FANOUT_BENCH_WARMUP_SECONDS: '2',
+        FANOUT_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  const row = output.split('\n').find((line) => /^\|\s*`?Publish`?, 100/.test(line));
+  const eventsPerSecond = Number(row?.split('|')[2]?.replace(/[^\d.]/g, '') ?? Number.NaN);
+  if (code !== 0 || !Number.isFinite(eventsPerSecond)) {
+    throw new Error(`ingest benchmark failed (exit ${code}):\n${output.slice(-3000)}`);
+  }
+  return { path: 'fanout ingest (gRPC Publish → Kafka)', eventsPerSecond, load: load() };
+}
+
+/** The naive path: a kafkajs producer writing 100-event batches straight to Kafka, 8 in flight. */
+async function naiveIngest(topic: string): Promise<IngestResult> {
+  const naive = kafka.kafka.producer();
+  await naive.connect();
+  const channels = Array.from({ length: 64 }, (_, i) => `bench.naive-ingest.${i}`);
+  const batch = (): { key: string; value: Buffer }[] =>
+    Array.from({ length: 100 }, (_, i) => {
+      const channel = channels[i % 64] ?? '';
+      return { key: channel, value: record(channel).value };
+    });
+  let events = 0;
+  let running = true;
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    while (running) {
+      await naive.send({ topic, acks: -1, messages: batch() });
+      events += 100;
+    }
+  };
+  const workers = Array.from({ length: 8 }, worker);
+  await sleep(seconds * 1000);
+  running = false;
+  await Promise.all(workers);
+  const elapsed = (performance.now() - started) / 1000;
+  await naive.disconnect();
+  return {
+    path: 'kafkajs producer straight to Kafka',
+    eventsPerSecond: events / elapsed,
+    load: load(),
+  };
+}
+
+// ---- run --------------------------------------------------------------------------------------
+
+interface TargetResult {
+  readonly target: string;
+  readonly label: string;
+  readonly unavailable?: string;
+  idle?: IdleResult[];
+  broadcast?: FanoutResult[];
+  channels?: FanoutResult;
+  storm?: StormResult;
+  errors: string[];
+}
+
+const targets = [fanoutTarget, naiveTarget, centrifugoTarget()].filter((t) =>
+  selectedTargets.has(t.name),
+);
+const results: TargetResult[] = [];
+const ingestResults: IngestResult[] = [];
+const topic = await kafka.createTopic({ name: 'bench-suite', partitions });
+say(`machine: ${machine.cpus} × ${machine.model}, load ${load()}; topic ${topic}`);
+
+try {
+  for (const target of targets) {
+    const result: TargetResult = {
+      target: target.name,
+      label: target.label,
+      ...(target.unavailable === undefined ? {} : { unavailable: target.unavailable }),
+      errors: [],
+    };
+    results.push(result);
+    if (target.unavailable !== undefined) {
+      say(`${target.name}: not run — ${target.unavailable}`);
+      continue;
+    }
+    const attempt = async (name: string, run: () => Promise<void>): Promise<void> => {
+      if (!selectedScenarios.has(name)) return;
+      try {
+        await run();
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        result.errors.push(`${name}: ${message}`);
+        say(`${target.name} ${name} failed: ${message}`);
+      }
+    };
+    await attempt('idle', async () => {
+      result.idle = await idle(target, topic);
+    });
+    if (selectedScenarios.has('broadcast') || selectedScenarios.has('channels')) {
+      await attempt(selectedScenarios.has('broadcast') ? 'broadcast' : 'channels', async () => {
+        const { broadcast, channels } = await broadcastAndChannels(target, topic);
+        result.broadcast = broadcast;
+        if (channels !== undefined) result.channels = channels;
+      });
+    }
+    await attempt('storm', async () => {
+      result.storm = await storm(target, topic);
+      say(`${target.name} storm: ${JSON.stringify(result.storm)}`);
+    });
+  }
+  if (selectedScenarios.has('ingest')) {
+    try {
+      ingestResults.push(await fanoutIngest());
+      ingestResults.push(await naiveIngest(topic));
+      say(`ingest: ${JSON.stringify(ingestResults)}`);
+    } catch (error) {
+      say(`ingest failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+} finally {
+  await producer.disconnect();
+  await kafka.close();
+  await stopOwnKafka();
+}
+
+// ---- report -----------------------------------------------------------------------------------
+
+const outDir = args.out;
+mkdirSync(outDir, { recursive: true });
+const date = startedAt.toISOString().slice(0, 10);
+const machineLine = `${machine.cpus} vCPU ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}, Kafka single broker on the same machine`;
+const caption = [`${command} (${quick ? 'quick' : 'full'} run), ${date}`, machineLine];
+const json = {
+  command,
+  quick,
+  date: startedAt.toISOString(),
+  machine,
+  loadAtEnd: load(),
+  settings: { seconds, broadcastRate, channelsRate, stormRate, dataBytes, partitions },
+  targets: results,
+  ingest: ingestResults,
+};
+writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
+
+const byName = new Map(results.map((r) => [r.target, r]));
+const fanout = byName.get('fanout');
+const naive = byName.get('naive');
+const ratio = (a: number | undefined, b: number | undefined): string =>
+  a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0
+    ? `${(a / b).toFixed(2)} ×`
+    : '–';
+const num = (v: number | undefined, digits = 0): string =>
+  v === undefined || !Number.isFinite(v)
+    ? '–'
+    : v.toLocaleString('en', { maximumFractionDigits: digits });
+const kib = (bytes: number | undefined): string =>
+  bytes === undefined ? '–' : `${(bytes / 1024).toFixed(2)} KiB`;
+
+const md: string[] = [
+  '<!-- Written by `npm run bench` (test/bench/run-benchmarks.ts); edit the runner, not this file. -->',
+  '',
+  '# Benchmark results',
+  '',
+  `Command: \`${command}\` · date ${startedAt.toISOString()} · machine: ${machineLine} · open-file limit ${machine.openFileLimit.toLocaleString('en')} per process · load average at the end ${json.loadAtEnd}.`,
+  '',
+  'Ratios are fanout ÷ naive baseline (> 1: fanout delivers more or faster; for memory and latency < 1 is better). Every row names the load average (1 min) when it was measured: the machine is shared.',
+  '',
+];
+for (const r of results) {
+  if (r.unavailable !== undefined) md.push(`**${r.label}: not run** — ${r.unavailable}.`, '');
+  for (const error of r.errors) md.push(`**${r.label}: ${error}**`, '');
+}
+
+md.push(
+  '## Idle connections: memory per connection (server RSS growth)',
+  '',
+  '| connections | fanout edge | naive | fanout ÷ naive | load |',
+  '| ---: | ---: | ---: | ---: | ---: |',
+);
+for (const count of idleCounts) {
+  const f = fanout?.idle?.find((i) => i.connections === count);
+  const n = naive?.idle?.find((i) => i.connections === count);
+  if (f?.skipped !== undefined || n?.skipped !== undefined) {
+    md.push(`| ${num(count)} | not run: ${f?.skipped ?? n?.skipped ?? ''} | | | |`);
+    continue;
+  }
+  md.push(
+    `| ${num(count)} | ${kib(f?.bytesPerConnection)} | ${kib(n?.bytesPerConnection)} | ${ratio(f?.bytesPerConnection, n?.bytesPerConnection)} | ${f?.load ?? '–'} / ${n?.load ?? '–'} |`,
+  );
+}
+md.push('', `![memory per connection](memory-per-connection.svg)`, '');
+
+const fanoutRow = (
+  label: string,
+  f: FanoutResult | undefined,
+  n: FanoutResult | undefined,
+): string =>
+  `| ${label} | ${num(f?.deliveriesPerSecond)} | ${num(n?.deliveriesPerSecond)} | ${ratio(f?.deliveriesPerSecond, n?.deliveriesPerSecond)} | ${num(f?.p50Ms, 1)} / ${num(f?.p99Ms, 1)} / ${num(f?.p999Ms, 1)} | ${num(n?.p50Ms, 1)} / ${num(n?.p99Ms, 1)} / ${num(n?.p999Ms, 1)} | ${ratio(f?.p99Ms, n?.p99Ms)} | ${num(f?.received)} / ${num(f?.expected)} | ${num(n?.received)} / ${num(n?.expected)} | ${num((f?.serverCpu ?? Number.NaN) * 100)} % / ${num((n?.serverCpu ?? Number.NaN) * 100)} % | ${f?.load ?? '–'} / ${n?.load ?? '–'} |`;
+md.push(
+  '## Fan-out: deliveries per second and latency',
+  '',
+  `${seconds} s per measurement; events of ${dataBytes} bytes of data; latency in ms from the hand-over to the Kafka producer to arrival (p50 / p99 / p99.9).`,
+  '',
+  '| scenario | fanout deliveries/s | naive deliveries/s | fanout ÷ naive | fanout latency | naive latency | p99 fanout ÷ naive | fanout received / expected | naive received / expected | server CPU fanout / naive | load |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+);
+for (const count of broadcastCounts) {
+  md.push(
+    fanoutRow(
+      `1 channel × ${num(count)} subscribers, ${broadcastRate} ev/s`,
+      fanout?.broadcast?.find((b) => b.subscribers === count),
+      naive?.broadcast?.find((b) => b.subscribers === count),
+    ),
+  );
+}
+md.push(
+  fanoutRow(
+    `${num(channelCount)} channels × ${mainConnections / channelCount} subscribers, ${num(channelsRate)} ev/s`,
+    fanout?.channels,
+    naive?.channels,
+  ),
+  '',
+  '![throughput vs subscribers](throughput-vs-subscribers.svg)',
+  '',
+  '![latency percentiles](latency-percentiles.svg)',
+  '',
+  '## Reconnect storm',
+  '',
+  `${num(mainConnections)} subscribers over ${stormChannels} channels, ${stormRate} events/s with a sequence number per channel; the server is stopped (SIGTERM) and a fresh one started; every client reconnects — fanout's with \`since\` = the last position it saw, the naive baseline's plainly (it has no replay). Missed: events published after a client's first one that it never received.`,
+  '',
+  '| target | all receiving new events again, after the stop | of which server restart | events due | missed | repeated | load |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+);
+for (const r of results) {
+  if (r.storm === undefined) continue;
+  md.push(
+    `| ${r.label} | ${r.storm.liveClients < r.storm.clients ? `not all: ${num(r.storm.liveClients)} of ${num(r.storm.clients)} after ` : ''}${num(r.storm.allLiveMs)} ms | ${num(r.storm.restartMs)} ms | ${num(r.storm.expected)} | ${num(r.storm.missed)} | ${num(r.storm.duplicates)} | ${r.storm.load} |`,
+  );
+}
+md.push(
+  '',
+  `Ratio of time until all live (fanout ÷ naive): ${ratio(fanout?.storm?.allLiveMs, naive?.storm?.allLiveMs)}.`,
+  '',
+  '## Publish throughput',
+  '',
+  '| path | events/s | load |',
+  '| --- | ---: | ---: |',
+  ...ingestResults.map((i) => `| ${i.path} | ${num(i.eventsPerSecond)} | ${i.load} |`),
+  '',
+  `Ratio (fanout ingest ÷ kafkajs straight to Kafka): ${ratio(ingestResults[0]?.eventsPerSecond, ingestResults[1]?.eventsPerSecond)}. The ingest adds gRPC, authentication, validation and the idempotent producer; the naive path has none of them.`,
+  '',
+);
+writeFileSync(join(outDir, 'results.md'), `${md.join('\n')}\n`);
+
+const reported = results.filter((r) => r.unavailable === undefined);
+writeFileSync(
+  join(outDir, 'throughput-vs-subscribers.svg'),
+  lineChart(
+    {
+      title: 'Broadcast: deliveries/s vs subscribers of one channel',
+      yLabel: 'deliveries/s',
+      caption,
+    },
+    broadcastCounts.map((c) => num(c)),
+    reported.map((r) => ({
+      name: r.label,
+      values: broadcastCounts.map(
+        (c) => r.broadcast?.find((b) => b.subscribers === c)?.deliveriesPerSecond ?? Number.NaN,
+      ),
+    })),
+    `subscribers (${broadcastRate} events/s)`,
+  ),
+);
+const latencyGroups: { label: string; pick: (r: TargetResult) => FanoutResult | undefined }[] = [
+  {
+    label: `broadcast ${num(broadcastCounts.at(-1))}`,
+    pick: (r) => r.broadcast?.find((b) => b.subscribers === broadcastCounts.at(-1)),
+  },
+  { label: `${num(channelCount)} ch × ${mainConnections / channelCount}`, pick: (r) => r.channels },
+];
+writeFileSync(
+  join(outDir, 'latency-percentiles.svg'),
+  barChart(
+    { title: 'Delivery latency percentiles (ms)', yLabel: 'ms', caption },
+    latencyGroups.flatMap((g) => [`${g.label} p50`, `${g.label} p99`, `${g.label} p99.9`]),
+    reported.map((r) => ({
+      name: r.label,
+      values: latencyGroups.flatMap((g) => {
+        const v = g.pick(r);
+        return [v?.p50Ms ?? Number.NaN, v?.p99Ms ?? Number.NaN, v?.p999Ms ?? Number.NaN];
+      }),
+    })),
+  ),
+);
+writeFileSync(
+  join(outDir, 'memory-per-connection.svg'),
+  barChart(
+    { title: 'Server memory per idle WebSocket (KiB of RSS growth)', yLabel: 'KiB', caption },
+    idleCounts.map((c) => `${num(c)} connections`),
+    reported.map((r) => ({
+      name: r.label,
+      values: idleCounts.map((c) => {
+        const bytes = r.idle?.find((i) => i.connections === c)?.bytesPerConnection;
+        return bytes === undefined ? Number.NaN : bytes / 1024;
+      }),
+    })),
+  ),
+);
+say(`wrote ${relative(repoRoot, outDir)}/results.{json,md} and 3 charts`);

@@ -1,0 +1,406 @@
+/**
+ * One contract every membership source passes: the static list, the watched
+ * file, DNS against a real DNS server on loopback, and Kubernetes
+ * EndpointSlices against a loopback API server that replays responses in the
+ * shape of kube-apiserver's (test/fixtures/kubernetes).
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import dns2 from 'dns2';
+import {
+  DnsMembership,
+  FileMembership,
+  KubernetesMembership,
+  SettledMembership,
+  StaticMembership,
+  type Member,
+  type MembershipSource,
+} from '@fanout/edge';
+import { KubernetesApiReplay } from '../support/kubernetes-api-replay.js';
+
+/** How one kind of source is set up, fed and broken for the contract. */
+interface SourceFixture {
+  readonly name: string;
+  /** False for sources whose list cannot change (static). */
+  readonly dynamic: boolean;
+  /** The member the source reports for edge number `index`. */
+  member(index: number): Member;
+  /** Creates a source whose backing lists these edges. */
+  create(indexes: readonly number[]): Promise<MembershipSource>;
+  /** Changes what the backing lists (dynamic fixtures). */
+  set(indexes: readonly number[]): Promise<void>;
+  /** Makes the backing fail until `heal` (dynamic fixtures). */
+  break(): Promise<void>;
+  heal(): Promise<void>;
+  /** Longest a dynamic source takes to see a change. */
+  readonly changeWithinMs: number;
+  cleanup(): Promise<void>;
+}
+
+const address = (index: number): string => `10.1.0.${index + 1}`;
+
+function staticFixture(): SourceFixture {
+  const member = (index: number): Member => ({
+    id: `edge-${index}`,
+    url: `http://${address(index)}:8081`,
+  });
+  return {
+    name: 'static list',
+    dynamic: false,
+    member,
+    create: (indexes) =>
+      Promise.resolve(new StaticMembership([...indexes, indexes[0] ?? 0].map(member))),
+    set: () => Promise.reject(new Error('static')),
+    break: () => Promise.reject(new Error('static')),
+    heal: () => Promise.reject(new Error('static')),
+    changeWithinMs: 0,
+    cleanup: () => Promise.resolve(),
+  };
+}
+
+async function fileFixture(): Promise<SourceFixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'fanout-members-'));
+  const path = join(dir, 'members.json');
+  const member = (index: number): Member => ({
+    id: `edge-${index}`,
+    url: `http://${address(index)}:8081`,
+  });
+  let version = 0;
+  const writeAtomically = async (text: string): Promise<void> => {
+    const temporary = `${path}.${version++}.tmp`;
+    await writeFile(temporary, text);
+    await rename(temporary, path);
+  };
+  const set = (indexes: readonly number[]): Promise<void> =>
+    writeAtomically(JSON.stringify({ members: indexes.map(member) }));
+  let current: readonly number[] = [];
+  return {
+    name: 'watched file',
+    dynamic: true,
+    member,
+    async create(indexes) {
+      current = indexes;
+      await set(indexes);
+      return new FileMembership({ path, pollIntervalMs: 200 });
+    },
+    async set(indexes) {
+      current = indexes;
+      await set(indexes);
+    },
+    break: () => writeAtomically('{"members": [ not json'),
+    heal: () => set(current),
+    changeWithinMs: 3000,
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+async function dnsFixture(): Promise<SourceFixture> {
+  const name = 'fanout-edge-headless.fanout.svc.cluster.local';
+  let records: readonly number[] = [];
+  let failing = false;
+  const server = dns2.createServer({
+    udp: true,
+    handle: (request, send) => {
+      const response = dns2.Packet.createResponseFromRequest(request);
+      const question = request.questions[0];
+      if (failing) {
+        response.header.rcode = 2; // SERVFAIL
+      } else if (question?.name !== name) {
+        response.header.rcode = 3; // NXDOMAIN
+      } else if (question.type === dns2.Packet.TYPE.A) {
+        for (const index of records) {
+          // dns2 encodes plain records; its typings ask for the encoder method too.
+          const record = {
+            name,
+            type: dns2.Packet.TYPE.A,
+            class: dns2.Packet.CLASS.IN,
+            ttl: 5,
+            address: address(index),
+          };
+          response.answers.push(record as typeof record & { toBuffer(): Buffer });
+        }
+      }
+      void send(response);
+    },
+  });
+  const listening = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
+  const port = listening.udp?.port ?? 0;
+  const member = (index: number): Member => ({
+    id: address(index),
+    url: `http://${address(index)}:8081`,
+  });
+  return {
+    name: 'DNS of a headless Service',
+    dynamic: true,
+    member,
+    create(indexes) {
+      records = indexes;
+      return Promise.resolve(
+        new DnsMembership({
+          name,
+          servers: [`127.0.0.1:${port}`],
+          pollIntervalMs: 200,
+          port: 8081,
+          scheme: 'http',
+          timeoutMs: 500,
+        }),
+      );
+    },
+    set(indexes) {
+      records = indexes;
+      return Promise.resolve();
+    },
+    break() {
+      failing = true;
+      return Promise.resolve();
+    },
+    heal() {
+      failing = false;
+      return Promise.resolve();
+    },
+    changeWithinMs: 3000,
+    cleanup: () => server.close(),
+  };
+}
+
+async function kubernetesFixture(): Promise<SourceFixture> {
+  const api = await KubernetesApiReplay.start({ namespace: 'fanout', service: 'fanout-edge' });
+  const member = (index: number): Member => ({
+    id: `fanout-edge-${index}`,
+    url: `http://${address(index)}:8081`,
+  });
+  return {
+    name: 'Kubernetes EndpointSlices',
+    dynamic: true,
+    member,
+    create(indexes) {
+      api.setReady(indexes);
+      return Promise.resolve(
+        new KubernetesMembership({
+          apiUrl: api.url,
+          namespace: 'fanout',
+          service: 'fanout-edge',
+          portName: 'client',
+          port: 1,
+          scheme: 'http',
+          token: () => 'test-token',
+          backoffMs: 50,
+          maxBackoffMs: 200,
+        }),
+      );
+    },
+    set(indexes) {
+      api.setReady(indexes);
+      return Promise.resolve();
+    },
+    break() {
+      api.failing = true;
+      api.dropWatches();
+      return Promise.resolve();
+    },
+    heal() {
+      api.failing = false;
+      return Promise.resolve();
+    },
+    changeWithinMs: 3000,
+    cleanup: () => api.close(),
+  };
+}
+
+/** Collects reports; `next` waits for one satisfying the check. */
+class Reports {
+  readonly lists: (readonly Member[])[] = [];
+  #waiters: (() => void)[] = [];
+
+  readonly listener = (members: readonly Member[]): void => {
+    this.lists.push(members);
+    for (const wake of this.#waiters.splice(0)) wake();
+  };
+
+  async until(check: (members: readonly Member[]) => boolean, withinMs: number): Promise<void> {
+    const deadline = Date.now() + withinMs;
+    while (!this.lists.some(check)) {
+      const left = deadline - Date.now();
+      assert.ok(
+        left > 0,
+        `no report as expected within ${withinMs} ms: ${JSON.stringify(this.lists)}`,
+      );
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function contract(makeFixture: () => Promise<SourceFixture>, label: string): void {
+  describe(`membership contract: ${label}`, () => {
+    let fixture: SourceFixture;
+    const sources: MembershipSource[] = [];
+    before(async () => {
+      fixture = await makeFixture();
+    });
+    after(async () => {
+      for (const source of sources) await source.close();
+      await fixture.cleanup();
+    });
+    const expected = (indexes: readonly number[]): Member[] =>
+      [...new Set(indexes)]
+        .map((index) => fixture.member(index))
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
+    const open = async (indexes: readonly number[]): Promise<[MembershipSource, Reports]> => {
+      const source = await fixture.create(indexes);
+      sources.push(source);
+      const reports = new Reports();
+      const first = await source.start(reports.listener);
+      assert.deepEqual(first, expected(indexes));
+      return [source, reports];
+    };
+
+    it('reports the first list on start, de-duplicated and sorted by id', async () => {
+      const [source, reports] = await open([2, 0, 1]);
+      assert.deepEqual(reports.lists, [expected([0, 1, 2])]);
+      await source.close();
+    });
+
+    it('reports a join and a leave, each once', async (t) => {
+      if (!fixture.dynamic) {
+        t.skip('the list cannot change');
+        return;
+      }
+      const [source, reports] = await open([0, 1]);
+      await fixture.set([0, 1, 2]);
+      await reports.until((list) => list.length === 3, fixture.changeWithinMs);
+      await fixture.set([1, 2]);
+      await reports.until(
+        (list) => list.length === 2 && list[0]?.id === fixture.member(1).id,
+        fixture.changeWithinMs,
+      );
+      assert.deepEqual(reports.lists, [expected([0, 1]), expected([0, 1, 2]), expected([1, 2])]);
+      await source.close();
+    });
+
+    it('reports nothing while the list stays the same, and nothing after close', async (t) => {
+      if (!fixture.dynamic) {
+        t.skip('the list cannot change');
+        return;
+      }
+      const [source, reports] = await open([3, 4]);
+      await fixture.set([4, 3]);
+      await sleep(800);
+      assert.equal(reports.lists.length, 1);
+      await source.close();
+      await fixture.set([5]);
+      await sleep(800);
+      assert.equal(reports.lists.length, 1);
+    });
+
+    it('keeps the last list while its backing fails, and follows again once it heals', async (t) => {
+      if (!fixture.dynamic) {
+        t.skip('the list cannot change');
+        return;
+      }
+      const [source, reports] = await open([0, 1]);
+      await fixture.break();
+      await sleep(800);
+      assert.deepEqual(reports.lists, [expected([0, 1])], 'a failure is not an empty cluster');
+      await fixture.heal();
+      await fixture.set([0, 1, 6]);
+      await reports.until((list) => list.length === 3, fixture.changeWithinMs * 3);
+      await source.close();
+    });
+
+    it('reports through settle-time smoothing only what stayed listed', async (t) => {
+      if (!fixture.dynamic) {
+        t.skip('the list cannot change');
+        return;
+      }
+      const inner = await fixture.create([0, 1]);
+      const settled = new SettledMembership(inner, { settleMs: 1500 });
+      sources.push(settled);
+      const reports = new Reports();
+      assert.deepEqual(await settled.start(reports.listener), expected([0, 1]));
+      await fixture.set([0, 1, 7]);
+      await reports.until((list) => list.length === 3, fixture.changeWithinMs + 3000);
+      assert.deepEqual(reports.lists.at(-1), expected([0, 1, 7]));
+      await settled.close();
+    });
+  });
+}
+
+contract(() => Promise.resolve(staticFixture()), 'static list');
+contract(fileFixture, 'watched file');
+contract(dnsFixture, 'DNS of a headless Service (real DNS server on loopback)');
+contract(kubernetesFixture, 'Kubernetes EndpointSlices (replayed API responses)');
+
+describe('Kubernetes EndpointSlice membership', () => {
+  it('lists again after 410 Gone and resumes watches from the last resourceVersion', async () => {
+    const api = await KubernetesApiReplay.start({ namespace: 'fanout', service: 'fanout-edge' });
+    const source = new KubernetesMembership({
+      apiUrl: api.url,
+      namespace: 'fanout',
+      service: 'fanout-edge',
+      portName: 'client',
+      port: 1,
+      scheme: 'http',
+      token: () => 'test-token',
+      backoffMs: 50,
+      maxBackoffMs: 200,
+    });
+    const reports = new Reports();
+    try {
+      api.setReady([0]);
+      await source.start(reports.listener);
+      api.bookmark();
+      // A dropped watch resumes from the bookmark's version: no new list.
+      api.dropWatches();
+      api.setReady([0, 1]);
+      await reports.until((list) => list.length === 2, 3000);
+      assert.equal(api.requests.filter((kind) => kind === 'list').length, 1);
+      // History compacted while disconnected: the watch gets 410 and lists again.
+      api.compact();
+      api.dropWatches();
+      api.setReady([1, 2, 3]);
+      await reports.until((list) => list.length === 3, 3000);
+      assert.equal(api.requests.filter((kind) => kind === 'list').length, 2);
+      assert.deepEqual(reports.lists.at(-1), [
+        { id: 'fanout-edge-1', url: 'http://10.1.0.2:8081' },
+        { id: 'fanout-edge-2', url: 'http://10.1.0.3:8081' },
+        { id: 'fanout-edge-3', url: 'http://10.1.0.4:8081' },
+      ]);
+    } finally {
+      await source.close();
+      await api.close();
+    }
+  });
+
+  it('fails to start without the service account token the API server wants', async () => {
+    const api = await KubernetesApiReplay.start({ namespace: 'fanout', service: 'fanout-edge' });
+    const source = new KubernetesMembership({
+      apiUrl: api.url,
+      namespace: 'fanout',
+      service: 'fanout-edge',
+      portName: '',
+      port: 8081,
+      scheme: 'http',
+      token: () => 'wrong',
+    });
+    try {
+      await assert.rejects(
+        source.start(() => undefined),
+        /401/,
+      );
+    } finally {
+      await source.close();
+      await api.close();
+    }
+  });
+});
