@@ -4,7 +4,9 @@
  * deploy/tools/helm-test-cluster.mjs) and checks what a cluster would hold:
  * every rendered object exists and was accepted by the server's own
  * validation, the edge's ServiceAccount token may read EndpointSlices of its
- * namespace and nothing else, and `helm uninstall` removes it all. There is
+ * namespace and nothing else, the edge's Kubernetes membership source
+ * follows the headless Service's EndpointSlices with that token, and
+ * `helm uninstall` removes it all. There is
  * no scheduler, controller manager or kubelet: pods never run, so the
  * EndpointSlice of the headless Service is written the way the EndpointSlice
  * controller writes it.
@@ -16,12 +18,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { KubernetesMembership, type Member } from '@fanout/edge';
 import {
   chartDir,
   chartTools,
@@ -429,6 +432,88 @@ describe('Helm chart in a real kube-apiserver', { skip }, () => {
       403,
       'deleting an EndpointSlice',
     );
+  });
+
+  it('the edge’s Kubernetes membership follows the EndpointSlices with its token', async () => {
+    const tokenResponse = await api(
+      'POST',
+      `/api/v1/namespaces/${namespace}/serviceaccounts/fanout/token`,
+      adminToken,
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {} },
+    );
+    assert.equal(tokenResponse.status, 201);
+    const token = (tokenResponse.body['status'] as { token: string }).token;
+    const reports: (readonly Member[])[] = [];
+    const errors: unknown[] = [];
+    const membership = new KubernetesMembership({
+      apiUrl: `https://127.0.0.1:${apiPort}`,
+      namespace,
+      service: 'fanout-edge-headless',
+      portName: 'http',
+      port: 8081,
+      scheme: 'http',
+      token: () => token,
+      // kube-apiserver's self-signed serving certificate and its CA
+      ca: readFileSync(join(dir, 'certs', 'apiserver.crt'), 'utf8'),
+      onError: (error) => errors.push(error),
+      backoffMs: 100,
+      maxBackoffMs: 1000,
+    });
+    try {
+      const first = await membership.start((members) => reports.push(members));
+      assert.deepEqual(first, [
+        { id: 'fanout-edge-7d9c-x1', url: 'http://10.244.1.7:8081' },
+        { id: 'fanout-edge-7d9c-x3', url: 'http://10.244.3.4:8081' },
+      ]);
+      // A pod turns not ready; another slice of the Service lists a new pod.
+      const path = `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`;
+      const current = await api('GET', `${path}/fanout-edge-headless-abcde`, adminToken);
+      const endpoints = current.body['endpoints'] as { conditions: { ready: boolean } }[];
+      const updated = await api('PUT', `${path}/fanout-edge-headless-abcde`, adminToken, {
+        ...current.body,
+        endpoints: endpoints.map((endpoint, index) =>
+          index === 1
+            ? { ...endpoint, conditions: { ...endpoint.conditions, ready: false } }
+            : endpoint,
+        ),
+      });
+      assert.equal(updated.status, 200, JSON.stringify(updated.body));
+      await waitFor(
+        'the not-ready pod to leave',
+        () => Promise.resolve(reports.at(-1)?.length === 1),
+        30_000,
+      );
+      const second = await api('POST', path, adminToken, {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: {
+          name: 'fanout-edge-headless-fghij',
+          labels: { 'kubernetes.io/service-name': 'fanout-edge-headless' },
+        },
+        addressType: 'IPv4',
+        endpoints: [
+          {
+            addresses: ['10.244.4.2'],
+            conditions: { ready: true },
+            targetRef: { kind: 'Pod', namespace, name: 'fanout-edge-7d9c-x4' },
+          },
+        ],
+        ports: [{ name: 'http', port: 8081, protocol: 'TCP' }],
+      });
+      assert.equal(second.status, 201, JSON.stringify(second.body));
+      await waitFor(
+        'the new pod to join',
+        () => Promise.resolve(reports.at(-1)?.length === 2),
+        30_000,
+      );
+      assert.deepEqual(reports.at(-1), [
+        { id: 'fanout-edge-7d9c-x1', url: 'http://10.244.1.7:8081' },
+        { id: 'fanout-edge-7d9c-x4', url: 'http://10.244.4.2:8081' },
+      ]);
+      assert.deepEqual(errors, []);
+    } finally {
+      await membership.close();
+    }
   });
 
   it('refuses Strimzi mode on a cluster without the Strimzi API, naming it', () => {
