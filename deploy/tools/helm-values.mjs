@@ -56,7 +56,22 @@ export const clusterDefaults = {
   'ingest.host': '0.0.0.0',
   'edge.host': '0.0.0.0',
   'kafka.replicationFactor': 3,
+  // Edges find each other through the EndpointSlices of the chart's headless Service (its name
+  // and, for `dns`, its DNS name are filled in by the chart when left empty).
+  'cluster.membership': 'kubernetes',
+  'cluster.kubernetesPortName': 'http',
+  // Clients reach the edges through the Service or the Ingress, not at the pod URLs a rebalance
+  // close would name (docs/guides/scaling.md, Routing); turn it on when they can.
+  'cluster.rebalance': false,
 };
+
+/** Ports the services listen on and the chart's Services publish. */
+export const publishedPorts = [
+  'telemetry.metricsPort',
+  'ingest.grpcPort',
+  'ingest.httpPort',
+  'edge.port',
+];
 
 /** @typedef {import('@fanout/shared').ConfigField} ConfigField */
 
@@ -107,10 +122,8 @@ function schemaOf(keep, description) {
         const leaf = { ...childAt(full, field.segments) };
         const value = defaultOf(field);
         if (value !== undefined) leaf['default'] = value;
-        // The chart publishes every port in its Services, so a port must be fixed.
-        if (leaf['type'] === 'integer' && leaf['minimum'] === 0 && leaf['maximum'] === 65535) {
-          leaf['minimum'] = 1;
-        }
+        // The chart publishes these ports in its Services, so they must be fixed (not 0).
+        if (publishedPorts.includes(field.path)) leaf['minimum'] = 1;
         properties[segment] = leaf;
         return;
       }

@@ -54,6 +54,11 @@ const profiles: readonly Profile[] = [
     set: ['kafka.strimzi.apiVersion=kafka.strimzi.io/v1beta2'],
   },
   {
+    name: 'membership from the headless Service’s DNS records',
+    files: [],
+    set: [bootstrap, 'config.cluster.membership=dns'],
+  },
+  {
     name: 'everything optional on (ingress, HTTPRoute, monitoring, NetworkPolicy, SASL/TLS)',
     files: [join(profilesDir, 'production.yaml'), join(profilesDir, 'gateway-api.yaml')],
     set: [
@@ -95,6 +100,13 @@ function onlyContainer(deployment: K8sObject): Container {
   return container;
 }
 
+/** Downward-API values of a sample pod. */
+const samplePod: Readonly<Record<string, string>> = {
+  'metadata.name': 'fanout-edge-6d5f8b7c9-x2x4q',
+  'metadata.namespace': 'events',
+  'status.podIP': '10.244.0.7',
+};
+
 /**
  * The configuration a service of this release would load: the ConfigMap's
  * file, the Secret's variables and the container's plain variables, through
@@ -116,8 +128,17 @@ function loadRenderedConfig(objects: readonly K8sObject[], deploymentName: strin
       env[name] = value;
     }
     for (const variable of container.env ?? []) {
-      // Values from other Secrets or the downward API stand in as a placeholder.
-      env[variable.name] = variable.value ?? 'from-the-cluster';
+      // What the kubelet would set: downward-API values of a sample pod, a placeholder for
+      // other Secrets, and $(VAR) references to variables set before.
+      const fieldPath = (variable.valueFrom?.['fieldRef'] as { fieldPath?: string } | undefined)
+        ?.fieldPath;
+      const value =
+        variable.value ??
+        (fieldPath === undefined ? 'from-a-secret' : (samplePod[fieldPath] ?? 'unknown-field'));
+      env[variable.name] = value.replace(
+        /\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g,
+        (whole, name: string) => env[name] ?? whole,
+      );
     }
     env['FANOUT_CONFIG_FILE'] = file;
     return loadConfig({ env });
@@ -161,6 +182,46 @@ describe('Helm chart: values', () => {
     assert.ok(isMap(document.contents));
     walk(document.contents, '');
     assert.deepEqual(undocumented, []);
+  });
+});
+
+interface RecordedSlice {
+  readonly metadata: { readonly labels: Readonly<Record<string, string>> };
+  readonly endpoints: readonly {
+    readonly addresses: readonly string[];
+    readonly conditions: { readonly ready?: boolean };
+  }[];
+}
+
+describe('recorded EndpointSlice responses (test/fixtures/kubernetes)', () => {
+  // Recorded from a real kube-apiserver by test/integration/helm-apiserver.test.ts, for the
+  // membership implementation's tests where no API server can be started.
+  const recorded = JSON.parse(
+    readFileSync(
+      join(repoRoot, 'test', 'fixtures', 'kubernetes', 'endpointslices.recorded.json'),
+      'utf8',
+    ),
+  ) as {
+    recorded: string;
+    list: { response: { kind: string; items: RecordedSlice[] } };
+    watch: { events: { type: string; object: RecordedSlice }[] };
+  };
+  const ready = (slices: readonly RecordedSlice[]): string[] =>
+    slices.flatMap((slice) =>
+      slice.endpoints
+        .filter((endpoint) => endpoint.conditions.ready === true)
+        .flatMap((endpoint) => endpoint.addresses),
+    );
+
+  it('say where they come from and list the headless Service’s ready edges', () => {
+    assert.match(recorded.recorded, /^Real responses of kube-apiserver v1\./);
+    assert.equal(recorded.list.response.kind, 'EndpointSliceList');
+    for (const slice of recorded.list.response.items) {
+      assert.equal(slice.metadata.labels['kubernetes.io/service-name'], 'fanout-edge-headless');
+    }
+    assert.deepEqual(ready(recorded.list.response.items), ['10.244.1.7']);
+    const modified = recorded.watch.events.filter((event) => event.type === 'MODIFIED');
+    assert.deepEqual(ready(modified.map((event) => event.object)), ['10.244.1.7', '10.244.3.4']);
   });
 });
 
@@ -214,6 +275,16 @@ describe('Helm chart: rendering', { skip }, () => {
       assert.equal(edge.edge.host, '0.0.0.0');
       assert.equal(edge.telemetry.metricsHost, '0.0.0.0');
       assert.ok(edge.kafka.brokers.length > 0);
+      // Membership: the chart's headless Service, this pod's own URL and id.
+      assert.equal(edge.cluster.advertisedUrl, `http://10.244.0.7:${edge.edge.port}`);
+      if (edge.cluster.membership === 'kubernetes') {
+        assert.equal(edge.cluster.kubernetesService, 'fanout-edge-headless');
+        assert.equal(edge.cluster.kubernetesPortName, 'http');
+      } else {
+        assert.equal(edge.cluster.membership, 'dns');
+        assert.equal(edge.cluster.dnsName, 'fanout-edge-headless.events.svc.cluster.local');
+        assert.equal(edge.cluster.memberId, '10.244.0.7');
+      }
       // The ports the Services publish are the ports the services listen on.
       const edgePorts = onlyContainer(findObject(objects, 'Deployment', 'fanout-edge')).ports ?? [];
       assert.deepEqual(
@@ -278,14 +349,20 @@ describe('Helm chart: rendering', { skip }, () => {
     const edge = onlyContainer(findObject(objects, 'Deployment', 'fanout-edge'));
     const env = new Map((edge.env ?? []).map((variable) => [variable.name, variable]));
     assert.deepEqual(env.get('POD_IP')?.valueFrom, { fieldRef: { fieldPath: 'status.podIP' } });
-    assert.equal(env.get('HEADLESS_SERVICE')?.value, 'fanout-edge-headless.events.svc');
+    assert.equal(
+      env.get('HEADLESS_SERVICE')?.value,
+      'fanout-edge-headless.events.svc.cluster.local',
+    );
   });
 
   it('the Ingress hashes on the routing key; the HPA scales on CPU and connections', () => {
     const objects = renderChart(helm, { files: [join(profilesDir, 'production.yaml')] });
     const ingress = findObject(objects, 'Ingress', 'fanout-edge');
     const annotations = (ingress.metadata['annotations'] ?? {}) as Record<string, string>;
-    assert.equal(annotations['nginx.ingress.kubernetes.io/upstream-hash-by'], '$arg_channels$uri');
+    assert.equal(
+      annotations['nginx.ingress.kubernetes.io/upstream-hash-by'],
+      '$arg_route$arg_channels$uri',
+    );
     const hpa = findObject(objects, 'HorizontalPodAutoscaler', 'fanout-edge');
     const metrics = (hpa['spec'] as { metrics: { type: string }[] }).metrics;
     assert.deepEqual(

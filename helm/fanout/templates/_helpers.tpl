@@ -55,6 +55,29 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-edge-headless" (include "fanout.fullname" .) -}}
 {{- end -}}
 
+{{- define "fanout.edge.headlessFqdn" -}}
+{{- printf "%s.%s.svc.%s" (include "fanout.edge.headlessName" .) .Release.Namespace .Values.clusterDomain -}}
+{{- end -}}
+
+{{/*
+Environment of the edge only: what differs from pod to pod in its membership (the configuration
+file is shared). Kubernetes expands $(POD_IP) from the variable set before it.
+*/}}
+{{- define "fanout.edge.env" -}}
+- name: HEADLESS_SERVICE
+  value: {{ include "fanout.edge.headlessFqdn" . }}
+{{- with .Values.config.cluster }}
+{{- if not .advertisedUrl }}
+- name: FANOUT_CLUSTER_ADVERTISED_URL
+  value: {{ printf "http://$(POD_IP):%v" $.Values.config.edge.port | quote }}
+{{- end }}
+{{- if and (eq .membership "dns") (not .memberId) }}
+- name: FANOUT_CLUSTER_MEMBER_ID
+  value: $(POD_IP)
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{- define "fanout.image" -}}
 {{- $component := index .root.Values .component -}}
 {{- $repository := $component.image.repository -}}
@@ -137,6 +160,14 @@ keys the chart owns. Secret keys are never in it.
 {{- end -}}
 {{- end -}}
 {{- $_ := set $config "kafka" $kafka -}}
+{{- with $config.cluster -}}
+{{- if and (eq .membership "kubernetes") (not .kubernetesService) -}}
+{{- $_ := set . "kubernetesService" (include "fanout.edge.headlessName" $) -}}
+{{- end -}}
+{{- if and (eq .membership "dns") (not .dnsName) -}}
+{{- $_ := set . "dnsName" (include "fanout.edge.headlessFqdn" $) -}}
+{{- end -}}
+{{- end -}}
 {{- toPrettyJson $config -}}
 {{- end -}}
 
