@@ -48,6 +48,8 @@ export class FanoutClient {
   #everConnected = false;
   #openedAt: number | undefined;
   #tokenReason: TokenReason = 'connect';
+  /** The connection (generation) that already asked the router about a hint. */
+  #hintAsked = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #started = false;
@@ -119,6 +121,7 @@ export class FanoutClient {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopTimers();
+    this.#options.router.close?.();
     this.#connection?.close();
     this.#connection = undefined;
     for (const subscription of [...this.#subscriptions.values()]) subscription.end();
@@ -198,8 +201,10 @@ export class FanoutClient {
         });
         this.#armTokenRefresh();
       },
-      subscribed: (channel, position) => {
-        if (current()) this.#subscriptions.get(channel)?.confirmed(position);
+      subscribed: (channel, position, hint) => {
+        if (!current()) return;
+        this.#subscriptions.get(channel)?.confirmed(position);
+        if (hint !== undefined) this.#hinted(generation, hint, edge);
       },
       event: (event, channel, cursor) => {
         if (current()) this.#deliver(event, channel, cursor);
@@ -269,6 +274,38 @@ export class FanoutClient {
         this.#subscribeOn([subscription]);
       }
     });
+  }
+
+  /**
+   * The edge serves a subscription but is not an owner of its partition:
+   * asks the router whether to move, once per connection, and if so
+   * reconnects there at once, resuming every subscription from its position.
+   */
+  #hinted(generation: number, hint: string, edge: string): void {
+    const router = this.#options.router;
+    if (router.hinted === undefined || this.#hintAsked === generation) return;
+    this.#hintAsked = generation;
+    router.hinted(hint, edge, [...this.#subscriptions.keys()]).then(
+      (target) => {
+        if (target === undefined || target === edge || this.#stale(generation)) return;
+        this.#move(target);
+      },
+      () => {
+        // Stay: the edge serves the subscription all the same.
+      },
+    );
+  }
+
+  /** Leaves the open connection for `target` and resumes there. */
+  #move(target: string): void {
+    this.#connection?.close();
+    this.#connection = undefined;
+    this.#ready = false;
+    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
+    for (const subscription of this.#subscriptions.values()) subscription.pending();
+    this.#openedAt = undefined;
+    this.#options.router.redirect(target);
+    void this.#connect();
   }
 
   #armTokenRefresh(): void {
@@ -354,6 +391,7 @@ export class FanoutClient {
   #fail(error: FanoutError, transport: Transport): void {
     this.#closed = true;
     this.#stopTimers();
+    this.#options.router.close?.();
     for (const subscription of [...this.#subscriptions.values()]) subscription.fail(error);
     this.#setStatus({ state: 'closed', transport: transport.name, attempt: 0, error });
     this.#statusListeners.clear();
