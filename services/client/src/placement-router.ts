@@ -25,6 +25,7 @@
 import {
   FanoutError,
   isValidChannel,
+  ownersOf,
   partitionForChannel,
   pickEdge,
   placementVersion,
@@ -186,6 +187,23 @@ export class PlacementRouter implements EdgeRouter {
     );
     const id = pickEdge(placement, partitions, this.spreadKey);
     return live.find((member) => member.id === id)?.url;
+  }
+
+  /**
+   * The URLs of the owners of `channel`'s partition in the last membership
+   * read, primary first (`[]` before one, or under another placement version).
+   */
+  owners(channel: string): string[] {
+    const view = this.#view;
+    if (view?.placementVersion !== placementVersion) return [];
+    const placement = this.#placementOf(
+      view,
+      view.members.map((member) => member.id),
+    );
+    const urls = new Map(view.members.map((member) => [member.id, member.url]));
+    return ownersOf(placement, partitionForChannel(channel, view.partitions)).map(
+      (id) => urls.get(id) ?? id,
+    );
   }
 
   redirect(hint: string): void {
