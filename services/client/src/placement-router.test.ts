@@ -65,7 +65,7 @@ function routeFetch(cluster: () => Cluster, up: (base: string) => boolean = () =
       new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json' } }),
     );
   };
-  return { fetch: fetchImpl as typeof fetch, asked };
+  return { fetch: fetchImpl, asked };
 }
 
 const urlOf = (id: string): string => `http://${id.replace(/[^a-z0-9-]/gi, 'x')}.test:8081`;
