@@ -211,7 +211,8 @@ export class PlacementRouter implements EdgeRouter {
     this.#redirect = url;
     if (url !== undefined) {
       this.#failedUntil.delete(url);
-      if (!this.#knows(url)) this.#refreshSoon();
+      // A new edge knows the membership that made it one: ask it first.
+      if (!this.#knows(url)) void this.refresh(0, url);
     }
   }
 
@@ -233,7 +234,7 @@ export class PlacementRouter implements EdgeRouter {
       // Nothing to compute with: trust the edge.
       return url === edge ? undefined : url;
     }
-    if (!this.#knows(url)) await this.refresh(minRefreshGapMs);
+    if (!this.#knows(url)) await this.refresh(minRefreshGapMs, url);
     let choice = this.compute(channels);
     if (choice === edge) {
       // The edge and this router disagree: read the membership again.
@@ -245,15 +246,16 @@ export class PlacementRouter implements EdgeRouter {
   }
 
   /**
-   * Reads the membership from the seeds, then the known members, until one
-   * answers; skipped when the last read is younger than `minAgeMs`. Never
-   * rejects: with no answer, the router keeps what it knew.
+   * Reads the membership from `first` (when given), the seeds, then the
+   * known members, until one answers; skipped when the last read is younger
+   * than `minAgeMs`. Never rejects: with no answer, the router keeps what it
+   * knew.
    */
-  refresh(minAgeMs = 0): Promise<void> {
+  refresh(minAgeMs = 0, first?: string): Promise<void> {
     if (this.#closed) return Promise.resolve();
     if (this.#refreshing) return this.#refreshing;
     if (minAgeMs > 0 && Date.now() - this.#lastRefreshAt < minAgeMs) return Promise.resolve();
-    this.#refreshing = this.#readMembership().finally(() => {
+    this.#refreshing = this.#readMembership(first).finally(() => {
       this.#refreshing = undefined;
     });
     return this.#refreshing;
@@ -265,11 +267,13 @@ export class PlacementRouter implements EdgeRouter {
     this.#timer = undefined;
   }
 
-  async #readMembership(): Promise<void> {
+  async #readMembership(first: string | undefined): Promise<void> {
     const asked = concreteChannels(this.#channels).slice(0, maxRouteChannels);
     const key = this.#channelKey();
     const members = (this.#view?.members ?? []).map((member) => member.url);
-    const candidates = [...new Set([...this.#seeds, ...members])];
+    const candidates = [
+      ...new Set([...(first === undefined ? [] : [first]), ...this.#seeds, ...members]),
+    ];
     const fresh = candidates.filter((url) => !this.#isFailed(url));
     for (const base of [...fresh, ...candidates.filter((url) => !fresh.includes(url))]) {
       if (this.#closed) return;
