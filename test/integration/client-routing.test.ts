@@ -5,10 +5,12 @@
  * reports and connects there, moves when an edge hints at another owner,
  * and when an edge joins and takes its partition over, follows the
  * `rebalance` close to it and resumes there — every event once, in order,
- * over WebSocket and SSE.
+ * over WebSocket and SSE — and when the computed owner does not answer,
+ * is served by the edge the placement gives without it.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -261,5 +263,41 @@ describe('@fanout/client placement routing', () => {
     fresh.subscribe(channel);
     await connectedTo(fresh, c.httpBase, 'the new owner');
     for (const made of [ws, sse, fresh]) made.close();
+  });
+  it('falls back to a reachable edge when the computed owner does not answer', async () => {
+    // A member that is listed but answers nothing: a closed port.
+    const dead = createServer();
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+    const { port } = dead.address() as AddressInfo;
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    const deadUrl = `http://127.0.0.1:${port}`;
+    const ids = ['edge-a', 'edge-b', 'edge-c', 'edge-x'];
+    const members = ids.map((id) => ({ id, url: edges.get(id)?.httpBase ?? deadUrl }));
+    const temporary = `${membersFile}.${Date.now()}.tmp`;
+    await writeFile(temporary, JSON.stringify({ members }));
+    await rename(temporary, membersFile);
+    await waitFor(
+      async () => (await metricValue(edge('edge-a').registry, 'fanout_edge_cluster_members')) === 4,
+      'the edges see the unanswering member',
+    );
+    const placement = placePartitions(ids, options);
+    const channel = channelOwnedBy(placement, 'edge-x', 'fallback');
+    const without = placePartitions(['edge-a', 'edge-b', 'edge-c'], options);
+    const router = new PlacementRouter({ seeds: [edge('edge-a').httpBase] });
+    const made = client({ router, transports: ['websocket'] });
+    const subscription = made.subscribe(channel);
+    const positions = collect(subscription);
+    const fallback = pickEdge(
+      without,
+      [partitionForChannel(channel, partitions)],
+      router.spreadKey,
+    );
+    await connectedTo(made, edge(fallback ?? '').httpBase, 'the owner without the dead member');
+    assert.deepEqual(router.owners(channel), [deadUrl], 'the computed owner was the dead one');
+    await active(subscription);
+    const published = [await publishEvent(ingest, channel), await publishEvent(ingest, channel)];
+    await waitFor(() => positions.length >= 2, 'served all the same');
+    assert.deepEqual(positions, published);
+    made.close();
   });
 });
