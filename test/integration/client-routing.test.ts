@@ -269,7 +269,11 @@ describe('@fanout/client placement routing', () => {
     const dead = createServer();
     await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
     const { port } = dead.address() as AddressInfo;
-    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    await new Promise<void>((resolve) => {
+      dead.close(() => {
+        resolve();
+      });
+    });
     const deadUrl = `http://127.0.0.1:${port}`;
     const ids = ['edge-a', 'edge-b', 'edge-c', 'edge-x'];
     const members = ids.map((id) => ({ id, url: edges.get(id)?.httpBase ?? deadUrl }));
