@@ -48,8 +48,8 @@ export class FanoutClient {
   #everConnected = false;
   #openedAt: number | undefined;
   #tokenReason: TokenReason = 'connect';
-  /** The connection (generation) that already asked the router about a hint. */
-  #hintAsked = 0;
+  /** The connection (generation) and channels the router was last asked about a hint for. */
+  #hintAsked = '';
   #timer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #started = false;
@@ -278,14 +278,17 @@ export class FanoutClient {
 
   /**
    * The edge serves a subscription but is not an owner of its partition:
-   * asks the router whether to move, once per connection, and if so
-   * reconnects there at once, resuming every subscription from its position.
+   * asks the router whether to move, once per connection and set of
+   * channels, and if so reconnects there at once, resuming every
+   * subscription from its position.
    */
   #hinted(generation: number, hint: string, edge: string): void {
     const router = this.#options.router;
-    if (router.hinted === undefined || this.#hintAsked === generation) return;
-    this.#hintAsked = generation;
-    router.hinted(hint, edge, [...this.#subscriptions.keys()]).then(
+    const channels = [...this.#subscriptions.keys()];
+    const asked = `${generation}\n${channels.join(',')}`;
+    if (router.hinted === undefined || this.#hintAsked === asked) return;
+    this.#hintAsked = asked;
+    router.hinted(hint, edge, channels).then(
       (target) => {
         if (target === undefined || target === edge || this.#stale(generation)) return;
         this.#move(target);
