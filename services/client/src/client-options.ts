@@ -6,6 +6,7 @@ import { FanoutError } from '@fanout/shared/portable-core';
 import type { BackoffOptions } from './backoff.js';
 import { StaticRouter, type EdgeRouter } from './edge-router.js';
 import { jsonWireFormat } from './json-wire-format.js';
+import { PlacementRouter } from './placement-router.js';
 import { longPollTransport } from './long-poll-transport.js';
 import { sseTransport } from './sse-transport.js';
 import type { TokenProvider } from './token-source.js';
@@ -16,7 +17,14 @@ import type { WireFormat } from './wire-format.js';
 export interface ClientOptions {
   /** Base URL of an edge, `http(s)://host:port` (or `ws(s)://`). Required unless `router` is given. */
   readonly url?: string;
-  /** Chooses the edge per connection; default: always `url`. */
+  /**
+   * How the edge is chosen: `static` (default) always connects to `url`;
+   * `placement` computes the owner of the channels with the cluster's
+   * placement function from the membership `url`'s `GET /v1/route` reports
+   * (the member URLs must be reachable from the client).
+   */
+  readonly routing?: 'static' | 'placement';
+  /** Chooses the edge per connection instead of `routing` (e.g. a configured `PlacementRouter`). */
   readonly router?: EdgeRouter;
   /** Transports in order of preference; the client falls back along it when one is blocked. Default all three. */
   readonly transports?: readonly TransportName[];
@@ -90,10 +98,20 @@ function normalizedUrl(url: string): string {
 
 /** Checks the options (FanoutError `invalid_argument` naming the option) and fills defaults. */
 export function compileOptions(options: ClientOptions): CompiledOptions {
+  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const random = options.random ?? Math.random;
+  const routing = options.routing ?? 'static';
+  if (!(['static', 'placement'] as const).includes(routing)) {
+    throw invalid('routing', `must be static or placement (got ${routing})`);
+  }
   let router = options.router;
   if (router === undefined) {
     if (options.url === undefined) throw invalid('url', 'give url or router');
-    router = new StaticRouter(normalizedUrl(options.url));
+    const url = normalizedUrl(options.url);
+    router =
+      routing === 'placement'
+        ? new PlacementRouter({ seeds: [url], fetch: fetchImpl, random })
+        : new StaticRouter(url);
   }
   const names = options.transports ?? allTransports;
   if (names.length === 0) throw invalid('transports', 'must name at least one transport');
@@ -103,7 +121,6 @@ export function compileOptions(options: ClientOptions): CompiledOptions {
     }
   }
   const connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs, 10_000, 1);
-  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   const webSocket =
     options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   const transports: Transport[] = [];
@@ -148,6 +165,6 @@ export function compileOptions(options: ClientOptions): CompiledOptions {
     backoff: Object.freeze({ initialMs, maxMs, multiplier }),
     backoffResetAfterMs: positive('backoff.resetAfterMs', options.backoff?.resetAfterMs, 5_000),
     dedupeWindow: Math.floor(positive('dedupeWindow', options.dedupeWindow, 1000, 1)),
-    random: options.random ?? Math.random,
+    random,
   });
 }

@@ -2,15 +2,24 @@
  * Where the client connects. Routing is for efficiency only — any edge
  * serves any channel — so a router may be wrong without harm. The static
  * router always answers its one URL and follows `resume_elsewhere` hints
- * that are URLs, for one connection.
+ * that are URLs, for one connection; the placement router
+ * (`placement-router.ts`) computes the owner of the client's channels.
  */
 export interface EdgeRouter {
   /** Base URL (`http(s)://host:port`) of the edge to connect to for these channels. */
   edgeFor(channels: readonly string[]): Promise<string>;
-  /** The edge closed with `resume_elsewhere` and this hint. */
+  /** The edge closed with `resume_elsewhere` (drain, rebalance) and this hint. */
   redirect(hint: string): void;
   /** Connecting to `edge` failed: the router may refresh what it knows. */
   failed(edge: string): void;
+  /**
+   * The connected `edge` answered a subscription with an owner `hint` (it
+   * is not an owner of that channel's partition). Resolves to the edge to
+   * move to now, or `undefined` to stay. Without it, hints are ignored.
+   */
+  hinted?(hint: string, edge: string, channels: readonly string[]): Promise<string | undefined>;
+  /** The client closed: stop timers. */
+  close?(): void;
 }
 
 /** A hint as a base URL, or undefined when it is not one. */

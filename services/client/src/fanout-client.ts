@@ -48,6 +48,8 @@ export class FanoutClient {
   #everConnected = false;
   #openedAt: number | undefined;
   #tokenReason: TokenReason = 'connect';
+  /** The connection (generation) and channels the router was last asked about a hint for. */
+  #hintAsked = '';
   #timer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #started = false;
@@ -119,6 +121,7 @@ export class FanoutClient {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopTimers();
+    this.#options.router.close?.();
     this.#connection?.close();
     this.#connection = undefined;
     for (const subscription of [...this.#subscriptions.values()]) subscription.end();
@@ -198,8 +201,10 @@ export class FanoutClient {
         });
         this.#armTokenRefresh();
       },
-      subscribed: (channel, position) => {
-        if (current()) this.#subscriptions.get(channel)?.confirmed(position);
+      subscribed: (channel, position, hint) => {
+        if (!current()) return;
+        this.#subscriptions.get(channel)?.confirmed(position);
+        if (hint !== undefined) this.#hinted(generation, hint, edge);
       },
       event: (event, channel, cursor) => {
         if (current()) this.#deliver(event, channel, cursor);
@@ -269,6 +274,41 @@ export class FanoutClient {
         this.#subscribeOn([subscription]);
       }
     });
+  }
+
+  /**
+   * The edge serves a subscription but is not an owner of its partition:
+   * asks the router whether to move, once per connection and set of
+   * channels, and if so reconnects there at once, resuming every
+   * subscription from its position.
+   */
+  #hinted(generation: number, hint: string, edge: string): void {
+    const router = this.#options.router;
+    const channels = [...this.#subscriptions.keys()];
+    const asked = `${generation}\n${channels.join(',')}`;
+    if (router.hinted === undefined || this.#hintAsked === asked) return;
+    this.#hintAsked = asked;
+    router.hinted(hint, edge, channels).then(
+      (target) => {
+        if (target === undefined || target === edge || this.#stale(generation)) return;
+        this.#move(target);
+      },
+      () => {
+        // Stay: the edge serves the subscription all the same.
+      },
+    );
+  }
+
+  /** Leaves the open connection for `target` and resumes there. */
+  #move(target: string): void {
+    this.#connection?.close();
+    this.#connection = undefined;
+    this.#ready = false;
+    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
+    for (const subscription of this.#subscriptions.values()) subscription.pending();
+    this.#openedAt = undefined;
+    this.#options.router.redirect(target);
+    void this.#connect();
   }
 
   #armTokenRefresh(): void {
@@ -354,6 +394,7 @@ export class FanoutClient {
   #fail(error: FanoutError, transport: Transport): void {
     this.#closed = true;
     this.#stopTimers();
+    this.#options.router.close?.();
     for (const subscription of [...this.#subscriptions.values()]) subscription.fail(error);
     this.#setStatus({ state: 'closed', transport: transport.name, attempt: 0, error });
     this.#statusListeners.clear();

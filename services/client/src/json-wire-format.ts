@@ -38,6 +38,7 @@ function states(value: unknown): SubscriptionState[] {
   return value.filter(isObject).map((state) => ({
     channel: str(state, 'channel'),
     ...optionalStr(state, 'position'),
+    ...optionalStr(state, 'hint'),
   }));
 }
 function strings(value: unknown): string[] {

@@ -35,7 +35,12 @@ function states(
 ): SubscriptionState[] {
   return (list ?? []).map((state) => {
     const position = positionText(state.position);
-    return { channel: state.channel ?? '', ...(position === undefined ? {} : { position }) };
+    const hint = state.hint ?? '';
+    return {
+      channel: state.channel ?? '',
+      ...(position === undefined ? {} : { position }),
+      ...(hint === '' ? {} : { hint }),
+    };
   });
 }
 

@@ -41,6 +41,18 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** The `hint` of a `subscribed` message, if any (an opening that is not JSON has none). */
+function hintOf(data: string): string | undefined {
+  try {
+    const body: unknown = JSON.parse(data);
+    if (typeof body !== 'object' || body === null) return undefined;
+    const hint = (body as Record<string, unknown>)['hint'];
+    return typeof hint === 'string' && hint !== '' ? hint : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function field(body: Record<string, unknown>, key: string): string {
   const value = body[key];
   return typeof value === 'string' ? value : '';
@@ -197,9 +209,10 @@ class SseConnection implements TransportConnection {
       case 'message':
         listener.event(eventFromJson(parseJson(message.data)), channel, message.id);
         return false;
-      case 'subscribed':
-        listener.subscribed(channel, message.id);
+      case 'subscribed': {
+        listener.subscribed(channel, message.id, hintOf(message.data));
         return false;
+      }
       case 'reset': {
         const body = parseJson(message.data) as Record<string, unknown>;
         this.#streams.delete(channel);

@@ -38,8 +38,11 @@ export interface TransportClose {
 
 export interface TransportListener {
   opened(info: { readonly edgeId: string; readonly tokenExpiresAt?: number }): void;
-  /** The edge accepted a subscription, continuing after `position` (when it said). */
-  subscribed(channel: string, position: string | undefined): void;
+  /**
+   * The edge accepted a subscription, continuing after `position` (when it
+   * said); `hint` names an owner of its partitions when this edge is not one.
+   */
+  subscribed(channel: string, position: string | undefined, hint?: string): void;
   /**
    * An event. `subscription` names the subscription when the transport
    * knows it (SSE and long-poll streams carry one each); `cursor` is the

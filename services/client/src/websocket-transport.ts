@@ -249,7 +249,7 @@ class WebSocketConnection implements TransportConnection {
       case 'subscribed':
         this.#requests.delete(message.requestId);
         for (const state of message.subscriptions)
-          listener.subscribed(state.channel, state.position);
+          listener.subscribed(state.channel, state.position, state.hint);
         return;
       case 'reset':
         this.#requests.delete(message.requestId);

@@ -98,4 +98,36 @@ describe('wire formats', () => {
       assert.equal(message.event.position, 'ep:1:2');
     }
   });
+  it('reads the owner hint of subscribed answers in both formats', () => {
+    const json = decodeJsonFrame(
+      JSON.stringify({
+        subscribed: {
+          requestId: 1,
+          subscriptions: [
+            { channel: 'a.b', position: 'ep:1:2', hint: 'http://edge-1:8081' },
+            { channel: 'a.c', position: 'ep:2:0' },
+          ],
+        },
+      }),
+    );
+    assert.deepEqual(json.kind === 'subscribed' ? json.subscriptions : undefined, [
+      { channel: 'a.b', position: 'ep:1:2', hint: 'http://edge-1:8081' },
+      { channel: 'a.c', position: 'ep:2:0' },
+    ]);
+    const proto = decodeProtoFrame(
+      ServerFrame.encode({
+        subscribed: {
+          requestId: 1,
+          subscriptions: [
+            { channel: 'a.b', hint: 'http://edge-1:8081' },
+            { channel: 'a.c', hint: '' },
+          ],
+        },
+      }).finish(),
+    );
+    assert.deepEqual(proto.kind === 'subscribed' ? proto.subscriptions : undefined, [
+      { channel: 'a.b', hint: 'http://edge-1:8081' },
+      { channel: 'a.c' },
+    ]);
+  });
 });

@@ -31,6 +31,8 @@ export type ClientMessage =
 export interface SubscriptionState {
   readonly channel: string;
   readonly position?: string;
+  /** An owner of the channel's partition, when the answering edge is not one. */
+  readonly hint?: string;
 }
 
 export type ServerMessage =

@@ -1,8 +1,9 @@
 /**
  * `@fanout/shared/portable-core`: the browser-safe modules without the
  * protobuf codecs — channel names, partitions, close codes, the error catalog,
- * FanoutError and positions. Small enough for a browser bundle: a client that
- * speaks only JSON does not carry protobufjs (`portable.ts` adds the codecs).
+ * FanoutError, positions and the placement of partitions on edges. Small
+ * enough for a browser bundle: a client that speaks only JSON does not carry
+ * protobufjs (`portable.ts` adds the codecs).
  */
 export {
   assertValidChannel,
@@ -31,3 +32,13 @@ export { FanoutError, isFanoutError, toFanoutError } from './fanout-error.js';
 export type { ErrorDetails, FanoutErrorBody, FanoutErrorOptions } from './fanout-error.js';
 export { comparePositions, formatPosition, isValidEpoch, parsePosition } from './position.js';
 export type { PositionValue } from './position.js';
+export {
+  isOwner,
+  normalizeMembers,
+  ownersOf,
+  pickEdge,
+  placementScore,
+  placementVersion,
+  placePartitions,
+} from './placement.js';
+export type { Placement, PlacementOptions } from './placement.js';
