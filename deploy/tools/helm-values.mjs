@@ -65,6 +65,18 @@ export const clusterDefaults = {
   'cluster.rebalance': false,
 };
 
+/**
+ * Keys the chart fills in when they are left empty (templates/_helpers.tpl,
+ * fanout.configJson and fanout.edge.env), noted in their comments.
+ * @type {Readonly<Record<string, string>>}
+ */
+export const chartFilled = {
+  'cluster.advertisedUrl': 'empty: the chart sets http://$(POD_IP):<edge.port> per pod',
+  'cluster.memberId': 'empty with dns membership: the chart sets $(POD_IP) per pod',
+  'cluster.dnsName': "empty with dns membership: the chart's headless Service",
+  'cluster.kubernetesService': "empty with kubernetes membership: the chart's headless Service",
+};
+
 /** Ports the services listen on and the chart's Services publish. */
 export const publishedPorts = [
   'telemetry.metricsPort',
@@ -162,7 +174,10 @@ function yamlScalar(value) {
 /** @param {ConfigField} field */
 function comment(field) {
   const type = field.kind === 'enum' ? `one of ${field.values.join(', ')}` : field.type;
-  return `# -- ${field.description} (${type}; ${field.env})`;
+  const filled = Object.hasOwn(chartFilled, field.path)
+    ? ` Chart: ${chartFilled[field.path]}.`
+    : '';
+  return `# -- ${field.description}${filled} (${type}; ${field.env})`;
 }
 
 /**
