@@ -62,6 +62,24 @@ describe('cluster of processes: broker restart, network fault between one edge a
       );
       assert.ok(onOthers.length > 0);
       const closesBefore = new Map(onOthers.map((client) => [client, client.closeCodes.length]));
+      const readiness = new Map<string, Set<number>>();
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          for (const member of harness.members.values()) {
+            const status = await fetch(`${member.process.metricsBase}/readyz`)
+              .then(async (response) => {
+                await response.body?.cancel();
+                return response.status;
+              })
+              .catch(() => 0);
+            let seen = readiness.get(member.id);
+            if (seen === undefined) readiness.set(member.id, (seen = new Set()));
+            seen.add(status);
+          }
+          await sleep(500);
+        }
+      })();
       await scenario.step(
         'edge-0↔broker: 300 ms delay for 6 s, then dropped for 8 s',
         async () => {
@@ -73,6 +91,14 @@ describe('cluster of processes: broker restart, network fault between one edge a
         },
         3000,
       );
+      watching = false;
+      await watcher;
+      console.log(
+        `readiness seen during the fault: ${[...readiness]
+          .map(([id, statuses]) => `${id} ${[...statuses].join('/')}`)
+          .join(', ')}`,
+      );
+      assert.ok(proxy.droppedBytes() > 0, 'the edge talked to the broker during the drop');
       const disturbed = onOthers.filter(
         (client) => client.closeCodes.length !== closesBefore.get(client),
       );

@@ -27,6 +27,8 @@ export interface BrokerProxy {
   readonly address: string;
   /** Response frames whose advertised address was rewritten so far. */
   readonly rewrites: () => number;
+  /** Bytes the client sent that were dropped so far. */
+  readonly droppedBytes: () => number;
   /** Sets the fault; leaving `drop` closes the starved connections so the client reconnects. */
   setFault(fault: BrokerFault): void;
   close(): Promise<void>;
@@ -47,6 +49,7 @@ export async function startBrokerProxy(options: {
 }): Promise<BrokerProxy> {
   let fault: BrokerFault = { kind: 'none' };
   let rewrites = 0;
+  let dropped = 0;
   const links = new Set<Link>();
   const hostBytes = Buffer.from(options.host, 'latin1');
   let from = Buffer.alloc(0);
@@ -106,6 +109,7 @@ export async function startBrokerProxy(options: {
     upstream.on('close', end);
     client.on('data', (data: Buffer) => {
       if (fault.kind !== 'drop') upstream.write(data);
+      else dropped += data.length;
     });
     upstream.on('data', (data: Buffer) => {
       onResponse(link, data);
@@ -124,6 +128,7 @@ export async function startBrokerProxy(options: {
     port,
     address: `${options.host}:${port}`,
     rewrites: () => rewrites,
+    droppedBytes: () => dropped,
     setFault(next) {
       const leavingDrop = fault.kind === 'drop' && next.kind !== 'drop';
       fault = next;
