@@ -21,7 +21,7 @@ describe('cluster of processes: broker restart, network fault between one edge a
 
   before(
     async () => {
-      scenario = await ClusterScenario.start();
+      scenario = await ClusterScenario.start({ ownBroker: true });
     },
     { timeout: stepTimeout },
   );

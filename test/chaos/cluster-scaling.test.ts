@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ClusterScenario, clusterSettleMs } from '../support/cluster-scenario.js';
+import { stopOwnKafka } from '../support/index.js';
 
 const stepTimeout = 110_000;
 
@@ -20,13 +21,14 @@ describe('cluster of processes: kill -9, scale up, scale down with drain', () =>
 
   before(
     async () => {
-      scenario = await ClusterScenario.start();
+      scenario = await ClusterScenario.start({ ownBroker: false });
     },
     { timeout: stepTimeout },
   );
 
   after(async () => {
     await scenario?.stop();
+    await stopOwnKafka();
   });
 
   it(

@@ -1,6 +1,6 @@
 /**
- * A fanout cluster as separate processes on 127.0.0.1: a broker of its own
- * (so it can be restarted), ingest processes and edge processes whose
+ * A fanout cluster as separate processes on 127.0.0.1: the test run's
+ * broker or one of its own (so it can be restarted), ingest processes and edge processes whose
  * membership is a watched file this harness rewrites. An edge may reach the
  * broker through a fault-injecting proxy. Edges that are replaced get a new
  * port (the member id may stay): membership is by URL.
@@ -16,6 +16,7 @@ import { startEdgeProcess, type EdgeProcess } from './edge-process.js';
 import { ingestClient, type IngestClient } from './ingest-harness.js';
 import { LocalKafkaEnvironment } from './local-kafka-environment.js';
 import { repoRoot } from './repo-paths.js';
+import { testKafka, type TestKafka } from './test-kafka.js';
 
 export interface IngestProcess {
   readonly pid: number;
@@ -114,13 +115,18 @@ export interface ClusterMember {
 export interface ClusterHarnessOptions {
   readonly partitions: number;
   readonly ingests: number;
+  /**
+   * A broker of its own, which `restartBroker` can restart (slower to
+   * start); otherwise the test run's broker (`testKafka`) with a unique topic.
+   */
+  readonly ownBroker: boolean;
   /** Extra environment of every edge (cluster.* settings). */
   readonly edgeEnv?: Readonly<Record<string, string>>;
 }
 
 export class ClusterHarness {
   readonly partitions: number;
-  readonly topic = 'cluster.events';
+  topic = 'cluster.events';
   readonly ingests: IngestProcess[] = [];
   /** Edges listed in the membership file, by id. */
   readonly members = new Map<string, ClusterMember>();
@@ -130,6 +136,7 @@ export class ClusterHarness {
   readonly #membersFile: string;
   readonly #edgeEnv: Readonly<Record<string, string>>;
   #broker: LocalKafkaEnvironment | undefined;
+  #shared: TestKafka | undefined;
   #brokerPort = 0;
   #kafka: Kafka | undefined;
 
@@ -146,27 +153,44 @@ export class ClusterHarness {
       await mkdtemp(join(tmpdir(), 'fanout-cluster-test-')),
     );
     await writeFile(harness.#membersFile, JSON.stringify({ members: [] }));
-    const broker = await LocalKafkaEnvironment.start({
-      dataDir: join(harness.#dir, 'kafka'),
-      keepData: true,
-    });
-    harness.#broker = broker;
-    harness.#brokerPort = broker.port;
-    const admin = harness.kafka.admin();
-    await admin.connect();
-    try {
-      await admin.createTopics({
-        topics: [{ topic: harness.topic, numPartitions: options.partitions, replicationFactor: 1 }],
-        waitForLeaders: true,
+    if (options.ownBroker) {
+      const broker = await LocalKafkaEnvironment.start({
+        dataDir: join(harness.#dir, 'kafka'),
+        keepData: true,
       });
-    } finally {
-      await admin.disconnect();
+      harness.#broker = broker;
+      harness.#brokerPort = broker.port;
+      const admin = harness.kafka.admin();
+      await admin.connect();
+      try {
+        await admin.createTopics({
+          topics: [
+            { topic: harness.topic, numPartitions: options.partitions, replicationFactor: 1 },
+          ],
+          waitForLeaders: true,
+        });
+      } finally {
+        await admin.disconnect();
+      }
+    } else {
+      const shared = await testKafka();
+      harness.#shared = shared;
+      const [host, port] = (shared.brokers[0] ?? '').split(':');
+      if (host !== '127.0.0.1' || shared.brokers.length !== 1) {
+        throw new Error(
+          `the cluster test needs one broker on 127.0.0.1, not ${shared.brokers.join(',')}`,
+        );
+      }
+      harness.#brokerPort = Number(port);
+      harness.topic = await shared.createTopic({ name: 'cluster', partitions: options.partitions });
     }
-    for (let i = 0; i < options.ingests; i++) {
-      harness.ingests.push(
-        await startIngestProcess({ brokers: harness.brokers, topic: harness.topic }),
-      );
-    }
+    harness.ingests.push(
+      ...(await Promise.all(
+        Array.from({ length: options.ingests }, () =>
+          startIngestProcess({ brokers: harness.brokers, topic: harness.topic }),
+        ),
+      )),
+    );
     return harness;
   }
 
@@ -225,7 +249,7 @@ export class ClusterHarness {
   /** Kills the broker with SIGKILL, waits `downMs`, starts it again on the same port and data. */
   async restartBroker(downMs: number): Promise<void> {
     const broker = this.#broker;
-    if (broker === undefined) throw new Error('no broker');
+    if (broker === undefined) throw new Error('only a broker of its own (ownBroker) restarts');
     process.kill(broker.pid, 'SIGKILL');
     await broker.stop();
     this.#broker = undefined;
@@ -244,6 +268,7 @@ export class ClusterHarness {
     }
     for (const ingest of this.ingests) await ingest.stop();
     await this.#broker?.stop();
+    await this.#shared?.close();
     await rm(this.#dir, { recursive: true, force: true });
   }
 }

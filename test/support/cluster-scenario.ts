@@ -67,7 +67,8 @@ export class ClusterScenario {
     return this.harness.members;
   }
 
-  static async start(): Promise<ClusterScenario> {
+  /** `ownBroker`: a broker of its own, for tests that restart it. */
+  static async start(options: { ownBroker: boolean }): Promise<ClusterScenario> {
     const ws = Number(process.env['FANOUT_CLUSTER_TEST_WS'] ?? 1500);
     const sse = Number(process.env['FANOUT_CLUSTER_TEST_SSE'] ?? 500);
     const channelCount = Number(process.env['FANOUT_CLUSTER_TEST_CHANNELS'] ?? 200);
@@ -75,6 +76,7 @@ export class ClusterScenario {
     const harness = await ClusterHarness.start({
       partitions,
       ingests: 2,
+      ownBroker: options.ownBroker,
       edgeEnv: {
         FANOUT_CLUSTER_POLL_INTERVAL_MS: '200',
         FANOUT_CLUSTER_SETTLE_MS: String(clusterSettleMs),
