@@ -81,10 +81,10 @@ describe('cluster of processes: broker restart, network fault between one edge a
         }
       })();
       await scenario.step(
-        'edge-0↔broker: 300 ms delay for 6 s, then dropped for 8 s',
+        'edge-0↔broker: 300 ms delay for 4 s, then dropped for 8 s',
         async () => {
           proxy.setFault({ kind: 'delay', ms: 300 });
-          await sleep(6000);
+          await sleep(4000);
           proxy.setFault({ kind: 'drop' });
           await sleep(8000);
           proxy.setFault({ kind: 'none' });

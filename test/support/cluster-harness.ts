@@ -213,7 +213,10 @@ export class ClusterHarness {
   }
 
   /** Starts an edge (not yet a member: call `setMembers`). */
-  async startEdge(id: string, options: { viaProxy?: boolean } = {}): Promise<ClusterMember> {
+  async startEdge(
+    id: string,
+    options: { viaProxy?: boolean; env?: Readonly<Record<string, string>> } = {},
+  ): Promise<ClusterMember> {
     const brokerProxy =
       options.viaProxy === true
         ? await startBrokerProxy({ host: '127.0.0.1', brokerPort: this.#brokerPort })
@@ -227,6 +230,7 @@ export class ClusterHarness {
         FANOUT_CLUSTER_MEMBERSHIP: 'file',
         FANOUT_CLUSTER_MEMBERS_FILE: this.#membersFile,
         ...this.#edgeEnv,
+        ...options.env,
       },
     });
     const member: ClusterMember = { id, process, url: process.httpBase, brokerProxy };

@@ -88,7 +88,11 @@ export class ClusterScenario {
     });
     try {
       const started = await Promise.all([
-        harness.startEdge('edge-0', { viaProxy: true }),
+        // Behind the fault proxy; a request timeout below the test's drop.
+        harness.startEdge('edge-0', {
+          viaProxy: true,
+          env: { FANOUT_KAFKA_REQUEST_TIMEOUT_MS: '4000' },
+        }),
         harness.startEdge('edge-1'),
         harness.startEdge('edge-2'),
       ]);
