@@ -4,8 +4,10 @@
  * producers) through (d) a broker restart (SIGKILL, then started again on
  * its data) and (e) a network fault on loopback between ONE edge and the
  * broker: a proxy in its path first delays every response, then drops all
- * traffic, then heals, while the other edges stay healthy. The faulty
- * edge's clients lose nothing; the other edges' clients are not closed.
+ * traffic (longer than that edge's Kafka request timeout), then heals,
+ * while the other edges stay healthy. The faulty edge turns unready and
+ * its clients lose nothing; the other edges stay ready and their clients
+ * are not closed.
  * At the end the independent checker compares what every client received
  * with what Kafka holds.
  */
@@ -99,6 +101,10 @@ describe('cluster of processes: broker restart, network fault between one edge a
           .join(', ')}`,
       );
       assert.ok(proxy.droppedBytes() > 0, 'the edge talked to the broker during the drop');
+      assert.ok(readiness.get('edge-0')?.has(503), 'the faulty edge turned unready');
+      for (const member of others) {
+        assert.deepEqual([...(readiness.get(member.id) ?? [])], [200], `${member.id} stayed ready`);
+      }
       const disturbed = onOthers.filter(
         (client) => client.closeCodes.length !== closesBefore.get(client),
       );
