@@ -11,6 +11,8 @@ export interface EdgeProcess {
   readonly port: number;
   readonly wsUrl: string;
   readonly httpBase: string;
+  /** `http://127.0.0.1:<port>` of the metrics server (`/metrics`, `/readyz`). */
+  readonly metricsBase: string;
   /** Resolves when the process has exited, whichever way. */
   readonly exited: Promise<number | null>;
   kill(signal: NodeJS.Signals): Promise<void>;
@@ -48,6 +50,7 @@ export async function startEdgeProcess(options: {
     });
   });
   let output = '';
+  let metricsBase = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -59,6 +62,7 @@ export async function startEdgeProcess(options: {
         if (!line.includes('"edge ready"')) continue;
         const listen = /"listen":"[^"]*:(\d+)"/.exec(line)?.[1];
         if (listen === undefined) continue;
+        metricsBase = `http://${/"metrics":"([^"]+)"/.exec(line)?.[1] ?? ''}`;
         clearTimeout(timer);
         child.stdout?.off('data', onData);
         resolve(Number(listen));
@@ -82,6 +86,7 @@ export async function startEdgeProcess(options: {
     port,
     wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
     httpBase: `http://127.0.0.1:${port}`,
+    metricsBase,
     exited,
     async kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

@@ -89,6 +89,12 @@ export class RawWsClient {
     this.closed = true;
   }
 
+  /** Calls `callback` once the TCP connection has closed, whichever way. */
+  onClose(callback: () => void): void {
+    if (this.#socket.destroyed) queueMicrotask(callback);
+    else this.#socket.once('close', callback);
+  }
+
   /** Stops reading: the edge's writes pile up in the kernel, then in its own buffer. */
   pause(): void {
     this.#socket.pause();

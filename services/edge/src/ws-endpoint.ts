@@ -451,8 +451,18 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     // Subscribed first, then catch-up frames, then live ones.
     connection.send({ kind: 'subscribed', requestId, subscriptions: states });
     for (const { subscription, resuming } of prepared) {
-      hub.goLiveNow(subscription, resuming);
-      for (const partition of resuming) {
+      // A subscription prepared before a later one's `await` may have missed
+      // live events since its cursor was fixed: those partitions catch up
+      // from the cursor too, so nothing between it and live is skipped.
+      const catchingUp = [...subscription.cursors]
+        .filter(([partition, cursor]) => {
+          if (resuming.includes(partition)) return true;
+          const head = hub.headOf(partition);
+          return head !== undefined && cursor + 1 < head;
+        })
+        .map(([partition]) => partition);
+      hub.goLiveNow(subscription, catchingUp);
+      for (const partition of catchingUp) {
         hub.catchUp(subscription, partition).catch((error: unknown) => {
           logger.warn({ err: error, channel: subscription.label }, 'catch-up failed');
           connection.closeWith('internal', 'catch-up failed; resume from the positions');
