@@ -304,6 +304,25 @@ describe('event writer', () => {
     assert.equal((await next)[0]?.position.offset, 1);
   });
 
+  it('fails each event of a request at its own deadline while Kafka has the request', async () => {
+    const h = new Harness();
+    await h.writer.start();
+    const blocking = h.writer.write([event('x')], context());
+    const first = await h.nextRequest();
+    // Both wait behind the request in flight, then go out in one request.
+    const soon = h.writer.write([event('a')], context({ deadline: Date.now() + 300 }));
+    const later = h.writer.write([event('b')], context({ deadline: Date.now() + 600 }));
+    first.ack();
+    await blocking;
+    const request = await h.nextRequest();
+    assert.equal(request.records.length, 2);
+    assert.equal((await rejection(soon)).code, 'deadline_exceeded');
+    const failure = await rejection(later);
+    assert.equal(failure.code, 'deadline_exceeded');
+    assert.match(failure.message, /may or may not be written/);
+    request.ack();
+  });
+
   it('writes a producer-chosen id once: retries join the write or get its position', async () => {
     const h = new Harness();
     await h.writer.start();

@@ -389,19 +389,29 @@ export class EventWriter {
       records.push(item.record);
       if (item.deadline < earliest) earliest = item.deadline;
     }
-    const deadlineTimer = setTimeout(
-      () => {
-        const now = Date.now();
-        const late = batch.filter((item) => !item.settled && item.deadline <= now);
-        if (late.length === 0) return;
+    let deadlineTimer: NodeJS.Timeout | undefined;
+    const expire = (): void => {
+      const now = Date.now();
+      const late = batch.filter((item) => !item.settled && item.deadline <= now);
+      if (late.length > 0) {
         const error = new FanoutError(
           'deadline_exceeded',
           'deadline passed while Kafka had not acknowledged the event; it may or may not be written (retry with the same id)',
         );
         this.settleAll(late, () => error);
-      },
-      Math.max(0, earliest - Date.now()),
-    );
+      }
+      // Timers may fire a little before Date.now() reaches the deadline, and
+      // later events have later deadlines: wait for the next one.
+      let next = Number.MAX_SAFE_INTEGER;
+      for (const item of batch) {
+        if (!item.settled && item.deadline < next) next = item.deadline;
+      }
+      deadlineTimer =
+        next === Number.MAX_SAFE_INTEGER
+          ? undefined
+          : setTimeout(expire, Math.max(1, next - Date.now()));
+    };
+    deadlineTimer = setTimeout(expire, Math.max(0, earliest - Date.now()));
     try {
       const baseOffsets = await producer.send(records);
       this.acknowledge(batch, baseOffsets);
