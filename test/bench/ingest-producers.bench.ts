@@ -1,6 +1,8 @@
 /**
- * The Kafka producer of ingest alone: kafkajs against `@platformatic/kafka`,
- * both idempotent with acks=all, writing the same records in the same
+ * The Kafka producer of ingest alone: kafkajs, `@platformatic/kafka`'s
+ * producer and ingest's own produce pipeline (record-producer.ts: the
+ * platformatic client's connections, our record batches), all idempotent
+ * with acks=all, writing the same records in the same
  * batches to a fresh topic on the local broker, one produce request at a
  * time (what an idempotent producer allows). No gRPC, no validation: only
  * what it costs to turn events into produce requests and get them
@@ -11,7 +13,8 @@
  * from it, the `fanout-producer` and `traceparent` headers. Each client
  * runs FANOUT_BENCH_SECONDS (10) per batch size in FANOUT_BENCH_BATCHES
  * (250,1000), after a warm-up of FANOUT_BENCH_WARMUP_SECONDS (2), and the
- * pair is repeated FANOUT_BENCH_ROUNDS times (2), alternating. Reports
+ * set is repeated FANOUT_BENCH_ROUNDS times (2), alternating;
+ * FANOUT_BENCH_CLIENTS (kafkajs,platformatic,pipeline) picks the clients. Reports
  * events/s, CPU of this process and of the broker, and CPU time per event.
  *
  *   npx tsc -b && node test/dist/bench/ingest-producers.bench.js
@@ -22,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Producer, ProduceAcks } from '@platformatic/kafka';
-import { createKafka } from '@fanout/ingest';
+import { connectRecordProducer, createKafka, encodeRecordHeaders } from '@fanout/ingest';
 import { createLogger, encodeEvent, loadConfig, partitionForChannel } from '@fanout/shared';
 import kafkajs from 'kafkajs';
 import {
@@ -39,6 +42,9 @@ const batchSizes = (process.env['FANOUT_BENCH_BATCHES'] ?? '250,1000')
   .split(',')
   .map((value) => Number(value.trim()))
   .filter((value) => value > 0);
+const clientNames = (process.env['FANOUT_BENCH_CLIENTS'] ?? 'kafkajs,platformatic,pipeline')
+  .split(',')
+  .map((value) => value.trim());
 const partitions = 12;
 const channelCount = 64;
 const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
@@ -180,6 +186,42 @@ async function platformaticClient(brokers: readonly string[], topic: string): Pr
   };
 }
 
+async function pipelineClient(brokers: readonly string[], topic: string): Promise<Client> {
+  const config = loadConfig({ env: { FANOUT_KAFKA_BROKERS: brokers.join(',') } });
+  const producer = await connectRecordProducer({
+    kafka: config.kafka,
+    topic,
+    clientId: 'bench',
+    ackTimeoutMs: 10_000,
+  });
+  const headers = encodeRecordHeaders([
+    ['fanout-producer', 'anonymous'],
+    ['traceparent', traceparent],
+  ]);
+  return {
+    name: 'fanout produce pipeline',
+    async send(batch) {
+      const timestamp = Date.now();
+      const outcomes = await producer.send(
+        batch.map((record) => ({
+          key: record.key,
+          value: record.value,
+          partition: record.partition,
+          timestamp,
+          headers,
+        })),
+      );
+      const offsets = new Map<number, number>();
+      for (const [partition, outcome] of outcomes) {
+        if (typeof outcome !== 'number') throw outcome;
+        offsets.set(partition, outcome);
+      }
+      return offsets;
+    },
+    close: () => producer.close(),
+  };
+}
+
 // ---- the measurement -------------------------------------------------------------
 
 interface Result {
@@ -252,7 +294,13 @@ try {
     waitForLeaders: true,
   });
   await admin.disconnect();
-  const makers = [kafkajsClient, platformaticClient];
+  const makers = [
+    ['kafkajs', kafkajsClient],
+    ['platformatic', platformaticClient],
+    ['pipeline', pipelineClient],
+  ]
+    .filter(([name]) => clientNames.includes(name as string))
+    .map(([, make]) => make as typeof kafkajsClient);
   for (let round = 1; round <= rounds; round++) {
     for (const make of makers) {
       const client = await make(environment.brokers, topic);

@@ -13,6 +13,8 @@ import { Registry } from 'prom-client';
 import { prepareEvent, type PreparedEvent } from './event-validator.js';
 import { EventWriter, type WriteContext } from './event-writer.js';
 import { createIngestMetrics } from './ingest-metrics.js';
+import type { PartitionOutcomes } from './produce-pipeline.js';
+import { encodeRecordHeaders } from './produce-request.js';
 import type { OutgoingRecord, RecordProducer } from './record-producer.js';
 
 const partitions = 4;
@@ -31,6 +33,8 @@ interface SentRequest {
   /** Acknowledges the request: every partition's records get the next offsets of its log. */
   ack(): void;
   fail(error?: Error): void;
+  /** Acknowledges the partitions but `failed`, which get an error. */
+  ackExcept(failed: number): void;
 }
 
 /** A producer whose requests the test answers; it keeps a log per partition. */
@@ -45,23 +49,31 @@ class FakeProducer implements RecordProducer {
     private readonly logs: number[],
   ) {}
 
-  send(records: OutgoingRecord[]): Promise<ReadonlyMap<number, number>> {
+  send(records: readonly OutgoingRecord[]): Promise<PartitionOutcomes> {
     if (this.closed) return Promise.reject(new Error('closed'));
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     return new Promise((resolve, reject) => {
+      const answer = (failed: number): void => {
+        this.inFlight--;
+        const outcomes = new Map<number, number | Error>();
+        for (const record of records) {
+          if (record.partition === failed) {
+            outcomes.set(failed, new Error('not enough replicas'));
+            continue;
+          }
+          const offset = this.logs[record.partition] ?? 0;
+          if (!outcomes.has(record.partition)) outcomes.set(record.partition, offset);
+          this.logs[record.partition] = offset + 1;
+        }
+        resolve(outcomes);
+      };
       this.requests.push({
         records: [...records],
         ack: () => {
-          this.inFlight--;
-          const bases = new Map<number, number>();
-          for (const record of records) {
-            const offset = this.logs[record.partition] ?? 0;
-            if (!bases.has(record.partition)) bases.set(record.partition, offset);
-            this.logs[record.partition] = offset + 1;
-          }
-          resolve(bases);
+          answer(-1);
         },
+        ackExcept: answer,
         fail: (error = new Error('broker gone')) => {
           this.inFlight--;
           reject(error);
@@ -84,7 +96,13 @@ class Harness {
   reachable = true;
   readonly writer: EventWriter;
 
-  constructor(options: { maxBatchEvents?: number; maxInFlightEvents?: number } = {}) {
+  constructor(
+    options: {
+      maxBatchEvents?: number;
+      maxInFlightEvents?: number;
+      maxInFlightRequests?: number;
+    } = {},
+  ) {
     this.writer = new EventWriter({
       connectProducer: () => {
         if (!this.reachable) return Promise.reject(new Error('connection refused'));
@@ -98,6 +116,7 @@ class Harness {
       logger: createLogger({ service: 'test', level: 'silent' }),
       metrics: createIngestMetrics(this.registry),
       maxBatchEvents: options.maxBatchEvents ?? 1000,
+      maxInFlightRequests: options.maxInFlightRequests ?? 1,
       maxInFlightEvents: options.maxInFlightEvents ?? 10_000,
       idempotencyWindowMs: 60_000,
       idempotencyMaxEntries: 1000,
@@ -180,16 +199,17 @@ describe('event writer', () => {
     const request = await h.nextRequest();
     const record = request.records[0];
     assert.ok(record);
-    assert.equal(record.topic, 'events');
     assert.equal(record.key.toString(), 'orders.eu');
     assert.equal(record.partition, partitionForChannel('orders.eu', partitions));
-    assert.ok(Number(record.timestamp) >= before);
-    const headers = new Map([...record.headers].map(([k, v]) => [k.toString(), v.toString()]));
-    assert.deepEqual(Object.fromEntries(headers), {
-      'fanout-producer': 'billing',
-      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-      tracestate: 'vendor=x',
-    });
+    assert.ok(record.timestamp >= before);
+    assert.deepEqual(
+      record.headers,
+      encodeRecordHeaders([
+        ['fanout-producer', 'billing'],
+        ['traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'],
+        ['tracestate', 'vendor=x'],
+      ]),
+    );
     const envelope = decodeEvent(record.value);
     assert.equal(envelope.id, 'order-1');
     assert.equal(envelope.channel, 'orders.eu');
@@ -197,7 +217,7 @@ describe('event writer', () => {
     assert.equal(envelope.contentType, 'text/plain');
     assert.equal(envelope.producer, 'billing');
     assert.equal(envelope.trace?.tracestate, 'vendor=x');
-    assert.equal(Number(envelope.time?.seconds), Math.floor(Number(record.timestamp) / 1000));
+    assert.equal(Number(envelope.time?.seconds), Math.floor(record.timestamp / 1000));
     request.ack();
     await written;
   });
@@ -228,6 +248,61 @@ describe('event writer', () => {
     (await last).ack();
     await Promise.all([first, ...later]);
     assert.equal(h.producer.maxInFlight, 1);
+  });
+
+  it('keeps up to maxInFlightRequests requests in flight, sent in order', async () => {
+    const h = new Harness({ maxBatchEvents: 2, maxInFlightRequests: 2 });
+    await h.writer.start();
+    const writes = [
+      h.writer.write([event('a'), event('b')], context()),
+      h.writer.write([event('c'), event('d')], context()),
+      h.writer.write([event('e')], context()),
+    ];
+    const first = await h.nextRequest();
+    const second = await h.nextRequest();
+    await nextTurn();
+    await nextTurn();
+    assert.equal(h.producer.requests.length, 2, 'a third request waits for a free slot');
+    assert.deepEqual(
+      [...first.records, ...second.records].map((record) => record.key.toString()),
+      ['a', 'b', 'c', 'd'],
+    );
+    const third = h.nextRequest();
+    first.ack();
+    const last = await third;
+    assert.deepEqual(
+      last.records.map((record) => record.key.toString()),
+      ['e'],
+    );
+    second.ack();
+    last.ack();
+    await Promise.all(writes);
+    assert.equal(h.producer.maxInFlight, 2);
+    await h.writer.stop(100);
+  });
+
+  it('answers the partitions Kafka wrote and fails only the one it did not', async () => {
+    const h = new Harness({ maxInFlightRequests: 2 });
+    await h.writer.start();
+    const original = h.producer;
+    const channels = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const failing = partitionForChannel('a', partitions);
+    const writes = channels.map((channel) => h.writer.write([event(channel)], context()));
+    const request = await h.nextRequest();
+    assert.equal(request.records.length, channels.length);
+    request.ackExcept(failing);
+    const outcomes = await Promise.allSettled(writes);
+    channels.forEach((channel, index) => {
+      const outcome = outcomes[index];
+      if (partitionForChannel(channel, partitions) === failing) {
+        assert.equal(outcome?.status, 'rejected', `${channel} is on the failed partition`);
+        assert.equal(isFanoutError(outcome.reason) && outcome.reason.code, 'kafka_unavailable');
+      } else {
+        assert.equal(outcome?.status, 'fulfilled', `${channel} was written`);
+      }
+    });
+    assert.equal(original.closed, true, 'a producer with a failed partition is replaced');
+    await h.writer.stop(100);
   });
 
   it('fails fast while Kafka is down and recovers with a fresh producer', async () => {

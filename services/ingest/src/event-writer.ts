@@ -3,11 +3,11 @@
  *
  * - One idempotent producer with acks=all (record-producer.ts); an event is
  *   reported as written only after Kafka acknowledged it.
- * - Natural batching: publishes that arrive while a produce request is in
- *   flight are merged into the next request (up to maxBatchEvents), so
- *   latency stays low at low rates and batches grow with the rate. One
- *   request is in flight at a time: the idempotent producer numbers each
- *   partition's records when the previous request was acknowledged.
+ * - Natural batching: publishes that arrive while `maxInFlightRequests`
+ *   produce requests are in flight are merged into the next request (up to
+ *   maxBatchEvents), so latency stays low at low rates and batches grow with
+ *   the rate. The producer numbers each partition's records when a request
+ *   is sent, so requests in flight keep the order in which they were sent.
  * - The record key is the channel and the partition is computed with Kafka's
  *   default partitioner, so the writer knows each event's offset
  *   (base offset of its partition batch + its index in it). Events are sent
@@ -29,7 +29,9 @@ import { encodeEnvelope, encodeEnvelopeTail, type EnvelopeTail } from './envelop
 import { IdempotencyWindow } from './idempotency-window.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PreparedEvent } from './event-validator.js';
-import type { OutgoingRecord, RecordHeaders, RecordProducer } from './record-producer.js';
+import { encodeRecordHeaders, type EncodedHeaders } from './produce-request.js';
+import type { PartitionOutcomes } from './produce-pipeline.js';
+import type { OutgoingRecord, RecordProducer } from './record-producer.js';
 
 export interface WriteContext {
   /** Authenticated producer identity, stored in the envelope and a record header. */
@@ -57,6 +59,8 @@ export interface EventWriterOptions {
   readonly metrics: IngestMetrics;
   /** Most events in one produce request. */
   readonly maxBatchEvents: number;
+  /** Most produce requests in flight at once (1–5; Kafka's idempotence keeps 5 per partition). */
+  readonly maxInFlightRequests: number;
   /** Most events accepted and not yet acknowledged; more fail with rate_limited. */
   readonly maxInFlightEvents: number;
   readonly idempotencyWindowMs: number;
@@ -130,16 +134,14 @@ interface ChannelRoute {
 const defaultRecoveryIntervalMs = 500;
 /** Most channels whose route is cached; the cache starts over when full. */
 const routeCacheSize = 50_000;
-const producerHeader = Buffer.from('fanout-producer');
-const traceparentHeader = Buffer.from('traceparent');
-const tracestateHeader = Buffer.from('tracestate');
 
 export class EventWriter {
   private producer: RecordProducer | undefined;
   private queue: Pending[] = [];
   /** Index of the first queued event not yet taken into a request. */
   private queueHead = 0;
-  private sending = false;
+  /** Produce requests sent and not yet answered. */
+  private requestsInFlight = 0;
   private flushScheduled = false;
   private available = false;
   private stopping = false;
@@ -198,8 +200,7 @@ export class EventWriter {
     if (events.length === 0) return Promise.resolve([]);
     const call = new WriteCall(events.length);
     const acceptedAt = Date.now();
-    const timestamp = BigInt(acceptedAt);
-    let headers: RecordHeaders | undefined;
+    let headers: EncodedHeaders | undefined;
     let tail: EnvelopeTail | undefined;
     let queued = 0;
     let index = -1;
@@ -224,11 +225,10 @@ export class EventWriter {
         id: event.id,
         channel: event.channel,
         record: {
-          topic: this.options.topic,
           key: route.key,
           value: encodeEnvelope(event, route.key, tail),
           partition: route.partition,
-          timestamp,
+          timestamp: acceptedAt,
           headers,
         },
         deadline: context.deadline,
@@ -311,11 +311,11 @@ export class EventWriter {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.sending) return;
+    if (this.flushScheduled || this.requestsInFlight >= this.options.maxInFlightRequests) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      void this.flush();
+      this.flush();
     });
   }
 
@@ -363,15 +363,16 @@ export class EventWriter {
     return batch;
   }
 
-  private async flush(): Promise<void> {
-    if (this.sending || this.queued === 0) return;
-    this.sending = true;
-    try {
+  /** Sends queued events in as many requests as may be in flight. */
+  private flush(): void {
+    while (this.queued > 0 && this.requestsInFlight < this.options.maxInFlightRequests) {
       const batch = this.takeBatch();
-      if (batch.length > 0) await this.send(batch);
-    } finally {
-      this.sending = false;
-      if (this.queued > 0) this.scheduleFlush();
+      if (batch.length === 0) continue;
+      this.requestsInFlight++;
+      void this.send(batch).finally(() => {
+        this.requestsInFlight--;
+        if (this.queued > 0) this.scheduleFlush();
+      });
     }
   }
 
@@ -412,38 +413,55 @@ export class EventWriter {
           : setTimeout(expire, Math.max(1, next - Date.now()));
     };
     deadlineTimer = setTimeout(expire, Math.max(0, earliest - Date.now()));
+    let outcomes: PartitionOutcomes;
     try {
-      const baseOffsets = await producer.send(records);
-      this.acknowledge(batch, baseOffsets);
+      outcomes = await producer.send(records);
     } catch (error) {
-      this.options.logger.warn({ err: error, events: batch.length }, 'produce failed');
-      const failure = new FanoutError(
-        'kafka_unavailable',
-        'Kafka did not acknowledge the event; it may or may not be written (retry with the same id)',
-        { cause: error },
+      outcomes = new Map(
+        records.map((record) => [
+          record.partition,
+          error instanceof Error ? error : new Error(String(error)),
+        ]),
       );
-      this.settleAll(batch, () => failure);
-      this.onProduceFailure();
     } finally {
       clearTimeout(deadlineTimer);
     }
+    if (this.acknowledge(batch, outcomes)) this.onProduceFailure(producer);
   }
 
-  /** Gives every event of an acknowledged request its position. */
-  private acknowledge(batch: readonly Pending[], baseOffsets: ReadonlyMap<number, number>): void {
+  /**
+   * Gives every event of the request its position, or the error of its
+   * partition; true when a partition failed.
+   */
+  private acknowledge(batch: readonly Pending[], outcomes: PartitionOutcomes): boolean {
     const nextIndex = this.partitionIndex;
     nextIndex.fill(0);
     const epoch = this.options.epoch;
+    const failures = new Map<number, FanoutError>();
+    for (const [partition, outcome] of outcomes) {
+      if (typeof outcome === 'number') continue;
+      this.options.logger.warn({ err: outcome, partition }, 'produce failed');
+      failures.set(
+        partition,
+        new FanoutError(
+          'kafka_unavailable',
+          'Kafka did not acknowledge the event; it may or may not be written (retry with the same id)',
+          { cause: outcome },
+        ),
+      );
+    }
     this.settleAll(batch, (item) => {
       const partition = item.record.partition;
-      const base = baseOffsets.get(partition);
+      const outcome = outcomes.get(partition);
       const index = nextIndex[partition] ?? 0;
       nextIndex[partition] = index + 1;
-      if (base === undefined) {
-        return new FanoutError('internal', `no acknowledgement for partition ${partition}`);
-      }
-      return { epoch, partition, offset: base + index };
+      if (typeof outcome === 'number') return { epoch, partition, offset: outcome + index };
+      return (
+        failures.get(partition) ??
+        new FanoutError('internal', `no acknowledgement for partition ${partition}`)
+      );
     });
+    return failures.size > 0 || outcomes.size === 0;
   }
 
   /**
@@ -451,12 +469,12 @@ export class EventWriter {
    * sequence numbers may no longer match Kafka's), fail what waits, and
    * probe for Kafka with fresh producers.
    */
-  private onProduceFailure(): void {
-    if (this.stopping) return;
+  private onProduceFailure(failed: RecordProducer): void {
+    // Requests in flight of a producer already replaced fail on their own.
+    if (this.stopping || this.producer !== failed) return;
     this.setAvailable(false);
-    const failed = this.producer;
     this.producer = undefined;
-    void failed?.close().catch(() => {});
+    void failed.close().catch(() => {});
     const error = new FanoutError('kafka_unavailable');
     this.settleAll(this.takeAll(), () => error);
     this.recovery ??= setInterval(() => {
@@ -492,7 +510,7 @@ export class EventWriter {
     clearInterval(this.recovery);
     this.recovery = undefined;
     const deadline = Date.now() + timeoutMs;
-    while ((this.queued > 0 || this.sending) && Date.now() < deadline) {
+    while ((this.queued > 0 || this.requestsInFlight > 0) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const error = new FanoutError('draining');
@@ -503,10 +521,10 @@ export class EventWriter {
   }
 }
 
-/** The headers every record of one publish carries. */
-function recordHeaders(context: WriteContext): RecordHeaders {
-  const headers: RecordHeaders = new Map([[producerHeader, Buffer.from(context.producer, 'utf8')]]);
-  if (context.traceparent) headers.set(traceparentHeader, Buffer.from(context.traceparent, 'utf8'));
-  if (context.tracestate) headers.set(tracestateHeader, Buffer.from(context.tracestate, 'utf8'));
-  return headers;
+/** The headers every record of one publish carries, encoded once. */
+function recordHeaders(context: WriteContext): EncodedHeaders {
+  const headers: [string, string][] = [['fanout-producer', context.producer]];
+  if (context.traceparent) headers.push(['traceparent', context.traceparent]);
+  if (context.tracestate) headers.push(['tracestate', context.tracestate]);
+  return encodeRecordHeaders(headers);
 }

@@ -9,9 +9,5 @@ export { createIngestMetrics } from './ingest-metrics.js';
 export type { IngestMetrics } from './ingest-metrics.js';
 export { createKafka } from './kafka-client.js';
 export { connectRecordProducer } from './record-producer.js';
-export type {
-  OutgoingRecord,
-  RecordHeaders,
-  RecordProducer,
-  RecordProducerOptions,
-} from './record-producer.js';
+export { encodeRecordHeaders, type EncodedHeaders } from './produce-request.js';
+export type { OutgoingRecord, RecordProducer, RecordProducerOptions } from './record-producer.js';

@@ -123,6 +123,7 @@ export async function startIngestApp({
     logger: logger.child({ component: 'event-writer' }),
     metrics,
     maxBatchEvents: config.ingest.kafkaBatchMaxEvents,
+    maxInFlightRequests: config.ingest.kafkaMaxInFlightRequests,
     maxInFlightEvents: config.ingest.maxInFlightEvents,
     idempotencyWindowMs: config.ingest.idempotencyWindowSeconds * 1000,
     idempotencyMaxEntries: config.ingest.idempotencyMaxEntries,

@@ -1,9 +1,10 @@
 /**
- * The Kafka producer under the event writer: `@platformatic/kafka`'s
- * idempotent producer (acks=all), behind the small interface the writer
- * needs, so that the writer's guarantees can be tested without a broker and
- * the client could be replaced. Why this client and not kafkajs:
- * docs/decisions/005-ingest-kafka-producer.md.
+ * The Kafka producer under the event writer, behind the small interface the
+ * writer needs, so that the writer's guarantees can be tested without a
+ * broker. `@platformatic/kafka`'s client holds the connections (TLS, SASL),
+ * the metadata and the idempotent producer id (acks=all); our produce
+ * pipeline numbers, encodes, sends and retries the record batches, with
+ * several requests in flight. Why: docs/decisions/005-ingest-kafka-producer.md.
  *
  * Every `connectRecordProducer` call is a new producer with a new producer
  * id: after a failure the writer connects a fresh one instead of retrying
@@ -13,35 +14,39 @@ import { isIP } from 'node:net';
 import {
   Producer,
   ProduceAcks,
+  Writer,
+  kGetApi,
+  kGetConnection,
+  kMetadata,
+  produceV9,
+  produceV10,
+  produceV11,
   type Broker,
   type ConnectionOptions,
   type ProducerOptions,
+  type ResponseParser,
 } from '@platformatic/kafka';
 import type { FanoutConfig } from '@fanout/shared';
+import {
+  ProducePipeline,
+  type PartitionAnswer,
+  type PartitionOutcomes,
+  type PartitionRecord,
+  type ProduceTransport,
+} from './produce-pipeline.js';
 
-/** Record headers: names and values as bytes. One map is shared by the records of a publish. */
-export type RecordHeaders = Map<Buffer, Buffer>;
-
-/** One record to write, already in the shape the Kafka client takes. */
-export interface OutgoingRecord {
-  readonly topic: string;
-  readonly key: Buffer;
-  readonly value: Buffer;
-  readonly partition: number;
-  /** Epoch milliseconds. */
-  readonly timestamp: bigint;
-  readonly headers: RecordHeaders;
-}
+/** One record to write: its partition, key, envelope, timestamp and header block. */
+export type OutgoingRecord = PartitionRecord;
 
 export interface RecordProducer {
   /**
-   * Writes the records with acks=all in one produce request per partition
-   * leader, in order within each partition, and resolves with the offset the
-   * first record of each partition got (the others follow it, in order).
-   * Rejects when any partition failed: then the records may or may not be
-   * written, and this producer must not be used again.
+   * Writes the records with acks=all, in order within each partition, and
+   * answers each partition: the offset its first record got (the others
+   * follow it, in order), or the error that ended its batch. Several sends
+   * may be in flight; their order is the order of the calls. After any
+   * partition failed, this producer must not be used again.
    */
-  send(records: OutgoingRecord[]): Promise<ReadonlyMap<number, number>>;
+  send(records: readonly OutgoingRecord[]): Promise<PartitionOutcomes>;
   /** Closes the connections; requests still in flight fail. */
   close(): Promise<void>;
 }
@@ -54,7 +59,13 @@ export interface RecordProducerOptions {
   readonly clientId: string;
   /** How long the broker may wait for the in-sync replicas before failing a produce request. */
   readonly ackTimeoutMs: number;
+  /** Called when a partition's batch is sent again after a retriable error. */
+  readonly onRetry?: (partition: number, error: Error) => void;
 }
+
+/** Attempts after the first for a batch that failed with a retriable error. */
+const produceRetries = 2;
+const produceRetryDelayMs = (attempt: number): number => Math.min(1000, 100 * 2 ** (attempt - 1));
 
 /** `host:port` or `[v6 address]:port` as a broker address. */
 export function parseBrokerAddress(text: string): Broker {
@@ -105,39 +116,170 @@ export function producerOptions(
     acks: ProduceAcks.ALL,
     compression: kafka.compression,
     timeout: options.ackTimeoutMs,
-    // Bounded on purpose: a produce that keeps failing fails its events, and
-    // the writer replaces the producer. (The client turns 0 or 1 into
-    // "retry forever" for idempotent producers, so 2 is the least.)
-    retries: 2,
-    retryDelay: (_client, _operation, attempt) => Math.min(1000, 100 * 2 ** (attempt - 1)),
+    // The client's own requests (metadata, producer id); produce requests
+    // are retried by the pipeline. Bounded on purpose: the client turns 0 or
+    // 1 into "retry forever" for idempotent producers, so 2 is the least.
+    retries: produceRetries,
+    retryDelay: (_client, _operation, attempt) => produceRetryDelayMs(attempt),
     autocreateTopics: false,
   };
 }
 
+type ProduceResponse = produceV11.ProduceResponse;
+
+/** Produce versions whose request layout produce-request.ts writes, newest first. */
+const produceParsers = new Map<number, ResponseParser<ProduceResponse>>([
+  [11, produceV11.parseResponse],
+  [10, produceV10.parseResponse],
+  [9, produceV9.parseResponse],
+]);
+const produceApiKey = 0;
+
 /**
- * A new idempotent producer with its producer id and the topic's metadata
- * loaded, so that an unreachable Kafka fails here and not on the first send.
+ * The library's response parser throws when a partition has an error; the
+ * pipeline wants every partition's answer, so the parsed response is taken
+ * from the error.
+ */
+function tolerantParser(parse: ResponseParser<ProduceResponse>): ResponseParser<ProduceResponse> {
+  return (correlationId, apiKey, apiVersion, reader) => {
+    try {
+      return parse(correlationId, apiKey, apiVersion, reader);
+    } catch (error) {
+      const response = (error as { response?: ProduceResponse } | undefined)?.response;
+      if (response?.responses !== undefined) return response;
+      throw error;
+    }
+  };
+}
+
+/** The pipeline's view of the cluster, through the client's connections and metadata. */
+class ClientTransport implements ProduceTransport {
+  private brokers = new Map<number, Broker>();
+
+  constructor(
+    private readonly producer: Producer,
+    private readonly topic: string,
+    private readonly version: number,
+    private readonly parser: ResponseParser<ProduceResponse>,
+  ) {}
+
+  leaders(refresh: boolean): Promise<readonly number[]> {
+    return new Promise((resolve, reject) => {
+      this.producer[kMetadata](
+        { topics: [this.topic], forceUpdate: refresh },
+        (error, metadata) => {
+          const topic = metadata?.topics.get(this.topic);
+          if (error || metadata === undefined || topic === undefined) {
+            reject(error ?? new Error(`no metadata for topic ${this.topic}`));
+            return;
+          }
+          this.brokers = metadata.brokers;
+          resolve(topic.partitions.map((partition) => partition.leader));
+        },
+      );
+    });
+  }
+
+  produce(node: number, body: Buffer): Promise<readonly PartitionAnswer[]> {
+    const broker = this.brokers.get(node);
+    if (broker === undefined) return Promise.reject(new Error(`unknown broker ${node}`));
+    return new Promise((resolve, reject) => {
+      this.producer[kGetConnection](broker, (error, connection) => {
+        if (error || connection === undefined) {
+          reject(error ?? new Error(`no connection to broker ${node}`));
+          return;
+        }
+        connection.send(
+          produceApiKey,
+          this.version,
+          () => Writer.create().append(body),
+          this.parser,
+          true,
+          true,
+          (sendError, response) => {
+            if (sendError || response === undefined) {
+              reject(sendError ?? new Error('empty produce response'));
+              return;
+            }
+            const answers: PartitionAnswer[] = [];
+            for (const topic of response.responses) {
+              for (const partition of topic.partitionResponses) {
+                answers.push({
+                  partition: partition.index,
+                  errorCode: partition.errorCode,
+                  baseOffset: partition.baseOffset,
+                  errorMessage: partition.errorMessage,
+                });
+              }
+            }
+            resolve(answers);
+          },
+        );
+      });
+    });
+  }
+}
+
+/** The Produce version to use: the newest the broker and produce-request.ts share. */
+function produceVersion(producer: Producer): Promise<[number, ResponseParser<ProduceResponse>]> {
+  return new Promise((resolve, reject) => {
+    producer[kGetApi]('Produce', (error, api) => {
+      if (error || api === undefined) {
+        reject(error ?? new Error('the broker does not support Produce'));
+        return;
+      }
+      const version = (api as { version?: number }).version ?? -1;
+      const parse = produceParsers.get(version);
+      if (parse === undefined) {
+        reject(
+          new Error(
+            `the broker's Produce v${version} is older than v9, the oldest this producer writes`,
+          ),
+        );
+        return;
+      }
+      resolve([version, parse]);
+    });
+  });
+}
+
+/**
+ * A new idempotent producer with its producer id, the broker's Produce
+ * version and the topic's leaders loaded, so that an unreachable Kafka fails
+ * here and not on the first send. The client keeps the connections (TLS,
+ * SASL), the metadata and the producer id; the records are numbered,
+ * encoded, sent and retried by the produce pipeline.
  */
 export async function connectRecordProducer(
   options: RecordProducerOptions,
 ): Promise<RecordProducer> {
   const producer = new Producer<Buffer, Buffer, Buffer, Buffer>(producerOptions(options));
+  let pipeline: ProducePipeline;
   try {
-    await producer.initIdempotentProducer({});
-    await producer.metadata({ topics: [options.topic] });
+    const info = await producer.initIdempotentProducer({});
+    const [version, parse] = await produceVersion(producer);
+    const transport = new ClientTransport(producer, options.topic, version, tolerantParser(parse));
+    const leaders = await transport.leaders(true);
+    pipeline = new ProducePipeline(transport, {
+      topic: options.topic,
+      producerId: info.producerId,
+      producerEpoch: info.producerEpoch,
+      compression: options.kafka.compression,
+      ackTimeoutMs: options.ackTimeoutMs,
+      retries: produceRetries,
+      retryDelayMs: produceRetryDelayMs,
+      leaders,
+      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+    });
   } catch (error) {
     await producer.close().catch(() => {});
     throw error;
   }
   return {
-    async send(records) {
-      const result = await producer.send({ messages: records });
-      const baseOffsets = new Map<number, number>();
-      for (const entry of result.offsets ?? []) {
-        baseOffsets.set(entry.partition, Number(entry.offset));
-      }
-      return baseOffsets;
+    send: (records) => pipeline.send(records),
+    close: () => {
+      pipeline.close();
+      return producer.close();
     },
-    close: () => producer.close(),
   };
 }

@@ -203,6 +203,12 @@ export const configSchema = z.object({
         .max(100000)
         .default(10000)
         .describe('Most events merged into one Kafka produce request.'),
+      kafkaMaxInFlightRequests: positiveInt
+        .max(5)
+        .default(5)
+        .describe(
+          'Kafka produce requests in flight at once; a partition keeps its order at any value (idempotent producer, at most 5).',
+        ),
       idempotencyWindowSeconds: z
         .number()
         .int()
