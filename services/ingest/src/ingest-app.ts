@@ -116,6 +116,10 @@ export async function startIngestApp({
         topic: topic.topic,
         clientId: 'ingest',
         ackTimeoutMs: config.kafka.requestTimeoutMs,
+        onRetry: (partition, error) => {
+          metrics.kafkaRetries.inc();
+          logger.warn({ err: error, partition }, 'produce retried');
+        },
       }),
     topic: topic.topic,
     epoch: topic.epoch,

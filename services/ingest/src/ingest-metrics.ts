@@ -13,6 +13,7 @@ export interface IngestMetrics {
   readonly inFlight: Gauge;
   readonly kafkaConnected: Gauge;
   readonly duplicates: Counter;
+  readonly kafkaRetries: Counter;
 }
 
 export function createIngestMetrics(registry: Registry): IngestMetrics {
@@ -68,6 +69,11 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
     duplicates: new Counter({
       name: 'fanout_ingest_idempotent_hits_total',
       help: 'Publishes answered from the idempotency window instead of being written again.',
+      registers,
+    }),
+    kafkaRetries: new Counter({
+      name: 'fanout_ingest_kafka_retries_total',
+      help: 'Partition batches sent to Kafka again after a retriable error (leader moved, timeout, connection lost).',
       registers,
     }),
   };
