@@ -9,15 +9,8 @@
  * id: after a failure the writer connects a fresh one instead of retrying
  * with sequence numbers Kafka may no longer agree with.
  */
-import { isIP } from 'node:net';
-import {
-  Producer,
-  ProduceAcks,
-  type Broker,
-  type ConnectionOptions,
-  type ProducerOptions,
-} from '@platformatic/kafka';
-import type { FanoutConfig } from '@fanout/shared';
+import { Producer, ProduceAcks, type ProducerOptions } from '@platformatic/kafka';
+import { kafkaConnectionOptions, parseBrokerAddress, type FanoutConfig } from '@fanout/shared';
 
 /** Record headers: names and values as bytes. One map is shared by the records of a publish. */
 export type RecordHeaders = Map<Buffer, Buffer>;
@@ -54,42 +47,6 @@ export interface RecordProducerOptions {
   readonly clientId: string;
   /** How long the broker may wait for the in-sync replicas before failing a produce request. */
   readonly ackTimeoutMs: number;
-}
-
-/** `host:port` or `[v6 address]:port` as a broker address. */
-export function parseBrokerAddress(text: string): Broker {
-  const at = text.lastIndexOf(':');
-  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(text.slice(at + 1)) };
-}
-
-/** Connection settings of `@platformatic/kafka` from the `kafka.*` configuration. */
-export function kafkaConnectionOptions(config: FanoutConfig['kafka']): ConnectionOptions {
-  const options: ConnectionOptions = {
-    connectTimeout: config.connectionTimeoutMs,
-    requestTimeout: config.requestTimeoutMs,
-  };
-  if (config.ssl) {
-    options.tls = {};
-    // SNI with the broker's host name, unless brokers are addressed by IP
-    // (an IP address is not a valid server name).
-    if (config.brokers.every((broker) => isIP(parseBrokerAddress(broker).host) === 0)) {
-      options.tlsServerName = true;
-    }
-  }
-  if (config.saslMechanism !== 'none') {
-    options.sasl = {
-      mechanism:
-        config.saslMechanism === 'plain'
-          ? 'PLAIN'
-          : config.saslMechanism === 'scram-sha-256'
-            ? 'SCRAM-SHA-256'
-            : 'SCRAM-SHA-512',
-      username: config.saslUsername,
-      password: config.saslPassword,
-    };
-  }
-  return options;
 }
 
 /** Options of the idempotent producer; exported for tests. */

@@ -77,6 +77,7 @@ export type { FanoutConfig, FanoutConfigInput } from './config-schema.js';
 export { contractDescriptorSet } from './descriptor-set.js';
 export { createJwtVerifier, jwtVerifierFromConfig } from './jwt-verifier.js';
 export type { JwtVerifier, JwtVerifierOptions, VerifiedToken } from './jwt-verifier.js';
+export { kafkaConnectionOptions, parseBrokerAddress, tlsServerNameOf } from './kafka-connection.js';
 export { fetchTopicId, topicIdToEpoch } from './kafka-topic-id.js';
 export type { TopicIdOptions } from './kafka-topic-id.js';
 export { createLogger, serializeError } from './logger.js';
