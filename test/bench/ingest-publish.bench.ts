@@ -25,19 +25,17 @@
  * local one (FANOUT_TEST_KAFKA=container uses a container). Bounded in time;
  * stops everything it started.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { fanout } from '@fanout/shared';
 import {
   chooseKafkaEnvironmentKind,
   LocalKafkaEnvironment,
-  repoRoot,
+  startIngestProcess,
   startKafkaEnvironment,
+  type IngestProcess,
   type KafkaEnvironment,
 } from '../support/index.js';
 import { loadClient, RequestCache, type LoadClient } from './ingest-load-client.js';
@@ -73,87 +71,6 @@ const eventAt = (n: number): fanout.v1.PublishEvent.$Properties => ({
 });
 /** Events repeat every `channelCount`: their requests are encoded once. */
 const requests = new RequestCache(eventAt, channelCount);
-
-// ---- the ingest process ------------------------------------------------------------
-
-interface IngestProcess {
-  readonly pid: number;
-  readonly grpcAddress: string;
-  readonly metricsUrl: string;
-  stop(): Promise<void>;
-}
-
-async function startIngestProcess(brokers: readonly string[]): Promise<IngestProcess> {
-  const topic = `bench-ingest-${randomBytes(4).toString('hex')}`;
-  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
-    process.execPath,
-    [...ingestNodeArgs, join(repoRoot, 'services', 'ingest', 'dist', 'main.js')],
-    {
-      env: {
-        ...process.env,
-        FANOUT_KAFKA_BROKERS: brokers.join(','),
-        FANOUT_KAFKA_TOPIC: topic,
-        FANOUT_INGEST_HOST: '127.0.0.1',
-        FANOUT_INGEST_GRPC_PORT: '0',
-        FANOUT_INGEST_HTTP_PORT: '0',
-        FANOUT_TELEMETRY_METRICS_PORT: '0',
-        FANOUT_LOG_LEVEL: process.env['FANOUT_LOG_LEVEL'] ?? 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    output = (output + chunk).slice(-8000);
-  });
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      resolve();
-    }),
-  );
-  const ready = await new Promise<{ grpc: string; metrics: string }>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`ingest was not ready within 60 s:\n${output}`));
-    }, 60_000);
-    let buffered = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      output = (output + chunk).slice(-8000);
-      buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        try {
-          const entry = JSON.parse(line) as { msg?: string; grpc?: string; metrics?: string };
-          if (entry.msg === 'ingest ready' && entry.grpc && entry.metrics) {
-            clearTimeout(timer);
-            resolve({ grpc: entry.grpc, metrics: entry.metrics });
-          }
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`ingest exited before it was ready:\n${output}`));
-    });
-  });
-  return {
-    pid: child.pid ?? -1,
-    grpcAddress: ready.grpc,
-    metricsUrl: `http://${ready.metrics}/metrics`,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const force = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      await exited;
-      clearTimeout(force);
-    },
-  };
-}
 
 interface IngestCounters {
   /** Sum and count of the produce-request batch size histogram. */
@@ -292,7 +209,7 @@ async function run(
         : streamLoad(client, load, streamWindow);
   await sleep(warmupSeconds * 1000);
 
-  const countersBefore = await ingestCounters(ingest.metricsUrl);
+  const countersBefore = await ingestCounters(`${ingest.metricsBase}/metrics`);
   const ingestCpuBefore = cpuSeconds(ingest.pid);
   const brokerCpuBefore = cpuSeconds(brokerPid);
   const producerCpuBefore = process.cpuUsage();
@@ -304,7 +221,7 @@ async function run(
   const producerCpu = process.cpuUsage(producerCpuBefore);
   const ingestCpuAfter = cpuSeconds(ingest.pid);
   const brokerCpuAfter = cpuSeconds(brokerPid);
-  const countersAfter = await ingestCounters(ingest.metricsUrl);
+  const countersAfter = await ingestCounters(`${ingest.metricsBase}/metrics`);
 
   load.stopped = true;
   await Promise.race([
@@ -353,7 +270,13 @@ let ingest: IngestProcess | undefined;
 let client: LoadClient | undefined;
 const results: Result[] = [];
 try {
-  ingest = await startIngestProcess(kafka.brokers);
+  ingest = await startIngestProcess({
+    brokers: kafka.brokers,
+    topic: `bench-ingest-${randomBytes(4).toString('hex')}`,
+    // Every FANOUT_* setting of this process reaches the ingest (see the top).
+    env: process.env,
+    nodeArgs: ingestNodeArgs,
+  });
   client = loadClient(ingest.grpcAddress);
   for (const scenario of scenarioNames) {
     results.push(await run(scenario, ingest, brokerPid, client));

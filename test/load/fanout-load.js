@@ -1,9 +1,10 @@
 /* global __ENV */
 /**
  * Shared parts of the fanout k6 scripts: configuration from the environment,
- * publishing through the ingest's gRPC API, and the per-channel sequence
- * check that turns received events into delivery latency and a count of
- * missing events.
+ * the metrics and thresholds, the shape of a run (its plan, scenarios and
+ * options), publishing through the ingest's gRPC API, and the per-channel
+ * sequence check that turns received events into delivery latency and a
+ * count of missing events.
  *
  * Every event the scripts publish carries JSON data `{"run","seq"}`: `seq`
  * counts 0, 1, 2, ... per channel, so a subscriber knows exactly which
@@ -267,7 +268,7 @@ export class SequenceTracker {
 // ---- following ---------------------------------------------------------------------
 
 /** Some ms between 0.5 and 1.5 times `ms`, so reconnecting clients spread out. */
-function jitter(ms) {
+export function jitter(ms) {
   return Math.round(ms * (0.5 + Math.random()));
 }
 
@@ -391,4 +392,48 @@ export function prepareRun(channelCount) {
   const runId = newRunId();
   const channels = Array.from({ length: channelCount }, (_, i) => channelName(runId, i));
   return { runId, channels, positions: currentPositions(channels), startedAt: Date.now() };
+}
+
+/** Milliseconds since the epoch when the subscribers of `run` give up. */
+export function deadlineOf(run, p) {
+  return run.startedAt + p.deadlineS * 1000;
+}
+
+/** `vus` subscribers running `exec` once each, from the start until past the deadline. */
+export function subscriberScenario(p, vus, exec) {
+  return {
+    executor: 'per-vu-iterations',
+    vus,
+    iterations: 1,
+    maxDuration: `${Math.ceil(p.deadlineS + 10)}s`,
+    exec,
+  };
+}
+
+/** `vus` publishers running `exec` once each, after the subscribers had `delayS` to connect. */
+export function publisherScenario(p, vus, exec = 'publisher') {
+  return {
+    executor: 'per-vu-iterations',
+    vus,
+    iterations: 1,
+    startTime: `${p.delayS}s`,
+    maxDuration: `${Math.ceil(p.publishS + p.slackS)}s`,
+    exec,
+  };
+}
+
+/** k6 `options` of a script: its scenarios, the shared thresholds and its own. */
+export function runOptions(p, scenarios, thresholds = {}) {
+  return {
+    scenarios,
+    thresholds: { ...baseThresholds(p.latencyP99Ms), ...thresholds },
+    setupTimeout: '60s',
+  };
+}
+
+/** One publisher's work: every event of the plan to `channels`, over its own connection. */
+export function publishRun(client, run, channels, p) {
+  connectIngest(client);
+  publishAll(client, run.runId, channels, p.events, p.rate);
+  client.close();
 }

@@ -5,12 +5,7 @@
  */
 import { sleep } from 'k6';
 import sse from 'k6/x/sse';
-import { config, connectionErrors, cursorOf, reconnects } from './fanout-load.js';
-
-/** Some ms between 0.5 and 1.5 times `ms`, so reconnecting clients spread out. */
-function jitter(ms) {
-  return Math.round(ms * (0.5 + Math.random()));
-}
+import { config, connectionErrors, cursorOf, jitter, reconnects } from './fanout-load.js';
 
 /**
  * Follows `channels` over SSE (`GET /v1/stream?channels=...&since=cursor`)

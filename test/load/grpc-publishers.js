@@ -15,15 +15,17 @@
  */
 import exec from 'k6/execution';
 import {
-  baseThresholds,
-  connectIngest,
+  deadlineOf,
   envNumber,
   followOverWebSocket,
   ingestClient,
   plan,
   prepareRun,
-  publishAll,
+  publishRun,
+  publisherScenario,
+  runOptions,
   SequenceTracker,
+  subscriberScenario,
 } from './fanout-load.js';
 
 const publishers = envNumber('FANOUT_LOAD_PUBLISHERS', 4);
@@ -32,31 +34,17 @@ const p = plan({ subscribers: publishers, channels: publishers * perPublisher })
 const ackP99Ms = envNumber('FANOUT_LOAD_ACK_P99_MS', 2000);
 const ingest = ingestClient();
 
-export const options = {
-  scenarios: {
-    subscribers: {
-      executor: 'per-vu-iterations',
-      vus: p.subscribers,
-      iterations: 1,
-      maxDuration: `${Math.ceil(p.deadlineS + 10)}s`,
-      exec: 'subscriber',
-    },
-    publishers: {
-      executor: 'per-vu-iterations',
-      vus: publishers,
-      iterations: 1,
-      startTime: `${p.delayS}s`,
-      maxDuration: `${Math.ceil(p.publishS + p.slackS)}s`,
-      exec: 'publisher',
-    },
+export const options = runOptions(
+  p,
+  {
+    subscribers: subscriberScenario(p, p.subscribers, 'subscriber'),
+    publishers: publisherScenario(p, publishers),
   },
-  thresholds: {
-    ...baseThresholds(p.latencyP99Ms),
+  {
     fanout_publish_ack: [`p(99)<${ackP99Ms}`],
     fanout_events_published: [`count==${publishers * perPublisher * p.events}`],
   },
-  setupTimeout: '60s',
-};
+);
 
 /** The channels producer `index` publishes to. */
 function channelsOf(run, index) {
@@ -70,11 +58,9 @@ export function setup() {
 export function subscriber(run) {
   const channels = channelsOf(run, exec.scenario.iterationInTest % publishers);
   const tracker = new SequenceTracker(run.runId, channels, run.positions, p.events);
-  followOverWebSocket(tracker, channels, { deadline: run.startedAt + p.deadlineS * 1000 });
+  followOverWebSocket(tracker, channels, { deadline: deadlineOf(run, p) });
 }
 
 export function publisher(run) {
-  connectIngest(ingest);
-  publishAll(ingest, run.runId, channelsOf(run, exec.scenario.iterationInTest), p.events, p.rate);
-  ingest.close();
+  publishRun(ingest, run, channelsOf(run, exec.scenario.iterationInTest), p);
 }

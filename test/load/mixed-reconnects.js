@@ -15,15 +15,17 @@
  */
 import exec from 'k6/execution';
 import {
-  baseThresholds,
-  connectIngest,
+  deadlineOf,
   envNumber,
   followOverWebSocket,
   ingestClient,
   plan,
   prepareRun,
-  publishAll,
+  publishRun,
+  publisherScenario,
+  runOptions,
   SequenceTracker,
+  subscriberScenario,
 } from './fanout-load.js';
 import { followOverSse } from './fanout-sse.js';
 
@@ -32,34 +34,15 @@ const sseSubscribers = envNumber('FANOUT_LOAD_SSE_SUBSCRIBERS', 20);
 const reconnectEveryMs = envNumber('FANOUT_LOAD_RECONNECT_MS', 2000);
 const ingest = ingestClient();
 
-export const options = {
-  scenarios: {
-    websocket: {
-      executor: 'per-vu-iterations',
-      vus: p.subscribers,
-      iterations: 1,
-      maxDuration: `${Math.ceil(p.deadlineS + 10)}s`,
-      exec: 'webSocketSubscriber',
-    },
-    sse: {
-      executor: 'per-vu-iterations',
-      vus: sseSubscribers,
-      iterations: 1,
-      maxDuration: `${Math.ceil(p.deadlineS + 10)}s`,
-      exec: 'sseSubscriber',
-    },
-    publisher: {
-      executor: 'per-vu-iterations',
-      vus: 1,
-      iterations: 1,
-      startTime: `${p.delayS}s`,
-      maxDuration: `${Math.ceil(p.publishS + p.slackS)}s`,
-      exec: 'publisher',
-    },
+export const options = runOptions(
+  p,
+  {
+    websocket: subscriberScenario(p, p.subscribers, 'webSocketSubscriber'),
+    sse: subscriberScenario(p, sseSubscribers, 'sseSubscriber'),
+    publisher: publisherScenario(p, 1),
   },
-  thresholds: { ...baseThresholds(p.latencyP99Ms), fanout_reconnects: ['count>0'] },
-  setupTimeout: '60s',
-};
+  { fanout_reconnects: ['count>0'] },
+);
 
 export function setup() {
   return prepareRun(p.channels);
@@ -68,10 +51,7 @@ export function setup() {
 export function webSocketSubscriber(run) {
   const channel = run.channels[exec.scenario.iterationInTest % run.channels.length];
   const tracker = new SequenceTracker(run.runId, [channel], run.positions, p.events);
-  followOverWebSocket(tracker, [channel], {
-    deadline: run.startedAt + p.deadlineS * 1000,
-    reconnectEveryMs,
-  });
+  followOverWebSocket(tracker, [channel], { deadline: deadlineOf(run, p), reconnectEveryMs });
 }
 
 export function sseSubscriber(run) {
@@ -79,14 +59,9 @@ export function sseSubscriber(run) {
   const count = run.channels.length;
   const channels = [...new Set([run.channels[index % count], run.channels[(index + 1) % count]])];
   const tracker = new SequenceTracker(run.runId, channels, run.positions, p.events);
-  followOverSse(tracker, channels, {
-    deadline: run.startedAt + p.deadlineS * 1000,
-    reconnectEveryMs,
-  });
+  followOverSse(tracker, channels, { deadline: deadlineOf(run, p), reconnectEveryMs });
 }
 
 export function publisher(run) {
-  connectIngest(ingest);
-  publishAll(ingest, run.runId, run.channels, p.events, p.rate);
-  ingest.close();
+  publishRun(ingest, run, run.channels, p);
 }

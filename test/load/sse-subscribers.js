@@ -14,40 +14,25 @@
  */
 import exec from 'k6/execution';
 import {
-  baseThresholds,
-  connectIngest,
+  deadlineOf,
   ingestClient,
   plan,
   prepareRun,
-  publishAll,
+  publishRun,
+  publisherScenario,
+  runOptions,
   SequenceTracker,
+  subscriberScenario,
 } from './fanout-load.js';
 import { followOverSse } from './fanout-sse.js';
 
 const p = plan();
 const ingest = ingestClient();
 
-export const options = {
-  scenarios: {
-    subscribers: {
-      executor: 'per-vu-iterations',
-      vus: p.subscribers,
-      iterations: 1,
-      maxDuration: `${Math.ceil(p.deadlineS + 10)}s`,
-      exec: 'subscriber',
-    },
-    publisher: {
-      executor: 'per-vu-iterations',
-      vus: 1,
-      iterations: 1,
-      startTime: `${p.delayS}s`,
-      maxDuration: `${Math.ceil(p.publishS + p.slackS)}s`,
-      exec: 'publisher',
-    },
-  },
-  thresholds: baseThresholds(p.latencyP99Ms),
-  setupTimeout: '60s',
-};
+export const options = runOptions(p, {
+  subscribers: subscriberScenario(p, p.subscribers, 'subscriber'),
+  publisher: publisherScenario(p, 1),
+});
 
 export function setup() {
   return prepareRun(p.channels);
@@ -57,11 +42,9 @@ export function subscriber(run) {
   const index = exec.scenario.iterationInTest;
   const channel = run.channels[index % run.channels.length];
   const tracker = new SequenceTracker(run.runId, [channel], run.positions, p.events);
-  followOverSse(tracker, [channel], { deadline: run.startedAt + p.deadlineS * 1000 });
+  followOverSse(tracker, [channel], { deadline: deadlineOf(run, p) });
 }
 
 export function publisher(run) {
-  connectIngest(ingest);
-  publishAll(ingest, run.runId, run.channels, p.events, p.rate);
-  ingest.close();
+  publishRun(ingest, run, run.channels, p);
 }

@@ -1,18 +1,22 @@
 /**
  * A loopback TCP proxy between one Kafka client and the test broker that can
  * delay or drop that client's traffic while other clients of the broker stay
- * healthy.
+ * healthy. With `tls`, it is a TLS listener in front of the plaintext broker,
+ * the way a TLS router or an ingress in front of Kafka is: it records the
+ * server name (SNI) each client sent, and its options may choose the
+ * certificate by it (`SNICallback`).
  *
  * Kafka clients connect to the bootstrap address only to learn the brokers'
  * advertised addresses, then connect there. So the proxy rewrites, in every
  * response, the advertised address `<host><int32 broker port>` (the way
  * Metadata, FindCoordinator and DescribeCluster encode a host and port) to
- * the same host with the proxy's port: same length, so the frame stays
+ * `<advertisedHost><int32 proxy port>`: same length, so the frame stays
  * valid, and every later connection of the client goes through the proxy
  * too. Requests pass unchanged; responses are forwarded whole frames at a
  * time (4-byte size prefix).
  */
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 
 export type BrokerFault =
   | { readonly kind: 'none' }
@@ -23,8 +27,10 @@ export type BrokerFault =
 
 export interface BrokerProxy {
   readonly port: number;
-  /** `127.0.0.1:<port>`, for `kafka.brokers`. */
+  /** `<advertisedHost>:<port>`, for `kafka.brokers`. */
   readonly address: string;
+  /** With `tls`: the server name of every TLS connection accepted so far (false: none sent). */
+  readonly servernames: () => readonly (string | false)[];
   /** Response frames whose advertised address was rewritten so far. */
   readonly rewrites: () => number;
   /** Bytes the client sent that were dropped so far. */
@@ -44,14 +50,26 @@ interface Link {
 }
 
 export async function startBrokerProxy(options: {
+  /** Where the broker listens and what it advertises; the proxy listens there too. */
   host: string;
   brokerPort: number;
+  /** The host advertised instead of `host` (as many bytes as `host`, e.g. localhost for 127.0.0.1). */
+  advertisedHost?: string;
+  /** Accept TLS with these options (certificate, key, `SNICallback`) instead of plain TCP. */
+  tls?: TlsOptions;
 }): Promise<BrokerProxy> {
   let fault: BrokerFault = { kind: 'none' };
   let rewrites = 0;
   let dropped = 0;
   const links = new Set<Link>();
+  const servernames: (string | false)[] = [];
   const hostBytes = Buffer.from(options.host, 'latin1');
+  const advertisedBytes = Buffer.from(options.advertisedHost ?? options.host, 'latin1');
+  if (advertisedBytes.length !== hostBytes.length) {
+    throw new Error(
+      `advertisedHost ${options.advertisedHost} must be as long as host ${options.host}: the frames keep their size`,
+    );
+  }
   let from = Buffer.alloc(0);
   let to = Buffer.alloc(0);
 
@@ -94,7 +112,7 @@ export async function startBrokerProxy(options: {
     link.pending = Buffer.from(buffer);
   };
 
-  const server = createServer((client) => {
+  const onClient = (client: Socket): void => {
     const upstream = createConnection({ host: options.host, port: options.brokerPort });
     const link: Link = { client, upstream, pending: Buffer.alloc(0), lastDue: 0 };
     links.add(link);
@@ -114,7 +132,14 @@ export async function startBrokerProxy(options: {
     upstream.on('data', (data: Buffer) => {
       onResponse(link, data);
     });
-  });
+  };
+  const server =
+    options.tls === undefined
+      ? createServer(onClient)
+      : createTlsServer(options.tls, (client) => {
+          servernames.push(typeof client.servername === 'string' ? client.servername : false);
+          onClient(client);
+        });
   await new Promise<void>((resolve) => server.listen(0, options.host, resolve));
   const { port } = server.address() as AddressInfo;
   const portBytes = (value: number): Buffer => {
@@ -123,10 +148,11 @@ export async function startBrokerProxy(options: {
     return bytes;
   };
   from = Buffer.concat([hostBytes, portBytes(options.brokerPort)]);
-  to = Buffer.concat([hostBytes, portBytes(port)]);
+  to = Buffer.concat([advertisedBytes, portBytes(port)]);
   return {
     port,
-    address: `${options.host}:${port}`,
+    address: `${options.advertisedHost ?? options.host}:${port}`,
+    servernames: () => [...servernames],
     rewrites: () => rewrites,
     droppedBytes: () => dropped,
     setFault(next) {

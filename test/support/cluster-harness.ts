@@ -5,102 +5,21 @@
  * broker through a fault-injecting proxy. Edges that are replaced get a new
  * port (the member id may stay): membership is by URL.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import kafkajs, { type Kafka } from 'kafkajs';
 import { startBrokerProxy, type BrokerProxy } from './cluster-broker-proxy.js';
 import { startEdgeProcess, type EdgeProcess } from './edge-process.js';
 import { ingestClient, type IngestClient } from './ingest-harness.js';
+import { startIngestProcess, type IngestProcess } from './ingest-process.js';
 import { LocalKafkaEnvironment } from './local-kafka-environment.js';
-import { repoRoot } from './repo-paths.js';
 import { testKafka, type TestKafka } from './test-kafka.js';
 
-export interface IngestProcess {
-  readonly pid: number;
-  readonly grpcAddress: string;
+/** An ingest process of the cluster with a gRPC client of it. */
+export interface ClusterIngest {
+  readonly process: IngestProcess;
   readonly client: IngestClient;
-  stop(): Promise<void>;
-}
-
-/** Starts `services/ingest/dist/main.js`; resolves on its `ingest ready` line. */
-export async function startIngestProcess(options: {
-  brokers: readonly string[];
-  topic: string;
-  env?: Readonly<Record<string, string>>;
-  timeoutMs?: number;
-}): Promise<IngestProcess> {
-  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
-    process.execPath,
-    [join(repoRoot, 'services', 'ingest', 'dist', 'main.js')],
-    {
-      cwd: repoRoot,
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        FANOUT_KAFKA_BROKERS: options.brokers.join(','),
-        FANOUT_KAFKA_TOPIC: options.topic,
-        FANOUT_INGEST_HOST: '127.0.0.1',
-        FANOUT_INGEST_GRPC_PORT: '0',
-        FANOUT_INGEST_HTTP_PORT: '0',
-        FANOUT_TELEMETRY_METRICS_PORT: '0',
-        FANOUT_LOG_LEVEL: 'info',
-        ...options.env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    output = (output + chunk).slice(-8000);
-  });
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      resolve();
-    }),
-  );
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  const grpcAddress = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`ingest was not ready within ${timeoutMs} ms:\n${output}`));
-    }, timeoutMs);
-    let buffered = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      output = (output + chunk).slice(-8000);
-      buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        if (!line.includes('"ingest ready"')) continue;
-        const grpc = /"grpc":"([^"]+)"/.exec(line)?.[1];
-        if (grpc === undefined) continue;
-        clearTimeout(timer);
-        resolve(grpc);
-      }
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`ingest exited before it was ready:\n${output}`));
-    });
-  });
-  child.stdout.resume();
-  const client = ingestClient(grpcAddress);
-  return {
-    pid: child.pid ?? -1,
-    grpcAddress,
-    client,
-    async stop() {
-      client.close();
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 export interface ClusterMember {
@@ -127,7 +46,7 @@ export interface ClusterHarnessOptions {
 export class ClusterHarness {
   readonly partitions: number;
   topic = 'cluster.events';
-  readonly ingests: IngestProcess[] = [];
+  readonly ingests: ClusterIngest[] = [];
   /** Edges listed in the membership file, by id. */
   readonly members = new Map<string, ClusterMember>();
   /** Every edge process started, for cleanup. */
@@ -186,9 +105,13 @@ export class ClusterHarness {
     }
     harness.ingests.push(
       ...(await Promise.all(
-        Array.from({ length: options.ingests }, () =>
-          startIngestProcess({ brokers: harness.brokers, topic: harness.topic }),
-        ),
+        Array.from({ length: options.ingests }, async () => {
+          const process = await startIngestProcess({
+            brokers: harness.brokers,
+            topic: harness.topic,
+          });
+          return { process, client: ingestClient(process.grpcAddress) };
+        }),
       )),
     );
     return harness;
@@ -270,7 +193,10 @@ export class ClusterHarness {
       await member.process.kill('SIGKILL');
       await member.brokerProxy?.close();
     }
-    for (const ingest of this.ingests) await ingest.stop();
+    for (const ingest of this.ingests) {
+      ingest.client.close();
+      await ingest.process.stop();
+    }
     await this.#broker?.stop();
     await this.#shared?.close();
     await rm(this.#dir, { recursive: true, force: true });

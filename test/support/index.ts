@@ -20,6 +20,8 @@ export { createTestCertificateAuthority } from './test-certificates.js';
 export type { CertificateFiles, TestCertificateAuthority } from './test-certificates.js';
 export { startEdgeProcess } from './edge-process.js';
 export type { EdgeProcess } from './edge-process.js';
+export { startIngestProcess } from './ingest-process.js';
+export type { IngestProcess, IngestProcessOptions } from './ingest-process.js';
 export { ResumingClient } from './resuming-client.js';
 export type { ReceivedEvent } from './resuming-client.js';
 export { hs256Token, nowSeconds } from './jwt.js';

@@ -1,12 +1,13 @@
 /**
  * Throwaway certificates for TLS tests, made with the `openssl` command in a
- * directory of the caller's: a CA, server certificates for 127.0.0.1 and
- * localhost, and client certificates with chosen subject CNs. EC P-256 keys,
- * valid for one day.
+ * directory of the caller's: a CA, server certificates (for 127.0.0.1 and
+ * localhost unless told otherwise), and client certificates with chosen
+ * subject CNs. EC P-256 keys, valid for one day.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 
 export interface CertificateFiles {
@@ -19,8 +20,8 @@ export interface CertificateFiles {
 }
 
 export interface TestCertificateAuthority extends CertificateFiles {
-  /** A server certificate for `127.0.0.1` and `localhost`. */
-  server(name: string): CertificateFiles;
+  /** A server certificate for `hosts`: host names and IP addresses (`localhost`, `127.0.0.1`). */
+  server(name: string, hosts?: readonly string[]): CertificateFiles;
   /** A client certificate whose subject CN is `commonName`. */
   client(name: string, commonName: string): CertificateFiles;
 }
@@ -99,11 +100,11 @@ export function createTestCertificateAuthority(dir: string, name = 'ca'): TestCe
   };
   return {
     ...files(dir, name),
-    server: (leaf) =>
+    server: (leaf, hosts = ['localhost', '127.0.0.1']) =>
       issue(
         leaf,
-        'localhost',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n',
+        hosts[0] ?? 'localhost',
+        `subjectAltName=${hosts.map((host) => `${isIP(host) === 0 ? 'DNS' : 'IP'}:${host}`).join(',')}\nextendedKeyUsage=serverAuth\n`,
       ),
     client: (leaf, commonName) => issue(leaf, commonName, 'extendedKeyUsage=clientAuth\n'),
   };

@@ -1,20 +1,30 @@
 /**
  * `fanout.json.v1`: JSON text frames, each an object with exactly one key,
- * the frame's name (protobuf JSON mapping, positions as text).
+ * the frame's name (protobuf JSON mapping, positions as text); the envelope
+ * is `@fanout/shared`'s, read the same way by the edge.
  */
-import { FanoutError, type CloseAction } from '@fanout/shared/portable-core';
+import {
+  FanoutError,
+  isJsonObject,
+  readJsonFrame,
+  writeJsonFrame,
+  type CloseAction,
+  type JsonObject,
+} from '@fanout/shared/portable-core';
 import { eventFromJson } from './fanout-event.js';
 import type { ClientMessage, ServerMessage, SubscriptionState, WireFormat } from './wire-format.js';
 
-type JsonObject = Record<string, unknown>;
-
-function invalid(message: string): FanoutError {
-  return new FanoutError('frame_invalid', `frame from the edge: ${message}`);
-}
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+const serverFrameNames = [
+  'event',
+  'connected',
+  'subscribed',
+  'unsubscribed',
+  'error',
+  'reset',
+  'pong',
+  'tokenRefreshed',
+  'disconnect',
+] as const satisfies readonly ServerMessage['kind'][];
 
 const str = (body: JsonObject, key: string): string => {
   const value = body[key];
@@ -35,7 +45,7 @@ function millis(value: unknown): number | undefined {
 }
 function states(value: unknown): SubscriptionState[] {
   if (!Array.isArray(value)) return [];
-  return value.filter(isObject).map((state) => ({
+  return value.filter(isJsonObject).map((state) => ({
     channel: str(state, 'channel'),
     ...optionalStr(state, 'position'),
     ...optionalStr(state, 'hint'),
@@ -48,22 +58,11 @@ const actions: readonly CloseAction[] = ['resume', 'resume_elsewhere', 'stop'];
 
 export function encodeJsonFrame(message: ClientMessage): string {
   const { kind, ...body } = message;
-  return JSON.stringify({ [kind]: body });
+  return writeJsonFrame(kind, body);
 }
 
 export function decodeJsonFrame(text: string): ServerMessage {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw invalid('not JSON');
-  }
-  if (!isObject(parsed)) throw invalid('not a JSON object');
-  const [name, ...others] = Object.keys(parsed);
-  const body = name === undefined ? undefined : parsed[name];
-  if (name === undefined || others.length > 0 || !isObject(body)) {
-    throw invalid('expected an object with exactly one key');
-  }
+  const { name, body } = readJsonFrame(text, serverFrameNames, 'the frame from the edge');
   const requestId = num(body, 'requestId');
   switch (name) {
     case 'event':
@@ -121,8 +120,6 @@ export function decodeJsonFrame(text: string): ServerMessage {
         positions: states(body['positions']),
       };
     }
-    default:
-      throw invalid(`unknown frame "${name}"`);
   }
 }
 
@@ -132,7 +129,12 @@ export const jsonWireFormat: WireFormat = Object.freeze({
   binary: false,
   encode: encodeJsonFrame,
   decode(data: string | Uint8Array): ServerMessage {
-    if (typeof data !== 'string') throw invalid('fanout.json.v1 sends text frames');
+    if (typeof data !== 'string') {
+      throw new FanoutError(
+        'frame_invalid',
+        'frame from the edge: fanout.json.v1 sends text frames',
+      );
+    }
     return decodeJsonFrame(data);
   },
 });

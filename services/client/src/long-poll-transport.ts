@@ -8,16 +8,11 @@
  * fails with `invalid_argument`. Event types are filtered here, since the
  * route has no `types` parameter.
  */
-import { FanoutError, isChannelPattern, type CloseAction } from '@fanout/shared/portable-core';
+import { FanoutError, isChannelPattern } from '@fanout/shared/portable-core';
 import { eventFromJson } from './fanout-event.js';
-import { endsConnection, errorFromResponse, networkError } from './http-error.js';
-import { edgeUrl, type HttpTransportOptions } from './sse-transport.js';
-import type {
-  Transport,
-  TransportConnection,
-  TransportContext,
-  TransportSubscription,
-} from './transport.js';
+import { errorFromResponse } from './http-error.js';
+import { edgeUrl, HttpConnection, type HttpTransportOptions } from './http-connection.js';
+import type { Transport, TransportContext, TransportSubscription } from './transport.js';
 
 export interface LongPollTransportOptions extends HttpTransportOptions {
   /** Seconds each request waits for a new event (the edge caps it at `edge.longPollMaxSeconds`). */
@@ -34,78 +29,28 @@ interface ChannelPage {
   readonly position: string;
 }
 
-class LongPollConnection implements TransportConnection {
-  readonly #context: TransportContext;
+/** Answers that say the position cannot be served: the application refetches state. */
+const resetCodes: ReadonlySet<string> = new Set([
+  'position_too_old',
+  'position_epoch_mismatch',
+  'position_partition_mismatch',
+  'position_ahead',
+]);
+
+class LongPollConnection extends HttpConnection {
   readonly #options: LongPollTransportOptions;
-  readonly #loops = new Map<string, AbortController>();
-  #opened = false;
-  #finished = false;
 
   constructor(context: TransportContext, options: LongPollTransportOptions) {
-    this.#context = context;
+    super(context);
     this.#options = options;
-    queueMicrotask(() => {
-      if (!this.#finished && this.#loops.size === 0) this.#open();
-    });
   }
 
-  #open(): void {
-    if (this.#opened) return;
-    this.#opened = true;
-    this.#context.listener.opened({ edgeId: '' });
-  }
-
-  subscribe(subscriptions: readonly TransportSubscription[]): void {
-    for (const subscription of subscriptions) {
-      if (this.#finished || this.#loops.has(subscription.channel)) continue;
-      if (isChannelPattern(subscription.channel)) {
-        queueMicrotask(() => {
-          this.#context.listener.failed(
-            subscription.channel,
-            new FanoutError(
-              'invalid_argument',
-              `pattern ${subscription.channel} needs WebSocket or SSE; long-poll reads one channel`,
-            ),
-          );
-        });
-        continue;
-      }
-      const abort = new AbortController();
-      this.#loops.set(subscription.channel, abort);
-      this.#poll(subscription, abort.signal).catch((error: unknown) => {
-        if (abort.signal.aborted) return;
-        this.#finish('resume', networkError(error));
-      });
-    }
-  }
-
-  unsubscribe(channels: readonly string[]): void {
-    for (const channel of channels) {
-      this.#loops.get(channel)?.abort();
-      this.#loops.delete(channel);
-    }
-  }
-
-  refreshToken(): void {
-    // Every request reads the current token.
-  }
-
-  close(): void {
-    this.#finished = true;
-    for (const abort of this.#loops.values()) abort.abort();
-    this.#loops.clear();
-  }
-
-  #finish(action: CloseAction, error: FanoutError, hint?: string): void {
-    if (this.#finished) return;
-    const neverOpened = !this.#opened;
-    this.close();
-    this.#context.listener.closed({
-      action,
-      error,
-      neverOpened,
-      ...(hint === undefined ? {} : { hint }),
-    });
+  protected override refusal(subscription: TransportSubscription): FanoutError | undefined {
+    if (!isChannelPattern(subscription.channel)) return undefined;
+    return new FanoutError(
+      'invalid_argument',
+      `pattern ${subscription.channel} needs WebSocket or SSE; long-poll reads one channel`,
+    );
   }
 
   async #request(
@@ -114,9 +59,7 @@ class LongPollConnection implements TransportConnection {
     signal: AbortSignal,
     waitSeconds: number,
   ): Promise<ChannelPage | FanoutError> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    const token = this.#context.token();
-    if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+    const headers = this.headers('application/json');
     const timeout = new AbortController();
     const onAbort = (): void => {
       timeout.abort();
@@ -130,7 +73,7 @@ class LongPollConnection implements TransportConnection {
     );
     try {
       const response = await this.#options.fetch(
-        edgeUrl(this.#context.edge, `/v1/channels/${encodeURIComponent(channel)}`, query),
+        edgeUrl(this.context.edge, `/v1/channels/${encodeURIComponent(channel)}`, query),
         { headers, signal: timeout.signal },
       );
       if (!response.ok) return await errorFromResponse(response);
@@ -147,8 +90,12 @@ class LongPollConnection implements TransportConnection {
     }
   }
 
-  async #poll(subscription: TransportSubscription, signal: AbortSignal): Promise<void> {
-    const { listener } = this.#context;
+  protected override async run(
+    subscription: TransportSubscription,
+    abort: AbortController,
+  ): Promise<void> {
+    const { listener } = this.context;
+    const { signal } = abort;
     const { channel } = subscription;
     const types = subscription.types === undefined ? undefined : new Set(subscription.types);
     let position = subscription.since;
@@ -162,13 +109,8 @@ class LongPollConnection implements TransportConnection {
       const page = await this.#request(channel, query, signal, waitSeconds);
       if (isAborted(signal)) return;
       if (page instanceof FanoutError) {
-        if (
-          page.code === 'position_too_old' ||
-          page.code === 'position_epoch_mismatch' ||
-          page.code === 'position_partition_mismatch' ||
-          page.code === 'position_ahead'
-        ) {
-          this.#loops.delete(channel);
+        if (resetCodes.has(page.code)) {
+          this.ended(channel);
           const earliest = page.details['earliest'];
           listener.reset({
             code: page.code,
@@ -176,24 +118,12 @@ class LongPollConnection implements TransportConnection {
             requested: position ?? '',
             earliest: typeof earliest === 'string' ? earliest : '',
           });
-        } else if (page.details['catalogBody'] === false || page.code === 'not_found') {
-          this.#finish('resume', page);
-        } else if (endsConnection(page)) {
-          this.#finish('stop', page);
-        } else if (page.spec.action === 'stop') {
-          this.#loops.delete(channel);
-          listener.failed(channel, page);
         } else {
-          const hint = page.details['hint'];
-          this.#finish(
-            page.spec.action === 'resume_elsewhere' ? 'resume_elsewhere' : 'resume',
-            page,
-            typeof hint === 'string' ? hint : undefined,
-          );
+          this.failed(channel, page);
         }
         return;
       }
-      this.#open();
+      this.opened();
       if (position === undefined) {
         // Where the channel stands now: deliver what comes after it.
         position = page.position;

@@ -8,30 +8,12 @@
  * `disconnect` events end a stream; anything else that ends one ends the
  * connection, resumably.
  */
-import { FanoutError, isErrorCode, type CloseAction } from '@fanout/shared/portable-core';
+import { FanoutError, isErrorCode } from '@fanout/shared/portable-core';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { eventFromJson } from './fanout-event.js';
-import { endsConnection, errorFromResponse, networkError } from './http-error.js';
-import type {
-  Transport,
-  TransportConnection,
-  TransportContext,
-  TransportSubscription,
-} from './transport.js';
-
-export interface HttpTransportOptions {
-  readonly fetch: typeof fetch;
-  /** Give up on a request whose answer has not started within this time. */
-  readonly connectTimeoutMs: number;
-}
-
-export function edgeUrl(edge: string, path: string, query: Record<string, string>): string {
-  const url = new URL(edge);
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
-  url.search = new URLSearchParams(query).toString();
-  url.hash = '';
-  return url.toString();
-}
+import { errorFromResponse } from './http-error.js';
+import { edgeUrl, HttpConnection, type HttpTransportOptions } from './http-connection.js';
+import type { Transport, TransportContext, TransportSubscription } from './transport.js';
 
 function parseJson(text: string): unknown {
   try {
@@ -58,89 +40,31 @@ function field(body: Record<string, unknown>, key: string): string {
   return typeof value === 'string' ? value : '';
 }
 
-class SseConnection implements TransportConnection {
-  readonly #context: TransportContext;
+class SseConnection extends HttpConnection {
   readonly #options: HttpTransportOptions;
-  readonly #streams = new Map<string, AbortController>();
-  #opened = false;
-  #finished = false;
 
   constructor(context: TransportContext, options: HttpTransportOptions) {
-    this.#context = context;
+    super(context);
     this.#options = options;
-    // With nothing to subscribe yet there is nothing to ask the edge.
-    queueMicrotask(() => {
-      if (!this.#finished && this.#streams.size === 0) this.#open();
-    });
   }
 
-  #open(): void {
-    if (this.#opened) return;
-    this.#opened = true;
-    this.#context.listener.opened({ edgeId: '' });
-  }
-
-  subscribe(subscriptions: readonly TransportSubscription[]): void {
-    for (const subscription of subscriptions) {
-      if (this.#finished || this.#streams.has(subscription.channel)) continue;
-      const abort = new AbortController();
-      this.#streams.set(subscription.channel, abort);
-      this.#run(subscription, abort).catch((error: unknown) => {
-        if (abort.signal.aborted) return;
-        this.#finish('resume', networkError(error));
-      });
-    }
-  }
-
-  unsubscribe(channels: readonly string[]): void {
-    for (const channel of channels) {
-      this.#streams.get(channel)?.abort();
-      this.#streams.delete(channel);
-    }
-  }
-
-  refreshToken(): void {
-    // Open streams stay authorized; the next stream reads the fresh token.
-  }
-
-  close(): void {
-    this.#finished = true;
-    for (const abort of this.#streams.values()) abort.abort();
-    this.#streams.clear();
-  }
-
-  #finish(action: CloseAction, error: FanoutError, hint?: string): void {
-    if (this.#finished) return;
-    const neverOpened = !this.#opened;
-    this.close();
-    this.#context.listener.closed({
-      action,
-      error,
-      neverOpened,
-      ...(hint === undefined ? {} : { hint }),
-    });
-  }
-
-  async #run(subscription: TransportSubscription, abort: AbortController): Promise<void> {
-    const { listener } = this.#context;
+  protected override async run(
+    subscription: TransportSubscription,
+    abort: AbortController,
+  ): Promise<void> {
     const query: Record<string, string> = { channels: subscription.channel };
     if (subscription.types !== undefined && subscription.types.length > 0) {
       query['types'] = subscription.types.join(',');
     }
-    const headers: Record<string, string> = { accept: 'text/event-stream' };
-    const token = this.#context.token();
-    if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+    const headers = this.headers('text/event-stream');
     if (subscription.since !== undefined) headers['last-event-id'] = subscription.since;
     const timer = setTimeout(() => {
       abort.abort();
-      this.#finish(
-        'resume',
-        new FanoutError('unavailable', 'the SSE stream did not start in time'),
-      );
+      this.finish('resume', new FanoutError('unavailable', 'the SSE stream did not start in time'));
     }, this.#options.connectTimeoutMs);
     let response: Response;
     try {
-      response = await this.#options.fetch(edgeUrl(this.#context.edge, '/v1/stream', query), {
+      response = await this.#options.fetch(edgeUrl(this.context.edge, '/v1/stream', query), {
         headers,
         signal: abort.signal,
       });
@@ -148,35 +72,16 @@ class SseConnection implements TransportConnection {
       clearTimeout(timer);
     }
     if (!response.ok) {
-      const error = await errorFromResponse(response);
-      if (error.details['catalogBody'] === false || error.code === 'not_found') {
-        // Not the edge answering: something on the way does not pass SSE.
-        this.#finish('resume', error);
-      } else if (endsConnection(error)) {
-        this.#finish('stop', error);
-      } else if (error.spec.action === 'stop') {
-        this.#streams.delete(subscription.channel);
-        listener.failed(subscription.channel, error);
-      } else {
-        const hint = error.details['hint'];
-        this.#finish(
-          error.spec.action === 'resume_elsewhere' ? 'resume_elsewhere' : 'resume',
-          error,
-          typeof hint === 'string' ? hint : undefined,
-        );
-      }
+      this.failed(subscription.channel, await errorFromResponse(response));
       return;
     }
     const type = response.headers.get('content-type') ?? '';
     if (!type.startsWith('text/event-stream') || response.body === null) {
       abort.abort();
-      this.#finish(
-        'resume',
-        new FanoutError('unavailable', `the SSE answer is ${type || 'empty'}`),
-      );
+      this.finish('resume', new FanoutError('unavailable', `the SSE answer is ${type || 'empty'}`));
       return;
     }
-    this.#open();
+    this.opened();
     const stream = { ended: false };
     const parser = createParser({
       onEvent: (message: EventSourceMessage) => {
@@ -197,13 +102,13 @@ class SseConnection implements TransportConnection {
       reader.cancel().catch(() => {});
     }
     if (!stream.ended && !abort.signal.aborted) {
-      this.#finish('resume', new FanoutError('unavailable', 'the SSE stream ended'));
+      this.finish('resume', new FanoutError('unavailable', 'the SSE stream ended'));
     }
   }
 
   /** Handles one SSE message; true when it ends the stream. */
   #message(channel: string, message: EventSourceMessage): boolean {
-    const { listener } = this.#context;
+    const { listener } = this.context;
     switch (message.event) {
       case undefined:
       case 'message':
@@ -215,7 +120,7 @@ class SseConnection implements TransportConnection {
       }
       case 'reset': {
         const body = parseJson(message.data) as Record<string, unknown>;
-        this.#streams.delete(channel);
+        this.ended(channel);
         listener.reset({
           code: field(body, 'code') || 'position_too_old',
           channel,
@@ -229,7 +134,7 @@ class SseConnection implements TransportConnection {
         const code = field(body, 'code');
         const action = body['action'];
         const hint = body['hint'];
-        this.#finish(
+        this.finish(
           action === 'stop' || action === 'resume_elsewhere' ? action : 'resume',
           new FanoutError(isErrorCode(code) ? code : 'internal', field(body, 'message')),
           typeof hint === 'string' ? hint : undefined,

@@ -9,8 +9,13 @@
  * connection pool: a long-polling live fetch never delays a cold replay or a
  * metadata request, and the reverse.
  */
-import { ConnectionPool, Consumer, type Broker, type ConnectionOptions } from '@platformatic/kafka';
-import { FanoutError, type FanoutConfig } from '@fanout/shared';
+import { ConnectionPool, Consumer, type ConnectionOptions } from '@platformatic/kafka';
+import {
+  FanoutError,
+  kafkaConnectionOptions,
+  parseBrokerAddress,
+  type FanoutConfig,
+} from '@fanout/shared';
 
 /** One record as read from the log. */
 export interface LogRecord {
@@ -67,33 +72,6 @@ export interface PartitionOffsets {
 /** Converts Kafka's UUID text to the epoch used in positions. */
 export function epochFromTopicId(topicId: string): string {
   return Buffer.from(topicId.replaceAll('-', ''), 'hex').toString('base64url');
-}
-
-function parseBroker(text: string): Broker {
-  const at = text.lastIndexOf(':');
-  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(text.slice(at + 1)) };
-}
-
-export function connectionOptions(config: FanoutConfig['kafka']): ConnectionOptions {
-  const options: ConnectionOptions = {
-    connectTimeout: config.connectionTimeoutMs,
-    requestTimeout: config.requestTimeoutMs,
-  };
-  if (config.ssl) options.tls = {};
-  if (config.saslMechanism !== 'none') {
-    options.sasl = {
-      mechanism:
-        config.saslMechanism === 'plain'
-          ? 'PLAIN'
-          : config.saslMechanism === 'scram-sha-256'
-            ? 'SCRAM-SHA-256'
-            : 'SCRAM-SHA-512',
-      username: config.saslUsername,
-      password: config.saslPassword,
-    };
-  }
-  return options;
 }
 
 interface ProtocolErrorLike {
@@ -207,13 +185,13 @@ export class KafkaLog {
   constructor(config: FanoutConfig['kafka'], clientId: string) {
     this.topic = config.topic;
     this.#clientId = `${config.clientId}-${clientId}`;
-    this.#connectionOptions = connectionOptions(config);
+    this.#connectionOptions = kafkaConnectionOptions(config);
     this.#consumer = new Consumer({
       ...this.#connectionOptions,
       clientId: this.#clientId,
       // Required by the client's options; the edge never joins a group.
       groupId: `${this.#clientId}-never-joined`,
-      bootstrapBrokers: config.brokers.map(parseBroker),
+      bootstrapBrokers: config.brokers.map(parseBrokerAddress),
       retries: 0,
       metadataMaxAge: 30_000,
     });

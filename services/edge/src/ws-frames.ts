@@ -4,18 +4,23 @@
  * ServerFrame from proto/fanout/v1/websocket.proto). Client frames are
  * decoded into `ClientMessage`; server frames are built as `ServerMessage`
  * and encoded for the connection's format. A frame that does not decode is
- * a `frame_invalid` error naming what is wrong.
+ * a `frame_invalid` error naming what is wrong. The JSON envelope (one key,
+ * the frame's name) is `@fanout/shared`'s, which the client reads too.
  */
 import {
   ClientFrame,
   DisconnectAction,
   FanoutError,
   formatPosition,
+  isJsonObject,
   parsePosition,
   positionFromProto,
+  readJsonFrame,
   ServerFrame,
+  writeJsonFrame,
   type CloseAction,
   type fanout,
+  type JsonObject,
 } from '@fanout/shared';
 import type { WireFormat } from './channel-hub.js';
 
@@ -103,12 +108,6 @@ function invalid(message: string): FanoutError {
   return new FanoutError('frame_invalid', message);
 }
 
-type JsonObject = Record<string, unknown>;
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function requestIdOf(body: JsonObject, frame: string): number {
   const value = body['requestId'] ?? 0;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) {
@@ -131,23 +130,16 @@ function stringsOf(value: unknown, field: string): string[] {
   return value;
 }
 
-const clientFrameNames = ['connect', 'subscribe', 'unsubscribe', 'ping', 'refreshToken'] as const;
+const clientFrameNames = [
+  'connect',
+  'subscribe',
+  'unsubscribe',
+  'ping',
+  'refreshToken',
+] as const satisfies readonly ClientMessage['kind'][];
 
 function decodeJson(text: string): ClientMessage {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw invalid('the frame is not JSON');
-  }
-  if (!isObject(parsed)) throw invalid('the frame must be a JSON object');
-  const keys = Object.keys(parsed);
-  const name = keys[0];
-  if (keys.length !== 1 || name === undefined) {
-    throw invalid(`the frame must have exactly one key, one of ${clientFrameNames.join(', ')}`);
-  }
-  const body = parsed[name];
-  if (!isObject(body)) throw invalid(`${name} must be an object`);
+  const { name, body } = readJsonFrame(text, clientFrameNames);
   switch (name) {
     case 'connect':
       return {
@@ -174,7 +166,7 @@ function decodeJson(text: string): ClientMessage {
       if (!Array.isArray(list)) throw invalid('subscribe.subscriptions must be an array');
       const subscriptions = list.map((item: unknown, index): SubscriptionRequest => {
         const field = `subscribe.subscriptions[${index}]`;
-        if (!isObject(item)) throw invalid(`${field} must be an object`);
+        if (!isJsonObject(item)) throw invalid(`${field} must be an object`);
         const channel = stringOf(item, 'channel', field);
         const since = item['since'];
         if (since !== undefined && since !== null && typeof since !== 'string') {
@@ -188,8 +180,6 @@ function decodeJson(text: string): ClientMessage {
       });
       return { kind: 'subscribe', requestId: requestIdOf(body, name), subscriptions };
     }
-    default:
-      throw invalid(`unknown frame "${name}"; expected one of ${clientFrameNames.join(', ')}`);
   }
 }
 
@@ -338,7 +328,7 @@ function toJson(message: ServerMessage): string {
   if (message.kind === 'tokenRefreshed' && message.expiresAt !== undefined) {
     out['expiresAt'] = new Date(message.expiresAt).toISOString();
   }
-  return JSON.stringify({ [kind]: out });
+  return writeJsonFrame(kind, out);
 }
 
 export function encodeServerFrame(format: WireFormat, message: ServerMessage): string | Uint8Array {

@@ -3,8 +3,8 @@
  * uses it to set up the topic (admin); events are written by the producer
  * of record-producer.ts.
  */
-import type { FanoutConfig, Logger } from '@fanout/shared';
-import { connect as tcpConnect, isIP } from 'node:net';
+import { tlsServerNameOf, type FanoutConfig, type Logger } from '@fanout/shared';
+import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import kafkajs, { type ISocketFactory, type KafkaConfig, type SASLOptions } from 'kafkajs';
 
@@ -37,9 +37,10 @@ function socketOf({
   ssl?: ConnectionOptions | undefined;
   onConnect: () => void;
 }): ReturnType<ISocketFactory> {
+  const servername = tlsServerNameOf(host);
   const socket = ssl
     ? tlsConnect(
-        { host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...ssl },
+        { host, port, ...(servername === undefined ? {} : { servername }), ...ssl },
         onConnect,
       )
     : tcpConnect({ host, port }, onConnect);

@@ -10,7 +10,6 @@
  * id: after a failure the writer connects a fresh one instead of retrying
  * with sequence numbers Kafka may no longer agree with.
  */
-import { isIP } from 'node:net';
 import {
   Producer,
   ProduceAcks,
@@ -22,11 +21,10 @@ import {
   produceV10,
   produceV11,
   type Broker,
-  type ConnectionOptions,
   type ProducerOptions,
   type ResponseParser,
 } from '@platformatic/kafka';
-import type { FanoutConfig } from '@fanout/shared';
+import { kafkaConnectionOptions, parseBrokerAddress, type FanoutConfig } from '@fanout/shared';
 import {
   ProducePipeline,
   type PartitionAnswer,
@@ -66,42 +64,6 @@ export interface RecordProducerOptions {
 /** Attempts after the first for a batch that failed with a retriable error. */
 const produceRetries = 2;
 const produceRetryDelayMs = (attempt: number): number => Math.min(1000, 100 * 2 ** (attempt - 1));
-
-/** `host:port` or `[v6 address]:port` as a broker address. */
-export function parseBrokerAddress(text: string): Broker {
-  const at = text.lastIndexOf(':');
-  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(text.slice(at + 1)) };
-}
-
-/** Connection settings of `@platformatic/kafka` from the `kafka.*` configuration. */
-export function kafkaConnectionOptions(config: FanoutConfig['kafka']): ConnectionOptions {
-  const options: ConnectionOptions = {
-    connectTimeout: config.connectionTimeoutMs,
-    requestTimeout: config.requestTimeoutMs,
-  };
-  if (config.ssl) {
-    options.tls = {};
-    // SNI with the broker's host name, unless brokers are addressed by IP
-    // (an IP address is not a valid server name).
-    if (config.brokers.every((broker) => isIP(parseBrokerAddress(broker).host) === 0)) {
-      options.tlsServerName = true;
-    }
-  }
-  if (config.saslMechanism !== 'none') {
-    options.sasl = {
-      mechanism:
-        config.saslMechanism === 'plain'
-          ? 'PLAIN'
-          : config.saslMechanism === 'scram-sha-256'
-            ? 'SCRAM-SHA-256'
-            : 'SCRAM-SHA-512',
-      username: config.saslUsername,
-      password: config.saslPassword,
-    };
-  }
-  return options;
-}
 
 /** Options of the idempotent producer; exported for tests. */
 export function producerOptions(

@@ -57,7 +57,12 @@ export const configSchema = z.object({
         .max(16)
         .default(1)
         .describe('Replication factor of the topic when ingest creates it (3 in production).'),
-      ssl: z.boolean().default(false).describe('Connect to the brokers over TLS.'),
+      ssl: z
+        .boolean()
+        .default(false)
+        .describe(
+          "Connect to the brokers over TLS, verified with Node.js' CA store (a private CA is added with `NODE_EXTRA_CA_CERTS`); the broker's host name is sent as SNI unless a broker is addressed by IP.",
+        ),
       saslMechanism: z
         .enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512'])
         .default('none')

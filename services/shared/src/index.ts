@@ -24,6 +24,7 @@ export {
   isChannelPattern,
   isErrorCode,
   isFanoutError,
+  isJsonObject,
   isOwner,
   isValidChannel,
   isValidEpoch,
@@ -48,11 +49,13 @@ export {
   PublishResponse,
   PublishStreamRequest,
   PublishStreamResponse,
+  readJsonFrame,
   ServerFrame,
   toCloseCode,
   toFanoutError,
   toGrpcStatus,
   toHttpStatus,
+  writeJsonFrame,
 } from './portable.js';
 export type {
   ClientAction,
@@ -64,6 +67,8 @@ export type {
   FanoutErrorBody,
   FanoutErrorOptions,
   GrpcStatusName,
+  JsonFrame,
+  JsonObject,
   Placement,
   PlacementOptions,
   PositionValue,
@@ -77,6 +82,7 @@ export type { FanoutConfig, FanoutConfigInput } from './config-schema.js';
 export { contractDescriptorSet } from './descriptor-set.js';
 export { createJwtVerifier, jwtVerifierFromConfig } from './jwt-verifier.js';
 export type { JwtVerifier, JwtVerifierOptions, VerifiedToken } from './jwt-verifier.js';
+export { kafkaConnectionOptions, parseBrokerAddress, tlsServerNameOf } from './kafka-connection.js';
 export { fetchTopicId, topicIdToEpoch } from './kafka-topic-id.js';
 export type { TopicIdOptions } from './kafka-topic-id.js';
 export { createLogger, serializeError } from './logger.js';

@@ -10,6 +10,7 @@
  */
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
+import { parseBrokerAddress, tlsServerNameOf } from './kafka-connection.js';
 
 export interface TopicIdOptions {
   readonly brokers: readonly string[];
@@ -198,12 +199,11 @@ class KafkaWire {
 }
 
 async function open(broker: string, ssl: boolean, timeoutMs: number): Promise<Socket> {
-  const separator = broker.lastIndexOf(':');
-  const host = broker.slice(0, separator);
-  const port = Number(broker.slice(separator + 1));
+  const { host, port } = parseBrokerAddress(broker);
+  const servername = tlsServerNameOf(host);
   return new Promise<Socket>((resolve, reject) => {
     const socket = ssl
-      ? connectTls({ host, port, servername: host }, () => {
+      ? connectTls({ host, port, ...(servername === undefined ? {} : { servername }) }, () => {
           resolve(socket);
         })
       : connectTcp({ host, port }, () => {

@@ -1,9 +1,9 @@
 /**
  * `@fanout/shared/portable-core`: the browser-safe modules without the
  * protobuf codecs — channel names, partitions, close codes, the error catalog,
- * FanoutError, positions and the placement of partitions on edges. Small
- * enough for a browser bundle: a client that speaks only JSON does not carry
- * protobufjs (`portable.ts` adds the codecs).
+ * FanoutError, the JSON WebSocket frame envelope, positions and the placement
+ * of partitions on edges. Small enough for a browser bundle: a client that
+ * speaks only JSON does not carry protobufjs (`portable.ts` adds the codecs).
  */
 export {
   assertValidChannel,
@@ -30,6 +30,8 @@ export {
 export type { ErrorCode, ErrorSpec, GrpcStatusName } from './error-catalog.js';
 export { FanoutError, isFanoutError, toFanoutError } from './fanout-error.js';
 export type { ErrorDetails, FanoutErrorBody, FanoutErrorOptions } from './fanout-error.js';
+export { isJsonObject, readJsonFrame, writeJsonFrame } from './json-frame.js';
+export type { JsonFrame, JsonObject } from './json-frame.js';
 export { comparePositions, formatPosition, isValidEpoch, parsePosition } from './position.js';
 export type { PositionValue } from './position.js';
 export {

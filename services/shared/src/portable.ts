@@ -19,6 +19,7 @@ export {
   isChannelPattern,
   isErrorCode,
   isFanoutError,
+  isJsonObject,
   isValidChannel,
   isValidEpoch,
   maxChannelLength,
@@ -27,10 +28,12 @@ export {
   parsePosition,
   partitionForChannel,
   patternMatches,
+  readJsonFrame,
   toCloseCode,
   toFanoutError,
   toGrpcStatus,
   toHttpStatus,
+  writeJsonFrame,
 } from './portable-core.js';
 export type {
   ClientAction,
@@ -42,6 +45,8 @@ export type {
   FanoutErrorBody,
   FanoutErrorOptions,
   GrpcStatusName,
+  JsonFrame,
+  JsonObject,
   PositionValue,
 } from './portable-core.js';
 export {
