@@ -1,0 +1,258 @@
+/**
+ * The idle-connections scenario: N WebSockets that each complete a real
+ * subscribe and then stay idle, and the server memory they cost.
+ *
+ * The connections are spread as `idle-connection-plan.ts` plans them: over
+ * as many server processes as one process's open-file limit requires (each
+ * started by the target, its own port, all reading the same topic — how the
+ * edge scales out), from as many forked client processes
+ * (`idle-connection-client.ts`; worker threads would share one process's
+ * limit), each with source addresses of its own in 127.0.B.x. Memory per
+ * connection is the RSS growth of every server process added up, divided by
+ * the connections still open when it was read; each process's own figure
+ * is kept too. Bounded: an overall time limit for opening, a limit on the
+ * client processes' memory, every process stopped at the end.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  fanoutJsonSession,
+  type ClientMessage,
+  type IdleJob,
+  type IdleSession,
+} from './idle-client-protocol.js';
+import {
+  addCounts,
+  planIdleConnections,
+  summarizeMemory,
+  type IdleLimits,
+  type ServerMemory,
+} from './idle-connection-plan.js';
+import { rssBytes } from './process-stats.js';
+
+/** A server process of the target, as the runner starts it. */
+export interface IdleServer {
+  readonly pid: number;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface IdleRunOptions {
+  readonly connections: number;
+  readonly limits: IdleLimits;
+  /** Starts one more server process of the target (they all read the same topic). */
+  startServer(): Promise<IdleServer>;
+  /** Channel names: `${channelPrefix}${⌊i / connectionsPerChannel⌋}`. */
+  readonly channelPrefix: string;
+  readonly connectionsPerChannel?: number;
+  readonly session?: IdleSession;
+  /** Longest time for opening every connection; what is open then is measured. */
+  readonly openTimeoutMs: number;
+  /** Opening stops when the client processes' RSS adds up to more. */
+  readonly maxClientRssBytes: number;
+  log(line: string): void;
+}
+
+export interface IdleServerMemory extends ServerMemory {
+  readonly port: number;
+}
+
+export interface IdleMeasurement {
+  /** Connections asked for. */
+  readonly connections: number;
+  /** Connections subscribed and still open when server memory was read. */
+  readonly open: number;
+  /** Connections that completed their subscribe (some may have closed since). */
+  readonly opened: number;
+  readonly failed: number;
+  /** Failures by reason. */
+  readonly failures: Readonly<Record<string, number>>;
+  /** Why opening stopped before every connection was tried, if it did. */
+  readonly stoppedEarly?: string;
+  readonly serverProcesses: number;
+  readonly clientProcesses: number;
+  readonly sourceAddresses: number;
+  /** Total RSS growth over every server process ÷ `open`. */
+  readonly bytesPerConnection: number;
+  readonly growthBytes: number;
+  readonly perProcess: readonly IdleServerMemory[];
+  /** RSS of the client processes, added up, when server memory was read. */
+  readonly clientRssBytes: number;
+  readonly openSeconds: number;
+}
+
+const clientScript = fileURLToPath(new URL('./idle-connection-client.js', import.meta.url));
+/** Blocks 127.0.10.x, 127.0.11.x, …: each measurement of a run its own source addresses. */
+let nextBlock = 10;
+
+class ClientProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+  progress = { opened: 0, failed: 0 };
+  done: Extract<ClientMessage, { type: 'done' }> | undefined;
+  readonly #waiting = new Map<ClientMessage['type'], (message: ClientMessage) => void>();
+
+  constructor(heapMiB: number) {
+    this.child = fork(clientScript, [], {
+      execArgv: [`--max-old-space-size=${heapMiB}`],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', () => {
+        resolve();
+      }),
+    );
+    this.child.on('message', (message: ClientMessage) => {
+      if (message.type === 'progress') this.progress = message;
+      if (message.type === 'done') this.done = message;
+      const waiter = this.#waiting.get(message.type);
+      this.#waiting.delete(message.type);
+      waiter?.(message);
+    });
+  }
+
+  /** The next message of `type`, or an error when the process exits first. */
+  next<T extends ClientMessage['type']>(type: T): Promise<Extract<ClientMessage, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(type, (message) => {
+        resolve(message as Extract<ClientMessage, { type: T }>);
+      });
+      void this.exited.then(() => {
+        reject(new Error(`idle client process ${this.child.pid} exited before "${type}"`));
+      });
+    });
+  }
+
+  send(message: { type: 'start'; job: IdleJob } | { type: 'stop' | 'status' | 'close' }): void {
+    if (this.child.connected) this.child.send(message);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.send({ type: 'close' });
+    this.child.disconnect();
+    const force = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(force);
+  }
+}
+
+const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
+export async function measureIdleConnections(options: IdleRunOptions): Promise<IdleMeasurement> {
+  const block = nextBlock;
+  nextBlock = nextBlock >= 250 ? 10 : nextBlock + 1;
+  const plan = planIdleConnections(options.connections, options.limits, block);
+  const session = options.session ?? fanoutJsonSession;
+  const servers: IdleServer[] = [];
+  const clients: ClientProcess[] = [];
+  try {
+    while (servers.length < plan.servers.length) servers.push(await options.startServer());
+    await sleep(1000);
+    const baseRss = servers.map((server) => rssBytes(server.pid) ?? Number.NaN);
+    // A client holds ~1–2 KiB of JavaScript heap per connection; the bound is generous.
+    const heapMiB = Math.max(256, Math.ceil((options.limits.perClientProcess * 8) / 1024) + 128);
+    while (clients.length < plan.clients.length) clients.push(new ClientProcess(heapMiB));
+    await Promise.all(clients.map((client) => client.next('ready')));
+    const started = performance.now();
+    let stoppedEarly: string | undefined;
+    const stopAll = (reason: string): void => {
+      if (stoppedEarly !== undefined) return;
+      stoppedEarly = reason;
+      options.log(`idle ${options.connections}: ${reason}; opening stops`);
+      for (const client of clients) client.send({ type: 'stop' });
+    };
+    const finished = Promise.all(clients.map((client) => client.next('done')));
+    plan.clients.forEach((share, c) => {
+      clients[c]?.send({
+        type: 'start',
+        job: {
+          segments: share.segments.map((segment) => ({
+            ...segment,
+            port: servers[segment.server]?.port ?? 0,
+          })),
+          sourceAddresses: share.sourceAddresses,
+          session,
+          channelPrefix: options.channelPrefix,
+          connectionsPerChannel: options.connectionsPerChannel ?? 10,
+          inFlight: 200,
+          attemptTimeoutMs: 60_000,
+          lifetimeMs: options.openTimeoutMs + 5 * 60_000,
+        },
+      });
+    });
+    let settled = false;
+    void finished.finally(() => (settled = true)).catch(() => undefined);
+    let lastLog = 0;
+    while (!settled) {
+      await sleep(250);
+      const elapsed = performance.now() - started;
+      const clientRss = clients.reduce(
+        (sum, client) => sum + (rssBytes(client.child.pid ?? -1) ?? 0),
+        0,
+      );
+      if (clientRss > options.maxClientRssBytes) {
+        stopAll(
+          `client processes at ${gib(clientRss)}, over the bound of ${gib(options.maxClientRssBytes)}`,
+        );
+      }
+      if (elapsed > options.openTimeoutMs) {
+        stopAll(`not all opened within ${Math.round(options.openTimeoutMs / 1000)} s`);
+      }
+      if (elapsed - lastLog >= 10_000) {
+        lastLog = elapsed;
+        const opened = clients.reduce((sum, client) => sum + client.progress.opened, 0);
+        const failed = clients.reduce((sum, client) => sum + client.progress.failed, 0);
+        options.log(
+          `idle ${options.connections}: ${opened.toLocaleString('en')} open, ${failed.toLocaleString('en')} failed after ${(elapsed / 1000).toFixed(0)} s; clients ${gib(clientRss)}`,
+        );
+      }
+    }
+    const reports = await finished;
+    const openSeconds = (performance.now() - started) / 1000;
+    await sleep(2000);
+    const rss = servers.map((server) => rssBytes(server.pid) ?? Number.NaN);
+    const clientRssBytes = clients.reduce(
+      (sum, client) => sum + (rssBytes(client.child.pid ?? -1) ?? 0),
+      0,
+    );
+    const statuses = await Promise.all(
+      clients.map((client) => {
+        const status = client.next('status');
+        client.send({ type: 'status' });
+        return status;
+      }),
+    );
+    const openByServer = addCounts(statuses.map((status) => status.openByServer));
+    const memory = summarizeMemory(
+      servers.map((_, s) => ({
+        connections: openByServer[s] ?? 0,
+        baseRssBytes: baseRss[s] ?? Number.NaN,
+        rssBytes: rss[s] ?? Number.NaN,
+      })),
+    );
+    return {
+      connections: options.connections,
+      open: memory.connections,
+      opened: reports.reduce((sum, report) => sum + report.opened, 0),
+      failed: reports.reduce((sum, report) => sum + report.failed, 0),
+      failures: addCounts(reports.map((report) => report.failures)),
+      ...(stoppedEarly === undefined ? {} : { stoppedEarly }),
+      serverProcesses: servers.length,
+      clientProcesses: clients.length,
+      sourceAddresses: plan.clients.reduce((sum, share) => sum + share.sourceAddresses.length, 0),
+      bytesPerConnection: memory.bytesPerConnection,
+      growthBytes: memory.growthBytes,
+      perProcess: memory.perProcess.map((process, s) => ({
+        ...process,
+        port: servers[s]?.port ?? 0,
+      })),
+      clientRssBytes,
+      openSeconds,
+    };
+  } finally {
+    await Promise.all(clients.map((client) => client.stop()));
+    await Promise.all(servers.map((server) => server.stop().catch(() => undefined)));
+  }
+}
