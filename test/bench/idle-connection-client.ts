@@ -18,7 +18,8 @@ let failed = 0;
 const failures: Record<string, number> = {};
 
 function tell(message: ClientMessage): void {
-  process.send?.(message);
+  // The runner may have let go of the channel already (after `close`): nothing to tell then.
+  if (process.connected) process.send?.(message, undefined, {}, () => undefined);
 }
 
 function closeAll(): void {

@@ -151,8 +151,9 @@ export async function measureIdleConnections(options: IdleRunOptions): Promise<I
     while (servers.length < plan.servers.length) servers.push(await options.startServer());
     await sleep(1000);
     const baseRss = servers.map((server) => rssBytes(server.pid) ?? Number.NaN);
-    // A client holds ~1–2 KiB of JavaScript heap per connection; the bound is generous.
-    const heapMiB = Math.max(256, Math.ceil((options.limits.perClientProcess * 8) / 1024) + 128);
+    // A client process holds ~15 KiB of RSS per connection, a part of it JavaScript heap;
+    // the heap bound is generous, the RSS bound over all of them is maxClientRssBytes.
+    const heapMiB = Math.ceil((options.limits.perClientProcess * 32) / 1024) + 256;
     while (clients.length < plan.clients.length) clients.push(new ClientProcess(heapMiB));
     await Promise.all(clients.map((client) => client.next('ready')));
     const started = performance.now();
