@@ -13,6 +13,15 @@ import type { ClientMessage, IdleJob, RunnerMessage } from './idle-client-protoc
 
 const clients: { server: number; client: RawWsClient }[] = [];
 let stopping = false;
+/** Rejects when the runner says stop: connections still being opened give up then. */
+let stop: () => void = () => undefined;
+const stopped = new Promise<never>((_, reject) => {
+  stop = () => {
+    stopping = true;
+    reject(new Error('stopped before it was open'));
+  };
+});
+stopped.catch(() => undefined);
 let opened = 0;
 let failed = 0;
 const failures: Record<string, number> = {};
@@ -57,11 +66,14 @@ async function openOne(
   );
   const channel = `${job.channelPrefix}${Math.floor(index / job.connectionsPerChannel)}`;
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error('timeout'));
-    }, job.attemptTimeoutMs);
-  });
+  const timeout = Promise.race([
+    stopped,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new Error('timeout'));
+      }, job.attemptTimeoutMs);
+    }),
+  ]);
   try {
     await Promise.race([client.ready, timeout]);
     for (const step of session.steps) {
@@ -121,7 +133,7 @@ async function run(job: IdleJob): Promise<void> {
 }
 
 const exitAfterClose = async (): Promise<never> => {
-  stopping = true;
+  stop();
   closeAll();
   // Let the FINs go out before the process ends.
   await sleep(200);
@@ -135,7 +147,7 @@ process.on('message', (message: RunnerMessage) => {
       void run(message.job);
       break;
     case 'stop':
-      stopping = true;
+      stop();
       break;
     case 'status': {
       const openByServer: Record<string, number> = {};
@@ -146,7 +158,7 @@ process.on('message', (message: RunnerMessage) => {
       break;
     }
     case 'close':
-      stopping = true;
+      stop();
       closeAll();
       tell({ type: 'closed' });
       break;
