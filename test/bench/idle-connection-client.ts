@@ -8,8 +8,14 @@
  * Loopback only; bench-only code.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RawWsClient } from '../support/raw-ws-client.js';
-import type { ClientMessage, IdleJob, RunnerMessage } from './idle-client-protocol.js';
+import type { RawWsClient } from '../support/raw-ws-client.js';
+import {
+  openSession,
+  timeoutAfter,
+  type ClientMessage,
+  type IdleJob,
+  type RunnerMessage,
+} from './idle-session.js';
 
 const clients: { server: number; client: RawWsClient }[] = [];
 let stopping = false;
@@ -42,58 +48,23 @@ function reasonOf(error: unknown): string {
   return message.replace(/^handshake refused: /, '').slice(0, 80);
 }
 
-/** The reply to a step: its start when it is the one expected, otherwise a reason. */
-function replyProblem(payload: Buffer, expect: string): string | undefined {
-  const text = payload.subarray(0, 200).toString('utf8');
-  if (text.startsWith(expect)) return undefined;
-  const code = /"code":"([^"]+)"/.exec(text)?.[1];
-  if (code !== undefined) return `error ${code}`;
-  return `reply ${/^\{"(\w+)"/.exec(text)?.[1] ?? text.slice(0, 40)}`;
-}
-
 async function openOne(
   job: IdleJob,
   port: number,
   index: number,
   local: number,
 ): Promise<RawWsClient> {
-  const { session } = job;
-  const client = new RawWsClient(
-    port,
-    session.path,
-    session.protocol,
-    job.sourceAddresses[local % job.sourceAddresses.length],
-  );
-  const channel = `${job.channelPrefix}${Math.floor(index / job.connectionsPerChannel)}`;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = Promise.race([
-    stopped,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(new Error('timeout'));
-      }, job.attemptTimeoutMs);
-    }),
-  ]);
+  const timeout = timeoutAfter(job.attemptTimeoutMs);
   try {
-    await Promise.race([client.ready, timeout]);
-    for (const step of session.steps) {
-      const reply = new Promise<Buffer>((resolve, reject) => {
-        client.sample(resolve);
-        client.onClose(() => {
-          reject(new Error(`closed ${client.closeCode ?? 'without a close frame'}`));
-        });
-      });
-      client.sendText(step.send.replaceAll('{channel}', channel));
-      const problem = replyProblem(await Promise.race([reply, timeout]), step.expect);
-      if (problem !== undefined) throw new Error(problem);
-    }
-    client.sample(() => undefined);
-    return client;
-  } catch (error) {
-    client.close();
-    throw error;
+    return await openSession({
+      port,
+      sourceAddress: job.sourceAddresses[local % job.sourceAddresses.length],
+      session: job.session,
+      channel: `${job.channelPrefix}${Math.floor(index / job.connectionsPerChannel)}`,
+      giveUp: Promise.race([stopped, timeout.promise]),
+    });
   } finally {
-    clearTimeout(timer);
+    timeout.cancel();
   }
 }
 

@@ -16,12 +16,15 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { RawWsClient } from '../support/raw-ws-client.js';
 import {
   fanoutJsonSession,
+  openSession,
+  timeoutAfter,
   type ClientMessage,
   type IdleJob,
   type IdleSession,
-} from './idle-client-protocol.js';
+} from './idle-session.js';
 import {
   addCounts,
   planIdleConnections,
@@ -47,6 +50,13 @@ export interface IdleRunOptions {
   readonly channelPrefix: string;
   readonly connectionsPerChannel?: number;
   readonly session?: IdleSession;
+  /**
+   * Channels that one uncounted connection per channel subscribes to on every
+   * server process before its base RSS is read — one per partition, so an edge
+   * (which reads a partition once a client wants it) is reading them all, as the
+   * naive baseline's consumer does from its start.
+   */
+  readonly warmUpChannels?: readonly string[];
   /** Longest time for opening every connection; what is open then is measured. */
   readonly openTimeoutMs: number;
   /** Opening stops when the client processes' RSS adds up to more. */
@@ -147,8 +157,21 @@ export async function measureIdleConnections(options: IdleRunOptions): Promise<I
   const session = options.session ?? fanoutJsonSession;
   const servers: IdleServer[] = [];
   const clients: ClientProcess[] = [];
+  const warmUp: RawWsClient[] = [];
   try {
     while (servers.length < plan.servers.length) servers.push(await options.startServer());
+    const timeout = timeoutAfter(60_000);
+    try {
+      for (const server of servers) {
+        for (const channel of options.warmUpChannels ?? []) {
+          warmUp.push(
+            await openSession({ port: server.port, session, channel, giveUp: timeout.promise }),
+          );
+        }
+      }
+    } finally {
+      timeout.cancel();
+    }
     await sleep(1000);
     const baseRss = servers.map((server) => rssBytes(server.pid) ?? Number.NaN);
     // A client process holds ~15 KiB of RSS per connection, a part of it JavaScript heap;
@@ -253,6 +276,7 @@ export async function measureIdleConnections(options: IdleRunOptions): Promise<I
       openSeconds,
     };
   } finally {
+    for (const client of warmUp) client.close();
     await Promise.all(clients.map((client) => client.stop()));
     await Promise.all(servers.map((server) => server.stop().catch(() => undefined)));
   }

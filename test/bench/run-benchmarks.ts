@@ -4,7 +4,9 @@
  * target — the fanout edge, the naive baseline (`naive-baseline-server.ts`)
  * and Centrifugo when `deploy/tools/centrifugo.mjs` could build it — runs:
  *
- *   idle       10,000 and 50,000 idle WebSockets: server RSS growth per connection
+ *   idle       10,000 and 50,000 idle WebSockets, each subscribed: server RSS growth per
+ *              connection; a count above one process's open-file limit runs over several
+ *              server and client processes (`idle-connections.ts`)
  *   broadcast  1 channel, 1,000 / 5,000 / 10,000 subscribers, FANOUT_BENCH_BROADCAST_RATE
  *              events/s [100]: deliveries/s, latency p50/p99/p99.9
  *   channels   1,000 channels × 10 subscribers, FANOUT_BENCH_CHANNELS_RATE events/s [5000]
@@ -27,6 +29,7 @@
  *   npm run bench                  # the full run
  *   npm run bench -- --quick       # fewer subscribers, shorter phases
  *   npm run bench -- --targets fanout --scenarios broadcast,channels
+ *   npm run bench -- --scenarios idle --targets fanout,naive --idle-counts 2000,6000 --idle-per-process 2000
  *   FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --targets fanout
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
@@ -474,6 +477,14 @@ async function measureFanout(
 
 // ---- scenarios --------------------------------------------------------------------------------
 
+/** One channel in each partition, for the idle scenario's warm-up. */
+const idleWarmUpChannels = Array.from({ length: partitions }, (_, partition) => {
+  for (let i = 0; ; i++) {
+    const channel = `bench.idle.warm-up.${i}`;
+    if (partitionForChannel(channel, partitions) === partition) return channel;
+  }
+});
+
 /** Idle connections, each count spread over as many processes as it needs (`idle-connections.ts`). */
 async function idle(target: Target, topic: string): Promise<IdleResult[]> {
   const results: IdleResult[] = [];
@@ -488,6 +499,7 @@ async function idle(target: Target, topic: string): Promise<IdleResult[]> {
       limits: idleLimits,
       startServer: () => target.start(topic),
       channelPrefix: `bench.idle.${target.name}.${count}.`,
+      warmUpChannels: idleWarmUpChannels,
       openTimeoutMs: idleOpenSeconds * 1000,
       maxClientRssBytes: idleMaxClientRssMiB * 2 ** 20,
       log: (line) => {

@@ -1,8 +1,10 @@
 /**
- * What the benchmark runner and an idle-connection client process
- * (`idle-connection-client.ts`) say to each other over the IPC channel, and
- * the session every connection completes before it counts as open.
+ * The session every idle connection completes before it counts as open
+ * (a real subscribe), how one connection runs it, and what the benchmark
+ * runner and an idle-connection client process (`idle-connection-client.ts`)
+ * say to each other over the IPC channel.
  */
+import { RawWsClient } from '../support/raw-ws-client.js';
 
 /** One frame sent, and the start of the reply that means it worked. */
 export interface SessionStep {
@@ -31,6 +33,72 @@ export const fanoutJsonSession: IdleSession = {
     },
   ],
 };
+
+/** The reply to a step: undefined when it is the one expected, otherwise a reason. */
+function replyProblem(payload: Buffer, expect: string): string | undefined {
+  const text = payload.subarray(0, 200).toString('utf8');
+  if (text.startsWith(expect)) return undefined;
+  const code = /"code":"([^"]+)"/.exec(text)?.[1];
+  if (code !== undefined) return `error ${code}`;
+  return `reply ${/^\{"(\w+)"/.exec(text)?.[1] ?? text.slice(0, 40)}`;
+}
+
+/**
+ * Opens one connection and runs `session` on it for `channel`; rejects with
+ * the reason (and closes the connection) when a step fails, the connection
+ * closes, or `giveUp` rejects first.
+ */
+export async function openSession(options: {
+  readonly port: number;
+  readonly sourceAddress?: string | undefined;
+  readonly session: IdleSession;
+  readonly channel: string;
+  readonly giveUp: Promise<never>;
+}): Promise<RawWsClient> {
+  const { session, giveUp } = options;
+  const client = new RawWsClient(
+    options.port,
+    session.path,
+    session.protocol,
+    options.sourceAddress,
+  );
+  try {
+    await Promise.race([client.ready, giveUp]);
+    for (const step of session.steps) {
+      const reply = new Promise<Buffer>((resolve, reject) => {
+        client.sample(resolve);
+        client.onClose(() => {
+          reject(new Error(`closed ${client.closeCode ?? 'without a close frame'}`));
+        });
+      });
+      client.sendText(step.send.replaceAll('{channel}', options.channel));
+      const problem = replyProblem(await Promise.race([reply, giveUp]), step.expect);
+      if (problem !== undefined) throw new Error(problem);
+    }
+    client.sample(() => undefined);
+    return client;
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+}
+
+/** A promise that rejects with `timeout` after `ms`, and the function that cancels it. */
+export function timeoutAfter(ms: number): { promise: Promise<never>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error('timeout'));
+    }, ms);
+  });
+  promise.catch(() => undefined);
+  return {
+    promise,
+    cancel() {
+      clearTimeout(timer);
+    },
+  };
+}
 
 export interface IdleJobSegment {
   readonly server: number;
