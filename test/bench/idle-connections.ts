@@ -148,6 +148,24 @@ class ClientProcess {
   }
 }
 
+/**
+ * RSS of a process once it has stopped moving: read every 250 ms until three
+ * readings in a row lie within 256 KiB (start-up garbage collected, buffers
+ * grown), or after `maxMs` the last one.
+ */
+async function settledRss(pid: number, maxMs = 5000): Promise<number> {
+  const readings: number[] = [];
+  const until = performance.now() + maxMs;
+  for (;;) {
+    readings.push(rssBytes(pid) ?? Number.NaN);
+    const last = readings.slice(-3);
+    if (last.length === 3 && Math.max(...last) - Math.min(...last) < 256 * 1024) break;
+    if (performance.now() > until) break;
+    await sleep(250);
+  }
+  return readings.at(-1) ?? Number.NaN;
+}
+
 const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
 export async function measureIdleConnections(options: IdleRunOptions): Promise<IdleMeasurement> {
@@ -173,7 +191,7 @@ export async function measureIdleConnections(options: IdleRunOptions): Promise<I
       timeout.cancel();
     }
     await sleep(1000);
-    const baseRss = servers.map((server) => rssBytes(server.pid) ?? Number.NaN);
+    const baseRss = await Promise.all(servers.map((server) => settledRss(server.pid)));
     // A client process holds ~15 KiB of RSS per connection, a part of it JavaScript heap;
     // the heap bound is generous, the RSS bound over all of them is maxClientRssBytes.
     const heapMiB = Math.ceil((options.limits.perClientProcess * 32) / 1024) + 256;
@@ -236,7 +254,7 @@ export async function measureIdleConnections(options: IdleRunOptions): Promise<I
     const reports = await finished;
     const openSeconds = (performance.now() - started) / 1000;
     await sleep(2000);
-    const rss = servers.map((server) => rssBytes(server.pid) ?? Number.NaN);
+    const rss = await Promise.all(servers.map((server) => settledRss(server.pid)));
     const clientRssBytes = clients.reduce(
       (sum, client) => sum + (rssBytes(client.child.pid ?? -1) ?? 0),
       0,
