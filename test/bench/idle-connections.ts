@@ -100,7 +100,6 @@ class ClientProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<void>;
   progress = { opened: 0, failed: 0 };
-  done: Extract<ClientMessage, { type: 'done' }> | undefined;
   readonly #waiting = new Map<ClientMessage['type'], (message: ClientMessage) => void>();
 
   constructor(heapMiB: number) {
@@ -115,7 +114,6 @@ class ClientProcess {
     );
     this.child.on('message', (message: ClientMessage) => {
       if (message.type === 'progress') this.progress = message;
-      if (message.type === 'done') this.done = message;
       const waiter = this.#waiting.get(message.type);
       this.#waiting.delete(message.type);
       waiter?.(message);
@@ -192,7 +190,7 @@ export async function measureIdleConnections(options: IdleRunOptions): Promise<I
     }
     await sleep(1000);
     const baseRss = await Promise.all(servers.map((server) => settledRss(server.pid)));
-    // A client process holds ~15 KiB of RSS per connection, a part of it JavaScript heap;
+    // A client process holds ~8 KiB of RSS per connection, a part of it JavaScript heap;
     // the heap bound is generous, the RSS bound over all of them is maxClientRssBytes.
     const heapMiB = Math.ceil((options.limits.perClientProcess * 32) / 1024) + 256;
     while (clients.length < plan.clients.length) clients.push(new ClientProcess(heapMiB));
