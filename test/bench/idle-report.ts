@@ -28,7 +28,7 @@ export function idleGroupLabel(count: number, targets: readonly IdleTargetResult
   const processes = targets
     .map((t) => t.idle?.find((i) => i.connections === count)?.measured?.serverProcesses)
     .find((p) => p !== undefined);
-  return `${num(count)} connections${processes === undefined ? '' : `\n${processes} server process${processes === 1 ? '' : 'es'} each`}`;
+  return `${num(count)} connections${processes === undefined ? '' : `\n${processes} server process${processes === 1 ? '' : 'es'} per target`}`;
 }
 
 /** Markdown lines of the section (without its heading). */
