@@ -4,7 +4,9 @@
  * target — the fanout edge, the naive baseline (`naive-baseline-server.ts`)
  * and Centrifugo when `deploy/tools/centrifugo.mjs` could build it — runs:
  *
- *   idle       10,000 and 50,000 idle WebSockets: server RSS growth per connection
+ *   idle       10,000 and 50,000 idle WebSockets, each subscribed: server RSS growth per
+ *              connection; a count above one process's open-file limit runs over several
+ *              server and client processes (`idle-connections.ts`)
  *   broadcast  1 channel, 1,000 / 5,000 / 10,000 subscribers, FANOUT_BENCH_BROADCAST_RATE
  *              events/s [100]: deliveries/s, latency p50/p99/p99.9
  *   channels   1,000 channels × 10 subscribers, FANOUT_BENCH_CHANNELS_RATE events/s [5000]
@@ -27,6 +29,7 @@
  *   npm run bench                  # the full run
  *   npm run bench -- --quick       # fewer subscribers, shorter phases
  *   npm run bench -- --targets fanout --scenarios broadcast,channels
+ *   npm run bench -- --scenarios idle --targets fanout,naive --idle-counts 2000,6000 --idle-per-process 2000
  *   FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --targets fanout
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
@@ -43,8 +46,16 @@ import { encodeEvent, partitionForChannel } from '@fanout/shared';
 import type { Producer } from 'kafkajs';
 import { repoRoot, startEdgeProcess, stopOwnKafka, testKafka } from '../support/index.js';
 import { RawWsClient } from '../support/raw-ws-client.js';
-import { cpuSeconds, machineSummary, rssBytes } from './process-stats.js';
+import { cpuSeconds, machineSummary } from './process-stats.js';
 import { barChart, formatNumber, lineChart } from './svg-charts.js';
+import {
+  ephemeralPortsFrom,
+  idleLimitsFor,
+  openFileLimitFrom,
+  planProblem,
+} from './idle-connection-plan.js';
+import { measureIdleConnections } from './idle-connections.js';
+import { idleGroupLabel, idleSection, type IdleResult } from './idle-report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -52,6 +63,10 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: join(repoRoot, 'docs', 'benchmarks') },
     targets: { type: 'string', default: 'fanout,naive,centrifugo' },
     scenarios: { type: 'string', default: 'idle,broadcast,channels,storm,ingest' },
+    /** Idle connection counts (default 10000,50000; --quick 10000). */
+    'idle-counts': { type: 'string' },
+    /** Most connections per server and per client process of the idle scenario (below the open-file limit). */
+    'idle-per-process': { type: 'string' },
   },
 });
 const quick = args.quick;
@@ -63,7 +78,12 @@ const channelsRate = Number(process.env['FANOUT_BENCH_CHANNELS_RATE'] ?? 5000);
 const stormRate = 100;
 /** Longest wait for the storm's clients to be live again. */
 const stormWaitSeconds = quick ? 60 : 120;
-const idleCounts = quick ? [10_000] : [10_000, 50_000];
+const idleCounts =
+  args['idle-counts']?.split(',').map(Number) ?? (quick ? [10_000] : [10_000, 50_000]);
+/** Longest time for opening one idle measurement's connections. */
+const idleOpenSeconds = Number(process.env['FANOUT_BENCH_IDLE_OPEN_SECONDS'] ?? 600);
+/** Opening stops when the idle scenario's client processes hold more. */
+const idleMaxClientRssMiB = Number(process.env['FANOUT_BENCH_IDLE_MAX_CLIENT_RSS_MIB'] ?? 4096);
 const broadcastCounts = quick ? [1_000, 10_000] : [1_000, 5_000, 10_000];
 const mainConnections = 10_000;
 const channelCount = 1_000;
@@ -82,8 +102,16 @@ const say = (line: string): void => {
 
 /** The per-process open-file limit (soft = hard here: node raises the soft one). */
 function openFileLimit(): number {
-  const line = /^Max open files\s+(\d+)\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-  return Number(line?.[2] ?? 1024);
+  return openFileLimitFrom(readFileSync('/proc/self/limits', 'utf8'));
+}
+
+/** Ephemeral ports of one source address. */
+function ephemeralPorts(): number {
+  try {
+    return ephemeralPortsFrom(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'));
+  } catch {
+    return ephemeralPortsFrom('');
+  }
 }
 
 const machine = {
@@ -92,7 +120,13 @@ const machine = {
   memoryGiB: Math.round(totalmem() / 2 ** 30),
   node: process.versions.node,
   openFileLimit: openFileLimit(),
+  ephemeralPorts: ephemeralPorts(),
 };
+const idleLimits = idleLimitsFor(
+  machine.openFileLimit,
+  machine.ephemeralPorts,
+  args['idle-per-process'] === undefined ? undefined : Number(args['idle-per-process']),
+);
 const load = (): number => Number(loadavg()[0]?.toFixed(2) ?? 0);
 
 // ---- Kafka and publishing ---------------------------------------------------------------
@@ -443,42 +477,39 @@ async function measureFanout(
 
 // ---- scenarios --------------------------------------------------------------------------------
 
-interface IdleResult {
-  readonly connections: number;
-  readonly bytesPerConnection?: number;
-  readonly skipped?: string;
-  readonly load: number;
-}
+/** One channel in each partition, for the idle scenario's warm-up. */
+const idleWarmUpChannels = Array.from({ length: partitions }, (_, partition) => {
+  for (let i = 0; ; i++) {
+    const channel = `bench.idle.warm-up.${i}`;
+    if (partitionForChannel(channel, partitions) === partition) return channel;
+  }
+});
 
+/** Idle connections, each count spread over as many processes as it needs (`idle-connections.ts`). */
 async function idle(target: Target, topic: string): Promise<IdleResult[]> {
   const results: IdleResult[] = [];
   for (const count of idleCounts) {
-    // Both ends of every connection are a descriptor: the clients here, the server there.
-    if (count + 1000 > machine.openFileLimit) {
-      results.push({
-        connections: count,
-        skipped: `needs ${count.toLocaleString('en')}+ open files per process; the limit here is ${machine.openFileLimit.toLocaleString('en')} and cannot be raised (no CAP_SYS_RESOURCE)`,
-        load: load(),
-      });
+    const problem = planProblem(count, idleLimits);
+    if (problem !== undefined) {
+      results.push({ connections: count, skipped: problem, load: load() });
       continue;
     }
-    const server = await target.start(topic);
-    try {
-      await sleep(1000);
-      const base = rssBytes(server.pid) ?? 0;
-      const clients = await connectAll(server.port, count);
-      await sleep(2000);
-      const after = rssBytes(server.pid) ?? 0;
-      results.push({
-        connections: count,
-        bytesPerConnection: (after - base) / count,
-        load: load(),
-      });
-      say(`${target.name} idle ${count}: ${((after - base) / count / 1024).toFixed(2)} KiB/conn`);
-      for (const client of clients) client.close();
-    } finally {
-      await server.stop();
-    }
+    const measured = await measureIdleConnections({
+      connections: count,
+      limits: idleLimits,
+      startServer: () => target.start(topic),
+      channelPrefix: `bench.idle.${target.name}.${count}.`,
+      warmUpChannels: idleWarmUpChannels,
+      openTimeoutMs: idleOpenSeconds * 1000,
+      maxClientRssBytes: idleMaxClientRssMiB * 2 ** 20,
+      log: (line) => {
+        say(`${target.name} ${line}`);
+      },
+    });
+    results.push({ connections: count, measured, load: load() });
+    say(
+      `${target.name} idle ${count}: ${measured.open.toLocaleString('en')} open (${measured.failed.toLocaleString('en')} failed) on ${measured.serverProcesses} server process(es), ${(measured.bytesPerConnection / 1024).toFixed(2)} KiB/conn (${measured.perProcess.map((p) => (p.bytesPerConnection / 1024).toFixed(2)).join(' / ')}); ${measured.clientProcesses} client process(es) at ${(measured.clientRssBytes / 2 ** 20).toFixed(0)} MiB`,
+    );
     await sleep(1000);
   }
   return results;
@@ -878,8 +909,6 @@ const num = (v: number | undefined, digits = 0): string =>
   v === undefined || !Number.isFinite(v)
     ? '–'
     : v.toLocaleString('en', { maximumFractionDigits: digits });
-const kib = (bytes: number | undefined): string =>
-  bytes === undefined ? '–' : `${(bytes / 1024).toFixed(2)} KiB`;
 
 const md: string[] = [
   '<!-- Written by `npm run bench` (test/bench/run-benchmarks.ts); edit the runner, not this file. -->',
@@ -900,20 +929,8 @@ for (const r of results) {
 md.push(
   '## Idle connections: memory per connection (server RSS growth)',
   '',
-  '| connections | fanout edge | naive | fanout ÷ naive | load |',
-  '| ---: | ---: | ---: | ---: | ---: |',
+  ...idleSection(idleCounts, results),
 );
-for (const count of idleCounts) {
-  const f = fanout?.idle?.find((i) => i.connections === count);
-  const n = naive?.idle?.find((i) => i.connections === count);
-  if (f?.skipped !== undefined || n?.skipped !== undefined) {
-    md.push(`| ${num(count)} | not run: ${f?.skipped ?? n?.skipped ?? ''} | | | |`);
-    continue;
-  }
-  md.push(
-    `| ${num(count)} | ${kib(f?.bytesPerConnection)} | ${kib(n?.bytesPerConnection)} | ${ratio(f?.bytesPerConnection, n?.bytesPerConnection)} | ${f?.load ?? '–'} / ${n?.load ?? '–'} |`,
-  );
-}
 md.push('', `![memory per connection](memory-per-connection.svg)`, '');
 
 const fanoutRow = (
@@ -1028,11 +1045,11 @@ writeFileSync(
   join(outDir, 'memory-per-connection.svg'),
   barChart(
     { title: 'Server memory per idle WebSocket (KiB of RSS growth)', yLabel: 'KiB', caption },
-    idleCounts.map((c) => `${num(c)} connections`),
+    idleCounts.map((c) => idleGroupLabel(c, reported)),
     reported.map((r) => ({
       name: r.label,
       values: idleCounts.map((c) => {
-        const bytes = r.idle?.find((i) => i.connections === c)?.bytesPerConnection;
+        const bytes = r.idle?.find((i) => i.connections === c)?.measured?.bytesPerConnection;
         return bytes === undefined ? Number.NaN : bytes / 1024;
       }),
     })),
