@@ -142,6 +142,9 @@ export function centrifugoConfig(options: CentrifugoOptions, port: number): obje
           brokers: options.brokers,
           topics: [options.topic],
           consumer_group: options.consumerGroup,
+          // Static membership, as Centrifugo advises for restarts: the restarted
+          // node takes its partitions back without waiting for a rebalance.
+          instance_id: `${options.consumerGroup}-node`,
           // The edge's FANOUT_EDGE_FETCH_MAX_WAIT_MS in the suite.
           fetch_max_wait: '200ms',
           publication_data_mode: { enabled: true },
