@@ -26,7 +26,7 @@
  * Centrifugo reads its own topic, written in its consumer's format.
  * Writes `docs/benchmarks/results.json`, `docs/benchmarks/results.md` and SVG
  * charts (or into `--out DIR`). Loopback only; bounded in time (≈ 10 min,
- * `--quick` ≈ 4 min); stops everything it started.
+ * `--quick` ≈ 4 min, each ≈ 5 min more with Centrifugo); stops everything it started.
  *
  *   npm run bench                  # the full run
  *   npm run bench -- --quick       # fewer subscribers, shorter phases
