@@ -86,7 +86,8 @@ export function findCentrifugo(env: NodeJS.ProcessEnv = process.env): Centrifugo
   }
   const why = (status.error ?? 'the recorded binary is gone; build it again')
     .replace(/reading https?:\/\/\S+: /g, 'the Go module proxy answers ')
-    .replace(/\s+/g, ' ');
+    .replace(/\s+/g, ' ')
+    .replace(/\.$/, '');
   return { reason: `${why}; FANOUT_BENCH_CENTRIFUGO_BIN is not set` };
 }
 
