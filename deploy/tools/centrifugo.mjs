@@ -5,13 +5,23 @@
  * needs it): `go install github.com/centrifugal/centrifugo/v6@<version>`
  * through the Go module proxy into `<cache>/tools/centrifugo-<version>/`.
  * Whatever happens is written to `<cache>/tools/centrifugo-status.json`
- * (`{ binary }` or `{ error }`), which the benchmark runner reads to run
- * Centrifugo or to say why it could not.
+ * (`{ binary }` or `{ error }`).
  *
  *   node deploy/tools/centrifugo.mjs build [version]   (default: latest)
  *
- * Environment: FANOUT_CACHE_DIR (cache root), GO (the go command),
- * GOPROXY (as Go reads it; the default is the public Go module proxy).
+ * The benchmark suite (`npm run bench`, target `centrifugo`;
+ * test/bench/centrifugo-target.ts) runs the binary named by
+ * FANOUT_BENCH_CENTRIFUGO_BIN when it is set — any Centrifugo v6 binary,
+ * e.g. one built from source where the module proxy does not serve
+ * Centrifugo — and otherwise the one this script recorded; with neither it
+ * reports Centrifugo as not run, with the reason (this script's error).
+ * FANOUT_BENCH_CENTRIFUGO_VERSION names the version in the results when
+ * `centrifugo version` cannot (a build without release flags says 0.0.0).
+ *
+ *   FANOUT_BENCH_CENTRIFUGO_BIN=/path/to/centrifugo npm run bench -- --targets fanout,centrifugo
+ *
+ * Environment of this script: FANOUT_CACHE_DIR (cache root), GO (the go
+ * command), GOPROXY (as Go reads it; the default is the public Go module proxy).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -88,7 +98,10 @@ const invokedAsScript =
 if (invokedAsScript) {
   const [command = 'build', version = 'latest'] = process.argv.slice(2);
   if (command !== 'build') {
-    console.error('usage: node deploy/tools/centrifugo.mjs build [version]');
+    console.error(
+      'usage: node deploy/tools/centrifugo.mjs build [version]\n' +
+        '(npm run bench runs FANOUT_BENCH_CENTRIFUGO_BIN instead when it is set)',
+    );
     process.exit(2);
   }
   const result = await buildCentrifugo(version);

@@ -40,12 +40,12 @@ export function idleSection(
   const find = (t: IdleTargetResults, count: number): IdleResult | undefined =>
     t.idle?.find((i) => i.connections === count);
   const fanout = shown.find((t) => t.target === 'fanout');
-  const naive = shown.find((t) => t.target === 'naive');
+  const peers = shown.filter((t) => t.target !== 'fanout');
   const lines = [
     'Every connection completes a subscribe (one channel per 10 connections, `subscribed` answered) before it counts; memory per connection is the RSS growth of all server processes of the target added up ÷ the connections open when it was read. A count above one process’s open-file limit is spread over several server processes (each its own port, all reading the same topic) and several client processes with source addresses of their own in 127.0.B.x; see [README.md](README.md#idle-connections).',
     '',
-    `| connections | server processes | ${shown.map((t) => t.label).join(' | ')} | fanout ÷ naive | open (failed) | load |`,
-    `| ---: | ---: | ${shown.map(() => '---:').join(' | ')} | ---: | ---: | ---: |`,
+    `| connections | server processes | ${shown.map((t) => t.label).join(' | ')} | ${peers.map((p) => `fanout ÷ ${p.target}`).join(' | ')} | open (failed) | load |`,
+    `| ---: | ---: | ${shown.map(() => '---:').join(' | ')} | ${peers.map(() => '---:').join(' | ')} | ---: | ---: |`,
   ];
   const notes: string[] = [];
   for (const count of counts) {
@@ -53,7 +53,7 @@ export function idleSection(
     const skipped = rows.find((r) => r?.skipped !== undefined)?.skipped;
     if (skipped !== undefined && rows.every((r) => r?.measured === undefined)) {
       lines.push(
-        `| ${num(count)} | not run: ${skipped} | ${shown.map(() => '').join(' | ')} | | | |`,
+        `| ${num(count)} | not run: ${skipped} | ${shown.map(() => '').join(' | ')} | ${peers.map(() => '').join(' | ')} | | |`,
       );
       continue;
     }
@@ -61,11 +61,14 @@ export function idleSection(
       ' / ',
     );
     const f = fanout === undefined ? undefined : find(fanout, count)?.measured;
-    const n = naive === undefined ? undefined : find(naive, count)?.measured;
-    const ratio =
-      f !== undefined && n !== undefined && n.bytesPerConnection > 0
-        ? `${(f.bytesPerConnection / n.bytesPerConnection).toFixed(2)} ×`
-        : '–';
+    const ratio = peers
+      .map((peer) => {
+        const n = find(peer, count)?.measured;
+        return f !== undefined && n !== undefined && n.bytesPerConnection > 0
+          ? `${(f.bytesPerConnection / n.bytesPerConnection).toFixed(2)} ×`
+          : '–';
+      })
+      .join(' | ');
     lines.push(
       `| ${num(count)} | ${processes} | ${rows.map((r) => (r?.skipped !== undefined ? `not run: ${r.skipped}` : kib(r?.measured?.bytesPerConnection))).join(' | ')} | ${ratio} | ${rows.map((r) => (r?.measured === undefined ? '–' : `${num(r.measured.open)} (${num(r.measured.failed)})`)).join(' / ')} | ${rows.map((r) => r?.load ?? '–').join(' / ')} |`,
     );

@@ -20,6 +20,8 @@ export interface IdleSession {
   /** `Sec-WebSocket-Protocol`. */
   readonly protocol: string;
   readonly steps: readonly SessionStep[];
+  /** An application-level ping the server sends while the connection is idle, and its answer. */
+  readonly keepAlive?: { readonly ping: string; readonly pong: string };
 }
 
 /** fanout.json.v1 (the edge, and the naive baseline's subset of it): one `subscribe`, one `subscribed`. */
@@ -32,6 +34,17 @@ export const fanoutJsonSession: IdleSession = {
       expect: '{"subscribed"',
     },
   ],
+};
+
+/** Centrifugo's JSON protocol: `connect`, then `subscribe`; its `{}` pings are answered with `{}`. */
+export const centrifugoJsonSession: IdleSession = {
+  path: '/connection/websocket',
+  protocol: 'centrifuge-json',
+  steps: [
+    { send: '{"id":1,"connect":{"name":"fanout-bench"}}', expect: '{"id":1,"connect"' },
+    { send: '{"id":2,"subscribe":{"channel":"{channel}"}}', expect: '{"id":2,"subscribe"' },
+  ],
+  keepAlive: { ping: '{}', pong: '{}' },
 };
 
 /** The reply to a step: undefined when it is the one expected, otherwise a reason. */
@@ -75,7 +88,14 @@ export async function openSession(options: {
       const problem = replyProblem(await Promise.race([reply, giveUp]), step.expect);
       if (problem !== undefined) throw new Error(problem);
     }
-    client.sample(() => undefined);
+    const keepAlive = session.keepAlive;
+    client.sample(
+      keepAlive === undefined
+        ? () => undefined
+        : (payload) => {
+            if (payload.toString('latin1') === keepAlive.ping) client.sendText(keepAlive.pong);
+          },
+    );
     return client;
   } catch (error) {
     client.close();

@@ -3,22 +3,27 @@
  * WebSocket connections of their own, so their frames are read as soon as
  * they arrive instead of queueing behind the ten thousand connections the
  * main thread counts. Each event's data holds its send time (wall clock,
- * milliseconds); the worker keeps arrival minus send time.
+ * milliseconds); the worker keeps arrival minus send time. The connections
+ * speak the server's protocol (`workerData.protocol`: `fanout` or
+ * `centrifugo`, see `bench-client.ts`).
  *
  * Messages in: { channels: string[] } to subscribe one connection per
  * channel (answered with 'subscribed'), 'reset', 'collect' (answered with
  * the latencies since the last reset), 'close'.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { RawWsClient } from '../support/raw-ws-client.js';
+import { sendTimes, type BenchClient, type ProtocolName } from './bench-client.js';
+import { centrifugoProtocol } from './centrifugo-client.js';
+import { fanoutProtocol } from './fanout-client.js';
 
-const port = (workerData as { port: number }).port;
-const clients: RawWsClient[] = [];
+const { port, protocol: protocolName } = workerData as { port: number; protocol: ProtocolName };
+const protocol = protocolName === 'centrifugo' ? centrifugoProtocol : fanoutProtocol;
+const clients: BenchClient[] = [];
 let latencies: number[] = [];
 
 function onPayload(payload: Buffer): void {
-  const t = /"t":([\d.]+)/.exec(payload.toString('latin1'))?.[1];
-  if (t !== undefined) latencies.push(performance.timeOrigin + performance.now() - Number(t));
+  const now = performance.timeOrigin + performance.now();
+  for (const t of sendTimes(payload)) latencies.push(now - t);
 }
 
 parentPort?.on('message', (message: unknown) => {
@@ -34,14 +39,12 @@ parentPort?.on('message', (message: unknown) => {
     } else if (typeof message === 'object' && message !== null && 'channels' in message) {
       for (const client of clients.splice(0)) client.close();
       for (const channel of (message as { channels: string[] }).channels) {
-        const client = new RawWsClient(port, '/v1/ws', 'fanout.json.v1');
+        const client = protocol.open(port);
         await client.ready;
-        client.sendText(
-          JSON.stringify({ subscribe: { requestId: 1, subscriptions: [{ channel }] } }),
-        );
+        client.subscribe(channel);
         clients.push(client);
       }
-      while (clients.some((client) => client.frames === 0)) {
+      while (clients.some((client) => client.messages === 0)) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       for (const client of clients) client.sample(onPayload);

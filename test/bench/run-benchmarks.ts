@@ -2,7 +2,8 @@
  * `npm run bench`: the benchmark suite, side by side with its peers, on this
  * machine and in one run. Starts the local Kafka broker, then for each
  * target — the fanout edge, the naive baseline (`naive-baseline-server.ts`)
- * and Centrifugo when `deploy/tools/centrifugo.mjs` could build it — runs:
+ * and Centrifugo when it has a binary (FANOUT_BENCH_CENTRIFUGO_BIN, or what
+ * `deploy/tools/centrifugo.mjs build` installed; `centrifugo-target.ts`) — runs:
  *
  *   idle       10,000 and 50,000 idle WebSockets, each subscribed: server RSS growth per
  *              connection; a count above one process's open-file limit runs over several
@@ -16,24 +17,29 @@
  *              all are subscribed again, events missed and repeated
  *   ingest     publish throughput: fanout's ingest (gRPC `Publish`, 100 events a call,
  *              8 in flight; `ingest-publish.bench.ts`) vs a kafkajs producer writing
- *              the same batches straight to Kafka (the naive path)
+ *              the same batches straight to Kafka (the naive path) and Centrifugo's
+ *              HTTP API (`/api/batch` with 100 publishes, 8 in flight)
  *
  * Events are written to Kafka by this process (kafkajs, acks=all) and carry
  * their send time; latency is arrival minus send time on 20 connections read
- * by a worker thread (`latency-sampler.ts`). Clients are `RawWsClient`s
- * (frames counted, not decoded), spread over source addresses 127.0.0.1-4.
+ * by a worker thread (`latency-sampler.ts`). Clients speak each server's
+ * protocol (`bench-client.ts`: `fanout-client.ts`, `centrifugo-client.ts`) and
+ * count messages without decoding them, spread over source addresses 127.0.0.1-4.
+ * Centrifugo reads its own topic, written in its consumer's format.
  * Writes `docs/benchmarks/results.json`, `docs/benchmarks/results.md` and SVG
  * charts (or into `--out DIR`). Loopback only; bounded in time (≈ 10 min,
- * `--quick` ≈ 4 min); stops everything it started.
+ * `--quick` ≈ 4 min, each ≈ 5 min more with Centrifugo); stops everything it started.
  *
  *   npm run bench                  # the full run
  *   npm run bench -- --quick       # fewer subscribers, shorter phases
  *   npm run bench -- --targets fanout --scenarios broadcast,channels
  *   npm run bench -- --scenarios idle --targets fanout,naive --idle-counts 2000,6000 --idle-per-process 2000
  *   FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --targets fanout
+ *   FANOUT_BENCH_CENTRIFUGO_BIN=/path/to/centrifugo npm run bench -- --targets fanout,centrifugo
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
@@ -44,8 +50,18 @@ import { Worker } from 'node:worker_threads';
 import * as prettier from 'prettier';
 import { encodeEvent, partitionForChannel } from '@fanout/shared';
 import type { Producer } from 'kafkajs';
-import { repoRoot, startEdgeProcess, stopOwnKafka, testKafka } from '../support/index.js';
-import { RawWsClient } from '../support/raw-ws-client.js';
+import {
+  repoRoot,
+  startEdgeProcess,
+  stopOwnKafka,
+  testKafka,
+  uniqueName,
+} from '../support/index.js';
+import type { BenchClient, ClientProtocol, ProtocolName } from './bench-client.js';
+import { centrifugoProtocol } from './centrifugo-client.js';
+import { centrifugoPublishThroughput } from './centrifugo-publish.js';
+import { centrifugoRecord, findCentrifugo, startCentrifugo } from './centrifugo-target.js';
+import { fanoutProtocol } from './fanout-client.js';
 import { cpuSeconds, machineSummary } from './process-stats.js';
 import { barChart, formatNumber, lineChart } from './svg-charts.js';
 import {
@@ -56,6 +72,7 @@ import {
 } from './idle-connection-plan.js';
 import { measureIdleConnections } from './idle-connections.js';
 import { idleGroupLabel, idleSection, type IdleResult } from './idle-report.js';
+import { centrifugoJsonSession, type IdleSession } from './idle-session.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -138,17 +155,34 @@ const padding = 'x'.repeat(dataBytes);
 const sequences = new Map<string, number>();
 let eventNumber = 0;
 
-function record(channel: string): { key: string; value: Buffer; partition: number } {
+interface KafkaRecord {
+  readonly key: string;
+  readonly value: Buffer;
+  readonly partition: number;
+  readonly headers?: Record<string, string>;
+}
+
+/** The next event's data for `channel`: its send time, sequence number and padding (JSON). */
+function eventData(channel: string): { data: Buffer; now: number } {
   const now = performance.timeOrigin + performance.now();
   const seq = sequences.get(channel) ?? 0;
   sequences.set(channel, seq + 1);
   const head = `{"t":${now.toFixed(3)},"s":${seq},"p":"`;
+  return {
+    data: Buffer.from(`${head}${padding.slice(0, Math.max(0, dataBytes - head.length - 2))}"}`),
+    now,
+  };
+}
+
+/** A record as fanout's ingest writes it: the protobuf envelope, key = channel. */
+function record(channel: string): KafkaRecord {
+  const { data, now } = eventData(channel);
   const value = encodeEvent({
     id: `b${eventNumber++}`,
     channel,
     type: 'bench',
     contentType: 'application/json',
-    data: Buffer.from(`${head}${padding.slice(0, Math.max(0, dataBytes - head.length - 2))}"}`),
+    data,
     time: { seconds: Math.floor(now / 1000), nanos: Math.floor((now % 1000) * 1e6) },
     producer: 'bench',
   });
@@ -159,11 +193,20 @@ function record(channel: string): { key: string; value: Buffer; partition: numbe
   };
 }
 
+/** Topics whose records are written in another format than fanout's (a peer's own topic). */
+const recordFormats = new Map<string, (channel: string) => KafkaRecord>();
+
 async function send(topic: string, channels: readonly string[]): Promise<void> {
-  await producer.send({ topic, acks: -1, messages: channels.map((c) => record(c)) });
+  const format = recordFormats.get(topic) ?? record;
+  await producer.send({ topic, acks: -1, messages: channels.map((c) => format(c)) });
 }
 
-/** Publishes `rate` events/s over `channels` for `forSeconds` (or until `stop()`), in 20 ms steps. */
+/**
+ * Publishes `rate` events/s over `channels` for `forSeconds` (or until
+ * `stop()`), in 20 ms steps: `rate × forSeconds` events in all, the ones a
+ * busy event loop made late included (a client process at a full core can
+ * delay the steps by seconds).
+ */
 async function publishAtRate(
   topic: string,
   channels: readonly string[],
@@ -172,10 +215,11 @@ async function publishAtRate(
   stopped: () => boolean = () => false,
 ): Promise<number> {
   const started = performance.now();
+  const total = Math.floor(rate * forSeconds);
   let sent = 0;
   let turn = 0;
-  while (performance.now() - started < forSeconds * 1000 && !stopped()) {
-    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+  while (sent < total && !stopped()) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
     if (due > sent) {
       const batch = Array.from(
         { length: Math.min(due - sent, 5000) },
@@ -205,6 +249,14 @@ interface Target {
   readonly unavailable?: string;
   /** Resubscribes with the last position after a reconnect. */
   readonly resumes: boolean;
+  /** How the benchmark's clients talk to it. */
+  readonly protocol: ClientProtocol;
+  /** How an idle connection subscribes, when not `fanout.json.v1`'s way. */
+  readonly idleSession?: IdleSession;
+  /** Its own topic, when it reads another record format than the suite's topic. */
+  readonly topic?: string;
+  /** The server's version and where its binary came from, for a peer not built here. */
+  readonly version?: string;
   start(topic: string): Promise<Server>;
 }
 
@@ -216,6 +268,7 @@ const fanoutTarget: Target = {
   name: 'fanout',
   label: 'fanout edge',
   resumes: true,
+  protocol: fanoutProtocol,
   async start(topic) {
     const edge = await startEdgeProcess({
       brokers: kafka.brokers,
@@ -244,6 +297,7 @@ const naiveTarget: Target = {
   name: 'naive',
   label: 'naive (ws + kafkajs)',
   resumes: false,
+  protocol: fanoutProtocol,
   async start(topic) {
     const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
       process.execPath,
@@ -295,53 +349,79 @@ const naiveTarget: Target = {
   },
 };
 
-/** Centrifugo: built by deploy/tools/centrifugo.mjs; its reason for absence otherwise. */
-function centrifugoTarget(): Target {
-  const statusFile = join(
-    process.env['FANOUT_CACHE_DIR'] ??
-      join(process.env['XDG_CACHE_HOME'] ?? join(process.env['HOME'] ?? '', '.cache'), 'fanout'),
-    'tools',
-    'centrifugo-status.json',
-  );
-  let reason = 'not built: run `node deploy/tools/centrifugo.mjs build` (Go module proxy) first';
-  if (existsSync(statusFile)) {
-    const status = JSON.parse(readFileSync(statusFile, 'utf8')) as {
-      binary?: string;
-      error?: string;
-    };
-    reason = (status.error ?? reason)
-      .replace(/reading https?:\/\/\S+: /g, 'the Go module proxy answers ')
-      .replace(/\s+/g, ' ');
-    if (status.binary !== undefined) {
-      reason =
-        'built, but the benchmark has no Centrifugo client and configuration yet (see docs/benchmarks/README.md)';
-    }
-  }
-  return {
+/** Centrifugo's HTTP API key for this run (the `ingest` scenario's publish path). */
+const centrifugoApiKey = randomBytes(16).toString('hex');
+
+/**
+ * Centrifugo (`centrifugo-target.ts`): one node, memory engine, fed by its
+ * Kafka consumer from a topic of its own that this process writes in the
+ * consumer's publication data format; the same consumer group across its
+ * restarts. Without a binary, its reason for absence.
+ */
+async function centrifugoTarget(): Promise<Target> {
+  const found = findCentrifugo();
+  const base = {
     name: 'centrifugo',
     label: 'Centrifugo',
-    unavailable: reason,
     resumes: true,
-    start() {
-      return Promise.reject(new Error(reason));
+    protocol: centrifugoProtocol,
+    idleSession: centrifugoJsonSession,
+  };
+  if ('reason' in found) {
+    return {
+      ...base,
+      unavailable: found.reason,
+      start: () => Promise.reject(new Error(found.reason)),
+    };
+  }
+  const topic = await kafka.createTopic({ name: 'bench-suite-centrifugo', partitions });
+  recordFormats.set(topic, (channel) =>
+    centrifugoRecord(channel, eventData(channel).data, partitionForChannel(channel, partitions)),
+  );
+  const consumerGroup = uniqueName('bench-centrifugo');
+  /** Groups of the nodes running now: a restarted node takes its group back; nodes side by side (idle) get their own. */
+  const groupsInUse = new Set<string>();
+  return {
+    ...base,
+    topic,
+    version: `${found.version} (from ${found.source})`,
+    async start() {
+      let group = consumerGroup;
+      for (let n = 1; groupsInUse.has(group); n++) group = `${consumerGroup}-${n}`;
+      groupsInUse.add(group);
+      try {
+        const server = await startCentrifugo({
+          binary: found.binary,
+          brokers: kafka.brokers,
+          topic,
+          consumerGroup: group,
+          apiKey: centrifugoApiKey,
+        });
+        return {
+          pid: server.pid,
+          port: server.port,
+          stop: () => server.stop().finally(() => groupsInUse.delete(group)),
+        };
+      } catch (error) {
+        groupsInUse.delete(group);
+        throw error;
+      }
     },
   };
 }
 
 // ---- clients -------------------------------------------------------------------------------
 
-async function connectAll(port: number, count: number, offset = 0): Promise<RawWsClient[]> {
-  const clients: RawWsClient[] = [];
+async function connectAll(
+  port: number,
+  count: number,
+  offset = 0,
+  protocol: ClientProtocol = fanoutProtocol,
+): Promise<BenchClient[]> {
+  const clients: BenchClient[] = [];
   for (let i = 0; i < count; i += 500) {
-    const wave = Array.from(
-      { length: Math.min(500, count - i) },
-      (_, j) =>
-        new RawWsClient(
-          port,
-          '/v1/ws',
-          'fanout.json.v1',
-          sourceAddresses[(offset + i + j) % sourceAddresses.length],
-        ),
+    const wave = Array.from({ length: Math.min(500, count - i) }, (_, j) =>
+      protocol.open(port, sourceAddresses[(offset + i + j) % sourceAddresses.length]),
     );
     await Promise.all(wave.map((client) => client.ready));
     clients.push(...wave);
@@ -350,32 +430,28 @@ async function connectAll(port: number, count: number, offset = 0): Promise<RawW
 }
 
 async function subscribeAll(
-  clients: readonly RawWsClient[],
+  clients: readonly BenchClient[],
   channelOf: (index: number) => string,
 ): Promise<void> {
-  const before = clients.map((client) => client.frames);
+  const before = clients.map((client) => client.messages);
   clients.forEach((client, index) => {
-    client.sendText(
-      JSON.stringify({
-        subscribe: { requestId: 1, subscriptions: [{ channel: channelOf(index) }] },
-      }),
-    );
+    client.subscribe(channelOf(index));
   });
   const deadline = Date.now() + 60_000;
-  while (clients.some((client, index) => client.frames <= (before[index] ?? 0))) {
+  while (clients.some((client, index) => client.messages <= (before[index] ?? 0))) {
     if (Date.now() > deadline) throw new Error('subscriptions were not all confirmed in 60 s');
     await sleep(50);
   }
+  const refused = clients.find((client) => client.error !== undefined);
+  if (refused !== undefined) throw new Error(`a subscription was refused: ${refused.error ?? ''}`);
 }
 
 function unsubscribeAll(
-  clients: readonly RawWsClient[],
+  clients: readonly BenchClient[],
   channelOf: (index: number) => string,
 ): void {
   clients.forEach((client, index) => {
-    client.sendText(
-      JSON.stringify({ unsubscribe: { requestId: 2, channels: [channelOf(index)] } }),
-    );
+    client.unsubscribe(channelOf(index));
   });
 }
 
@@ -387,9 +463,9 @@ function percentile(sorted: readonly number[], p: number): number {
 class LatencySampler {
   readonly #worker: Worker;
 
-  constructor(port: number) {
+  constructor(port: number, protocol: ProtocolName) {
     this.#worker = new Worker(new URL('./latency-sampler.js', import.meta.url), {
-      workerData: { port },
+      workerData: { port, protocol },
     });
   }
 
@@ -433,26 +509,38 @@ interface FanoutResult {
 async function measureFanout(
   server: Server,
   topic: string,
-  clients: readonly RawWsClient[],
+  clients: readonly BenchClient[],
   channels: readonly string[],
   subscribersPerChannel: number,
   rate: number,
+  protocol: ClientProtocol = fanoutProtocol,
 ): Promise<FanoutResult> {
-  const sampler = new LatencySampler(server.port);
+  const sampler = new LatencySampler(server.port, protocol.name);
   await sampler.follow(Array.from({ length: 20 }, (_, i) => channels[i % channels.length] ?? ''));
-  await publishAtRate(topic, channels, rate, 1);
+  const received = (): number => clients.reduce((sum, client) => sum + client.messages, 0);
+  // Warm up for a second, and let its deliveries arrive (30 s at most), so
+  // none of them is counted in the measurement.
+  const warmupBefore = received();
+  const warmup = await publishAtRate(topic, channels, rate, 1);
+  const warmupDeadline = Date.now() + 30_000;
+  while (
+    received() - warmupBefore < warmup * subscribersPerChannel &&
+    Date.now() < warmupDeadline
+  ) {
+    await sleep(20);
+  }
   await sleep(500);
   sampler.reset();
-  const framesBefore = clients.reduce((sum, client) => sum + client.frames, 0);
+  const framesBefore = received();
   const cpuBefore = cpuSeconds(server.pid) ?? 0;
   const started = performance.now();
   const events = await publishAtRate(topic, channels, rate, seconds);
   const expected = events * subscribersPerChannel;
   const deadline = Date.now() + 30_000;
-  let received: number;
+  let delivered: number;
   for (;;) {
-    received = clients.reduce((sum, client) => sum + client.frames, 0) - framesBefore;
-    if (received >= expected || Date.now() > deadline) break;
+    delivered = received() - framesBefore;
+    if (delivered >= expected || Date.now() > deadline) break;
     await sleep(20);
   }
   const elapsed = (performance.now() - started) / 1000;
@@ -464,10 +552,10 @@ async function measureFanout(
     eventsPerSecond: rate,
     events,
     expected,
-    received,
-    deliveriesPerSecond: received / elapsed,
+    received: delivered,
+    deliveriesPerSecond: delivered / elapsed,
     serverCpu: cpu / elapsed,
-    deliveriesPerCpuSecond: cpu > 0 ? received / cpu : Number.NaN,
+    deliveriesPerCpuSecond: cpu > 0 ? delivered / cpu : Number.NaN,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
     p999Ms: percentile(sorted, 99.9),
@@ -498,6 +586,7 @@ async function idle(target: Target, topic: string): Promise<IdleResult[]> {
       connections: count,
       limits: idleLimits,
       startServer: () => target.start(topic),
+      ...(target.idleSession ? { session: target.idleSession } : {}),
       channelPrefix: `bench.idle.${target.name}.${count}.`,
       warmUpChannels: idleWarmUpChannels,
       openTimeoutMs: idleOpenSeconds * 1000,
@@ -523,7 +612,7 @@ async function broadcastAndChannels(
   const broadcast: FanoutResult[] = [];
   let spread: FanoutResult | undefined;
   try {
-    const clients = await connectAll(server.port, mainConnections);
+    const clients = await connectAll(server.port, mainConnections, 0, target.protocol);
     const channel = `bench.broadcast.${target.name}`;
     if (selectedScenarios.has('broadcast')) {
       let subscribed = 0;
@@ -537,6 +626,7 @@ async function broadcastAndChannels(
           [channel],
           count,
           broadcastRate,
+          target.protocol,
         );
         broadcast.push(result);
         say(
@@ -559,6 +649,7 @@ async function broadcastAndChannels(
         channels,
         mainConnections / channelCount,
         channelsRate,
+        target.protocol,
       );
       say(
         `${target.name} channels: ${formatNumber(spread.deliveriesPerSecond)}/s, p50 ${spread.p50Ms.toFixed(0)} ms, p99 ${spread.p99Ms.toFixed(0)} ms, ${spread.received}/${spread.expected}`,
@@ -573,43 +664,44 @@ async function broadcastAndChannels(
 
 /** One storm client: one channel, the sequence numbers and last position it saw. */
 class StormClient {
-  socket: RawWsClient | undefined;
+  socket: BenchClient | undefined;
   live = false;
   position: string | undefined;
   readonly seen = new Set<number>();
   received = 0;
   first = -1;
   highest = -1;
+  /** The server answered a resume with "cannot resume" (Centrifugo: `recovered: false`). */
+  resumeRefused = false;
 
   constructor(readonly channel: string) {}
 
-  async connect(port: number, source: string, resume: boolean): Promise<void> {
+  async connect(
+    protocol: ClientProtocol,
+    port: number,
+    source: string,
+    resume: boolean,
+  ): Promise<void> {
     this.live = false;
-    const socket = new RawWsClient(port, '/v1/ws', 'fanout.json.v1', source);
-    this.socket = socket;
-    await socket.ready;
-    socket.sample((payload) => {
-      const text = payload.toString('latin1');
-      const position = /"position":"([^"]+)"[}\]]*$/.exec(text)?.[1];
-      if (text.startsWith('{"subscribed"')) {
-        this.live = true;
-        if (position !== undefined) this.position = position;
-        return;
-      }
-      if (!text.startsWith('{"event"')) return;
-      const seq = Number(/"s":(\d+)/.exec(text)?.[1] ?? -1);
-      if (seq < 0) return;
-      this.received++;
-      if (this.first < 0) this.first = seq;
-      this.seen.add(seq);
-      if (seq > this.highest) this.highest = seq;
-      if (position !== undefined) this.position = position;
-    });
-    const since = resume && this.position !== undefined ? { since: this.position } : {};
-    socket.sendText(
-      JSON.stringify({
-        subscribe: { requestId: 1, subscriptions: [{ channel: this.channel, ...since }] },
-      }),
+    this.socket = await protocol.follow(
+      port,
+      source,
+      this.channel,
+      resume ? this.position : undefined,
+      {
+        subscribed: (position, resumed) => {
+          this.live = true;
+          if (resumed === false) this.resumeRefused = true;
+          if (position !== undefined) this.position = position;
+        },
+        event: (seq, position) => {
+          this.received++;
+          if (this.first < 0) this.first = seq;
+          this.seen.add(seq);
+          if (seq > this.highest) this.highest = seq;
+          if (position !== undefined) this.position = position;
+        },
+      },
     );
   }
 }
@@ -624,6 +716,8 @@ interface StormResult {
   readonly expected: number;
   readonly missed: number;
   readonly duplicates: number;
+  /** Clients the server told it could not resume them (Centrifugo's `recovered: false`). */
+  readonly resumeRefused: number;
   readonly load: number;
 }
 
@@ -645,7 +739,12 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
         clients
           .slice(i, i + 500)
           .map((client, j) =>
-            client.connect(server.port, sourceAddresses[(i + j) % 4] ?? '127.0.0.1', false),
+            client.connect(
+              target.protocol,
+              server.port,
+              sourceAddresses[(i + j) % 4] ?? '127.0.0.1',
+              false,
+            ),
           ),
       );
     }
@@ -668,6 +767,7 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
           .slice(i, i + 1000)
           .map((client, j) =>
             client.connect(
+              target.protocol,
               server.port,
               sourceAddresses[(i + j + 1) % 4] ?? '127.0.0.1',
               target.resumes,
@@ -722,6 +822,7 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
       expected,
       missed,
       duplicates,
+      resumeRefused: clients.filter((client) => client.resumeRefused).length,
       load: load(),
     };
   } finally {
@@ -733,6 +834,8 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
 }
 
 interface IngestResult {
+  /** The target whose publish path this is. */
+  readonly target: string;
   readonly path: string;
   readonly eventsPerSecond: number;
   readonly load: number;
@@ -764,7 +867,12 @@ async function fanoutIngest(): Promise<IngestResult> {
   if (code !== 0 || !Number.isFinite(eventsPerSecond)) {
     throw new Error(`ingest benchmark failed (exit ${code}):\n${output.slice(-3000)}`);
   }
-  return { path: 'fanout ingest (gRPC Publish → Kafka)', eventsPerSecond, load: load() };
+  return {
+    target: 'fanout',
+    path: 'fanout ingest (gRPC Publish → Kafka)',
+    eventsPerSecond,
+    load: load(),
+  };
 }
 
 /** The naive path: a kafkajs producer writing 100-event batches straight to Kafka, 8 in flight. */
@@ -793,10 +901,32 @@ async function naiveIngest(topic: string): Promise<IngestResult> {
   const elapsed = (performance.now() - started) / 1000;
   await naive.disconnect();
   return {
+    target: 'naive',
     path: 'kafkajs producer straight to Kafka',
     eventsPerSecond: events / elapsed,
     load: load(),
   };
+}
+
+/** Centrifugo's publish path: its HTTP API, `/api/batch` with 100 publishes a call, 8 in flight. */
+async function centrifugoIngest(target: Target): Promise<IngestResult> {
+  const server = await target.start(target.topic ?? '');
+  try {
+    const eventsPerSecond = await centrifugoPublishThroughput({
+      port: server.port,
+      apiKey: centrifugoApiKey,
+      seconds,
+      warmupSeconds: 2,
+    });
+    return {
+      target: 'centrifugo',
+      path: 'Centrifugo HTTP API (/api/batch → memory broker)',
+      eventsPerSecond,
+      load: load(),
+    };
+  } finally {
+    await server.stop();
+  }
 }
 
 // ---- run --------------------------------------------------------------------------------------
@@ -805,6 +935,8 @@ interface TargetResult {
   readonly target: string;
   readonly label: string;
   readonly unavailable?: string;
+  /** A peer's version and the source of its binary. */
+  version?: string;
   idle?: IdleResult[];
   broadcast?: FanoutResult[];
   channels?: FanoutResult;
@@ -812,9 +944,11 @@ interface TargetResult {
   errors: string[];
 }
 
-const targets = [fanoutTarget, naiveTarget, centrifugoTarget()].filter((t) =>
-  selectedTargets.has(t.name),
-);
+const targets = [
+  fanoutTarget,
+  naiveTarget,
+  ...(selectedTargets.has('centrifugo') ? [await centrifugoTarget()] : []),
+].filter((t) => selectedTargets.has(t.name));
 const results: TargetResult[] = [];
 const ingestResults: IngestResult[] = [];
 const topic = await kafka.createTopic({ name: 'bench-suite', partitions });
@@ -828,6 +962,7 @@ try {
       ...(target.unavailable === undefined ? {} : { unavailable: target.unavailable }),
       errors: [],
     };
+    if (target.version !== undefined) result.version = target.version;
     results.push(result);
     if (target.unavailable !== undefined) {
       say(`${target.name}: not run — ${target.unavailable}`);
@@ -843,29 +978,45 @@ try {
         say(`${target.name} ${name} failed: ${message}`);
       }
     };
+    // A peer that reads another record format than fanout's has its own topic.
+    const targetTopic = target.topic ?? topic;
     await attempt('idle', async () => {
-      result.idle = await idle(target, topic);
+      result.idle = await idle(target, targetTopic);
     });
     if (selectedScenarios.has('broadcast') || selectedScenarios.has('channels')) {
       await attempt(selectedScenarios.has('broadcast') ? 'broadcast' : 'channels', async () => {
-        const { broadcast, channels } = await broadcastAndChannels(target, topic);
+        const { broadcast, channels } = await broadcastAndChannels(target, targetTopic);
         result.broadcast = broadcast;
         if (channels !== undefined) result.channels = channels;
       });
     }
     await attempt('storm', async () => {
-      result.storm = await storm(target, topic);
+      result.storm = await storm(target, targetTopic);
       say(`${target.name} storm: ${JSON.stringify(result.storm)}`);
     });
   }
   if (selectedScenarios.has('ingest')) {
-    try {
-      ingestResults.push(await fanoutIngest());
-      ingestResults.push(await naiveIngest(topic));
-      say(`ingest: ${JSON.stringify(ingestResults)}`);
-    } catch (error) {
-      say(`ingest failed: ${error instanceof Error ? error.message : String(error)}`);
+    const paths: [string, () => Promise<IngestResult>][] = [
+      ['fanout', fanoutIngest],
+      ['naive', () => naiveIngest(topic)],
+      ...targets
+        .filter((t) => t.name === 'centrifugo' && t.unavailable === undefined)
+        .map((t): [string, () => Promise<IngestResult>] => [
+          'centrifugo',
+          () => centrifugoIngest(t),
+        ]),
+    ];
+    for (const [name, run] of paths) {
+      if (!selectedTargets.has(name)) continue;
+      try {
+        ingestResults.push(await run());
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        results.find((r) => r.target === name)?.errors.push(`ingest: ${message}`);
+        say(`${name} ingest failed: ${message}`);
+      }
     }
+    say(`ingest: ${JSON.stringify(ingestResults)}`);
   }
 } finally {
   await producer.disconnect();
@@ -880,6 +1031,58 @@ mkdirSync(outDir, { recursive: true });
 const date = startedAt.toISOString().slice(0, 10);
 const machineLine = `${machine.cpus} vCPU ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}, Kafka single broker on the same machine`;
 const caption = [`${command} (${quick ? 'quick' : 'full'} run), ${date}`, machineLine];
+
+const byName = new Map(results.map((r) => [r.target, r]));
+const fanout = byName.get('fanout');
+/** The peers that ran, in the order they ran: every ratio is fanout ÷ peer. */
+const peers = results.filter((r) => r.target !== 'fanout' && r.unavailable === undefined);
+const shortName = (r: TargetResult): string =>
+  r.target === 'centrifugo' ? 'Centrifugo' : r.target === 'fanout' ? 'fanout' : r.target;
+/** a ÷ b, or undefined when either is missing. */
+const divide = (a: number | undefined, b: number | undefined): number | undefined =>
+  a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0
+    ? a / b
+    : undefined;
+const idleAt = (r: TargetResult | undefined, count: number): IdleResult | undefined =>
+  r?.idle?.find((i) => i.connections === count);
+const broadcastAt = (r: TargetResult | undefined, count: number): FanoutResult | undefined =>
+  r?.broadcast?.find((b) => b.subscribers === count);
+const allLive = (r: StormResult | undefined): number | undefined =>
+  r !== undefined && r.liveClients === r.clients ? r.allLiveMs : undefined;
+const ingestOf = (name: string): number | undefined =>
+  ingestResults.find((i) => i.target === name)?.eventsPerSecond;
+
+/** fanout ÷ peer for every figure both measured (memory, latency, time: < 1 is fanout's better). */
+function ratiosTo(peer: TargetResult): Record<string, number | undefined> {
+  const ratios: Record<string, number | undefined> = {};
+  for (const count of idleCounts) {
+    ratios[`idle ${count} bytes per connection`] = divide(
+      idleAt(fanout, count)?.measured?.bytesPerConnection,
+      idleAt(peer, count)?.measured?.bytesPerConnection,
+    );
+  }
+  const fanoutRows: [string, FanoutResult | undefined, FanoutResult | undefined][] = [
+    ...broadcastCounts.map(
+      (count): [string, FanoutResult | undefined, FanoutResult | undefined] => [
+        `broadcast ${count}`,
+        broadcastAt(fanout, count),
+        broadcastAt(peer, count),
+      ],
+    ),
+    ['channels', fanout?.channels, peer.channels],
+  ];
+  for (const [name, f, p] of fanoutRows) {
+    ratios[`${name} deliveries/s`] = divide(f?.deliveriesPerSecond, p?.deliveriesPerSecond);
+    ratios[`${name} p99`] = divide(f?.p99Ms, p?.p99Ms);
+  }
+  ratios['storm time until all receive new events'] = divide(
+    allLive(fanout?.storm),
+    allLive(peer.storm),
+  );
+  ratios['ingest events/s'] = divide(ingestOf('fanout'), ingestOf(peer.target));
+  return ratios;
+}
+
 const json = {
   command,
   quick,
@@ -889,6 +1092,8 @@ const json = {
   settings: { seconds, broadcastRate, channelsRate, stormRate, dataBytes, partitions },
   targets: results,
   ingest: ingestResults,
+  /** fanout ÷ peer, per peer; undefined (left out) where either side has no figure. */
+  ratios: Object.fromEntries(peers.map((peer) => [peer.target, ratiosTo(peer)])),
 };
 /** Written as the repository's formatter would write it, so the files pass its check. */
 async function writeFormatted(file: string, text: string): Promise<void> {
@@ -898,17 +1103,16 @@ async function writeFormatted(file: string, text: string): Promise<void> {
 
 await writeFormatted(join(outDir, 'results.json'), JSON.stringify(json, null, 2));
 
-const byName = new Map(results.map((r) => [r.target, r]));
-const fanout = byName.get('fanout');
-const naive = byName.get('naive');
-const ratio = (a: number | undefined, b: number | undefined): string =>
-  a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0
-    ? `${(a / b).toFixed(2)} ×`
-    : '–';
+/** Two decimals; two significant digits below 0.1 (0.012 ×, not 0.01 ×). */
+const times = (value: number | undefined): string =>
+  value === undefined ? '–' : `${value < 0.1 ? value.toPrecision(2) : value.toFixed(2)} ×`;
+const ratio = (a: number | undefined, b: number | undefined): string => times(divide(a, b));
 const num = (v: number | undefined, digits = 0): string =>
   v === undefined || !Number.isFinite(v)
     ? '–'
     : v.toLocaleString('en', { maximumFractionDigits: digits });
+const centrifugo = byName.get('centrifugo');
+const centrifugoRan = centrifugo !== undefined && centrifugo.unavailable === undefined;
 
 const md: string[] = [
   '<!-- Written by `npm run bench` (test/bench/run-benchmarks.ts); edit the runner, not this file. -->',
@@ -917,13 +1121,28 @@ const md: string[] = [
   '',
   `Command: \`${command}\` · date ${startedAt.toISOString()} · machine: ${machineLine} · open-file limit ${machine.openFileLimit.toLocaleString('en')} per process · load average at the end ${json.loadAtEnd}.`,
   '',
-  'Ratios are fanout ÷ naive baseline (> 1: fanout delivers more or faster; for memory and latency < 1 is better). Every row names the load average (1 min) when it was measured: the machine is shared.',
+  `Ratios are fanout ÷ peer (${peers.map(shortName).join(', ') || 'none ran'}; > 1: fanout delivers more or faster; for memory and latency < 1 is better). Every row names the load average (1 min) when it was measured: the machine is shared.`,
   '',
 ];
 for (const r of results) {
   if (r.unavailable !== undefined)
     md.push(`**${r.label}: not run** — ${r.unavailable.replace(/\.$/, '')}.`, '');
+  if (r.version !== undefined && r.unavailable === undefined)
+    md.push(`${r.label}: ${r.version}.`, '');
   for (const error of r.errors) md.push(`**${r.label}: ${error}**`, '');
+}
+if (centrifugoRan) {
+  md.push(
+    '### How Centrifugo runs here',
+    '',
+    "- One node, memory engine, fed from Kafka by its own Kafka consumer (publication data mode: the record's value is the publication's data, a header names the channel) from a topic of its own with the same partitions, keys, data and rates the suite writes for fanout (fanout's topic holds its protobuf envelopes, which Centrifugo cannot read). Its consumer is a consumer group that commits offsets; fanout's edge reads partitions without a group.",
+    '- Clients connect without a token and subscribe anonymously to channels without a namespace, as fanout runs here (`edge.authRequired` off). Those channels keep a history (1,000 publications, 10 min) with forced recovery, as fanout always keeps its replay buffer.',
+    '- Centrifugo writes several messages into one WebSocket frame when they queue up (newline-separated); its client counts messages, not frames, and answers its application-level pings.',
+    `- Idle connections: the same measurement; every count above the open-file limit of ${machine.openFileLimit.toLocaleString('en')} per process is not run, as for every target.`,
+    '- Reconnect storm: clients resume with `recover: true` and the offset and epoch of the last publication they saw. The memory engine\'s history lives in the process, so a restarted node has new epochs and answers `recovered: false` ("told: cannot resume" below); what was published meanwhile is counted as missed. Centrifugo\'s Redis engine keeps history across restarts; it is not run here.',
+    "- Publish throughput: Centrifugo's server HTTP API (`/api/batch`, 100 publishes a call, 8 calls in flight, API key) into its memory broker — it does not write to Kafka, where fanout's ingest acknowledges only after Kafka (acks=all).",
+    '',
+  );
 }
 
 md.push(
@@ -933,34 +1152,37 @@ md.push(
 );
 md.push('', `![memory per connection](memory-per-connection.svg)`, '');
 
-const fanoutRow = (
-  label: string,
-  f: FanoutResult | undefined,
-  n: FanoutResult | undefined,
-): string =>
-  `| ${label} | ${num(f?.deliveriesPerSecond)} | ${num(n?.deliveriesPerSecond)} | ${ratio(f?.deliveriesPerSecond, n?.deliveriesPerSecond)} | ${num(f?.p50Ms, 1)} / ${num(f?.p99Ms, 1)} / ${num(f?.p999Ms, 1)} | ${num(n?.p50Ms, 1)} / ${num(n?.p99Ms, 1)} / ${num(n?.p999Ms, 1)} | ${ratio(f?.p99Ms, n?.p99Ms)} | ${num(f?.received)} / ${num(f?.expected)} | ${num(n?.received)} / ${num(n?.expected)} | ${num((f?.serverCpu ?? Number.NaN) * 100)} % / ${num((n?.serverCpu ?? Number.NaN) * 100)} % | ${f?.load ?? '–'} / ${n?.load ?? '–'} |`;
+const fanoutRows = (
+  scenario: string,
+  pick: (r: TargetResult | undefined) => FanoutResult | undefined,
+): string[] =>
+  // A scenario no target measured (not selected) has no rows.
+  [fanout, ...peers].every((r) => pick(r) === undefined)
+    ? []
+    : [fanout, ...peers].map((r) => {
+        const v = pick(r);
+        const isFanout = r === fanout;
+        return `| ${scenario} | ${r?.label ?? 'fanout edge'} | ${num(v?.deliveriesPerSecond)} | ${isFanout ? '' : ratio(pick(fanout)?.deliveriesPerSecond, v?.deliveriesPerSecond)} | ${num(v?.p50Ms, 1)} / ${num(v?.p99Ms, 1)} / ${num(v?.p999Ms, 1)} | ${isFanout ? '' : ratio(pick(fanout)?.p99Ms, v?.p99Ms)} | ${num(v?.received)} / ${num(v?.expected)} | ${num((v?.serverCpu ?? Number.NaN) * 100)} % | ${v?.load ?? '–'} |`;
+      });
 md.push(
   '## Fan-out: deliveries per second and latency',
   '',
   `${seconds} s per measurement; events of ${dataBytes} bytes of data; latency in ms from the hand-over to the Kafka producer to arrival (p50 / p99 / p99.9).`,
   '',
-  '| scenario | fanout deliveries/s | naive deliveries/s | fanout ÷ naive | fanout latency | naive latency | p99 fanout ÷ naive | fanout received / expected | naive received / expected | server CPU fanout / naive | load |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  '| scenario | server | deliveries/s | fanout ÷ server | latency | p99 fanout ÷ server | received / expected | server CPU | load |',
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
 );
 for (const count of broadcastCounts) {
   md.push(
-    fanoutRow(
-      `1 channel × ${num(count)} subscribers, ${broadcastRate} ev/s`,
-      fanout?.broadcast?.find((b) => b.subscribers === count),
-      naive?.broadcast?.find((b) => b.subscribers === count),
+    ...fanoutRows(`1 channel × ${num(count)} subscribers, ${broadcastRate} ev/s`, (r) =>
+      broadcastAt(r, count),
     ),
   );
 }
 md.push(
-  fanoutRow(
+  ...fanoutRows(
     `${num(channelCount)} channels × ${mainConnections / channelCount} subscribers, ${num(channelsRate)} ev/s`,
-    fanout?.channels,
-    naive?.channels,
+    (r) => r?.channels,
   ),
   '',
   '![throughput vs subscribers](throughput-vs-subscribers.svg)',
@@ -969,33 +1191,45 @@ md.push(
   '',
   '## Reconnect storm',
   '',
-  `${num(mainConnections)} subscribers over ${stormChannels} channels, ${stormRate} events/s with a sequence number per channel; the server is stopped (SIGTERM) and a fresh one started; every client reconnects — fanout's with \`since\` = the last position it saw, the naive baseline's plainly (it has no replay). Missed: events published after a client's first one that it never received.`,
+  `${num(mainConnections)} subscribers over ${stormChannels} channels, ${stormRate} events/s with a sequence number per channel; the server is stopped (SIGTERM) and a fresh one started; every client reconnects — fanout's with \`since\` = the last position it saw, the naive baseline's plainly (it has no replay)${centrifugoRan ? ", Centrifugo's with `recover: true` and the offset and epoch of the last publication it saw" : ''}. Missed: events published after a client's first one that it never received. Told: cannot resume: clients the server answered that it could not resume them.`,
   '',
-  '| target | all receiving new events again, after the stop | of which server restart | events due | missed | repeated | load |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  '| target | all receiving new events again, after the stop | of which server restart | events due | missed | repeated | told: cannot resume | load |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
 );
 for (const r of results) {
   if (r.storm === undefined) continue;
   md.push(
-    `| ${r.label} | ${r.storm.liveClients < r.storm.clients ? `not all: ${num(r.storm.liveClients)} of ${num(r.storm.clients)} after ` : ''}${num(r.storm.allLiveMs)} ms | ${num(r.storm.restartMs)} ms | ${num(r.storm.expected)} | ${num(r.storm.missed)} | ${num(r.storm.duplicates)} | ${r.storm.load} |`,
+    `| ${r.label} | ${r.storm.liveClients < r.storm.clients ? `not all: ${num(r.storm.liveClients)} of ${num(r.storm.clients)} after ` : ''}${num(r.storm.allLiveMs)} ms | ${num(r.storm.restartMs)} ms | ${num(r.storm.expected)} | ${num(r.storm.missed)} | ${num(r.storm.duplicates)} | ${num(r.storm.resumeRefused)} | ${r.storm.load} |`,
   );
 }
-const allLive = (r: StormResult | undefined): number | undefined =>
-  r !== undefined && r.liveClients === r.clients ? r.allLiveMs : undefined;
 md.push(
   '',
-  `Ratio of time until all receive new events (fanout ÷ naive): ${ratio(allLive(fanout?.storm), allLive(naive?.storm))} — fanout's clients first receive every event published while they were away; the naive baseline's skip them (its "missed").`,
+  `Ratio of time until all receive new events: ${peers.map((p) => `fanout ÷ ${shortName(p)} ${ratio(allLive(fanout?.storm), allLive(p.storm))}`).join('; ') || '–'} — fanout's clients first receive every event published while they were away; the naive baseline's skip them (its "missed")${centrifugoRan ? "; so do Centrifugo's when it answers that it cannot resume them" : ''}.`,
   '',
   '## Publish throughput',
   '',
-  '| path | events/s | load |',
-  '| --- | ---: | ---: |',
-  ...ingestResults.map((i) => `| ${i.path} | ${num(i.eventsPerSecond)} | ${i.load} |`),
+  '| path | events/s | fanout ingest ÷ path | load |',
+  '| --- | ---: | ---: | ---: |',
+  ...ingestResults.map(
+    (i) =>
+      `| ${i.path} | ${num(i.eventsPerSecond)} | ${i.target === 'fanout' ? '' : ratio(ingestOf('fanout'), i.eventsPerSecond)} | ${i.load} |`,
+  ),
   '',
-  `Ratio (fanout ingest ÷ kafkajs straight to Kafka): ${ratio(ingestResults[0]?.eventsPerSecond, ingestResults[1]?.eventsPerSecond)}. The ingest adds gRPC, authentication, validation and the idempotent producer; the naive path has none of them.`,
+  `The ingest adds gRPC, authentication, validation and the idempotent producer; the naive path has none of them.${centrifugoRan ? " Centrifugo's HTTP API authenticates (API key) and validates, and answers once its memory broker holds the publications: it writes nothing to Kafka." : ''}`,
   '',
 );
 await writeFormatted(join(outDir, 'results.md'), `${md.join('\n')}\n`);
+
+/** One caption line per peer: fanout ÷ it for each x of a chart. */
+const ratioCaption = (
+  what: string,
+  xs: readonly string[],
+  value: (r: TargetResult | undefined, index: number) => number | undefined,
+): string[] =>
+  peers.map(
+    (p) =>
+      `fanout ÷ ${shortName(p)}, ${what}: ${xs.map((x, i) => `${x} ${times(divide(value(fanout, i), value(p, i)))}`).join(', ')}`,
+  );
 
 const reported = results.filter((r) => r.unavailable === undefined);
 writeFileSync(
@@ -1004,32 +1238,51 @@ writeFileSync(
     {
       title: 'Broadcast: deliveries/s vs subscribers of one channel',
       yLabel: 'deliveries/s',
-      caption,
+      caption: [
+        ...caption,
+        ...ratioCaption(
+          'deliveries/s',
+          broadcastCounts.map((c) => num(c)),
+          (r, i) => broadcastAt(r, broadcastCounts[i] ?? 0)?.deliveriesPerSecond,
+        ),
+      ],
     },
     broadcastCounts.map((c) => num(c)),
     reported.map((r) => ({
       name: r.label,
-      values: broadcastCounts.map(
-        (c) => r.broadcast?.find((b) => b.subscribers === c)?.deliveriesPerSecond ?? Number.NaN,
-      ),
+      values: broadcastCounts.map((c) => broadcastAt(r, c)?.deliveriesPerSecond ?? Number.NaN),
     })),
     `subscribers (${broadcastRate} events/s)`,
   ),
 );
-const latencyGroups: { label: string; pick: (r: TargetResult) => FanoutResult | undefined }[] = [
+const latencyGroups: {
+  label: string;
+  pick: (r: TargetResult | undefined) => FanoutResult | undefined;
+}[] = [
   {
     label: `1 ch × ${((broadcastCounts.at(-1) ?? 0) / 1000).toFixed(0)}k`,
-    pick: (r) => r.broadcast?.find((b) => b.subscribers === broadcastCounts.at(-1)),
+    pick: (r) => broadcastAt(r, broadcastCounts.at(-1) ?? 0),
   },
   {
     label: `${channelCount / 1000}k ch × ${mainConnections / channelCount}`,
-    pick: (r) => r.channels,
+    pick: (r) => r?.channels,
   },
 ];
 writeFileSync(
   join(outDir, 'latency-percentiles.svg'),
   barChart(
-    { title: 'Delivery latency percentiles (ms, log scale)', yLabel: 'ms', caption },
+    {
+      title: 'Delivery latency percentiles (ms, log scale)',
+      yLabel: 'ms',
+      caption: [
+        ...caption,
+        ...ratioCaption(
+          'p99',
+          latencyGroups.map((g) => g.label),
+          (r, i) => latencyGroups[i]?.pick(r)?.p99Ms,
+        ),
+      ],
+    },
     latencyGroups.flatMap((g) => [`p50\n${g.label}`, `p99\n${g.label}`, `p99.9\n${g.label}`]),
     reported.map((r) => ({
       name: r.label,
@@ -1044,12 +1297,23 @@ writeFileSync(
 writeFileSync(
   join(outDir, 'memory-per-connection.svg'),
   barChart(
-    { title: 'Server memory per idle WebSocket (KiB of RSS growth)', yLabel: 'KiB', caption },
+    {
+      title: 'Server memory per idle WebSocket (KiB of RSS growth)',
+      yLabel: 'KiB',
+      caption: [
+        ...caption,
+        ...ratioCaption(
+          'bytes per connection',
+          idleCounts.map((c) => num(c)),
+          (r, i) => idleAt(r, idleCounts[i] ?? 0)?.measured?.bytesPerConnection,
+        ),
+      ],
+    },
     idleCounts.map((c) => idleGroupLabel(c, reported)),
     reported.map((r) => ({
       name: r.label,
       values: idleCounts.map((c) => {
-        const bytes = r.idle?.find((i) => i.connections === c)?.measured?.bytesPerConnection;
+        const bytes = idleAt(r, c)?.measured?.bytesPerConnection;
         return bytes === undefined ? Number.NaN : bytes / 1024;
       }),
     })),

@@ -128,9 +128,16 @@ export class RawWsClient {
         this.#onPayload?.(buffer.subarray(at + headerLength, at + headerLength + length));
       } else if (opcode === 8) {
         this.closeCode = length >= 2 ? buffer.readUInt16BE(at + headerLength) : 1005;
+        // Complete the closing handshake as a browser does (RFC 6455 5.5.1): a
+        // server that waits for it (Centrifugo) need not time out on each socket.
+        this.#control(
+          0x88,
+          buffer.subarray(at + headerLength, at + headerLength + Math.min(length, 2)),
+        );
+        this.#socket.end();
       } else if (opcode === 9) {
         // Answer pings so the edge's idle timeout never fires.
-        this.#pong(buffer.subarray(at + headerLength, at + headerLength + length));
+        this.#control(0x8a, buffer.subarray(at + headerLength, at + headerLength + length));
       }
       at += headerLength + length;
     }
@@ -138,10 +145,12 @@ export class RawWsClient {
     this.#buffer = buffer.length === 0 ? Buffer.alloc(0) : Buffer.from(buffer);
   }
 
-  #pong(payload: Buffer): void {
+  /** A masked control frame (`first`: FIN + opcode), unless the socket is done writing. */
+  #control(first: number, payload: Buffer): void {
+    if (!this.#socket.writable) return;
     const mask = randomBytes(4);
     const masked = Buffer.from(payload);
     for (let i = 0; i < masked.length; i++) masked[i] = (masked[i] ?? 0) ^ (mask[i & 3] ?? 0);
-    this.#socket.write(Buffer.concat([Buffer.from([0x8a, 0x80 | masked.length]), mask, masked]));
+    this.#socket.write(Buffer.concat([Buffer.from([first, 0x80 | masked.length]), mask, masked]));
   }
 }
