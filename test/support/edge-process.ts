@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from './repo-paths.js';
+import { serviceReady } from './service-ready.js';
 
 export interface EdgeProcess {
   readonly pid: number;
@@ -49,38 +50,20 @@ export async function startEdgeProcess(options: {
       resolve(code);
     });
   });
-  let output = '';
-  let metricsBase = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`edge was not ready within ${options.timeoutMs ?? 30_000} ms:\n${output}`));
-    }, options.timeoutMs ?? 30_000);
-    const onData = (chunk: Buffer): void => {
-      output = (output + chunk.toString('utf8')).slice(-20_000);
-      for (const line of output.split('\n')) {
-        if (!line.includes('"edge ready"')) continue;
-        const listen = /"listen":"[^"]*:(\d+)"/.exec(line)?.[1];
-        if (listen === undefined) continue;
-        metricsBase = `http://${/"metrics":"([^"]+)"/.exec(line)?.[1] ?? ''}`;
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        resolve(Number(listen));
-        return;
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output = (output + chunk.toString('utf8')).slice(-20_000);
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`edge exited with ${code} before it was ready:\n${output}`));
-    });
+  const { port, metricsBase } = await serviceReady(child, {
+    service: 'edge',
+    timeoutMs: options.timeoutMs ?? 30_000,
+    exited,
+    parse: (line) => {
+      if (!line.includes('"edge ready"')) return undefined;
+      const listen = /"listen":"[^"]*:(\d+)"/.exec(line)?.[1];
+      if (listen === undefined) return undefined;
+      return {
+        port: Number(listen),
+        metricsBase: `http://${/"metrics":"([^"]+)"/.exec(line)?.[1] ?? ''}`,
+      };
+    },
   });
-  // Keep reading so a full pipe never blocks the edge.
-  child.stdout?.resume();
-  child.stderr?.resume();
   return {
     pid: child.pid ?? -1,
     port,

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { serviceReady } from './service-ready.js';
 import { repoRoot } from './repo-paths.js';
 
 export interface IngestProcess {
@@ -88,42 +89,12 @@ export async function startIngestProcess(options: IngestProcessOptions): Promise
       resolve(code);
     });
   });
-  let output = '';
-  const ready = await new Promise<{ grpc: string; http: string; metrics: string }>(
-    (resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`ingest was not ready within ${timeoutMs} ms:\n${output}`));
-      }, timeoutMs);
-      let buffered = '';
-      const onData = (chunk: Buffer): void => {
-        const text = chunk.toString('utf8');
-        output = (output + text).slice(-20_000);
-        buffered += text;
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const addresses = readyAddresses(buffered.slice(0, newline));
-          buffered = buffered.slice(newline + 1);
-          if (addresses === undefined) continue;
-          clearTimeout(timer);
-          child.stdout?.off('data', onData);
-          resolve(addresses);
-          return;
-        }
-      };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', (chunk: Buffer) => {
-        output = (output + chunk.toString('utf8')).slice(-20_000);
-      });
-      void exited.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`ingest exited with ${code} before it was ready:\n${output}`));
-      });
-    },
-  );
-  // Keep reading so a full pipe never blocks the ingest.
-  child.stdout?.resume();
-  child.stderr?.resume();
+  const ready = await serviceReady(child, {
+    service: 'ingest',
+    timeoutMs,
+    exited,
+    parse: readyAddresses,
+  });
   const running = (): boolean => child.exitCode === null && child.signalCode === null;
   return {
     pid: child.pid ?? -1,
