@@ -5,6 +5,7 @@
  * say to each other over the IPC channel.
  */
 import { RawWsClient } from '../support/raw-ws-client.js';
+import type { ClientSegment } from './idle-connection-plan.js';
 
 /** One frame sent, and the start of the reply that means it worked. */
 export interface SessionStep {
@@ -120,12 +121,9 @@ export function timeoutAfter(ms: number): { promise: Promise<never>; cancel(): v
   };
 }
 
-export interface IdleJobSegment {
-  readonly server: number;
+/** A client segment of the plan, with its server's port. */
+export interface IdleJobSegment extends ClientSegment {
   readonly port: number;
-  /** Index of the first connection over the whole measurement. */
-  readonly first: number;
-  readonly count: number;
 }
 
 export interface IdleJob {
