@@ -28,13 +28,12 @@
  *
  * Loopback only, bounded in time; stops everything it started.
  */
-import { once } from 'node:events';
 import { cpus, loadavg } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeEvent, partitionForChannel } from '@fanout/shared';
 import type { Producer } from 'kafkajs';
 import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
+import { LatencySampler, percentile } from './latency-sampling.js';
 import { cpuSeconds, machineSummary, rssBytes } from './process-stats.js';
 import { RawWsClient } from '../support/raw-ws-client.js';
 import { newestPosition, timeResume } from './resume-timer.js';
@@ -176,11 +175,6 @@ function unsubscribeAll(
   });
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
 interface FanoutResult {
   readonly scenario: string;
   readonly events: number;
@@ -194,37 +188,6 @@ interface FanoutResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
-}
-
-/** Latency sampling connections in a worker thread (see latency-sampler.ts). */
-class LatencySampler {
-  readonly #worker: Worker;
-
-  constructor(port: number) {
-    this.#worker = new Worker(new URL('./latency-sampler.js', import.meta.url), {
-      workerData: { port },
-    });
-  }
-
-  async follow(channels: readonly string[]): Promise<void> {
-    this.#worker.postMessage({ channels });
-    await once(this.#worker, 'message');
-  }
-
-  reset(): void {
-    this.#worker.postMessage('reset');
-  }
-
-  async collect(): Promise<number[]> {
-    this.#worker.postMessage('collect');
-    const [latencies] = (await once(this.#worker, 'message')) as [number[]];
-    return latencies;
-  }
-
-  async close(): Promise<void> {
-    this.#worker.postMessage('close');
-    await once(this.#worker, 'exit');
-  }
 }
 
 async function measureFanout(

@@ -46,7 +46,6 @@ import { join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
 import * as prettier from 'prettier';
 import { encodeEvent, partitionForChannel } from '@fanout/shared';
 import type { Producer } from 'kafkajs';
@@ -57,11 +56,12 @@ import {
   testKafka,
   uniqueName,
 } from '../support/index.js';
-import type { BenchClient, ClientProtocol, ProtocolName } from './bench-client.js';
+import type { BenchClient, ClientProtocol } from './bench-client.js';
 import { centrifugoProtocol } from './centrifugo-client.js';
 import { centrifugoPublishThroughput } from './centrifugo-publish.js';
 import { centrifugoRecord, findCentrifugo, startCentrifugo } from './centrifugo-target.js';
 import { fanoutProtocol } from './fanout-client.js';
+import { LatencySampler, percentile } from './latency-sampling.js';
 import { cpuSeconds, machineSummary } from './process-stats.js';
 import { barChart, formatNumber, lineChart } from './svg-charts.js';
 import {
@@ -453,41 +453,6 @@ function unsubscribeAll(
   clients.forEach((client, index) => {
     client.unsubscribe(channelOf(index));
   });
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-class LatencySampler {
-  readonly #worker: Worker;
-
-  constructor(port: number, protocol: ProtocolName) {
-    this.#worker = new Worker(new URL('./latency-sampler.js', import.meta.url), {
-      workerData: { port, protocol },
-    });
-  }
-
-  async follow(channels: readonly string[]): Promise<void> {
-    this.#worker.postMessage({ channels });
-    await once(this.#worker, 'message');
-  }
-
-  reset(): void {
-    this.#worker.postMessage('reset');
-  }
-
-  async collect(): Promise<number[]> {
-    this.#worker.postMessage('collect');
-    const [latencies] = (await once(this.#worker, 'message')) as [number[]];
-    return latencies;
-  }
-
-  async close(): Promise<void> {
-    this.#worker.postMessage('close');
-    await once(this.#worker, 'exit');
-  }
 }
 
 interface FanoutResult {
