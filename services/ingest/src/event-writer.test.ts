@@ -110,7 +110,6 @@ class Harness {
         this.producers.push(producer);
         return Promise.resolve(producer);
       },
-      topic: 'events',
       epoch: 'EPOCH',
       partitions,
       logger: createLogger({ service: 'test', level: 'silent' }),

@@ -52,7 +52,6 @@ export interface WrittenEvent {
 export interface EventWriterOptions {
   /** Connects a new idempotent producer (a new producer id on every call). */
   readonly connectProducer: () => Promise<RecordProducer>;
-  readonly topic: string;
   readonly epoch: string;
   readonly partitions: number;
   readonly logger: Logger;

@@ -121,7 +121,6 @@ export async function startIngestApp({
           logger.warn({ err: error, partition }, 'produce retried');
         },
       }),
-    topic: topic.topic,
     epoch: topic.epoch,
     partitions: topic.partitions,
     logger: logger.child({ component: 'event-writer' }),

@@ -150,8 +150,6 @@ export class ProducePipeline {
       else list.push(record);
     }
     const byLeader = new Map<number, PartitionSend[]>();
-    const deliveries: Promise<readonly [number, number | PartitionWriteError]>[] = [];
-    const firstAttempts = new Map<PartitionSend, Promise<PartitionAnswer | PartitionWriteError>>();
     for (const [partition, list] of byPartition) {
       const send = this.number(partition, list);
       const leader = this.leaderOf[partition] ?? -1;
@@ -159,17 +157,15 @@ export class ProducePipeline {
       if (group === undefined) byLeader.set(leader, [send]);
       else group.push(send);
     }
+    const deliveries: Promise<readonly [number, number | PartitionWriteError]>[] = [];
     for (const [leader, sends] of byLeader) {
       const answers = this.request(leader, sends);
       for (const send of sends) {
-        firstAttempts.set(
-          send,
-          answers.then((map) => map.get(send.partition) ?? missingAnswer(send.partition)),
+        const first = answers.then(
+          (map) => map.get(send.partition) ?? missingAnswer(send.partition),
         );
+        deliveries.push(this.deliver(send, first).then((outcome) => [send.partition, outcome]));
       }
-    }
-    for (const [send, first] of firstAttempts) {
-      deliveries.push(this.deliver(send, first).then((outcome) => [send.partition, outcome]));
     }
     return Promise.all(deliveries).then((entries) => new Map(entries));
   }
