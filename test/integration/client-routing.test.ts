@@ -9,10 +9,7 @@
  * is served by the edge the placement gives without it.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   createClient,
@@ -32,7 +29,6 @@ import {
 } from '@fanout/shared';
 import WebSocket from 'ws';
 import {
-  startEdge,
   startIngest,
   stopOwnKafka,
   testKafka,
@@ -40,6 +36,7 @@ import {
   type IngestHarness,
   type TestKafka,
 } from '../support/index.js';
+import { FileMembershipCluster } from '../support/file-membership-cluster.js';
 import { metricValue, publishEvent, uniqueChannel, waitFor } from '../support/edge-test-clients.js';
 
 const webSocket = WebSocket as unknown as WebSocketConstructor;
@@ -65,38 +62,11 @@ describe('@fanout/client placement routing', () => {
   let kafka: TestKafka;
   let ingest: IngestHarness;
   let topic: string;
-  let dir: string;
-  let membersFile: string;
-  const edges = new Map<string, EdgeHarness>();
+  let cluster: FileMembershipCluster;
   const clients: FanoutClient[] = [];
 
-  async function writeMembers(ids: readonly string[]): Promise<void> {
-    const members = ids.map((id) => ({ id, url: edges.get(id)?.httpBase ?? '' }));
-    const temporary = `${membersFile}.${Date.now()}.tmp`;
-    await writeFile(temporary, JSON.stringify({ members }));
-    await rename(temporary, membersFile);
-  }
-
-  async function startMember(id: string): Promise<EdgeHarness> {
-    const edge = await startEdge({
-      brokers: kafka.brokers,
-      topic,
-      env: {
-        FANOUT_EDGE_EDGE_ID: id,
-        FANOUT_CLUSTER_MEMBERSHIP: 'file',
-        FANOUT_CLUSTER_MEMBERS_FILE: membersFile,
-        FANOUT_CLUSTER_POLL_INTERVAL_MS: '200',
-        FANOUT_CLUSTER_SETTLE_MS: '0',
-        FANOUT_CLUSTER_REPLICAS: '1',
-        FANOUT_CLUSTER_REBALANCE_JITTER_MS: '0',
-      },
-    });
-    edges.set(id, edge);
-    return edge;
-  }
-
   function edge(id: string): EdgeHarness {
-    const found = edges.get(id);
+    const found = cluster.edges.get(id);
     assert.ok(found, id);
     return found;
   }
@@ -145,13 +115,11 @@ describe('@fanout/client placement routing', () => {
     kafka = await testKafka();
     topic = await kafka.createTopic({ name: 'client-routing', partitions });
     ingest = await startIngest({ brokers: kafka.brokers, topic, partitions });
-    dir = await mkdtemp(join(tmpdir(), 'fanout-client-routing-'));
-    membersFile = join(dir, 'members.json');
-    await writeFile(membersFile, JSON.stringify({ members: [] }));
-    await startMember('edge-a');
-    await startMember('edge-b');
-    await writeMembers(['edge-a', 'edge-b']);
-    for (const member of edges.values()) {
+    cluster = await FileMembershipCluster.create(kafka.brokers, topic);
+    await cluster.startMember('edge-a');
+    await cluster.startMember('edge-b');
+    await cluster.writeMembers(['edge-a', 'edge-b']);
+    for (const member of cluster.edges.values()) {
       await waitFor(
         async () => (await metricValue(member.registry, 'fanout_edge_cluster_members')) === 2,
         'both edges see the membership',
@@ -161,11 +129,10 @@ describe('@fanout/client placement routing', () => {
 
   after(async () => {
     for (const made of clients) made.close();
-    for (const member of edges.values()) await member.stop();
+    await cluster.stop();
     await ingest.stop();
     await kafka.close();
     await stopOwnKafka();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('connects to the owner it computes from the membership of GET /v1/route', async () => {
@@ -236,8 +203,8 @@ describe('@fanout/client placement routing', () => {
     for (const subscription of subscriptions) await active(subscription);
 
     const published = [await publishEvent(ingest, channel)];
-    const c = await startMember('edge-c');
-    await writeMembers(['edge-a', 'edge-b', 'edge-c']);
+    const c = await cluster.startMember('edge-c');
+    await cluster.writeMembers(['edge-a', 'edge-b', 'edge-c']);
     // Events published while the edge set changes.
     for (let index = 0; index < 5; index++) published.push(await publishEvent(ingest, channel));
     for (const made of [ws, sse]) await connectedTo(made, c.httpBase, 'the joining edge');
@@ -276,10 +243,7 @@ describe('@fanout/client placement routing', () => {
     });
     const deadUrl = `http://127.0.0.1:${port}`;
     const ids = ['edge-a', 'edge-b', 'edge-c', 'edge-x'];
-    const members = ids.map((id) => ({ id, url: edges.get(id)?.httpBase ?? deadUrl }));
-    const temporary = `${membersFile}.${Date.now()}.tmp`;
-    await writeFile(temporary, JSON.stringify({ members }));
-    await rename(temporary, membersFile);
+    await cluster.writeMembers(ids, deadUrl);
     await waitFor(
       async () => (await metricValue(edge('edge-a').registry, 'fanout_edge_cluster_members')) === 4,
       'the edges see the unanswering member',

@@ -7,9 +7,6 @@
  * `rebalance` close naming it and resume there without losing an event.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   ownersOf,
@@ -19,7 +16,6 @@ import {
   type Placement,
 } from '@fanout/shared';
 import {
-  startEdge,
   startIngest,
   stopOwnKafka,
   testKafka,
@@ -28,6 +24,7 @@ import {
   type IngestHarness,
   type TestKafka,
 } from '../support/index.js';
+import { FileMembershipCluster } from '../support/file-membership-cluster.js';
 import {
   jsonFrame,
   metricValue,
@@ -52,34 +49,7 @@ describe('edge cluster routing', () => {
   let kafka: TestKafka;
   let ingest: IngestHarness;
   let topic: string;
-  let dir: string;
-  let membersFile: string;
-  const edges = new Map<string, EdgeHarness>();
-
-  async function writeMembers(ids: readonly string[]): Promise<void> {
-    const members = ids.map((id) => ({ id, url: edges.get(id)?.httpBase ?? '' }));
-    const temporary = `${membersFile}.${Date.now()}.tmp`;
-    await writeFile(temporary, JSON.stringify({ members }));
-    await rename(temporary, membersFile);
-  }
-
-  async function startMember(id: string): Promise<EdgeHarness> {
-    const edge = await startEdge({
-      brokers: kafka.brokers,
-      topic,
-      env: {
-        FANOUT_EDGE_EDGE_ID: id,
-        FANOUT_CLUSTER_MEMBERSHIP: 'file',
-        FANOUT_CLUSTER_MEMBERS_FILE: membersFile,
-        FANOUT_CLUSTER_POLL_INTERVAL_MS: '200',
-        FANOUT_CLUSTER_SETTLE_MS: '0',
-        FANOUT_CLUSTER_REPLICAS: '1',
-        FANOUT_CLUSTER_REBALANCE_JITTER_MS: '0',
-      },
-    });
-    edges.set(id, edge);
-    return edge;
-  }
+  let cluster: FileMembershipCluster;
 
   async function route(edge: EdgeHarness, channels: readonly string[]): Promise<RouteBody> {
     const response = await fetch(`${edge.httpBase}/v1/route?channels=${channels.join(',')}`);
@@ -101,13 +71,11 @@ describe('edge cluster routing', () => {
     kafka = await testKafka();
     topic = await kafka.createTopic({ name: 'edge-cluster', partitions });
     ingest = await startIngest({ brokers: kafka.brokers, topic, partitions });
-    dir = await mkdtemp(join(tmpdir(), 'fanout-cluster-'));
-    membersFile = join(dir, 'members.json');
-    await writeFile(membersFile, JSON.stringify({ members: [] }));
-    await startMember('edge-a');
-    await startMember('edge-b');
-    await writeMembers(['edge-a', 'edge-b']);
-    for (const edge of edges.values()) {
+    cluster = await FileMembershipCluster.create(kafka.brokers, topic);
+    await cluster.startMember('edge-a');
+    await cluster.startMember('edge-b');
+    await cluster.writeMembers(['edge-a', 'edge-b']);
+    for (const edge of cluster.edges.values()) {
       await waitFor(
         async () => (await metricValue(edge.registry, 'fanout_edge_cluster_members')) === 2,
         'both edges see the membership',
@@ -116,18 +84,19 @@ describe('edge cluster routing', () => {
   });
 
   after(async () => {
-    for (const edge of edges.values()) await edge.stop();
+    await cluster.stop();
     await ingest.stop();
     await kafka.close();
     await stopOwnKafka();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('answers GET /v1/route with the same placement on every edge', async () => {
     const channels = Array.from({ length: 20 }, (_, index) => uniqueChannel(`route${index}`));
     const expected = placePartitions(['edge-a', 'edge-b'], options);
-    const urls = new Map([...edges].map(([id, edge]) => [id, edge.httpBase]));
-    const answers = await Promise.all([...edges.values()].map((edge) => route(edge, channels)));
+    const urls = new Map([...cluster.edges].map(([id, edge]) => [id, edge.httpBase]));
+    const answers = await Promise.all(
+      [...cluster.edges.values()].map((edge) => route(edge, channels)),
+    );
     for (const answer of answers) {
       assert.equal(answer.placementVersion, placementVersion);
       assert.equal(answer.partitions, partitions);
@@ -149,7 +118,7 @@ describe('edge cluster routing', () => {
   });
 
   it('refuses a route question without channels or with a pattern', async () => {
-    const edge = edges.get('edge-a');
+    const edge = cluster.edges.get('edge-a');
     assert.ok(edge);
     for (const query of ['', '?channels=', '?channels=orders.*']) {
       const response = await fetch(`${edge.httpBase}/v1/route${query}`);
@@ -162,7 +131,7 @@ describe('edge cluster routing', () => {
   it('serves a channel on an edge that does not own it, with a hint naming the owner', async () => {
     const placement = placePartitions(['edge-a', 'edge-b'], options);
     const channel = channelOwnedBy(placement, 'edge-b', 'hinted');
-    const [a, b] = [edges.get('edge-a'), edges.get('edge-b')];
+    const [a, b] = [cluster.edges.get('edge-a'), cluster.edges.get('edge-b')];
     assert.ok(a && b);
     const socket = new TestSocket(a.wsUrl, 'fanout.json.v1');
     await socket.opened;
@@ -208,7 +177,7 @@ describe('edge cluster routing', () => {
       if (was === 'edge-a' && will === 'edge-c' && moving === '') moving = channel;
       if (was === 'edge-a' && will === 'edge-a' && staying === '') staying = channel;
     }
-    const a = edges.get('edge-a');
+    const a = cluster.edges.get('edge-a');
     assert.ok(a);
     const published: string[] = [await publishEvent(ingest, moving)];
     const socket = new TestSocket(a.wsUrl, 'fanout.json.v1');
@@ -232,8 +201,8 @@ describe('edge cluster routing', () => {
       })
     ).map(String);
 
-    const c = await startMember('edge-c');
-    await writeMembers(['edge-a', 'edge-b', 'edge-c']);
+    const c = await cluster.startMember('edge-c');
+    await cluster.writeMembers(['edge-a', 'edge-b', 'edge-c']);
     // Events published while the edge set changes must not be lost.
     published.push(await publishEvent(ingest, moving));
 
