@@ -16,6 +16,10 @@
  * events/s, the acknowledgement latency (per call; per event for the
  * stream) and the CPU the ingest, the broker and this producer used.
  *
+ * FANOUT_BENCH_REPEAT runs each workload that many times (default 3) and
+ * reports the run with the median events/s beside all of them: on a shared
+ * 2-core machine single runs of the same build differ by 10 % and more.
+ *
  *   npm run bench:ingest
  *   FANOUT_BENCH_SECONDS=10 FANOUT_BENCH_WARMUP_SECONDS=3 FANOUT_BENCH_SCENARIOS=batch,stream
  *
@@ -47,6 +51,9 @@ const scenarioNames = (process.env['FANOUT_BENCH_SCENARIOS'] ?? 'unary,batch,str
   .split(',')
   .map((name) => name.trim())
   .filter((name) => name !== '');
+const repeat = Number(process.env['FANOUT_BENCH_REPEAT'] ?? 3);
+if (!Number.isInteger(repeat) || repeat < 1)
+  throw new Error('FANOUT_BENCH_REPEAT must be 1 or more');
 const unaryConcurrency = Number(process.env['FANOUT_BENCH_UNARY_CONCURRENCY'] ?? 64);
 const batchConcurrency = Number(process.env['FANOUT_BENCH_BATCH_CONCURRENCY'] ?? 8);
 const streamWindow = Number(
@@ -183,6 +190,8 @@ function streamLoad(client: LoadClient, load: Load, window: number): Promise<voi
 interface Result {
   readonly scenario: string;
   readonly eventsPerSecond: number;
+  /** events/s of every run of the scenario, in run order (on the median run only). */
+  readonly runs?: readonly number[];
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly errors: number;
@@ -279,9 +288,17 @@ try {
   });
   client = loadClient(ingest.grpcAddress);
   for (const scenario of scenarioNames) {
-    results.push(await run(scenario, ingest, brokerPid, client));
-    const last = results[results.length - 1];
-    console.error(`${scenario}: ${JSON.stringify(last)}`);
+    const runs: Result[] = [];
+    for (let i = 0; i < repeat; i++) {
+      runs.push(await run(scenario, ingest, brokerPid, client));
+      console.error(`${scenario} run ${i + 1}/${repeat}: ${JSON.stringify(runs[runs.length - 1])}`);
+    }
+    const median = [...runs].sort((a, b) => a.eventsPerSecond - b.eventsPerSecond)[
+      Math.floor((runs.length - 1) / 2)
+    ];
+    if (median !== undefined) {
+      results.push({ ...median, runs: runs.map((result) => result.eventsPerSecond) });
+    }
   }
 } finally {
   client?.close();
@@ -303,6 +320,7 @@ console.log(
       settings: {
         measureSeconds,
         warmupSeconds,
+        repeat,
         eventBytes,
         batchSize,
         unaryConcurrency,
@@ -319,11 +337,12 @@ console.log(
 );
 console.log('');
 console.log(
-  '| workload | events/s | ack p50 | ack p99 | events per Kafka request | CPU ingest | CPU broker | CPU producer |',
+  `| workload | events/s (median of ${repeat}) | all runs | ack p50 | ack p99 | events per Kafka request | CPU ingest | CPU broker | CPU producer |`,
 );
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+const number = (value: number) => value.toLocaleString('en-US');
 for (const result of results) {
   console.log(
-    `| ${labels[result.scenario] ?? result.scenario} | ${result.eventsPerSecond.toLocaleString('en-US')} | ${result.p50Ms.toFixed(1)} ms | ${result.p99Ms.toFixed(1)} ms | ${Math.round(result.meanKafkaBatch)} | ${percent(result.ingestCpu)} | ${percent(result.brokerCpu)} | ${percent(result.producerCpu)} |`,
+    `| ${labels[result.scenario] ?? result.scenario} | ${number(result.eventsPerSecond)} | ${(result.runs ?? []).map(number).join(' / ')} | ${result.p50Ms.toFixed(1)} ms | ${result.p99Ms.toFixed(1)} ms | ${Math.round(result.meanKafkaBatch)} | ${percent(result.ingestCpu)} | ${percent(result.brokerCpu)} | ${percent(result.producerCpu)} |`,
   );
 }

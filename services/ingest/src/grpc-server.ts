@@ -29,6 +29,7 @@ import {
 import { HealthImplementation } from 'grpc-health-check';
 import type { IncomingEvent } from './event-validator.js';
 import type { WrittenEvent } from './event-writer.js';
+import { raiseReceiveWindow } from './grpc-flow-control.js';
 import { grpcServerCredentials, subjectCommonName, type IngestTls } from './ingest-tls.js';
 import type { ProducerCredentials } from './producer-auth.js';
 import type { PublishCall, PublishService, Transport } from './publish-service.js';
@@ -42,6 +43,8 @@ export interface GrpcServerOptions {
   readonly defaultTimeoutMs: number;
   /** Most unacknowledged events per PublishStream before the server stops reading it. */
   readonly streamWindow: number;
+  /** HTTP/2 receive window granted to each connection and stream (grpc-flow-control.ts). */
+  readonly receiveWindowBytes: number;
   /** TLS, mutual when it has a client CA; plaintext when undefined. */
   readonly tls?: IngestTls | undefined;
 }
@@ -303,6 +306,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       },
     );
   });
+  if (!raiseReceiveWindow(server, options.receiveWindowBytes)) {
+    options.logger.warn(
+      'cannot raise the gRPC receive window (grpc-js internals changed); connections keep the 64 KiB HTTP/2 default',
+    );
+  }
 
   return {
     port,

@@ -154,6 +154,7 @@ export async function startIngestApp({
       logger: logger.child({ component: 'grpc' }),
       defaultTimeoutMs: config.ingest.requestTimeoutMs,
       streamWindow: config.ingest.streamWindow,
+      receiveWindowBytes: config.ingest.grpcReceiveWindowBytes,
       tls,
     });
     http = await startHttpServer({

@@ -204,6 +204,13 @@ export const configSchema = z.object({
         .max(100000)
         .default(2000)
         .describe('Unacknowledged events per PublishStream before the server stops reading it.'),
+      grpcReceiveWindowBytes: positiveInt
+        .min(65535)
+        .max(2 ** 31 - 1)
+        .default(4 * 1024 * 1024)
+        .describe(
+          'HTTP/2 receive window the gRPC server grants each connection and stream, in bytes; 65535 keeps the HTTP/2 default.',
+        ),
       kafkaBatchMaxEvents: positiveInt
         .max(100000)
         .default(10000)
