@@ -7,6 +7,7 @@
  * (`EnvelopeTail`); the channel's bytes come from the writer's route cache.
  * The tests compare both encoders byte for byte.
  */
+import { fieldSize, varintSize, writeBytes, writeString, writeVarint } from './proto-wire.js';
 
 /** Fields 6 (time), 8 (trace) and 9 (producer), shared by the events of one publish. */
 export interface EnvelopeTail {
@@ -23,50 +24,6 @@ export interface EnvelopeFields {
   readonly data: Uint8Array;
   readonly contentType: string;
   readonly headers: Readonly<Record<string, string>>;
-}
-
-function varintSize(value: number): number {
-  if (value < 0x80) return 1;
-  if (value < 0x4000) return 2;
-  if (value < 0x200000) return 3;
-  if (value < 0x10000000) return 4;
-  let size = 5;
-  for (let rest = Math.floor(value / 2 ** 35); rest > 0; rest = Math.floor(rest / 128)) size++;
-  return size;
-}
-
-function writeVarint(buffer: Buffer, offset: number, value: number): number {
-  let rest = value;
-  while (rest >= 0x80) {
-    buffer[offset++] = (rest % 128) | 0x80;
-    rest = Math.floor(rest / 128);
-  }
-  buffer[offset++] = rest;
-  return offset;
-}
-
-/** Size of a length-delimited field (tag, length, bytes) holding `length` bytes. */
-function fieldSize(length: number): number {
-  return 1 + varintSize(length) + length;
-}
-
-function writeString(
-  buffer: Buffer,
-  offset: number,
-  tag: number,
-  value: string,
-  length: number,
-): number {
-  buffer[offset++] = tag;
-  offset = writeVarint(buffer, offset, length);
-  return offset + buffer.write(value, offset, length, 'utf8');
-}
-
-function writeBytes(buffer: Buffer, offset: number, tag: number, value: Uint8Array): number {
-  buffer[offset++] = tag;
-  offset = writeVarint(buffer, offset, value.byteLength);
-  buffer.set(value, offset);
-  return offset + value.byteLength;
 }
 
 /** Encodes the per-publish fields; `time` in epoch milliseconds. */

@@ -59,9 +59,16 @@ const cacheLimit = 10_000;
 const validChannels = new Set<string>();
 const validContentTypes = new Map<string, { contentType: string; base: string }>();
 
-function checkChannel(channel: string, field: string): void {
+/** The field path of an event: its name, or its index in the batch (`events[3]`). */
+export type EventField = string | number;
+
+function fieldName(field: EventField): string {
+  return typeof field === 'number' ? `events[${field}]` : field;
+}
+
+function checkChannel(channel: string, field: EventField): void {
   if (validChannels.has(channel)) return;
-  assertValidChannel(channel, `${field}.channel`);
+  assertValidChannel(channel, `${fieldName(field)}.channel`);
   if (validChannels.size >= cacheLimit) validChannels.clear();
   validChannels.add(channel);
 }
@@ -69,7 +76,7 @@ function checkChannel(channel: string, field: string): void {
 /** The content type as stored (trimmed, defaulted) and its media type; throws when malformed. */
 function checkContentType(
   given: string | null | undefined,
-  field: string,
+  field: EventField,
 ): { contentType: string; base: string } {
   const key = given ?? '';
   const known = validContentTypes.get(key);
@@ -78,7 +85,10 @@ function checkContentType(
   const contentType = trimmed === '' ? defaultContentType : trimmed;
   const base = baseMediaType(contentType);
   if (!mediaType.test(base) || contentType.length > 255) {
-    throw invalid(`${field}.content_type`, `"${contentType.slice(0, 80)}" is not a media type`);
+    throw invalid(
+      `${fieldName(field)}.content_type`,
+      `"${contentType.slice(0, 80)}" is not a media type`,
+    );
   }
   const checked = { contentType, base };
   if (validContentTypes.size >= cacheLimit) validContentTypes.clear();
@@ -86,15 +96,19 @@ function checkContentType(
   return checked;
 }
 
+/**
+ * Validates one event; `field` names it in error messages (a batch passes
+ * the event's index, so the name is only built for an error).
+ */
 export function prepareEvent(
   event: IncomingEvent,
   limits: PublishLimits,
-  field: string,
+  field: EventField,
 ): PreparedEvent {
   checkChannel(event.channel, field);
   const type = event.type ?? '';
   if (type !== '' && !typePattern.test(type)) {
-    throw invalid(`${field}.type`, 'at most 128 characters of [A-Za-z0-9._:/-]');
+    throw invalid(`${fieldName(field)}.type`, 'at most 128 characters of [A-Za-z0-9._:/-]');
   }
   const { contentType, base } = checkContentType(event.contentType, field);
   if (
@@ -103,8 +117,8 @@ export function prepareEvent(
   ) {
     throw new FanoutError(
       'content_type_not_allowed',
-      `${field}.content_type: "${base}" is not allowed (allowed: ${limits.allowedContentTypes.join(', ')})`,
-      { details: { field: `${field}.content_type` } },
+      `${fieldName(field)}.content_type: "${base}" is not allowed (allowed: ${limits.allowedContentTypes.join(', ')})`,
+      { details: { field: `${fieldName(field)}.content_type` } },
     );
   }
   const headers = event.headers ?? {};
@@ -112,7 +126,7 @@ export function prepareEvent(
   for (const [name, value] of Object.entries(headers)) {
     if (!headerName.test(name)) {
       throw invalid(
-        `${field}.headers`,
+        `${fieldName(field)}.headers`,
         `header name "${name.slice(0, 80)}" must be 1-64 characters of [A-Za-z0-9._-]`,
       );
     }
@@ -121,13 +135,13 @@ export function prepareEvent(
   if (size > limits.maxEventBytes) {
     throw new FanoutError(
       'event_too_large',
-      `${field}: event is ${size} bytes, more than the limit of ${limits.maxEventBytes}`,
-      { details: { field, size, limit: limits.maxEventBytes } },
+      `${fieldName(field)}: event is ${size} bytes, more than the limit of ${limits.maxEventBytes}`,
+      { details: { field: fieldName(field), size, limit: limits.maxEventBytes } },
     );
   }
   const given = event.id ?? '';
   if (given !== '' && !idPattern.test(given)) {
-    throw invalid(`${field}.id`, 'at most 128 characters of [A-Za-z0-9._:~-]');
+    throw invalid(`${fieldName(field)}.id`, 'at most 128 characters of [A-Za-z0-9._:~-]');
   }
   return {
     id: given === '' ? randomUUID() : given,
@@ -154,5 +168,9 @@ export function prepareBatch(
       { details: { field: 'events', count: events.length, limit: limits.maxBatchEvents } },
     );
   }
-  return events.map((event, index) => prepareEvent(event, limits, `events[${index}]`));
+  const prepared = new Array<PreparedEvent>(events.length);
+  for (let index = 0; index < events.length; index++) {
+    prepared[index] = prepareEvent(events[index] as IncomingEvent, limits, index);
+  }
+  return prepared;
 }

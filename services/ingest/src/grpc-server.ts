@@ -30,6 +30,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { IncomingEvent } from './event-validator.js';
 import type { WrittenEvent } from './event-writer.js';
 import { raiseReceiveWindow } from './grpc-flow-control.js';
+import { encodePublishResponse } from './publish-response.js';
 import { grpcServerCredentials, subjectCommonName, type IngestTls } from './ingest-tls.js';
 import type { ProducerCredentials } from './producer-auth.js';
 import type { PublishCall, PublishService, Transport } from './publish-service.js';
@@ -57,6 +58,14 @@ export interface GrpcServer {
 }
 
 const pb = fanout.v1;
+/** The generated definition, with Publish's response encoded by `encodePublishResponse`. */
+const serviceDefinition = {
+  ...IngestServiceDefinition,
+  publish: {
+    ...IngestServiceDefinition.publish,
+    responseSerialize: (response: Buffer): Buffer => response,
+  },
+};
 const tracer = trace.getTracer('fanout-ingest');
 const serviceName = 'fanout.v1.IngestService';
 
@@ -182,10 +191,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     );
   }
 
-  const publish: grpc.handleUnaryCall<fanout.v1.PublishRequest, fanout.v1.PublishResponse> = (
-    call,
-    callback,
-  ) => {
+  /** Publish answers with the response already encoded (publish-response.ts). */
+  const publish: grpc.handleUnaryCall<fanout.v1.PublishRequest, Buffer> = (call, callback) => {
     const events = call.request.events.map(toIncoming);
     traced(
       'fanout.v1.IngestService/Publish',
@@ -195,7 +202,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       deadlineOf(call, options.defaultTimeoutMs),
     ).then(
       (written) => {
-        callback(null, pb.PublishResponse.create({ results: written.map(toResult) }));
+        callback(null, encodePublishResponse(written));
       },
       (error: unknown) => {
         callback(toServiceError(toFanoutError(error)));
@@ -284,7 +291,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     });
   };
 
-  server.addService(IngestServiceDefinition, {
+  server.addService(serviceDefinition, {
     publish,
     publishStream,
   });
