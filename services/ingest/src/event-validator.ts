@@ -169,8 +169,10 @@ export function prepareBatch(
     );
   }
   const prepared = new Array<PreparedEvent>(events.length);
-  for (let index = 0; index < events.length; index++) {
-    prepared[index] = prepareEvent(events[index] as IncomingEvent, limits, index);
+  let index = 0;
+  for (const event of events) {
+    prepared[index] = prepareEvent(event, limits, index);
+    index++;
   }
   return prepared;
 }

@@ -435,6 +435,30 @@ describe('event writer', () => {
     assert.equal((await rejection(retry)).code, 'kafka_unavailable');
   });
 
+  it('answers each event of writeEach on its own: positions where written, errors where not', async () => {
+    const h = new Harness();
+    await h.writer.start();
+    const channels = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const failing = partitionForChannel('a', partitions);
+    const answer = h.writer.writeEach(
+      channels.map((channel) => event(channel)),
+      context(),
+    );
+    (await h.nextRequest()).ackExcept(failing);
+    const outcomes = await answer;
+    assert.equal(outcomes.length, channels.length);
+    channels.forEach((channel, index) => {
+      const outcome = outcomes[index];
+      if (partitionForChannel(channel, partitions) === failing) {
+        assert.equal(isFanoutError(outcome) && outcome.code, 'kafka_unavailable', channel);
+      } else {
+        assert.ok(outcome !== undefined && !isFanoutError(outcome), `${channel} was written`);
+        assert.equal(outcome.position.partition, partitionForChannel(channel, partitions));
+      }
+    });
+    await h.writer.stop(100);
+  });
+
   it('answers a call with the error of its first failed event once all are settled', async () => {
     const h = new Harness();
     await h.writer.start();

@@ -68,20 +68,30 @@ export interface EventWriterOptions {
   readonly recoveryIntervalMs?: number;
 }
 
-/** One `write` call: its answer, settled when every event of it is. */
+/** What `writeEach` answers for one event: where it was written, or why not. */
+export type WriteOutcome = WrittenEvent | FanoutError;
+
+/**
+ * One `write` or `writeEach` call: its answer, settled when every event of
+ * it is. `write` fails with the error of its first failed event; `writeEach`
+ * answers every event's own outcome.
+ */
 class WriteCall {
-  readonly results: (WrittenEvent | undefined)[];
+  readonly results: (WriteOutcome | undefined)[];
   private remaining: number;
   private failure: FanoutError | undefined;
   private failureIndex = Number.MAX_SAFE_INTEGER;
-  private resolve!: (written: WrittenEvent[]) => void;
+  private resolve!: (outcomes: WriteOutcome[]) => void;
   private reject!: (error: FanoutError) => void;
-  readonly promise: Promise<WrittenEvent[]>;
+  readonly promise: Promise<WriteOutcome[]>;
 
-  constructor(size: number) {
-    this.results = new Array<WrittenEvent | undefined>(size);
+  constructor(
+    size: number,
+    private readonly eachOutcome: boolean,
+  ) {
+    this.results = new Array<WriteOutcome | undefined>(size);
     this.remaining = size;
-    this.promise = new Promise<WrittenEvent[]>((resolve, reject) => {
+    this.promise = new Promise<WriteOutcome[]>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
@@ -92,9 +102,9 @@ class WriteCall {
     this.done();
   }
 
-  /** The call fails with the error of its first failed event, once all are settled. */
   fail(index: number, error: FanoutError): void {
-    if (index < this.failureIndex) {
+    if (this.eachOutcome) this.results[index] = error;
+    else if (index < this.failureIndex) {
       this.failure = error;
       this.failureIndex = index;
     }
@@ -104,7 +114,7 @@ class WriteCall {
   private done(): void {
     if (--this.remaining > 0) return;
     if (this.failure !== undefined) this.reject(this.failure);
-    else this.resolve(this.results as WrittenEvent[]);
+    else this.resolve(this.results as WriteOutcome[]);
   }
 }
 
@@ -183,8 +193,30 @@ export class EventWriter {
     else this.options.logger.warn('Kafka unreachable; publishes fail fast until it is back');
   }
 
-  /** Writes a validated batch; resolves when every event is acknowledged. */
+  /**
+   * Writes a validated batch; resolves when every event is acknowledged and
+   * fails with the first failed event's error when one is not.
+   */
   write(events: readonly PreparedEvent[], context: WriteContext): Promise<WrittenEvent[]> {
+    // Without each-outcome answers the call resolves only when no event failed.
+    return this.enqueue(events, context, false) as Promise<WrittenEvent[]>;
+  }
+
+  /**
+   * Writes events that are independent of each other (a PublishStream's):
+   * resolves, once every event is settled, with each event's position or
+   * error. Fails as a whole only when nothing was accepted (draining, Kafka
+   * unavailable, too many events in flight).
+   */
+  writeEach(events: readonly PreparedEvent[], context: WriteContext): Promise<WriteOutcome[]> {
+    return this.enqueue(events, context, true);
+  }
+
+  private enqueue(
+    events: readonly PreparedEvent[],
+    context: WriteContext,
+    eachOutcome: boolean,
+  ): Promise<WriteOutcome[]> {
     if (this.stopping) return Promise.reject(new FanoutError('draining'));
     if (!this.available) return Promise.reject(new FanoutError('kafka_unavailable'));
     if (this.inFlight + events.length > this.options.maxInFlightEvents) {
@@ -197,7 +229,7 @@ export class EventWriter {
       );
     }
     if (events.length === 0) return Promise.resolve([]);
-    const call = new WriteCall(events.length);
+    const call = new WriteCall(events.length, eachOutcome);
     const acceptedAt = Date.now();
     let headers: EncodedHeaders | undefined;
     let tail: EnvelopeTail | undefined;

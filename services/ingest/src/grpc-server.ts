@@ -33,7 +33,7 @@ import { raiseReceiveWindow } from './grpc-flow-control.js';
 import { encodePublishResponse } from './publish-response.js';
 import { grpcServerCredentials, subjectCommonName, type IngestTls } from './ingest-tls.js';
 import type { ProducerCredentials } from './producer-auth.js';
-import type { PublishCall, PublishService, Transport } from './publish-service.js';
+import type { PublishCall, PublishService } from './publish-service.js';
 
 export interface GrpcServerOptions {
   readonly host: string;
@@ -154,19 +154,22 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     };
   }
 
-  /** Runs one publish inside a server span whose context goes into the Kafka record. */
-  async function traced(
+  /**
+   * Runs one publish of `events` events inside a server span whose context
+   * goes into the Kafka records.
+   */
+  async function traced<T>(
     name: string,
     facts: CallFacts,
-    transport: Transport,
-    events: readonly IncomingEvent[],
+    events: number,
     deadline: number,
-  ): Promise<WrittenEvent[]> {
+    run: (call: PublishCall) => Promise<T>,
+  ): Promise<T> {
     return tracer.startActiveSpan(
       name,
       {
         kind: SpanKind.SERVER,
-        attributes: { 'fanout.events': events.length, 'rpc.system': 'grpc' },
+        attributes: { 'fanout.events': events, 'rpc.system': 'grpc' },
       },
       facts.parent,
       async (span) => {
@@ -179,7 +182,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
         };
         try {
-          return await options.publish.publish(events, call, transport);
+          return await run(call);
         } catch (error) {
           const fanoutError = toFanoutError(error);
           span.setStatus({ code: SpanStatusCode.ERROR, message: fanoutError.code });
@@ -197,9 +200,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     traced(
       'fanout.v1.IngestService/Publish',
       callFacts(call.metadata, certificateSubjectOf(call)),
-      'grpc',
-      events,
+      events.length,
       deadlineOf(call, options.defaultTimeoutMs),
+      (publishCall) => options.publish.publish(events, publishCall, 'grpc'),
     ).then(
       (written) => {
         callback(null, encodePublishResponse(written));
@@ -210,6 +213,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     );
   };
 
+  /**
+   * PublishStream: the events read together (in one turn of the event loop)
+   * are published together, in one span and one write, and each is
+   * acknowledged on its own with its position or its error.
+   */
   const publishStream: grpc.handleBidiStreamingCall<
     fanout.v1.PublishStreamRequest,
     fanout.v1.PublishStreamResponse
@@ -221,8 +229,63 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     let paused = false;
     /** Set once an authentication or permission error ended the call with its status. */
     let failed = false;
+    let sequences: number[] = [];
+    let events: IncomingEvent[] = [];
+    let publishScheduled = false;
     const finishIfDone = () => {
       if (ended && outstanding === 0 && !failed) call.end();
+    };
+    const acknowledge = (sequence: number, outcome: WrittenEvent | FanoutError) => {
+      call.write(
+        outcome instanceof FanoutError
+          ? pb.PublishStreamResponse.create({
+              sequence,
+              error: { code: outcome.code, message: outcome.message },
+            })
+          : pb.PublishStreamResponse.create({ sequence, result: toResult(outcome) }),
+      );
+    };
+    const publishGathered = () => {
+      publishScheduled = false;
+      const batchSequences = sequences;
+      const batchEvents = events;
+      sequences = [];
+      events = [];
+      if (failed) return;
+      traced(
+        'fanout.v1.IngestService/PublishStream',
+        facts,
+        batchEvents.length,
+        Date.now() + options.defaultTimeoutMs,
+        (publishCall) => options.publish.publishEach(batchEvents, publishCall, 'grpc_stream'),
+      )
+        .then(
+          (outcomes) => {
+            if (call.cancelled || failed) return;
+            let i = 0;
+            for (const outcome of outcomes) acknowledge(batchSequences[i++] ?? 0, outcome);
+          },
+          (error: unknown) => {
+            const fanoutError = toFanoutError(error);
+            if (failed) return;
+            // Only authentication and permission errors reject the whole call;
+            // emitting the error ends the call with this status and trailers
+            // (destroying the stream would end it without a status).
+            failed = true;
+            call.emit(
+              'error',
+              Object.assign(new Error(fanoutError.message), toServiceError(fanoutError)),
+            );
+          },
+        )
+        .finally(() => {
+          outstanding -= batchEvents.length;
+          if (paused && outstanding < options.streamWindow / 2) {
+            paused = false;
+            call.resume();
+          }
+          finishIfDone();
+        });
     };
     call.on('data', (request: fanout.v1.PublishStreamRequest) => {
       if (failed) return;
@@ -231,56 +294,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         paused = true;
         call.pause();
       }
-      const sequence = request.sequence;
-      traced(
-        'fanout.v1.IngestService/PublishStream',
-        facts,
-        'grpc_stream',
-        [toIncoming(request.event)],
-        Date.now() + options.defaultTimeoutMs,
-      )
-        .then(
-          (written) => {
-            const first = written[0];
-            if (first !== undefined && !call.cancelled && !failed) {
-              call.write(pb.PublishStreamResponse.create({ sequence, result: toResult(first) }));
-            }
-          },
-          (error: unknown) => {
-            const fanoutError = toFanoutError(error);
-            if (failed) return;
-            if (
-              fanoutError.code === 'unauthenticated' ||
-              fanoutError.code === 'token_expired' ||
-              fanoutError.code === 'permission_denied'
-            ) {
-              // Emitting the error ends the call with this status and trailers
-              // (destroying the stream would end it without a status).
-              failed = true;
-              call.emit(
-                'error',
-                Object.assign(new Error(fanoutError.message), toServiceError(fanoutError)),
-              );
-              return;
-            }
-            if (!call.cancelled) {
-              call.write(
-                pb.PublishStreamResponse.create({
-                  sequence,
-                  error: { code: fanoutError.code, message: fanoutError.message },
-                }),
-              );
-            }
-          },
-        )
-        .finally(() => {
-          outstanding--;
-          if (paused && outstanding < options.streamWindow / 2) {
-            paused = false;
-            call.resume();
-          }
-          finishIfDone();
-        });
+      sequences.push(request.sequence);
+      events.push(toIncoming(request.event));
+      if (!publishScheduled) {
+        publishScheduled = true;
+        setImmediate(publishGathered);
+      }
     });
     call.on('end', () => {
       ended = true;

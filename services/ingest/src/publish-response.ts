@@ -62,8 +62,8 @@ export function encodePublishResponse(results: readonly PublishResultValue[]): B
   // Per result: the id's UTF-8 length, the Position body and the result body sizes.
   const sizes = new Array<number>(count * 3);
   let total = 0;
-  for (let i = 0; i < count; i++) {
-    const result = results[i] as PublishResultValue;
+  let i = 0;
+  for (const result of results) {
     const idLength = result.id === '' ? 0 : Buffer.byteLength(result.id, 'utf8');
     const position = positionSize(result.position, encodedEpoch(result.position.epoch));
     const body =
@@ -72,20 +72,21 @@ export function encodePublishResponse(results: readonly PublishResultValue[]): B
     sizes[3 * i + 1] = position;
     sizes[3 * i + 2] = body;
     total += fieldSize(body);
+    i++;
   }
   const buffer = Buffer.allocUnsafe(total);
   let offset = 0;
-  for (let i = 0; i < count; i++) {
-    const result = results[i] as PublishResultValue;
+  i = 0;
+  for (const result of results) {
     const { partition, offset: kafkaOffset } = result.position;
-    const idLength = sizes[3 * i] as number;
+    const idLength = sizes[3 * i] ?? 0;
     buffer[offset++] = (1 << 3) | 2;
-    offset = writeVarint(buffer, offset, sizes[3 * i + 2] as number);
+    offset = writeVarint(buffer, offset, sizes[3 * i + 2] ?? 0);
     if (idLength > 0) offset = writeString(buffer, offset, (1 << 3) | 2, result.id, idLength);
     buffer[offset++] = (2 << 3) | 2;
-    offset = writeVarint(buffer, offset, sizes[3 * i + 1] as number);
+    offset = writeVarint(buffer, offset, sizes[3 * i + 1] ?? 0);
     const epoch = encodedEpoch(result.position.epoch);
-    for (let j = 0; j < epoch.byteLength; j++) buffer[offset++] = epoch[j] as number;
+    for (const byte of epoch) buffer[offset++] = byte;
     if (partition !== 0) {
       buffer[offset++] = 2 << 3;
       offset = writeVarint(buffer, offset, partition);
@@ -98,6 +99,7 @@ export function encodePublishResponse(results: readonly PublishResultValue[]): B
       buffer[offset++] = 3 << 3;
       buffer[offset++] = 1;
     }
+    i++;
   }
   return buffer;
 }

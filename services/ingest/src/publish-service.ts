@@ -4,14 +4,27 @@
  * and is within its rate, write, count. The gRPC and HTTP servers are thin
  * adapters around this. Nothing of a rejected batch is written.
  */
-import { toFanoutError, type FanoutError } from '@fanout/shared';
-import { prepareBatch, type IncomingEvent, type PublishLimits } from './event-validator.js';
-import type { EventWriter, WrittenEvent } from './event-writer.js';
+import { FanoutError, toFanoutError } from '@fanout/shared';
+import {
+  prepareBatch,
+  prepareEvent,
+  type IncomingEvent,
+  type PreparedEvent,
+  type PublishLimits,
+} from './event-validator.js';
+import type { EventWriter, WriteOutcome, WrittenEvent } from './event-writer.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { ProducerAuth, ProducerCredentials } from './producer-auth.js';
 import type { ProducerRateLimiter } from './producer-rate-limiter.js';
 
 export type Transport = 'grpc' | 'grpc_stream' | 'http';
+
+/** Errors that end a whole PublishStream rather than answering one event. */
+const callErrors: ReadonlySet<string> = new Set([
+  'unauthenticated',
+  'token_expired',
+  'permission_denied',
+]);
 
 export interface PublishCall {
   readonly credentials: ProducerCredentials;
@@ -69,12 +82,97 @@ export class PublishService {
     }
   }
 
-  private failed(error: unknown, count: number, transport: Transport): FanoutError {
+  /**
+   * Publishes events that stand alone (a PublishStream's, gathered as they
+   * arrive): each is validated and answered on its own, with its position
+   * or its error. The producer is authenticated and authorized once for all;
+   * an authentication or permission error rejects the whole call (the stream
+   * ends with it), and no event of the call is written.
+   */
+  async publishEach(
+    events: readonly IncomingEvent[],
+    call: PublishCall,
+    transport: Transport,
+  ): Promise<WriteOutcome[]> {
+    this.metrics.batchEvents.observe({ transport }, events.length);
+    const outcomes = new Array<WriteOutcome>(events.length);
+    const prepared: PreparedEvent[] = [];
+    const indexes: number[] = [];
+    try {
+      const identity = await this.auth.authenticate(call.credentials);
+      let index = 0;
+      for (const event of events) {
+        try {
+          prepared.push(prepareEvent(event, this.limits, 'event'));
+          indexes.push(index);
+        } catch (error) {
+          outcomes[index] = this.failed(error, 1, transport, true);
+        }
+        index++;
+      }
+      if (prepared.length === 0) return outcomes;
+      this.auth.authorize(identity, prepared);
+      let written: WriteOutcome[];
+      try {
+        this.rateLimiter.take(identity.name, prepared.length);
+        written = await this.writer.writeEach(prepared, {
+          producer: identity.name,
+          deadline: call.deadline,
+          ...(call.traceparent ? { traceparent: call.traceparent } : {}),
+          ...(call.tracestate ? { tracestate: call.tracestate } : {}),
+        });
+      } catch (error) {
+        const failure = this.failed(error, prepared.length, transport, true);
+        for (const index of indexes) outcomes[index] = failure;
+        return outcomes;
+      }
+      let bytes = 0;
+      let writtenCount = 0;
+      let duplicates = 0;
+      let i = 0;
+      for (const outcome of written) {
+        outcomes[indexes[i] ?? 0] = outcome;
+        if (outcome instanceof FanoutError) this.failed(outcome, 1, transport, true);
+        else if (outcome.duplicate) duplicates++;
+        else {
+          writtenCount++;
+          bytes += prepared[i]?.data.byteLength ?? 0;
+        }
+        i++;
+      }
+      if (writtenCount > 0) {
+        this.metrics.events.inc({ transport, outcome: 'written' }, writtenCount);
+      }
+      if (duplicates > 0) this.metrics.events.inc({ transport, outcome: 'duplicate' }, duplicates);
+      this.metrics.bytes.inc({ transport }, bytes);
+      return outcomes;
+    } catch (error) {
+      // Authentication, authorization or another error before writing: nothing was written.
+      let unanswered = 0;
+      for (let index = 0; index < events.length; index++) {
+        if (outcomes[index] === undefined) unanswered++;
+      }
+      const failure = toFanoutError(error);
+      const endsCall = callErrors.has(failure.code);
+      this.failed(failure, unanswered, transport, !endsCall);
+      if (endsCall) throw failure;
+      for (let index = 0; index < events.length; index++) outcomes[index] ??= failure;
+      return outcomes;
+    }
+  }
+
+  /** Counts a failure of `count` events: one error for a call, or one per event of a stream. */
+  private failed(
+    error: unknown,
+    count: number,
+    transport: Transport,
+    perEvent = false,
+  ): FanoutError {
     const fanoutError = toFanoutError(error);
     const rejected =
       fanoutError.code !== 'kafka_unavailable' && fanoutError.code !== 'deadline_exceeded';
     this.metrics.events.inc({ transport, outcome: rejected ? 'rejected' : 'failed' }, count);
-    this.metrics.errors.inc({ transport, code: fanoutError.code });
+    this.metrics.errors.inc({ transport, code: fanoutError.code }, perEvent ? count : 1);
     return fanoutError;
   }
 }
