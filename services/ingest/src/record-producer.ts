@@ -76,7 +76,8 @@ export function producerOptions(
     ...kafkaConnectionOptions(kafka),
     idempotent: true,
     acks: ProduceAcks.ALL,
-    compression: kafka.compression,
+    // No `compression`: the client sends no produce request of its own;
+    // the pipeline writes the batches and applies kafka.compression.
     timeout: options.ackTimeoutMs,
     // The client's own requests (metadata, producer id); produce requests
     // are retried by the pipeline. Bounded on purpose: the client turns 0 or
