@@ -450,6 +450,59 @@ describe('edge authentication and admission', () => {
       await stream.close();
     });
 
+    it('answers allowed origins with CORS headers: preflight, SSE, GET, errors and /v1/route', async () => {
+      const channel = uniqueChannel('cors');
+      const app = { origin: 'https://app.example.com' };
+      const preflight = await fetch(`${edge.httpBase}/v1/stream?channels=${channel}`, {
+        method: 'OPTIONS',
+        headers: {
+          ...app,
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'authorization, last-event-id',
+        },
+      });
+      assert.equal(preflight.status, 204);
+      assert.equal(preflight.headers.get('access-control-allow-origin'), app.origin);
+      assert.match(preflight.headers.get('access-control-allow-methods') ?? '', /\bGET\b/);
+      assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /last-event-id/);
+      assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /authorization/);
+      assert.equal(preflight.headers.get('vary'), 'Origin');
+
+      const evilPreflight = await fetch(`${edge.httpBase}/v1/stream?channels=${channel}`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://evil.example.com', 'access-control-request-method': 'GET' },
+      });
+      assert.equal(evilPreflight.status, 403);
+      assert.equal(evilPreflight.headers.get('access-control-allow-origin'), null);
+
+      const stream = await openSse(`/v1/channels/${channel}?watch=true`, app);
+      assert.equal(stream.status, 200);
+      assert.equal(stream.response.headers.get('access-control-allow-origin'), app.origin);
+      await stream.close();
+
+      const get = await fetch(`${edge.httpBase}/v1/channels/${channel}`, { headers: app });
+      assert.equal(get.status, 200);
+      assert.equal(get.headers.get('access-control-allow-origin'), app.origin);
+      await get.body?.cancel();
+
+      const bad = await fetch(`${edge.httpBase}/v1/channels/${encodeURIComponent('no..pe')}`, {
+        headers: app,
+      });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.headers.get('access-control-allow-origin'), app.origin);
+      assert.equal(await errorCode(bad), 'channel_invalid');
+
+      const route = await fetch(`${edge.httpBase}/v1/route?channels=${channel}`, { headers: app });
+      assert.equal(route.status, 200);
+      assert.equal(route.headers.get('access-control-allow-origin'), app.origin);
+      await route.body?.cancel();
+
+      // Same-origin and non-browser requests get no CORS headers.
+      const plain = await fetch(`${edge.httpBase}/v1/route?channels=${channel}`);
+      assert.equal(plain.headers.get('access-control-allow-origin'), null);
+      await plain.body?.cancel();
+    });
+
     it('refuses WebSockets and SSE streams over edge.maxConnections with 429, and admits again after a close', async () => {
       const channel = uniqueChannel('limits');
       const open = [openSocket(), openSocket()];

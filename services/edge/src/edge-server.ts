@@ -10,6 +10,7 @@ import type { ChannelHub } from './channel-hub.js';
 import type { ClusterRouting, HintFor } from './cluster-routing.js';
 import type { ClientAuth } from './client-auth.js';
 import { clientAddress, ConnectionLimits } from './connection-limits.js';
+import { CorsPolicy, writeCorsHeaders } from './cors.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { registerHttpEndpoints, sendError } from './http-endpoints.js';
 import type { PartitionReader } from './partition-reader.js';
@@ -50,8 +51,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const { config } = options;
   const app = options.uws.App();
   let accepting = true;
-  const anyOrigin = config.allowedOrigins.includes('*');
-  const origins = new Set(config.allowedOrigins);
+  const cors = new CorsPolicy(config.allowedOrigins);
   let connections = (): number => 0;
   const limits = new ConnectionLimits({
     total: config.maxConnections,
@@ -69,7 +69,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   function admit(request: HttpRequest, opensConnection = true): FanoutError | undefined {
     if (!accepting) return new FanoutError('draining', 'this edge is shutting down; use another');
     const origin = request.getHeader('origin');
-    if (origin !== '' && !anyOrigin && !origins.has(origin)) {
+    if (!cors.allows(origin)) {
       return new FanoutError('origin_not_allowed', `origin ${origin} is not allowed`);
     }
     // Checked again, exactly, when the connection takes its lease.
@@ -88,6 +88,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     limits,
     addressOf,
     routing: options.routing,
+    cors,
   };
   const ws = registerWsEndpoint({
     ...common,
@@ -102,6 +103,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     routing: options.routing,
     metrics: options.metrics,
     maxChannels: config.maxSubscriptionsPerConnection,
+    cors,
   });
   options.routing.addSweep('ws', ws.rebalance);
   options.routing.addSweep('sse', http.rebalance);
@@ -112,7 +114,24 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       ? options.routing.elsewhere(count, partitions, key)
       : undefined;
   };
+  // CORS preflights of the HTTP routes, from the origins WebSockets may come from.
+  app.options('/v1/*', (response, request) => {
+    const origin = cors.note(response, request);
+    if (!cors.allows(origin)) {
+      sendError(response, new FanoutError('origin_not_allowed', `origin ${origin} is not allowed`));
+      return;
+    }
+    response.cork(() => {
+      response.writeStatus('204 No Content').writeHeader('allow', 'GET, OPTIONS');
+      if (cors.isCrossOrigin(response)) {
+        writeCorsHeaders(response);
+        for (const [name, value] of cors.preflightHeaders) response.writeHeader(name, value);
+      }
+      response.end();
+    });
+  });
   app.any('/*', (response, request) => {
+    cors.note(response, request);
     sendError(
       response,
       new FanoutError(

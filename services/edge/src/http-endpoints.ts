@@ -23,6 +23,7 @@ import type { ClusterRouting, HintFor } from './cluster-routing.js';
 import type { ChannelHub } from './channel-hub.js';
 import { requestToken, type ClientAuth } from './client-auth.js';
 import type { ConnectionLease, ConnectionLimits } from './connection-limits.js';
+import { writeCorsHeaders, type CorsPolicy } from './cors.js';
 import type { EdgeEvent } from './edge-event.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
@@ -42,6 +43,8 @@ export interface HttpEndpointsOptions {
   readonly limits: ConnectionLimits;
   readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
   readonly routing: ClusterRouting;
+  /** Marks answers to allowed cross-origin requests for CORS headers. */
+  readonly cors: CorsPolicy;
 }
 
 let nextStreamKey = 1;
@@ -77,6 +80,7 @@ function sendJson(
 ): void {
   response.cork(() => {
     response.writeStatus(httpStatusLine(status)).writeHeader('content-type', 'application/json');
+    writeCorsHeaders(response);
     for (const [name, value] of Object.entries(headers)) response.writeHeader(name, value);
     response.end(body);
   });
@@ -157,6 +161,7 @@ class SseStream implements DeliveryTarget {
         .writeHeader('content-type', 'text/event-stream')
         .writeHeader('cache-control', 'no-store')
         .writeHeader('x-accel-buffering', 'no');
+      writeCorsHeaders(this.response);
       this.write(`retry: ${this.options.config.sseRetryMs}\n\n`);
     });
     this.#heartbeat = setInterval(() => {
@@ -529,6 +534,7 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     channelParameter: boolean,
   ) {
     return (response: HttpResponse, request: HttpRequest): void => {
+      options.cors.note(response, request);
       // Only streams count against edge.maxConnections.
       const refused = options.admit(
         request,

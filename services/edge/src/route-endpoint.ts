@@ -14,6 +14,7 @@ import {
 } from '@fanout/shared';
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { ClusterRouting } from './cluster-routing.js';
+import { writeCorsHeaders, type CorsPolicy } from './cors.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { sendError } from './http-endpoints.js';
 import { httpStatusLine } from './http-status.js';
@@ -26,11 +27,13 @@ export interface RouteEndpointOptions {
   readonly metrics: EdgeMetrics;
   /** Most channels in one question. */
   readonly maxChannels: number;
+  readonly cors: CorsPolicy;
 }
 
 export function registerRouteEndpoint(options: RouteEndpointOptions): void {
   const { app, reader, routing, metrics } = options;
   app.get('/v1/route', (response, request) => {
+    options.cors.note(response, request);
     const query = new URLSearchParams(request.getQuery());
     let aborted = false;
     response.onAborted(() => {
@@ -81,8 +84,9 @@ export function registerRouteEndpoint(options: RouteEndpointOptions): void {
           response
             .writeStatus(httpStatusLine(200))
             .writeHeader('content-type', 'application/json')
-            .writeHeader('cache-control', 'no-store')
-            .end(body);
+            .writeHeader('cache-control', 'no-store');
+          writeCorsHeaders(response);
+          response.end(body);
         });
       },
       (error: unknown) => {

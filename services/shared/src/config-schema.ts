@@ -383,7 +383,7 @@ export const configSchema = z.object({
         .array(z.string().min(1))
         .default(['*'])
         .describe(
-          'Origins allowed to open WebSockets and SSE streams (exact `https://app.example.com`); `*` allows any. Requests without Origin are allowed.',
+          'Origins allowed to open WebSockets and SSE streams and to read the HTTP routes from web pages (CORS; exact `https://app.example.com`); `*` allows any. Requests without Origin are allowed.',
         ),
       authRequired: z
         .boolean()
