@@ -19,11 +19,11 @@
  *
  * Environment: FANOUT_CACHE_DIR (as deploy/tools/helm.mjs), GO.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCommand } from './run-command.mjs';
 import { toolsDir } from './helm.mjs';
 
 /** The Kubernetes release of the API server, pinned. */
@@ -43,40 +43,6 @@ export function etcdBinary() {
 }
 
 /**
- * @param {string} command
- * @param {readonly string[]} args
- * @param {{ cwd?: string, env?: NodeJS.ProcessEnv }} [options]
- * @returns {Promise<string>} standard output
- */
-function run(command, args, options = {}) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: options.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    /** @type {Buffer[]} */
-    const out = [];
-    /** @type {Buffer[]} */
-    const err = [];
-    child.stdout.on('data', (/** @type {Buffer} */ chunk) => out.push(chunk));
-    child.stderr.on('data', (/** @type {Buffer} */ chunk) => err.push(chunk));
-    child.once('error', (error) => reject(new Error(`cannot run ${command}: ${error.message}`)));
-    child.once('exit', (code, signal) => {
-      if (code === 0) resolvePromise(Buffer.concat(out).toString('utf8'));
-      else {
-        const text = Buffer.concat(err).toString('utf8').trim().split('\n').slice(-30).join('\n');
-        reject(
-          new Error(
-            `${command} ${args.join(' ')} failed (${signal ?? `exit code ${code}`}):\n${text}`,
-          ),
-        );
-      }
-    });
-  });
-}
-
-/**
  * Builds kube-apiserver unless it is in the cache.
  * @param {{ log?: (line: string) => void }} [options]
  */
@@ -89,7 +55,7 @@ export async function ensureKubeApiserver(options = {}) {
   log(`downloading k8s.io/kubernetes@${kubernetesVersion} from the Go module proxy`);
   const info = /** @type {{ Dir?: string }} */ (
     JSON.parse(
-      await run(go, ['mod', 'download', '-json', `k8s.io/kubernetes@${kubernetesVersion}`], {
+      await runCommand(go, ['mod', 'download', '-json', `k8s.io/kubernetes@${kubernetesVersion}`], {
         env,
       }),
     )
@@ -98,7 +64,7 @@ export async function ensureKubeApiserver(options = {}) {
   const source = join(toolsDir(), `kube-apiserver-${kubernetesVersion}-src`);
   await rm(source, { recursive: true, force: true });
   await cp(info.Dir, source, { recursive: true });
-  await run('chmod', ['-R', 'u+w', source]);
+  await runCommand('chmod', ['-R', 'u+w', source]);
   await rm(join(source, 'go.work'), { force: true });
   await rm(join(source, 'go.work.sum'), { force: true });
   const goMod = join(source, 'go.mod');
@@ -129,7 +95,7 @@ export async function ensureKubeApiserver(options = {}) {
     `-X k8s.io/component-base/version.gitMinor=${minor ?? ''}`,
     '-X k8s.io/component-base/version.gitTreeState=clean',
   ].join(' ');
-  await run(go, ['build', `-ldflags=${ldflags}`, '-o', binary, './cmd/kube-apiserver'], {
+  await runCommand(go, ['build', `-ldflags=${ldflags}`, '-o', binary, './cmd/kube-apiserver'], {
     cwd: source,
     env,
   });

@@ -28,6 +28,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCommand } from './run-command.mjs';
 
 /** Helm, pinned. */
 export const helmVersion = 'v3.21.4';
@@ -70,38 +71,6 @@ export function kubernetesValidateBinary() {
 }
 
 /**
- * @param {string} command
- * @param {readonly string[]} args
- * @param {{ env?: NodeJS.ProcessEnv, log?: (line: string) => void }} [options]
- * @returns {Promise<void>}
- */
-function run(command, args, options = {}) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, {
-      env: options.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    /** @type {Buffer[]} */
-    const output = [];
-    child.stdout.on('data', (/** @type {Buffer} */ chunk) => output.push(chunk));
-    child.stderr.on('data', (/** @type {Buffer} */ chunk) => output.push(chunk));
-    child.once('error', (error) => reject(new Error(`cannot run ${command}: ${error.message}`)));
-    child.once('exit', (code, signal) => {
-      if (code === 0) {
-        resolvePromise();
-        return;
-      }
-      const text = Buffer.concat(output).toString('utf8').trim().split('\n').slice(-25).join('\n');
-      reject(
-        new Error(
-          `${command} ${args.join(' ')} failed (${signal ?? `exit code ${code}`}):\n${text}`,
-        ),
-      );
-    });
-  });
-}
-
-/**
  * Builds the pinned Helm with `go install` unless it is in the cache.
  * @param {{ log?: (line: string) => void }} [options]
  * @returns {Promise<string>} the binary
@@ -125,7 +94,7 @@ export async function ensureHelm(options = {}) {
     '-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1',
     `-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${helmKubeMinor}`,
   ].join(' ');
-  await run(
+  await runCommand(
     go,
     ['install', '-trimpath', `-ldflags=${ldflags}`, `helm.sh/helm/v3/cmd/helm@${helmVersion}`],
     {
@@ -152,7 +121,7 @@ export async function ensureKubernetesValidate(options = {}) {
   await rm(dir, { recursive: true, force: true });
   await mkdir(toolsDir(), { recursive: true });
   try {
-    await run(python, ['-m', 'venv', dir]);
+    await runCommand(python, ['-m', 'venv', dir]);
   } catch (error) {
     throw new Error(
       `${error instanceof Error ? error.message : String(error)}\n` +
@@ -161,7 +130,7 @@ export async function ensureKubernetesValidate(options = {}) {
     );
   }
   const pip = join(dir, 'bin', 'pip');
-  await run(pip, [
+  await runCommand(pip, [
     'install',
     '--quiet',
     '--disable-pip-version-check',
