@@ -18,9 +18,13 @@ import {
   readJsonFrame,
   ServerFrame,
   writeJsonFrame,
+  type ClientMessage as SharedClientMessage,
   type CloseAction,
+  type ControlMessage,
   type fanout,
   type JsonObject,
+  type SubscriptionRequest as SharedSubscriptionRequest,
+  type SubscriptionState,
 } from '@fanout/shared';
 import type { WireFormat } from './channel-hub.js';
 
@@ -29,80 +33,18 @@ export const subprotocols: Readonly<Record<string, WireFormat>> = {
   'fanout.proto.v1': 'proto',
 };
 
-export interface SubscriptionRequest {
-  readonly channel: string;
-  /** Text position, validated. */
-  readonly since?: string;
+/** A subscription as the edge decoded it: position validated, types always listed. */
+export interface SubscriptionRequest extends SharedSubscriptionRequest {
   readonly types: readonly string[];
 }
 
-export type ClientMessage =
-  | { readonly kind: 'connect'; readonly requestId: number; readonly token: string }
-  | {
-      readonly kind: 'subscribe';
-      readonly requestId: number;
-      readonly subscriptions: readonly SubscriptionRequest[];
-    }
-  | {
-      readonly kind: 'unsubscribe';
-      readonly requestId: number;
-      readonly channels: readonly string[];
-    }
-  | { readonly kind: 'ping'; readonly requestId: number }
-  | { readonly kind: 'refreshToken'; readonly requestId: number; readonly token: string };
+/** A client frame as the edge decoded it. */
+export type ClientMessage = SharedClientMessage<SubscriptionRequest>;
 
-export interface SubscriptionState {
-  readonly channel: string;
-  /** Text position; absent for live-only pattern subscriptions. */
-  readonly position?: string;
-  /** Base URL of an owner of the channel's partition, when this edge is not one. */
-  readonly hint?: string;
-}
+/** A frame the edge builds: every server frame but events, which go out pre-encoded. */
+export type ServerMessage = ControlMessage;
 
-export type ServerMessage =
-  | {
-      readonly kind: 'connected';
-      readonly requestId: number;
-      readonly edgeId: string;
-      readonly tokenExpiresAt?: number;
-      readonly pingIntervalSeconds: number;
-    }
-  | {
-      readonly kind: 'subscribed';
-      readonly requestId: number;
-      readonly subscriptions: readonly SubscriptionState[];
-    }
-  | {
-      readonly kind: 'unsubscribed';
-      readonly requestId: number;
-      readonly channels: readonly string[];
-    }
-  | {
-      readonly kind: 'error';
-      readonly requestId: number;
-      readonly code: string;
-      readonly message: string;
-      readonly channel?: string;
-    }
-  | {
-      readonly kind: 'reset';
-      readonly requestId: number;
-      readonly channel: string;
-      readonly requested: string;
-      readonly earliest: string;
-      readonly code: string;
-    }
-  | { readonly kind: 'pong'; readonly requestId: number }
-  | { readonly kind: 'tokenRefreshed'; readonly requestId: number; readonly expiresAt?: number }
-  | {
-      readonly kind: 'disconnect';
-      readonly closeCode: number;
-      readonly code: string;
-      readonly message: string;
-      readonly action: CloseAction;
-      readonly hint?: string;
-      readonly positions: readonly SubscriptionState[];
-    };
+export type { SubscriptionState };
 
 function invalid(message: string): FanoutError {
   return new FanoutError('frame_invalid', message);

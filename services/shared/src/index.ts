@@ -59,8 +59,10 @@ export {
 } from './portable.js';
 export type {
   ClientAction,
+  ClientMessage,
   CloseAction,
   CloseCodeName,
+  ControlMessage,
   ErrorCode,
   ErrorDetails,
   ErrorSpec,
@@ -72,6 +74,8 @@ export type {
   Placement,
   PlacementOptions,
   PositionValue,
+  SubscriptionRequest,
+  SubscriptionState,
 } from './portable.js';
 export { configFields, configFileEnv, envName } from './config-fields.js';
 export type { ConfigField, ConfigFieldKind } from './config-fields.js';

@@ -1,8 +1,8 @@
 /**
  * `@fanout/shared/portable-core`: the browser-safe modules without the
  * protobuf codecs — channel names, partitions, close codes, the error catalog,
- * FanoutError, the JSON WebSocket frame envelope, positions and the placement
- * of partitions on edges. Small enough for a browser bundle: a client that
+ * FanoutError, the JSON WebSocket frame envelope and frame model, positions and
+ * the placement of partitions on edges. Small enough for a browser bundle: a client that
  * speaks only JSON does not carry protobufjs (`portable.ts` adds the codecs).
  */
 export {
@@ -44,3 +44,9 @@ export {
   placePartitions,
 } from './placement.js';
 export type { Placement, PlacementOptions } from './placement.js';
+export type {
+  ClientMessage,
+  ControlMessage,
+  SubscriptionRequest,
+  SubscriptionState,
+} from './ws-messages.js';

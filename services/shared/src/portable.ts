@@ -37,8 +37,10 @@ export {
 } from './portable-core.js';
 export type {
   ClientAction,
+  ClientMessage,
   CloseAction,
   CloseCodeName,
+  ControlMessage,
   ErrorCode,
   ErrorDetails,
   ErrorSpec,
@@ -48,6 +50,8 @@ export type {
   JsonFrame,
   JsonObject,
   PositionValue,
+  SubscriptionRequest,
+  SubscriptionState,
 } from './portable-core.js';
 export {
   ClientFrame,
