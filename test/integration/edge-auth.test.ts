@@ -12,13 +12,12 @@ import {
   hs256Token,
   nowSeconds,
   startEdge,
-  startIngest,
-  stopOwnKafka,
-  testKafka,
   TestSocket,
   type EdgeHarness,
   type IngestHarness,
   type TestKafka,
+  startIngestStack,
+  type IngestStack,
 } from '../support/index.js';
 import {
   handshakeStatus,
@@ -60,21 +59,17 @@ async function errorCode(response: Response): Promise<string> {
 }
 
 describe('edge authentication and admission', () => {
+  let stack: IngestStack;
   let kafka: TestKafka;
   let ingest: IngestHarness;
   let topic: string;
 
   before(async () => {
-    kafka = await testKafka();
-    topic = await kafka.createTopic({ name: 'edge-auth', partitions: 2 });
-    ingest = await startIngest({ brokers: kafka.brokers, topic, partitions: 2 });
+    stack = await startIngestStack({ name: 'edge-auth', partitions: 2 });
+    ({ kafka, topic, ingest } = stack);
   });
 
-  after(async () => {
-    await ingest.stop();
-    await kafka.close();
-    await stopOwnKafka();
-  });
+  after(() => stack.stop());
 
   describe('with edge.authRequired and an HS256 secret', () => {
     let edge: EdgeHarness;

@@ -11,13 +11,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startMetricsServer } from '@fanout/shared';
 import {
   startEdge,
-  startIngest,
-  stopOwnKafka,
-  testKafka,
   TestSocket,
   type EdgeHarness,
   type IngestHarness,
   type TestKafka,
+  startIngestStack,
+  type IngestStack,
 } from '../support/index.js';
 import {
   handshakeStatus,
@@ -63,21 +62,17 @@ function ssePositions(events: readonly SseEvent[], channel?: string): string[] {
 }
 
 describe('edge backpressure and drain', () => {
+  let stack: IngestStack;
   let kafka: TestKafka;
   let ingest: IngestHarness;
   let topic: string;
 
   before(async () => {
-    kafka = await testKafka();
-    topic = await kafka.createTopic({ name: 'edge-slow', partitions });
-    ingest = await startIngest({ brokers: kafka.brokers, topic, partitions });
+    stack = await startIngestStack({ name: 'edge-slow', partitions });
+    ({ kafka, topic, ingest } = stack);
   });
 
-  after(async () => {
-    await ingest.stop();
-    await kafka.close();
-    await stopOwnKafka();
-  });
+  after(() => stack.stop());
 
   /**
    * Publishes events of `bytes` bytes round-robin on `channels`, one per call

@@ -12,19 +12,19 @@ import {
   hs256Token,
   nowSeconds,
   startEdge,
-  startIngest,
-  stopOwnKafka,
-  testKafka,
   TestSocket,
   type EdgeHarness,
   type IngestHarness,
   type TestKafka,
+  startEdgeStack,
+  type EdgeStack,
 } from '../support/index.js';
 import { RawWsClient } from '../support/raw-ws-client.js';
 
 const secret = 'edge-test-hs256-secret-0123456789abcdef';
 
 describe('edge client semantics', () => {
+  let stack: EdgeStack;
   let kafka: TestKafka;
   let ingest: IngestHarness;
   let edge: EdgeHarness;
@@ -49,22 +49,15 @@ describe('edge client semantics', () => {
   }
 
   before(async () => {
-    kafka = await testKafka();
-    topic = await kafka.createTopic({ name: 'edge-clients', partitions: 3 });
-    ingest = await startIngest({ brokers: kafka.brokers, topic, partitions: 3 });
-    edge = await startEdge({
-      brokers: kafka.brokers,
-      topic,
-      env: { FANOUT_EDGE_MAX_BACKPRESSURE_BYTES: String(256 * 1024) },
+    stack = await startEdgeStack({
+      name: 'edge-clients',
+      partitions: 3,
+      edgeEnv: { FANOUT_EDGE_MAX_BACKPRESSURE_BYTES: String(256 * 1024) },
     });
+    ({ kafka, topic, ingest, edge } = stack);
   });
 
-  after(async () => {
-    await edge.stop();
-    await ingest.stop();
-    await kafka.close();
-    await stopOwnKafka();
-  });
+  after(() => stack.stop());
 
   it('delivers only the subscribed event types, over WebSocket and SSE', async () => {
     const channel = unique('filters.types');

@@ -4,18 +4,18 @@ import { EventSource } from 'eventsource';
 import { ClientFrame, partitionForChannel, ServerFrame } from '@fanout/shared';
 import {
   startEdge,
-  startIngest,
-  stopOwnKafka,
-  testKafka,
   TestSocket,
   type EdgeHarness,
   type IngestHarness,
   type TestKafka,
+  startEdgeStack,
+  type EdgeStack,
 } from '../support/index.js';
 
 const partitions = 3;
 
 describe('edge delivery from Kafka', () => {
+  let stack: EdgeStack;
   let kafka: TestKafka;
   let ingest: IngestHarness;
   let edge: EdgeHarness;
@@ -43,20 +43,13 @@ describe('edge delivery from Kafka', () => {
   }
 
   before(async () => {
-    kafka = await testKafka();
-    topic = await kafka.createTopic({ name: 'edge', partitions });
-    ingest = await startIngest({ brokers: kafka.brokers, topic, partitions });
-    edge = await startEdge({ brokers: kafka.brokers, topic });
+    stack = await startEdgeStack({ name: 'edge', partitions });
+    ({ kafka, topic, ingest, edge } = stack);
     const [first] = await publish(channel('warmup'), 1);
     epoch = (first ?? '').split(':')[0] ?? '';
   });
 
-  after(async () => {
-    await edge.stop();
-    await ingest.stop();
-    await kafka.close();
-    await stopOwnKafka();
-  });
+  after(() => stack.stop());
 
   it('delivers live events over fanout.json.v1 in order with their positions', async () => {
     const name = channel('live');

@@ -8,14 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClientFrame, formatPosition, positionFromProto, ServerFrame } from '@fanout/shared';
 import {
-  startEdge,
-  startIngest,
-  stopOwnKafka,
-  testKafka,
   TestSocket,
   type EdgeHarness,
   type IngestHarness,
-  type TestKafka,
+  startEdgeStack,
+  type EdgeStack,
 } from '../support/index.js';
 import {
   jsonFrame,
@@ -71,23 +68,16 @@ function sortedPositions(list: readonly string[]): string[] {
 }
 
 describe('edge filters: event types and namespace patterns', () => {
-  let kafka: TestKafka;
+  let stack: EdgeStack;
   let ingest: IngestHarness;
   let edge: EdgeHarness;
 
   before(async () => {
-    kafka = await testKafka();
-    const topic = await kafka.createTopic({ name: 'edge-filters', partitions });
-    ingest = await startIngest({ brokers: kafka.brokers, topic, partitions });
-    edge = await startEdge({ brokers: kafka.brokers, topic });
+    stack = await startEdgeStack({ name: 'edge-filters', partitions });
+    ({ ingest, edge } = stack);
   });
 
-  after(async () => {
-    await edge.stop();
-    await ingest.stop();
-    await kafka.close();
-    await stopOwnKafka();
-  });
+  after(() => stack.stop());
 
   it('delivers only the subscribed types over WebSocket, live and when resuming from a position', async () => {
     const channel = uniqueChannel('types.ws');

@@ -10,37 +10,27 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { partitionForChannel } from '@fanout/shared';
 import {
-  startEdge,
-  startIngest,
-  stopOwnKafka,
-  testKafka,
   TestSocket,
   type EdgeHarness,
   type IngestHarness,
-  type TestKafka,
+  startEdgeStack,
+  type EdgeStack,
 } from '../support/index.js';
 import { offsetOf, publishEvent, uniqueChannel } from '../support/edge-test-clients.js';
 
 const partitions = 32;
 
 describe('subscribing to several channels in one frame while events flow', () => {
-  let kafka: TestKafka;
+  let stack: EdgeStack;
   let ingest: IngestHarness;
   let edge: EdgeHarness;
 
   before(async () => {
-    kafka = await testKafka();
-    const topic = await kafka.createTopic({ name: 'edge-seam', partitions });
-    ingest = await startIngest({ brokers: kafka.brokers, topic, partitions });
-    edge = await startEdge({ brokers: kafka.brokers, topic });
+    stack = await startEdgeStack({ name: 'edge-seam', partitions });
+    ({ ingest, edge } = stack);
   });
 
-  after(async () => {
-    await edge.stop();
-    await ingest.stop();
-    await kafka.close();
-    await stopOwnKafka();
-  });
+  after(() => stack.stop());
 
   it('delivers every event after the subscribed position of the first channel', async () => {
     const hot = uniqueChannel('seam.hot');

@@ -8,34 +8,24 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
   finishedSpans,
-  startEdge,
-  startIngest,
-  stopOwnKafka,
-  testKafka,
   TestSocket,
   type EdgeHarness,
   type IngestHarness,
-  type TestKafka,
+  startEdgeStack,
+  type EdgeStack,
 } from '../support/index.js';
 
 describe('tracing from producer to delivery', () => {
-  let kafka: TestKafka;
+  let stack: EdgeStack;
   let ingest: IngestHarness;
   let edge: EdgeHarness;
 
   before(async () => {
-    kafka = await testKafka();
-    const topic = await kafka.createTopic({ name: 'edge-tracing', partitions: 2 });
-    ingest = await startIngest({ brokers: kafka.brokers, topic, partitions: 2 });
-    edge = await startEdge({ brokers: kafka.brokers, topic });
+    stack = await startEdgeStack({ name: 'edge-tracing', partitions: 2 });
+    ({ ingest, edge } = stack);
   });
 
-  after(async () => {
-    await edge.stop();
-    await ingest.stop();
-    await kafka.close();
-    await stopOwnKafka();
-  });
+  after(() => stack.stop());
 
   async function publish(channel: string, traceparent: string): Promise<string> {
     const response = await fetch(`${ingest.httpBase}/v1/channels/${channel}/events`, {

@@ -16,6 +16,8 @@ export { finishedSpans, ingestClient, startIngest } from './ingest-harness.js';
 export type { IngestClient, IngestHarness } from './ingest-harness.js';
 export { startEdge, TestSocket } from './edge-harness.js';
 export type { EdgeHarness, WsFrame } from './edge-harness.js';
+export { startEdgeStack, startIngestStack } from './edge-stack.js';
+export type { EdgeStack, IngestStack, StackOptions } from './edge-stack.js';
 export { createTestCertificateAuthority } from './test-certificates.js';
 export type { CertificateFiles, TestCertificateAuthority } from './test-certificates.js';
 export { startEdgeProcess } from './edge-process.js';
