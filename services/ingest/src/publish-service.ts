@@ -12,7 +12,7 @@ import {
   type PreparedEvent,
   type PublishLimits,
 } from './event-validator.js';
-import type { EventWriter, WriteOutcome, WrittenEvent } from './event-writer.js';
+import type { EventWriter, WriteContext, WriteOutcome, WrittenEvent } from './event-writer.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { ProducerAuth, ProducerCredentials } from './producer-auth.js';
 import type { ProducerRateLimiter } from './producer-rate-limiter.js';
@@ -32,6 +32,16 @@ export interface PublishCall {
   readonly deadline: number;
   readonly traceparent?: string;
   readonly tracestate?: string;
+}
+
+/** What the writer stores of a call: the producer, its deadline and trace context. */
+function writeContext(producer: string, call: PublishCall): WriteContext {
+  return {
+    producer,
+    deadline: call.deadline,
+    ...(call.traceparent ? { traceparent: call.traceparent } : {}),
+    ...(call.tracestate ? { tracestate: call.tracestate } : {}),
+  };
 }
 
 export class PublishService {
@@ -59,23 +69,8 @@ export class PublishService {
       const prepared = prepareBatch(events, this.limits);
       this.auth.authorize(identity, prepared);
       this.rateLimiter.take(identity.name, prepared.length);
-      const written = await this.writer.write(prepared, {
-        producer: identity.name,
-        deadline: call.deadline,
-        ...(call.traceparent ? { traceparent: call.traceparent } : {}),
-        ...(call.tracestate ? { tracestate: call.tracestate } : {}),
-      });
-      let bytes = 0;
-      let duplicates = 0;
-      for (let index = 0; index < written.length; index++) {
-        bytes += prepared[index]?.data.byteLength ?? 0;
-        if (written[index]?.duplicate === true) duplicates++;
-      }
-      if (written.length > duplicates) {
-        this.metrics.events.inc({ transport, outcome: 'written' }, written.length - duplicates);
-      }
-      if (duplicates > 0) this.metrics.events.inc({ transport, outcome: 'duplicate' }, duplicates);
-      this.metrics.bytes.inc({ transport }, bytes);
+      const written = await this.writer.write(prepared, writeContext(identity.name, call));
+      this.countOutcomes(written, prepared, transport);
       return written;
     } catch (error) {
       throw this.failed(error, events.length, transport);
@@ -115,36 +110,15 @@ export class PublishService {
       let written: WriteOutcome[];
       try {
         this.rateLimiter.take(identity.name, prepared.length);
-        written = await this.writer.writeEach(prepared, {
-          producer: identity.name,
-          deadline: call.deadline,
-          ...(call.traceparent ? { traceparent: call.traceparent } : {}),
-          ...(call.tracestate ? { tracestate: call.tracestate } : {}),
-        });
+        written = await this.writer.writeEach(prepared, writeContext(identity.name, call));
       } catch (error) {
         const failure = this.failed(error, prepared.length, transport, true);
         for (const index of indexes) outcomes[index] = failure;
         return outcomes;
       }
-      let bytes = 0;
-      let writtenCount = 0;
-      let duplicates = 0;
+      this.countOutcomes(written, prepared, transport);
       let i = 0;
-      for (const outcome of written) {
-        outcomes[indexes[i] ?? 0] = outcome;
-        if (outcome instanceof FanoutError) this.failed(outcome, 1, transport, true);
-        else if (outcome.duplicate) duplicates++;
-        else {
-          writtenCount++;
-          bytes += prepared[i]?.data.byteLength ?? 0;
-        }
-        i++;
-      }
-      if (writtenCount > 0) {
-        this.metrics.events.inc({ transport, outcome: 'written' }, writtenCount);
-      }
-      if (duplicates > 0) this.metrics.events.inc({ transport, outcome: 'duplicate' }, duplicates);
-      this.metrics.bytes.inc({ transport }, bytes);
+      for (const outcome of written) outcomes[indexes[i++] ?? 0] = outcome;
       return outcomes;
     } catch (error) {
       // Authentication, authorization or another error before writing: nothing was written.
@@ -159,6 +133,34 @@ export class PublishService {
       for (let index = 0; index < events.length; index++) outcomes[index] ??= failure;
       return outcomes;
     }
+  }
+
+  /**
+   * Counts what the writer answered for `prepared`: events written (and
+   * their data bytes), duplicates answered from the idempotency window, and
+   * failed events one by one (only `writeEach` answers those).
+   */
+  private countOutcomes(
+    outcomes: readonly WriteOutcome[],
+    prepared: readonly PreparedEvent[],
+    transport: Transport,
+  ): void {
+    let bytes = 0;
+    let written = 0;
+    let duplicates = 0;
+    let index = 0;
+    for (const outcome of outcomes) {
+      if (outcome instanceof FanoutError) this.failed(outcome, 1, transport, true);
+      else if (outcome.duplicate) duplicates++;
+      else {
+        written++;
+        bytes += prepared[index]?.data.byteLength ?? 0;
+      }
+      index++;
+    }
+    if (written > 0) this.metrics.events.inc({ transport, outcome: 'written' }, written);
+    if (duplicates > 0) this.metrics.events.inc({ transport, outcome: 'duplicate' }, duplicates);
+    this.metrics.bytes.inc({ transport }, bytes);
   }
 
   /** Counts a failure of `count` events: one error for a call, or one per event of a stream. */
