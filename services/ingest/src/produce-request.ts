@@ -20,6 +20,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import { crc32c } from '@platformatic/kafka';
+import { varintSize, writeVarint } from './proto-wire.js';
 
 /** Compression of the records of a batch (the `kafka.compression` setting). */
 export type BatchCompression = 'none' | 'gzip';
@@ -62,33 +63,14 @@ const gzipAttribute = 1;
 const noPartitionLeaderEpoch = -1;
 const magicV2 = 2;
 
-/** Bytes of `value` as an unsigned varint (LEB128). */
-function unsignedVarIntSize(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80);
-    size++;
-  }
-  return size;
-}
-
 /** ZigZag, for the signed varints of records; exact for any safe integer. */
 function zigZag(value: number): number {
   return value >= 0 ? value * 2 : -value * 2 - 1;
 }
 
-function writeUnsignedVarInt(buffer: Buffer, offset: number, value: number): number {
-  while (value >= 0x80) {
-    buffer[offset++] = (value & 0x7f) | 0x80;
-    value = Math.floor(value / 0x80);
-  }
-  buffer[offset++] = value;
-  return offset;
-}
-
 /** Writes `bytes` with its zigzag varint length in front. */
 function writeBytes(buffer: Buffer, offset: number, bytes: Buffer): number {
-  offset = writeUnsignedVarInt(buffer, offset, bytes.length * 2);
+  offset = writeVarint(buffer, offset, bytes.length * 2);
   return offset + bytes.copy(buffer, offset);
 }
 
@@ -97,13 +79,13 @@ export function encodeRecordHeaders(
   headers: readonly (readonly [name: string, value: string])[],
 ): EncodedHeaders {
   const parts = headers.map(([name, value]) => [Buffer.from(name), Buffer.from(value)] as const);
-  let size = unsignedVarIntSize(zigZag(parts.length));
+  let size = varintSize(zigZag(parts.length));
   for (const [name, value] of parts) {
-    size += unsignedVarIntSize(name.length * 2) + name.length;
-    size += unsignedVarIntSize(value.length * 2) + value.length;
+    size += varintSize(name.length * 2) + name.length;
+    size += varintSize(value.length * 2) + value.length;
   }
   const block = Buffer.allocUnsafe(size);
-  let offset = writeUnsignedVarInt(block, 0, zigZag(parts.length));
+  let offset = writeVarint(block, 0, zigZag(parts.length));
   for (const [name, value] of parts) {
     offset = writeBytes(block, offset, name);
     offset = writeBytes(block, offset, value);
@@ -115,11 +97,11 @@ export function encodeRecordHeaders(
 function recordBodySize(record: BatchRecord, offsetDelta: number, baseTimestamp: number): number {
   return (
     1 +
-    unsignedVarIntSize(zigZag(record.timestamp - baseTimestamp)) +
-    unsignedVarIntSize(offsetDelta * 2) +
-    unsignedVarIntSize(record.key.length * 2) +
+    varintSize(zigZag(record.timestamp - baseTimestamp)) +
+    varintSize(offsetDelta * 2) +
+    varintSize(record.key.length * 2) +
     record.key.length +
-    unsignedVarIntSize(record.value.length * 2) +
+    varintSize(record.value.length * 2) +
     record.value.length +
     record.headers.length
   );
@@ -135,10 +117,10 @@ function writeRecords(
 ): number {
   let i = 0;
   for (const record of records) {
-    offset = writeUnsignedVarInt(target, offset, (sizes[i] ?? 0) * 2);
+    offset = writeVarint(target, offset, (sizes[i] ?? 0) * 2);
     target[offset++] = 0;
-    offset = writeUnsignedVarInt(target, offset, zigZag(record.timestamp - baseTimestamp));
-    offset = writeUnsignedVarInt(target, offset, i * 2);
+    offset = writeVarint(target, offset, zigZag(record.timestamp - baseTimestamp));
+    offset = writeVarint(target, offset, i * 2);
     offset = writeBytes(target, offset, record.key);
     offset = writeBytes(target, offset, record.value);
     offset += record.headers.copy(target, offset);
@@ -167,7 +149,7 @@ export function encodeRecordBatch(
     if (record.timestamp > maxTimestamp) maxTimestamp = record.timestamp;
     const size = recordBodySize(record, i, baseTimestamp);
     sizes[i++] = size;
-    recordsSize += unsignedVarIntSize(size * 2) + size;
+    recordsSize += varintSize(size * 2) + size;
   }
 
   let batch: Buffer;
@@ -212,27 +194,27 @@ export function encodeProduceRequest(
     1 + // transactional_id: null
     2 + // acks
     4 + // timeout_ms
-    unsignedVarIntSize(2) + // one topic
-    unsignedVarIntSize(topicName.length + 1) +
+    varintSize(2) + // one topic
+    varintSize(topicName.length + 1) +
     topicName.length +
-    unsignedVarIntSize(batches.length + 1) +
+    varintSize(batches.length + 1) +
     1 + // topic tagged fields
     1; // request tagged fields
   for (const { batch } of batches) {
-    size += 4 + unsignedVarIntSize(batch.length + 1) + batch.length + 1;
+    size += 4 + varintSize(batch.length + 1) + batch.length + 1;
   }
   const body = Buffer.allocUnsafe(size);
   let offset = 0;
   body[offset++] = 0;
   offset = body.writeInt16BE(acks, offset);
   offset = body.writeInt32BE(timeoutMs, offset);
-  offset = writeUnsignedVarInt(body, offset, 2);
-  offset = writeUnsignedVarInt(body, offset, topicName.length + 1);
+  offset = writeVarint(body, offset, 2);
+  offset = writeVarint(body, offset, topicName.length + 1);
   offset += topicName.copy(body, offset);
-  offset = writeUnsignedVarInt(body, offset, batches.length + 1);
+  offset = writeVarint(body, offset, batches.length + 1);
   for (const { partition, batch } of batches) {
     offset = body.writeInt32BE(partition, offset);
-    offset = writeUnsignedVarInt(body, offset, batch.length + 1);
+    offset = writeVarint(body, offset, batch.length + 1);
     offset += batch.copy(body, offset);
     body[offset++] = 0;
   }

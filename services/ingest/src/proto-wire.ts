@@ -1,8 +1,10 @@
 /**
  * Protocol Buffers wire format, the few pieces the ingest's hand-written
  * encoders need (envelope-encoder.ts, publish-response.ts): varints and
- * length-delimited fields written into a buffer sized in advance. Each
- * encoder's tests compare its bytes with the generated encoder's.
+ * length-delimited fields written into a buffer sized in advance. Kafka's
+ * unsigned varints are the same LEB128, so produce-request.ts writes its
+ * records with these varints too. Each encoder's tests compare its bytes
+ * with the reference encoder's.
  */
 
 /** Bytes of the varint of a non-negative integer up to 2^53. */
