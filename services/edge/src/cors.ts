@@ -43,27 +43,19 @@ export class CorsPolicy {
     if (origin !== '' && this.allows(origin)) allowedOriginOf.set(response, origin);
     return origin;
   }
-
-  /** True when `response` was marked by `note` for an allowed cross-origin request. */
-  isCrossOrigin(response: HttpResponse): boolean {
-    return allowedOriginOf.has(response);
-  }
-
-  /** The headers of a preflight answer, besides those of `writeCorsHeaders`. */
-  get preflightHeaders(): readonly (readonly [string, string])[] {
-    return preflightHeaders;
-  }
 }
 
 /**
- * Writes the CORS headers of an answer to an allowed cross-origin request;
- * nothing for others. Call between `writeStatus` and the body, corked.
+ * Writes the CORS headers of an answer to an allowed cross-origin request,
+ * with those of a preflight answer when `preflight`; nothing for other
+ * requests. Call between `writeStatus` and the body, corked.
  */
-export function writeCorsHeaders(response: HttpResponse): void {
+export function writeCorsHeaders(response: HttpResponse, preflight = false): void {
   const origin = allowedOriginOf.get(response);
   if (origin === undefined) return;
   response
     .writeHeader('access-control-allow-origin', origin)
     .writeHeader('vary', 'Origin')
     .writeHeader('access-control-expose-headers', 'retry-after');
+  if (preflight) for (const [name, value] of preflightHeaders) response.writeHeader(name, value);
 }

@@ -123,10 +123,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     }
     response.cork(() => {
       response.writeStatus('204 No Content').writeHeader('allow', 'GET, OPTIONS');
-      if (cors.isCrossOrigin(response)) {
-        writeCorsHeaders(response);
-        for (const [name, value] of cors.preflightHeaders) response.writeHeader(name, value);
-      }
+      writeCorsHeaders(response, true);
       response.end();
     });
   });
