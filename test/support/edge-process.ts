@@ -2,10 +2,7 @@
  * An edge as its own process (`services/edge/dist/main.js`, configured by
  * environment like in production), for tests that kill it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { repoRoot } from './repo-paths.js';
-import { serviceReady } from './service-ready.js';
+import { startServiceProcess } from './service-ready.js';
 
 export interface EdgeProcess {
   readonly pid: number;
@@ -27,33 +24,21 @@ export async function startEdgeProcess(options: {
   nodeArgs?: readonly string[];
   timeoutMs?: number;
 }): Promise<EdgeProcess> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...(options.nodeArgs ?? []), join(repoRoot, 'services/edge/dist/main.js')],
-    {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        FANOUT_KAFKA_BROKERS: options.brokers.join(','),
-        FANOUT_KAFKA_TOPIC: options.topic,
-        FANOUT_EDGE_PORT: '0',
-        FANOUT_EDGE_FETCH_MAX_WAIT_MS: '200',
-        FANOUT_TELEMETRY_METRICS_PORT: '0',
-        FANOUT_LOG_LEVEL: 'info',
-        ...options.env,
-      },
-    },
-  );
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => {
-      resolve(code);
-    });
-  });
-  const { port, metricsBase } = await serviceReady(child, {
+  const service = await startServiceProcess({
     service: 'edge',
+    script: 'services/edge/dist/main.js',
+    nodeArgs: options.nodeArgs,
     timeoutMs: options.timeoutMs ?? 30_000,
-    exited,
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      FANOUT_KAFKA_BROKERS: options.brokers.join(','),
+      FANOUT_KAFKA_TOPIC: options.topic,
+      FANOUT_EDGE_PORT: '0',
+      FANOUT_EDGE_FETCH_MAX_WAIT_MS: '200',
+      FANOUT_TELEMETRY_METRICS_PORT: '0',
+      FANOUT_LOG_LEVEL: 'info',
+      ...options.env,
+    },
     parse: (line) => {
       if (!line.includes('"edge ready"')) return undefined;
       const listen = /"listen":"[^"]*:(\d+)"/.exec(line)?.[1];
@@ -64,16 +49,14 @@ export async function startEdgeProcess(options: {
       };
     },
   });
+  const { port, metricsBase } = service.ready;
   return {
-    pid: child.pid ?? -1,
+    pid: service.child.pid ?? -1,
     port,
     wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
     httpBase: `http://127.0.0.1:${port}`,
     metricsBase,
-    exited,
-    async kill(signal) {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
+    exited: service.exited,
+    kill: (signal) => service.kill(signal),
   };
 }

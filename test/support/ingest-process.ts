@@ -4,10 +4,7 @@
  * services as real processes: the load-script smoke test, the cluster tests
  * and the ingest benchmark. Resolves once the process logged `ingest ready`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { serviceReady } from './service-ready.js';
-import { repoRoot } from './repo-paths.js';
+import { startServiceProcess } from './service-ready.js';
 
 export interface IngestProcess {
   readonly pid: number;
@@ -64,50 +61,34 @@ function readyAddresses(line: string): { grpc: string; http: string; metrics: st
 }
 
 export async function startIngestProcess(options: IngestProcessOptions): Promise<IngestProcess> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...(options.nodeArgs ?? []), join(repoRoot, 'services/ingest/dist/main.js')],
-    {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        FANOUT_LOG_LEVEL: 'info',
-        ...options.env,
-        FANOUT_KAFKA_BROKERS: options.brokers.join(','),
-        FANOUT_KAFKA_TOPIC: options.topic,
-        FANOUT_INGEST_HOST: '127.0.0.1',
-        FANOUT_INGEST_GRPC_PORT: '0',
-        FANOUT_INGEST_HTTP_PORT: '0',
-        FANOUT_TELEMETRY_METRICS_PORT: '0',
-      },
-    },
-  );
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => {
-      resolve(code);
-    });
-  });
-  const ready = await serviceReady(child, {
+  const service = await startServiceProcess({
     service: 'ingest',
-    timeoutMs,
-    exited,
+    script: 'services/ingest/dist/main.js',
+    nodeArgs: options.nodeArgs,
+    timeoutMs: options.timeoutMs ?? 60_000,
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      FANOUT_LOG_LEVEL: 'info',
+      ...options.env,
+      FANOUT_KAFKA_BROKERS: options.brokers.join(','),
+      FANOUT_KAFKA_TOPIC: options.topic,
+      FANOUT_INGEST_HOST: '127.0.0.1',
+      FANOUT_INGEST_GRPC_PORT: '0',
+      FANOUT_INGEST_HTTP_PORT: '0',
+      FANOUT_TELEMETRY_METRICS_PORT: '0',
+    },
     parse: readyAddresses,
   });
-  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  const { child, ready, exited } = service;
   return {
     pid: child.pid ?? -1,
     grpcAddress: ready.grpc,
     httpBase: `http://${ready.http}`,
     metricsBase: `http://${ready.metrics}`,
     exited,
-    async kill(signal) {
-      if (running()) child.kill(signal);
-      await exited;
-    },
+    kill: (signal) => service.kill(signal),
     async stop(graceMs = 30_000) {
-      if (!running()) return;
+      if (!service.running()) return;
       child.kill('SIGTERM');
       const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exited;

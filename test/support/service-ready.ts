@@ -1,11 +1,13 @@
 /**
- * Waits for a service process started by a test to log its ready line, and
- * keeps reading its output so a full pipe never blocks it. Used by the
- * ingest and edge starters (`ingest-process.ts`, `edge-process.ts`).
+ * Starts a service as its own process for a test and waits for it to log its
+ * ready line, reading its output all along so a full pipe never blocks it.
+ * Used by the ingest and edge starters (`ingest-process.ts`, `edge-process.ts`).
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from './repo-paths.js';
 
-export interface ServiceReadyOptions<T> {
+interface ServiceReadyOptions<T> {
   /** The service's name in error messages. */
   readonly service: string;
   readonly timeoutMs: number;
@@ -20,7 +22,7 @@ export interface ServiceReadyOptions<T> {
  * the end of the output) when the process exits first or the time is up,
  * killing it then.
  */
-export async function serviceReady<T>(
+async function serviceReady<T>(
   child: ChildProcess,
   options: ServiceReadyOptions<T>,
 ): Promise<T> {
@@ -62,4 +64,67 @@ export async function serviceReady<T>(
     child.stdout?.resume();
     child.stderr?.resume();
   }
+}
+
+export interface ServiceProcessOptions<T> {
+  /** The service's name in error messages. */
+  readonly service: string;
+  /** The script, relative to the repository (`services/edge/dist/main.js`). */
+  readonly script: string;
+  /** The whole environment of the process. */
+  readonly env: NodeJS.ProcessEnv;
+  /** Node options before the script (`--cpu-prof`, ...). */
+  readonly nodeArgs?: readonly string[] | undefined;
+  readonly timeoutMs: number;
+  /** What the ready line says, or undefined for any other line. */
+  readonly parse: (line: string) => T | undefined;
+}
+
+export interface ServiceProcess<T> {
+  readonly child: ChildProcess;
+  /** What the ready line said. */
+  readonly ready: T;
+  /** Resolves when the process has exited, whichever way. */
+  readonly exited: Promise<number | null>;
+  /** True until the process exits. */
+  running(): boolean;
+  /** Sends `signal` unless the process has exited; resolves once it has. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Spawns `node <script>` from the repository root and waits for its ready line. */
+export async function startServiceProcess<T>(
+  options: ServiceProcessOptions<T>,
+): Promise<ServiceProcess<T>> {
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), join(repoRoot, options.script)],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: options.env,
+    },
+  );
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      resolve(code);
+    });
+  });
+  const ready = await serviceReady(child, {
+    service: options.service,
+    timeoutMs: options.timeoutMs,
+    exited,
+    parse: options.parse,
+  });
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  return {
+    child,
+    ready,
+    exited,
+    running,
+    async kill(signal) {
+      if (running()) child.kill(signal);
+      await exited;
+    },
+  };
 }
