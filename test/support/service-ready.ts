@@ -22,10 +22,7 @@ interface ServiceReadyOptions<T> {
  * the end of the output) when the process exits first or the time is up,
  * killing it then.
  */
-async function serviceReady<T>(
-  child: ChildProcess,
-  options: ServiceReadyOptions<T>,
-): Promise<T> {
+async function serviceReady<T>(child: ChildProcess, options: ServiceReadyOptions<T>): Promise<T> {
   let output = '';
   try {
     return await new Promise<T>((resolve, reject) => {
