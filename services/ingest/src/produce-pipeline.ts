@@ -21,6 +21,7 @@
  * After any partition failed for good the caller must replace the pipeline
  * (and its producer id): the broker's numbering and ours no longer agree.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   encodeProduceRequest,
   encodeRecordBatch,
@@ -300,8 +301,4 @@ function answerError(
     `Kafka refused the batch (error ${answer.errorCode}${answer.errorMessage ? `: ${answer.errorMessage}` : ''})`,
     answer.errorCode,
   );
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
