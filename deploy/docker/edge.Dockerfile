@@ -7,15 +7,14 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
-# npm install against the lock file, not npm ci: the lock file lists only the platform builds
-# of optional dependencies that its registry served, and npm ci refuses such a lock file.
+# npm ci: exactly the lock file's versions (the lock lists every platform's optional builds).
 COPY package.json package-lock.json tsconfig.json ./
 COPY services/tsconfig.base.json services/
 COPY services/shared/package.json services/shared/
 COPY services/ingest/package.json services/ingest/
 COPY services/edge/package.json services/edge/
 COPY services/client/package.json services/client/
-RUN npm install --no-audit --no-fund --ignore-scripts --workspace services/shared \
+RUN npm ci --no-audit --no-fund --ignore-scripts --workspace services/shared \
       --workspace services/edge --include-workspace-root
 COPY services/shared services/shared
 COPY services/edge services/edge
@@ -29,7 +28,7 @@ COPY services/shared/package.json services/shared/
 COPY services/ingest/package.json services/ingest/
 COPY services/edge/package.json services/edge/
 COPY services/client/package.json services/client/
-RUN npm install --omit=dev --no-audit --no-fund --ignore-scripts \
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
       --workspace services/shared --workspace services/edge \
  && npm cache clean --force \
  && mkdir -p services/shared/node_modules services/edge/node_modules \

@@ -44,15 +44,15 @@ export function installNeeded() {
 }
 
 /**
- * Installs npm packages if needed, as pinned by the lock file. (`npm install`
- * rather than `npm ci`: the registry serves only this platform's builds of
- * packages with per-platform optional dependencies, which `npm ci` rejects.)
+ * Installs npm packages if needed, exactly as pinned by the lock file
+ * (`npm ci`; `npm install` only when there is no lock file).
  * @param {(line: string) => void} [say]
  */
 export async function ensureInstalled(say = () => {}) {
   if (!installNeeded()) return;
   say('installing npm packages');
-  await run('npm', ['install', '--no-audit', '--no-fund']);
+  const lock = existsSync(join(repoRoot, 'package-lock.json'));
+  await run('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund']);
 }
 
 /**

@@ -92,9 +92,7 @@ describe('Dockerfiles', () => {
       assert.match(readFileSync(file, 'utf8'), /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
       assert.ok(from.every((step) => step.args.startsWith('${NODE_IMAGE}')));
       assert.ok(
-        steps.some(
-          (step) => step.keyword === 'RUN' && step.args.includes('npm install --omit=dev'),
-        ),
+        steps.some((step) => step.keyword === 'RUN' && step.args.includes('npm ci --omit=dev')),
       );
     });
 
