@@ -11,21 +11,29 @@
  *       --controller-port N  controller listener port (default: a free port)
  *       --data-dir DIR       data directory (default: a new temporary directory)
  *       --keep-data          keep the temporary data directory after stopping
+ *       --sasl-user NAME:PASSWORD
+ *                            also listen for SASL clients (PLAIN, SCRAM-SHA-256,
+ *                            SCRAM-SHA-512) with this one user
+ *       --sasl-port N        that SASL listener's port (default: a free port)
  *   node deploy/kafka/local-kafka.mjs status            the cache, as JSON
  *
  * `start` prints one JSON line to stdout once the broker answers metadata
- * requests: {"event":"ready","bootstrap":"127.0.0.1:PORT",...}. Everything else
+ * requests: {"event":"ready","bootstrap":"127.0.0.1:PORT",...} (with
+ * "saslBootstrap" when a SASL listener was asked for). Everything else
  * goes to stderr; the broker's own log is `broker.log` in the data directory.
  * It stops the broker on SIGINT, SIGTERM or SIGHUP, and when its standard
  * input is a pipe or socket that closes (its parent went away). On Linux the
  * JVM also gets SIGTERM if this process dies without cleaning up.
  *
- * Environment:
- *   FANOUT_CACHE_DIR        cache root (default $XDG_CACHE_HOME/fanout, ~/.cache/fanout)
- *   FANOUT_KAFKA_HEAP       maximum JVM heap (default 768m)
- *   FANOUT_KAFKA_JVM_OPTS   extra JVM options, appended (space-separated)
- *   FANOUT_KAFKA_CDS=0      do not use a class-data-sharing archive
- *   JAVA, MVN               the java and mvn commands (default: from PATH)
+ * Environment (FANOUT_LOCAL_* names, which the services' configuration
+ * loader leaves alone, so they can be set for `npm start` too):
+ *   FANOUT_CACHE_DIR                cache root (default $XDG_CACHE_HOME/fanout, ~/.cache/fanout)
+ *   FANOUT_LOCAL_KAFKA_HEAP         maximum JVM heap (default 768m)
+ *   FANOUT_LOCAL_KAFKA_JVM_OPTS     extra JVM options, appended (space-separated)
+ *   FANOUT_LOCAL_KAFKA_CDS=0        do not use a class-data-sharing archive
+ *   JAVA, MVN                       the java and mvn commands (default: from PATH)
+ * The former names FANOUT_KAFKA_HEAP, FANOUT_KAFKA_JVM_OPTS and
+ * FANOUT_KAFKA_CDS still work for this release, with a warning.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -89,6 +97,34 @@ function newClusterId() {
 
 function say(line) {
   process.stderr.write(`local-kafka: ${line}\n`);
+}
+
+/** Former names of the tooling variables, read for one more release. */
+const formerNames = /** @type {const} */ ({
+  FANOUT_LOCAL_KAFKA_HEAP: 'FANOUT_KAFKA_HEAP',
+  FANOUT_LOCAL_KAFKA_JVM_OPTS: 'FANOUT_KAFKA_JVM_OPTS',
+  FANOUT_LOCAL_KAFKA_CDS: 'FANOUT_KAFKA_CDS',
+});
+/** @type {Set<string>} */
+const warnedFormerNames = new Set();
+
+/**
+ * A tooling variable of this script, or its former name (with a warning:
+ * the services read FANOUT_KAFKA_* as their own configuration).
+ * @param {keyof typeof formerNames} name
+ * @returns {string | undefined}
+ */
+export function toolingEnv(name) {
+  const value = process.env[name];
+  if (value !== undefined && value !== '') return value;
+  const former = formerNames[name];
+  const old = process.env[former];
+  if (old === undefined || old === '') return undefined;
+  if (!warnedFormerNames.has(former)) {
+    warnedFormerNames.add(former);
+    say(`${former} is deprecated and will be ignored in the next release: set ${name} instead`);
+  }
+  return old;
 }
 
 /** @param {unknown} error */
@@ -249,20 +285,84 @@ function portFree(port) {
 }
 
 /**
- * @param {{ port: number, controllerPort: number, dataDir: string }} options
+ * @typedef {object} SaslListener
+ * @property {string} username the one user, for PLAIN and both SCRAM mechanisms
+ * @property {string} password
+ * @property {number} [port] the listener's port (default: a free one)
  */
-function serverProperties({ port, controllerPort, dataDir }) {
+
+/** The SASL mechanisms the SASL listener accepts. */
+export const saslMechanisms = /** @type {const} */ (['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']);
+
+/** User names and passwords go into a JAAS line and the storage tool's arguments unquoted. */
+const credentialPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** @param {SaslListener} sasl */
+function checkCredentials(sasl) {
+  for (const [what, value] of [
+    ['user name', sasl.username],
+    ['password', sasl.password],
+  ]) {
+    if (!credentialPattern.test(value)) {
+      throw new Error(`SASL ${what} must be 1-64 characters of A-Z a-z 0-9 . _ -`);
+    }
+  }
+}
+
+/**
+ * The SASL listener's settings: SASL_PLAINTEXT with PLAIN (its one user in
+ * the listener's JAAS configuration) and SCRAM-SHA-256/512 (credentials in
+ * the cluster metadata, written when the storage is formatted). Clients
+ * that want TLS as well put a TLS proxy in front of it.
+ * @param {SaslListener} sasl
+ */
+function saslProperties(sasl) {
+  const jaas = (/** @type {string} */ mechanism, /** @type {string} */ module) =>
+    `listener.name.sasl.${mechanism}.sasl.jaas.config=${module} required${
+      mechanism === 'plain' ? ` user_${sasl.username}="${sasl.password}"` : ''
+    };`;
+  return [
+    `sasl.enabled.mechanisms=${saslMechanisms.join(',')}`,
+    `listener.name.sasl.sasl.enabled.mechanisms=${saslMechanisms.join(',')}`,
+    jaas('plain', 'org.apache.kafka.common.security.plain.PlainLoginModule'),
+    jaas('scram-sha-256', 'org.apache.kafka.common.security.scram.ScramLoginModule'),
+    jaas('scram-sha-512', 'org.apache.kafka.common.security.scram.ScramLoginModule'),
+  ];
+}
+
+/** @param {SaslListener} sasl @returns {string[]} the storage tool's arguments */
+function scramCredentialArgs(sasl) {
+  return saslMechanisms
+    .filter((mechanism) => mechanism.startsWith('SCRAM-'))
+    .flatMap((mechanism) => [
+      '--add-scram',
+      `${mechanism}=[name=${sasl.username},password=${sasl.password}]`,
+    ]);
+}
+
+/**
+ * @param {{ port: number, controllerPort: number, saslPort: number | undefined,
+ *   sasl: SaslListener | undefined, dataDir: string }} options
+ */
+function serverProperties({ port, controllerPort, saslPort, sasl, dataDir }) {
+  const listeners = [`PLAINTEXT://${host}:${port}`, `CONTROLLER://${host}:${controllerPort}`];
+  const protocols = ['PLAINTEXT:PLAINTEXT', 'CONTROLLER:PLAINTEXT'];
+  if (sasl !== undefined && saslPort !== undefined) {
+    listeners.push(`SASL://${host}:${saslPort}`);
+    protocols.push('SASL:SASL_PLAINTEXT');
+  }
   return [
     '# Written by deploy/kafka/local-kafka.mjs: one KRaft node, broker and controller, loopback only.',
     'process.roles=broker,controller',
     'node.id=1',
     // Dynamic quorum (KIP-853): the storage tool's --standalone makes this node the only voter.
     `controller.quorum.bootstrap.servers=${host}:${controllerPort}`,
-    `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
+    `listeners=${listeners.join(',')}`,
+    `advertised.listeners=${listeners.join(',')}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `listener.security.protocol.map=${protocols.join(',')}`,
+    ...(sasl === undefined ? [] : saslProperties(sasl)),
     `log.dirs=${join(dataDir, 'logs')}`,
     'num.partitions=1',
     'default.replication.factor=1',
@@ -404,7 +504,7 @@ async function archiveKey(java, libs, jvmOptions) {
  */
 async function classDataSharing(name, java, libs, jvmOptions) {
   const none = { options: [], settle: async () => {} };
-  if (process.env['FANOUT_KAFKA_CDS'] === '0') return none;
+  if (toolingEnv('FANOUT_LOCAL_KAFKA_CDS') === '0') return none;
   const key = await archiveKey(java, libs, jvmOptions).catch(() => undefined);
   if (key === undefined) return none;
   const dir = join(kafkaCacheDir(), 'cds');
@@ -480,6 +580,8 @@ async function waitForMetadata(bootstrap, deadline, failed, signal) {
  * @property {string} bootstrap `127.0.0.1:PORT` for clients
  * @property {number} port
  * @property {number} controllerPort
+ * @property {string | undefined} saslBootstrap `127.0.0.1:PORT` of the SASL listener, if any
+ * @property {number | undefined} saslPort
  * @property {number} pid the JVM's process id
  * @property {string} dataDir
  * @property {string} logFile the broker's log
@@ -497,6 +599,9 @@ async function waitForMetadata(bootstrap, deadline, failed, signal) {
  * @property {string} [dataDir] data directory, reused if already formatted, never
  *   removed (default: a new temporary directory, removed on stop)
  * @property {boolean} [keepData] keep the temporary data directory
+ * @property {SaslListener} [sasl] also a SASL_PLAINTEXT listener with this user;
+ *   the SCRAM credentials are written when the storage is formatted, so a
+ *   reused data directory keeps the ones it was formatted with
  * @property {number} [timeoutMs] how long to wait for the broker (default 60 000)
  * @property {AbortSignal} [signal] aborting stops whatever was started and rejects
  */
@@ -516,6 +621,8 @@ export async function startLocalKafka(options = {}) {
   const ownDir = options.dataDir === undefined;
   const dataDir = resolve(options.dataDir ?? (await mkdtemp(join(tmpdir(), 'fanout-kafka-'))));
   const removeData = ownDir && options.keepData !== true;
+  const { sasl } = options;
+  if (sasl !== undefined) checkCredentials(sasl);
   const properties = join(dataDir, 'server.properties');
   const logFile = join(dataDir, 'broker.log');
   const jvmOut = join(dataDir, 'jvm.out');
@@ -526,19 +633,24 @@ export async function startLocalKafka(options = {}) {
   let broker;
   try {
     await mkdir(dataDir, { recursive: true });
-    const { port, controllerPort } = await choosePorts(options, properties);
-    await writeFile(properties, serverProperties({ port, controllerPort, dataDir }));
+    const { port, controllerPort, saslPort } = await choosePorts(options, properties);
+    await writeFile(
+      properties,
+      serverProperties({ port, controllerPort, saslPort, sasl, dataDir }),
+    );
     await writeFile(log4j, log4jProperties(logFile));
 
     const java = process.env['JAVA'] || 'java';
     if (which(java) === undefined) {
       throw new Error(`${java} not found: install a Java 17+ runtime, or set JAVA`);
     }
-    const userOptions = (process.env['FANOUT_KAFKA_JVM_OPTS'] ?? '').split(/\s+/).filter(Boolean);
+    const userOptions = (toolingEnv('FANOUT_LOCAL_KAFKA_JVM_OPTS') ?? '')
+      .split(/\s+/)
+      .filter(Boolean);
     // The same for every run (and part of the class-data-sharing archive's key).
     const vmOptions = [
       '-Xms256m',
-      `-Xmx${process.env['FANOUT_KAFKA_HEAP'] || '768m'}`,
+      `-Xmx${toolingEnv('FANOUT_LOCAL_KAFKA_HEAP') ?? '768m'}`,
       // Measured on 2 cores: C1 only and the serial collector start the
       // broker in ~60% of the default time; a test broker never gets hot.
       '-XX:+UseSerialGC',
@@ -570,6 +682,7 @@ export async function startLocalKafka(options = {}) {
         '--config',
         properties,
         '--standalone',
+        ...(sasl === undefined ? [] : scramCredentialArgs(sasl)),
       ]);
       try {
         await capture(command, args, { signal, name: 'the storage tool' });
@@ -662,6 +775,8 @@ export async function startLocalKafka(options = {}) {
       bootstrap,
       port,
       controllerPort,
+      saslBootstrap: saslPort === undefined ? undefined : `${host}:${saslPort}`,
+      saslPort,
       pid: child.pid ?? -1,
       dataDir,
       logFile,
@@ -693,17 +808,17 @@ async function choosePorts(options, previousProperties) {
    * @param {number | undefined} given
    * @param {number | undefined} reused
    * @param {string} what
-   * @param {number} [avoid]
+   * @param {number[]} avoid
    */
-  const pick = async (given, reused, what, avoid) => {
+  const pick = async (given, reused, what, ...avoid) => {
     if (given !== undefined) {
       if (!(await portFree(given))) throw new Error(`${what} port ${host}:${given} is in use`);
       return given;
     }
-    if (reused !== undefined && reused !== avoid && (await portFree(reused))) return reused;
+    if (reused !== undefined && !avoid.includes(reused) && (await portFree(reused))) return reused;
     for (;;) {
       const port = await freePort();
-      if (port !== avoid) return port;
+      if (!avoid.includes(port)) return port;
     }
   };
   const port = await pick(options.port, previousPort('PLAINTEXT'), 'client');
@@ -714,13 +829,24 @@ async function choosePorts(options, previousProperties) {
     port,
   );
   if (port === controllerPort) throw new Error('--port and --controller-port must differ');
-  return { port, controllerPort };
+  const saslPort =
+    options.sasl === undefined
+      ? undefined
+      : await pick(options.sasl.port, previousPort('SASL'), 'SASL', port, controllerPort);
+  if (saslPort !== undefined && (saslPort === port || saslPort === controllerPort)) {
+    throw new Error('--sasl-port must differ from --port and --controller-port');
+  }
+  return { port, controllerPort, saslPort };
 }
 
 /** @param {string[]} args @returns {StartOptions} */
 function parseStartArgs(args) {
   /** @type {StartOptions} */
   const options = {};
+  /** @type {{ username: string, password: string } | undefined} */
+  let saslUser;
+  /** @type {number | undefined} */
+  let saslPort;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     const value = () => {
@@ -740,7 +866,19 @@ function parseStartArgs(args) {
     else if (arg === '--controller-port') options.controllerPort = port(value());
     else if (arg === '--data-dir') options.dataDir = resolve(value());
     else if (arg === '--keep-data') options.keepData = true;
+    else if (arg === '--sasl-user') {
+      const raw = value();
+      const colon = raw.indexOf(':');
+      if (colon <= 0) throw new Error(`--sasl-user must be NAME:PASSWORD`);
+      saslUser = { username: raw.slice(0, colon), password: raw.slice(colon + 1) };
+    } else if (arg === '--sasl-port') saslPort = port(value());
     else throw new Error(`unknown option ${arg}`);
+  }
+  if (saslPort !== undefined && saslUser === undefined) {
+    throw new Error('--sasl-port needs --sasl-user');
+  }
+  if (saslUser !== undefined) {
+    options.sasl = saslPort === undefined ? saslUser : { ...saslUser, port: saslPort };
   }
   return options;
 }
@@ -808,6 +946,9 @@ async function start(args) {
       bootstrap: kafka.bootstrap,
       port: kafka.port,
       controllerPort: kafka.controllerPort,
+      ...(kafka.saslBootstrap === undefined
+        ? {}
+        : { saslBootstrap: kafka.saslBootstrap, saslPort: kafka.saslPort }),
       pid: kafka.pid,
       dataDir: kafka.dataDir,
       logFile: kafka.logFile,
@@ -816,6 +957,9 @@ async function start(args) {
     })}\n`,
   );
   say(`Apache Kafka ${kafka.version} ready on ${kafka.bootstrap} in ${kafka.startMs} ms`);
+  if (kafka.saslBootstrap !== undefined) {
+    say(`SASL (${saslMechanisms.join(', ')}) on ${kafka.saslBootstrap}`);
+  }
   say(`log: ${kafka.logFile}`);
   const exit = await kafka.exited;
   if (shuttingDown !== undefined) return;
@@ -827,6 +971,7 @@ async function start(args) {
 
 const usage = `usage: local-kafka.mjs fetch
        local-kafka.mjs start [--port N] [--controller-port N] [--data-dir DIR] [--keep-data]
+                             [--sasl-user NAME:PASSWORD [--sasl-port N]]
        local-kafka.mjs status
 `;
 

@@ -13,6 +13,12 @@
  *   FANOUT_LOCAL_HTTP_PORT [8080]     FANOUT_LOCAL_EDGE_PORT [8081]
  *   FANOUT_LOCAL_METRICS_PORT [9464]  (ingest; the edge uses the next port)
  *   FANOUT_LOCAL_DEMO_PORT [8082]     (the browser demo of @fanout/client)
+ * The broker also reads FANOUT_LOCAL_KAFKA_HEAP, FANOUT_LOCAL_KAFKA_JVM_OPTS,
+ * FANOUT_LOCAL_KAFKA_CDS and FANOUT_CACHE_DIR (deploy/kafka/local-kafka.mjs).
+ * Ingest and edge get this environment, so any FANOUT_* setting of theirs
+ * applies (docs/reference/configuration.md); tooling variables
+ * (FANOUT_LOCAL_*, FANOUT_TEST_*, FANOUT_BENCH_*, FANOUT_LOAD_*,
+ * FANOUT_CACHE_DIR) are left alone by them.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';

@@ -15,7 +15,8 @@
  * module in `deploy/tools/k6/`, with its go.sum pinning every dependency
  * (decision 030). Environment:
  *   FANOUT_CACHE_DIR   cache root (default $XDG_CACHE_HOME/fanout, ~/.cache/fanout)
- *   FANOUT_K6          use this k6 binary instead (it must have k6/x/sse)
+ *   FANOUT_LOAD_K6     use this k6 binary instead (it must have k6/x/sse); the
+ *                      former name FANOUT_K6 works for this release, with a warning
  *   GO                 the go command (default: go from PATH; Go ≥ 1.25)
  */
 import { spawn } from 'node:child_process';
@@ -48,9 +49,24 @@ export function k6Version() {
   return version;
 }
 
+/**
+ * FANOUT_LOAD_K6, or its former name FANOUT_K6 (which the services would
+ * read as a setting of their own) with a warning.
+ * @returns {string | undefined}
+ */
+function explicitK6() {
+  if (process.env['FANOUT_LOAD_K6']) return process.env['FANOUT_LOAD_K6'];
+  const former = process.env['FANOUT_K6'];
+  if (!former) return undefined;
+  console.error(
+    'k6: FANOUT_K6 is deprecated and will be ignored in the next release: set FANOUT_LOAD_K6',
+  );
+  return former;
+}
+
 /** Where the binary for the current sources is (or will be). */
 export function k6Path() {
-  const explicit = process.env['FANOUT_K6'];
+  const explicit = explicitK6();
   if (explicit) return explicit;
   const hash = createHash('sha256');
   for (const file of moduleFiles(moduleDir)) {
@@ -91,7 +107,7 @@ export async function ensureK6(options = {}) {
   const log = options.log ?? ((line) => console.error(`k6: ${line}`));
   const target = k6Path();
   if (existsSync(target)) return target;
-  if (process.env['FANOUT_K6']) throw new Error(`FANOUT_K6=${target} does not exist`);
+  if (explicitK6()) throw new Error(`FANOUT_LOAD_K6=${target} does not exist`);
   const go = process.env['GO'] || 'go';
   const started = Date.now();
   log(`building k6 ${k6Version()} with k6/x/sse (Go module proxy; a few minutes on 2 cores)`);

@@ -54,9 +54,9 @@ export async function startFanoutStack(options: StackOptions): Promise<FanoutSta
     throw error;
   }
   const k6Env = (): Record<string, string> => ({
-    FANOUT_EDGE_URL: edge.httpBase,
-    FANOUT_INGEST_GRPC: ingest.grpcAddress,
-    FANOUT_PROTO_DIR: join(repoRoot, 'proto'),
+    FANOUT_LOAD_EDGE_URL: edge.httpBase,
+    FANOUT_LOAD_INGEST_GRPC: ingest.grpcAddress,
+    FANOUT_LOAD_PROTO_DIR: join(repoRoot, 'proto'),
   });
   return {
     ingest,

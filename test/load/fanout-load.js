@@ -20,10 +20,30 @@ import { sleep } from 'k6';
 import { WebSocket } from 'k6/websockets';
 import encoding from 'k6/encoding';
 
+/**
+ * Former names of the variables, read for one more release: the services
+ * read FANOUT_EDGE_* and FANOUT_INGEST_* as their own configuration, so a
+ * shell that exported these stopped `npm start`.
+ * @type {Readonly<Record<string, string>>}
+ */
+const formerNames = {
+  FANOUT_LOAD_EDGE_URL: 'FANOUT_EDGE_URL',
+  FANOUT_LOAD_EDGE_TOKEN: 'FANOUT_EDGE_TOKEN',
+  FANOUT_LOAD_INGEST_GRPC: 'FANOUT_INGEST_GRPC',
+  FANOUT_LOAD_INGEST_TLS: 'FANOUT_INGEST_TLS',
+  FANOUT_LOAD_INGEST_TOKEN: 'FANOUT_INGEST_TOKEN',
+  FANOUT_LOAD_PROTO_DIR: 'FANOUT_PROTO_DIR',
+};
+
 /** @param {string} name @param {string} fallback */
 export function env(name, fallback) {
   const value = __ENV[name];
-  return value === undefined || value === '' ? fallback : value;
+  if (value !== undefined && value !== '') return value;
+  const former = formerNames[name];
+  const old = former === undefined ? undefined : __ENV[former];
+  if (old === undefined || old === '') return fallback;
+  console.warn(`${former} is deprecated and will be ignored in the next release: set ${name}`);
+  return old;
 }
 
 /** @param {string} name @param {number} fallback */
@@ -37,15 +57,15 @@ export function envNumber(name, fallback) {
 
 export const config = {
   /** Base URL of an edge (or a Service / Ingress in front of edges). */
-  edgeUrl: env('FANOUT_EDGE_URL', 'http://127.0.0.1:8081').replace(/\/$/, ''),
+  edgeUrl: env('FANOUT_LOAD_EDGE_URL', 'http://127.0.0.1:8081').replace(/\/$/, ''),
   /** host:port of the ingest's gRPC API. */
-  ingestGrpc: env('FANOUT_INGEST_GRPC', '127.0.0.1:50051'),
+  ingestGrpc: env('FANOUT_LOAD_INGEST_GRPC', '127.0.0.1:50051'),
   /** gRPC over TLS (`true`) or plaintext. */
-  ingestTls: env('FANOUT_INGEST_TLS', 'false') === 'true',
+  ingestTls: env('FANOUT_LOAD_INGEST_TLS', 'false') === 'true',
   /** Producer credentials: an API key or a JWT, sent as `authorization: Bearer`. */
-  ingestToken: env('FANOUT_INGEST_TOKEN', ''),
+  ingestToken: env('FANOUT_LOAD_INGEST_TOKEN', ''),
   /** Subscriber JWT for edges with `edge.authRequired`. */
-  edgeToken: env('FANOUT_EDGE_TOKEN', ''),
+  edgeToken: env('FANOUT_LOAD_EDGE_TOKEN', ''),
   /** Channel namespace the scripts publish to and subscribe to. */
   namespace: env('FANOUT_LOAD_NAMESPACE', 'load'),
   /** Payload padding, bytes. */
@@ -128,7 +148,7 @@ export function currentPositions(channels) {
 /** A gRPC client for the ingest; `load` must run in the init context. */
 export function ingestClient() {
   const client = new grpc.Client();
-  client.load([env('FANOUT_PROTO_DIR', '../../proto')], 'fanout/v1/ingest.proto');
+  client.load([env('FANOUT_LOAD_PROTO_DIR', '../../proto')], 'fanout/v1/ingest.proto');
   return client;
 }
 

@@ -9,7 +9,7 @@
  * p99 threshold. See docs/guides/load-testing.md.
  *
  *   k6 run test/load/ws-subscribers.js
- *   FANOUT_EDGE_URL=http://127.0.0.1:8081 FANOUT_INGEST_GRPC=127.0.0.1:50051 \
+ *   FANOUT_LOAD_EDGE_URL=http://127.0.0.1:8081 FANOUT_LOAD_INGEST_GRPC=127.0.0.1:50051 \
  *   FANOUT_LOAD_SUBSCRIBERS=1000 FANOUT_LOAD_CHANNELS=10 k6 run test/load/ws-subscribers.js
  */
 import exec from 'k6/execution';

@@ -8,8 +8,8 @@
  * clients moved; `check` stops the producers, reads Kafka and runs the
  * independent checker.
  *
- * Sizes: FANOUT_CLUSTER_TEST_WS (1500), FANOUT_CLUSTER_TEST_SSE (500),
- * FANOUT_CLUSTER_TEST_CHANNELS (200).
+ * Sizes: FANOUT_TEST_CLUSTER_WS (1500), FANOUT_TEST_CLUSTER_SSE (500),
+ * FANOUT_TEST_CLUSTER_CHANNELS (200).
  */
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,9 +69,9 @@ export class ClusterScenario {
 
   /** `ownBroker`: a broker of its own, for tests that restart it. */
   static async start(options: { ownBroker: boolean }): Promise<ClusterScenario> {
-    const ws = Number(process.env['FANOUT_CLUSTER_TEST_WS'] ?? 1500);
-    const sse = Number(process.env['FANOUT_CLUSTER_TEST_SSE'] ?? 500);
-    const channelCount = Number(process.env['FANOUT_CLUSTER_TEST_CHANNELS'] ?? 200);
+    const ws = Number(process.env['FANOUT_TEST_CLUSTER_WS'] ?? 1500);
+    const sse = Number(process.env['FANOUT_TEST_CLUSTER_SSE'] ?? 500);
+    const channelCount = Number(process.env['FANOUT_TEST_CLUSTER_CHANNELS'] ?? 200);
     const channels = Array.from({ length: channelCount }, (_, n) => `cluster.c${n}`);
     const harness = await ClusterHarness.start({
       partitions,

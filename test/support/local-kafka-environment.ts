@@ -25,6 +25,12 @@ export interface LocalKafkaOptions {
   readonly dataDir?: string;
   /** Keep the temporary data directory when stopping. */
   readonly keepData?: boolean;
+  /**
+   * Also a SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
+   * with this one user; its address is `saslBrokers`. User name and password
+   * are 1-64 characters of `A-Za-z0-9._-`.
+   */
+  readonly sasl?: { readonly username: string; readonly password: string; readonly port?: number };
   /** How long to wait for the ready line, including a first jar fetch (default 180 s). */
   readonly timeoutMs?: number;
 }
@@ -32,6 +38,7 @@ export interface LocalKafkaOptions {
 interface ReadyLine {
   readonly event: 'ready';
   readonly bootstrap: string;
+  readonly saslBootstrap: string | undefined;
   readonly port: number;
   readonly dataDir: string;
   readonly pid: number;
@@ -55,6 +62,8 @@ function parseReadyLine(line: string): ReadyLine | undefined {
   return {
     event: 'ready',
     bootstrap: record['bootstrap'],
+    saslBootstrap:
+      typeof record['saslBootstrap'] === 'string' ? record['saslBootstrap'] : undefined,
     port: number('port'),
     pid: number('pid'),
     startMs: number('startMs'),
@@ -89,6 +98,8 @@ export class LocalKafkaEnvironment implements KafkaEnvironment {
     readonly dataDir: string,
     /** Milliseconds from the start command to ready, as the script measured them. */
     readonly startMs: number,
+    /** Bootstrap servers of the SASL listener (empty without `sasl`). */
+    readonly saslBrokers: string[],
     private readonly child: BrokerProcess,
     private readonly exited: Promise<void>,
     private readonly output: () => string,
@@ -103,6 +114,10 @@ export class LocalKafkaEnvironment implements KafkaEnvironment {
     }
     if (options.dataDir !== undefined) args.push('--data-dir', options.dataDir);
     if (options.keepData === true) args.push('--keep-data');
+    if (options.sasl !== undefined) {
+      args.push('--sasl-user', `${options.sasl.username}:${options.sasl.password}`);
+      if (options.sasl.port !== undefined) args.push('--sasl-port', String(options.sasl.port));
+    }
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8');
@@ -156,6 +171,7 @@ export class LocalKafkaEnvironment implements KafkaEnvironment {
       ready.pid,
       ready.dataDir,
       ready.startMs,
+      ready.saslBootstrap === undefined ? [] : [ready.saslBootstrap],
       child,
       exited,
       () => stderr,

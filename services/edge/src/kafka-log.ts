@@ -14,6 +14,7 @@ import {
   FanoutError,
   kafkaConnectionOptions,
   parseBrokerAddress,
+  topicIdToEpoch,
   type FanoutConfig,
 } from '@fanout/shared';
 
@@ -69,10 +70,8 @@ export interface PartitionOffsets {
   readonly highWatermark: number;
 }
 
-/** Converts Kafka's UUID text to the epoch used in positions. */
-export function epochFromTopicId(topicId: string): string {
-  return Buffer.from(topicId.replaceAll('-', ''), 'hex').toString('base64url');
-}
+/** Converts Kafka's UUID text to the epoch used in positions (the ingest's conversion). */
+export const epochFromTopicId: (topicId: string) => string = topicIdToEpoch;
 
 interface ProtocolErrorLike {
   readonly apiId?: string;

@@ -10,7 +10,7 @@ import { startGrpcServer, type GrpcServer } from './grpc-server.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
 import { createIngestMetrics } from './ingest-metrics.js';
 import { loadIngestTls } from './ingest-tls.js';
-import { createKafka, plainSasl } from './kafka-client.js';
+import { createKafka } from './kafka-client.js';
 import { parseApiKeys, ProducerAuth } from './producer-auth.js';
 import { ProducerRateLimiter } from './producer-rate-limiter.js';
 import { PublishService } from './publish-service.js';
@@ -92,12 +92,9 @@ export async function startIngestApp({
   await admin.connect();
   let topic: TopicState;
   try {
-    const sasl = plainSasl(config.kafka);
     topic = await ensureTopic({
       admin,
-      brokers: config.kafka.brokers,
-      ssl: config.kafka.ssl,
-      ...(sasl ? { sasl } : {}),
+      kafka: config.kafka,
       wanted: {
         topic: config.kafka.topic,
         partitions: config.kafka.partitions,

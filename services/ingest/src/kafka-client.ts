@@ -97,12 +97,3 @@ export function createKafka(
   };
   return new Kafka(options);
 }
-
-/** SASL settings for the topic id lookup (PLAIN only; others use the plain topic metadata). */
-export function plainSasl(
-  config: FanoutConfig['kafka'],
-): { mechanism: 'plain'; username: string; password: string } | undefined {
-  return config.saslMechanism === 'plain'
-    ? { mechanism: 'plain', username: config.saslUsername, password: config.saslPassword }
-    : undefined;
-}

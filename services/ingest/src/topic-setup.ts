@@ -4,7 +4,7 @@
  * different partition count or replication factor. Returns what the topic
  * really is, which is what the writer must use.
  */
-import { fetchTopicId, type Logger } from '@fanout/shared';
+import { fetchTopicId, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { Admin } from 'kafkajs';
 
 export interface TopicShape {
@@ -22,13 +22,8 @@ export interface TopicState extends TopicShape {
 
 export interface TopicSetupOptions {
   readonly admin: Admin;
-  readonly brokers: readonly string[];
-  readonly ssl: boolean;
-  readonly sasl?: {
-    readonly mechanism: 'plain';
-    readonly username: string;
-    readonly password: string;
-  };
+  /** The connection settings, for the topic id lookup. */
+  readonly kafka: FanoutConfig['kafka'];
   readonly wanted: TopicShape;
   readonly logger: Logger;
   /** Create the topic when it is absent (ingest does; readers don't). */
@@ -88,12 +83,7 @@ export async function ensureTopic(options: TopicSetupOptions): Promise<TopicStat
       'topic exists with a different shape than configured; using it as it is',
     );
   }
-  const epoch = await fetchTopicId({
-    brokers: options.brokers,
-    topic: wanted.topic,
-    ssl: options.ssl,
-    ...(options.sasl ? { sasl: options.sasl } : {}),
-  });
+  const epoch = await fetchTopicId({ kafka: options.kafka, topic: wanted.topic });
   if (epoch === undefined) throw new Error(`topic ${wanted.topic} has no id`);
   return { topic: wanted.topic, ...actual, epoch, mismatch };
 }

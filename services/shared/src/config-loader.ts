@@ -15,14 +15,38 @@ import { configFields, configFileEnv, type ConfigField } from './config-fields.j
 import { configSchema, type FanoutConfig } from './config-schema.js';
 import { FanoutError } from './fanout-error.js';
 
-/** Variables with the FANOUT_ prefix that are not configuration keys. */
-const reservedEnv: ReadonlySet<string> = new Set([
-  configFileEnv,
-  'FANOUT_CACHE_DIR',
+/**
+ * Prefixes of the variables of development tooling, tests, benchmarks and
+ * load scripts (`npm start`, the local broker, `npm test`, k6): never
+ * settings, so they can be set in the same shell as the services'. No
+ * configuration key may start with one (a test checks).
+ */
+export const toolingEnvPrefixes = [
+  'FANOUT_LOCAL_',
+  'FANOUT_TEST_',
+  'FANOUT_BENCH_',
+  'FANOUT_LOAD_',
+] as const;
+
+/** The other FANOUT_ variables that are not settings: the configuration file, the tooling cache. */
+export const reservedEnvNames = [configFileEnv, 'FANOUT_CACHE_DIR'] as const;
+
+/**
+ * Former names of the local broker's variables (now FANOUT_LOCAL_KAFKA_*),
+ * ignored here until the next release, when they become unknown settings.
+ */
+export const formerToolingEnvNames = [
   'FANOUT_KAFKA_HEAP',
-]);
-/** Prefixes left to development tooling, tests and benchmarks. */
-const reservedPrefixes = ['FANOUT_LOCAL_', 'FANOUT_TEST_', 'FANOUT_BENCH_'];
+  'FANOUT_KAFKA_JVM_OPTS',
+  'FANOUT_KAFKA_CDS',
+] as const;
+
+const reservedEnv: ReadonlySet<string> = new Set([...reservedEnvNames, ...formerToolingEnvNames]);
+
+/** True for a FANOUT_ variable the loader leaves alone (it is not a setting). */
+export function isReservedEnv(name: string): boolean {
+  return reservedEnv.has(name) || toolingEnvPrefixes.some((prefix) => name.startsWith(prefix));
+}
 
 export interface LoadConfigOptions {
   /** The environment; `process.env` by default. */
@@ -275,9 +299,7 @@ export function loadConfig(options: LoadConfigOptions = {}): FanoutConfig {
   // 2. environment variables
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('FANOUT_') || raw === undefined) continue;
-    if (reservedEnv.has(name) || reservedPrefixes.some((prefix) => name.startsWith(prefix))) {
-      continue;
-    }
+    if (isReservedEnv(name)) continue;
     const field = byEnv.get(name);
     if (field === undefined) {
       problems.push(`${name}: unknown setting${suggestion(name, byEnv.keys())}`);

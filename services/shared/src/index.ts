@@ -79,7 +79,14 @@ export type {
 } from './portable.js';
 export { configFields, configFileEnv, envName } from './config-fields.js';
 export type { ConfigField, ConfigFieldKind } from './config-fields.js';
-export { loadConfig, loadConfigOrExit } from './config-loader.js';
+export {
+  formerToolingEnvNames,
+  isReservedEnv,
+  loadConfig,
+  loadConfigOrExit,
+  reservedEnvNames,
+  toolingEnvPrefixes,
+} from './config-loader.js';
 export type { LoadConfigOptions } from './config-loader.js';
 export { configJsonSchema, configSchema } from './config-schema.js';
 export type { FanoutConfig, FanoutConfigInput } from './config-schema.js';

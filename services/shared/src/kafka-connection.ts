@@ -1,10 +1,11 @@
 /**
  * How every fanout service connects to Kafka, from the `kafka.*` settings:
  * broker addresses, timeouts, TLS with the broker's host name as SNI, and
- * SASL. Ingest's producer and the edge's partition reader take the options
- * of `@platformatic/kafka` from here; the other Kafka connections (ingest's
- * kafkajs admin client, the topic id lookup) name the TLS server the same way
- * (`tlsServerNameOf`).
+ * SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). Ingest's producer, the topic
+ * id lookup (kafka-topic-id.ts) and the edge's partition reader take the
+ * options of `@platformatic/kafka` from here; ingest's kafkajs admin client
+ * (kafka-client.ts) maps the same settings and names the TLS server the same
+ * way (`tlsServerNameOf`).
  */
 import { isIP } from 'node:net';
 import type { Broker, ConnectionOptions } from '@platformatic/kafka';

@@ -4,6 +4,7 @@
  * writes them; a test fails when the checked-in files differ.
  */
 import { actionForCloseCode, CloseCode, CloseCodeRange } from './close-codes.js';
+import { formerToolingEnvNames, toolingEnvPrefixes } from './config-loader.js';
 import {
   configFields,
   configFileEnv,
@@ -53,8 +54,14 @@ export function renderConfigurationReference(): string {
     'code 2 and one line per problem, `<variable, argument or key>: <what is wrong> (got "<value>")`.',
     'Unknown `FANOUT_*` variables, arguments and file keys are errors too, with a suggestion when',
     'the name is close to a real one. Passwords are never printed. Every service reads the same',
-    'schema and uses the sections it needs; `FANOUT_LOCAL_*`, `FANOUT_TEST_*` and `FANOUT_BENCH_*`',
-    'are left to development tooling.',
+    'schema and uses the sections it needs.',
+    '',
+    `Variables starting with ${toolingEnvPrefixes.map((prefix) => `\`${prefix}*\``).join(', ')}`,
+    'belong to development tooling, tests, benchmarks and load scripts (`npm start`, the local',
+    'Kafka broker, `npm test`, k6), and `FANOUT_CACHE_DIR` to their download cache: the services',
+    'ignore them, so they can be set in the same shell, and no setting is ever named so. The',
+    `former names ${formerToolingEnvNames.map((name) => `\`${name}\``).join(', ')} of the local`,
+    "broker's variables (now `FANOUT_LOCAL_KAFKA_*`) are ignored too, until the next release.",
     '',
   ];
   const sections = [...new Set(configFields.map((field) => field.segments[0] ?? ''))];
@@ -69,8 +76,41 @@ export function renderConfigurationReference(): string {
     }
     lines.push('');
   }
+  lines.push(...kafkaSecurityNotes);
   return lines.join('\n');
 }
+
+/** How `kafka.ssl` and `kafka.sasl*` combine, and what each protects. */
+const kafkaSecurityNotes = [
+  '## Kafka security: TLS and SASL',
+  '',
+  "Every Kafka connection of the services — the ingest's producer, its topic set-up and topic id",
+  "lookup, the edge's partition readers — uses the same `kafka.*` settings, so they all speak",
+  'the protocol of one broker listener:',
+  '',
+  '| `kafka.ssl` | `kafka.saslMechanism` | broker listener protocol |',
+  '| --- | --- | --- |',
+  '| `false` | `none` | `PLAINTEXT` |',
+  '| `true` | `none` | `SSL` |',
+  '| `false` | `plain`, `scram-sha-256`, `scram-sha-512` | `SASL_PLAINTEXT` |',
+  '| `true` | `plain`, `scram-sha-256`, `scram-sha-512` | `SASL_SSL` |',
+  '',
+  "- TLS verifies the broker (Node.js' CA store, extended with `NODE_EXTRA_CA_CERTS`) and",
+  '  encrypts the traffic; the services present no client certificate to Kafka, so SASL is how',
+  '  they identify themselves.',
+  '- `plain` sends the password itself to the broker. Without `kafka.ssl` it crosses the network',
+  '  in clear text: use `plain` only with `kafka.ssl`, or on a network you trust.',
+  '- `scram-sha-256` and `scram-sha-512` never send the password (a salted proof instead), and',
+  '  the broker proves it holds the credential too. Without `kafka.ssl` the events themselves',
+  '  still travel unencrypted. The broker needs the credential first: `kafka-storage format',
+  '  --add-scram` when its storage is formatted (KRaft), or `kafka-configs --alter --entity-type',
+  "  users --add-config 'SCRAM-SHA-512=[password=…]'` later.",
+  "- The password comes from a Secret (the Helm chart's `kafka.external.sasl.existingSecret`)",
+  '  as `FANOUT_KAFKA_SASL_PASSWORD`; it is never logged. A wrong user name or password stops',
+  "  the ingest at start-up with the broker's reason.",
+  '- Other mechanisms (OAUTHBEARER, GSSAPI/Kerberos) are not supported.',
+  '',
+];
 
 function rangeRow(range: { readonly from: number; readonly to: number }, meaning: string): string {
   return `| ${range.from}–${range.to} | \`${actionForCloseCode(range.from)}\` | ${meaning} |`;
