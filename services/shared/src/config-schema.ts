@@ -345,7 +345,7 @@ export const configSchema = z.object({
         .regex(/^$|^[A-Za-z0-9-]+$/, 'must be an HTTP header name')
         .default('')
         .describe(
-          'Header whose last comma-separated entry is the client address (`x-forwarded-for` behind a proxy that appends to it, `x-real-ip`). Empty: the peer address of the socket. Set it only behind a proxy that sets the header, or clients choose their own address.',
+          "Header whose last comma-separated entry is the client address (`x-forwarded-for` behind a proxy that appends to it, `x-real-ip`); repeated lines of the header are one list in order, so a line a client sends before the proxy's does not count. Empty: the peer address of the socket. Set it only behind a proxy that sets the header, or clients choose their own address.",
         ),
       subscribeRatePerSecond: z
         .number()
