@@ -38,7 +38,7 @@ export interface JwksCacheOptions {
   readonly timeoutMs: number;
   /** Largest JWKS document accepted (1 MiB). */
   readonly maxBytes?: number;
-  /** Clock, epoch milliseconds (tests). */
+  /** Clock in milliseconds, monotonic (tests); `performance.now()` by default. */
   readonly now?: () => number;
 }
 
@@ -60,7 +60,7 @@ export class JwksCache {
 
   constructor(options: JwksCacheOptions) {
     this.#options = options;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
     this.#maxBytes = options.maxBytes ?? 1024 * 1024;
   }
 

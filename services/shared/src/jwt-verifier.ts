@@ -39,7 +39,7 @@ export interface JwksFetchOptions {
   readonly maxAgeMs?: number;
   /** Most time one fetch, and a token waiting on it, may take (5 s). */
   readonly timeoutMs?: number;
-  /** Clock, epoch milliseconds (tests). */
+  /** Clock in milliseconds, monotonic (tests); `performance.now()` by default. */
   readonly now?: () => number;
 }
 
