@@ -76,13 +76,37 @@ describe('connection limits', () => {
   });
 
   it('takes the client address from the last entry of the configured header', () => {
-    const headers: Record<string, string> = { 'x-forwarded-for': '203.0.113.9, 198.51.100.7' };
-    const read = (name: string): string => headers[name] ?? '';
-    assert.equal(clientAddress('10.1.1.1', 'x-forwarded-for', read), '198.51.100.7');
-    assert.equal(clientAddress('10.1.1.1', '', read), '10.1.1.1');
-    assert.equal(clientAddress('10.1.1.1', 'x-real-ip', read), '10.1.1.1');
-    headers['x-real-ip'] = ' 192.0.2.4 ';
-    assert.equal(clientAddress('10.1.1.1', 'x-real-ip', read), '192.0.2.4');
+    const lines: [string, string][] = [['x-forwarded-for', '203.0.113.9, 198.51.100.7']];
+    const request = {
+      forEach: (visit: (name: string, value: string) => void) => {
+        for (const [name, value] of lines) visit(name, value);
+      },
+    };
+    assert.equal(clientAddress('10.1.1.1', 'x-forwarded-for', request), '198.51.100.7');
+    assert.equal(clientAddress('10.1.1.1', '', request), '10.1.1.1');
+    assert.equal(clientAddress('10.1.1.1', 'x-real-ip', request), '10.1.1.1');
+    lines.push(['x-real-ip', ' 192.0.2.4 ']);
+    assert.equal(clientAddress('10.1.1.1', 'x-real-ip', request), '192.0.2.4');
+  });
+
+  it("reads every line of the header as one list, so a line before the proxy's does not choose", () => {
+    const lines: [string, string][] = [
+      ['x-forwarded-for', '203.0.113.66'],
+      ['user-agent', 'x'],
+      ['x-forwarded-for', '203.0.113.67, 198.51.100.8'],
+    ];
+    const request = {
+      forEach: (visit: (name: string, value: string) => void) => {
+        for (const [name, value] of lines) visit(name, value);
+      },
+    };
+    assert.equal(clientAddress('10.1.1.1', 'x-forwarded-for', request), '198.51.100.8');
+    // An empty last entry is no address: the peer counts.
+    lines.push(['x-forwarded-for', '']);
+    assert.equal(clientAddress('10.1.1.1', 'x-forwarded-for', request), '10.1.1.1');
+    lines.length = 0;
+    lines.push(['x-forwarded-for', ''], ['x-forwarded-for', '198.51.100.9']);
+    assert.equal(clientAddress('10.1.1.1', 'x-forwarded-for', request), '198.51.100.9');
   });
 });
 

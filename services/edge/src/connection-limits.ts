@@ -5,7 +5,8 @@
  * gives it back when it closes. Zero turns a limit off.
  *
  * The address is the socket's peer, or the last entry of a configured
- * header (`X-Forwarded-For` appended by the proxy in front of the edge).
+ * header (`X-Forwarded-For` appended by the proxy in front of the edge),
+ * over every line of that header.
  * Anonymous clients have no subject and only count against their address.
  *
  * The lease is taken synchronously when the connection is accepted, after
@@ -146,17 +147,27 @@ function decrement(counts: Map<string, number>, key: string): void {
   else counts.set(key, count);
 }
 
+/** The header lines of a request, in order (uWS `HttpRequest.forEach`; names lowercased). */
+export interface HeaderLines {
+  forEach(visit: (name: string, value: string) => void): void;
+}
+
 /**
- * The client address of a request: the last entry of `header` when one is
- * configured and present, else the socket's peer address.
+ * The client address of a request: the last entry of `header` (lowercase)
+ * when one is configured and present, else the socket's peer address.
+ * Repeated lines of the header are one list, joined in order (RFC 9110
+ * 5.3), so a line a client sends before the one its proxy appends does not
+ * choose the address.
  */
-export function clientAddress(
-  peer: string,
-  header: string,
-  readHeader: (name: string) => string,
-): string {
+export function clientAddress(peer: string, header: string, request: HeaderLines): string {
   if (header === '') return peer;
-  const value = readHeader(header);
+  let value = '';
+  let present = false;
+  request.forEach((name, line) => {
+    if (name !== header) return;
+    value = present ? `${value}, ${line}` : line;
+    present = true;
+  });
   if (value === '') return peer;
   const last = value.slice(value.lastIndexOf(',') + 1).trim();
   return last === '' ? peer : last;

@@ -62,7 +62,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   /** Read synchronously in a handler: uWS request objects do not outlive it. */
   function addressOf(response: HttpResponse, request: HttpRequest): string {
     const peer = Buffer.from(response.getRemoteAddressAsText()).toString('latin1');
-    return clientAddress(peer, addressHeader, (name) => request.getHeader(name));
+    return clientAddress(peer, addressHeader, request);
   }
 
   /** `opensConnection`: a WebSocket or SSE stream; plain GETs and long-polls are not counted. */

@@ -147,16 +147,46 @@ export const configSchema = z.object({
         .string()
         .default('')
         .describe(
-          'Shared secret of HS256 bearer tokens (pass it from a Secret); empty disables HS256.',
+          'Shared secret of HS256 bearer tokens (pass it from a Secret); empty disables HS256. May be set together with jwtPublicKeyFile and jwksUrl (a migration from a secret to keys): an HS256 token is checked with this secret only, never with a public key.',
         ),
       jwtPublicKeyFile: z
         .string()
         .default('')
-        .describe('PEM public key file (RS256 or ES256) that verifies bearer tokens.'),
+        .describe(
+          "PEM public key file (RSA: RS256, EC P-256: ES256) that verifies bearer tokens of its algorithm; an unreadable file or one that is no such key stops start-up. With jwksUrl too, a token of the key's algorithm whose signature the key does not match is checked with the JWKS.",
+        ),
       jwksUrl: z
         .string()
         .default('')
-        .describe('JWKS URL whose keys verify bearer tokens (fetched and cached).'),
+        .describe(
+          'http(s) URL of a JWKS whose keys verify RS256, ES256 and EdDSA bearer tokens (by `kid`). Fetched at first use, one fetch at a time (callers wait on it, at most jwksTimeoutMs), again at the first use after jwksMaxAgeSeconds (the old keys verify meanwhile), and for a token with an unknown `kid` at most once per jwksCooldownSeconds (an unknown `kid` within the cooldown is refused without a fetch). A failed fetch keeps the last keys fetched: a key removed from the set stays valid until a fetch succeeds without it. Before any fetch succeeded, and for an unknown `kid` while the last fetch failed, tokens are refused `unavailable` (retry), not `unauthenticated`.',
+        ),
+      jwksCooldownSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(3600)
+        .default(30)
+        .describe(
+          'Least time between the end of one JWKS fetch (successful or not) and the start of the next: how soon a token signed with a new `kid` can be accepted, and the most fetches (one per cooldown) clients with unknown key ids can cause.',
+        ),
+      jwksMaxAgeSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .default(600)
+        .describe(
+          'Age after which the JWKS is fetched again, at the next token (which the keys held still verify): a key removed from the set is refused once that fetch succeeded.',
+        ),
+      jwksTimeoutMs: z
+        .number()
+        .int()
+        .min(100)
+        .max(60000)
+        .default(5000)
+        .describe(
+          'Most time one JWKS fetch may take (connect, answer, body of at most 1 MiB); a token waiting for the keys waits no longer.',
+        ),
       issuer: z
         .string()
         .default('')
@@ -167,7 +197,9 @@ export const configSchema = z.object({
         .describe('Required `aud` of bearer tokens; empty accepts any.'),
     })
     .prefault({})
-    .describe('Bearer token (JWT) verification, shared by ingest and edge.'),
+    .describe(
+      'Bearer token (JWT) verification, shared by ingest and edge; every key set is used, the token `alg` chooses which.',
+    ),
   ingest: z
     .object({
       host: host.default('127.0.0.1').describe('Address the gRPC and HTTP servers bind to.'),
@@ -345,7 +377,7 @@ export const configSchema = z.object({
         .regex(/^$|^[A-Za-z0-9-]+$/, 'must be an HTTP header name')
         .default('')
         .describe(
-          'Header whose last comma-separated entry is the client address (`x-forwarded-for` behind a proxy that appends to it, `x-real-ip`). Empty: the peer address of the socket. Set it only behind a proxy that sets the header, or clients choose their own address.',
+          "Header whose last comma-separated entry is the client address (`x-forwarded-for` behind a proxy that appends to it, `x-real-ip`); repeated lines of the header are one list in order, so a line a client sends before the proxy's does not count. Empty: the peer address of the socket. Set it only behind a proxy that sets the header, or clients choose their own address.",
         ),
       subscribeRatePerSecond: z
         .number()

@@ -242,7 +242,8 @@ export const errorCatalog = {
     action: 'resume',
   },
   unavailable: {
-    message: 'The service cannot serve right now (starting or overloaded); retry with backoff.',
+    message:
+      'The service cannot serve right now (starting, overloaded, or the key server of its token keys cannot be reached); retry with backoff.',
     grpc: 'UNAVAILABLE',
     http: 503,
     close: CloseCode.unavailable,
