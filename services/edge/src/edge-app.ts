@@ -114,10 +114,17 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   });
   const cluster = config.cluster;
   const clusterLogger = logger.child({ component: 'cluster' });
+  let stopping = false;
+  const readiness = (): { ready: boolean; reason?: string } => {
+    if (stopping) return { ready: false, reason: 'draining' };
+    if (!reader.healthy) return { ready: false, reason: 'Kafka is not reachable' };
+    return { ready: true };
+  };
+  const selfId = cluster.memberId === '' ? edgeId : cluster.memberId;
   const routing = new ClusterRouting({
     config: cluster,
     self: {
-      id: cluster.memberId === '' ? edgeId : cluster.memberId,
+      id: selfId,
       url:
         cluster.advertisedUrl === '' ? `http://${edge.host}:${edge.port}` : cluster.advertisedUrl,
     },
@@ -126,6 +133,27 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       edgePort: edge.port,
       onError: (error) => {
         clusterLogger.warn({ err: error }, 'membership refresh failed; keeping the last list');
+      },
+      selfId,
+      selfReady: () => readiness().ready,
+      liveness: {
+        onChange: ({ member, live, afterMs, detail }) => {
+          if (live) {
+            clusterLogger.info(
+              { member: member.id, url: member.url, afterMs },
+              'cluster member re-admitted: it answers its readiness probe',
+            );
+          } else {
+            clusterLogger.warn(
+              { member: member.id, url: member.url, afterMs, probe: detail },
+              'cluster member dropped: it does not answer its readiness probe',
+            );
+          }
+        },
+        onCounts: (live, dead) => {
+          metrics.clusterListedMembers.set({ state: 'live' }, live);
+          metrics.clusterListedMembers.set({ state: 'dead' }, dead);
+        },
       },
     }),
     logger: clusterLogger,
@@ -144,6 +172,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     logger: logger.child({ component: 'server' }),
     publishing: () => publishing,
     routing,
+    readiness,
   });
   if (cluster.advertisedUrl === '' && edge.port === 0) {
     // Listening on port 0 (tests): the advertised URL names the real port.
@@ -162,7 +191,6 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     }
   }, 5000);
   lagTimer.unref();
-  let stopping = false;
   published.server = server;
   const running = server;
   return {
@@ -170,11 +198,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     edgeId,
     routing,
     server: running,
-    ready() {
-      if (stopping) return { ready: false, reason: 'draining' };
-      if (!reader.healthy) return { ready: false, reason: 'Kafka is not reachable' };
-      return { ready: true };
-    },
+    ready: readiness,
     async stop(drainMs = edge.shutdownTimeoutMs) {
       if (stopping) return;
       stopping = true;
