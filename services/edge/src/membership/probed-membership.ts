@@ -188,6 +188,11 @@ export class ProbedMembership implements MembershipSource {
     this.#reporter.report(live);
   }
 
+  /** Probes every listed member now (what every interval does); resolves once all answered. */
+  probeNow(): Promise<void> {
+    return this.#probeAll([...this.#states.values()]);
+  }
+
   #onListed(members: readonly Member[]): void {
     if (this.#reporter.closed) return;
     const fresh = this.#list(members);
@@ -206,7 +211,7 @@ export class ProbedMembership implements MembershipSource {
     await this.#probeAll([...this.#states.values()]);
     this.#started = true;
     this.#timer = setInterval(() => {
-      void this.#probeAll([...this.#states.values()]);
+      void this.probeNow();
     }, this.#options.intervalMs);
     this.#timer.unref();
     this.#report();
