@@ -3,7 +3,7 @@
  * the hub, the client-facing server, metrics, readiness and the drain.
  */
 import { hostname } from 'node:os';
-import { jwtVerifierFromConfig, type FanoutConfig, type Logger } from '@fanout/shared';
+import { FanoutError, jwtVerifierFromConfig, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { Registry } from 'prom-client';
 import { ChannelHub } from './channel-hub.js';
 import { ClientAuth } from './client-auth.js';
@@ -120,6 +120,12 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     if (!reader.healthy) return { ready: false, reason: 'Kafka is not reachable' };
     return { ready: true };
   };
+  /** The same as an error, for the client port's `/readyz` the other edges probe. */
+  const notReady = (): FanoutError | undefined => {
+    if (stopping) return new FanoutError('draining', 'this edge is shutting down; use another');
+    if (!reader.healthy) return new FanoutError('kafka_unavailable', 'Kafka is not reachable');
+    return undefined;
+  };
   const selfId = cluster.memberId === '' ? edgeId : cluster.memberId;
   const routing = new ClusterRouting({
     config: cluster,
@@ -172,7 +178,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     logger: logger.child({ component: 'server' }),
     publishing: () => publishing,
     routing,
-    readiness,
+    notReady,
   });
   if (cluster.advertisedUrl === '' && edge.port === 0) {
     // Listening on port 0 (tests): the advertised URL names the real port.

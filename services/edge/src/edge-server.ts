@@ -4,7 +4,7 @@
  * WebSocket endpoint, the SSE and GET routes, and `not_found` for
  * everything else.
  */
-import { FanoutError, type FanoutConfig, type Logger, type Readiness } from '@fanout/shared';
+import { FanoutError, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ChannelHub } from './channel-hub.js';
 import type { ClusterRouting, HintFor } from './cluster-routing.js';
@@ -31,8 +31,8 @@ export interface EdgeServerOptions {
   /** True while the hub publishes to uWS topics. */
   readonly publishing: () => boolean;
   readonly routing: ClusterRouting;
-  /** The edge's readiness, answered at `GET /readyz` for the other edges' probes. */
-  readonly readiness: () => Readiness;
+  /** Why the edge cannot serve now (undefined: ready), answered at `GET /readyz`. */
+  readonly notReady: () => FanoutError | undefined;
 }
 
 export interface EdgeServer {
@@ -108,7 +108,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     maxChannels: config.maxSubscriptionsPerConnection,
     cors,
   });
-  registerReadinessEndpoint(app, options.readiness);
+  registerReadinessEndpoint(app, options.notReady);
   options.routing.addSweep('ws', ws.rebalance);
   options.routing.addSweep('sse', http.rebalance);
   /** Where a drained client goes: the edge placement picks once this one is gone. */

@@ -48,7 +48,11 @@ export const probeReadiness: ReadinessProbe = (url, timeoutMs) =>
       headers: { connection: 'close', 'user-agent': 'fanout-edge-membership-probe' },
     });
     timer = setTimeout(() => {
-      finish({ ok: false, detail: `no answer within ${timeoutMs} ms` });
+      // After a stall of this process, the timer runs before the I/O that arrived
+      // meanwhile: let that answer be read first (setImmediate runs after I/O).
+      setImmediate(() => {
+        finish({ ok: false, detail: `no answer within ${timeoutMs} ms` });
+      });
     }, timeoutMs);
     request.on('response', (response) => {
       const status = response.statusCode ?? 0;
