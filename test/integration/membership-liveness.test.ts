@@ -11,6 +11,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ownersOf, partitionForChannel, placePartitions } from '@fanout/shared';
 import {
+  startEdge,
   startEdgeProcess,
   startIngest,
   stopOwnKafka,
@@ -161,6 +162,12 @@ describe('static membership drops a killed edge and re-admits it when it is back
     await stopOwnKafka();
   });
 
+  it('answers its readiness on the client port, where the other edges probe it', async () => {
+    const response = await fetch(`${url('edge-a')}/readyz`);
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), { ready: true });
+  });
+
   it('places on every edge that answers, the same on each', async () => {
     for (const id of ids) {
       await eventually(
@@ -245,6 +252,22 @@ describe('static membership drops a killed edge and re-admits it when it is back
       assert.ok([...hinted.values()].includes(url('edge-c')), `${id} hints at edge-c again`);
       assert.equal(await metric(id, 'dead'), 0);
       assert.equal(await metric(id, 'live'), 3);
+    }
+  });
+});
+
+describe('the readiness of an edge on its client port', () => {
+  it('answers 503 kafka_unavailable while the edge cannot reach Kafka', async () => {
+    const closed = await freePort();
+    const edge = await startEdge({ brokers: [`127.0.0.1:${closed}`], topic: 'unreachable' });
+    try {
+      const response = await fetch(`${edge.httpBase}/readyz`);
+      assert.equal(response.status, 503);
+      assert.equal(response.headers.get('retry-after'), '1');
+      const body = (await response.json()) as { error: { code: string } };
+      assert.equal(body.error.code, 'kafka_unavailable');
+    } finally {
+      await edge.stop();
     }
   });
 });
