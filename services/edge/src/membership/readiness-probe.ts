@@ -6,7 +6,7 @@
  * read as a failure), a deadline over the whole exchange, and only the status
  * line read; the body is never consumed.
  */
-import { request as httpRequest, type ClientRequest } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
 /** The path probed on every member's client port. */
@@ -24,16 +24,6 @@ export type ReadinessProbe = (url: string, timeoutMs: number) => Promise<ProbeRe
 
 export const probeReadiness: ReadinessProbe = (url, timeoutMs) =>
   new Promise((resolve) => {
-    let settled = false;
-    let timer: NodeJS.Timeout | undefined;
-    let request: ClientRequest | undefined;
-    const finish = (result: ProbeResult): void => {
-      if (settled) return;
-      settled = true;
-      if (timer) clearTimeout(timer);
-      request?.destroy();
-      resolve(result);
-    };
     let target: URL;
     try {
       target = new URL(readinessPath, url);
@@ -41,13 +31,25 @@ export const probeReadiness: ReadinessProbe = (url, timeoutMs) =>
       resolve({ ok: false, detail: `invalid member URL ${url}` });
       return;
     }
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+      resolve({ ok: false, detail: `not an http(s) member URL: ${url}` });
+      return;
+    }
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    request = send(target, {
+    const request = send(target, {
       method: 'GET',
       agent: false,
       headers: { connection: 'close', 'user-agent': 'fanout-edge-membership-probe' },
     });
-    timer = setTimeout(() => {
+    let settled = false;
+    const finish = (result: ProbeResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      request.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => {
       // After a stall of this process, the timer runs before the I/O that arrived
       // meanwhile: let that answer be read first (setImmediate runs after I/O).
       setImmediate(() => {
