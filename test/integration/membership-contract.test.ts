@@ -481,6 +481,12 @@ describe('readiness-probed membership of static and file lists (real HTTP probes
         assert.ok(Date.now() < deadline, 'the hung probe closed its connection');
         await sleep(50);
       }
+      // Closing the membership ends a probe in flight.
+      const controller = new AbortController();
+      const pending = probeReadiness(server.url, 60_000, controller.signal);
+      await sleep(100);
+      controller.abort();
+      assert.deepEqual(await pending, { ok: false, detail: 'probing stopped' });
       const refused = await probeReadiness(await closedPortUrl(), 2000);
       assert.deepEqual(refused, { ok: false, detail: 'ECONNREFUSED' });
       assert.equal((await probeReadiness('http://[::1', 2000)).ok, false);

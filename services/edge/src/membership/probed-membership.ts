@@ -74,6 +74,8 @@ export class ProbedMembership implements MembershipSource {
   #states = new Map<string, MemberState>();
   #timer: NodeJS.Timeout | undefined;
   #started = false;
+  /** Ends the probes in flight on close. */
+  readonly #closing = new AbortController();
 
   constructor(inner: MembershipSource, options: ProbedMembershipOptions) {
     this.#inner = inner;
@@ -150,6 +152,7 @@ export class ProbedMembership implements MembershipSource {
 
   /** Probes these members (this edge locally), applies the answers, reports. */
   async #probeAll(states: Iterable<MemberState>): Promise<void> {
+    if (this.#reporter.closed) return;
     const probes: Promise<void>[] = [];
     for (const state of states) {
       if (state.member.id === this.#options.selfId) {
@@ -160,7 +163,7 @@ export class ProbedMembership implements MembershipSource {
       if (state.probing) continue;
       state.probing = true;
       probes.push(
-        this.#probe(state.member.url, this.#options.timeoutMs).then(
+        this.#probe(state.member.url, this.#options.timeoutMs, this.#closing.signal).then(
           (result) => {
             state.probing = false;
             this.#apply(state, result);
@@ -221,6 +224,7 @@ export class ProbedMembership implements MembershipSource {
   async close(): Promise<void> {
     this.#reporter.close();
     if (this.#timer) clearInterval(this.#timer);
+    this.#closing.abort();
     await this.#inner.close();
   }
 }

@@ -19,10 +19,14 @@ export interface ProbeResult {
   readonly detail: string;
 }
 
-/** Probes `url` (a member's base URL); never rejects. */
-export type ReadinessProbe = (url: string, timeoutMs: number) => Promise<ProbeResult>;
+/** Probes `url` (a member's base URL); never rejects. `signal` ends it early (a failure). */
+export type ReadinessProbe = (
+  url: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+) => Promise<ProbeResult>;
 
-export const probeReadiness: ReadinessProbe = (url, timeoutMs) =>
+export const probeReadiness: ReadinessProbe = (url, timeoutMs, signal) =>
   new Promise((resolve) => {
     let target: URL;
     try {
@@ -46,8 +50,12 @@ export const probeReadiness: ReadinessProbe = (url, timeoutMs) =>
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       request.destroy();
       resolve(result);
+    };
+    const onAbort = (): void => {
+      finish({ ok: false, detail: 'probing stopped' });
     };
     const timer = setTimeout(() => {
       // After a stall of this process, the timer runs before the I/O that arrived
@@ -63,5 +71,7 @@ export const probeReadiness: ReadinessProbe = (url, timeoutMs) =>
     request.on('error', (error: NodeJS.ErrnoException) => {
       finish({ ok: false, detail: error.code ?? error.message });
     });
-    request.end();
+    signal?.addEventListener('abort', onAbort);
+    if (signal?.aborted === true) onAbort();
+    else request.end();
   });
