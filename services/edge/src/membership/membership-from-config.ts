@@ -87,6 +87,7 @@ export function membershipFromConfig(
     intervalMs: cluster.probeIntervalMs,
     timeoutMs: cluster.probeTimeoutMs,
     settleMs: cluster.settleMs,
+    onError,
     ...(options.liveness === undefined ? {} : { observer: options.liveness }),
   });
 }

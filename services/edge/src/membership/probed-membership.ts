@@ -19,6 +19,7 @@
 import {
   MemberReporter,
   type Member,
+  type MembershipErrorHandler,
   type MembershipListener,
   type MembershipSource,
 } from './membership-source.js';
@@ -49,6 +50,8 @@ export interface ProbedMembershipOptions {
   readonly timeoutMs: number;
   readonly settleMs: number;
   readonly observer?: LivenessObserver;
+  /** Told when a probe round fails as a whole (the next one runs all the same). */
+  readonly onError?: MembershipErrorHandler;
   /** The probe, for tests. */
   readonly probe?: ReadinessProbe;
   /** Clock, for tests. */
@@ -200,7 +203,9 @@ export class ProbedMembership implements MembershipSource {
     if (this.#reporter.closed) return;
     const fresh = this.#list(members);
     this.#report();
-    if (fresh.length > 0) void this.#probeAll(fresh);
+    if (fresh.length > 0) {
+      this.#probeAll(fresh).catch((error: unknown) => this.#options.onError?.(error));
+    }
   }
 
   async start(listener: MembershipListener): Promise<readonly Member[]> {
@@ -214,7 +219,7 @@ export class ProbedMembership implements MembershipSource {
     await this.#probeAll([...this.#states.values()]);
     this.#started = true;
     this.#timer = setInterval(() => {
-      void this.probeNow();
+      this.probeNow().catch((error: unknown) => this.#options.onError?.(error));
     }, this.#options.intervalMs);
     this.#timer.unref();
     this.#report();
