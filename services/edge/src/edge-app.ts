@@ -115,16 +115,16 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   const cluster = config.cluster;
   const clusterLogger = logger.child({ component: 'cluster' });
   let stopping = false;
-  const readiness = (): { ready: boolean; reason?: string } => {
-    if (stopping) return { ready: false, reason: 'draining' };
-    if (!reader.healthy) return { ready: false, reason: 'Kafka is not reachable' };
-    return { ready: true };
-  };
-  /** The same as an error, for the client port's `/readyz` the other edges probe. */
+  /** Why the edge cannot serve now; the client port's `/readyz` answers it. */
   const notReady = (): FanoutError | undefined => {
     if (stopping) return new FanoutError('draining', 'this edge is shutting down; use another');
     if (!reader.healthy) return new FanoutError('kafka_unavailable', 'Kafka is not reachable');
     return undefined;
+  };
+  const readiness = (): { ready: boolean; reason?: string } => {
+    const why = notReady();
+    if (why === undefined) return { ready: true };
+    return { ready: false, reason: why.code === 'draining' ? 'draining' : why.message };
   };
   const selfId = cluster.memberId === '' ? edgeId : cluster.memberId;
   const routing = new ClusterRouting({
