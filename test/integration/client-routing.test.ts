@@ -9,7 +9,8 @@
  * is served by the edge the placement gives without it.
  */
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   createClient,
@@ -232,15 +233,14 @@ describe('@fanout/client placement routing', () => {
     for (const made of [ws, sse, fresh]) made.close();
   });
   it('falls back to a reachable edge when the computed owner does not answer', async () => {
-    // A member that is listed but answers nothing: a closed port.
-    const dead = createServer();
+    // A member the edges' readiness probes find ready but that answers clients nothing
+    // (as behind a partition that cuts clients off): no WebSocket, no HTTP route.
+    const dead = createServer((request, response) => {
+      if (request.url === '/readyz') response.end('ready\n');
+      else request.socket.destroy();
+    });
     await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
     const { port } = dead.address() as AddressInfo;
-    await new Promise<void>((resolve) => {
-      dead.close(() => {
-        resolve();
-      });
-    });
     const deadUrl = `http://127.0.0.1:${port}`;
     const ids = ['edge-a', 'edge-b', 'edge-c', 'edge-x'];
     await cluster.writeMembers(ids, deadUrl);
@@ -267,5 +267,11 @@ describe('@fanout/client placement routing', () => {
     await waitFor(() => positions.length >= 2, 'served all the same');
     assert.deepEqual(positions, published);
     made.close();
+    dead.closeAllConnections();
+    await new Promise<void>((resolve) => {
+      dead.close(() => {
+        resolve();
+      });
+    });
   });
 });

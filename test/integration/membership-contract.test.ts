@@ -2,18 +2,24 @@
  * One contract every membership source passes: the static list, the watched
  * file, DNS against a real DNS server on loopback, and Kubernetes
  * EndpointSlices against a loopback API server that replays responses in the
- * shape of kube-apiserver's (test/fixtures/kubernetes).
+ * shape of kube-apiserver's (test/fixtures/kubernetes). Then the liveness of
+ * `static` and `file` lists: real readiness probes of loopback HTTP servers.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import dns2 from 'dns2';
+import { loadConfig } from '@fanout/shared';
 import {
   DnsMembership,
   FileMembership,
   KubernetesMembership,
+  membershipFromConfig,
+  probeReadiness,
   SettledMembership,
   StaticMembership,
   type Member,
@@ -403,4 +409,161 @@ describe('Kubernetes EndpointSlice membership', () => {
       await api.close();
     }
   });
+});
+
+/** An edge's readiness endpoint on loopback: answers `/readyz` with `status`, counts the probes. */
+class ReadinessServer {
+  status = 200;
+  probes = 0;
+  /** Accepts connections and never answers. */
+  hang = false;
+  readonly #server = createServer((request, response) => {
+    if (request.url !== '/readyz') {
+      response.writeHead(404).end();
+      return;
+    }
+    this.probes++;
+    if (this.hang) return;
+    response.writeHead(this.status, { 'content-type': 'text/plain' }).end('ready\n');
+  });
+
+  static async start(): Promise<ReadinessServer> {
+    const server = new ReadinessServer();
+    await new Promise<void>((resolve) => server.#server.listen(0, '127.0.0.1', resolve));
+    return server;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  async connections(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#server.getConnections((error, count) => {
+        if (error) reject(error);
+        else resolve(count);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => {
+        resolve();
+      });
+    });
+  }
+}
+
+/** A port nothing listens on. */
+async function closedPortUrl(): Promise<string> {
+  const server = await ReadinessServer.start();
+  const url = server.url;
+  await server.close();
+  return url;
+}
+
+describe('readiness-probed membership of static and file lists (real HTTP probes)', () => {
+  it('answers a probe by status, and bounds one that hangs', async () => {
+    const server = await ReadinessServer.start();
+    try {
+      assert.deepEqual(await probeReadiness(server.url, 2000), { ok: true, detail: 'HTTP 200' });
+      server.status = 503;
+      assert.deepEqual(await probeReadiness(server.url, 2000), { ok: false, detail: 'HTTP 503' });
+      server.hang = true;
+      const hung = await probeReadiness(server.url, 300);
+      assert.equal(hung.ok, false);
+      assert.match(hung.detail, /no answer within 300 ms/);
+      // The prober closed its connection.
+      const deadline = Date.now() + 5000;
+      while ((await server.connections()) > 0) {
+        assert.ok(Date.now() < deadline, 'the hung probe closed its connection');
+        await sleep(50);
+      }
+      // Closing the membership ends a probe in flight.
+      const controller = new AbortController();
+      const pending = probeReadiness(server.url, 60_000, controller.signal);
+      await sleep(100);
+      controller.abort();
+      assert.deepEqual(await pending, { ok: false, detail: 'probing stopped' });
+      const refused = await probeReadiness(await closedPortUrl(), 2000);
+      assert.deepEqual(refused, { ok: false, detail: 'ECONNREFUSED' });
+      assert.equal((await probeReadiness('http://[::1', 2000)).ok, false);
+    } finally {
+      await server.close();
+    }
+  });
+
+  for (const kind of ['static', 'file'] as const) {
+    it(`${kind}: lists only members that answer, drops one after settleMs of failures, re-admits it, never probes itself`, async () => {
+      const servers = await Promise.all([0, 1, 2].map(() => ReadinessServer.start()));
+      const [a, b, self] = servers as [ReadinessServer, ReadinessServer, ReadinessServer];
+      const hanging = await ReadinessServer.start();
+      hanging.hang = true;
+      const members: Member[] = [
+        { id: 'edge-a', url: a.url },
+        { id: 'edge-b', url: b.url },
+        { id: 'edge-self', url: self.url },
+        { id: 'edge-hanging', url: hanging.url },
+        { id: 'edge-gone', url: await closedPortUrl() },
+      ];
+      const dir = await mkdtemp(join(tmpdir(), 'fanout-liveness-'));
+      const membersFile = join(dir, 'members.json');
+      await writeFile(membersFile, JSON.stringify({ members }));
+      const config = loadConfig({
+        env: {
+          FANOUT_KAFKA_BROKERS: '127.0.0.1:9092',
+          FANOUT_KAFKA_TOPIC: 'liveness',
+          FANOUT_CLUSTER_MEMBERSHIP: kind,
+          FANOUT_CLUSTER_STATIC_MEMBERS: members
+            .map((member) => `${member.id}=${member.url}`)
+            .join(','),
+          FANOUT_CLUSTER_MEMBERS_FILE: membersFile,
+          FANOUT_CLUSTER_POLL_INTERVAL_MS: '200',
+          FANOUT_CLUSTER_SETTLE_MS: '600',
+          FANOUT_CLUSTER_PROBE_INTERVAL_MS: '100',
+          FANOUT_CLUSTER_PROBE_TIMEOUT_MS: '300',
+        },
+      });
+      const changes: string[] = [];
+      const source = membershipFromConfig({
+        cluster: config.cluster,
+        edgePort: 8081,
+        onError: () => undefined,
+        selfId: 'edge-self',
+        selfReady: () => true,
+        liveness: {
+          onChange: (change) => changes.push(`${change.member.id} ${change.live ? 'up' : 'down'}`),
+        },
+      });
+      assert.ok(source);
+      const reports = new Reports();
+      const names = (list: readonly Member[]): string => list.map((member) => member.id).join(',');
+      try {
+        assert.equal(names(await source.start(reports.listener)), 'edge-a,edge-b,edge-self');
+        assert.deepEqual(changes.sort(), ['edge-gone down', 'edge-hanging down']);
+        b.status = 503;
+        await reports.until((list) => names(list) === 'edge-a,edge-self', 5000);
+        assert.equal(changes.at(-1), 'edge-b down');
+        b.status = 200;
+        await reports.until(
+          (list) => names(list) === 'edge-a,edge-b,edge-self' && reports.lists.length === 3,
+          5000,
+        );
+        assert.equal(changes.at(-1), 'edge-b up');
+        assert.equal(self.probes, 0, 'an edge never probes itself');
+        assert.ok(a.probes > 1, 'the others are probed again and again');
+        assert.deepEqual(reports.lists.map(names), [
+          'edge-a,edge-b,edge-self',
+          'edge-a,edge-self',
+          'edge-a,edge-b,edge-self',
+        ]);
+      } finally {
+        await source.close();
+        for (const server of [...servers, hanging]) await server.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

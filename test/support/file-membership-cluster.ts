@@ -49,6 +49,9 @@ export class FileMembershipCluster {
         FANOUT_CLUSTER_MEMBERS_FILE: this.membersFile,
         FANOUT_CLUSTER_POLL_INTERVAL_MS: '200',
         FANOUT_CLUSTER_SETTLE_MS: '0',
+        // Members are probed for readiness; without settling, only a refused probe may drop one.
+        FANOUT_CLUSTER_PROBE_INTERVAL_MS: '200',
+        FANOUT_CLUSTER_PROBE_TIMEOUT_MS: '10000',
         FANOUT_CLUSTER_REPLICAS: '1',
         FANOUT_CLUSTER_REBALANCE_JITTER_MS: '0',
       },

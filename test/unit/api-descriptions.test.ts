@@ -343,6 +343,7 @@ describe('docs/reference/openapi.yaml', () => {
 
   it('documents every route of the edge and no other', () => {
     assert.deepEqual(Object.keys(objectAt(openApi, 'paths')).sort(), [
+      '/readyz',
       '/v1/channels/{channel}',
       '/v1/route',
       '/v1/stream',

@@ -3,7 +3,7 @@
  * the hub, the client-facing server, metrics, readiness and the drain.
  */
 import { hostname } from 'node:os';
-import { jwtVerifierFromConfig, type FanoutConfig, type Logger } from '@fanout/shared';
+import { FanoutError, jwtVerifierFromConfig, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { Registry } from 'prom-client';
 import { ChannelHub } from './channel-hub.js';
 import { ClientAuth } from './client-auth.js';
@@ -114,10 +114,23 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   });
   const cluster = config.cluster;
   const clusterLogger = logger.child({ component: 'cluster' });
+  let stopping = false;
+  /** Why the edge cannot serve now; the client port's `/readyz` answers it. */
+  const notReady = (): FanoutError | undefined => {
+    if (stopping) return new FanoutError('draining', 'this edge is shutting down; use another');
+    if (!reader.healthy) return new FanoutError('kafka_unavailable', 'Kafka is not reachable');
+    return undefined;
+  };
+  const readiness = (): { ready: boolean; reason?: string } => {
+    const why = notReady();
+    if (why === undefined) return { ready: true };
+    return { ready: false, reason: why.code === 'draining' ? 'draining' : why.message };
+  };
+  const selfId = cluster.memberId === '' ? edgeId : cluster.memberId;
   const routing = new ClusterRouting({
     config: cluster,
     self: {
-      id: cluster.memberId === '' ? edgeId : cluster.memberId,
+      id: selfId,
       url:
         cluster.advertisedUrl === '' ? `http://${edge.host}:${edge.port}` : cluster.advertisedUrl,
     },
@@ -126,6 +139,27 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       edgePort: edge.port,
       onError: (error) => {
         clusterLogger.warn({ err: error }, 'membership refresh failed; keeping the last list');
+      },
+      selfId,
+      selfReady: () => readiness().ready,
+      liveness: {
+        onChange: ({ member, live, afterMs, detail }) => {
+          if (live) {
+            clusterLogger.info(
+              { member: member.id, url: member.url, afterMs },
+              'cluster member re-admitted: it answers its readiness probe',
+            );
+          } else {
+            clusterLogger.warn(
+              { member: member.id, url: member.url, afterMs, probe: detail },
+              'cluster member dropped: it does not answer its readiness probe',
+            );
+          }
+        },
+        onCounts: (live, dead) => {
+          metrics.clusterListedMembers.set({ state: 'live' }, live);
+          metrics.clusterListedMembers.set({ state: 'dead' }, dead);
+        },
       },
     }),
     logger: clusterLogger,
@@ -144,6 +178,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     logger: logger.child({ component: 'server' }),
     publishing: () => publishing,
     routing,
+    notReady,
   });
   if (cluster.advertisedUrl === '' && edge.port === 0) {
     // Listening on port 0 (tests): the advertised URL names the real port.
@@ -162,7 +197,6 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     }
   }, 5000);
   lagTimer.unref();
-  let stopping = false;
   published.server = server;
   const running = server;
   return {
@@ -170,11 +204,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     edgeId,
     routing,
     server: running,
-    ready() {
-      if (stopping) return { ready: false, reason: 'draining' };
-      if (!reader.healthy) return { ready: false, reason: 'Kafka is not reachable' };
-      return { ready: true };
-    },
+    ready: readiness,
     async stop(drainMs = edge.shutdownTimeoutMs) {
       if (stopping) return;
       stopping = true;

@@ -24,6 +24,7 @@ export interface EdgeMetrics {
   readonly frameErrors: Counter<'code'>;
   readonly abruptCloses: Counter;
   readonly clusterMembers: Gauge;
+  readonly clusterListedMembers: Gauge<'state'>;
   readonly placementVersion: Gauge;
   readonly partitionsOwned: Gauge;
   readonly placementChanges: Counter;
@@ -142,6 +143,12 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
     clusterMembers: new Gauge({
       name: 'fanout_edge_cluster_members',
       help: 'Edges in the settled membership this edge places partitions on (1 without cluster membership).',
+      registers,
+    }),
+    clusterListedMembers: new Gauge({
+      name: 'fanout_edge_cluster_listed_members',
+      help: 'Members of `static` or `file` membership by the state their readiness probes settled on: `live` (placed on) or `dead` (dropped). This edge counts by its own readiness.',
+      labelNames: ['state'],
       registers,
     }),
     placementVersion: new Gauge({

@@ -15,6 +15,7 @@ import type { EdgeMetrics } from './edge-metrics.js';
 import { registerHttpEndpoints, sendError } from './http-endpoints.js';
 import type { PartitionReader } from './partition-reader.js';
 import type { Uws } from './uws-native.js';
+import { registerReadinessEndpoint } from './readiness-endpoint.js';
 import { registerRouteEndpoint } from './route-endpoint.js';
 import { registerWsEndpoint } from './ws-endpoint.js';
 
@@ -30,6 +31,8 @@ export interface EdgeServerOptions {
   /** True while the hub publishes to uWS topics. */
   readonly publishing: () => boolean;
   readonly routing: ClusterRouting;
+  /** Why the edge cannot serve now (undefined: ready), answered at `GET /readyz`. */
+  readonly notReady: () => FanoutError | undefined;
 }
 
 export interface EdgeServer {
@@ -105,6 +108,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     maxChannels: config.maxSubscriptionsPerConnection,
     cors,
   });
+  registerReadinessEndpoint(app, options.notReady);
   options.routing.addSweep('ws', ws.rebalance);
   options.routing.addSweep('sse', http.rebalance);
   /** Where a drained client goes: the edge placement picks once this one is gone. */

@@ -29,6 +29,14 @@ export type {
   MembershipListener,
   MembershipSource,
 } from './membership/membership-source.js';
+export { ProbedMembership } from './membership/probed-membership.js';
+export type {
+  LivenessChange,
+  LivenessObserver,
+  ProbedMembershipOptions,
+} from './membership/probed-membership.js';
+export { probeReadiness, readinessPath } from './membership/readiness-probe.js';
+export type { ProbeResult, ReadinessProbe } from './membership/readiness-probe.js';
 export { SettledMembership } from './membership/settled-membership.js';
 export type { SettledMembershipOptions } from './membership/settled-membership.js';
 export { StaticMembership } from './membership/static-membership.js';

@@ -488,7 +488,7 @@ export const configSchema = z.object({
         .enum(['none', 'static', 'file', 'dns', 'kubernetes'])
         .default('none')
         .describe(
-          'Where the list of live edges comes from: `none` (this edge alone, no routing hints or rebalancing), `static` (cluster.staticMembers), `file` (cluster.membersFile, re-read on change), `dns` (the A/AAAA records of a headless Service, cluster.dnsName) or `kubernetes` (the ready endpoints of the EndpointSlices of cluster.kubernetesService).',
+          'Where the list of live edges comes from: `none` (this edge alone, no routing hints or rebalancing), `static` (cluster.staticMembers), `file` (cluster.membersFile, re-read on change), `dns` (the A/AAAA records of a headless Service, cluster.dnsName) or `kubernetes` (the ready endpoints of the EndpointSlices of cluster.kubernetesService). `static` and `file` list edges whether they run or not, so each edge probes the readiness of every listed member (cluster.probeIntervalMs) and places partitions only on the members that answer.',
         ),
       memberId: z
         .string()
@@ -523,7 +523,21 @@ export const configSchema = z.object({
         .max(600000)
         .default(3000)
         .describe(
-          'A member joins only after it has been listed this long, and leaves only after it has been missing this long, so a flapping pod does not move clients.',
+          'A member joins only after it has been listed this long, and leaves only after it has been missing this long, so a flapping pod does not move clients. With `static` and `file` membership the same time applies to readiness probes: a listed member is dropped after its probes have failed this long without one success, and re-admitted after answering this long without one failure.',
+        ),
+      probeIntervalMs: positiveInt
+        .min(100)
+        .max(600000)
+        .default(1000)
+        .describe(
+          "How often an edge with `static` or `file` membership probes the readiness of each listed member: `GET <member url>/readyz` on the member's client port (200 when it is ready). An edge never probes itself: its own readiness counts for it. Until a member answers its first probe it is not placed on; a member whose probes fail for cluster.settleMs is dropped (no routing hint or `/v1/route` answer names it) and re-admitted after answering for cluster.settleMs.",
+        ),
+      probeTimeoutMs: positiveInt
+        .min(50)
+        .max(60000)
+        .default(1000)
+        .describe(
+          'Longest wait for the answer of one readiness probe (connection and status line); a probe that takes longer counts as a failure. At most one probe per member is in flight.',
         ),
       staticMembers: z
         .array(

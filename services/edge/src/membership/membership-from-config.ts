@@ -1,4 +1,7 @@
-/** The membership source `cluster.membership` names, wrapped in settle-time smoothing. */
+/**
+ * The membership source `cluster.membership` names, wrapped in settle-time
+ * smoothing; `static` and `file` lists are also probed for liveness.
+ */
 import type { FanoutConfig } from '@fanout/shared';
 import { DnsMembership } from './dns-membership.js';
 import { FileMembership } from './file-membership.js';
@@ -8,6 +11,7 @@ import {
   type MembershipErrorHandler,
   type MembershipSource,
 } from './membership-source.js';
+import { ProbedMembership, type LivenessObserver } from './probed-membership.js';
 import { SettledMembership } from './settled-membership.js';
 import { StaticMembership } from './static-membership.js';
 
@@ -16,6 +20,12 @@ export interface MembershipFromConfigOptions {
   /** edge.port, for members found by address. */
   readonly edgePort: number;
   readonly onError: MembershipErrorHandler;
+  /** This edge's member id: `static` and `file` never probe it. */
+  readonly selfId: string;
+  /** This edge's own readiness, its liveness in `static` and `file` membership. */
+  readonly selfReady: () => boolean;
+  /** Told when a listed member is dropped or re-admitted (`static`, `file`). */
+  readonly liveness?: LivenessObserver;
 }
 
 /** `undefined` for `cluster.membership: none`. */
@@ -67,7 +77,17 @@ export function membershipFromConfig(
       break;
     }
   }
-  return cluster.settleMs > 0
-    ? new SettledMembership(source, { settleMs: cluster.settleMs })
-    : source;
+  const settled =
+    cluster.settleMs > 0 ? new SettledMembership(source, { settleMs: cluster.settleMs }) : source;
+  if (cluster.membership !== 'static' && cluster.membership !== 'file') return settled;
+  // These lists name edges whether they run or not: place only on those that answer.
+  return new ProbedMembership(settled, {
+    selfId: options.selfId,
+    selfReady: options.selfReady,
+    intervalMs: cluster.probeIntervalMs,
+    timeoutMs: cluster.probeTimeoutMs,
+    settleMs: cluster.settleMs,
+    onError,
+    ...(options.liveness === undefined ? {} : { observer: options.liveness }),
+  });
 }
