@@ -16,6 +16,7 @@ import { registerHttpEndpoints, sendError } from './http-endpoints.js';
 import type { PartitionReader } from './partition-reader.js';
 import type { Uws } from './uws-native.js';
 import { registerRouteEndpoint } from './route-endpoint.js';
+import { createHandlerGuard, guard, guardApp } from './uws-guard.js';
 import { registerWsEndpoint } from './ws-endpoint.js';
 
 export interface EdgeServerOptions {
@@ -49,7 +50,10 @@ export interface EdgeServer {
 
 export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeServer> {
   const { config } = options;
-  const app = options.uws.App();
+  const handlerGuard = createHandlerGuard(options.logger, options.metrics);
+  // Every route and WebSocket handler runs under the guard: an exception
+  // ends its own connection or request, never the process.
+  const app = guardApp(options.uws.App(), handlerGuard);
   let accepting = true;
   const cors = new CorsPolicy(config.allowedOrigins);
   let connections = (): number => 0;
@@ -89,6 +93,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     addressOf,
     routing: options.routing,
     cors,
+    guard: handlerGuard,
   };
   const ws = registerWsEndpoint({
     ...common,
@@ -104,6 +109,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     metrics: options.metrics,
     maxChannels: config.maxSubscriptionsPerConnection,
     cors,
+    guard: handlerGuard,
   });
   options.routing.addSweep('ws', ws.rebalance);
   options.routing.addSweep('sse', http.rebalance);
@@ -144,10 +150,30 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       else reject(new Error(`cannot listen on ${config.host}:${config.port}`));
     });
   });
-  const sweep = setInterval(() => {
-    ws.sweep();
-  }, 50);
+  const sweep = setInterval(
+    guard(
+      handlerGuard,
+      'backpressure sweep',
+      () => {
+        ws.sweep();
+      },
+      () => undefined,
+    ),
+    50,
+  );
   sweep.unref();
+  const idleSweep = setInterval(
+    guard(
+      handlerGuard,
+      'idle sweep',
+      () => {
+        ws.sweepIdle();
+      },
+      () => undefined,
+    ),
+    1000,
+  );
+  idleSweep.unref();
   let listening = true;
   const stopListening = (): void => {
     if (!listening) return;
@@ -180,6 +206,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     },
     close() {
       clearInterval(sweep);
+      clearInterval(idleSweep);
       stopListening();
       ws.drainAll('draining', 'this edge is shutting down');
       http.drainAll('draining', 'this edge is shutting down');

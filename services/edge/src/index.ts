@@ -32,3 +32,4 @@ export type {
 export { SettledMembership } from './membership/settled-membership.js';
 export type { SettledMembershipOptions } from './membership/settled-membership.js';
 export { StaticMembership } from './membership/static-membership.js';
+export { uwsFaults } from './uws-guard.js';
