@@ -196,13 +196,15 @@ export function guardApp(app: TemplatedApp, guardOf: HandlerGuard): TemplatedApp
 export interface GuardedBehavior<UserData> extends WebSocketBehavior<UserData> {
   /** Ends a socket whose handler threw; the default closes it with 4000. */
   readonly onFault?: (ws: WebSocket<UserData>, error: unknown) => void;
+  /** Finishes the bookkeeping of a socket whose close handler threw. */
+  readonly onCloseFault?: (ws: WebSocket<UserData>) => void;
 }
 
 function guardBehavior<UserData>(
   guardOf: HandlerGuard,
   behavior: GuardedBehavior<UserData>,
 ): WebSocketBehavior<UserData> {
-  const { onFault, ...rest } = behavior;
+  const { onFault, onCloseFault, ...rest } = behavior;
   const endSocket = (ws: WebSocket<UserData>, error: unknown): void => {
     if (onFault) onFault(ws, error);
     else failSocket(ws);
@@ -241,7 +243,11 @@ function guardBehavior<UserData>(
   if (rest.subscription) {
     out.subscription = guard(guardOf, 'ws subscription', rest.subscription, () => undefined);
   }
-  // The socket is gone already: only report.
-  if (rest.close) out.close = guard(guardOf, 'ws close', rest.close, () => undefined);
+  // The socket is gone already: only its bookkeeping is left.
+  if (rest.close) {
+    out.close = guard(guardOf, 'ws close', rest.close, (_error, ws) => {
+      onCloseFault?.(ws);
+    });
+  }
   return out;
 }

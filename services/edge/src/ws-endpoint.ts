@@ -820,6 +820,11 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     onFault(ws) {
       endWithInternal(ws);
     },
+    onCloseFault(ws) {
+      const connection = ws.getUserData().connection;
+      if (live.delete(connection)) metrics.connections.dec({ transport: 'ws' });
+      if (!connection.closed) connection.onClose();
+    },
   };
   app.ws<UserData>('/v1/ws', behavior);
 
