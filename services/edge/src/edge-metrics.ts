@@ -137,7 +137,7 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
     }),
     abruptCloses: new Counter({
       name: 'fanout_edge_abrupt_closes_total',
-      help: 'WebSockets that ended without a close handshake: the client vanished, was dropped at twice the backpressure limit, or sent a frame over twice the size limit.',
+      help: 'WebSockets that ended without a close handshake: the client vanished, was dropped at twice the backpressure limit, sent a frame over twice the size limit, or sent a text frame that is not UTF-8.',
       registers,
     }),
     handlerErrors: new Counter({
