@@ -115,11 +115,11 @@ class WsConnection implements DeliveryTarget {
   endedByEdge = false;
   readonly subscriptions = new Map<string, Subscription>();
   /**
-   * Subscriptions of subscribe requests still being prepared, by channel:
-   * they count against the limits, and become active only if the token
-   * current when their preparation ends allows them.
+   * Channels of subscribe requests still being prepared: they count against
+   * the limits, and become active only if the token current when their
+   * preparation ends allows them.
    */
-  readonly preparing = new Map<string, Subscription>();
+  readonly preparing = new Set<string>();
   readonly topics = new Map<number, string>();
   readonly lease: ConnectionLease;
   readonly subscribeBudget: SubscribeBudget;
@@ -516,12 +516,29 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
   ): Promise<void> {
     validateRequests(connection, requests);
     connection.subscribeBudget.spend(requests.length);
+    for (const request of requests) connection.preparing.add(request.channel);
+    try {
+      await prepareAll(connection, requestId, requests);
+    } finally {
+      for (const request of requests) connection.preparing.delete(request.channel);
+    }
+  }
+
+  async function prepareAll(
+    connection: WsConnection,
+    requestId: number,
+    requests: readonly SubscriptionRequest[],
+  ): Promise<void> {
     const prepared: {
       subscription: Subscription;
       resuming: readonly number[];
       state: SubscriptionState;
     }[] = [];
-    for (const request of requests) {
+    // Every position is checked before anything is subscribed.
+    const sinces = requests.map((request) =>
+      request.since === undefined ? undefined : parseStreamCursor(request.since),
+    );
+    for (const [index, request] of requests.entries()) {
       const pattern = isChannelPattern(request.channel);
       const subscription = new Subscription(
         pattern
@@ -530,9 +547,8 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
         connection,
         request.channel,
       );
-      const since = request.since === undefined ? undefined : parseStreamCursor(request.since);
+      const since = sinces[index];
       let result;
-      connection.preparing.set(request.channel, subscription);
       try {
         result = await hub.prepare(subscription, since);
       } catch (error) {
@@ -540,9 +556,8 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
           if (active(connection, done.subscription)) connection.unsubscribe(done.subscription);
         }
         throw error;
-      } finally {
-        connection.preparing.delete(request.channel);
       }
+      connection.preparing.delete(request.channel);
       if (connection.closed) {
         hub.remove(subscription);
         return;
