@@ -51,9 +51,11 @@ export interface EdgeServer {
 export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeServer> {
   const { config } = options;
   const handlerGuard = createHandlerGuard(options.logger, options.metrics);
-  // Every route and WebSocket handler runs under the guard: an exception
-  // ends its own connection or request, never the process.
-  const app = guardApp(options.uws.App(), handlerGuard);
+  const uwsApp = options.uws.App();
+  // Every route and WebSocket handler is registered through the guard: an
+  // exception ends its own connection or request, never the process. The
+  // app itself (publish, listen) is used directly.
+  const app = guardApp(uwsApp, handlerGuard);
   let accepting = true;
   const cors = new CorsPolicy(config.allowedOrigins);
   let connections = (): number => 0;
@@ -145,7 +147,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   });
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(options.config.host, options.config.port, (socket) => {
+    uwsApp.listen(options.config.host, options.config.port, (socket) => {
       if (socket) resolve(socket);
       else reject(new Error(`cannot listen on ${config.host}:${config.port}`));
     });
@@ -182,7 +184,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   };
   return {
     port: options.uws.us_socket_local_port(listenSocket),
-    app,
+    app: uwsApp,
     connections,
     stopAccepting() {
       accepting = false;

@@ -149,8 +149,9 @@ type RouteHandler = (response: HttpResponse, request: HttpRequest) => void;
 type RouteMethod = 'get' | 'post' | 'options' | 'del' | 'patch' | 'put' | 'head' | 'any';
 
 /**
- * The app with every route and WebSocket behaviour registered through the
- * guard. `ws` behaviours may name `onFault` to end a socket their own way
+ * The app for registering routes and WebSocket behaviours: each goes
+ * through the guard. Other calls reach the app itself; hot paths (publish)
+ * use the app directly rather than through this view. `ws` behaviours may name `onFault` to end a socket their own way
  * (with a Disconnect frame); without it the socket is ended with 4000.
  */
 export function guardApp(app: TemplatedApp, guardOf: HandlerGuard): TemplatedApp {
