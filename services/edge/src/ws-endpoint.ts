@@ -172,7 +172,9 @@ class WsConnection implements DeliveryTarget {
   }
 
   deliver(event: EdgeEvent, subscription: Subscription): void {
-    if (this.closed || !this.ws) return;
+    // A subscription ended (unsubscribe, a narrower token) delivers nothing
+    // more, even from a catch-up that was waiting on Kafka meanwhile.
+    if (this.closed || !this.ws || !subscription.active) return;
     const status =
       this.format === 'proto'
         ? this.ws.send(event.protoFrame, true)
@@ -199,7 +201,7 @@ class WsConnection implements DeliveryTarget {
   }
 
   goLive(subscription: Subscription): void {
-    if (this.closed || !this.ws) return;
+    if (this.closed || !this.ws || !subscription.active) return;
     if (subscription.live.size < subscription.cursors.size) return;
     const topic = this.options.hub.addTopic(this.format, subscription.label, [
       ...(subscription.types ?? []),
