@@ -14,6 +14,9 @@ export interface ClientIdentity {
   readonly anonymous: boolean;
 }
 
+/** The latest instant a JavaScript Date can hold (epoch milliseconds). */
+const latestDate = 8.64e15;
+
 export const anonymousClient: ClientIdentity = Object.freeze({
   subject: 'anonymous',
   namespaces: ['*'],
@@ -49,6 +52,14 @@ export class ClientAuth {
       throw new FanoutError('unauthenticated', 'this edge does not accept tokens');
     }
     const verified = await this.#verifier.verify(token);
+    const expiresAt = verified.expiresAt;
+    if (expiresAt !== undefined && !(Math.abs(expiresAt) <= latestDate)) {
+      // Not a time: a token claiming it is refused rather than trusted forever.
+      throw new FanoutError(
+        'unauthenticated',
+        'the token exp is not a representable time (at most 8.64e12 seconds since 1970)',
+      );
+    }
     const claim = verified.claims[this.#claim];
     const namespaces = Array.isArray(claim)
       ? claim.filter((item): item is string => typeof item === 'string')
@@ -59,7 +70,7 @@ export class ClientAuth {
       subject: verified.subject,
       namespaces,
       anonymous: false,
-      ...(verified.expiresAt === undefined ? {} : { expiresAt: verified.expiresAt }),
+      ...(expiresAt === undefined ? {} : { expiresAt }),
     };
   }
 

@@ -23,6 +23,7 @@ export interface EdgeMetrics {
   readonly httpRequests: Counter<'route' | 'status'>;
   readonly frameErrors: Counter<'code'>;
   readonly abruptCloses: Counter;
+  readonly handlerErrors: Counter<'handler'>;
   readonly clusterMembers: Gauge;
   readonly clusterListedMembers: Gauge<'state'>;
   readonly placementVersion: Gauge;
@@ -137,7 +138,13 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
     }),
     abruptCloses: new Counter({
       name: 'fanout_edge_abrupt_closes_total',
-      help: 'WebSockets that ended without a close handshake: the client vanished, was dropped at twice the backpressure limit, or sent a frame over twice the size limit.',
+      help: 'WebSockets that ended without a close handshake: the client vanished, was dropped at twice the backpressure limit, sent a frame over twice the size limit, or sent a text frame that is not UTF-8.',
+      registers,
+    }),
+    handlerErrors: new Counter({
+      name: 'fanout_edge_handler_errors_total',
+      help: 'Exceptions thrown inside a uWebSockets.js handler or callback, by handler; each ended only its own connection or request (WebSocket close 4000 internal, HTTP 500).',
+      labelNames: ['handler'],
       registers,
     }),
     clusterMembers: new Gauge({

@@ -17,6 +17,7 @@ import type { PartitionReader } from './partition-reader.js';
 import type { Uws } from './uws-native.js';
 import { registerReadinessEndpoint } from './readiness-endpoint.js';
 import { registerRouteEndpoint } from './route-endpoint.js';
+import { createHandlerGuard, guard, guardApp } from './uws-guard.js';
 import { registerWsEndpoint } from './ws-endpoint.js';
 
 export interface EdgeServerOptions {
@@ -52,7 +53,12 @@ export interface EdgeServer {
 
 export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeServer> {
   const { config } = options;
-  const app = options.uws.App();
+  const handlerGuard = createHandlerGuard(options.logger, options.metrics);
+  const uwsApp = options.uws.App();
+  // Every route and WebSocket handler is registered through the guard: an
+  // exception ends its own connection or request, never the process. The
+  // app itself (publish, listen) is used directly.
+  const app = guardApp(uwsApp, handlerGuard);
   let accepting = true;
   const cors = new CorsPolicy(config.allowedOrigins);
   let connections = (): number => 0;
@@ -92,6 +98,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     addressOf,
     routing: options.routing,
     cors,
+    guard: handlerGuard,
   };
   const ws = registerWsEndpoint({
     ...common,
@@ -107,6 +114,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     metrics: options.metrics,
     maxChannels: config.maxSubscriptionsPerConnection,
     cors,
+    guard: handlerGuard,
   });
   registerReadinessEndpoint(app, options.notReady);
   options.routing.addSweep('ws', ws.rebalance);
@@ -143,15 +151,35 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   });
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(options.config.host, options.config.port, (socket) => {
+    uwsApp.listen(options.config.host, options.config.port, (socket) => {
       if (socket) resolve(socket);
       else reject(new Error(`cannot listen on ${config.host}:${config.port}`));
     });
   });
-  const sweep = setInterval(() => {
-    ws.sweep();
-  }, 50);
+  const sweep = setInterval(
+    guard(
+      handlerGuard,
+      'backpressure sweep',
+      () => {
+        ws.sweep();
+      },
+      () => undefined,
+    ),
+    50,
+  );
   sweep.unref();
+  const idleSweep = setInterval(
+    guard(
+      handlerGuard,
+      'idle sweep',
+      () => {
+        ws.sweepIdle();
+      },
+      () => undefined,
+    ),
+    1000,
+  );
+  idleSweep.unref();
   let listening = true;
   const stopListening = (): void => {
     if (!listening) return;
@@ -160,7 +188,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   };
   return {
     port: options.uws.us_socket_local_port(listenSocket),
-    app,
+    app: uwsApp,
     connections,
     stopAccepting() {
       accepting = false;
@@ -184,6 +212,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     },
     close() {
       clearInterval(sweep);
+      clearInterval(idleSweep);
       stopListening();
       ws.drainAll('draining', 'this edge is shutting down');
       http.drainAll('draining', 'this edge is shutting down');

@@ -23,6 +23,7 @@ import type { ClusterRouting, HintFor } from './cluster-routing.js';
 import type { ChannelHub } from './channel-hub.js';
 import { requestToken, type ClientAuth } from './client-auth.js';
 import type { ConnectionLease, ConnectionLimits } from './connection-limits.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { writeCorsHeaders, type CorsPolicy } from './cors.js';
 import type { EdgeEvent } from './edge-event.js';
 import type { EdgeMetrics } from './edge-metrics.js';
@@ -30,6 +31,14 @@ import { httpStatusLine } from './http-status.js';
 import type { PartitionReader } from './partition-reader.js';
 import { parseStreamCursor, type StreamCursor } from './stream-cursor.js';
 import { Subscription, type DeliveryTarget, type ResetInfo } from './subscription.js';
+import {
+  failResponse,
+  guard,
+  guardResponse,
+  markFinished,
+  markStreaming,
+  type HandlerGuard,
+} from './uws-guard.js';
 
 export interface HttpEndpointsOptions {
   readonly app: TemplatedApp;
@@ -45,6 +54,8 @@ export interface HttpEndpointsOptions {
   readonly routing: ClusterRouting;
   /** Marks answers to allowed cross-origin requests for CORS headers. */
   readonly cors: CorsPolicy;
+  /** Reports exceptions of uWS callbacks (see uws-guard.ts). */
+  readonly guard: HandlerGuard;
 }
 
 let nextStreamKey = 1;
@@ -145,7 +156,7 @@ class SseStream implements DeliveryTarget {
   #watchingWritable = false;
   #waiters: (() => void)[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
-  #expiry: NodeJS.Timeout | undefined;
+  readonly #expiry = new DeadlineTimer();
   readonly #singlePartition: boolean;
 
   constructor(response: HttpResponse, options: HttpEndpointsOptions, singlePartition: boolean) {
@@ -155,6 +166,7 @@ class SseStream implements DeliveryTarget {
   }
 
   start(): void {
+    markStreaming(this.response);
     this.response.cork(() => {
       this.response
         .writeStatus('200 OK')
@@ -164,11 +176,25 @@ class SseStream implements DeliveryTarget {
       writeCorsHeaders(this.response);
       this.write(`retry: ${this.options.config.sseRetryMs}\n\n`);
     });
-    this.#heartbeat = setInterval(() => {
-      this.response.cork(() => {
-        this.write(': ping\n\n');
-      });
-    }, this.options.config.heartbeatSeconds * 1000);
+    this.#heartbeat = setInterval(
+      this.#guarded('sse heartbeat', () => {
+        this.response.cork(() => {
+          this.write(': ping\n\n');
+        });
+      }),
+      this.options.config.heartbeatSeconds * 1000,
+    );
+  }
+
+  /** A callback of this stream under the guard: a fault closes the stream. */
+  #guarded<A extends unknown[]>(
+    handler: string,
+    callback: (...args: A) => void,
+  ): (...args: A) => void {
+    return guard(this.options.guard, handler, callback, () => {
+      failResponse(this.response);
+      this.onClose();
+    });
   }
 
   /**
@@ -177,13 +203,12 @@ class SseStream implements DeliveryTarget {
    */
   expireAt(expiresAt: number | undefined): void {
     if (expiresAt === undefined || this.closed) return;
-    this.#expiry = setTimeout(
-      () => {
+    this.#expiry.set(
+      expiresAt,
+      this.#guarded('sse token expiry', () => {
         this.end('token_expired', 'the token expired; reconnect with a fresh one');
-      },
-      Math.max(0, expiresAt - Date.now()),
+      }),
     );
-    this.#expiry.unref();
   }
 
   write(text: string): void {
@@ -196,10 +221,13 @@ class SseStream implements DeliveryTarget {
     if (this.#watchingWritable) return;
     // Registered once: replacing the handler from inside it is not safe.
     this.#watchingWritable = true;
-    this.response.onWritable(() => {
+    const onWritable = this.#guarded('sse writable', () => {
       // A write flushes what uWS holds first, so its result tells whether
       // the client caught up; SSE clients ignore a comment line.
       if (!this.closed && this.response.write(':\n\n')) this.#sentAll();
+    });
+    this.response.onWritable(() => {
+      onWritable();
       return true;
     });
   }
@@ -297,7 +325,7 @@ class SseStream implements DeliveryTarget {
     if (this.closed) return;
     this.closed = true;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
-    if (this.#expiry) clearTimeout(this.#expiry);
+    this.#expiry.clear();
     if (this.subscription) {
       this.options.hub.remove(this.subscription);
       this.options.metrics.subscriptions.dec({ transport: 'sse' });
@@ -410,10 +438,12 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     });
     hub.goLiveNow(subscription, prepared.resuming);
     for (const partition of prepared.resuming) {
-      hub.catchUp(subscription, partition).catch((error: unknown) => {
-        logger.warn({ err: error }, 'SSE catch-up failed');
-        stream.end('internal', 'catch-up failed; reconnect with Last-Event-ID');
-      });
+      hub.catchUp(subscription, partition).catch(
+        guardResponse(options.guard, 'sse catch-up', response, (error: unknown) => {
+          logger.warn({ err: error }, 'SSE catch-up failed');
+          stream.end('internal', 'catch-up failed; reconnect with Last-Event-ID');
+        }),
+      );
     }
   }
 
@@ -554,21 +584,26 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
       }
       const state: { aborted: boolean; stream?: SseStream } = { aborted: false };
       const abort = new AbortController();
-      response.onAborted(() => {
-        state.aborted = true;
-        abort.abort();
-        if (state.stream) {
-          streams.delete(state.stream);
-          state.stream.onClose();
-        }
-      });
-      run(response, facts, state, abort).catch((error: unknown) => {
-        if (state.stream && !state.stream.closed) {
-          state.stream.end(toFanoutError(error).code, toFanoutError(error).message);
-          return;
-        }
-        if (!state.stream) fail(response, route, error, state.aborted);
-      });
+      response.onAborted(
+        guardResponse(options.guard, `http ${route} aborted`, response, () => {
+          state.aborted = true;
+          markFinished(response);
+          abort.abort();
+          if (state.stream) {
+            streams.delete(state.stream);
+            state.stream.onClose();
+          }
+        }),
+      );
+      run(response, facts, state, abort).catch(
+        guardResponse(options.guard, `http ${route} failed`, response, (error: unknown) => {
+          if (state.stream && !state.stream.closed) {
+            state.stream.end(toFanoutError(error).code, toFanoutError(error).message);
+            return;
+          }
+          if (!state.stream) fail(response, route, error, state.aborted);
+        }),
+      );
     };
   }
 

@@ -40,3 +40,4 @@ export type { ProbeResult, ReadinessProbe } from './membership/readiness-probe.j
 export { SettledMembership } from './membership/settled-membership.js';
 export type { SettledMembershipOptions } from './membership/settled-membership.js';
 export { StaticMembership } from './membership/static-membership.js';
+export { uwsFaults } from './uws-guard.js';

@@ -19,6 +19,7 @@ import type { EdgeMetrics } from './edge-metrics.js';
 import { sendError } from './http-endpoints.js';
 import { httpStatusLine } from './http-status.js';
 import type { PartitionReader } from './partition-reader.js';
+import { guardResponse, markFinished, type HandlerGuard } from './uws-guard.js';
 
 export interface RouteEndpointOptions {
   readonly app: TemplatedApp;
@@ -28,6 +29,8 @@ export interface RouteEndpointOptions {
   /** Most channels in one question. */
   readonly maxChannels: number;
   readonly cors: CorsPolicy;
+  /** Reports exceptions of the callbacks (see uws-guard.ts). */
+  readonly guard: HandlerGuard;
 }
 
 export function registerRouteEndpoint(options: RouteEndpointOptions): void {
@@ -36,9 +39,12 @@ export function registerRouteEndpoint(options: RouteEndpointOptions): void {
     options.cors.note(response, request);
     const query = new URLSearchParams(request.getQuery());
     let aborted = false;
-    response.onAborted(() => {
-      aborted = true;
-    });
+    response.onAborted(
+      guardResponse(options.guard, 'route aborted', response, () => {
+        aborted = true;
+        markFinished(response);
+      }),
+    );
     const answer = async (): Promise<string> => {
       const channels = (query.get('channels') ?? '')
         .split(',')
@@ -77,7 +83,7 @@ export function registerRouteEndpoint(options: RouteEndpointOptions): void {
       );
     };
     answer().then(
-      (body) => {
+      guardResponse(options.guard, 'route answer', response, (body: string) => {
         if (aborted) return;
         metrics.httpRequests.inc({ route: 'route', status: '200' });
         response.cork(() => {
@@ -88,12 +94,12 @@ export function registerRouteEndpoint(options: RouteEndpointOptions): void {
           writeCorsHeaders(response);
           response.end(body);
         });
-      },
-      (error: unknown) => {
+      }),
+      guardResponse(options.guard, 'route answer', response, (error: unknown) => {
         const failure = toFanoutError(error);
         metrics.httpRequests.inc({ route: 'route', status: String(toHttpStatus(failure.code)) });
         if (!aborted) sendError(response, failure);
-      },
+      }),
     );
   });
 }

@@ -14,6 +14,7 @@ import {
   FanoutError,
   isChannelPattern,
   isValidChannel,
+  namespacesAllow,
   toCloseCode,
   toFanoutError,
   toHttpStatus,
@@ -31,12 +32,21 @@ import {
   type ClientIdentity,
 } from './client-auth.js';
 import type { ConnectionLease, ConnectionLimits } from './connection-limits.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import type { EdgeEvent } from './edge-event.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
 import { parseStreamCursor } from './stream-cursor.js';
 import { SubscribeBudget } from './subscribe-budget.js';
 import { Subscription, type DeliveryTarget, type ResetInfo } from './subscription.js';
+import {
+  failSocket,
+  guard,
+  guardResponse,
+  markFinished,
+  type GuardedBehavior,
+  type HandlerGuard,
+} from './uws-guard.js';
 import {
   decodeClientFrame,
   encodeServerFrame,
@@ -61,9 +71,33 @@ export interface WsEndpointOptions {
   /** True while the hub publishes to uWS topics (a close then is a backpressure drop). */
   readonly publishing: () => boolean;
   readonly routing: ClusterRouting;
+  /** Reports exceptions of uWS callbacks (see uws-guard.ts). */
+  readonly guard: HandlerGuard;
 }
 
 let nextConnectionKey = 1;
+
+/** The most `connect` / `refreshToken` frames one connection may have waiting. */
+const maxPendingTokenFrames = 4;
+
+/** uWS refuses an idleTimeout over this many seconds. */
+const uwsMaxIdleSeconds = 960;
+
+/**
+ * The edge closes idle sockets itself, with `idle_timeout` (4001) and the
+ * positions; uWS's own timeout, which drops a socket without a close frame,
+ * is only a backstop this far behind (and bounds a socket that never
+ * answers the close).
+ */
+export function idleTimeouts(idleTimeoutSeconds: number): {
+  /** Seconds of silence after which the edge closes with idle_timeout. */
+  readonly edgeSeconds: number;
+  /** The uWS idleTimeout. */
+  readonly uwsSeconds: number;
+} {
+  const uwsSeconds = Math.min(uwsMaxIdleSeconds, idleTimeoutSeconds + 16);
+  return { edgeSeconds: Math.min(idleTimeoutSeconds, uwsSeconds - 8), uwsSeconds };
+}
 
 interface UserData {
   connection: WsConnection;
@@ -80,11 +114,24 @@ class WsConnection implements DeliveryTarget {
   /** Set when the edge ended the connection itself (closeWith), with a catalog code. */
   endedByEdge = false;
   readonly subscriptions = new Map<string, Subscription>();
+  /**
+   * Channels of subscribe requests still being prepared: they count against
+   * the limits, and become active only if the token current when their
+   * preparation ends allows them.
+   */
+  readonly preparing = new Set<string>();
   readonly topics = new Map<number, string>();
   readonly lease: ConnectionLease;
   readonly subscribeBudget: SubscribeBudget;
+  /** `connect` and `refreshToken` frames run one after another, in arrival order. */
+  tokenFrames: Promise<void> = Promise.resolve();
+  pendingTokenFrames = 0;
+  /** When the client last sent anything (frames, pings, pongs), epoch ms. */
+  lastHeard = Date.now();
+  /** The edge pinged since the client was last heard. */
+  pinged = false;
   #drainWaiters: (() => void)[] = [];
-  #expiryTimer: NodeJS.Timeout | undefined;
+  readonly #expiry = new DeadlineTimer();
 
   constructor(
     format: WireFormat,
@@ -125,7 +172,9 @@ class WsConnection implements DeliveryTarget {
   }
 
   deliver(event: EdgeEvent, subscription: Subscription): void {
-    if (this.closed || !this.ws) return;
+    // A subscription ended (unsubscribe, a narrower token) delivers nothing
+    // more, even from a catch-up that was waiting on Kafka meanwhile.
+    if (this.closed || !this.ws || !subscription.active) return;
     const status =
       this.format === 'proto'
         ? this.ws.send(event.protoFrame, true)
@@ -152,7 +201,7 @@ class WsConnection implements DeliveryTarget {
   }
 
   goLive(subscription: Subscription): void {
-    if (this.closed || !this.ws) return;
+    if (this.closed || !this.ws || !subscription.active) return;
     if (subscription.live.size < subscription.cursors.size) return;
     const topic = this.options.hub.addTopic(this.format, subscription.label, [
       ...(subscription.types ?? []),
@@ -237,22 +286,37 @@ class WsConnection implements DeliveryTarget {
   }
 
   armExpiry(): void {
-    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    this.#expiry.clear();
     const expiresAt = this.identity?.expiresAt;
     if (expiresAt === undefined) return;
-    this.#expiryTimer = setTimeout(
-      () => {
-        this.closeWith('token_expired', 'the token expired; reconnect with a fresh one');
-      },
-      Math.max(0, expiresAt - Date.now()),
+    this.#expiry.set(
+      expiresAt,
+      guard(
+        this.options.guard,
+        'ws token expiry',
+        () => {
+          this.closeWith('token_expired', 'the token expired; reconnect with a fresh one');
+        },
+        () => {
+          if (this.ws && !this.closed) failSocket(this.ws);
+        },
+      ),
     );
-    this.#expiryTimer.unref();
+  }
+
+  authenticated(): boolean {
+    return this.identity !== undefined;
+  }
+
+  heard(): void {
+    this.lastHeard = Date.now();
+    this.pinged = false;
   }
 
   onClose(): void {
     this.closed = true;
     this.lease.release();
-    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    this.#expiry.clear();
     for (const subscription of [...this.subscriptions.values()]) this.unsubscribe(subscription);
     this.onDrain();
     for (const resolve of this.#drainWaiters) resolve();
@@ -281,6 +345,7 @@ function refuseUpgrade(response: HttpResponse, error: FanoutError, metrics: Edge
 export function registerWsEndpoint(options: WsEndpointOptions): {
   connections: () => number;
   sweep: () => void;
+  sweepIdle: () => void;
   drainAll: (code: ErrorCode, message: string) => void;
   drainSome: (count: number, code: ErrorCode, message: string, hint?: HintFor) => void;
   rebalance: (select: HintFor, limit: number) => number;
@@ -299,39 +364,30 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
       case 'ping':
         connection.send({ kind: 'pong', requestId: message.requestId });
         return;
-      case 'connect': {
-        if (connection.identity) throw new FanoutError('frame_invalid', 'already connected');
-        const identity = await auth.identify(message.token);
-        if (connection.closed) return;
-        try {
-          connection.lease.identify(identity.anonymous ? undefined : identity.subject);
-        } catch (error) {
-          const failure = toFanoutError(error);
-          connection.closeWith(failure.code, failure.message);
-          return;
-        }
-        connection.identity = identity;
-        connection.armExpiry();
-        connection.send(connectedFrame(message.requestId, identity));
-        return;
-      }
+      case 'connect':
       case 'refreshToken': {
-        const identity = await auth.identify(message.token);
-        if (connection.closed) return;
-        if (connection.identity && identity.subject !== connection.identity.subject) {
+        // In arrival order, so a later token always wins over an earlier one.
+        if (connection.pendingTokenFrames >= maxPendingTokenFrames) {
           throw new FanoutError(
-            'permission_denied',
-            'a refreshed token must name the same subject',
+            'rate_limited',
+            `at most ${maxPendingTokenFrames} connect or refreshToken frames may wait; wait for the answers`,
           );
         }
-        for (const label of connection.subscriptions.keys()) auth.authorize(identity, label);
-        connection.identity = identity;
-        connection.armExpiry();
-        connection.send({
-          kind: 'tokenRefreshed',
-          requestId: message.requestId,
-          ...(identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt }),
-        });
+        connection.pendingTokenFrames++;
+        const run = connection.tokenFrames.then(() =>
+          message.kind === 'connect'
+            ? connect(connection, message.requestId, message.token)
+            : refresh(connection, message.requestId, message.token),
+        );
+        connection.tokenFrames = run.then(
+          () => {
+            connection.pendingTokenFrames--;
+          },
+          () => {
+            connection.pendingTokenFrames--;
+          },
+        );
+        await run;
         return;
       }
       case 'unsubscribe': {
@@ -351,6 +407,65 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     }
   }
 
+  async function connect(
+    connection: WsConnection,
+    requestId: number,
+    token: string,
+  ): Promise<void> {
+    if (connection.authenticated()) throw new FanoutError('frame_invalid', 'already connected');
+    const identity = await auth.identify(token);
+    if (connection.closed) return;
+    if (connection.authenticated()) throw new FanoutError('frame_invalid', 'already connected');
+    try {
+      connection.lease.identify(identity.anonymous ? undefined : identity.subject);
+    } catch (error) {
+      const failure = toFanoutError(error);
+      connection.closeWith(failure.code, failure.message);
+      return;
+    }
+    connection.identity = identity;
+    connection.armExpiry();
+    connection.send(connectedFrame(requestId, identity));
+  }
+
+  /**
+   * Replaces the token. An invalid or expired one is answered with `error`
+   * and changes nothing; a valid one that no longer allows a subscription
+   * ends it with `error` `permission_denied` naming the channel (those still
+   * being prepared are checked when they are ready, against the token then).
+   */
+  async function refresh(
+    connection: WsConnection,
+    requestId: number,
+    token: string,
+  ): Promise<void> {
+    const identity = await auth.identify(token);
+    if (connection.closed) return;
+    const current = connection.identity;
+    if (current && identity.subject !== current.subject) {
+      throw new FanoutError('permission_denied', 'a refreshed token must name the same subject');
+    }
+    connection.identity = identity;
+    connection.armExpiry();
+    for (const [label, subscription] of [...connection.subscriptions]) {
+      if (namespacesAllow(identity.namespaces, label)) continue;
+      connection.unsubscribe(subscription);
+      metrics.frameErrors.inc({ code: 'permission_denied' });
+      connection.send({
+        kind: 'error',
+        requestId,
+        code: 'permission_denied',
+        message: `the refreshed token does not allow ${label}; the subscription ended`,
+        channel: label,
+      });
+    }
+    connection.send({
+      kind: 'tokenRefreshed',
+      requestId,
+      ...(identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt }),
+    });
+  }
+
   function validateRequests(
     connection: WsConnection,
     requests: readonly SubscriptionRequest[],
@@ -358,7 +473,10 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     if (requests.length === 0) {
       throw new FanoutError('invalid_argument', 'subscribe.subscriptions is empty');
     }
-    if (connection.subscriptions.size + requests.length > config.maxSubscriptionsPerConnection) {
+    if (
+      connection.subscriptions.size + connection.preparing.size + requests.length >
+      config.maxSubscriptionsPerConnection
+    ) {
       throw new FanoutError(
         'subscription_limit',
         `at most ${config.maxSubscriptionsPerConnection} subscriptions per connection`,
@@ -376,12 +494,21 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
       } else if (!isValidChannel(request.channel)) {
         assertValidChannel(request.channel, 'subscriptions.channel');
       }
-      if (connection.subscriptions.has(request.channel) || seen.has(request.channel)) {
+      if (
+        connection.subscriptions.has(request.channel) ||
+        connection.preparing.has(request.channel) ||
+        seen.has(request.channel)
+      ) {
         throw new FanoutError('invalid_argument', `already subscribed to ${request.channel}`);
       }
       seen.add(request.channel);
       auth.authorize(connection.identity ?? anonymousClient, request.channel);
     }
+  }
+
+  /** True while `subscription` is the connection's active subscription of its channel. */
+  function active(connection: WsConnection, subscription: Subscription): boolean {
+    return !connection.closed && connection.subscriptions.get(subscription.label) === subscription;
   }
 
   async function subscribe(
@@ -391,9 +518,29 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
   ): Promise<void> {
     validateRequests(connection, requests);
     connection.subscribeBudget.spend(requests.length);
-    const prepared: { subscription: Subscription; resuming: readonly number[] }[] = [];
-    const states: SubscriptionState[] = [];
-    for (const request of requests) {
+    for (const request of requests) connection.preparing.add(request.channel);
+    try {
+      await prepareAll(connection, requestId, requests);
+    } finally {
+      for (const request of requests) connection.preparing.delete(request.channel);
+    }
+  }
+
+  async function prepareAll(
+    connection: WsConnection,
+    requestId: number,
+    requests: readonly SubscriptionRequest[],
+  ): Promise<void> {
+    const prepared: {
+      subscription: Subscription;
+      resuming: readonly number[];
+      state: SubscriptionState;
+    }[] = [];
+    // Every position is checked before anything is subscribed.
+    const sinces = requests.map((request) =>
+      request.since === undefined ? undefined : parseStreamCursor(request.since),
+    );
+    for (const [index, request] of requests.entries()) {
       const pattern = isChannelPattern(request.channel);
       const subscription = new Subscription(
         pattern
@@ -402,17 +549,35 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
         connection,
         request.channel,
       );
-      const since = request.since === undefined ? undefined : parseStreamCursor(request.since);
+      const since = sinces[index];
       let result;
       try {
         result = await hub.prepare(subscription, since);
       } catch (error) {
-        for (const done of prepared) connection.unsubscribe(done.subscription);
+        for (const done of prepared) {
+          if (active(connection, done.subscription)) connection.unsubscribe(done.subscription);
+        }
         throw error;
       }
+      connection.preparing.delete(request.channel);
       if (connection.closed) {
         hub.remove(subscription);
         return;
+      }
+      // The token may have changed while the subscription was prepared: it
+      // becomes active only if the token current now allows it.
+      const identity = connection.identity ?? anonymousClient;
+      if (!namespacesAllow(identity.namespaces, request.channel)) {
+        hub.remove(subscription);
+        metrics.frameErrors.inc({ code: 'permission_denied' });
+        connection.send({
+          kind: 'error',
+          requestId,
+          code: 'permission_denied',
+          message: `the current token does not allow ${request.channel}`,
+          channel: request.channel,
+        });
+        continue;
       }
       metrics.subscriptions.inc({ transport: 'ws' });
       const reset = result.resets[0];
@@ -431,26 +596,35 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
         continue;
       }
       connection.subscriptions.set(request.channel, subscription);
-      prepared.push({ subscription, resuming: result.resuming });
       const [partition, cursor] = [...subscription.cursors.entries()][0] ?? [];
       const partitionCount = options.hub.partitionCount;
       const hint =
         partition === undefined || partitionCount === undefined
           ? undefined
           : options.routing.hintFor(partitionCount, partition, connection.key);
-      states.push(
-        pattern || partition === undefined || cursor === undefined
-          ? { channel: request.channel }
-          : {
-              channel: request.channel,
-              position: `${subscription.epoch}:${partition}:${cursor}`,
-              ...(hint === undefined ? {} : { hint }),
-            },
-      );
+      prepared.push({
+        subscription,
+        resuming: result.resuming,
+        state:
+          pattern || partition === undefined || cursor === undefined
+            ? { channel: request.channel }
+            : {
+                channel: request.channel,
+                position: `${subscription.epoch}:${partition}:${cursor}`,
+                ...(hint === undefined ? {} : { hint }),
+              },
+      });
     }
+    if (connection.closed) return;
+    // A refresh during a later request's preparation may have ended some.
+    const started = prepared.filter((entry) => active(connection, entry.subscription));
     // Subscribed first, then catch-up frames, then live ones.
-    connection.send({ kind: 'subscribed', requestId, subscriptions: states });
-    for (const { subscription, resuming } of prepared) {
+    connection.send({
+      kind: 'subscribed',
+      requestId,
+      subscriptions: started.map((entry) => entry.state),
+    });
+    for (const { subscription, resuming } of started) {
       // A subscription prepared before a later one's `await` may have missed
       // live events since its cursor was fixed: those partitions catch up
       // from the cursor too, so nothing between it and live is skipped.
@@ -464,8 +638,12 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
       hub.goLiveNow(subscription, catchingUp);
       for (const partition of catchingUp) {
         hub.catchUp(subscription, partition).catch((error: unknown) => {
-          logger.warn({ err: error, channel: subscription.label }, 'catch-up failed');
-          connection.closeWith('internal', 'catch-up failed; resume from the positions');
+          try {
+            logger.warn({ err: error, channel: subscription.label }, 'catch-up failed');
+            connection.closeWith('internal', 'catch-up failed; resume from the positions');
+          } catch (failure) {
+            options.guard.report('ws catch-up', failure);
+          }
         });
       }
     }
@@ -481,12 +659,14 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     };
   }
 
-  app.ws<UserData>('/v1/ws', {
+  const idle = idleTimeouts(config.idleTimeoutSeconds);
+  const behavior: GuardedBehavior<UserData> = {
     compression: 0,
     // Frames up to twice the limit reach `message`, which closes with
     // message_too_large (4413, stop); uWS cuts larger ones off (1006).
     maxPayloadLength: config.maxMessageBytes * 2,
-    idleTimeout: config.idleTimeoutSeconds,
+    // A backstop: the edge closes idle sockets itself (sweepIdle).
+    idleTimeout: idle.uwsSeconds,
     maxBackpressure: config.maxBackpressureBytes * 2,
     // Typed as a number by the package; a dropped frame closes the socket instead of leaving a hole.
     closeOnBackpressureLimit: 1,
@@ -518,9 +698,12 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
         new URLSearchParams(request.getQuery()),
       );
       let aborted = false;
-      response.onAborted(() => {
-        aborted = true;
-      });
+      response.onAborted(
+        guardResponse(options.guard, 'ws upgrade aborted', response, () => {
+          aborted = true;
+          markFinished(response);
+        }),
+      );
       const chosen = protocol
         .split(',')
         .map((offered) => offered.trim())
@@ -531,32 +714,39 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
           ? Promise.resolve(auth.required ? undefined : anonymousClient)
           : auth.identify(token);
       identify.then(
-        (identity) => {
-          if (aborted) return;
-          let lease: ConnectionLease;
-          try {
-            lease = options.limits.acquire(
-              address,
-              identity === undefined || identity.anonymous ? undefined : identity.subject,
-            );
-          } catch (error) {
-            refuseUpgrade(response, toFanoutError(error), metrics);
-            return;
-          }
-          response.cork(() => {
-            response.upgrade<UserData>(
-              { connection: new WsConnection(format, options, identity, lease) },
-              key,
-              chosen ?? '',
-              extensions,
-              context,
-            );
-          });
-        },
-        (error: unknown) => {
+        guardResponse(
+          options.guard,
+          'ws upgrade',
+          response,
+          (identity: ClientIdentity | undefined) => {
+            if (aborted) return;
+            let lease: ConnectionLease;
+            try {
+              lease = options.limits.acquire(
+                address,
+                identity === undefined || identity.anonymous ? undefined : identity.subject,
+              );
+            } catch (error) {
+              refuseUpgrade(response, toFanoutError(error), metrics);
+              return;
+            }
+            const connection = new WsConnection(format, options, identity, lease);
+            try {
+              response.cork(() => {
+                response.upgrade<UserData>({ connection }, key, chosen ?? '', extensions, context);
+              });
+            } catch (error) {
+              // The socket never opens: its place goes back.
+              lease.release();
+              throw error;
+            }
+            markFinished(response);
+          },
+        ),
+        guardResponse(options.guard, 'ws upgrade', response, (error: unknown) => {
           if (aborted) return;
           refuseUpgrade(response, toFanoutError(error), metrics);
-        },
+        }),
       );
     },
     open(ws) {
@@ -564,6 +754,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
       connection.ws = ws;
       live.add(connection);
       metrics.connections.inc({ transport: 'ws' });
+      connection.heard();
       if (connection.identity) {
         connection.armExpiry();
         connection.send(connectedFrame(0, connection.identity));
@@ -571,6 +762,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     },
     message(ws, data, isBinary) {
       const connection = ws.getUserData().connection;
+      connection.heard();
       if (data.byteLength > config.maxMessageBytes) {
         connection.closeWith(
           'message_too_large',
@@ -592,36 +784,81 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
         });
         return;
       }
-      handle(connection, message).catch((error: unknown) => {
-        const failure = toFanoutError(error);
-        if (failure.code === 'internal') logger.error({ err: error }, 'WebSocket request failed');
-        metrics.frameErrors.inc({ code: failure.code });
-        const channel = failure.details['channel'];
-        connection.send({
-          kind: 'error',
-          requestId: message.requestId,
-          code: failure.code,
-          message: failure.message,
-          ...(typeof channel === 'string' ? { channel } : {}),
-        });
-        if (failure.code === 'token_expired')
-          connection.closeWith('token_expired', failure.message);
-      });
+      handle(connection, message).catch(
+        guard(
+          options.guard,
+          'ws request failed',
+          (error: unknown) => {
+            const failure = toFanoutError(error);
+            if (failure.code === 'internal') {
+              logger.error({ err: error }, 'WebSocket request failed');
+            }
+            metrics.frameErrors.inc({ code: failure.code });
+            const channel = failure.details['channel'];
+            connection.send({
+              kind: 'error',
+              requestId: message.requestId,
+              code: failure.code,
+              message: failure.message,
+              ...(typeof channel === 'string' ? { channel } : {}),
+            });
+            // A connect with an expired token ends the connection; a refresh
+            // with one is only refused: the connection keeps its token.
+            if (failure.code === 'token_expired' && message.kind === 'connect') {
+              connection.closeWith('token_expired', failure.message);
+            }
+          },
+          () => {
+            endWithInternal(ws);
+          },
+        ),
+      );
+    },
+    ping(ws) {
+      ws.getUserData().connection.heard();
+    },
+    pong(ws) {
+      ws.getUserData().connection.heard();
     },
     drain(ws) {
       ws.getUserData().connection.onDrain();
     },
     close(ws, code) {
       const connection = ws.getUserData().connection;
-      // Without a close handshake: the client vanished, or uWebSockets.js
+      // Without a close handshake: the client vanished, uWebSockets.js
       // dropped it at twice the limit (closeOnBackpressureLimit) during a
-      // burst between two sweeps. uWS cannot tell which.
+      // burst between two sweeps, or it sent a text frame that is not UTF-8.
+      // uWS cannot tell which.
       if (!connection.endedByEdge && code === 1006) metrics.abruptCloses.inc();
-      live.delete(connection);
-      metrics.connections.dec({ transport: 'ws' });
+      // A socket whose open handler failed was never counted.
+      if (live.delete(connection)) metrics.connections.dec({ transport: 'ws' });
       connection.onClose();
     },
-  });
+    onFault(ws) {
+      endWithInternal(ws);
+    },
+    onCloseFault(ws) {
+      const connection = ws.getUserData().connection;
+      if (live.delete(connection)) metrics.connections.dec({ transport: 'ws' });
+      if (!connection.closed) connection.onClose();
+    },
+  };
+  app.ws<UserData>('/v1/ws', behavior);
+
+  /** Ends a socket whose handler failed: `disconnect` with positions, close 4000. */
+  function endWithInternal(ws: WebSocket<UserData>): void {
+    try {
+      const connection = ws.getUserData().connection;
+      connection.ws ??= ws;
+      connection.closeWith(
+        'internal',
+        'the edge failed on this connection; resume from the positions',
+      );
+    } catch (error) {
+      options.guard.report('ws fault', error);
+      failSocket(ws);
+    }
+  }
 
   return {
     connections: () => live.size,
@@ -632,6 +869,23 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
             'backpressure',
             'the client read too slowly; resume from the positions',
           );
+        }
+      }
+    },
+    sweepIdle() {
+      const now = Date.now();
+      const idleMs = idle.edgeSeconds * 1000;
+      for (const connection of [...live]) {
+        const silent = now - connection.lastHeard;
+        if (silent >= idleMs) {
+          connection.closeWith(
+            'idle_timeout',
+            `nothing was received for ${idle.edgeSeconds} s; reconnect and resume`,
+          );
+        } else if (silent >= idleMs / 2 && !connection.pinged && connection.ws) {
+          // A live client answers with a pong, which counts as traffic.
+          connection.pinged = true;
+          connection.ws.ping();
         }
       }
     },
