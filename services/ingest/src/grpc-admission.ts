@@ -1,0 +1,138 @@
+/**
+ * Admission of IngestService calls, before any byte of their messages is
+ * read: a server interceptor authenticates the caller from the call's
+ * metadata (and its client certificate) while grpc-js holds the stream
+ * paused, and ends the call with its error when that fails, so an
+ * unauthenticated call costs its headers and nothing more. Admitted calls
+ * get a reservation in the request budget (request-budget.ts); each message
+ * is weighed from its length prefix before it is read
+ * (grpc-message-decoder.ts), and refused with `rate_limited` when the
+ * budget cannot take it or `event_too_large` when it is over the size limit.
+ * The reservation is given back when the call ends; PublishStream gives
+ * back each message's share when the event is acknowledged.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { toFanoutError, type FanoutError, type Logger } from '@fanout/shared';
+import { AdmittingMessageDecoder, installMessageDecoder } from './grpc-message-decoder.js';
+import { grpcStatusOf } from './grpc-status.js';
+import { subjectCommonName } from './ingest-tls.js';
+import type { ProducerCredentials, ProducerIdentity } from './producer-auth.js';
+import { grpcBytesPerByte, type RequestBudget, type Reservation } from './request-budget.js';
+
+export interface AdmittedCall {
+  readonly identity: ProducerIdentity;
+  readonly reservation: Reservation;
+}
+
+export interface GrpcAdmissionOptions {
+  /** Path prefix of the calls to admit (`/fanout.v1.IngestService/`); others pass. */
+  readonly pathPrefix: string;
+  readonly authenticate: (credentials: ProducerCredentials) => Promise<ProducerIdentity>;
+  readonly budget: RequestBudget;
+  /** Largest message, in bytes. */
+  readonly maxMessageBytes: number;
+  /** Called with every call refused here (for the metrics). */
+  readonly onRefused: (error: FanoutError) => void;
+  readonly logger: Logger;
+}
+
+const admitted = new WeakMap<grpc.Metadata, AdmittedCall>();
+
+/** The identity and reservation of an admitted call, by the metadata its handler was given. */
+export function admittedCall(metadata: grpc.Metadata): AdmittedCall | undefined {
+  return admitted.get(metadata);
+}
+
+/** The producer credentials of a call: its metadata and its verified client certificate. */
+export function credentialsOf(
+  metadata: grpc.Metadata,
+  certificateSubject: string | undefined,
+): ProducerCredentials {
+  const first = (key: string) => {
+    const value = metadata.get(key)[0];
+    return value === undefined ? undefined : String(value);
+  };
+  return {
+    authorization: first('authorization'),
+    apiKey: first('x-api-key'),
+    certificateSubject,
+  };
+}
+
+/** Estimated bytes a message of `size` bytes holds (a compressed one: up to the limit once inflated). */
+function messageWeight(size: number, compressed: boolean, maxMessageBytes: number): number {
+  return grpcBytesPerByte * size + (compressed ? grpcBytesPerByte * maxMessageBytes : 0);
+}
+
+export function admissionInterceptor(options: GrpcAdmissionOptions): grpc.ServerInterceptor {
+  let warned = false;
+  return (method, call) => {
+    if (!method.path.startsWith(options.pathPrefix)) return new grpc.ServerInterceptingCall(call);
+    const connection = call.getPeer();
+    let reservation: Reservation | undefined;
+    let ended = false;
+    const end = () => {
+      ended = true;
+      reservation?.release();
+    };
+    const refuse = (error: FanoutError) => {
+      if (ended) return;
+      end();
+      options.onRefused(error);
+      call.sendStatus(grpcStatusOf(error));
+    };
+    const decoder = new AdmittingMessageDecoder({
+      maxMessageBytes: options.maxMessageBytes,
+      admit: (size, compressed) => {
+        if (reservation === undefined) throw new Error('message before admission');
+        reservation.grow(messageWeight(size, compressed, options.maxMessageBytes));
+      },
+      refuse,
+    });
+    const hooked = installMessageDecoder(call, decoder);
+    if (!hooked && !warned) {
+      warned = true;
+      options.logger.warn(
+        'cannot weigh gRPC messages before they are read (grpc-js internals changed); they are weighed once read, within the message size limit',
+      );
+    }
+    return new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, nextMetadata) {
+            const certificate = call.getAuthContext().sslPeerCertificate;
+            options.authenticate(credentialsOf(metadata, subjectCommonName(certificate))).then(
+              (identity) => {
+                if (ended) return;
+                reservation = options.budget.reserve(connection, 0);
+                admitted.set(metadata, { identity, reservation });
+                nextMetadata(metadata);
+              },
+              (error: unknown) => {
+                refuse(toFanoutError(error));
+              },
+            );
+          },
+          onReceiveMessage(message: unknown, nextMessage) {
+            if (!hooked && Buffer.isBuffer(message)) {
+              try {
+                reservation?.grow(messageWeight(message.length, false, options.maxMessageBytes));
+              } catch (error) {
+                refuse(toFanoutError(error));
+                return;
+              }
+            }
+            nextMessage(message);
+          },
+          onCancel() {
+            end();
+          },
+        });
+      },
+      sendStatus(status, next) {
+        end();
+        next(status);
+      },
+    });
+  };
+}
