@@ -77,7 +77,10 @@ export function countPublishEvents(bytes: Uint8Array): number {
 }
 
 /** Decodes a Publish message of at most `maxEvents` events. */
-export function decodePublishRequest(bytes: Uint8Array, maxEvents: number): fanout.v1.PublishRequest {
+export function decodePublishRequest(
+  bytes: Uint8Array,
+  maxEvents: number,
+): fanout.v1.PublishRequest {
   const events = countPublishEvents(bytes);
   if (events > maxEvents) {
     throw new FanoutError(
