@@ -9,7 +9,12 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import {
+  connect,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+} from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -61,7 +66,7 @@ function rawGrpcCall(
   if (options.body) stream.write(options.body);
   if (options.end) stream.end();
   const answer = new Promise<GrpcAnswer>((resolve, reject) => {
-    const of = (headers: Record<string, unknown>): GrpcAnswer | undefined => {
+    const of = (headers: IncomingHttpHeaders): GrpcAnswer | undefined => {
       const status = headers['grpc-status'];
       if (status === undefined) return undefined;
       const text = (key: string) => {
@@ -78,7 +83,7 @@ function rawGrpcCall(
       const answer = of(headers);
       if (answer) resolve(answer);
     });
-    stream.on('trailers', (headers) => {
+    stream.on('trailers', (headers: IncomingHttpHeaders) => {
       const answer = of(headers);
       if (answer) resolve(answer);
     });

@@ -108,7 +108,10 @@ describe('admitting gRPC message decoder', () => {
     };
     try {
       const echoed = await new Promise<Buffer | undefined>((resolve, reject) => {
-        client.echo(Buffer.from('hi'), (error, value) => (error ? reject(error) : resolve(value)));
+        client.echo(Buffer.from('hi'), (error, value) => {
+          if (error) reject(error);
+          else resolve(value);
+        });
       });
       assert.equal(echoed?.toString(), 'hi', 'messages still arrive');
       assert.equal(installed, true, 'grpc-js still reads messages with a replaceable decoder');

@@ -53,7 +53,9 @@ describe('request budget', () => {
     const reservation = budget.reserve('a', 30);
     reservation.grow(50);
     assert.equal(reservation.bytes, 80);
-    const tooLarge = refusal(() => reservation.grow(21));
+    const tooLarge = refusal(() => {
+      reservation.grow(21);
+    });
     assert.equal(tooLarge.code, 'event_too_large');
     assert.equal(reservation.bytes, 80, 'a refused growth takes nothing');
     assert.equal(refusal(() => budget.reserve('b', 101)).code, 'event_too_large');
