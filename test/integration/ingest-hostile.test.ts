@@ -31,6 +31,8 @@ import {
 const apiKey = 'hostile-test-key-0123456789';
 const maxRequestBytes = 256 * 1024;
 const publishPath = '/fanout.v1.IngestService/Publish';
+/** `ingest.requestTimeoutMs`: how long an announced message may take to arrive. */
+const readTimeoutMs = 8000;
 
 interface GrpcAnswer {
   readonly status: number;
@@ -174,6 +176,7 @@ describe('ingest under hostile requests', () => {
         FANOUT_INGEST_MAX_REQUEST_BYTES: String(maxRequestBytes),
         FANOUT_INGEST_MAX_PENDING_BYTES_PER_CONNECTION: String(1024 * 1024),
         FANOUT_INGEST_MAX_PENDING_BYTES: String(1536 * 1024),
+        FANOUT_INGEST_REQUEST_TIMEOUT_MS: String(readTimeoutMs),
       },
     });
   });
@@ -261,6 +264,19 @@ describe('ingest under hostile requests', () => {
       { metadata: metadataWithKey() },
     );
     assert.equal(written.results.length, 1);
+  });
+
+  it('ends a call whose announced message does not arrive in time: DEADLINE_EXCEEDED', async () => {
+    const started = Date.now();
+    const slow = await rawGrpcCall(session(), {
+      headers: withKey,
+      size: 1000,
+      body: Buffer.alloc(10),
+    }).answer;
+    assert.equal(slow.status, grpc.status.DEADLINE_EXCEEDED);
+    assert.equal(slow.code, 'deadline_exceeded');
+    assert.ok(Date.now() - started >= readTimeoutMs - 100, 'not before its time');
+    await until(async () => (await pendingBytes(ingest)) === 0, 'the budget comes back');
   });
 
   it('answers an undecodable message with INVALID_ARGUMENT (invalid_argument), Publish and PublishStream', async () => {

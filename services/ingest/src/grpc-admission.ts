@@ -9,10 +9,12 @@
  * (grpc-message-decoder.ts), and refused with `rate_limited` when the
  * budget cannot take it or `event_too_large` when it is over the size limit.
  * The reservation is given back when the call ends; PublishStream gives
- * back each message's share when the event is acknowledged.
+ * back each message's share when the event is acknowledged. A message that
+ * is not received whole within `readTimeoutMs` of its length prefix ends the
+ * call with `deadline_exceeded`, so a slow sender cannot keep its share.
  */
 import * as grpc from '@grpc/grpc-js';
-import { toFanoutError, type FanoutError, type Logger } from '@fanout/shared';
+import { FanoutError, toFanoutError, type Logger } from '@fanout/shared';
 import { AdmittingMessageDecoder, installMessageDecoder } from './grpc-message-decoder.js';
 import { grpcStatusOf } from './grpc-status.js';
 import { subjectCommonName } from './ingest-tls.js';
@@ -31,6 +33,8 @@ export interface GrpcAdmissionOptions {
   readonly budget: RequestBudget;
   /** Largest message, in bytes. */
   readonly maxMessageBytes: number;
+  /** Longest a message may take to arrive once its length prefix has. */
+  readonly readTimeoutMs: number;
   /** Called with every call refused here (for the metrics). */
   readonly onRefused: (error: FanoutError) => void;
   readonly logger: Logger;
@@ -71,8 +75,10 @@ export function admissionInterceptor(options: GrpcAdmissionOptions): grpc.Server
     const connection = call.getPeer();
     let reservation: Reservation | undefined;
     let ended = false;
+    let readTimer: NodeJS.Timeout | undefined;
     const end = () => {
       ended = true;
+      clearTimeout(readTimer);
       reservation?.release();
     };
     const refuse = (error: FanoutError) => {
@@ -86,6 +92,19 @@ export function admissionInterceptor(options: GrpcAdmissionOptions): grpc.Server
       admit: (size, compressed) => {
         if (reservation === undefined) throw new Error('message before admission');
         reservation.grow(messageWeight(size, compressed, options.maxMessageBytes));
+        if (size > 0) {
+          readTimer = setTimeout(() => {
+            refuse(
+              new FanoutError(
+                'deadline_exceeded',
+                `the message was not received within ${options.readTimeoutMs} ms`,
+              ),
+            );
+          }, options.readTimeoutMs);
+        }
+      },
+      read: () => {
+        clearTimeout(readTimer);
       },
       refuse,
     });

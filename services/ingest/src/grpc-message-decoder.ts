@@ -22,6 +22,8 @@ export interface MessageDecoderOptions {
   readonly admit: (messageBytes: number, compressed: boolean) => void;
   /** Called once when a message is refused; nothing more is read after it. */
   readonly refuse: (error: FanoutError) => void;
+  /** Called when an admitted message has been read whole. */
+  readonly read?: () => void;
 }
 
 export class AdmittingMessageDecoder {
@@ -63,8 +65,10 @@ export class AdmittingMessageDecoder {
         }
         const next = Buffer.allocUnsafe(prefixBytes + size);
         this.prefix.copy(next, 0);
-        if (size === 0) complete.push(next);
-        else {
+        if (size === 0) {
+          complete.push(next);
+          this.options.read?.();
+        } else {
           this.message = next;
           this.messageRead = prefixBytes;
         }
@@ -76,6 +80,7 @@ export class AdmittingMessageDecoder {
         if (this.messageRead === message.length) {
           complete.push(message);
           this.message = undefined;
+          this.options.read?.();
         }
       }
     }

@@ -148,6 +148,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         authenticate: (credentials) => options.publish.authenticate(credentials, 'grpc'),
         budget: options.budget,
         maxMessageBytes: options.maxMessageBytes,
+        readTimeoutMs: options.defaultTimeoutMs,
         onRefused: (error) => options.publish.refused(error, 'grpc'),
         logger: options.logger,
       }),
