@@ -33,6 +33,8 @@ const maxRequestBytes = 256 * 1024;
 const publishPath = '/fanout.v1.IngestService/Publish';
 /** `ingest.requestTimeoutMs`: how long an announced message may take to arrive. */
 const readTimeoutMs = 8000;
+/** How long a refusal may take to arrive before the test says the server did not answer. */
+const answerTimeoutMs = 20_000;
 
 interface GrpcAnswer {
   readonly status: number;
@@ -94,6 +96,13 @@ function rawGrpcCall(
       reject(new Error(`the call closed without a status (rst ${stream.rstCode})`));
     });
     stream.resume();
+    const timer = setTimeout(() => {
+      reject(new Error(`no answer within ${answerTimeoutMs} ms`));
+      stream.close();
+    }, answerTimeoutMs);
+    stream.on('close', () => {
+      clearTimeout(timer);
+    });
   });
   return { stream, answer };
 }
@@ -122,6 +131,9 @@ function rawHttpPost(
       });
     });
     request.on('error', reject);
+    request.setTimeout(answerTimeoutMs, () => {
+      request.destroy(new Error(`no answer within ${answerTimeoutMs} ms`));
+    });
     request.flushHeaders();
     if (options.body) request.write(options.body);
     if (options.end) request.end();
