@@ -29,14 +29,18 @@ export interface AdmittedCall {
 export interface GrpcAdmissionOptions {
   /** Path prefix of the calls to admit (`/fanout.v1.IngestService/`); others pass. */
   readonly pathPrefix: string;
-  readonly authenticate: (credentials: ProducerCredentials) => Promise<ProducerIdentity>;
+  /** Authenticates the caller of the method at `path`. */
+  readonly authenticate: (
+    credentials: ProducerCredentials,
+    path: string,
+  ) => Promise<ProducerIdentity>;
   readonly budget: RequestBudget;
   /** Largest message, in bytes. */
   readonly maxMessageBytes: number;
   /** Longest a message may take to arrive once its length prefix has. */
   readonly readTimeoutMs: number;
-  /** Called with every call refused here (for the metrics). */
-  readonly onRefused: (error: FanoutError) => void;
+  /** Called with every call refused here after authentication (for the metrics). */
+  readonly onRefused: (error: FanoutError, path: string) => void;
   readonly logger: Logger;
 }
 
@@ -81,10 +85,10 @@ export function admissionInterceptor(options: GrpcAdmissionOptions): grpc.Server
       clearTimeout(readTimer);
       reservation?.release();
     };
-    const refuse = (error: FanoutError) => {
+    const refuse = (error: FanoutError, counted = false) => {
       if (ended) return;
       end();
-      options.onRefused(error);
+      if (!counted) options.onRefused(error, method.path);
       call.sendStatus(grpcStatusOf(error));
     };
     const decoder = new AdmittingMessageDecoder({
@@ -120,7 +124,8 @@ export function admissionInterceptor(options: GrpcAdmissionOptions): grpc.Server
         next({
           onReceiveMetadata(metadata, nextMetadata) {
             const certificate = call.getAuthContext().sslPeerCertificate;
-            options.authenticate(credentialsOf(metadata, subjectCommonName(certificate))).then(
+            const credentials = credentialsOf(metadata, subjectCommonName(certificate));
+            options.authenticate(credentials, method.path).then(
               (identity) => {
                 if (ended) return;
                 reservation = options.budget.reserve(connection, 0);
@@ -128,7 +133,7 @@ export function admissionInterceptor(options: GrpcAdmissionOptions): grpc.Server
                 nextMetadata(metadata);
               },
               (error: unknown) => {
-                refuse(toFanoutError(error));
+                refuse(toFanoutError(error), true);
               },
             );
           },

@@ -41,7 +41,7 @@ import { encodePublishResponse } from './publish-response.js';
 import { grpcServerCredentials, subjectCommonName, type IngestTls } from './ingest-tls.js';
 import type { ProducerCredentials, ProducerIdentity } from './producer-auth.js';
 import { decodePublishRequest, decodePublishStreamRequest } from './publish-request-decoder.js';
-import type { PublishCall, PublishService } from './publish-service.js';
+import type { PublishCall, PublishService, Transport } from './publish-service.js';
 import { grpcBytesPerByte, grpcEventBytes, type RequestBudget } from './request-budget.js';
 
 export interface GrpcServerOptions {
@@ -131,6 +131,11 @@ function certificateSubjectOf(call: {
   return subjectCommonName(call.getAuthContext().sslPeerCertificate);
 }
 
+/** The metrics transport of an IngestService method. */
+function transportOf(path: string): Transport {
+  return path.endsWith('/PublishStream') ? 'grpc_stream' : 'grpc';
+}
+
 function deadlineOf(call: { getDeadline(): grpc.Deadline }, fallbackMs: number): number {
   const deadline = call.getDeadline();
   const fallback = Date.now() + fallbackMs;
@@ -145,11 +150,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     interceptors: [
       admissionInterceptor({
         pathPrefix: `/${serviceName}/`,
-        authenticate: (credentials) => options.publish.authenticate(credentials, 'grpc'),
+        authenticate: (credentials, path) =>
+          options.publish.authenticate(credentials, transportOf(path)),
         budget: options.budget,
         maxMessageBytes: options.maxMessageBytes,
         readTimeoutMs: options.defaultTimeoutMs,
-        onRefused: (error) => options.publish.refused(error, 'grpc'),
+        onRefused: (error, path) => options.publish.refused(error, transportOf(path)),
         logger: options.logger,
       }),
     ],

@@ -284,7 +284,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       const body = await readBody(request, options.maxBodyBytes, reservation, declared);
       events = eventsOf(parseBody(body, reservation), channel, request);
     } catch (error) {
-      throw options.publish.refused(error, 'http');
+      // A body cut short, or anything else a body can provoke, is the caller's error.
+      throw options.publish.refused(
+        error instanceof FanoutError
+          ? error
+          : invalid(
+              'body',
+              `not read whole (${error instanceof Error ? error.message : String(error)})`,
+            ),
+        'http',
+      );
     }
     const parent = propagation.extract(otelContext.active(), request.headers);
     const written = await tracer.startActiveSpan(
