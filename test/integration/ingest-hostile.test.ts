@@ -354,9 +354,14 @@ describe('ingest under hostile requests', () => {
     assert.equal(deep.json.error?.code, 'invalid_argument');
     assert.match(deep.json.error?.message ?? '', /nested deeper/);
 
-    const deepData = await post(`{"data":${'{"a":'.repeat(80)}1${'}'.repeat(80)}}`);
-    assert.equal(deepData.response.statusCode, 400);
-    assert.equal(deepData.json.error?.code, 'invalid_argument');
+    for (const body of [
+      `{"data":${'{"a":'.repeat(80)}1${'}'.repeat(80)}}`,
+      `{"data":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
+    ]) {
+      const deepData = await post(body);
+      assert.equal(deepData.response.statusCode, 400);
+      assert.equal(deepData.json.error?.code, 'invalid_argument');
+    }
 
     for (const body of ['{"data":', '\u0000', '{"events":{}}', '[1,2]', '"text"', 'nul']) {
       const answer = await post(body);
