@@ -82,6 +82,17 @@ class FakeProducer implements RecordProducer {
     });
   }
 
+  /** How the next probes are answered: `hang` never answers. */
+  probeAnswer: 'ok' | 'fail' | 'hang' = 'ok';
+  probes = 0;
+
+  probe(): Promise<void> {
+    this.probes++;
+    if (this.probeAnswer === 'ok') return Promise.resolve();
+    if (this.probeAnswer === 'fail') return Promise.reject(new Error('connection refused'));
+    return new Promise(() => {});
+  }
+
   close(): Promise<void> {
     this.closed = true;
     return Promise.resolve();
@@ -101,6 +112,8 @@ class Harness {
       maxBatchEvents?: number;
       maxInFlightEvents?: number;
       maxInFlightRequests?: number;
+      probeIntervalMs?: number;
+      probeTimeoutMs?: number;
     } = {},
   ) {
     this.writer = new EventWriter({
@@ -120,6 +133,8 @@ class Harness {
       idempotencyWindowMs: 60_000,
       idempotencyMaxEntries: 1000,
       recoveryIntervalMs: 5,
+      probeIntervalMs: options.probeIntervalMs ?? 60_000,
+      probeTimeoutMs: options.probeTimeoutMs ?? 60_000,
     });
   }
 
@@ -336,6 +351,39 @@ describe('event writer', () => {
     (await h.nextRequest()).ack();
     assert.equal((await again)[0]?.duplicate, false);
     assert.match(await h.registry.getSingleMetricAsString('fanout_ingest_kafka_connected'), / 1$/m);
+    await h.writer.stop(100);
+  });
+
+  it('turns unavailable when an idle producer gets no answer to its probe, and back', async () => {
+    const h = new Harness({ probeIntervalMs: 10, probeTimeoutMs: 20 });
+    await h.writer.start();
+    const original = h.producer;
+    const until = async (condition: () => boolean, what: string) => {
+      for (let i = 0; i < 1000 && !condition(); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.ok(condition(), what);
+    };
+    await until(() => original.probes > 0, 'an idle producer is probed');
+    assert.equal(h.writer.isAvailable, true, 'answered probes keep it available');
+
+    h.reachable = false;
+    original.probeAnswer = 'hang';
+    await until(() => !h.writer.isAvailable, 'a probe without an answer makes it unavailable');
+    assert.equal(original.closed, true, 'the unanswering producer is closed');
+    assert.equal(
+      (await rejection(h.writer.write([event('a')], context()))).code,
+      'kafka_unavailable',
+    );
+    assert.match(await h.registry.getSingleMetricAsString('fanout_ingest_kafka_connected'), / 0$/m);
+    assert.match(
+      await h.registry.getSingleMetricAsString('fanout_ingest_kafka_probes_total'),
+      /outcome="failed"} 1$/m,
+    );
+
+    h.reachable = true;
+    await until(() => h.writer.isAvailable, 'available again once Kafka answers');
+    assert.notEqual(h.producer, original);
     await h.writer.stop(100);
   });
 

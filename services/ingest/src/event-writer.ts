@@ -15,6 +15,11 @@
  * - While Kafka is unreachable, writes fail fast with `kafka_unavailable`; a
  *   background probe brings the writer back with a fresh producer (a new
  *   producer id, so no stale sequence numbers survive a failure).
+ * - An idle writer notices an outage too: when no produce request was
+ *   answered for `probeIntervalMs` and none is in flight, it asks the
+ *   cluster for the topic's metadata on the producer's connections; no answer
+ *   within `probeTimeoutMs` counts as a failed produce (unavailable, until
+ *   a fresh producer connects), so readiness follows the broker.
  * - Deadlines: an event whose deadline passes before it is sent is failed
  *   with `deadline_exceeded` and never sent. One whose deadline passes while
  *   its request is in flight is failed too, but may still be written: that
@@ -66,6 +71,10 @@ export interface EventWriterOptions {
   readonly idempotencyMaxEntries: number;
   /** Delay between reconnection attempts while Kafka is unreachable (default 500 ms). */
   readonly recoveryIntervalMs?: number;
+  /** Probe the cluster after this long without an answered produce request (default 2000 ms). */
+  readonly probeIntervalMs?: number;
+  /** How long a probe may take before the cluster counts as unreachable (default 2000 ms). */
+  readonly probeTimeoutMs?: number;
 }
 
 /** What `writeEach` answers for one event: where it was written, or why not. */
@@ -141,6 +150,8 @@ interface ChannelRoute {
 }
 
 const defaultRecoveryIntervalMs = 500;
+const defaultProbeIntervalMs = 2000;
+const defaultProbeTimeoutMs = 2000;
 /** Most channels whose route is cached; the cache starts over when full. */
 const routeCacheSize = 50_000;
 
@@ -157,6 +168,10 @@ export class EventWriter {
   private inFlight = 0;
   private recovery: NodeJS.Timeout | undefined;
   private recovering = false;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  /** When Kafka last answered a produce request or a probe (epoch milliseconds). */
+  private answeredAt = 0;
   private readonly idempotency: IdempotencyWindow;
   /** Writes of producer-chosen ids that are on their way, joined by retries. */
   private readonly pendingIds = new Map<string, Pending>();
@@ -182,7 +197,50 @@ export class EventWriter {
 
   async start(): Promise<void> {
     this.producer = await this.options.connectProducer();
+    this.answeredAt = Date.now();
     this.setAvailable(true);
+    const interval = this.options.probeIntervalMs ?? defaultProbeIntervalMs;
+    this.probeTimer = setInterval(() => {
+      void this.probe(interval);
+    }, interval);
+    this.probeTimer.unref();
+  }
+
+  /** Probes the cluster when the producer has been idle for `idleMs`; see the module comment. */
+  private async probe(idleMs: number): Promise<void> {
+    const producer = this.producer;
+    if (
+      this.probing ||
+      this.stopping ||
+      !this.available ||
+      producer === undefined ||
+      this.requestsInFlight > 0 ||
+      Date.now() - this.answeredAt < idleMs
+    ) {
+      return;
+    }
+    this.probing = true;
+    const timeoutMs = this.options.probeTimeoutMs ?? defaultProbeTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        producer.probe(),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => {
+            reject(new Error(`no answer from Kafka within ${timeoutMs} ms`));
+          }, timeoutMs);
+        }),
+      ]);
+      this.answeredAt = Date.now();
+      this.options.metrics.kafkaProbes.inc({ outcome: 'ok' });
+    } catch (error) {
+      this.options.metrics.kafkaProbes.inc({ outcome: 'failed' });
+      this.options.logger.warn({ err: error }, 'Kafka did not answer the readiness probe');
+      this.onProduceFailure(producer);
+    } finally {
+      clearTimeout(timer);
+      this.probing = false;
+    }
   }
 
   private setAvailable(available: boolean): void {
@@ -447,6 +505,7 @@ export class EventWriter {
     let outcomes: PartitionOutcomes;
     try {
       outcomes = await producer.send(records);
+      this.answeredAt = Date.now();
     } catch (error) {
       outcomes = new Map(
         records.map((record) => [
@@ -525,6 +584,7 @@ export class EventWriter {
         return;
       }
       this.producer = producer;
+      this.answeredAt = Date.now();
       clearInterval(this.recovery);
       this.recovery = undefined;
       this.setAvailable(true);
@@ -539,6 +599,7 @@ export class EventWriter {
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     clearInterval(this.recovery);
+    clearInterval(this.probeTimer);
     this.recovery = undefined;
     const deadline = Date.now() + timeoutMs;
     while ((this.queued > 0 || this.requestsInFlight > 0) && Date.now() < deadline) {

@@ -3,7 +3,13 @@
  * the standard health service (grpc.health.v1) and server reflection.
  * Errors carry the catalog message in the status details, the catalog code
  * in the `fanout-error-code` trailer and, when the error says how long to
- * wait (`rate_limited`), that delay in the `fanout-retry-after-ms` trailer.
+ * wait (`rate_limited`), that delay in the `fanout-retry-after-ms` trailer
+ * (grpc-status.ts).
+ *
+ * Calls are authenticated and weighed against the request budget before
+ * their messages are read (grpc-admission.ts); the handlers receive the
+ * messages as bytes and decode them themselves (publish-request-decoder.ts),
+ * so that a message that is not valid protobuf answers INVALID_ARGUMENT.
  */
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -15,7 +21,6 @@ import {
   IngestServiceDefinition,
   fanout,
   toFanoutError,
-  errorSpec,
   type Logger,
 } from '@fanout/shared';
 import {
@@ -29,11 +34,15 @@ import {
 import { HealthImplementation } from 'grpc-health-check';
 import type { IncomingEvent } from './event-validator.js';
 import type { WrittenEvent } from './event-writer.js';
+import { admissionInterceptor, admittedCall, credentialsOf } from './grpc-admission.js';
 import { raiseReceiveWindow } from './grpc-flow-control.js';
+import { grpcStatusOf } from './grpc-status.js';
 import { encodePublishResponse } from './publish-response.js';
 import { grpcServerCredentials, subjectCommonName, type IngestTls } from './ingest-tls.js';
-import type { ProducerCredentials } from './producer-auth.js';
-import type { PublishCall, PublishService } from './publish-service.js';
+import type { ProducerCredentials, ProducerIdentity } from './producer-auth.js';
+import { decodePublishRequest, decodePublishStreamRequest } from './publish-request-decoder.js';
+import type { PublishCall, PublishService, Transport } from './publish-service.js';
+import { grpcBytesPerByte, grpcEventBytes, type RequestBudget } from './request-budget.js';
 
 export interface GrpcServerOptions {
   readonly host: string;
@@ -48,6 +57,12 @@ export interface GrpcServerOptions {
   readonly receiveWindowBytes: number;
   /** TLS, mutual when it has a client CA; plaintext when undefined. */
   readonly tls?: IngestTls | undefined;
+  /** Largest message, in bytes (request-budget.ts `requestByteLimit`). */
+  readonly maxMessageBytes: number;
+  /** Most events of one Publish message; more are refused before they are decoded. */
+  readonly maxBatchEvents: number;
+  /** Memory budget of the messages being read, decoded or written. */
+  readonly budget: RequestBudget;
 }
 
 export interface GrpcServer {
@@ -58,12 +73,21 @@ export interface GrpcServer {
 }
 
 const pb = fanout.v1;
-/** The generated definition, with Publish's response encoded by `encodePublishResponse`. */
+const passThrough = (bytes: Buffer): Buffer => bytes;
+/**
+ * The generated definition, with the requests handed over as bytes (the
+ * handlers decode them) and Publish's response encoded by `encodePublishResponse`.
+ */
 const serviceDefinition = {
   ...IngestServiceDefinition,
   publish: {
     ...IngestServiceDefinition.publish,
-    responseSerialize: (response: Buffer): Buffer => response,
+    requestDeserialize: passThrough,
+    responseSerialize: passThrough,
+  },
+  publishStream: {
+    ...IngestServiceDefinition.publishStream,
+    requestDeserialize: passThrough,
   },
 };
 const tracer = trace.getTracer('fanout-ingest');
@@ -100,19 +124,16 @@ function toResult(written: WrittenEvent): fanout.v1.PublishResult.$Properties {
   };
 }
 
-function toServiceError(error: FanoutError): Partial<grpc.StatusObject> {
-  const metadata = new grpc.Metadata();
-  metadata.set('fanout-error-code', error.code);
-  const retryAfterMs = error.details['retryAfterMs'];
-  if (typeof retryAfterMs === 'number') metadata.set('fanout-retry-after-ms', String(retryAfterMs));
-  return { code: grpc.status[errorSpec(error.code).grpc], details: error.message, metadata };
-}
-
 /** The subject CN of the call's client certificate, when TLS verified one. */
 function certificateSubjectOf(call: {
   getAuthContext(): { sslPeerCertificate?: PeerCertificate | undefined };
 }): string | undefined {
   return subjectCommonName(call.getAuthContext().sslPeerCertificate);
+}
+
+/** The metrics transport of an IngestService method. */
+function transportOf(path: string): Transport {
+  return path.endsWith('/PublishStream') ? 'grpc_stream' : 'grpc';
 }
 
 function deadlineOf(call: { getDeadline(): grpc.Deadline }, fallbackMs: number): number {
@@ -124,8 +145,20 @@ function deadlineOf(call: { getDeadline(): grpc.Deadline }, fallbackMs: number):
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
+    interceptors: [
+      admissionInterceptor({
+        pathPrefix: `/${serviceName}/`,
+        authenticate: (credentials, path) =>
+          options.publish.authenticate(credentials, transportOf(path)),
+        budget: options.budget,
+        maxMessageBytes: options.maxMessageBytes,
+        readTimeoutMs: options.defaultTimeoutMs,
+        onRefused: (error, path) => options.publish.refused(error, transportOf(path)),
+        logger: options.logger,
+      }),
+    ],
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [serviceName]: 'NOT_SERVING' });
   health.addToServer(server);
@@ -133,24 +166,20 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     server,
   );
 
-  /** What a publish takes from its call: trace parent and credentials (once per stream). */
+  /**
+   * What a publish takes from its call: trace parent, credentials (once per
+   * stream) and, for Publish, the producer authenticated on admission.
+   */
   interface CallFacts {
     readonly parent: Context;
     readonly credentials: ProducerCredentials;
+    readonly identity?: ProducerIdentity | undefined;
   }
 
   function callFacts(metadata: grpc.Metadata, certificateSubject: string | undefined): CallFacts {
-    const first = (key: string) => {
-      const value = metadata.get(key)[0];
-      return value === undefined ? undefined : String(value);
-    };
     return {
       parent: propagation.extract(otelContext.active(), metadata, metadataGetter),
-      credentials: {
-        authorization: first('authorization'),
-        apiKey: first('x-api-key'),
-        certificateSubject,
-      },
+      credentials: credentialsOf(metadata, certificateSubject),
     };
   }
 
@@ -177,6 +206,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         propagation.inject(otelContext.active(), carrier);
         const call: PublishCall = {
           credentials: facts.credentials,
+          identity: facts.identity,
           deadline,
           ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
           ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
@@ -195,11 +225,24 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   }
 
   /** Publish answers with the response already encoded (publish-response.ts). */
-  const publish: grpc.handleUnaryCall<fanout.v1.PublishRequest, Buffer> = (call, callback) => {
-    const events = call.request.events.map(toIncoming);
+  const publish: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
+    const admitted = admittedCall(call.metadata);
+    let events: IncomingEvent[];
+    try {
+      const request = decodePublishRequest(call.request, options.maxBatchEvents);
+      // The decoded events' objects, beyond the bytes the message was weighed by.
+      admitted?.reservation.grow(request.events.length * grpcEventBytes);
+      events = request.events.map(toIncoming);
+    } catch (error) {
+      callback(grpcStatusOf(options.publish.refused(error, 'grpc')));
+      return;
+    }
     traced(
       'fanout.v1.IngestService/Publish',
-      callFacts(call.metadata, certificateSubjectOf(call)),
+      {
+        ...callFacts(call.metadata, certificateSubjectOf(call)),
+        identity: admitted?.identity,
+      },
       events.length,
       deadlineOf(call, options.defaultTimeoutMs),
       (publishCall) => options.publish.publish(events, publishCall, 'grpc'),
@@ -208,7 +251,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         callback(null, encodePublishResponse(written));
       },
       (error: unknown) => {
-        callback(toServiceError(toFanoutError(error)));
+        callback(grpcStatusOf(toFanoutError(error)));
       },
     );
   };
@@ -218,12 +261,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
    * are published together, in one span and one write, and each is
    * acknowledged on its own with its position or its error.
    */
-  const publishStream: grpc.handleBidiStreamingCall<
-    fanout.v1.PublishStreamRequest,
-    fanout.v1.PublishStreamResponse
-  > = (call) => {
+  const publishStream: grpc.handleBidiStreamingCall<Buffer, fanout.v1.PublishStreamResponse> = (
+    call,
+  ) => {
     // The metadata is the stream's: trace parent and credentials are read once.
     const facts = callFacts(call.metadata, certificateSubjectOf(call));
+    const reservation = admittedCall(call.metadata)?.reservation;
     let outstanding = 0;
     let ended = false;
     let paused = false;
@@ -231,6 +274,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     let failed = false;
     let sequences: number[] = [];
     let events: IncomingEvent[] = [];
+    /** Budget bytes of the gathered messages, given back once they are answered. */
+    let weight = 0;
     let publishScheduled = false;
     const finishIfDone = () => {
       if (ended && outstanding === 0 && !failed) call.end();
@@ -249,8 +294,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       publishScheduled = false;
       const batchSequences = sequences;
       const batchEvents = events;
+      const batchWeight = weight;
       sequences = [];
       events = [];
+      weight = 0;
       if (failed) return;
       traced(
         'fanout.v1.IngestService/PublishStream',
@@ -268,17 +315,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           (error: unknown) => {
             const fanoutError = toFanoutError(error);
             if (failed) return;
-            // Only authentication and permission errors reject the whole call;
-            // emitting the error ends the call with this status and trailers
-            // (destroying the stream would end it without a status).
-            failed = true;
-            call.emit(
-              'error',
-              Object.assign(new Error(fanoutError.message), toServiceError(fanoutError)),
-            );
+            // Only authentication and permission errors reject the whole call.
+            fail(fanoutError);
           },
         )
         .finally(() => {
+          reservation?.shrink(batchWeight);
           outstanding -= batchEvents.length;
           if (paused && outstanding < options.streamWindow / 2) {
             paused = false;
@@ -287,8 +329,25 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           finishIfDone();
         });
     };
-    call.on('data', (request: fanout.v1.PublishStreamRequest) => {
+    /**
+     * Ends the call with `error`'s status and trailers (destroying the
+     * stream would end it without a status).
+     */
+    const fail = (error: FanoutError) => {
+      failed = true;
+      call.emit('error', Object.assign(new Error(error.message), grpcStatusOf(error)));
+    };
+    call.on('data', (bytes: Buffer) => {
       if (failed) return;
+      let request: fanout.v1.PublishStreamRequest;
+      try {
+        request = decodePublishStreamRequest(bytes);
+      } catch (error) {
+        // Without its sequence the message cannot be answered on its own.
+        fail(options.publish.refused(error, 'grpc_stream'));
+        return;
+      }
+      weight += grpcBytesPerByte * bytes.length;
       outstanding++;
       if (outstanding >= options.streamWindow && !paused) {
         paused = true;

@@ -16,6 +16,13 @@
  * CORS (`ingest.corsOrigins`): for an allowed `Origin`, preflights are
  * answered and answers carry `Access-Control-Allow-Origin`, so web pages
  * can publish; without the setting no CORS header is sent.
+ *
+ * Hostile bodies: the producer is authenticated from the headers before the
+ * body is read; a body over the size limit is refused from its
+ * Content-Length (or as soon as it passes the limit); the body takes its
+ * share of the request budget (request-budget.ts) before it is read and as
+ * it arrives; a JSON text nested deeper than `maxJsonDepth` is refused before
+ * it is parsed. A refusal before the body was read closes the connection.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -30,7 +37,15 @@ import {
 import { context as otelContext, propagation, SpanKind, trace } from '@opentelemetry/api';
 import type { IncomingEvent } from './event-validator.js';
 import { verifiedSubjectOf, type IngestTls } from './ingest-tls.js';
+import { jsonShape } from './json-shape.js';
+import type { ProducerCredentials } from './producer-auth.js';
 import type { PublishCall, PublishService } from './publish-service.js';
+import {
+  httpBytesPerByte,
+  jsonTokenBytes,
+  type RequestBudget,
+  type Reservation,
+} from './request-budget.js';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -38,6 +53,8 @@ export interface HttpServerOptions {
   readonly publish: PublishService;
   readonly logger: Logger;
   readonly maxBodyBytes: number;
+  /** Memory budget of the bodies being read, parsed or written. */
+  readonly budget: RequestBudget;
   readonly timeoutMs: number;
   /** Origins allowed to publish from web pages (`*`: any); empty: no CORS. */
   readonly corsOrigins?: readonly string[];
@@ -52,6 +69,8 @@ export interface HttpServer {
 
 const tracer = trace.getTracer('fanout-ingest');
 const route = /^\/v1\/channels\/([^/]+)\/events$/;
+/** Deepest nesting of arrays and objects in a body (the envelope takes 3 levels). */
+export const maxJsonDepth = 64;
 
 function send(response: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -70,20 +89,52 @@ function sendError(response: ServerResponse, error: FanoutError): void {
   send(response, toHttpStatus(error.code), error.toJSON());
 }
 
-async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+function tooLarge(limit: number): FanoutError {
+  return new FanoutError('event_too_large', `request body is larger than ${limit} bytes`, {
+    details: { limit },
+  });
+}
+
+/**
+ * Reads a body of at most `limit` bytes; `reservation` already holds
+ * `reserved` bytes of it (its Content-Length) and grows past them.
+ */
+async function readBody(
+  request: IncomingMessage,
+  limit: number,
+  reservation: Reservation,
+  reserved: number,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     const buffer = chunk as Buffer;
     size += buffer.length;
-    if (size > limit) {
-      throw new FanoutError('event_too_large', `request body is larger than ${limit} bytes`, {
-        details: { limit },
-      });
+    if (size > limit) throw tooLarge(limit);
+    if (size > reserved) {
+      reservation.grow(httpBytesPerByte * (size - reserved));
+      reserved = size;
     }
     chunks.push(buffer);
   }
-  return Buffer.concat(chunks);
+  return Buffer.concat(chunks, size);
+}
+
+/** Parses a JSON body after checking its nesting and weighing its values. */
+function parseBody(body: Buffer, reservation: Reservation): unknown {
+  const shape = jsonShape(body, maxJsonDepth);
+  if (shape.depth > maxJsonDepth) {
+    throw invalid('body', `JSON nested deeper than ${maxJsonDepth} levels`);
+  }
+  reservation.grow(shape.tokens * jsonTokenBytes);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw invalid(
+      'body',
+      `not valid JSON (${error instanceof Error ? error.message : String(error)})`,
+    );
+  }
 }
 
 function invalid(field: string, message: string): FanoutError {
@@ -137,6 +188,18 @@ function toIncoming(value: unknown, channel: string, field: string): IncomingEve
   };
 }
 
+/** The events of a parsed body: `{"events": [...]}` or one event. */
+function eventsOf(parsed: unknown, channel: string, request: IncomingMessage): IncomingEvent[] {
+  if (typeof parsed === 'object' && parsed !== null && 'events' in parsed) {
+    const list = parsed.events;
+    if (!Array.isArray(list)) throw invalid('events', 'must be an array');
+    return list.map((event, index) => toIncoming(event, channel, `events[${index}]`));
+  }
+  const single = toIncoming(parsed, channel, 'event');
+  const key = request.headers['idempotency-key'];
+  return [typeof key === 'string' && key !== '' && !single.id ? { ...single, id: key } : single];
+}
+
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const corsOrigins = new Set(options.corsOrigins ?? []);
 
@@ -182,27 +245,55 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     } catch {
       throw new FanoutError('channel_invalid', 'the channel in the path is not valid URL encoding');
     }
-    const body = await readBody(request, options.maxBodyBytes);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch (error) {
-      throw invalid(
-        'body',
-        `not valid JSON (${error instanceof Error ? error.message : String(error)})`,
-      );
+    const apiKey = request.headers['x-api-key'];
+    const credentials: ProducerCredentials = {
+      authorization: request.headers.authorization,
+      apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey,
+      certificateSubject: options.tls === undefined ? undefined : verifiedSubjectOf(request.socket),
+    };
+    const identity = await options.publish.authenticate(credentials, 'http');
+    // Node refuses a malformed Content-Length; a chunked body has none.
+    const declared = Number(request.headers['content-length'] ?? 0) || 0;
+    if (declared > options.maxBodyBytes) {
+      throw options.publish.refused(tooLarge(options.maxBodyBytes), 'http');
     }
+    let reservation: Reservation;
+    try {
+      reservation = options.budget.reserve(request.socket, httpBytesPerByte * declared);
+    } catch (error) {
+      throw options.publish.refused(error, 'http');
+    }
+    try {
+      await publishBody(request, response, channel, credentials, identity, reservation, declared);
+    } finally {
+      reservation.release();
+    }
+  }
+
+  async function publishBody(
+    request: IncomingMessage,
+    response: ServerResponse,
+    channel: string,
+    credentials: ProducerCredentials,
+    identity: PublishCall['identity'],
+    reservation: Reservation,
+    declared: number,
+  ): Promise<void> {
     let events: IncomingEvent[];
-    if (typeof parsed === 'object' && parsed !== null && 'events' in parsed) {
-      const list = parsed.events;
-      if (!Array.isArray(list)) throw invalid('events', 'must be an array');
-      events = list.map((event, index) => toIncoming(event, channel, `events[${index}]`));
-    } else {
-      const single = toIncoming(parsed, channel, 'event');
-      const key = request.headers['idempotency-key'];
-      events = [
-        typeof key === 'string' && key !== '' && !single.id ? { ...single, id: key } : single,
-      ];
+    try {
+      const body = await readBody(request, options.maxBodyBytes, reservation, declared);
+      events = eventsOf(parseBody(body, reservation), channel, request);
+    } catch (error) {
+      // A body cut short, or anything else a body can provoke, is the caller's error.
+      throw options.publish.refused(
+        error instanceof FanoutError
+          ? error
+          : invalid(
+              'body',
+              `not read whole (${error instanceof Error ? error.message : String(error)})`,
+            ),
+        'http',
+      );
     }
     const parent = propagation.extract(otelContext.active(), request.headers);
     const written = await tracer.startActiveSpan(
@@ -212,14 +303,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       async (span) => {
         const carrier: Record<string, string> = {};
         propagation.inject(otelContext.active(), carrier);
-        const apiKey = request.headers['x-api-key'];
         const call: PublishCall = {
-          credentials: {
-            authorization: request.headers.authorization,
-            apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey,
-            certificateSubject:
-              options.tls === undefined ? undefined : verifiedSubjectOf(request.socket),
-          },
+          credentials,
+          identity,
           deadline: Date.now() + options.timeoutMs,
           ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
           ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
@@ -244,6 +330,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     handle(request, response).catch((error: unknown) => {
       const fanoutError = toFanoutError(error);
       if (fanoutError.code === 'internal') options.logger.error({ err: error }, 'publish failed');
+      // A body not read is not read at all: the connection closes after the answer.
+      if (!request.complete && !response.headersSent) response.setHeader('connection', 'close');
       if (!response.headersSent) sendError(response, fanoutError);
       else response.destroy();
     });

@@ -15,6 +15,7 @@ import { parseApiKeys, ProducerAuth } from './producer-auth.js';
 import { ProducerRateLimiter } from './producer-rate-limiter.js';
 import { PublishService } from './publish-service.js';
 import { connectRecordProducer } from './record-producer.js';
+import { RequestBudget, requestByteLimit } from './request-budget.js';
 import { ensureTopic, type TopicState } from './topic-setup.js';
 
 export interface IngestApp {
@@ -127,6 +128,8 @@ export async function startIngestApp({
     maxInFlightEvents: config.ingest.maxInFlightEvents,
     idempotencyWindowMs: config.ingest.idempotencyWindowSeconds * 1000,
     idempotencyMaxEntries: config.ingest.idempotencyMaxEntries,
+    probeIntervalMs: config.ingest.kafkaProbeIntervalMs,
+    probeTimeoutMs: config.ingest.kafkaProbeTimeoutMs,
   });
   await writer.start();
   const publish = new PublishService(
@@ -141,6 +144,15 @@ export async function startIngestApp({
     metrics,
   );
 
+  const budget = new RequestBudget({
+    maxBytes: config.ingest.maxPendingBytes,
+    maxBytesPerConnection: config.ingest.maxPendingBytesPerConnection,
+    onChange: (bytes) => {
+      metrics.pendingBytes.set(bytes);
+    },
+  });
+  const maxRequestBytes = requestByteLimit(config.ingest);
+
   let grpc: GrpcServer | undefined;
   let http: HttpServer | undefined;
   try {
@@ -153,15 +165,17 @@ export async function startIngestApp({
       streamWindow: config.ingest.streamWindow,
       receiveWindowBytes: config.ingest.grpcReceiveWindowBytes,
       tls,
+      maxMessageBytes: maxRequestBytes,
+      maxBatchEvents: config.ingest.maxBatchEvents,
+      budget,
     });
     http = await startHttpServer({
       host: config.ingest.host,
       port: config.ingest.httpPort,
       publish,
       logger: logger.child({ component: 'http' }),
-      maxBodyBytes:
-        Math.min(config.ingest.maxEventBytes * config.ingest.maxBatchEvents, 64 * 1024 * 1024) +
-        65536,
+      maxBodyBytes: maxRequestBytes,
+      budget,
       timeoutMs: config.ingest.requestTimeoutMs,
       corsOrigins: config.ingest.corsOrigins,
       tls,

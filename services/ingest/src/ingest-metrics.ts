@@ -14,6 +14,8 @@ export interface IngestMetrics {
   readonly kafkaConnected: Gauge;
   readonly duplicates: Counter;
   readonly kafkaRetries: Counter;
+  readonly kafkaProbes: Counter<'outcome'>;
+  readonly pendingBytes: Gauge;
 }
 
 export function createIngestMetrics(registry: Registry): IngestMetrics {
@@ -74,6 +76,17 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
     kafkaRetries: new Counter({
       name: 'fanout_ingest_kafka_retries_total',
       help: 'Partition batches sent to Kafka again after a retriable error (leader moved, timeout, connection lost).',
+      registers,
+    }),
+    kafkaProbes: new Counter({
+      name: 'fanout_ingest_kafka_probes_total',
+      help: 'Readiness probes of the broker (metadata round trips while no produce was acknowledged), by outcome (ok, failed).',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    pendingBytes: new Gauge({
+      name: 'fanout_ingest_pending_request_bytes',
+      help: 'Estimated bytes of publish requests being read, decoded or waiting for Kafka (the budget of ingest.maxPendingBytes).',
       registers,
     }),
   };

@@ -14,7 +14,7 @@ import {
 } from './event-validator.js';
 import type { EventWriter, WriteContext, WriteOutcome, WrittenEvent } from './event-writer.js';
 import type { IngestMetrics } from './ingest-metrics.js';
-import type { ProducerAuth, ProducerCredentials } from './producer-auth.js';
+import type { ProducerAuth, ProducerCredentials, ProducerIdentity } from './producer-auth.js';
 import type { ProducerRateLimiter } from './producer-rate-limiter.js';
 
 export type Transport = 'grpc' | 'grpc_stream' | 'http';
@@ -28,6 +28,8 @@ const callErrors: ReadonlySet<string> = new Set([
 
 export interface PublishCall {
   readonly credentials: ProducerCredentials;
+  /** The producer, when the transport authenticated the call before reading it. */
+  readonly identity?: ProducerIdentity | undefined;
   /** Absolute deadline, epoch milliseconds. */
   readonly deadline: number;
   readonly traceparent?: string;
@@ -57,6 +59,26 @@ export class PublishService {
     return this.writer.isAvailable;
   }
 
+  /**
+   * Authenticates a call before its body is read; a failure is counted as
+   * a failed call of `transport` and thrown.
+   */
+  async authenticate(
+    credentials: ProducerCredentials,
+    transport: Transport,
+  ): Promise<ProducerIdentity> {
+    try {
+      return await this.auth.authenticate(credentials);
+    } catch (error) {
+      throw this.failed(error, 0, transport);
+    }
+  }
+
+  /** Counts a call refused before its events were read (too large, over the memory budget). */
+  refused(error: unknown, transport: Transport): FanoutError {
+    return this.failed(error, 0, transport);
+  }
+
   /** Publishes a batch; throws a FanoutError. */
   async publish(
     events: readonly IncomingEvent[],
@@ -65,7 +87,7 @@ export class PublishService {
   ): Promise<WrittenEvent[]> {
     this.metrics.batchEvents.observe({ transport }, events.length);
     try {
-      const identity = await this.auth.authenticate(call.credentials);
+      const identity = call.identity ?? (await this.auth.authenticate(call.credentials));
       const prepared = prepareBatch(events, this.limits);
       this.auth.authorize(identity, prepared);
       this.rateLimiter.take(identity.name, prepared.length);

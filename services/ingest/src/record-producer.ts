@@ -45,6 +45,11 @@ export interface RecordProducer {
    * partition failed, this producer must not be used again.
    */
   send(records: readonly OutgoingRecord[]): Promise<PartitionOutcomes>;
+  /**
+   * One round trip to the cluster on the producer's connections (a metadata
+   * request for the topic): resolves when a broker answered, fails when none did.
+   */
+  probe(): Promise<void>;
   /** Closes the connections; requests still in flight fail. */
   close(): Promise<void>;
 }
@@ -218,10 +223,11 @@ export async function connectRecordProducer(
 ): Promise<RecordProducer> {
   const producer = new Producer<Buffer, Buffer, Buffer, Buffer>(producerOptions(options));
   let pipeline: ProducePipeline;
+  let transport: ClientTransport;
   try {
     const info = await producer.initIdempotentProducer({});
     const [version, parse] = await produceVersion(producer);
-    const transport = new ClientTransport(producer, options.topic, version, tolerantParser(parse));
+    transport = new ClientTransport(producer, options.topic, version, tolerantParser(parse));
     const leaders = await transport.leaders(true);
     pipeline = new ProducePipeline(transport, {
       topic: options.topic,
@@ -240,6 +246,9 @@ export async function connectRecordProducer(
   }
   return {
     send: (records) => pipeline.send(records),
+    probe: async () => {
+      await transport.leaders(true);
+    },
     close: () => {
       pipeline.close();
       return producer.close();

@@ -219,6 +219,35 @@ export const configSchema = z.object({
         .max(100000)
         .default(1000)
         .describe('Most events in one Publish call.'),
+      maxRequestBytes: positiveInt
+        .min(64 * 1024)
+        .max(64 * 1024 * 1024)
+        .default(16 * 1024 * 1024)
+        .describe(
+          'Cap on one gRPC Publish message or HTTP body, in bytes. The limit applied is the smaller of this and what maxBatchEvents events of maxEventBytes need (4/3 of maxEventBytes plus 4 KiB per event, for base64 in JSON); larger requests get event_too_large before they are read. Must hold one event of maxEventBytes.',
+        ),
+      maxPendingBytes: positiveInt
+        .default(256 * 1024 * 1024)
+        .describe(
+          'Memory budget of the whole process for publish requests being read, decoded or waiting for Kafka, in estimated bytes (2 per gRPC message byte plus 512 per event, 3 per HTTP body byte plus 32 per JSON token); beyond it calls get rate_limited (gRPC RESOURCE_EXHAUSTED, HTTP 429 with Retry-After).',
+        ),
+      maxPendingBytesPerConnection: positiveInt
+        .default(128 * 1024 * 1024)
+        .describe(
+          'The same budget for one gRPC or HTTP connection; at least 3 times maxRequestBytes. A request that alone needs more gets event_too_large.',
+        ),
+      kafkaProbeIntervalMs: positiveInt
+        .min(100)
+        .max(600000)
+        .default(2000)
+        .describe(
+          'How often an ingest that has had no Kafka acknowledgement for this long asks the broker for metadata on its producer connection; when the broker does not answer, /readyz and gRPC health turn not ready until it does.',
+        ),
+      kafkaProbeTimeoutMs: positiveInt
+        .min(100)
+        .max(60000)
+        .default(2000)
+        .describe('How long the broker has to answer one readiness probe.'),
       allowedContentTypes: z
         .array(z.string().min(1))
         .default(['*'])
@@ -344,6 +373,28 @@ export const configSchema = z.object({
           code: 'custom',
           path: ['httpPort'],
           message: `must differ from grpcPort (${ingest.grpcPort})`,
+        });
+      }
+      const oneEvent = Math.ceil((ingest.maxEventBytes * 4) / 3) + 4096;
+      if (ingest.maxRequestBytes < oneEvent) {
+        context.addIssue({
+          code: 'custom',
+          path: ['maxRequestBytes'],
+          message: `must hold one event of maxEventBytes (${ingest.maxEventBytes}): at least ${oneEvent}`,
+        });
+      }
+      if (ingest.maxPendingBytesPerConnection < 3 * ingest.maxRequestBytes) {
+        context.addIssue({
+          code: 'custom',
+          path: ['maxPendingBytesPerConnection'],
+          message: `must be at least 3 times maxRequestBytes (${3 * ingest.maxRequestBytes})`,
+        });
+      }
+      if (ingest.maxPendingBytes < ingest.maxPendingBytesPerConnection) {
+        context.addIssue({
+          code: 'custom',
+          path: ['maxPendingBytes'],
+          message: `must be at least maxPendingBytesPerConnection (${ingest.maxPendingBytesPerConnection})`,
         });
       }
     })

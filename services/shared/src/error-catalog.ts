@@ -64,7 +64,8 @@ export const errorCatalog = {
     action: 'stop',
   },
   event_too_large: {
-    message: 'The event is larger than the configured maximum event size.',
+    message:
+      'The event, or the request carrying it, is larger than the configured maximum (event size, request size, or the memory one connection may hold).',
     grpc: 'INVALID_ARGUMENT',
     http: 413,
     close: null,
@@ -172,7 +173,8 @@ export const errorCatalog = {
   },
   // ---- limits: slow down ------------------------------------------------------
   rate_limited: {
-    message: 'Too many requests; retry after the delay in details.retryAfterMs.',
+    message:
+      'Too many requests, or too many bytes of requests pending; retry after the delay in details.retryAfterMs.',
     grpc: 'RESOURCE_EXHAUSTED',
     http: 429,
     close: null,
