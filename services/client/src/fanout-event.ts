@@ -3,7 +3,7 @@
  * with its position. JSON payloads are parsed into `data`; other content
  * types arrive as bytes in `bytes`.
  */
-import { FanoutError } from '@fanout/shared/portable-core';
+import { FanoutError, parsePosition } from '@fanout/shared/portable-core';
 
 export interface FanoutEvent {
   /** Producer-assigned or generated id; equal ids are the same event. */
@@ -31,7 +31,12 @@ export function isJsonContentType(contentType: string): boolean {
 }
 
 function base64ToBytes(text: string): Uint8Array {
-  const binary = atob(text);
+  let binary: string;
+  try {
+    binary = atob(text);
+  } catch {
+    throw invalid('dataBase64 is not base64');
+  }
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
@@ -66,6 +71,9 @@ export function eventFromJson(value: unknown): FanoutEvent {
   }
   const trace = body['trace'];
   const base64 = body['dataBase64'];
+  // Checked as strictly as a position of the binary protocol: the cursor is built from it.
+  const position = text(body, 'position', true);
+  parsePosition(position);
   const contentType = text(body, 'contentType', false);
   return {
     id: text(body, 'id', true),
@@ -88,6 +96,6 @@ export function eventFromJson(value: unknown): FanoutEvent {
           },
         }
       : {}),
-    position: text(body, 'position', true),
+    position,
   };
 }

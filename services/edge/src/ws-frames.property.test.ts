@@ -6,8 +6,9 @@ import { decodeClientFrame, encodeServerFrame, type ClientMessage } from './ws-f
 
 const numRuns = 400;
 
+/** A copy of the bytes in an ArrayBuffer of their own (a Buffer may be a view of a pool). */
 function arrayBufferOf(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer;
+  return Uint8Array.from(bytes).buffer;
 }
 
 /** Decodes, or checks that the frame was refused with a typed error of the frame. */
