@@ -58,12 +58,47 @@ export interface GrpcServer {
 }
 
 const pb = fanout.v1;
-/** The generated definition, with Publish's response encoded by `encodePublishResponse`. */
+
+/**
+ * A request message that did not decode. grpc-js answers a deserializer that
+ * throws with INTERNAL; the handlers answer this with `invalid_argument`.
+ */
+class UndecodableRequest {
+  constructor(readonly reason: string) {}
+
+  toError(): FanoutError {
+    return new FanoutError(
+      'invalid_argument',
+      `the request message does not decode: ${this.reason}`,
+    );
+  }
+}
+
+function tolerant<T>(decode: (bytes: Buffer) => T): (bytes: Buffer) => T | UndecodableRequest {
+  return (bytes) => {
+    try {
+      return decode(bytes);
+    } catch (error) {
+      return new UndecodableRequest(error instanceof Error ? error.message : String(error));
+    }
+  };
+}
+
+/**
+ * The generated definition, with Publish's response encoded by
+ * `encodePublishResponse` and requests that do not decode handed to the
+ * handlers as UndecodableRequest.
+ */
 const serviceDefinition = {
   ...IngestServiceDefinition,
   publish: {
     ...IngestServiceDefinition.publish,
+    requestDeserialize: tolerant(IngestServiceDefinition.publish.requestDeserialize),
     responseSerialize: (response: Buffer): Buffer => response,
+  },
+  publishStream: {
+    ...IngestServiceDefinition.publishStream,
+    requestDeserialize: tolerant(IngestServiceDefinition.publishStream.requestDeserialize),
   },
 };
 const tracer = trace.getTracer('fanout-ingest');
@@ -195,7 +230,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   }
 
   /** Publish answers with the response already encoded (publish-response.ts). */
-  const publish: grpc.handleUnaryCall<fanout.v1.PublishRequest, Buffer> = (call, callback) => {
+  const publish: grpc.handleUnaryCall<fanout.v1.PublishRequest | UndecodableRequest, Buffer> = (
+    call,
+    callback,
+  ) => {
+    if (call.request instanceof UndecodableRequest) {
+      callback(toServiceError(call.request.toError()));
+      return;
+    }
     const events = call.request.events.map(toIncoming);
     traced(
       'fanout.v1.IngestService/Publish',
@@ -219,7 +261,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
    * acknowledged on its own with its position or its error.
    */
   const publishStream: grpc.handleBidiStreamingCall<
-    fanout.v1.PublishStreamRequest,
+    fanout.v1.PublishStreamRequest | UndecodableRequest,
     fanout.v1.PublishStreamResponse
   > = (call) => {
     // The metadata is the stream's: trace parent and credentials are read once.
@@ -287,8 +329,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           finishIfDone();
         });
     };
-    call.on('data', (request: fanout.v1.PublishStreamRequest) => {
+    call.on('data', (request: fanout.v1.PublishStreamRequest | UndecodableRequest) => {
       if (failed) return;
+      if (request instanceof UndecodableRequest) {
+        // The stream cannot be read on: end it with the error, like an authentication failure.
+        failed = true;
+        const error = request.toError();
+        call.emit('error', Object.assign(new Error(error.message), toServiceError(error)));
+        return;
+      }
       outstanding++;
       if (outstanding >= options.streamWindow && !paused) {
         paused = true;
