@@ -10,9 +10,13 @@ export interface FanoutEvent {
   readonly id: string;
   readonly channel: string;
   readonly type: string;
-  /** The payload parsed, when the content type is JSON (`application/json`, `…+json`). */
+  /**
+   * The payload parsed, when the content type is JSON (`application/json`,
+   * `…+json`) and the payload is JSON; neither this nor `bytes` when the
+   * payload is empty.
+   */
   readonly data?: unknown;
-  /** The payload bytes, when the content type is not JSON. */
+  /** The payload bytes, when the content type is not JSON or the payload does not parse. */
   readonly bytes?: Uint8Array;
   readonly contentType: string;
   /** When ingest accepted the event (ISO 8601), empty when unknown. */
