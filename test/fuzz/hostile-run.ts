@@ -134,7 +134,7 @@ function checkHttpAnswer(
     tally.fail(`${target} error code not in the catalog`, `${sample(input)} -> ${sample(body)}`);
   } else if (code === 'internal') {
     tally.fail(`${target} internal error`, `${sample(input)} -> ${sample(body)}`);
-  } else if (toHttpStatus(code) !== status && status !== 405) {
+  } else if (toHttpStatus(code) !== status) {
     tally.fail(
       `${target} status ${status} for ${code} (catalog: ${toHttpStatus(code)})`,
       `${sample(input)} -> ${sample(body)}`,

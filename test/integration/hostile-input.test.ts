@@ -121,6 +121,14 @@ describe('hostile input', () => {
     assert.match(response, /"code":"not_found"/);
   });
 
+  it('answers a publish with another method than POST with method_not_allowed', async () => {
+    const response = await fetch(`${stack.ingest.httpBase}/v1/channels/a/events`);
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get('allow'), 'POST');
+    const body = (await response.json()) as { error: { code: string } };
+    assert.equal(body.error.code, 'method_not_allowed');
+  });
+
   it('answers HEAD without a body, so the next answer on the connection reads right', async () => {
     const answers = await pipelined(stack.edge.httpBase, [
       { method: 'HEAD', path: '/v1/nothing' },

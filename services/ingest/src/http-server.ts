@@ -172,8 +172,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     }
     if (request.method !== 'POST') {
       response.setHeader('allow', 'POST');
-      send(response, 405, { error: { code: 'invalid_argument', message: 'use POST' } });
-      return;
+      throw new FanoutError(
+        'method_not_allowed',
+        `${request.method ?? ''} is not allowed; use POST`,
+      );
     }
     const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     if (mediaType !== 'application/json') {
