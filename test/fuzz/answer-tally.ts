@@ -6,6 +6,8 @@
 export class AnswerTally {
   readonly classes = new Map<string, number>();
   readonly wrong = new Map<string, { count: number; sample: string }>();
+  /** The first input of answer classes worth a look (timeouts, resets), by class. */
+  readonly samples = new Map<string, string>();
   /** Inputs sent, per target. */
   readonly inputs = new Map<string, number>();
 
@@ -19,8 +21,11 @@ export class AnswerTally {
     return total;
   }
 
-  answer(kind: string): void {
+  /** Counts an answer; `sample` keeps the first input of the class. */
+  answer(kind: string, sample?: string): void {
     this.classes.set(kind, (this.classes.get(kind) ?? 0) + 1);
+    if (sample !== undefined && !this.samples.has(kind))
+      this.samples.set(kind, sample.slice(0, 600));
   }
 
   /** An answer the contract does not allow; `sample` shows the input and the answer. */

@@ -102,6 +102,11 @@ function sample(input: unknown): string {
   return text.slice(0, 300);
 }
 
+function httpSample(input: HttpInput): string {
+  const body = input.body === undefined ? '' : ` ${sample(input.body.toString('utf8'))}`;
+  return `${input.method} ${input.path.slice(0, 200)} ${JSON.stringify(input.headers).slice(0, 300)}${body}`;
+}
+
 /** Checks an HTTP error answer: a catalog error, with the catalog's status. */
 function checkHttpAnswer(
   tally: AnswerTally,
@@ -125,19 +130,22 @@ function checkHttpAnswer(
   } catch {
     tally.fail(
       `${target} ${status} without a JSON error body`,
-      `${sample(input)} -> ${sample(body)}`,
+      `${httpSample(input)} -> ${sample(body)}`,
     );
     return;
   }
   tally.answer(`${target} ${status} ${String(code)}`);
   if (typeof code !== 'string' || !isErrorCode(code)) {
-    tally.fail(`${target} error code not in the catalog`, `${sample(input)} -> ${sample(body)}`);
+    tally.fail(
+      `${target} error code not in the catalog`,
+      `${httpSample(input)} -> ${sample(body)}`,
+    );
   } else if (code === 'internal') {
-    tally.fail(`${target} internal error`, `${sample(input)} -> ${sample(body)}`);
+    tally.fail(`${target} internal error`, `${httpSample(input)} -> ${sample(body)}`);
   } else if (toHttpStatus(code) !== status) {
     tally.fail(
       `${target} status ${status} for ${code} (catalog: ${toHttpStatus(code)})`,
-      `${sample(input)} -> ${sample(body)}`,
+      `${httpSample(input)} -> ${sample(body)}`,
     );
   }
 }
@@ -400,12 +408,16 @@ export async function runHostileInput(options: HostileRunOptions): Promise<Hosti
           return;
         }
         tally.sent(target);
+        let timedOut = false;
         request.on('timeout', () => {
-          tally.answer(`${target} no answer in 5 s`);
+          timedOut = true;
+          tally.answer(`${target} no answer in 5 s`, httpSample(input));
           request.destroy();
         });
         request.on('error', (error: NodeJS.ErrnoException) => {
-          tally.answer(`${target} ${error.code ?? error.message}`);
+          // After a timeout, the error is the one destroy() caused.
+          if (!timedOut)
+            tally.answer(`${target} ${error.code ?? error.message}`, httpSample(input));
           resolve();
         });
         request.on('response', (response) => {
@@ -712,6 +724,8 @@ export function formatReport(report: HostileReport): string {
     ...[...report.tally.classes]
       .sort((a, b) => a[0].localeCompare(b[0]))
       .map(([kind, count]) => `  ${String(count).padStart(8)}  ${kind}`),
+    ...(report.tally.samples.size === 0 ? [] : ['first input of:']),
+    ...[...report.tally.samples].map(([kind, input]) => `  ${kind}: ${input}`),
     report.failures.length === 0 ? 'no failures' : `FAILURES (${report.failures.length}):`,
     ...report.failures.map((failure) => `  ${failure}`),
   ];
