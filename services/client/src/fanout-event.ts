@@ -3,16 +3,20 @@
  * with its position. JSON payloads are parsed into `data`; other content
  * types arrive as bytes in `bytes`.
  */
-import { FanoutError } from '@fanout/shared/portable-core';
+import { FanoutError, parsePosition } from '@fanout/shared/portable-core';
 
 export interface FanoutEvent {
   /** Producer-assigned or generated id; equal ids are the same event. */
   readonly id: string;
   readonly channel: string;
   readonly type: string;
-  /** The payload parsed, when the content type is JSON (`application/json`, `…+json`). */
+  /**
+   * The payload parsed, when the content type is JSON (`application/json`,
+   * `…+json`) and the payload is JSON; neither this nor `bytes` when the
+   * payload is empty.
+   */
   readonly data?: unknown;
-  /** The payload bytes, when the content type is not JSON. */
+  /** The payload bytes, when the content type is not JSON or the payload does not parse. */
   readonly bytes?: Uint8Array;
   readonly contentType: string;
   /** When ingest accepted the event (ISO 8601), empty when unknown. */
@@ -31,7 +35,12 @@ export function isJsonContentType(contentType: string): boolean {
 }
 
 function base64ToBytes(text: string): Uint8Array {
-  const binary = atob(text);
+  let binary: string;
+  try {
+    binary = atob(text);
+  } catch {
+    throw invalid('dataBase64 is not base64');
+  }
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
@@ -66,6 +75,9 @@ export function eventFromJson(value: unknown): FanoutEvent {
   }
   const trace = body['trace'];
   const base64 = body['dataBase64'];
+  // Checked as strictly as a position of the binary protocol: the cursor is built from it.
+  const position = text(body, 'position', true);
+  parsePosition(position);
   const contentType = text(body, 'contentType', false);
   return {
     id: text(body, 'id', true),
@@ -88,6 +100,6 @@ export function eventFromJson(value: unknown): FanoutEvent {
           },
         }
       : {}),
-    position: text(body, 'position', true),
+    position,
   };
 }

@@ -19,9 +19,14 @@ import type { ClientMessage, ServerMessage, SubscriptionState, WireFormat } from
 
 type Timestamp = { seconds?: number | null; nanos?: number | null } | null | undefined;
 
+/** The largest distance from the epoch a Date holds, in milliseconds. */
+const maxDateMillis = 8.64e15;
+
+/** Epoch milliseconds of a Timestamp; undefined when absent or beyond what a Date holds. */
 function millis(timestamp: Timestamp): number | undefined {
   if (!timestamp) return undefined;
-  return (timestamp.seconds ?? 0) * 1000 + Math.floor((timestamp.nanos ?? 0) / 1e6);
+  const value = (timestamp.seconds ?? 0) * 1000 + Math.floor((timestamp.nanos ?? 0) / 1e6);
+  return Number.isFinite(value) && Math.abs(value) <= maxDateMillis ? value : undefined;
 }
 
 function positionText(
@@ -44,17 +49,19 @@ function states(
   });
 }
 
-const decoder = new TextDecoder();
+/** Keeps a byte order mark, which makes the payload not JSON, as the edge reads it. */
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 function eventOf(event: fanout.v1.Event.$Properties): FanoutEvent {
   const contentType = event.contentType ?? '';
   const bytes = event.data ?? new Uint8Array(0);
-  let payload: { data: unknown } | { bytes: Uint8Array };
-  if (isJsonContentType(contentType)) {
+  // As in the JSON event: no payload field for an empty payload.
+  let payload: { data: unknown } | { bytes: Uint8Array } | Record<string, never>;
+  if (bytes.length === 0) {
+    payload = {};
+  } else if (isJsonContentType(contentType)) {
     try {
-      payload = {
-        data: bytes.length === 0 ? null : (JSON.parse(decoder.decode(bytes)) as unknown),
-      };
+      payload = { data: JSON.parse(decoder.decode(bytes)) as unknown };
     } catch {
       payload = { bytes };
     }
@@ -75,7 +82,8 @@ function eventOf(event: fanout.v1.Event.$Properties): FanoutEvent {
     time: time === undefined ? '' : new Date(time).toISOString(),
     headers: { ...(event.headers ?? {}) },
     producer: event.producer ?? '',
-    ...(event.trace
+    // As in the JSON event: a trace context only when one was recorded.
+    ...(event.trace && (event.trace.traceparent || event.trace.tracestate)
       ? {
           trace: {
             traceparent: event.trace.traceparent ?? '',

@@ -3,7 +3,7 @@
  * one epoch of the topic. Text form `<epoch>:<p>:<o>[,<p>:<o>...]`; a
  * cursor of one partition is exactly a position. Pure.
  */
-import { parsePosition } from '@fanout/shared/portable-core';
+import { parsePosition, parseStreamCursor } from '@fanout/shared/portable-core';
 
 export class StreamCursor {
   #epoch: string | undefined;
@@ -27,14 +27,9 @@ export class StreamCursor {
 
   /** Replaces the cursor with a text cursor or position; throws FanoutError('position_invalid'). */
   set(text: string): void {
-    const [first = '', ...rest] = text.split(',');
-    const head = parsePosition(first);
-    const offsets = new Map([[head.partition, head.offset]]);
-    for (const entry of rest) {
-      const position = parsePosition(`${head.epoch}:${entry}`);
-      offsets.set(position.partition, position.offset);
-    }
-    this.#epoch = head.epoch;
+    // The edge's parser: a cursor the edge would refuse is refused here.
+    const { epoch, offsets } = parseStreamCursor(text);
+    this.#epoch = epoch;
     this.#offsets.clear();
     for (const [partition, offset] of offsets) this.#offsets.set(partition, offset);
   }

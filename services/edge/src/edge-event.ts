@@ -97,7 +97,10 @@ function isJsonContentType(contentType: string): boolean {
 function timestampText(time: fanout.v1.Event['time']): string | undefined {
   if (!time) return undefined;
   const millis = Number(time.seconds) * 1000 + Math.floor((time.nanos ?? 0) / 1e6);
-  return Number.isFinite(millis) ? new Date(millis).toISOString() : undefined;
+  // A Date holds 8.64e15 ms either side of the epoch; beyond, toISOString throws.
+  return Number.isFinite(millis) && Math.abs(millis) <= 8.64e15
+    ? new Date(millis).toISOString()
+    : undefined;
 }
 
 /**

@@ -4,7 +4,7 @@
  * WebSocket endpoint, the SSE and GET routes, and `not_found` for
  * everything else.
  */
-import { FanoutError, type FanoutConfig, type Logger } from '@fanout/shared';
+import { FanoutError, toHttpStatus, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ChannelHub } from './channel-hub.js';
 import type { ClusterRouting, HintFor } from './cluster-routing.js';
@@ -12,6 +12,7 @@ import type { ClientAuth } from './client-auth.js';
 import { clientAddress, ConnectionLimits } from './connection-limits.js';
 import { CorsPolicy, writeCorsHeaders } from './cors.js';
 import type { EdgeMetrics } from './edge-metrics.js';
+import { httpStatusLine } from './http-status.js';
 import { registerHttpEndpoints, sendError } from './http-endpoints.js';
 import type { PartitionReader } from './partition-reader.js';
 import type { Uws } from './uws-native.js';
@@ -141,12 +142,20 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   });
   app.any('/*', (response, request) => {
     cors.note(response, request);
+    const method = request.getMethod();
+    if (method === 'head') {
+      // An answer to HEAD has no body: the client would read one as the start
+      // of the next answer on the connection.
+      response.cork(() => {
+        response.writeStatus(httpStatusLine(toHttpStatus('not_found')));
+        writeCorsHeaders(response);
+        response.endWithoutBody(0);
+      });
+      return;
+    }
     sendError(
       response,
-      new FanoutError(
-        'not_found',
-        `no route ${request.getMethod().toUpperCase()} ${request.getUrl()}`,
-      ),
+      new FanoutError('not_found', `no route ${method.toUpperCase()} ${request.getUrl()}`),
     );
   });
 

@@ -185,7 +185,9 @@ function protoPosition(text: string | undefined): ReturnType<typeof parsePositio
 
 function protoTimestamp(millis: number | undefined): { seconds: number; nanos: number } | null {
   if (millis === undefined) return null;
-  return { seconds: Math.floor(millis / 1000), nanos: (millis % 1000) * 1e6 };
+  const seconds = Math.floor(millis / 1000);
+  // Nanos count forward from the second, also before 1970.
+  return { seconds, nanos: (millis - seconds * 1000) * 1e6 };
 }
 
 const protoActions: Readonly<Record<CloseAction, fanout.v1.DisconnectAction>> = {

@@ -33,7 +33,7 @@ export interface PreparedEvent {
   readonly data: Uint8Array;
   readonly contentType: string;
   readonly headers: Readonly<Record<string, string>>;
-  /** Approximate size counted against maxEventBytes. */
+  /** Bytes of data, type, content type and headers, counted against maxEventBytes. */
   readonly size: number;
 }
 
@@ -122,7 +122,9 @@ export function prepareEvent(
     );
   }
   const headers = event.headers ?? {};
-  let size = (event.data?.byteLength ?? 0) + type.length + contentType.length;
+  // In UTF-8 bytes, as stored: a header value of non-ASCII characters counts
+  // up to three bytes per character (type and header names are ASCII).
+  let size = (event.data?.byteLength ?? 0) + type.length + Buffer.byteLength(contentType);
   for (const [name, value] of Object.entries(headers)) {
     if (!headerName.test(name)) {
       throw invalid(
@@ -130,7 +132,7 @@ export function prepareEvent(
         `header name "${name.slice(0, 80)}" must be 1-64 characters of [A-Za-z0-9._-]`,
       );
     }
-    size += name.length + value.length;
+    size += name.length + Buffer.byteLength(value);
   }
   if (size > limits.maxEventBytes) {
     throw new FanoutError(

@@ -213,7 +213,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   }
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://ingest');
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://ingest');
+    } catch {
+      // `//host%/...` reads as a URL of another host, and not a valid one.
+      throw new FanoutError('not_found', 'the request target is not a path of this server');
+    }
     const match = route.exec(url.pathname);
     if (match === null) throw new FanoutError('not_found', `no route ${url.pathname}`);
     const allowed = allowOrigin(request, response);
@@ -229,8 +235,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     }
     if (request.method !== 'POST') {
       response.setHeader('allow', 'POST');
-      send(response, 405, { error: { code: 'invalid_argument', message: 'use POST' } });
-      return;
+      throw new FanoutError(
+        'method_not_allowed',
+        `${request.method ?? ''} is not allowed; use POST`,
+      );
     }
     const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     if (mediaType !== 'application/json') {

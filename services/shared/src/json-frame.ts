@@ -41,12 +41,14 @@ export function readJsonFrame<Name extends string>(
   if (keys.length !== 1 || name === undefined) {
     throw invalid(`${subject} must have exactly one key, one of ${names.join(', ')}`);
   }
-  const body = parsed[name];
-  if (!isJsonObject(body)) throw invalid(`${name} must be an object`);
   const known = names.find((candidate) => candidate === name);
   if (known === undefined) {
-    throw invalid(`unknown frame "${name}"; expected one of ${names.join(', ')}`);
+    // The name is the sender's: quote a bounded part of it.
+    const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;
+    throw invalid(`unknown frame "${shown}"; expected one of ${names.join(', ')}`);
   }
+  const body = parsed[name];
+  if (!isJsonObject(body)) throw invalid(`${known} must be an object`);
   return { name: known, body };
 }
 

@@ -34,6 +34,8 @@ export { isJsonObject, readJsonFrame, writeJsonFrame } from './json-frame.js';
 export type { JsonFrame, JsonObject } from './json-frame.js';
 export { comparePositions, formatPosition, isValidEpoch, parsePosition } from './position.js';
 export type { PositionValue } from './position.js';
+export { formatStreamCursor, maxCursorLength, parseStreamCursor } from './stream-cursor.js';
+export type { StreamCursor } from './stream-cursor.js';
 export {
   isOwner,
   normalizeMembers,

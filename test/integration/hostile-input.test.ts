@@ -1,0 +1,148 @@
+/**
+ * Hostile input against real processes: a short run of the `npm run fuzz`
+ * hostile-input run, and the answers it once found wrong, each on its own.
+ */
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { formatReport, runHostileInput } from '../fuzz/hostile-run.js';
+import { startEdgeStack, type EdgeStack } from '../support/index.js';
+
+/** Raw bytes as a Publish or PublishStream request message, whether they decode or not. */
+const rawMethods = {
+  publish: {
+    path: '/fanout.v1.IngestService/Publish',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (bytes: Buffer) => bytes,
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (bytes: Buffer) => bytes,
+    responseDeserialize: (bytes: Buffer) => bytes,
+  },
+  publishStream: {
+    path: '/fanout.v1.IngestService/PublishStream',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (bytes: Buffer) => bytes,
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (bytes: Buffer) => bytes,
+    responseDeserialize: (bytes: Buffer) => bytes,
+  },
+};
+interface RawIngestClient {
+  publish(bytes: Buffer, callback: (error: grpc.ServiceError | null, value?: Buffer) => void): void;
+  publishStream(): grpc.ClientDuplexStream<Buffer, Buffer>;
+  close(): void;
+}
+
+/** A length prefix far beyond the message: not a PublishRequest. */
+const undecodable = Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+
+function errorCode(error: grpc.ServiceError): string {
+  return String(error.metadata.get('fanout-error-code')[0]);
+}
+
+/**
+ * The raw answers to requests sent on one keep-alive connection. (Node's
+ * client parses answers strictly: a body where none belongs breaks the next.)
+ */
+function pipelined(
+  base: string,
+  requests: readonly { method: string; path: string }[],
+): Promise<string> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const connection = connect({ host: url.hostname, port: Number(url.port) });
+    let text = '';
+    connection.on('data', (chunk) => {
+      text += chunk.toString('latin1');
+    });
+    connection.on('error', reject);
+    // Both answers arrive at once; the connection stays open (keep-alive) until this.
+    connection.setTimeout(1500, () => {
+      connection.destroy();
+      resolve(text);
+    });
+    connection.on('close', () => {
+      resolve(text);
+    });
+    connection.write(
+      requests.map(({ method, path }) => `${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''),
+    );
+  });
+}
+
+describe('hostile input', () => {
+  let stack: EdgeStack;
+  let client: RawIngestClient;
+
+  before(async () => {
+    stack = await startEdgeStack({ name: 'hostile', partitions: 2 });
+    const RawClient = grpc.makeGenericClientConstructor(rawMethods, 'IngestService');
+    client = new RawClient(
+      `127.0.0.1:${stack.ingest.app.grpcPort}`,
+      grpc.credentials.createInsecure(),
+    ) as unknown as RawIngestClient;
+  });
+
+  after(async () => {
+    client.close();
+    await stack.stop();
+  });
+
+  it('answers a Publish message that does not decode with invalid_argument', async () => {
+    const error = await new Promise<grpc.ServiceError | null>((resolve) => {
+      client.publish(undecodable, (failure) => {
+        resolve(failure);
+      });
+    });
+    assert.ok(error);
+    assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
+    assert.equal(errorCode(error), 'invalid_argument');
+  });
+
+  it('ends a PublishStream whose message does not decode with invalid_argument', async () => {
+    const call = client.publishStream();
+    call.on('data', () => undefined);
+    const error = await new Promise<grpc.ServiceError>((resolve) => {
+      call.on('error', resolve);
+      call.write(undecodable);
+    });
+    assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
+    assert.equal(errorCode(error), 'invalid_argument');
+  });
+
+  it('answers a request target that reads as another host with not_found, not internal', async () => {
+    const response = await pipelined(stack.ingest.httpBase, [
+      { method: 'POST', path: '//a%/b/events' },
+    ]);
+    assert.match(response, /^HTTP\/1\.1 404 /);
+    assert.match(response, /"code":"not_found"/);
+  });
+
+  it('answers a publish with another method than POST with method_not_allowed', async () => {
+    const response = await fetch(`${stack.ingest.httpBase}/v1/channels/a/events`);
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get('allow'), 'POST');
+    const body = (await response.json()) as { error: { code: string } };
+    assert.equal(body.error.code, 'method_not_allowed');
+  });
+
+  it('answers HEAD without a body, so the next answer on the connection reads right', async () => {
+    const answers = await pipelined(stack.edge.httpBase, [
+      { method: 'HEAD', path: '/v1/nothing' },
+      { method: 'GET', path: '/v1/nothing' },
+    ]);
+    const [head, get] = answers.split(/(?=HTTP\/1\.1 )/);
+    assert.match(head ?? '', /^HTTP\/1\.1 404 [^]*\r\n\r\n$/);
+    assert.match(get ?? '', /^HTTP\/1\.1 404 [^]*"code":"not_found"/);
+  });
+
+  it('keeps both processes serving every control event through a short hostile run', async () => {
+    const report = await runHostileInput({ inputs: 400, maxSeconds: 120, seed: 20261202 });
+    assert.deepEqual(report.failures, [], formatReport(report));
+    assert.ok(report.tally.total >= 400, formatReport(report));
+    assert.ok(report.control.acknowledged > 0, formatReport(report));
+  });
+});
