@@ -92,6 +92,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     },
     replayFetchMaxBytes: 4 * 1024 * 1024,
     replayPauseBytes: edge.maxBackpressureBytes / 4,
+    kafkaWaitMs: edge.kafkaWaitMs,
     tracing: new DeliveryTracing(config.kafka.topic),
     observer: {
       onReplay: (kind, events, seconds) => {
@@ -105,6 +106,9 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       },
       onReset: (code) => {
         metrics.resets.inc({ code });
+      },
+      onHeadWait: (outcome, seconds) => {
+        metrics.headWaitSeconds.observe({ outcome }, seconds);
       },
     },
   });

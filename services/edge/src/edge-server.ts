@@ -148,6 +148,28 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     ws.sweep();
   }, 50);
   sweep.unref();
+  // Kafka unreachable for kafkaWaitMs: every client is told (4011, SSE
+  // `disconnect` kafka_unavailable) and resumes with backoff from its
+  // positions, on an edge that can read Kafka if there is one (this one is
+  // not ready meanwhile). Shorter blips pass unnoticed.
+  let outage: NodeJS.Timeout | undefined;
+  options.hub.onHealthChange = (healthy) => {
+    if (healthy) {
+      clearTimeout(outage);
+      outage = undefined;
+      return;
+    }
+    if (outage) return;
+    outage = setTimeout(() => {
+      outage = undefined;
+      if (options.hub.healthy) return;
+      const message = `Kafka has been unreachable for ${config.kafkaWaitMs} ms; resume with backoff`;
+      options.logger.warn({ connections: connections() }, 'Kafka unreachable: closing clients');
+      ws.drainAll('kafka_unavailable', message);
+      http.drainAll('kafka_unavailable', message);
+    }, config.kafkaWaitMs);
+    outage.unref();
+  };
   let listening = true;
   const stopListening = (): void => {
     if (!listening) return;
@@ -180,6 +202,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     },
     close() {
       clearInterval(sweep);
+      clearTimeout(outage);
+      options.hub.onHealthChange = undefined;
       stopListening();
       ws.drainAll('draining', 'this edge is shutting down');
       http.drainAll('draining', 'this edge is shutting down');

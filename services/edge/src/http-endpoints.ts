@@ -27,6 +27,7 @@ import { writeCorsHeaders, type CorsPolicy } from './cors.js';
 import type { EdgeEvent } from './edge-event.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
+import { withKafkaDeadline } from './kafka-wait.js';
 import type { PartitionReader } from './partition-reader.js';
 import { parseStreamCursor, type StreamCursor } from './stream-cursor.js';
 import { Subscription, type DeliveryTarget, type ResetInfo } from './subscription.js';
@@ -355,7 +356,7 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
       sinceText === '' ? undefined : parseStreamCursor(sinceText);
     const patterns = channels.filter((channel) => isChannelPattern(channel));
     const plain = channels.filter((channel) => !isChannelPattern(channel));
-    const layout = reader.layout ?? (await reader.start());
+    const layout = await hub.layout(config.kafkaWaitMs);
     const partitions = new Set(
       plain.map((channel) => partitionForChannel(channel, layout.partitions)),
     );
@@ -411,8 +412,14 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     hub.goLiveNow(subscription, prepared.resuming);
     for (const partition of prepared.resuming) {
       hub.catchUp(subscription, partition).catch((error: unknown) => {
+        const failure = toFanoutError(error);
         logger.warn({ err: error }, 'SSE catch-up failed');
-        stream.end('internal', 'catch-up failed; reconnect with Last-Event-ID');
+        stream.end(
+          failure.code,
+          failure.code === 'internal'
+            ? 'catch-up failed; reconnect with Last-Event-ID'
+            : failure.message,
+        );
       });
     }
   }
@@ -430,9 +437,11 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     const wait = integerParameter(facts.query, 'wait', 0, 0, config.longPollMaxSeconds);
     const afterText = facts.query.get('after') ?? '';
     const after = afterText === '' ? undefined : parseStreamCursor(afterText);
-    const layout = reader.layout ?? (await reader.start());
+    // Kafka is waited for at most kafkaWaitMs, then kafka_unavailable (503).
+    const deadline = Date.now() + config.kafkaWaitMs;
+    const layout = await hub.layout(config.kafkaWaitMs);
     const partition = partitionForChannel(facts.channel, layout.partitions);
-    const tail = await reader.acquire(partition);
+    const tail = await reader.acquire(partition, Math.max(1, deadline - Date.now()));
     try {
       let from: number;
       if (after) {
@@ -459,7 +468,13 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
           );
         }
         if (offset >= tail.head) {
-          const known = (await options.hub.offsetsOf(partition)).highWatermark;
+          const known = (
+            await withKafkaDeadline(
+              options.hub.offsetsOf(partition),
+              Math.max(1, deadline - Date.now()),
+              `the offsets of partition ${partition}`,
+            )
+          ).highWatermark;
           if (offset >= known) {
             throw new FanoutError(
               'position_ahead',

@@ -464,8 +464,16 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
       hub.goLiveNow(subscription, catchingUp);
       for (const partition of catchingUp) {
         hub.catchUp(subscription, partition).catch((error: unknown) => {
+          // kafka_unavailable (4011) when Kafka or the edge's read of it is
+          // too far behind; the positions resume exactly, here or elsewhere.
+          const failure = toFanoutError(error);
           logger.warn({ err: error, channel: subscription.label }, 'catch-up failed');
-          connection.closeWith('internal', 'catch-up failed; resume from the positions');
+          connection.closeWith(
+            failure.code,
+            failure.code === 'internal'
+              ? 'catch-up failed; resume from the positions'
+              : failure.message,
+          );
         });
       }
     }
