@@ -624,7 +624,11 @@ export class ChannelHub implements PartitionSink {
    * `kafkaWaitMs`; throws `kafka_unavailable` when it does not (the client
    * resumes from its position later, here or elsewhere: never a jump).
    */
-  async #waitForHead(subscription: Subscription, tail: PartitionTail, cursor: number): Promise<void> {
+  async #waitForHead(
+    subscription: Subscription,
+    tail: PartitionTail,
+    cursor: number,
+  ): Promise<void> {
     const began = performance.now();
     const deadline = Date.now() + this.#options.kafkaWaitMs;
     const partition = tail.partition;

@@ -91,7 +91,7 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
     }),
     headWaitSeconds: new Histogram({
       name: 'fanout_edge_resume_head_wait_seconds',
-      help: 'Time a subscription resuming beyond the edge\'s read head waited for the head to pass its position, by outcome (caught_up, timeout: answered kafka_unavailable).',
+      help: "Time a subscription resuming beyond the edge's read head waited for the head to pass its position, by outcome (caught_up, timeout: answered kafka_unavailable).",
       labelNames: ['outcome'],
       buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,

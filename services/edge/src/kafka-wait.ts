@@ -11,7 +11,11 @@ import { FanoutError } from '@fanout/shared';
  * `work`, or `kafka_unavailable` after `timeoutMs`. The work itself goes on
  * (its result is dropped): callers release what it acquires.
  */
-export function withKafkaDeadline<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+export function withKafkaDeadline<T>(
+  work: Promise<T>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       reject(kafkaUnavailable(what, timeoutMs));
