@@ -72,10 +72,13 @@ describe('resuming on an edge that lags behind the log', () => {
     const published: { channel: string; offset: number }[] = [];
     const publish = async (count: number): Promise<void> => {
       for (let sent = 0; sent < count; sent += batch) {
-        const specs: PublishSpec[] = Array.from({ length: Math.min(batch, count - sent) }, (_, i) => ({
-          channel: (sent + i) % 2 === 0 ? one : other,
-          bytes: 300,
-        }));
+        const specs: PublishSpec[] = Array.from(
+          { length: Math.min(batch, count - sent) },
+          (_, i) => ({
+            channel: (sent + i) % 2 === 0 ? one : other,
+            bytes: 300,
+          }),
+        );
         const positions = await publishEvents(ingest, specs);
         positions.forEach((position, i) => {
           published.push({ channel: specs[i]?.channel ?? '', offset: offsetOf(position) });
@@ -84,9 +87,9 @@ describe('resuming on an edge that lags behind the log', () => {
     };
     await publish(lagEvents);
     // X: a position edge A delivered, near the end of what B has not read.
-    const read = (await (
-      await fetch(`${edgeA.httpBase}/v1/channels/${one}?limit=1`)
-    ).json()) as { events: { position: string }[] };
+    const read = (await (await fetch(`${edgeA.httpBase}/v1/channels/${one}?limit=1`)).json()) as {
+      events: { position: string }[];
+    };
     const x = read.events[0]?.position ?? '';
     const xOffset = offsetOf(x);
     assert.ok(xOffset > lagEvents - 10, `X ${x} is near the end`);
