@@ -26,8 +26,13 @@ import type { ResetCode, Subscription } from './subscription.js';
 
 export type WireFormat = 'json' | 'proto';
 
-/** Publishes one frame to a uWS topic (app.publish). */
-export type TopicPublisher = (topic: string, frame: string | Uint8Array, binary: boolean) => void;
+/** Publishes one frame of `bytes` bytes to a uWS topic (app.publish). */
+export type TopicPublisher = (
+  topic: string,
+  frame: string | Uint8Array,
+  binary: boolean,
+  bytes: number,
+) => void;
 
 export interface HubObserver {
   onReplay?(kind: 'hot' | 'cold', events: number, seconds: number): void;
@@ -114,6 +119,8 @@ export class ChannelHub implements PartitionSink {
   /** partition → catch-ups waiting for the read head to move (see `#waitForHead`). */
   readonly #headWaiters = new Map<number, Set<() => void>>();
   #healthy = false;
+  /** The batch being published (see `publishedThrough`). */
+  #publishing: { partition: number; through: number } | undefined;
   onHealthChange: ((healthy: boolean) => void) | undefined;
 
   constructor(options: ChannelHubOptions) {
@@ -149,6 +156,17 @@ export class ChannelHub implements PartitionSink {
 
   headOf(partition: number): number | undefined {
     return this.#options.reader.tails.get(partition)?.head;
+  }
+
+  /**
+   * The last offset of a partition whose live frames have been published:
+   * the head minus one, except in the middle of publishing a batch (a
+   * backpressure close then happens between two events of it).
+   */
+  publishedThrough(partition: number): number | undefined {
+    if (this.#publishing?.partition === partition) return this.#publishing.through;
+    const head = this.headOf(partition);
+    return head === undefined ? undefined : head - 1;
   }
 
   /**
@@ -720,21 +738,12 @@ export class ChannelHub implements PartitionSink {
     const observer = this.#options.observer;
     const traced = this.#options.tracing?.begin(events);
     if (this.#topics.size > 0) {
-      for (const event of events) {
-        this.#publishTo(this.#topics.get(event.channel), event, publish, observer, traced);
-        if (this.#patternTopics > 0) {
-          let dot = event.channel.indexOf('.');
-          while (dot > 0) {
-            this.#publishTo(
-              this.#topics.get(`${event.channel.slice(0, dot)}.*`),
-              event,
-              publish,
-              observer,
-              traced,
-            );
-            dot = event.channel.indexOf('.', dot + 1);
-          }
-        }
+      const publishing = { partition, through: (events[0]?.offset ?? 0) - 1 };
+      this.#publishing = publishing;
+      try {
+        this.#publishAll(events, publishing, publish, observer, traced);
+      } finally {
+        this.#publishing = undefined;
       }
     }
     const waiters = this.#waiters.get(partition);
@@ -761,6 +770,32 @@ export class ChannelHub implements PartitionSink {
     this.#wakeHeadWaiters(partition);
   }
 
+  #publishAll(
+    events: readonly EdgeEvent[],
+    publishing: { through: number },
+    publish: TopicPublisher,
+    observer: HubObserver | undefined,
+    traced: TracedBatch | undefined,
+  ): void {
+    for (const event of events) {
+      this.#publishTo(this.#topics.get(event.channel), event, publish, observer, traced);
+      if (this.#patternTopics > 0) {
+        let dot = event.channel.indexOf('.');
+        while (dot > 0) {
+          this.#publishTo(
+            this.#topics.get(`${event.channel.slice(0, dot)}.*`),
+            event,
+            publish,
+            observer,
+            traced,
+          );
+          dot = event.channel.indexOf('.', dot + 1);
+        }
+      }
+      publishing.through = event.offset;
+    }
+  }
+
   #publishTo(
     entries: Map<string, TopicEntry> | undefined,
     event: EdgeEvent,
@@ -774,12 +809,11 @@ export class ChannelHub implements PartitionSink {
       let bytes: number;
       if (entry.format === 'proto') {
         const frame = event.protoFrame;
-        publish(entry.topic, frame, true);
         bytes = frame.byteLength;
+        publish(entry.topic, frame, true, bytes);
       } else {
-        const frame = event.jsonFrame;
-        publish(entry.topic, frame, false);
         bytes = event.jsonFrameBytes;
+        publish(entry.topic, event.jsonFrame, false, bytes);
       }
       observer?.onDelivered?.('ws', event, entry.count, bytes);
       traced?.delivered(event, 'ws', entry.count);

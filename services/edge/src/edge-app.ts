@@ -44,6 +44,10 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   const log = new KafkaLog(config.kafka, 'edge');
   // The hub is built before the server it publishes through.
   const published: { server?: EdgeServer } = {};
+  const liveFetchMaxBytes = Math.min(
+    edge.fetchMaxBytes,
+    Math.max(1, Math.floor(edge.maxBackpressureBytes / 2)),
+  );
   /** Set during a topic publish: uWS closes over-limit subscribers inside it. */
   let publishing = false;
   const reader: PartitionReader = new PartitionReader({
@@ -51,8 +55,11 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     logger: logger.child({ component: 'reader' }),
     ringCapacity: edge.replayBufferEvents,
     maxWaitMs: edge.fetchMaxWaitMs,
-    fetchMaxBytes: edge.fetchMaxBytes,
-    partitionMaxBytes: Math.min(edge.fetchMaxBytes, 4 * 1024 * 1024),
+    // One fetch's events are published in one turn of the event loop, before
+    // uWS hands them to the sockets: at most half the backpressure limit, so
+    // one burst never takes a client that reads past its limit.
+    fetchMaxBytes: liveFetchMaxBytes,
+    partitionMaxBytes: Math.min(liveFetchMaxBytes, 4 * 1024 * 1024),
     lingerMs: edge.partitionLingerSeconds * 1000,
     sink: {
       onEvents: (partition, events) => {
@@ -82,9 +89,10 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     reader,
     log,
     logger: logger.child({ component: 'hub' }),
-    publish: (topic, frame, binary) => {
+    publish: (topic, frame, binary, bytes) => {
       publishing = true;
       try {
+        published.server?.beforePublish(bytes);
         published.server?.app.publish(topic, frame, binary);
       } finally {
         publishing = false;

@@ -13,6 +13,7 @@ import { clientAddress, ConnectionLimits } from './connection-limits.js';
 import { CorsPolicy, writeCorsHeaders } from './cors.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { registerHttpEndpoints, sendError } from './http-endpoints.js';
+import { PublishGuard } from './publish-guard.js';
 import type { PartitionReader } from './partition-reader.js';
 import type { Uws } from './uws-native.js';
 import { registerRouteEndpoint } from './route-endpoint.js';
@@ -37,6 +38,11 @@ export interface EdgeServer {
   readonly app: TemplatedApp;
   /** Open WebSockets plus SSE streams. */
   connections(): number;
+  /**
+   * Call before publishing a frame of `bytes` bytes to a topic: closes
+   * WebSockets over their backpressure limit first when needed (PublishGuard).
+   */
+  beforePublish(bytes: number): void;
   /** Refuses new clients from now on (readiness turns 503 elsewhere). */
   stopAccepting(): void;
   /**
@@ -144,8 +150,11 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       else reject(new Error(`cannot listen on ${config.host}:${config.port}`));
     });
   });
+  const guard = new PublishGuard(config.maxBackpressureBytes / 2, (pending) => {
+    ws.sweep(pending);
+  });
   const sweep = setInterval(() => {
-    ws.sweep();
+    guard.checkNow();
   }, 50);
   sweep.unref();
   // Kafka unreachable for kafkaWaitMs: every client is told (4011, SSE
@@ -180,6 +189,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     port: options.uws.us_socket_local_port(listenSocket),
     app,
     connections,
+    beforePublish(bytes) {
+      guard.beforePublish(bytes);
+    },
     stopAccepting() {
       accepting = false;
     },

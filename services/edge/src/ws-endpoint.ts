@@ -196,9 +196,10 @@ class WsConnection implements DeliveryTarget {
         continue;
       }
       for (const [partition, cursor] of subscription.cursors) {
-        // A live subscription has been sent everything below the partition's head.
-        const head = this.options.hub.headOf(partition);
-        const offset = subscription.live.has(partition) && head !== undefined ? head - 1 : cursor;
+        // A live subscription has been sent every event published so far.
+        const published = this.options.hub.publishedThrough(partition);
+        const offset =
+          subscription.live.has(partition) && published !== undefined ? published : cursor;
         states.push({
           channel: subscription.label,
           position: `${subscription.epoch}:${partition}:${offset}`,
@@ -280,7 +281,7 @@ function refuseUpgrade(response: HttpResponse, error: FanoutError, metrics: Edge
 
 export function registerWsEndpoint(options: WsEndpointOptions): {
   connections: () => number;
-  sweep: () => void;
+  sweep: (pendingBytes: number) => void;
   drainAll: (code: ErrorCode, message: string) => void;
   drainSome: (count: number, code: ErrorCode, message: string, hint?: HintFor) => void;
   rebalance: (select: HintFor, limit: number) => number;
@@ -288,7 +289,8 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
   const { app, hub, auth, config, logger, metrics } = options;
   const live = new Set<WsConnection>();
   // The edge closes a client over the limit itself, with `disconnect` and its
-  // positions; uWS's own hard limit is twice that, for bursts between sweeps.
+  // positions; uWS's own hard limit is twice that: PublishGuard checks often
+  // enough that no client gets there, leaving room for the close frames.
   const softLimit = config.maxBackpressureBytes;
 
   async function handle(connection: WsConnection, message: ClientMessage): Promise<void> {
@@ -633,9 +635,10 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
 
   return {
     connections: () => live.size,
-    sweep() {
+    /** Closes the connections over the limit, counting `pendingBytes` (published, not yet handed to them) as buffered. */
+    sweep(pendingBytes) {
       for (const connection of live) {
-        if (connection.bufferedBytes() > softLimit) {
+        if (connection.bufferedBytes() + pendingBytes > softLimit) {
           connection.closeWith(
             'backpressure',
             'the client read too slowly; resume from the positions',
