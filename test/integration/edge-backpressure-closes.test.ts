@@ -18,8 +18,8 @@ import {
 } from '../support/edge-test-clients.js';
 
 const maxBackpressureBytes = 64 * 1024;
-const wsClients = 200;
-const sseClients = 50;
+const wsClients = 120;
+const sseClients = 40;
 
 describe('backpressure closes of clients that never read', () => {
   let stack: EdgeStack;
@@ -48,7 +48,9 @@ describe('backpressure closes of clients that never read', () => {
       client.onClose(() => {
         entry.closed = true;
       });
-      client.sendText(JSON.stringify({ subscribe: { requestId: 1, subscriptions: [{ channel }] } }));
+      client.sendText(
+        JSON.stringify({ subscribe: { requestId: 1, subscriptions: [{ channel }] } }),
+      );
       sockets.push(entry);
     }
     await waitFor(
@@ -66,7 +68,8 @@ describe('backpressure closes of clients that never read', () => {
       streams.push(stream);
     }
     await waitFor(
-      () => streams.every((stream) => stream.events().some((event) => event.event === 'subscribed')),
+      () =>
+        streams.every((stream) => stream.events().some((event) => event.event === 'subscribed')),
       'every SSE stream subscribed',
       60_000,
     );

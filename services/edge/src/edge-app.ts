@@ -44,10 +44,6 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   const log = new KafkaLog(config.kafka, 'edge');
   // The hub is built before the server it publishes through.
   const published: { server?: EdgeServer } = {};
-  const liveFetchMaxBytes = Math.min(
-    edge.fetchMaxBytes,
-    Math.max(1, Math.floor(edge.maxBackpressureBytes / 2)),
-  );
   /** Set during a topic publish: uWS closes over-limit subscribers inside it. */
   let publishing = false;
   const reader: PartitionReader = new PartitionReader({
@@ -55,11 +51,8 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     logger: logger.child({ component: 'reader' }),
     ringCapacity: edge.replayBufferEvents,
     maxWaitMs: edge.fetchMaxWaitMs,
-    // One fetch's events are published in one turn of the event loop, before
-    // uWS hands them to the sockets: at most half the backpressure limit, so
-    // one burst never takes a client that reads past its limit.
-    fetchMaxBytes: liveFetchMaxBytes,
-    partitionMaxBytes: Math.min(liveFetchMaxBytes, 4 * 1024 * 1024),
+    fetchMaxBytes: edge.fetchMaxBytes,
+    partitionMaxBytes: Math.min(edge.fetchMaxBytes, 4 * 1024 * 1024),
     lingerMs: edge.partitionLingerSeconds * 1000,
     sink: {
       onEvents: (partition, events) => {

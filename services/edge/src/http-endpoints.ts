@@ -50,6 +50,9 @@ export interface HttpEndpointsOptions {
 
 let nextStreamKey = 1;
 
+/** How often (in bytes written) an SSE stream asks uWS whether the client keeps up. */
+const probeBytes = 16 * 1024;
+
 /** What a handler needs from the request, read before the first await (uWS rule). */
 interface RequestFacts {
   readonly query: URLSearchParams;
@@ -138,11 +141,15 @@ class SseStream implements DeliveryTarget {
   onClosed: (() => void) | undefined;
   closed = false;
   /**
-   * Bytes uWebSockets.js holds for the client, as its write results tell
-   * (getWriteOffset does not count chunked writes): none after a write it
-   * took whole, else at most what was written since.
+   * At most the bytes uWebSockets.js holds for the client: what was written
+   * since uWS last had nothing buffered for it. Writes are corked, and uWS
+   * reports success for a corked write even when it then buffers it, so
+   * `#probe` asks outside a cork (getWriteOffset does not count chunked
+   * writes either).
    */
   #unsent = 0;
+  /** `#unsent` when `#probe` last asked. */
+  #probedAt = 0;
   #watchingWritable = false;
   #waiters: (() => void)[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
@@ -187,13 +194,25 @@ class SseStream implements DeliveryTarget {
     this.#expiry.unref();
   }
 
+  /** Writes `text`; callers cork (see `#probe` for what the client has not taken). */
   write(text: string): void {
     if (this.closed) return;
-    if (this.response.write(text)) {
+    this.response.write(text);
+    this.#unsent += Buffer.byteLength(text);
+  }
+
+  /**
+   * Outside a cork, every `probeBytes` written: whether uWS still holds
+   * data for the client. An uncorked write's result is true only when
+   * uWS buffers nothing afterwards; SSE clients ignore the comment line.
+   */
+  #probe(now = false): void {
+    if (this.closed || (!now && this.#unsent - this.#probedAt < probeBytes)) return;
+    this.#probedAt = this.#unsent;
+    if (this.response.write(':\n\n')) {
       this.#sentAll();
       return;
     }
-    this.#unsent += Buffer.byteLength(text);
     if (this.#watchingWritable) return;
     // Registered once: replacing the handler from inside it is not safe.
     this.#watchingWritable = true;
@@ -207,6 +226,7 @@ class SseStream implements DeliveryTarget {
 
   #sentAll(): void {
     this.#unsent = 0;
+    this.#probedAt = 0;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const resolve of waiters) resolve();
@@ -217,6 +237,9 @@ class SseStream implements DeliveryTarget {
   }
 
   drained(): Promise<void> {
+    if (this.closed || this.#unsent === 0) return Promise.resolve();
+    // Maybe the client took it all already; else onWritable tells.
+    this.#probe(true);
     if (this.closed || this.#unsent === 0) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
@@ -229,6 +252,7 @@ class SseStream implements DeliveryTarget {
     this.response.cork(() => {
       this.write(frame);
     });
+    this.#probe();
     this.options.metrics.deliveries.inc({ transport: 'sse' });
     this.options.metrics.deliveredBytes.inc({ transport: 'sse' }, frame.length);
     if (this.bufferedBytes() > this.options.config.maxBackpressureBytes) {

@@ -9,8 +9,9 @@
  * buffer when the event loop turns. Buffered amounts therefore do not show
  * what this turn published. The guard counts the bytes published (an upper
  * bound of what any one connection received) and, before the count since
- * the last check would pass `budgetBytes`, checks the connections again,
- * counting this turn's bytes as already buffered. A client kept by a check
+ * the last check would pass `budgetBytes`, checks the connections again;
+ * one that this turn's bytes might take over the limit is first handed what
+ * uWS queued for it, so its buffered amount is exact. A client kept by a check
  * holds at most the close threshold, and at most `budgetBytes` more until
  * the next one: the rest of uWS's limit is room for the close.
  */

@@ -112,6 +112,12 @@ class WsConnection implements DeliveryTarget {
     return this.closed || !this.ws ? 0 : this.ws.getBufferedAmount();
   }
 
+  /** Moves frames uWS queued for this socket's topics into its buffer (any send does). */
+  flushQueued(): void {
+    if (this.closed || !this.ws) return;
+    this.ws.ping();
+  }
+
   drained(): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
@@ -635,10 +641,18 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
 
   return {
     connections: () => live.size,
-    /** Closes the connections over the limit, counting `pendingBytes` (published, not yet handed to them) as buffered. */
+    /**
+     * Closes the connections over the limit. `pendingBytes` were published
+     * this turn and may still wait in uWS's topic queue, not counted in a
+     * buffered amount: a connection they might take over the limit is handed
+     * its queued frames first (a send does that; a ping is the smallest).
+     */
     sweep(pendingBytes) {
       for (const connection of live) {
-        if (connection.bufferedBytes() + pendingBytes > softLimit) {
+        if (pendingBytes > 0 && connection.bufferedBytes() + pendingBytes > softLimit) {
+          connection.flushQueued();
+        }
+        if (connection.bufferedBytes() > softLimit) {
           connection.closeWith(
             'backpressure',
             'the client read too slowly; resume from the positions',
