@@ -92,7 +92,10 @@ describe('backpressure closes of clients that never read', () => {
       60_000,
     );
 
-    // Read again: everything the edge wrote arrives, ending with the resumable close.
+    // Read again, later than uWS's 10 s timeout for an HTTP response whose
+    // writes do not get through: everything the edge wrote arrives, ending
+    // with the resumable close.
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
     for (const entry of sockets) entry.client.resume();
     for (const stream of streams) stream.resume();
     await waitFor(

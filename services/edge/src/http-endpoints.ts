@@ -52,6 +52,10 @@ let nextStreamKey = 1;
 
 /** How often (in bytes written) an SSE stream asks uWS whether the client keeps up. */
 const probeBytes = 16 * 1024;
+/** How long a closed SSE response stays open for its client to read the final event. */
+const closeLingerMs = 30_000;
+/** Under uWS's 10 s timeout for a response whose writes do not get through. */
+const keepAliveMs = 4000;
 
 /** What a handler needs from the request, read before the first await (uWS rule). */
 interface RequestFacts {
@@ -151,6 +155,12 @@ class SseStream implements DeliveryTarget {
   /** `#unsent` when `#probe` last asked. */
   #probedAt = 0;
   #watchingWritable = false;
+  /** Closed, with a final event the client has not taken yet (see `#finishWhenSent`). */
+  #lingering = false;
+  #aborted = false;
+  #afterSent: (() => void) | undefined;
+  /** Writes a comment every keepAliveMs while uWS holds data for the client. */
+  #stalled: NodeJS.Timeout | undefined;
   #waiters: (() => void)[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   #expiry: NodeJS.Timeout | undefined;
@@ -213,18 +223,50 @@ class SseStream implements DeliveryTarget {
       this.#sentAll();
       return;
     }
+    this.#keepAlive();
     if (this.#watchingWritable) return;
     // Registered once: replacing the handler from inside it is not safe.
     this.#watchingWritable = true;
     this.response.onWritable(() => {
       // A write flushes what uWS holds first, so its result tells whether
       // the client caught up; SSE clients ignore a comment line.
+      if (this.#lingering) {
+        // Flushing the rest; a write of nothing does not tell, one more comment does.
+        if (this.response.write(':\n\n')) this.#afterSent?.();
+        return true;
+      }
       if (!this.closed && this.response.write(':\n\n')) this.#sentAll();
       return true;
     });
   }
 
+  /**
+   * While uWS holds data the client does not take, it closes the socket 10 s
+   * after the last write, dropping that data: a comment every few seconds
+   * keeps the stream (and its final event, once closed) there for the client.
+   */
+  #keepAlive(): void {
+    if (this.#stalled) return;
+    this.#stalled = setInterval(() => {
+      if (this.#aborted || (this.closed && !this.#lingering)) {
+        this.#stopKeepAlive();
+        return;
+      }
+      if (!this.response.write(':\n\n')) return;
+      this.#stopKeepAlive();
+      if (this.#lingering) this.#afterSent?.();
+      else this.#sentAll();
+    }, keepAliveMs);
+    this.#stalled.unref();
+  }
+
+  #stopKeepAlive(): void {
+    clearInterval(this.#stalled);
+    this.#stalled = undefined;
+  }
+
   #sentAll(): void {
+    this.#stopKeepAlive();
     this.#unsent = 0;
     this.#probedAt = 0;
     const waiters = this.#waiters;
@@ -284,7 +326,7 @@ class SseStream implements DeliveryTarget {
     this.response.cork(() => {
       this.write(`event: reset\ndata: ${body}\n\n`);
     });
-    this.finish();
+    this.#finishWhenSent();
   }
 
   /** The partitions of its channels; `undefined` when it follows a pattern. */
@@ -309,12 +351,48 @@ class SseStream implements DeliveryTarget {
     this.response.cork(() => {
       this.write(`event: disconnect\ndata: ${body}\n\n`);
     });
-    this.finish();
+    this.#finishWhenSent();
   }
 
   finish(): void {
     if (this.closed) return;
     this.response.cork(() => this.response.end());
+    this.onClose();
+  }
+
+  /**
+   * Ends the response once the client has taken everything, the final event
+   * included. uWebSockets.js closes an ended response the client does not
+   * read within 10 s, dropping what it still holds; an open one it keeps.
+   * So a client that stopped reading finds its `disconnect` when it reads
+   * again within `closeLingerMs`.
+   */
+  #finishWhenSent(): void {
+    if (this.closed) return;
+    this.#probe(true);
+    if (this.#unsent === 0) {
+      this.finish();
+      return;
+    }
+    this.#lingering = true;
+    this.onClose();
+    const endResponse = (): void => {
+      clearTimeout(timer);
+      if (!this.#lingering) return;
+      this.#lingering = false;
+      this.#stopKeepAlive();
+      if (!this.#aborted) this.response.cork(() => this.response.end());
+    };
+    const timer = setTimeout(endResponse, closeLingerMs);
+    timer.unref();
+    this.#afterSent = endResponse;
+  }
+
+  /** The client went away (uWS onAborted): the response must not be touched again. */
+  onAborted(): void {
+    this.#aborted = true;
+    this.#lingering = false;
+    this.#stopKeepAlive();
     this.onClose();
   }
 
@@ -598,7 +676,7 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
         abort.abort();
         if (state.stream) {
           streams.delete(state.stream);
-          state.stream.onClose();
+          state.stream.onAborted();
         }
       });
       run(response, facts, state, abort).catch((error: unknown) => {
