@@ -65,6 +65,9 @@ export interface WsEndpointOptions {
 
 let nextConnectionKey = 1;
 
+/** Longest a closing WebSocket waits for its client to read up to the close frame. */
+const closeLingerMs = 30_000;
+
 interface UserData {
   connection: WsConnection;
 }
@@ -84,6 +87,8 @@ class WsConnection implements DeliveryTarget {
   readonly lease: ConnectionLease;
   readonly subscribeBudget: SubscribeBudget;
   #drainWaiters: (() => void)[] = [];
+  /** Ends the socket: set while a close waits for the client to read up to it. */
+  #endWhenSent: (() => void) | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -102,8 +107,13 @@ class WsConnection implements DeliveryTarget {
     );
   }
 
+  /** Closed, or closing: `disconnect` sent, the close frame waits (see `closeWith`). */
+  get ending(): boolean {
+    return this.closed || this.#endWhenSent !== undefined;
+  }
+
   send(message: ServerMessage): void {
-    if (this.closed || !this.ws) return;
+    if (this.ending || !this.ws) return;
     const frame = encodeServerFrame(this.format, message);
     this.ws.send(frame, this.format === 'proto');
   }
@@ -114,7 +124,7 @@ class WsConnection implements DeliveryTarget {
 
   /** Moves frames uWS queued for this socket's topics into its buffer (any send does). */
   flushQueued(): void {
-    if (this.closed || !this.ws) return;
+    if (this.ending || !this.ws) return;
     this.ws.ping();
   }
 
@@ -124,6 +134,7 @@ class WsConnection implements DeliveryTarget {
   }
 
   onDrain(): void {
+    if (this.#endWhenSent && this.bufferedBytes() === 0) this.#endWhenSent();
     if (this.bufferedBytes() > this.options.config.maxBackpressureBytes / 4) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
@@ -131,7 +142,7 @@ class WsConnection implements DeliveryTarget {
   }
 
   deliver(event: EdgeEvent, subscription: Subscription): void {
-    if (this.closed || !this.ws) return;
+    if (this.ending || !this.ws) return;
     const status =
       this.format === 'proto'
         ? this.ws.send(event.protoFrame, true)
@@ -158,7 +169,7 @@ class WsConnection implements DeliveryTarget {
   }
 
   goLive(subscription: Subscription): void {
-    if (this.closed || !this.ws) return;
+    if (this.ending || !this.ws) return;
     if (subscription.live.size < subscription.cursors.size) return;
     const topic = this.options.hub.addTopic(this.format, subscription.label, [
       ...(subscription.types ?? []),
@@ -225,9 +236,16 @@ class WsConnection implements DeliveryTarget {
     return partitions;
   }
 
-  /** Sends Disconnect with the positions, then closes with the error's close code. */
+  /**
+   * Sends Disconnect with the positions, then closes with the error's close
+   * code. uWebSockets.js drops an ended socket whose client has not read up
+   * to the close frame within a short timeout (16 s by default), with what it
+   * still holds; so while data waits for the client, the edge stops sending
+   * and ends the socket once the client has read it all, or after
+   * closeLingerMs.
+   */
   closeWith(code: ErrorCode, message: string, hint?: string): void {
-    if (this.closed || !this.ws) return;
+    if (this.ending || !this.ws) return;
     this.endedByEdge = true;
     const closeCode = toCloseCode(code);
     this.options.metrics.closes.inc({ code });
@@ -240,7 +258,20 @@ class WsConnection implements DeliveryTarget {
       ...(hint === undefined ? {} : { hint }),
       positions: this.positions(),
     });
-    this.ws.end(closeCode, code);
+    const ws = this.ws;
+    const end = (): void => {
+      clearTimeout(timer);
+      this.#endWhenSent = undefined;
+      if (!this.closed) ws.end(closeCode, code);
+    };
+    if (ws.getBufferedAmount() === 0) {
+      ws.end(closeCode, code);
+      return;
+    }
+    this.#endWhenSent = end;
+    for (const subscription of [...this.subscriptions.values()]) this.unsubscribe(subscription);
+    const timer = setTimeout(end, closeLingerMs);
+    timer.unref();
   }
 
   armExpiry(): void {
@@ -587,6 +618,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     },
     message(ws, data, isBinary) {
       const connection = ws.getUserData().connection;
+      if (connection.ending) return;
       if (data.byteLength > config.maxMessageBytes) {
         connection.closeWith(
           'message_too_large',
