@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ClientFrame, ServerFrame } from '@fanout/shared';
+import { ClientFrame, formatPosition, positionFromProto, ServerFrame } from '@fanout/shared';
 import {
   startEdgeProcess,
   startIngest,
@@ -167,7 +167,8 @@ describe('resuming on an edge that lags behind the log', () => {
       () => {
         for (const frame of proto.frames.splice(0)) {
           const event = ServerFrame.decode(frame.data).event;
-          if (event) protoOffsets.push(Number(event.position?.offset ?? -1));
+          if (event)
+            protoOffsets.push(offsetOf(formatPosition(positionFromProto(event.position ?? {}))));
         }
         return (protoOffsets.at(-1) ?? -1) >= lastOne || proto.closeCode !== undefined;
       },

@@ -282,7 +282,7 @@ class SseStream implements DeliveryTarget {
     if (this.closed || this.#unsent === 0) return Promise.resolve();
     // Maybe the client took it all already; else onWritable tells.
     this.#probe(true);
-    if (this.closed || this.#unsent === 0) return Promise.resolve();
+    if (this.bufferedBytes() === 0) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
