@@ -5,8 +5,10 @@
  * `Authorization`) or a first Connect frame, then subscribes. Catch-up frames
  * are sent per connection; live frames go through uWS topics so the per-
  * subscriber work stays in C++. A connection over its backpressure limit
- * is closed with `backpressure` (4008) and its positions; at twice the limit
- * uWS drops it itself. Either way it is never fed a stream with holes.
+ * is closed with `backpressure` (4008) and its positions, checked often
+ * enough (PublishGuard) that it never reaches uWS's own limit (twice ours),
+ * where uWS would drop it without a close frame. It is never fed a stream
+ * with holes.
  */
 import {
   actionForCloseCode,
