@@ -146,10 +146,10 @@ class SseStream implements DeliveryTarget {
   closed = false;
   /**
    * At most the bytes uWebSockets.js holds for the client: what was written
-   * since uWS last had nothing buffered for it. Writes are corked, and uWS
-   * reports success for a corked write even when it then buffers it, so
-   * `#probe` asks outside a cork (getWriteOffset does not count chunked
-   * writes either).
+   * since uWS last had nothing buffered for it. A corked write that fits the
+   * cork buffer reports success even when uWS then buffers it, so `#probe`
+   * asks with a write of its own (getWriteOffset does not count chunked
+   * writes).
    */
   #unsent = 0;
   /** `#unsent` when `#probe` last asked. */
@@ -212,14 +212,14 @@ class SseStream implements DeliveryTarget {
   }
 
   /**
-   * Outside a cork, every `probeBytes` written: whether uWS still holds
-   * data for the client. An uncorked write's result is true only when
-   * uWS buffers nothing afterwards; SSE clients ignore the comment line.
+   * Every `probeBytes` written: whether uWS still holds data for the client.
+   * A write in a cork of its own fails exactly when uWS holds data from
+   * before it; SSE clients ignore the comment line.
    */
   #probe(now = false): void {
     if (this.closed || (!now && this.#unsent - this.#probedAt < probeBytes)) return;
     this.#probedAt = this.#unsent;
-    if (this.response.write(':\n\n')) {
+    if (this.#comment()) {
       this.#sentAll();
       return;
     }
@@ -231,11 +231,10 @@ class SseStream implements DeliveryTarget {
       // A write flushes what uWS holds first, so its result tells whether
       // the client caught up; SSE clients ignore a comment line.
       if (this.#lingering) {
-        // Flushing the rest; a write of nothing does not tell, one more comment does.
-        if (this.response.write(':\n\n')) this.#afterSent?.();
+        if (this.#comment()) this.#afterSent?.();
         return true;
       }
-      if (!this.closed && this.response.write(':\n\n')) this.#sentAll();
+      if (!this.closed && this.#comment()) this.#sentAll();
       return true;
     });
   }
@@ -252,12 +251,21 @@ class SseStream implements DeliveryTarget {
         this.#stopKeepAlive();
         return;
       }
-      if (!this.response.write(':\n\n')) return;
+      if (!this.#comment()) return;
       this.#stopKeepAlive();
       if (this.#lingering) this.#afterSent?.();
       else this.#sentAll();
     }, keepAliveMs);
     this.#stalled.unref();
+  }
+
+  /** Writes an SSE comment in a cork of its own; false when uWS held data before it. */
+  #comment(): boolean {
+    let written = false;
+    this.response.cork(() => {
+      written = this.response.write(':\n\n');
+    });
+    return written;
   }
 
   #stopKeepAlive(): void {
