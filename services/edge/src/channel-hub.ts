@@ -18,21 +18,32 @@ import { FanoutError, partitionForChannel, type Logger } from '@fanout/shared';
 import type { ConnectionPool } from '@platformatic/kafka';
 import { EdgeEvent } from './edge-event.js';
 import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
-import type { KafkaLog, PartitionOffsets } from './kafka-log.js';
+import type { KafkaLog, PartitionOffsets, TopicLayout } from './kafka-log.js';
+import { kafkaUnavailable, withKafkaDeadline } from './kafka-wait.js';
 import type { PartitionReader, PartitionSink, PartitionTail } from './partition-reader.js';
 import type { StreamCursor } from './stream-cursor.js';
 import type { ResetCode, Subscription } from './subscription.js';
 
 export type WireFormat = 'json' | 'proto';
 
-/** Publishes one frame to a uWS topic (app.publish). */
-export type TopicPublisher = (topic: string, frame: string | Uint8Array, binary: boolean) => void;
+/** Publishes one frame of `bytes` bytes to a uWS topic (app.publish). */
+export type TopicPublisher = (
+  topic: string,
+  frame: string | Uint8Array,
+  binary: boolean,
+  bytes: number,
+) => void;
 
 export interface HubObserver {
   onReplay?(kind: 'hot' | 'cold', events: number, seconds: number): void;
   /** `count` deliveries of `event` as frames of `bytes` bytes each. */
   onDelivered?(transport: 'ws' | 'sse', event: EdgeEvent, count: number, bytes: number): void;
   onReset?(code: string): void;
+  /**
+   * A catch-up that resumed beyond the partition's read head waited for the
+   * head to pass its cursor: `caught_up`, or `timeout` when it gave up.
+   */
+  onHeadWait?(outcome: 'caught_up' | 'timeout', seconds: number): void;
 }
 
 export interface ChannelHubOptions {
@@ -43,6 +54,11 @@ export interface ChannelHubOptions {
   readonly replayFetchMaxBytes: number;
   /** Buffered bytes above which a catch-up waits for the client to read. */
   readonly replayPauseBytes: number;
+  /**
+   * Longest wait for Kafka on behalf of one client: a partition's start, the
+   * topic layout, offsets, or the read head passing a resumed position.
+   */
+  readonly kafkaWaitMs: number;
   readonly observer?: HubObserver;
   /** Spans for live deliveries of sampled producer traces. */
   readonly tracing?: DeliveryTracing;
@@ -100,7 +116,11 @@ export class ChannelHub implements PartitionSink {
   #offsetsBatch: OffsetsBatch | undefined;
   #offsetsInFlight = false;
   readonly #waiters = new Map<number, Set<{ channel: string; wake: () => void }>>();
+  /** partition → catch-ups waiting for the read head to move (see `#waitForHead`). */
+  readonly #headWaiters = new Map<number, Set<() => void>>();
   #healthy = false;
+  /** The batch being published (see `publishedThrough`). */
+  #publishing: { partition: number; through: number } | undefined;
   onHealthChange: ((healthy: boolean) => void) | undefined;
 
   constructor(options: ChannelHubOptions) {
@@ -119,7 +139,12 @@ export class ChannelHub implements PartitionSink {
 
   /** Log start and high watermark of a partition, asked from Kafka. */
   async offsetsOf(partition: number): Promise<{ logStartOffset: number; highWatermark: number }> {
-    const offsets = await this.#options.log.offsets([partition]);
+    let offsets: Map<number, PartitionOffsets>;
+    try {
+      offsets = await this.#options.log.offsets([partition]);
+    } catch (error) {
+      throw asKafkaError(error, `the offsets of partition ${partition}`);
+    }
     return offsets.get(partition) ?? { logStartOffset: -1, highWatermark: -1 };
   }
 
@@ -131,6 +156,17 @@ export class ChannelHub implements PartitionSink {
 
   headOf(partition: number): number | undefined {
     return this.#options.reader.tails.get(partition)?.head;
+  }
+
+  /**
+   * The last offset of a partition whose live frames have been published:
+   * the head minus one, except in the middle of publishing a batch (a
+   * backpressure close then happens between two events of it).
+   */
+  publishedThrough(partition: number): number | undefined {
+    if (this.#publishing?.partition === partition) return this.#publishing.through;
+    const head = this.headOf(partition);
+    return head === undefined ? undefined : head - 1;
   }
 
   /**
@@ -298,6 +334,20 @@ export class ChannelHub implements PartitionSink {
       });
   }
 
+  /**
+   * The topic layout, read from Kafka if not known yet, within `timeoutMs`;
+   * `kafka_unavailable` when Kafka does not answer.
+   */
+  async layout(timeoutMs: number): Promise<TopicLayout> {
+    const reader = this.#options.reader;
+    if (reader.layout) return reader.layout;
+    try {
+      return await withKafkaDeadline(reader.start(), Math.max(1, timeoutMs), 'the topic layout');
+    } catch (error) {
+      throw asKafkaError(error, 'the topic layout');
+    }
+  }
+
   /** The partitions a subscription follows. */
   partitionsOf(subscription: Subscription): number[] {
     const layout = this.#options.reader.layout;
@@ -319,13 +369,15 @@ export class ChannelHub implements PartitionSink {
    */
   async prepare(subscription: Subscription, since?: StreamCursor): Promise<PreparedSubscription> {
     const reader = this.#options.reader;
-    const layout = reader.layout ?? (await reader.start());
+    // Kafka is waited for at most kafkaWaitMs in all: then kafka_unavailable.
+    const deadline = Date.now() + this.#options.kafkaWaitMs;
+    const layout = reader.layout ?? (await this.layout(deadline - Date.now()));
     subscription.epoch = layout.epoch;
     const partitions = this.partitionsOf(subscription);
     const tails: PartitionTail[] = [];
     try {
       for (const partition of partitions) {
-        tails.push(await reader.acquire(partition));
+        tails.push(await reader.acquire(partition, Math.max(1, deadline - Date.now())));
         subscription.acquired.add(partition);
       }
     } catch (error) {
@@ -371,7 +423,17 @@ export class ChannelHub implements PartitionSink {
       }
     }
     if (needOffsets.length > 0) {
-      const offsets = await this.#offsets(needOffsets);
+      let offsets: Map<number, PartitionOffsets>;
+      try {
+        offsets = await withKafkaDeadline(
+          this.#offsets(needOffsets),
+          Math.max(1, deadline - Date.now()),
+          'the offsets of the resumed partitions',
+        );
+      } catch (error) {
+        this.remove(subscription);
+        throw asKafkaError(error, 'the offsets of the resumed partitions');
+      }
       for (const partition of needOffsets) {
         const from = since?.offsets.get(partition) ?? -1;
         const known = offsets.get(partition);
@@ -488,11 +550,22 @@ export class ChannelHub implements PartitionSink {
     let idle = 0;
     /** Fetched from Kafka and not delivered yet (the client was over the pause mark). */
     let fetched: { events: readonly EdgeEvent[]; next: number; last: number } | undefined;
+    /** When cold reads began to fail (Kafka unreachable): bounded by kafkaWaitMs. */
+    let failingSince: number | undefined;
     while (subscription.active && !target.closed) {
       const tail = this.#options.reader.tails.get(partition);
       if (!tail) return;
       const cursor = subscription.cursors.get(partition) ?? tail.head - 1;
-      if (cursor + 1 >= tail.head || tail.ring.covers(cursor + 1)) {
+      if (cursor >= tail.head) {
+        // The client has seen more of the log than this edge has read (it
+        // lags: a GC pause, CPU starvation, a fetch back-off, a fresh start).
+        // Live delivery cannot skip what the client already has (a uWS topic
+        // is shared), so the subscription joins it only once the head is past
+        // its cursor.
+        await this.#waitForHead(subscription, tail, cursor);
+        continue;
+      }
+      if (cursor + 1 === tail.head || tail.ring.covers(cursor + 1)) {
         // Hot: from memory. A client that falls behind is waited for (the
         // ring is read again afterwards, or Kafka if it moved on), so a
         // replay never pushes it past its backpressure limit.
@@ -524,6 +597,14 @@ export class ChannelHub implements PartitionSink {
       if (fetched === undefined || fetched.next >= fetched.events.length) {
         const read = await this.#coldRead(subscription, partition, cursor);
         if (read === undefined) return;
+        if (read === 'failed') {
+          failingSince ??= Date.now();
+          if (Date.now() - failingSince >= this.#options.kafkaWaitMs) {
+            throw kafkaUnavailable(`partition ${partition}: replay`, this.#options.kafkaWaitMs);
+          }
+          continue;
+        }
+        failingSince = undefined;
         if (read.last <= cursor) {
           if (++idle > 3) {
             await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 20 * idle)));
@@ -556,12 +637,64 @@ export class ChannelHub implements PartitionSink {
     }
   }
 
-  /** Events after `cursor` from Kafka; undefined when the subscription was reset instead. */
+  /**
+   * Waits until the read head of `tail` passes `cursor`, at most
+   * `kafkaWaitMs`; throws `kafka_unavailable` when it does not (the client
+   * resumes from its position later, here or elsewhere: never a jump).
+   */
+  async #waitForHead(
+    subscription: Subscription,
+    tail: PartitionTail,
+    cursor: number,
+  ): Promise<void> {
+    const began = performance.now();
+    const deadline = Date.now() + this.#options.kafkaWaitMs;
+    const partition = tail.partition;
+    let waiters = this.#headWaiters.get(partition);
+    if (!waiters) this.#headWaiters.set(partition, (waiters = new Set()));
+    const set = waiters;
+    const passed = (): boolean =>
+      !subscription.active || subscription.target.closed || tail.head > cursor;
+    while (!passed()) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.#options.observer?.onHeadWait?.('timeout', (performance.now() - began) / 1000);
+        throw kafkaUnavailable(
+          `partition ${partition}: this edge has read up to offset ${tail.head - 1}, not yet past the position ${cursor}`,
+          this.#options.kafkaWaitMs,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          set.delete(wake);
+          resolve();
+        };
+        // Woken by new events; the timer also sees a head moved by records
+        // that could not be decoded (no events for them).
+        const timer = setTimeout(wake, Math.min(left, 250));
+        set.add(wake);
+      });
+    }
+    if (set.size === 0) this.#headWaiters.delete(partition);
+    this.#options.observer?.onHeadWait?.('caught_up', (performance.now() - began) / 1000);
+  }
+
+  #wakeHeadWaiters(partition: number): void {
+    const waiters = this.#headWaiters.get(partition);
+    if (!waiters || waiters.size === 0) return;
+    for (const wake of [...waiters]) wake();
+  }
+
+  /**
+   * Events after `cursor` from Kafka; undefined when the subscription was
+   * reset instead, `failed` when Kafka did not answer (after a pause).
+   */
   async #coldRead(
     subscription: Subscription,
     partition: number,
     cursor: number,
-  ): Promise<{ events: readonly EdgeEvent[]; last: number } | undefined> {
+  ): Promise<{ events: readonly EdgeEvent[]; last: number } | 'failed' | undefined> {
     let read;
     try {
       read = await this.#fetchCold(partition, cursor);
@@ -569,7 +702,7 @@ export class ChannelHub implements PartitionSink {
       this.#options.logger.warn({ err: error, partition }, 'cold replay fetch failed; retrying');
       await new Promise((resolve) => setTimeout(resolve, 500));
       await this.#options.reader.start().catch(() => undefined);
-      return { events: [], last: cursor };
+      return 'failed';
     }
     if (read === 'too_old') {
       const offsets = await this.#options.log.offsets([partition]).catch(() => undefined);
@@ -605,21 +738,12 @@ export class ChannelHub implements PartitionSink {
     const observer = this.#options.observer;
     const traced = this.#options.tracing?.begin(events);
     if (this.#topics.size > 0) {
-      for (const event of events) {
-        this.#publishTo(this.#topics.get(event.channel), event, publish, observer, traced);
-        if (this.#patternTopics > 0) {
-          let dot = event.channel.indexOf('.');
-          while (dot > 0) {
-            this.#publishTo(
-              this.#topics.get(`${event.channel.slice(0, dot)}.*`),
-              event,
-              publish,
-              observer,
-              traced,
-            );
-            dot = event.channel.indexOf('.', dot + 1);
-          }
-        }
+      const publishing = { partition, through: (events[0]?.offset ?? 0) - 1 };
+      this.#publishing = publishing;
+      try {
+        this.#publishAll(events, publishing, publish, observer, traced);
+      } finally {
+        this.#publishing = undefined;
       }
     }
     const waiters = this.#waiters.get(partition);
@@ -631,16 +755,45 @@ export class ChannelHub implements PartitionSink {
     const direct = this.#direct.get(partition);
     if (direct && direct.size > 0) {
       for (const subscription of direct) {
+        const cursor = subscription.cursors.get(partition) ?? -1;
         for (const event of events) {
-          if (!subscription.matches(event)) continue;
+          // Never at or before what the client has (its cursor).
+          if (event.offset <= cursor || !subscription.matches(event)) continue;
           subscription.target.deliver(event, subscription);
           traced?.delivered(event, 'sse', 1);
         }
         const last = events[events.length - 1];
-        if (last) subscription.cursors.set(partition, last.offset);
+        if (last && last.offset > cursor) subscription.cursors.set(partition, last.offset);
       }
     }
     traced?.end();
+    this.#wakeHeadWaiters(partition);
+  }
+
+  #publishAll(
+    events: readonly EdgeEvent[],
+    publishing: { through: number },
+    publish: TopicPublisher,
+    observer: HubObserver | undefined,
+    traced: TracedBatch | undefined,
+  ): void {
+    for (const event of events) {
+      this.#publishTo(this.#topics.get(event.channel), event, publish, observer, traced);
+      if (this.#patternTopics > 0) {
+        let dot = event.channel.indexOf('.');
+        while (dot > 0) {
+          this.#publishTo(
+            this.#topics.get(`${event.channel.slice(0, dot)}.*`),
+            event,
+            publish,
+            observer,
+            traced,
+          );
+          dot = event.channel.indexOf('.', dot + 1);
+        }
+      }
+      publishing.through = event.offset;
+    }
   }
 
   #publishTo(
@@ -656,12 +809,11 @@ export class ChannelHub implements PartitionSink {
       let bytes: number;
       if (entry.format === 'proto') {
         const frame = event.protoFrame;
-        publish(entry.topic, frame, true);
         bytes = frame.byteLength;
+        publish(entry.topic, frame, true, bytes);
       } else {
-        const frame = event.jsonFrame;
-        publish(entry.topic, frame, false);
         bytes = event.jsonFrameBytes;
+        publish(entry.topic, event.jsonFrame, false, bytes);
       }
       observer?.onDelivered?.('ws', event, entry.count, bytes);
       traced?.delivered(event, 'ws', entry.count);
@@ -669,6 +821,7 @@ export class ChannelHub implements PartitionSink {
   }
 
   onGap(partition: number, logStartOffset: number): void {
+    this.#wakeHeadWaiters(partition);
     for (const subscription of [...(this.#byPartition.get(partition) ?? [])]) {
       const cursor = subscription.cursors.get(partition) ?? -1;
       if (cursor + 1 >= logStartOffset) continue;
@@ -700,6 +853,16 @@ export class ChannelHub implements PartitionSink {
     this.#healthy = healthy;
     this.onHealthChange?.(healthy);
   }
+}
+
+/** A failed Kafka request as the catalog's `kafka_unavailable`; FanoutErrors as they are. */
+function asKafkaError(error: unknown, what: string): FanoutError {
+  if (error instanceof FanoutError) return error;
+  return new FanoutError(
+    'kafka_unavailable',
+    `${what}: ${error instanceof Error ? error.message : String(error)}`,
+    { details: { retryAfterMs: 1000 }, cause: error },
+  );
 }
 
 /** The position of `since` for `partition`, or its first one when it has none. */

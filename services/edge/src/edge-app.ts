@@ -82,9 +82,10 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     reader,
     log,
     logger: logger.child({ component: 'hub' }),
-    publish: (topic, frame, binary) => {
+    publish: (topic, frame, binary, bytes) => {
       publishing = true;
       try {
+        published.server?.beforePublish(bytes);
         published.server?.app.publish(topic, frame, binary);
       } finally {
         publishing = false;
@@ -92,6 +93,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     },
     replayFetchMaxBytes: 4 * 1024 * 1024,
     replayPauseBytes: edge.maxBackpressureBytes / 4,
+    kafkaWaitMs: edge.kafkaWaitMs,
     tracing: new DeliveryTracing(config.kafka.topic),
     observer: {
       onReplay: (kind, events, seconds) => {
@@ -105,6 +107,9 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       },
       onReset: (code) => {
         metrics.resets.inc({ code });
+      },
+      onHeadWait: (outcome, seconds) => {
+        metrics.headWaitSeconds.observe({ outcome }, seconds);
       },
     },
   });

@@ -14,6 +14,7 @@ export interface EdgeMetrics {
   readonly replays: Counter<'kind'>;
   readonly replayEvents: Counter<'kind'>;
   readonly replaySeconds: Histogram<'kind'>;
+  readonly headWaitSeconds: Histogram<'outcome'>;
   readonly deliveryLatency: Histogram;
   readonly kafkaLag: Gauge<'partition'>;
   readonly kafkaConnected: Gauge;
@@ -88,6 +89,13 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
       help: 'Time from subscribe to live of a catch-up, by kind.',
       labelNames: ['kind'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    headWaitSeconds: new Histogram({
+      name: 'fanout_edge_resume_head_wait_seconds',
+      help: "Time a subscription resuming beyond the edge's read head waited for the head to pass its position, by outcome (caught_up, timeout: answered kafka_unavailable).",
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
     deliveryLatency: new Histogram({

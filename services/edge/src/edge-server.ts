@@ -14,6 +14,7 @@ import { CorsPolicy, writeCorsHeaders } from './cors.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
 import { registerHttpEndpoints, sendError } from './http-endpoints.js';
+import { PublishGuard } from './publish-guard.js';
 import type { PartitionReader } from './partition-reader.js';
 import type { Uws } from './uws-native.js';
 import { registerReadinessEndpoint } from './readiness-endpoint.js';
@@ -42,6 +43,11 @@ export interface EdgeServer {
   readonly app: TemplatedApp;
   /** Open WebSockets plus SSE streams. */
   connections(): number;
+  /**
+   * Call before publishing a frame of `bytes` bytes to a topic: closes
+   * WebSockets over their backpressure limit first when needed (PublishGuard).
+   */
+  beforePublish(bytes: number): void;
   /** Refuses new clients from now on (readiness turns 503 elsewhere). */
   stopAccepting(): void;
   /**
@@ -165,12 +171,15 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       else reject(new Error(`cannot listen on ${config.host}:${config.port}`));
     });
   });
+  const publishGuard = new PublishGuard(config.maxBackpressureBytes / 2, (pending) => {
+    ws.sweep(pending);
+  });
   const sweep = setInterval(
     guard(
       handlerGuard,
       'backpressure sweep',
       () => {
-        ws.sweep();
+        publishGuard.checkNow();
       },
       () => undefined,
     ),
@@ -189,6 +198,36 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     1000,
   );
   idleSweep.unref();
+  // Kafka unreachable for kafkaWaitMs: every client is told (4011, SSE
+  // `disconnect` kafka_unavailable) and resumes with backoff from its
+  // positions, on an edge that can read Kafka if there is one (this one is
+  // not ready meanwhile). Shorter blips pass unnoticed.
+  let outage: NodeJS.Timeout | undefined;
+  options.hub.onHealthChange = (healthy) => {
+    if (healthy) {
+      clearTimeout(outage);
+      outage = undefined;
+      return;
+    }
+    if (outage) return;
+    outage = setTimeout(
+      guard(
+        handlerGuard,
+        'kafka outage close',
+        () => {
+          outage = undefined;
+          if (options.hub.healthy) return;
+          const message = `Kafka has been unreachable for ${config.kafkaWaitMs} ms; resume with backoff`;
+          options.logger.warn({ connections: connections() }, 'Kafka unreachable: closing clients');
+          ws.drainAll('kafka_unavailable', message);
+          http.drainAll('kafka_unavailable', message);
+        },
+        () => undefined,
+      ),
+      config.kafkaWaitMs,
+    );
+    outage.unref();
+  };
   let listening = true;
   const stopListening = (): void => {
     if (!listening) return;
@@ -199,6 +238,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     port: options.uws.us_socket_local_port(listenSocket),
     app: uwsApp,
     connections,
+    beforePublish(bytes) {
+      publishGuard.beforePublish(bytes);
+    },
     stopAccepting() {
       accepting = false;
     },
@@ -222,6 +264,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     close() {
       clearInterval(sweep);
       clearInterval(idleSweep);
+      clearTimeout(outage);
+      options.hub.onHealthChange = undefined;
       stopListening();
       ws.drainAll('draining', 'this edge is shutting down');
       http.drainAll('draining', 'this edge is shutting down');

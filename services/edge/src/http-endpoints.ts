@@ -28,6 +28,7 @@ import { writeCorsHeaders, type CorsPolicy } from './cors.js';
 import type { EdgeEvent } from './edge-event.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
+import { withKafkaDeadline } from './kafka-wait.js';
 import type { PartitionReader } from './partition-reader.js';
 import { parseStreamCursor, type StreamCursor } from './stream-cursor.js';
 import { Subscription, type DeliveryTarget, type ResetInfo } from './subscription.js';
@@ -59,6 +60,13 @@ export interface HttpEndpointsOptions {
 }
 
 let nextStreamKey = 1;
+
+/** How often (in bytes written) an SSE stream asks uWS whether the client keeps up. */
+const probeBytes = 16 * 1024;
+/** How long a closed SSE response stays open for its client to read the final event. */
+const closeLingerMs = 30_000;
+/** Under uWS's 10 s timeout for a response whose writes do not get through. */
+const keepAliveMs = 4000;
 
 /** What a handler needs from the request, read before the first await (uWS rule). */
 interface RequestFacts {
@@ -148,12 +156,22 @@ class SseStream implements DeliveryTarget {
   onClosed: (() => void) | undefined;
   closed = false;
   /**
-   * Bytes uWebSockets.js holds for the client, as its write results tell
-   * (getWriteOffset does not count chunked writes): none after a write it
-   * took whole, else at most what was written since.
+   * At most the bytes uWebSockets.js holds for the client: what was written
+   * since uWS last had nothing buffered for it. A corked write that fits the
+   * cork buffer reports success even when uWS then buffers it, so `#probe`
+   * asks with a write of its own (getWriteOffset does not count chunked
+   * writes).
    */
   #unsent = 0;
+  /** `#unsent` when `#probe` last asked. */
+  #probedAt = 0;
   #watchingWritable = false;
+  /** Closed, with a final event the client has not taken yet (see `#finishWhenSent`). */
+  #lingering = false;
+  #aborted = false;
+  #afterSent: (() => void) | undefined;
+  /** Writes a comment every keepAliveMs while uWS holds data for the client. */
+  #stalled: NodeJS.Timeout | undefined;
   #waiters: (() => void)[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #expiry = new DeadlineTimer();
@@ -211,20 +229,37 @@ class SseStream implements DeliveryTarget {
     );
   }
 
+  /** Writes `text`; callers cork (see `#probe` for what the client has not taken). */
   write(text: string): void {
     if (this.closed) return;
-    if (this.response.write(text)) {
+    this.response.write(text);
+    this.#unsent += Buffer.byteLength(text);
+  }
+
+  /**
+   * Every `probeBytes` written: whether uWS still holds data for the client.
+   * A write in a cork of its own fails exactly when uWS holds data from
+   * before it; SSE clients ignore the comment line.
+   */
+  #probe(now = false): void {
+    if (this.closed || (!now && this.#unsent - this.#probedAt < probeBytes)) return;
+    this.#probedAt = this.#unsent;
+    if (this.#comment()) {
       this.#sentAll();
       return;
     }
-    this.#unsent += Buffer.byteLength(text);
+    this.#keepAlive();
     if (this.#watchingWritable) return;
     // Registered once: replacing the handler from inside it is not safe.
     this.#watchingWritable = true;
     const onWritable = this.#guarded('sse writable', () => {
       // A write flushes what uWS holds first, so its result tells whether
       // the client caught up; SSE clients ignore a comment line.
-      if (!this.closed && this.response.write(':\n\n')) this.#sentAll();
+      if (this.#lingering) {
+        if (this.#comment()) this.#afterSent?.();
+        return;
+      }
+      if (!this.closed && this.#comment()) this.#sentAll();
     });
     this.response.onWritable(() => {
       onWritable();
@@ -232,8 +267,44 @@ class SseStream implements DeliveryTarget {
     });
   }
 
+  /**
+   * While uWS holds data the client does not take, it closes the socket 10 s
+   * after the last write, dropping that data: a comment every few seconds
+   * keeps the stream (and its final event, once closed) there for the client.
+   */
+  #keepAlive(): void {
+    if (this.#stalled) return;
+    this.#stalled = setInterval(() => {
+      if (this.#aborted || (this.closed && !this.#lingering)) {
+        this.#stopKeepAlive();
+        return;
+      }
+      if (!this.#comment()) return;
+      this.#stopKeepAlive();
+      if (this.#lingering) this.#afterSent?.();
+      else this.#sentAll();
+    }, keepAliveMs);
+    this.#stalled.unref();
+  }
+
+  /** Writes an SSE comment in a cork of its own; false when uWS held data before it. */
+  #comment(): boolean {
+    let written = false;
+    this.response.cork(() => {
+      written = this.response.write(':\n\n');
+    });
+    return written;
+  }
+
+  #stopKeepAlive(): void {
+    clearInterval(this.#stalled);
+    this.#stalled = undefined;
+  }
+
   #sentAll(): void {
+    this.#stopKeepAlive();
     this.#unsent = 0;
+    this.#probedAt = 0;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const resolve of waiters) resolve();
@@ -245,6 +316,9 @@ class SseStream implements DeliveryTarget {
 
   drained(): Promise<void> {
     if (this.closed || this.#unsent === 0) return Promise.resolve();
+    // Maybe the client took it all already; else onWritable tells.
+    this.#probe(true);
+    if (this.bufferedBytes() === 0) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
@@ -256,6 +330,7 @@ class SseStream implements DeliveryTarget {
     this.response.cork(() => {
       this.write(frame);
     });
+    this.#probe();
     this.options.metrics.deliveries.inc({ transport: 'sse' });
     this.options.metrics.deliveredBytes.inc({ transport: 'sse' }, frame.length);
     if (this.bufferedBytes() > this.options.config.maxBackpressureBytes) {
@@ -287,7 +362,7 @@ class SseStream implements DeliveryTarget {
     this.response.cork(() => {
       this.write(`event: reset\ndata: ${body}\n\n`);
     });
-    this.finish();
+    this.#finishWhenSent();
   }
 
   /** The partitions of its channels; `undefined` when it follows a pattern. */
@@ -312,12 +387,48 @@ class SseStream implements DeliveryTarget {
     this.response.cork(() => {
       this.write(`event: disconnect\ndata: ${body}\n\n`);
     });
-    this.finish();
+    this.#finishWhenSent();
   }
 
   finish(): void {
     if (this.closed) return;
     this.response.cork(() => this.response.end());
+    this.onClose();
+  }
+
+  /**
+   * Ends the response once the client has taken everything, the final event
+   * included. uWebSockets.js closes an ended response the client does not
+   * read within 10 s, dropping what it still holds; an open one it keeps.
+   * So a client that stopped reading finds its `disconnect` when it reads
+   * again within `closeLingerMs`.
+   */
+  #finishWhenSent(): void {
+    if (this.closed) return;
+    this.#probe(true);
+    if (this.#unsent === 0) {
+      this.finish();
+      return;
+    }
+    this.#lingering = true;
+    this.onClose();
+    const endResponse = (): void => {
+      clearTimeout(timer);
+      if (!this.#lingering) return;
+      this.#lingering = false;
+      this.#stopKeepAlive();
+      if (!this.#aborted) this.response.cork(() => this.response.end());
+    };
+    const timer = setTimeout(endResponse, closeLingerMs);
+    timer.unref();
+    this.#afterSent = endResponse;
+  }
+
+  /** The client went away (uWS onAborted): the response must not be touched again. */
+  onAborted(): void {
+    this.#aborted = true;
+    this.#lingering = false;
+    this.#stopKeepAlive();
     this.onClose();
   }
 
@@ -383,7 +494,7 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
       sinceText === '' ? undefined : parseStreamCursor(sinceText);
     const patterns = channels.filter((channel) => isChannelPattern(channel));
     const plain = channels.filter((channel) => !isChannelPattern(channel));
-    const layout = reader.layout ?? (await reader.start());
+    const layout = await hub.layout(config.kafkaWaitMs);
     const partitions = new Set(
       plain.map((channel) => partitionForChannel(channel, layout.partitions)),
     );
@@ -440,8 +551,14 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     for (const partition of prepared.resuming) {
       hub.catchUp(subscription, partition).catch(
         guardResponse(options.guard, 'sse catch-up', response, (error: unknown) => {
+          const failure = toFanoutError(error);
           logger.warn({ err: error }, 'SSE catch-up failed');
-          stream.end('internal', 'catch-up failed; reconnect with Last-Event-ID');
+          stream.end(
+            failure.code,
+            failure.code === 'internal'
+              ? 'catch-up failed; reconnect with Last-Event-ID'
+              : failure.message,
+          );
         }),
       );
     }
@@ -460,9 +577,11 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
     const wait = integerParameter(facts.query, 'wait', 0, 0, config.longPollMaxSeconds);
     const afterText = facts.query.get('after') ?? '';
     const after = afterText === '' ? undefined : parseStreamCursor(afterText);
-    const layout = reader.layout ?? (await reader.start());
+    // Kafka is waited for at most kafkaWaitMs, then kafka_unavailable (503).
+    const deadline = Date.now() + config.kafkaWaitMs;
+    const layout = await hub.layout(config.kafkaWaitMs);
     const partition = partitionForChannel(facts.channel, layout.partitions);
-    const tail = await reader.acquire(partition);
+    const tail = await reader.acquire(partition, Math.max(1, deadline - Date.now()));
     try {
       let from: number;
       if (after) {
@@ -489,7 +608,13 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
           );
         }
         if (offset >= tail.head) {
-          const known = (await options.hub.offsetsOf(partition)).highWatermark;
+          const known = (
+            await withKafkaDeadline(
+              options.hub.offsetsOf(partition),
+              Math.max(1, deadline - Date.now()),
+              `the offsets of partition ${partition}`,
+            )
+          ).highWatermark;
           if (offset >= known) {
             throw new FanoutError(
               'position_ahead',
@@ -591,7 +716,7 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
           abort.abort();
           if (state.stream) {
             streams.delete(state.stream);
-            state.stream.onClose();
+            state.stream.onAborted();
           }
         }),
       );

@@ -15,6 +15,7 @@ import { FanoutError, type Logger } from '@fanout/shared';
 import { EdgeEvent } from './edge-event.js';
 import { EventRing } from './event-ring.js';
 import type { KafkaLog, PartitionRead, TopicLayout } from './kafka-log.js';
+import { withKafkaDeadline } from './kafka-wait.js';
 
 export interface PartitionSink {
   /** New events of a partition, in offset order, right after the head moved past them. */
@@ -142,9 +143,11 @@ export class PartitionReader {
 
   /**
    * Starts reading a partition (or keeps it read) for one more subscription.
-   * Resolves when its head is known.
+   * Resolves when its head is known; rejects with `kafka_unavailable` when
+   * that takes longer than `timeoutMs` (Kafka is down: the partition keeps
+   * trying to start for later callers).
    */
-  async acquire(partition: number): Promise<PartitionTail> {
+  async acquire(partition: number, timeoutMs = Number.POSITIVE_INFINITY): Promise<PartitionTail> {
     if (this.#closed) throw new FanoutError('draining', 'the edge is shutting down');
     let tail = this.#tails.get(partition);
     if (!tail) {
@@ -158,7 +161,9 @@ export class PartitionReader {
       tail.lingerTimer = undefined;
     }
     try {
-      await tail.ready;
+      await (Number.isFinite(timeoutMs) && !tail.started
+        ? withKafkaDeadline(tail.ready, timeoutMs, `partition ${partition} cannot be read yet`)
+        : tail.ready);
     } catch (error) {
       this.release(partition);
       throw error;

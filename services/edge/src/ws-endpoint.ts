@@ -5,8 +5,10 @@
  * `Authorization`) or a first Connect frame, then subscribes. Catch-up frames
  * are sent per connection; live frames go through uWS topics so the per-
  * subscriber work stays in C++. A connection over its backpressure limit
- * is closed with `backpressure` (4008) and its positions; at twice the limit
- * uWS drops it itself. Either way it is never fed a stream with holes.
+ * is closed with `backpressure` (4008) and its positions, checked often
+ * enough (PublishGuard) that it never reaches uWS's own limit (twice ours),
+ * where uWS would drop it without a close frame. It is never fed a stream
+ * with holes.
  */
 import {
   actionForCloseCode,
@@ -99,6 +101,9 @@ export function idleTimeouts(idleTimeoutSeconds: number): {
   return { edgeSeconds: Math.min(idleTimeoutSeconds, uwsSeconds - 8), uwsSeconds };
 }
 
+/** Longest a closing WebSocket waits for its client to read up to the close frame. */
+const closeLingerMs = 30_000;
+
 interface UserData {
   connection: WsConnection;
 }
@@ -132,6 +137,8 @@ class WsConnection implements DeliveryTarget {
   pinged = false;
   #drainWaiters: (() => void)[] = [];
   readonly #expiry = new DeadlineTimer();
+  /** Ends the socket: set while a close waits for the client to read up to it. */
+  #endWhenSent: (() => void) | undefined;
 
   constructor(
     format: WireFormat,
@@ -149,8 +156,13 @@ class WsConnection implements DeliveryTarget {
     );
   }
 
+  /** Closed, or closing: `disconnect` sent, the close frame waits (see `closeWith`). */
+  get ending(): boolean {
+    return this.closed || this.#endWhenSent !== undefined;
+  }
+
   send(message: ServerMessage): void {
-    if (this.closed || !this.ws) return;
+    if (this.ending || !this.ws) return;
     const frame = encodeServerFrame(this.format, message);
     this.ws.send(frame, this.format === 'proto');
   }
@@ -159,12 +171,19 @@ class WsConnection implements DeliveryTarget {
     return this.closed || !this.ws ? 0 : this.ws.getBufferedAmount();
   }
 
+  /** Moves frames uWS queued for this socket's topics into its buffer (any send does). */
+  flushQueued(): void {
+    if (this.ending || !this.ws) return;
+    this.ws.ping();
+  }
+
   drained(): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   onDrain(): void {
+    if (this.#endWhenSent && this.bufferedBytes() === 0) this.#endWhenSent();
     if (this.bufferedBytes() > this.options.config.maxBackpressureBytes / 4) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
@@ -174,7 +193,7 @@ class WsConnection implements DeliveryTarget {
   deliver(event: EdgeEvent, subscription: Subscription): void {
     // A subscription ended (unsubscribe, a narrower token) delivers nothing
     // more, even from a catch-up that was waiting on Kafka meanwhile.
-    if (this.closed || !this.ws || !subscription.active) return;
+    if (this.ending || !this.ws || !subscription.active) return;
     const status =
       this.format === 'proto'
         ? this.ws.send(event.protoFrame, true)
@@ -201,7 +220,7 @@ class WsConnection implements DeliveryTarget {
   }
 
   goLive(subscription: Subscription): void {
-    if (this.closed || !this.ws || !subscription.active) return;
+    if (this.ending || !this.ws || !subscription.active) return;
     if (subscription.live.size < subscription.cursors.size) return;
     const topic = this.options.hub.addTopic(this.format, subscription.label, [
       ...(subscription.types ?? []),
@@ -245,9 +264,10 @@ class WsConnection implements DeliveryTarget {
         continue;
       }
       for (const [partition, cursor] of subscription.cursors) {
-        // A live subscription has been sent everything below the partition's head.
-        const head = this.options.hub.headOf(partition);
-        const offset = subscription.live.has(partition) && head !== undefined ? head - 1 : cursor;
+        // A live subscription has been sent every event published so far.
+        const published = this.options.hub.publishedThrough(partition);
+        const offset =
+          subscription.live.has(partition) && published !== undefined ? published : cursor;
         states.push({
           channel: subscription.label,
           position: `${subscription.epoch}:${partition}:${offset}`,
@@ -267,9 +287,16 @@ class WsConnection implements DeliveryTarget {
     return partitions;
   }
 
-  /** Sends Disconnect with the positions, then closes with the error's close code. */
+  /**
+   * Sends Disconnect with the positions, then closes with the error's close
+   * code. uWebSockets.js drops an ended socket whose client has not read up
+   * to the close frame within a short timeout (16 s by default), with what it
+   * still holds; so while data waits for the client, the edge stops sending
+   * and ends the socket once the client has read it all, or after
+   * closeLingerMs.
+   */
   closeWith(code: ErrorCode, message: string, hint?: string): void {
-    if (this.closed || !this.ws) return;
+    if (this.ending || !this.ws) return;
     this.endedByEdge = true;
     const closeCode = toCloseCode(code);
     this.options.metrics.closes.inc({ code });
@@ -282,7 +309,20 @@ class WsConnection implements DeliveryTarget {
       ...(hint === undefined ? {} : { hint }),
       positions: this.positions(),
     });
-    this.ws.end(closeCode, code);
+    const ws = this.ws;
+    const end = (): void => {
+      clearTimeout(timer);
+      this.#endWhenSent = undefined;
+      if (!this.closed) ws.end(closeCode, code);
+    };
+    if (ws.getBufferedAmount() === 0) {
+      ws.end(closeCode, code);
+      return;
+    }
+    this.#endWhenSent = end;
+    for (const subscription of [...this.subscriptions.values()]) this.unsubscribe(subscription);
+    const timer = setTimeout(end, closeLingerMs);
+    timer.unref();
   }
 
   armExpiry(): void {
@@ -344,7 +384,7 @@ function refuseUpgrade(response: HttpResponse, error: FanoutError, metrics: Edge
 
 export function registerWsEndpoint(options: WsEndpointOptions): {
   connections: () => number;
-  sweep: () => void;
+  sweep: (pendingBytes: number) => void;
   sweepIdle: () => void;
   drainAll: (code: ErrorCode, message: string) => void;
   drainSome: (count: number, code: ErrorCode, message: string, hint?: HintFor) => void;
@@ -353,7 +393,8 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
   const { app, hub, auth, config, logger, metrics } = options;
   const live = new Set<WsConnection>();
   // The edge closes a client over the limit itself, with `disconnect` and its
-  // positions; uWS's own hard limit is twice that, for bursts between sweeps.
+  // positions; uWS's own hard limit is twice that: PublishGuard checks often
+  // enough that no client gets there, leaving room for the close frames.
   const softLimit = config.maxBackpressureBytes;
 
   async function handle(connection: WsConnection, message: ClientMessage): Promise<void> {
@@ -639,8 +680,16 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
       for (const partition of catchingUp) {
         hub.catchUp(subscription, partition).catch((error: unknown) => {
           try {
+            // kafka_unavailable (4011) when Kafka or the edge's read of it is
+            // too far behind; the positions resume exactly, here or elsewhere.
+            const failure = toFanoutError(error);
             logger.warn({ err: error, channel: subscription.label }, 'catch-up failed');
-            connection.closeWith('internal', 'catch-up failed; resume from the positions');
+            connection.closeWith(
+              failure.code,
+              failure.code === 'internal'
+                ? 'catch-up failed; resume from the positions'
+                : failure.message,
+            );
           } catch (failure) {
             options.guard.report('ws catch-up', failure);
           }
@@ -763,6 +812,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
     message(ws, data, isBinary) {
       const connection = ws.getUserData().connection;
       connection.heard();
+      if (connection.ending) return;
       if (data.byteLength > config.maxMessageBytes) {
         connection.closeWith(
           'message_too_large',
@@ -862,8 +912,17 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
 
   return {
     connections: () => live.size,
-    sweep() {
+    /**
+     * Closes the connections over the limit. `pendingBytes` were published
+     * this turn and may still wait in uWS's topic queue, not counted in a
+     * buffered amount: a connection they might take over the limit is handed
+     * its queued frames first (a send does that; a ping is the smallest).
+     */
+    sweep(pendingBytes) {
       for (const connection of live) {
+        if (pendingBytes > 0 && connection.bufferedBytes() + pendingBytes > softLimit) {
+          connection.flushQueued();
+        }
         if (connection.bufferedBytes() > softLimit) {
           connection.closeWith(
             'backpressure',

@@ -511,6 +511,12 @@ export const configSchema = z.object({
       fetchMaxBytes: positiveInt
         .default(16 * 1024 * 1024)
         .describe('Most bytes of one live Kafka fetch (all partitions of one leader).'),
+      kafkaWaitMs: positiveInt
+        .max(300000)
+        .default(10000)
+        .describe(
+          'Longest a client waits for Kafka: a subscribe, SSE stream or GET on a partition the edge cannot read yet, or a resume from a position the edge has not read up to (it lags), is answered `kafka_unavailable` (HTTP 503 with Retry-After, WebSocket close 4011, SSE `disconnect`) after it. Open connections are closed the same way once Kafka has been unreachable this long.',
+        ),
       partitionLingerSeconds: z
         .number()
         .int()

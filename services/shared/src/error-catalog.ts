@@ -237,7 +237,8 @@ export const errorCatalog = {
   },
   // ---- the server side: transient, try again or elsewhere ------------------
   kafka_unavailable: {
-    message: 'Kafka cannot be reached; nothing was acknowledged. Retry with backoff.',
+    message:
+      'Kafka cannot be reached, or an edge has not read it far enough in time; nothing was acknowledged. Retry, or resume from the positions held, with backoff.',
     grpc: 'UNAVAILABLE',
     http: 503,
     close: CloseCode.kafkaUnavailable,
