@@ -261,6 +261,8 @@ export interface HttpInput {
   readonly path: string;
   readonly headers: Record<string, string>;
   readonly body?: Buffer;
+  /** Send the body chunked, without a Content-Length. */
+  readonly chunked?: boolean;
 }
 
 function query(r: RandomSource, credentials: Credentials): string {
@@ -366,8 +368,9 @@ export function ingestRequest(r: RandomSource, credentials: Credentials): HttpIn
       body = Buffer.from(nested(r, r.between(100, 50_000)));
       break;
     case 6:
-      // Over the body limit of this run's settings (10 events of 64 KiB, plus 64 KiB).
-      body = Buffer.from(JSON.stringify({ data: 'x'.repeat(r.pick([70_000, 800_000])) }));
+      // One event over this run's 64 KiB, or a body over its request limit
+      // (10 events of 4/3 × 64 KiB + 4 KiB, plus 4 KiB: 918,876 bytes).
+      body = Buffer.from(JSON.stringify({ data: 'x'.repeat(r.pick([70_000, 1_000_000])) }));
       break;
     case 7:
       body = r.bytes(r.between(0, 200));
@@ -385,6 +388,7 @@ export function ingestRequest(r: RandomSource, credentials: Credentials): HttpIn
       : `/${r.text(r.between(0, 20), 'abc/.%')}`,
     headers,
     body,
+    chunked: r.chance(0.2),
   };
 }
 

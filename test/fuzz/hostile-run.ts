@@ -397,7 +397,11 @@ export async function runHostileInput(options: HostileRunOptions): Promise<Hosti
             path: input.path,
             headers: {
               ...input.headers,
-              ...(input.body ? { 'content-length': String(input.body.length) } : {}),
+              ...(input.body
+                ? input.chunked
+                  ? { 'transfer-encoding': 'chunked' }
+                  : { 'content-length': String(input.body.length) }
+                : {}),
             },
             agent,
             timeout: 5000,
@@ -410,8 +414,10 @@ export async function runHostileInput(options: HostileRunOptions): Promise<Hosti
         tally.sent(target);
         let timedOut = false;
         request.on('timeout', () => {
+          // Every request gets an answer or a close, also on a keep-alive connection.
           timedOut = true;
           tally.answer(`${target} no answer in 5 s`, httpSample(input));
+          tally.fail(`${target} no answer in 5 s`, httpSample(input));
           request.destroy();
         });
         request.on('error', (error: NodeJS.ErrnoException) => {
@@ -452,7 +458,10 @@ export async function runHostileInput(options: HostileRunOptions): Promise<Hosti
           });
           response.once('close', resolve);
         });
-        request.end(input.body);
+        if (input.chunked && input.body) {
+          request.write(input.body.subarray(0, input.body.length >> 1));
+          request.end(input.body.subarray(input.body.length >> 1));
+        } else request.end(input.body);
       });
     }
 

@@ -3,6 +3,7 @@
  * hostile-input run, and the answers it once found wrong, each on its own.
  */
 import assert from 'node:assert/strict';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -73,6 +74,72 @@ function pipelined(
   });
 }
 
+/** What one request on `agent` got: its status and error code, or how its connection ended. */
+function publishOn(
+  agent: Agent,
+  base: string,
+  body: Buffer,
+  send: 'declared' | 'chunked',
+): Promise<{ status?: number; code?: string; ended?: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      method: 'POST',
+      path: '/v1/channels/hostile.keepalive/events',
+      headers: {
+        'content-type': 'application/json',
+        ...(send === 'declared'
+          ? { 'content-length': String(body.length) }
+          : { 'transfer-encoding': 'chunked' }),
+      },
+      agent,
+    });
+    const timer = setTimeout(() => {
+      request.destroy();
+      reject(new Error(`no answer and no close within 20 s (${send}, ${body.length} bytes)`));
+    }, 20_000);
+    const settle = (result: { status?: number; code?: string; ended?: string }): void => {
+      clearTimeout(timer);
+      resolve(result);
+    };
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      settle({ ended: error.code ?? error.message });
+    });
+    request.on('response', (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', () => undefined);
+      response.once('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const code =
+          response.statusCode === 200
+            ? undefined
+            : (JSON.parse(text) as { error: { code: string } }).error.code;
+        settle({ status: response.statusCode ?? 0, ...(code === undefined ? {} : { code }) });
+      });
+    });
+    if (send === 'chunked') {
+      // In slices, as a producer streaming its body would.
+      const slice = 1024 * 1024;
+      let offset = 0;
+      const more = (): void => {
+        while (offset < body.length) {
+          const part = body.subarray(offset, offset + slice);
+          offset += slice;
+          if (!request.write(part)) {
+            request.once('drain', more);
+            return;
+          }
+        }
+        request.end();
+      };
+      more();
+    } else request.end(body);
+  });
+}
+
 describe('hostile input', () => {
   let stack: EdgeStack;
   let client: RawIngestClient;
@@ -137,6 +204,31 @@ describe('hostile input', () => {
     const [head, get] = answers.split(/(?=HTTP\/1\.1 )/);
     assert.match(head ?? '', /^HTTP\/1\.1 404 [^]*\r\n\r\n$/);
     assert.match(get ?? '', /^HTTP\/1\.1 404 [^]*"code":"not_found"/);
+  });
+
+  it('answers or closes a body over the request limit, and answers the next request on a keep-alive agent', async () => {
+    // One socket at a time: a later request reuses the connection if it was kept.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const base = stack.ingest.httpBase;
+    const limit = 16 * 1024 * 1024; // the default request limit
+    const over = Buffer.from(JSON.stringify({ data: 'x'.repeat(limit) }));
+    const valid = Buffer.from(JSON.stringify({ type: 't', data: { n: 1 } }));
+    try {
+      for (const send of ['declared', 'chunked', 'declared', 'chunked'] as const) {
+        const refused = await publishOn(agent, base, over, send);
+        // A close without the answer is allowed (the client was still sending the body).
+        if (refused.ended === undefined) {
+          assert.equal(refused.status, 413, JSON.stringify(refused));
+          assert.equal(refused.code, 'event_too_large');
+        }
+        const next = await publishOn(agent, base, valid, 'declared');
+        assert.equal(next.status, 200, JSON.stringify(next));
+        const small = await publishOn(agent, base, valid, 'chunked');
+        assert.equal(small.status, 200, JSON.stringify(small));
+      }
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('keeps both processes serving every control event through a short hostile run', async () => {
