@@ -220,6 +220,52 @@ describe('edge authentication and admission', () => {
       socket.close();
     });
 
+    it('closes a WebSocket that never authenticates within edge.connectTimeoutMs, pings or not', async () => {
+      const strict = await startEdge({
+        brokers: kafka.brokers,
+        topic,
+        env: {
+          FANOUT_EDGE_AUTH_REQUIRED: 'true',
+          FANOUT_AUTH_JWT_HS256_SECRET: secret,
+          FANOUT_EDGE_CONNECT_TIMEOUT_MS: '1500',
+        },
+      });
+      try {
+        const silent = new TestSocket(strict.wsUrl, 'fanout.json.v1');
+        const late = new TestSocket(strict.wsUrl, 'fanout.json.v1');
+        await Promise.all([silent.opened, late.opened]);
+        let requestId = 0;
+        // Application pings (and the library's pongs) keep the socket from
+        // idling out, never from having to authenticate.
+        const pinger = setInterval(() => {
+          silent.sendJson({ ping: { requestId: ++requestId } });
+        }, 200);
+        try {
+          const [disconnect] = await silent.takeJson('disconnect', 1, 15_000);
+          assert.equal(disconnect?.['code'], 'unauthenticated');
+          assert.equal(disconnect['closeCode'], 4401);
+          await silent.closed;
+          assert.equal(silent.closeCode, 4401);
+        } finally {
+          clearInterval(pinger);
+        }
+        // The other socket went silent without a token: closed the same way.
+        await late.closed;
+        assert.equal(late.closeCode, 4401);
+
+        // One that authenticates in time stays.
+        const prompt = new TestSocket(strict.wsUrl, 'fanout.json.v1');
+        await prompt.opened;
+        prompt.sendJson({ connect: { requestId: 1, token: token() } });
+        await prompt.takeJson('connected');
+        await sleep(3000);
+        assert.equal(prompt.closeCode, undefined, 'an authenticated socket is not closed');
+        prompt.close();
+      } finally {
+        await strict.stop();
+      }
+    });
+
     it('refuses a subscription outside the token claim with an error frame and keeps the connection', async () => {
       const { socket } = await connected(
         `${edge.wsUrl}?token=${token({ namespaces: ['orders'] })}`,

@@ -131,6 +131,8 @@ class WsConnection implements DeliveryTarget {
   /** `connect` and `refreshToken` frames run one after another, in arrival order. */
   tokenFrames: Promise<void> = Promise.resolve();
   pendingTokenFrames = 0;
+  /** When the socket opened, epoch ms: a token must come within edge.connectTimeoutMs. */
+  readonly openedAt = Date.now();
   /** When the client last sent anything (frames, pings, pongs), epoch ms. */
   lastHeard = Date.now();
   /** The edge pinged since the client was last heard. */
@@ -935,6 +937,18 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
       const now = Date.now();
       const idleMs = idle.edgeSeconds * 1000;
       for (const connection of [...live]) {
+        if (
+          !connection.authenticated() &&
+          connection.pendingTokenFrames === 0 &&
+          now - connection.openedAt >= config.connectTimeoutMs
+        ) {
+          // Pings keep a socket from idling out, not from authenticating.
+          connection.closeWith(
+            'unauthenticated',
+            `no Connect frame with a valid token within ${config.connectTimeoutMs} ms`,
+          );
+          continue;
+        }
         const silent = now - connection.lastHeard;
         if (silent >= idleMs) {
           connection.closeWith(

@@ -437,6 +437,13 @@ export const configSchema = z.object({
         .describe(
           'Subscriptions one WebSocket may add per second, after a first burst of maxSubscriptionsPerConnection; over it a subscribe is answered `rate_limited` with the delay. 0 is no limit.',
         ),
+      connectTimeoutMs: positiveInt
+        .min(1000)
+        .max(600000)
+        .default(10000)
+        .describe(
+          'With edge.authRequired, a WebSocket opened without a token must authenticate with a Connect frame within this time, or it is closed with 4401 `unauthenticated` (pings do not extend it).',
+        ),
       idleTimeoutSeconds: z
         .number()
         .int()
