@@ -10,7 +10,7 @@ import { startGrpcServer, type GrpcServer } from './grpc-server.js';
 import { startHttpServer, type HttpServer } from './http-server.js';
 import { createIngestMetrics } from './ingest-metrics.js';
 import { loadIngestTls } from './ingest-tls.js';
-import { createKafka } from './kafka-client.js';
+import { createKafkaAdmin } from './kafka-admin.js';
 import { parseApiKeys, ProducerAuth } from './producer-auth.js';
 import { ProducerRateLimiter } from './producer-rate-limiter.js';
 import { PublishService } from './publish-service.js';
@@ -88,9 +88,7 @@ export async function startIngestApp({
     config.ingest.rateLimitEventsPerSecond,
     config.ingest.rateLimitBurst || config.ingest.rateLimitEventsPerSecond,
   );
-  const kafka = createKafka(config.kafka, 'ingest', logger);
-  const admin = kafka.admin();
-  await admin.connect();
+  const admin = createKafkaAdmin(config.kafka, 'ingest');
   let topic: TopicState;
   try {
     topic = await ensureTopic({
@@ -105,7 +103,7 @@ export async function startIngestApp({
       create: true,
     });
   } finally {
-    await admin.disconnect();
+    await admin.close();
   }
   const writer = new EventWriter({
     connectProducer: () =>

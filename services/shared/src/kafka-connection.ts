@@ -1,11 +1,10 @@
 /**
  * How every fanout service connects to Kafka, from the `kafka.*` settings:
  * broker addresses, timeouts, TLS with the broker's host name as SNI, and
- * SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). Ingest's producer, the topic
- * id lookup (kafka-topic-id.ts) and the edge's partition reader take the
- * options of `@platformatic/kafka` from here; ingest's kafkajs admin client
- * (kafka-client.ts) maps the same settings and names the TLS server the same
- * way (`tlsServerNameOf`).
+ * SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). Every Kafka connection of the
+ * services is a `@platformatic/kafka` client and takes its options from
+ * here: ingest's producer and topic set-up (admin), the topic id lookup
+ * (kafka-topic-id.ts) and the edge's partition reader.
  */
 import { isIP } from 'node:net';
 import type { Broker, ConnectionOptions } from '@platformatic/kafka';

@@ -4,11 +4,11 @@
  * created again. A position from an older incarnation of the topic therefore
  * never matches, and is answered with a reset instead of being misread.
  *
- * kafkajs speaks Metadata only up to v6, which predates topic IDs; the
- * Metadata request of `@platformatic/kafka` (v10 and later) carries them. So
- * the id is read with a short-lived `@platformatic/kafka` client over the
- * same connection settings as every other Kafka connection of the services
- * (`kafkaConnectionOptions`: timeouts, TLS with SNI, SASL PLAIN and SCRAM).
+ * Topic IDs travel in Metadata v10 and later, which `@platformatic/kafka`
+ * speaks. The id is read with a short-lived `@platformatic/kafka` client over
+ * the same connection settings as every other Kafka connection of the
+ * services (`kafkaConnectionOptions`: timeouts, TLS with SNI, SASL PLAIN and
+ * SCRAM).
  */
 import { Admin, UserError } from '@platformatic/kafka';
 import type { FanoutConfig } from './config-schema.js';
