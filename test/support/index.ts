@@ -33,3 +33,5 @@ export { startBlockingProxy } from './blocking-proxy.js';
 export type { BlockingProxy } from './blocking-proxy.js';
 export { startTcpForwarder } from './tcp-forwarder.js';
 export type { TcpForwarder } from './tcp-forwarder.js';
+export { rawIngestClient } from './raw-grpc.js';
+export type { RawIngestClient, RawUnaryCallback } from './raw-grpc.js';
