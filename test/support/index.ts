@@ -35,3 +35,4 @@ export { startTcpForwarder } from './tcp-forwarder.js';
 export type { TcpForwarder } from './tcp-forwarder.js';
 export { rawIngestClient } from './raw-grpc.js';
 export type { RawIngestClient, RawUnaryCallback } from './raw-grpc.js';
+export { RestartableBroker } from './restartable-broker.js';
