@@ -22,6 +22,7 @@ import { startBrokerProxy, type BrokerProxy } from '../support/cluster-broker-pr
 import {
   createTestCertificateAuthority,
   LocalKafkaEnvironment,
+  publishAndReadBack,
   startEdgeProcess,
   startIngestProcess,
   uniqueName,
@@ -29,7 +30,6 @@ import {
   type IngestProcess,
   type TestCertificateAuthority,
 } from '../support/index.js';
-import { publishAndReadBack } from '../support/publish-and-read.js';
 
 const username = 'fanout-test';
 const password = randomBytes(12).toString('hex');

@@ -20,6 +20,7 @@ import { kafkaConnectionOptions, loadConfig, parseBrokerAddress } from '@fanout/
 import { startBrokerProxy, type BrokerProxy } from '../support/cluster-broker-proxy.js';
 import {
   createTestCertificateAuthority,
+  publishAndReadBack,
   startEdgeProcess,
   startIngestProcess,
   stopOwnKafka,
@@ -29,7 +30,6 @@ import {
   type TestCertificateAuthority,
   type TestKafka,
 } from '../support/index.js';
-import { publishAndReadBack } from '../support/publish-and-read.js';
 
 const partitions = 2;
 /** The broker's name; as long as 127.0.0.1, so the proxy can advertise it in place. */

@@ -36,3 +36,4 @@ export type { TcpForwarder } from './tcp-forwarder.js';
 export { rawIngestClient } from './raw-grpc.js';
 export type { RawIngestClient, RawUnaryCallback } from './raw-grpc.js';
 export { RestartableBroker } from './restartable-broker.js';
+export { publishAndReadBack } from './publish-and-read.js';
