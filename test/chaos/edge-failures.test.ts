@@ -6,13 +6,10 @@
  * is lost, nothing repeated, even across the reconnect.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import {
-  LocalKafkaEnvironment,
+  RestartableBroker,
   ResumingClient,
   startEdge,
   startEdgeProcess,
@@ -157,8 +154,7 @@ describe('edge process killed with SIGKILL', () => {
 });
 
 describe('broker restart under a live edge', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'fanout-chaos-edge-kafka-'));
-  let broker: LocalKafkaEnvironment | undefined;
+  let broker: RestartableBroker | undefined;
   let ingest: IngestHarness | undefined;
   let edge: EdgeHarness | undefined;
 
@@ -166,12 +162,10 @@ describe('broker restart under a live edge', () => {
     await edge?.stop();
     await ingest?.stop();
     await broker?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('recovers by itself; clients get every acknowledged event exactly once', async () => {
-    broker = await LocalKafkaEnvironment.start({ dataDir, keepData: true });
-    const port = broker.port;
+    broker = await RestartableBroker.start('chaos-edge-kafka');
     const topic = 'chaos.edge';
     ingest = await startIngest({ brokers: broker.brokers, topic, partitions: 3 });
     edge = await startEdge({ brokers: broker.brokers, topic });
@@ -182,11 +176,9 @@ describe('broker restart under a live edge', () => {
     const publisher = steadyPublisher(ingest, channels);
     await client.until(() => client.received.length >= 50, 20_000);
 
-    process.kill(broker.pid, 'SIGKILL');
-    await broker.stop();
-    broker = undefined;
+    await broker.kill();
     await sleep(1500);
-    broker = await LocalKafkaEnvironment.start({ port, dataDir, keepData: true });
+    await broker.restart();
     const ackedAtRestart = publisher.acked.length;
     await client.until(
       () => publisher.acked.length > ackedAtRestart + 50 && receivedAll(client, publisher.acked),

@@ -9,13 +9,10 @@
  * same requests are served and the positions resume exactly.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { partitionForChannel } from '@fanout/shared';
 import {
-  LocalKafkaEnvironment,
+  RestartableBroker,
   startEdge,
   startIngest,
   TestSocket,
@@ -42,8 +39,7 @@ function channelOn(name: string, partition: number): string {
 }
 
 describe('a Kafka outage under a live edge', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'fanout-chaos-edge-outage-'));
-  let broker: LocalKafkaEnvironment | undefined;
+  let broker: RestartableBroker | undefined;
   let ingest: IngestHarness | undefined;
   let edge: EdgeHarness | undefined;
 
@@ -51,12 +47,10 @@ describe('a Kafka outage under a live edge', () => {
     await edge?.stop();
     await ingest?.stop();
     await broker?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('answers kafka_unavailable within edge.kafkaWaitMs, tells open connections, and serves again after', async () => {
-    broker = await LocalKafkaEnvironment.start({ dataDir, keepData: true });
-    const port = broker.port;
+    broker = await RestartableBroker.start('chaos-edge-outage');
     const topic = 'chaos.edge-outage';
     ingest = await startIngest({ brokers: broker.brokers, topic, partitions });
     edge = await startEdge({
@@ -81,9 +75,7 @@ describe('a Kafka outage under a live edge', () => {
     assert.equal(sse.status, 200);
     await sse.take(1, (event) => event.event === 'subscribed');
 
-    process.kill(broker.pid, 'SIGKILL');
-    await broker.stop();
-    broker = undefined;
+    await broker.kill();
 
     // Open connections are told, with their positions.
     const [disconnect] = await socket.takeJson('disconnect', 1, 30_000);
@@ -131,7 +123,7 @@ describe('a Kafka outage under a live edge', () => {
     waiting.close();
 
     // Back: the same requests are served, and the positions resume exactly.
-    broker = await LocalKafkaEnvironment.start({ port, dataDir, keepData: true });
+    await broker.restart();
     const harness = edge;
     await waitFor(
       async () => {

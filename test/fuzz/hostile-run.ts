@@ -28,6 +28,7 @@ import {
   hs256Token,
   ingestClient,
   nowSeconds,
+  rawIngestClient,
   ResumingClient,
   startEdgeProcess,
   startIngestProcess,
@@ -493,43 +494,7 @@ export async function runHostileInput(options: HostileRunOptions): Promise<Hosti
     }
 
     /** gRPC calls with raw message bytes, so the bytes need not decode. */
-    const rawMethods = {
-      publish: {
-        path: '/fanout.v1.IngestService/Publish',
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: (bytes: Buffer) => bytes,
-        requestDeserialize: (bytes: Buffer) => bytes,
-        responseSerialize: (bytes: Buffer) => bytes,
-        responseDeserialize: (bytes: Buffer) => bytes,
-      },
-      publishStream: {
-        path: '/fanout.v1.IngestService/PublishStream',
-        requestStream: true,
-        responseStream: true,
-        requestSerialize: (bytes: Buffer) => bytes,
-        requestDeserialize: (bytes: Buffer) => bytes,
-        responseSerialize: (bytes: Buffer) => bytes,
-        responseDeserialize: (bytes: Buffer) => bytes,
-      },
-    };
-    const RawClient = grpc.makeGenericClientConstructor(rawMethods, 'IngestService');
-    const grpcClient = new RawClient(
-      services.ingest.grpcAddress,
-      grpc.credentials.createInsecure(),
-    ) as unknown as {
-      publish(
-        bytes: Buffer,
-        metadata: grpc.Metadata,
-        options: grpc.CallOptions,
-        callback: (error: grpc.ServiceError | null, value?: Buffer) => void,
-      ): void;
-      publishStream(
-        metadata: grpc.Metadata,
-        options: grpc.CallOptions,
-      ): grpc.ClientDuplexStream<Buffer, Buffer>;
-      close(): void;
-    };
+    const grpcClient = rawIngestClient(services.ingest.grpcAddress);
     const grpcStatusOk = (target: string, error: grpc.ServiceError, what: string): void => {
       const code = error.metadata.get('fanout-error-code')[0];
       const name = grpc.status[error.code];

@@ -6,13 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import {
-  startEdge,
-  stopOwnKafka,
-  testKafka,
-  type EdgeHarness,
-  type TestKafka,
-} from '../support/index.js';
+import { startLoneEdge, type LoneEdgeStack } from '../support/index.js';
 import { RawHttpRequest, wsUpgradeLines, type HeaderLine } from '../support/raw-http-request.js';
 
 /** The lines of a client that forges `forged` before its proxy appends `address`. */
@@ -24,23 +18,20 @@ function forwarded(forged: string, address: string): HeaderLine[] {
 }
 
 describe('edge client address over repeated X-Forwarded-For lines', () => {
-  let kafka: TestKafka;
-  let edge: EdgeHarness;
+  let stack: LoneEdgeStack;
   let port: number;
   const open: RawHttpRequest[] = [];
 
   before(async () => {
-    kafka = await testKafka();
-    const topic = await kafka.createTopic({ name: 'edge-client-address', partitions: 2 });
-    edge = await startEdge({
-      brokers: kafka.brokers,
-      topic,
-      env: {
+    stack = await startLoneEdge({
+      name: 'edge-client-address',
+      partitions: 2,
+      edgeEnv: {
         FANOUT_EDGE_MAX_CONNECTIONS_PER_ADDRESS: '2',
         FANOUT_EDGE_CLIENT_ADDRESS_HEADER: 'X-Forwarded-For',
       },
     });
-    port = edge.app.port;
+    port = stack.edge.app.port;
   });
 
   afterEach(async () => {
@@ -48,9 +39,7 @@ describe('edge client address over repeated X-Forwarded-For lines', () => {
   });
 
   after(async () => {
-    await edge.stop();
-    await kafka.close();
-    await stopOwnKafka();
+    await stack.stop();
   });
 
   function request(path: string, headers: readonly HeaderLine[]): RawHttpRequest {

@@ -5,12 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  startEdge,
-  stopOwnKafka,
-  testKafka,
+  startLoneEdge,
   TestSocket,
   type EdgeHarness,
-  type TestKafka,
+  type LoneEdgeStack,
 } from '../support/index.js';
 
 /** The HTTP status of a refused WebSocket handshake, or 101 when it opened. */
@@ -26,28 +24,25 @@ async function handshakeStatus(socket: TestSocket): Promise<number> {
 }
 
 describe('edge connection limits and subscribe rate', () => {
-  let kafka: TestKafka;
+  let stack: LoneEdgeStack;
   let edge: EdgeHarness;
 
   before(async () => {
-    kafka = await testKafka();
-    const topic = await kafka.createTopic({ name: 'edge-limits', partitions: 2 });
-    edge = await startEdge({
-      brokers: kafka.brokers,
-      topic,
-      env: {
+    stack = await startLoneEdge({
+      name: 'edge-limits',
+      partitions: 2,
+      edgeEnv: {
         FANOUT_EDGE_MAX_CONNECTIONS_PER_ADDRESS: '2',
         FANOUT_EDGE_CLIENT_ADDRESS_HEADER: 'X-Forwarded-For',
         FANOUT_EDGE_SUBSCRIBE_RATE_PER_SECOND: '1',
         FANOUT_EDGE_MAX_SUBSCRIPTIONS_PER_CONNECTION: '3',
       },
     });
+    edge = stack.edge;
   });
 
   after(async () => {
-    await edge.stop();
-    await kafka.close();
-    await stopOwnKafka();
+    await stack.stop();
   });
 
   it('refuses a third connection from one address with 429 connection_limit, over WS and SSE', async () => {

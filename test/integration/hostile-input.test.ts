@@ -8,34 +8,12 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { formatReport, runHostileInput } from '../fuzz/hostile-run.js';
-import { startEdgeStack, type EdgeStack } from '../support/index.js';
-
-/** Raw bytes as a Publish or PublishStream request message, whether they decode or not. */
-const rawMethods = {
-  publish: {
-    path: '/fanout.v1.IngestService/Publish',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (bytes: Buffer) => bytes,
-    requestDeserialize: (bytes: Buffer) => bytes,
-    responseSerialize: (bytes: Buffer) => bytes,
-    responseDeserialize: (bytes: Buffer) => bytes,
-  },
-  publishStream: {
-    path: '/fanout.v1.IngestService/PublishStream',
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: (bytes: Buffer) => bytes,
-    requestDeserialize: (bytes: Buffer) => bytes,
-    responseSerialize: (bytes: Buffer) => bytes,
-    responseDeserialize: (bytes: Buffer) => bytes,
-  },
-};
-interface RawIngestClient {
-  publish(bytes: Buffer, callback: (error: grpc.ServiceError | null, value?: Buffer) => void): void;
-  publishStream(): grpc.ClientDuplexStream<Buffer, Buffer>;
-  close(): void;
-}
+import {
+  rawIngestClient,
+  startEdgeStack,
+  type EdgeStack,
+  type RawIngestClient,
+} from '../support/index.js';
 
 /** A length prefix far beyond the message: not a PublishRequest. */
 const undecodable = Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]);
@@ -146,11 +124,7 @@ describe('hostile input', () => {
 
   before(async () => {
     stack = await startEdgeStack({ name: 'hostile', partitions: 2 });
-    const RawClient = grpc.makeGenericClientConstructor(rawMethods, 'IngestService');
-    client = new RawClient(
-      `127.0.0.1:${stack.ingest.app.grpcPort}`,
-      grpc.credentials.createInsecure(),
-    ) as unknown as RawIngestClient;
+    client = rawIngestClient(`127.0.0.1:${stack.ingest.app.grpcPort}`);
   });
 
   after(async () => {

@@ -16,11 +16,13 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { decodeEvent, fanout } from '@fanout/shared';
 import {
+  rawIngestClient,
   readTopic,
   startIngestProcess,
   stopOwnKafka,
   testKafka,
   type IngestProcess,
+  type RawIngestClient,
   type TestKafka,
 } from '../support/index.js';
 
@@ -33,31 +35,7 @@ const rounds = 4;
 /** Data of the real events: small enough that merged batches stay under Kafka's 1 MB record batch. */
 const eventBytes = 2000;
 
-type UnaryCallback = (error: grpc.ServiceError | null, value?: Buffer) => void;
-interface RawClient extends grpc.Client {
-  publish(
-    request: Buffer,
-    metadata: grpc.Metadata,
-    options: grpc.CallOptions,
-    callback: UnaryCallback,
-  ): grpc.ClientUnaryCall;
-}
-const RawClient = grpc.makeGenericClientConstructor(
-  {
-    publish: {
-      path: '/fanout.v1.IngestService/Publish',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (bytes: Buffer) => bytes,
-      requestDeserialize: (bytes: Buffer) => bytes,
-      responseSerialize: (bytes: Buffer) => bytes,
-      responseDeserialize: (bytes: Buffer) => bytes,
-    },
-  },
-  'RawIngest',
-) as unknown as new (address: string, credentials: grpc.ChannelCredentials) => RawClient;
-
-function rawPublish(client: RawClient, message: Buffer, key?: string): Promise<Buffer> {
+function rawPublish(client: RawIngestClient, message: Buffer, key?: string): Promise<Buffer> {
   const metadata = new grpc.Metadata();
   if (key !== undefined) metadata.set('x-api-key', key);
   return new Promise((resolve, reject) => {
@@ -133,7 +111,7 @@ describe('ingest memory under maximum-size publishes', () => {
 
     const grpcWorker = async (worker: number) => {
       // One connection per worker, as independent attackers would have.
-      const client = new RawClient(ingest.grpcAddress, grpc.credentials.createInsecure());
+      const client = rawIngestClient(ingest.grpcAddress);
       try {
         for (let round = 0; round < rounds; round++) {
           const ids = Array.from({ length: 100 }, (_, i) => `g-${worker}-${round}-${i}`);

@@ -13,7 +13,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createSecureContext, type TlsOptions } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { Admin, type ConnectionOptions } from '@platformatic/kafka';
@@ -21,6 +20,7 @@ import { kafkaConnectionOptions, loadConfig, parseBrokerAddress } from '@fanout/
 import { startBrokerProxy, type BrokerProxy } from '../support/cluster-broker-proxy.js';
 import {
   createTestCertificateAuthority,
+  publishAndReadBack,
   startEdgeProcess,
   startIngestProcess,
   stopOwnKafka,
@@ -44,11 +44,6 @@ function messagesOf(error: unknown): string[] {
     ...nested.flatMap(messagesOf),
     ...(error.cause === undefined ? [] : messagesOf(error.cause)),
   ];
-}
-
-interface ChannelPage {
-  readonly events: { readonly position: string; readonly data: { readonly n: number } }[];
-  readonly position: string;
 }
 
 describe('Kafka over TLS, brokers named by host name', () => {
@@ -149,46 +144,7 @@ describe('Kafka over TLS, brokers named by host name', () => {
       timeoutMs: 60_000,
     });
     const channel = `secure.${randomBytes(3).toString('hex')}`;
-    const publish = async (n: number): Promise<string> => {
-      const response = await fetch(`${ingest?.httpBase}/v1/channels/${channel}/events`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ type: 'tick', data: { n } }),
-      });
-      assert.equal(response.status, 200, await response.clone().text());
-      const body = (await response.json()) as { results: { position: string }[] };
-      return body.results[0]?.position ?? '';
-    };
-    const read = async (query: string): Promise<ChannelPage | undefined> => {
-      const response = await fetch(`${edge?.httpBase}/v1/channels/${channel}?${query}`);
-      if (response.status !== 200) {
-        await response.body?.cancel();
-        return undefined;
-      }
-      return (await response.json()) as ChannelPage;
-    };
-
-    const positions = [await publish(0), await publish(1), await publish(2)];
-    // The newest events: a read from Kafka once the edge knows the topic.
-    const deadline = Date.now() + 30_000;
-    let page = await read('limit=10');
-    while (page?.events.length !== 3 && Date.now() < deadline) {
-      await sleep(200);
-      page = await read('limit=10');
-    }
-    assert.deepEqual(
-      page?.events.map((event) => [event.position, event.data.n]),
-      positions.map((position, n) => [position, n]),
-    );
-    // A long-poll after the last one: the live read.
-    const waiting = read(`after=${encodeURIComponent(positions[2] ?? '')}&wait=20`);
-    await sleep(200);
-    const next = await publish(3);
-    const live = await waiting;
-    assert.deepEqual(
-      live?.events.map((event) => [event.position, event.data.n]),
-      [[next, 3]],
-    );
+    await publishAndReadBack(ingest.httpBase, edge.httpBase, channel, 3);
 
     for (const [name, listener] of [
       ['ingest', ingestListener],

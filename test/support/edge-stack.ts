@@ -1,8 +1,9 @@
 /**
  * What most edge integration tests start in `before()`: the test broker, a
  * topic of their own, an ingest writing into it and, for `startEdgeStack`,
- * one edge reading it. `stop()` stops them in reverse order and the broker
- * if the test process started it.
+ * one edge reading it (`startLoneEdge`: the edge without an ingest).
+ * `stop()` stops them in reverse order and the broker if the test process
+ * started it.
  */
 import { startEdge, type EdgeHarness } from './edge-harness.js';
 import { startIngest, type IngestHarness } from './ingest-harness.js';
@@ -17,6 +18,13 @@ export interface IngestStack {
 
 export interface EdgeStack extends IngestStack {
   readonly edge: EdgeHarness;
+}
+
+export interface LoneEdgeStack {
+  readonly kafka: TestKafka;
+  readonly topic: string;
+  readonly edge: EdgeHarness;
+  stop(): Promise<void>;
 }
 
 export interface StackOptions {
@@ -68,6 +76,39 @@ export async function startEdgeStack(
     async stop() {
       await edge.stop();
       await stack.stop();
+    },
+  };
+}
+
+/** Broker, topic and one edge with `edgeEnv` on top of the test defaults, no ingest. */
+export async function startLoneEdge(
+  options: StackOptions & { readonly edgeEnv?: Readonly<Record<string, string>> },
+): Promise<LoneEdgeStack> {
+  const kafka = await testKafka();
+  const stopKafka = async (): Promise<void> => {
+    await kafka.close();
+    await stopOwnKafka();
+  };
+  let edge: EdgeHarness;
+  let topic: string;
+  try {
+    topic = await kafka.createTopic({ name: options.name, partitions: options.partitions });
+    edge = await startEdge({
+      brokers: kafka.brokers,
+      topic,
+      ...(options.edgeEnv ? { env: options.edgeEnv } : {}),
+    });
+  } catch (error) {
+    await stopKafka();
+    throw error;
+  }
+  return {
+    kafka,
+    topic,
+    edge,
+    async stop() {
+      await edge.stop();
+      await stopKafka();
     },
   };
 }
