@@ -14,14 +14,14 @@
  * copies it to every subscriber in C++); SSE subscriptions are written
  * directly, from the same encoded text.
  */
-import { FanoutError, partitionForChannel, type Logger } from '@fanout/shared';
+import { FanoutError, formatPositionOf, partitionForChannel, type Logger } from '@fanout/shared';
 import type { ConnectionPool } from '@platformatic/kafka';
 import { EdgeEvent } from './edge-event.js';
 import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
 import type { KafkaLog, PartitionOffsets, TopicLayout } from './kafka-log.js';
 import { kafkaUnavailable, withKafkaDeadline } from './kafka-wait.js';
 import type { PartitionReader, PartitionSink, PartitionTail } from './partition-reader.js';
-import type { StreamCursor } from './stream-cursor.js';
+import { cursorOffsetIn, type StreamCursor } from './stream-cursor.js';
 import type { ResetCode, Subscription } from './subscription.js';
 
 export type WireFormat = 'json' | 'proto';
@@ -394,23 +394,20 @@ export class ChannelHub implements PartitionSink {
     const needOffsets: number[] = [];
     for (const tail of tails) {
       if (!since) break;
-      const from = since.offsets.get(tail.partition);
-      const earliest = `${layout.epoch}:${tail.partition}:${Math.max(tail.logStartOffset, 0) - 1}`;
-      if (since.epoch !== layout.epoch) {
+      const from = cursorOffsetIn(since, layout.epoch, tail.partition);
+      if (typeof from === 'string') {
+        // Another epoch, or a position of another partition: the channel moved
+        // (the partition count changed) or the client mixed up positions.
+        // Never "live from now".
         resets.push({
           partition: tail.partition,
-          code: 'position_epoch_mismatch',
+          code: from,
           requested: requestedPosition(since, tail.partition),
-          earliest,
-        });
-      } else if (from === undefined) {
-        // A position of another partition: the channel moved (the partition
-        // count changed) or the client mixed up positions. Never "live from now".
-        resets.push({
-          partition: tail.partition,
-          code: 'position_partition_mismatch',
-          requested: requestedPosition(since, tail.partition),
-          earliest,
+          earliest: formatPositionOf(
+            layout.epoch,
+            tail.partition,
+            Math.max(tail.logStartOffset, 0) - 1,
+          ),
         });
       } else if (
         from >= tail.head ||
@@ -442,15 +439,15 @@ export class ChannelHub implements PartitionSink {
           this.remove(subscription);
           throw new FanoutError(
             'position_ahead',
-            `position ${layout.epoch}:${partition}:${from} is beyond the end of the log (last offset ${known.highWatermark - 1})`,
+            `position ${formatPositionOf(layout.epoch, partition, from)} is beyond the end of the log (last offset ${known.highWatermark - 1})`,
           );
         }
         if (from + 1 < known.logStartOffset) {
           resets.push({
             partition,
             code: 'position_too_old',
-            requested: `${layout.epoch}:${partition}:${from}`,
-            earliest: `${layout.epoch}:${partition}:${known.logStartOffset - 1}`,
+            requested: formatPositionOf(layout.epoch, partition, from),
+            earliest: formatPositionOf(layout.epoch, partition, known.logStartOffset - 1),
           });
         } else {
           resuming.push(partition);
@@ -710,8 +707,8 @@ export class ChannelHub implements PartitionSink {
       this.#resetOne(subscription, {
         code: 'position_too_old',
         partition,
-        requested: `${subscription.epoch}:${partition}:${cursor}`,
-        earliest: `${subscription.epoch}:${partition}:${logStart - 1}`,
+        requested: formatPositionOf(subscription.epoch, partition, cursor),
+        earliest: formatPositionOf(subscription.epoch, partition, logStart - 1),
       });
       return undefined;
     }
@@ -828,8 +825,8 @@ export class ChannelHub implements PartitionSink {
       this.#resetOne(subscription, {
         code: 'position_too_old',
         partition,
-        requested: `${subscription.epoch}:${partition}:${cursor}`,
-        earliest: `${subscription.epoch}:${partition}:${logStartOffset - 1}`,
+        requested: formatPositionOf(subscription.epoch, partition, cursor),
+        earliest: formatPositionOf(subscription.epoch, partition, logStartOffset - 1),
       });
     }
   }
@@ -842,8 +839,8 @@ export class ChannelHub implements PartitionSink {
         this.#resetOne(subscription, {
           code: 'position_epoch_mismatch',
           partition,
-          requested: `${subscription.epoch}:${partition}:${cursor}`,
-          earliest: `${epoch}:${partition}:-1`,
+          requested: formatPositionOf(subscription.epoch, partition, cursor),
+          earliest: formatPositionOf(epoch, partition, -1),
         });
       }
     }
@@ -868,7 +865,9 @@ function asKafkaError(error: unknown, what: string): FanoutError {
 /** The position of `since` for `partition`, or its first one when it has none. */
 function requestedPosition(since: StreamCursor, partition: number): string {
   const own = since.offsets.get(partition);
-  if (own !== undefined) return `${since.epoch}:${partition}:${own}`;
+  if (own !== undefined) return formatPositionOf(since.epoch, partition, own);
   const [first] = since.offsets;
-  return first ? `${since.epoch}:${first[0]}:${first[1]}` : `${since.epoch}:${partition}:-1`;
+  return first
+    ? formatPositionOf(since.epoch, first[0], first[1])
+    : formatPositionOf(since.epoch, partition, -1);
 }

@@ -7,7 +7,7 @@
 import {
   decodeEvent,
   encodeEventFrame,
-  formatPosition,
+  formatPositionOf,
   type fanout,
   type PositionValue,
 } from '@fanout/shared';
@@ -33,7 +33,7 @@ export class EdgeEvent {
     this.#epoch = epoch;
     this.partition = partition;
     this.offset = record.offset;
-    this.position = `${epoch}:${partition}:${record.offset}`;
+    this.position = formatPositionOf(epoch, partition, record.offset);
     this.timestamp = record.timestamp;
     this.#value = record.value;
     this.#event = decodeEvent(record.value);
@@ -138,9 +138,4 @@ export function eventJsonText(event: fanout.v1.Event, position: string): string 
     text += `,"trace":${JSON.stringify({ traceparent: event.trace.traceparent, tracestate: event.trace.tracestate })}`;
   }
   return `${text},"position":${JSON.stringify(position)}}`;
-}
-
-/** A position of the topic's current epoch. */
-export function positionText(epoch: string, partition: number, offset: number): string {
-  return formatPosition({ epoch, partition, offset });
 }

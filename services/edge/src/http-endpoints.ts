@@ -9,6 +9,7 @@ import {
   actionForCloseCode,
   assertValidChannel,
   FanoutError,
+  formatPositionOf,
   isChannelPattern,
   partitionForChannel,
   toCloseCode,
@@ -30,7 +31,7 @@ import type { EdgeMetrics } from './edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
 import { withKafkaDeadline } from './kafka-wait.js';
 import type { PartitionReader } from './partition-reader.js';
-import { parseStreamCursor, type StreamCursor } from './stream-cursor.js';
+import { cursorOffsetIn, parseStreamCursor, type StreamCursor } from './stream-cursor.js';
 import { Subscription, type DeliveryTarget, type ResetInfo } from './subscription.js';
 import {
   failResponse,
@@ -591,16 +592,16 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
             `after must be one position (of partition ${partition}, the partition of ${facts.channel}), not a cursor`,
           );
         }
-        const earliest = `${layout.epoch}:${partition}:${tail.logStartOffset - 1}`;
-        if (after.epoch !== layout.epoch) {
+        const earliest = formatPositionOf(layout.epoch, partition, tail.logStartOffset - 1);
+        const offset = cursorOffsetIn(after, layout.epoch, partition);
+        if (offset === 'position_epoch_mismatch') {
           throw new FanoutError(
             'position_epoch_mismatch',
             `position ${afterText} belongs to another epoch of the topic (now ${layout.epoch}); refetch the channel`,
             { details: { earliest } },
           );
         }
-        const offset = after.offsets.get(partition);
-        if (offset === undefined) {
+        if (offset === 'position_partition_mismatch') {
           throw new FanoutError(
             'position_partition_mismatch',
             `position ${afterText} is not of partition ${partition}, where ${facts.channel} is (the topic's partition count changed?); refetch the channel`,
@@ -626,7 +627,11 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
           throw new FanoutError(
             'position_too_old',
             `position ${afterText} is older than the log holds; refetch the channel`,
-            { details: { earliest: `${layout.epoch}:${partition}:${tail.logStartOffset - 1}` } },
+            {
+              details: {
+                earliest: formatPositionOf(layout.epoch, partition, tail.logStartOffset - 1),
+              },
+            },
           );
         }
         from = offset;
@@ -638,7 +643,11 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
         throw new FanoutError(
           'position_too_old',
           `position ${afterText} is older than the log holds; refetch the channel`,
-          { details: { earliest: `${layout.epoch}:${partition}:${tail.logStartOffset - 1}` } },
+          {
+            details: {
+              earliest: formatPositionOf(layout.epoch, partition, tail.logStartOffset - 1),
+            },
+          },
         );
       }
       if (after && result.events.length === 0 && wait > 0) {
@@ -665,7 +674,7 @@ export function registerHttpEndpoints(options: HttpEndpointsOptions): {
         }
       }
       const events = after ? result.events : result.events.slice(-limit);
-      const position = `${layout.epoch}:${partition}:${result.last}`;
+      const position = formatPositionOf(layout.epoch, partition, result.last);
       if (state.aborted) return;
       metrics.httpRequests.inc({ route: 'channel', status: '200' });
       sendJson(

@@ -14,6 +14,7 @@ import {
   actionForCloseCode,
   assertValidChannel,
   FanoutError,
+  formatPositionOf,
   isChannelPattern,
   isValidChannel,
   namespacesAllow,
@@ -272,7 +273,7 @@ class WsConnection implements DeliveryTarget {
           subscription.live.has(partition) && published !== undefined ? published : cursor;
         states.push({
           channel: subscription.label,
-          position: `${subscription.epoch}:${partition}:${offset}`,
+          position: formatPositionOf(subscription.epoch, partition, offset),
         });
       }
     }
@@ -653,7 +654,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): {
             ? { channel: request.channel }
             : {
                 channel: request.channel,
-                position: `${subscription.epoch}:${partition}:${cursor}`,
+                position: formatPositionOf(subscription.epoch, partition, cursor),
                 ...(hint === undefined ? {} : { hint }),
               },
       });

@@ -32,10 +32,21 @@ export { FanoutError, isFanoutError, toFanoutError } from './fanout-error.js';
 export type { ErrorDetails, FanoutErrorBody, FanoutErrorOptions } from './fanout-error.js';
 export { isJsonObject, readJsonFrame, writeJsonFrame } from './json-frame.js';
 export type { JsonFrame, JsonObject } from './json-frame.js';
-export { comparePositions, formatPosition, isValidEpoch, parsePosition } from './position.js';
+export {
+  comparePositions,
+  formatPosition,
+  formatPositionOf,
+  isValidEpoch,
+  parsePosition,
+} from './position.js';
 export type { PositionValue } from './position.js';
-export { formatStreamCursor, maxCursorLength, parseStreamCursor } from './stream-cursor.js';
-export type { StreamCursor } from './stream-cursor.js';
+export {
+  cursorOffsetIn,
+  formatStreamCursor,
+  maxCursorLength,
+  parseStreamCursor,
+} from './stream-cursor.js';
+export type { CursorMismatch, StreamCursor } from './stream-cursor.js';
 export {
   isOwner,
   normalizeMembers,

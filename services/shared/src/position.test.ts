@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isFanoutError } from './fanout-error.js';
-import { comparePositions, formatPosition, parsePosition } from './position.js';
+import { comparePositions, formatPosition, formatPositionOf, parsePosition } from './position.js';
+import { cursorOffsetIn, parseStreamCursor } from './stream-cursor.js';
 
 describe('positions', () => {
   it('round-trips the text form', () => {
@@ -49,5 +50,22 @@ describe('positions', () => {
     assert.ok(comparePositions(parsePosition('e:1:5'), parsePosition('e:1:7')) < 0);
     assert.throws(() => comparePositions(parsePosition('e:1:5'), parsePosition('f:1:5')));
     assert.throws(() => comparePositions(parsePosition('e:1:5'), parsePosition('e:2:5')));
+  });
+
+  it('formats from the parts exactly as from a position', () => {
+    assert.equal(formatPositionOf('k7Hq2a_-', 3, 1042), 'k7Hq2a_-:3:1042');
+    assert.equal(
+      formatPositionOf('e', 0, -1),
+      formatPosition({ epoch: 'e', partition: 0, offset: -1 }),
+    );
+  });
+
+  it('finds the offset a cursor holds in one partition of one epoch, or why it has none', () => {
+    const cursor = parseStreamCursor('e:0:5,2:-1');
+    assert.equal(cursorOffsetIn(cursor, 'e', 0), 5);
+    assert.equal(cursorOffsetIn(cursor, 'e', 2), -1);
+    assert.equal(cursorOffsetIn(cursor, 'e', 1), 'position_partition_mismatch');
+    assert.equal(cursorOffsetIn(cursor, 'f', 0), 'position_epoch_mismatch');
+    assert.equal(cursorOffsetIn(cursor, 'f', 1), 'position_epoch_mismatch');
   });
 });

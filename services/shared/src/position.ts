@@ -28,7 +28,12 @@ export function isValidEpoch(epoch: string): boolean {
 }
 
 export function formatPosition(position: PositionValue): string {
-  return `${position.epoch}:${position.partition}:${position.offset}`;
+  return formatPositionOf(position.epoch, position.partition, position.offset);
+}
+
+/** The text form from its parts, without building a PositionValue (used per event). */
+export function formatPositionOf(epoch: string, partition: number, offset: number): string {
+  return `${epoch}:${partition}:${offset}`;
 }
 
 function invalid(text: string, why: string): FanoutError {

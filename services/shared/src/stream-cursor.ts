@@ -47,3 +47,19 @@ export function formatStreamCursor(cursor: StreamCursor): string {
   const entries = [...cursor.offsets.entries()].sort((a, b) => a[0] - b[0]);
   return `${cursor.epoch}:${entries.map(([partition, offset]) => `${partition}:${offset}`).join(',')}`;
 }
+
+/** Why a cursor holds no offset in a partition of a log. */
+export type CursorMismatch = 'position_epoch_mismatch' | 'position_partition_mismatch';
+
+/**
+ * The offset `cursor` holds for `partition` of the log of `epoch`, or why it
+ * holds none: it is of another epoch, or it does not name that partition.
+ */
+export function cursorOffsetIn(
+  cursor: StreamCursor,
+  epoch: string,
+  partition: number,
+): number | CursorMismatch {
+  if (cursor.epoch !== epoch) return 'position_epoch_mismatch';
+  return cursor.offsets.get(partition) ?? 'position_partition_mismatch';
+}
