@@ -9,7 +9,8 @@ describe('HTTP status lines', () => {
     assert.equal(httpStatusLine(503), '503 Service Unavailable');
   });
 
-  it('keep the space before an empty reason phrase', () => {
-    assert.equal(httpStatusLine(499), '499 ');
+  it('name the statuses Node does not, and keep the space before an empty phrase', () => {
+    assert.equal(httpStatusLine(499), '499 Client Closed Request');
+    assert.equal(httpStatusLine(599), '599 ');
   });
 });
