@@ -32,7 +32,12 @@ import { httpStatusLine } from './http-status.js';
 import { withKafkaDeadline } from './kafka-wait.js';
 import type { PartitionReader } from './partition-reader.js';
 import { cursorOffsetIn, parseStreamCursor, type StreamCursor } from './stream-cursor.js';
-import { Subscription, type DeliveryTarget, type ResetInfo } from './subscription.js';
+import {
+  closeLingerMs,
+  Subscription,
+  type DeliveryTarget,
+  type ResetInfo,
+} from './subscription.js';
 import {
   failResponse,
   guard,
@@ -64,8 +69,6 @@ let nextStreamKey = 1;
 
 /** How often (in bytes written) an SSE stream asks uWS whether the client keeps up. */
 const probeBytes = 16 * 1024;
-/** How long a closed SSE response stays open for its client to read the final event. */
-const closeLingerMs = 30_000;
 /** Under uWS's 10 s timeout for a response whose writes do not get through. */
 const keepAliveMs = 4000;
 

@@ -23,6 +23,12 @@ export interface ResetInfo {
 export type ResetCode =
   'position_too_old' | 'position_epoch_mismatch' | 'position_partition_mismatch';
 
+/**
+ * Longest a closed client (WebSocket or SSE) keeps its connection for the
+ * client to read on to its final frame or event, after which it is ended.
+ */
+export const closeLingerMs = 30_000;
+
 export interface DeliveryTarget {
   readonly closed: boolean;
   /** Bytes written to the client and not yet sent. */

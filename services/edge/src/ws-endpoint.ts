@@ -41,7 +41,12 @@ import type { EdgeMetrics } from './edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
 import { parseStreamCursor } from './stream-cursor.js';
 import { SubscribeBudget } from './subscribe-budget.js';
-import { Subscription, type DeliveryTarget, type ResetInfo } from './subscription.js';
+import {
+  closeLingerMs,
+  Subscription,
+  type DeliveryTarget,
+  type ResetInfo,
+} from './subscription.js';
 import {
   failSocket,
   guard,
@@ -101,9 +106,6 @@ export function idleTimeouts(idleTimeoutSeconds: number): {
   const uwsSeconds = Math.min(uwsMaxIdleSeconds, idleTimeoutSeconds + 16);
   return { edgeSeconds: Math.min(idleTimeoutSeconds, uwsSeconds - 8), uwsSeconds };
 }
-
-/** Longest a closing WebSocket waits for its client to read up to the close frame. */
-const closeLingerMs = 30_000;
 
 interface UserData {
   connection: WsConnection;
