@@ -1,21 +1,17 @@
 /**
  * The WebSocket frame model of the client, independent of the subprotocol:
  * `fanout.json.v1` (built in) or `fanout.proto.v1` (`@fanout/client/proto`,
- * kept out of the main bundle because it carries protobufjs).
+ * kept out of the main bundle because it carries protobufjs). The frame
+ * model and the codecs are `@fanout/shared`'s, shared with the edge.
  */
 import type {
   ClientMessage,
-  ControlMessage,
+  ServerMessage,
   SubscriptionRequest,
   SubscriptionState,
 } from '@fanout/shared/portable-core';
-import type { FanoutEvent } from './fanout-event.js';
 
-export type { ClientMessage, SubscriptionRequest, SubscriptionState };
-
-/** A server frame: an event, or one of the control frames. */
-export type ServerMessage =
-  ControlMessage | { readonly kind: 'event'; readonly event: FanoutEvent };
+export type { ClientMessage, ServerMessage, SubscriptionRequest, SubscriptionState };
 
 /** One WebSocket subprotocol: how client frames are written and server frames read. */
 export interface WireFormat {

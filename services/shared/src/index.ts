@@ -61,6 +61,8 @@ export {
   toGrpcStatus,
   toHttpStatus,
   writeJsonFrame,
+  wsJsonCodec,
+  wsProtoCodec,
 } from './portable.js';
 export type {
   ClientAction,
@@ -80,9 +82,12 @@ export type {
   Placement,
   PlacementOptions,
   PositionValue,
+  ReceivedClientMessage,
+  ReceivedSubscriptionRequest,
   StreamCursor,
   SubscriptionRequest,
   SubscriptionState,
+  WsFrameCodec,
 } from './portable.js';
 export { configFields, configFileEnv, envName } from './config-fields.js';
 export type { ConfigField, ConfigFieldKind } from './config-fields.js';

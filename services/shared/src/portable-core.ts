@@ -1,7 +1,7 @@
 /**
  * `@fanout/shared/portable-core`: the browser-safe modules without the
  * protobuf codecs — channel names, partitions, close codes, the error catalog,
- * FanoutError, the JSON WebSocket frame envelope and frame model, positions and
+ * FanoutError, the JSON WebSocket frame codec and frame model, positions and
  * the placement of partitions on edges. Small enough for a browser bundle: a client that
  * speaks only JSON does not carry protobufjs (`portable.ts` adds the codecs).
  */
@@ -28,6 +28,8 @@ export {
   toHttpStatus,
 } from './error-catalog.js';
 export type { ErrorCode, ErrorSpec, GrpcStatusName } from './error-catalog.js';
+export { eventFromJson, isJsonContentType } from './fanout-event.js';
+export type { FanoutEvent } from './fanout-event.js';
 export { FanoutError, isFanoutError, toFanoutError } from './fanout-error.js';
 export type { ErrorDetails, FanoutErrorBody, FanoutErrorOptions } from './fanout-error.js';
 export { isJsonObject, readJsonFrame, writeJsonFrame } from './json-frame.js';
@@ -57,9 +59,14 @@ export {
   placePartitions,
 } from './placement.js';
 export type { Placement, PlacementOptions } from './placement.js';
+export { wsJsonCodec } from './ws-json-codec.js';
 export type {
   ClientMessage,
   ControlMessage,
+  ReceivedClientMessage,
+  ReceivedSubscriptionRequest,
+  ServerMessage,
   SubscriptionRequest,
   SubscriptionState,
+  WsFrameCodec,
 } from './ws-messages.js';

@@ -1,7 +1,8 @@
 /**
  * `@fanout/shared/portable`: the modules that run in a browser as well as in
  * Node.js — no Node built-ins, no server-side dependencies: the core
- * (`portable-core.ts`) and the protobuf codecs.
+ * (`portable-core.ts`) and the protobuf codecs, with the `fanout.proto.v1`
+ * WebSocket frame codec.
  */
 export {
   actionForCloseCode,
@@ -14,6 +15,7 @@ export {
   errorCodeForCloseCode,
   errorCodes,
   errorSpec,
+  eventFromJson,
   FanoutError,
   formatPosition,
   formatPositionOf,
@@ -22,6 +24,7 @@ export {
   isChannelPattern,
   isErrorCode,
   isFanoutError,
+  isJsonContentType,
   isJsonObject,
   isValidChannel,
   isValidEpoch,
@@ -39,6 +42,7 @@ export {
   toGrpcStatus,
   toHttpStatus,
   writeJsonFrame,
+  wsJsonCodec,
 } from './portable-core.js';
 export type {
   ClientAction,
@@ -50,15 +54,20 @@ export type {
   ErrorCode,
   ErrorDetails,
   ErrorSpec,
+  FanoutEvent,
   FanoutErrorBody,
   FanoutErrorOptions,
   GrpcStatusName,
   JsonFrame,
   JsonObject,
   PositionValue,
+  ReceivedClientMessage,
+  ReceivedSubscriptionRequest,
+  ServerMessage,
   StreamCursor,
   SubscriptionRequest,
   SubscriptionState,
+  WsFrameCodec,
 } from './portable-core.js';
 export {
   ClientFrame,
@@ -78,6 +87,7 @@ export {
 } from './proto.js';
 export { encodeEventFrame } from './proto-event-frame.js';
 export { positionFromProto } from './proto-position.js';
+export { wsProtoCodec } from './ws-proto-codec.js';
 export {
   isOwner,
   movedPlacements,

@@ -2,11 +2,13 @@
  * The WebSocket frame model shared by the edge and the client, independent
  * of the subprotocol (`fanout.json.v1`, `fanout.proto.v1`): what a client
  * sends (`ClientMessage`) and the control frames an edge answers with
- * (`ControlMessage`). Events are not here: the edge sends them pre-encoded
- * and the client reads them into its own event type. Types only; the codecs
- * are the edge's `ws-frames.ts` and the client's wire formats.
+ * (`ControlMessage`, and with events `ServerMessage`). The edge sends events
+ * pre-encoded (`encodeEventFrame`, the edge's event JSON); a client reads them
+ * as `FanoutEvent`. Types only; the codecs of both directions are
+ * `ws-json-codec.ts` and `ws-proto-codec.ts` (`WsFrameCodec`).
  */
 import type { CloseAction } from './close-codes.js';
+import type { FanoutEvent } from './fanout-event.js';
 
 export interface SubscriptionRequest {
   readonly channel: string;
@@ -31,6 +33,14 @@ export type ClientMessage<Request extends SubscriptionRequest = SubscriptionRequ
     }
   | { readonly kind: 'ping'; readonly requestId: number }
   | { readonly kind: 'refreshToken'; readonly requestId: number; readonly token: string };
+
+/** A subscription as a codec decodes it: position validated, types always listed. */
+export interface ReceivedSubscriptionRequest extends SubscriptionRequest {
+  readonly types: readonly string[];
+}
+
+/** A client frame as a codec decodes it. */
+export type ReceivedClientMessage = ClientMessage<ReceivedSubscriptionRequest>;
 
 export interface SubscriptionState {
   readonly channel: string;
@@ -86,3 +96,23 @@ export type ControlMessage =
       readonly hint?: string;
       readonly positions: readonly SubscriptionState[];
     };
+
+/** A server frame as a client reads it: an event, or one of the control frames. */
+export type ServerMessage =
+  ControlMessage | { readonly kind: 'event'; readonly event: FanoutEvent };
+
+/**
+ * One WebSocket subprotocol, both directions, one set of validation rules:
+ * a frame that does not decode is refused with FanoutError `frame_invalid`
+ * (or `position_invalid` for a malformed position), never another error.
+ * Server frames are encoded here but for events, which the edge encodes once
+ * per event (`encodeEventFrame`, the edge's event JSON).
+ */
+export interface WsFrameCodec<Data extends string | Uint8Array> {
+  /** The `Sec-WebSocket-Protocol` of the format. */
+  readonly subprotocol: 'fanout.json.v1' | 'fanout.proto.v1';
+  encodeClientFrame(message: ClientMessage): Data;
+  decodeClientFrame(data: Data): ReceivedClientMessage;
+  encodeServerFrame(message: ControlMessage): Data;
+  decodeServerFrame(data: Data): ServerMessage;
+}

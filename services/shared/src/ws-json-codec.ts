@@ -1,0 +1,277 @@
+/**
+ * The codec of `fanout.json.v1`, both directions: JSON text frames, each an
+ * object with exactly one key, the frame's name (`json-frame.ts`), whose
+ * value is the protobuf JSON mapping of the `ClientFrame` / `ServerFrame`
+ * field, positions in their text form and times as RFC 3339 text. The edge
+ * decodes client frames and encodes server frames with it, the client the
+ * other way round. One set of rules for every field: an absent (or null)
+ * field takes its protobuf default, except the few a client request cannot do
+ * without (a token, the subscriptions, a subscription's channel); a field of
+ * the wrong type, out of bounds, or a malformed time is `frame_invalid`; a
+ * malformed position is `position_invalid`. Browser-safe, without protobufjs.
+ */
+import type { CloseAction } from './close-codes.js';
+import { eventFromJson } from './fanout-event.js';
+import { FanoutError } from './fanout-error.js';
+import { isJsonObject, readJsonFrame, writeJsonFrame, type JsonObject } from './json-frame.js';
+import { formatPosition, parsePosition } from './position.js';
+import type {
+  ClientMessage,
+  ControlMessage,
+  ReceivedClientMessage,
+  ReceivedSubscriptionRequest,
+  ServerMessage,
+  SubscriptionState,
+  WsFrameCodec,
+} from './ws-messages.js';
+
+const clientFrameNames = [
+  'connect',
+  'subscribe',
+  'unsubscribe',
+  'ping',
+  'refreshToken',
+] as const satisfies readonly ClientMessage['kind'][];
+
+const serverFrameNames = [
+  'event',
+  'connected',
+  'subscribed',
+  'unsubscribed',
+  'error',
+  'reset',
+  'pong',
+  'tokenRefreshed',
+  'disconnect',
+] as const satisfies readonly ServerMessage['kind'][];
+
+const closeActions: readonly CloseAction[] = ['resume', 'resume_elsewhere', 'stop'];
+
+/** The largest distance from the epoch a Date holds, in milliseconds. */
+const maxDateMillis = 8.64e15;
+
+/**
+ * Reads the fields of one frame body; `prefix` says whose frame it is in
+ * error messages, `path` names the body (`subscribe.subscriptions[0]`).
+ */
+class Fields {
+  constructor(
+    readonly body: JsonObject,
+    readonly path: string,
+    readonly prefix: string,
+  ) {}
+
+  invalid(key: string, what: string): FanoutError {
+    return new FanoutError('frame_invalid', `${this.prefix}${this.path}.${key} must be ${what}`);
+  }
+
+  #value(key: string): unknown {
+    return this.body[key] ?? undefined;
+  }
+
+  uint32(key: string): number {
+    const value = this.#value(key) ?? 0;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+      throw this.invalid(key, 'an integer from 0 to 4294967295');
+    }
+    return value;
+  }
+
+  string(key: string, required = false): string {
+    const value = this.#value(key);
+    if (value === undefined && !required) return '';
+    if (typeof value !== 'string') throw this.invalid(key, 'a string');
+    return value;
+  }
+
+  strings(key: string): string[] {
+    const value = this.#value(key);
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+      throw this.invalid(key, 'an array of strings');
+    }
+    return value;
+  }
+
+  /** A position text, checked and in its canonical form; undefined when absent or empty. */
+  position(key: string): string | undefined {
+    const value = this.#value(key);
+    if (value === undefined || value === '') return undefined;
+    if (typeof value !== 'string') throw this.invalid(key, 'a position string');
+    return formatPosition(parsePosition(value));
+  }
+
+  /** Epoch milliseconds of an RFC 3339 time; undefined when absent. */
+  time(key: string): number | undefined {
+    const value = this.#value(key);
+    if (value === undefined) return undefined;
+    const millis = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+    if (Number.isNaN(millis)) throw this.invalid(key, 'an RFC 3339 time');
+    return millis;
+  }
+
+  objects(key: string, required = false): Fields[] {
+    const value = this.#value(key);
+    if (value === undefined && !required) return [];
+    if (!Array.isArray(value)) throw this.invalid(key, 'an array');
+    return value.map((item: unknown, index) => {
+      const path = `${this.path}.${key}[${index}]`;
+      if (!isJsonObject(item)) {
+        throw new FanoutError('frame_invalid', `${this.prefix}${path} must be an object`);
+      }
+      return new Fields(item, path, this.prefix);
+    });
+  }
+
+  states(key: string): SubscriptionState[] {
+    return this.objects(key).map((state) => {
+      const position = state.position('position');
+      const hint = state.string('hint');
+      return {
+        channel: state.string('channel'),
+        ...(position === undefined ? {} : { position }),
+        ...(hint === '' ? {} : { hint }),
+      };
+    });
+  }
+
+  action(key: string): CloseAction {
+    const value = this.#value(key);
+    if (value === undefined) return 'resume';
+    if (typeof value !== 'string') throw this.invalid(key, 'a string');
+    // As DISCONNECT_ACTION_UNSPECIFIED: an action this client does not know resumes.
+    return closeActions.find((known) => known === value) ?? 'resume';
+  }
+}
+
+export function encodeClientFrame(message: ClientMessage): string {
+  const { kind, ...body } = message;
+  return writeJsonFrame(kind, body);
+}
+
+export function decodeClientFrame(text: string): ReceivedClientMessage {
+  const { name, body } = readJsonFrame(text, clientFrameNames);
+  const fields = new Fields(body, name, '');
+  const requestId = fields.uint32('requestId');
+  switch (name) {
+    case 'connect':
+    case 'refreshToken':
+      return { kind: name, requestId, token: fields.string('token', true) };
+    case 'ping':
+      return { kind: 'ping', requestId };
+    case 'unsubscribe':
+      return { kind: 'unsubscribe', requestId, channels: fields.strings('channels') };
+    case 'subscribe': {
+      const subscriptions = fields
+        .objects('subscriptions', true)
+        .map((item): ReceivedSubscriptionRequest => {
+          const channel = item.string('channel', true);
+          const since = item.position('since');
+          const types = item.strings('types');
+          return since === undefined ? { channel, types } : { channel, since, types };
+        });
+      return { kind: 'subscribe', requestId, subscriptions };
+    }
+  }
+}
+
+/** RFC 3339 text of epoch milliseconds; undefined when absent or beyond what a Date holds. */
+function timeText(millis: number | undefined): string | undefined {
+  return millis === undefined || !(Math.abs(millis) <= maxDateMillis)
+    ? undefined
+    : new Date(millis).toISOString();
+}
+
+export function encodeServerFrame(message: ControlMessage): string {
+  const { kind, ...body } = message;
+  const out: Record<string, unknown> = { ...body };
+  if (message.kind === 'connected' && message.tokenExpiresAt !== undefined) {
+    out['tokenExpiresAt'] = timeText(message.tokenExpiresAt);
+  }
+  if (message.kind === 'tokenRefreshed' && message.expiresAt !== undefined) {
+    out['expiresAt'] = timeText(message.expiresAt);
+  }
+  return writeJsonFrame(kind, out);
+}
+
+const fromEdge = 'frame from the edge: ';
+
+export function decodeServerFrame(text: string): ServerMessage {
+  const { name, body } = readJsonFrame(text, serverFrameNames, 'the frame from the edge');
+  if (name === 'event') return { kind: 'event', event: eventFromJson(body) };
+  const fields = new Fields(body, name, fromEdge);
+  switch (name) {
+    case 'connected': {
+      const expires = fields.time('tokenExpiresAt');
+      return {
+        kind: 'connected',
+        requestId: fields.uint32('requestId'),
+        edgeId: fields.string('edgeId'),
+        pingIntervalSeconds: fields.uint32('pingIntervalSeconds'),
+        ...(expires === undefined ? {} : { tokenExpiresAt: expires }),
+      };
+    }
+    case 'subscribed':
+      return {
+        kind: 'subscribed',
+        requestId: fields.uint32('requestId'),
+        subscriptions: fields.states('subscriptions'),
+      };
+    case 'unsubscribed':
+      return {
+        kind: 'unsubscribed',
+        requestId: fields.uint32('requestId'),
+        channels: fields.strings('channels'),
+      };
+    case 'error': {
+      const channel = fields.string('channel');
+      return {
+        kind: 'error',
+        requestId: fields.uint32('requestId'),
+        code: fields.string('code'),
+        message: fields.string('message'),
+        ...(channel === '' ? {} : { channel }),
+      };
+    }
+    case 'reset':
+      return {
+        kind: 'reset',
+        requestId: fields.uint32('requestId'),
+        channel: fields.string('channel'),
+        requested: fields.position('requested') ?? '',
+        earliest: fields.position('earliest') ?? '',
+        code: fields.string('code'),
+      };
+    case 'pong':
+      return { kind: 'pong', requestId: fields.uint32('requestId') };
+    case 'tokenRefreshed': {
+      const expires = fields.time('expiresAt');
+      return {
+        kind: 'tokenRefreshed',
+        requestId: fields.uint32('requestId'),
+        ...(expires === undefined ? {} : { expiresAt: expires }),
+      };
+    }
+    case 'disconnect': {
+      const hint = fields.string('hint');
+      return {
+        kind: 'disconnect',
+        closeCode: fields.uint32('closeCode'),
+        code: fields.string('code'),
+        message: fields.string('message'),
+        action: fields.action('action'),
+        ...(hint === '' ? {} : { hint }),
+        positions: fields.states('positions'),
+      };
+    }
+  }
+}
+
+/** `fanout.json.v1`, both directions. */
+export const wsJsonCodec: WsFrameCodec<string> = Object.freeze({
+  subprotocol: 'fanout.json.v1',
+  encodeClientFrame,
+  decodeClientFrame,
+  encodeServerFrame,
+  decodeServerFrame,
+});
