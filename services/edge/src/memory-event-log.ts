@@ -89,6 +89,13 @@ interface Incarnation {
 /** Answers every fetch a long-poll is waiting with, once something changed. */
 type Wake = () => void;
 
+/** Requests held back (see `hold`): all, or the fetches of lanes with a label prefix. */
+interface Hold {
+  readonly lanePrefix: string | undefined;
+  readonly released: Promise<void>;
+  readonly release: () => void;
+}
+
 export class MemoryEventLog implements EventLog {
   readonly topic: string;
   readonly #nodes: readonly number[];
@@ -97,8 +104,7 @@ export class MemoryEventLog implements EventLog {
   #layout: TopicLayout | undefined;
   #down = false;
   #closed = false;
-  #held: Promise<void> | undefined;
-  #release: (() => void) | undefined;
+  readonly #holds = new Set<Hold>();
   readonly #wakes = new Set<Wake>();
   readonly #lanes = new Set<LogLane>();
   readonly #fetches = new Map<string, number>();
@@ -153,13 +159,26 @@ export class MemoryEventLog implements EventLog {
     options: FetchOptions,
   ): Promise<PartitionRead[]> {
     const doing = `fetching from broker ${node}`;
-    await this.#request(doing);
+    const label = options.lane.label;
+    await this.#request(doing, label);
     const layout = this.#layout;
     if (!layout) throw new FanoutError('unavailable', 'the topic layout is not known yet');
-    this.#fetches.set(options.lane.label, (this.#fetches.get(options.lane.label) ?? 0) + 1);
-    let reads = this.#answer(node, layout, partitions, options);
-    if (options.maxWaitMs <= 0 || !isEmpty(reads)) return reads;
-    // Long-poll: answer when a requested partition changes, or at maxWaitMs.
+    this.#fetches.set(label, (this.#fetches.get(label) ?? 0) + 1);
+    if (options.maxWaitMs > 0) await this.#longPoll(node, layout, partitions, options, doing);
+    // A held broker answers once released, with what it holds then.
+    await this.#request(doing, label);
+    return this.#answer(node, layout, partitions, options);
+  }
+
+  /** Resolves when a fetch would answer with records or an error, or after maxWaitMs. */
+  async #longPoll(
+    node: number,
+    layout: TopicLayout,
+    partitions: readonly PartitionFetch[],
+    options: FetchOptions,
+    doing: string,
+  ): Promise<void> {
+    if (!isEmpty(this.#answer(node, layout, partitions, options))) return;
     const waited = { out: false };
     let wake: Wake = () => undefined;
     const timer = setTimeout(() => {
@@ -167,15 +186,13 @@ export class MemoryEventLog implements EventLog {
       wake();
     }, options.maxWaitMs);
     try {
-      for (;;) {
+      while (!waited.out && isEmpty(this.#answer(node, layout, partitions, options))) {
         await new Promise<void>((resolve) => {
           wake = resolve;
           this.#wakes.add(wake);
         });
         this.#wakes.delete(wake);
         this.#throwIfDown(doing);
-        reads = this.#answer(node, layout, partitions, options);
-        if (waited.out || !isEmpty(reads)) return reads;
       }
     } finally {
       clearTimeout(timer);
@@ -185,7 +202,7 @@ export class MemoryEventLog implements EventLog {
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#release?.();
+    for (const hold of [...this.#holds]) hold.release();
     this.#wakeAll();
     await Promise.resolve();
   }
@@ -274,21 +291,26 @@ export class MemoryEventLog implements EventLog {
   }
 
   /**
-   * Holds every request (a slow broker) until the returned function is
-   * called: requests made meanwhile are answered then, in order.
+   * Holds requests (a stalled broker) until the returned function is called:
+   * every request, or with `lanePrefix` only the fetches of lanes whose label
+   * starts with it (`live`, `replay`). A held fetch that was waiting at the
+   * head answers after the release, with the records there are then.
    */
-  hold(): () => void {
-    if (!this.#held) {
-      this.#held = new Promise<void>((resolve) => {
-        this.#release = () => {
-          this.#held = undefined;
-          this.#release = undefined;
-          resolve();
-        };
-      });
-    }
-    const release = this.#release;
-    return () => release?.();
+  hold(lanePrefix?: string): () => void {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const hold: Hold = {
+      lanePrefix,
+      released,
+      release: () => {
+        this.#holds.delete(hold);
+        release();
+      },
+    };
+    this.#holds.add(hold);
+    return hold.release;
   }
 
   /** Fetches made on lanes of this label so far. */
@@ -373,8 +395,14 @@ export class MemoryEventLog implements EventLog {
   }
 
   /** Waits while held, then throws when the log is down or closed. */
-  async #request(doing: string): Promise<void> {
-    while (this.#held) await this.#held;
+  async #request(doing: string, lane?: string): Promise<void> {
+    for (;;) {
+      const hold = [...this.#holds].find(
+        (each) => each.lanePrefix === undefined || lane?.startsWith(each.lanePrefix) === true,
+      );
+      if (hold === undefined) break;
+      await hold.released;
+    }
     this.#throwIfDown(doing);
   }
 
