@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { createLogger, encodeEvent, FanoutError } from '@fanout/shared';
 import { ChannelHub } from './channel-hub.js';
 import { EdgeEvent } from './edge-event.js';
-import type { KafkaLog, TopicLayout } from './kafka-log.js';
+import type { EventLog, TopicLayout } from './event-log.js';
 import { PartitionTail, type PartitionReader } from './partition-reader.js';
 import { Subscription, type DeliveryTarget } from './subscription.js';
 
@@ -36,7 +36,7 @@ function lagging(head: number, kafkaWaitMs = 10_000) {
   } as unknown as PartitionReader;
   const log = {
     offsets: () => Promise.resolve(new Map([[0, { logStartOffset: 0, highWatermark: 1_000 }]])),
-  } as unknown as KafkaLog;
+  } as unknown as EventLog;
   const hub = new ChannelHub({
     reader,
     log,

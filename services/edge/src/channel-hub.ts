@@ -15,10 +15,9 @@
  * directly, from the same encoded text.
  */
 import { FanoutError, formatPositionOf, partitionForChannel, type Logger } from '@fanout/shared';
-import type { ConnectionPool } from '@platformatic/kafka';
 import { EdgeEvent } from './edge-event.js';
 import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
-import type { KafkaLog, PartitionOffsets, TopicLayout } from './kafka-log.js';
+import type { EventLog, LogLane, PartitionOffsets, TopicLayout } from './event-log.js';
 import { kafkaUnavailable, withKafkaDeadline } from './kafka-wait.js';
 import type { PartitionReader, PartitionSink, PartitionTail } from './partition-reader.js';
 import { cursorOffsetIn, type StreamCursor } from './stream-cursor.js';
@@ -48,7 +47,7 @@ export interface HubObserver {
 
 export interface ChannelHubOptions {
   readonly reader: PartitionReader;
-  readonly log: KafkaLog;
+  readonly log: EventLog;
   readonly logger: Logger;
   readonly publish: TopicPublisher;
   readonly replayFetchMaxBytes: number;
@@ -109,7 +108,7 @@ export class ChannelHub implements PartitionSink {
   readonly #direct = new Map<number, Set<Subscription>>();
   /** partition → every subscription following it. */
   readonly #byPartition = new Map<number, Set<Subscription>>();
-  #replayPool: ConnectionPool | undefined;
+  #replayLane: LogLane | undefined;
   /** Cold reads in flight, by `partition:cursor` (see `#fetchCold`). */
   readonly #coldReads = new Map<string, Promise<ColdRead>>();
   /** Offset lookups waiting for the next ListOffsets (see `#offsets`). */
@@ -259,9 +258,9 @@ export class ChannelHub implements PartitionSink {
   async #fetchColdOnce(partition: number, cursor: number): Promise<ColdRead> {
     const layout = this.#options.reader.layout;
     const leader = layout?.leaders[partition] ?? -1;
-    this.#replayPool ??= this.#options.log.createPool();
+    this.#replayLane ??= this.#options.log.openLane('replay');
     const reads = await this.#options.log.fetch(leader, [{ partition, offset: cursor + 1 }], {
-      pool: this.#replayPool,
+      lane: this.#replayLane,
       maxWaitMs: 0,
       maxBytes: this.#options.replayFetchMaxBytes,
       partitionMaxBytes: this.#options.replayFetchMaxBytes,

@@ -11,7 +11,7 @@ import { ClusterRouting } from './cluster-routing.js';
 import { DeliveryTracing } from './delivery-tracing.js';
 import { createEdgeMetrics } from './edge-metrics.js';
 import { startEdgeServer, type EdgeServer } from './edge-server.js';
-import { KafkaLog } from './kafka-log.js';
+import { KafkaEventLog } from './kafka-event-log.js';
 import { membershipFromConfig } from './membership/membership-from-config.js';
 import { PartitionReader } from './partition-reader.js';
 import type { Uws } from './uws-native.js';
@@ -41,7 +41,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   const edgeId = edge.edgeId === '' ? hostname() : edge.edgeId;
   const metrics = createEdgeMetrics(options.registry);
   const auth = new ClientAuth(edge, await jwtVerifierFromConfig(config.auth));
-  const log = new KafkaLog(config.kafka, 'edge');
+  const log = new KafkaEventLog(config.kafka, 'edge');
   // The hub is built before the server it publishes through.
   const published: { server?: EdgeServer } = {};
   /** Set during a topic publish: uWS closes over-limit subscribers inside it. */

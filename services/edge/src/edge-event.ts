@@ -11,7 +11,7 @@ import {
   type fanout,
   type PositionValue,
 } from '@fanout/shared';
-import type { LogRecord } from './kafka-log.js';
+import type { LogRecord } from './event-log.js';
 
 export class EdgeEvent {
   readonly partition: number;

@@ -44,3 +44,23 @@ export { SettledMembership } from './membership/settled-membership.js';
 export type { SettledMembershipOptions } from './membership/settled-membership.js';
 export { StaticMembership } from './membership/static-membership.js';
 export { uwsFaults } from './uws-guard.js';
+export { logUnavailable } from './event-log.js';
+export type {
+  EventLog,
+  FetchOptions,
+  LogLane,
+  LogRecord,
+  PartitionFetch,
+  PartitionOffsets,
+  PartitionRead,
+  PartitionReadStatus,
+  TopicLayout,
+} from './event-log.js';
+export { KafkaEventLog } from './kafka-event-log.js';
+export { MemoryEventLog } from './memory-event-log.js';
+export type {
+  MemoryEvent,
+  MemoryEventLogOptions,
+  MemoryRawRecord,
+  MemoryRecord,
+} from './memory-event-log.js';

@@ -2,7 +2,7 @@
  * Live reads of the partitions the edge's clients need. A partition starts
  * at the end of its log when its first subscription arrives and stops a
  * while after its last one leaves; others are never paused by it. One fetch
- * loop per partition leader, each on its own connection, long-polls Kafka;
+ * loop per partition leader, each on a lane of its own, long-polls the log;
  * nothing is ever committed: positions live with the clients.
  *
  * Every record read is decoded once, appended to the partition's ring (hot
@@ -10,11 +10,10 @@
  * the read head, so "everything below `head` has been delivered" holds at any
  * point a subscriber looks.
  */
-import type { ConnectionPool } from '@platformatic/kafka';
 import { FanoutError, type Logger } from '@fanout/shared';
 import { EdgeEvent } from './edge-event.js';
 import { EventRing } from './event-ring.js';
-import type { KafkaLog, PartitionRead, TopicLayout } from './kafka-log.js';
+import type { EventLog, LogLane, PartitionRead, TopicLayout } from './event-log.js';
 import { withKafkaDeadline } from './kafka-wait.js';
 
 export interface PartitionSink {
@@ -32,7 +31,7 @@ export interface PartitionSink {
 }
 
 export interface PartitionReaderOptions {
-  readonly log: KafkaLog;
+  readonly log: EventLog;
   readonly sink: PartitionSink;
   readonly logger: Logger;
   readonly ringCapacity: number;
@@ -79,7 +78,7 @@ export class PartitionReader {
   readonly #options: PartitionReaderOptions;
   readonly #tails = new Map<number, PartitionTail>();
   readonly #loops = new Map<number, Promise<void>>();
-  readonly #pools = new Map<number, ConnectionPool>();
+  readonly #lanes = new Map<number, LogLane>();
   #layout: TopicLayout | undefined;
   #closed = false;
   #healthy = false;
@@ -243,13 +242,13 @@ export class PartitionReader {
     );
   }
 
-  #poolFor(node: number): ConnectionPool {
-    let pool = this.#pools.get(node);
-    if (!pool) {
-      pool = this.#options.log.createPool();
-      this.#pools.set(node, pool);
+  #laneFor(node: number): LogLane {
+    let lane = this.#lanes.get(node);
+    if (!lane) {
+      lane = this.#options.log.openLane(`live node ${node}`);
+      this.#lanes.set(node, lane);
     }
-    return pool;
+    return lane;
   }
 
   async #runLoop(node: number): Promise<void> {
@@ -264,7 +263,7 @@ export class PartitionReader {
           node,
           tails.map((tail) => ({ partition: tail.partition, offset: tail.head })),
           {
-            pool: this.#poolFor(node),
+            lane: this.#laneFor(node),
             maxWaitMs: this.#options.maxWaitMs,
             maxBytes: this.#options.fetchMaxBytes,
             partitionMaxBytes: this.#options.partitionMaxBytes,

@@ -1,13 +1,14 @@
 /**
- * The edge's read-only view of the events topic: partition reads at chosen
- * offsets, without a consumer group and without committing anything.
+ * The edge's read-only view of the events topic in Kafka (the `EventLog` of
+ * production): partition reads at chosen offsets, without a consumer group
+ * and without committing anything.
  *
  * kafkajs only consumes through a consumer group (it has no manual partition
  * assignment), so the edge reads with `@platformatic/kafka`'s low-level
  * Fetch instead; see docs/decisions/004-edge-partition-reads.md. Kafka answers
- * the requests of one connection in order, so each reader passes its own
- * connection pool: a long-polling live fetch never delays a cold replay or a
- * metadata request, and the reverse.
+ * the requests of one connection in order, so each lane of the log is a
+ * connection pool of its own: a long-polling live fetch never delays a cold
+ * replay or a metadata request, and the reverse.
  */
 import { ConnectionPool, Consumer, type ConnectionOptions } from '@platformatic/kafka';
 import {
@@ -17,58 +18,18 @@ import {
   topicIdToEpoch,
   type FanoutConfig,
 } from '@fanout/shared';
-
-/** One record as read from the log. */
-export interface LogRecord {
-  readonly offset: number;
-  /** Kafka record timestamp, epoch milliseconds. */
-  readonly timestamp: number;
-  readonly value: Buffer;
-  readonly headers: readonly (readonly [Buffer | null, Buffer | null])[];
-}
-
-export type PartitionReadStatus = 'ok' | 'offset_out_of_range' | 'stale_metadata' | 'error';
-
-/** What one partition answered to a fetch. */
-export interface PartitionRead {
-  readonly partition: number;
-  readonly status: PartitionReadStatus;
-  /** Records at or after the requested offset, in offset order. */
-  readonly records: readonly LogRecord[];
-  /** Offset of the next record to be written (-1 when unknown). */
-  readonly highWatermark: number;
-  /** Oldest offset the log still holds (-1 when unknown). */
-  readonly logStartOffset: number;
-  /** Kafka's error name when status is not `ok`. */
-  readonly kafkaError?: string;
-}
-
-export interface PartitionFetch {
-  readonly partition: number;
-  readonly offset: number;
-}
-
-export interface FetchOptions {
-  readonly pool: ConnectionPool;
-  readonly maxWaitMs: number;
-  readonly maxBytes: number;
-  readonly partitionMaxBytes: number;
-}
-
-/** The topic as the edge sees it. */
-export interface TopicLayout {
-  /** base64url of the topic id: changes when the topic is recreated. */
-  readonly epoch: string;
-  readonly topicId: string;
-  readonly partitions: number;
-  /** Leader node id of each partition (-1 when leaderless). */
-  readonly leaders: readonly number[];
-}
-
-export interface PartitionOffsets {
-  readonly logStartOffset: number;
-  readonly highWatermark: number;
-}
+import {
+  logUnavailable,
+  type EventLog,
+  type FetchOptions,
+  type LogLane,
+  type LogRecord,
+  type PartitionFetch,
+  type PartitionOffsets,
+  type PartitionRead,
+  type PartitionReadStatus,
+  type TopicLayout,
+} from './event-log.js';
 
 /** Converts Kafka's UUID text to the epoch used in positions (the ingest's conversion). */
 export const epochFromTopicId: (topicId: string) => string = topicIdToEpoch;
@@ -165,20 +126,23 @@ function toPartitionReads(
   return reads;
 }
 
-/** Wraps a client error as the catalog's `kafka_unavailable`. */
-export function kafkaUnavailable(error: unknown, doing: string): FanoutError {
-  const message = error instanceof Error ? error.message : String(error);
-  return new FanoutError('kafka_unavailable', `Kafka is unavailable while ${doing}: ${message}`, {
-    cause: error,
-  });
+/** A lane: a connection pool of its own. */
+class KafkaLane implements LogLane {
+  readonly label: string;
+  readonly pool: ConnectionPool;
+
+  constructor(label: string, pool: ConnectionPool) {
+    this.label = label;
+    this.pool = pool;
+  }
 }
 
-export class KafkaLog {
+export class KafkaEventLog implements EventLog {
   readonly topic: string;
   readonly #consumer: Consumer;
   readonly #clientId: string;
   readonly #connectionOptions: ConnectionOptions;
-  readonly #pools = new Set<ConnectionPool>();
+  readonly #lanes = new Set<KafkaLane>();
   #layout: TopicLayout | undefined;
 
   constructor(config: FanoutConfig['kafka'], clientId: string) {
@@ -200,11 +164,11 @@ export class KafkaLog {
     return this.#layout;
   }
 
-  /** A connection pool of its own for one reader (closed with the log). */
-  createPool(): ConnectionPool {
-    const pool = new ConnectionPool(this.#clientId, this.#connectionOptions);
-    this.#pools.add(pool);
-    return pool;
+  /** A lane of its own (a connection pool) for one reader, closed with the log. */
+  openLane(label: string): LogLane {
+    const lane = new KafkaLane(label, new ConnectionPool(this.#clientId, this.#connectionOptions));
+    this.#lanes.add(lane);
+    return lane;
   }
 
   /** Reads the topic's id, partition count and leaders; throws kafka_unavailable or not_found. */
@@ -218,7 +182,7 @@ export class KafkaLog {
           cause: error,
         });
       }
-      throw kafkaUnavailable(error, `reading metadata of ${this.topic}`);
+      throw logUnavailable(error, `reading metadata of ${this.topic}`);
     }
     const topic = metadata.topics.get(this.topic);
     if (!topic) throw new FanoutError('unavailable', `topic ${this.topic} does not exist yet`);
@@ -252,7 +216,7 @@ export class KafkaLog {
       }
       return offsets;
     } catch (error) {
-      throw kafkaUnavailable(error, `listing offsets of ${this.topic}`);
+      throw logUnavailable(error, `listing offsets of ${this.topic}`);
     }
   }
 
@@ -267,13 +231,17 @@ export class KafkaLog {
   ): Promise<PartitionRead[]> {
     const layout = this.#layout;
     if (!layout) throw new FanoutError('unavailable', 'the topic layout is not known yet');
+    const lane = options.lane;
+    if (!(lane instanceof KafkaLane) || !this.#lanes.has(lane)) {
+      throw new FanoutError('internal', `lane ${lane.label} was not opened by this log`);
+    }
     const requested = new Map(partitions.map((p) => [p.partition, p.offset]));
     try {
       const response = await this.#consumer.fetch({
         node,
         maxWaitTime: options.maxWaitMs,
         maxBytes: options.maxBytes,
-        connectionPool: options.pool,
+        connectionPool: lane.pool,
         topics: [
           {
             topicId: layout.topicId,
@@ -291,12 +259,12 @@ export class KafkaLog {
     } catch (error) {
       const response = errorFacts(error).response as RawFetchResponse | undefined;
       if (response?.responses !== undefined) return toPartitionReads(response, requested);
-      throw kafkaUnavailable(error, `fetching from broker ${node}`);
+      throw logUnavailable(error, `fetching from broker ${node}`);
     }
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.#pools].map((pool) => pool.close()));
+    await Promise.allSettled([...this.#lanes].map((lane) => lane.pool.close()));
     await this.#consumer.close();
   }
 }

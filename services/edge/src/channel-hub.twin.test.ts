@@ -1,0 +1,503 @@
+/**
+ * The hub and the partition reader on the in-memory twin of the log
+ * (`MemoryEventLog`): the catch-up → live seam under live traffic, a read
+ * head behind the client, epoch and partition changes, the ring and cold
+ * fetches, retention and positions beyond the log. No broker, no sockets:
+ * every path the transports reach through the hub, fast and repeatable.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { setImmediate as turn } from 'node:timers/promises';
+import fc from 'fast-check';
+import { createLogger, FanoutError, formatPositionOf, partitionForChannel } from '@fanout/shared';
+import { ChannelHub, type HubObserver } from './channel-hub.js';
+import type { EdgeEvent } from './edge-event.js';
+import { MemoryEventLog } from './memory-event-log.js';
+import { PartitionReader } from './partition-reader.js';
+import type { StreamCursor } from './stream-cursor.js';
+import {
+  Subscription,
+  type DeliveryTarget,
+  type ResetInfo,
+  type SubscriptionSpec,
+} from './subscription.js';
+
+const logger = createLogger({ service: 'test', level: 'silent' });
+
+interface TwinOptions {
+  readonly partitions?: number;
+  readonly ringCapacity?: number;
+  readonly kafkaWaitMs?: number;
+  readonly nodes?: readonly number[];
+  readonly replayFetchMaxBytes?: number;
+}
+
+interface Twin {
+  readonly log: MemoryEventLog;
+  readonly reader: PartitionReader;
+  readonly hub: ChannelHub;
+  readonly replays: ('hot' | 'cold')[];
+  close(): Promise<void>;
+}
+
+const opened: Twin[] = [];
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((twin) => twin.close()));
+});
+
+/** A reader and a hub over a fresh in-memory log, started. */
+async function twin(options: TwinOptions = {}): Promise<Twin> {
+  const log = new MemoryEventLog({
+    topic: 'twin',
+    partitions: options.partitions ?? 1,
+    ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
+  });
+  const replays: ('hot' | 'cold')[] = [];
+  const observer: HubObserver = {
+    onReplay: (kind) => {
+      replays.push(kind);
+    },
+  };
+  // The reader is built before the hub it feeds.
+  const sink: { hub?: ChannelHub } = {};
+  const reader = new PartitionReader({
+    log,
+    logger,
+    ringCapacity: options.ringCapacity ?? 1000,
+    maxWaitMs: 60_000,
+    fetchMaxBytes: 1024 * 1024,
+    partitionMaxBytes: 1024 * 1024,
+    lingerMs: 60_000,
+    sink: {
+      onEvents: (partition, events) => sink.hub?.onEvents(partition, events),
+      onGap: (partition, logStart) => sink.hub?.onGap(partition, logStart),
+      onEpochChange: (epoch) => sink.hub?.onEpochChange(epoch),
+      onHealth: (healthy) => sink.hub?.onHealth(healthy),
+    },
+  });
+  const hub = new ChannelHub({
+    reader,
+    log,
+    logger,
+    publish: () => undefined,
+    replayFetchMaxBytes: options.replayFetchMaxBytes ?? 1024 * 1024,
+    replayPauseBytes: 1024 * 1024,
+    kafkaWaitMs: options.kafkaWaitMs ?? 10_000,
+    observer,
+  });
+  sink.hub = hub;
+  await reader.start();
+  const created: Twin = {
+    log,
+    reader,
+    hub,
+    replays,
+    async close() {
+      const closing = reader.close();
+      await log.close();
+      await closing;
+    },
+  };
+  opened.push(created);
+  return created;
+}
+
+/** A transport delivering directly (like SSE): what it was given, per partition, and its resets. */
+class Client implements DeliveryTarget {
+  closed = false;
+  readonly delivered = new Map<number, number[]>();
+  readonly channels: string[] = [];
+  readonly resets: ResetInfo[] = [];
+  readonly #hub: ChannelHub;
+
+  constructor(hub: ChannelHub) {
+    this.#hub = hub;
+  }
+
+  offsets(partition = 0): number[] {
+    return this.delivered.get(partition) ?? [];
+  }
+
+  bufferedBytes(): number {
+    return 0;
+  }
+  drained(): Promise<void> {
+    return Promise.resolve();
+  }
+  deliver(event: EdgeEvent, subscription: Subscription): void {
+    let list = this.delivered.get(event.partition);
+    if (!list) this.delivered.set(event.partition, (list = []));
+    list.push(event.offset);
+    this.channels.push(event.channel);
+    subscription.cursors.set(event.partition, event.offset);
+  }
+  batch<T>(deliveries: () => T): T {
+    return deliveries();
+  }
+  goLive(subscription: Subscription, partition: number): void {
+    this.#hub.addDirect(subscription, partition);
+  }
+  reset(subscription: Subscription, reset: ResetInfo): void {
+    this.resets.push(reset);
+    this.#hub.remove(subscription);
+  }
+}
+
+interface Subscribed {
+  readonly client: Client;
+  readonly subscription: Subscription;
+  readonly resuming: readonly number[];
+  readonly resets: readonly ResetInfo[];
+  /** Settles when every catch-up ended (live, reset or failed). */
+  readonly caughtUp: Promise<void>;
+}
+
+/** What a transport does: prepare, answer resets, turn live, catch up. */
+async function subscribe(
+  hub: ChannelHub,
+  spec: Partial<SubscriptionSpec>,
+  since?: StreamCursor,
+): Promise<Subscribed> {
+  const client = new Client(hub);
+  const subscription = new Subscription(
+    { channels: spec.channels ?? [], patterns: spec.patterns ?? [], types: spec.types ?? [] },
+    client,
+    [...(spec.channels ?? []), ...(spec.patterns ?? [])].join(','),
+  );
+  const prepared = await hub.prepare(subscription, since);
+  if (prepared.resets.length > 0) {
+    hub.remove(subscription);
+    return {
+      client,
+      subscription,
+      resuming: [],
+      resets: prepared.resets,
+      caughtUp: Promise.resolve(),
+    };
+  }
+  hub.goLiveNow(subscription, prepared.resuming);
+  const caughtUp = Promise.all(
+    prepared.resuming.map((partition) => hub.catchUp(subscription, partition)),
+  ).then(() => undefined);
+  // Rejections are asserted by the tests that expect them.
+  caughtUp.catch(() => undefined);
+  return { client, subscription, resuming: prepared.resuming, resets: [], caughtUp };
+}
+
+/** Waits (turn by turn, bounded) until `condition` holds. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let turns = 0; turns < 2_000; turns++) {
+    if (condition()) return;
+    await (turns < 100 ? turn() : new Promise((resolve) => setTimeout(resolve, 5)));
+  }
+  assert.fail(`never happened: ${what}`);
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from) }, (_, index) => from + index);
+}
+
+function cursor(epoch: string, offsets: Record<number, number>): StreamCursor {
+  return {
+    epoch,
+    offsets: new Map(Object.entries(offsets).map(([p, o]) => [Number(p), o])),
+  };
+}
+
+function events(channel: string, count: number): { channel: string; type: string }[] {
+  return Array.from({ length: count }, () => ({ channel, type: 't' }));
+}
+
+/** The reader reads the partition (a live subscription holds it), then `count` events arrive. */
+async function readWith(edge: Twin, channel: string, count: number): Promise<Subscribed> {
+  const anchor = await subscribe(edge.hub, { channels: [channel] });
+  const partition = partitionForChannel(channel, edge.log.currentLayout.partitions);
+  const head = (edge.hub.headOf(partition) ?? 0) + count;
+  if (count > 0) edge.log.append(partition, events(channel, count));
+  await until(() => edge.hub.headOf(partition) === head, `the head reaches ${head}`);
+  return anchor;
+}
+
+describe('the hub on the twin of the log', () => {
+  it('resumes a subscription under live traffic with every event exactly once, in order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          before: fc.integer({ min: 0, max: 120 }),
+          resumeAt: fc.integer({ min: -1, max: 119 }),
+          ringCapacity: fc.integer({ min: 1, max: 64 }),
+          batches: fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 30 }),
+          otherChannelEvery: fc.integer({ min: 2, max: 5 }),
+          unreadBefore: fc.boolean(),
+          /** From this batch on, the reader lags: its fetches are held until the end. */
+          lagFrom: fc.option(fc.integer({ min: 0, max: 29 }), { nil: undefined }),
+        }),
+        async (plan) => {
+          const edge = await twin({ ringCapacity: plan.ringCapacity });
+          try {
+            const channel = 'seam.a';
+            // Events the reader never saw (before any subscription) or saw live.
+            if (plan.unreadBefore) edge.log.append(0, events(channel, plan.before));
+            const anchor = await readWith(edge, 'seam.b', 0);
+            if (!plan.unreadBefore) {
+              edge.log.append(0, events(channel, plan.before));
+              await until(() => edge.hub.headOf(0) === plan.before, 'the reader read it all');
+            }
+            const from = Math.min(plan.resumeAt, plan.before - 1);
+            const epoch = edge.log.currentLayout.epoch;
+            const resumed = await subscribe(
+              edge.hub,
+              { channels: [channel] },
+              cursor(epoch, { 0: from }),
+            );
+            assert.deepEqual(resumed.resets, []);
+            // Live traffic while it catches up, other channels interleaved.
+            let appended = plan.before;
+            const wanted: number[] = range(from + 1, plan.before);
+            let release: (() => void) | undefined;
+            for (const [index, size] of plan.batches.entries()) {
+              if (index === plan.lagFrom) release = edge.log.hold('live');
+              const other = index % plan.otherChannelEvery === 0;
+              const offsets = edge.log.append(0, events(other ? 'seam.b' : channel, size));
+              if (!other) wanted.push(...offsets);
+              appended += size;
+              await turn();
+            }
+            release?.();
+            await until(() => edge.hub.headOf(0) === appended, 'the reader read it all');
+            // Live deliveries are synchronous with the head: all are made by now.
+            await resumed.caughtUp;
+            assert.deepEqual(resumed.client.offsets(), wanted, 'every event once, in order');
+            assert.ok(resumed.client.channels.every((name) => name === channel));
+            assert.ok(resumed.subscription.live.has(0), 'live after the catch-up');
+            assert.ok(anchor.subscription.live.has(0));
+          } finally {
+            await edge.close();
+          }
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('resumes a pattern over every partition from a multi-partition cursor under live traffic', async () => {
+    const edge = await twin({ partitions: 4, ringCapacity: 8, nodes: [1, 2] });
+    const names = Array.from({ length: 16 }, (_, index) => `pat.c${index}`);
+    const anchor = await subscribe(edge.hub, { patterns: ['pat.*'] });
+    assert.deepEqual([...anchor.subscription.cursors.keys()], [0, 1, 2, 3]);
+    const byPartition = new Map<number, number[]>();
+    const publish = (count: number): void => {
+      for (let i = 0; i < count; i++) {
+        for (const { partition, offset } of edge.log.publish([
+          { channel: names[(i * 7) % names.length] ?? 'pat.x' },
+        ])) {
+          let list = byPartition.get(partition);
+          if (!list) byPartition.set(partition, (list = []));
+          list.push(offset);
+        }
+      }
+    };
+    const readAll = (): Promise<void> =>
+      until(
+        () =>
+          [0, 1, 2, 3].every(
+            (partition) => edge.hub.headOf(partition) === (byPartition.get(partition)?.length ?? 0),
+          ),
+        'the reader read every partition',
+      );
+    publish(80);
+    await readAll();
+    const since: Record<number, number> = {};
+    for (const partition of [0, 1, 2, 3]) {
+      const written = byPartition.get(partition)?.length ?? 0;
+      since[partition] = Math.floor(written / 3) - 1;
+    }
+    const resumed = await subscribe(
+      edge.hub,
+      { patterns: ['pat.*'] },
+      cursor(edge.log.currentLayout.epoch, since),
+    );
+    assert.deepEqual([...resumed.resuming].sort(), [0, 1, 2, 3]);
+    for (let round = 0; round < 10; round++) {
+      publish(5);
+      await turn();
+    }
+    await readAll();
+    await resumed.caughtUp;
+    for (const partition of [0, 1, 2, 3]) {
+      const written = byPartition.get(partition) ?? [];
+      const last = written.at(-1) ?? -1;
+      await until(
+        () => (resumed.subscription.cursors.get(partition) ?? -1) >= last,
+        `partition ${partition} delivered`,
+      );
+      assert.deepEqual(
+        resumed.client.offsets(partition),
+        written.filter((offset) => offset > (since[partition] ?? 0)),
+        `partition ${partition}: every event after the cursor, once, in order`,
+      );
+    }
+  });
+
+  it('waits for a read head behind the cursor, then continues with the events after it', async () => {
+    const edge = await twin();
+    await readWith(edge, 'lag.a', 100);
+    const release = edge.log.hold('live');
+    edge.log.append(0, events('lag.a', 500));
+    const resumed = await subscribe(
+      edge.hub,
+      { channels: ['lag.a'] },
+      cursor(edge.log.currentLayout.epoch, { 0: 499 }),
+    );
+    assert.deepEqual(resumed.resuming, [0]);
+    for (let i = 0; i < 50; i++) await turn();
+    assert.equal(edge.hub.headOf(0), 100, 'the reader is held back');
+    assert.equal(resumed.subscription.live.size, 0, 'not live while the head is behind');
+    assert.deepEqual(resumed.client.offsets(), []);
+    release();
+    await resumed.caughtUp;
+    edge.log.append(0, events('lag.a', 10));
+    await until(() => resumed.subscription.cursors.get(0) === 609, 'the live events');
+    assert.deepEqual(resumed.client.offsets(), range(500, 610));
+  });
+
+  it('answers kafka_unavailable when the read head does not pass the cursor in time, never a jump', async () => {
+    const edge = await twin({ kafkaWaitMs: 100 });
+    await readWith(edge, 'lag.b', 10);
+    const release = edge.log.hold('live');
+    try {
+      edge.log.append(0, events('lag.b', 100));
+      const resumed = await subscribe(
+        edge.hub,
+        { channels: ['lag.b'] },
+        cursor(edge.log.currentLayout.epoch, { 0: 50 }),
+      );
+      await assert.rejects(
+        resumed.caughtUp,
+        (error: unknown) => error instanceof FanoutError && error.code === 'kafka_unavailable',
+      );
+      assert.deepEqual(resumed.client.offsets(), []);
+      assert.equal(resumed.subscription.cursors.get(0), 50, 'the cursor stays');
+    } finally {
+      release();
+    }
+  });
+
+  it('resets subscriptions with position_epoch_mismatch when the topic is recreated', async () => {
+    const edge = await twin();
+    const live = await readWith(edge, 'epoch.a', 5);
+    const old = edge.log.currentLayout.epoch;
+    const fresh = edge.log.recreate();
+    await until(() => live.client.resets.length > 0, 'the live subscription is reset');
+    assert.equal(live.client.resets[0]?.code, 'position_epoch_mismatch');
+    assert.equal(live.client.resets[0]?.requested, formatPositionOf(old, 0, 4));
+    assert.equal(live.client.resets[0]?.earliest, formatPositionOf(fresh.epoch, 0, -1));
+    await until(
+      () => edge.reader.layout?.epoch === fresh.epoch && edge.hub.headOf(0) === 0,
+      'the reader reads the new topic',
+    );
+    const resumed = await subscribe(edge.hub, { channels: ['epoch.a'] }, cursor(old, { 0: 2 }));
+    assert.equal(resumed.resets[0]?.code, 'position_epoch_mismatch');
+    // A subscription of the new epoch reads the new log.
+    const after = await subscribe(edge.hub, { channels: ['epoch.a'] });
+    edge.log.append(0, events('epoch.a', 3));
+    await until(() => after.client.offsets().length === 3, 'new events');
+    assert.deepEqual(after.client.offsets(), [0, 1, 2]);
+  });
+
+  it('resets a position of the partition a channel had before partitions were added', async () => {
+    const edge = await twin({ partitions: 2 });
+    const channel = Array.from({ length: 100 }, (_, index) => `moved.c${index}`).find(
+      (name) => partitionForChannel(name, 2) !== partitionForChannel(name, 4),
+    );
+    assert.ok(channel);
+    const before = partitionForChannel(channel, 2);
+    const epoch = edge.log.currentLayout.epoch;
+    edge.log.addPartitions(2);
+    await edge.reader.start();
+    assert.equal(edge.hub.partitionCount, 4);
+    const resumed = await subscribe(
+      edge.hub,
+      { channels: [channel] },
+      cursor(epoch, { [before]: 0 }),
+    );
+    assert.equal(resumed.resets[0]?.code, 'position_partition_mismatch');
+    assert.equal(resumed.resets[0]?.partition, partitionForChannel(channel, 4));
+  });
+
+  it('replays from the log when the ring no longer holds the cursor, from the ring when it does', async () => {
+    const edge = await twin({ ringCapacity: 16 });
+    await readWith(edge, 'ring.a', 100);
+    const epoch = edge.log.currentLayout.epoch;
+    const cold = await subscribe(edge.hub, { channels: ['ring.a'] }, cursor(epoch, { 0: 10 }));
+    await cold.caughtUp;
+    assert.deepEqual(cold.client.offsets(), range(11, 100));
+    assert.deepEqual(edge.replays, ['cold']);
+    assert.ok(edge.log.fetchCount('replay') >= 1);
+    const fetches = edge.log.fetchCount('replay');
+    const hot = await subscribe(edge.hub, { channels: ['ring.a'] }, cursor(epoch, { 0: 90 }));
+    await hot.caughtUp;
+    assert.deepEqual(hot.client.offsets(), range(91, 100));
+    assert.deepEqual(edge.replays, ['cold', 'hot']);
+    assert.equal(edge.log.fetchCount('replay'), fetches, 'no fetch for a hot replay');
+  });
+
+  it('shares one cold fetch among subscriptions resuming from the same position', async () => {
+    const edge = await twin({ ringCapacity: 16 });
+    await readWith(edge, 'share.a', 100);
+    const epoch = edge.log.currentLayout.epoch;
+    const release = edge.log.hold('replay');
+    const resumed = await Promise.all(
+      range(0, 20).map(() =>
+        subscribe(edge.hub, { channels: ['share.a'] }, cursor(epoch, { 0: 10 })),
+      ),
+    );
+    release();
+    await Promise.all(resumed.map((each) => each.caughtUp));
+    assert.equal(edge.log.fetchCount('replay'), 1, 'one fetch for all of them');
+    for (const each of resumed) assert.deepEqual(each.client.offsets(), range(11, 100));
+  });
+
+  it('resets with position_too_old a cursor retention deleted, at subscribe and during catch-up', async () => {
+    const edge = await twin({ ringCapacity: 16 });
+    await readWith(edge, 'old.a', 100);
+    const epoch = edge.log.currentLayout.epoch;
+    edge.log.truncate(0, 50);
+    const early = await subscribe(edge.hub, { channels: ['old.a'] }, cursor(epoch, { 0: 10 }));
+    assert.equal(early.resets[0]?.code, 'position_too_old');
+    assert.equal(early.resets[0]?.requested, formatPositionOf(epoch, 0, 10));
+    assert.equal(early.resets[0]?.earliest, formatPositionOf(epoch, 0, 49));
+    // A catch-up whose fetch falls below the log start moved meanwhile.
+    const release = edge.log.hold('replay');
+    const late = await subscribe(edge.hub, { channels: ['old.a'] }, cursor(epoch, { 0: 60 }));
+    assert.deepEqual(late.resuming, [0]);
+    edge.log.truncate(0, 80);
+    release();
+    await late.caughtUp;
+    assert.equal(late.client.resets[0]?.code, 'position_too_old');
+    assert.equal(late.client.resets[0]?.earliest, formatPositionOf(epoch, 0, 79));
+    assert.deepEqual(late.client.offsets(), [], 'nothing past a hole');
+  });
+
+  it('refuses a position beyond the end of the log with position_ahead', async () => {
+    const edge = await twin();
+    await readWith(edge, 'ahead.a', 10);
+    await assert.rejects(
+      subscribe(
+        edge.hub,
+        { channels: ['ahead.a'] },
+        cursor(edge.log.currentLayout.epoch, { 0: 10 }),
+      ),
+      (error: unknown) => error instanceof FanoutError && error.code === 'position_ahead',
+    );
+    const last = await subscribe(
+      edge.hub,
+      { channels: ['ahead.a'] },
+      cursor(edge.log.currentLayout.epoch, { 0: 9 }),
+    );
+    assert.deepEqual(last.resets, []);
+    await last.caughtUp;
+    assert.ok(last.subscription.live.has(0));
+  });
+});
