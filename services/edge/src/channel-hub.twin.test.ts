@@ -406,6 +406,32 @@ describe('the hub on the twin of the log', () => {
     assert.deepEqual(after.client.offsets(), [0, 1, 2]);
   });
 
+  it('starts a subscription of a recreated topic at the new head, never before it is known', async () => {
+    const edge = await twin();
+    await readWith(edge, 'epoch.b', 5);
+    // The reader's offset lookups wait until released: the new topic's head is not known yet.
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const offsets = edge.log.offsets.bind(edge.log);
+    edge.log.offsets = async (partitions) => {
+      await gate;
+      return offsets(partitions);
+    };
+    const fresh = edge.log.recreate();
+    edge.log.append(0, events('epoch.b', 2));
+    await until(() => edge.reader.layout?.epoch === fresh.epoch, 'the reader sees the new epoch');
+    const subscribing = subscribe(edge.hub, { channels: ['epoch.b'] });
+    for (let turns = 0; turns < 20; turns++) await turn();
+    open();
+    const live = await subscribing;
+    assert.equal(live.subscription.cursors.get(0), 1);
+    edge.log.append(0, events('epoch.b', 1));
+    await until(() => live.client.offsets().length === 1, 'the next event');
+    assert.deepEqual(live.client.offsets(), [2]);
+  });
+
   it('resets a position of the partition a channel had before partitions were added', async () => {
     const edge = await twin({ partitions: 2 });
     const channel = Array.from({ length: 100 }, (_, index) => `moved.c${index}`).find(

@@ -55,7 +55,8 @@ export class PartitionTail {
   logStartOffset = -1;
   references = 0;
   lingerTimer: NodeJS.Timeout | undefined;
-  readonly ready: Promise<void>;
+  /** Resolves once the head is known (again, after `restart`). */
+  ready!: Promise<void>;
   resolveReady!: () => void;
   rejectReady!: (error: Error) => void;
   started = false;
@@ -63,6 +64,21 @@ export class PartitionTail {
   constructor(partition: number, ringCapacity: number) {
     this.partition = partition;
     this.ring = new EventRing(ringCapacity);
+    this.#arm();
+  }
+
+  /**
+   * Forgets what was read (the topic was recreated): the head is unknown
+   * until the partition starts again, and `acquire` waits for it.
+   */
+  restart(): void {
+    this.ring.clear();
+    this.head = -1;
+    this.started = false;
+    this.#arm();
+  }
+
+  #arm(): void {
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -124,11 +140,7 @@ export class PartitionReader {
             { previous: previous.epoch, epoch: layout.epoch },
             'topic was recreated: new epoch',
           );
-          for (const tail of this.#tails.values()) {
-            tail.ring.clear();
-            tail.head = -1;
-            tail.started = false;
-          }
+          for (const tail of this.#tails.values()) tail.restart();
           this.#options.sink.onEpochChange(layout.epoch);
           for (const tail of this.#tails.values()) void this.#initialize(tail);
         }
