@@ -269,6 +269,12 @@ export async function ensureBase(options = {}) {
   const started = Date.now();
   const dir = join(imagesDir(), `node-base-${key}`);
   mkdirSync(dir, { recursive: true });
+  // Root file systems of other Node.js packages or recipes are of no further use.
+  for (const entry of readdirSync(imagesDir())) {
+    if (entry.startsWith('node-base-') && join(imagesDir(), entry) !== dir) {
+      rmSync(join(imagesDir(), entry), { recursive: true, force: true });
+    }
+  }
   const tar = existsSync(join(dir, 'rootfs.tar'))
     ? join(dir, 'rootfs.tar')
     : await makeBaseRootfs(dir, node.files, log);
