@@ -45,8 +45,9 @@ COPY --from=build /src/services/shared/dist services/shared/dist
 COPY --from=build /src/services/shared/generated services/shared/generated
 COPY --from=build /src/services/edge/dist services/edge/dist
 # Refuse to build an image whose edge would fall back to uWebSockets.js's JavaScript server
-# (services/edge/src/uws-native.ts): the native binary must load for this platform and Node ABI.
-RUN node --input-type=module -e "const { requireNativeUws } = await import('/app/services/edge/dist/uws-native.js'); requireNativeUws(); console.log('uWebSockets.js native binary loads');"
+# (requireNativeUws, exported by the package's entry): the native binary must load for this
+# platform and Node ABI. Importing the entry also loads every module the edge exports.
+RUN node --input-type=module -e "const { requireNativeUws } = await import('@fanout/edge'); requireNativeUws(); console.log('uWebSockets.js native binary loads');"
 # A numeric, non-root user (runAsNonRoot can verify it); the files stay root-owned and read-only.
 USER 10001:10001
 # Client port (config.edge.port) and the internal metrics/probe port (config.telemetry.metricsPort).

@@ -124,7 +124,16 @@ describe('Dockerfiles', () => {
       (step) => step.keyword === 'RUN' && step.args.includes('requireNativeUws()'),
     );
     assert.ok(check, 'a RUN step calls requireNativeUws()');
-    assert.match(check.args, /\/app\/services\/edge\/dist\/uws-native\.js/);
+    // Through the package's entry, wherever the module with the check lives.
+    assert.match(check.args, /import\('@fanout\/edge'\)/);
+    const manifest = JSON.parse(
+      readFileSync(join(repoRoot, 'services', 'edge', 'package.json'), 'utf8'),
+    ) as { exports: { '.': { default: string } } };
+    assert.equal(manifest.exports['.'].default, './dist/index.js');
+    assert.match(
+      readFileSync(join(repoRoot, 'services', 'edge', 'src', 'index.ts'), 'utf8'),
+      /export \{[^}]*\brequireNativeUws\b[^}]*\} from/,
+    );
     assert.match(
       readFileSync(join(repoRoot, 'services', 'edge', 'src', 'uws-native.ts'), 'utf8'),
       /export function requireNativeUws\(/,
