@@ -6,21 +6,21 @@
  */
 import { FanoutError, toHttpStatus, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
-import type { ChannelHub } from './channel-hub.js';
-import type { ClusterRouting, HintFor } from './cluster-routing.js';
-import type { ClientAuth } from './client-auth.js';
-import { clientAddress, ConnectionLimits } from './connection-limits.js';
-import { CorsPolicy, writeCorsHeaders } from './cors.js';
+import type { ChannelHub } from './subscriptions/channel-hub.js';
+import type { ClusterRouting, HintFor } from './cluster/cluster-routing.js';
+import type { ClientAuth } from './admission/client-auth.js';
+import { clientAddress, ConnectionLimits } from './admission/connection-limits.js';
+import { CorsPolicy, writeCorsHeaders } from './transport/cors.js';
 import type { EdgeMetrics } from './edge-metrics.js';
-import { httpStatusLine } from './http-status.js';
-import { registerHttpEndpoints, sendError } from './http-endpoints.js';
-import { PublishGuard } from './publish-guard.js';
+import { httpStatusLine } from './transport/http-status.js';
+import { registerHttpEndpoints, sendError } from './transport/http-endpoints.js';
+import { PublishGuard } from './transport/publish-guard.js';
 import type { PartitionReader } from './partition-reader.js';
-import type { Uws } from './uws-native.js';
-import { registerReadinessEndpoint } from './readiness-endpoint.js';
-import { registerRouteEndpoint } from './route-endpoint.js';
-import { createHandlerGuard, guard, guardApp } from './uws-guard.js';
-import { registerWsEndpoint } from './ws-endpoint.js';
+import type { Uws } from './transport/uws-native.js';
+import { registerReadinessEndpoint } from './cluster/readiness-endpoint.js';
+import { registerRouteEndpoint } from './cluster/route-endpoint.js';
+import { createHandlerGuard, guard, guardApp } from './transport/uws-guard.js';
+import { registerWsEndpoint } from './transport/ws-endpoint.js';
 
 export interface EdgeServerOptions {
   readonly uws: Uws;

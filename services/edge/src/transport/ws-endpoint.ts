@@ -26,27 +26,27 @@ import {
   type Logger,
 } from '@fanout/shared';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from 'uWebSockets.js';
-import type { ChannelHub, WireFormat } from './channel-hub.js';
-import type { ClusterRouting, HintFor } from './cluster-routing.js';
+import type { ChannelHub, WireFormat } from '../subscriptions/channel-hub.js';
+import type { ClusterRouting, HintFor } from '../cluster/cluster-routing.js';
 import {
   anonymousClient,
   requestToken,
   type ClientAuth,
   type ClientIdentity,
-} from './client-auth.js';
-import type { ConnectionLease, ConnectionLimits } from './connection-limits.js';
-import { DeadlineTimer } from './deadline-timer.js';
-import type { EdgeEvent } from './edge-event.js';
-import type { EdgeMetrics } from './edge-metrics.js';
+} from '../admission/client-auth.js';
+import type { ConnectionLease, ConnectionLimits } from '../admission/connection-limits.js';
+import { DeadlineTimer } from '../admission/deadline-timer.js';
+import type { EdgeEvent } from '../edge-event.js';
+import type { EdgeMetrics } from '../edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
-import { parseStreamCursor } from './stream-cursor.js';
-import { SubscribeBudget } from './subscribe-budget.js';
+import { parseStreamCursor } from '../subscriptions/stream-cursor.js';
+import { SubscribeBudget } from '../admission/subscribe-budget.js';
 import {
   closeLingerMs,
   Subscription,
   type DeliveryTarget,
   type ResetInfo,
-} from './subscription.js';
+} from '../subscriptions/subscription.js';
 import {
   failSocket,
   guard,

@@ -6,7 +6,7 @@
  * to live one partition at a time.
  */
 import { patternMatches } from '@fanout/shared';
-import type { EdgeEvent } from './edge-event.js';
+import type { EdgeEvent } from '../edge-event.js';
 import { formatStreamCursor } from './stream-cursor.js';
 
 export interface ResetInfo {

@@ -20,24 +20,28 @@ import {
   type Logger,
 } from '@fanout/shared';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import type { ClusterRouting, HintFor } from './cluster-routing.js';
-import type { ChannelHub } from './channel-hub.js';
-import { requestToken, type ClientAuth } from './client-auth.js';
-import type { ConnectionLease, ConnectionLimits } from './connection-limits.js';
-import { DeadlineTimer } from './deadline-timer.js';
+import type { ClusterRouting, HintFor } from '../cluster/cluster-routing.js';
+import type { ChannelHub } from '../subscriptions/channel-hub.js';
+import { requestToken, type ClientAuth } from '../admission/client-auth.js';
+import type { ConnectionLease, ConnectionLimits } from '../admission/connection-limits.js';
+import { DeadlineTimer } from '../admission/deadline-timer.js';
 import { writeCorsHeaders, type CorsPolicy } from './cors.js';
-import type { EdgeEvent } from './edge-event.js';
-import type { EdgeMetrics } from './edge-metrics.js';
+import type { EdgeEvent } from '../edge-event.js';
+import type { EdgeMetrics } from '../edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
-import { withKafkaDeadline } from './kafka-wait.js';
-import type { PartitionReader } from './partition-reader.js';
-import { cursorOffsetIn, parseStreamCursor, type StreamCursor } from './stream-cursor.js';
+import { withKafkaDeadline } from '../kafka-wait.js';
+import type { PartitionReader } from '../partition-reader.js';
+import {
+  cursorOffsetIn,
+  parseStreamCursor,
+  type StreamCursor,
+} from '../subscriptions/stream-cursor.js';
 import {
   closeLingerMs,
   Subscription,
   type DeliveryTarget,
   type ResetInfo,
-} from './subscription.js';
+} from '../subscriptions/subscription.js';
 import {
   failResponse,
   guard,

@@ -16,11 +16,11 @@
  */
 import { FanoutError, formatPositionOf, partitionForChannel, type Logger } from '@fanout/shared';
 import type { ConnectionPool } from '@platformatic/kafka';
-import { EdgeEvent } from './edge-event.js';
+import { EdgeEvent } from '../edge-event.js';
 import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
-import type { KafkaLog, PartitionOffsets, TopicLayout } from './kafka-log.js';
-import { kafkaUnavailable, withKafkaDeadline } from './kafka-wait.js';
-import type { PartitionReader, PartitionSink, PartitionTail } from './partition-reader.js';
+import type { KafkaLog, PartitionOffsets, TopicLayout } from '../kafka-log.js';
+import { kafkaUnavailable, withKafkaDeadline } from '../kafka-wait.js';
+import type { PartitionReader, PartitionSink, PartitionTail } from '../partition-reader.js';
 import { cursorOffsetIn, type StreamCursor } from './stream-cursor.js';
 import type { ResetCode, Subscription } from './subscription.js';
 

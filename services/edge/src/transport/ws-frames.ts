@@ -26,7 +26,7 @@ import {
   type SubscriptionRequest as SharedSubscriptionRequest,
   type SubscriptionState,
 } from '@fanout/shared';
-import type { WireFormat } from './channel-hub.js';
+import type { WireFormat } from '../subscriptions/channel-hub.js';
 
 export const subprotocols: Readonly<Record<string, WireFormat>> = {
   'fanout.json.v1': 'json',

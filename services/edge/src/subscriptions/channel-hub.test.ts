@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger, encodeEvent, FanoutError } from '@fanout/shared';
 import { ChannelHub } from './channel-hub.js';
-import { EdgeEvent } from './edge-event.js';
-import type { KafkaLog, TopicLayout } from './kafka-log.js';
-import { PartitionTail, type PartitionReader } from './partition-reader.js';
+import { EdgeEvent } from '../edge-event.js';
+import type { KafkaLog, TopicLayout } from '../kafka-log.js';
+import { PartitionTail, type PartitionReader } from '../partition-reader.js';
 import { Subscription, type DeliveryTarget } from './subscription.js';
 
 const epoch = 'ww7w7_gUT7WHdd738IhAfQ';
