@@ -7,7 +7,7 @@
  */
 import type { FanoutError } from '@fanout/shared';
 import type { TemplatedApp } from 'uWebSockets.js';
-import { sendError } from '../transport/http-endpoints.js';
+import { sendError } from '../transport/http-answers.js';
 import { httpStatusLine } from '../transport/http-status.js';
 
 const readyBody = '{"ready":true}';

@@ -12,8 +12,11 @@ import {
   DisconnectAction,
   FanoutError,
   formatPosition,
+  formatStreamCursor,
+  isChannelPattern,
   isJsonObject,
   parsePosition,
+  parseStreamCursor,
   positionFromProto,
   readJsonFrame,
   ServerFrame,
@@ -116,7 +119,10 @@ function decodeJson(text: string): ClientMessage {
         }
         const types = stringsOf(item['types'], `${field}.types`);
         if (typeof since === 'string' && since !== '') {
-          return { channel, since: formatPosition(parsePosition(since)), types };
+          // A pattern resumes from a stream cursor, a channel from a position.
+          return isChannelPattern(channel)
+            ? { channel, since: formatStreamCursor(parseStreamCursor(since)), types }
+            : { channel, since: formatPosition(parsePosition(since)), types };
         }
         return { channel, types };
       });
@@ -157,6 +163,9 @@ function decodeProto(bytes: Uint8Array): ClientMessage {
       subscriptions: (frame.subscribe.subscriptions ?? []).map((item): SubscriptionRequest => {
         const channel = item.channel ?? '';
         const types = item.types ?? [];
+        if (item.sinceCursor) {
+          return { channel, since: formatStreamCursor(parseStreamCursor(item.sinceCursor)), types };
+        }
         return item.since
           ? { channel, since: formatPosition(positionFromProto(item.since)), types }
           : { channel, types };
@@ -202,6 +211,7 @@ function toProto(message: ServerMessage): Uint8Array {
       channel: state.channel,
       position: protoPosition(state.position),
       hint: state.hint ?? '',
+      cursor: state.cursor ?? '',
     }));
   switch (message.kind) {
     case 'connected':
