@@ -49,6 +49,7 @@ function states(value: unknown): SubscriptionState[] {
     channel: str(state, 'channel'),
     ...optionalStr(state, 'position'),
     ...optionalStr(state, 'hint'),
+    ...optionalStr(state, 'cursor'),
   }));
 }
 function strings(value: unknown): string[] {

@@ -8,6 +8,7 @@ import {
   DisconnectAction,
   FanoutError,
   formatPosition,
+  isChannelPattern,
   parsePosition,
   positionFromProto,
   ServerFrame,
@@ -41,10 +42,12 @@ function states(
   return (list ?? []).map((state) => {
     const position = positionText(state.position);
     const hint = state.hint ?? '';
+    const cursor = state.cursor ?? '';
     return {
       channel: state.channel ?? '',
       ...(position === undefined ? {} : { position }),
       ...(hint === '' ? {} : { hint }),
+      ...(cursor === '' ? {} : { cursor }),
     };
   });
 }
@@ -202,7 +205,10 @@ export function encodeProtoFrame(message: ClientMessage): Uint8Array {
           requestId: message.requestId,
           subscriptions: message.subscriptions.map((request) => ({
             channel: request.channel,
-            since: request.since === undefined ? null : parsePosition(request.since),
+            // A pattern resumes from a stream cursor, which one Position cannot hold.
+            ...(request.since !== undefined && isChannelPattern(request.channel)
+              ? { sinceCursor: request.since }
+              : { since: request.since === undefined ? null : parsePosition(request.since) }),
             types: [...(request.types ?? [])],
           })),
         },
