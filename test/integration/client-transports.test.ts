@@ -252,6 +252,52 @@ describe('@fanout/client', () => {
     made.close();
   });
 
+  for (const [name, options] of [
+    ['JSON', { transports: ['websocket'] }],
+    ['protobuf', { transports: ['websocket'], wireFormat: protoWireFormat }],
+  ] as const) {
+    it(`resumes a pattern over WebSocket ${name} after the edge restarts: every event of every partition once`, async () => {
+      const namespace = unique(`pattern-${name.toLowerCase()}`);
+      // Channels below the namespace on every partition.
+      const channels: string[] = [];
+      const covered = new Set<number>();
+      for (let index = 0; covered.size < 3 || channels.length < 4; index++) {
+        const channel = `${namespace}.c${index}`;
+        covered.add(partitionForChannel(channel, 3));
+        channels.push(channel);
+      }
+      const publishAll = async (): Promise<string[]> =>
+        (await Promise.all(channels.map((channel) => publish(channel, 2)))).flat();
+      const made = client(options);
+      const subscription = made.subscribe(`${namespace}.*`);
+      const received = follow(subscription);
+      await subscribed(subscription);
+      assert.equal(
+        subscription.position?.split(',').length,
+        3,
+        'the pattern holds a cursor of every partition',
+      );
+      const before = await publishAll();
+      await received.count(before.length);
+      const killed = await killEdge();
+      await statusOf(made, (s) => s.state === 'disconnected');
+      const whileDown = await publishAll();
+      await killed.restart();
+      await statusOf(made, (s) => s.state === 'connected');
+      const afterRestart = await publishAll();
+      const expected = [...before, ...whileDown, ...afterRestart];
+      await received.count(expected.length, 60_000);
+      await sleep(300);
+      assert.deepEqual(
+        received.events.map((event) => event.id).sort(),
+        [...expected].sort(),
+        'every event once, none missed while the edge was down',
+      );
+      assert.equal(subscription.state, 'active', 'no reset: the pattern resumed');
+      made.close();
+    });
+  }
+
   it('hands a reset to the onReset hook, then goes on from where the hook says', async () => {
     const channel = unique('reset');
     await publish(channel, 2);

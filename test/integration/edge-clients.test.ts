@@ -116,15 +116,19 @@ describe('edge client semantics', () => {
     ].filter((_, index) => index === 0 || index === 2);
     const events = await socket.takeJson('event', 2);
     assert.deepEqual(events.map((event) => event['position']).sort(), [...inside].sort());
-    // A pattern cannot resume: `since` on it is refused.
+    // A pattern resumes from a stream cursor naming every partition: one
+    // position names none of the others, answered with a reset as over SSE.
     socket.sendJson({
       subscribe: {
         requestId: 2,
         subscriptions: [{ channel: `${unique('p')}.*`, since: inside[0] }],
       },
     });
-    const [error] = await socket.takeJson('error');
-    assert.equal(error?.['code'], 'invalid_argument');
+    const [reset] = await socket.takeJson('reset');
+    assert.equal(reset?.['code'], 'position_partition_mismatch');
+    assert.equal(reset['requestId'], 2);
+    const [answer] = await socket.takeJson('subscribed');
+    assert.deepEqual(answer?.['subscriptions'], [], 'the reset subscription is not active');
     assert.equal(socket.frames.length, 0, 'no event from outside the namespace');
     socket.close();
   });

@@ -268,10 +268,13 @@ describe('edge filters: event types and namespace patterns', () => {
     const narrow = await openJson(edge);
     const control = await openJson(edge);
     const subscribed = await subscribe(wide, 1, [{ channel: `${namespace}.*` }]);
-    assert.deepEqual(
-      subscribed['subscriptions'],
-      [{ channel: `${namespace}.*` }],
-      'a pattern has no position',
+    const [state] = subscribed['subscriptions'] as Record<string, unknown>[];
+    assert.equal(state?.['channel'], `${namespace}.*`);
+    assert.equal(state['position'], undefined, 'a pattern has no position');
+    assert.equal(
+      String(state['cursor']).split(',').length,
+      partitions,
+      'a pattern has a cursor naming every partition',
     );
     await subscribe(narrow, 1, [{ channel: `${namespace}.eu.*` }]);
     const outside = [namespace, `${namespace}x.a`, `${uniqueChannel('other')}.a`];
@@ -350,24 +353,23 @@ describe('edge filters: event types and namespace patterns', () => {
     socket.close();
   });
 
-  it('refuses since on a WebSocket pattern with invalid_argument and keeps the connection', async () => {
+  it('resets a WebSocket pattern resumed from one position (a cursor must name every partition) and keeps the connection', async () => {
     const namespace = uniqueChannel('pat-since');
     const position = await publishEvent(ingest, `${namespace}.a`);
     const socket = await openJson(edge);
     socket.sendJson({
       subscribe: {
         requestId: 3,
-        subscriptions: [
-          { channel: `${namespace}.b` },
-          { channel: `${namespace}.*`, since: position },
-        ],
+        subscriptions: [{ channel: `${namespace}.*`, since: position }],
       },
     });
-    const [error] = await socket.takeJson('error');
-    assert.equal(error?.['code'], 'invalid_argument');
-    assert.equal(error['requestId'], 3);
-    assert.match(String(error['message']), /live-only/);
-    // The refused request subscribed to nothing: both can be subscribed now.
+    const [reset] = await socket.takeJson('reset');
+    assert.equal(reset?.['code'], 'position_partition_mismatch');
+    assert.equal(reset['requestId'], 3);
+    assert.equal(reset['channel'], `${namespace}.*`);
+    const [answer] = await socket.takeJson('subscribed');
+    assert.deepEqual(answer?.['subscriptions'], [], 'the reset subscription is not active');
+    // The reset subscription is not active: both can be subscribed now.
     await subscribe(socket, 4, [{ channel: `${namespace}.b` }, { channel: `${namespace}.*` }]);
     const later = await publishEvent(ingest, `${namespace}.b`);
     const events = await takeEvents(socket, 2);

@@ -228,21 +228,9 @@ export class FanoutClient {
     const requests: TransportSubscription[] = [];
     for (const subscription of subscriptions) {
       if (subscription.state === 'ended' || subscription.state === 'resetting') continue;
+      // A pattern's position is a stream cursor (every partition), which
+      // every transport resumes from.
       const since = subscription.position;
-      if (
-        since !== undefined &&
-        this.#transport.name === 'websocket' &&
-        isChannelPattern(subscription.channel)
-      ) {
-        // The edge's WebSocket serves patterns live only: never skip silently.
-        this.#reset({
-          code: 'resume_unsupported',
-          channel: subscription.channel,
-          requested: since,
-          earliest: '',
-        });
-        continue;
-      }
       requests.push({
         channel: subscription.channel,
         ...(since === undefined ? {} : { since }),

@@ -19,7 +19,7 @@ export interface TransportSubscription {
 
 /** A position the edge could not serve: the application refetches state. */
 export interface ResetInfo {
-  /** `position_too_old`, `position_epoch_mismatch`, `position_partition_mismatch`, `position_ahead`, or `resume_unsupported` (a pattern over WebSocket). */
+  /** `position_too_old`, `position_epoch_mismatch`, `position_partition_mismatch`, or `position_ahead`. */
   readonly code: string;
   readonly channel: string;
   readonly requested: string;

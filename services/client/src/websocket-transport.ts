@@ -1,8 +1,9 @@
 /**
  * The WebSocket transport (`/v1/ws`): one socket carries every subscription.
  * Authenticates with a Connect frame (the token stays out of URLs and logs),
- * resumes channels with `since`, refreshes tokens in-band, pings at the
- * edge's interval and gives up on a socket that stays silent for two of them.
+ * resumes channels (a position) and patterns (a stream cursor) with
+ * `since`, refreshes tokens in-band, pings at the edge's interval and gives
+ * up on a socket that stays silent for two of them.
  * Takes any WebSocket class with the standard browser API (`globalThis.WebSocket`,
  * or `ws` in Node.js 20).
  */
@@ -249,7 +250,8 @@ class WebSocketConnection implements TransportConnection {
       case 'subscribed':
         this.#requests.delete(message.requestId);
         for (const state of message.subscriptions)
-          listener.subscribed(state.channel, state.position, state.hint);
+          // A pattern's place is its stream cursor.
+          listener.subscribed(state.channel, state.position ?? state.cursor, state.hint);
         return;
       case 'reset':
         this.#requests.delete(message.requestId);

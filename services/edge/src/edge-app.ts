@@ -5,16 +5,16 @@
 import { hostname } from 'node:os';
 import { FanoutError, jwtVerifierFromConfig, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { Registry } from 'prom-client';
-import { ChannelHub } from './channel-hub.js';
-import { ClientAuth } from './client-auth.js';
-import { ClusterRouting } from './cluster-routing.js';
-import { DeliveryTracing } from './delivery-tracing.js';
+import { ChannelHub } from './subscriptions/channel-hub.js';
+import { ClientAuth } from './admission/client-auth.js';
+import { ClusterRouting } from './cluster/cluster-routing.js';
+import { DeliveryTracing } from './subscriptions/delivery-tracing.js';
 import { createEdgeMetrics } from './edge-metrics.js';
 import { startEdgeServer, type EdgeServer } from './edge-server.js';
 import { KafkaEventLog } from './kafka-event-log.js';
-import { membershipFromConfig } from './membership/membership-from-config.js';
+import { membershipFromConfig } from './cluster/membership/membership-from-config.js';
 import { PartitionReader } from './partition-reader.js';
-import type { Uws } from './uws-native.js';
+import type { Uws } from './transport/uws-native.js';
 
 export interface EdgeApp {
   readonly port: number;

@@ -6,21 +6,23 @@
  */
 import { FanoutError, toHttpStatus, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
-import type { ChannelHub } from './channel-hub.js';
-import type { ClusterRouting, HintFor } from './cluster-routing.js';
-import type { ClientAuth } from './client-auth.js';
-import { clientAddress, ConnectionLimits } from './connection-limits.js';
-import { CorsPolicy, writeCorsHeaders } from './cors.js';
+import type { ChannelHub } from './subscriptions/channel-hub.js';
+import type { ClusterRouting, HintFor } from './cluster/cluster-routing.js';
+import type { ClientAuth } from './admission/client-auth.js';
+import { clientAddress, ConnectionLimits } from './admission/connection-limits.js';
+import { CorsPolicy, writeCorsHeaders } from './transport/cors.js';
 import type { EdgeMetrics } from './edge-metrics.js';
-import { httpStatusLine } from './http-status.js';
-import { registerHttpEndpoints, sendError } from './http-endpoints.js';
-import { PublishGuard } from './publish-guard.js';
+import { httpStatusLine } from './transport/http-status.js';
+import { sendError } from './transport/http-answers.js';
+import { registerHttpRoutes } from './transport/http-routes.js';
+import { PublishGuard } from './transport/publish-guard.js';
 import type { PartitionReader } from './partition-reader.js';
-import type { Uws } from './uws-native.js';
-import { registerReadinessEndpoint } from './readiness-endpoint.js';
-import { registerRouteEndpoint } from './route-endpoint.js';
-import { createHandlerGuard, guard, guardApp } from './uws-guard.js';
-import { registerWsEndpoint } from './ws-endpoint.js';
+import type { Uws } from './transport/uws-native.js';
+import { registerReadinessEndpoint } from './cluster/readiness-endpoint.js';
+import { registerRouteEndpoint } from './cluster/route-endpoint.js';
+import { createHandlerGuard, guard, guardApp } from './transport/uws-guard.js';
+import { registerWsEndpoint } from './transport/ws-endpoint.js';
+import { SubscriptionCore } from './subscriptions/subscription-core.js';
 
 export interface EdgeServerOptions {
   readonly uws: Uws;
@@ -93,9 +95,20 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     return undefined;
   }
 
+  const core = new SubscriptionCore({
+    hub: options.hub,
+    auth: options.auth,
+    config,
+    logger: options.logger,
+    metrics: options.metrics,
+    routing: options.routing,
+    guard: handlerGuard,
+  });
+  /** WebSocket connections and SSE streams, for the drain and the rebalance. */
+  const sessions = core.sessions;
   const common = {
     app,
-    hub: options.hub,
+    core,
     auth: options.auth,
     config,
     logger: options.logger,
@@ -103,17 +116,11 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     admit,
     limits,
     addressOf,
-    routing: options.routing,
-    cors,
     guard: handlerGuard,
   };
-  const ws = registerWsEndpoint({
-    ...common,
-    edgeId: options.edgeId,
-    publishing: options.publishing,
-  });
-  const http = registerHttpEndpoints({ ...common, reader: options.reader });
-  connections = () => ws.connections() + http.streams();
+  const ws = registerWsEndpoint({ ...common, edgeId: options.edgeId });
+  registerHttpRoutes({ ...common, hub: options.hub, reader: options.reader, cors });
+  connections = () => ws.connections() + sessions.count('sse');
   registerRouteEndpoint({
     app,
     reader: options.reader,
@@ -124,8 +131,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     guard: handlerGuard,
   });
   registerReadinessEndpoint(app, options.notReady);
-  options.routing.addSweep('ws', ws.rebalance);
-  options.routing.addSweep('sse', http.rebalance);
+  options.routing.addSweep('ws', (select, limit) => sessions.rebalance(select, limit, 'ws'));
+  options.routing.addSweep('sse', (select, limit) => sessions.rebalance(select, limit, 'sse'));
   /** Where a drained client goes: the edge placement picks once this one is gone. */
   const drainHint: HintFor = (partitions, key) => {
     const count = options.reader.layout?.partitions ?? 0;
@@ -219,8 +226,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
           if (options.hub.healthy) return;
           const message = `Kafka has been unreachable for ${config.kafkaWaitMs} ms; resume with backoff`;
           options.logger.warn({ connections: connections() }, 'Kafka unreachable: closing clients');
-          ws.drainAll('kafka_unavailable', message);
-          http.drainAll('kafka_unavailable', message);
+          sessions.drainAll('kafka_unavailable', message);
         },
         () => undefined,
       ),
@@ -250,8 +256,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       const steps = 10;
       for (let step = steps; step > 0 && connections() > 0; step--) {
         const share = Math.ceil(connections() / step);
-        ws.drainSome(share, 'draining', 'this edge is shutting down; resume on another', drainHint);
-        http.drainSome(
+        sessions.drainSome(
           share,
           'draining',
           'this edge is shutting down; resume on another',
@@ -267,8 +272,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       clearTimeout(outage);
       options.hub.onHealthChange = undefined;
       stopListening();
-      ws.drainAll('draining', 'this edge is shutting down');
-      http.drainAll('draining', 'this edge is shutting down');
+      sessions.drainAll('draining', 'this edge is shutting down');
     },
   };
 }

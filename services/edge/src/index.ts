@@ -3,47 +3,47 @@ export type { EdgeApp, EdgeAppOptions } from './edge-app.js';
 export { startEdgeServer } from './edge-server.js';
 export type { EdgeServer, EdgeServerOptions } from './edge-server.js';
 export { eventJsonText } from './edge-event.js';
-export { parseStreamCursor, formatStreamCursor } from './stream-cursor.js';
-export type { StreamCursor } from './stream-cursor.js';
-export { decodeClientFrame, encodeServerFrame } from './ws-frames.js';
-export type { ClientMessage, ServerMessage } from './ws-frames.js';
-export { requireNativeUws, uwsNativeStatus } from './uws-native.js';
-export type { Uws, UwsNativeStatus } from './uws-native.js';
-export { DnsMembership } from './membership/dns-membership.js';
-export type { DnsMembershipOptions } from './membership/dns-membership.js';
-export { FileMembership, parseMembersFile } from './membership/file-membership.js';
-export type { FileMembershipOptions } from './membership/file-membership.js';
+export { parseStreamCursor, formatStreamCursor } from './subscriptions/stream-cursor.js';
+export type { StreamCursor } from './subscriptions/stream-cursor.js';
+export { decodeClientFrame, encodeServerFrame } from './transport/ws-frames.js';
+export type { ClientMessage, ServerMessage } from './transport/ws-frames.js';
+export { requireNativeUws, uwsNativeStatus } from './transport/uws-native.js';
+export type { Uws, UwsNativeStatus } from './transport/uws-native.js';
+export { DnsMembership } from './cluster/membership/dns-membership.js';
+export type { DnsMembershipOptions } from './cluster/membership/dns-membership.js';
+export { FileMembership, parseMembersFile } from './cluster/membership/file-membership.js';
+export type { FileMembershipOptions } from './cluster/membership/file-membership.js';
 export {
   inClusterOptions,
   KubernetesMembership,
   membersOfSlices,
-} from './membership/kubernetes-membership.js';
-export type { KubernetesMembershipOptions } from './membership/kubernetes-membership.js';
-export { membershipFromConfig } from './membership/membership-from-config.js';
+} from './cluster/membership/kubernetes-membership.js';
+export type { KubernetesMembershipOptions } from './cluster/membership/kubernetes-membership.js';
+export { membershipFromConfig } from './cluster/membership/membership-from-config.js';
 export {
   memberUrl,
   normalizeMemberList,
   parseStaticMember,
   sameMembers,
-} from './membership/membership-source.js';
+} from './cluster/membership/membership-source.js';
 export type {
   Member,
   MembershipErrorHandler,
   MembershipListener,
   MembershipSource,
-} from './membership/membership-source.js';
-export { ProbedMembership } from './membership/probed-membership.js';
+} from './cluster/membership/membership-source.js';
+export { ProbedMembership } from './cluster/membership/probed-membership.js';
 export type {
   LivenessChange,
   LivenessObserver,
   ProbedMembershipOptions,
-} from './membership/probed-membership.js';
-export { probeReadiness, readinessPath } from './membership/readiness-probe.js';
-export type { ProbeResult, ReadinessProbe } from './membership/readiness-probe.js';
-export { SettledMembership } from './membership/settled-membership.js';
-export type { SettledMembershipOptions } from './membership/settled-membership.js';
-export { StaticMembership } from './membership/static-membership.js';
-export { uwsFaults } from './uws-guard.js';
+} from './cluster/membership/probed-membership.js';
+export { probeReadiness, readinessPath } from './cluster/membership/readiness-probe.js';
+export type { ProbeResult, ReadinessProbe } from './cluster/membership/readiness-probe.js';
+export { SettledMembership } from './cluster/membership/settled-membership.js';
+export type { SettledMembershipOptions } from './cluster/membership/settled-membership.js';
+export { StaticMembership } from './cluster/membership/static-membership.js';
+export { uwsFaults } from './transport/uws-guard.js';
 export { logUnavailable } from './event-log.js';
 export type {
   EventLog,

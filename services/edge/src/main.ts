@@ -7,7 +7,7 @@
  */
 import { createLogger, loadConfigOrExit, startMetricsServer, startTelemetry } from '@fanout/shared';
 import { startEdgeApp, type EdgeApp } from './edge-app.js';
-import { requireNativeUws, type Uws } from './uws-native.js';
+import { requireNativeUws, type Uws } from './transport/uws-native.js';
 
 let uws: Uws;
 try {

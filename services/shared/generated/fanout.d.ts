@@ -1430,12 +1430,21 @@ export namespace fanout {
 
             /**
              * Resume after this position: every event after it is delivered, then
-             * live events. Absent: live events only, from now.
+             * live events. Absent: live events only, from now. For a channel.
              */
             since?: (fanout.v1.Position.$Properties|null);
 
             /** Deliver only events of these types. Empty: all types. */
             types: string[];
+
+            /**
+             * For a pattern, which follows every partition: resume after this stream
+             * cursor, text form `<epoch>:<partition>:<offset>[,<partition>:<offset>...]`
+             * (the `cursor` of its SubscriptionState, or the last one its events
+             * moved). Every event after it is delivered, then live events. Empty:
+             * `since`, or live events only. The JSON subprotocol carries it as `since`.
+             */
+            sinceCursor: string;
 
             /**
              * Creates a new SubscriptionRequest instance using the specified properties.
@@ -1505,12 +1514,21 @@ export namespace fanout {
 
                 /**
                  * Resume after this position: every event after it is delivered, then
-                 * live events. Absent: live events only, from now.
+                 * live events. Absent: live events only, from now. For a channel.
                  */
                 since?: (fanout.v1.Position.$Properties|null);
 
                 /** Deliver only events of these types. Empty: all types. */
                 types?: (string[]|null);
+
+                /**
+                 * For a pattern, which follows every partition: resume after this stream
+                 * cursor, text form `<epoch>:<partition>:<offset>[,<partition>:<offset>...]`
+                 * (the `cursor` of its SubscriptionState, or the last one its events
+                 * moved). Every event after it is delivered, then live events. Empty:
+                 * `since`, or live events only. The JSON subprotocol carries it as `since`.
+                 */
+                sinceCursor?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -2213,7 +2231,7 @@ export namespace fanout {
 
             /**
              * The position the stream continues after. For a live-only subscription
-             * this is the end of the log at subscribe time.
+             * this is the end of the log at subscribe time. Absent for a pattern.
              */
             position?: (fanout.v1.Position.$Properties|null);
 
@@ -2223,6 +2241,14 @@ export namespace fanout {
              * served here all the same; the client may move there when it reconnects.
              */
             hint: string;
+
+            /**
+             * For a pattern: the stream cursor it continues after, one offset per
+             * partition, text form `<epoch>:<partition>:<offset>[,<partition>:<offset>...]`.
+             * Resume the pattern from it (`since_cursor`), moved on by the positions
+             * of the events received.
+             */
+            cursor: string;
 
             /**
              * Creates a new SubscriptionState instance using the specified properties.
@@ -2289,7 +2315,7 @@ export namespace fanout {
 
                 /**
                  * The position the stream continues after. For a live-only subscription
-                 * this is the end of the log at subscribe time.
+                 * this is the end of the log at subscribe time. Absent for a pattern.
                  */
                 position?: (fanout.v1.Position.$Properties|null);
 
@@ -2299,6 +2325,14 @@ export namespace fanout {
                  * served here all the same; the client may move there when it reconnects.
                  */
                 hint?: (string|null);
+
+                /**
+                 * For a pattern: the stream cursor it continues after, one offset per
+                 * partition, text form `<epoch>:<partition>:<offset>[,<partition>:<offset>...]`.
+                 * Resume the pattern from it (`since_cursor`), moved on by the positions
+                 * of the events received.
+                 */
+                cursor?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -2263,6 +2263,7 @@ export const fanout = $root.fanout = (() => {
             SubscriptionRequest.prototype.channel = "";
             SubscriptionRequest.prototype.since = null;
             SubscriptionRequest.prototype.types = $util.emptyArray;
+            SubscriptionRequest.prototype.sinceCursor = "";
 
             SubscriptionRequest.create = function(properties) {
                 return new SubscriptionRequest(properties);
@@ -2282,6 +2283,8 @@ export const fanout = $root.fanout = (() => {
                 if (message.types != null && message.types.length)
                     for (let i = 0; i < message.types.length; ++i)
                         writer.uint32(26).string(message.types[i]);
+                if (message.sinceCursor != null && $Object.hasOwnProperty.call(message, "sinceCursor") && message.sinceCursor !== "")
+                    writer.uint32(34).string(message.sinceCursor);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -2338,6 +2341,15 @@ export const fanout = $root.fanout = (() => {
                             message.types.push(reader.stringVerify());
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.sinceCursor = value;
+                            else
+                                delete message.sinceCursor;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -2380,6 +2392,9 @@ export const fanout = $root.fanout = (() => {
                     for (let i = 0; i < object.types.length; ++i)
                         message.types[i] = $String(object.types[i]);
                 }
+                if (object.sinceCursor != null)
+                    if (typeof object.sinceCursor !== "string" || object.sinceCursor.length)
+                        message.sinceCursor = $String(object.sinceCursor);
                 return message;
             };
 
@@ -2396,6 +2411,7 @@ export const fanout = $root.fanout = (() => {
                 if (options.defaults) {
                     object.channel = "";
                     object.since = null;
+                    object.sinceCursor = "";
                 }
                 if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
                     object.channel = message.channel;
@@ -2406,6 +2422,8 @@ export const fanout = $root.fanout = (() => {
                     for (let j = 0; j < message.types.length; ++j)
                         object.types[j] = message.types[j];
                 }
+                if (message.sinceCursor != null && $Object.hasOwnProperty.call(message, "sinceCursor"))
+                    object.sinceCursor = message.sinceCursor;
                 return object;
             };
 
@@ -3494,6 +3512,7 @@ export const fanout = $root.fanout = (() => {
             SubscriptionState.prototype.channel = "";
             SubscriptionState.prototype.position = null;
             SubscriptionState.prototype.hint = "";
+            SubscriptionState.prototype.cursor = "";
 
             SubscriptionState.create = function(properties) {
                 return new SubscriptionState(properties);
@@ -3512,6 +3531,8 @@ export const fanout = $root.fanout = (() => {
                     $root.fanout.v1.Position.encode(message.position, writer.uint32(18).fork(), _depth + 1).ldelim();
                 if (message.hint != null && $Object.hasOwnProperty.call(message, "hint") && message.hint !== "")
                     writer.uint32(26).string(message.hint);
+                if (message.cursor != null && $Object.hasOwnProperty.call(message, "cursor") && message.cursor !== "")
+                    writer.uint32(34).string(message.cursor);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -3569,6 +3590,15 @@ export const fanout = $root.fanout = (() => {
                                 delete message.hint;
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.cursor = value;
+                            else
+                                delete message.cursor;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -3607,6 +3637,9 @@ export const fanout = $root.fanout = (() => {
                 if (object.hint != null)
                     if (typeof object.hint !== "string" || object.hint.length)
                         message.hint = $String(object.hint);
+                if (object.cursor != null)
+                    if (typeof object.cursor !== "string" || object.cursor.length)
+                        message.cursor = $String(object.cursor);
                 return message;
             };
 
@@ -3622,6 +3655,7 @@ export const fanout = $root.fanout = (() => {
                     object.channel = "";
                     object.position = null;
                     object.hint = "";
+                    object.cursor = "";
                 }
                 if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
                     object.channel = message.channel;
@@ -3629,6 +3663,8 @@ export const fanout = $root.fanout = (() => {
                     object.position = $root.fanout.v1.Position.toObject(message.position, options, _depth + 1);
                 if (message.hint != null && $Object.hasOwnProperty.call(message, "hint"))
                     object.hint = message.hint;
+                if (message.cursor != null && $Object.hasOwnProperty.call(message, "cursor"))
+                    object.cursor = message.cursor;
                 return object;
             };
 

@@ -14,7 +14,9 @@ import type { CloseAction } from './close-codes.js';
 import { eventFromJson } from './fanout-event.js';
 import { FanoutError } from './fanout-error.js';
 import { isJsonObject, readJsonFrame, writeJsonFrame, type JsonObject } from './json-frame.js';
+import { isChannelPattern } from './channel.js';
 import { formatPosition, parsePosition } from './position.js';
+import { formatStreamCursor, parseStreamCursor } from './stream-cursor.js';
 import type {
   ClientMessage,
   ControlMessage,
@@ -101,6 +103,14 @@ class Fields {
     return formatPosition(parsePosition(value));
   }
 
+  /** A stream cursor text, checked and in its canonical form; undefined when absent or empty. */
+  cursor(key: string): string | undefined {
+    const value = this.#value(key);
+    if (value === undefined || value === '') return undefined;
+    if (typeof value !== 'string') throw this.invalid(key, 'a stream cursor string');
+    return formatStreamCursor(parseStreamCursor(value));
+  }
+
   /** Epoch milliseconds of an RFC 3339 time; undefined when absent. */
   time(key: string): number | undefined {
     const value = this.#value(key);
@@ -126,10 +136,12 @@ class Fields {
   states(key: string): SubscriptionState[] {
     return this.objects(key).map((state) => {
       const position = state.position('position');
+      const cursor = state.cursor('cursor');
       const hint = state.string('hint');
       return {
         channel: state.string('channel'),
         ...(position === undefined ? {} : { position }),
+        ...(cursor === undefined ? {} : { cursor }),
         ...(hint === '' ? {} : { hint }),
       };
     });
@@ -166,7 +178,8 @@ export function decodeClientFrame(text: string): ReceivedClientMessage {
         .objects('subscriptions', true)
         .map((item): ReceivedSubscriptionRequest => {
           const channel = item.string('channel', true);
-          const since = item.position('since');
+          // A pattern resumes from a stream cursor, a channel from a position.
+          const since = isChannelPattern(channel) ? item.cursor('since') : item.position('since');
           const types = item.strings('types');
           return since === undefined ? { channel, types } : { channel, since, types };
         });

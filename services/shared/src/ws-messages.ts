@@ -12,7 +12,10 @@ import type { FanoutEvent } from './fanout-event.js';
 
 export interface SubscriptionRequest {
   readonly channel: string;
-  /** A position (`<epoch>:<partition>:<offset>`) to resume after. */
+  /**
+   * A position (`<epoch>:<partition>:<offset>`) to resume a channel after;
+   * for a pattern, a stream cursor (`<epoch>:<p>:<o>[,<p>:<o>...]`).
+   */
   readonly since?: string;
   /** Event types to deliver; none delivers every type. */
   readonly types?: readonly string[];
@@ -44,8 +47,10 @@ export type ReceivedClientMessage = ClientMessage<ReceivedSubscriptionRequest>;
 
 export interface SubscriptionState {
   readonly channel: string;
-  /** Text position; absent for live-only pattern subscriptions. */
+  /** Text position of a channel; absent for a pattern. */
   readonly position?: string;
+  /** A pattern's stream cursor (`<epoch>:<p>:<o>[,<p>:<o>...]`), to resume it from. */
+  readonly cursor?: string;
   /** Base URL of an owner of the channel's partition, when the answering edge is not one. */
   readonly hint?: string;
 }

@@ -13,8 +13,10 @@ import { fanout } from '../generated/fanout.js';
 import type { CloseAction } from './close-codes.js';
 import { isJsonContentType, type FanoutEvent } from './fanout-event.js';
 import { FanoutError } from './fanout-error.js';
+import { isChannelPattern } from './channel.js';
 import { formatPosition, parsePosition, type PositionValue } from './position.js';
 import { positionFromProto } from './proto-position.js';
+import { formatStreamCursor, parseStreamCursor } from './stream-cursor.js';
 import type {
   ClientMessage,
   ControlMessage,
@@ -86,7 +88,10 @@ export function encodeClientFrame(message: ClientMessage): Uint8Array {
           requestId: message.requestId,
           subscriptions: message.subscriptions.map((request) => ({
             channel: request.channel,
-            since: positionValue(request.since),
+            // A pattern resumes from a stream cursor, which one Position cannot hold.
+            ...(request.since !== undefined && isChannelPattern(request.channel)
+              ? { sinceCursor: request.since }
+              : { since: positionValue(request.since) }),
             types: [...(request.types ?? [])],
           })),
         },
@@ -125,7 +130,10 @@ export function decodeClientFrame(bytes: Uint8Array): ReceivedClientMessage {
         (item): ReceivedSubscriptionRequest => {
           const channel = item.channel ?? '';
           const types = item.types ?? [];
-          const since = positionText(item.since);
+          const since =
+            item.sinceCursor !== undefined && item.sinceCursor !== null && item.sinceCursor !== ''
+              ? formatStreamCursor(parseStreamCursor(item.sinceCursor))
+              : positionText(item.since);
           return since === undefined ? { channel, types } : { channel, since, types };
         },
       ),
@@ -139,6 +147,7 @@ function statesOf(list: readonly SubscriptionState[]): fanout.v1.SubscriptionSta
     channel: state.channel,
     position: positionValue(state.position),
     hint: state.hint ?? '',
+    cursor: state.cursor ?? '',
   }));
 }
 
@@ -217,10 +226,12 @@ function statesFrom(
 ): SubscriptionState[] {
   return (list ?? []).map((state) => {
     const position = positionText(state.position);
+    const cursor = state.cursor ?? '';
     const hint = state.hint ?? '';
     return {
       channel: state.channel ?? '',
       ...(position === undefined ? {} : { position }),
+      ...(cursor === '' ? {} : { cursor: formatStreamCursor(parseStreamCursor(cursor)) }),
       ...(hint === '' ? {} : { hint }),
     };
   });

@@ -17,7 +17,7 @@ import {
   type ReceivedSubscriptionRequest,
   type SubscriptionState,
 } from '@fanout/shared';
-import type { WireFormat } from './channel-hub.js';
+import type { WireFormat } from '../subscriptions/subscriber.js';
 
 export const subprotocols: Readonly<Record<string, WireFormat>> = {
   [wsJsonCodec.subprotocol]: 'json',

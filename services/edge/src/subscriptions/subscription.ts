@@ -1,13 +1,14 @@
 /**
  * A subscription: what one client follows (channels and patterns within a
  * namespace, optionally narrowed to event types) and, per partition, the
- * offset of the last event it has been given (its cursor). Transports
- * implement `DeliveryTarget`; the hub moves each subscription from catch-up
- * to live one partition at a time.
+ * offset of the last event it has been given (its cursor). The hub moves
+ * each subscription from catch-up to live one partition at a time; its
+ * `Subscriber` (subscriber.ts) is the transport that carries the events.
  */
 import { patternMatches } from '@fanout/shared';
-import type { EdgeEvent } from './edge-event.js';
+import type { EdgeEvent } from '../edge-event.js';
 import { formatStreamCursor } from './stream-cursor.js';
+import type { Subscriber } from './subscriber.js';
 
 export interface ResetInfo {
   readonly code: ResetCode;
@@ -18,7 +19,6 @@ export interface ResetInfo {
   readonly earliest: string;
 }
 
-/** A client connection (or request) as the hub sees it. */
 /** Why a subscription cannot resume from its position: refetch, then subscribe again. */
 export type ResetCode =
   'position_too_old' | 'position_epoch_mismatch' | 'position_partition_mismatch';
@@ -28,26 +28,6 @@ export type ResetCode =
  * client to read on to its final frame or event, after which it is ended.
  */
 export const closeLingerMs = 30_000;
-
-export interface DeliveryTarget {
-  readonly closed: boolean;
-  /** Bytes written to the client and not yet sent. */
-  bufferedBytes(): number;
-  /** Resolves when the buffered bytes fell under the limit, or the target closed. */
-  drained(): Promise<void>;
-  /** One event during catch-up, or live when the target is not topic-based. */
-  deliver(event: EdgeEvent, subscription: Subscription): void;
-  /**
-   * Runs `deliveries` (a run of `deliver` calls) so their frames leave in as
-   * few writes as the transport allows: corked on a WebSocket, where each
-   * uncorked send is a system call of its own.
-   */
-  batch<T>(deliveries: () => T): T;
-  /** The partition is caught up: from now on live events of it reach the client. */
-  goLive(subscription: Subscription, partition: number): void;
-  /** The subscription's position cannot be served any more. */
-  reset(subscription: Subscription, reset: ResetInfo): void;
-}
 
 export interface SubscriptionSpec {
   readonly channels: readonly string[];
@@ -63,11 +43,16 @@ export class Subscription {
   readonly channels: ReadonlySet<string>;
   readonly patterns: readonly string[];
   readonly types: ReadonlySet<string> | undefined;
-  readonly target: DeliveryTarget;
+  readonly subscriber: Subscriber;
   /** Last offset given to the client, per partition followed. */
   readonly cursors = new Map<number, number>();
   /** Partitions whose live events reach the client. */
   readonly live = new Set<number>();
+  /**
+   * The uWS topic it joined once every partition was live (topic delivery);
+   * until then live partitions are delivered directly.
+   */
+  topic: string | undefined;
   /** Partitions the hub holds a reference to. */
   readonly acquired = new Set<number>();
   epoch = '';
@@ -75,12 +60,21 @@ export class Subscription {
   /** Free-form label of the subscription as the client named it. */
   readonly label: string;
 
-  constructor(spec: SubscriptionSpec, target: DeliveryTarget, label: string) {
+  /** Called by the hub when the position cannot be served any more. */
+  readonly #onReset: (reset: ResetInfo) => void;
+
+  constructor(
+    spec: SubscriptionSpec,
+    subscriber: Subscriber,
+    label: string,
+    onReset: (reset: ResetInfo) => void,
+  ) {
     this.channels = new Set(spec.channels);
     this.patterns = spec.patterns;
     this.types = spec.types.length > 0 ? new Set(spec.types) : undefined;
-    this.target = target;
+    this.subscriber = subscriber;
     this.label = label;
+    this.#onReset = onReset;
   }
 
   get isPatternOnly(): boolean {
@@ -94,6 +88,11 @@ export class Subscription {
       if (patternMatches(pattern, event.channel)) return true;
     }
     return false;
+  }
+
+  /** The hub cannot serve the subscription's position any more. */
+  reset(reset: ResetInfo): void {
+    this.#onReset(reset);
   }
 
   /** The stream cursor `<epoch>:<p>:<o>[,<p>:<o>...]`, partitions ascending. */

@@ -14,12 +14,12 @@ import {
 } from '@fanout/shared';
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { ClusterRouting } from './cluster-routing.js';
-import { writeCorsHeaders, type CorsPolicy } from './cors.js';
-import type { EdgeMetrics } from './edge-metrics.js';
-import { sendError } from './http-endpoints.js';
-import { httpStatusLine } from './http-status.js';
-import type { PartitionReader } from './partition-reader.js';
-import { guardResponse, markFinished, type HandlerGuard } from './uws-guard.js';
+import { writeCorsHeaders, type CorsPolicy } from '../transport/cors.js';
+import type { EdgeMetrics } from '../edge-metrics.js';
+import { sendError } from '../transport/http-answers.js';
+import { httpStatusLine } from '../transport/http-status.js';
+import type { PartitionReader } from '../partition-reader.js';
+import { guardResponse, markFinished, type HandlerGuard } from '../transport/uws-guard.js';
 
 export interface RouteEndpointOptions {
   readonly app: TemplatedApp;

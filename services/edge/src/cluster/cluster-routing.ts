@@ -18,7 +18,7 @@ import {
   type Logger,
   type Placement,
 } from '@fanout/shared';
-import type { EdgeMetrics } from './edge-metrics.js';
+import type { EdgeMetrics } from '../edge-metrics.js';
 import type { Member, MembershipSource } from './membership/membership-source.js';
 
 export interface ClusterRoutingOptions {

@@ -7,8 +7,8 @@
  */
 import type { FanoutError } from '@fanout/shared';
 import type { TemplatedApp } from 'uWebSockets.js';
-import { sendError } from './http-endpoints.js';
-import { httpStatusLine } from './http-status.js';
+import { sendError } from '../transport/http-answers.js';
+import { httpStatusLine } from '../transport/http-status.js';
 
 const readyBody = '{"ready":true}';
 

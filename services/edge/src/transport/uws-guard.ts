@@ -19,7 +19,7 @@ import type {
   WebSocket,
   WebSocketBehavior,
 } from 'uWebSockets.js';
-import type { EdgeMetrics } from './edge-metrics.js';
+import type { EdgeMetrics } from '../edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
 
 /**

@@ -11,16 +11,12 @@ import { setImmediate as turn } from 'node:timers/promises';
 import fc from 'fast-check';
 import { createLogger, FanoutError, formatPositionOf, partitionForChannel } from '@fanout/shared';
 import { ChannelHub, type HubObserver } from './channel-hub.js';
-import type { EdgeEvent } from './edge-event.js';
-import { MemoryEventLog } from './memory-event-log.js';
-import { PartitionReader } from './partition-reader.js';
+import type { EdgeEvent } from '../edge-event.js';
+import { MemoryEventLog } from '../memory-event-log.js';
+import { PartitionReader } from '../partition-reader.js';
 import type { StreamCursor } from './stream-cursor.js';
-import {
-  Subscription,
-  type DeliveryTarget,
-  type ResetInfo,
-  type SubscriptionSpec,
-} from './subscription.js';
+import type { LiveDelivery, Subscriber } from './subscriber.js';
+import { Subscription, type ResetInfo, type SubscriptionSpec } from './subscription.js';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
 
@@ -37,6 +33,8 @@ interface Twin {
   readonly reader: PartitionReader;
   readonly hub: ChannelHub;
   readonly replays: ('hot' | 'cold')[];
+  /** uWS topics as the hub's publisher sees them: who joined each. */
+  readonly topics: Map<string, Set<Client>>;
   close(): Promise<void>;
 }
 
@@ -54,6 +52,7 @@ async function twin(options: TwinOptions = {}): Promise<Twin> {
     ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
   });
   const replays: ('hot' | 'cold')[] = [];
+  const topics = new Map<string, Set<Client>>();
   const observer: HubObserver = {
     onReplay: (kind) => {
       replays.push(kind);
@@ -80,7 +79,9 @@ async function twin(options: TwinOptions = {}): Promise<Twin> {
     reader,
     log,
     logger,
-    publish: () => undefined,
+    publish: (topic, frame) => {
+      for (const client of topics.get(topic) ?? []) client.receive(frame);
+    },
     replayFetchMaxBytes: options.replayFetchMaxBytes ?? 1024 * 1024,
     replayPauseBytes: 1024 * 1024,
     kafkaWaitMs: options.kafkaWaitMs ?? 10_000,
@@ -93,6 +94,7 @@ async function twin(options: TwinOptions = {}): Promise<Twin> {
     reader,
     hub,
     replays,
+    topics,
     async close() {
       const closing = reader.close();
       await log.close();
@@ -104,19 +106,24 @@ async function twin(options: TwinOptions = {}): Promise<Twin> {
 }
 
 /** A transport delivering directly (like SSE): what it was given, per partition, and its resets. */
-class Client implements DeliveryTarget {
+class Client implements Subscriber {
+  readonly key = 'twin-client';
+  readonly transport = 'sse';
+  readonly live: LiveDelivery = { kind: 'direct' };
   closed = false;
   readonly delivered = new Map<number, number[]>();
   readonly channels: string[] = [];
   readonly resets: ResetInfo[] = [];
-  readonly #hub: ChannelHub;
-
-  constructor(hub: ChannelHub) {
-    this.#hub = hub;
-  }
 
   offsets(partition = 0): number[] {
     return this.delivered.get(partition) ?? [];
+  }
+
+  record(partition: number, offset: number, channel: string): void {
+    let list = this.delivered.get(partition);
+    if (!list) this.delivered.set(partition, (list = []));
+    list.push(offset);
+    this.channels.push(channel);
   }
 
   bufferedBytes(): number {
@@ -126,21 +133,51 @@ class Client implements DeliveryTarget {
     return Promise.resolve();
   }
   deliver(event: EdgeEvent, subscription: Subscription): void {
-    let list = this.delivered.get(event.partition);
-    if (!list) this.delivered.set(event.partition, (list = []));
-    list.push(event.offset);
-    this.channels.push(event.channel);
+    this.record(event.partition, event.offset, event.channel);
     subscription.cursors.set(event.partition, event.offset);
   }
   batch<T>(deliveries: () => T): T {
     return deliveries();
   }
-  goLive(subscription: Subscription, partition: number): void {
-    this.#hub.addDirect(subscription, partition);
+  subscribed(): void {
+    // The twin's `subscribe` reads the hub's answer itself.
   }
-  reset(subscription: Subscription, reset: ResetInfo): void {
-    this.resets.push(reset);
-    this.#hub.remove(subscription);
+  reset(): void {
+    // Resets reach the subscription's callback (see `subscribe`).
+  }
+  refused(): void {
+    throw new Error('unexpected refusal');
+  }
+  close(): void {
+    this.closed = true;
+  }
+
+  /** A frame published to a topic this client joined (a JSON event frame). */
+  receive(frame: string | Uint8Array): void {
+    const { event } = JSON.parse(String(frame)) as { event: { channel: string; position: string } };
+    const [, partition, offset] = event.position.split(':');
+    this.record(Number(partition), Number(offset), event.channel);
+  }
+}
+
+/** A transport whose live events come through uWS topics (like WebSocket). */
+class TopicClient extends Client {
+  override readonly live: LiveDelivery;
+
+  constructor(topics: Map<string, Set<Client>>) {
+    super();
+    this.live = {
+      kind: 'topic',
+      format: 'json',
+      subscribe: (topic) => {
+        let joined = topics.get(topic);
+        if (!joined) topics.set(topic, (joined = new Set()));
+        joined.add(this);
+      },
+      unsubscribe: (topic) => {
+        topics.get(topic)?.delete(this);
+      },
+    };
   }
 }
 
@@ -158,12 +195,16 @@ async function subscribe(
   hub: ChannelHub,
   spec: Partial<SubscriptionSpec>,
   since?: StreamCursor,
+  client: Client = new Client(),
 ): Promise<Subscribed> {
-  const client = new Client(hub);
-  const subscription = new Subscription(
+  const subscription: Subscription = new Subscription(
     { channels: spec.channels ?? [], patterns: spec.patterns ?? [], types: spec.types ?? [] },
     client,
     [...(spec.channels ?? []), ...(spec.patterns ?? [])].join(','),
+    (reset) => {
+      client.resets.push(reset);
+      hub.remove(subscription);
+    },
   );
   const prepared = await hub.prepare(subscription, since);
   if (prepared.resets.length > 0) {
@@ -281,64 +322,69 @@ describe('the hub on the twin of the log', () => {
     );
   });
 
-  it('resumes a pattern over every partition from a multi-partition cursor under live traffic', async () => {
-    const edge = await twin({ partitions: 4, ringCapacity: 8, nodes: [1, 2] });
-    const names = Array.from({ length: 16 }, (_, index) => `pat.c${index}`);
-    const anchor = await subscribe(edge.hub, { patterns: ['pat.*'] });
-    assert.deepEqual([...anchor.subscription.cursors.keys()], [0, 1, 2, 3]);
-    const byPartition = new Map<number, number[]>();
-    const publish = (count: number): void => {
-      for (let i = 0; i < count; i++) {
-        for (const { partition, offset } of edge.log.publish([
-          { channel: names[(i * 7) % names.length] ?? 'pat.x' },
-        ])) {
-          let list = byPartition.get(partition);
-          if (!list) byPartition.set(partition, (list = []));
-          list.push(offset);
+  for (const delivery of ['direct', 'topic'] as const) {
+    it(`resumes a pattern over every partition from a multi-partition cursor under live traffic (${delivery} live delivery)`, async () => {
+      const edge = await twin({ partitions: 4, ringCapacity: 8, nodes: [1, 2] });
+      const names = Array.from({ length: 16 }, (_, index) => `pat.c${index}`);
+      const anchor = await subscribe(edge.hub, { patterns: ['pat.*'] });
+      assert.deepEqual([...anchor.subscription.cursors.keys()], [0, 1, 2, 3]);
+      const byPartition = new Map<number, number[]>();
+      const publish = (count: number): void => {
+        for (let i = 0; i < count; i++) {
+          for (const { partition, offset } of edge.log.publish([
+            { channel: names[(i * 7) % names.length] ?? 'pat.x' },
+          ])) {
+            let list = byPartition.get(partition);
+            if (!list) byPartition.set(partition, (list = []));
+            list.push(offset);
+          }
         }
+      };
+      const readAll = (): Promise<void> =>
+        until(
+          () =>
+            [0, 1, 2, 3].every(
+              (partition) =>
+                edge.hub.headOf(partition) === (byPartition.get(partition)?.length ?? 0),
+            ),
+          'the reader read every partition',
+        );
+      publish(80);
+      await readAll();
+      const since: Record<number, number> = {};
+      for (const partition of [0, 1, 2, 3]) {
+        const written = byPartition.get(partition)?.length ?? 0;
+        since[partition] = Math.floor(written / 3) - 1;
       }
-    };
-    const readAll = (): Promise<void> =>
-      until(
-        () =>
-          [0, 1, 2, 3].every(
-            (partition) => edge.hub.headOf(partition) === (byPartition.get(partition)?.length ?? 0),
-          ),
-        'the reader read every partition',
+      const resumed = await subscribe(
+        edge.hub,
+        { patterns: ['pat.*'] },
+        cursor(edge.log.currentLayout.epoch, since),
+        delivery === 'topic' ? new TopicClient(edge.topics) : new Client(),
       );
-    publish(80);
-    await readAll();
-    const since: Record<number, number> = {};
-    for (const partition of [0, 1, 2, 3]) {
-      const written = byPartition.get(partition)?.length ?? 0;
-      since[partition] = Math.floor(written / 3) - 1;
-    }
-    const resumed = await subscribe(
-      edge.hub,
-      { patterns: ['pat.*'] },
-      cursor(edge.log.currentLayout.epoch, since),
-    );
-    assert.deepEqual([...resumed.resuming].sort(), [0, 1, 2, 3]);
-    for (let round = 0; round < 10; round++) {
-      publish(5);
-      await turn();
-    }
-    await readAll();
-    await resumed.caughtUp;
-    for (const partition of [0, 1, 2, 3]) {
-      const written = byPartition.get(partition) ?? [];
-      const last = written.at(-1) ?? -1;
-      await until(
-        () => (resumed.subscription.cursors.get(partition) ?? -1) >= last,
-        `partition ${partition} delivered`,
-      );
-      assert.deepEqual(
-        resumed.client.offsets(partition),
-        written.filter((offset) => offset > (since[partition] ?? 0)),
-        `partition ${partition}: every event after the cursor, once, in order`,
-      );
-    }
-  });
+      assert.deepEqual([...resumed.resuming].sort(), [0, 1, 2, 3]);
+      for (let round = 0; round < 10; round++) {
+        publish(5);
+        await turn();
+      }
+      await readAll();
+      await resumed.caughtUp;
+      for (const partition of [0, 1, 2, 3]) {
+        const written = byPartition.get(partition) ?? [];
+        const last = written.at(-1) ?? -1;
+        await until(
+          () => (resumed.client.offsets(partition).at(-1) ?? -1) >= last,
+          `partition ${partition} delivered`,
+        );
+        assert.deepEqual(
+          resumed.client.offsets(partition),
+          written.filter((offset) => offset > (since[partition] ?? 0)),
+          `partition ${partition}: every event after the cursor, once, in order`,
+        );
+      }
+      if (delivery === 'topic') assert.ok(resumed.subscription.topic, 'joined its topic');
+    });
+  }
 
   it('waits for a read head behind the cursor, then continues with the events after it', async () => {
     const edge = await twin();

@@ -9,21 +9,24 @@
  * the ring, the rest is delivered from it and the subscription turns live in
  * the same synchronous step, so every later event reaches it exactly once.
  *
- * Live delivery is encoded once per (event, format): WebSocket subscriptions
- * register uWS topics and the hub publishes each frame once per topic (uWS
- * copies it to every subscriber in C++); SSE subscriptions are written
- * directly, from the same encoded text.
+ * Live delivery is encoded once per (event, format). A subscriber that
+ * describes a topic (WebSocket) joins a uWS topic once every partition of
+ * the subscription is live, and the hub publishes each frame once per topic
+ * (uWS copies it to every subscriber in C++); until then, and for direct
+ * subscribers (SSE), the hub writes live events to the subscriber itself.
+ * The hub joins and leaves topics itself: nothing calls back into it.
  */
 import { FanoutError, formatPositionOf, partitionForChannel, type Logger } from '@fanout/shared';
-import { EdgeEvent } from './edge-event.js';
+import { EdgeEvent } from '../edge-event.js';
 import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
-import type { EventLog, LogLane, PartitionOffsets, TopicLayout } from './event-log.js';
-import { kafkaUnavailable, withKafkaDeadline } from './kafka-wait.js';
-import type { PartitionReader, PartitionSink, PartitionTail } from './partition-reader.js';
+import type { EventLog, LogLane, PartitionOffsets, TopicLayout } from '../event-log.js';
+import { kafkaUnavailable, withKafkaDeadline } from '../kafka-wait.js';
+import type { PartitionReader, PartitionSink, PartitionTail } from '../partition-reader.js';
 import { cursorOffsetIn, type StreamCursor } from './stream-cursor.js';
+import type { WireFormat } from './subscriber.js';
 import type { ResetCode, Subscription } from './subscription.js';
 
-export type WireFormat = 'json' | 'proto';
+export type { WireFormat } from './subscriber.js';
 
 /** Publishes one frame of `bytes` bytes to a uWS topic (app.publish). */
 export type TopicPublisher = (
@@ -104,7 +107,7 @@ export class ChannelHub implements PartitionSink {
   /** channel or pattern → topics registered for it. */
   readonly #topics = new Map<string, Map<string, TopicEntry>>();
   #patternTopics = 0;
-  /** partition → subscriptions delivered directly (SSE) while live. */
+  /** partition → subscriptions delivered directly while live (SSE; WebSocket until its topic). */
   readonly #direct = new Map<number, Set<Subscription>>();
   /** partition → every subscription following it. */
   readonly #byPartition = new Map<number, Set<Subscription>>();
@@ -481,21 +484,37 @@ export class ChannelHub implements PartitionSink {
     set.add(subscription);
   }
 
+  /**
+   * From now on live events of `partition` reach the subscription. A topic
+   * is shared by every subscriber of the same matcher, so it is joined only
+   * once every partition is live; partitions live before that are delivered
+   * directly, and the switch to the topic is one synchronous step between
+   * two batches: every event reaches the client exactly once.
+   */
   #goLive(subscription: Subscription, partition: number): void {
     if (!subscription.active || subscription.live.has(partition)) return;
     subscription.live.add(partition);
-    subscription.target.goLive(subscription, partition);
+    const live = subscription.subscriber.live;
+    if (live.kind === 'direct' || subscription.live.size < subscription.cursors.size) {
+      this.#addDirect(subscription, partition);
+      return;
+    }
+    if (subscription.subscriber.closed) return;
+    for (const direct of subscription.live) this.#direct.get(direct)?.delete(subscription);
+    const topic = this.#addTopic(live.format, subscription.label, [...(subscription.types ?? [])]);
+    subscription.topic = topic;
+    live.subscribe(topic);
   }
 
   /** Makes direct (non-topic) live delivery of a partition reach this subscription. */
-  addDirect(subscription: Subscription, partition: number): void {
+  #addDirect(subscription: Subscription, partition: number): void {
     let set = this.#direct.get(partition);
     if (!set) this.#direct.set(partition, (set = new Set()));
     set.add(subscription);
   }
 
   /** Registers a uWS topic the hub publishes matching events to. */
-  addTopic(format: WireFormat, matcher: string, types: readonly string[]): string {
+  #addTopic(format: WireFormat, matcher: string, types: readonly string[]): string {
     const topic = topicKey(format, matcher, types);
     let entries = this.#topics.get(matcher);
     if (!entries) this.#topics.set(matcher, (entries = new Map<string, TopicEntry>()));
@@ -513,7 +532,7 @@ export class ChannelHub implements PartitionSink {
     return topic;
   }
 
-  removeTopic(format: WireFormat, matcher: string, types: readonly string[]): void {
+  #removeTopic(format: WireFormat, matcher: string, types: readonly string[]): void {
     const entries = this.#topics.get(matcher);
     const topic = topicKey(format, matcher, types);
     const entry = entries?.get(topic);
@@ -525,10 +544,17 @@ export class ChannelHub implements PartitionSink {
     if (entries.size === 0) this.#topics.delete(matcher);
   }
 
-  /** Stops a subscription and releases its partitions. */
+  /** Stops a subscription, leaves its topic and releases its partitions. */
   remove(subscription: Subscription): void {
     if (!subscription.active) return;
     subscription.active = false;
+    const topic = subscription.topic;
+    const live = subscription.subscriber.live;
+    if (topic !== undefined && live.kind === 'topic') {
+      subscription.topic = undefined;
+      this.#removeTopic(live.format, subscription.label, [...(subscription.types ?? [])]);
+      if (!subscription.subscriber.closed) live.unsubscribe(topic);
+    }
     for (const partition of subscription.acquired) {
       this.#direct.get(partition)?.delete(subscription);
       this.#byPartition.get(partition)?.delete(subscription);
@@ -542,7 +568,7 @@ export class ChannelHub implements PartitionSink {
     const began = performance.now();
     let replayed = 0;
     let kind: 'hot' | 'cold' = 'hot';
-    const target = subscription.target;
+    const target = subscription.subscriber;
     let idle = 0;
     /** Fetched from Kafka and not delivered yet (the client was over the pause mark). */
     let fetched: { events: readonly EdgeEvent[]; next: number; last: number } | undefined;
@@ -650,7 +676,7 @@ export class ChannelHub implements PartitionSink {
     if (!waiters) this.#headWaiters.set(partition, (waiters = new Set()));
     const set = waiters;
     const passed = (): boolean =>
-      !subscription.active || subscription.target.closed || tail.head > cursor;
+      !subscription.active || subscription.subscriber.closed || tail.head > cursor;
     while (!passed()) {
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -724,7 +750,7 @@ export class ChannelHub implements PartitionSink {
     },
   ): void {
     this.#options.observer?.onReset?.(reset.code);
-    subscription.target.reset(subscription, reset);
+    subscription.reset(reset);
   }
 
   // ---- PartitionSink ------------------------------------------------------
@@ -755,8 +781,8 @@ export class ChannelHub implements PartitionSink {
         for (const event of events) {
           // Never at or before what the client has (its cursor).
           if (event.offset <= cursor || !subscription.matches(event)) continue;
-          subscription.target.deliver(event, subscription);
-          traced?.delivered(event, 'sse', 1);
+          subscription.subscriber.deliver(event, subscription);
+          traced?.delivered(event, subscription.subscriber.transport, 1);
         }
         const last = events[events.length - 1];
         if (last && last.offset > cursor) subscription.cursors.set(partition, last.offset);

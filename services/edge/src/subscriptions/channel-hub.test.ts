@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger, encodeEvent, FanoutError } from '@fanout/shared';
 import { ChannelHub } from './channel-hub.js';
-import { EdgeEvent } from './edge-event.js';
-import type { EventLog, TopicLayout } from './event-log.js';
-import { PartitionTail, type PartitionReader } from './partition-reader.js';
-import { Subscription, type DeliveryTarget } from './subscription.js';
+import { EdgeEvent } from '../edge-event.js';
+import type { EventLog, TopicLayout } from '../event-log.js';
+import { PartitionTail, type PartitionReader } from '../partition-reader.js';
+import type { LiveDelivery, Subscriber } from './subscriber.js';
+import { Subscription } from './subscription.js';
 
 const epoch = 'ww7w7_gUT7WHdd738IhAfQ';
 const channel = 'lag.a';
@@ -58,10 +59,20 @@ function lagging(head: number, kafkaWaitMs = 10_000) {
 }
 
 /** A transport that records what it was given, and when it was turned live. */
-class RecordingTarget implements DeliveryTarget {
+class RecordingTarget implements Subscriber {
+  readonly key = 'recording';
+  readonly transport = 'ws';
   closed = false;
   readonly delivered: number[] = [];
   liveAt: number | undefined;
+  live: LiveDelivery = {
+    kind: 'topic',
+    format: 'json',
+    subscribe: () => {
+      this.liveAt = this.head();
+    },
+    unsubscribe: () => undefined,
+  };
   constructor(private readonly head: () => number) {}
   bufferedBytes(): number {
     return 0;
@@ -76,12 +87,22 @@ class RecordingTarget implements DeliveryTarget {
   batch<T>(deliveries: () => T): T {
     return deliveries();
   }
-  goLive(_subscription: Subscription, _partition: number): void {
-    this.liveAt = this.head();
+  subscribed(): void {
+    throw new Error('unexpected subscribed');
   }
   reset(): void {
     throw new Error('unexpected reset');
   }
+  refused(): void {
+    throw new Error('unexpected refusal');
+  }
+  close(): void {
+    throw new Error('unexpected close');
+  }
+}
+
+function unexpectedReset(): void {
+  throw new Error('unexpected reset');
 }
 
 describe('a subscription resuming beyond the read head', () => {
@@ -92,6 +113,7 @@ describe('a subscription resuming beyond the read head', () => {
       { channels: [channel], patterns: [], types: [] },
       target,
       channel,
+      unexpectedReset,
     );
     const prepared = await hub.prepare(subscription, {
       epoch,
@@ -122,6 +144,7 @@ describe('a subscription resuming beyond the read head', () => {
       { channels: [channel], patterns: [], types: [] },
       target,
       channel,
+      unexpectedReset,
     );
     const prepared = await hub.prepare(subscription, { epoch, offsets: new Map([[0, 499]]) });
     await assert.rejects(hub.catchUp(subscription, 0), (error: unknown) => {
@@ -138,14 +161,12 @@ describe('a subscription resuming beyond the read head', () => {
   it('never delivers live SSE events at or before the cursor', async () => {
     const { hub, tail, read } = lagging(10);
     const target = new RecordingTarget(() => tail.head);
-    target.goLive = (live: Subscription, partition: number): void => {
-      target.liveAt = tail.head;
-      hub.addDirect(live, partition);
-    };
+    target.live = { kind: 'direct' };
     const subscription = new Subscription(
       { channels: [channel], patterns: [], types: [] },
       target,
       channel,
+      unexpectedReset,
     );
     await hub.prepare(subscription);
     hub.goLiveNow(subscription, []);

@@ -1,0 +1,37 @@
+/**
+ * What an HTTP handler needs from the request, read before the first await
+ * (a uWS request object does not outlive its handler).
+ */
+import type { HttpRequest } from 'uWebSockets.js';
+import { requestToken } from '../admission/client-auth.js';
+
+export interface RequestFacts {
+  readonly query: URLSearchParams;
+  readonly accept: string;
+  readonly lastEventId: string;
+  readonly token: string | undefined;
+  readonly channel: string;
+  /** Client address for the connection limits. */
+  readonly address: string;
+}
+
+export function readFacts(
+  request: HttpRequest,
+  channelParameter: boolean,
+  address: string,
+): RequestFacts {
+  const query = new URLSearchParams(request.getQuery());
+  return {
+    query,
+    address,
+    accept: request.getHeader('accept'),
+    lastEventId: request.getHeader('last-event-id'),
+    token: requestToken(request.getHeader('authorization'), query),
+    channel: channelParameter ? decodeURIComponent(request.getParameter(0)) : '',
+  };
+}
+
+/** True when a channel request asks for an SSE stream rather than a GET. */
+export function watches(query: URLSearchParams, accept: string): boolean {
+  return query.get('watch') === 'true' || accept.includes('text/event-stream');
+}

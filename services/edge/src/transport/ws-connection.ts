@@ -1,0 +1,280 @@
+/**
+ * One WebSocket connection: the subscription core's `Subscriber` over uWS.
+ * It encodes what the core emits as frames of its subprotocol, writes
+ * catch-up events itself and joins uWS topics for live ones, and closes
+ * with `disconnect` and the positions (waiting for the client to read up to
+ * it, see `closeWith`).
+ */
+import {
+  actionForCloseCode,
+  toCloseCode,
+  type ErrorCode,
+  type FanoutConfig,
+  type FanoutError,
+} from '@fanout/shared';
+import type { WebSocket } from 'uWebSockets.js';
+import type { ClientIdentity } from '../admission/client-auth.js';
+import type { ConnectionLease } from '../admission/connection-limits.js';
+import { DeadlineTimer } from '../admission/deadline-timer.js';
+import type { EdgeEvent } from '../edge-event.js';
+import type { EdgeMetrics } from '../edge-metrics.js';
+import type {
+  LiveDelivery,
+  SubscribedState,
+  Subscriber,
+  WireFormat,
+} from '../subscriptions/subscriber.js';
+import type { SubscriptionSession } from '../subscriptions/subscription-core.js';
+import { closeLingerMs, type ResetInfo, type Subscription } from '../subscriptions/subscription.js';
+import { failSocket, guard, type HandlerGuard } from './uws-guard.js';
+import { encodeServerFrame, type ServerMessage, type SubscriptionState } from './ws-frames.js';
+
+export interface UserData {
+  connection: WsConnection;
+}
+
+/** What every connection of the endpoint shares. */
+export interface WsConnectionContext {
+  readonly config: FanoutConfig['edge'];
+  readonly metrics: EdgeMetrics;
+  readonly guard: HandlerGuard;
+}
+
+let nextConnectionKey = 1;
+
+/** A subscription state as the WebSocket protocol carries it. */
+function wireState(state: {
+  readonly label: string;
+  readonly position?: string;
+  readonly cursor?: string;
+  readonly hint?: string;
+}): SubscriptionState {
+  return {
+    channel: state.label,
+    ...(state.position === undefined ? {} : { position: state.position }),
+    // A pattern follows every partition: its place is a stream cursor.
+    ...(state.position !== undefined || state.cursor === undefined ? {} : { cursor: state.cursor }),
+    ...(state.hint === undefined ? {} : { hint: state.hint }),
+  };
+}
+
+export class WsConnection implements Subscriber {
+  readonly key = `ws-${nextConnectionKey++}`;
+  readonly transport = 'ws';
+  readonly format: WireFormat;
+  readonly live: LiveDelivery;
+  readonly #context: WsConnectionContext;
+  ws: WebSocket<UserData> | undefined;
+  identity: ClientIdentity | undefined;
+  /** Its subscriptions, from the moment the socket opened. */
+  session: SubscriptionSession | undefined;
+  closed = false;
+  /** Set when the edge ended the connection itself (closeWith), with a catalog code. */
+  endedByEdge = false;
+  readonly lease: ConnectionLease;
+  /** `connect` and `refreshToken` frames run one after another, in arrival order. */
+  tokenFrames: Promise<void> = Promise.resolve();
+  pendingTokenFrames = 0;
+  /** When the socket opened, epoch ms: a token must come within edge.connectTimeoutMs. */
+  readonly openedAt = Date.now();
+  /** When the client last sent anything (frames, pings, pongs), epoch ms. */
+  lastHeard = Date.now();
+  /** The edge pinged since the client was last heard. */
+  pinged = false;
+  #drainWaiters: (() => void)[] = [];
+  readonly #expiry = new DeadlineTimer();
+  /** Ends the socket: set while a close waits for the client to read up to it. */
+  #endWhenSent: (() => void) | undefined;
+
+  constructor(
+    format: WireFormat,
+    context: WsConnectionContext,
+    identity: ClientIdentity | undefined,
+    lease: ConnectionLease,
+  ) {
+    this.format = format;
+    this.#context = context;
+    this.identity = identity;
+    this.lease = lease;
+    this.live = {
+      kind: 'topic',
+      format,
+      subscribe: (topic) => {
+        if (!this.ending) this.ws?.subscribe(topic);
+      },
+      unsubscribe: (topic) => {
+        if (!this.closed) this.ws?.unsubscribe(topic);
+      },
+    };
+  }
+
+  /** Closed, or closing: `disconnect` sent, the close frame waits (see `closeWith`). */
+  get ending(): boolean {
+    return this.closed || this.#endWhenSent !== undefined;
+  }
+
+  send(message: ServerMessage): void {
+    if (this.ending || !this.ws) return;
+    const frame = encodeServerFrame(this.format, message);
+    this.ws.send(frame, this.format === 'proto');
+  }
+
+  bufferedBytes(): number {
+    return this.closed || !this.ws ? 0 : this.ws.getBufferedAmount();
+  }
+
+  /** Moves frames uWS queued for this socket's topics into its buffer (any send does). */
+  flushQueued(): void {
+    if (this.ending || !this.ws) return;
+    this.ws.ping();
+  }
+
+  drained(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  onDrain(): void {
+    if (this.#endWhenSent && this.bufferedBytes() === 0) this.#endWhenSent();
+    if (this.bufferedBytes() > this.#context.config.maxBackpressureBytes / 4) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  deliver(event: EdgeEvent, subscription: Subscription): void {
+    // A subscription ended (unsubscribe, a narrower token) delivers nothing
+    // more, even from a catch-up that was waiting on Kafka meanwhile.
+    if (this.ending || !this.ws || !subscription.active) return;
+    const status =
+      this.format === 'proto'
+        ? this.ws.send(event.protoFrame, true)
+        : this.ws.send(event.jsonFrame, false);
+    if (status === 2) {
+      // Dropped at the hard limit: the client must not go on past a hole.
+      // uWebSockets.js may already have closed the socket (closeOnBackpressureLimit):
+      // the close handler counts that.
+      this.closeWith('backpressure', 'the client read too slowly');
+      return;
+    }
+    subscription.cursors.set(event.partition, event.offset);
+    this.#context.metrics.deliveries.inc({ transport: 'ws' });
+  }
+
+  batch<T>(deliveries: () => T): T {
+    if (this.closed || !this.ws) return deliveries();
+    // cork runs the callback at once.
+    let result!: T;
+    this.ws.cork(() => {
+      result = deliveries();
+    });
+    return result;
+  }
+
+  subscribed(requestId: number, states: readonly SubscribedState[]): void {
+    this.send({ kind: 'subscribed', requestId, subscriptions: states.map(wireState) });
+  }
+
+  reset(requestId: number, subscription: Subscription, reset: ResetInfo): void {
+    this.send({
+      kind: 'reset',
+      requestId,
+      channel: subscription.label,
+      requested: reset.requested,
+      earliest: reset.earliest,
+      code: reset.code,
+    });
+  }
+
+  refused(requestId: number, label: string, error: FanoutError): void {
+    this.#context.metrics.frameErrors.inc({ code: error.code });
+    this.send({
+      kind: 'error',
+      requestId,
+      code: error.code,
+      message: error.message,
+      channel: label,
+    });
+  }
+
+  close(code: ErrorCode, message: string, hint?: string): void {
+    this.closeWith(code, message, hint);
+  }
+
+  /**
+   * Sends Disconnect with the positions, then closes with the error's close
+   * code. uWebSockets.js drops an ended socket whose client has not read up
+   * to the close frame within a short timeout (16 s by default), with what it
+   * still holds; so while data waits for the client, the edge stops sending
+   * and ends the socket once the client has read it all, or after
+   * closeLingerMs.
+   */
+  closeWith(code: ErrorCode, message: string, hint?: string): void {
+    if (this.ending || !this.ws) return;
+    this.endedByEdge = true;
+    const closeCode = toCloseCode(code);
+    this.#context.metrics.closes.inc({ code });
+    this.send({
+      kind: 'disconnect',
+      closeCode,
+      code,
+      message,
+      action: actionForCloseCode(closeCode),
+      ...(hint === undefined ? {} : { hint }),
+      positions: (this.session?.positions() ?? []).map(wireState),
+    });
+    const ws = this.ws;
+    const end = (): void => {
+      clearTimeout(timer);
+      this.#endWhenSent = undefined;
+      if (!this.closed) ws.end(closeCode, code);
+    };
+    if (ws.getBufferedAmount() === 0) {
+      ws.end(closeCode, code);
+      return;
+    }
+    this.#endWhenSent = end;
+    const session = this.session;
+    session?.unsubscribe([...session.subscriptions.keys()]);
+    const timer = setTimeout(end, closeLingerMs);
+    timer.unref();
+  }
+
+  armExpiry(): void {
+    this.#expiry.clear();
+    const expiresAt = this.identity?.expiresAt;
+    if (expiresAt === undefined) return;
+    this.#expiry.set(
+      expiresAt,
+      guard(
+        this.#context.guard,
+        'ws token expiry',
+        () => {
+          this.closeWith('token_expired', 'the token expired; reconnect with a fresh one');
+        },
+        () => {
+          if (this.ws && !this.closed) failSocket(this.ws);
+        },
+      ),
+    );
+  }
+
+  authenticated(): boolean {
+    return this.identity !== undefined;
+  }
+
+  heard(): void {
+    this.lastHeard = Date.now();
+    this.pinged = false;
+  }
+
+  onClose(): void {
+    this.closed = true;
+    this.lease.release();
+    this.#expiry.clear();
+    this.session?.end();
+    this.onDrain();
+    for (const resolve of this.#drainWaiters) resolve();
+    this.#drainWaiters = [];
+  }
+}

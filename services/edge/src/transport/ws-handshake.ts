@@ -1,0 +1,140 @@
+/**
+ * The WebSocket upgrade of `/v1/ws`: admission, the subprotocol
+ * (`fanout.json.v1` or `fanout.proto.v1`), the handshake token (query
+ * `token` or `Authorization`; without one the client may send a Connect
+ * frame) and the connection's place in the limits. A refused upgrade is an
+ * HTTP answer with the error as JSON.
+ */
+import { FanoutError, toFanoutError, toHttpStatus, type FanoutConfig } from '@fanout/shared';
+import type { HttpRequest, HttpResponse, us_socket_context_t } from 'uWebSockets.js';
+import {
+  anonymousClient,
+  requestToken,
+  type ClientAuth,
+  type ClientIdentity,
+} from '../admission/client-auth.js';
+import type { ConnectionLease, ConnectionLimits } from '../admission/connection-limits.js';
+import type { EdgeMetrics } from '../edge-metrics.js';
+import type { WireFormat } from '../subscriptions/subscriber.js';
+import { httpStatusLine } from './http-status.js';
+import { guardResponse, markFinished, type HandlerGuard } from './uws-guard.js';
+import { WsConnection, type UserData, type WsConnectionContext } from './ws-connection.js';
+import { subprotocols } from './ws-frames.js';
+
+export interface WsHandshakeOptions {
+  readonly auth: ClientAuth;
+  readonly config: FanoutConfig['edge'];
+  readonly metrics: EdgeMetrics;
+  readonly guard: HandlerGuard;
+  readonly admit: (request: HttpRequest) => FanoutError | undefined;
+  readonly limits: ConnectionLimits;
+  readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
+}
+
+function chooseSubprotocol(header: string): WireFormat | undefined {
+  for (const offered of header.split(',')) {
+    const format = subprotocols[offered.trim()];
+    if (format) return format;
+  }
+  return undefined;
+}
+
+function refuseUpgrade(response: HttpResponse, error: FanoutError, metrics: EdgeMetrics): void {
+  metrics.httpRequests.inc({ route: 'ws', status: String(toHttpStatus(error.code)) });
+  response.cork(() => {
+    response
+      .writeStatus(httpStatusLine(toHttpStatus(error.code)))
+      .writeHeader('content-type', 'application/json')
+      .end(JSON.stringify(error.toJSON()));
+  });
+}
+
+/** The uWS `upgrade` handler: identifies the client, takes its lease, opens the socket. */
+export function upgradeHandler(
+  options: WsHandshakeOptions,
+): (response: HttpResponse, request: HttpRequest, context: us_socket_context_t) => void {
+  const { auth, metrics } = options;
+  const connectionContext: WsConnectionContext = {
+    config: options.config,
+    metrics,
+    guard: options.guard,
+  };
+  return (response, request, context) => {
+    const refused = options.admit(request);
+    if (refused) {
+      refuseUpgrade(response, refused, metrics);
+      return;
+    }
+    const format = chooseSubprotocol(request.getHeader('sec-websocket-protocol'));
+    if (!format) {
+      refuseUpgrade(
+        response,
+        new FanoutError(
+          'subprotocol_unsupported',
+          'offer the WebSocket subprotocol fanout.json.v1 or fanout.proto.v1',
+        ),
+        metrics,
+      );
+      return;
+    }
+    const address = options.addressOf(response, request);
+    const key = request.getHeader('sec-websocket-key');
+    const protocol = request.getHeader('sec-websocket-protocol');
+    const extensions = request.getHeader('sec-websocket-extensions');
+    const token = requestToken(
+      request.getHeader('authorization'),
+      new URLSearchParams(request.getQuery()),
+    );
+    let aborted = false;
+    response.onAborted(
+      guardResponse(options.guard, 'ws upgrade aborted', response, () => {
+        aborted = true;
+        markFinished(response);
+      }),
+    );
+    const chosen = protocol
+      .split(',')
+      .map((offered) => offered.trim())
+      .find((offered) => subprotocols[offered] === format);
+    // Without a token the client may authenticate with a Connect frame.
+    const identify =
+      token === undefined
+        ? Promise.resolve(auth.required ? undefined : anonymousClient)
+        : auth.identify(token);
+    identify.then(
+      guardResponse(
+        options.guard,
+        'ws upgrade',
+        response,
+        (identity: ClientIdentity | undefined) => {
+          if (aborted) return;
+          let lease: ConnectionLease;
+          try {
+            lease = options.limits.acquire(
+              address,
+              identity === undefined || identity.anonymous ? undefined : identity.subject,
+            );
+          } catch (error) {
+            refuseUpgrade(response, toFanoutError(error), metrics);
+            return;
+          }
+          const connection = new WsConnection(format, connectionContext, identity, lease);
+          try {
+            response.cork(() => {
+              response.upgrade<UserData>({ connection }, key, chosen ?? '', extensions, context);
+            });
+          } catch (error) {
+            // The socket never opens: its place goes back.
+            lease.release();
+            throw error;
+          }
+          markFinished(response);
+        },
+      ),
+      guardResponse(options.guard, 'ws upgrade', response, (error: unknown) => {
+        if (aborted) return;
+        refuseUpgrade(response, toFanoutError(error), metrics);
+      }),
+    );
+  };
+}

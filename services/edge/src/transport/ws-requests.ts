@@ -1,0 +1,173 @@
+/**
+ * What a WebSocket client frame asks for, turned into calls of the
+ * subscription core (subscribe, unsubscribe, a new identity) and answered
+ * with frames: `pong`, `connected`, `tokenRefreshed`, `unsubscribed`. A
+ * request refused as a whole throws; the endpoint answers it with `error`.
+ */
+import {
+  assertValidChannel,
+  FanoutError,
+  isChannelPattern,
+  isValidChannel,
+  toFanoutError,
+} from '@fanout/shared';
+import { anonymousClient, type ClientAuth, type ClientIdentity } from '../admission/client-auth.js';
+import { parseStreamCursor } from '../subscriptions/stream-cursor.js';
+import type { SubscribeRequest } from '../subscriptions/subscription-core.js';
+import type { WsConnection } from './ws-connection.js';
+import type { ClientMessage, ServerMessage, SubscriptionRequest } from './ws-frames.js';
+
+export interface WsRequestContext {
+  readonly auth: ClientAuth;
+  readonly edgeId: string;
+  readonly pingIntervalSeconds: number;
+}
+
+/** The most `connect` / `refreshToken` frames one connection may have waiting. */
+const maxPendingTokenFrames = 4;
+
+export function connectedFrame(
+  context: WsRequestContext,
+  requestId: number,
+  identity: ClientIdentity,
+): ServerMessage {
+  return {
+    kind: 'connected',
+    requestId,
+    edgeId: context.edgeId,
+    pingIntervalSeconds: context.pingIntervalSeconds,
+    ...(identity.expiresAt === undefined ? {} : { tokenExpiresAt: identity.expiresAt }),
+  };
+}
+
+export async function handleClientMessage(
+  context: WsRequestContext,
+  connection: WsConnection,
+  message: ClientMessage,
+): Promise<void> {
+  if (!connection.identity && message.kind !== 'connect' && message.kind !== 'ping') {
+    throw new FanoutError('unauthenticated', 'send a Connect frame with a token first');
+  }
+  switch (message.kind) {
+    case 'ping':
+      connection.send({ kind: 'pong', requestId: message.requestId });
+      return;
+    case 'connect':
+    case 'refreshToken': {
+      // In arrival order, so a later token always wins over an earlier one.
+      if (connection.pendingTokenFrames >= maxPendingTokenFrames) {
+        throw new FanoutError(
+          'rate_limited',
+          `at most ${maxPendingTokenFrames} connect or refreshToken frames may wait; wait for the answers`,
+        );
+      }
+      connection.pendingTokenFrames++;
+      const run = connection.tokenFrames.then(() =>
+        message.kind === 'connect'
+          ? connect(context, connection, message.requestId, message.token)
+          : refresh(context, connection, message.requestId, message.token),
+      );
+      connection.tokenFrames = run.then(
+        () => {
+          connection.pendingTokenFrames--;
+        },
+        () => {
+          connection.pendingTokenFrames--;
+        },
+      );
+      await run;
+      return;
+    }
+    case 'unsubscribe': {
+      const channels = connection.session?.unsubscribe(message.channels) ?? [];
+      connection.send({ kind: 'unsubscribed', requestId: message.requestId, channels });
+      return;
+    }
+    case 'subscribe':
+      await connection.session?.subscribe(
+        message.requestId,
+        subscribeRequests(message.subscriptions),
+      );
+      return;
+  }
+}
+
+/**
+ * The core's requests of a `subscribe` frame: one per channel or pattern,
+ * each from its `since` (a position; for a pattern, a stream cursor).
+ * Every position is checked before anything is subscribed.
+ */
+function subscribeRequests(requests: readonly SubscriptionRequest[]): SubscribeRequest[] {
+  if (requests.length === 0) {
+    throw new FanoutError('invalid_argument', 'subscribe.subscriptions is empty');
+  }
+  return requests.map((request) => {
+    const pattern = isChannelPattern(request.channel);
+    if (!pattern && !isValidChannel(request.channel)) {
+      assertValidChannel(request.channel, 'subscriptions.channel');
+    }
+    return {
+      label: request.channel,
+      channels: pattern ? [] : [request.channel],
+      patterns: pattern ? [request.channel] : [],
+      types: request.types,
+      ...(request.since === undefined ? {} : { since: parseStreamCursor(request.since) }),
+    };
+  });
+}
+
+async function connect(
+  context: WsRequestContext,
+  connection: WsConnection,
+  requestId: number,
+  token: string,
+): Promise<void> {
+  if (connection.authenticated()) throw new FanoutError('frame_invalid', 'already connected');
+  const identity = await context.auth.identify(token);
+  if (connection.closed) return;
+  if (connection.authenticated()) throw new FanoutError('frame_invalid', 'already connected');
+  try {
+    connection.lease.identify(identity.anonymous ? undefined : identity.subject);
+  } catch (error) {
+    const failure = toFanoutError(error);
+    connection.closeWith(failure.code, failure.message);
+    return;
+  }
+  connection.identity = identity;
+  connection.armExpiry();
+  connection.send(connectedFrame(context, requestId, identity));
+}
+
+/**
+ * Replaces the token. An invalid or expired one is answered with `error`
+ * and changes nothing; a valid one that no longer allows a subscription
+ * ends it with `error` `permission_denied` naming the channel (the core
+ * checks those still being prepared when they are ready, against the token
+ * then).
+ */
+async function refresh(
+  context: WsRequestContext,
+  connection: WsConnection,
+  requestId: number,
+  token: string,
+): Promise<void> {
+  const identity = await context.auth.identify(token);
+  if (connection.closed) return;
+  const current = connection.identity;
+  if (current && identity.subject !== current.subject) {
+    throw new FanoutError('permission_denied', 'a refreshed token must name the same subject');
+  }
+  connection.identity = identity;
+  connection.armExpiry();
+  connection.session?.reauthorize(requestId);
+  connection.send({
+    kind: 'tokenRefreshed',
+    requestId,
+    ...(identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt }),
+  });
+}
+
+/** The identity the core authorizes a connection's requests with. */
+export function identityOf(connection: WsConnection): ClientIdentity {
+  return connection.identity ?? anonymousClient;
+}
