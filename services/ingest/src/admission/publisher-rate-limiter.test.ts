@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isFanoutError } from '@fanout/shared';
-import { ProducerRateLimiter } from './producer-rate-limiter.js';
+import { PublisherRateLimiter } from './publisher-rate-limiter.js';
 
-describe('producer rate limit', () => {
+describe('publisher rate limit', () => {
   it('allows the burst, then refuses with a retry delay, then refills with time', () => {
     let now = 0;
-    const limiter = new ProducerRateLimiter(100, 100, () => now);
+    const limiter = new PublisherRateLimiter(100, 100, () => now);
     limiter.take('a', 100);
     assert.throws(
       () => {
@@ -17,17 +17,17 @@ describe('producer rate limit', () => {
         error.code === 'rate_limited' &&
         error.details['retryAfterMs'] === 100,
     );
-    limiter.take('b', 50); // producers have their own buckets
+    limiter.take('b', 50); // publishers have their own buckets
     now += 100;
     limiter.take('a', 10);
   });
 
   it('refuses a batch larger than the burst outright and is off at rate 0', () => {
-    const limiter = new ProducerRateLimiter(10, 10, () => 0);
+    const limiter = new PublisherRateLimiter(10, 10, () => 0);
     assert.throws(() => {
       limiter.take('a', 11);
     }, /more than producer/);
-    const off = new ProducerRateLimiter(0, 0);
+    const off = new PublisherRateLimiter(0, 0);
     off.take('a', 1_000_000);
     assert.equal(off.enabled, false);
   });

@@ -1,20 +1,20 @@
 /**
- * Per-producer rate limit: a token bucket of `eventsPerSecond` tokens that
+ * Per-publisher rate limit: a token bucket of `eventsPerSecond` tokens that
  * holds at most `burst`. A publish takes one token per event; when the
  * bucket is short, the publish fails with `rate_limited` and a retry delay,
  * and takes nothing. Pure: time comes from `now`.
  */
 import { FanoutError } from '@fanout/shared';
 
-/** Above this many producers, full buckets are forgotten before a new one is added. */
-const maxTrackedProducers = 10_000;
+/** Above this many publishers, full buckets are forgotten before a new one is added. */
+const maxTrackedPublishers = 10_000;
 
 interface Bucket {
   tokens: number;
   updatedAt: number;
 }
 
-export class ProducerRateLimiter {
+export class PublisherRateLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(
@@ -39,7 +39,7 @@ export class ProducerRateLimiter {
     );
     bucket.updatedAt = now;
     if (!this.buckets.has(producer)) {
-      if (this.buckets.size >= maxTrackedProducers) this.forgetIdle(now);
+      if (this.buckets.size >= maxTrackedPublishers) this.forgetIdle(now);
       this.buckets.set(producer, bucket);
     }
     if (events > capacity) {

@@ -1,5 +1,5 @@
 /**
- * HTTP JSON publishing for producers without gRPC:
+ * HTTP JSON publishing for publishers without gRPC:
  *
  *   POST /v1/channels/{channel}/events
  *   content-type: application/json
@@ -17,7 +17,7 @@
  * answered and answers carry `Access-Control-Allow-Origin`, so web pages
  * can publish; without the setting no CORS header is sent.
  *
- * Hostile bodies: the producer is authenticated from the headers before the
+ * Hostile bodies: the publisher is authenticated from the headers before the
  * body is read; a body over the size limit is refused from its
  * Content-Length (or as soon as it passes the limit); the body takes its
  * share of the request budget (request-budget.ts) before it is read and as
@@ -35,17 +35,17 @@ import {
   type Logger,
 } from '@fanout/shared';
 import { context as otelContext, propagation, SpanKind, trace } from '@opentelemetry/api';
-import type { IncomingEvent } from './event-validator.js';
-import { verifiedSubjectOf, type IngestTls } from './ingest-tls.js';
+import type { IncomingEvent } from '../publishing/event-validator.js';
+import { verifiedSubjectOf, type IngestTls } from '../ingest-tls.js';
 import { jsonShape } from './json-shape.js';
-import type { ProducerCredentials } from './producer-auth.js';
-import type { PublishCall, PublishService } from './publish-service.js';
+import type { PublisherCredentials } from '../admission/publisher-auth.js';
+import type { PublishCall, PublishService } from '../publishing/publish-service.js';
 import {
   httpBytesPerByte,
   jsonTokenBytes,
   type RequestBudget,
   type Reservation,
-} from './request-budget.js';
+} from '../admission/request-budget.js';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -254,7 +254,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       throw new FanoutError('channel_invalid', 'the channel in the path is not valid URL encoding');
     }
     const apiKey = request.headers['x-api-key'];
-    const credentials: ProducerCredentials = {
+    const credentials: PublisherCredentials = {
       authorization: request.headers.authorization,
       apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey,
       certificateSubject: options.tls === undefined ? undefined : verifiedSubjectOf(request.socket),
@@ -282,7 +282,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     request: IncomingMessage,
     response: ServerResponse,
     channel: string,
-    credentials: ProducerCredentials,
+    credentials: PublisherCredentials,
     identity: PublishCall['identity'],
     reservation: Reservation,
     declared: number,
