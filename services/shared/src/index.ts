@@ -113,3 +113,5 @@ export { IngestServiceDefinition } from '../generated/ingest-service.js';
 export { renderConfigurationReference, renderErrorsReference } from './reference-docs.js';
 export { createSpanRecorder, metricsPrefix, startTelemetry } from './telemetry.js';
 export type { SpanRecorder, Telemetry, TelemetryOptions } from './telemetry.js';
+export { TokenBucket } from './token-bucket.js';
+export type { TokenBucketOptions } from './token-bucket.js';

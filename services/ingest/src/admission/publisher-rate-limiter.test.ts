@@ -31,4 +31,23 @@ describe('publisher rate limit', () => {
     off.take('a', 1_000_000);
     assert.equal(off.enabled, false);
   });
+
+  it('forgets only full buckets when it tracks too many publishers', () => {
+    let now = 0;
+    const limiter = new PublisherRateLimiter(1, 10, () => now);
+    limiter.take('drained', 10);
+    for (let index = 0; index < 10_000; index++) limiter.take(`idle-${index}`, 0);
+    now += 1000;
+    limiter.take('newcomer', 1);
+    assert.throws(
+      () => {
+        limiter.take('drained', 2);
+      },
+      (error: unknown) =>
+        isFanoutError(error) &&
+        error.code === 'rate_limited' &&
+        error.details['retryAfterMs'] === 1000,
+      'the drained bucket is remembered with its one refilled token',
+    );
+  });
 });

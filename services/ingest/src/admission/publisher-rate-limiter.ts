@@ -1,21 +1,17 @@
 /**
- * Per-publisher rate limit: a token bucket of `eventsPerSecond` tokens that
- * holds at most `burst`. A publish takes one token per event; when the
- * bucket is short, the publish fails with `rate_limited` and a retry delay,
- * and takes nothing. Pure: time comes from `now`.
+ * Per-publisher rate limit: each publisher has a token bucket (TokenBucket
+ * of @fanout/shared) of `eventsPerSecond` tokens that holds at most `burst`.
+ * A publish takes one token per event; when the bucket is short, the publish
+ * fails with `rate_limited` and a retry delay, and takes nothing. Pure: time
+ * comes from `now`.
  */
-import { FanoutError } from '@fanout/shared';
+import { FanoutError, TokenBucket } from '@fanout/shared';
 
 /** Above this many publishers, full buckets are forgotten before a new one is added. */
 const maxTrackedPublishers = 10_000;
 
-interface Bucket {
-  tokens: number;
-  updatedAt: number;
-}
-
 export class PublisherRateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new Map<string, TokenBucket>();
 
   constructor(
     private readonly eventsPerSecond: number,
@@ -27,45 +23,45 @@ export class PublisherRateLimiter {
     return this.eventsPerSecond > 0;
   }
 
-  /** Takes `events` tokens for `producer` or throws rate_limited. */
-  take(producer: string, events: number): void {
+  /** Takes `events` tokens for `publisher` or throws rate_limited. */
+  take(publisher: string, events: number): void {
     if (!this.enabled) return;
-    const now = this.now();
-    const capacity = Math.max(this.burst, 1);
-    const bucket = this.buckets.get(producer) ?? { tokens: capacity, updatedAt: now };
-    bucket.tokens = Math.min(
-      capacity,
-      bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.eventsPerSecond,
-    );
-    bucket.updatedAt = now;
-    if (!this.buckets.has(producer)) {
-      if (this.buckets.size >= maxTrackedPublishers) this.forgetIdle(now);
-      this.buckets.set(producer, bucket);
-    }
-    if (events > capacity) {
+    const bucket = this.bucketOf(publisher);
+    if (events > bucket.capacity) {
+      // User-visible messages keep saying "producer", as they always have.
       throw new FanoutError(
         'rate_limited',
-        `a batch of ${events} events is more than producer "${producer}" may send at once (${capacity})`,
+        `a batch of ${events} events is more than producer "${publisher}" may send at once (${bucket.capacity})`,
         { details: { retryAfterMs: 1000 } },
       );
     }
-    if (bucket.tokens < events) {
-      const retryAfterMs = Math.ceil(((events - bucket.tokens) / this.eventsPerSecond) * 1000);
+    const retryAfterMs = bucket.take(events);
+    if (retryAfterMs > 0) {
       throw new FanoutError(
         'rate_limited',
-        `producer "${producer}" is over its limit of ${this.eventsPerSecond} events/s; retry in ${retryAfterMs} ms`,
+        `producer "${publisher}" is over its limit of ${this.eventsPerSecond} events/s; retry in ${retryAfterMs} ms`,
         { details: { retryAfterMs } },
       );
     }
-    bucket.tokens -= events;
+  }
+
+  private bucketOf(publisher: string): TokenBucket {
+    const known = this.buckets.get(publisher);
+    if (known !== undefined) return known;
+    if (this.buckets.size >= maxTrackedPublishers) this.forgetIdle();
+    const bucket = new TokenBucket({
+      perSecond: this.eventsPerSecond,
+      capacity: Math.max(this.burst, 1),
+      now: this.now,
+    });
+    this.buckets.set(publisher, bucket);
+    return bucket;
   }
 
   /** Drops buckets that have refilled: forgetting them changes nothing. */
-  private forgetIdle(now: number): void {
-    const capacity = Math.max(this.burst, 1);
-    for (const [producer, bucket] of this.buckets) {
-      const tokens = bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.eventsPerSecond;
-      if (tokens >= capacity) this.buckets.delete(producer);
+  private forgetIdle(): void {
+    for (const [publisher, bucket] of this.buckets) {
+      if (bucket.full) this.buckets.delete(publisher);
     }
   }
 }
