@@ -97,6 +97,8 @@ export {
 export type { LoadConfigOptions } from './config-loader.js';
 export { configJsonSchema, configSchema } from './config-schema.js';
 export type { FanoutConfig, FanoutConfigInput } from './config-schema.js';
+export { CorsPolicy } from './cors.js';
+export type { CorsHeaderLines, CorsPolicyOptions } from './cors.js';
 export { contractDescriptorSet } from './descriptor-set.js';
 export { createJwtVerifier, jwtVerifierFromConfig } from './jwt-verifier.js';
 export type { JwtVerifier, JwtVerifierOptions, VerifiedToken } from './jwt-verifier.js';
