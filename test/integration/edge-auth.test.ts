@@ -501,6 +501,13 @@ describe('edge authentication and admission', () => {
       assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /last-event-id/);
       assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /authorization/);
       assert.equal(preflight.headers.get('vary'), 'Origin');
+      assert.equal(preflight.headers.get('access-control-allow-methods'), 'GET, OPTIONS');
+      assert.equal(
+        preflight.headers.get('access-control-allow-headers'),
+        'authorization, last-event-id, accept, cache-control',
+      );
+      assert.equal(preflight.headers.get('access-control-max-age'), '600');
+      assert.equal(preflight.headers.get('access-control-expose-headers'), 'retry-after');
 
       const evilPreflight = await fetch(`${edge.httpBase}/v1/stream?channels=${channel}`, {
         method: 'OPTIONS',
@@ -524,6 +531,8 @@ describe('edge authentication and admission', () => {
       });
       assert.equal(bad.status, 400);
       assert.equal(bad.headers.get('access-control-allow-origin'), app.origin);
+      assert.equal(bad.headers.get('vary'), 'Origin');
+      assert.equal(bad.headers.get('access-control-expose-headers'), 'retry-after');
       assert.equal(await errorCode(bad), 'channel_invalid');
 
       const route = await fetch(`${edge.httpBase}/v1/route?channels=${channel}`, { headers: app });

@@ -5,18 +5,18 @@
 import { readFileSync } from 'node:fs';
 import { FanoutError, jwtVerifierFromConfig, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { Registry } from 'prom-client';
-import { EventWriter } from './event-writer.js';
-import { startGrpcServer, type GrpcServer } from './grpc-server.js';
-import { startHttpServer, type HttpServer } from './http-server.js';
+import { EventWriter } from './kafka/event-writer.js';
+import { startGrpcServer, type GrpcServer } from './grpc/grpc-server.js';
+import { startHttpServer, type HttpServer } from './http/http-server.js';
 import { createIngestMetrics } from './ingest-metrics.js';
 import { loadIngestTls } from './ingest-tls.js';
-import { createKafkaAdmin } from './kafka-admin.js';
-import { parseApiKeys, ProducerAuth } from './producer-auth.js';
-import { ProducerRateLimiter } from './producer-rate-limiter.js';
-import { PublishService } from './publish-service.js';
-import { connectRecordProducer } from './record-producer.js';
-import { RequestBudget, requestByteLimit } from './request-budget.js';
-import { ensureTopic, type TopicState } from './topic-setup.js';
+import { createKafkaAdmin } from './kafka/kafka-admin.js';
+import { parseApiKeys, PublisherAuth } from './admission/publisher-auth.js';
+import { PublisherRateLimiter } from './admission/publisher-rate-limiter.js';
+import { PublishService } from './publishing/publish-service.js';
+import { connectRecordProducer } from './kafka/record-producer.js';
+import { RequestBudget, requestByteLimit } from './admission/request-budget.js';
+import { ensureTopic, type TopicState } from './kafka/topic-setup.js';
 
 export interface IngestApp {
   readonly grpcPort: number;
@@ -45,8 +45,8 @@ function readSecretFile(path: string, key: string): string {
   }
 }
 
-/** Producer authentication from the `auth` and `ingest` settings. */
-export async function createProducerAuth(config: FanoutConfig): Promise<ProducerAuth> {
+/** Publisher authentication from the `auth` and `ingest` settings. */
+export async function createPublisherAuth(config: FanoutConfig): Promise<PublisherAuth> {
   const apiKeys =
     config.ingest.apiKeysFile === ''
       ? []
@@ -68,7 +68,7 @@ export async function createProducerAuth(config: FanoutConfig): Promise<Producer
       'ingest.authRequired is true but no API keys (ingest.apiKeysFile) or JWT key (auth.*) is configured',
     );
   }
-  return new ProducerAuth({
+  return new PublisherAuth({
     required: config.ingest.authRequired,
     apiKeys,
     ...(jwt ? { jwt } : {}),
@@ -83,8 +83,8 @@ export async function startIngestApp({
 }: IngestAppOptions): Promise<IngestApp> {
   const metrics = createIngestMetrics(registry);
   const tls = loadIngestTls(config.ingest.tls);
-  const auth = await createProducerAuth(config);
-  const rateLimiter = new ProducerRateLimiter(
+  const auth = await createPublisherAuth(config);
+  const rateLimiter = new PublisherRateLimiter(
     config.ingest.rateLimitEventsPerSecond,
     config.ingest.rateLimitBurst || config.ingest.rateLimitEventsPerSecond,
   );

@@ -102,6 +102,8 @@ export {
 export type { LoadConfigOptions } from './config-loader.js';
 export { configJsonSchema, configSchema } from './config-schema.js';
 export type { FanoutConfig, FanoutConfigInput } from './config-schema.js';
+export { CorsPolicy } from './cors.js';
+export type { CorsHeaderLines, CorsPolicyOptions } from './cors.js';
 export { contractDescriptorSet } from './descriptor-set.js';
 export { createJwtVerifier, jwtVerifierFromConfig } from './jwt-verifier.js';
 export type { JwtVerifier, JwtVerifierOptions, VerifiedToken } from './jwt-verifier.js';
@@ -118,3 +120,5 @@ export { IngestServiceDefinition } from '../generated/ingest-service.js';
 export { renderConfigurationReference, renderErrorsReference } from './reference-docs.js';
 export { createSpanRecorder, metricsPrefix, startTelemetry } from './telemetry.js';
 export type { SpanRecorder, Telemetry, TelemetryOptions } from './telemetry.js';
+export { TokenBucket } from './token-bucket.js';
+export type { TokenBucketOptions } from './token-bucket.js';

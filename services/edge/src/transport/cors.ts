@@ -8,30 +8,35 @@
  * answer, errors included. Preflights (`OPTIONS /v1/...`) allow GET with the
  * headers clients send (`Authorization`, `Last-Event-ID`). No credentials:
  * clients authenticate with a bearer token, not with cookies.
+ *
+ * The origin matching and the header lines are the shared CORS policy
+ * (`CorsPolicy` of @fanout/shared); this module is its uWebSockets.js glue.
  */
+import { CorsPolicy as SharedCorsPolicy, type CorsHeaderLines } from '@fanout/shared';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 
-/** The allowed Origin of each answer being written; uWS responses do not outlive their request. */
-const allowedOriginOf = new WeakMap<HttpResponse, string>();
-
-const preflightHeaders: readonly (readonly [string, string])[] = [
-  ['access-control-allow-methods', 'GET, OPTIONS'],
-  ['access-control-allow-headers', 'authorization, last-event-id, accept, cache-control'],
-  ['access-control-max-age', '600'],
-];
+/**
+ * The CORS headers of each answer being written to an allowed origin, and
+ * the policy's preflight headers; uWS responses do not outlive their request.
+ */
+const corsOf = new WeakMap<HttpResponse, readonly [CorsHeaderLines, CorsHeaderLines]>();
 
 export class CorsPolicy {
-  readonly #any: boolean;
-  readonly #origins: ReadonlySet<string>;
+  readonly #policy: SharedCorsPolicy;
 
   constructor(allowedOrigins: readonly string[]) {
-    this.#any = allowedOrigins.includes('*');
-    this.#origins = new Set(allowedOrigins);
+    this.#policy = new SharedCorsPolicy({
+      allowedOrigins,
+      methods: ['GET', 'OPTIONS'],
+      requestHeaders: ['authorization', 'last-event-id', 'accept', 'cache-control'],
+      exposedHeaders: ['retry-after'],
+      maxAgeSeconds: 600,
+    });
   }
 
   /** True for a request without Origin (not a browser's cross-origin request) or from a listed one. */
   allows(origin: string): boolean {
-    return origin === '' || this.#any || this.#origins.has(origin);
+    return origin === '' || this.#policy.allowsOrigin(origin);
   }
 
   /**
@@ -40,7 +45,9 @@ export class CorsPolicy {
    */
   note(response: HttpResponse, request: HttpRequest): string {
     const origin = request.getHeader('origin');
-    if (origin !== '' && this.allows(origin)) allowedOriginOf.set(response, origin);
+    if (this.#policy.allowsOrigin(origin)) {
+      corsOf.set(response, [this.#policy.answerHeaders(origin), this.#policy.preflightHeaders()]);
+    }
     return origin;
   }
 }
@@ -51,11 +58,9 @@ export class CorsPolicy {
  * requests. Call between `writeStatus` and the body, corked.
  */
 export function writeCorsHeaders(response: HttpResponse, preflight = false): void {
-  const origin = allowedOriginOf.get(response);
-  if (origin === undefined) return;
-  response
-    .writeHeader('access-control-allow-origin', origin)
-    .writeHeader('vary', 'Origin')
-    .writeHeader('access-control-expose-headers', 'retry-after');
-  if (preflight) for (const [name, value] of preflightHeaders) response.writeHeader(name, value);
+  const cors = corsOf.get(response);
+  if (cors === undefined) return;
+  const [answer, preflightLines] = cors;
+  for (const [name, value] of answer) response.writeHeader(name, value);
+  if (preflight) for (const [name, value] of preflightLines) response.writeHeader(name, value);
 }

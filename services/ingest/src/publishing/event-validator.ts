@@ -13,7 +13,7 @@ export interface PublishLimits {
   readonly allowedContentTypes: readonly string[];
 }
 
-/** One event as a producer sent it, transport-neutral. */
+/** One event as a publisher sent it, transport-neutral. */
 export interface IncomingEvent {
   readonly channel: string;
   readonly type?: string | null;
@@ -26,8 +26,8 @@ export interface IncomingEvent {
 /** A validated event, ready to be written. */
 export interface PreparedEvent {
   readonly id: string;
-  /** True when the producer chose the id (it is an idempotency key). */
-  readonly producerId: boolean;
+  /** True when the publisher chose the id (it is an idempotency key). */
+  readonly idFromPublisher: boolean;
   readonly channel: string;
   readonly type: string;
   readonly data: Uint8Array;
@@ -147,7 +147,7 @@ export function prepareEvent(
   }
   return {
     id: given === '' ? randomUUID() : given,
-    producerId: given !== '',
+    idFromPublisher: given !== '',
     channel: event.channel,
     type,
     data: event.data ?? new Uint8Array(0),

@@ -1,5 +1,5 @@
 /**
- * HTTP JSON publishing for producers without gRPC:
+ * HTTP JSON publishing for publishers without gRPC:
  *
  *   POST /v1/channels/{channel}/events
  *   content-type: application/json
@@ -15,9 +15,11 @@
  *
  * CORS (`ingest.corsOrigins`): for an allowed `Origin`, preflights are
  * answered and answers carry `Access-Control-Allow-Origin`, so web pages
- * can publish; without the setting no CORS header is sent.
+ * can publish; without the setting no CORS header is sent. The origin
+ * matching and header lines are the shared CORS policy (`CorsPolicy` of
+ * @fanout/shared); this module writes them with node:http.
  *
- * Hostile bodies: the producer is authenticated from the headers before the
+ * Hostile bodies: the publisher is authenticated from the headers before the
  * body is read; a body over the size limit is refused from its
  * Content-Length (or as soon as it passes the limit); the body takes its
  * share of the request budget (request-budget.ts) before it is read and as
@@ -28,6 +30,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import {
+  CorsPolicy,
   FanoutError,
   formatPosition,
   toFanoutError,
@@ -35,17 +38,17 @@ import {
   type Logger,
 } from '@fanout/shared';
 import { context as otelContext, propagation, SpanKind, trace } from '@opentelemetry/api';
-import type { IncomingEvent } from './event-validator.js';
-import { verifiedSubjectOf, type IngestTls } from './ingest-tls.js';
+import type { IncomingEvent } from '../publishing/event-validator.js';
+import { verifiedSubjectOf, type IngestTls } from '../ingest-tls.js';
 import { jsonShape } from './json-shape.js';
-import type { ProducerCredentials } from './producer-auth.js';
-import type { PublishCall, PublishService } from './publish-service.js';
+import type { PublisherCredentials } from '../admission/publisher-auth.js';
+import type { PublishCall, PublishService } from '../publishing/publish-service.js';
 import {
   httpBytesPerByte,
   jsonTokenBytes,
   type RequestBudget,
   type Reservation,
-} from './request-budget.js';
+} from '../admission/request-budget.js';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -201,14 +204,25 @@ function eventsOf(parsed: unknown, channel: string, request: IncomingMessage): I
 }
 
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
-  const corsOrigins = new Set(options.corsOrigins ?? []);
+  const cors = new CorsPolicy({
+    allowedOrigins: options.corsOrigins ?? [],
+    methods: ['POST'],
+    requestHeaders: [
+      'content-type',
+      'authorization',
+      'idempotency-key',
+      'x-api-key',
+      'traceparent',
+      'tracestate',
+    ],
+    maxAgeSeconds: 600,
+  });
 
   /** Adds the CORS answer for an allowed Origin; true when the origin is allowed. */
   function allowOrigin(request: IncomingMessage, response: ServerResponse): boolean {
     const origin = request.headers.origin;
-    if (origin === undefined || !(corsOrigins.has('*') || corsOrigins.has(origin))) return false;
-    response.setHeader('access-control-allow-origin', origin);
-    response.setHeader('vary', 'Origin');
+    if (origin === undefined || !cors.allowsOrigin(origin)) return false;
+    for (const [name, value] of cors.answerHeaders(origin)) response.setHeader(name, value);
     return true;
   }
 
@@ -224,12 +238,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     if (match === null) throw new FanoutError('not_found', `no route ${url.pathname}`);
     const allowed = allowOrigin(request, response);
     if (request.method === 'OPTIONS' && allowed) {
-      response.writeHead(204, {
-        'access-control-allow-methods': 'POST',
-        'access-control-allow-headers':
-          'content-type, authorization, idempotency-key, x-api-key, traceparent, tracestate',
-        'access-control-max-age': '600',
-      });
+      response.writeHead(204, Object.fromEntries(cors.preflightHeaders()));
       response.end();
       return;
     }
@@ -254,7 +263,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       throw new FanoutError('channel_invalid', 'the channel in the path is not valid URL encoding');
     }
     const apiKey = request.headers['x-api-key'];
-    const credentials: ProducerCredentials = {
+    const credentials: PublisherCredentials = {
       authorization: request.headers.authorization,
       apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey,
       certificateSubject: options.tls === undefined ? undefined : verifiedSubjectOf(request.socket),
@@ -282,7 +291,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     request: IncomingMessage,
     response: ServerResponse,
     channel: string,
-    credentials: ProducerCredentials,
+    credentials: PublisherCredentials,
     identity: PublishCall['identity'],
     reservation: Reservation,
     declared: number,

@@ -20,7 +20,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import { crc32c } from '@platformatic/kafka';
-import { varintSize, writeVarint } from './proto-wire.js';
+import { varintSize, writeVarint } from '../proto-wire.js';
 
 /** Compression of the records of a batch (the `kafka.compression` setting). */
 export type BatchCompression = 'none' | 'gzip';

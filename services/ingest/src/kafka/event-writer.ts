@@ -31,9 +31,9 @@
  */
 import { FanoutError, partitionForChannel, type Logger, type PositionValue } from '@fanout/shared';
 import { encodeEnvelope, encodeEnvelopeTail, type EnvelopeTail } from './envelope-encoder.js';
-import { IdempotencyWindow } from './idempotency-window.js';
-import type { IngestMetrics } from './ingest-metrics.js';
-import type { PreparedEvent } from './event-validator.js';
+import { IdempotencyWindow } from '../publishing/idempotency-window.js';
+import type { IngestMetrics } from '../ingest-metrics.js';
+import type { PreparedEvent } from '../publishing/event-validator.js';
 import { encodeRecordHeaders, type EncodedHeaders } from './produce-request.js';
 import type { PartitionOutcomes } from './produce-pipeline.js';
 import type { OutgoingRecord, RecordProducer } from './record-producer.js';
@@ -296,7 +296,7 @@ export class EventWriter {
     for (const event of events) {
       index++;
       let idempotencyKey: string | undefined;
-      if (event.producerId) {
+      if (event.idFromPublisher) {
         if (this.answerDuplicate(call, index, event)) continue;
         idempotencyKey = `${event.channel}\u0000${event.id}`;
       }

@@ -27,7 +27,7 @@ describe('event validation', () => {
     );
     assert.ok(event);
     assert.match(event.id, /^[0-9a-f-]{36}$/);
-    assert.equal(event.producerId, false);
+    assert.equal(event.idFromPublisher, false);
     assert.equal(event.contentType, 'application/json; charset=utf-8');
   });
 

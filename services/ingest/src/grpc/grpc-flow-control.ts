@@ -2,7 +2,7 @@
  * The HTTP/2 receive window of the gRPC server.
  *
  * Node's HTTP/2 grants a peer 64 KiB per stream and 64 KiB per connection
- * until the receiver reads and sends WINDOW_UPDATE. A producer with several
+ * until the receiver reads and sends WINDOW_UPDATE. A publisher with several
  * `Publish` calls of 100 events (about 30 KiB each) in flight on one
  * connection can then send only two of them before it waits for the ingest's
  * event loop, which is busy with the calls it already has: the calls arrive

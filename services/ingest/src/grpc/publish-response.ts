@@ -7,7 +7,7 @@
  * both encoders byte for byte.
  */
 import type { PositionValue } from '@fanout/shared';
-import { fieldSize, varintSize, writeString, writeVarint } from './proto-wire.js';
+import { fieldSize, varintSize, writeString, writeVarint } from '../proto-wire.js';
 
 /** What a result holds: the event's id and position, and whether it was a retry. */
 export interface PublishResultValue {

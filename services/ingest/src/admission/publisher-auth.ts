@@ -1,28 +1,28 @@
 /**
  * Who is publishing, and where they may publish.
  *
- * Producers present an API key (`x-api-key`) or a bearer JWT
+ * Publishers present an API key (`x-api-key`) or a bearer JWT
  * (`authorization: Bearer …`) in gRPC metadata or HTTP headers, or, with
  * mutual TLS, a client certificate whose subject common name (CN) an entry
- * of the keys file maps to a producer (`certificateSubject`). An identity
+ * of the keys file maps to a publisher (`certificateSubject`). An identity
  * has a name (stored with every event it publishes) and the channel
  * namespaces it may publish to: `orders` allows `orders` and every
  * `orders.…` channel; `*` allows all.
  *
  * An API key or token in the call wins over the connection's certificate.
  * With `required: false` and no credentials (or a certificate no entry
- * maps), the producer is `anonymous` and may publish anywhere (local
+ * maps), the publisher is `anonymous` and may publish anywhere (local
  * development). Keys and tokens that are presented are always checked.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { FanoutError, namespacesAllow, type JwtVerifier } from '@fanout/shared';
 
-export interface ProducerIdentity {
+export interface PublisherIdentity {
   readonly name: string;
   readonly namespaces: readonly string[];
 }
 
-export interface ProducerCredentials {
+export interface PublisherCredentials {
   readonly authorization?: string | undefined;
   readonly apiKey?: string | undefined;
   /** Subject CN of the client certificate, only when the TLS layer verified it. */
@@ -35,12 +35,12 @@ export interface ApiKeyEntry {
   readonly sha256?: string;
   /** The key itself, for development setups. */
   readonly key?: string;
-  /** Subject common name (CN) of a verified client certificate that identifies this producer. */
+  /** Subject common name (CN) of a verified client certificate that identifies this publisher. */
   readonly certificateSubject?: string;
   readonly namespaces: readonly string[];
 }
 
-export interface ProducerAuthOptions {
+export interface PublisherAuthOptions {
   readonly required: boolean;
   readonly apiKeys: readonly ApiKeyEntry[];
   readonly jwt?: JwtVerifier;
@@ -48,7 +48,7 @@ export interface ProducerAuthOptions {
   readonly namespacesClaim: string;
 }
 
-const anonymous: ProducerIdentity = Object.freeze({ name: 'anonymous', namespaces: ['*'] });
+const anonymous: PublisherIdentity = Object.freeze({ name: 'anonymous', namespaces: ['*'] });
 
 function sha256(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
@@ -116,11 +116,11 @@ export function parseApiKeys(json: string, source: string): ApiKeyEntry[] {
   });
 }
 
-export class ProducerAuth {
-  private readonly keys: { digest: Buffer; identity: ProducerIdentity }[] = [];
-  private readonly bySubject = new Map<string, ProducerIdentity>();
+export class PublisherAuth {
+  private readonly keys: { digest: Buffer; identity: PublisherIdentity }[] = [];
+  private readonly bySubject = new Map<string, PublisherIdentity>();
 
-  constructor(private readonly options: ProducerAuthOptions) {
+  constructor(private readonly options: PublisherAuthOptions) {
     for (const entry of options.apiKeys) {
       const identity = Object.freeze({ name: entry.name, namespaces: [...entry.namespaces] });
       if (entry.sha256 !== undefined || entry.key !== undefined) {
@@ -136,12 +136,12 @@ export class ProducerAuth {
     }
   }
 
-  /** True when some entry maps a client certificate subject to a producer. */
+  /** True when some entry maps a client certificate subject to a publisher. */
   get mapsCertificates(): boolean {
     return this.bySubject.size > 0;
   }
 
-  async authenticate(credentials: ProducerCredentials): Promise<ProducerIdentity> {
+  async authenticate(credentials: PublisherCredentials): Promise<PublisherIdentity> {
     const apiKey = credentials.apiKey?.trim();
     if (apiKey) return this.byApiKey(apiKey);
     const authorization = credentials.authorization?.trim();
@@ -166,14 +166,14 @@ export class ProducerAuth {
     return anonymous;
   }
 
-  private byApiKey(key: string): ProducerIdentity {
+  private byApiKey(key: string): PublisherIdentity {
     const digest = sha256(key);
     const found = this.keys.find((entry) => timingSafeEqual(entry.digest, digest));
     if (found === undefined) throw new FanoutError('unauthenticated', 'unknown API key');
     return found.identity;
   }
 
-  private async byToken(token: string): Promise<ProducerIdentity> {
+  private async byToken(token: string): Promise<PublisherIdentity> {
     if (this.options.jwt === undefined) {
       throw new FanoutError(
         'unauthenticated',
@@ -195,7 +195,7 @@ export class ProducerAuth {
    * identity's namespaces; the error names the first offending event's
    * field (`events[i].channel`).
    */
-  authorize(identity: ProducerIdentity, events: readonly { readonly channel: string }[]): void {
+  authorize(identity: PublisherIdentity, events: readonly { readonly channel: string }[]): void {
     let index = 0;
     for (const { channel } of events) {
       if (!namespacesAllow(identity.namespaces, channel)) {

@@ -17,12 +17,16 @@ import * as grpc from '@grpc/grpc-js';
 import { FanoutError, toFanoutError, type Logger } from '@fanout/shared';
 import { AdmittingMessageDecoder, installMessageDecoder } from './grpc-message-decoder.js';
 import { grpcStatusOf } from './grpc-status.js';
-import { subjectCommonName } from './ingest-tls.js';
-import type { ProducerCredentials, ProducerIdentity } from './producer-auth.js';
-import { grpcBytesPerByte, type RequestBudget, type Reservation } from './request-budget.js';
+import { subjectCommonName } from '../ingest-tls.js';
+import type { PublisherCredentials, PublisherIdentity } from '../admission/publisher-auth.js';
+import {
+  grpcBytesPerByte,
+  type RequestBudget,
+  type Reservation,
+} from '../admission/request-budget.js';
 
 export interface AdmittedCall {
-  readonly identity: ProducerIdentity;
+  readonly identity: PublisherIdentity;
   readonly reservation: Reservation;
 }
 
@@ -31,9 +35,9 @@ export interface GrpcAdmissionOptions {
   readonly pathPrefix: string;
   /** Authenticates the caller of the method at `path`. */
   readonly authenticate: (
-    credentials: ProducerCredentials,
+    credentials: PublisherCredentials,
     path: string,
-  ) => Promise<ProducerIdentity>;
+  ) => Promise<PublisherIdentity>;
   readonly budget: RequestBudget;
   /** Largest message, in bytes. */
   readonly maxMessageBytes: number;
@@ -51,11 +55,11 @@ export function admittedCall(metadata: grpc.Metadata): AdmittedCall | undefined 
   return admitted.get(metadata);
 }
 
-/** The producer credentials of a call: its metadata and its verified client certificate. */
+/** The publisher credentials of a call: its metadata and its verified client certificate. */
 export function credentialsOf(
   metadata: grpc.Metadata,
   certificateSubject: string | undefined,
-): ProducerCredentials {
+): PublisherCredentials {
   const first = (key: string) => {
     const value = metadata.get(key)[0];
     return value === undefined ? undefined : String(value);

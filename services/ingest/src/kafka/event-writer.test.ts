@@ -10,9 +10,9 @@ import {
   type PositionValue,
 } from '@fanout/shared';
 import { Registry } from 'prom-client';
-import { prepareEvent, type PreparedEvent } from './event-validator.js';
+import { prepareEvent, type PreparedEvent } from '../publishing/event-validator.js';
 import { EventWriter, type WriteContext } from './event-writer.js';
-import { createIngestMetrics } from './ingest-metrics.js';
+import { createIngestMetrics } from '../ingest-metrics.js';
 import type { PartitionOutcomes } from './produce-pipeline.js';
 import { encodeRecordHeaders } from './produce-request.js';
 import type { OutgoingRecord, RecordProducer } from './record-producer.js';

@@ -7,7 +7,7 @@
  * (`EnvelopeTail`); the channel's bytes come from the writer's route cache.
  * The tests compare both encoders byte for byte.
  */
-import { fieldSize, varintSize, writeBytes, writeString, writeVarint } from './proto-wire.js';
+import { fieldSize, varintSize, writeBytes, writeString, writeVarint } from '../proto-wire.js';
 
 /** Fields 6 (time), 8 (trace) and 9 (producer), shared by the events of one publish. */
 export interface EnvelopeTail {

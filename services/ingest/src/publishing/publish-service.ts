@@ -1,6 +1,6 @@
 /**
- * The publish operation, transport-neutral: authenticate the producer,
- * validate the whole batch, check the producer may publish to every channel
+ * The publish operation, transport-neutral: authenticate the publisher,
+ * validate the whole batch, check the publisher may publish to every channel
  * and is within its rate, write, count. The gRPC and HTTP servers are thin
  * adapters around this. Nothing of a rejected batch is written.
  */
@@ -12,10 +12,19 @@ import {
   type PreparedEvent,
   type PublishLimits,
 } from './event-validator.js';
-import type { EventWriter, WriteContext, WriteOutcome, WrittenEvent } from './event-writer.js';
-import type { IngestMetrics } from './ingest-metrics.js';
-import type { ProducerAuth, ProducerCredentials, ProducerIdentity } from './producer-auth.js';
-import type { ProducerRateLimiter } from './producer-rate-limiter.js';
+import type {
+  EventWriter,
+  WriteContext,
+  WriteOutcome,
+  WrittenEvent,
+} from '../kafka/event-writer.js';
+import type { IngestMetrics } from '../ingest-metrics.js';
+import type {
+  PublisherAuth,
+  PublisherCredentials,
+  PublisherIdentity,
+} from '../admission/publisher-auth.js';
+import type { PublisherRateLimiter } from '../admission/publisher-rate-limiter.js';
 
 export type Transport = 'grpc' | 'grpc_stream' | 'http';
 
@@ -27,16 +36,16 @@ const callErrors: ReadonlySet<string> = new Set([
 ]);
 
 export interface PublishCall {
-  readonly credentials: ProducerCredentials;
-  /** The producer, when the transport authenticated the call before reading it. */
-  readonly identity?: ProducerIdentity | undefined;
+  readonly credentials: PublisherCredentials;
+  /** The publisher, when the transport authenticated the call before reading it. */
+  readonly identity?: PublisherIdentity | undefined;
   /** Absolute deadline, epoch milliseconds. */
   readonly deadline: number;
   readonly traceparent?: string;
   readonly tracestate?: string;
 }
 
-/** What the writer stores of a call: the producer, its deadline and trace context. */
+/** What the writer stores of a call: the publisher's name (the envelope's `producer`), its deadline and trace context. */
 function writeContext(producer: string, call: PublishCall): WriteContext {
   return {
     producer,
@@ -50,8 +59,8 @@ export class PublishService {
   constructor(
     private readonly writer: EventWriter,
     private readonly limits: PublishLimits,
-    private readonly auth: ProducerAuth,
-    private readonly rateLimiter: ProducerRateLimiter,
+    private readonly auth: PublisherAuth,
+    private readonly rateLimiter: PublisherRateLimiter,
     private readonly metrics: IngestMetrics,
   ) {}
 
@@ -64,9 +73,9 @@ export class PublishService {
    * a failed call of `transport` and thrown.
    */
   async authenticate(
-    credentials: ProducerCredentials,
+    credentials: PublisherCredentials,
     transport: Transport,
-  ): Promise<ProducerIdentity> {
+  ): Promise<PublisherIdentity> {
     try {
       return await this.auth.authenticate(credentials);
     } catch (error) {
@@ -102,7 +111,7 @@ export class PublishService {
   /**
    * Publishes events that stand alone (a PublishStream's, gathered as they
    * arrive): each is validated and answered on its own, with its position
-   * or its error. The producer is authenticated and authorized once for all;
+   * or its error. The publisher is authenticated and authorized once for all;
    * an authentication or permission error rejects the whole call (the stream
    * ends with it), and no event of the call is written.
    */

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createJwtVerifier, isFanoutError } from '@fanout/shared';
 import { SignJWT } from 'jose';
-import { parseApiKeys, ProducerAuth } from './producer-auth.js';
+import { parseApiKeys, PublisherAuth } from './publisher-auth.js';
 
 const secret = 'a-test-secret-of-reasonable-length';
 const key = 'billing-key-0123456789';
@@ -18,8 +18,8 @@ async function token(claims: Record<string, unknown>, expiresIn = '1h'): Promise
     .sign(new TextEncoder().encode(secret));
 }
 
-async function auth(required: boolean): Promise<ProducerAuth> {
-  return new ProducerAuth({
+async function auth(required: boolean): Promise<PublisherAuth> {
+  return new PublisherAuth({
     required,
     apiKeys: parseApiKeys(
       JSON.stringify([{ name: 'billing', sha256, namespaces: ['billing'] }]),
@@ -34,8 +34,8 @@ function code(error: unknown): string | undefined {
   return isFanoutError(error) ? error.code : undefined;
 }
 
-describe('producer authentication', () => {
-  it('identifies a producer by API key, never storing the key itself', async () => {
+describe('publisher authentication', () => {
+  it('identifies a publisher by API key, never storing the key itself', async () => {
     const identity = await (await auth(true)).authenticate({ apiKey: key });
     assert.deepEqual(identity, { name: 'billing', namespaces: ['billing'] });
     await assert.rejects(
@@ -44,7 +44,7 @@ describe('producer authentication', () => {
     );
   });
 
-  it('identifies a producer by bearer JWT with its namespaces claim', async () => {
+  it('identifies a publisher by bearer JWT with its namespaces claim', async () => {
     const jwt = await token({ fanout_publish: ['orders', 'audit'] });
     const identity = await (await auth(true)).authenticate({ authorization: `Bearer ${jwt}` });
     assert.deepEqual(identity, { name: 'svc-orders', namespaces: ['orders', 'audit'] });
@@ -77,10 +77,10 @@ describe('producer authentication', () => {
   });
 
   it('allows a namespace and everything below it, nothing else', async () => {
-    const producer = await auth(true);
+    const publisher = await auth(true);
     const allowed = (namespaces: string[], channel: string) => {
       try {
-        producer.authorize({ name: 'p', namespaces }, [{ channel }]);
+        publisher.authorize({ name: 'p', namespaces }, [{ channel }]);
         return true;
       } catch (error) {
         assert.equal(code(error), 'permission_denied');
@@ -97,7 +97,7 @@ describe('producer authentication', () => {
     assert.ok(allowed(['*'], 'anything'));
     assert.throws(
       () => {
-        producer.authorize({ name: 'billing', namespaces: ['billing'] }, [
+        publisher.authorize({ name: 'billing', namespaces: ['billing'] }, [
           { channel: 'billing.1' },
           { channel: 'billing.2' },
           { channel: 'orders.1' },
@@ -141,8 +141,8 @@ describe('producer authentication', () => {
     );
   });
 
-  it('identifies a producer by the CN of its verified client certificate, after keys and tokens', async () => {
-    const producers = new ProducerAuth({
+  it('identifies a publisher by the CN of its verified client certificate, after keys and tokens', async () => {
+    const publishers = new PublisherAuth({
       required: true,
       apiKeys: parseApiKeys(
         JSON.stringify([
@@ -153,17 +153,17 @@ describe('producer authentication', () => {
       ),
       namespacesClaim: 'fanout_publish',
     });
-    assert.ok(producers.mapsCertificates);
-    assert.deepEqual(await producers.authenticate({ certificateSubject: 'gateway.internal' }), {
+    assert.ok(publishers.mapsCertificates);
+    assert.deepEqual(await publishers.authenticate({ certificateSubject: 'gateway.internal' }), {
       name: 'gateway',
       namespaces: ['orders'],
     });
     assert.equal(
-      (await producers.authenticate({ certificateSubject: 'gateway.internal', apiKey: key })).name,
+      (await publishers.authenticate({ certificateSubject: 'gateway.internal', apiKey: key })).name,
       'billing',
     );
     await assert.rejects(
-      producers.authenticate({ certificateSubject: 'someone-else' }),
+      publishers.authenticate({ certificateSubject: 'someone-else' }),
       (e) => code(e) === 'unauthenticated' && String(e).includes('"someone-else" is not mapped'),
     );
     assert.equal(

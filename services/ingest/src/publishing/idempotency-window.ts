@@ -1,6 +1,6 @@
 /**
- * Remembers the position of recently written events by (channel, producer
- * id), so a retried publish within the window returns the first write's
+ * Remembers the position of recently written events by (channel, the
+ * publisher's event id), so a retried publish within the window returns the first write's
  * position instead of writing a second event. Bounded by time and count;
  * oldest entries go first. Per process: see docs/reference/ingest.md for the
  * exact guarantee.

@@ -104,7 +104,7 @@ describe('event validation (properties)', () => {
         assert.equal(prepared.type, event.type ?? '');
         assert.deepEqual(prepared.headers, event.headers ?? {});
         if (event.id) assert.equal(prepared.id, event.id);
-        assert.equal(prepared.producerId, Boolean(event.id));
+        assert.equal(prepared.idFromPublisher, Boolean(event.id));
       }),
       { numRuns },
     );

@@ -32,17 +32,21 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
-import type { IncomingEvent } from './event-validator.js';
-import type { WrittenEvent } from './event-writer.js';
+import type { IncomingEvent } from '../publishing/event-validator.js';
+import type { WrittenEvent } from '../kafka/event-writer.js';
 import { admissionInterceptor, admittedCall, credentialsOf } from './grpc-admission.js';
 import { raiseReceiveWindow } from './grpc-flow-control.js';
 import { grpcStatusOf } from './grpc-status.js';
 import { encodePublishResponse } from './publish-response.js';
-import { grpcServerCredentials, subjectCommonName, type IngestTls } from './ingest-tls.js';
-import type { ProducerCredentials, ProducerIdentity } from './producer-auth.js';
+import { grpcServerCredentials, subjectCommonName, type IngestTls } from '../ingest-tls.js';
+import type { PublisherCredentials, PublisherIdentity } from '../admission/publisher-auth.js';
 import { decodePublishRequest, decodePublishStreamRequest } from './publish-request-decoder.js';
-import type { PublishCall, PublishService, Transport } from './publish-service.js';
-import { grpcBytesPerByte, grpcEventBytes, type RequestBudget } from './request-budget.js';
+import type { PublishCall, PublishService, Transport } from '../publishing/publish-service.js';
+import {
+  grpcBytesPerByte,
+  grpcEventBytes,
+  type RequestBudget,
+} from '../admission/request-budget.js';
 
 export interface GrpcServerOptions {
   readonly host: string;
@@ -168,12 +172,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
 
   /**
    * What a publish takes from its call: trace parent, credentials (once per
-   * stream) and, for Publish, the producer authenticated on admission.
+   * stream) and, for Publish, the publisher authenticated on admission.
    */
   interface CallFacts {
     readonly parent: Context;
-    readonly credentials: ProducerCredentials;
-    readonly identity?: ProducerIdentity | undefined;
+    readonly credentials: PublisherCredentials;
+    readonly identity?: PublisherIdentity | undefined;
   }
 
   function callFacts(metadata: grpc.Metadata, certificateSubject: string | undefined): CallFacts {
