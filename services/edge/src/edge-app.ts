@@ -11,9 +11,9 @@ import { ClusterRouting } from './cluster/cluster-routing.js';
 import { DeliveryTracing } from './subscriptions/delivery-tracing.js';
 import { createEdgeMetrics } from './edge-metrics.js';
 import { startEdgeServer, type EdgeServer } from './edge-server.js';
-import { KafkaEventLog } from './kafka-event-log.js';
+import { KafkaEventLog } from './log/kafka-event-log.js';
 import { membershipFromConfig } from './cluster/membership/membership-from-config.js';
-import { PartitionReader } from './partition-reader.js';
+import { PartitionReader } from './log/partition-reader.js';
 import type { Uws } from './transport/uws-native.js';
 
 export interface EdgeApp {

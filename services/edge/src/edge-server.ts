@@ -16,7 +16,7 @@ import { httpStatusLine } from './transport/http-status.js';
 import { sendError } from './transport/http-answers.js';
 import { registerHttpRoutes } from './transport/http-routes.js';
 import { PublishGuard } from './transport/publish-guard.js';
-import type { PartitionReader } from './partition-reader.js';
+import type { PartitionReader } from './log/partition-reader.js';
 import type { Uws } from './transport/uws-native.js';
 import { registerReadinessEndpoint } from './cluster/readiness-endpoint.js';
 import { registerRouteEndpoint } from './cluster/route-endpoint.js';

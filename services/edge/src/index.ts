@@ -2,7 +2,7 @@ export { startEdgeApp } from './edge-app.js';
 export type { EdgeApp, EdgeAppOptions } from './edge-app.js';
 export { startEdgeServer } from './edge-server.js';
 export type { EdgeServer, EdgeServerOptions } from './edge-server.js';
-export { eventJsonText } from './edge-event.js';
+export { eventJsonText } from './log/edge-event.js';
 export { parseStreamCursor, formatStreamCursor } from './subscriptions/stream-cursor.js';
 export type { StreamCursor } from './subscriptions/stream-cursor.js';
 export { decodeClientFrame, encodeServerFrame } from './transport/ws-frames.js';
@@ -44,7 +44,7 @@ export { SettledMembership } from './cluster/membership/settled-membership.js';
 export type { SettledMembershipOptions } from './cluster/membership/settled-membership.js';
 export { StaticMembership } from './cluster/membership/static-membership.js';
 export { uwsFaults } from './transport/uws-guard.js';
-export { logUnavailable } from './event-log.js';
+export { logUnavailable } from './log/event-log.js';
 export type {
   EventLog,
   FetchOptions,
@@ -55,12 +55,12 @@ export type {
   PartitionRead,
   PartitionReadStatus,
   TopicLayout,
-} from './event-log.js';
-export { KafkaEventLog } from './kafka-event-log.js';
-export { MemoryEventLog } from './memory-event-log.js';
+} from './log/event-log.js';
+export { KafkaEventLog } from './log/kafka-event-log.js';
+export { MemoryEventLog } from './log/memory-event-log.js';
 export type {
   MemoryEvent,
   MemoryEventLogOptions,
   MemoryRawRecord,
   MemoryRecord,
-} from './memory-event-log.js';
+} from './log/memory-event-log.js';

@@ -18,7 +18,7 @@ import { writeCorsHeaders, type CorsPolicy } from '../transport/cors.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
 import { sendError } from '../transport/http-answers.js';
 import { httpStatusLine } from '../transport/http-status.js';
-import type { PartitionReader } from '../partition-reader.js';
+import type { PartitionReader } from '../log/partition-reader.js';
 import { guardResponse, markFinished, type HandlerGuard } from '../transport/uws-guard.js';
 
 export interface RouteEndpointOptions {

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger, encodeEvent, FanoutError } from '@fanout/shared';
 import { ChannelHub } from './channel-hub.js';
-import { EdgeEvent } from '../edge-event.js';
-import type { EventLog, TopicLayout } from '../event-log.js';
-import { PartitionTail, type PartitionReader } from '../partition-reader.js';
+import { EdgeEvent } from '../log/edge-event.js';
+import type { EventLog, TopicLayout } from '../log/event-log.js';
+import { PartitionTail, type PartitionReader } from '../log/partition-reader.js';
 import type { LiveDelivery, Subscriber } from './subscriber.js';
 import { Subscription } from './subscription.js';
 

@@ -17,11 +17,11 @@
  * The hub joins and leaves topics itself: nothing calls back into it.
  */
 import { FanoutError, formatPositionOf, partitionForChannel, type Logger } from '@fanout/shared';
-import { EdgeEvent } from '../edge-event.js';
+import { EdgeEvent } from '../log/edge-event.js';
 import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
-import type { EventLog, LogLane, PartitionOffsets, TopicLayout } from '../event-log.js';
-import { kafkaUnavailable, withKafkaDeadline } from '../kafka-wait.js';
-import type { PartitionReader, PartitionSink, PartitionTail } from '../partition-reader.js';
+import type { EventLog, LogLane, PartitionOffsets, TopicLayout } from '../log/event-log.js';
+import { kafkaUnavailable, withKafkaDeadline } from '../log/kafka-wait.js';
+import type { PartitionReader, PartitionSink, PartitionTail } from '../log/partition-reader.js';
 import { cursorOffsetIn, type StreamCursor } from './stream-cursor.js';
 import type { WireFormat } from './subscriber.js';
 import type { ResetCode, Subscription } from './subscription.js';

@@ -13,10 +13,10 @@ import {
   type FanoutConfig,
 } from '@fanout/shared';
 import type { ClientAuth, ClientIdentity } from '../admission/client-auth.js';
-import type { EdgeEvent } from '../edge-event.js';
+import type { EdgeEvent } from '../log/edge-event.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
-import { withKafkaDeadline } from '../kafka-wait.js';
-import type { PartitionReader } from '../partition-reader.js';
+import { withKafkaDeadline } from '../log/kafka-wait.js';
+import type { PartitionReader } from '../log/partition-reader.js';
 import type { ChannelHub } from './channel-hub.js';
 import { cursorOffsetIn, type StreamCursor } from './stream-cursor.js';
 

@@ -17,7 +17,7 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import type { EdgeEvent } from '../edge-event.js';
+import type { EdgeEvent } from '../log/edge-event.js';
 
 /** `00-<trace id>-<span id>-<flags>` with the sampled flag set. */
 function sampled(traceparent: string): boolean {

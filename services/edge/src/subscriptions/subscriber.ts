@@ -5,7 +5,7 @@
  * transport encodes in its own wire format.
  */
 import type { ErrorCode, FanoutError } from '@fanout/shared';
-import type { EdgeEvent } from '../edge-event.js';
+import type { EdgeEvent } from '../log/edge-event.js';
 import type { ResetInfo, Subscription } from './subscription.js';
 
 export type WireFormat = 'json' | 'proto';

@@ -6,7 +6,7 @@
  * `Subscriber` (subscriber.ts) is the transport that carries the events.
  */
 import { patternMatches } from '@fanout/shared';
-import type { EdgeEvent } from '../edge-event.js';
+import type { EdgeEvent } from '../log/edge-event.js';
 import { formatStreamCursor } from './stream-cursor.js';
 import type { Subscriber } from './subscriber.js';
 

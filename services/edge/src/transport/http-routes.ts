@@ -16,7 +16,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { ClientAuth } from '../admission/client-auth.js';
 import type { ConnectionLimits } from '../admission/connection-limits.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
-import type { PartitionReader } from '../partition-reader.js';
+import type { PartitionReader } from '../log/partition-reader.js';
 import type { ChannelHub } from '../subscriptions/channel-hub.js';
 import type { SubscriptionCore } from '../subscriptions/subscription-core.js';
 import { answerChannelRead } from './channel-endpoint.js';

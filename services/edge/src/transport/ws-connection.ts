@@ -16,7 +16,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import type { ClientIdentity } from '../admission/client-auth.js';
 import type { ConnectionLease } from '../admission/connection-limits.js';
 import { DeadlineTimer } from '../admission/deadline-timer.js';
-import type { EdgeEvent } from '../edge-event.js';
+import type { EdgeEvent } from '../log/edge-event.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
 import type {
   LiveDelivery,
