@@ -78,6 +78,7 @@ describe('ingest CORS (ingest.corsOrigins)', () => {
     assert.equal(ok.status, 200);
     assert.equal(ok.headers.get('access-control-allow-origin'), app);
     assert.equal(ok.headers.get('vary'), 'Origin');
+    assert.equal(ok.headers.get('access-control-expose-headers'), 'retry-after');
     await ok.body?.cancel();
 
     const bad = await publish(ingest.httpBase, 'web..cors', { origin: app });

@@ -74,6 +74,31 @@ describe('fanout.json.v1 codec', () => {
     assert.throws(() => client('{"connect":{}}'), { message: 'connect.token must be a string' });
   });
 
+  it("reads a pattern's since as a stream cursor and a state's cursor, canonical", () => {
+    assert.deepEqual(
+      client('{"subscribe":{"subscriptions":[{"channel":"a.*","since":"ep:2:9,0:4"}]}}'),
+      {
+        kind: 'subscribe',
+        requestId: 0,
+        subscriptions: [{ channel: 'a.*', since: 'ep:0:4,2:9', types: [] }],
+      },
+    );
+    assert.equal(
+      refusal(() => client('{"subscribe":{"subscriptions":[{"channel":"a.*","since":"ep:0:x"}]}}')),
+      'position_invalid',
+    );
+    assert.deepEqual(
+      server(
+        '{"subscribed":{"requestId":1,"subscriptions":[{"channel":"a.*","cursor":"ep:0:4,2:9"}]}}',
+      ),
+      {
+        kind: 'subscribed',
+        requestId: 1,
+        subscriptions: [{ channel: 'a.*', cursor: 'ep:0:4,2:9' }],
+      },
+    );
+  });
+
   it('reads server frames by the same rules', () => {
     assert.deepEqual(server('{"error":{}}'), {
       kind: 'error',

@@ -222,6 +222,49 @@ describe('fanout.proto.v1 codec', () => {
     );
   });
 
+  it("carries a pattern's stream cursor both ways: since_cursor and the states' cursor", () => {
+    const request = wsProtoCodec.encodeClientFrame({
+      kind: 'subscribe',
+      requestId: 7,
+      subscriptions: [
+        { channel: 'a.*', since: 'ep:0:4,2:9' },
+        { channel: 'a.b', since: 'ep:1:3' },
+      ],
+    });
+    const decoded = ClientFrame.decode(request);
+    const [pattern, channel] = decoded.subscribe?.subscriptions ?? [];
+    assert.equal(pattern?.sinceCursor, 'ep:0:4,2:9');
+    assert.equal(pattern?.since, null);
+    assert.equal(channel?.sinceCursor, '');
+    assert.equal(channel?.since?.offset, 3);
+    assert.deepEqual(wsProtoCodec.decodeClientFrame(request), {
+      kind: 'subscribe',
+      requestId: 7,
+      subscriptions: [
+        { channel: 'a.*', since: 'ep:0:4,2:9', types: [] },
+        { channel: 'a.b', since: 'ep:1:3', types: [] },
+      ],
+    });
+    const bad = ClientFrame.encode({
+      subscribe: { subscriptions: [{ channel: 'a.*', sinceCursor: 'ep:0:x' }] },
+    }).finish();
+    assert.equal(
+      refusal(() => wsProtoCodec.decodeClientFrame(bad)),
+      'position_invalid',
+    );
+    const answer = wsProtoCodec.encodeServerFrame({
+      kind: 'subscribed',
+      requestId: 7,
+      subscriptions: [{ channel: 'a.*', cursor: 'ep:0:4,2:9' }],
+    });
+    assert.equal(ServerFrame.decode(answer).subscribed?.subscriptions?.[0]?.cursor, 'ep:0:4,2:9');
+    assert.deepEqual(wsProtoCodec.decodeServerFrame(answer), {
+      kind: 'subscribed',
+      requestId: 7,
+      subscriptions: [{ channel: 'a.*', cursor: 'ep:0:4,2:9' }],
+    });
+  });
+
   it('refuses a string field that is not UTF-8', () => {
     // Connect { token: 0xff 0xfe }.
     const bytes = new Uint8Array([0x0a, 0x04, 0x12, 0x02, 0xff, 0xfe]);

@@ -215,6 +215,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       'traceparent',
       'tracestate',
     ],
+    // A page must be able to read when to retry a 429 or a 503.
+    exposedHeaders: ['retry-after'],
     maxAgeSeconds: 600,
   });
 
