@@ -24,8 +24,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-/** Per-test timeout for node --test. */
-const testTimeoutMs = 120_000;
+/**
+ * Timeout of node --test. Node 20 applies it to each test file's process as a
+ * whole too, so it must exceed the longest file: a chaos scenario starts its
+ * own broker and processes and runs steps bounded by their own timeouts
+ * (110 s each), which on a busy two-core machine took over 120 s in all.
+ */
+const testTimeoutMs = 300_000;
 
 /** @param {string} line */
 const phase = (line) => console.log(`\n== ${line}`);

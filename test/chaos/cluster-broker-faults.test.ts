@@ -108,7 +108,16 @@ describe('cluster of processes: broker restart, network fault between one edge a
       const disturbed = onOthers.filter(
         (client) => client.closeCodes.length !== closesBefore.get(client),
       );
-      assert.equal(disturbed.length, 0, 'no client of the healthy edges was closed');
+      assert.equal(
+        disturbed.length,
+        0,
+        `no client of the healthy edges was closed (closed: ${disturbed
+          .map(
+            (client) =>
+              `${client.url} ${client.closeCodes.slice(closesBefore.get(client)).join('/')}`,
+          )
+          .join(', ')})`,
+      );
     },
   );
 

@@ -135,7 +135,7 @@ describe('Dockerfiles', () => {
       /export \{[^}]*\brequireNativeUws\b[^}]*\} from/,
     );
     assert.match(
-      readFileSync(join(repoRoot, 'services', 'edge', 'src', 'uws-native.ts'), 'utf8'),
+      readFileSync(join(repoRoot, 'services', 'edge', 'src', 'transport', 'uws-native.ts'), 'utf8'),
       /export function requireNativeUws\(/,
     );
   });
