@@ -239,7 +239,7 @@ function certificates() {
 }
 
 /** A CA, the certificates of the components and the service-account key pair, unless present. */
-async function ensurePki(/** @type {ReturnType<typeof paths>} */ p) {
+export async function ensurePki(/** @type {ReturnType<typeof paths>} */ p) {
   await mkdir(p.pki, { recursive: true, mode: 0o700 });
   const ca = join(p.pki, 'ca');
   if (!existsSync(`${ca}.crt`)) {
@@ -301,6 +301,8 @@ async function ensurePki(/** @type {ReturnType<typeof paths>} */ p) {
       '-out',
       `${stem}.crt`,
     ]);
+    await rm(`${stem}.csr`, { force: true });
+    await rm(`${stem}.ext`, { force: true });
   }
   const sa = join(p.pki, 'service-account');
   if (!existsSync(`${sa}.pub`)) {
@@ -483,7 +485,7 @@ conntrack:
 }
 
 /** @param {ReturnType<typeof paths>} p */
-async function writeConfigs(p) {
+export async function writeConfigs(p) {
   for (const dir of [
     p.logs,
     p.run,
@@ -522,7 +524,7 @@ function namespaceExists() {
   return existsSync(`/var/run/netns/${network.namespace}`);
 }
 
-function ensureNetwork() {
+export function ensureNetwork() {
   if (!namespaceExists()) {
     log(`creating network namespace ${network.namespace}`);
     run('ip', ['netns', 'add', network.namespace]);
@@ -728,7 +730,7 @@ async function nodeReady() {
 // ---------------------------------------------------------------- images
 
 /** A pause binary (Go, static) in an image FROM scratch, as an OCI archive in the cache. */
-async function ensurePauseArchive() {
+export async function ensurePauseArchive() {
   const dir = join(cacheDir(), 'tools', 'pause-1');
   const archive = join(dir, 'pause.oci.tar');
   if (existsSync(archive)) return archive;
@@ -817,19 +819,16 @@ function version() {
 
 // ---------------------------------------------------------------- up / down
 
-/** Starts (or finds running) every part of the cluster and waits for the node to be Ready. */
-export async function up() {
-  if (process.getuid?.() !== 0) throw new Error('the cluster needs root');
-  const missing = missingPackages();
-  if (missing.length > 0) throw new Error(`missing Debian packages: ${missing.join(' ')}`);
-  const p = paths();
-  const bin = await ensureKubernetes(kubernetesVersion, clusterCommands, { log });
+/**
+ * The parts below Kubernetes: network, etcd, containerd (with the pause
+ * image) and Kafka.
+ * @param {ReturnType<typeof paths>} p
+ */
+export async function startRuntime(p) {
   const pause = await ensurePauseArchive();
   await ensurePki(p);
   await writeConfigs(p);
   ensureNetwork();
-
-  const pki = (/** @type {string} */ name) => join(p.pki, name);
   await startProcess(p, 'etcd', onPath('etcd') ?? 'etcd', [
     '--name',
     'fanout',
@@ -852,6 +851,25 @@ export async function up() {
     '--config',
     p.containerdConfig,
   ]);
+  await waitFor(
+    'containerd',
+    async () => ctr(p, ['version']).ok,
+    60_000,
+    () => tail(join(p.logs, 'containerd.log')),
+  );
+  importImage(p, pause, pauseImage);
+  await startKafka(p);
+}
+
+/** Starts (or finds running) every part of the cluster and waits for the node to be Ready. */
+export async function up() {
+  if (process.getuid?.() !== 0) throw new Error('the cluster needs root');
+  const missing = missingPackages();
+  if (missing.length > 0) throw new Error(`missing Debian packages: ${missing.join(' ')}`);
+  const p = paths();
+  await startRuntime(p);
+  const bin = await ensureKubernetes(kubernetesVersion, clusterCommands, { log });
+  const pki = (/** @type {string} */ name) => join(p.pki, name);
   await startProcess(p, 'kube-apiserver', bin['kube-apiserver'] ?? '', [
     `--etcd-servers=http://127.0.0.1:2379`,
     `--bind-address=${network.nodeAddress}`,
@@ -899,13 +917,6 @@ export async function up() {
     '--bind-address=127.0.0.1',
     '--leader-elect=false',
   ]);
-  await waitFor(
-    'containerd',
-    async () => ctr(p, ['version']).ok,
-    60_000,
-    () => tail(join(p.logs, 'containerd.log')),
-  );
-  importImage(p, pause, pauseImage);
   await startProcess(p, 'kubelet', bin['kubelet'] ?? '', [
     `--config=${p.kubeletConfig}`,
     `--kubeconfig=${p.kubeconfig('kubelet')}`,
@@ -917,7 +928,6 @@ export async function up() {
     '--v=1',
   ]);
   await startProcess(p, 'kube-proxy', bin['kube-proxy'] ?? '', [`--config=${p.kubeProxyConfig}`]);
-  await startKafka(p);
   await waitFor('the node to be Ready', nodeReady, 180_000, () =>
     tail(join(p.logs, 'kubelet.log')),
   );
