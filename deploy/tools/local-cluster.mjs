@@ -1145,13 +1145,44 @@ export async function status() {
 
 // ---------------------------------------------------------------- the chart
 
+/** The events topic of the release on the cluster's one broker. */
+const topic = { name: 'fanout.events', partitions: 4 };
+
+/**
+ * Creates the events topic unless it exists. Ingest would create it too, but
+ * an edge that starts before the topic exists reports not ready until a
+ * client request makes it read Kafka again, and behind a Service no client
+ * reaches an edge that is not ready: the edges would never become Ready.
+ */
+async function ensureTopic() {
+  const { default: kafkajs } = await import('kafkajs');
+  const kafka = new kafkajs.Kafka({
+    clientId: 'fanout-local-cluster',
+    brokers: [`${network.nodeAddress}:${network.kafkaPort}`],
+    logLevel: kafkajs.logLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(topic.name)) {
+      log(`creating topic ${topic.name} (${topic.partitions} partitions)`);
+      await admin.createTopics({
+        topics: [{ topic: topic.name, numPartitions: topic.partitions, replicationFactor: 1 }],
+        waitForLeaders: true,
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Values for the chart on this one small node. */
 function chartValues() {
   const small = { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } };
   return {
     image: { registry: 'localhost', pullPolicy: 'Never' },
     kafka: { external: { bootstrapServers: [`${network.nodeAddress}:${network.kafkaPort}`] } },
-    config: { kafka: { replicationFactor: 1, partitions: 4 } },
+    config: { kafka: { topic: topic.name, replicationFactor: 1, partitions: topic.partitions } },
     ingest: {
       replicaCount: 1,
       autoscaling: { enabled: false },
@@ -1189,6 +1220,7 @@ async function helm(args) {
 export async function install(extraArgs = []) {
   const p = paths();
   await loadServiceImages();
+  await ensureTopic();
   await writeFile(p.values, JSON.stringify(chartValues(), null, 2));
   log(`helm upgrade --install ${release.name} helm/fanout (values ${p.values})`);
   await helm([
