@@ -49,7 +49,16 @@
  * Environment: FANOUT_CACHE_DIR, FANOUT_CLUSTER_DIR, GO.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, openSync, closeSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmdirSync,
+  unlinkSync,
+} from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
@@ -114,6 +123,7 @@ export function paths(dir = clusterDir()) {
     cniState: join(dir, 'cni', 'state'),
     kubelet: join(dir, 'kubelet'),
     kubeletConfig: join(dir, 'config', 'kubelet.yaml'),
+    podLogs: join(dir, 'pod-logs'),
     kubeProxyConfig: join(dir, 'config', 'kube-proxy.yaml'),
     resolvConf: join(dir, 'config', 'resolv.conf'),
     kubeconfig: (/** @type {string} */ user) => join(dir, 'config', `${user}.kubeconfig`),
@@ -434,6 +444,8 @@ authorization:
 tlsCertFile: ${join(p.pki, 'kubelet-serving.crt')}
 tlsPrivateKeyFile: ${join(p.pki, 'kubelet-serving.key')}
 containerRuntimeEndpoint: unix://${p.containerdSocket}
+# Container logs in the state directory (the kubelet still links them from /var/log/containers).
+podLogsDir: ${p.podLogs}
 # cgroup v1 only here (cgroup2 holds hugetlb alone): cgroupfs driver, and no refusal of v1.
 cgroupDriver: cgroupfs
 failCgroupV1: false
@@ -497,6 +509,7 @@ export async function writeConfigs(p) {
     p.kubelet,
     dirname(p.kubeletConfig),
     p.kafka,
+    p.podLogs,
   ]) {
     await mkdir(dir, { recursive: true });
   }
@@ -1062,6 +1075,20 @@ function removePodCgroups() {
   }
 }
 
+/** The kubelet's links in /var/log/containers to container logs in the state directory. */
+function removeLogLinks(/** @type {ReturnType<typeof paths>} */ p) {
+  const dir = '/var/log/containers';
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    const link = join(dir, name);
+    try {
+      if (readlinkSync(link).startsWith(`${p.podLogs}/`)) unlinkSync(link);
+    } catch {
+      // not a link, or gone meanwhile
+    }
+  }
+}
+
 /** Stops everything `up` started and removes what it created; `purge` also the state. */
 export async function down(purge = false) {
   const p = paths();
@@ -1100,6 +1127,7 @@ export async function down(purge = false) {
     run('ip', ['link', 'delete', network.hostLink]);
   }
   removePodCgroups();
+  removeLogLinks(p);
   if (purge) {
     await rm(p.dir, { recursive: true, force: true });
     log(`removed ${p.dir}`);
