@@ -630,7 +630,8 @@ async function startProcess(p, name, command, args, env) {
     log(`${name} runs (pid ${existing})`);
     return existing;
   }
-  const out = openSync(join(p.logs, `${name}.log`), 'a');
+  // A new log for each start: readiness is read from it (Kafka's `ready` line).
+  const out = openSync(join(p.logs, `${name}.log`), 'w');
   const child = spawn(
     'nsenter',
     [`--net=/var/run/netns/${network.namespace}`, '--', command, ...args],
@@ -733,11 +734,21 @@ async function apiGet(path) {
   return JSON.parse(res.body);
 }
 
-async function nodeReady() {
+/**
+ * The node reports Ready, in a heartbeat no older than `sinceMs` (a node
+ * object left in etcd by the previous `up` still says Ready until the node
+ * lifecycle controller notices).
+ */
+async function nodeReady(sinceMs = 0) {
   const node = await apiGet(`/api/v1/nodes/${nodeName}`);
-  /** @type {{ type: string, status: string }[]} */
+  /** @type {{ type: string, status: string, lastHeartbeatTime?: string }[]} */
   const conditions = node?.status?.conditions ?? [];
-  return conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+  return conditions.some(
+    (c) =>
+      c.type === 'Ready' &&
+      c.status === 'True' &&
+      Date.parse(c.lastHeartbeatTime ?? '') >= Math.floor(sinceMs / 1000) * 1000,
+  );
 }
 
 // ---------------------------------------------------------------- images
@@ -930,6 +941,8 @@ export async function up() {
     '--bind-address=127.0.0.1',
     '--leader-elect=false',
   ]);
+  // Readiness of a kubelet started now must come from it, not from the node's last status.
+  const kubeletStarted = runningPid(p, 'kubelet') === null ? Date.now() : 0;
   await startProcess(p, 'kubelet', bin['kubelet'] ?? '', [
     `--config=${p.kubeletConfig}`,
     `--kubeconfig=${p.kubeconfig('kubelet')}`,
@@ -941,8 +954,11 @@ export async function up() {
     '--v=1',
   ]);
   await startProcess(p, 'kube-proxy', bin['kube-proxy'] ?? '', [`--config=${p.kubeProxyConfig}`]);
-  await waitFor('the node to be Ready', nodeReady, 180_000, () =>
-    tail(join(p.logs, 'kubelet.log')),
+  await waitFor(
+    'the node to be Ready',
+    () => nodeReady(kubeletStarted),
+    180_000,
+    () => tail(join(p.logs, 'kubelet.log')),
   );
   log(`node ${nodeName} is Ready; API server ${apiUrl()}, KUBECONFIG=${p.adminKubeconfig}`);
   return status();
@@ -1128,6 +1144,8 @@ export async function down(purge = false) {
   }
   removePodCgroups();
   removeLogLinks(p);
+  // Every pod is gone: their addresses are free again (host-local keeps one file per address).
+  await rm(p.cniState, { recursive: true, force: true });
   if (purge) {
     await rm(p.dir, { recursive: true, force: true });
     log(`removed ${p.dir}`);

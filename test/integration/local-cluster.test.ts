@@ -232,6 +232,15 @@ describe('the chart on a local single-node cluster', { skip }, () => {
       for (const member of route.members) {
         assert.match(member.url, /^http:\/\/198\.18\.0\.\d+:8081$/, 'members are pod addresses');
       }
+      // The same answer through the edge Service's ClusterIP, which the host routes to the node.
+      const clusterIp = Object.entries(services.services).find(([name]) =>
+        name.endsWith('-edge'),
+      )?.[1].clusterIP;
+      const viaClusterIp = await http(
+        `http://${clusterIp ?? ''}:8081/v1/route?channels=cluster.route`,
+      );
+      assert.equal(viaClusterIp.status, 200, viaClusterIp.body);
+      assert.equal((JSON.parse(viaClusterIp.body) as RouteAnswer).members.length, 2);
     },
   );
 
