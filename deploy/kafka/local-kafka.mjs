@@ -9,6 +9,9 @@
  *   node deploy/kafka/local-kafka.mjs start [options]   run until Ctrl-C / SIGTERM
  *       --port N             client listener port (default: a free port)
  *       --controller-port N  controller listener port (default: a free port)
+ *       --host ADDR          address of every listener (default 127.0.0.1); another
+ *                            local address serves clients in network namespaces
+ *                            routed to it (deploy/tools/local-cluster.mjs)
  *       --data-dir DIR       data directory (default: a new temporary directory)
  *       --keep-data          keep the temporary data directory after stopping
  *       --sasl-user NAME:PASSWORD
@@ -58,6 +61,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pomFile = join(here, 'pom.xml');
+/** The listeners' address unless StartOptions.host says otherwise. */
 const host = '127.0.0.1';
 /** Written into the libs directory last, before it is renamed into place. */
 const completeMarker = '.complete';
@@ -262,12 +266,12 @@ async function publishDirectory(staging, target, targetIsGood) {
   await rm(old, { recursive: true, force: true });
 }
 
-/** @returns {Promise<number>} a port that was free on 127.0.0.1 a moment ago */
-export function freePort() {
+/** @returns {Promise<number>} a port that was free on the address (127.0.0.1) a moment ago */
+export function freePort(address = host) {
   return new Promise((resolvePromise, reject) => {
     const server = createServer();
     server.once('error', reject);
-    server.listen(0, host, () => {
+    server.listen(0, address, () => {
       const address = server.address();
       const port = typeof address === 'object' && address !== null ? address.port : 0;
       server.close(() => resolvePromise(port));
@@ -275,12 +279,12 @@ export function freePort() {
   });
 }
 
-/** @param {number} port @returns {Promise<boolean>} */
-function portFree(port) {
+/** @param {number} port @param {string} address @returns {Promise<boolean>} */
+function portFree(port, address) {
   return new Promise((resolvePromise) => {
     const server = createServer();
     server.once('error', () => resolvePromise(false));
-    server.listen(port, host, () => server.close(() => resolvePromise(true)));
+    server.listen(port, address, () => server.close(() => resolvePromise(true)));
   });
 }
 
@@ -341,10 +345,10 @@ function scramCredentialArgs(sasl) {
 }
 
 /**
- * @param {{ port: number, controllerPort: number, saslPort: number | undefined,
+ * @param {{ host: string, port: number, controllerPort: number, saslPort: number | undefined,
  *   sasl: SaslListener | undefined, dataDir: string }} options
  */
-function serverProperties({ port, controllerPort, saslPort, sasl, dataDir }) {
+function serverProperties({ host, port, controllerPort, saslPort, sasl, dataDir }) {
   const listeners = [`PLAINTEXT://${host}:${port}`, `CONTROLLER://${host}:${controllerPort}`];
   const protocols = ['PLAINTEXT:PLAINTEXT', 'CONTROLLER:PLAINTEXT'];
   if (sasl !== undefined && saslPort !== undefined) {
@@ -599,6 +603,7 @@ async function waitForMetadata(bootstrap, deadline, failed, signal) {
  * @property {string} [dataDir] data directory, reused if already formatted, never
  *   removed (default: a new temporary directory, removed on stop)
  * @property {boolean} [keepData] keep the temporary data directory
+ * @property {string} [host] address of every listener, advertised as is (default 127.0.0.1)
  * @property {SaslListener} [sasl] also a SASL_PLAINTEXT listener with this user;
  *   the SCRAM credentials are written when the storage is formatted, so a
  *   reused data directory keeps the ones it was formatted with
@@ -622,6 +627,7 @@ export async function startLocalKafka(options = {}) {
   const dataDir = resolve(options.dataDir ?? (await mkdtemp(join(tmpdir(), 'fanout-kafka-'))));
   const removeData = ownDir && options.keepData !== true;
   const { sasl } = options;
+  const listenHost = options.host ?? host;
   if (sasl !== undefined) checkCredentials(sasl);
   const properties = join(dataDir, 'server.properties');
   const logFile = join(dataDir, 'broker.log');
@@ -636,7 +642,7 @@ export async function startLocalKafka(options = {}) {
     const { port, controllerPort, saslPort } = await choosePorts(options, properties);
     await writeFile(
       properties,
-      serverProperties({ port, controllerPort, saslPort, sasl, dataDir }),
+      serverProperties({ host: listenHost, port, controllerPort, saslPort, sasl, dataDir }),
     );
     await writeFile(log4j, log4jProperties(logFile));
 
@@ -747,7 +753,7 @@ export async function startLocalKafka(options = {}) {
         if (removeData) await rm(dataDir, { recursive: true, force: true });
       })());
 
-    const bootstrap = `${host}:${port}`;
+    const bootstrap = `${listenHost}:${port}`;
     try {
       await waitForMetadata(
         bootstrap,
@@ -775,7 +781,7 @@ export async function startLocalKafka(options = {}) {
       bootstrap,
       port,
       controllerPort,
-      saslBootstrap: saslPort === undefined ? undefined : `${host}:${saslPort}`,
+      saslBootstrap: saslPort === undefined ? undefined : `${listenHost}:${saslPort}`,
       saslPort,
       pid: child.pid ?? -1,
       dataDir,
@@ -799,6 +805,7 @@ export async function startLocalKafka(options = {}) {
  */
 async function choosePorts(options, previousProperties) {
   const previous = readProperties(previousProperties);
+  const address = options.host ?? host;
   /** @param {string} listener */
   const previousPort = (listener) => {
     const match = new RegExp(`${listener}://[^,]*:(\\d+)`).exec(previous.get('listeners') ?? '');
@@ -812,12 +819,16 @@ async function choosePorts(options, previousProperties) {
    */
   const pick = async (given, reused, what, ...avoid) => {
     if (given !== undefined) {
-      if (!(await portFree(given))) throw new Error(`${what} port ${host}:${given} is in use`);
+      if (!(await portFree(given, address))) {
+        throw new Error(`${what} port ${address}:${given} is in use`);
+      }
       return given;
     }
-    if (reused !== undefined && !avoid.includes(reused) && (await portFree(reused))) return reused;
+    if (reused !== undefined && !avoid.includes(reused) && (await portFree(reused, address))) {
+      return reused;
+    }
     for (;;) {
-      const port = await freePort();
+      const port = await freePort(address);
       if (!avoid.includes(port)) return port;
     }
   };
@@ -865,6 +876,7 @@ function parseStartArgs(args) {
     if (arg === '--port') options.port = port(value());
     else if (arg === '--controller-port') options.controllerPort = port(value());
     else if (arg === '--data-dir') options.dataDir = resolve(value());
+    else if (arg === '--host') options.host = value();
     else if (arg === '--keep-data') options.keepData = true;
     else if (arg === '--sasl-user') {
       const raw = value();
@@ -970,7 +982,7 @@ async function start(args) {
 }
 
 const usage = `usage: local-kafka.mjs fetch
-       local-kafka.mjs start [--port N] [--controller-port N] [--data-dir DIR] [--keep-data]
+       local-kafka.mjs start [--port N] [--controller-port N] [--host ADDR] [--data-dir DIR] [--keep-data]
                              [--sasl-user NAME:PASSWORD [--sasl-port N]]
        local-kafka.mjs status
 `;
