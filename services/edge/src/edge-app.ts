@@ -16,6 +16,9 @@ import { membershipFromConfig } from './cluster/membership/membership-from-confi
 import { PartitionReader } from './log/partition-reader.js';
 import type { Uws } from './transport/uws-native.js';
 
+/** How often an unready edge that reads no partition asks Kafka for its topic again. */
+const layoutRetryMs = 2000;
+
 export interface EdgeApp {
   readonly port: number;
   readonly edgeId: string;
@@ -113,10 +116,20 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       },
     },
   });
-  // Kafka may be down at start: the edge starts anyway and reports not ready.
+  // Kafka may be down (or the topic missing) at start: the edge starts anyway,
+  // reports not ready, and asks again until it can read the topic's layout.
   await reader.start().catch((error: unknown) => {
-    logger.warn({ err: error }, 'Kafka is not reachable yet; the edge retries on demand');
+    logger.warn({ err: error }, 'Kafka is not reachable yet; the edge keeps trying');
   });
+  // While no partition is read, nothing else talks to Kafka: an edge that no
+  // client reaches (a Service sends none to an unready pod) must find out by
+  // itself that Kafka or its topic is there now. Partitions being read report
+  // their own health.
+  const layoutRetry = setInterval(() => {
+    if (reader.healthy || reader.tails.size > 0) return;
+    reader.start().catch(() => undefined);
+  }, layoutRetryMs);
+  layoutRetry.unref();
   const cluster = config.cluster;
   const clusterLogger = logger.child({ component: 'cluster' });
   let stopping = false;
@@ -214,6 +227,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       if (stopping) return;
       stopping = true;
       clearInterval(lagTimer);
+      clearInterval(layoutRetry);
       running.stopAccepting();
       await running.drain(Math.min(drainMs, edge.shutdownTimeoutMs));
       running.close();
