@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger, encodeEvent, FanoutError } from '@fanout/shared';
+import { anonymousClient, type ClientIdentity } from '../admission/client-auth.js';
 import { ChannelHub } from './channel-hub.js';
 import { EdgeEvent } from '../log/edge-event.js';
 import type { EventLog, TopicLayout } from '../log/event-log.js';
@@ -74,6 +75,9 @@ class RecordingTarget implements Subscriber {
     unsubscribe: () => undefined,
   };
   constructor(private readonly head: () => number) {}
+  currentIdentity(): ClientIdentity {
+    return anonymousClient;
+  }
   bufferedBytes(): number {
     return 0;
   }

@@ -10,6 +10,7 @@ import { afterEach, describe, it } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import fc from 'fast-check';
 import { createLogger, FanoutError, formatPositionOf, partitionForChannel } from '@fanout/shared';
+import { anonymousClient, type ClientIdentity } from '../admission/client-auth.js';
 import { ChannelHub, type HubObserver } from './channel-hub.js';
 import type { EdgeEvent } from '../log/edge-event.js';
 import { MemoryEventLog } from '../log/memory-event-log.js';
@@ -126,6 +127,9 @@ class Client implements Subscriber {
     this.channels.push(channel);
   }
 
+  currentIdentity(): ClientIdentity {
+    return anonymousClient;
+  }
   bufferedBytes(): number {
     return 0;
   }

@@ -5,6 +5,7 @@
  * transport encodes in its own wire format.
  */
 import type { ErrorCode, FanoutError } from '@fanout/shared';
+import type { ClientIdentity } from '../admission/client-auth.js';
 import type { EdgeEvent } from '../log/edge-event.js';
 import type { ResetInfo, Subscription } from './subscription.js';
 
@@ -57,6 +58,8 @@ export interface Subscriber {
   /** How live events reach this subscriber. */
   readonly live: LiveDelivery;
   readonly closed: boolean;
+  /** The client's identity now: authorization always asks it afresh (a token may be refreshed). */
+  currentIdentity(): ClientIdentity;
   /** Bytes written to the client and not yet sent. */
   bufferedBytes(): number;
   /** Resolves when the buffered bytes fell under the limit, or the subscriber closed. */

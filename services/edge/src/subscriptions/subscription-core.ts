@@ -18,8 +18,8 @@ import {
   type FanoutConfig,
   type Logger,
 } from '@fanout/shared';
-import type { ClientAuth, ClientIdentity } from '../admission/client-auth.js';
-import type { SubscribeBudget } from '../admission/subscribe-budget.js';
+import type { ClientAuth } from '../admission/client-auth.js';
+import { SubscribeBudget } from '../admission/subscribe-budget.js';
 import type { ClusterRouting } from '../cluster/cluster-routing.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
 import type { HandlerGuard } from '../transport/uws-guard.js';
@@ -52,11 +52,17 @@ export interface SubscribeRequest {
   readonly since?: StreamCursor;
 }
 
+/**
+ * What a transport's sessions share (one object for all of them: an idle
+ * connection costs no more than its session).
+ */
 export interface SessionOptions {
-  /** The client's identity now: authorization always asks it afresh. */
-  readonly identity: () => ClientIdentity;
-  /** How fast the session may subscribe; none for a stream that subscribes once. */
-  readonly budget?: SubscribeBudget;
+  /**
+   * How fast a session may subscribe (a bucket of `capacity` refilled at
+   * `perSecond`, made at its first subscribe); none for a stream that
+   * subscribes once.
+   */
+  readonly subscribeRate?: { readonly perSecond: number; readonly capacity: number };
 }
 
 /** Channels and patterns of a request: what counts against the subscription limit. */
@@ -102,7 +108,9 @@ export class SubscriptionSession implements Session {
    * against the limits, and become active only if the identity current when
    * their preparation ends allows them.
    */
-  readonly #preparing = new Map<string, number>();
+  #preparing: Map<string, number> | undefined;
+  /** Made at the first subscribe (see `SessionOptions.subscribeRate`). */
+  #budget: SubscribeBudget | undefined;
   #ended = false;
 
   constructor(core: SubscriptionCore, subscriber: Subscriber, options: SessionOptions) {
@@ -125,7 +133,7 @@ export class SubscriptionSession implements Session {
 
   /** Subscriptions active or being prepared. */
   get count(): number {
-    return this.subscriptions.size + this.#preparing.size;
+    return this.subscriptions.size + (this.#preparing?.size ?? 0);
   }
 
   /**
@@ -136,12 +144,17 @@ export class SubscriptionSession implements Session {
    */
   async subscribe(requestId: number, requests: readonly SubscribeRequest[]): Promise<void> {
     this.#admit(requests);
-    this.#options.budget?.spend(requests.length);
-    for (const request of requests) this.#preparing.set(request.label, weightOf(request));
+    const rate = this.#options.subscribeRate;
+    if (rate !== undefined) {
+      this.#budget ??= new SubscribeBudget(rate.perSecond, rate.capacity);
+      this.#budget.spend(requests.length);
+    }
+    const preparing = (this.#preparing ??= new Map());
+    for (const request of requests) preparing.set(request.label, weightOf(request));
     try {
       await this.#prepareAll(requestId, requests);
     } finally {
-      for (const request of requests) this.#preparing.delete(request.label);
+      for (const request of requests) preparing.delete(request.label);
     }
   }
 
@@ -152,7 +165,7 @@ export class SubscriptionSession implements Session {
     for (const subscription of this.subscriptions.values()) {
       weight += subscription.channels.size + subscription.patterns.length;
     }
-    for (const preparing of this.#preparing.values()) weight += preparing;
+    for (const preparing of this.#preparing?.values() ?? []) weight += preparing;
     if (weight > max) {
       throw new FanoutError(
         'subscription_limit',
@@ -160,7 +173,7 @@ export class SubscriptionSession implements Session {
       );
     }
     const seen = new Set<string>();
-    const identity = this.#options.identity();
+    const identity = this.subscriber.currentIdentity();
     for (const request of requests) {
       if (weightOf(request) === 0) {
         throw new FanoutError('invalid_argument', 'name at least one channel', {
@@ -169,7 +182,7 @@ export class SubscriptionSession implements Session {
       }
       if (
         this.subscriptions.has(request.label) ||
-        this.#preparing.has(request.label) ||
+        this.#preparing?.has(request.label) === true ||
         seen.has(request.label)
       ) {
         throw new FanoutError('invalid_argument', `already subscribed to ${request.label}`);
@@ -199,14 +212,14 @@ export class SubscriptionSession implements Session {
         for (const done of prepared) this.#remove(done.subscription);
         throw error;
       }
-      this.#preparing.delete(request.label);
+      this.#preparing?.delete(request.label);
       if (this.closed) {
         hub.remove(subscription);
         return;
       }
       // The identity may have changed while the subscription was prepared:
       // it becomes active only if the identity current now allows it.
-      const identity = this.#options.identity();
+      const identity = this.subscriber.currentIdentity();
       const denied = matchersOf(request).find(
         (matcher) => !namespacesAllow(identity.namespaces, matcher),
       );
@@ -338,7 +351,7 @@ export class SubscriptionSession implements Session {
    * being prepared are checked when they are ready, against the identity then).
    */
   reauthorize(requestId: number): void {
-    const identity = this.#options.identity();
+    const identity = this.subscriber.currentIdentity();
     for (const [label, subscription] of [...this.subscriptions]) {
       if (
         matchersOf(subscription).every((matcher) => namespacesAllow(identity.namespaces, matcher))

@@ -10,7 +10,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type { ClientAuth } from '../admission/client-auth.js';
 import type { ConnectionLimits } from '../admission/connection-limits.js';
 import { parseStreamCursor } from '../subscriptions/stream-cursor.js';
-import type { SubscriptionCore } from '../subscriptions/subscription-core.js';
+import type { SessionOptions, SubscriptionCore } from '../subscriptions/subscription-core.js';
 import type { RequestFacts } from './request-facts.js';
 import { SseStream, type SseContext } from './sse-stream.js';
 
@@ -19,6 +19,9 @@ export interface SseEndpointOptions extends SseContext {
   readonly auth: ClientAuth;
   readonly limits: ConnectionLimits;
 }
+
+/** A stream subscribes once: no subscribe rate. */
+const streamSessions: SessionOptions = {};
 
 function typesParameter(query: URLSearchParams): string[] {
   const text = query.get('types');
@@ -54,9 +57,9 @@ export async function openStream(
     facts.address,
     identity.anonymous ? undefined : identity.subject,
   );
-  const stream = new SseStream(response, options, lease);
+  const stream = new SseStream(response, options, lease, identity);
   state.stream = stream;
-  stream.session = options.core.open(stream, { identity: () => identity });
+  stream.session = options.core.open(stream, streamSessions);
   stream.expireAt(identity.expiresAt);
   await stream.session.subscribe(0, [
     {

@@ -14,6 +14,7 @@ import {
   type FanoutError,
 } from '@fanout/shared';
 import type { HttpResponse } from 'uWebSockets.js';
+import type { ClientIdentity } from '../admission/client-auth.js';
 import type { ConnectionLease } from '../admission/connection-limits.js';
 import { DeadlineTimer } from '../admission/deadline-timer.js';
 import type { EdgeEvent } from '../log/edge-event.js';
@@ -73,10 +74,23 @@ export class SseStream implements Subscriber {
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #expiry = new DeadlineTimer();
 
-  constructor(response: HttpResponse, options: SseContext, lease: ConnectionLease) {
+  readonly #identity: ClientIdentity;
+
+  constructor(
+    response: HttpResponse,
+    options: SseContext,
+    lease: ConnectionLease,
+    identity: ClientIdentity,
+  ) {
     this.response = response;
     this.options = options;
     this.lease = lease;
+    this.#identity = identity;
+  }
+
+  /** A stream keeps the identity it was opened with (it has no token refresh). */
+  currentIdentity(): ClientIdentity {
+    return this.#identity;
   }
 
   get started(): boolean {

@@ -13,7 +13,7 @@ import {
   type FanoutError,
 } from '@fanout/shared';
 import type { WebSocket } from 'uWebSockets.js';
-import type { ClientIdentity } from '../admission/client-auth.js';
+import { anonymousClient, type ClientIdentity } from '../admission/client-auth.js';
 import type { ConnectionLease } from '../admission/connection-limits.js';
 import { DeadlineTimer } from '../admission/deadline-timer.js';
 import type { EdgeEvent } from '../log/edge-event.js';
@@ -62,7 +62,8 @@ export class WsConnection implements Subscriber {
   readonly key = `ws-${nextConnectionKey++}`;
   readonly transport = 'ws';
   readonly format: WireFormat;
-  readonly live: LiveDelivery;
+  /** Made when a subscription first goes live: an idle connection holds none. */
+  #live: LiveDelivery | undefined;
   readonly #context: WsConnectionContext;
   ws: WebSocket<UserData> | undefined;
   identity: ClientIdentity | undefined;
@@ -96,9 +97,13 @@ export class WsConnection implements Subscriber {
     this.#context = context;
     this.identity = identity;
     this.lease = lease;
-    this.live = {
+  }
+
+  /** Live events reach the socket through the uWS topics it joins. */
+  get live(): LiveDelivery {
+    this.#live ??= {
       kind: 'topic',
-      format,
+      format: this.format,
       subscribe: (topic) => {
         if (!this.ending) this.ws?.subscribe(topic);
       },
@@ -106,6 +111,12 @@ export class WsConnection implements Subscriber {
         if (!this.closed) this.ws?.unsubscribe(topic);
       },
     };
+    return this.#live;
+  }
+
+  /** The identity of the current token (anonymous before one, where allowed). */
+  currentIdentity(): ClientIdentity {
+    return this.identity ?? anonymousClient;
   }
 
   /** Closed, or closing: `disconnect` sent, the close frame waits (see `closeWith`). */

@@ -12,13 +12,12 @@
  */
 import { toFanoutError, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
-import { SubscribeBudget } from '../admission/subscribe-budget.js';
-import type { SubscriptionCore } from '../subscriptions/subscription-core.js';
+import type { SessionOptions, SubscriptionCore } from '../subscriptions/subscription-core.js';
 import { failSocket, guard, type GuardedBehavior } from './uws-guard.js';
 import type { UserData, WsConnection } from './ws-connection.js';
 import { decodeClientFrame, type ClientMessage } from './ws-frames.js';
 import { upgradeHandler, type WsHandshakeOptions } from './ws-handshake.js';
-import { connectedFrame, handleClientMessage, identityOf } from './ws-requests.js';
+import { connectedFrame, handleClientMessage } from './ws-requests.js';
 
 export interface WsEndpointOptions extends WsHandshakeOptions {
   readonly app: TemplatedApp;
@@ -58,6 +57,13 @@ export interface WsEndpoint {
 export function registerWsEndpoint(options: WsEndpointOptions): WsEndpoint {
   const { app, config, logger, metrics, core } = options;
   const live = new Set<WsConnection>();
+  /** One for every connection: a connection makes its subscribe budget at its first subscribe. */
+  const sessionOptions: SessionOptions = {
+    subscribeRate: {
+      perSecond: config.subscribeRatePerSecond,
+      capacity: config.maxSubscriptionsPerConnection,
+    },
+  };
   const requests = {
     auth: options.auth,
     edgeId: options.edgeId,
@@ -79,13 +85,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): WsEndpoint {
     open(ws) {
       const connection = ws.getUserData().connection;
       connection.ws = ws;
-      connection.session = core.open(connection, {
-        identity: () => identityOf(connection),
-        budget: new SubscribeBudget(
-          config.subscribeRatePerSecond,
-          config.maxSubscriptionsPerConnection,
-        ),
-      });
+      connection.session = core.open(connection, sessionOptions);
       live.add(connection);
       metrics.connections.inc({ transport: 'ws' });
       connection.heard();

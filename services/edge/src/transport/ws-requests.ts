@@ -11,7 +11,7 @@ import {
   isValidChannel,
   toFanoutError,
 } from '@fanout/shared';
-import { anonymousClient, type ClientAuth, type ClientIdentity } from '../admission/client-auth.js';
+import type { ClientAuth, ClientIdentity } from '../admission/client-auth.js';
 import { parseStreamCursor } from '../subscriptions/stream-cursor.js';
 import type { SubscribeRequest } from '../subscriptions/subscription-core.js';
 import type { WsConnection } from './ws-connection.js';
@@ -165,9 +165,4 @@ async function refresh(
     requestId,
     ...(identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt }),
   });
-}
-
-/** The identity the core authorizes a connection's requests with. */
-export function identityOf(connection: WsConnection): ClientIdentity {
-  return connection.identity ?? anonymousClient;
 }
