@@ -35,7 +35,7 @@
  * and the components' health ports listen on the namespace's loopback.
  *
  * State (certificates, kubeconfigs, etcd, containerd, kubelet, Kafka data,
- * logs) lives in `$FANOUT_CLUSTER_DIR` (default `<cache>/cluster`); builds in
+ * logs) lives in `$FANOUT_LOCAL_CLUSTER_DIR` (default `<cache>/cluster`); builds in
  * `<cache>/tools/kubernetes-<version>/` (deploy/tools/kubernetes-build.mjs).
  * `down` stops every process `up` started (by the ids it recorded), the pod
  * containers and their shims, unmounts what they mounted under the state
@@ -46,7 +46,7 @@
  * Needs root, Go, and the Debian packages etcd-server, containerd, runc,
  * containernetworking-plugins, iptables, conntrack, openssl and buildah.
  *
- * Environment: FANOUT_CACHE_DIR, FANOUT_CLUSTER_DIR, GO.
+ * Environment: FANOUT_CACHE_DIR, FANOUT_LOCAL_CLUSTER_DIR, GO.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -103,7 +103,7 @@ export const pauseImage = 'localhost/fanout/pause:1';
 export const release = { name: 'fanout', namespace: 'fanout' };
 
 export function clusterDir() {
-  const explicit = process.env['FANOUT_CLUSTER_DIR'];
+  const explicit = process.env['FANOUT_LOCAL_CLUSTER_DIR'];
   return explicit ? resolve(explicit) : join(cacheDir(), 'cluster');
 }
 
@@ -1336,8 +1336,8 @@ async function main() {
     case 'env': {
       const p = paths();
       console.log(`export KUBECONFIG=${p.adminKubeconfig}`);
-      console.log(`export FANOUT_CLUSTER_NODE=${network.nodeAddress}`);
-      console.log(`export FANOUT_CLUSTER_KAFKA=${network.nodeAddress}:${network.kafkaPort}`);
+      console.log(`export FANOUT_LOCAL_CLUSTER_NODE=${network.nodeAddress}`);
+      console.log(`export FANOUT_LOCAL_CLUSTER_KAFKA=${network.nodeAddress}:${network.kafkaPort}`);
       return 0;
     }
     case 'kubectl': {
