@@ -133,7 +133,7 @@ export class ClusterScenario {
   }
 
   /** Until every client is live and none closed for `quietMs`. */
-  async allLive(what: string, quietMs = 3000, timeoutMs = 180_000): Promise<void> {
+  async allLive(what: string, quietMs = 3000, timeoutMs = 90_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const down = this.clients.filter((client) => !client.live);
