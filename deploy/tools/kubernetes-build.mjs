@@ -4,8 +4,9 @@
  * proxy) into the cache, reused when present:
  * `<cache>/tools/kubernetes-<version>/<command>`.
  *
- * The recipe is the one of deploy/tools/helm-test-cluster.mjs: the
- * k8s.io/kubernetes module's go.mod replaces its k8s.io/* dependencies with
+ * The one recipe for every Kubernetes command the project builds (the
+ * chart tests' API server, deploy/tools/helm-test-cluster.mjs, and the local
+ * cluster): the k8s.io/kubernetes module's go.mod replaces its k8s.io/* dependencies with
  * ./staging directories the published module does not contain, so the module
  * is downloaded, its go.mod made to require the published k8s.io/* modules of
  * the same release (v0.X.Y for v1.X.Y) and the commands built from that copy,
