@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { repoRoot } from '../support/repo-paths.js';
+import { runToEnd } from '../support/run-to-end.js';
 import { testKafka, type TestKafka } from '../support/test-kafka.js';
 
 const toolScript = join(repoRoot, 'deploy', 'tools', 'images.mjs');
@@ -45,18 +46,7 @@ const skip = skipReason();
 
 /** Runs a command to its end; rejects with its output when it fails. */
 function run(command: string, args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code === 0) resolve(out);
-      else reject(new Error(`${command} ${args.join(' ')} failed (${code}):\n${err.slice(-4000)}`));
-    });
-  });
+  return runToEnd(command, args, { cwd: repoRoot });
 }
 
 interface RuntimeSpec {

@@ -16,7 +16,7 @@
  *   FANOUT_TEST_CLUSTER=1 FANOUT_TEST_STATIC=0 npm test -- local-cluster
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { repoRoot } from '../support/repo-paths.js';
+import { runToEnd } from '../support/run-to-end.js';
 
 const script = join(repoRoot, 'deploy', 'tools', 'local-cluster.mjs');
 
@@ -69,21 +70,10 @@ const skip = skipReason();
 
 /** Runs the cluster script to its end; its standard output. */
 function cluster(...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code === 0) resolve(out);
-      else
-        reject(new Error(`local-cluster ${args.join(' ')} failed (${code}):\n${err.slice(-6000)}`));
-    });
+  return runToEnd(process.execPath, [script, ...args], {
+    cwd: repoRoot,
+    name: 'local-cluster',
+    tailChars: 6000,
   });
 }
 
