@@ -55,17 +55,18 @@ const reasons: Readonly<Record<string, JsonPatchRefusalReason>> = {
   TEST_OPERATION_FAILED: 'test-failed',
 };
 
-function refusal(error: unknown): JsonPatchRefusal {
+function refusal(error: unknown, index: number): JsonPatchRefusal {
   if (error instanceof jsonPatch.JsonPatchError) {
     return {
       reason: reasons[error.name] ?? 'invalid-operation',
-      ...(Number.isInteger(error.index) ? { index: error.index } : {}),
+      index,
       message: error.message.split('\n')[0] ?? error.name,
     };
   }
   const message = error instanceof Error ? error.message : String(error);
   return {
     reason: /__proto__|prototype/.test(message) ? 'forbidden-path' : 'invalid-operation',
+    index,
     message,
   };
 }
@@ -73,18 +74,30 @@ function refusal(error: unknown): JsonPatchRefusal {
 /**
  * Applies `ops` to `document` without changing it: the new document, or the
  * refusal of the whole patch (no operation of a refused patch takes effect).
+ * Works on one copy of the document, operation by operation (fast-json-patch's
+ * validator reports every malformed operation as index 0 otherwise).
  */
 export function applyJsonPatch(document: JsonValue, ops: unknown): JsonPatchResult {
   if (!Array.isArray(ops)) {
     return { ok: false, refusal: { reason: 'not-a-patch', message: 'a patch is an array' } };
   }
-  try {
-    // validateOperation: true, mutateDocument: false (works on a copy), banPrototypeModifications: true
-    const result = jsonPatch.applyPatch(document, ops as jsonPatch.Operation[], true, false, true);
-    return { ok: true, document: result.newDocument };
-  } catch (error) {
-    return { ok: false, refusal: refusal(error) };
+  let result = jsonPatch.deepClone(document) as JsonValue;
+  for (let index = 0; index < ops.length; index += 1) {
+    try {
+      // validateOperation: true, mutateDocument: true (the copy), banPrototypeModifications: true
+      result = jsonPatch.applyOperation(
+        result,
+        ops[index] as jsonPatch.Operation,
+        true,
+        true,
+        true,
+        index,
+      ).newDocument;
+    } catch (error) {
+      return { ok: false, refusal: refusal(error, index) };
+    }
   }
+  return { ok: true, document: result };
 }
 
 /** A path through `constructor/prototype`, which applyJsonPatch refuses. */
