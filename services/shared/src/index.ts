@@ -122,3 +122,43 @@ export { createSpanRecorder, metricsPrefix, startTelemetry } from './telemetry.j
 export type { SpanRecorder, Telemetry, TelemetryOptions } from './telemetry.js';
 export { TokenBucket } from './token-bucket.js';
 export type { TokenBucketOptions } from './token-bucket.js';
+export {
+  applyJsonPatch,
+  applyMergePatch,
+  applyStateChange,
+  applyStateDelta,
+  canonicalJson,
+  defaultStateLimits,
+  documentExists,
+  foldStateChanges,
+  isJsonRecord,
+  jsonDepth,
+  jsonEqual,
+  jsonPatchBetween,
+  mergePatchBetween,
+  readStateData,
+  stateDelta,
+  utf8Length,
+} from './portable-state.js';
+export type {
+  JsonArray,
+  JsonPatchOperation,
+  JsonPatchRefusal,
+  JsonPatchRefusalReason,
+  JsonPatchResult,
+  JsonRecord,
+  JsonValue,
+  StateChange,
+  StateChangeOp,
+  StateChangeResult,
+  StateDataProblem,
+  StateDataResult,
+  StateDelta,
+  StateDeltaKind,
+  StateDeltaResult,
+  StateDocument,
+  StateFold,
+  StateLimits,
+  StateRefusal,
+  StateRefusalReason,
+} from './portable-state.js';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import * as portable from './portable.js';
 
 /** Packages the browser-safe entry point may import. */
-const allowedPackages = [/^protobufjs\/minimal(\.js)?$/];
+const allowedPackages = [/^protobufjs\/minimal(\.js)?$/, /^fast-json-patch$/];
 
 /** Every module the file imports, following relative imports (compiled JavaScript). */
 function importGraph(entry: string): { files: Set<string>; packages: Set<string> } {

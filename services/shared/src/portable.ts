@@ -1,8 +1,8 @@
 /**
  * `@fanout/shared/portable`: the modules that run in a browser as well as in
  * Node.js — no Node built-ins, no server-side dependencies: the core
- * (`portable-core.ts`) and the protobuf codecs, with the `fanout.proto.v1`
- * WebSocket frame codec.
+ * (`portable-core.ts`), the protobuf codecs, with the `fanout.proto.v1`
+ * WebSocket frame codec, and the state document model (`portable-state.ts`).
  */
 export {
   actionForCloseCode,
@@ -100,3 +100,43 @@ export {
   placePartitions,
 } from './placement.js';
 export type { Placement, PlacementOptions } from './placement.js';
+export {
+  applyJsonPatch,
+  applyMergePatch,
+  applyStateChange,
+  applyStateDelta,
+  canonicalJson,
+  defaultStateLimits,
+  documentExists,
+  foldStateChanges,
+  isJsonRecord,
+  jsonDepth,
+  jsonEqual,
+  jsonPatchBetween,
+  mergePatchBetween,
+  readStateData,
+  stateDelta,
+  utf8Length,
+} from './portable-state.js';
+export type {
+  JsonArray,
+  JsonPatchOperation,
+  JsonPatchRefusal,
+  JsonPatchRefusalReason,
+  JsonPatchResult,
+  JsonRecord,
+  JsonValue,
+  StateChange,
+  StateChangeOp,
+  StateChangeResult,
+  StateDataProblem,
+  StateDataResult,
+  StateDelta,
+  StateDeltaKind,
+  StateDeltaResult,
+  StateDocument,
+  StateFold,
+  StateLimits,
+  StateRefusal,
+  StateRefusalReason,
+} from './portable-state.js';
