@@ -11,7 +11,8 @@
  *   node deploy/tools/podman-docker-api.mjs env     the variables for the tests, NAME=value a line
  *   node deploy/tools/podman-docker-api.mjs status  service, socket, images and containers, as JSON
  *   node deploy/tools/podman-docker-api.mjs down    removes every container of this Podman, stops
- *                                                   the service; nothing of it keeps running
+ *                                                   the service, removes the bridge; nothing of it
+ *                                                   keeps running (the loaded image stays)
  *
  *   env $(node deploy/tools/podman-docker-api.mjs env) FANOUT_TEST_STATIC=0 npm test -- integration
  *
@@ -383,6 +384,10 @@ export async function down(options = {}) {
   }
   rmSync(pidFile(), { force: true });
   rmSync(socketPath(), { force: true });
+  // CNI leaves the bridge up after its last container; nothing else of it stays.
+  if (existsSync(`/sys/class/net/${podmanNetwork.bridge}`)) {
+    await runCommand('ip', ['link', 'delete', podmanNetwork.bridge]).catch(() => '');
+  }
 }
 
 export async function status() {
