@@ -16,12 +16,15 @@
  *
  *   env $(node deploy/tools/podman-docker-api.mjs env) FANOUT_TEST_STATIC=0 npm test -- integration
  *
- * Everything of this Podman is its own, apart from the system's: storage
- * (vfs driver), run state, configuration, CNI network and event log live in
+ * Everything of this Podman is its own, apart from the system's: storage,
+ * run state, configuration, CNI network and event log live in
  * `<cache>/podman`, so `down` can remove all its containers without touching
  * anyone else's. What this machine needs, and what the configuration says:
  *
- *   - vfs storage (no overlay in the VM's kernel for this use, nothing to mount);
+ *   - the overlay storage driver where the kernel has overlayfs, else vfs,
+ *     each in a directory of its own (`storage-<driver>`): vfs works
+ *     everywhere but copies the whole image for each container (about 9 s
+ *     for the Kafka image here, against 0.1 s with overlay);
  *   - cgroups v1: `cgroup_manager = "cgroupfs"` (no systemd), runtime runc;
  *   - events to a file (no journald);
  *   - one CNI bridge network, `fanout-podman0` on 198.18.254.0/24: an address
@@ -90,18 +93,28 @@ export function testEnvironment() {
   };
 }
 
+/** `overlay` when the kernel has overlayfs, `vfs` otherwise. */
+export function storageDriver() {
+  try {
+    return /\toverlay$/m.test(readFileSync('/proc/filesystems', 'utf8')) ? 'overlay' : 'vfs';
+  } catch {
+    return 'vfs';
+  }
+}
+
 /** Global options of every podman command here: this Podman's own state and configuration. */
 function globalOptions() {
   const dir = podmanDir();
+  const driver = storageDriver();
   return [
     '--root',
-    join(dir, 'storage'),
+    join(dir, `storage-${driver}`),
     '--runroot',
-    join(dir, 'run', 'storage'),
+    join(dir, 'run', `storage-${driver}`),
     '--tmpdir',
     join(dir, 'run', 'libpod'),
     '--storage-driver',
-    'vfs',
+    driver,
     '--cgroup-manager',
     'cgroupfs',
     '--events-backend',
