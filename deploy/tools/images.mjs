@@ -16,10 +16,17 @@
  *     where <key> covers the Dockerfile, its ignore file, the sources it
  *     copies and the base, so an unchanged image is reused, not rebuilt;
  *   - `bundle` unpacks an archive into an OCI runtime bundle (root file
- *     system and config.json from the image's configuration) for `runc run`.
+ *     system and config.json from the image's configuration) for `runc run`;
+ *   - `build kafka` builds the tests' Kafka image `localhost/fanout/kafka:<version>`
+ *     (deploy/docker/kafka.Dockerfile, decision 043) on the same base from the
+ *     broker's cached Maven jars (deploy/kafka/local-kafka.mjs) and Debian's
+ *     Java 17 runtime, into `<cache>/images/kafka-<key>.oci.tar`, at the lowest
+ *     CPU priority; `podman load -i <archive>` (deploy/tools/podman-docker-api.mjs)
+ *     makes it an image a container engine runs.
  *
  *   node deploy/tools/images.mjs base                   build the base unless cached
  *   node deploy/tools/images.mjs build [edge] [ingest]  build the images unless cached; prints the archives
+ *   node deploy/tools/images.mjs build kafka            the Kafka test image, likewise
  *   node deploy/tools/images.mjs status                 tools, base and archives, as JSON
  *   node deploy/tools/images.mjs bundle <service> <dir> unpack the image into an OCI bundle
  *
@@ -34,6 +41,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  cpSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -46,7 +54,7 @@ import {
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cacheDir } from '../kafka/local-kafka.mjs';
+import { cacheDir, ensureKafkaJars, kafkaCacheDir, kafkaVersion } from '../kafka/local-kafka.mjs';
 import { runCommand } from './run-command.mjs';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -431,6 +439,114 @@ export async function ensureImage(service, options = {}) {
   return { service, archive, reused: false, seconds };
 }
 
+/** The tests' Kafka image (deploy/docker/kafka.Dockerfile), named like the official one's. */
+export const kafkaImage = `localhost/fanout/kafka:${kafkaVersion}`;
+/** Files of the Kafka image besides its Dockerfile: deploy/docker/kafka/. */
+const kafkaImageFiles = join('deploy', 'docker', 'kafka');
+
+/**
+ * The broker's jars in the cache (names and sizes), or undefined before
+ * `node deploy/kafka/local-kafka.mjs fetch`.
+ * @returns {{ dir: string, jars: { name: string, size: number }[] } | undefined}
+ */
+function kafkaJarsIfFetched() {
+  const dir = join(kafkaCacheDir(), 'libs');
+  if (!existsSync(join(dir, '.complete'))) return undefined;
+  const jars = readdirSync(dir)
+    .filter((name) => name.endsWith('.jar'))
+    .sort()
+    .map((name) => ({ name, size: statSync(join(dir, name)).size }));
+  return { dir, jars };
+}
+
+/**
+ * The cache key of the Kafka image: base, Dockerfile, its files, the jars.
+ * @param {string} baseKey
+ * @param {{ jars: { name: string, size: number }[] }} jars
+ */
+function kafkaImageKey(baseKey, jars) {
+  const parts = [baseKey, kafkaVersion];
+  const dockerfile = join('deploy', 'docker', 'kafka.Dockerfile');
+  const files = readdirSync(join(repoRoot, kafkaImageFiles))
+    .sort()
+    .map((name) => join(kafkaImageFiles, name));
+  for (const file of [dockerfile, ...files]) {
+    parts.push(file, readFileSync(join(repoRoot, file)));
+  }
+  for (const jar of jars.jars) parts.push(`${jar.name} ${jar.size}`);
+  return shortHash(parts);
+}
+
+/**
+ * Builds the Kafka test image unless its archive is cached; returns the
+ * archive. Fetches the broker's jars first when the cache has none. The
+ * build context is made in the cache (the jars are not in the repository):
+ * `libs/` with the jars, `docker/` with deploy/docker/kafka/. Its RUN steps
+ * install Debian's openjdk-17-jre-headless from the Debian mirror.
+ * @param {{ log?: (line: string) => void }} [options]
+ */
+export async function ensureKafkaImage(options = {}) {
+  const log = options.log ?? ((line) => console.error(`images: ${line}`));
+  const base = await ensureBase({ log });
+  await ensureKafkaJars({ log });
+  const jars = kafkaJarsIfFetched();
+  if (jars === undefined) throw new Error('the Kafka jars are not in the cache');
+  const key = kafkaImageKey(base.key, jars);
+  const archive = archivePath('kafka', key);
+  if (existsSync(archive))
+    return { service: 'kafka', archive, image: kafkaImage, reused: true, seconds: 0 };
+  const started = Date.now();
+  const context = join(imagesDir(), `kafka-context-${process.pid}`);
+  rmSync(context, { recursive: true, force: true });
+  try {
+    mkdirSync(context, { recursive: true });
+    cpSync(jars.dir, join(context, 'libs'), {
+      recursive: true,
+      filter: (source) => !source.endsWith('.complete'),
+    });
+    cpSync(join(repoRoot, kafkaImageFiles), join(context, 'docker'), { recursive: true });
+    log(`building ${kafkaImage} from deploy/docker/kafka.Dockerfile on ${base.image}`);
+    await runVisible('nice', [
+      '-n',
+      '19',
+      'buildah',
+      ...storageOptions(),
+      'bud',
+      '--isolation',
+      'chroot',
+      '--network',
+      'host',
+      '--build-arg',
+      `BASE_IMAGE=${base.image}`,
+      '--label',
+      `${keyLabel}=${key}`,
+      '--tag',
+      kafkaImage,
+      '--file',
+      join(repoRoot, 'deploy', 'docker', 'kafka.Dockerfile'),
+      context,
+    ]);
+  } finally {
+    rmSync(context, { recursive: true, force: true });
+  }
+  const partial = `${archive}.partial-${process.pid}`;
+  try {
+    await buildah(['push', kafkaImage, `oci-archive:${partial}:${kafkaImage}`]);
+    renameSync(partial, archive);
+  } finally {
+    rmSync(partial, { force: true });
+  }
+  // Archives of older keys are of no further use.
+  for (const entry of readdirSync(imagesDir())) {
+    if (/^kafka-[0-9a-f]{16}\.oci\.tar$/.test(entry) && join(imagesDir(), entry) !== archive) {
+      rmSync(join(imagesDir(), entry), { force: true });
+    }
+  }
+  const seconds = Math.round((Date.now() - started) / 1000);
+  log(`built ${kafkaImage} in ${seconds} s: ${archive}`);
+  return { service: 'kafka', archive, image: kafkaImage, reused: false, seconds };
+}
+
 /**
  * The OCI image configuration and layers of an archive written by `ensureImage`.
  * @param {string} layoutDir an extracted OCI archive
@@ -558,6 +674,9 @@ export async function status() {
         const archive = archivePath(service, imageKey(service, key));
         archives[service] = existsSync(archive) ? archive : null;
       }
+      const jars = kafkaJarsIfFetched();
+      const kafka = jars === undefined ? undefined : archivePath('kafka', kafkaImageKey(key, jars));
+      archives['kafka'] = kafka !== undefined && existsSync(kafka) ? kafka : null;
     } catch {
       baseKey = null;
     }
@@ -580,7 +699,7 @@ if (invokedAsScript) {
     } else if (command === 'build') {
       const wanted = rest.length > 0 ? rest : [...services];
       for (const service of wanted) {
-        const built = await ensureImage(service);
+        const built = service === 'kafka' ? await ensureKafkaImage() : await ensureImage(service);
         console.log(`${service}\t${built.archive}\t${sizeOf(built.archive)}`);
       }
     } else if (command === 'status') {
@@ -594,7 +713,7 @@ if (invokedAsScript) {
       console.log(JSON.stringify(await unpackBundle(built.archive, bundle)));
     } else {
       console.error(
-        'usage: node deploy/tools/images.mjs base | build [edge] [ingest] | status | bundle <service> <dir>',
+        'usage: node deploy/tools/images.mjs base | build [edge] [ingest] [kafka] | status | bundle <service> <dir>',
       );
       process.exit(2);
     }

@@ -9,6 +9,10 @@
  * Testcontainers for Java's `KafkaContainer` runs `apache/kafka`: the
  * container waits for a start script, which is copied in once the mapped
  * port, and so the advertised listener, is known.
+ *
+ * Without Docker or a registry, `deploy/tools/podman-docker-api.mjs` serves
+ * the Docker API from Podman with `localhost/fanout/kafka:<version>`, an
+ * image built here that behaves the same way (decision 043).
  */
 import { randomBytes } from 'node:crypto';
 import type { StartedTestContainer } from 'testcontainers';
