@@ -23,10 +23,13 @@ export async function startEdgeProcess(options: {
   /** Node options before the script (`--cpu-prof`, ...). */
   nodeArgs?: readonly string[];
   timeoutMs?: number;
+  /** Another checkout whose build to run (a benchmark comparing two commits); default this one. */
+  root?: string;
 }): Promise<EdgeProcess> {
   const service = await startServiceProcess({
     service: 'edge',
     script: 'services/edge/dist/main.js',
+    root: options.root,
     nodeArgs: options.nodeArgs,
     timeoutMs: options.timeoutMs ?? 30_000,
     env: {

@@ -68,6 +68,8 @@ export interface ServiceProcessOptions<T> {
   readonly service: string;
   /** The script, relative to the repository (`services/edge/dist/main.js`). */
   readonly script: string;
+  /** The checkout the script and working directory are in (default: this repository). */
+  readonly root?: string | undefined;
   /** The whole environment of the process. */
   readonly env: NodeJS.ProcessEnv;
   /** Node options before the script (`--cpu-prof`, ...). */
@@ -95,9 +97,9 @@ export async function startServiceProcess<T>(
 ): Promise<ServiceProcess<T>> {
   const child = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), join(repoRoot, options.script)],
+    [...(options.nodeArgs ?? []), join(options.root ?? repoRoot, options.script)],
     {
-      cwd: repoRoot,
+      cwd: options.root ?? repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: options.env,
     },

@@ -27,7 +27,7 @@ import type { ChannelHub } from './channel-hub.js';
 import { SessionRegistry, type Session } from './session-registry.js';
 import type { StreamCursor } from './stream-cursor.js';
 import type { StandingState, SubscribedState, Subscriber } from './subscriber.js';
-import { Subscription, type ResetInfo } from './subscription.js';
+import { Subscription, type ResetHandler, type ResetInfo } from './subscription.js';
 
 export interface SubscriptionCoreOptions {
   readonly hub: ChannelHub;
@@ -111,6 +111,8 @@ export class SubscriptionSession implements Session {
   #preparing: Map<string, number> | undefined;
   /** Made at the first subscribe (see `SessionOptions.subscribeRate`). */
   #budget: SubscribeBudget | undefined;
+  /** The reset handler of every subscription of the session, made with the first one. */
+  #onReset: ResetHandler | undefined;
   #ended = false;
 
   constructor(core: SubscriptionCore, subscriber: Subscriber, options: SessionOptions) {
@@ -155,6 +157,8 @@ export class SubscriptionSession implements Session {
       await this.#prepareAll(requestId, requests);
     } finally {
       for (const request of requests) preparing.delete(request.label);
+      // An empty map still holds its table: a subscribed, idle connection keeps none.
+      if (preparing.size === 0 && this.#preparing === preparing) this.#preparing = undefined;
     }
   }
 
@@ -196,14 +200,13 @@ export class SubscriptionSession implements Session {
     const { hub, metrics } = this.#core.options;
     const subscriber = this.subscriber;
     const prepared: { subscription: Subscription; resuming: readonly number[] }[] = [];
+    const onReset = this.#resetHandler();
     for (const request of requests) {
-      const subscription: Subscription = new Subscription(
+      const subscription = new Subscription(
         { channels: request.channels, patterns: request.patterns, types: request.types },
         subscriber,
         request.label,
-        (reset) => {
-          this.#resetLater(subscription, reset);
-        },
+        onReset,
       );
       let result;
       try {
@@ -312,6 +315,13 @@ export class SubscriptionSession implements Session {
         }
       });
     }
+  }
+
+  /** One function for the resets of all the session's subscriptions (it holds the session only). */
+  #resetHandler(): ResetHandler {
+    return (this.#onReset ??= (reset, subscription) => {
+      this.#resetLater(subscription, reset);
+    });
   }
 
   /** The hub cannot serve a started subscription's position any more. */

@@ -24,6 +24,13 @@ export type ResetCode =
   'position_too_old' | 'position_epoch_mismatch' | 'position_partition_mismatch';
 
 /**
+ * Called by the hub when a subscription's position cannot be served any
+ * more; given the subscription, so that one function can serve all the
+ * subscriptions of a session (none of them holds a closure of its own).
+ */
+export type ResetHandler = (reset: ResetInfo, subscription: Subscription) => void;
+
+/**
  * Longest a closed client (WebSocket or SSE) keeps its connection for the
  * client to read on to its final frame or event, after which it is ended.
  */
@@ -61,13 +68,13 @@ export class Subscription {
   readonly label: string;
 
   /** Called by the hub when the position cannot be served any more. */
-  readonly #onReset: (reset: ResetInfo) => void;
+  readonly #onReset: ResetHandler;
 
   constructor(
     spec: SubscriptionSpec,
     subscriber: Subscriber,
     label: string,
-    onReset: (reset: ResetInfo) => void,
+    onReset: ResetHandler,
   ) {
     this.channels = new Set(spec.channels);
     this.patterns = spec.patterns;
@@ -92,7 +99,7 @@ export class Subscription {
 
   /** The hub cannot serve the subscription's position any more. */
   reset(reset: ResetInfo): void {
-    this.#onReset(reset);
+    this.#onReset(reset, this);
   }
 
   /** The stream cursor `<epoch>:<p>:<o>[,<p>:<o>...]`, partitions ascending. */

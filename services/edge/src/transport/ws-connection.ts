@@ -58,12 +58,37 @@ function wireState(state: {
   };
 }
 
+/**
+ * Live delivery through the uWS topics one connection joins: one small
+ * object whose behaviour lives on the prototype (no closures of its own).
+ */
+class TopicDelivery {
+  readonly kind = 'topic';
+  readonly #connection: WsConnection;
+
+  constructor(connection: WsConnection) {
+    this.#connection = connection;
+  }
+
+  get format(): WireFormat {
+    return this.#connection.format;
+  }
+
+  subscribe(topic: string): void {
+    if (!this.#connection.ending) this.#connection.ws?.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.#connection.closed) this.#connection.ws?.unsubscribe(topic);
+  }
+}
+
 export class WsConnection implements Subscriber {
   readonly key = `ws-${nextConnectionKey++}`;
   readonly transport = 'ws';
   readonly format: WireFormat;
   /** Made when a subscription first goes live: an idle connection holds none. */
-  #live: LiveDelivery | undefined;
+  #live: TopicDelivery | undefined;
   readonly #context: WsConnectionContext;
   ws: WebSocket<UserData> | undefined;
   identity: ClientIdentity | undefined;
@@ -101,17 +126,7 @@ export class WsConnection implements Subscriber {
 
   /** Live events reach the socket through the uWS topics it joins. */
   get live(): LiveDelivery {
-    this.#live ??= {
-      kind: 'topic',
-      format: this.format,
-      subscribe: (topic) => {
-        if (!this.ending) this.ws?.subscribe(topic);
-      },
-      unsubscribe: (topic) => {
-        if (!this.closed) this.ws?.unsubscribe(topic);
-      },
-    };
-    return this.#live;
+    return (this.#live ??= new TopicDelivery(this));
   }
 
   /** The identity of the current token (anonymous before one, where allowed). */
