@@ -140,12 +140,10 @@ export class SubscriptionSession implements Session {
    * Checks the limits and the authorization of every request, then prepares
    * them in turn and starts those still allowed, emitting `subscribed`
    * (resets and refusals before it). Throws when the request is refused as
-   * a whole (nothing subscribed then), or a preparation fails. A preparation
-   * that could not wait for Kafka (`kafka_unavailable`: the partition cannot
-   * be started, or its offsets read, within `edge.kafkaWaitMs`) closes the
-   * session instead, with its positions: the client resumes with backoff,
-   * like after a catch-up that failed, rather than staying connected with
-   * the request refused and nothing to follow.
+   * a whole (nothing subscribed then), or a preparation fails: with
+   * `kafka_unavailable` when Kafka did not answer within `edge.kafkaWaitMs`
+   * (the partition could not be started, or its offsets read); SSE answers
+   * that with 503, WebSocket closes with 4011 and the positions.
    */
   async subscribe(requestId: number, requests: readonly SubscribeRequest[]): Promise<void> {
     this.#admit(requests);
@@ -158,10 +156,6 @@ export class SubscriptionSession implements Session {
     for (const request of requests) preparing.set(request.label, weightOf(request));
     try {
       await this.#prepareAll(requestId, requests);
-    } catch (error) {
-      const failure = toFanoutError(error);
-      if (failure.code !== 'kafka_unavailable') throw error;
-      if (!this.closed) this.close(failure.code, failure.message);
     } finally {
       for (const request of requests) preparing.delete(request.label);
     }

@@ -1,11 +1,18 @@
 /**
  * The subscription core over the hub and the partition reader on the
- * in-memory twin of the log: what a session tells its subscriber when Kafka
- * stops answering while a subscribe is being prepared.
+ * in-memory twin of the log: what a session does when Kafka stops answering
+ * while a subscribe is being prepared (the transports turn the refusal into
+ * their answer: SSE 503, WebSocket close 4011).
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { createLogger, loadConfig, partitionForChannel, type ErrorCode } from '@fanout/shared';
+import {
+  createLogger,
+  FanoutError,
+  loadConfig,
+  partitionForChannel,
+  type ErrorCode,
+} from '@fanout/shared';
 import { Registry } from 'prom-client';
 import { anonymousClient, ClientAuth, type ClientIdentity } from '../admission/client-auth.js';
 import { ClusterRouting } from '../cluster/cluster-routing.js';
@@ -168,7 +175,7 @@ function channelsOnTwoPartitions(): [string, string] {
 }
 
 describe('the subscription core on the twin of the log', () => {
-  it('closes with kafka_unavailable a session whose subscribe cannot wait for Kafka, never leaves it waiting', async () => {
+  it('refuses with kafka_unavailable a subscribe that cannot wait for Kafka, subscribing none of it', async () => {
     const twin = await edge(100);
     const [read, unread] = channelsOnTwoPartitions();
     const client = new Client();
@@ -177,14 +184,19 @@ describe('the subscription core on the twin of the log', () => {
     assert.deepEqual(client.subscribedLabels, [read]);
     twin.log.unavailable(true);
     // The second channel's partition is not read yet: starting it needs Kafka.
-    await session.subscribe(2, [{ label: unread, channels: [unread], patterns: [], types: [] }]);
+    await assert.rejects(
+      session.subscribe(2, [{ label: unread, channels: [unread], patterns: [], types: [] }]),
+      (error: unknown) => error instanceof FanoutError && error.code === 'kafka_unavailable',
+    );
     assert.deepEqual(client.subscribedLabels, [read], 'nothing more was subscribed');
-    assert.deepEqual(client.refusals, []);
-    assert.equal(client.closes.length, 1, 'the session was closed');
-    assert.equal(client.closes[0]?.code, 'kafka_unavailable');
-    // Kafka back: the reader recovers before the edge closes.
+    assert.deepEqual([...session.subscriptions.keys()], [read]);
+    assert.equal(session.count, 1, 'the refused request no longer counts');
+    // Kafka back: the same subscribe succeeds.
     twin.log.unavailable(false);
     await until(() => twin.hub.healthy, 'the reader reads Kafka again');
+    await session.subscribe(3, [{ label: unread, channels: [unread], patterns: [], types: [] }]);
+    assert.deepEqual(client.subscribedLabels, [read, unread]);
+    assert.deepEqual(client.closes, []);
   });
 
   it('still refuses a subscribe that is wrong whatever Kafka does, and keeps the session', async () => {
