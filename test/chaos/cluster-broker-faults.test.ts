@@ -18,139 +18,117 @@ import { ClusterScenario } from '../support/cluster-scenario.js';
 
 const stepTimeout = 110_000;
 
-/**
- * Quarantined (runs with FANOUT_TEST_BROKER_FAULTS=1): since the edge's
- * subscription-core redesign a few clients sometimes take 19 s or more to
- * come back after the broker restart (step d, or the whole step times out),
- * land on a non-owner edge and are then rebalanced while step e runs. It
- * failed 4 of 7 runs on the redesigned edge and passed the 2 runs given to
- * the commit before it (it also timed out there once on a busy machine): a
- * regression is not ruled out, and it is the first thing to look at.
- */
-const skip =
-  process.env['FANOUT_TEST_BROKER_FAULTS'] === '1'
-    ? undefined
-    : 'quarantined: set FANOUT_TEST_BROKER_FAULTS=1 (see the comment above)';
+describe('cluster of processes: broker restart, network fault between one edge and the broker', () => {
+  let scenario: ClusterScenario | undefined;
 
-describe(
-  'cluster of processes: broker restart, network fault between one edge and the broker',
-  { skip },
-  () => {
-    let scenario: ClusterScenario | undefined;
+  before(
+    async () => {
+      scenario = await ClusterScenario.start({ ownBroker: true });
+    },
+    { timeout: stepTimeout },
+  );
 
-    before(
-      async () => {
-        scenario = await ClusterScenario.start({ ownBroker: true });
-      },
-      { timeout: stepTimeout },
-    );
+  after(async () => {
+    await scenario?.stop();
+  });
 
-    after(async () => {
-      await scenario?.stop();
-    });
+  it(
+    '(d) broker restart: clients keep their edges and miss nothing',
+    { timeout: stepTimeout },
+    async () => {
+      assert.ok(scenario);
+      const { harness } = scenario;
+      await scenario.step(
+        'broker restart (SIGKILL, 1.5 s down)',
+        async () => {
+          await harness.restartBroker(1500);
+        },
+        5000,
+      );
+    },
+  );
 
-    it(
-      '(d) broker restart: clients keep their edges and miss nothing',
-      { timeout: stepTimeout },
-      async () => {
-        assert.ok(scenario);
-        const { harness } = scenario;
-        await scenario.step(
-          'broker restart (SIGKILL, 1.5 s down)',
-          async () => {
-            await harness.restartBroker(1500);
-          },
-          5000,
-        );
-      },
-    );
-
-    it(
-      '(e) delay then drop between one edge and the broker: the other edges are undisturbed',
-      { timeout: stepTimeout },
-      async () => {
-        assert.ok(scenario);
-        const { harness, clients } = scenario;
-        const faulty = harness.members.get('edge-0');
-        assert.ok(faulty?.brokerProxy);
-        const proxy = faulty.brokerProxy;
-        assert.ok(proxy.rewrites() > 0, 'the edge reached the broker through the proxy');
-        const others = [...harness.members.values()].filter((member) => member !== faulty);
-        const onOthers = clients.filter((client) =>
-          others.some((member) => member.url === client.url),
-        );
-        assert.ok(onOthers.length > 0);
-        const closesBefore = new Map(onOthers.map((client) => [client, client.closeCodes.length]));
-        const readiness = new Map<string, Set<number>>();
-        let watching = true;
-        const watcher = (async () => {
-          while (watching) {
-            for (const member of harness.members.values()) {
-              const status = await fetch(`${member.process.metricsBase}/readyz`)
-                .then(async (response) => {
-                  await response.body?.cancel();
-                  return response.status;
-                })
-                .catch(() => 0);
-              let seen = readiness.get(member.id);
-              if (seen === undefined) readiness.set(member.id, (seen = new Set()));
-              seen.add(status);
-            }
-            await sleep(500);
+  it(
+    '(e) delay then drop between one edge and the broker: the other edges are undisturbed',
+    { timeout: stepTimeout },
+    async () => {
+      assert.ok(scenario);
+      const { harness, clients } = scenario;
+      const faulty = harness.members.get('edge-0');
+      assert.ok(faulty?.brokerProxy);
+      const proxy = faulty.brokerProxy;
+      assert.ok(proxy.rewrites() > 0, 'the edge reached the broker through the proxy');
+      const others = [...harness.members.values()].filter((member) => member !== faulty);
+      const onOthers = clients.filter((client) =>
+        others.some((member) => member.url === client.url),
+      );
+      assert.ok(onOthers.length > 0);
+      const closesBefore = new Map(onOthers.map((client) => [client, client.closeCodes.length]));
+      const readiness = new Map<string, Set<number>>();
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          for (const member of harness.members.values()) {
+            const status = await fetch(`${member.process.metricsBase}/readyz`)
+              .then(async (response) => {
+                await response.body?.cancel();
+                return response.status;
+              })
+              .catch(() => 0);
+            let seen = readiness.get(member.id);
+            if (seen === undefined) readiness.set(member.id, (seen = new Set()));
+            seen.add(status);
           }
-        })();
-        await scenario.step(
-          'edge-0↔broker: 300 ms delay for 4 s, then dropped for 8 s',
-          async () => {
-            proxy.setFault({ kind: 'delay', ms: 300 });
-            await sleep(4000);
-            proxy.setFault({ kind: 'drop' });
-            await sleep(8000);
-            proxy.setFault({ kind: 'none' });
-          },
-          3000,
-        );
-        watching = false;
-        await watcher;
-        console.log(
-          `readiness seen during the fault: ${[...readiness]
-            .map(([id, statuses]) => `${id} ${[...statuses].join('/')}`)
-            .join(', ')}`,
-        );
-        assert.ok(proxy.droppedBytes() > 0, 'the edge talked to the broker during the drop');
-        assert.ok(readiness.get('edge-0')?.has(503), 'the faulty edge turned unready');
-        for (const member of others) {
-          assert.deepEqual(
-            [...(readiness.get(member.id) ?? [])],
-            [200],
-            `${member.id} stayed ready`,
-          );
+          await sleep(500);
         }
-        const disturbed = onOthers.filter(
-          (client) => client.closeCodes.length !== closesBefore.get(client),
-        );
-        assert.equal(
-          disturbed.length,
-          0,
-          `no client of the healthy edges was closed (closed: ${disturbed
-            .map(
-              (client) =>
-                `${client.url} ${client.closeCodes.slice(closesBefore.get(client)).join('/')}`,
-            )
-            .join(', ')})`,
-        );
-      },
-    );
+      })();
+      await scenario.step(
+        'edge-0↔broker: 300 ms delay for 4 s, then dropped for 8 s',
+        async () => {
+          proxy.setFault({ kind: 'delay', ms: 300 });
+          await sleep(4000);
+          proxy.setFault({ kind: 'drop' });
+          await sleep(8000);
+          proxy.setFault({ kind: 'none' });
+        },
+        3000,
+      );
+      watching = false;
+      await watcher;
+      console.log(
+        `readiness seen during the fault: ${[...readiness]
+          .map(([id, statuses]) => `${id} ${[...statuses].join('/')}`)
+          .join(', ')}`,
+      );
+      assert.ok(proxy.droppedBytes() > 0, 'the edge talked to the broker during the drop');
+      assert.ok(readiness.get('edge-0')?.has(503), 'the faulty edge turned unready');
+      for (const member of others) {
+        assert.deepEqual([...(readiness.get(member.id) ?? [])], [200], `${member.id} stayed ready`);
+      }
+      const disturbed = onOthers.filter(
+        (client) => client.closeCodes.length !== closesBefore.get(client),
+      );
+      assert.equal(
+        disturbed.length,
+        0,
+        `no client of the healthy edges was closed (closed: ${disturbed
+          .map(
+            (client) =>
+              `${client.url} ${client.closeCodes.slice(closesBefore.get(client)).join('/')}`,
+          )
+          .join(', ')})`,
+      );
+    },
+  );
 
-    it(
-      'every client got every event of its channels in order, duplicates only across reconnects',
-      { timeout: stepTimeout },
-      async () => {
-        assert.ok(scenario);
-        const report = await scenario.check();
-        assert.deepEqual(report.problems, []);
-        assert.ok(report.eventsChecked > 0);
-      },
-    );
-  },
-);
+  it(
+    'every client got every event of its channels in order, duplicates only across reconnects',
+    { timeout: stepTimeout },
+    async () => {
+      assert.ok(scenario);
+      const report = await scenario.check();
+      assert.deepEqual(report.problems, []);
+      assert.ok(report.eventsChecked > 0);
+    },
+  );
+});
