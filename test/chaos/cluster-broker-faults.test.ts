@@ -29,7 +29,7 @@ const stepTimeout = 110_000;
  * for partitions the peer does not read, the outage close (4011, no hint,
  * nothing answered yet) ends them, and the scenario's clients then pick any
  * live edge after an unanswered attempt. Step (e)'s re-placement moves
- * them back. It failed 2 of 4 runs after the fixes for stranded WebSocket
+ * them back. It failed 3 of 9 runs after the fixes for stranded WebSocket
  * subscribes and the edges' slow return (and a run of the commit before
  * the subscription core timed out in step d as well: not a regression of
  * the redesign).
