@@ -4,8 +4,8 @@
  * `disconnect` and close 4011 with their positions, SSE `disconnect` with
  * the cursor) once the outage has lasted `edge.kafkaWaitMs`; clients that
  * arrive meanwhile for a partition the edge is not reading get
- * `kafka_unavailable` (HTTP 503 with Retry-After, WebSocket error frame)
- * after at most that long, never silence. After the broker is back, the
+ * `kafka_unavailable` (HTTP 503 with Retry-After, WebSocket `disconnect` and
+ * close 4011) after at most that long, never silence. After the broker is back, the
  * same requests are served and the positions resume exactly.
  */
 import assert from 'node:assert/strict';
@@ -113,9 +113,15 @@ describe('a Kafka outage under a live edge', () => {
       'kafka_unavailable',
     );
     waiting.sendJson({ subscribe: { requestId: 7, subscriptions: [{ channel: unread }] } });
-    const [refused] = await waiting.takeJson('error', 1, 30_000);
+    // Closed with 4011, so the client resumes with backoff: an `error` frame
+    // would leave it connected with nothing subscribed.
+    const [refused] = await waiting.takeJson('disconnect', 1, 30_000);
     assert.equal(refused?.['code'], 'kafka_unavailable');
-    assert.equal(refused?.['requestId'], 7);
+    assert.equal(refused?.['closeCode'], 4011);
+    assert.equal(refused?.['action'], 'resume');
+    assert.deepEqual(refused?.['positions'], []);
+    await waiting.closed;
+    assert.equal(waiting.closeCode, 4011);
     assert.ok(
       Date.now() - began < 3 * (kafkaWaitMs + 5000),
       `answered within the bounds (${Date.now() - began} ms)`,

@@ -109,6 +109,8 @@ export abstract class ClusterClient {
   readonly closeCodes: number[] = [];
   /** Frames a resuming client should never see (reset, error), as text. */
   readonly unexpected: string[] = [];
+  /** What happened to this client, one line each (`<ms since epoch> <what>`), for diagnosis. */
+  readonly timeline: string[] = [];
   /** Connections opened so far. */
   connection = 0;
   /** When the last close was seen (Date.now(); 0: never). */
@@ -161,6 +163,7 @@ export abstract class ClusterClient {
     }
     this.url = url;
     this.connection++;
+    this.note(`open ${url} #${this.connection}`);
     this.open(url);
   }
 
@@ -174,9 +177,16 @@ export abstract class ClusterClient {
     );
   }
 
+  /** Adds a line to the timeline. */
+  note(what: string): void {
+    this.timeline.push(`${Date.now()} ${what}`);
+    if (this.timeline.length > 200) this.timeline.splice(0, 100);
+  }
+
   /** The first frame of a connection arrived. */
   protected answered(): void {
     if (this.live) return;
+    this.note('answered');
     this.live = true;
     this.#failures = 0;
     if (this.#closedAt !== undefined) {
@@ -191,6 +201,7 @@ export abstract class ClusterClient {
   }
 
   protected hinted(hint: unknown): void {
+    this.note(`hint ${String(hint)}`);
     if (typeof hint === 'string' && hint !== '') this.#hint = hint;
   }
 
@@ -212,6 +223,7 @@ export abstract class ClusterClient {
 
   /** The connection ended (or never opened). */
   protected closed(code: number): void {
+    this.note(`closed ${code}`);
     this.closeCodes.push(code);
     this.lastClosedAt = Date.now();
     if (this.live) {
@@ -306,6 +318,7 @@ export class WsClusterClient extends ClusterClient {
     }
     const disconnect = frame['disconnect'];
     if (disconnect !== undefined) {
+      this.note(`disconnect ${JSON.stringify(disconnect)}`);
       this.hinted(disconnect['hint']);
       return;
     }
@@ -376,6 +389,7 @@ export class SseClusterClient extends ClusterClient {
       }
       this.answered();
     } else if (kind === 'disconnect') {
+      this.note(`disconnect ${data}`);
       const body = JSON.parse(data) as { hint?: string; cursor?: string };
       this.hinted(body.hint);
       if (body.cursor !== undefined) this.#cursor = body.cursor;

@@ -141,6 +141,9 @@ export class ClusterScenario {
       for (const client of this.clients) lastClose = Math.max(lastClose, client.lastClosedAt);
       if (down.length === 0 && Date.now() - lastClose >= quietMs) return;
       if (Date.now() > deadline) {
+        for (const client of down.slice(0, 10)) {
+          console.log(`timeline of ${client.id}:\n  ${client.timeline.join('\n  ')}`);
+        }
         throw new Error(
           `${what}: ${down.length} clients not live, e.g. ${down
             .slice(0, 3)
@@ -164,10 +167,16 @@ export class ClusterScenario {
     await this.allLive(name);
     const times: number[] = [];
     let reconnected = 0;
+    let slowShown = 0;
     for (const client of this.clients) {
       const fresh = client.reconnects.slice(reconnectsBefore.get(client) ?? 0);
       if (fresh.length > 0) reconnected++;
       for (const reconnect of fresh) times.push(reconnect.ms);
+      if (fresh.some((reconnect) => reconnect.ms >= 5000) && slowShown++ < 10) {
+        console.log(
+          `slow reconnect of ${client.id} in ${name} (began ${began}):\n  ${client.timeline.join('\n  ')}`,
+        );
+      }
     }
     const result: StepResult = {
       step: name,

@@ -4,6 +4,7 @@
  * Used by the ingest and edge starters (`ingest-process.ts`, `edge-process.ts`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './repo-paths.js';
 
@@ -109,6 +110,7 @@ export async function startServiceProcess<T>(
       resolve(code);
     });
   });
+  keepOutput(child, options.service);
   const ready = await serviceReady(child, {
     service: options.service,
     timeoutMs: options.timeoutMs,
@@ -126,4 +128,19 @@ export async function startServiceProcess<T>(
       await exited;
     },
   };
+}
+
+/**
+ * With FANOUT_TEST_LOG_DIR set, a copy of the process's whole output goes to
+ * `<dir>/<service>-<pid>.log` (the ready check reads only its start).
+ */
+function keepOutput(child: ChildProcess, service: string): void {
+  const dir = process.env['FANOUT_TEST_LOG_DIR'];
+  if (dir === undefined || dir === '') return;
+  const file = createWriteStream(join(dir, `${service}-${child.pid ?? 'unknown'}.log`));
+  child.stdout?.on('data', (chunk: Buffer) => file.write(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => file.write(chunk));
+  child.once('exit', () => {
+    file.end();
+  });
 }

@@ -88,7 +88,13 @@ export class PartitionTail {
   }
 }
 
-const retryDelaysMs = [100, 250, 500, 1000, 2000, 5000];
+/**
+ * Pauses between attempts while Kafka does not answer (a partition's start,
+ * a live fetch). Capped at a second: a broker that restarts is noticed, and
+ * the edge ready again, within about a second of its return, while one
+ * request a second per leader costs an unreachable broker nothing.
+ */
+const retryDelaysMs = [100, 250, 500, 1000];
 
 export class PartitionReader {
   readonly #options: PartitionReaderOptions;
@@ -232,7 +238,7 @@ export class PartitionReader {
             'cannot start partition yet',
           );
         }
-        await delay(retryDelaysMs[Math.min(attempt, retryDelaysMs.length - 1)] ?? 5000);
+        await delay(retryDelaysMs[Math.min(attempt, retryDelaysMs.length - 1)] ?? 1000);
       }
     }
   }
@@ -289,7 +295,7 @@ export class PartitionReader {
         if (failures === 0) {
           this.#options.logger.warn({ err: error, node }, 'partition fetch failed; retrying');
         }
-        await delay(retryDelaysMs[Math.min(failures, retryDelaysMs.length - 1)] ?? 5000);
+        await delay(retryDelaysMs[Math.min(failures, retryDelaysMs.length - 1)] ?? 1000);
         failures++;
         await this.#refreshLayout().catch(() => undefined);
         continue;

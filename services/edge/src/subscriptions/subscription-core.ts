@@ -142,7 +142,10 @@ export class SubscriptionSession implements Session {
    * Checks the limits and the authorization of every request, then prepares
    * them in turn and starts those still allowed, emitting `subscribed`
    * (resets and refusals before it). Throws when the request is refused as
-   * a whole (nothing subscribed then), or a preparation fails.
+   * a whole (nothing subscribed then), or a preparation fails: with
+   * `kafka_unavailable` when Kafka did not answer within `edge.kafkaWaitMs`
+   * (the partition could not be started, or its offsets read); SSE answers
+   * that with 503, WebSocket closes with 4011 and the positions.
    */
   async subscribe(requestId: number, requests: readonly SubscribeRequest[]): Promise<void> {
     this.#admit(requests);

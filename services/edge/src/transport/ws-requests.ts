@@ -3,6 +3,8 @@
  * subscription core (subscribe, unsubscribe, a new identity) and answered
  * with frames: `pong`, `connected`, `tokenRefreshed`, `unsubscribed`. A
  * request refused as a whole throws; the endpoint answers it with `error`.
+ * A subscribe that could not wait for Kafka closes the connection instead
+ * (4011 with the positions).
  */
 import {
   assertValidChannel,
@@ -84,10 +86,20 @@ export async function handleClientMessage(
       return;
     }
     case 'subscribe':
-      await connection.session?.subscribe(
-        message.requestId,
-        subscribeRequests(message.subscriptions),
-      );
+      try {
+        await connection.session?.subscribe(
+          message.requestId,
+          subscribeRequests(message.subscriptions),
+        );
+      } catch (error) {
+        // Kafka (or this edge's read of it) did not answer within
+        // edge.kafkaWaitMs: close with 4011 and the positions, like a
+        // catch-up that failed, so the client resumes with backoff. An
+        // `error` frame would leave it connected with nothing subscribed.
+        const failure = toFanoutError(error);
+        if (failure.code !== 'kafka_unavailable') throw error;
+        connection.closeWith(failure.code, failure.message);
+      }
       return;
   }
 }
