@@ -152,6 +152,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       url:
         cluster.advertisedUrl === '' ? `http://${edge.host}:${edge.port}` : cluster.advertisedUrl,
     },
+    selfReady: () => readiness().ready,
     membership: membershipFromConfig({
       cluster,
       edgePort: edge.port,

@@ -29,7 +29,19 @@ export interface ClusterRoutingOptions {
   readonly membership: MembershipSource | undefined;
   readonly logger: Logger;
   readonly metrics: EdgeMetrics;
+  /**
+   * This edge's own readiness. While it is not ready (Kafka unreachable,
+   * draining) it moves no client: its view of which peers can serve is then
+   * a probe round behind theirs, and in a shared outage (every edge loses
+   * Kafka at once) it would send clients to peers that cannot serve either.
+   * Its clients are handled by the outage and drain paths instead. Absent:
+   * always ready.
+   */
+  readonly selfReady?: () => boolean;
 }
+
+/** How often a rebalance waiting for this edge to be ready again looks. */
+const notReadyRecheckMs = 1000;
 
 /** Where a connection goes instead: a URL, or `undefined` to leave it. */
 export type HintFor = (partitions: ReadonlySet<number>, spreadKey: string) => string | undefined;
@@ -277,6 +289,12 @@ export class ClusterRouting {
     const tick = (): void => {
       this.#rebalanceTimer = undefined;
       if (this.#closed) return;
+      if (this.#options.selfReady?.() === false) {
+        // Waits, moving nobody; a later membership change reschedules it with
+        // the placement of that moment (a re-admitted edge then has nothing to move).
+        this.#rebalanceTimer = setTimeout(tick, notReadyRecheckMs);
+        return;
+      }
       let budget = perTick;
       for (const { transport, sweep } of this.#sweeps) {
         if (budget <= 0) break;
