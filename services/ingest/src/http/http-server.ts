@@ -262,21 +262,25 @@ function eventsOf(parsed: unknown, channel: string, request: IncomingMessage): I
 }
 
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
-  const cors = new CorsPolicy({
-    allowedOrigins: options.corsOrigins ?? [],
-    methods: ['POST', 'PUT', 'PATCH', 'DELETE'],
-    requestHeaders: [
-      'content-type',
-      'authorization',
-      'idempotency-key',
-      'x-api-key',
-      'traceparent',
-      'tracestate',
-    ],
-    // A page must be able to read when to retry a 429 or a 503.
-    exposedHeaders: ['retry-after'],
-    maxAgeSeconds: 600,
-  });
+  /** The CORS policy of a route: the same but for the methods it allows. */
+  const corsPolicy = (methods: readonly string[]): CorsPolicy =>
+    new CorsPolicy({
+      allowedOrigins: options.corsOrigins ?? [],
+      methods,
+      requestHeaders: [
+        'content-type',
+        'authorization',
+        'idempotency-key',
+        'x-api-key',
+        'traceparent',
+        'tracestate',
+      ],
+      // A page must be able to read when to retry a 429 or a 503.
+      exposedHeaders: ['retry-after'],
+      maxAgeSeconds: 600,
+    });
+  const cors = corsPolicy(['POST']);
+  const stateCors = corsPolicy(['PUT', 'PATCH', 'DELETE']);
 
   /** Adds the CORS answer for an allowed Origin; true when the origin is allowed. */
   function allowOrigin(request: IncomingMessage, response: ServerResponse): boolean {
@@ -301,7 +305,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     }
     const allowed = allowOrigin(request, response);
     if (request.method === 'OPTIONS' && allowed) {
-      response.writeHead(204, Object.fromEntries(cors.preflightHeaders()));
+      const policy = stateMatch === null ? cors : stateCors;
+      response.writeHead(204, Object.fromEntries(policy.preflightHeaders()));
       response.end();
       return;
     }
@@ -375,7 +380,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     url: URL,
     segment: string | undefined,
   ): Promise<void> {
-    const operation = stateMethods[request.method ?? ''];
+    const method = request.method ?? '';
+    const operation = Object.hasOwn(stateMethods, method) ? stateMethods[method] : undefined;
     if (operation === undefined) {
       response.setHeader('allow', 'PUT, PATCH, DELETE');
       throw new FanoutError(
