@@ -63,6 +63,27 @@ describe('ingest CORS (ingest.corsOrigins)', () => {
     assert.equal(preflight.headers.get('access-control-allow-credentials'), null);
   });
 
+  it('answers the preflight of the state route with its methods', async () => {
+    const preflight = await fetch(`${ingest.httpBase}/v1/state/web.cors`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: app,
+        'access-control-request-method': 'PATCH',
+        'access-control-request-headers': 'content-type',
+      },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), app);
+    assert.equal(preflight.headers.get('access-control-allow-methods'), 'PUT, PATCH, DELETE');
+    const put = await fetch(`${ingest.httpBase}/v1/state/web.cors`, {
+      method: 'PUT',
+      headers: { origin: app, 'content-type': 'application/json' },
+      body: '{"cors":true}',
+    });
+    assert.equal(put.status, 200, await put.clone().text());
+    assert.equal(put.headers.get('access-control-allow-origin'), app);
+  });
+
   it('does not answer the preflight of another origin', async () => {
     const preflight = await fetch(`${ingest.httpBase}/v1/channels/web.cors/events`, {
       method: 'OPTIONS',

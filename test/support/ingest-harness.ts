@@ -36,6 +36,10 @@ export interface IngestClient {
   publishStream(
     metadata?: grpc.Metadata,
   ): grpc.ClientDuplexStream<fanout.v1.PublishStreamRequest, fanout.v1.PublishStreamResponse>;
+  changeState(
+    request: fanout.v1.ChangeStateRequest.$Properties,
+    options?: { metadata?: grpc.Metadata; deadlineMs?: number },
+  ): Promise<fanout.v1.ChangeStateResponse>;
   health(service?: string): Promise<string>;
   close(): void;
 }
@@ -52,6 +56,12 @@ interface RawIngestClient extends grpc.Client {
   publishStream(
     metadata?: grpc.Metadata,
   ): grpc.ClientDuplexStream<fanout.v1.PublishStreamRequest, fanout.v1.PublishStreamResponse>;
+  changeState(
+    request: fanout.v1.ChangeStateRequest,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: UnaryCallback<fanout.v1.ChangeStateResponse>,
+  ): grpc.ClientUnaryCall;
 }
 
 const IngestClientConstructor = grpc.makeGenericClientConstructor(
@@ -110,6 +120,20 @@ export function ingestClient(
       });
     },
     publishStream: (metadata) => raw.publishStream(metadata ?? new grpc.Metadata()),
+    changeState(request, options = {}) {
+      return new Promise((resolve, reject) => {
+        raw.changeState(
+          fanout.v1.ChangeStateRequest.create(request),
+          options.metadata ?? new grpc.Metadata(),
+          { deadline: Date.now() + (options.deadlineMs ?? 10_000) },
+          (error, value) => {
+            if (error) reject(error);
+            else if (value) resolve(value);
+            else reject(new Error('empty response'));
+          },
+        );
+      });
+    },
     health(service = '') {
       return new Promise((resolve, reject) => {
         health.check(service, (error, status) => {

@@ -140,6 +140,7 @@ export async function startIngestApp({
     auth,
     rateLimiter,
     metrics,
+    config.state,
   );
 
   const budget = new RequestBudget({
@@ -177,6 +178,7 @@ export async function startIngestApp({
       timeoutMs: config.ingest.requestTimeoutMs,
       corsOrigins: config.ingest.corsOrigins,
       tls,
+      state: config.state,
     });
   } catch (error) {
     await grpc?.shutdown(0);

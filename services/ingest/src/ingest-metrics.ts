@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface IngestMetrics {
   readonly events: Counter<'transport' | 'outcome'>;
+  readonly stateChanges: Counter<'transport' | 'operation' | 'outcome'>;
   readonly bytes: Counter<'transport'>;
   readonly errors: Counter<'transport' | 'code'>;
   readonly batchEvents: Histogram<'transport'>;
@@ -25,6 +26,12 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
       name: 'fanout_ingest_events_total',
       help: 'Events received, by transport (grpc, grpc_stream, http) and outcome (written, duplicate, rejected, failed).',
       labelNames: ['transport', 'outcome'],
+      registers,
+    }),
+    stateChanges: new Counter({
+      name: 'fanout_ingest_state_changes_total',
+      help: 'State changes received (each also counts as an event), by transport (grpc, http), operation (put, merge, delete) and outcome (written, duplicate, rejected, failed).',
+      labelNames: ['transport', 'operation', 'outcome'],
       registers,
     }),
     bytes: new Counter({

@@ -239,6 +239,30 @@ export namespace fanout {
         }
 
         /**
+         * StateOperation is what a record does to its channel's state document: the
+         * current value of a state channel is the result of its state changes in log
+         * (offset) order. Unspecified: an ordinary event, which leaves the state alone.
+         */
+        enum StateOperation {
+
+            /** An ordinary event, not a state change. */
+            STATE_OPERATION_UNSPECIFIED = 0,
+
+            /** `data` is the whole new document (JSON, content type `application/json`). */
+            STATE_OPERATION_PUT = 1,
+
+            /**
+             * `data` is an RFC 7396 merge patch of the document (JSON, content type
+             * `application/merge-patch+json`); a patch that is not an object replaces
+             * the document.
+             */
+            STATE_OPERATION_MERGE = 2,
+
+            /** The document is removed; `data` and `content_type` are empty. */
+            STATE_OPERATION_DELETE = 3
+        }
+
+        /**
          * Properties of an Event.
          * @deprecated Use fanout.v1.Event.$Properties instead.
          */
@@ -297,6 +321,13 @@ export namespace fanout {
 
             /** Position of the event in the log. Set on delivery only; never stored. */
             position?: (fanout.v1.Position.$Properties|null);
+
+            /**
+             * What the event does to its channel's state document; unspecified for an
+             * ordinary event. A state change is otherwise an ordinary event of its
+             * channel: same key, partition and ordering, a position like any other.
+             */
+            state: fanout.v1.StateOperation;
 
             /**
              * Creates a new Event instance using the specified properties.
@@ -394,6 +425,13 @@ export namespace fanout {
 
                 /** Position of the event in the log. Set on delivery only; never stored. */
                 position?: (fanout.v1.Position.$Properties|null);
+
+                /**
+                 * What the event does to its channel's state document; unspecified for an
+                 * ordinary event. A state change is otherwise an ordinary event of its
+                 * channel: same key, partition and ordering, a position like any other.
+                 */
+                state?: (fanout.v1.StateOperation|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -1164,6 +1202,258 @@ export namespace fanout {
             } & (
               ({ outcome?: undefined; result?: null; error?: null }|{ outcome?: "result"; result: fanout.v1.PublishResult.$Shape; error?: null }|{ outcome?: "error"; result?: null; error: fanout.v1.PublishError.$Shape })
             );
+        }
+
+        /**
+         * Properties of a ChangeStateRequest.
+         * @deprecated Use fanout.v1.ChangeStateRequest.$Properties instead.
+         */
+        interface IChangeStateRequest extends fanout.v1.ChangeStateRequest.$Properties {
+        }
+
+        /** ChangeStateRequest is one change of a channel's state document. */
+        class ChangeStateRequest {
+
+            /**
+             * Constructs a new ChangeStateRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fanout.v1.ChangeStateRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Channel whose state changes; same grammar as PublishEvent.channel. */
+            channel: string;
+
+            /** What the change does; STATE_OPERATION_UNSPECIFIED is refused. */
+            operation: fanout.v1.StateOperation;
+
+            /**
+             * For PUT, the whole new document; for MERGE, an RFC 7396 merge patch.
+             * UTF-8 JSON without a byte order mark, nested at most `state.maxDepth`
+             * levels, at most `state.maxDocumentBytes` (PUT) or `state.maxPatchBytes`
+             * (MERGE) bytes. Empty for DELETE.
+             */
+            data: Uint8Array;
+
+            /**
+             * Idempotency key, with the semantics of PublishEvent.id: a retry with the
+             * same id to the same channel within the deduplication window returns the
+             * first change's position instead of writing it again.
+             */
+            id: string;
+
+            /** Application-defined event type of the record. Optional. */
+            type: string;
+
+            /** Application headers of the record, delivered unchanged. */
+            headers: { [k: string]: string };
+
+            /**
+             * Creates a new ChangeStateRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ChangeStateRequest instance
+             */
+            static create(properties: fanout.v1.ChangeStateRequest.$Shape): fanout.v1.ChangeStateRequest & fanout.v1.ChangeStateRequest.$Shape;
+            static create(properties?: fanout.v1.ChangeStateRequest.$Properties): fanout.v1.ChangeStateRequest;
+
+            /**
+             * Encodes the specified ChangeStateRequest message. Does not implicitly {@link fanout.v1.ChangeStateRequest.verify|verify} messages.
+             * @param message ChangeStateRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fanout.v1.ChangeStateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ChangeStateRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fanout.v1.ChangeStateRequest & fanout.v1.ChangeStateRequest.$Shape} ChangeStateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fanout.v1.ChangeStateRequest & fanout.v1.ChangeStateRequest.$Shape;
+
+            /**
+             * Creates a ChangeStateRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ChangeStateRequest
+             */
+            static fromObject(object: { [k: string]: any }): fanout.v1.ChangeStateRequest;
+
+            /**
+             * Creates a plain object from a ChangeStateRequest message. Also converts values to other types if specified.
+             * @param message ChangeStateRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fanout.v1.ChangeStateRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ChangeStateRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ChangeStateRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ChangeStateRequest {
+
+            /** Properties of a ChangeStateRequest. */
+            interface $Properties {
+
+                /** Channel whose state changes; same grammar as PublishEvent.channel. */
+                channel?: (string|null);
+
+                /** What the change does; STATE_OPERATION_UNSPECIFIED is refused. */
+                operation?: (fanout.v1.StateOperation|null);
+
+                /**
+                 * For PUT, the whole new document; for MERGE, an RFC 7396 merge patch.
+                 * UTF-8 JSON without a byte order mark, nested at most `state.maxDepth`
+                 * levels, at most `state.maxDocumentBytes` (PUT) or `state.maxPatchBytes`
+                 * (MERGE) bytes. Empty for DELETE.
+                 */
+                data?: (Uint8Array|null);
+
+                /**
+                 * Idempotency key, with the semantics of PublishEvent.id: a retry with the
+                 * same id to the same channel within the deduplication window returns the
+                 * first change's position instead of writing it again.
+                 */
+                id?: (string|null);
+
+                /** Application-defined event type of the record. Optional. */
+                type?: (string|null);
+
+                /** Application headers of the record, delivered unchanged. */
+                headers?: ({ [k: string]: string }|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ChangeStateRequest. */
+            type $Shape = fanout.v1.ChangeStateRequest.$Properties;
+        }
+
+        /**
+         * Properties of a ChangeStateResponse.
+         * @deprecated Use fanout.v1.ChangeStateResponse.$Properties instead.
+         */
+        interface IChangeStateResponse extends fanout.v1.ChangeStateResponse.$Properties {
+        }
+
+        /** ChangeStateResponse says where the change was written. */
+        class ChangeStateResponse {
+
+            /**
+             * Constructs a new ChangeStateResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fanout.v1.ChangeStateResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The change's id (the producer's, or the one ingest generated). */
+            id: string;
+
+            /** Where the change was written. */
+            position?: (fanout.v1.Position.$Properties|null);
+
+            /**
+             * True when the change was a retry of an already written one and
+             * `position` is that of the first write.
+             */
+            duplicate: boolean;
+
+            /**
+             * Creates a new ChangeStateResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ChangeStateResponse instance
+             */
+            static create(properties: fanout.v1.ChangeStateResponse.$Shape): fanout.v1.ChangeStateResponse & fanout.v1.ChangeStateResponse.$Shape;
+            static create(properties?: fanout.v1.ChangeStateResponse.$Properties): fanout.v1.ChangeStateResponse;
+
+            /**
+             * Encodes the specified ChangeStateResponse message. Does not implicitly {@link fanout.v1.ChangeStateResponse.verify|verify} messages.
+             * @param message ChangeStateResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fanout.v1.ChangeStateResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ChangeStateResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fanout.v1.ChangeStateResponse & fanout.v1.ChangeStateResponse.$Shape} ChangeStateResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fanout.v1.ChangeStateResponse & fanout.v1.ChangeStateResponse.$Shape;
+
+            /**
+             * Creates a ChangeStateResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ChangeStateResponse
+             */
+            static fromObject(object: { [k: string]: any }): fanout.v1.ChangeStateResponse;
+
+            /**
+             * Creates a plain object from a ChangeStateResponse message. Also converts values to other types if specified.
+             * @param message ChangeStateResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fanout.v1.ChangeStateResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ChangeStateResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ChangeStateResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ChangeStateResponse {
+
+            /** Properties of a ChangeStateResponse. */
+            interface $Properties {
+
+                /** The change's id (the producer's, or the one ingest generated). */
+                id?: (string|null);
+
+                /** Where the change was written. */
+                position?: (fanout.v1.Position.$Properties|null);
+
+                /**
+                 * True when the change was a retry of an already written one and
+                 * `position` is that of the first write.
+                 */
+                duplicate?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ChangeStateResponse. */
+            type $Shape = fanout.v1.ChangeStateResponse.$Properties;
         }
 
         /**

@@ -342,6 +342,15 @@ export const fanout = $root.fanout = (() => {
             return TraceContext;
         })();
 
+        v1.StateOperation = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "STATE_OPERATION_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "STATE_OPERATION_PUT"] = 1;
+            values[valuesById[2] = "STATE_OPERATION_MERGE"] = 2;
+            values[valuesById[3] = "STATE_OPERATION_DELETE"] = 3;
+            return values;
+        })();
+
         v1.Event = (function() {
 
             const Event = function (properties) {
@@ -362,6 +371,7 @@ export const fanout = $root.fanout = (() => {
             Event.prototype.trace = null;
             Event.prototype.producer = "";
             Event.prototype.position = null;
+            Event.prototype.state = 0;
 
             Event.create = function(properties) {
                 return new Event(properties);
@@ -395,6 +405,8 @@ export const fanout = $root.fanout = (() => {
                     writer.uint32(74).string(message.producer);
                 if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
                     $root.fanout.v1.Position.encode(message.position, writer.uint32(82).fork(), _depth + 1).ldelim();
+                if (message.state != null && $Object.hasOwnProperty.call(message, "state") && message.state !== 0)
+                    writer.uint32(88).int32(message.state);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -536,6 +548,15 @@ export const fanout = $root.fanout = (() => {
                             message.position = $root.fanout.v1.Position.decode(reader, reader.size(), $undefined, _depth + 1, message.position);
                             continue;
                         }
+                    case 11: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.state = value;
+                            else
+                                delete message.state;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -609,6 +630,28 @@ export const fanout = $root.fanout = (() => {
                         throw $TypeError(".fanout.v1.Event.position: object expected");
                     message.position = $root.fanout.v1.Position.fromObject(object.position, _depth + 1);
                 }
+                if (object.state !== 0 && (typeof object.state !== "string" || $root.fanout.v1.StateOperation[object.state] !== 0))
+                    switch (object.state) {
+                    case "STATE_OPERATION_UNSPECIFIED":
+                    case 0:
+                        message.state = 0;
+                        break;
+                    case "STATE_OPERATION_PUT":
+                    case 1:
+                        message.state = 1;
+                        break;
+                    case "STATE_OPERATION_MERGE":
+                    case 2:
+                        message.state = 2;
+                        break;
+                    case "STATE_OPERATION_DELETE":
+                    case 3:
+                        message.state = 3;
+                        break;
+                    default:
+                        if (typeof object.state === "number" && (object.state | 0) === object.state)
+                            message.state = object.state;
+                    }
                 return message;
             };
 
@@ -638,6 +681,7 @@ export const fanout = $root.fanout = (() => {
                     object.trace = null;
                     object.producer = "";
                     object.position = null;
+                    object.state = options.enums === $String ? "STATE_OPERATION_UNSPECIFIED" : 0;
                 }
                 if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
                     object.id = message.id;
@@ -666,6 +710,8 @@ export const fanout = $root.fanout = (() => {
                     object.producer = message.producer;
                 if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
                     object.position = $root.fanout.v1.Position.toObject(message.position, options, _depth + 1);
+                if (message.state != null && $Object.hasOwnProperty.call(message, "state"))
+                    object.state = options.enums === $String ? $root.fanout.v1.StateOperation[message.state] === $undefined ? message.state : $root.fanout.v1.StateOperation[message.state] : message.state;
                 return object;
             };
 
@@ -1887,6 +1933,459 @@ export const fanout = $root.fanout = (() => {
             };
 
             return PublishStreamResponse;
+        })();
+
+        v1.ChangeStateRequest = (function() {
+
+            const ChangeStateRequest = function (properties) {
+                this.headers = {};
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            ChangeStateRequest.prototype.channel = "";
+            ChangeStateRequest.prototype.operation = 0;
+            ChangeStateRequest.prototype.data = $util.newBuffer([]);
+            ChangeStateRequest.prototype.id = "";
+            ChangeStateRequest.prototype.type = "";
+            ChangeStateRequest.prototype.headers = $util.emptyObject;
+
+            ChangeStateRequest.create = function(properties) {
+                return new ChangeStateRequest(properties);
+            };
+
+            ChangeStateRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.channel != null && $Object.hasOwnProperty.call(message, "channel") && message.channel !== "")
+                    writer.uint32(10).string(message.channel);
+                if (message.operation != null && $Object.hasOwnProperty.call(message, "operation") && message.operation !== 0)
+                    writer.uint32(16).int32(message.operation);
+                if (message.data != null && $Object.hasOwnProperty.call(message, "data") && message.data.length)
+                    writer.uint32(26).bytes(message.data);
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+                    writer.uint32(34).string(message.id);
+                if (message.type != null && $Object.hasOwnProperty.call(message, "type") && message.type !== "")
+                    writer.uint32(42).string(message.type);
+                if (message.headers != null && $Object.hasOwnProperty.call(message, "headers"))
+                    for (let keys = $Object.keys(message.headers), i = 0; i < keys.length; ++i)
+                        writer.uint32(50).fork().uint32(10).string(keys[i]).uint32(18).string(message.headers[keys[i]]).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            ChangeStateRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, key, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fanout.v1.ChangeStateRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.channel = value;
+                            else
+                                delete message.channel;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.operation = value;
+                            else
+                                delete message.operation;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.data = value;
+                            else
+                                delete message.data;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.id = value;
+                            else
+                                delete message.id;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.type = value;
+                            else
+                                delete message.type;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if (message.headers === $util.emptyObject)
+                                message.headers = {};
+                            let end2 = reader.size() + reader.pos;
+                            if (end2 > reader.len)
+                                throw $RangeError("index out of range");
+                            reader.len = end2;
+                            key = "";
+                            value = "";
+                            while (reader.pos < end2) {
+                                let tag2 = reader.tag();
+                                wireType = tag2 & 7;
+                                switch (tag2 >>>= 3) {
+                                case 1:
+                                    if (wireType !== 2)
+                                        break;
+                                    key = reader.stringVerify();
+                                    continue;
+                                case 2:
+                                    if (wireType !== 2)
+                                        break;
+                                    value = reader.stringVerify();
+                                    continue;
+                                }
+                                reader.skipType(wireType, _depth, tag2);
+                            }
+                            if (reader.pos !== end2)
+                                throw $RangeError("index out of range");
+                            reader.len = end;
+                            if (key === "__proto__")
+                                $util.makeProp(message.headers, key);
+                            message.headers[key] = value;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            ChangeStateRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.fanout.v1.ChangeStateRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fanout.v1.ChangeStateRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fanout.v1.ChangeStateRequest();
+                if (object.channel != null)
+                    if (typeof object.channel !== "string" || object.channel.length)
+                        message.channel = $String(object.channel);
+                if (object.operation !== 0 && (typeof object.operation !== "string" || $root.fanout.v1.StateOperation[object.operation] !== 0))
+                    switch (object.operation) {
+                    case "STATE_OPERATION_UNSPECIFIED":
+                    case 0:
+                        message.operation = 0;
+                        break;
+                    case "STATE_OPERATION_PUT":
+                    case 1:
+                        message.operation = 1;
+                        break;
+                    case "STATE_OPERATION_MERGE":
+                    case 2:
+                        message.operation = 2;
+                        break;
+                    case "STATE_OPERATION_DELETE":
+                    case 3:
+                        message.operation = 3;
+                        break;
+                    default:
+                        if (typeof object.operation === "number" && (object.operation | 0) === object.operation)
+                            message.operation = object.operation;
+                    }
+                if (object.data != null)
+                    if (object.data.length)
+                        if (typeof object.data === "string")
+                            $util.base64.decode(object.data, message.data = $util.newBuffer($util.base64.length(object.data)), 0);
+                        else if (object.data.length >= 0)
+                            message.data = object.data;
+                if (object.id != null)
+                    if (typeof object.id !== "string" || object.id.length)
+                        message.id = $String(object.id);
+                if (object.type != null)
+                    if (typeof object.type !== "string" || object.type.length)
+                        message.type = $String(object.type);
+                if (object.headers) {
+                    if (!$util.isObject(object.headers))
+                        throw $TypeError(".fanout.v1.ChangeStateRequest.headers: object expected");
+                    message.headers = {};
+                    for (let keys = $Object.keys(object.headers), i = 0; i < keys.length; ++i) {
+                        if (keys[i] === "__proto__")
+                            $util.makeProp(message.headers, keys[i]);
+                        message.headers[keys[i]] = $String(object.headers[keys[i]]);
+                    }
+                }
+                return message;
+            };
+
+            ChangeStateRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.objects || options.defaults)
+                    object.headers = {};
+                if (options.defaults) {
+                    object.channel = "";
+                    object.operation = options.enums === $String ? "STATE_OPERATION_UNSPECIFIED" : 0;
+                    if (options.bytes === $String)
+                        object.data = "";
+                    else {
+                        object.data = [];
+                        if (options.bytes !== $Array)
+                            object.data = $util.newBuffer(object.data);
+                    }
+                    object.id = "";
+                    object.type = "";
+                }
+                if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
+                    object.channel = message.channel;
+                if (message.operation != null && $Object.hasOwnProperty.call(message, "operation"))
+                    object.operation = options.enums === $String ? $root.fanout.v1.StateOperation[message.operation] === $undefined ? message.operation : $root.fanout.v1.StateOperation[message.operation] : message.operation;
+                if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
+                    object.data = options.bytes === $String ? $util.base64.encode(message.data, 0, message.data.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.data) : message.data;
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.type != null && $Object.hasOwnProperty.call(message, "type"))
+                    object.type = message.type;
+                let keys2;
+                if (message.headers && (keys2 = $Object.keys(message.headers)).length) {
+                    object.headers = {};
+                    for (let j = 0; j < keys2.length; ++j) {
+                        if (keys2[j] === "__proto__")
+                            $util.makeProp(object.headers, keys2[j]);
+                        object.headers[keys2[j]] = message.headers[keys2[j]];
+                    }
+                }
+                return object;
+            };
+
+            ChangeStateRequest.prototype.toJSON = function() {
+                return ChangeStateRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            ChangeStateRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fanout.v1.ChangeStateRequest";
+            };
+
+            return ChangeStateRequest;
+        })();
+
+        v1.ChangeStateResponse = (function() {
+
+            const ChangeStateResponse = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            ChangeStateResponse.prototype.id = "";
+            ChangeStateResponse.prototype.position = null;
+            ChangeStateResponse.prototype.duplicate = false;
+
+            ChangeStateResponse.create = function(properties) {
+                return new ChangeStateResponse(properties);
+            };
+
+            ChangeStateResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+                    writer.uint32(10).string(message.id);
+                if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
+                    $root.fanout.v1.Position.encode(message.position, writer.uint32(18).fork(), _depth + 1).ldelim();
+                if (message.duplicate != null && $Object.hasOwnProperty.call(message, "duplicate") && message.duplicate !== false)
+                    writer.uint32(24).bool(message.duplicate);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            ChangeStateResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fanout.v1.ChangeStateResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.id = value;
+                            else
+                                delete message.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.position = $root.fanout.v1.Position.decode(reader, reader.size(), $undefined, _depth + 1, message.position);
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.duplicate = value;
+                            else
+                                delete message.duplicate;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            ChangeStateResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.fanout.v1.ChangeStateResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fanout.v1.ChangeStateResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fanout.v1.ChangeStateResponse();
+                if (object.id != null)
+                    if (typeof object.id !== "string" || object.id.length)
+                        message.id = $String(object.id);
+                if (object.position != null) {
+                    if (!$util.isObject(object.position))
+                        throw $TypeError(".fanout.v1.ChangeStateResponse.position: object expected");
+                    message.position = $root.fanout.v1.Position.fromObject(object.position, _depth + 1);
+                }
+                if (object.duplicate != null)
+                    if (object.duplicate)
+                        message.duplicate = $Boolean(object.duplicate);
+                return message;
+            };
+
+            ChangeStateResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.id = "";
+                    object.position = null;
+                    object.duplicate = false;
+                }
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
+                    object.position = $root.fanout.v1.Position.toObject(message.position, options, _depth + 1);
+                if (message.duplicate != null && $Object.hasOwnProperty.call(message, "duplicate"))
+                    object.duplicate = message.duplicate;
+                return object;
+            };
+
+            ChangeStateResponse.prototype.toJSON = function() {
+                return ChangeStateResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            ChangeStateResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fanout.v1.ChangeStateResponse";
+            };
+
+            return ChangeStateResponse;
         })();
 
         v1.ClientFrame = (function() {

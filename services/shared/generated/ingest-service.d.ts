@@ -24,4 +24,8 @@ export declare const IngestServiceDefinition: {
     readonly requestStream: true;
     readonly responseStream: true;
   };
+  readonly changeState: GeneratedMethodDefinition<fanout.v1.ChangeStateRequest, fanout.v1.ChangeStateResponse> & {
+    readonly requestStream: false;
+    readonly responseStream: false;
+  };
 };

@@ -32,4 +32,14 @@ export const IngestServiceDefinition = {
     responseSerialize: serialize(fanout.v1.PublishStreamResponse),
     responseDeserialize: deserialize(fanout.v1.PublishStreamResponse),
   },
+  changeState: {
+    path: '/fanout.v1.IngestService/ChangeState',
+    originalName: 'ChangeState',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: serialize(fanout.v1.ChangeStateRequest),
+    requestDeserialize: deserialize(fanout.v1.ChangeStateRequest),
+    responseSerialize: serialize(fanout.v1.ChangeStateResponse),
+    responseDeserialize: deserialize(fanout.v1.ChangeStateResponse),
+  },
 };

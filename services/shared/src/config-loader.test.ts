@@ -222,6 +222,7 @@ describe('configuration', () => {
       'ingest',
       'kafka',
       'log',
+      'state',
       'telemetry',
     ]);
     for (const field of configFields) {

@@ -692,6 +692,31 @@ export const configSchema = z.object({
     .describe(
       'Edge cluster: membership, placement of partitions on edges, routing and rebalancing.',
     ),
+  state: z
+    .object({
+      maxDocumentBytes: positiveInt
+        .max(16 * 1024 * 1024)
+        .default(256 * 1024)
+        .describe(
+          'Largest state document a PUT may set, in bytes of UTF-8 JSON; larger ones get state_too_large. Also bounded by ingest.maxEventBytes.',
+        ),
+      maxPatchBytes: positiveInt
+        .max(16 * 1024 * 1024)
+        .default(64 * 1024)
+        .describe(
+          'Largest RFC 7396 merge patch a PATCH may apply, in bytes of UTF-8 JSON; larger ones get state_too_large. Also bounded by ingest.maxEventBytes.',
+        ),
+      maxDepth: positiveInt
+        .max(1000)
+        .default(64)
+        .describe(
+          'Deepest nesting of arrays and objects in a state document or merge patch; deeper ones get state_invalid.',
+        ),
+    })
+    .prefault({})
+    .describe(
+      'State channels: limits of the JSON documents a channel holds and of the changes that set them (ingest checks them at publish).',
+    ),
 });
 
 export type FanoutConfigInput = z.input<typeof configSchema>;

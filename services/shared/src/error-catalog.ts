@@ -85,6 +85,22 @@ export const errorCatalog = {
     close: null,
     action: 'stop',
   },
+  state_invalid: {
+    message:
+      'The state change is malformed: its document or merge patch is not one well-formed UTF-8 JSON value (a byte order mark or anything after the value is refused), nests deeper than state.maxDepth, or a delete carries a body.',
+    grpc: 'INVALID_ARGUMENT',
+    http: 400,
+    close: null,
+    action: 'stop',
+  },
+  state_too_large: {
+    message:
+      'The state document is larger than state.maxDocumentBytes, or the merge patch larger than state.maxPatchBytes.',
+    grpc: 'INVALID_ARGUMENT',
+    http: 413,
+    close: null,
+    action: 'stop',
+  },
   position_invalid: {
     message: 'The position is not of the form <epoch>:<partition>:<offset>.',
     grpc: 'INVALID_ARGUMENT',

@@ -7,12 +7,19 @@
  */
 import { FanoutError } from './fanout-error.js';
 import { parsePosition } from './position.js';
+import { isStateOperation, type StateOperation } from './state-operation.js';
 
 export interface FanoutEvent {
   /** Producer-assigned or generated id; equal ids are the same event. */
   readonly id: string;
   readonly channel: string;
   readonly type: string;
+  /**
+   * Set when the event changes its channel's state document: `put` (the
+   * payload is the whole new document), `merge` (an RFC 7396 merge patch) or
+   * `delete` (no payload). Absent for an ordinary event.
+   */
+  readonly state?: StateOperation;
   /**
    * The payload parsed, when the content type is JSON (`application/json`,
    * `…+json`) and the payload is JSON; neither this nor `bytes` when the
@@ -82,10 +89,16 @@ export function eventFromJson(value: unknown): FanoutEvent {
   const position = text(body, 'position', true);
   parsePosition(position);
   const contentType = text(body, 'contentType', false);
+  const state = body['state'];
+  // A change this client cannot fold is refused, never read as an ordinary event.
+  if (state !== undefined && state !== null && !isStateOperation(state)) {
+    throw invalid('state must be "put", "merge" or "delete"');
+  }
   return {
     id: text(body, 'id', true),
     channel: text(body, 'channel', true),
     type: text(body, 'type', false),
+    ...(isStateOperation(state) ? { state } : {}),
     ...(typeof base64 === 'string'
       ? { bytes: base64ToBytes(base64) }
       : 'data' in body

@@ -59,6 +59,14 @@ export {
   placePartitions,
 } from './placement.js';
 export type { Placement, PlacementOptions } from './placement.js';
+export {
+  isStateOperation,
+  stateContentTypes,
+  stateOperationNumbers,
+  stateOperationOf,
+  stateOperations,
+} from './state-operation.js';
+export type { StateOperation } from './state-operation.js';
 export { wsJsonCodec } from './ws-json-codec.js';
 export type {
   ClientMessage,

@@ -1,9 +1,10 @@
 /**
  * The binary WebSocket frame of one event, built from the Kafka record value
  * without decoding or re-encoding the event: `ServerFrame.event` (field 4) is
- * an `Event`, and `Event.position` (field 10) comes after every stored field,
- * so the frame is the record value with the encoded position appended, inside
- * one length-delimited field. An edge builds it once per event and sends the
+ * an `Event`, and `Event.position` (field 10) comes after every stored field
+ * but `state` (11), so the frame is the record value with the encoded
+ * position appended, inside one length-delimited field (for a state change,
+ * field 11 then comes before 10, which protobuf allows). An edge builds it once per event and sends the
  * same bytes to every subscriber. Browser-safe.
  */
 import { fanout } from '../generated/fanout.js';
@@ -34,7 +35,8 @@ function writeVarint(target: Uint8Array, at: number, value: number): number {
 /**
  * Encodes `ServerFrame { event }` for a Kafka record value written by
  * `encodeEvent` (which never stores a position) and the record's position.
- * The bytes equal `ServerFrame.encode({ event: { ...decoded, position } })`.
+ * The bytes equal `ServerFrame.encode({ event: { ...decoded, position } })`
+ * for an ordinary event; a state change decodes to the same message.
  */
 export function encodeEventFrame(recordValue: Uint8Array, position: PositionValue): Uint8Array {
   const positionBytes = fanout.v1.Position.encode(position).finish();

@@ -16,6 +16,7 @@ import { FanoutError } from './fanout-error.js';
 import { isChannelPattern } from './channel.js';
 import { formatPosition, parsePosition, type PositionValue } from './position.js';
 import { positionFromProto } from './proto-position.js';
+import { stateOperationOf } from './state-operation.js';
 import { formatStreamCursor, parseStreamCursor } from './stream-cursor.js';
 import type {
   ClientMessage,
@@ -261,10 +262,19 @@ function eventFrom(event: fanout.v1.Event.$Properties): FanoutEvent {
     payload = { bytes };
   }
   const time = millisOf(event.time);
+  const state = stateOperationOf(event.state);
+  // A change this client cannot fold is refused, never read as an ordinary event.
+  if (state === null) {
+    throw new FanoutError(
+      'frame_invalid',
+      `frame from the edge: unknown state operation ${String(event.state)}`,
+    );
+  }
   return {
     id: event.id ?? '',
     channel: event.channel ?? '',
     type: event.type ?? '',
+    ...(state === undefined ? {} : { state }),
     ...payload,
     contentType,
     time: time === undefined ? '' : new Date(time).toISOString(),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeEvent, encodeEvent, type fanout } from '@fanout/shared';
+import { decodeEvent, encodeEvent, fanout } from '@fanout/shared';
 import { EdgeEvent, eventJsonText } from './edge-event.js';
 
 const epoch = 'ww7w7_gUT7WHdd738IhAfQ';
@@ -90,6 +90,54 @@ describe('event JSON', () => {
       'producer',
       'position',
     ]);
+  });
+
+  it('says what a state change does, right after the type; an ordinary event says nothing', () => {
+    const put = parsedText({
+      ...base,
+      type: '',
+      contentType: 'application/json',
+      data: Buffer.from('{"a":1}'),
+      state: fanout.v1.StateOperation.STATE_OPERATION_PUT,
+    });
+    assert.deepEqual(Object.keys(put).slice(0, 5), ['id', 'channel', 'type', 'state', 'data']);
+    assert.equal(put['state'], 'put');
+    assert.deepEqual(put['data'], { a: 1 });
+    const merge = parsedText({
+      ...base,
+      contentType: 'application/merge-patch+json',
+      data: Buffer.from('{"a":null}'),
+      state: fanout.v1.StateOperation.STATE_OPERATION_MERGE,
+    });
+    assert.equal(merge['state'], 'merge');
+    assert.deepEqual(merge['data'], { a: null }, 'a merge patch is JSON (+json)');
+    const removal = parsedText({ ...base, state: fanout.v1.StateOperation.STATE_OPERATION_DELETE });
+    assert.equal(removal['state'], 'delete');
+    assert.equal(removal['contentType'], '');
+    assert.equal('data' in removal || 'dataBase64' in removal, false);
+    // An operation this edge does not know goes out as its number, which clients refuse.
+    // (Field 11, a varint of 9, appended to the record as a newer ingest would write it.)
+    const unknown = decodeEvent(Buffer.concat([encodeEvent(base), Buffer.from([11 << 3, 9])]));
+    assert.equal(
+      (JSON.parse(eventJsonText(unknown, `${epoch}:3:42`)) as Record<string, unknown>)['state'],
+      9,
+    );
+    assert.equal('state' in parsedText({ ...base, contentType: 'text/plain' }), false);
+
+    const value = Buffer.from(
+      encodeEvent({ ...base, state: fanout.v1.StateOperation.STATE_OPERATION_DELETE }),
+    );
+    const event = new EdgeEvent(epoch, 3, { offset: 42, timestamp: 0, value, headers: [] });
+    assert.equal(event.state, 'delete');
+    assert.equal(
+      new EdgeEvent(epoch, 3, {
+        offset: 43,
+        timestamp: 0,
+        value: Buffer.from(encodeEvent(base)),
+        headers: [],
+      }).state,
+      undefined,
+    );
   });
 
   it('is what an EdgeEvent sends, in the JSON frame too', () => {

@@ -8,8 +8,10 @@ import {
   decodeEvent,
   encodeEventFrame,
   formatPositionOf,
+  stateOperationOf,
   type fanout,
   type PositionValue,
+  type StateOperation,
 } from '@fanout/shared';
 import type { LogRecord } from './event-log.js';
 
@@ -19,6 +21,12 @@ export class EdgeEvent {
   readonly position: string;
   readonly channel: string;
   readonly type: string;
+  /**
+   * What the event does to its channel's state document (`Event.state`):
+   * undefined for an ordinary event, null for an operation this edge does
+   * not know (a newer ingest's).
+   */
+  readonly state: StateOperation | undefined | null;
   /** Kafka record timestamp, epoch milliseconds (delivery latency is measured from it). */
   readonly timestamp: number;
   readonly #epoch: string;
@@ -39,6 +47,7 @@ export class EdgeEvent {
     this.#event = decodeEvent(record.value);
     this.channel = this.#event.channel;
     this.type = this.#event.type;
+    this.state = stateOperationOf(this.#event.state);
   }
 
   get positionValue(): PositionValue {
@@ -127,6 +136,9 @@ function jsonDataText(event: fanout.v1.Event, data: Buffer): string | undefined 
 export function eventJsonText(event: fanout.v1.Event, position: string): string {
   const data = Buffer.from(event.data.buffer, event.data.byteOffset, event.data.byteLength);
   let text = `{"id":${JSON.stringify(event.id)},"channel":${JSON.stringify(event.channel)},"type":${JSON.stringify(event.type)}`;
+  // An operation this edge does not know goes out as its number, which a client refuses.
+  const state = stateOperationOf(event.state);
+  if (state !== undefined) text += `,"state":${state === null ? event.state : `"${state}"`}`;
   const json = jsonDataText(event, data);
   if (json !== undefined) text += `,"data":${json}`;
   else if (data.length > 0) text += `,"dataBase64":"${data.toString('base64')}"`;

@@ -1,5 +1,6 @@
 /**
- * The gRPC face of ingest: fanout.v1.IngestService (Publish, PublishStream),
+ * The gRPC face of ingest: fanout.v1.IngestService (Publish, PublishStream,
+ * ChangeState),
  * the standard health service (grpc.health.v1) and server reflection.
  * Errors carry the catalog message in the status details, the catalog code
  * in the `fanout-error-code` trailer and, when the error says how long to
@@ -40,7 +41,12 @@ import { grpcStatusOf } from './grpc-status.js';
 import { encodePublishResponse } from './publish-response.js';
 import { grpcServerCredentials, subjectCommonName, type IngestTls } from '../ingest-tls.js';
 import type { PublisherCredentials, PublisherIdentity } from '../admission/publisher-auth.js';
-import { decodePublishRequest, decodePublishStreamRequest } from './publish-request-decoder.js';
+import {
+  decodeChangeStateRequest,
+  decodePublishRequest,
+  decodePublishStreamRequest,
+} from './publish-request-decoder.js';
+import type { IncomingStateChange } from '../publishing/state-change.js';
 import type { PublishCall, PublishService, Transport } from '../publishing/publish-service.js';
 import {
   grpcBytesPerByte,
@@ -91,6 +97,10 @@ const serviceDefinition = {
   },
   publishStream: {
     ...IngestServiceDefinition.publishStream,
+    requestDeserialize: passThrough,
+  },
+  changeState: {
+    ...IngestServiceDefinition.changeState,
     requestDeserialize: passThrough,
   },
 };
@@ -260,6 +270,39 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     );
   };
 
+  /** ChangeState: one state change, written as one event with `state` set. */
+  const changeState: grpc.handleUnaryCall<Buffer, fanout.v1.ChangeStateResponse> = (
+    call,
+    callback,
+  ) => {
+    const admitted = admittedCall(call.metadata);
+    let change: IncomingStateChange;
+    try {
+      change = decodeChangeStateRequest(call.request);
+      admitted?.reservation.grow(grpcEventBytes);
+    } catch (error) {
+      callback(grpcStatusOf(options.publish.refused(error, 'grpc')));
+      return;
+    }
+    traced(
+      'fanout.v1.IngestService/ChangeState',
+      {
+        ...callFacts(call.metadata, certificateSubjectOf(call)),
+        identity: admitted?.identity,
+      },
+      1,
+      deadlineOf(call, options.defaultTimeoutMs),
+      (publishCall) => options.publish.changeState(change, publishCall, 'grpc'),
+    ).then(
+      (written) => {
+        callback(null, pb.ChangeStateResponse.create(toResult(written)));
+      },
+      (error: unknown) => {
+        callback(grpcStatusOf(toFanoutError(error)));
+      },
+    );
+  };
+
   /**
    * PublishStream: the events read together (in one turn of the event loop)
    * are published together, in one span and one write, and each is
@@ -376,6 +419,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   server.addService(serviceDefinition, {
     publish,
     publishStream,
+    changeState,
   });
 
   const port = await new Promise<number>((resolve, reject) => {

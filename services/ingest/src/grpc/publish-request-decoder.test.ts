@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { FanoutError, fanout } from '@fanout/shared';
 import {
   countPublishEvents,
+  decodeChangeStateRequest,
   decodePublishRequest,
   decodePublishStreamRequest,
 } from './publish-request-decoder.js';
@@ -54,6 +55,39 @@ describe('publish request decoder', () => {
     }
     assert.equal(
       code(() => decodePublishStreamRequest(Buffer.from([0x12, 0x09, 0x01]))),
+      'invalid_argument',
+    );
+  });
+
+  it('decodes a ChangeState message into its change; the operation must be set', () => {
+    const bytes = pb.ChangeStateRequest.encode({
+      channel: 'rooms.1',
+      operation: pb.StateOperation.STATE_OPERATION_MERGE,
+      data: Buffer.from('{"a":null}'),
+      id: 'c-1',
+      type: 'room.state',
+      headers: { tenant: 'acme' },
+    }).finish();
+    const change = decodeChangeStateRequest(bytes);
+    assert.equal(change.channel, 'rooms.1');
+    assert.equal(change.operation, 'merge');
+    assert.equal(Buffer.from(change.data ?? []).toString(), '{"a":null}');
+    assert.equal(change.id, 'c-1');
+    assert.equal(change.type, 'room.state');
+    assert.deepEqual(change.headers, { tenant: 'acme' });
+    const unset = pb.ChangeStateRequest.encode({ channel: 'rooms.1' }).finish();
+    assert.equal(
+      code(() => decodeChangeStateRequest(unset)),
+      'invalid_argument',
+    );
+    // Field 2, a varint of 9: an operation this ingest does not know.
+    const unknown = Buffer.concat([unset, Buffer.from([2 << 3, 9])]);
+    assert.equal(
+      code(() => decodeChangeStateRequest(unknown)),
+      'invalid_argument',
+    );
+    assert.equal(
+      code(() => decodeChangeStateRequest(Buffer.from([0x0a, 0x05]))),
       'invalid_argument',
     );
   });

@@ -5,7 +5,8 @@
  * and a Publish message with more events than a batch may hold is refused
  * (`batch_too_large`) from a scan of its fields, before any event is decoded.
  */
-import { FanoutError, fanout } from '@fanout/shared';
+import { FanoutError, fanout, stateOperationOf, type StateOperation } from '@fanout/shared';
+import type { IncomingStateChange } from '../publishing/state-change.js';
 
 const pb = fanout.v1;
 
@@ -103,4 +104,30 @@ export function decodePublishStreamRequest(bytes: Uint8Array): fanout.v1.Publish
   } catch (error) {
     throw undecodable('PublishStreamRequest', error);
   }
+}
+
+/** Decodes a ChangeState message into the change it asks for; the operation must be set. */
+export function decodeChangeStateRequest(bytes: Uint8Array): IncomingStateChange {
+  let request: fanout.v1.ChangeStateRequest;
+  try {
+    request = pb.ChangeStateRequest.decode(bytes);
+  } catch (error) {
+    throw undecodable('ChangeStateRequest', error);
+  }
+  const operation: StateOperation | undefined | null = stateOperationOf(request.operation);
+  if (operation === undefined || operation === null) {
+    throw new FanoutError(
+      'invalid_argument',
+      `operation: ${String(request.operation)} is not STATE_OPERATION_PUT, _MERGE or _DELETE`,
+      { details: { field: 'operation' } },
+    );
+  }
+  return {
+    channel: request.channel,
+    operation,
+    data: request.data,
+    id: request.id,
+    type: request.type,
+    headers: request.headers,
+  };
 }

@@ -13,6 +13,17 @@
  * errors are `{"error": {"code", "message", "details"}}` with the catalog's
  * HTTP status. Same validation, limits and semantics as gRPC Publish.
  *
+ * State channels (state-change.ts), the same as gRPC ChangeState:
+ *
+ *   PUT    /v1/state/{channel}   content-type: application/json              the whole document
+ *   PATCH  /v1/state/{channel}   content-type: application/merge-patch+json  an RFC 7396 merge patch
+ *   DELETE /v1/state/{channel}   no body
+ *
+ * with an optional `Idempotency-Key` header (the change's id) and `type`
+ * query parameter; the answer is `{"id", "position", "duplicate"}`. A body
+ * over the operation's limit is refused from its Content-Length
+ * (`state_too_large`), a body on DELETE with `state_invalid`.
+ *
  * CORS (`ingest.corsOrigins`): for an allowed `Origin`, preflights are
  * answered and answers carry `Access-Control-Allow-Origin`, so web pages
  * can publish; without the setting no CORS header is sent. The origin
@@ -36,9 +47,11 @@ import {
   toFanoutError,
   toHttpStatus,
   type Logger,
+  type StateOperation,
 } from '@fanout/shared';
 import { context as otelContext, propagation, SpanKind, trace } from '@opentelemetry/api';
 import type { IncomingEvent } from '../publishing/event-validator.js';
+import type { StateLimits } from '../publishing/state-change.js';
 import { verifiedSubjectOf, type IngestTls } from '../ingest-tls.js';
 import { jsonShape } from './json-shape.js';
 import type { PublisherCredentials } from '../admission/publisher-auth.js';
@@ -63,6 +76,8 @@ export interface HttpServerOptions {
   readonly corsOrigins?: readonly string[];
   /** HTTPS (requiring client certificates when it has a client CA); HTTP when undefined. */
   readonly tls?: IngestTls | undefined;
+  /** Limits of state documents and merge patches (the `state` settings). */
+  readonly state: StateLimits;
 }
 
 export interface HttpServer {
@@ -72,6 +87,19 @@ export interface HttpServer {
 
 const tracer = trace.getTracer('fanout-ingest');
 const route = /^\/v1\/channels\/([^/]+)\/events$/;
+const stateRoute = /^\/v1\/state\/([^/]+)$/;
+/** The state operation of each method of the state route. */
+const stateMethods: Readonly<Record<string, StateOperation>> = {
+  PUT: 'put',
+  PATCH: 'merge',
+  DELETE: 'delete',
+};
+/** The media type a state route method's body must have. */
+const stateMediaTypes: Readonly<Record<StateOperation, string>> = {
+  put: 'application/json',
+  merge: 'application/merge-patch+json',
+  delete: '',
+};
 /** Deepest nesting of arrays and objects in a body (the envelope takes 3 levels). */
 export const maxJsonDepth = 64;
 
@@ -107,13 +135,14 @@ async function readBody(
   limit: number,
   reservation: Reservation,
   reserved: number,
+  overLimit: (limit: number) => FanoutError = tooLarge,
 ): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     const buffer = chunk as Buffer;
     size += buffer.length;
-    if (size > limit) throw tooLarge(limit);
+    if (size > limit) throw overLimit(limit);
     if (size > reserved) {
       reservation.grow(httpBytesPerByte * (size - reserved));
       reserved = size;
@@ -142,6 +171,35 @@ function parseBody(body: Buffer, reservation: Reservation): unknown {
 
 function invalid(field: string, message: string): FanoutError {
   return new FanoutError('invalid_argument', `${field}: ${message}`, { details: { field } });
+}
+
+/** The refusal of a state body over `limit` bytes. */
+function stateOverLimit(operation: StateOperation): (limit: number) => FanoutError {
+  if (operation === 'delete') {
+    return () =>
+      new FanoutError('state_invalid', 'data: a delete carries no document', {
+        details: { field: 'data' },
+      });
+  }
+  const what = operation === 'put' ? 'document' : 'merge patch';
+  return (limit) =>
+    new FanoutError('state_too_large', `data: the ${what} is larger than ${limit} bytes`, {
+      details: { field: 'data', limit },
+    });
+}
+
+/** The media type of a request's body, lower case, without parameters. */
+function mediaTypeOf(request: IncomingMessage): string {
+  return (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+/** The channel of a route's path segment. */
+function channelOf(segment: string | undefined): string {
+  try {
+    return decodeURIComponent(segment ?? '');
+  } catch {
+    throw new FanoutError('channel_invalid', 'the channel in the path is not valid URL encoding');
+  }
 }
 
 function toIncoming(value: unknown, channel: string, field: string): IncomingEvent {
@@ -204,21 +262,25 @@ function eventsOf(parsed: unknown, channel: string, request: IncomingMessage): I
 }
 
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
-  const cors = new CorsPolicy({
-    allowedOrigins: options.corsOrigins ?? [],
-    methods: ['POST'],
-    requestHeaders: [
-      'content-type',
-      'authorization',
-      'idempotency-key',
-      'x-api-key',
-      'traceparent',
-      'tracestate',
-    ],
-    // A page must be able to read when to retry a 429 or a 503.
-    exposedHeaders: ['retry-after'],
-    maxAgeSeconds: 600,
-  });
+  /** The CORS policy of a route: the same but for the methods it allows. */
+  const corsPolicy = (methods: readonly string[]): CorsPolicy =>
+    new CorsPolicy({
+      allowedOrigins: options.corsOrigins ?? [],
+      methods,
+      requestHeaders: [
+        'content-type',
+        'authorization',
+        'idempotency-key',
+        'x-api-key',
+        'traceparent',
+        'tracestate',
+      ],
+      // A page must be able to read when to retry a 429 or a 503.
+      exposedHeaders: ['retry-after'],
+      maxAgeSeconds: 600,
+    });
+  const cors = corsPolicy(['POST']);
+  const stateCors = corsPolicy(['PUT', 'PATCH', 'DELETE']);
 
   /** Adds the CORS answer for an allowed Origin; true when the origin is allowed. */
   function allowOrigin(request: IncomingMessage, response: ServerResponse): boolean {
@@ -237,11 +299,19 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       throw new FanoutError('not_found', 'the request target is not a path of this server');
     }
     const match = route.exec(url.pathname);
-    if (match === null) throw new FanoutError('not_found', `no route ${url.pathname}`);
+    const stateMatch = match === null ? stateRoute.exec(url.pathname) : null;
+    if (match === null && stateMatch === null) {
+      throw new FanoutError('not_found', `no route ${url.pathname}`);
+    }
     const allowed = allowOrigin(request, response);
     if (request.method === 'OPTIONS' && allowed) {
-      response.writeHead(204, Object.fromEntries(cors.preflightHeaders()));
+      const policy = stateMatch === null ? cors : stateCors;
+      response.writeHead(204, Object.fromEntries(policy.preflightHeaders()));
       response.end();
+      return;
+    }
+    if (stateMatch !== null) {
+      await changeState(request, response, url, stateMatch[1]);
       return;
     }
     if (request.method !== 'POST') {
@@ -251,25 +321,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         `${request.method ?? ''} is not allowed; use POST`,
       );
     }
-    const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-    if (mediaType !== 'application/json') {
+    if (mediaTypeOf(request) !== 'application/json') {
       throw new FanoutError(
         'content_type_not_allowed',
         'the request body must be application/json',
       );
     }
-    let channel: string;
-    try {
-      channel = decodeURIComponent(match[1] ?? '');
-    } catch {
-      throw new FanoutError('channel_invalid', 'the channel in the path is not valid URL encoding');
-    }
-    const apiKey = request.headers['x-api-key'];
-    const credentials: PublisherCredentials = {
-      authorization: request.headers.authorization,
-      apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey,
-      certificateSubject: options.tls === undefined ? undefined : verifiedSubjectOf(request.socket),
-    };
+    const channel = channelOf(match?.[1]);
+    const credentials = credentialsOf(request);
     const identity = await options.publish.authenticate(credentials, 'http');
     // Node refuses a malformed Content-Length; a chunked body has none.
     const declared = Number(request.headers['content-length'] ?? 0) || 0;
@@ -284,6 +343,123 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     }
     try {
       await publishBody(request, response, channel, credentials, identity, reservation, declared);
+    } finally {
+      reservation.release();
+    }
+  }
+
+  function credentialsOf(request: IncomingMessage): PublisherCredentials {
+    const apiKey = request.headers['x-api-key'];
+    return {
+      authorization: request.headers.authorization,
+      apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey,
+      certificateSubject: options.tls === undefined ? undefined : verifiedSubjectOf(request.socket),
+    };
+  }
+
+  /** The trace context of a publish, from the span it runs in. */
+  function publishCall(
+    credentials: PublisherCredentials,
+    identity: PublishCall['identity'],
+  ): PublishCall {
+    const carrier: Record<string, string> = {};
+    propagation.inject(otelContext.active(), carrier);
+    return {
+      credentials,
+      identity,
+      deadline: Date.now() + options.timeoutMs,
+      ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
+      ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
+    };
+  }
+
+  /** PUT, PATCH or DELETE /v1/state/{channel}. */
+  async function changeState(
+    request: IncomingMessage,
+    response: ServerResponse,
+    url: URL,
+    segment: string | undefined,
+  ): Promise<void> {
+    const method = request.method ?? '';
+    const operation = Object.hasOwn(stateMethods, method) ? stateMethods[method] : undefined;
+    if (operation === undefined) {
+      response.setHeader('allow', 'PUT, PATCH, DELETE');
+      throw new FanoutError(
+        'method_not_allowed',
+        `${request.method ?? ''} is not allowed; use PUT, PATCH or DELETE`,
+      );
+    }
+    const wanted = stateMediaTypes[operation];
+    if (wanted !== '' && mediaTypeOf(request) !== wanted) {
+      throw new FanoutError(
+        'content_type_not_allowed',
+        `the body of ${request.method ?? ''} /v1/state/{channel} must be ${wanted}`,
+      );
+    }
+    const channel = channelOf(segment);
+    const credentials = credentialsOf(request);
+    const identity = await options.publish.authenticate(credentials, 'http');
+    const limit =
+      operation === 'put'
+        ? options.state.maxDocumentBytes
+        : operation === 'merge'
+          ? options.state.maxPatchBytes
+          : 0;
+    const overLimit = stateOverLimit(operation);
+    const declared = Number(request.headers['content-length'] ?? 0) || 0;
+    if (declared > limit) throw options.publish.refused(overLimit(limit), 'http');
+    let reservation: Reservation;
+    try {
+      reservation = options.budget.reserve(request.socket, httpBytesPerByte * declared);
+    } catch (error) {
+      throw options.publish.refused(error, 'http');
+    }
+    try {
+      let data: Buffer;
+      try {
+        data = await readBody(request, limit, reservation, declared, overLimit);
+        reservation.grow(jsonShape(data, options.state.maxDepth).tokens * jsonTokenBytes);
+      } catch (error) {
+        throw options.publish.refused(
+          error instanceof FanoutError
+            ? error
+            : invalid(
+                'body',
+                `not read whole (${error instanceof Error ? error.message : String(error)})`,
+              ),
+          'http',
+        );
+      }
+      const key = request.headers['idempotency-key'];
+      const type = url.searchParams.get('type');
+      const parent = propagation.extract(otelContext.active(), request.headers);
+      const written = await tracer.startActiveSpan(
+        `${request.method ?? ''} /v1/state/{channel}`,
+        { kind: SpanKind.SERVER, attributes: { 'fanout.state.operation': operation } },
+        parent,
+        async (span) => {
+          try {
+            return await options.publish.changeState(
+              {
+                channel,
+                operation,
+                data,
+                ...(typeof key === 'string' && key !== '' ? { id: key } : {}),
+                ...(type !== null ? { type } : {}),
+              },
+              publishCall(credentials, identity),
+              'http',
+            );
+          } finally {
+            span.end();
+          }
+        },
+      );
+      send(response, 200, {
+        id: written.id,
+        position: formatPosition(written.position),
+        duplicate: written.duplicate,
+      });
     } finally {
       reservation.release();
     }
@@ -320,17 +496,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       { kind: SpanKind.SERVER, attributes: { 'fanout.events': events.length } },
       parent,
       async (span) => {
-        const carrier: Record<string, string> = {};
-        propagation.inject(otelContext.active(), carrier);
-        const call: PublishCall = {
-          credentials,
-          identity,
-          deadline: Date.now() + options.timeoutMs,
-          ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
-          ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
-        };
         try {
-          return await options.publish.publish(events, call, 'http');
+          return await options.publish.publish(events, publishCall(credentials, identity), 'http');
         } finally {
           span.end();
         }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeEvent, encodeEvent } from '@fanout/shared';
+import { decodeEvent, encodeEvent, fanout, type StateOperation } from '@fanout/shared';
 import { encodeEnvelope, encodeEnvelopeTail } from './envelope-encoder.js';
 
 interface Case {
@@ -15,7 +15,14 @@ interface Case {
   readonly producer: string;
   readonly traceparent?: string;
   readonly tracestate?: string;
+  readonly state?: StateOperation;
 }
+
+const stateNumbers: Record<StateOperation, fanout.v1.StateOperation> = {
+  put: fanout.v1.StateOperation.STATE_OPERATION_PUT,
+  merge: fanout.v1.StateOperation.STATE_OPERATION_MERGE,
+  delete: fanout.v1.StateOperation.STATE_OPERATION_DELETE,
+};
 
 const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const base: Case = {
@@ -57,6 +64,30 @@ const cases: Case[] = [
     traceparent,
     tracestate: 's'.repeat(200),
   },
+  {
+    ...base,
+    name: 'state put',
+    type: '',
+    data: new TextEncoder().encode('{"a":1}'),
+    state: 'put',
+  },
+  {
+    ...base,
+    name: 'state merge with trace context',
+    data: new TextEncoder().encode('{"a":null}'),
+    contentType: 'application/merge-patch+json',
+    traceparent,
+    state: 'merge',
+  },
+  {
+    ...base,
+    name: 'state delete: no data, no content type, no producer',
+    type: '',
+    data: new Uint8Array(0),
+    contentType: '',
+    producer: '',
+    state: 'delete',
+  },
 ];
 
 describe('envelope encoder', () => {
@@ -64,7 +95,14 @@ describe('envelope encoder', () => {
     it(`writes the generated encoder's bytes: ${c.name}`, () => {
       const tail = encodeEnvelopeTail(c.timeMs, c.producer, c.traceparent, c.tracestate);
       const ours = encodeEnvelope(
-        { id: c.id, type: c.type, data: c.data, contentType: c.contentType, headers: c.headers },
+        {
+          id: c.id,
+          type: c.type,
+          data: c.data,
+          contentType: c.contentType,
+          headers: c.headers,
+          ...(c.state ? { state: c.state } : {}),
+        },
         Buffer.from(c.channel, 'utf8'),
         tail,
       );
@@ -83,11 +121,13 @@ describe('envelope encoder', () => {
           ? { trace: { traceparent: c.traceparent, tracestate: c.tracestate ?? '' } }
           : {}),
         producer: c.producer,
+        ...(c.state ? { state: stateNumbers[c.state] } : {}),
       });
       assert.deepEqual(ours, Buffer.from(expected));
       const decoded = decodeEvent(ours);
       assert.equal(decoded.channel, c.channel);
       assert.deepEqual(decoded.headers, c.headers);
+      assert.equal(decoded.state, c.state ? stateNumbers[c.state] : 0);
     });
   }
 

@@ -7,6 +7,7 @@
  * (`EnvelopeTail`); the channel's bytes come from the writer's route cache.
  * The tests compare both encoders byte for byte.
  */
+import { stateOperationNumbers, type StateOperation } from '@fanout/shared';
 import { fieldSize, varintSize, writeBytes, writeString, writeVarint } from '../proto-wire.js';
 
 /** Fields 6 (time), 8 (trace) and 9 (producer), shared by the events of one publish. */
@@ -24,6 +25,8 @@ export interface EnvelopeFields {
   readonly data: Uint8Array;
   readonly contentType: string;
   readonly headers: Readonly<Record<string, string>>;
+  /** Field 11, for a state change; absent for an ordinary event. */
+  readonly state?: StateOperation | undefined;
 }
 
 /** Encodes the per-publish fields; `time` in epoch milliseconds. */
@@ -74,8 +77,8 @@ export function encodeEnvelopeTail(
 }
 
 /**
- * The envelope of one event: fields 1, 3-5 and 7 from the event, 2 from the
- * channel's UTF-8 bytes, 6, 8 and 9 from the tail.
+ * The envelope of one event: fields 1, 3-5, 7 and 11 from the event, 2 from
+ * the channel's UTF-8 bytes, 6, 8 and 9 from the tail.
  */
 export function encodeEnvelope(
   fields: EnvelopeFields,
@@ -89,6 +92,8 @@ export function encodeEnvelope(
   const channelLength = channel.byteLength;
   const dataLength = fields.data.byteLength;
   const headerNames = Object.keys(fields.headers);
+  // Field 11 is a varint of one byte (the enum's values are below 128).
+  const state = fields.state === undefined ? 0 : stateOperationNumbers[fields.state];
   let headersSize = 0;
   let headerLengths: number[] | undefined;
   if (headerNames.length > 0) {
@@ -110,7 +115,8 @@ export function encodeEnvelope(
     (contentTypeLength > 0 ? fieldSize(contentTypeLength) : 0) +
     tail.time.byteLength +
     headersSize +
-    tail.traceAndProducer.byteLength;
+    tail.traceAndProducer.byteLength +
+    (state !== 0 ? 2 : 0);
   const buffer = Buffer.allocUnsafe(size);
   let offset = 0;
   if (idLength > 0) offset = writeString(buffer, offset, (1 << 3) | 2, fields.id, idLength);
@@ -134,5 +140,10 @@ export function encodeEnvelope(
     }
   }
   buffer.set(tail.traceAndProducer, offset);
+  if (state !== 0) {
+    offset += tail.traceAndProducer.byteLength;
+    buffer[offset++] = 11 << 3;
+    buffer[offset] = state;
+  }
   return buffer;
 }

@@ -4,7 +4,7 @@
  * throws a FanoutError naming the event and field, and nothing is written.
  */
 import { randomUUID } from 'node:crypto';
-import { assertValidChannel, FanoutError } from '@fanout/shared';
+import { assertValidChannel, FanoutError, type StateOperation } from '@fanout/shared';
 
 export interface PublishLimits {
   readonly maxEventBytes: number;
@@ -35,6 +35,8 @@ export interface PreparedEvent {
   readonly headers: Readonly<Record<string, string>>;
   /** Bytes of data, type, content type and headers, counted against maxEventBytes. */
   readonly size: number;
+  /** Set for a state change (state-change.ts); absent for an ordinary event. */
+  readonly state?: StateOperation;
 }
 
 const idPattern = /^[A-Za-z0-9._:~-]{1,128}$/;

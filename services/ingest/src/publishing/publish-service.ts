@@ -4,7 +4,7 @@
  * and is within its rate, write, count. The gRPC and HTTP servers are thin
  * adapters around this. Nothing of a rejected batch is written.
  */
-import { FanoutError, toFanoutError } from '@fanout/shared';
+import { FanoutError, toFanoutError, type ErrorCode } from '@fanout/shared';
 import {
   prepareBatch,
   prepareEvent,
@@ -12,6 +12,7 @@ import {
   type PreparedEvent,
   type PublishLimits,
 } from './event-validator.js';
+import { prepareStateChange, type IncomingStateChange, type StateLimits } from './state-change.js';
 import type {
   EventWriter,
   WriteContext,
@@ -45,6 +46,11 @@ export interface PublishCall {
   readonly tracestate?: string;
 }
 
+/** Whether a failure is the caller's (`rejected`) or the service's (`failed`). */
+function failureOutcome(code: ErrorCode): 'rejected' | 'failed' {
+  return code === 'kafka_unavailable' || code === 'deadline_exceeded' ? 'failed' : 'rejected';
+}
+
 /** What the writer stores of a call: the publisher's name (the envelope's `producer`), its deadline and trace context. */
 function writeContext(producer: string, call: PublishCall): WriteContext {
   return {
@@ -62,6 +68,7 @@ export class PublishService {
     private readonly auth: PublisherAuth,
     private readonly rateLimiter: PublisherRateLimiter,
     private readonly metrics: IngestMetrics,
+    private readonly stateLimits: StateLimits,
   ) {}
 
   get ready(): boolean {
@@ -106,6 +113,38 @@ export class PublishService {
     } catch (error) {
       throw this.failed(error, events.length, transport);
     }
+  }
+
+  /**
+   * Writes one change of a channel's state document: one event with its
+   * `state` set, through the same authorization, rate limit, idempotency
+   * and writer as a publish; throws a FanoutError.
+   */
+  async changeState(
+    change: IncomingStateChange,
+    call: PublishCall,
+    transport: Transport,
+  ): Promise<WrittenEvent> {
+    const operation = change.operation;
+    this.metrics.batchEvents.observe({ transport }, 1);
+    let written: WrittenEvent | undefined;
+    try {
+      const identity = call.identity ?? (await this.auth.authenticate(call.credentials));
+      const prepared = [prepareStateChange(change, this.stateLimits, this.limits)];
+      this.auth.authorize(identity, prepared);
+      this.rateLimiter.take(identity.name, 1);
+      [written] = await this.writer.write(prepared, writeContext(identity.name, call));
+      if (written === undefined) throw new FanoutError('internal', 'the writer answered no result');
+      this.countOutcomes([written], prepared, transport);
+    } catch (error) {
+      const failure = this.failed(error, 1, transport);
+      const outcome = failureOutcome(failure.code);
+      this.metrics.stateChanges.inc({ transport, operation, outcome });
+      throw failure;
+    }
+    const outcome = written.duplicate ? 'duplicate' : 'written';
+    this.metrics.stateChanges.inc({ transport, operation, outcome });
+    return written;
   }
 
   /**
@@ -202,9 +241,7 @@ export class PublishService {
     perEvent = false,
   ): FanoutError {
     const fanoutError = toFanoutError(error);
-    const rejected =
-      fanoutError.code !== 'kafka_unavailable' && fanoutError.code !== 'deadline_exceeded';
-    this.metrics.events.inc({ transport, outcome: rejected ? 'rejected' : 'failed' }, count);
+    this.metrics.events.inc({ transport, outcome: failureOutcome(fanoutError.code) }, count);
     this.metrics.errors.inc({ transport, code: fanoutError.code }, perEvent ? count : 1);
     return fanoutError;
   }
