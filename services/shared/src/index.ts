@@ -66,6 +66,7 @@ export {
   toGrpcStatus,
   toHttpStatus,
   writeJsonFrame,
+  batchFrameOverhead,
   encodeJsonBatchFrame,
   wsJsonCodec,
   wsProtoCodec,

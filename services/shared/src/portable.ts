@@ -47,6 +47,7 @@ export {
   toGrpcStatus,
   toHttpStatus,
   writeJsonFrame,
+  batchFrameOverhead,
   encodeJsonBatchFrame,
   wsJsonCodec,
 } from './portable-core.js';

@@ -288,6 +288,14 @@ export function decodeServerFrame(text: string): ServerMessage {
 }
 
 /**
+ * Bytes a batch frame adds to the event frames of its events, at most: in
+ * JSON `{"batch":{"events":[`, the commas and `]}}`, less the events' own
+ * `{"event":` and `}` (22 bytes for two events, fewer for more); in protobuf
+ * the `batch` field's key and length (at most 6).
+ */
+export const batchFrameOverhead = 22;
+
+/**
  * The text of a `batch` frame of events given as their JSON object texts
  * (the text of each `event` frame's body), in order: built by concatenation,
  * without parsing or encoding an event again.

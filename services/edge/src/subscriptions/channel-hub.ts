@@ -24,6 +24,7 @@
  * writes as one batch frame (WebSocket) or one corked write (SSE).
  */
 import {
+  batchFrameOverhead,
   encodeEventBatchFrame,
   encodeJsonBatchFrame,
   FanoutError,
@@ -913,7 +914,7 @@ export class ChannelHub implements PartitionSink {
   #addToBatch(entry: TopicEntry, event: EdgeEvent, publish: TopicPublisher): number {
     const bytes = entry.format === 'proto' ? event.protoFrame.byteLength : event.jsonFrameBytes;
     const max = this.#options.batchMaxBytes ?? defaultBatchMaxBytes;
-    if (entry.pending !== undefined && entry.pendingBytes + bytes > max) {
+    if (entry.pending !== undefined && entry.pendingBytes + bytes + batchFrameOverhead > max) {
       this.#flushBatch(entry, publish);
     }
     if (entry.pending === undefined) {
@@ -948,8 +949,8 @@ export class ChannelHub implements PartitionSink {
       publish(entry.topic, frame, true, frame.byteLength);
     } else {
       const frame = encodeJsonBatchFrame(events.map((event) => event.json));
-      // An upper bound: every `{"event":...}` is longer than its place in the batch.
-      publish(entry.topic, frame, false, entry.pendingBytes);
+      // An upper bound of its UTF-8 length, without measuring it.
+      publish(entry.topic, frame, false, entry.pendingBytes + batchFrameOverhead);
     }
     entry.pending = undefined;
     entry.pendingBytes = 0;

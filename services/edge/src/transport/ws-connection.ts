@@ -7,6 +7,7 @@
  */
 import {
   actionForCloseCode,
+  batchFrameOverhead,
   encodeEventBatchFrame,
   encodeJsonBatchFrame,
   toCloseCode,
@@ -240,7 +241,8 @@ export class WsConnection implements Subscriber {
   /** Adds an event to the batch frame being gathered, sending the batch first when it is full. */
   #gather(event: EdgeEvent, subscription: Subscription): void {
     const bytes = this.format === 'proto' ? event.protoFrame.byteLength : event.jsonFrameBytes;
-    if (this.#pending && this.#pending.bytes + bytes > this.#context.config.batchMaxBytes) {
+    const max = this.#context.config.batchMaxBytes;
+    if (this.#pending && this.#pending.bytes + bytes + batchFrameOverhead > max) {
       this.#flush();
       if (this.ending) return;
     }
