@@ -222,8 +222,10 @@ async function measureFanout(
   const expected = events * subscribersPerChannel;
   const deadline = Date.now() + 30_000;
   let received: number;
+  let frames: number;
   for (;;) {
     received = clients.reduce((sum, client) => sum + client.events, 0) - eventsBefore;
+    frames = clients.reduce((sum, client) => sum + client.frames, 0) - framesBefore;
     if (received >= expected || Date.now() > deadline) break;
     await sleep(20);
   }
@@ -238,8 +240,7 @@ async function measureFanout(
     expected,
     received,
     deliveriesPerSecond: received / elapsed,
-    framesPerSecond:
-      (clients.reduce((sum, client) => sum + client.frames, 0) - framesBefore) / elapsed,
+    framesPerSecond: frames / elapsed,
     edgeCpu: edgeCpu / elapsed,
     deliveriesPerCpuSecond: edgeCpu > 0 ? received / edgeCpu : Number.NaN,
     clientCpu: (clientUsage.user + clientUsage.system) / 1e6 / elapsed,
