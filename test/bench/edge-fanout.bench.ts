@@ -40,7 +40,7 @@ import type { Producer } from 'kafkajs';
 import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
 import { benchSubprotocol } from './fanout-client.js';
 import { LatencySampler, percentile } from './latency-sampling.js';
-import { cpuSeconds, machineSummary, rssBytes } from './process-stats.js';
+import { cpuSeconds, cpuTimes, machineSummary, rssBytes } from './process-stats.js';
 import { RawWsClient } from '../support/raw-ws-client.js';
 import { newestPosition, timeResume } from './resume-timer.js';
 
@@ -190,6 +190,8 @@ interface FanoutResult {
   /** WebSocket frames the subscribers received per second (a batch frame holds several deliveries). */
   readonly framesPerSecond: number;
   readonly edgeCpu: number;
+  /** The part of `edgeCpu` spent in the kernel (system time): socket writes, loopback delivery. */
+  readonly edgeSystemCpu: number;
   readonly deliveriesPerCpuSecond: number;
   /** CPU of this process (producer and clients), as a share of one core. */
   readonly clientCpu: number;
@@ -216,6 +218,7 @@ async function measureFanout(
   const eventsBefore = clients.reduce((sum, client) => sum + client.events, 0);
   const framesBefore = clients.reduce((sum, client) => sum + client.frames, 0);
   const cpuBefore = cpuSeconds(edge.pid) ?? 0;
+  const systemBefore = cpuTimes(edge.pid)?.system ?? 0;
   const clientCpuBefore = process.cpuUsage();
   const started = performance.now();
   const events = await publishAtRate(channels, rate, seconds);
@@ -231,6 +234,7 @@ async function measureFanout(
   }
   const elapsed = (performance.now() - started) / 1000;
   const edgeCpu = (cpuSeconds(edge.pid) ?? 0) - cpuBefore;
+  const edgeSystemCpu = (cpuTimes(edge.pid)?.system ?? 0) - systemBefore;
   const clientUsage = process.cpuUsage(clientCpuBefore);
   const sorted = (await sampler.collect()).sort((a, b) => a - b);
   await sampler.close();
@@ -242,6 +246,7 @@ async function measureFanout(
     deliveriesPerSecond: received / elapsed,
     framesPerSecond: frames / elapsed,
     edgeCpu: edgeCpu / elapsed,
+    edgeSystemCpu: edgeSystemCpu / elapsed,
     deliveriesPerCpuSecond: edgeCpu > 0 ? received / edgeCpu : Number.NaN,
     clientCpu: (clientUsage.user + clientUsage.system) / 1e6 / elapsed,
     p50Ms: percentile(sorted, 50),
