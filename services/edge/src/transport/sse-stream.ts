@@ -257,6 +257,11 @@ export class SseStream implements Subscriber {
     if (this.#gathered) {
       this.#gathered.push(frame);
       this.#gatheredBytes += frame.length;
+      // A large fetch is written in parts: never more than the limit past it.
+      if (this.bufferedBytes() > this.options.config.maxBackpressureBytes) {
+        this.#writeGathered();
+        this.#gathered = [];
+      }
       return;
     }
     this.response.cork(() => {
