@@ -123,6 +123,8 @@ export abstract class ClusterClient {
   #closedAt: number | undefined;
   #closedFrom = '';
   #failures = 0;
+  /** This connection went to any live edge because the owner did not answer. */
+  #fallback = false;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -155,6 +157,7 @@ export abstract class ClusterClient {
     let url: string | undefined;
     if (this.#hint !== undefined && live.includes(this.#hint)) url = this.#hint;
     else if (this.#failures === 0) url = this.router.owner(this.partitions, this.id);
+    this.#fallback = url === undefined;
     url ??= this.router.any();
     this.#hint = undefined;
     if (url === undefined) {
@@ -198,6 +201,23 @@ export abstract class ClusterClient {
       });
       this.#closedAt = undefined;
     }
+  }
+
+  /**
+   * A subscribe answer named an owner edge. Like the client library's
+   * placement-aware router, a client that landed on a non-owner because its
+   * owner did not answer (a fallback connection) moves there now, before it
+   * counts as live; one that chose its edge by placement stays (edges agree
+   * on placement only once membership has settled).
+   */
+  protected ownerHinted(hint: string | undefined): boolean {
+    if (!this.#fallback || hint === undefined || hint === '' || hint === this.url) return false;
+    if (!this.router.liveUrls().includes(hint)) return false;
+    this.note(`owner hint ${hint}: moving`);
+    this.#fallback = false;
+    this.#hint = hint;
+    this.disconnect();
+    return true;
   }
 
   protected hinted(hint: unknown): void {
@@ -307,12 +327,17 @@ export class WsClusterClient extends ClusterClient {
     }
     const subscribed = frame['subscribed'];
     if (subscribed !== undefined) {
-      const states = subscribed['subscriptions'] as { channel: string; position?: string }[];
+      const states = subscribed['subscriptions'] as {
+        channel: string;
+        position?: string;
+        hint?: string;
+      }[];
       for (const state of states) {
         if (state.position === undefined) continue;
         this.#epoch ||= state.position.slice(0, state.position.indexOf(':'));
         this.started(state.channel, offsetOfPosition(state.position));
       }
+      if (states.some((state) => this.ownerHinted(state.hint))) return;
       this.answered();
       return;
     }
@@ -387,6 +412,7 @@ export class SseClusterClient extends ClusterClient {
         });
         this.#cursor ??= body.cursor;
       }
+      if (this.ownerHinted(body.hint)) return;
       this.answered();
     } else if (kind === 'disconnect') {
       this.note(`disconnect ${data}`);
