@@ -11,6 +11,7 @@
  *
  *   npm run cluster -- up          build what is missing, start everything, wait for the node
  *   npm run cluster -- install     helm install the chart with the local images (values below)
+ *   npm run cluster -- upgrade ARGS...   helm upgrade it with the same values and ARGS (--set ...)
  *   npm run cluster -- uninstall   helm uninstall it
  *   npm run cluster -- status      processes, network and node, as JSON
  *   npm run cluster -- env         KUBECONFIG and addresses, as shell assignments
@@ -1287,6 +1288,34 @@ export async function install(extraArgs = []) {
   return services();
 }
 
+/**
+ * `helm upgrade` of the installed release with the values `install` wrote and
+ * more helm arguments (e.g. `--set edge.replicaCount=4`), without loading the
+ * images or creating the topic again; waits until every pod of the new
+ * revision is Ready. Arguments of an earlier `install` or `upgrade` are not
+ * kept: give every `--set` the release should keep.
+ * @param {readonly string[]} [extraArgs]
+ */
+export async function upgrade(extraArgs = []) {
+  const p = paths();
+  if (!existsSync(p.values)) throw new Error(`no ${p.values}: run install first`);
+  log(`helm upgrade ${release.name} helm/fanout ${extraArgs.join(' ')}`);
+  await helm([
+    'upgrade',
+    release.name,
+    join(repoRoot, 'helm', 'fanout'),
+    '--namespace',
+    release.namespace,
+    '--values',
+    p.values,
+    ...extraArgs,
+    '--wait',
+    '--timeout',
+    '10m',
+  ]);
+  return services();
+}
+
 export async function uninstall() {
   await helm([
     'uninstall',
@@ -1330,6 +1359,9 @@ async function main() {
     case 'install':
       console.log(JSON.stringify(await install(rest), null, 2));
       return 0;
+    case 'upgrade':
+      console.log(JSON.stringify(await upgrade(rest), null, 2));
+      return 0;
     case 'uninstall':
       await uninstall();
       return 0;
@@ -1351,7 +1383,7 @@ async function main() {
     }
     default:
       console.error(
-        'usage: node deploy/tools/local-cluster.mjs up | down [--purge] | status | install [helm args] | uninstall | env | kubectl ARGS...',
+        'usage: node deploy/tools/local-cluster.mjs up | down [--purge] | status | install [helm args] | upgrade [helm args] | uninstall | env | kubectl ARGS...',
       );
       return 2;
   }

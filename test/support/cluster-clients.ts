@@ -246,8 +246,14 @@ export class WsClusterClient extends ClusterClient {
   #epoch = '';
 
   protected open(url: string): void {
-    const port = Number(new URL(url).port);
-    const socket = new RawWsClient(port, '/v1/ws', 'fanout.json.v1');
+    const target = new URL(url);
+    const socket = new RawWsClient(
+      Number(target.port),
+      '/v1/ws',
+      'fanout.json.v1',
+      undefined,
+      target.hostname,
+    );
     this.#socket = socket;
     let ended = false;
     const end = (): void => {
