@@ -12,6 +12,7 @@
  *   npm run cluster -- up          build what is missing, start everything, wait for the node
  *   npm run cluster -- install     helm install the chart with the local images (values below)
  *   npm run cluster -- upgrade ARGS...   helm upgrade it with the same values and ARGS (--set ...)
+ *   npm run cluster -- k6 [SCRIPT] [NAME=VALUE ...]   the k6 Job against the release (local-cluster-k6.mjs)
  *   npm run cluster -- uninstall   helm uninstall it
  *   npm run cluster -- status      processes, network and node, as JSON
  *   npm run cluster -- env         KUBECONFIG and addresses, as shell assignments
@@ -1316,6 +1317,28 @@ export async function upgrade(extraArgs = []) {
   return services();
 }
 
+/**
+ * Runs the k6 Job (deploy/k6/k6-job.yaml) in the cluster against the release
+ * (deploy/tools/local-cluster-k6.mjs); its log.
+ * @param {string | undefined} script a script of test/load/ (default ws-subscribers.js)
+ * @param {Record<string, string>} env more environment of k6 (FANOUT_LOAD_*)
+ */
+export async function k6(script, env = {}) {
+  const { runK6Job } = await import('./local-cluster-k6.mjs');
+  const p = paths();
+  return runK6Job(
+    {
+      repoRoot,
+      namespace: release.namespace,
+      log,
+      api: (method, path, body) => apiRequest(method, path, body),
+      importImage: (archive, name) => importImage(p, archive, name),
+      services,
+    },
+    { ...(script === undefined ? {} : { script }), env },
+  );
+}
+
 export async function uninstall() {
   await helm([
     'uninstall',
@@ -1362,6 +1385,17 @@ async function main() {
     case 'upgrade':
       console.log(JSON.stringify(await upgrade(rest), null, 2));
       return 0;
+    case 'k6': {
+      const script = rest.find((arg) => !arg.includes('='));
+      const env = Object.fromEntries(
+        rest
+          .filter((arg) => arg.includes('='))
+          .map((arg) => [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]),
+      );
+      const result = await k6(script, env);
+      console.log(result.logs);
+      return 0;
+    }
     case 'uninstall':
       await uninstall();
       return 0;
@@ -1383,7 +1417,7 @@ async function main() {
     }
     default:
       console.error(
-        'usage: node deploy/tools/local-cluster.mjs up | down [--purge] | status | install [helm args] | upgrade [helm args] | uninstall | env | kubectl ARGS...',
+        'usage: node deploy/tools/local-cluster.mjs up | down [--purge] | status | install [helm args] | upgrade [helm args] | k6 [script] [NAME=VALUE ...] | uninstall | env | kubectl ARGS...',
       );
       return 2;
   }
