@@ -829,7 +829,19 @@ function ctr(p, /** @type {readonly string[]} */ args) {
 function importImage(p, archive, name) {
   const have = ctr(p, ['images', 'list', '-q']).stdout.split('\n');
   log(`importing ${name} from ${archive}`);
-  ctr(p, ['images', 'import', '--no-unpack=false', '--index-name', name, archive]);
+  const importArgs = ['images', 'import', '--no-unpack=false', '--index-name', name, archive];
+  // containerd 1.6's ctr, replacing an image of that name, may fail once with
+  // "content digest sha256:<the new index>: not found" (the index it just
+  // wrote is collected before the image points at it); a second import succeeds.
+  for (let attempt = 1; ; attempt++) {
+    const result = run(
+      'ctr',
+      ['--address', p.containerdSocket, '--namespace', 'k8s.io', ...importArgs],
+      { allowFailure: attempt < 3 },
+    );
+    if (result.ok) break;
+    log(`import of ${name} failed (${result.stderr.trim()}); trying again`);
+  }
   if (!ctr(p, ['images', 'list', '-q']).stdout.split('\n').includes(name)) {
     throw new Error(
       `${name} is not in containerd after importing ${archive} (had ${have.join(' ')})`,

@@ -17,7 +17,10 @@
  * every acknowledged event is there, and every client got every event of
  * its channels in order, duplicates only across reconnects. The release
  * gets a topic of its own (24 partitions), deleted at the end with the
- * release, and the cluster is brought down.
+ * release. Last, the k6 Job of deploy/k6/k6-job.yaml runs ws-subscribers.js
+ * in the cluster against the Services (`npm run cluster -- k6`) and must
+ * meet its thresholds (0 missing, 0 duplicated, latency p99). Then the
+ * cluster is brought down.
  *
  * Opt-in, like local-cluster.test.ts (root, Go, the Debian packages; builds
  * unless cached):
@@ -296,6 +299,23 @@ describe('scenarios under load on a local single-node cluster', { skip }, () => 
       const report = await scenario.check();
       assert.deepEqual(report.problems, []);
       assert.ok(report.eventsChecked > 0);
+    },
+  );
+
+  it(
+    'the k6 Job (deploy/k6/k6-job.yaml) in the cluster meets its thresholds',
+    { timeout: stepTimeout },
+    async () => {
+      const output = await localCluster(
+        'k6',
+        'ws-subscribers.js',
+        `FANOUT_LOAD_SUBSCRIBERS=${process.env['FANOUT_TEST_CLUSTER_K6_SUBSCRIBERS'] ?? 200}`,
+        'FANOUT_LOAD_CHANNELS=10',
+        'FANOUT_LOAD_EVENTS=100',
+        'FANOUT_LOAD_RATE=10',
+      );
+      console.log(output.slice(-4000));
+      assert.match(output, /fanout_missing_events/);
     },
   );
 });
