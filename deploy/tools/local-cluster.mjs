@@ -703,6 +703,9 @@ function tail(file, lines = 15) {
  */
 export function apiRequest(method, path, body, dir = clusterDir()) {
   const p = paths(dir);
+  // With a length: Node sends the body of a DELETE neither chunked nor with
+  // one, and the server would read it as the start of the next request.
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolvePromise, reject) => {
     const req = request(
       {
@@ -713,7 +716,10 @@ export function apiRequest(method, path, body, dir = clusterDir()) {
         ca: readFileSync(join(p.pki, 'ca.crt')),
         cert: readFileSync(join(p.pki, 'admin.crt')),
         key: readFileSync(join(p.pki, 'admin.key')),
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers:
+          payload === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': payload.length },
         timeout: 10_000,
       },
       (res) => {
@@ -725,7 +731,7 @@ export function apiRequest(method, path, body, dir = clusterDir()) {
     );
     req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
     req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
+    req.end(payload);
   });
 }
 

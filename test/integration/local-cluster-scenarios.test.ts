@@ -57,8 +57,14 @@ const partitions = 24;
 const topic = `fanout.scenarios.${randomBytes(3).toString('hex')}`;
 const stepTimeout = 10 * 60_000;
 
+/**
+ * Pod annotations set so far, by value path: an upgrade that left one out
+ * would change the pod template back and roll every pod again.
+ */
+const annotations = new Map<string, string>();
+
 /** Helm arguments every upgrade repeats (an upgrade keeps only what it is given). */
-function releaseArgs(edges: number, extra: readonly string[] = []): string[] {
+function releaseArgs(edges: number): string[] {
   return [
     '--set',
     `config.kafka.topic=${topic}`,
@@ -68,7 +74,7 @@ function releaseArgs(edges: number, extra: readonly string[] = []): string[] {
     `config.edge.shutdownTimeoutMs=${drainMs}`,
     '--set',
     `edge.replicaCount=${edges}`,
-    ...extra,
+    ...[...annotations].flatMap(([path, value]) => ['--set-string', `${path}=${value}`]),
   ];
 }
 
@@ -174,10 +180,8 @@ describe('scenarios under load on a local single-node cluster', { skip }, () => 
       assert.ok(scenario);
       const before = await releasePods(status, 'edge');
       const result = await scenario.step('rolling upgrade of the edges', async () => {
-        await localCluster(
-          'upgrade',
-          ...releaseArgs(edges, ['--set-string', `edge.podAnnotations.restartedAt=${Date.now()}`]),
-        );
+        annotations.set('edge.podAnnotations.restartedAt', String(Date.now()));
+        await localCluster('upgrade', ...releaseArgs(edges));
         await edgesSettled();
       });
       const after = await releasePods(status, 'edge');
@@ -275,10 +279,8 @@ describe('scenarios under load on a local single-node cluster', { skip }, () => 
     const before = await releasePods(status, 'ingest');
     const ackedBefore = scenario.producer.acked.length;
     await scenario.step('ingest restart (rolling)', async () => {
-      await localCluster(
-        'upgrade',
-        ...releaseArgs(edges, ['--set-string', `ingest.podAnnotations.restartedAt=${Date.now()}`]),
-      );
+      annotations.set('ingest.podAnnotations.restartedAt', String(Date.now()));
+      await localCluster('upgrade', ...releaseArgs(edges));
       const after = await podsSettled(status, 'ingest', 1);
       assert.ok(!after.some((pod) => before.some((old) => old.name === pod.name)));
       // Publishing goes on through the new pod.

@@ -76,6 +76,7 @@ export function clusterApi(
   body?: unknown,
 ): Promise<unknown> {
   const pki = (name: string) => readFileSync(join(status.stateDir, 'pki', name));
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
@@ -86,7 +87,10 @@ export function clusterApi(
         ca: pki('ca.crt'),
         cert: pki('admin.crt'),
         key: pki('admin.key'),
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers:
+          payload === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': payload.length },
       },
       (res) => {
         let text = '';
@@ -99,7 +103,7 @@ export function clusterApi(
       },
     );
     req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
+    req.end(payload);
   });
 }
 
