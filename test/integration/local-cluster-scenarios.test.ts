@@ -10,7 +10,9 @@
  *   (b) an edge pod deleted with `--grace-period=0 --force`: its clients
  *       resume on the other;
  *   (c) 2→4 edges and (d) 4→2 (`helm upgrade --set edge.replicaCount`):
- *       clients moved within the placement's bound;
+ *       clients moved within the placement's bound (with
+ *       `config.cluster.rebalance=true`: with the chart's default no client
+ *       moves when edges join);
  *   (e) the ingest pod restarted (a rolling upgrade of the ingest);
  *
  * then the independent checker reads the topic from the cluster's Kafka:
@@ -72,6 +74,10 @@ function releaseArgs(edges: number): string[] {
     `config.kafka.partitions=${partitions}`,
     '--set',
     `config.edge.shutdownTimeoutMs=${drainMs}`,
+    // Clients connect to the owners (as the client library does), so moved
+    // ownership may close them towards their new edge (the chart's default is off).
+    '--set',
+    'config.cluster.rebalance=true',
     '--set',
     `edge.replicaCount=${edges}`,
     ...[...annotations].flatMap(([path, value]) => ['--set-string', `${path}=${value}`]),
@@ -241,6 +247,9 @@ describe('scenarios under load on a local single-node cluster', { skip }, () => 
     const fraction = result.moved / result.clients;
     console.log(`scale 2→4: ${result.moved} of ${result.clients} clients moved (${fraction})`);
     assert.ok(result.moved > 0, 'clients moved to the new edges');
+    for (const pod of await releasePods(status, 'edge')) {
+      assert.ok(scenario.clientsOn(pod.ip).length > 0, `${pod.name} has clients`);
+    }
     assert.ok(fraction <= 2 / 4 + 0.05, `moved ${fraction} ≤ 2/4 + 5 %`);
   });
 
