@@ -16,8 +16,9 @@
  *    environment variable (FANOUT_LOAD_SUBSCRIBERS=500, …);
  * 4. deletes a Job left from an earlier run, creates this one, waits until it
  *    succeeds or fails, and prints the k6 pod's log (its summary and
- *    thresholds). k6 exits non-zero when a threshold fails, which fails the
- *    Job: the command then fails too.
+ *    thresholds), then deletes the Job (with its pod) and the ConfigMaps.
+ *    k6 exits non-zero when a threshold fails, which fails the Job: the
+ *    command then fails too.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -159,6 +160,12 @@ export async function runK6Job(access, options = {}) {
     pod === undefined
       ? '(no pod)'
       : (await access.api('GET', `/api/v1/namespaces/${namespace}/pods/${pod}/log`)).body;
+  // The log is read: the Job, its pod and the ConfigMaps go (they are not the release's,
+  // `helm uninstall` would leave them in the namespace).
+  await access.api('DELETE', `${jobs}/${jobName}`, { propagationPolicy: 'Background' });
+  for (const name of ['fanout-k6-scripts', 'fanout-k6-proto']) {
+    await access.api('DELETE', `/api/v1/namespaces/${namespace}/configmaps/${name}`);
+  }
   if ((status.succeeded ?? 0) > 0) return { succeeded: true, pod, logs };
   throw new Error(`Job ${jobName} failed (pod ${pod}):\n${logs.slice(-6000)}`);
 }
