@@ -7,7 +7,8 @@
  * edge. They record every event with the connection it came on (so the
  * checker can tell a duplicate across a reconnect from one on the same
  * connection) and the time from each close to the first frame on the next
- * connection.
+ * connection. A connection that has not answered within 10 s is given up
+ * and counts as a failed attempt (an address that vanished answers nothing).
  */
 import { request, type ClientRequest } from 'node:http';
 import {
@@ -85,6 +86,9 @@ export interface Reconnect {
   readonly toUrl: string;
 }
 
+/** How long a connection may take to answer (`subscribed`) before the client gives it up. */
+const connectTimeoutMs = 10_000;
+
 function offsetOfPosition(position: string): number {
   return Number(position.slice(position.lastIndexOf(':') + 1));
 }
@@ -127,6 +131,7 @@ export abstract class ClusterClient {
   #fallback = false;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
+  #answerTimer: NodeJS.Timeout | undefined;
 
   constructor(id: string, channels: readonly string[], router: ClusterRouter) {
     this.id = id;
@@ -145,6 +150,7 @@ export abstract class ClusterClient {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#answerTimer);
     this.disconnect();
   }
 
@@ -168,6 +174,13 @@ export abstract class ClusterClient {
     this.connection++;
     this.note(`open ${url} #${this.connection}`);
     this.open(url);
+    // Like the client library's connectTimeoutMs: a connection to an address
+    // that vanished (a deleted pod) gets no refusal, its SYNs go unanswered.
+    const connection = this.connection;
+    clearTimeout(this.#answerTimer);
+    this.#answerTimer = setTimeout(() => {
+      if (!this.live && !this.#stopped && this.connection === connection) this.disconnect();
+    }, connectTimeoutMs);
   }
 
   #retry(): void {
@@ -278,8 +291,14 @@ export class WsClusterClient extends ClusterClient {
   #epoch = '';
 
   protected open(url: string): void {
-    const port = Number(new URL(url).port);
-    const socket = new RawWsClient(port, '/v1/ws', 'fanout.json.v1');
+    const target = new URL(url);
+    const socket = new RawWsClient(
+      Number(target.port),
+      '/v1/ws',
+      'fanout.json.v1',
+      undefined,
+      target.hostname,
+    );
     this.#socket = socket;
     let ended = false;
     const end = (): void => {
