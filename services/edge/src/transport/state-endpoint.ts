@@ -70,15 +70,14 @@ export async function answerStateRead(
     return;
   }
   metrics.httpRequests.inc({ route: 'state', status: '200' });
-  const channel = JSON.stringify(facts.channel);
   if (result.kind === 'snapshot') {
     const { snapshot } = result;
-    const body = `{"channel":${channel},${snapshotJson(snapshot, result.reset).slice(1)}`;
+    const body = snapshotJson(snapshot, result.reset);
     metrics.stateSnapshotBytes.inc({ transport: 'get' }, body.length);
     sendJson(response, 200, body, { etag: positionTag(snapshot.position) });
     return;
   }
-  const body = `{"channel":${channel},"patches":[${result.steps.map((step) => step.json).join(',')}],"position":${JSON.stringify(result.position)}}`;
+  const body = `{"channel":${JSON.stringify(facts.channel)},"patches":[${result.steps.map((step) => step.json).join(',')}],"position":${JSON.stringify(result.position)}}`;
   metrics.statePatchBytes.inc({ transport: 'get' }, body.length);
   sendJson(response, 200, body, { etag: positionTag(result.position) });
 }

@@ -18,9 +18,9 @@ import type {
 import type { RefusedChange, StateStep } from '../subscriptions/state/state-step.js';
 import type { SseStream, SseWatch } from './sse-stream.js';
 
-/** The `snapshot` event: `{"state":..., "exists":..., "position":...[, "reset":true]}`. */
+/** A snapshot: `{"channel":..., "state":..., "exists":..., "position":...[, "reset":true]}`. */
 export function snapshotJson(snapshot: StateSnapshot, reset: boolean): string {
-  return `{"state":${snapshot.json ?? 'null'},"exists":${String(snapshot.json !== undefined)},"position":${JSON.stringify(snapshot.position)}${reset ? ',"reset":true' : ''}}`;
+  return `{"channel":${JSON.stringify(snapshot.channel)},"state":${snapshot.json ?? 'null'},"exists":${String(snapshot.json !== undefined)},"position":${JSON.stringify(snapshot.position)}${reset ? ',"reset":true' : ''}}`;
 }
 
 export class StateWatch implements StateListener, Session, SseWatch {
