@@ -32,6 +32,18 @@ export interface SseContext {
   readonly guard: HandlerGuard;
 }
 
+/**
+ * What a stream follows when it is not a subscription of the core: a state
+ * channel's tracker (state-watch.ts). Ended with the stream; its position is
+ * the `cursor` of the stream's `disconnect`.
+ */
+export interface SseWatch {
+  /** The last position sent. */
+  position(): string | undefined;
+  /** The stream closed. */
+  end(): void;
+}
+
 let nextStreamKey = 1;
 
 /** How often (in bytes written) an SSE stream asks uWS whether the client keeps up. */
@@ -48,6 +60,8 @@ export class SseStream implements Subscriber {
   readonly options: SseContext;
   /** Its subscription (one, named by the channel list). */
   session: SubscriptionSession | undefined;
+  /** Or what it follows instead of a subscription (a state channel). */
+  watch: SseWatch | undefined;
   /** Its place in the connection limits, given back on close. */
   readonly lease: ConnectionLease;
   /** Whether the response began (status, headers, `retry:`). */
@@ -249,12 +263,21 @@ export class SseStream implements Subscriber {
         ? event.position
         : subscription.cursorText();
     const frame = `id: ${id}\ndata: ${event.json}\n\n`;
+    this.options.metrics.deliveries.inc({ transport: 'sse' });
+    this.options.metrics.deliveredBytes.inc({ transport: 'sse' }, frame.length);
+    this.send(frame);
+  }
+
+  /**
+   * Writes one whole SSE event in a cork of its own; a client that fell
+   * more than `maxBackpressureBytes` behind is ended with `backpressure`.
+   */
+  send(frame: string): void {
+    if (this.closed) return;
     this.response.cork(() => {
       this.write(frame);
     });
     this.#probe();
-    this.options.metrics.deliveries.inc({ transport: 'sse' });
-    this.options.metrics.deliveredBytes.inc({ transport: 'sse' }, frame.length);
     if (this.bufferedBytes() > this.options.config.maxBackpressureBytes) {
       this.end('backpressure', 'the client read too slowly; reconnect with Last-Event-ID');
     }
@@ -327,6 +350,7 @@ export class SseStream implements Subscriber {
 
   /** The cursor of its subscription, as sent so far. */
   #cursor(): string | undefined {
+    if (this.watch) return this.watch.position();
     const session = this.session;
     const [label] = session?.subscriptions.keys() ?? [];
     return label === undefined ? undefined : session?.cursorOf(label);
@@ -380,6 +404,7 @@ export class SseStream implements Subscriber {
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#expiry.clear();
     this.session?.end();
+    this.watch?.end();
     if (this.#started) this.options.metrics.connections.dec({ transport: 'sse' });
     this.lease.release();
     for (const resolve of this.#waiters) resolve();
