@@ -22,11 +22,16 @@
  *     broker's cached Maven jars (deploy/kafka/local-kafka.mjs) and Debian's
  *     Java 17 runtime, into `<cache>/images/kafka-<key>.oci.tar`, at the lowest
  *     CPU priority; `podman load -i <archive>` (deploy/tools/podman-docker-api.mjs)
- *     makes it an image a container engine runs.
+ *     makes it an image a container engine runs;
+ *   - `build k6` builds `localhost/fanout/k6:<k6 version>` for the k6 Job
+ *     (deploy/k6/k6-job.yaml) on the same base: the k6 binary with the SSE
+ *     extension that deploy/tools/k6.mjs builds (static, cached), as user
+ *     12345, into `<cache>/images/k6-<key>.oci.tar`.
  *
  *   node deploy/tools/images.mjs base                   build the base unless cached
  *   node deploy/tools/images.mjs build [edge] [ingest]  build the images unless cached; prints the archives
  *   node deploy/tools/images.mjs build kafka            the Kafka test image, likewise
+ *   node deploy/tools/images.mjs build k6               the k6 image, likewise
  *   node deploy/tools/images.mjs status                 tools, base and archives, as JSON
  *   node deploy/tools/images.mjs bundle <service> <dir> unpack the image into an OCI bundle
  *
@@ -55,6 +60,7 @@ import {
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir, ensureKafkaJars, kafkaCacheDir, kafkaVersion } from '../kafka/local-kafka.mjs';
+import { ensureK6, k6Version } from './k6.mjs';
 import { runCommand } from './run-command.mjs';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -547,6 +553,84 @@ export async function ensureKafkaImage(options = {}) {
   return { service: 'kafka', archive, image: kafkaImage, reused: false, seconds };
 }
 
+/** The k6 image of the k6 Job, tagged with the k6 version it runs. */
+export function k6Image() {
+  return `localhost/fanout/k6:${k6Version()}`;
+}
+
+/**
+ * Builds the k6 image unless its archive is cached; returns the archive.
+ * Builds the k6 binary first unless cached (deploy/tools/k6.mjs; Go and the
+ * Go module proxy). The build context in the cache holds the binary and a
+ * Containerfile: the base, the binary as /usr/bin/k6, user 12345 (the Job's
+ * securityContext), entry point k6. Nothing is fetched by the build itself.
+ * @param {{ log?: (line: string) => void }} [options]
+ */
+export async function ensureK6Image(options = {}) {
+  const log = options.log ?? ((line) => console.error(`images: ${line}`));
+  const base = await ensureBase({ log });
+  const binary = await ensureK6({ log });
+  const image = k6Image();
+  const containerfile = [
+    '# k6 with the SSE extension (deploy/tools/k6.mjs) on the local Debian base.',
+    'ARG BASE_IMAGE',
+    'FROM ${BASE_IMAGE}',
+    'COPY k6 /usr/bin/k6',
+    'USER 12345:12345',
+    'WORKDIR /tmp',
+    'ENTRYPOINT ["/usr/bin/k6"]',
+    '',
+  ].join('\n');
+  // The binary's directory name carries the hash of the k6 module's sources.
+  const key = shortHash([base.key, image, containerfile, binary]);
+  const archive = archivePath('k6', key);
+  if (existsSync(archive)) return { service: 'k6', archive, image, reused: true, seconds: 0 };
+  const started = Date.now();
+  const context = join(imagesDir(), `k6-context-${process.pid}`);
+  rmSync(context, { recursive: true, force: true });
+  try {
+    mkdirSync(context, { recursive: true });
+    cpSync(binary, join(context, 'k6'));
+    writeFileSync(join(context, 'Containerfile'), containerfile);
+    log(`building ${image} on ${base.image}`);
+    await runVisible('nice', [
+      '-n',
+      '19',
+      'buildah',
+      ...storageOptions(),
+      'bud',
+      '--isolation',
+      'chroot',
+      '--build-arg',
+      `BASE_IMAGE=${base.image}`,
+      '--label',
+      `${keyLabel}=${key}`,
+      '--tag',
+      image,
+      '--file',
+      join(context, 'Containerfile'),
+      context,
+    ]);
+  } finally {
+    rmSync(context, { recursive: true, force: true });
+  }
+  const partial = `${archive}.partial-${process.pid}`;
+  try {
+    await buildah(['push', image, `oci-archive:${partial}:${image}`]);
+    renameSync(partial, archive);
+  } finally {
+    rmSync(partial, { force: true });
+  }
+  for (const entry of readdirSync(imagesDir())) {
+    if (/^k6-[0-9a-f]{16}\.oci\.tar$/.test(entry) && join(imagesDir(), entry) !== archive) {
+      rmSync(join(imagesDir(), entry), { force: true });
+    }
+  }
+  const seconds = Math.round((Date.now() - started) / 1000);
+  log(`built ${image} in ${seconds} s: ${archive}`);
+  return { service: 'k6', archive, image, reused: false, seconds };
+}
+
 /**
  * The OCI image configuration and layers of an archive written by `ensureImage`.
  * @param {string} layoutDir an extracted OCI archive
@@ -699,7 +783,12 @@ if (invokedAsScript) {
     } else if (command === 'build') {
       const wanted = rest.length > 0 ? rest : [...services];
       for (const service of wanted) {
-        const built = service === 'kafka' ? await ensureKafkaImage() : await ensureImage(service);
+        const built =
+          service === 'kafka'
+            ? await ensureKafkaImage()
+            : service === 'k6'
+              ? await ensureK6Image()
+              : await ensureImage(service);
         console.log(`${service}\t${built.archive}\t${sizeOf(built.archive)}`);
       }
     } else if (command === 'status') {
@@ -713,7 +802,7 @@ if (invokedAsScript) {
       console.log(JSON.stringify(await unpackBundle(built.archive, bundle)));
     } else {
       console.error(
-        'usage: node deploy/tools/images.mjs base | build [edge] [ingest] [kafka] | status | bundle <service> <dir>',
+        'usage: node deploy/tools/images.mjs base | build [edge] [ingest] [kafka] [k6] | status | bundle <service> <dir>',
       );
       process.exit(2);
     }

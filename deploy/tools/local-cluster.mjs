@@ -11,6 +11,8 @@
  *
  *   npm run cluster -- up          build what is missing, start everything, wait for the node
  *   npm run cluster -- install     helm install the chart with the local images (values below)
+ *   npm run cluster -- upgrade ARGS...   helm upgrade it with the same values and ARGS (--set ...)
+ *   npm run cluster -- k6 [SCRIPT] [NAME=VALUE ...]   the k6 Job against the release (local-cluster-k6.mjs)
  *   npm run cluster -- uninstall   helm uninstall it
  *   npm run cluster -- status      processes, network and node, as JSON
  *   npm run cluster -- env         KUBECONFIG and addresses, as shell assignments
@@ -701,6 +703,9 @@ function tail(file, lines = 15) {
  */
 export function apiRequest(method, path, body, dir = clusterDir()) {
   const p = paths(dir);
+  // With a length: Node sends the body of a DELETE neither chunked nor with
+  // one, and the server would read it as the start of the next request.
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolvePromise, reject) => {
     const req = request(
       {
@@ -711,7 +716,10 @@ export function apiRequest(method, path, body, dir = clusterDir()) {
         ca: readFileSync(join(p.pki, 'ca.crt')),
         cert: readFileSync(join(p.pki, 'admin.crt')),
         key: readFileSync(join(p.pki, 'admin.key')),
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers:
+          payload === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': payload.length },
         timeout: 10_000,
       },
       (res) => {
@@ -723,7 +731,7 @@ export function apiRequest(method, path, body, dir = clusterDir()) {
     );
     req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
     req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
+    req.end(payload);
   });
 }
 
@@ -827,7 +835,19 @@ function ctr(p, /** @type {readonly string[]} */ args) {
 function importImage(p, archive, name) {
   const have = ctr(p, ['images', 'list', '-q']).stdout.split('\n');
   log(`importing ${name} from ${archive}`);
-  ctr(p, ['images', 'import', '--no-unpack=false', '--index-name', name, archive]);
+  const importArgs = ['images', 'import', '--no-unpack=false', '--index-name', name, archive];
+  // containerd 1.6's ctr, replacing an image of that name, may fail once with
+  // "content digest sha256:<the new index>: not found" (the index it just
+  // wrote is collected before the image points at it); a second import succeeds.
+  for (let attempt = 1; ; attempt++) {
+    const result = run(
+      'ctr',
+      ['--address', p.containerdSocket, '--namespace', 'k8s.io', ...importArgs],
+      { allowFailure: attempt < 3 },
+    );
+    if (result.ok) break;
+    log(`import of ${name} failed (${result.stderr.trim()}); trying again`);
+  }
   if (!ctr(p, ['images', 'list', '-q']).stdout.split('\n').includes(name)) {
     throw new Error(
       `${name} is not in containerd after importing ${archive} (had ${have.join(' ')})`,
@@ -1287,6 +1307,56 @@ export async function install(extraArgs = []) {
   return services();
 }
 
+/**
+ * `helm upgrade` of the installed release with the values `install` wrote and
+ * more helm arguments (e.g. `--set edge.replicaCount=4`), without loading the
+ * images or creating the topic again; waits until every pod of the new
+ * revision is Ready. Arguments of an earlier `install` or `upgrade` are not
+ * kept: give every `--set` the release should keep.
+ * @param {readonly string[]} [extraArgs]
+ */
+export async function upgrade(extraArgs = []) {
+  const p = paths();
+  if (!existsSync(p.values)) throw new Error(`no ${p.values}: run install first`);
+  log(`helm upgrade ${release.name} helm/fanout ${extraArgs.join(' ')}`);
+  await helm([
+    'upgrade',
+    release.name,
+    join(repoRoot, 'helm', 'fanout'),
+    '--namespace',
+    release.namespace,
+    '--values',
+    p.values,
+    ...extraArgs,
+    '--wait',
+    '--timeout',
+    '10m',
+  ]);
+  return services();
+}
+
+/**
+ * Runs the k6 Job (deploy/k6/k6-job.yaml) in the cluster against the release
+ * (deploy/tools/local-cluster-k6.mjs); its log.
+ * @param {string | undefined} script a script of test/load/ (default ws-subscribers.js)
+ * @param {Record<string, string>} env more environment of k6 (FANOUT_LOAD_*)
+ */
+export async function k6(script, env = {}) {
+  const { runK6Job } = await import('./local-cluster-k6.mjs');
+  const p = paths();
+  return runK6Job(
+    {
+      repoRoot,
+      namespace: release.namespace,
+      log,
+      api: (method, path, body) => apiRequest(method, path, body),
+      importImage: (archive, name) => importImage(p, archive, name),
+      services,
+    },
+    { ...(script === undefined ? {} : { script }), env },
+  );
+}
+
 export async function uninstall() {
   await helm([
     'uninstall',
@@ -1330,6 +1400,20 @@ async function main() {
     case 'install':
       console.log(JSON.stringify(await install(rest), null, 2));
       return 0;
+    case 'upgrade':
+      console.log(JSON.stringify(await upgrade(rest), null, 2));
+      return 0;
+    case 'k6': {
+      const script = rest.find((arg) => !arg.includes('='));
+      const env = Object.fromEntries(
+        rest
+          .filter((arg) => arg.includes('='))
+          .map((arg) => [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]),
+      );
+      const result = await k6(script, env);
+      console.log(result.logs);
+      return 0;
+    }
     case 'uninstall':
       await uninstall();
       return 0;
@@ -1351,7 +1435,7 @@ async function main() {
     }
     default:
       console.error(
-        'usage: node deploy/tools/local-cluster.mjs up | down [--purge] | status | install [helm args] | uninstall | env | kubectl ARGS...',
+        'usage: node deploy/tools/local-cluster.mjs up | down [--purge] | status | install [helm args] | upgrade [helm args] | k6 [script] [NAME=VALUE ...] | uninstall | env | kubectl ARGS...',
       );
       return 2;
   }

@@ -7,7 +7,8 @@
  * edge. They record every event with the connection it came on (so the
  * checker can tell a duplicate across a reconnect from one on the same
  * connection) and the time from each close to the first frame on the next
- * connection.
+ * connection. A connection that has not answered within 10 s is given up
+ * and counts as a failed attempt (an address that vanished answers nothing).
  */
 import { request, type ClientRequest } from 'node:http';
 import {
@@ -85,6 +86,9 @@ export interface Reconnect {
   readonly toUrl: string;
 }
 
+/** How long a connection may take to answer (`subscribed`) before the client gives it up. */
+const connectTimeoutMs = 10_000;
+
 function offsetOfPosition(position: string): number {
   return Number(position.slice(position.lastIndexOf(':') + 1));
 }
@@ -123,8 +127,11 @@ export abstract class ClusterClient {
   #closedAt: number | undefined;
   #closedFrom = '';
   #failures = 0;
+  /** This connection went to any live edge because the owner did not answer. */
+  #fallback = false;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
+  #answerTimer: NodeJS.Timeout | undefined;
 
   constructor(id: string, channels: readonly string[], router: ClusterRouter) {
     this.id = id;
@@ -143,6 +150,7 @@ export abstract class ClusterClient {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#answerTimer);
     this.disconnect();
   }
 
@@ -155,6 +163,7 @@ export abstract class ClusterClient {
     let url: string | undefined;
     if (this.#hint !== undefined && live.includes(this.#hint)) url = this.#hint;
     else if (this.#failures === 0) url = this.router.owner(this.partitions, this.id);
+    this.#fallback = url === undefined;
     url ??= this.router.any();
     this.#hint = undefined;
     if (url === undefined) {
@@ -165,6 +174,13 @@ export abstract class ClusterClient {
     this.connection++;
     this.note(`open ${url} #${this.connection}`);
     this.open(url);
+    // Like the client library's connectTimeoutMs: a connection to an address
+    // that vanished (a deleted pod) gets no refusal, its SYNs go unanswered.
+    const connection = this.connection;
+    clearTimeout(this.#answerTimer);
+    this.#answerTimer = setTimeout(() => {
+      if (!this.live && !this.#stopped && this.connection === connection) this.disconnect();
+    }, connectTimeoutMs);
   }
 
   #retry(): void {
@@ -198,6 +214,23 @@ export abstract class ClusterClient {
       });
       this.#closedAt = undefined;
     }
+  }
+
+  /**
+   * A subscribe answer named an owner edge. Like the client library's
+   * placement-aware router, a client that landed on a non-owner because its
+   * owner did not answer (a fallback connection) moves there now, before it
+   * counts as live; one that chose its edge by placement stays (edges agree
+   * on placement only once membership has settled).
+   */
+  protected ownerHinted(hint: string | undefined): boolean {
+    if (!this.#fallback || hint === undefined || hint === '' || hint === this.url) return false;
+    if (!this.router.liveUrls().includes(hint)) return false;
+    this.note(`owner hint ${hint}: moving`);
+    this.#fallback = false;
+    this.#hint = hint;
+    this.disconnect();
+    return true;
   }
 
   protected hinted(hint: unknown): void {
@@ -258,8 +291,14 @@ export class WsClusterClient extends ClusterClient {
   #epoch = '';
 
   protected open(url: string): void {
-    const port = Number(new URL(url).port);
-    const socket = new RawWsClient(port, '/v1/ws', 'fanout.json.v1');
+    const target = new URL(url);
+    const socket = new RawWsClient(
+      Number(target.port),
+      '/v1/ws',
+      'fanout.json.v1',
+      undefined,
+      target.hostname,
+    );
     this.#socket = socket;
     let ended = false;
     const end = (): void => {
@@ -307,12 +346,17 @@ export class WsClusterClient extends ClusterClient {
     }
     const subscribed = frame['subscribed'];
     if (subscribed !== undefined) {
-      const states = subscribed['subscriptions'] as { channel: string; position?: string }[];
+      const states = subscribed['subscriptions'] as {
+        channel: string;
+        position?: string;
+        hint?: string;
+      }[];
       for (const state of states) {
         if (state.position === undefined) continue;
         this.#epoch ||= state.position.slice(0, state.position.indexOf(':'));
         this.started(state.channel, offsetOfPosition(state.position));
       }
+      if (states.some((state) => this.ownerHinted(state.hint))) return;
       this.answered();
       return;
     }
@@ -387,6 +431,7 @@ export class SseClusterClient extends ClusterClient {
         });
         this.#cursor ??= body.cursor;
       }
+      if (this.ownerHinted(body.hint)) return;
       this.answered();
     } else if (kind === 'disconnect') {
       this.note(`disconnect ${data}`);

@@ -65,10 +65,19 @@ export class RawWsClient {
   #onPayload: ((payload: Buffer) => void) | undefined;
   readonly ready: Promise<void>;
 
-  /** `localAddress` (127.0.0.x) spreads many connections over more source ports. */
-  constructor(port: number, path: string, protocol: string, localAddress?: string) {
+  /**
+   * `localAddress` (127.0.0.x) spreads many connections over more source
+   * ports; `host` is the server's address (127.0.0.1 unless given).
+   */
+  constructor(
+    port: number,
+    path: string,
+    protocol: string,
+    localAddress?: string,
+    host = '127.0.0.1',
+  ) {
     this.#socket = connect({
-      host: '127.0.0.1',
+      host,
       port,
       ...(localAddress === undefined ? {} : { localAddress }),
     });
@@ -99,7 +108,7 @@ export class RawWsClient {
         reject(new Error('closed during the handshake'));
       });
       this.#socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
           `Sec-WebSocket-Protocol: ${protocol}\r\n\r\n`,
       );

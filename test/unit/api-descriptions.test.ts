@@ -104,7 +104,7 @@ const snakeCase = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$/;
 /** Actions of the catalog: the other snake_case words the descriptions use. */
 const clientActions = new Set<string>(Object.values(errorCatalog).map((spec) => spec.action));
 /** snake_case names in the descriptions that are neither error codes nor actions. */
-const otherSnakeCaseNames = new Set(['fanout_subscribe']);
+const otherSnakeCaseNames = new Set(['fanout_subscribe', 'history_truncated', 'max_channels']);
 
 // ---- the contract ----------------------------------------------------------
 
@@ -346,6 +346,7 @@ describe('docs/reference/openapi.yaml', () => {
       '/readyz',
       '/v1/channels/{channel}',
       '/v1/route',
+      '/v1/state/{channel}',
       '/v1/stream',
       '/v1/ws',
     ]);
@@ -414,11 +415,16 @@ describe('docs/reference/openapi.yaml', () => {
   });
 
   it('its SSE examples are event streams whose data match the x-sse-events schemas', () => {
-    const sseEvents = objectAt(openApiSchemas, 'SseStream', 'x-sse-events');
+    const eventStreams = {
+      events: objectAt(openApiSchemas, 'SseStream', 'x-sse-events'),
+      state: objectAt(openApiSchemas, 'StateSseStream', 'x-sse-events'),
+    };
     const examples = sseExamples();
     assert.ok(examples.length >= 3, 'SSE examples are documented');
     const seen = new Set<string>();
     for (const { where, path, text } of examples) {
+      // A state stream carries snapshots and patches, not events.
+      const sseEvents = path.startsWith('/v1/state/') ? eventStreams.state : eventStreams.events;
       const stream = parseSse(text);
       assert.match(stream.retry ?? '', /^\d+$/, `${where}: the stream starts with retry:`);
       assert.ok(stream.events.length > 0, `${where}: no events`);
@@ -446,7 +452,9 @@ describe('docs/reference/openapi.yaml', () => {
     }
     assert.deepEqual(
       [...seen].sort(),
-      Object.keys(sseEvents).sort(),
+      [
+        ...new Set([...Object.keys(eventStreams.events), ...Object.keys(eventStreams.state)]),
+      ].sort(),
       'every SSE event has an example',
     );
   });

@@ -190,6 +190,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   const server = await startEdgeServer({
     uws: options.uws,
     config: edge,
+    state: config.state,
     edgeId,
     hub,
     reader,

@@ -31,6 +31,12 @@ export interface EdgeMetrics {
   readonly partitionsOwned: Gauge;
   readonly placementChanges: Counter;
   readonly clientsMoved: Counter<'transport'>;
+  readonly stateTrackers: Gauge;
+  readonly stateEvictions: Counter;
+  readonly stateFolds: Counter;
+  readonly stateRefusals: Counter<'reason'>;
+  readonly stateSnapshotBytes: Counter<'transport'>;
+  readonly statePatchBytes: Counter<'transport'>;
 }
 
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
@@ -184,6 +190,39 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
     clientsMoved: new Counter({
       name: 'fanout_edge_clients_moved_total',
       help: 'Clients closed with `rebalance` because their partitions moved to other edges, by transport.',
+      labelNames: ['transport'],
+      registers,
+    }),
+    stateTrackers: new Gauge({
+      name: 'fanout_edge_state_trackers',
+      help: 'State channels whose document this edge folds (at most edge.state.maxChannels).',
+      registers,
+    }),
+    stateEvictions: new Counter({
+      name: 'fanout_edge_state_evictions_total',
+      help: 'State trackers dropped to make room for another channel (least recently used, without readers).',
+      registers,
+    }),
+    stateFolds: new Counter({
+      name: 'fanout_edge_state_folds_total',
+      help: 'State changes applied to documents by the trackers.',
+      registers,
+    }),
+    stateRefusals: new Counter({
+      name: 'fanout_edge_state_refusals_total',
+      help: 'State changes the fold refused (the document left as it was), by reason (invalid-json, forbidden-key, too-deep, too-large, unknown-operation).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    stateSnapshotBytes: new Counter({
+      name: 'fanout_edge_state_snapshot_bytes_total',
+      help: 'Bytes of state snapshots served, by transport (get, sse).',
+      labelNames: ['transport'],
+      registers,
+    }),
+    statePatchBytes: new Counter({
+      name: 'fanout_edge_state_patch_bytes_total',
+      help: 'Bytes of state patches sent, by transport (get, sse).',
       labelNames: ['transport'],
       registers,
     }),

@@ -23,10 +23,13 @@ import { registerRouteEndpoint } from './cluster/route-endpoint.js';
 import { createHandlerGuard, guard, guardApp } from './transport/uws-guard.js';
 import { registerWsEndpoint } from './transport/ws-endpoint.js';
 import { SubscriptionCore } from './subscriptions/subscription-core.js';
+import { StateTrackers } from './subscriptions/state/state-trackers.js';
 
 export interface EdgeServerOptions {
   readonly uws: Uws;
   readonly config: FanoutConfig['edge'];
+  /** Limits of state documents: the edge folds with the ingest's values. */
+  readonly state: FanoutConfig['state'];
   readonly edgeId: string;
   readonly hub: ChannelHub;
   readonly reader: PartitionReader;
@@ -119,7 +122,22 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     guard: handlerGuard,
   };
   const ws = registerWsEndpoint({ ...common, edgeId: options.edgeId });
-  registerHttpRoutes({ ...common, hub: options.hub, reader: options.reader, cors });
+  const trackers = new StateTrackers({
+    hub: options.hub,
+    limits: { maxDocumentBytes: options.state.maxDocumentBytes, maxDepth: options.state.maxDepth },
+    maxChannels: config.state.maxChannels,
+    patchRing: config.state.patchRing,
+    kafkaWaitMs: config.kafkaWaitMs,
+    metrics: options.metrics,
+    logger: options.logger.child({ component: 'state' }),
+  });
+  registerHttpRoutes({
+    ...common,
+    hub: options.hub,
+    reader: options.reader,
+    cors,
+    trackers,
+  });
   connections = () => ws.connections() + sessions.count('sse');
   registerRouteEndpoint({
     app,
@@ -273,6 +291,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       options.hub.onHealthChange = undefined;
       stopListening();
       sessions.drainAll('draining', 'this edge is shutting down');
+      trackers.close();
     },
   };
 }

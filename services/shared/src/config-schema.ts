@@ -550,6 +550,25 @@ export const configSchema = z.object({
         .max(300)
         .default(60)
         .describe('Longest `wait` of a long-poll GET.'),
+      state: z
+        .object({
+          maxChannels: positiveInt
+            .max(1000000)
+            .default(10000)
+            .describe(
+              'Most state channels one edge folds at once (one tracker each, holding the document and its recent patches); beyond it the least recently used tracker without readers is dropped, and when every tracker has readers a new channel is answered state_unavailable.',
+            ),
+          patchRing: positiveInt
+            .max(100000)
+            .default(64)
+            .describe(
+              'Recent changes a state tracker keeps as JSON Patches: a reader resuming (SSE Last-Event-ID, a GET with since or If-None-Match) within them gets the patches, an older one a fresh snapshot.',
+            ),
+        })
+        .prefault({})
+        .describe(
+          'State channels on the edge: the trackers that fold documents for GET and SSE readers (the document limits are the top-level state section).',
+        ),
     })
     .prefault({})
     .describe('Edge service.'),

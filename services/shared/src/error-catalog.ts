@@ -101,6 +101,14 @@ export const errorCatalog = {
     close: null,
     action: 'stop',
   },
+  state_change_refused: {
+    message:
+      "A state change in the log could not be folded into the document (not JSON, too deep, the document would exceed state.maxDocumentBytes, or an operation this edge does not know); the document stays as it was before it. Reported to readers of the state with the change's position in details; nothing to retry.",
+    grpc: 'FAILED_PRECONDITION',
+    http: 422,
+    close: null,
+    action: 'stop',
+  },
   position_invalid: {
     message: 'The position is not of the form <epoch>:<partition>:<offset>.',
     grpc: 'INVALID_ARGUMENT',
@@ -266,6 +274,14 @@ export const errorCatalog = {
     grpc: 'UNAVAILABLE',
     http: 503,
     close: CloseCode.unavailable,
+    action: 'resume',
+  },
+  state_unavailable: {
+    message:
+      'The state of the channel cannot be served: the log no longer holds its history from a put or delete on (retention deleted the base), this edge holds as many state channels as edge.state.maxChannels allows, or its fold was interrupted; details.reason says which. Retry with backoff; a put or delete of the channel makes it available again.',
+    grpc: 'UNAVAILABLE',
+    http: 503,
+    close: null,
     action: 'resume',
   },
   deadline_exceeded: {

@@ -4,25 +4,8 @@ import { createLogger, isOwner, loadConfig } from '@fanout/shared';
 import { Registry } from 'prom-client';
 import { createEdgeMetrics } from '../edge-metrics.js';
 import { ClusterRouting } from './cluster-routing.js';
-import type {
-  Member,
-  MembershipListener,
-  MembershipSource,
-} from './membership/membership-source.js';
-
-/** A source the test drives by hand. */
-class ManualSource implements MembershipSource {
-  readonly kind = 'manual';
-  listener: MembershipListener | undefined;
-  constructor(readonly initial: readonly Member[]) {}
-  start(listener: MembershipListener): Promise<readonly Member[]> {
-    this.listener = listener;
-    return Promise.resolve(this.initial);
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { ManualMembership } from './membership/manual-membership.js';
+import type { Member } from './membership/membership-source.js';
 
 const edge = (id: string): Member => ({ id, url: `http://${id}:8081` });
 const partitions = 12;
@@ -35,7 +18,7 @@ describe('rebalancing', () => {
         env: { FANOUT_KAFKA_BROKERS: '127.0.0.1:9', FANOUT_CLUSTER_REBALANCE_JITTER_MS: '0' },
       });
       let ready = true;
-      const source = new ManualSource([edge('a')]);
+      const source = new ManualMembership([edge('a')]);
       const routing = new ClusterRouting({
         config: config.cluster,
         self: edge('a'),
@@ -63,7 +46,7 @@ describe('rebalancing', () => {
 
       // Two edges join while this one is not ready: nothing moves, however long.
       ready = false;
-      source.listener?.([edge('a'), edge('b'), edge('c')]);
+      source.set([edge('a'), edge('b'), edge('c')]);
       mock.timers.tick(10_000);
       assert.deepEqual(moves, [], 'an unready edge moves no client');
 
@@ -88,7 +71,7 @@ describe('rebalancing', () => {
         env: { FANOUT_KAFKA_BROKERS: '127.0.0.1:9', FANOUT_CLUSTER_REBALANCE_JITTER_MS: '0' },
       });
       let ready = true;
-      const source = new ManualSource([edge('a'), edge('b'), edge('c')]);
+      const source = new ManualMembership([edge('a'), edge('b'), edge('c')]);
       const routing = new ClusterRouting({
         config: config.cluster,
         self: edge('a'),
@@ -112,9 +95,9 @@ describe('rebalancing', () => {
 
       // Kafka is lost: this edge drops itself from its own view, then comes back.
       ready = false;
-      source.listener?.([edge('b'), edge('c')]);
+      source.set([edge('b'), edge('c')]);
       mock.timers.tick(5000);
-      source.listener?.([edge('a'), edge('b'), edge('c')]);
+      source.set([edge('a'), edge('b'), edge('c')]);
       ready = true;
       mock.timers.tick(2000);
       assert.ok(asked > 0, 'the sweep ran once this edge was ready');

@@ -54,6 +54,11 @@ export class EdgeEvent {
     return { epoch: this.#epoch, partition: this.partition, offset: this.offset };
   }
 
+  /** The event's payload (for a state change: the document or the merge patch). */
+  get data(): Uint8Array {
+    return this.#event.data;
+  }
+
   /** The W3C traceparent the producer's span left on the event. */
   get traceparent(): string {
     return this.#event.trace?.traceparent ?? '';

@@ -17,7 +17,14 @@
  * runs are repeatable.
  */
 import { createHash } from 'node:crypto';
-import { encodeEvent, FanoutError, partitionForChannel, topicIdToEpoch } from '@fanout/shared';
+import {
+  encodeEvent,
+  FanoutError,
+  partitionForChannel,
+  topicIdToEpoch,
+  fanout,
+  type StateOperation,
+} from '@fanout/shared';
 import {
   logUnavailable,
   type EventLog,
@@ -44,6 +51,8 @@ export interface MemoryEvent {
   readonly tracestate?: string;
   /** Record timestamp, epoch milliseconds (default: now). */
   readonly timestamp?: number;
+  /** A state change (`Event.state`): what the data does to the channel's document. */
+  readonly state?: StateOperation;
 }
 
 /** A record given as raw bytes (for example one that is not a fanout event). */
@@ -63,6 +72,13 @@ export interface MemoryEventLogOptions {
   /** Broker node ids; partition p is led by `nodes[p % nodes.length]` (default `[1]`). */
   readonly nodes?: readonly number[];
 }
+
+/** `Event.state` of each operation. */
+const stateOperationEnum: Readonly<Record<StateOperation, fanout.v1.StateOperation>> = {
+  put: fanout.v1.StateOperation.STATE_OPERATION_PUT,
+  merge: fanout.v1.StateOperation.STATE_OPERATION_MERGE,
+  delete: fanout.v1.StateOperation.STATE_OPERATION_DELETE,
+};
 
 /** Bytes of a record batch header and of each record's framing (Kafka's v2 format, roughly). */
 const batchOverheadBytes = 61;
@@ -373,6 +389,7 @@ export class MemoryEventLog implements EventLog {
       time: { seconds: Math.floor(time / 1000), nanos: (time % 1000) * 1_000_000 },
       headers: { ...record.headers },
       producer: record.producer ?? '',
+      ...(record.state === undefined ? {} : { state: stateOperationEnum[record.state] }),
       ...(record.traceparent === undefined
         ? {}
         : { trace: { traceparent: record.traceparent, tracestate: record.tracestate ?? '' } }),

@@ -182,12 +182,48 @@ export class ChannelHub implements PartitionSink {
     return offsets.get(partition) ?? { logStartOffset: -1, highWatermark: -1 };
   }
 
-  /** The read head of a partition: every event below it has been delivered live. */
+  /**
+   * Log start and high watermark of a partition within `timeoutMs`, from a
+   * ListOffsets shared with the lookups that arrive meanwhile (as fresh as a
+   * lookup of its own); `kafka_unavailable` when Kafka does not answer.
+   */
+  async latestOffsets(partition: number, timeoutMs: number): Promise<PartitionOffsets> {
+    const what = `the offsets of partition ${partition}`;
+    let offsets: Map<number, PartitionOffsets>;
+    try {
+      offsets = await withKafkaDeadline(this.#offsets([partition]), Math.max(1, timeoutMs), what);
+    } catch (error) {
+      throw asKafkaError(error, what);
+    }
+    return offsets.get(partition) ?? { logStartOffset: -1, highWatermark: -1 };
+  }
+
+  /**
+   * Resolves when the read head of `partition` next moves (a batch of events
+   * was delivered), or after `timeoutMs`: for waiting on the read head
+   * without a subscription of one's own in catch-up.
+   */
+  headMoved(partition: number, timeoutMs: number): Promise<void> {
+    let waiters = this.#headWaiters.get(partition);
+    if (!waiters) this.#headWaiters.set(partition, (waiters = new Set()));
+    const set = waiters;
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        set.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, Math.max(1, timeoutMs));
+      set.add(wake);
+    });
+  }
+
   /** Partitions of the topic, once its layout is known. */
   get partitionCount(): number | undefined {
     return this.#options.reader.layout?.partitions;
   }
 
+  /** The read head of a partition: every event below it has been delivered live. */
   headOf(partition: number): number | undefined {
     return this.#options.reader.tails.get(partition)?.head;
   }

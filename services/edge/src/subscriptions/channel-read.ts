@@ -47,7 +47,7 @@ export interface ChannelReadResult {
 
 /** Whether `identity` may read `channel` (a valid channel name): throws when not. */
 export function authorizeRead(
-  options: ChannelReadOptions,
+  options: Pick<ChannelReadOptions, 'auth'>,
   identity: ClientIdentity,
   channel: string,
 ): void {

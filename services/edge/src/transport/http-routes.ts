@@ -1,7 +1,9 @@
 /**
  * The HTTP routes of the client port: `GET /v1/channels/{channel}` (an SSE
- * watch of the channel, or a GET / long-poll of its events) and
- * `GET /v1/stream` (an SSE stream of several channels and patterns). Each
+ * watch of the channel, or a GET / long-poll of its events),
+ * `GET /v1/state/{channel}` (the channel's state document: a GET, long-poll
+ * or SSE stream of snapshot and patches) and `GET /v1/stream` (an SSE
+ * stream of several channels and patterns). Each
  * request is admitted, its facts read before the first await, its abort
  * followed; a failure before a stream began is an HTTP error answer.
  */
@@ -18,6 +20,7 @@ import type { ConnectionLimits } from '../admission/connection-limits.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
 import type { PartitionReader } from '../log/partition-reader.js';
 import type { ChannelHub } from '../subscriptions/channel-hub.js';
+import type { StateTrackers } from '../subscriptions/state/state-trackers.js';
 import type { SubscriptionCore } from '../subscriptions/subscription-core.js';
 import { answerChannelRead } from './channel-endpoint.js';
 import type { CorsPolicy } from './cors.js';
@@ -25,6 +28,7 @@ import { sendError } from './http-answers.js';
 import { readFacts, watches, type RequestFacts } from './request-facts.js';
 import { openStream, type SseEndpointOptions } from './sse-endpoint.js';
 import type { SseStream } from './sse-stream.js';
+import { answerStateRead, openStateStream, type StateEndpointOptions } from './state-endpoint.js';
 import { guardResponse, markFinished, type HandlerGuard } from './uws-guard.js';
 
 export { sendError } from './http-answers.js';
@@ -40,6 +44,8 @@ export interface HttpRoutesOptions {
   readonly metrics: EdgeMetrics;
   readonly admit: (request: HttpRequest, opensConnection?: boolean) => FanoutError | undefined;
   readonly limits: ConnectionLimits;
+  /** The state trackers of `GET /v1/state/{channel}`. */
+  readonly trackers: StateTrackers;
   readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
   /** Marks answers to allowed cross-origin requests for CORS headers. */
   readonly cors: CorsPolicy;
@@ -55,6 +61,7 @@ interface RequestState {
 export function registerHttpRoutes(options: HttpRoutesOptions): void {
   const { app, logger, metrics } = options;
   const sse: SseEndpointOptions = options;
+  const stateOptions: StateEndpointOptions = options;
 
   function fail(response: HttpResponse, route: string, error: unknown, aborted: boolean): void {
     const failure = toFanoutError(error);
@@ -130,6 +137,20 @@ export function registerHttpRoutes(options: HttpRoutesOptions): void {
           await openStream(sse, response, facts, state, [facts.channel], 'channel_watch');
         } else {
           await answerChannelRead(options, response, facts, state, abort);
+        }
+      },
+      true,
+    ),
+  );
+  app.get(
+    '/v1/state/:channel',
+    handle(
+      'state',
+      async (response, facts, state, abort) => {
+        if (watches(facts.query, facts.accept)) {
+          await openStateStream(stateOptions, response, facts, state);
+        } else {
+          await answerStateRead(stateOptions, response, facts, state, abort);
         }
       },
       true,

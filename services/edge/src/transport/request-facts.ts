@@ -9,6 +9,8 @@ export interface RequestFacts {
   readonly query: URLSearchParams;
   readonly accept: string;
   readonly lastEventId: string;
+  /** The `If-None-Match` header (empty when absent). */
+  readonly ifNoneMatch: string;
   readonly token: string | undefined;
   readonly channel: string;
   /** Client address for the connection limits. */
@@ -26,6 +28,7 @@ export function readFacts(
     address,
     accept: request.getHeader('accept'),
     lastEventId: request.getHeader('last-event-id'),
+    ifNoneMatch: request.getHeader('if-none-match'),
     token: requestToken(request.getHeader('authorization'), query),
     channel: channelParameter ? decodeURIComponent(request.getParameter(0)) : '',
   };

@@ -32,6 +32,18 @@ export interface SseContext {
   readonly guard: HandlerGuard;
 }
 
+/**
+ * What a stream follows when it is not a subscription of the core: a state
+ * channel's tracker (state-watch.ts). Ended with the stream; its position is
+ * the `cursor` of the stream's `disconnect`.
+ */
+export interface SseWatch {
+  /** The last position sent. */
+  position(): string | undefined;
+  /** The stream closed. */
+  end(): void;
+}
+
 let nextStreamKey = 1;
 
 /** How often (in bytes written) an SSE stream asks uWS whether the client keeps up. */
@@ -48,6 +60,8 @@ export class SseStream implements Subscriber {
   readonly options: SseContext;
   /** Its subscription (one, named by the channel list). */
   session: SubscriptionSession | undefined;
+  /** Or what it follows instead of a subscription (a state channel). */
+  watch: SseWatch | undefined;
   /** Its place in the connection limits, given back on close. */
   readonly lease: ConnectionLease;
   /** Whether the response began (status, headers, `retry:`). */
@@ -264,6 +278,20 @@ export class SseStream implements Subscriber {
       }
       return;
     }
+    this.send(frame);
+  }
+
+  /**
+   * Writes one whole SSE event in a cork of its own, after the events a
+   * batch gathered before it; a client that fell more than
+   * `maxBackpressureBytes` behind is ended with `backpressure`.
+   */
+  send(frame: string): void {
+    if (this.#gathered) {
+      this.#writeGathered();
+      this.#gathered = [];
+    }
+    if (this.closed) return;
     this.response.cork(() => {
       this.write(frame);
     });
@@ -367,6 +395,7 @@ export class SseStream implements Subscriber {
 
   /** The cursor of its subscription, as sent so far. */
   #cursor(): string | undefined {
+    if (this.watch) return this.watch.position();
     const session = this.session;
     const [label] = session?.subscriptions.keys() ?? [];
     return label === undefined ? undefined : session?.cursorOf(label);
@@ -420,6 +449,7 @@ export class SseStream implements Subscriber {
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#expiry.clear();
     this.session?.end();
+    this.watch?.end();
     if (this.#started) this.options.metrics.connections.dec({ transport: 'sse' });
     this.lease.release();
     for (const resolve of this.#waiters) resolve();

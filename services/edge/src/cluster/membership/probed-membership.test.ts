@@ -1,22 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Member, MembershipListener, MembershipSource } from './membership-source.js';
+import { ManualMembership } from './manual-membership.js';
+import type { Member, MembershipSource } from './membership-source.js';
 import { ProbedMembership, type LivenessChange } from './probed-membership.js';
 import type { ProbeResult } from './readiness-probe.js';
-
-/** A source the test drives by hand. */
-class ManualSource implements MembershipSource {
-  readonly kind = 'manual';
-  listener: MembershipListener | undefined;
-  constructor(readonly initial: readonly Member[]) {}
-  start(listener: MembershipListener): Promise<readonly Member[]> {
-    this.listener = listener;
-    return Promise.resolve(this.initial);
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 const edge = (id: string): Member => ({ id, url: `http://${id}:8081` });
 const ids = (members: readonly Member[] | undefined): string[] =>
@@ -70,7 +57,7 @@ describe('readiness-probed membership', () => {
     const fixture = new Fixture();
     fixture.answering.add('a');
     const membership = fixture.membership(
-      new ManualSource([edge('a'), edge('b'), edge('self')]),
+      new ManualMembership([edge('a'), edge('b'), edge('self')]),
       1000,
     );
     assert.deepEqual(ids(await membership.start(fixture.listener)), ['a', 'self']);
@@ -87,7 +74,7 @@ describe('readiness-probed membership', () => {
   it('drops a member only after settleMs of failures and re-admits it after settleMs of answers', async () => {
     const fixture = new Fixture();
     fixture.answering.add('a').add('b');
-    const membership = fixture.membership(new ManualSource([edge('a'), edge('b')]), 1000);
+    const membership = fixture.membership(new ManualMembership([edge('a'), edge('b')]), 1000);
     await membership.start(fixture.listener);
 
     // b fails, answers once before 1 s is up (no drop), then fails for good.
@@ -126,7 +113,7 @@ describe('readiness-probed membership', () => {
   it('never moves a member whose readiness flaps faster than settleMs', async () => {
     const fixture = new Fixture();
     fixture.answering.add('a').add('flappy');
-    const membership = fixture.membership(new ManualSource([edge('a'), edge('flappy')]), 1000);
+    const membership = fixture.membership(new ManualMembership([edge('a'), edge('flappy')]), 1000);
     await membership.start(fixture.listener);
     for (let step = 1; step <= 40; step++) {
       if (step % 2 === 0) fixture.answering.add('flappy');
@@ -139,7 +126,7 @@ describe('readiness-probed membership', () => {
 
   it('follows its own readiness without the network', async () => {
     const fixture = new Fixture();
-    const membership = fixture.membership(new ManualSource([edge('self')]), 0);
+    const membership = fixture.membership(new ManualMembership([edge('self')]), 0);
     await membership.start(fixture.listener);
     fixture.selfReady = false;
     await round(fixture, membership, 10);
@@ -153,14 +140,14 @@ describe('readiness-probed membership', () => {
   it('probes a newly listed member at once and forgets an unlisted one', async () => {
     const fixture = new Fixture();
     fixture.answering.add('a').add('c');
-    const inner = new ManualSource([edge('a'), edge('b')]);
+    const inner = new ManualMembership([edge('a'), edge('b')]);
     const membership = fixture.membership(inner, 1000);
     await membership.start(fixture.listener);
-    inner.listener?.([edge('a'), edge('b'), edge('c'), edge('d')]);
+    inner.set([edge('a'), edge('b'), edge('c'), edge('d')]);
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(ids(fixture.reports.at(-1)), ['a', 'c']);
     assert.deepEqual(fixture.counts.at(-1), [2, 2]);
-    inner.listener?.([edge('a'), edge('c')]);
+    inner.set([edge('a'), edge('c')]);
     assert.deepEqual(fixture.counts.at(-1), [2, 0]);
     assert.deepEqual(
       membership.liveness,
@@ -170,7 +157,7 @@ describe('readiness-probed membership', () => {
       ]),
     );
     await membership.close();
-    inner.listener?.([edge('a')]);
+    inner.set([edge('a')]);
     assert.deepEqual(ids(fixture.reports.at(-1)), ['a', 'c'], 'nothing after close');
   });
 });

@@ -1,0 +1,496 @@
+/**
+ * The state of one channel held by the edge: an internal subscriber of the
+ * hub on the channel, so it gets the channel's records through the hub's
+ * catch-up → live seam, from the start of the partition's log (position
+ * -1). Every record with `Event.state` set is folded with `applyStateChange`
+ * under the configured `state` limits; the channel's other events are not
+ * part of the state. It holds the document (value and canonical JSON), the
+ * position of the last change applied, and the last changes as patches
+ * (`PatchRing`) for readers that resume.
+ *
+ * Readers (`StateListener`) join in one synchronous step with the snapshot
+ * they are given, so they receive exactly the changes after its position.
+ * A change the fold refuses is never skipped silently: readers are told
+ * (`state_change_refused` with its position) and the document stays.
+ *
+ * History that retention deleted is never guessed: when the log starts
+ * after offset 0 and no put or delete of the channel has been folded since,
+ * the document is unknown and the tracker answers `state_unavailable`
+ * until a put or delete re-bases it. (A checkpoint source would give the
+ * tracker a document and the offset it stands at instead of -1: see
+ * `StateStart`.)
+ */
+import {
+  applyStateChange,
+  FanoutError,
+  formatPositionOf,
+  parsePosition,
+  partitionForChannel,
+  toFanoutError,
+  type ErrorCode,
+  type Logger,
+  type PositionValue,
+  type StateDocument,
+  type StateLimits,
+} from '@fanout/shared';
+import { anonymousClient, type ClientIdentity } from '../../admission/client-auth.js';
+import type { EdgeEvent } from '../../log/edge-event.js';
+import type { EdgeMetrics } from '../../edge-metrics.js';
+import { kafkaUnavailable } from '../../log/kafka-wait.js';
+import type { ChannelHub } from '../channel-hub.js';
+import type { LiveDelivery, Subscriber } from '../subscriber.js';
+import { Subscription, type ResetInfo } from '../subscription.js';
+import { PatchRing } from './patch-ring.js';
+import { statePatchOps } from './state-patch.js';
+import { RefusedChange, StateStep } from './state-step.js';
+
+/** A reader of a tracker: told every change after its snapshot, in order. */
+export interface StateListener {
+  /** A change was applied. */
+  changed(step: StateStep): void;
+  /** A change could not be folded; the document stays as it was. */
+  refused(change: RefusedChange): void;
+  /** The tracker stopped (Kafka, the log moved on, eviction): the reader ends with `error`. */
+  ended(error: FanoutError): void;
+}
+
+/** The document at a position. */
+export interface StateSnapshot {
+  readonly channel: string;
+  /** The document; `undefined` when absent (never set, or deleted). */
+  readonly document: StateDocument;
+  /** Its canonical JSON; `undefined` when absent. */
+  readonly json: string | undefined;
+  /**
+   * The position of the last change applied; when none was, the position
+   * before the partition's first record (`<epoch>:<partition>:-1`).
+   */
+  readonly position: string;
+  readonly offset: number;
+}
+
+/**
+ * Where a tracker starts folding: the document at an offset. Without a
+ * checkpoint it is the start of the log (offset -1, no document).
+ */
+export interface StateStart {
+  readonly offset: number;
+  readonly document: StateDocument;
+  readonly json: string | undefined;
+}
+
+export interface StateTrackerOptions {
+  readonly hub: ChannelHub;
+  readonly limits: StateLimits;
+  /** Changes held as patches for readers that resume. */
+  readonly patchRing: number;
+  /** Longest wait for Kafka on behalf of one request. */
+  readonly kafkaWaitMs: number;
+  readonly metrics: EdgeMetrics;
+  readonly logger: Logger;
+}
+
+/** What a reader joining a tracker is given first. */
+export type StateOpening =
+  | { readonly kind: 'snapshot'; readonly snapshot: StateSnapshot; readonly reset: boolean }
+  | { readonly kind: 'patches'; readonly steps: readonly StateStep[] };
+
+let nextTrackerKey = 1;
+
+export class StateTracker implements Subscriber {
+  readonly key = `state-${nextTrackerKey++}`;
+  /** Its deliveries come from the hub directly; delivery traces count them as SSE. */
+  readonly transport = 'sse';
+  readonly live: LiveDelivery = { kind: 'direct' };
+  readonly channel: string;
+  closed = false;
+  epoch = '';
+  partition = -1;
+  /** Requests being answered from it: it is not evicted meanwhile. */
+  pins = 0;
+  readonly #options: StateTrackerOptions;
+  #subscription: Subscription | undefined;
+  #document: StateDocument = undefined;
+  #json: string | undefined;
+  /** Offset of the last change applied, or where folding started. */
+  #offset = -1;
+  /** False while the history before the log's start is unknown (see the module comment). */
+  #baseKnown = true;
+  #ring: PatchRing;
+  readonly #listeners = new Set<StateListener>();
+  readonly #changeWaiters = new Set<() => void>();
+  #failure: FanoutError | undefined;
+  readonly #started: Promise<void>;
+  /** Called once when it stops on its own (a failure, not an eviction). */
+  onStopped: ((tracker: StateTracker) => void) | undefined;
+
+  constructor(channel: string, options: StateTrackerOptions, start?: StateStart) {
+    this.channel = channel;
+    this.#options = options;
+    this.#ring = new PatchRing(options.patchRing, start?.offset ?? -1);
+    if (start) {
+      this.#offset = start.offset;
+      this.#document = start.document;
+      this.#json = start.json;
+    }
+    this.#started = this.#start(start?.offset ?? -1);
+    // Requests see the failure through `caughtUp`; the registry drops the tracker.
+    this.#started.catch((error: unknown) => {
+      this.#fail(toFanoutError(error));
+    });
+  }
+
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+
+  /** Whether requests or readers use it (it is not evicted then). */
+  get inUse(): boolean {
+    return this.pins > 0 || this.#listeners.size > 0;
+  }
+
+  /** Whether the document is known (see the module comment). */
+  get baseKnown(): boolean {
+    return this.#baseKnown;
+  }
+
+  get failure(): FanoutError | undefined {
+    return this.#failure;
+  }
+
+  /** The offset of the last change applied (or where folding started). */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  async #start(from: number): Promise<void> {
+    const { hub, kafkaWaitMs } = this.#options;
+    const deadline = Date.now() + kafkaWaitMs;
+    const layout = await hub.layout(kafkaWaitMs);
+    this.epoch = layout.epoch;
+    this.partition = partitionForChannel(this.channel, layout.partitions);
+    let since = from;
+    for (;;) {
+      if (this.closed) return;
+      const subscription = new Subscription(
+        { channels: [this.channel], patterns: [], types: [] },
+        this,
+        this.channel,
+        (reset, of) => {
+          this.#onReset(reset, of);
+        },
+      );
+      const prepared = await hub.prepare(subscription, {
+        epoch: this.epoch,
+        offsets: new Map([[this.partition, since]]),
+      });
+      const [reset] = prepared.resets;
+      if (reset === undefined) {
+        if (this.#stopped()) {
+          hub.remove(subscription);
+          return;
+        }
+        this.#subscription = subscription;
+        hub.goLiveNow(subscription, prepared.resuming);
+        for (const partition of prepared.resuming) {
+          hub.catchUp(subscription, partition).catch((error: unknown) => {
+            this.#fail(
+              error instanceof FanoutError
+                ? error
+                : new FanoutError('state_unavailable', 'the fold of the channel failed', {
+                    details: { reason: 'fold_failed' },
+                    cause: error,
+                  }),
+            );
+          });
+        }
+        return;
+      }
+      hub.remove(subscription);
+      if (reset.code !== 'position_too_old' || Date.now() > deadline) {
+        throw new FanoutError(
+          'state_unavailable',
+          `the log of ${this.channel} changed while its state was being read (${reset.code}); retry`,
+          { details: { reason: reset.code } },
+        );
+      }
+      // Retention deleted the start of the log: fold from its first record,
+      // the document unknown until a put or delete.
+      since = parsePosition(reset.earliest).offset;
+      this.#baseKnown = false;
+      this.#document = undefined;
+      this.#json = undefined;
+      this.#offset = since;
+      this.#ring.rebase(since);
+    }
+  }
+
+  /** Whether it stopped (read again after an await). */
+  #stopped(): boolean {
+    return this.closed;
+  }
+
+  /** The hub cannot serve the tracker's position any more (retention, a recreated topic). */
+  #onReset(reset: ResetInfo, subscription: Subscription): void {
+    if (subscription !== this.#subscription) return;
+    this.#fail(
+      new FanoutError(
+        'state_unavailable',
+        `the log of ${this.channel} moved on (${reset.code}): read the state again`,
+        { details: { reason: reset.code } },
+      ),
+    );
+  }
+
+  /** Stops with `error`: readers end with it, the registry drops the tracker. */
+  #fail(error: FanoutError): void {
+    if (this.closed) return;
+    this.#failure = error;
+    this.#options.logger.warn({ err: error, channel: this.channel }, 'state tracker stopped');
+    this.stop(error);
+    this.onStopped?.(this);
+  }
+
+  /** Leaves the hub; readers end with `error`. */
+  stop(error: FanoutError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#failure ??= error;
+    if (this.#subscription) this.#options.hub.remove(this.#subscription);
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    for (const listener of listeners) listener.ended(error);
+    this.#wakeChangeWaiters();
+  }
+
+  /**
+   * The last offset of the partition folded: every record of the channel at
+   * or below it has been seen.
+   */
+  foldedThrough(): number {
+    const subscription = this.#subscription;
+    if (subscription === undefined) return -2;
+    if (subscription.live.has(this.partition)) {
+      return (this.#options.hub.headOf(this.partition) ?? 0) - 1;
+    }
+    return subscription.cursors.get(this.partition) ?? -2;
+  }
+
+  /**
+   * Waits until the fold reached the partition's high watermark as it is
+   * now (read-your-writes), until `deadline` (epoch ms): then
+   * `kafka_unavailable`. Throws the tracker's failure when it stopped.
+   */
+  async caughtUp(deadline: number): Promise<void> {
+    const { hub } = this.#options;
+    const layout = await hub.layout(Math.max(1, deadline - Date.now()));
+    const partition = partitionForChannel(this.channel, layout.partitions);
+    const [, offsets] = await Promise.all([
+      this.#started,
+      hub.latestOffsets(partition, deadline - Date.now()),
+    ]);
+    for (;;) {
+      if (this.#failure) throw this.#failure;
+      if (this.closed) throw new FanoutError('state_unavailable', 'the state tracker stopped');
+      if (this.foldedThrough() >= offsets.highWatermark - 1) return;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw kafkaUnavailable(
+          `the state of ${this.channel}: folded up to offset ${this.foldedThrough()} of partition ${this.partition}, not yet ${offsets.highWatermark - 1}`,
+          this.#options.kafkaWaitMs,
+        );
+      }
+      await hub.headMoved(this.partition, Math.min(left, 250));
+    }
+  }
+
+  /** Throws `state_unavailable` when the document cannot be served (see the module comment). */
+  assertServable(): void {
+    if (this.#failure) throw this.#failure;
+    if (!this.#baseKnown) {
+      throw new FanoutError(
+        'state_unavailable',
+        `the log of partition ${this.partition} no longer holds the history of ${this.channel} and no put or delete of it has been seen since; the state is available again after the next put or delete`,
+        {
+          details: {
+            reason: 'history_truncated',
+            earliest: formatPositionOf(this.epoch, this.partition, this.#ring.base),
+          },
+        },
+      );
+    }
+  }
+
+  snapshot(): StateSnapshot {
+    return {
+      channel: this.channel,
+      document: this.#document,
+      json: this.#json,
+      position: formatPositionOf(this.epoch, this.partition, this.#offset),
+      offset: this.#offset,
+    };
+  }
+
+  /**
+   * The changes after `since` when the ring still holds all of them;
+   * `undefined` when the reader needs a snapshot (too old, or a position of
+   * another epoch or partition). `position_ahead` for a position beyond
+   * what the fold has read.
+   */
+  stepsAfter(since: PositionValue, sinceText: string): StateStep[] | undefined {
+    if (since.epoch !== this.epoch || since.partition !== this.partition) return undefined;
+    if (since.offset > this.foldedThrough()) {
+      throw new FanoutError(
+        'position_ahead',
+        `position ${sinceText} is beyond the end of the log (last offset ${this.foldedThrough()})`,
+      );
+    }
+    return this.#ring.after(since.offset);
+  }
+
+  /**
+   * Joins `listener` in the same synchronous step as it is given where it
+   * starts: the changes after `since` when the ring holds them, else a
+   * snapshot (`reset` when `since` was given). Every later change reaches
+   * it exactly once.
+   */
+  join(listener: StateListener, since?: { value: PositionValue; text: string }): StateOpening {
+    this.assertServable();
+    if (this.closed) throw new FanoutError('state_unavailable', 'the state tracker stopped');
+    const steps = since === undefined ? undefined : this.stepsAfter(since.value, since.text);
+    this.#listeners.add(listener);
+    if (steps !== undefined) return { kind: 'patches', steps };
+    return { kind: 'snapshot', snapshot: this.snapshot(), reset: since !== undefined };
+  }
+
+  leave(listener: StateListener): void {
+    this.#listeners.delete(listener);
+  }
+
+  /**
+   * Resolves when a change after `offset` was applied, after `timeoutMs`,
+   * when `signal` aborts, or when the tracker stops.
+   */
+  changedAfter(offset: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#changeWaiters.delete(check);
+        resolve();
+      };
+      const check = (): void => {
+        if (this.closed || this.#offset > offset) done();
+      };
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
+      signal.addEventListener('abort', done, { once: true });
+      this.#changeWaiters.add(check);
+      check();
+    });
+  }
+
+  #wakeChangeWaiters(): void {
+    for (const check of [...this.#changeWaiters]) check();
+  }
+
+  // ---- the fold ---------------------------------------------------------------
+
+  #fold(event: EdgeEvent): void {
+    const { metrics, limits } = this.#options;
+    const operation = event.state;
+    if (operation === undefined) return;
+    if (operation === null) {
+      this.#refuse(
+        new RefusedChange(
+          event.offset,
+          event.position,
+          'unknown-operation',
+          'a state operation this edge does not know (a newer ingest wrote it)',
+        ),
+      );
+      return;
+    }
+    if (!this.#baseKnown && operation === 'merge') return;
+    const result = applyStateChange(
+      this.#document,
+      { op: operation, data: event.data, position: event.position },
+      limits,
+    );
+    if (!result.ok) {
+      const { refusal } = result;
+      this.#refuse(
+        new RefusedChange(event.offset, refusal.position, refusal.reason, refusal.message),
+      );
+      return;
+    }
+    metrics.stateFolds.inc();
+    const previous = this.#document;
+    this.#document = result.document;
+    this.#json = result.json;
+    this.#offset = event.offset;
+    if (!this.#baseKnown) {
+      // A put or delete: the document is known from here on.
+      this.#baseKnown = true;
+      this.#ring.rebase(event.offset);
+      this.#wakeChangeWaiters();
+      return;
+    }
+    const step = new StateStep(
+      event.offset,
+      event.position,
+      statePatchOps(previous, result.document, result.json),
+    );
+    this.#ring.push(step);
+    for (const listener of this.#listeners) listener.changed(step);
+    this.#wakeChangeWaiters();
+  }
+
+  #refuse(change: RefusedChange): void {
+    this.#options.metrics.stateRefusals.inc({ reason: change.reason });
+    this.#options.logger.warn(
+      { channel: this.channel, position: change.position, reason: change.reason },
+      `state change refused: ${change.message}`,
+    );
+    for (const listener of this.#listeners) listener.refused(change);
+  }
+
+  // ---- Subscriber (the hub's side) ---------------------------------------------
+
+  currentIdentity(): ClientIdentity {
+    return anonymousClient;
+  }
+
+  bufferedBytes(): number {
+    return 0;
+  }
+
+  drained(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  deliver(event: EdgeEvent, subscription: Subscription): void {
+    subscription.cursors.set(event.partition, event.offset);
+    if (subscription !== this.#subscription || this.closed) return;
+    this.#fold(event);
+  }
+
+  batch<T>(deliveries: () => T): T {
+    return deliveries();
+  }
+
+  subscribed(): void {
+    // The tracker prepares its subscription with the hub itself.
+  }
+
+  reset(): void {
+    // Resets reach the subscription's handler (`#onReset`).
+  }
+
+  refused(_requestId: number, _label: string, error: FanoutError): void {
+    this.#fail(error);
+  }
+
+  close(code: ErrorCode, message: string): void {
+    this.#fail(new FanoutError(code, message));
+  }
+}

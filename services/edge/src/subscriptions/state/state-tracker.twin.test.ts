@@ -1,0 +1,446 @@
+/**
+ * State trackers on the in-memory twin of the log: the fold through the
+ * hub's catch-up → live seam, snapshots and patches that never gap or
+ * repeat under concurrent writes, refusals reported, truncated history
+ * answered unavailable until a put or delete, eviction, and the GET read.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { setImmediate as turn } from 'node:timers/promises';
+import fc from 'fast-check';
+import { Registry } from 'prom-client';
+import {
+  applyStateChange,
+  createLogger,
+  FanoutError,
+  type JsonValue,
+  type StateDocument,
+  type StateLimits,
+  type StateOperation,
+} from '@fanout/shared';
+import { createEdgeMetrics, type EdgeMetrics } from '../../edge-metrics.js';
+import { MemoryEventLog } from '../../log/memory-event-log.js';
+import { PartitionReader } from '../../log/partition-reader.js';
+import { ChannelHub } from '../channel-hub.js';
+import { readState } from './state-read.js';
+import { applyStatePatch } from './state-patch.js';
+import type { RefusedChange, StateStep } from './state-step.js';
+import type { StateListener, StateOpening } from './state-tracker.js';
+import { StateTrackers } from './state-trackers.js';
+
+const logger = createLogger({ service: 'test', level: 'silent' });
+
+interface Twin {
+  readonly log: MemoryEventLog;
+  readonly hub: ChannelHub;
+  readonly trackers: StateTrackers;
+  readonly metrics: EdgeMetrics;
+  close(): Promise<void>;
+}
+
+const opened: Twin[] = [];
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((twin) => twin.close()));
+});
+
+async function twin(
+  options: { limits?: StateLimits; maxChannels?: number; patchRing?: number; ring?: number } = {},
+): Promise<Twin> {
+  const log = new MemoryEventLog({ topic: 'state-twin', partitions: 1 });
+  const sink: { hub?: ChannelHub } = {};
+  const reader = new PartitionReader({
+    log,
+    logger,
+    ringCapacity: options.ring ?? 1000,
+    maxWaitMs: 60_000,
+    fetchMaxBytes: 1024 * 1024,
+    partitionMaxBytes: 1024 * 1024,
+    lingerMs: 60_000,
+    sink: {
+      onEvents: (partition, events) => sink.hub?.onEvents(partition, events),
+      onGap: (partition, logStart) => sink.hub?.onGap(partition, logStart),
+      onEpochChange: (epoch) => sink.hub?.onEpochChange(epoch),
+      onHealth: (healthy) => sink.hub?.onHealth(healthy),
+    },
+  });
+  const hub = new ChannelHub({
+    reader,
+    log,
+    logger,
+    publish: () => undefined,
+    replayFetchMaxBytes: 4096,
+    replayPauseBytes: 1024 * 1024,
+    kafkaWaitMs: 10_000,
+  });
+  sink.hub = hub;
+  await reader.start();
+  const metrics = createEdgeMetrics(new Registry());
+  const trackers = new StateTrackers({
+    hub,
+    limits: options.limits ?? { maxDocumentBytes: 262_144, maxDepth: 64 },
+    maxChannels: options.maxChannels ?? 100,
+    patchRing: options.patchRing ?? 64,
+    kafkaWaitMs: 10_000,
+    metrics,
+    logger,
+  });
+  const created: Twin = {
+    log,
+    hub,
+    trackers,
+    metrics,
+    async close() {
+      trackers.close();
+      const closing = reader.close();
+      await log.close();
+      await closing;
+    },
+  };
+  opened.push(created);
+  return created;
+}
+
+function change(channel: string, op: StateOperation, data?: JsonValue | string) {
+  return {
+    channel,
+    state: op,
+    ...(data === undefined ? {} : { data: typeof data === 'string' ? data : JSON.stringify(data) }),
+    contentType: op === 'merge' ? 'application/merge-patch+json' : 'application/json',
+  };
+}
+
+/** A reader recording what it is given. */
+class Reader implements StateListener {
+  readonly steps: StateStep[] = [];
+  readonly refusals: RefusedChange[] = [];
+  readonly endings: FanoutError[] = [];
+  changed(step: StateStep): void {
+    this.steps.push(step);
+  }
+  refused(change: RefusedChange): void {
+    this.refusals.push(change);
+  }
+  ended(error: FanoutError): void {
+    this.endings.push(error);
+  }
+}
+
+/** Joins a reader now (pinned like a request), after the tracker caught up. */
+async function join(
+  edge: Twin,
+  channel: string,
+): Promise<{ reader: Reader; opening: StateOpening }> {
+  const tracker = edge.trackers.acquire(channel);
+  try {
+    await tracker.caughtUp(Date.now() + 10_000);
+  } finally {
+    tracker.pins--;
+  }
+  const reader = new Reader();
+  return { reader, opening: tracker.join(reader) };
+}
+
+async function caughtUp(edge: Twin, channel: string): Promise<void> {
+  const tracker = edge.trackers.acquire(channel);
+  try {
+    await tracker.caughtUp(Date.now() + 10_000);
+  } finally {
+    tracker.pins--;
+  }
+}
+
+const abort = new AbortController();
+
+describe('state trackers on the twin of the log', () => {
+  it('folds puts, merges and deletes of its channel, ignoring other events and channels', async () => {
+    const edge = await twin();
+    edge.log.publish([
+      change('room.a', 'put', { title: 'Lobby', members: ['ann'] }),
+      { channel: 'room.a', type: 'chat', data: '{"text":"hi"}' },
+      change('room.b', 'put', { other: true }),
+      change('room.a', 'merge', { members: ['ann', 'bob'], title: null }),
+    ]);
+    const { opening } = await join(edge, 'room.a');
+    assert.equal(opening.kind, 'snapshot');
+    if (opening.kind !== 'snapshot') return;
+    assert.deepEqual(opening.snapshot.document, { members: ['ann', 'bob'] });
+    assert.equal(opening.snapshot.json, '{"members":["ann","bob"]}');
+    assert.equal(opening.snapshot.offset, 3);
+    edge.log.publish([change('room.a', 'delete')]);
+    await caughtUp(edge, 'room.a');
+    const snapshot = edge.trackers.peek('room.a')?.snapshot();
+    assert.equal(snapshot?.document, undefined);
+    assert.equal(snapshot?.offset, 4);
+  });
+
+  it('answers a channel that never had state as absent at the position before the first record', async () => {
+    const edge = await twin();
+    edge.log.publish([{ channel: 'room.none', data: 'x' }]);
+    const { opening } = await join(edge, 'room.none');
+    assert.equal(opening.kind, 'snapshot');
+    if (opening.kind !== 'snapshot') return;
+    assert.equal(opening.snapshot.document, undefined);
+    assert.equal(opening.snapshot.offset, -1);
+    assert.match(opening.snapshot.position, /:0:-1$/);
+  });
+
+  it('reports a change the fold refuses with its position and keeps the document', async () => {
+    const edge = await twin({ limits: { maxDocumentBytes: 40, maxDepth: 64 } });
+    edge.log.publish([change('room.r', 'put', { a: 1 })]);
+    const { reader } = await join(edge, 'room.r');
+    const [big] = edge.log.publish([change('room.r', 'merge', { b: 'x'.repeat(64) })]);
+    edge.log.publish([change('room.r', 'put', 'not json')]);
+    await caughtUp(edge, 'room.r');
+    assert.deepEqual(
+      reader.refusals.map((refusal) => [refusal.offset, refusal.reason]),
+      [
+        [big?.offset, 'too-large'],
+        [(big?.offset ?? 0) + 1, 'invalid-json'],
+      ],
+    );
+    assert.deepEqual(reader.steps, []);
+    assert.deepEqual(edge.trackers.peek('room.r')?.snapshot().document, { a: 1 });
+    assert.match(reader.refusals[0]?.sseEvent ?? '', /^event: state_change_refused\nid: /);
+  });
+
+  it('snapshot plus every patch delivered is the fold at each position, under concurrent writes and joins', async () => {
+    const documents = fc.oneof(
+      fc.constant<JsonValue>(null),
+      fc.dictionary(
+        fc.constantFrom('a', 'b', 'c'),
+        fc.oneof(fc.integer(), fc.string(), fc.constant(null)),
+        {
+          maxKeys: 3,
+        },
+      ),
+      fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 4 }),
+    );
+    const action = fc.oneof(
+      fc.record({ kind: fc.constant('put' as const), data: documents }),
+      fc.record({ kind: fc.constant('merge' as const), data: documents }),
+      fc.record({ kind: fc.constant('delete' as const) }),
+      fc.record({ kind: fc.constant('invalid' as const) }),
+      fc.record({ kind: fc.constant('other' as const) }),
+      fc.record({ kind: fc.constant('join' as const) }),
+      fc.record({ kind: fc.constant('turn' as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(action, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 6 }),
+        async (actions, patchRing) => {
+          const limits = { maxDocumentBytes: 60, maxDepth: 8 };
+          const edge = await twin({ limits, patchRing });
+          try {
+            const channel = 'prop.s';
+            const joined: { reader: Reader; opening: StateOpening }[] = [];
+            const joining: Promise<void>[] = [];
+            for (const step of actions) {
+              if (step.kind === 'turn') await turn();
+              else if (step.kind === 'join') {
+                joining.push(
+                  join(edge, channel).then((entry) => {
+                    joined.push(entry);
+                  }),
+                );
+              } else if (step.kind === 'other') {
+                edge.log.publish([
+                  { channel, data: '{}' },
+                  { channel: 'prop.t', data: '{}' },
+                ]);
+              } else if (step.kind === 'invalid') {
+                edge.log.publish([change(channel, 'merge', '{nope')]);
+              } else if (step.kind === 'delete') {
+                edge.log.publish([change(channel, 'delete')]);
+              } else {
+                edge.log.publish([change(channel, step.kind, step.data)]);
+              }
+            }
+            await Promise.all(joining);
+            joined.push(await join(edge, channel));
+            await caughtUp(edge, channel);
+            // The fold of what was published, at every offset.
+            const expected = new Map<number, StateDocument>();
+            const applied: number[] = [];
+            let document: StateDocument = undefined;
+            let offset = 0;
+            for (const step of actions) {
+              if (step.kind === 'turn' || step.kind === 'join') continue;
+              if (step.kind === 'other') {
+                offset += 2;
+                continue;
+              }
+              const op = step.kind === 'invalid' ? 'merge' : step.kind;
+              const data =
+                step.kind === 'invalid'
+                  ? '{nope'
+                  : step.kind === 'delete'
+                    ? undefined
+                    : JSON.stringify(step.data);
+              const result = applyStateChange(
+                document,
+                { op, ...(data === undefined ? {} : { data }), position: String(offset) },
+                limits,
+              );
+              if (result.ok) {
+                document = result.document;
+                applied.push(offset);
+              }
+              expected.set(offset, document);
+              offset += 1;
+            }
+            const foldAt = (at: number): StateDocument => {
+              let found: StateDocument = undefined;
+              for (const [position, value] of expected) if (position <= at) found = value;
+              return found;
+            };
+            for (const { reader, opening } of joined) {
+              assert.equal(opening.kind, 'snapshot');
+              if (opening.kind !== 'snapshot') continue;
+              let held = opening.snapshot.document;
+              assert.deepEqual(held, foldAt(opening.snapshot.offset), 'the snapshot is the fold');
+              assert.deepEqual(
+                reader.steps.map((step) => step.offset),
+                applied.filter((at) => at > opening.snapshot.offset),
+                'every change after the snapshot, once, in order',
+              );
+              for (const step of reader.steps) {
+                const next = applyStatePatch(held, (JSON.parse(step.json) as { op: unknown }).op);
+                assert.ok(next.ok, 'the patch applies');
+                held = next.document;
+                assert.deepEqual(held, foldAt(step.offset), `the fold at ${step.offset}`);
+              }
+            }
+            // Resuming from any position the ring still covers gives the same documents.
+            const tracker = edge.trackers.peek(channel);
+            assert.ok(tracker);
+            const final = tracker.snapshot();
+            for (const at of [-1, ...applied]) {
+              const steps = tracker.stepsAfter(
+                { epoch: tracker.epoch, partition: 0, offset: at },
+                `p${at}`,
+              );
+              if (steps === undefined) continue;
+              let held = foldAt(at);
+              for (const step of steps) {
+                const next = applyStatePatch(held, step.ops);
+                assert.ok(next.ok);
+                held = next.document;
+              }
+              assert.deepEqual(held, final.document, `resumed after ${at}`);
+            }
+          } finally {
+            await edge.close();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('answers truncated history unavailable until a put or delete re-bases it', async () => {
+    const edge = await twin();
+    edge.log.publish([change('trunc.a', 'put', { v: 1 }), change('trunc.a', 'merge', { w: 2 })]);
+    edge.log.truncate(0, 1);
+    const tracker = edge.trackers.acquire('trunc.a');
+    try {
+      await tracker.caughtUp(Date.now() + 10_000);
+    } finally {
+      tracker.pins--;
+    }
+    assert.throws(
+      () => {
+        tracker.assertServable();
+      },
+      (error: unknown) =>
+        error instanceof FanoutError &&
+        error.code === 'state_unavailable' &&
+        error.details['reason'] === 'history_truncated',
+    );
+    await assert.rejects(
+      readState(
+        edge.trackers,
+        { channel: 'trunc.a', wait: 0, kafkaWaitMs: 10_000 },
+        () => false,
+        abort.signal,
+      ),
+      (error: unknown) => error instanceof FanoutError && error.code === 'state_unavailable',
+    );
+    edge.log.publish([change('trunc.a', 'merge', { x: 3 })]);
+    await caughtUp(edge, 'trunc.a');
+    assert.equal(tracker.baseKnown, false, 'a merge does not re-base');
+    edge.log.publish([change('trunc.a', 'put', { fresh: true })]);
+    await caughtUp(edge, 'trunc.a');
+    const read = await readState(
+      edge.trackers,
+      { channel: 'trunc.a', wait: 0, kafkaWaitMs: 10_000 },
+      () => false,
+      abort.signal,
+    );
+    assert.equal(read?.kind, 'snapshot');
+    if (read?.kind === 'snapshot') assert.deepEqual(read.snapshot.document, { fresh: true });
+  });
+
+  it('evicts the least recently used tracker without readers, and refuses when all have readers', async () => {
+    const edge = await twin({ maxChannels: 2 });
+    edge.log.publish([
+      change('ev.a', 'put', 1),
+      change('ev.b', 'put', 2),
+      change('ev.c', 'put', 3),
+    ]);
+    const { reader } = await join(edge, 'ev.a');
+    await caughtUp(edge, 'ev.b');
+    assert.equal(edge.trackers.size, 2);
+    await caughtUp(edge, 'ev.c');
+    assert.equal(edge.trackers.size, 2);
+    assert.equal(edge.trackers.peek('ev.b'), undefined, 'ev.b (no readers) was evicted');
+    assert.ok(edge.trackers.peek('ev.a'), 'ev.a has a reader');
+    assert.equal(await edge.metrics.stateEvictions.get().then((m) => m.values[0]?.value), 1);
+    await join(edge, 'ev.c');
+    assert.throws(
+      () => edge.trackers.acquire('ev.d'),
+      (error: unknown) => error instanceof FanoutError && error.code === 'state_unavailable',
+    );
+    assert.deepEqual(reader.endings, []);
+  });
+
+  it('reads with ETag, 304 and long-poll patches, and a reset snapshot when the ring is passed', async () => {
+    const edge = await twin({ patchRing: 2 });
+    edge.log.publish([change('get.a', 'put', { n: 0, title: 'the lobby of the building' })]);
+    const read = (request: { since?: string; ifNoneMatch?: string; wait?: number }) =>
+      readState(
+        edge.trackers,
+        { channel: 'get.a', wait: request.wait ?? 0, kafkaWaitMs: 10_000, ...request },
+        () => false,
+        abort.signal,
+      );
+    const first = await read({});
+    assert.equal(first?.kind, 'snapshot');
+    if (first?.kind !== 'snapshot') return;
+    assert.equal((await read({ ifNoneMatch: first.snapshot.position }))?.kind, 'not_modified');
+    const waiting = read({ ifNoneMatch: first.snapshot.position, wait: 5 });
+    await turn();
+    edge.log.publish([change('get.a', 'merge', { n: 1 })]);
+    const patched = await waiting;
+    assert.equal(patched?.kind, 'patches');
+    if (patched?.kind !== 'patches') return;
+    assert.deepEqual(JSON.parse(`[${patched.steps.map((step) => step.json).join(',')}]`), [
+      { position: patched.position, op: [{ op: 'replace', path: '/n', value: 1 }] },
+    ]);
+    edge.log.publish([
+      change('get.a', 'merge', { n: 2 }),
+      change('get.a', 'merge', { n: 3 }),
+      change('get.a', 'merge', { n: 4 }),
+    ]);
+    const old = await read({ since: first.snapshot.position });
+    assert.equal(old?.kind, 'snapshot');
+    if (old?.kind === 'snapshot') {
+      assert.equal(old.reset, true);
+      assert.deepEqual(old.snapshot.document, { n: 4, title: 'the lobby of the building' });
+    }
+    const recent = await read({ since: patched.position.replace(/:\d+$/, ':2') });
+    assert.equal(recent?.kind, 'patches');
+    if (recent?.kind === 'patches') assert.equal(recent.steps.length, 2);
+  });
+});
