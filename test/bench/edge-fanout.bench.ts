@@ -25,6 +25,11 @@
  *   FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:edge
  *   FANOUT_BENCH_CONNECTIONS=10000 FANOUT_BENCH_SECONDS=10 FANOUT_BENCH_BROADCAST_RATE=100 \
  *   FANOUT_BENCH_CHANNELS_RATE=10000 npm run bench:edge
+ *   FANOUT_BENCH_WS_SUBPROTOCOL=fanout.json.v2 npm run bench:edge   (batch frames)
+ *
+ * The subscribers (and the latency sampler's connections) speak
+ * FANOUT_BENCH_WS_SUBPROTOCOL, `fanout.json.v1` by default; deliveries count
+ * events, the events of a batch frame one by one.
  *
  * Loopback only, bounded in time; stops everything it started.
  */
@@ -33,8 +38,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeEvent, partitionForChannel } from '@fanout/shared';
 import type { Producer } from 'kafkajs';
 import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
+import { benchSubprotocol } from './fanout-client.js';
 import { LatencySampler, percentile } from './latency-sampling.js';
-import { cpuSeconds, machineSummary, rssBytes } from './process-stats.js';
+import { cpuSeconds, cpuTimes, machineSummary, rssBytes } from './process-stats.js';
 import { RawWsClient } from '../support/raw-ws-client.js';
 import { newestPosition, timeResume } from './resume-timer.js';
 
@@ -136,7 +142,7 @@ async function connectAll(count: number): Promise<RawWsClient[]> {
   for (let i = 0; i < count; i += 500) {
     const wave = Array.from(
       { length: Math.min(500, count - i) },
-      () => new RawWsClient(edge.port, '/v1/ws', 'fanout.json.v1'),
+      () => new RawWsClient(edge.port, '/v1/ws', benchSubprotocol),
     );
     await Promise.all(wave.map((client) => client.ready));
     clients.push(...wave);
@@ -181,7 +187,11 @@ interface FanoutResult {
   readonly expected: number;
   readonly received: number;
   readonly deliveriesPerSecond: number;
+  /** WebSocket frames the subscribers received per second (a batch frame holds several deliveries). */
+  readonly framesPerSecond: number;
   readonly edgeCpu: number;
+  /** The part of `edgeCpu` spent in the kernel (system time): socket writes, loopback delivery. */
+  readonly edgeSystemCpu: number;
   readonly deliveriesPerCpuSecond: number;
   /** CPU of this process (producer and clients), as a share of one core. */
   readonly clientCpu: number;
@@ -205,21 +215,26 @@ async function measureFanout(
   await publishAtRate(channels, rate, 1);
   await sleep(500);
   sampler.reset();
+  const eventsBefore = clients.reduce((sum, client) => sum + client.events, 0);
   const framesBefore = clients.reduce((sum, client) => sum + client.frames, 0);
   const cpuBefore = cpuSeconds(edge.pid) ?? 0;
+  const systemBefore = cpuTimes(edge.pid)?.system ?? 0;
   const clientCpuBefore = process.cpuUsage();
   const started = performance.now();
   const events = await publishAtRate(channels, rate, seconds);
   const expected = events * subscribersPerChannel;
   const deadline = Date.now() + 30_000;
   let received: number;
+  let frames: number;
   for (;;) {
-    received = clients.reduce((sum, client) => sum + client.frames, 0) - framesBefore;
+    received = clients.reduce((sum, client) => sum + client.events, 0) - eventsBefore;
+    frames = clients.reduce((sum, client) => sum + client.frames, 0) - framesBefore;
     if (received >= expected || Date.now() > deadline) break;
     await sleep(20);
   }
   const elapsed = (performance.now() - started) / 1000;
   const edgeCpu = (cpuSeconds(edge.pid) ?? 0) - cpuBefore;
+  const edgeSystemCpu = (cpuTimes(edge.pid)?.system ?? 0) - systemBefore;
   const clientUsage = process.cpuUsage(clientCpuBefore);
   const sorted = (await sampler.collect()).sort((a, b) => a - b);
   await sampler.close();
@@ -229,7 +244,9 @@ async function measureFanout(
     expected,
     received,
     deliveriesPerSecond: received / elapsed,
+    framesPerSecond: frames / elapsed,
     edgeCpu: edgeCpu / elapsed,
+    edgeSystemCpu: edgeSystemCpu / elapsed,
     deliveriesPerCpuSecond: edgeCpu > 0 ? received / edgeCpu : Number.NaN,
     clientCpu: (clientUsage.user + clientUsage.system) / 1e6 / elapsed,
     p50Ms: percentile(sorted, 50),
@@ -327,12 +344,12 @@ try {
 
   const mib = (bytes: number): string => `${(bytes / 1024).toFixed(2)} KiB`;
   const row = (r: FanoutResult): string =>
-    `| ${r.scenario} | ${Math.round(r.deliveriesPerSecond).toLocaleString('en')} | ${(r.edgeCpu * 100).toFixed(0)} % | ${Math.round(r.deliveriesPerCpuSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms | ${r.p999Ms.toFixed(1)} ms | ${r.received.toLocaleString('en')} / ${r.expected.toLocaleString('en')} | ${(r.clientCpu * 100).toFixed(0)} % |`;
+    `| ${r.scenario} | ${Math.round(r.deliveriesPerSecond).toLocaleString('en')} | ${Math.round(r.framesPerSecond).toLocaleString('en')} | ${(r.edgeCpu * 100).toFixed(0)} % | ${Math.round(r.deliveriesPerCpuSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms | ${r.p999Ms.toFixed(1)} ms | ${r.received.toLocaleString('en')} / ${r.expected.toLocaleString('en')} | ${(r.clientCpu * 100).toFixed(0)} % |`;
   results.push(
-    `Machine: ${cpus().length} × ${machineSummary()}, Node ${process.versions.node}, load ${loadavg()[0]?.toFixed(2) ?? '?'}; ${connectionCount} connections, ${seconds} s per scenario, ${dataBytes}-byte event data.`,
+    `Machine: ${cpus().length} × ${machineSummary()}, Node ${process.versions.node}, load ${loadavg()[0]?.toFixed(2) ?? '?'}; ${connectionCount} connections (${benchSubprotocol}), ${seconds} s per scenario, ${dataBytes}-byte event data.`,
     '',
-    '| scenario | deliveries/s | edge CPU | deliveries per edge CPU-second | latency p50 | p99 | p99.9 | received / expected | client CPU |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| scenario | deliveries/s | frames/s | edge CPU | deliveries per edge CPU-second | latency p50 | p99 | p99.9 | received / expected | client CPU |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     row(light),
     row(broadcast),
     row(spread),

@@ -3,9 +3,14 @@
  * subset of `fanout.json.v1` both speak (`subscribe`, `subscribed`,
  * `event`, `unsubscribe`) over `/v1/ws`, one message per frame, so a
  * counting connection counts frames by their headers (`RawWsClient`).
+ * FANOUT_BENCH_WS_SUBPROTOCOL=fanout.json.v2 makes the edge's connections
+ * take batch frames (the naive baseline does not speak it).
  */
 import { RawWsClient } from '../support/raw-ws-client.js';
 import type { BenchClient, ClientProtocol, FollowHandlers } from './bench-client.js';
+
+/** The subprotocol of the edge's benchmark connections: `fanout.json.v1` unless set. */
+export const benchSubprotocol = process.env['FANOUT_BENCH_WS_SUBPROTOCOL'] ?? 'fanout.json.v1';
 
 class FanoutClient implements BenchClient {
   readonly ready: Promise<void>;
@@ -14,7 +19,7 @@ class FanoutClient implements BenchClient {
   #requestId = 0;
 
   constructor(port: number, localAddress: string | undefined) {
-    this.#socket = new RawWsClient(port, '/v1/ws', 'fanout.json.v1', localAddress);
+    this.#socket = new RawWsClient(port, '/v1/ws', benchSubprotocol, localAddress);
     this.ready = this.#socket.ready;
   }
 

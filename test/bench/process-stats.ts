@@ -17,6 +17,21 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/** User and system (kernel) CPU seconds a process used, or undefined when unknown. */
+export function cpuTimes(pid: number | undefined): { user: number; system: number } | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return {
+      user: Number(fields[11]) / ticksPerSecond,
+      system: Number(fields[12]) / ticksPerSecond,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Resident set size of a process in bytes, or undefined when unknown. */
 export function rssBytes(pid: number): number | undefined {
   try {

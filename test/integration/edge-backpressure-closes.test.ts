@@ -3,7 +3,9 @@
  * closed resumably — a WebSocket with `disconnect` (code backpressure, its
  * positions) and the close frame 4008, an SSE stream with its `disconnect`
  * event and the end of the response — never dropped without a word. What
- * arrives on each socket once it reads again is parsed to the end.
+ * arrives on each socket once it reads again is parsed to the end. Half the
+ * WebSockets take batch frames (`fanout.json.v2`): their positions resume
+ * after the last event of the last batch that arrived.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -42,7 +44,8 @@ describe('backpressure closes of clients that never read', () => {
     const channel = uniqueChannel('stall');
     const sockets: { client: RawWsClient; payloads: Buffer[]; closed: boolean }[] = [];
     for (let i = 0; i < wsClients; i++) {
-      const client = new RawWsClient(edge.app.port, '/v1/ws', 'fanout.json.v1');
+      const protocol = i % 2 === 0 ? 'fanout.json.v1' : 'fanout.json.v2';
+      const client = new RawWsClient(edge.app.port, '/v1/ws', protocol);
       await client.ready;
       const entry = { client, payloads: [] as Buffer[], closed: false };
       client.sample((payload) => entry.payloads.push(Buffer.from(payload)));
@@ -109,9 +112,12 @@ describe('backpressure closes of clients that never read', () => {
       const frames = entry.payloads.map(
         (payload) => JSON.parse(payload.toString()) as Record<string, Record<string, unknown>>,
       );
-      const offsets = frames
-        .filter((frame) => frame['event'] !== undefined)
-        .map((frame) => offsetOf(String(frame['event']?.['position'])));
+      const offsets = frames.flatMap((frame) => {
+        const events = frame['event'] ? [frame['event']] : (frame['batch']?.['events'] ?? []);
+        return (events as Record<string, unknown>[]).map((event) =>
+          offsetOf(String(event['position'])),
+        );
+      });
       const last = frames.at(-1)?.['disconnect'];
       const expected = offsets.map((_, at) => first + at);
       if (entry.client.closeCode !== 4008 || last?.['code'] !== 'backpressure') {
@@ -130,6 +136,12 @@ describe('backpressure closes of clients that never read', () => {
       );
     }
     assert.deepEqual(wsFailures, [], `${wsFailures.length} of ${wsClients} WebSockets`);
+    assert.ok(
+      sockets.some((entry) =>
+        entry.payloads.some((payload) => payload.toString().startsWith('{"batch"')),
+      ),
+      'the fanout.json.v2 sockets received batch frames',
+    );
     const sseFailures: string[] = [];
     for (const [index, stream] of streams.entries()) {
       const events = stream.events();

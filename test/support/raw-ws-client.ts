@@ -3,13 +3,60 @@
  * handshake, masked text frames out, and incoming frames counted by their
  * headers without decoding them (so one process can follow ten thousand
  * connections at a million frames a second). A sampling connection hands
- * each frame's payload to a callback.
+ * each frame's payload to a callback. `events` counts the events of batch
+ * frames (`fanout.json.v2`, `fanout.proto.v2`) one by one, by a scan of
+ * their bytes, and every other data frame as one.
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 
+/** `{"batch":` */
+const jsonBatchStart = Buffer.from('{"batch":');
+/** Every event of the edge's JSON ends with its position. */
+const jsonPositionKey = Buffer.from(',"position":"');
+
+/** Events in a data frame: those of a batch frame, else one. */
+export function eventsInFrame(payload: Buffer, binary: boolean): number {
+  if (binary) {
+    // ServerFrame.batch (field 10, length-delimited): count EventBatch.events (field 4).
+    if (payload[0] !== 0x52) return 1;
+    let at = 1;
+    while ((payload[at] ?? 0) & 0x80) at++;
+    at++;
+    let count = 0;
+    while (at < payload.length) {
+      at++; // the key of field 4
+      let length = 0;
+      let shift = 0;
+      for (;;) {
+        const byte = payload[at++] ?? 0;
+        length += (byte & 0x7f) * 2 ** shift;
+        shift += 7;
+        if ((byte & 0x80) === 0) break;
+      }
+      at += length;
+      count++;
+    }
+    return count;
+  }
+  if (payload.compare(jsonBatchStart, 0, jsonBatchStart.length, 0, jsonBatchStart.length) !== 0) {
+    return 1;
+  }
+  let count = 0;
+  for (
+    let at = payload.indexOf(jsonPositionKey);
+    at >= 0;
+    at = payload.indexOf(jsonPositionKey, at + 1)
+  ) {
+    count++;
+  }
+  return count;
+}
+
 export class RawWsClient {
   frames = 0;
+  /** Data frames, the events of batch frames counted one by one. */
+  events = 0;
   closed = false;
   /** The status code of the close frame the server sent, once it sent one. */
   closeCode: number | undefined;
@@ -134,7 +181,9 @@ export class RawWsClient {
       const opcode = (buffer[at] ?? 0) & 0x0f;
       if (opcode === 1 || opcode === 2) {
         this.frames++;
-        this.#onPayload?.(buffer.subarray(at + headerLength, at + headerLength + length));
+        const payload = buffer.subarray(at + headerLength, at + headerLength + length);
+        this.events += eventsInFrame(payload, opcode === 2);
+        this.#onPayload?.(payload);
       } else if (opcode === 8) {
         this.closeCode = length >= 2 ? buffer.readUInt16BE(at + headerLength) : 1005;
         // Complete the closing handshake as a browser does (RFC 6455 5.5.1): a

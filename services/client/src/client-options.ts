@@ -30,6 +30,13 @@ export interface ClientOptions {
   readonly transports?: readonly TransportName[];
   /** WebSocket subprotocol: JSON (default) or `protoWireFormat` from `@fanout/client/proto`. */
   readonly wireFormat?: WireFormat;
+  /**
+   * Ask the edge for batch frames (subprotocol `fanout.json.v2` /
+   * `fanout.proto.v2`): the events of one delivery arrive in one WebSocket
+   * frame, and are handed over one by one, in order, as ever. Default true;
+   * an edge that does not offer them sends one event per frame.
+   */
+  readonly batchFrames?: boolean;
   /** WebSocket class; default `globalThis.WebSocket` (in Node.js 20, pass `ws`'s). */
   readonly WebSocket?: WebSocketConstructor;
   /** fetch; default `globalThis.fetch`. */
@@ -120,6 +127,9 @@ export function compileOptions(options: ClientOptions): CompiledOptions {
       throw invalid('transports', `unknown transport "${name}"`);
     }
   }
+  if (options.batchFrames !== undefined && typeof options.batchFrames !== 'boolean') {
+    throw invalid('batchFrames', `must be true or false (got ${String(options.batchFrames)})`);
+  }
   const connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs, 10_000, 1);
   const webSocket =
     options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -139,6 +149,7 @@ export function compileOptions(options: ClientOptions): CompiledOptions {
         webSocketTransport({
           webSocket,
           wireFormat: options.wireFormat ?? jsonWireFormat,
+          batchFrames: options.batchFrames ?? true,
           connectTimeoutMs,
         }),
       );

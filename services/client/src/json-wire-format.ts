@@ -1,5 +1,6 @@
 /**
- * `fanout.json.v1`: JSON text frames, each an object with exactly one key,
+ * `fanout.json.v1` (with batch frames `fanout.json.v2`): JSON text frames,
+ * each an object with exactly one key,
  * the frame's name (protobuf JSON mapping, positions as text), with the codec
  * the edge uses too (`@fanout/shared/portable-core`, no protobufjs).
  */
@@ -18,6 +19,7 @@ export function decodeJsonFrame(text: string): ServerMessage {
 /** The default wire format. */
 export const jsonWireFormat: WireFormat = Object.freeze({
   subprotocol: wsJsonCodec.subprotocol,
+  batchSubprotocol: wsJsonCodec.batchSubprotocol,
   binary: false,
   encode: encodeJsonFrame,
   decode(data: string | Uint8Array): ServerMessage {

@@ -1,5 +1,5 @@
 /**
- * `fanout.proto.v1`: binary ClientFrame / ServerFrame of
+ * `fanout.proto.v1` (with batch frames `fanout.proto.v2`): binary ClientFrame / ServerFrame of
  * proto/fanout/v1/websocket.proto, with the codec the edge uses too
  * (`@fanout/shared/portable`). Imported from `@fanout/client/proto`, so that
  * protobufjs is only in the bundles of applications that choose it.
@@ -19,6 +19,7 @@ export function encodeProtoFrame(message: ClientMessage): Uint8Array {
 /** `fanout.proto.v1`; pass as `wireFormat` to `createClient`. */
 export const protoWireFormat: WireFormat = Object.freeze({
   subprotocol: wsProtoCodec.subprotocol,
+  batchSubprotocol: wsProtoCodec.batchSubprotocol,
   binary: true,
   encode: encodeProtoFrame,
   decode(data: string | Uint8Array): ServerMessage {

@@ -41,6 +41,12 @@ export type WebSocketConstructor = new (url: string, protocols: string | string[
 export interface WebSocketTransportOptions {
   readonly webSocket: WebSocketConstructor;
   readonly wireFormat: WireFormat;
+  /**
+   * Offer the format's batch subprotocol first (the edge then sends the
+   * events of one delivery in one frame); an edge that does not know it
+   * answers with the plain one.
+   */
+  readonly batchFrames: boolean;
   /** Give up on a socket that has not said `connected` within this time. */
   readonly connectTimeoutMs: number;
 }
@@ -86,9 +92,12 @@ class WebSocketConnection implements TransportConnection {
   constructor(context: TransportContext, options: WebSocketTransportOptions) {
     this.#context = context;
     this.#options = options;
+    const { subprotocol, batchSubprotocol } = options.wireFormat;
     this.#socket = new options.webSocket(
       webSocketUrl(context.edge),
-      options.wireFormat.subprotocol,
+      options.batchFrames && batchSubprotocol !== undefined
+        ? [batchSubprotocol, subprotocol]
+        : subprotocol,
     );
     this.#socket.binaryType = 'arraybuffer';
     this.#connectTimer = setTimeout(() => {
@@ -231,6 +240,10 @@ class WebSocketConnection implements TransportConnection {
     switch (message.kind) {
       case 'event':
         listener.event(message.event);
+        return;
+      case 'batch':
+        // In order, as frames of one event each would have come.
+        for (const event of message.events) listener.event(event);
         return;
       case 'connected': {
         this.#ready = true;

@@ -15,8 +15,14 @@ export type { ClientMessage, ServerMessage, SubscriptionRequest, SubscriptionSta
 
 /** One WebSocket subprotocol: how client frames are written and server frames read. */
 export interface WireFormat {
-  /** The `Sec-WebSocket-Protocol` offered. */
+  /** The `Sec-WebSocket-Protocol` offered: one event per frame. */
   readonly subprotocol: string;
+  /**
+   * The same format with batch frames (`fanout.json.v2`, `fanout.proto.v2`),
+   * offered before `subprotocol` unless the client option `batchFrames` is
+   * false; `decode` reads `batch` frames either way.
+   */
+  readonly batchSubprotocol?: string;
   /** True for binary frames. */
   readonly binary: boolean;
   encode(message: ClientMessage): string | Uint8Array;

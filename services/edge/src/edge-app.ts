@@ -95,6 +95,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       }
     },
     replayFetchMaxBytes: 4 * 1024 * 1024,
+    batchMaxBytes: edge.batchMaxBytes,
     replayPauseBytes: edge.maxBackpressureBytes / 4,
     kafkaWaitMs: edge.kafkaWaitMs,
     tracing: new DeliveryTracing(config.kafka.topic),

@@ -2268,8 +2268,14 @@ export namespace fanout {
             /** The edge is about to close the connection; says what to do next. */
             disconnect?: (fanout.v1.Disconnect.$Properties|null);
 
+            /**
+             * Several events in one frame, in delivery order; only on the
+             * subprotocols `fanout.proto.v2` and `fanout.json.v2`.
+             */
+            batch?: (fanout.v1.EventBatch.$Properties|null);
+
             /** The frame's content. */
-            frame?: ("connected"|"subscribed"|"unsubscribed"|"event"|"error"|"reset"|"pong"|"tokenRefreshed"|"disconnect");
+            frame?: ("connected"|"subscribed"|"unsubscribed"|"event"|"error"|"reset"|"pong"|"tokenRefreshed"|"disconnect"|"batch");
 
             /**
              * Creates a new ServerFrame instance using the specified properties.
@@ -2362,8 +2368,14 @@ export namespace fanout {
                 /** The edge is about to close the connection; says what to do next. */
                 disconnect?: (fanout.v1.Disconnect.$Properties|null);
 
+                /**
+                 * Several events in one frame, in delivery order; only on the
+                 * subprotocols `fanout.proto.v2` and `fanout.json.v2`.
+                 */
+                batch?: (fanout.v1.EventBatch.$Properties|null);
+
                 /** The frame's content. */
-                frame?: ("connected"|"subscribed"|"unsubscribed"|"event"|"error"|"reset"|"pong"|"tokenRefreshed"|"disconnect");
+                frame?: ("connected"|"subscribed"|"unsubscribed"|"event"|"error"|"reset"|"pong"|"tokenRefreshed"|"disconnect"|"batch");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -2380,10 +2392,117 @@ export namespace fanout {
               pong?: fanout.v1.Pong.$Shape|null;
               tokenRefreshed?: fanout.v1.TokenRefreshed.$Shape|null;
               disconnect?: fanout.v1.Disconnect.$Shape|null;
+              batch?: fanout.v1.EventBatch.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ frame?: undefined; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null }|{ frame?: "connected"; connected: fanout.v1.Connected.$Shape; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null }|{ frame?: "subscribed"; connected?: null; subscribed: fanout.v1.Subscribed.$Shape; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null }|{ frame?: "unsubscribed"; connected?: null; subscribed?: null; unsubscribed: fanout.v1.Unsubscribed.$Shape; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null }|{ frame?: "event"; connected?: null; subscribed?: null; unsubscribed?: null; event: fanout.v1.Event.$Shape; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null }|{ frame?: "error"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error: fanout.v1.Error.$Shape; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null }|{ frame?: "reset"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset: fanout.v1.Reset.$Shape; pong?: null; tokenRefreshed?: null; disconnect?: null }|{ frame?: "pong"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong: fanout.v1.Pong.$Shape; tokenRefreshed?: null; disconnect?: null }|{ frame?: "tokenRefreshed"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed: fanout.v1.TokenRefreshed.$Shape; disconnect?: null }|{ frame?: "disconnect"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect: fanout.v1.Disconnect.$Shape })
+              ({ frame?: undefined; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "connected"; connected: fanout.v1.Connected.$Shape; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "subscribed"; connected?: null; subscribed: fanout.v1.Subscribed.$Shape; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "unsubscribed"; connected?: null; subscribed?: null; unsubscribed: fanout.v1.Unsubscribed.$Shape; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "event"; connected?: null; subscribed?: null; unsubscribed?: null; event: fanout.v1.Event.$Shape; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "error"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error: fanout.v1.Error.$Shape; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "reset"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset: fanout.v1.Reset.$Shape; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "pong"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong: fanout.v1.Pong.$Shape; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "tokenRefreshed"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed: fanout.v1.TokenRefreshed.$Shape; disconnect?: null; batch?: null }|{ frame?: "disconnect"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect: fanout.v1.Disconnect.$Shape; batch?: null }|{ frame?: "batch"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch: fanout.v1.EventBatch.$Shape })
             );
+        }
+
+        /**
+         * Properties of an EventBatch.
+         * @deprecated Use fanout.v1.EventBatch.$Properties instead.
+         */
+        interface IEventBatch extends fanout.v1.EventBatch.$Properties {
+        }
+
+        /**
+         * EventBatch is several events of one delivery (one Kafka fetch, one chunk of
+         * a catch-up) in one frame, for the subprotocols `fanout.proto.v2` and
+         * `fanout.json.v2`. Its events are delivered in order, exactly as the same
+         * events in Event frames one after another would be.
+         */
+        class EventBatch {
+
+            /**
+             * Constructs a new EventBatch.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fanout.v1.EventBatch.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * The events, each with `position` set. Numbered as ServerFrame.event, so
+             * that the bytes of an EventBatch are the events' ServerFrame bytes one
+             * after another: an edge builds a batch without re-encoding its events.
+             */
+            events: fanout.v1.Event.$Properties[];
+
+            /**
+             * Creates a new EventBatch instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns EventBatch instance
+             */
+            static create(properties: fanout.v1.EventBatch.$Shape): fanout.v1.EventBatch & fanout.v1.EventBatch.$Shape;
+            static create(properties?: fanout.v1.EventBatch.$Properties): fanout.v1.EventBatch;
+
+            /**
+             * Encodes the specified EventBatch message. Does not implicitly {@link fanout.v1.EventBatch.verify|verify} messages.
+             * @param message EventBatch message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fanout.v1.EventBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an EventBatch message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fanout.v1.EventBatch & fanout.v1.EventBatch.$Shape} EventBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fanout.v1.EventBatch & fanout.v1.EventBatch.$Shape;
+
+            /**
+             * Creates an EventBatch message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns EventBatch
+             */
+            static fromObject(object: { [k: string]: any }): fanout.v1.EventBatch;
+
+            /**
+             * Creates a plain object from an EventBatch message. Also converts values to other types if specified.
+             * @param message EventBatch
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fanout.v1.EventBatch, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this EventBatch to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for EventBatch
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace EventBatch {
+
+            /** Properties of an EventBatch. */
+            interface $Properties {
+
+                /**
+                 * The events, each with `position` set. Numbered as ServerFrame.event, so
+                 * that the bytes of an EventBatch are the events' ServerFrame bytes one
+                 * after another: an edge builds a batch without re-encoding its events.
+                 */
+                events?: (fanout.v1.Event.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an EventBatch. */
+            type $Shape = fanout.v1.EventBatch.$Properties;
         }
 
         /**

@@ -3541,11 +3541,12 @@ export const fanout = $root.fanout = (() => {
             ServerFrame.prototype.pong = null;
             ServerFrame.prototype.tokenRefreshed = null;
             ServerFrame.prototype.disconnect = null;
+            ServerFrame.prototype.batch = null;
 
             let $oneOfFields;
 
             $Object.defineProperty(ServerFrame.prototype, "frame", {
-                get: $util.oneOfGetter($oneOfFields = ["connected", "subscribed", "unsubscribed", "event", "error", "reset", "pong", "tokenRefreshed", "disconnect"]),
+                get: $util.oneOfGetter($oneOfFields = ["connected", "subscribed", "unsubscribed", "event", "error", "reset", "pong", "tokenRefreshed", "disconnect", "batch"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -3578,6 +3579,8 @@ export const fanout = $root.fanout = (() => {
                     $root.fanout.v1.TokenRefreshed.encode(message.tokenRefreshed, writer.uint32(66).fork(), _depth + 1).ldelim();
                 if (message.disconnect != null && $Object.hasOwnProperty.call(message, "disconnect"))
                     $root.fanout.v1.Disconnect.encode(message.disconnect, writer.uint32(74).fork(), _depth + 1).ldelim();
+                if (message.batch != null && $Object.hasOwnProperty.call(message, "batch"))
+                    $root.fanout.v1.EventBatch.encode(message.batch, writer.uint32(82).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -3674,6 +3677,13 @@ export const fanout = $root.fanout = (() => {
                             message.frame = "disconnect";
                             continue;
                         }
+                    case 10: {
+                            if (wireType !== 2)
+                                break;
+                            message.batch = $root.fanout.v1.EventBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.batch);
+                            message.frame = "batch";
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -3746,6 +3756,11 @@ export const fanout = $root.fanout = (() => {
                         throw $TypeError(".fanout.v1.ServerFrame.disconnect: object expected");
                     message.disconnect = $root.fanout.v1.Disconnect.fromObject(object.disconnect, _depth + 1);
                 }
+                if (object.batch != null) {
+                    if (!$util.isObject(object.batch))
+                        throw $TypeError(".fanout.v1.ServerFrame.batch: object expected");
+                    message.batch = $root.fanout.v1.EventBatch.fromObject(object.batch, _depth + 1);
+                }
                 return message;
             };
 
@@ -3802,6 +3817,11 @@ export const fanout = $root.fanout = (() => {
                     if (options.oneofs)
                         object.frame = "disconnect";
                 }
+                if (message.batch != null && $Object.hasOwnProperty.call(message, "batch")) {
+                    object.batch = $root.fanout.v1.EventBatch.toObject(message.batch, options, _depth + 1);
+                    if (options.oneofs)
+                        object.frame = "batch";
+                }
                 return object;
             };
 
@@ -3816,6 +3836,144 @@ export const fanout = $root.fanout = (() => {
             };
 
             return ServerFrame;
+        })();
+
+        v1.EventBatch = (function() {
+
+            const EventBatch = function (properties) {
+                this.events = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            EventBatch.prototype.events = $util.emptyArray;
+
+            EventBatch.create = function(properties) {
+                return new EventBatch(properties);
+            };
+
+            EventBatch.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.events != null && message.events.length)
+                    for (let i = 0; i < message.events.length; ++i)
+                        $root.fanout.v1.Event.encode(message.events[i], writer.uint32(34).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            EventBatch.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fanout.v1.EventBatch();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.events && message.events.length))
+                                message.events = [];
+                            message.events.push($root.fanout.v1.Event.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            EventBatch.fromObject = function (object, _depth) {
+                if (object instanceof $root.fanout.v1.EventBatch)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fanout.v1.EventBatch: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fanout.v1.EventBatch();
+                if (object.events) {
+                    if (!$Array.isArray(object.events))
+                        throw $TypeError(".fanout.v1.EventBatch.events: array expected");
+                    message.events = $Array(object.events.length);
+                    for (let i = 0; i < object.events.length; ++i) {
+                        if (!$util.isObject(object.events[i]))
+                            throw $TypeError(".fanout.v1.EventBatch.events: object expected");
+                        message.events[i] = $root.fanout.v1.Event.fromObject(object.events[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            EventBatch.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.events = [];
+                if (message.events && message.events.length) {
+                    object.events = $Array(message.events.length);
+                    for (let j = 0; j < message.events.length; ++j)
+                        object.events[j] = $root.fanout.v1.Event.toObject(message.events[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            EventBatch.prototype.toJSON = function() {
+                return EventBatch.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            EventBatch.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fanout.v1.EventBatch";
+            };
+
+            return EventBatch;
         })();
 
         v1.Connected = (function() {

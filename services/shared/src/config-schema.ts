@@ -454,6 +454,13 @@ export const configSchema = z.object({
       maxBackpressureBytes: positiveInt
         .default(1024 * 1024)
         .describe('Bytes buffered for one slow client before it is closed resumably.'),
+      batchMaxBytes: positiveInt
+        .min(1024)
+        .max(16 * 1024 * 1024)
+        .default(64 * 1024)
+        .describe(
+          'Largest batch frame for WebSocket clients of the subprotocols `fanout.json.v2` and `fanout.proto.v2`: the events of one delivery (a Kafka fetch, a catch-up chunk) for one subscriber go out in frames of at most this many bytes (an event larger than it goes alone).',
+        ),
       replayBufferEvents: z
         .number()
         .int()

@@ -66,6 +66,8 @@ export {
   toGrpcStatus,
   toHttpStatus,
   writeJsonFrame,
+  batchFrameOverhead,
+  encodeJsonBatchFrame,
   wsJsonCodec,
   wsProtoCodec,
 } from './portable.js';
@@ -120,7 +122,7 @@ export { createLogger, serializeError } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { startMetricsServer } from './metrics-server.js';
 export type { MetricsServer, MetricsServerOptions, Readiness } from './metrics-server.js';
-export { encodeEventFrame } from './proto-event-frame.js';
+export { encodeEventBatchFrame, encodeEventFrame } from './proto-event-frame.js';
 export { positionFromProto } from './proto-position.js';
 export { IngestServiceDefinition } from '../generated/ingest-service.js';
 export { renderConfigurationReference, renderErrorsReference } from './reference-docs.js';

@@ -67,7 +67,7 @@ export {
   stateOperations,
 } from './state-operation.js';
 export type { StateOperation } from './state-operation.js';
-export { wsJsonCodec } from './ws-json-codec.js';
+export { batchFrameOverhead, encodeJsonBatchFrame, wsJsonCodec } from './ws-json-codec.js';
 export type {
   ClientMessage,
   ControlMessage,

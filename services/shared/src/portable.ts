@@ -47,6 +47,8 @@ export {
   toGrpcStatus,
   toHttpStatus,
   writeJsonFrame,
+  batchFrameOverhead,
+  encodeJsonBatchFrame,
   wsJsonCodec,
 } from './portable-core.js';
 export type {
@@ -91,7 +93,7 @@ export {
   PublishStreamResponse,
   ServerFrame,
 } from './proto.js';
-export { encodeEventFrame } from './proto-event-frame.js';
+export { encodeEventBatchFrame, encodeEventFrame } from './proto-event-frame.js';
 export { positionFromProto } from './proto-position.js';
 export { wsProtoCodec } from './ws-proto-codec.js';
 export {

@@ -144,6 +144,19 @@ const serverFrames: Record<string, fanout.v1.ServerFrame.$Properties> = {
       positions: [{ channel: 'orders.*', position }],
     },
   },
+  batch: {
+    batch: {
+      events: [
+        { id: 'evt-1', channel: 'orders.eu.1', type: 'order.created', position },
+        {
+          id: 'evt-2',
+          channel: 'orders.eu.1',
+          type: 'order.paid',
+          position: { ...position, offset: 8 },
+        },
+      ],
+    },
+  },
 };
 
 const asPlain = { bytes: Array } as const;

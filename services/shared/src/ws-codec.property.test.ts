@@ -9,8 +9,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isFanoutError } from './fanout-error.js';
 import { formatPosition, parsePosition, type PositionValue } from './position.js';
+import { encodeEventBatchFrame } from './proto-event-frame.js';
 import { ClientFrame, DisconnectAction, ServerFrame } from './proto.js';
-import { wsJsonCodec } from './ws-json-codec.js';
+import { encodeJsonBatchFrame, wsJsonCodec } from './ws-json-codec.js';
 import type {
   ClientMessage,
   ControlMessage,
@@ -440,6 +441,7 @@ const nearJsonServerFrame = fc
   .record({
     name: fc.constantFrom(
       'event',
+      'batch',
       'connected',
       'subscribed',
       'unsubscribed',
@@ -468,6 +470,12 @@ const nearJsonServerFrame = fc
         ),
         positions: anyServerValue,
         action: anyServerValue,
+        events: fc.oneof(
+          anyServerValue,
+          fc.array(
+            fc.dictionary(fc.constantFrom('id', 'channel', 'position', 'time'), anyServerValue),
+          ),
+        ),
       },
       { requiredKeys: [] },
     ),
@@ -509,6 +517,14 @@ describe('WebSocket server frames (properties)', () => {
           ServerFrame.encode({ connected: { requestId: 1, tokenExpiresAt: expires } }).finish(),
           ServerFrame.encode({ tokenRefreshed: { requestId: 1, expiresAt: expires } }).finish(),
           ServerFrame.encode({ reset: { requested: where, earliest: where } }).finish(),
+          ServerFrame.encode({
+            batch: {
+              events: [
+                { id: 'a', channel: 'c', time, position: where },
+                { id: 'b', channel: 'c', position: where },
+              ],
+            },
+          }).finish(),
         ),
       );
     fc.assert(
@@ -521,10 +537,134 @@ describe('WebSocket server frames (properties)', () => {
           if (mutated.length > 0) mutated[at % mutated.length] = value;
           for (const frame of [bytes, mutated]) {
             const message = decodedOrRefused(() => wsProtoCodec.decodeServerFrame(frame));
-            if (message?.kind === 'event' && message.event.time !== '') {
-              assert.ok(!Number.isNaN(Date.parse(message.event.time)));
+            const received =
+              message?.kind === 'event'
+                ? [message.event]
+                : message?.kind === 'batch'
+                  ? message.events
+                  : [];
+            for (const event of received) {
+              if (event.time !== '') assert.ok(!Number.isNaN(Date.parse(event.time)));
+              parsePosition(event.position);
             }
           }
+        },
+      ),
+      { numRuns },
+    );
+  });
+});
+
+/** An event as the edge holds it: its protobuf fields, and its JSON object text. */
+const edgeEvent = fc
+  .record({
+    id: nonEmptyText,
+    channel: nonEmptyText,
+    type: text,
+    data: fc.option(fc.jsonValue({ maxDepth: 2 }), { nil: undefined }),
+    headers: fc.dictionary(fc.stringMatching(/^[a-z]{1,8}$/), text, { maxKeys: 3 }),
+    producer: text,
+    where: positionValue,
+  })
+  .map(({ id, channel, type, data, headers, producer, where }) => {
+    const json = data === undefined ? undefined : JSON.stringify(data);
+    const contentType = json === undefined ? '' : 'application/json';
+    const proto = {
+      id,
+      channel,
+      type,
+      contentType,
+      data: json === undefined ? new Uint8Array(0) : new TextEncoder().encode(json),
+      headers,
+      producer,
+      position: where,
+    };
+    const position = formatPosition(where);
+    const jsonText = JSON.stringify({
+      id,
+      channel,
+      type,
+      ...(json === undefined ? {} : { data: JSON.parse(json) as unknown }),
+      contentType,
+      headers,
+      producer,
+      position,
+    });
+    return { proto, jsonText };
+  });
+
+describe('WebSocket batch frames (properties)', () => {
+  it('a batch frame reads as its events one by one, in order, in both subprotocols', () => {
+    fc.assert(
+      fc.property(fc.array(edgeEvent, { minLength: 0, maxLength: 8 }), (events) => {
+        const frames = events.map(({ proto }) => ServerFrame.encode({ event: proto }).finish());
+        const one = frames.map((frame) => {
+          const read = wsProtoCodec.decodeServerFrame(frame);
+          assert.equal(read.kind, 'event');
+          return read.kind === 'event' ? read.event : undefined;
+        });
+        const batch = encodeEventBatchFrame(frames);
+        assert.deepEqual(
+          plain(wsProtoCodec.decodeServerFrame(batch)),
+          plain({ kind: 'batch', events: one }),
+        );
+        // The generated class reads the same events from the batch as from each frame.
+        const fields = (bytes: Uint8Array): unknown =>
+          plain(
+            ServerFrame.toObject(ServerFrame.decode(bytes), { ...toObjectOptions, bytes: String }),
+          );
+        assert.deepEqual(
+          fields(batch),
+          fields(
+            ServerFrame.encode({ batch: { events: events.map(({ proto }) => proto) } }).finish(),
+          ),
+        );
+        const texts = events.map(({ jsonText }) => jsonText);
+        const oneJson = texts.map((body) => {
+          const read = wsJsonCodec.decodeServerFrame(`{"event":${body}}`);
+          return read.kind === 'event' ? read.event : undefined;
+        });
+        assert.deepEqual(
+          plain(wsJsonCodec.decodeServerFrame(encodeJsonBatchFrame(texts))),
+          plain({ kind: 'batch', events: oneJson }),
+        );
+        // Both subprotocols read the same events.
+        assert.deepEqual(plain(oneJson), plain(one));
+      }),
+      { numRuns },
+    );
+  });
+
+  it('a batch frame with an event that does not decode is refused as a whole', () => {
+    fc.assert(
+      fc.property(
+        fc.array(edgeEvent, { minLength: 1, maxLength: 5 }),
+        fc.nat(),
+        fc.constantFrom(
+          '{}',
+          '{"id":"x","channel":"c"}',
+          '{"id":"x","channel":"c","position":"e:1"}',
+          '1',
+          'null',
+        ),
+        (events, at, broken) => {
+          const texts = events.map(({ jsonText }) => jsonText);
+          texts.splice(at % (texts.length + 1), 0, broken);
+          assert.equal(
+            decodedOrRefused(() => wsJsonCodec.decodeServerFrame(encodeJsonBatchFrame(texts))),
+            undefined,
+          );
+          const frames = events.map(({ proto }) => ServerFrame.encode({ event: proto }).finish());
+          // An event without a position cannot move a cursor.
+          frames.splice(
+            at % (frames.length + 1),
+            0,
+            ServerFrame.encode({ event: { id: 'x' } }).finish(),
+          );
+          assert.equal(
+            decodedOrRefused(() => wsProtoCodec.decodeServerFrame(encodeEventBatchFrame(frames))),
+            undefined,
+          );
         },
       ),
       { numRuns },

@@ -102,20 +102,34 @@ export type ControlMessage =
       readonly positions: readonly SubscriptionState[];
     };
 
-/** A server frame as a client reads it: an event, or one of the control frames. */
+/**
+ * A server frame as a client reads it: an event, several events of one
+ * delivery in order (`batch`, only on the subprotocols `fanout.json.v2` and
+ * `fanout.proto.v2`), or one of the control frames.
+ */
 export type ServerMessage =
-  ControlMessage | { readonly kind: 'event'; readonly event: FanoutEvent };
+  | ControlMessage
+  | { readonly kind: 'event'; readonly event: FanoutEvent }
+  | { readonly kind: 'batch'; readonly events: readonly FanoutEvent[] };
 
 /**
  * One WebSocket subprotocol, both directions, one set of validation rules:
  * a frame that does not decode is refused with FanoutError `frame_invalid`
  * (or `position_invalid` for a malformed position), never another error.
  * Server frames are encoded here but for events, which the edge encodes once
- * per event (`encodeEventFrame`, the edge's event JSON).
+ * per event (`encodeEventFrame`, the edge's event JSON), and batches of them
+ * (`encodeJsonBatchFrame`, `encodeEventBatchFrame`) built from those.
  */
 export interface WsFrameCodec<Data extends string | Uint8Array> {
-  /** The `Sec-WebSocket-Protocol` of the format. */
+  /** The `Sec-WebSocket-Protocol` of the format: one event per frame. */
   readonly subprotocol: 'fanout.json.v1' | 'fanout.proto.v1';
+  /**
+   * The `Sec-WebSocket-Protocol` of the same format with batch frames: the
+   * edge may send the events of one delivery in one `batch` frame. The
+   * frames and the codec are the same; `decodeServerFrame` reads batches
+   * whatever the subprotocol.
+   */
+  readonly batchSubprotocol: 'fanout.json.v2' | 'fanout.proto.v2';
   encodeClientFrame(message: ClientMessage): Data;
   decodeClientFrame(data: Data): ReceivedClientMessage;
   encodeServerFrame(message: ControlMessage): Data;

@@ -7,7 +7,8 @@
  * position is checked as strictly as its text form (`position_invalid`);
  * absent fields take their protobuf defaults, unknown fields are skipped. An
  * event frame is built from the Kafka record by `encodeEventFrame`, once per
- * event, not here. Browser-safe: only `protobufjs/minimal` underneath.
+ * event, not here, and a batch of events from those frames by
+ * `encodeEventBatchFrame`. Browser-safe: only `protobufjs/minimal` underneath.
  */
 import { fanout } from '../generated/fanout.js';
 import type { CloseAction } from './close-codes.js';
@@ -307,6 +308,7 @@ export function decodeServerFrame(bytes: Uint8Array): ServerMessage {
     throw undecodable('frame from the edge is not a ServerFrame', error);
   }
   if (frame.event) return { kind: 'event', event: eventFrom(frame.event) };
+  if (frame.batch) return { kind: 'batch', events: (frame.batch.events ?? []).map(eventFrom) };
   if (frame.connected) {
     const expires = millisOf(frame.connected.tokenExpiresAt);
     return {
@@ -376,9 +378,10 @@ export function decodeServerFrame(bytes: Uint8Array): ServerMessage {
   throw new FanoutError('frame_invalid', 'frame from the edge: empty ServerFrame');
 }
 
-/** `fanout.proto.v1`, both directions. */
+/** `fanout.proto.v1` (and with batch frames `fanout.proto.v2`), both directions. */
 export const wsProtoCodec: WsFrameCodec<Uint8Array> = Object.freeze({
   subprotocol: 'fanout.proto.v1',
+  batchSubprotocol: 'fanout.proto.v2',
   encodeClientFrame,
   decodeClientFrame,
   encodeServerFrame,

@@ -15,8 +15,23 @@
  * (uWS copies it to every subscriber in C++); until then, and for direct
  * subscribers (SSE), the hub writes live events to the subscriber itself.
  * The hub joins and leaves topics itself: nothing calls back into it.
+ *
+ * Subscribers that take batch frames (WebSocket `fanout.json.v2`,
+ * `fanout.proto.v2`) have topics of their own: the events of one fetch that
+ * match such a topic are published to it as one batch frame (several, each
+ * at most `batchMaxBytes`), built once per fetch. Direct deliveries of one
+ * fetch are one `Subscriber.batch` per subscription, which the transport
+ * writes as one batch frame (WebSocket) or one corked write (SSE).
  */
-import { FanoutError, formatPositionOf, partitionForChannel, type Logger } from '@fanout/shared';
+import {
+  batchFrameOverhead,
+  encodeEventBatchFrame,
+  encodeJsonBatchFrame,
+  FanoutError,
+  formatPositionOf,
+  partitionForChannel,
+  type Logger,
+} from '@fanout/shared';
 import { EdgeEvent } from '../log/edge-event.js';
 import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
 import type { EventLog, LogLane, PartitionOffsets, TopicLayout } from '../log/event-log.js';
@@ -54,6 +69,8 @@ export interface ChannelHubOptions {
   readonly logger: Logger;
   readonly publish: TopicPublisher;
   readonly replayFetchMaxBytes: number;
+  /** Largest batch frame published to a topic of batch subscribers (default 64 KiB). */
+  readonly batchMaxBytes?: number;
   /** Buffered bytes above which a catch-up waits for the client to read. */
   readonly replayPauseBytes: number;
   /**
@@ -69,9 +86,17 @@ export interface ChannelHubOptions {
 interface TopicEntry {
   readonly topic: string;
   readonly format: WireFormat;
+  /** Its subscribers take batch frames: a fetch's events go out together. */
+  readonly batch: boolean;
   readonly types: ReadonlySet<string> | undefined;
   count: number;
+  /** Batch topics, while a fetch is published: its events not published yet, in order. */
+  pending: EdgeEvent[] | undefined;
+  /** Frame bytes of `pending` (an upper bound of the batch frame's). */
+  pendingBytes: number;
 }
+
+const defaultBatchMaxBytes = 64 * 1024;
 
 /** A subscription's starting point, per partition, after validation. */
 export interface PreparedSubscription {
@@ -86,8 +111,13 @@ export interface PreparedSubscription {
   }[];
 }
 
-function topicKey(format: WireFormat, matcher: string, types: readonly string[]): string {
-  return `${format}|${matcher}|${[...types].sort().join(',')}`;
+function topicKey(
+  format: WireFormat,
+  batch: boolean,
+  matcher: string,
+  types: readonly string[],
+): string {
+  return `${format}${batch ? '+batch' : ''}|${matcher}|${[...types].sort().join(',')}`;
 }
 
 /** A cold read: the events after a cursor (up to the live head), or a cursor the log no longer holds. */
@@ -123,6 +153,8 @@ export class ChannelHub implements PartitionSink {
   #healthy = false;
   /** The batch being published (see `publishedThrough`). */
   #publishing: { partition: number; through: number } | undefined;
+  /** Batch topics with events of the fetch being published (see `#addToBatch`). */
+  readonly #batching = new Set<TopicEntry>();
   onHealthChange: ((healthy: boolean) => void) | undefined;
 
   constructor(options: ChannelHubOptions) {
@@ -197,12 +229,22 @@ export class ChannelHub implements PartitionSink {
   }
 
   /**
-   * The last offset of a partition whose live frames have been published:
-   * the head minus one, except in the middle of publishing a batch (a
-   * backpressure close then happens between two events of it).
+   * The last offset of a partition whose live frames have been published
+   * to `topic`: the head minus one, except in the middle of publishing a
+   * fetch (a backpressure close then happens between two events of it, or
+   * before the batch frame of a batch topic went out).
    */
-  publishedThrough(partition: number): number | undefined {
-    if (this.#publishing?.partition === partition) return this.#publishing.through;
+  publishedThrough(partition: number, topic?: string): number | undefined {
+    const publishing = this.#publishing;
+    if (publishing?.partition === partition) {
+      if (topic !== undefined) {
+        for (const entry of this.#batching) {
+          const first = entry.topic === topic ? entry.pending?.[0] : undefined;
+          if (first) return Math.min(publishing.through, first.offset - 1);
+        }
+      }
+      return publishing.through;
+    }
     const head = this.headOf(partition);
     return head === undefined ? undefined : head - 1;
   }
@@ -537,7 +579,9 @@ export class ChannelHub implements PartitionSink {
     }
     if (subscription.subscriber.closed) return;
     for (const direct of subscription.live) this.#direct.get(direct)?.delete(subscription);
-    const topic = this.#addTopic(live.format, subscription.label, [...(subscription.types ?? [])]);
+    const topic = this.#addTopic(live.format, live.batch === true, subscription.label, [
+      ...(subscription.types ?? []),
+    ]);
     subscription.topic = topic;
     live.subscribe(topic);
   }
@@ -550,8 +594,8 @@ export class ChannelHub implements PartitionSink {
   }
 
   /** Registers a uWS topic the hub publishes matching events to. */
-  #addTopic(format: WireFormat, matcher: string, types: readonly string[]): string {
-    const topic = topicKey(format, matcher, types);
+  #addTopic(format: WireFormat, batch: boolean, matcher: string, types: readonly string[]): string {
+    const topic = topicKey(format, batch, matcher, types);
     let entries = this.#topics.get(matcher);
     if (!entries) this.#topics.set(matcher, (entries = new Map<string, TopicEntry>()));
     const entry = entries.get(topic);
@@ -560,17 +604,25 @@ export class ChannelHub implements PartitionSink {
       entries.set(topic, {
         topic,
         format,
+        batch,
         types: types.length > 0 ? new Set(types) : undefined,
         count: 1,
+        pending: undefined,
+        pendingBytes: 0,
       });
       if (matcher.endsWith('.*')) this.#patternTopics++;
     }
     return topic;
   }
 
-  #removeTopic(format: WireFormat, matcher: string, types: readonly string[]): void {
+  #removeTopic(
+    format: WireFormat,
+    batch: boolean,
+    matcher: string,
+    types: readonly string[],
+  ): void {
     const entries = this.#topics.get(matcher);
-    const topic = topicKey(format, matcher, types);
+    const topic = topicKey(format, batch, matcher, types);
     const entry = entries?.get(topic);
     if (!entries || !entry) return;
     entry.count--;
@@ -588,7 +640,9 @@ export class ChannelHub implements PartitionSink {
     const live = subscription.subscriber.live;
     if (topic !== undefined && live.kind === 'topic') {
       subscription.topic = undefined;
-      this.#removeTopic(live.format, subscription.label, [...(subscription.types ?? [])]);
+      this.#removeTopic(live.format, live.batch === true, subscription.label, [
+        ...(subscription.types ?? []),
+      ]);
       if (!subscription.subscriber.closed) live.unsubscribe(topic);
     }
     for (const partition of subscription.acquired) {
@@ -800,7 +854,12 @@ export class ChannelHub implements PartitionSink {
       this.#publishing = publishing;
       try {
         this.#publishAll(events, publishing, publish, observer, traced);
+        // Every batch topic's frame goes out before the fetch is done: a
+        // subscriber joins a topic between two fetches, never inside one.
+        for (const entry of this.#batching) this.#flushBatch(entry, publish);
       } finally {
+        for (const entry of this.#batching) entry.pending = undefined;
+        this.#batching.clear();
         this.#publishing = undefined;
       }
     }
@@ -814,12 +873,15 @@ export class ChannelHub implements PartitionSink {
     if (direct && direct.size > 0) {
       for (const subscription of direct) {
         const cursor = subscription.cursors.get(partition) ?? -1;
-        for (const event of events) {
-          // Never at or before what the client has (its cursor).
-          if (event.offset <= cursor || !subscription.matches(event)) continue;
-          subscription.subscriber.deliver(event, subscription);
-          traced?.delivered(event, subscription.subscriber.transport, 1);
-        }
+        // One batch per subscription: one frame or one corked write per fetch.
+        subscription.subscriber.batch(() => {
+          for (const event of events) {
+            // Never at or before what the client has (its cursor).
+            if (event.offset <= cursor || !subscription.matches(event)) continue;
+            subscription.subscriber.deliver(event, subscription);
+            traced?.delivered(event, subscription.subscriber.transport, 1);
+          }
+        });
         const last = events[events.length - 1];
         if (last && last.offset > cursor) subscription.cursors.set(partition, last.offset);
       }
@@ -865,7 +927,9 @@ export class ChannelHub implements PartitionSink {
     for (const entry of entries.values()) {
       if (entry.types !== undefined && !entry.types.has(event.type)) continue;
       let bytes: number;
-      if (entry.format === 'proto') {
+      if (entry.batch) {
+        bytes = this.#addToBatch(entry, event, publish);
+      } else if (entry.format === 'proto') {
         const frame = event.protoFrame;
         bytes = frame.byteLength;
         publish(entry.topic, frame, true, bytes);
@@ -876,6 +940,56 @@ export class ChannelHub implements PartitionSink {
       observer?.onDelivered?.('ws', event, entry.count, bytes);
       traced?.delivered(event, 'ws', entry.count);
     }
+  }
+
+  /**
+   * Adds an event to the batch of a batch topic, first publishing the batch
+   * when the event would take it over `batchMaxBytes`. Returns the event's
+   * frame bytes.
+   */
+  #addToBatch(entry: TopicEntry, event: EdgeEvent, publish: TopicPublisher): number {
+    const bytes = entry.format === 'proto' ? event.protoFrame.byteLength : event.jsonFrameBytes;
+    const max = this.#options.batchMaxBytes ?? defaultBatchMaxBytes;
+    if (entry.pending !== undefined && entry.pendingBytes + bytes + batchFrameOverhead > max) {
+      this.#flushBatch(entry, publish);
+    }
+    if (entry.pending === undefined) {
+      entry.pending = [event];
+      entry.pendingBytes = bytes;
+      this.#batching.add(entry);
+    } else {
+      entry.pending.push(event);
+      entry.pendingBytes += bytes;
+    }
+    return bytes;
+  }
+
+  /**
+   * Publishes a batch topic's pending events as one frame: the event's own
+   * frame when there is one. `pending` is cleared only once it went out, so
+   * a backpressure close inside the publish reports the position before it.
+   */
+  #flushBatch(entry: TopicEntry, publish: TopicPublisher): void {
+    const events = entry.pending;
+    if (events === undefined || events.length === 0) return;
+    const [first] = events;
+    if (events.length === 1 && first) {
+      if (entry.format === 'proto')
+        publish(entry.topic, first.protoFrame, true, entry.pendingBytes);
+      else publish(entry.topic, first.jsonFrame, false, entry.pendingBytes);
+    } else if (entry.format === 'proto') {
+      const frame = encodeEventBatchFrame(
+        events.map((event) => event.protoFrame),
+        entry.pendingBytes,
+      );
+      publish(entry.topic, frame, true, frame.byteLength);
+    } else {
+      const frame = encodeJsonBatchFrame(events.map((event) => event.json));
+      // An upper bound of its UTF-8 length, without measuring it.
+      publish(entry.topic, frame, false, entry.pendingBytes + batchFrameOverhead);
+    }
+    entry.pending = undefined;
+    entry.pendingBytes = 0;
   }
 
   onGap(partition: number, logStartOffset: number): void {

@@ -27,6 +27,9 @@ interface TwinOptions {
   readonly kafkaWaitMs?: number;
   readonly nodes?: readonly number[];
   readonly replayFetchMaxBytes?: number;
+  readonly batchMaxBytes?: number;
+  /** Called before each topic publish (where a backpressure close would happen). */
+  readonly beforePublish?: (topic: string, frame: string | Uint8Array, bytes: number) => void;
 }
 
 interface Twin {
@@ -36,6 +39,8 @@ interface Twin {
   readonly replays: ('hot' | 'cold')[];
   /** uWS topics as the hub's publisher sees them: who joined each. */
   readonly topics: Map<string, Set<Client>>;
+  /** Frames published, per topic. */
+  readonly published: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -54,6 +59,7 @@ async function twin(options: TwinOptions = {}): Promise<Twin> {
   });
   const replays: ('hot' | 'cold')[] = [];
   const topics = new Map<string, Set<Client>>();
+  const published = new Map<string, number>();
   const observer: HubObserver = {
     onReplay: (kind) => {
       replays.push(kind);
@@ -80,10 +86,13 @@ async function twin(options: TwinOptions = {}): Promise<Twin> {
     reader,
     log,
     logger,
-    publish: (topic, frame) => {
+    publish: (topic, frame, _binary, bytes) => {
+      options.beforePublish?.(topic, frame, bytes);
+      published.set(topic, (published.get(topic) ?? 0) + 1);
       for (const client of topics.get(topic) ?? []) client.receive(frame);
     },
     replayFetchMaxBytes: options.replayFetchMaxBytes ?? 1024 * 1024,
+    ...(options.batchMaxBytes === undefined ? {} : { batchMaxBytes: options.batchMaxBytes }),
     replayPauseBytes: 1024 * 1024,
     kafkaWaitMs: options.kafkaWaitMs ?? 10_000,
     observer,
@@ -96,6 +105,7 @@ async function twin(options: TwinOptions = {}): Promise<Twin> {
     hub,
     replays,
     topics,
+    published,
     async close() {
       const closing = reader.close();
       await log.close();
@@ -156,11 +166,19 @@ class Client implements Subscriber {
     this.closed = true;
   }
 
-  /** A frame published to a topic this client joined (a JSON event frame). */
+  /** A frame published to a topic this client joined (a JSON event or batch frame). */
   receive(frame: string | Uint8Array): void {
-    const { event } = JSON.parse(String(frame)) as { event: { channel: string; position: string } };
-    const [, partition, offset] = event.position.split(':');
-    this.record(Number(partition), Number(offset), event.channel);
+    interface Event {
+      channel: string;
+      position: string;
+    }
+    const parsed = JSON.parse(String(frame)) as { event?: Event; batch?: { events: Event[] } };
+    const received = parsed.batch?.events ?? (parsed.event ? [parsed.event] : []);
+    if (parsed.batch) assert.ok(received.length > 1, 'a batch of one is an event frame');
+    for (const event of received) {
+      const [, partition, offset] = event.position.split(':');
+      this.record(Number(partition), Number(offset), event.channel);
+    }
   }
 }
 
@@ -168,11 +186,12 @@ class Client implements Subscriber {
 class TopicClient extends Client {
   override readonly live: LiveDelivery;
 
-  constructor(topics: Map<string, Set<Client>>) {
+  constructor(topics: Map<string, Set<Client>>, batch = false) {
     super();
     this.live = {
       kind: 'topic',
       format: 'json',
+      batch,
       subscribe: (topic) => {
         let joined = topics.get(topic);
         if (!joined) topics.set(topic, (joined = new Set()));
@@ -575,5 +594,149 @@ describe('the hub on the twin of the log', () => {
     assert.deepEqual(last.resets, []);
     await last.caughtUp;
     assert.ok(last.subscription.live.has(0));
+  });
+});
+
+describe('batch topics on the twin of the log', () => {
+  it('gives batch and plain subscribers joining mid-stream the same events, each once, in order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          before: fc.integer({ min: 1, max: 80 }),
+          ringCapacity: fc.integer({ min: 4, max: 64 }),
+          batchMaxBytes: fc.constantFrom(1024, 4096, 64 * 1024),
+          fetches: fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 20 }),
+          /** Subscribers: when they join (before which fetch), from where, which kind. */
+          joins: fc.array(
+            fc.record({
+              at: fc.integer({ min: 0, max: 19 }),
+              back: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }),
+              batch: fc.boolean(),
+            }),
+            { minLength: 1, maxLength: 6 },
+          ),
+          otherChannelEvery: fc.integer({ min: 2, max: 5 }),
+        }),
+        async (plan) => {
+          const edge = await twin({
+            ringCapacity: plan.ringCapacity,
+            batchMaxBytes: plan.batchMaxBytes,
+          });
+          try {
+            const channel = 'batch.a';
+            await readWith(edge, 'batch.b', 0);
+            const log: number[] = edge.log.append(0, events(channel, plan.before));
+            let appended = plan.before;
+            await until(() => edge.hub.headOf(0) === appended, 'the reader read it all');
+            const joined: { from: number; resumed: Subscribed }[] = [];
+            for (const [index, size] of plan.fetches.entries()) {
+              for (const join of plan.joins.filter((each) => each.at === index)) {
+                // Live from the head, or resumed some way back.
+                const head = (edge.hub.headOf(0) ?? 0) - 1;
+                const from = join.back === undefined ? head : Math.max(-1, head - join.back);
+                const client = new TopicClient(edge.topics, join.batch);
+                const resumed = await subscribe(
+                  edge.hub,
+                  { channels: [channel] },
+                  join.back === undefined
+                    ? undefined
+                    : cursor(edge.log.currentLayout.epoch, { 0: from }),
+                  client,
+                );
+                joined.push({ from, resumed });
+              }
+              const other = index % plan.otherChannelEvery === 0;
+              const offsets = edge.log.append(0, events(other ? 'batch.b' : channel, size));
+              if (!other) log.push(...offsets);
+              appended += size;
+              await turn();
+            }
+            await until(() => edge.hub.headOf(0) === appended, 'the reader read it all');
+            for (const { from, resumed } of joined) {
+              await resumed.caughtUp;
+              assert.deepEqual(
+                resumed.client.offsets(),
+                log.filter((offset) => offset > from),
+                `${resumed.client.live.kind === 'topic' && resumed.client.live.batch === true ? 'batch' : 'plain'} subscriber from ${from}: every event once, in order`,
+              );
+            }
+          } finally {
+            await edge.close();
+          }
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('publishes one frame per fetch to a batch topic, split at batchMaxBytes', async () => {
+    const sizes: number[] = [];
+    const edge = await twin({
+      batchMaxBytes: 2048,
+      beforePublish: (topic, frame) => {
+        if (topic.startsWith('json+batch|')) sizes.push(Buffer.byteLength(frame));
+      },
+    });
+    const plain = await subscribe(
+      edge.hub,
+      { channels: ['split.a'] },
+      undefined,
+      new TopicClient(edge.topics),
+    );
+    const batch = await subscribe(
+      edge.hub,
+      { channels: ['split.a'] },
+      undefined,
+      new TopicClient(edge.topics, true),
+    );
+    const release = edge.log.hold('live');
+    const offsets = edge.log.append(0, events('split.a', 40));
+    release();
+    await until(() => batch.client.offsets().length === 40, 'the batch subscriber has them all');
+    assert.deepEqual(batch.client.offsets(), offsets);
+    assert.deepEqual(plain.client.offsets(), offsets);
+    const [plainTopic] = [...edge.published.keys()].filter((topic) => topic.startsWith('json|'));
+    assert.equal(edge.published.get(plainTopic ?? ''), 40, 'one frame per event');
+    assert.ok(sizes.length >= 2 && sizes.length < 40, `${sizes.length} batch frames for 40 events`);
+    for (const size of sizes) assert.ok(size <= 2048, `a batch frame of ${size} bytes`);
+  });
+
+  it('reports a batch topic published up to before its batch while the batch goes out', async () => {
+    const seen: { topic: string; through: number | undefined; first: number }[] = [];
+    const edge: Twin = await twin({
+      beforePublish: (topic, frame) => {
+        // Where a backpressure close would ask for the positions it sends.
+        const parsed = JSON.parse(String(frame)) as {
+          event?: { position: string };
+          batch?: { events: { position: string }[] };
+        };
+        const first = parsed.batch?.events[0] ?? parsed.event;
+        seen.push({
+          topic,
+          through: edge.hub.publishedThrough(0, topic),
+          first: Number(first?.position.split(':')[2]),
+        });
+      },
+    });
+    await subscribe(edge.hub, { channels: ['through.a'] }, undefined, new TopicClient(edge.topics));
+    await subscribe(
+      edge.hub,
+      { channels: ['through.a'] },
+      undefined,
+      new TopicClient(edge.topics, true),
+    );
+    const release = edge.log.hold('live');
+    edge.log.append(0, events('through.a', 10));
+    release();
+    await until(() => edge.hub.headOf(0) === 10, 'the reader read it all');
+    assert.ok(seen.some((each) => each.topic.startsWith('json+batch|')));
+    for (const each of seen) {
+      assert.equal(
+        each.through,
+        each.first - 1,
+        `${each.topic}: published up to before ${each.first}`,
+      );
+    }
+    assert.equal(edge.hub.publishedThrough(0), 9);
   });
 });

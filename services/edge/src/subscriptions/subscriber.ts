@@ -23,6 +23,8 @@ export type LiveDelivery =
   | {
       readonly kind: 'topic';
       readonly format: WireFormat;
+      /** The subscriber takes batch frames: it joins topics of batch frames (absent: false). */
+      readonly batch?: boolean;
       /** Joins the uWS topic: from now on its frames reach the client. */
       subscribe(topic: string): void;
       /** Leaves the uWS topic. */
@@ -69,7 +71,9 @@ export interface Subscriber {
   /**
    * Runs `deliveries` (a run of `deliver` calls) so their frames leave in as
    * few writes as the transport allows: corked on a WebSocket, where each
-   * uncorked send is a system call of its own.
+   * uncorked send is a system call of its own, and as batch frames on one
+   * that takes them; one corked write on SSE. `bufferedBytes` counts what
+   * waits to be written meanwhile.
    */
   batch<T>(deliveries: () => T): T;
   /** Subscriptions of request `requestId` started: events follow. */

@@ -405,7 +405,9 @@ export class SubscriptionSession implements Session {
     const offsets = new Map<number, number>();
     for (const [partition, cursor] of subscription.cursors) {
       const published =
-        subscription.topic === undefined ? undefined : hub.publishedThrough(partition);
+        subscription.topic === undefined
+          ? undefined
+          : hub.publishedThrough(partition, subscription.topic);
       offsets.set(partition, published ?? cursor);
     }
     return offsets;

@@ -85,6 +85,9 @@ export class SseStream implements Subscriber {
   /** Writes a comment every keepAliveMs while uWS holds data for the client. */
   #stalled: NodeJS.Timeout | undefined;
   #waiters: (() => void)[] = [];
+  /** Inside `batch()`: the events' text, written in one corked write when it ends. */
+  #gathered: string[] | undefined;
+  #gatheredBytes = 0;
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #expiry = new DeadlineTimer();
 
@@ -243,7 +246,7 @@ export class SseStream implements Subscriber {
   }
 
   bufferedBytes(): number {
-    return this.closed ? 0 : this.#unsent;
+    return this.closed ? 0 : this.#unsent + this.#gatheredBytes;
   }
 
   drained(): Promise<void> {
@@ -265,18 +268,38 @@ export class SseStream implements Subscriber {
     const frame = `id: ${id}\ndata: ${event.json}\n\n`;
     this.options.metrics.deliveries.inc({ transport: 'sse' });
     this.options.metrics.deliveredBytes.inc({ transport: 'sse' }, frame.length);
+    if (this.#gathered) {
+      this.#gathered.push(frame);
+      this.#gatheredBytes += frame.length;
+      // A large fetch is written in parts: never more than the limit past it.
+      if (this.bufferedBytes() > this.options.config.maxBackpressureBytes) {
+        this.#writeGathered();
+        this.#gathered = [];
+      }
+      return;
+    }
     this.send(frame);
   }
 
   /**
-   * Writes one whole SSE event in a cork of its own; a client that fell
-   * more than `maxBackpressureBytes` behind is ended with `backpressure`.
+   * Writes one whole SSE event in a cork of its own, after the events a
+   * batch gathered before it; a client that fell more than
+   * `maxBackpressureBytes` behind is ended with `backpressure`.
    */
   send(frame: string): void {
+    if (this.#gathered) {
+      this.#writeGathered();
+      this.#gathered = [];
+    }
     if (this.closed) return;
     this.response.cork(() => {
       this.write(frame);
     });
+    this.#afterWrite();
+  }
+
+  /** Whether the client keeps up, after a write of events. */
+  #afterWrite(): void {
     this.#probe();
     if (this.bufferedBytes() > this.options.config.maxBackpressureBytes) {
       this.end('backpressure', 'the client read too slowly; reconnect with Last-Event-ID');
@@ -284,12 +307,31 @@ export class SseStream implements Subscriber {
   }
 
   /**
-   * Runs the deliveries as they are: each frame is its own corked write, so
-   * its write result tells what the client has not taken yet (a write inside
-   * a longer cork would report success for bytes that then wait in uWS).
+   * Runs the deliveries and writes their events in one corked write (one
+   * fetch's events, one chunk of a catch-up). Whether the client keeps up is
+   * asked afterwards with a write in a cork of its own (`#probe`): a write
+   * inside a longer cork reports success for bytes that then wait in uWS.
    */
   batch<T>(deliveries: () => T): T {
-    return deliveries();
+    if (this.closed || this.#gathered) return deliveries();
+    this.#gathered = [];
+    try {
+      return deliveries();
+    } finally {
+      this.#writeGathered();
+    }
+  }
+
+  #writeGathered(): void {
+    const gathered = this.#gathered;
+    this.#gathered = undefined;
+    this.#gatheredBytes = 0;
+    if (!gathered || gathered.length === 0 || this.closed) return;
+    const text = gathered.length === 1 ? (gathered[0] ?? '') : gathered.join('');
+    this.response.cork(() => {
+      this.write(text);
+    });
+    this.#afterWrite();
   }
 
   subscribed(_requestId: number, states: readonly SubscribedState[]): void {
@@ -307,6 +349,7 @@ export class SseStream implements Subscriber {
   }
 
   reset(_requestId: number, subscription: Subscription, reset: ResetInfo): void {
+    this.#writeGathered();
     this.start();
     const body = JSON.stringify({
       code: reset.code,
@@ -331,6 +374,8 @@ export class SseStream implements Subscriber {
 
   /** Ends the stream with a typed `disconnect` event carrying the cursor (and where to go). */
   end(code: ErrorCode, message: string, hint?: string): void {
+    // Events gathered before the end go first: its cursor counts them.
+    this.#writeGathered();
     if (this.closed) return;
     this.start();
     this.options.metrics.closes.inc({ code });

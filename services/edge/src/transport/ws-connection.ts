@@ -7,6 +7,9 @@
  */
 import {
   actionForCloseCode,
+  batchFrameOverhead,
+  encodeEventBatchFrame,
+  encodeJsonBatchFrame,
   toCloseCode,
   type ErrorCode,
   type FanoutConfig,
@@ -27,7 +30,12 @@ import type {
 import type { SubscriptionSession } from '../subscriptions/subscription-core.js';
 import { closeLingerMs, type ResetInfo, type Subscription } from '../subscriptions/subscription.js';
 import { failSocket, guard, type HandlerGuard } from './uws-guard.js';
-import { encodeServerFrame, type ServerMessage, type SubscriptionState } from './ws-frames.js';
+import {
+  encodeServerFrame,
+  type ServerMessage,
+  type Subprotocol,
+  type SubscriptionState,
+} from './ws-frames.js';
 
 export interface UserData {
   connection: WsConnection;
@@ -74,6 +82,10 @@ class TopicDelivery {
     return this.#connection.format;
   }
 
+  get batch(): boolean {
+    return this.#connection.batchFrames;
+  }
+
   subscribe(topic: string): void {
     if (!this.#connection.ending) this.#connection.ws?.subscribe(topic);
   }
@@ -83,10 +95,24 @@ class TopicDelivery {
   }
 }
 
+/** Events of one `batch()` call waiting to go out as one frame (batch connections). */
+interface PendingEvents {
+  readonly events: EdgeEvent[];
+  /** The subscription of each event. */
+  readonly subscriptions: Subscription[];
+  /** Frame bytes of the events: an upper bound of the batch frame's. */
+  bytes: number;
+}
+
 export class WsConnection implements Subscriber {
   readonly key = `ws-${nextConnectionKey++}`;
   readonly transport = 'ws';
   readonly format: WireFormat;
+  /** The client takes batch frames (`fanout.json.v2`, `fanout.proto.v2`). */
+  readonly batchFrames: boolean;
+  /** Inside `batch()`: a batch connection gathers its deliveries in `#pending`. */
+  #batching = false;
+  #pending: PendingEvents | undefined;
   /** Made when a subscription first goes live: an idle connection holds none. */
   #live: TopicDelivery | undefined;
   readonly #context: WsConnectionContext;
@@ -113,12 +139,13 @@ export class WsConnection implements Subscriber {
   #endWhenSent: (() => void) | undefined;
 
   constructor(
-    format: WireFormat,
+    protocol: Subprotocol,
     context: WsConnectionContext,
     identity: ClientIdentity | undefined,
     lease: ConnectionLease,
   ) {
-    this.format = format;
+    this.format = protocol.format;
+    this.batchFrames = protocol.batch;
     this.#context = context;
     this.identity = identity;
     this.lease = lease;
@@ -140,13 +167,15 @@ export class WsConnection implements Subscriber {
   }
 
   send(message: ServerMessage): void {
+    // Frames keep their order: events gathered before this one go first.
+    this.#flush();
     if (this.ending || !this.ws) return;
     const frame = encodeServerFrame(this.format, message);
     this.ws.send(frame, this.format === 'proto');
   }
 
   bufferedBytes(): number {
-    return this.closed || !this.ws ? 0 : this.ws.getBufferedAmount();
+    return this.closed || !this.ws ? 0 : this.ws.getBufferedAmount() + (this.#pending?.bytes ?? 0);
   }
 
   /** Moves frames uWS queued for this socket's topics into its buffer (any send does). */
@@ -156,7 +185,9 @@ export class WsConnection implements Subscriber {
   }
 
   drained(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+    if (this.closed || this.bufferedBytes() <= this.#context.config.maxBackpressureBytes / 4) {
+      return Promise.resolve();
+    }
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
@@ -172,6 +203,10 @@ export class WsConnection implements Subscriber {
     // A subscription ended (unsubscribe, a narrower token) delivers nothing
     // more, even from a catch-up that was waiting on Kafka meanwhile.
     if (this.ending || !this.ws || !subscription.active) return;
+    if (this.#batching && this.batchFrames) {
+      this.#gather(event, subscription);
+      return;
+    }
     const status =
       this.format === 'proto'
         ? this.ws.send(event.protoFrame, true)
@@ -188,13 +223,76 @@ export class WsConnection implements Subscriber {
   }
 
   batch<T>(deliveries: () => T): T {
-    if (this.closed || !this.ws) return deliveries();
+    if (this.closed || !this.ws || this.#batching) return deliveries();
     // cork runs the callback at once.
     let result!: T;
     this.ws.cork(() => {
-      result = deliveries();
+      this.#batching = true;
+      try {
+        result = deliveries();
+      } finally {
+        this.#batching = false;
+        this.#flush();
+      }
     });
     return result;
+  }
+
+  /** Adds an event to the batch frame being gathered, sending the batch first when it is full. */
+  #gather(event: EdgeEvent, subscription: Subscription): void {
+    const bytes = this.format === 'proto' ? event.protoFrame.byteLength : event.jsonFrameBytes;
+    const max = this.#context.config.batchMaxBytes;
+    if (this.#pending && this.#pending.bytes + bytes + batchFrameOverhead > max) {
+      this.#flush();
+      if (this.ending) return;
+    }
+    const pending = (this.#pending ??= { events: [], subscriptions: [], bytes: 0 });
+    pending.events.push(event);
+    pending.subscriptions.push(subscription);
+    pending.bytes += bytes;
+  }
+
+  /**
+   * Sends the gathered events as one frame (an event frame when there is
+   * one). Cursors move once it is sent; when uWS drops it at the hard limit
+   * they go back to before its first event, so the positions the close
+   * reports resume exactly there.
+   */
+  #flush(): void {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    const ws = this.ws;
+    if (this.ending || !ws) return;
+    const { events, subscriptions } = pending;
+    const proto = this.format === 'proto';
+    const [first] = events;
+    let frame: string | Uint8Array;
+    if (events.length === 1 && first) frame = proto ? first.protoFrame : first.jsonFrame;
+    else if (proto) {
+      frame = encodeEventBatchFrame(
+        events.map((event) => event.protoFrame),
+        pending.bytes,
+      );
+    } else frame = encodeJsonBatchFrame(events.map((event) => event.json));
+    const status = ws.send(frame, proto);
+    if (status === 2) {
+      // Last to first: each (subscription, partition) ends before its first event.
+      for (let index = events.length - 1; index >= 0; index--) {
+        const event = events[index];
+        if (event) subscriptions[index]?.cursors.set(event.partition, event.offset - 1);
+      }
+      this.closeWith('backpressure', 'the client read too slowly');
+      return;
+    }
+    events.forEach((event, index) => {
+      const cursors = subscriptions[index]?.cursors;
+      // The hub may have moved a cursor past events that did not match: never back.
+      if (cursors && (cursors.get(event.partition) ?? -1) < event.offset) {
+        cursors.set(event.partition, event.offset);
+      }
+    });
+    this.#context.metrics.deliveries.inc({ transport: 'ws' }, events.length);
   }
 
   subscribed(requestId: number, states: readonly SubscribedState[]): void {
@@ -236,6 +334,7 @@ export class WsConnection implements Subscriber {
    * closeLingerMs.
    */
   closeWith(code: ErrorCode, message: string, hint?: string): void {
+    this.#flush();
     if (this.ending || !this.ws) return;
     this.endedByEdge = true;
     const closeCode = toCloseCode(code);
@@ -296,6 +395,7 @@ export class WsConnection implements Subscriber {
 
   onClose(): void {
     this.closed = true;
+    this.#pending = undefined;
     this.lease.release();
     this.#expiry.clear();
     this.session?.end();

@@ -1,5 +1,6 @@
 /**
- * WebSocket at `/v1/ws`, subprotocols `fanout.json.v1` and `fanout.proto.v1`.
+ * WebSocket at `/v1/ws`, subprotocols `fanout.json.v1` and `fanout.proto.v1`, and
+ * `fanout.json.v2` and `fanout.proto.v2` (the same with batch frames).
  *
  * A connection authenticates with its handshake token (query `token` or
  * `Authorization`) or a first Connect frame, then subscribes through the

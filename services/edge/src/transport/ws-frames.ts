@@ -1,7 +1,9 @@
 /**
- * The two WebSocket subprotocols of the edge: `fanout.json.v1` (JSON text,
+ * The WebSocket subprotocols of the edge: `fanout.json.v1` (JSON text,
  * positions as text) and `fanout.proto.v1` (binary ClientFrame /
- * ServerFrame from proto/fanout/v1/websocket.proto). Client frames are
+ * ServerFrame from proto/fanout/v1/websocket.proto), one event per frame;
+ * `fanout.json.v2` and `fanout.proto.v2` are the same formats where the
+ * events of one delivery may come in one `batch` frame. Client frames are
  * decoded into `ClientMessage`; server frames are built as `ServerMessage`
  * and encoded for the connection's format. The codecs, with their one set of
  * validation rules (a frame that does not decode is a `frame_invalid` error
@@ -19,9 +21,17 @@ import {
 } from '@fanout/shared';
 import type { WireFormat } from '../subscriptions/subscriber.js';
 
-export const subprotocols: Readonly<Record<string, WireFormat>> = {
-  [wsJsonCodec.subprotocol]: 'json',
-  [wsProtoCodec.subprotocol]: 'proto',
+/** What a subprotocol chooses: the format, and whether events may come in batch frames. */
+export interface Subprotocol {
+  readonly format: WireFormat;
+  readonly batch: boolean;
+}
+
+export const subprotocols: Readonly<Record<string, Subprotocol>> = {
+  [wsJsonCodec.subprotocol]: { format: 'json', batch: false },
+  [wsJsonCodec.batchSubprotocol]: { format: 'json', batch: true },
+  [wsProtoCodec.subprotocol]: { format: 'proto', batch: false },
+  [wsProtoCodec.batchSubprotocol]: { format: 'proto', batch: true },
 };
 
 /** A subscription as the edge decoded it: position validated, types always listed. */
@@ -41,10 +51,10 @@ export function decodeClientFrame(
   isBinary: boolean,
 ): ClientMessage {
   if (format === 'json') {
-    if (isBinary) throw new FanoutError('frame_invalid', 'fanout.json.v1 takes text frames');
+    if (isBinary) throw new FanoutError('frame_invalid', 'fanout.json takes text frames');
     return wsJsonCodec.decodeClientFrame(Buffer.from(message).toString('utf8'));
   }
-  if (!isBinary) throw new FanoutError('frame_invalid', 'fanout.proto.v1 takes binary frames');
+  if (!isBinary) throw new FanoutError('frame_invalid', 'fanout.proto takes binary frames');
   return wsProtoCodec.decodeClientFrame(new Uint8Array(message));
 }
 

@@ -1,6 +1,7 @@
 /**
  * The WebSocket upgrade of `/v1/ws`: admission, the subprotocol
- * (`fanout.json.v1` or `fanout.proto.v1`), the handshake token (query
+ * (`fanout.json.v1`, `fanout.proto.v1`, or with batch frames `fanout.json.v2`,
+ * `fanout.proto.v2`: the first the client offers that the edge knows), the handshake token (query
  * `token` or `Authorization`; without one the client may send a Connect
  * frame) and the connection's place in the limits. A refused upgrade is an
  * HTTP answer with the error as JSON.
@@ -15,11 +16,10 @@ import {
 } from '../admission/client-auth.js';
 import type { ConnectionLease, ConnectionLimits } from '../admission/connection-limits.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
-import type { WireFormat } from '../subscriptions/subscriber.js';
 import { httpStatusLine } from './http-status.js';
 import { guardResponse, markFinished, type HandlerGuard } from './uws-guard.js';
 import { WsConnection, type UserData, type WsConnectionContext } from './ws-connection.js';
-import { subprotocols } from './ws-frames.js';
+import { subprotocols, type Subprotocol } from './ws-frames.js';
 
 export interface WsHandshakeOptions {
   readonly auth: ClientAuth;
@@ -31,10 +31,12 @@ export interface WsHandshakeOptions {
   readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
 }
 
-function chooseSubprotocol(header: string): WireFormat | undefined {
+/** The first subprotocol the client offers that the edge speaks: the client's preference. */
+function chooseSubprotocol(header: string): { name: string; protocol: Subprotocol } | undefined {
   for (const offered of header.split(',')) {
-    const format = subprotocols[offered.trim()];
-    if (format) return format;
+    const name = offered.trim();
+    const protocol = subprotocols[name];
+    if (protocol) return { name, protocol };
   }
   return undefined;
 }
@@ -65,13 +67,13 @@ export function upgradeHandler(
       refuseUpgrade(response, refused, metrics);
       return;
     }
-    const format = chooseSubprotocol(request.getHeader('sec-websocket-protocol'));
-    if (!format) {
+    const chosen = chooseSubprotocol(request.getHeader('sec-websocket-protocol'));
+    if (!chosen) {
       refuseUpgrade(
         response,
         new FanoutError(
           'subprotocol_unsupported',
-          'offer the WebSocket subprotocol fanout.json.v1 or fanout.proto.v1',
+          'offer the WebSocket subprotocol fanout.json.v1 or fanout.proto.v1 (fanout.json.v2 or fanout.proto.v2 for batch frames)',
         ),
         metrics,
       );
@@ -79,7 +81,6 @@ export function upgradeHandler(
     }
     const address = options.addressOf(response, request);
     const key = request.getHeader('sec-websocket-key');
-    const protocol = request.getHeader('sec-websocket-protocol');
     const extensions = request.getHeader('sec-websocket-extensions');
     const token = requestToken(
       request.getHeader('authorization'),
@@ -92,10 +93,6 @@ export function upgradeHandler(
         markFinished(response);
       }),
     );
-    const chosen = protocol
-      .split(',')
-      .map((offered) => offered.trim())
-      .find((offered) => subprotocols[offered] === format);
     // Without a token the client may authenticate with a Connect frame.
     const identify =
       token === undefined
@@ -118,10 +115,10 @@ export function upgradeHandler(
             refuseUpgrade(response, toFanoutError(error), metrics);
             return;
           }
-          const connection = new WsConnection(format, connectionContext, identity, lease);
+          const connection = new WsConnection(chosen.protocol, connectionContext, identity, lease);
           try {
             response.cork(() => {
-              response.upgrade<UserData>({ connection }, key, chosen ?? '', extensions, context);
+              response.upgrade<UserData>({ connection }, key, chosen.name, extensions, context);
             });
           } catch (error) {
             // The socket never opens: its place goes back.
