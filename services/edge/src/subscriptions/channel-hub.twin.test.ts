@@ -11,10 +11,11 @@ import { setImmediate as turn } from 'node:timers/promises';
 import fc from 'fast-check';
 import { createLogger, FanoutError, formatPositionOf, partitionForChannel } from '@fanout/shared';
 import { anonymousClient, type ClientIdentity } from '../admission/client-auth.js';
-import { ChannelHub, type HubObserver } from './channel-hub.js';
+import type { ChannelHub, HubObserver } from './channel-hub.js';
 import type { EdgeEvent } from '../log/edge-event.js';
-import { MemoryEventLog } from '../log/memory-event-log.js';
-import { PartitionReader } from '../log/partition-reader.js';
+import type { MemoryEventLog } from '../log/memory-event-log.js';
+import { startMemoryHub } from './memory-hub.js';
+import type { PartitionReader } from '../log/partition-reader.js';
 import type { StreamCursor } from './stream-cursor.js';
 import type { LiveDelivery, Subscriber } from './subscriber.js';
 import { Subscription, type ResetInfo, type SubscriptionSpec } from './subscription.js';
@@ -52,11 +53,6 @@ afterEach(async () => {
 
 /** A reader and a hub over a fresh in-memory log, started. */
 async function twin(options: TwinOptions = {}): Promise<Twin> {
-  const log = new MemoryEventLog({
-    topic: 'twin',
-    partitions: options.partitions ?? 1,
-    ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
-  });
   const replays: ('hot' | 'cold')[] = [];
   const topics = new Map<string, Set<Client>>();
   const published = new Map<string, number>();
@@ -65,27 +61,12 @@ async function twin(options: TwinOptions = {}): Promise<Twin> {
       replays.push(kind);
     },
   };
-  // The reader is built before the hub it feeds.
-  const sink: { hub?: ChannelHub } = {};
-  const reader = new PartitionReader({
-    log,
+  const { log, reader, hub, close } = await startMemoryHub({
     logger,
+    topic: 'twin',
+    partitions: options.partitions ?? 1,
+    ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
     ringCapacity: options.ringCapacity ?? 1000,
-    maxWaitMs: 60_000,
-    fetchMaxBytes: 1024 * 1024,
-    partitionMaxBytes: 1024 * 1024,
-    lingerMs: 60_000,
-    sink: {
-      onEvents: (partition, events) => sink.hub?.onEvents(partition, events),
-      onGap: (partition, logStart) => sink.hub?.onGap(partition, logStart),
-      onEpochChange: (epoch) => sink.hub?.onEpochChange(epoch),
-      onHealth: (healthy) => sink.hub?.onHealth(healthy),
-    },
-  });
-  const hub = new ChannelHub({
-    reader,
-    log,
-    logger,
     publish: (topic, frame, _binary, bytes) => {
       options.beforePublish?.(topic, frame, bytes);
       published.set(topic, (published.get(topic) ?? 0) + 1);
@@ -93,12 +74,9 @@ async function twin(options: TwinOptions = {}): Promise<Twin> {
     },
     replayFetchMaxBytes: options.replayFetchMaxBytes ?? 1024 * 1024,
     ...(options.batchMaxBytes === undefined ? {} : { batchMaxBytes: options.batchMaxBytes }),
-    replayPauseBytes: 1024 * 1024,
     kafkaWaitMs: options.kafkaWaitMs ?? 10_000,
     observer,
   });
-  sink.hub = hub;
-  await reader.start();
   const created: Twin = {
     log,
     reader,
@@ -106,11 +84,7 @@ async function twin(options: TwinOptions = {}): Promise<Twin> {
     replays,
     topics,
     published,
-    async close() {
-      const closing = reader.close();
-      await log.close();
-      await closing;
-    },
+    close,
   };
   opened.push(created);
   return created;

@@ -18,10 +18,10 @@ import { anonymousClient, ClientAuth, type ClientIdentity } from '../admission/c
 import { ClusterRouting } from '../cluster/cluster-routing.js';
 import { createEdgeMetrics } from '../edge-metrics.js';
 import type { EdgeEvent } from '../log/edge-event.js';
-import { MemoryEventLog } from '../log/memory-event-log.js';
-import { PartitionReader } from '../log/partition-reader.js';
+import type { MemoryEventLog } from '../log/memory-event-log.js';
 import { createHandlerGuard } from '../transport/uws-guard.js';
-import { ChannelHub } from './channel-hub.js';
+import type { ChannelHub } from './channel-hub.js';
+import { startMemoryHub } from './memory-hub.js';
 import type { LiveDelivery, SubscribedState, Subscriber } from './subscriber.js';
 import { SubscriptionCore } from './subscription-core.js';
 import type { Subscription } from './subscription.js';
@@ -57,34 +57,12 @@ async function edge(kafkaWaitMs: number): Promise<Edge> {
       FANOUT_EDGE_KAFKA_WAIT_MS: String(kafkaWaitMs),
     },
   });
-  const log = new MemoryEventLog({ topic: 'twin', partitions });
-  const sink: { hub?: ChannelHub } = {};
-  const reader = new PartitionReader({
-    log,
+  const { log, hub, close } = await startMemoryHub({
     logger,
-    ringCapacity: 1000,
-    maxWaitMs: 60_000,
-    fetchMaxBytes: 1024 * 1024,
-    partitionMaxBytes: 1024 * 1024,
-    lingerMs: 60_000,
-    sink: {
-      onEvents: (partition, events) => sink.hub?.onEvents(partition, events),
-      onGap: (partition, logStart) => sink.hub?.onGap(partition, logStart),
-      onEpochChange: (epoch) => sink.hub?.onEpochChange(epoch),
-      onHealth: (healthy) => sink.hub?.onHealth(healthy),
-    },
-  });
-  const hub = new ChannelHub({
-    reader,
-    log,
-    logger,
-    publish: () => undefined,
-    replayFetchMaxBytes: 1024 * 1024,
-    replayPauseBytes: 1024 * 1024,
+    topic: 'twin',
+    partitions,
     kafkaWaitMs: config.edge.kafkaWaitMs,
   });
-  sink.hub = hub;
-  await reader.start();
   const metrics = createEdgeMetrics(new Registry());
   const core = new SubscriptionCore({
     hub,
@@ -105,11 +83,7 @@ async function edge(kafkaWaitMs: number): Promise<Edge> {
     log,
     hub,
     core,
-    async close() {
-      const closing = reader.close();
-      await log.close();
-      await closing;
-    },
+    close,
   };
   opened.push(created);
   return created;

@@ -19,9 +19,9 @@ import {
   type StateOperation,
 } from '@fanout/shared';
 import { createEdgeMetrics, type EdgeMetrics } from '../../edge-metrics.js';
-import { MemoryEventLog } from '../../log/memory-event-log.js';
-import { PartitionReader } from '../../log/partition-reader.js';
-import { ChannelHub } from '../channel-hub.js';
+import type { MemoryEventLog } from '../../log/memory-event-log.js';
+import type { ChannelHub } from '../channel-hub.js';
+import { startMemoryHub } from '../memory-hub.js';
 import { readState } from './state-read.js';
 import { applyStatePatch } from './state-patch.js';
 import type { RefusedChange, StateStep } from './state-step.js';
@@ -47,34 +47,12 @@ afterEach(async () => {
 async function twin(
   options: { limits?: StateLimits; maxChannels?: number; patchRing?: number; ring?: number } = {},
 ): Promise<Twin> {
-  const log = new MemoryEventLog({ topic: 'state-twin', partitions: 1 });
-  const sink: { hub?: ChannelHub } = {};
-  const reader = new PartitionReader({
-    log,
+  const { log, hub, close } = await startMemoryHub({
     logger,
+    topic: 'state-twin',
     ringCapacity: options.ring ?? 1000,
-    maxWaitMs: 60_000,
-    fetchMaxBytes: 1024 * 1024,
-    partitionMaxBytes: 1024 * 1024,
-    lingerMs: 60_000,
-    sink: {
-      onEvents: (partition, events) => sink.hub?.onEvents(partition, events),
-      onGap: (partition, logStart) => sink.hub?.onGap(partition, logStart),
-      onEpochChange: (epoch) => sink.hub?.onEpochChange(epoch),
-      onHealth: (healthy) => sink.hub?.onHealth(healthy),
-    },
-  });
-  const hub = new ChannelHub({
-    reader,
-    log,
-    logger,
-    publish: () => undefined,
     replayFetchMaxBytes: 4096,
-    replayPauseBytes: 1024 * 1024,
-    kafkaWaitMs: 10_000,
   });
-  sink.hub = hub;
-  await reader.start();
   const metrics = createEdgeMetrics(new Registry());
   const trackers = new StateTrackers({
     hub,
@@ -92,9 +70,7 @@ async function twin(
     metrics,
     async close() {
       trackers.close();
-      const closing = reader.close();
-      await log.close();
-      await closing;
+      await close();
     },
   };
   opened.push(created);
