@@ -431,18 +431,38 @@ export async function ensureImage(service, options = {}) {
     ],
     { cwd: repoRoot },
   );
-  const partial = `${archive}.partial-${process.pid}`;
-  try {
-    await buildah(['push', tag, `oci-archive:${partial}:${tag}`]);
-    renameSync(partial, archive);
-  } finally {
-    rmSync(partial, { force: true });
-  }
+  await exportArchive(tag, archive);
   // Intermediate stages of this build are of no further use; the base stays.
   await buildah(['rmi', '--prune']).catch(() => '');
   const seconds = Math.round((Date.now() - started) / 1000);
   log(`built ${tag} in ${seconds} s: ${archive}`);
   return { service, archive, reused: false, seconds };
+}
+
+/**
+ * Writes a built image to its OCI archive (atomically: a partial file is
+ * renamed once complete) and removes the archives of older keys named
+ * `<prefix>-<key>.oci.tar` when `prefix` is given.
+ * @param {string} image
+ * @param {string} archive
+ * @param {string} [prefix]
+ */
+async function exportArchive(image, archive, prefix) {
+  const partial = `${archive}.partial-${process.pid}`;
+  try {
+    await buildah(['push', image, `oci-archive:${partial}:${image}`]);
+    renameSync(partial, archive);
+  } finally {
+    rmSync(partial, { force: true });
+  }
+  if (prefix === undefined) return;
+  // Archives of older keys are of no further use.
+  const older = new RegExp(`^${prefix}-[0-9a-f]{16}\\.oci\\.tar$`);
+  for (const entry of readdirSync(imagesDir())) {
+    if (older.test(entry) && join(imagesDir(), entry) !== archive) {
+      rmSync(join(imagesDir(), entry), { force: true });
+    }
+  }
 }
 
 /** The tests' Kafka image (deploy/docker/kafka.Dockerfile), named like the official one's. */
@@ -535,19 +555,7 @@ export async function ensureKafkaImage(options = {}) {
   } finally {
     rmSync(context, { recursive: true, force: true });
   }
-  const partial = `${archive}.partial-${process.pid}`;
-  try {
-    await buildah(['push', kafkaImage, `oci-archive:${partial}:${kafkaImage}`]);
-    renameSync(partial, archive);
-  } finally {
-    rmSync(partial, { force: true });
-  }
-  // Archives of older keys are of no further use.
-  for (const entry of readdirSync(imagesDir())) {
-    if (/^kafka-[0-9a-f]{16}\.oci\.tar$/.test(entry) && join(imagesDir(), entry) !== archive) {
-      rmSync(join(imagesDir(), entry), { force: true });
-    }
-  }
+  await exportArchive(kafkaImage, archive, 'kafka');
   const seconds = Math.round((Date.now() - started) / 1000);
   log(`built ${kafkaImage} in ${seconds} s: ${archive}`);
   return { service: 'kafka', archive, image: kafkaImage, reused: false, seconds };
@@ -614,18 +622,7 @@ export async function ensureK6Image(options = {}) {
   } finally {
     rmSync(context, { recursive: true, force: true });
   }
-  const partial = `${archive}.partial-${process.pid}`;
-  try {
-    await buildah(['push', image, `oci-archive:${partial}:${image}`]);
-    renameSync(partial, archive);
-  } finally {
-    rmSync(partial, { force: true });
-  }
-  for (const entry of readdirSync(imagesDir())) {
-    if (/^k6-[0-9a-f]{16}\.oci\.tar$/.test(entry) && join(imagesDir(), entry) !== archive) {
-      rmSync(join(imagesDir(), entry), { force: true });
-    }
-  }
+  await exportArchive(image, archive, 'k6');
   const seconds = Math.round((Date.now() - started) / 1000);
   log(`built ${image} in ${seconds} s: ${archive}`);
   return { service: 'k6', archive, image, reused: false, seconds };
