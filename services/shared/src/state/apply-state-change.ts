@@ -23,10 +23,14 @@ export type StateChangeResult =
     }
   | { readonly ok: false; readonly refusal: StateRefusal };
 
-/** Limits of a document when the configuration says nothing else: 1 MiB, 32 levels. */
+/**
+ * Limits of a document when the configuration says nothing else: the
+ * defaults of the `state` configuration section (256 KiB, 64 levels), so a
+ * library user folds as the edge and the ingest do.
+ */
 export const defaultStateLimits: StateLimits = Object.freeze({
-  maxDocumentBytes: 1024 * 1024,
-  maxDepth: 32,
+  maxDocumentBytes: 256 * 1024,
+  maxDepth: 64,
 });
 
 /**
