@@ -11,6 +11,7 @@
  * - every event received is the record at its position (same channel, same
  *   id), so duplicates are detectable by id.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeEvent } from '@fanout/shared';
 import type { Kafka } from 'kafkajs';
 import type { ClusterClient } from './cluster-clients.js';
@@ -49,6 +50,30 @@ export async function readChannels(
     log.ids.push(event.id);
   }
   return { records: records.length, channels };
+}
+
+/**
+ * Reads `topic` from Kafka, waits until every client has what Kafka holds
+ * for its channels (or 120 s), stops the clients and checks them.
+ */
+export async function settleAndCheck(
+  kafka: Kafka,
+  topic: string,
+  clients: readonly ClusterClient[],
+  acked: readonly AckedEvent[],
+): Promise<CheckReport> {
+  const held = await readChannels(kafka, topic);
+  const last = new Map(
+    [...held.channels].map(([channel, log]) => [channel, log.offsets.at(-1) ?? -1]),
+  );
+  const caughtUp = (client: ClusterClient): boolean =>
+    [...client.logs].every(
+      ([channel, log]) => (log.offsets.at(-1) ?? log.start ?? -1) >= (last.get(channel) ?? -1),
+    );
+  const deadline = Date.now() + 120_000;
+  while (!clients.every(caughtUp) && Date.now() < deadline) await sleep(500);
+  for (const client of clients) client.stop();
+  return checkClients(held, clients, acked);
 }
 
 const maxProblems = 50;

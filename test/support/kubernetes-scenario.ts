@@ -18,7 +18,7 @@
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Kafka } from 'kafkajs';
-import { checkClients, percentile, readChannels, type CheckReport } from './cluster-checker.js';
+import { percentile, settleAndCheck, type CheckReport } from './cluster-checker.js';
 import {
   ClusterRouter,
   SseClusterClient,
@@ -262,18 +262,12 @@ export class KubernetesScenario {
    */
   async check(): Promise<CheckReport> {
     await this.producer.stop();
-    const kafka = await readChannels(this.kafka, this.options.topic);
-    const last = new Map(
-      [...kafka.channels].map(([channel, log]) => [channel, log.offsets.at(-1) ?? -1]),
+    const report = await settleAndCheck(
+      this.kafka,
+      this.options.topic,
+      this.clients,
+      this.producer.acked,
     );
-    const caughtUp = (client: ClusterClient): boolean =>
-      [...client.logs].every(
-        ([channel, log]) => (log.offsets.at(-1) ?? log.start ?? -1) >= (last.get(channel) ?? -1),
-      );
-    const deadline = Date.now() + 120_000;
-    while (!this.clients.every(caughtUp) && Date.now() < deadline) await sleep(500);
-    for (const client of this.clients) client.stop();
-    const report = checkClients(kafka, this.clients, this.producer.acked);
     const cpu = cpus();
     console.log(
       [
