@@ -62,6 +62,7 @@ import { fileURLToPath } from 'node:url';
 import { cacheDir, ensureKafkaJars, kafkaCacheDir, kafkaVersion } from '../kafka/local-kafka.mjs';
 import { ensureK6, k6Version } from './k6.mjs';
 import { runCommand } from './run-command.mjs';
+import { installDebianPackages, isRoot, onPath } from './debian-tools.mjs';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -124,22 +125,6 @@ function runVisible(command, args, options = {}) {
   });
 }
 
-/** @param {string} command */
-function onPath(command) {
-  return (process.env['PATH'] ?? '')
-    .split(':')
-    .some((dir) => dir !== '' && existsSync(join(dir, command)));
-}
-
-function isCi() {
-  const ci = process.env['CI'];
-  return ci !== undefined && ci !== '' && ci !== 'false';
-}
-
-function isRoot() {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
 /** The missing commands among buildah, runc and debootstrap. */
 export function missingTools() {
   return Object.keys(debianPackages).filter((command) => !onPath(command));
@@ -157,17 +142,7 @@ async function ensureTools(log) {
   const missing = missingTools();
   if (missing.length === 0) return;
   const packages = missing.map((command) => debianPackages[/** @type {'runc'} */ (command)]);
-  if (!isCi()) {
-    throw new Error(
-      `${missing.join(', ')} not installed (Debian: apt-get install --no-install-recommends ${packages.join(' ')})`,
-    );
-  }
-  log(`installing ${packages.join(' ')} with apt`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await runCommand('apt-get', ['update', '-qq'], { env });
-  await runCommand('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
-    env,
-  });
+  await installDebianPackages(missing, packages, log);
 }
 
 /** The installed nodejs Debian package: version and the files it installed. */

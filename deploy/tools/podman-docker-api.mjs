@@ -47,6 +47,7 @@ import { fileURLToPath } from 'node:url';
 import { cacheDir } from '../kafka/local-kafka.mjs';
 import { ensureKafkaImage, kafkaImage } from './images.mjs';
 import { runCommand } from './run-command.mjs';
+import { installDebianPackages, isRoot, onPath } from './debian-tools.mjs';
 
 /** The CNI network every container of this Podman joins unless told otherwise. */
 export const podmanNetwork = /** @type {const} */ ({
@@ -141,22 +142,6 @@ export function podman(args) {
   return runCommand('podman', [...globalOptions(), ...args], { env: podmanEnv(), tailLines: 40 });
 }
 
-/** @param {string} command */
-function onPath(command) {
-  return (process.env['PATH'] ?? '')
-    .split(':')
-    .some((dir) => dir !== '' && existsSync(join(dir, command)));
-}
-
-function isRoot() {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
-function isCi() {
-  const ci = process.env['CI'];
-  return ci !== undefined && ci !== '' && ci !== 'false';
-}
-
 /** The missing commands among podman, iptables and catatonit. */
 export function missingTools() {
   return Object.keys(debianPackages).filter((command) => !onPath(command));
@@ -171,17 +156,7 @@ async function ensureTools(log) {
     ...missing.map((command) => debianPackages[/** @type {'podman'} */ (command)]),
     'containernetworking-plugins',
   ];
-  if (!isCi()) {
-    throw new Error(
-      `${missing.join(', ')} not installed (Debian: apt-get install --no-install-recommends ${packages.join(' ')})`,
-    );
-  }
-  log(`installing ${packages.join(' ')} with apt`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await runCommand('apt-get', ['update', '-qq'], { env });
-  await runCommand('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
-    env,
-  });
+  await installDebianPackages(missing, packages, log);
 }
 
 /**
