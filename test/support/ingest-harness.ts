@@ -46,6 +46,28 @@ export interface IngestClient {
 
 type UnaryCallback<T> = (error: grpc.ServiceError | null, value?: T) => void;
 
+/** One unary call with the options' metadata and deadline (10 s by default). */
+function unary<T>(
+  options: { metadata?: grpc.Metadata; deadlineMs?: number },
+  call: (
+    metadata: grpc.Metadata,
+    callOptions: grpc.CallOptions,
+    callback: UnaryCallback<T>,
+  ) => void,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    call(
+      options.metadata ?? new grpc.Metadata(),
+      { deadline: Date.now() + (options.deadlineMs ?? 10_000) },
+      (error, value) => {
+        if (error) reject(error);
+        else if (value) resolve(value);
+        else reject(new Error('empty response'));
+      },
+    );
+  });
+}
+
 interface RawIngestClient extends grpc.Client {
   publish(
     request: fanout.v1.PublishRequest,
@@ -105,35 +127,20 @@ export function ingestClient(
     close(): void;
   };
   return {
-    publish(request, options = {}) {
-      return new Promise((resolve, reject) => {
-        raw.publish(
-          fanout.v1.PublishRequest.create(request),
-          options.metadata ?? new grpc.Metadata(),
-          { deadline: Date.now() + (options.deadlineMs ?? 10_000) },
-          (error, value) => {
-            if (error) reject(error);
-            else if (value) resolve(value);
-            else reject(new Error('empty response'));
-          },
-        );
-      });
-    },
+    publish: (request, options = {}) =>
+      unary(options, (metadata, callOptions, callback) => {
+        raw.publish(fanout.v1.PublishRequest.create(request), metadata, callOptions, callback);
+      }),
     publishStream: (metadata) => raw.publishStream(metadata ?? new grpc.Metadata()),
-    changeState(request, options = {}) {
-      return new Promise((resolve, reject) => {
+    changeState: (request, options = {}) =>
+      unary(options, (metadata, callOptions, callback) => {
         raw.changeState(
           fanout.v1.ChangeStateRequest.create(request),
-          options.metadata ?? new grpc.Metadata(),
-          { deadline: Date.now() + (options.deadlineMs ?? 10_000) },
-          (error, value) => {
-            if (error) reject(error);
-            else if (value) resolve(value);
-            else reject(new Error('empty response'));
-          },
+          metadata,
+          callOptions,
+          callback,
         );
-      });
-    },
+      }),
     health(service = '') {
       return new Promise((resolve, reject) => {
         health.check(service, (error, status) => {
