@@ -64,7 +64,8 @@ export interface ResourcePollerListener {
 
 export interface ResourcePollerOptions {
   readonly url: string;
-  readonly fetcher: UpstreamFetcher;
+  /** Does the requests (an UpstreamFetcher). */
+  readonly fetcher: Pick<UpstreamFetcher, 'fetch'>;
   readonly timing: ResourcePollerTiming;
   readonly listener: ResourcePollerListener;
   /** Request headers of the subscriber (passed on only as the origin allows). */
