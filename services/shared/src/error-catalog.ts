@@ -364,7 +364,7 @@ export const errorCatalog = {
   },
   upstream_status: {
     message:
-      'The upstream answered with an HTTP status other than 200 or 304 (details.httpStatus), or a redirect without a usable Location. The last good state stays; the bridge retries with backoff, not before a Retry-After it sent.',
+      'The upstream answered with an HTTP status other than 200, 203 or 304 (details.httpStatus), or a redirect without a usable Location. The last good state stays; the bridge retries with backoff, not before a Retry-After it sent.',
     grpc: 'UNAVAILABLE',
     http: 502,
     close: null,
