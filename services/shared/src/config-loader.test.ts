@@ -217,6 +217,7 @@ describe('configuration', () => {
     const properties = schema['properties'] as Record<string, { properties: object }>;
     assert.deepEqual(Object.keys(properties).sort(), [
       'auth',
+      'bridge',
       'cluster',
       'edge',
       'ingest',

@@ -22,6 +22,52 @@ const broker = z.string().refine(
   { error: 'must be host:port with a port from 1 to 65535, e.g. kafka-0.kafka:9092' },
 );
 
+/** `scheme://host[:port]` exactly as URL#origin writes it: http(s), no path, no user. */
+function isOrigin(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
+}
+const bridgeOrigin = z.string().refine(isOrigin, {
+  error:
+    'must be an origin as scheme://host[:port], http or https, lower case, without a path or a default port, e.g. https://api.example.com',
+});
+/** Headers the bridge sets itself, or that belong to one connection: never configured. */
+const bridgeManagedHeaders = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'accept-encoding',
+  'if-none-match',
+  'if-modified-since',
+]);
+const bridgeHeaderName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')
+  .refine((name) => !bridgeManagedHeaders.has(name.toLowerCase()), {
+    error: 'is set by the bridge itself (or belongs to one connection)',
+  });
+const bridgeOriginEntry = z
+  .object({
+    origin: bridgeOrigin,
+    allowPrivate: z.boolean().default(false),
+    forwardHeaders: z.array(bridgeHeaderName).default([]),
+    headers: z
+      .record(
+        bridgeHeaderName,
+        z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must be a header value'),
+      )
+      .default({}),
+  })
+  .strict();
+
 export const configSchema = z.object({
   log: z
     .object({
@@ -742,6 +788,83 @@ export const configSchema = z.object({
     .prefault({})
     .describe(
       'State channels: limits of the JSON documents a channel holds and of the changes that set them (ingest checks them at publish).',
+    ),
+  bridge: z
+    .object({
+      origins: z
+        .array(z.union([bridgeOrigin, bridgeOriginEntry]))
+        .default([])
+        .describe(
+          'Upstream origins the bridge may poll; none by default, so it polls nothing. Each item is an origin, `https://api.example.com` (scheme, host and port must match exactly; http only where the item says http), or in the configuration file an object `{"origin", "allowPrivate", "forwardHeaders", "headers"}`: `allowPrivate` (default false) lets the origin resolve to private (RFC 1918, 100.64/10, fc00::/7), loopback and link-local addresses, never to unspecified, multicast or cloud metadata addresses; `forwardHeaders` names the request headers of a subscriber the bridge may pass on (none by default: never its Authorization or cookies otherwise); `headers` are sent on every request to the origin (keep a file holding credentials in a Secret).',
+        ),
+      pollIntervalMs: positiveInt
+        .min(100)
+        .max(86400000)
+        .default(5000)
+        .describe(
+          'Time from the end of one poll of a resource to the start of the next, unless the upstream asks for more (Cache-Control max-age, Retry-After) or fails (backoff).',
+        ),
+      minPollIntervalMs: positiveInt
+        .min(100)
+        .max(86400000)
+        .default(1000)
+        .describe(
+          'Shortest time between two polls of a resource, after an error too: a resource asking for a shorter interval, and a backoff that draws a shorter delay, get this.',
+        ),
+      maxDelayMs: positiveInt
+        .min(1000)
+        .max(86400000)
+        .default(3600000)
+        .describe(
+          'Longest wait between two polls that an upstream can ask for with Cache-Control max-age or Retry-After; longer ones are cut to it.',
+        ),
+      responseTimeoutMs: positiveInt
+        .max(600000)
+        .default(5000)
+        .describe(
+          'Longest time from sending a request to the response headers (name resolution, connection, TLS included), per redirect hop; longer fails upstream_timeout.',
+        ),
+      requestTimeoutMs: positiveInt
+        .max(600000)
+        .default(15000)
+        .describe(
+          'Longest time one poll may take, redirects and the whole body included; longer fails upstream_timeout.',
+        ),
+      maxBodyBytes: positiveInt
+        .max(64 * 1024 * 1024)
+        .default(1024 * 1024)
+        .describe(
+          'Largest upstream body read, in bytes; a longer one is cut off (the connection closed) and fails upstream_too_large. The document must also fit state.maxDocumentBytes.',
+        ),
+      maxRedirects: z
+        .number()
+        .int()
+        .min(0)
+        .max(20)
+        .default(5)
+        .describe(
+          'Most redirects followed for one poll, each checked against bridge.origins and the address rules; more, or a URL visited twice, fails upstream_redirect_loop.',
+        ),
+      backoffBaseMs: positiveInt
+        .max(600000)
+        .default(1000)
+        .describe(
+          'First backoff after a failed poll; the n-th failure in a row waits a random time up to backoffBaseMs × 2^(n-1) (full jitter), at most backoffMaxMs, never less than minPollIntervalMs or a Retry-After.',
+        ),
+      backoffMaxMs: positiveInt
+        .max(86400000)
+        .default(300000)
+        .describe('Cap of the backoff after failed polls.'),
+      userAgent: z
+        .string()
+        .min(1)
+        .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII')
+        .default('fanout-bridge')
+        .describe('User-Agent of the requests to upstreams.'),
+    })
+    .prefault({})
+    .describe(
+      'Bridge service (live resources): which upstream JSON resources it may poll, and how politely.',
     ),
 });
 

@@ -195,6 +195,14 @@ export const errorCatalog = {
     close: CloseCode.originNotAllowed,
     action: 'stop',
   },
+  upstream_refused: {
+    message:
+      'The bridge refuses the upstream URL: its origin is not in bridge.origins, it is not http(s), it carries a user name or password, or it (or a redirect it gave) resolves to a private, loopback, link-local or otherwise non-public address its origin does not allow; details.reason says which. Nothing was sent to it.',
+    grpc: 'PERMISSION_DENIED',
+    http: 403,
+    close: null,
+    action: 'stop',
+  },
   // ---- limits: slow down ------------------------------------------------------
   rate_limited: {
     message:
@@ -337,6 +345,62 @@ export const errorCatalog = {
     http: 400,
     close: CloseCode.serverRefused,
     action: 'stop',
+  },
+  upstream_unreachable: {
+    message:
+      'The bridge could not reach the upstream: its name does not resolve, or the connection was refused, reset or failed TLS verification. The last good state stays; the bridge retries with backoff.',
+    grpc: 'UNAVAILABLE',
+    http: 502,
+    close: null,
+    action: 'retry',
+  },
+  upstream_timeout: {
+    message:
+      'The upstream did not answer in time (connection and response headers within bridge.responseTimeoutMs, the whole answer within bridge.requestTimeoutMs). The last good state stays; the bridge retries with backoff.',
+    grpc: 'DEADLINE_EXCEEDED',
+    http: 504,
+    close: null,
+    action: 'retry',
+  },
+  upstream_status: {
+    message:
+      'The upstream answered with an HTTP status other than 200, 203 or 304 (details.httpStatus), or a redirect without a usable Location. The last good state stays; the bridge retries with backoff, not before a Retry-After it sent.',
+    grpc: 'UNAVAILABLE',
+    http: 502,
+    close: null,
+    action: 'retry',
+  },
+  upstream_too_large: {
+    message:
+      'The answer of the upstream is larger than bridge.maxBodyBytes, or its document larger than state.maxDocumentBytes; it was not read further. The last good state stays; the bridge retries with backoff.',
+    grpc: 'UNAVAILABLE',
+    http: 502,
+    close: null,
+    action: 'retry',
+  },
+  upstream_not_json: {
+    message:
+      'The answer of the upstream is not one JSON document: its content type is not application/json or *+json, it is compressed, or its body does not parse, nests deeper than state.maxDepth or has a __proto__ member; details.reason says which. The last good state stays; the bridge retries with backoff.',
+    grpc: 'UNAVAILABLE',
+    http: 502,
+    close: null,
+    action: 'retry',
+  },
+  upstream_invalid_utf8: {
+    message:
+      'The body of the upstream answer is not valid UTF-8. The last good state stays; the bridge retries with backoff.',
+    grpc: 'UNAVAILABLE',
+    http: 502,
+    close: null,
+    action: 'retry',
+  },
+  upstream_redirect_loop: {
+    message:
+      'The redirects of the upstream come back to a URL already visited, or are more than bridge.maxRedirects. The last good state stays; the bridge retries with backoff.',
+    grpc: 'UNAVAILABLE',
+    http: 502,
+    close: null,
+    action: 'retry',
   },
 } as const satisfies Record<string, ErrorSpec>;
 
