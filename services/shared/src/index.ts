@@ -94,6 +94,9 @@ export type {
   StateOperation,
   StreamCursor,
   SubscriptionRequest,
+  StateChangeRefusedFrame,
+  StatePatchFrame,
+  StateSnapshotFrame,
   SubscriptionState,
   WsFrameCodec,
 } from './portable.js';
