@@ -91,6 +91,7 @@ export type {
   PositionValue,
   ReceivedClientMessage,
   ReceivedSubscriptionRequest,
+  ServerMessage,
   StateOperation,
   StreamCursor,
   SubscriptionRequest,
