@@ -27,7 +27,7 @@ interface Snapshot {
 }
 
 interface Patches {
-  readonly patches: { position: string; op: unknown }[];
+  readonly patches: { position: string; base: string; op: unknown }[];
   readonly position: string;
 }
 
@@ -95,7 +95,10 @@ describe('state channels on the edge', () => {
     const answer = await waiting;
     assert.equal(answer.status, 200);
     const body = (await answer.json()) as Patches;
-    assert.deepEqual(body.patches, [{ position: deleted, op: [{ op: 'remove', path: '' }] }]);
+    // `base`: the state the patch applies to, the one the ETag named.
+    assert.deepEqual(body.patches, [
+      { position: deleted, base: patched, op: [{ op: 'remove', path: '' }] },
+    ]);
     assert.equal(answer.headers.get('etag'), `"${deleted}"`);
 
     const gone = (await (await fetch(stateUrl(channel))).json()) as Snapshot;

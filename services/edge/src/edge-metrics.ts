@@ -216,13 +216,13 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
     }),
     stateSnapshotBytes: new Counter({
       name: 'fanout_edge_state_snapshot_bytes_total',
-      help: 'Bytes of state snapshots served, by transport (get, sse).',
+      help: 'Bytes of state snapshots served, by transport (get, sse, ws).',
       labelNames: ['transport'],
       registers,
     }),
     statePatchBytes: new Counter({
       name: 'fanout_edge_state_patch_bytes_total',
-      help: 'Bytes of state patches sent, by transport (get, sse).',
+      help: 'Bytes of state patches sent, by transport (get, sse, ws).',
       labelNames: ['transport'],
       registers,
     }),

@@ -121,7 +121,6 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     addressOf,
     guard: handlerGuard,
   };
-  const ws = registerWsEndpoint({ ...common, edgeId: options.edgeId });
   const trackers = new StateTrackers({
     hub: options.hub,
     limits: { maxDocumentBytes: options.state.maxDocumentBytes, maxDepth: options.state.maxDepth },
@@ -131,6 +130,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     metrics: options.metrics,
     logger: options.logger.child({ component: 'state' }),
   });
+  const ws = registerWsEndpoint({ ...common, edgeId: options.edgeId, trackers });
   registerHttpRoutes({
     ...common,
     hub: options.hub,

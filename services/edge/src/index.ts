@@ -4,7 +4,11 @@ export { startEdgeServer } from './edge-server.js';
 export type { EdgeServer, EdgeServerOptions } from './edge-server.js';
 export { eventJsonText } from './log/edge-event.js';
 export { parseStreamCursor, formatStreamCursor } from './subscriptions/stream-cursor.js';
-export { applyStatePatch, statePatchOps } from './subscriptions/state/state-patch.js';
+export {
+  applyStatePatch,
+  applyWsStatePatch,
+  statePatchOps,
+} from './subscriptions/state/state-patch.js';
 export type { StatePatchResult } from './subscriptions/state/state-patch.js';
 export type { StreamCursor } from './subscriptions/stream-cursor.js';
 export { decodeClientFrame, encodeServerFrame } from './transport/ws-frames.js';

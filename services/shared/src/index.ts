@@ -91,9 +91,13 @@ export type {
   PositionValue,
   ReceivedClientMessage,
   ReceivedSubscriptionRequest,
+  ServerMessage,
   StateOperation,
   StreamCursor,
   SubscriptionRequest,
+  StateChangeRefusedFrame,
+  StatePatchFrame,
+  StateSnapshotFrame,
   SubscriptionState,
   WsFrameCodec,
 } from './portable.js';

@@ -75,6 +75,9 @@ export type {
   ReceivedSubscriptionRequest,
   ServerMessage,
   SubscriptionRequest,
+  StateChangeRefusedFrame,
+  StatePatchFrame,
+  StateSnapshotFrame,
   SubscriptionState,
   WsFrameCodec,
 } from './ws-messages.js';

@@ -74,6 +74,9 @@ export type {
   StateOperation,
   StreamCursor,
   SubscriptionRequest,
+  StateChangeRefusedFrame,
+  StatePatchFrame,
+  StateSnapshotFrame,
   SubscriptionState,
   WsFrameCodec,
 } from './portable-core.js';

@@ -10,6 +10,7 @@ import {
   encodeEvent,
   Event,
   type fanout,
+  pb,
   Position,
   PublishRequest,
   PublishStreamRequest,
@@ -155,6 +156,34 @@ const serverFrames: Record<string, fanout.v1.ServerFrame.$Properties> = {
           position: { ...position, offset: 8 },
         },
       ],
+    },
+  },
+  snapshot: {
+    snapshot: {
+      requestId: 6,
+      channel: 'rooms.42',
+      position,
+      exists: true,
+      state: new TextEncoder().encode('{"title":"Lobby"}'),
+      reset: true,
+    },
+  },
+  patch: {
+    patch: {
+      channel: 'rooms.42',
+      position: { ...position, offset: 9 },
+      base: position,
+      delta: pb.StateDelta.STATE_DELTA_MERGE_PATCH,
+      patch: new TextEncoder().encode('{"title":"Hall"}'),
+      exists: true,
+    },
+  },
+  state_change_refused: {
+    stateChangeRefused: {
+      channel: 'rooms.42',
+      position: { ...position, offset: 10 },
+      reason: 'too-large',
+      message: 'the document would be too large',
     },
   },
 };

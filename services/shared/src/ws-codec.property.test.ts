@@ -252,6 +252,11 @@ function serverFrameOf(message: ControlMessage): object {
           positions: statesOf(message.positions),
         },
       };
+    case 'snapshot':
+    case 'patch':
+    case 'stateChangeRefused':
+      // State frames (documents as JSON text) are checked in ws-state-frames.test.ts.
+      throw new Error(`no oracle for ${message.kind}`);
   }
 }
 

@@ -16,6 +16,8 @@ import { FanoutError } from './fanout-error.js';
 import { isJsonObject, readJsonFrame, writeJsonFrame, type JsonObject } from './json-frame.js';
 import { isChannelPattern } from './channel.js';
 import { formatPosition, parsePosition } from './position.js';
+import type { JsonValue } from './state/json-value.js';
+import type { StateDeltaKind } from './state/state-delta.js';
 import { formatStreamCursor, parseStreamCursor } from './stream-cursor.js';
 import type {
   ClientMessage,
@@ -23,6 +25,7 @@ import type {
   ReceivedClientMessage,
   ReceivedSubscriptionRequest,
   ServerMessage,
+  StateSnapshotFrame,
   SubscriptionState,
   WsFrameCodec,
 } from './ws-messages.js';
@@ -46,7 +49,13 @@ const serverFrameNames = [
   'pong',
   'tokenRefreshed',
   'disconnect',
+  'snapshot',
+  'patch',
+  'stateChangeRefused',
 ] as const satisfies readonly ServerMessage['kind'][];
+
+/** How a state subscription receives changes, by its JSON name. */
+export const stateDeltaKinds: readonly StateDeltaKind[] = ['json-patch', 'merge-patch', 'full'];
 
 const closeActions: readonly CloseAction[] = ['resume', 'resume_elsewhere', 'stop'];
 
@@ -85,6 +94,41 @@ class Fields {
     if (value === undefined && !required) return '';
     if (typeof value !== 'string') throw this.invalid(key, 'a string');
     return value;
+  }
+
+  boolean(key: string): boolean {
+    const value = this.#value(key) ?? false;
+    if (typeof value !== 'boolean') throw this.invalid(key, 'true or false');
+    return value;
+  }
+
+  /** A state delta name; undefined when absent. */
+  delta(key: string): StateDeltaKind | undefined {
+    const value = this.#value(key);
+    if (value === undefined) return undefined;
+    const known = stateDeltaKinds.find((kind) => kind === value);
+    if (known === undefined) throw this.invalid(key, `one of ${stateDeltaKinds.join(', ')}`);
+    return known;
+  }
+
+  /** A JSON value as it is (null included); undefined when the key is absent. */
+  json(key: string): JsonValue | undefined {
+    return Object.hasOwn(this.body, key) ? (this.body[key] as JsonValue) : undefined;
+  }
+
+  /** A state snapshot: its document present when it exists. */
+  snapshot(): StateSnapshotFrame<JsonValue> {
+    const exists = this.boolean('exists');
+    const state = this.json('state');
+    if (exists && state === undefined) throw this.invalid('state', 'the document');
+    return {
+      requestId: this.uint32('requestId'),
+      channel: this.string('channel'),
+      position: this.position('position') ?? '',
+      exists,
+      ...(exists ? { state: state ?? null } : {}),
+      reset: this.boolean('reset'),
+    };
   }
 
   strings(key: string): string[] {
@@ -134,16 +178,25 @@ class Fields {
     });
   }
 
-  states(key: string): SubscriptionState[] {
+  states(key: string): SubscriptionState<JsonValue>[] {
     return this.objects(key).map((state) => {
       const position = state.position('position');
       const cursor = state.cursor('cursor');
       const hint = state.string('hint');
+      const snapshot = state.body['snapshot'] ?? undefined;
+      if (snapshot !== undefined && !isJsonObject(snapshot)) {
+        throw state.invalid('snapshot', 'an object');
+      }
       return {
         channel: state.string('channel'),
         ...(position === undefined ? {} : { position }),
         ...(cursor === undefined ? {} : { cursor }),
         ...(hint === '' ? {} : { hint }),
+        ...(snapshot === undefined
+          ? {}
+          : {
+              snapshot: new Fields(snapshot, `${state.path}.snapshot`, state.prefix).snapshot(),
+            }),
       };
     });
   }
@@ -182,7 +235,17 @@ export function decodeClientFrame(text: string): ReceivedClientMessage {
           // A pattern resumes from a stream cursor, a channel from a position.
           const since = isChannelPattern(channel) ? item.cursor('since') : item.position('since');
           const types = item.strings('types');
-          return since === undefined ? { channel, types } : { channel, since, types };
+          const snapshot = item.boolean('snapshot');
+          const delta = item.delta('delta');
+          const rewind = item.uint32('rewind');
+          return {
+            channel,
+            ...(since === undefined ? {} : { since }),
+            types,
+            ...(snapshot ? { snapshot } : {}),
+            ...(delta === undefined ? {} : { delta }),
+            ...(rewind === 0 ? {} : { rewind }),
+          };
         });
       return { kind: 'subscribe', requestId, subscriptions };
     }
@@ -196,7 +259,39 @@ function timeText(millis: number | undefined): string | undefined {
     : new Date(millis).toISOString();
 }
 
+/** The body of a snapshot, its document (JSON text) written as is. */
+function snapshotBody(snapshot: StateSnapshotFrame): string {
+  return `{"requestId":${snapshot.requestId},"channel":${JSON.stringify(snapshot.channel)},"position":${JSON.stringify(snapshot.position)},"exists":${String(snapshot.exists)},"state":${snapshot.exists ? (snapshot.state ?? 'null') : 'null'},"reset":${String(snapshot.reset)}}`;
+}
+
+/** A subscription state; a state subscription's snapshot written as is. */
+function stateBody(state: SubscriptionState): string {
+  const { snapshot, ...rest } = state;
+  const text = JSON.stringify(rest);
+  return snapshot === undefined
+    ? text
+    : `${text.slice(0, -1)},"snapshot":${snapshotBody(snapshot)}}`;
+}
+
+/** The state frames, their documents and patches (JSON text) written as they are. */
+function encodeStateFrame(
+  message: Extract<ControlMessage, { kind: 'snapshot' | 'patch' | 'subscribed' }>,
+): string {
+  switch (message.kind) {
+    case 'snapshot':
+      return `{"snapshot":${snapshotBody(message)}}`;
+    case 'patch':
+      return `{"patch":{"channel":${JSON.stringify(message.channel)},"position":${JSON.stringify(message.position)},"base":${JSON.stringify(message.base)},"delta":${JSON.stringify(message.delta)},"patch":${message.patch ?? 'null'},"exists":${String(message.exists)}}}`;
+    case 'subscribed':
+      return `{"subscribed":{"requestId":${message.requestId},"subscriptions":[${message.subscriptions.map(stateBody).join(',')}]}}`;
+  }
+}
+
 export function encodeServerFrame(message: ControlMessage): string {
+  if (message.kind === 'snapshot' || message.kind === 'patch') return encodeStateFrame(message);
+  if (message.kind === 'subscribed' && message.subscriptions.some((state) => state.snapshot)) {
+    return encodeStateFrame(message);
+  }
   const { kind, ...body } = message;
   const out: Record<string, unknown> = { ...body };
   if (message.kind === 'connected' && message.tokenExpiresAt !== undefined) {
@@ -264,6 +359,33 @@ export function decodeServerFrame(text: string): ServerMessage {
       };
     case 'pong':
       return { kind: 'pong', requestId: fields.uint32('requestId') };
+    case 'snapshot':
+      return { kind: 'snapshot', ...fields.snapshot() };
+    case 'patch': {
+      const exists = fields.boolean('exists');
+      const delta = fields.delta('delta') ?? 'json-patch';
+      const patch = fields.json('patch');
+      // Only a full document may be left out: when there is none after the patch.
+      const absent = delta === 'full' && !exists;
+      if (patch === undefined && !absent) throw fields.invalid('patch', 'a JSON value');
+      return {
+        kind: 'patch',
+        channel: fields.string('channel'),
+        position: fields.position('position') ?? '',
+        base: fields.position('base') ?? '',
+        delta,
+        ...(absent ? {} : { patch: patch ?? null }),
+        exists,
+      };
+    }
+    case 'stateChangeRefused':
+      return {
+        kind: 'stateChangeRefused',
+        channel: fields.string('channel'),
+        position: fields.position('position') ?? '',
+        reason: fields.string('reason'),
+        message: fields.string('message'),
+      };
     case 'tokenRefreshed': {
       const expires = fields.time('expiresAt');
       return {

@@ -9,6 +9,8 @@
  */
 import type { CloseAction } from './close-codes.js';
 import type { FanoutEvent } from './fanout-event.js';
+import type { JsonValue } from './state/json-value.js';
+import type { StateDeltaKind } from './state/state-delta.js';
 
 export interface SubscriptionRequest {
   readonly channel: string;
@@ -19,6 +21,15 @@ export interface SubscriptionRequest {
   readonly since?: string;
   /** Event types to deliver; none delivers every type. */
   readonly types?: readonly string[];
+  /**
+   * A state subscription of the channel: its snapshot in `subscribed`, then
+   * one `patch` per change (with `since`: the patches after it).
+   */
+  readonly snapshot?: boolean;
+  /** How a state subscription receives changes; absent: `json-patch`. Only with `snapshot`. */
+  readonly delta?: StateDeltaKind;
+  /** Reserved for event channels' "last N events then live"; refused with `snapshot`. */
+  readonly rewind?: number;
 }
 
 /** A client frame; `Request` narrows the subscriptions (the edge's are validated). */
@@ -45,7 +56,49 @@ export interface ReceivedSubscriptionRequest extends SubscriptionRequest {
 /** A client frame as a codec decodes it. */
 export type ReceivedClientMessage = ClientMessage<ReceivedSubscriptionRequest>;
 
-export interface SubscriptionState {
+/**
+ * A state channel's document at a position. `Json` is how its document is
+ * held: the edge encodes JSON text (`string`, the canonical JSON it holds,
+ * written into the frame as is); a decoder gives the value (`JsonValue`).
+ */
+export interface StateSnapshotFrame<Json = string> {
+  /** The subscribe it answers; 0 for a later reset snapshot. */
+  readonly requestId: number;
+  readonly channel: string;
+  readonly position: string;
+  /** False: no document (never set, or deleted). */
+  readonly exists: boolean;
+  /** The document; absent when `exists` is false. */
+  readonly state?: Json;
+  /** Replaces everything before: apply as a fresh start. */
+  readonly reset: boolean;
+}
+
+/** One change of a state subscription's document (`Json` as in `StateSnapshotFrame`). */
+export interface StatePatchFrame<Json = string> {
+  readonly channel: string;
+  /** The position of the state after this patch. */
+  readonly position: string;
+  /** The position of the state it applies to: the previous snapshot's or patch's. */
+  readonly base: string;
+  /** `json-patch`: RFC 6902 operations; `merge-patch`: an RFC 7396 patch; `full`: the document. */
+  readonly delta: StateDeltaKind;
+  /** The operations, the merge patch or the document; absent for `full` when `exists` is false. */
+  readonly patch?: Json;
+  /** Whether the document exists after this patch (false after a delete). */
+  readonly exists: boolean;
+}
+
+/** A change of a state subscription's channel that could not be folded. */
+export interface StateChangeRefusedFrame {
+  readonly channel: string;
+  /** The refused change's position; the state stays at the previous one. */
+  readonly position: string;
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface SubscriptionState<Json = string> {
   readonly channel: string;
   /** Text position of a channel; absent for a pattern. */
   readonly position?: string;
@@ -53,10 +106,16 @@ export interface SubscriptionState {
   readonly cursor?: string;
   /** Base URL of an owner of the channel's partition, when the answering edge is not one. */
   readonly hint?: string;
+  /** A state subscription's snapshot, when it starts from one (`position` is its position). */
+  readonly snapshot?: StateSnapshotFrame<Json>;
 }
 
-/** A server frame other than an event. */
-export type ControlMessage =
+/**
+ * A server frame other than an event. `Json` is how state documents and
+ * patches are held (see `StateSnapshotFrame`): JSON text where the edge
+ * encodes them, values where a client decodes them.
+ */
+export type ControlMessage<Json = string> =
   | {
       readonly kind: 'connected';
       readonly requestId: number;
@@ -68,7 +127,7 @@ export type ControlMessage =
   | {
       readonly kind: 'subscribed';
       readonly requestId: number;
-      readonly subscriptions: readonly SubscriptionState[];
+      readonly subscriptions: readonly SubscriptionState<Json>[];
     }
   | {
       readonly kind: 'unsubscribed';
@@ -99,8 +158,11 @@ export type ControlMessage =
       readonly message: string;
       readonly action: CloseAction;
       readonly hint?: string;
-      readonly positions: readonly SubscriptionState[];
-    };
+      readonly positions: readonly SubscriptionState<Json>[];
+    }
+  | ({ readonly kind: 'snapshot' } & StateSnapshotFrame<Json>)
+  | ({ readonly kind: 'patch' } & StatePatchFrame<Json>)
+  | ({ readonly kind: 'stateChangeRefused' } & StateChangeRefusedFrame);
 
 /**
  * A server frame as a client reads it: an event, several events of one
@@ -108,7 +170,7 @@ export type ControlMessage =
  * `fanout.proto.v2`), or one of the control frames.
  */
 export type ServerMessage =
-  | ControlMessage
+  | ControlMessage<JsonValue>
   | { readonly kind: 'event'; readonly event: FanoutEvent }
   | { readonly kind: 'batch'; readonly events: readonly FanoutEvent[] };
 

@@ -18,6 +18,8 @@ import { isChannelPattern } from './channel.js';
 import { formatPosition, parsePosition, type PositionValue } from './position.js';
 import { positionFromProto } from './proto-position.js';
 import { stateOperationOf } from './state-operation.js';
+import type { JsonValue } from './state/json-value.js';
+import type { StateDeltaKind } from './state/state-delta.js';
 import { formatStreamCursor, parseStreamCursor } from './stream-cursor.js';
 import type {
   ClientMessage,
@@ -25,11 +27,33 @@ import type {
   ReceivedClientMessage,
   ReceivedSubscriptionRequest,
   ServerMessage,
+  StateSnapshotFrame,
   SubscriptionState,
   WsFrameCodec,
 } from './ws-messages.js';
 
-const { ClientFrame, DisconnectAction, ServerFrame } = fanout.v1;
+const { ClientFrame, DisconnectAction, ServerFrame, StateDelta } = fanout.v1;
+
+const protoDeltas: Readonly<Record<StateDeltaKind, fanout.v1.StateDelta>> = {
+  'json-patch': StateDelta.STATE_DELTA_JSON_PATCH,
+  'merge-patch': StateDelta.STATE_DELTA_MERGE_PATCH,
+  full: StateDelta.STATE_DELTA_FULL,
+};
+
+const deltasByValue = new Map<number, StateDeltaKind>([
+  // UNSPECIFIED is JSON_PATCH.
+  [StateDelta.STATE_DELTA_UNSPECIFIED, 'json-patch'],
+  [StateDelta.STATE_DELTA_JSON_PATCH, 'json-patch'],
+  [StateDelta.STATE_DELTA_MERGE_PATCH, 'merge-patch'],
+  [StateDelta.STATE_DELTA_FULL, 'full'],
+]);
+
+/** The delta of its enum value; an unknown value `undefined`. */
+function deltaOf(value: number | null | undefined): StateDeltaKind | undefined {
+  return deltasByValue.get(value ?? 0);
+}
+
+const utf8Encoder = new TextEncoder();
 
 type Timestamp = fanout.v1.Connected['tokenExpiresAt'];
 
@@ -95,6 +119,12 @@ export function encodeClientFrame(message: ClientMessage): Uint8Array {
               ? { sinceCursor: request.since }
               : { since: positionValue(request.since) }),
             types: [...(request.types ?? [])],
+            snapshot: request.snapshot ?? false,
+            delta:
+              request.delta === undefined
+                ? StateDelta.STATE_DELTA_UNSPECIFIED
+                : protoDeltas[request.delta],
+            rewind: request.rewind ?? 0,
           })),
         },
       }).finish();
@@ -136,12 +166,44 @@ export function decodeClientFrame(bytes: Uint8Array): ReceivedClientMessage {
             item.sinceCursor !== undefined && item.sinceCursor !== null && item.sinceCursor !== ''
               ? formatStreamCursor(parseStreamCursor(item.sinceCursor))
               : positionText(item.since);
-          return since === undefined ? { channel, types } : { channel, since, types };
+          const snapshot = item.snapshot === true;
+          const deltaValue = item.delta ?? 0;
+          const delta = deltaOf(deltaValue);
+          if (delta === undefined) {
+            throw new FanoutError(
+              'frame_invalid',
+              `subscribe.subscriptions.delta ${deltaValue} is not a StateDelta`,
+            );
+          }
+          const rewind = item.rewind ?? 0;
+          return {
+            channel,
+            ...(since === undefined ? {} : { since }),
+            types,
+            ...(snapshot ? { snapshot } : {}),
+            // UNSPECIFIED is absent, as an absent JSON `delta`.
+            ...(deltaValue === 0 ? {} : { delta }),
+            ...(rewind === 0 ? {} : { rewind }),
+          };
         },
       ),
     };
   }
   throw new FanoutError('frame_invalid', 'the ClientFrame is empty');
+}
+
+function snapshotOf(snapshot: StateSnapshotFrame): fanout.v1.StateSnapshot.$Properties {
+  return {
+    requestId: snapshot.requestId,
+    channel: snapshot.channel,
+    position: positionValue(snapshot.position),
+    exists: snapshot.exists,
+    state:
+      snapshot.exists && snapshot.state !== undefined
+        ? utf8Encoder.encode(snapshot.state)
+        : new Uint8Array(0),
+    reset: snapshot.reset,
+  };
 }
 
 function statesOf(list: readonly SubscriptionState[]): fanout.v1.SubscriptionState.$Properties[] {
@@ -150,6 +212,7 @@ function statesOf(list: readonly SubscriptionState[]): fanout.v1.SubscriptionSta
     position: positionValue(state.position),
     hint: state.hint ?? '',
     cursor: state.cursor ?? '',
+    snapshot: state.snapshot === undefined ? null : snapshotOf(state.snapshot),
   }));
 }
 
@@ -220,12 +283,60 @@ export function encodeServerFrame(message: ControlMessage): Uint8Array {
           positions: statesOf(message.positions),
         },
       }).finish();
+    case 'snapshot':
+      return ServerFrame.encode({ snapshot: snapshotOf(message) }).finish();
+    case 'patch':
+      return ServerFrame.encode({
+        patch: {
+          channel: message.channel,
+          position: positionValue(message.position),
+          base: positionValue(message.base),
+          delta: protoDeltas[message.delta],
+          patch:
+            message.patch === undefined ? new Uint8Array(0) : utf8Encoder.encode(message.patch),
+          exists: message.exists,
+        },
+      }).finish();
+    case 'stateChangeRefused':
+      return ServerFrame.encode({
+        stateChangeRefused: {
+          channel: message.channel,
+          position: positionValue(message.position),
+          reason: message.reason,
+          message: message.message,
+        },
+      }).finish();
   }
+}
+
+/** The JSON value of UTF-8 JSON bytes from the edge (`what` names them in the error). */
+function jsonFrom(bytes: Uint8Array, what: string): JsonValue {
+  try {
+    return JSON.parse(utf8.decode(bytes)) as JsonValue;
+  } catch {
+    throw new FanoutError('frame_invalid', `frame from the edge: ${what} is not UTF-8 JSON`);
+  }
+}
+
+function snapshotFrom(
+  snapshot: fanout.v1.StateSnapshot.$Properties,
+): StateSnapshotFrame<JsonValue> {
+  const exists = snapshot.exists === true;
+  return {
+    requestId: snapshot.requestId ?? 0,
+    channel: snapshot.channel ?? '',
+    position: positionText(snapshot.position) ?? '',
+    exists,
+    ...(exists
+      ? { state: jsonFrom(snapshot.state ?? new Uint8Array(0), "the snapshot's state") }
+      : {}),
+    reset: snapshot.reset === true,
+  };
 }
 
 function statesFrom(
   list: fanout.v1.SubscriptionState.$Properties[] | null | undefined,
-): SubscriptionState[] {
+): SubscriptionState<JsonValue>[] {
   return (list ?? []).map((state) => {
     const position = positionText(state.position);
     const cursor = state.cursor ?? '';
@@ -235,6 +346,7 @@ function statesFrom(
       ...(position === undefined ? {} : { position }),
       ...(cursor === '' ? {} : { cursor: formatStreamCursor(parseStreamCursor(cursor)) }),
       ...(hint === '' ? {} : { hint }),
+      ...(state.snapshot ? { snapshot: snapshotFrom(state.snapshot) } : {}),
     };
   });
 }
@@ -354,6 +466,40 @@ export function decodeServerFrame(bytes: Uint8Array): ServerMessage {
     };
   }
   if (frame.pong) return { kind: 'pong', requestId: frame.pong.requestId ?? 0 };
+  if (frame.snapshot) return { kind: 'snapshot', ...snapshotFrom(frame.snapshot) };
+  if (frame.patch) {
+    const { patch } = frame;
+    const delta = deltaOf(patch.delta);
+    if (delta === undefined) {
+      throw new FanoutError(
+        'frame_invalid',
+        `frame from the edge: patch.delta ${String(patch.delta)} is not a StateDelta`,
+      );
+    }
+    const exists = patch.exists === true;
+    return {
+      kind: 'patch',
+      channel: patch.channel ?? '',
+      position: positionText(patch.position) ?? '',
+      base: positionText(patch.base) ?? '',
+      delta,
+      // A full patch without a document after it has no bytes.
+      ...(delta === 'full' && !exists
+        ? {}
+        : { patch: jsonFrom(patch.patch ?? new Uint8Array(0), 'the patch') }),
+      exists,
+    };
+  }
+  if (frame.stateChangeRefused) {
+    const refused = frame.stateChangeRefused;
+    return {
+      kind: 'stateChangeRefused',
+      channel: refused.channel ?? '',
+      position: positionText(refused.position) ?? '',
+      reason: refused.reason ?? '',
+      message: refused.message ?? '',
+    };
+  }
   if (frame.tokenRefreshed) {
     const expires = millisOf(frame.tokenRefreshed.expiresAt);
     return {

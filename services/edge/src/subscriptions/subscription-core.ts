@@ -53,6 +53,35 @@ export interface SubscribeRequest {
 }
 
 /**
+ * Subscriptions a transport serves itself beside the core's (WebSocket
+ * state subscriptions, one channel each): they count against the
+ * connection's limit and take their labels.
+ */
+export interface ExternalSubscriptions {
+  /** How many are active or being prepared (outside a running `subscribe`). */
+  readonly count: number;
+  has(label: string): boolean;
+}
+
+/**
+ * Requests of one `subscribe` that the transport serves itself: admitted
+ * with the core's (limit, rate, duplicates, authorization of each label as
+ * a channel), readied after admission, and started in the same synchronous
+ * step as the core's go live.
+ */
+export interface ExtraRequests {
+  /** Their labels, each one channel. */
+  readonly labels: readonly string[];
+  /** Readies them once admitted; a throw refuses the whole request. */
+  prepare(): Promise<void>;
+  /**
+   * Emits `subscribed` in place of the subscriber, with the core's started
+   * states: the extra subscriptions start in this step.
+   */
+  subscribed(states: readonly SubscribedState[]): void;
+}
+
+/**
  * What a transport's sessions share (one object for all of them: an idle
  * connection costs no more than its session).
  */
@@ -111,6 +140,8 @@ export class SubscriptionSession implements Session {
   #preparing: Map<string, number> | undefined;
   /** Made at the first subscribe (see `SessionOptions.subscribeRate`). */
   #budget: SubscribeBudget | undefined;
+  /** What the transport subscribed outside the core, if it does. */
+  external: ExternalSubscriptions | undefined;
   /** The reset handler of every subscription of the session, made with the first one. */
   #onReset: ResetHandler | undefined;
   #ended = false;
@@ -147,19 +178,35 @@ export class SubscriptionSession implements Session {
    * (the partition could not be started, or its offsets read); SSE answers
    * that with 503, WebSocket closes with 4011 and the positions.
    */
-  async subscribe(requestId: number, requests: readonly SubscribeRequest[]): Promise<void> {
-    this.#admit(requests);
+  async subscribe(
+    requestId: number,
+    requests: readonly SubscribeRequest[],
+    extra?: ExtraRequests,
+  ): Promise<void> {
+    const extraLabels = extra?.labels ?? [];
+    this.#admit([
+      ...requests,
+      ...extraLabels.map((label) => ({
+        label,
+        channels: [label],
+        patterns: [],
+        types: [],
+      })),
+    ]);
     const rate = this.#options.subscribeRate;
     if (rate !== undefined) {
       this.#budget ??= new SubscribeBudget(rate.perSecond, rate.capacity);
-      this.#budget.spend(requests.length);
+      this.#budget.spend(requests.length + extraLabels.length);
     }
     const preparing = (this.#preparing ??= new Map());
     for (const request of requests) preparing.set(request.label, weightOf(request));
+    for (const label of extraLabels) preparing.set(label, 1);
     try {
-      await this.#prepareAll(requestId, requests);
+      if (extra !== undefined) await extra.prepare();
+      await this.#prepareAll(requestId, requests, extra);
     } finally {
       for (const request of requests) preparing.delete(request.label);
+      for (const label of extraLabels) preparing.delete(label);
       // An empty map still holds its table: a subscribed, idle connection keeps none.
       if (preparing.size === 0 && this.#preparing === preparing) this.#preparing = undefined;
     }
@@ -169,6 +216,7 @@ export class SubscriptionSession implements Session {
     const { auth, config } = this.#core.options;
     const max = config.maxSubscriptionsPerConnection;
     let weight = requests.reduce((sum, request) => sum + weightOf(request), 0);
+    weight += this.external?.count ?? 0;
     for (const subscription of this.subscriptions.values()) {
       weight += subscription.channels.size + subscription.patterns.length;
     }
@@ -190,6 +238,7 @@ export class SubscriptionSession implements Session {
       if (
         this.subscriptions.has(request.label) ||
         this.#preparing?.has(request.label) === true ||
+        this.external?.has(request.label) === true ||
         seen.has(request.label)
       ) {
         throw new FanoutError('invalid_argument', `already subscribed to ${request.label}`);
@@ -199,7 +248,11 @@ export class SubscriptionSession implements Session {
     }
   }
 
-  async #prepareAll(requestId: number, requests: readonly SubscribeRequest[]): Promise<void> {
+  async #prepareAll(
+    requestId: number,
+    requests: readonly SubscribeRequest[],
+    extra: ExtraRequests | undefined,
+  ): Promise<void> {
     const { hub, metrics } = this.#core.options;
     const subscriber = this.subscriber;
     const prepared: { subscription: Subscription; resuming: readonly number[] }[] = [];
@@ -254,10 +307,9 @@ export class SubscriptionSession implements Session {
     // A change of identity during a later request's preparation may have ended some.
     const started = prepared.filter((entry) => this.#active(entry.subscription));
     // Subscribed first, then catch-up events, then live ones.
-    subscriber.subscribed(
-      requestId,
-      started.map((entry) => this.#startState(entry.subscription)),
-    );
+    const states = started.map((entry) => this.#startState(entry.subscription));
+    if (extra === undefined) subscriber.subscribed(requestId, states);
+    else extra.subscribed(states);
     for (const { subscription, resuming } of started) this.#start(subscription, resuming);
   }
 

@@ -29,6 +29,7 @@ import type {
 } from '../subscriptions/subscriber.js';
 import type { SubscriptionSession } from '../subscriptions/subscription-core.js';
 import { closeLingerMs, type ResetInfo, type Subscription } from '../subscriptions/subscription.js';
+import type { StateTrackers } from '../subscriptions/state/state-trackers.js';
 import { failSocket, guard, type HandlerGuard } from './uws-guard.js';
 import {
   encodeServerFrame,
@@ -36,6 +37,7 @@ import {
   type Subprotocol,
   type SubscriptionState,
 } from './ws-frames.js';
+import { WsStateSubscriptions } from './ws-state.js';
 
 export interface UserData {
   connection: WsConnection;
@@ -46,12 +48,14 @@ export interface WsConnectionContext {
   readonly config: FanoutConfig['edge'];
   readonly metrics: EdgeMetrics;
   readonly guard: HandlerGuard;
+  /** The edge's state trackers; without them state subscriptions are refused. */
+  readonly trackers?: StateTrackers;
 }
 
 let nextConnectionKey = 1;
 
 /** A subscription state as the WebSocket protocol carries it. */
-function wireState(state: {
+export function wireState(state: {
   readonly label: string;
   readonly position?: string;
   readonly cursor?: string;
@@ -137,6 +141,8 @@ export class WsConnection implements Subscriber {
   readonly #expiry = new DeadlineTimer();
   /** Ends the socket: set while a close waits for the client to read up to it. */
   #endWhenSent: (() => void) | undefined;
+  /** Its state subscriptions, made at the first one. */
+  #states: WsStateSubscriptions | undefined;
 
   constructor(
     protocol: Subprotocol,
@@ -164,6 +170,39 @@ export class WsConnection implements Subscriber {
   /** Closed, or closing: `disconnect` sent, the close frame waits (see `closeWith`). */
   get ending(): boolean {
     return this.closed || this.#endWhenSent !== undefined;
+  }
+
+  /**
+   * Its state subscriptions (made at the first); `undefined` when this edge
+   * serves none or the socket has not opened.
+   */
+  states(): WsStateSubscriptions | undefined {
+    const trackers = this.#context.trackers;
+    const session = this.session;
+    if (this.#states === undefined && trackers !== undefined && session !== undefined) {
+      this.#states = new WsStateSubscriptions(this, {
+        trackers,
+        kafkaWaitMs: this.#context.config.kafkaWaitMs,
+        metrics: this.#context.metrics,
+      });
+      session.external = this.#states;
+    }
+    return this.#states;
+  }
+
+  /**
+   * Sends a frame encoded once for every subscriber (a state patch), after
+   * the events gathered before it; false when it was not sent (closing, or
+   * dropped at the hard limit: the connection closes with backpressure).
+   */
+  sendFrame(frame: string | Uint8Array): boolean {
+    this.#flush();
+    if (this.ending || !this.ws) return false;
+    if (this.ws.send(frame, typeof frame !== 'string') === 2) {
+      this.closeWith('backpressure', 'the client read too slowly');
+      return false;
+    }
+    return true;
   }
 
   send(message: ServerMessage): void {
@@ -346,8 +385,12 @@ export class WsConnection implements Subscriber {
       message,
       action: actionForCloseCode(closeCode),
       ...(hint === undefined ? {} : { hint }),
-      positions: (this.session?.positions() ?? []).map(wireState),
+      positions: [...(this.session?.positions() ?? []), ...(this.#states?.positions() ?? [])].map(
+        wireState,
+      ),
     });
+    // The positions are taken: state subscriptions send nothing more.
+    this.#states?.end();
     const ws = this.ws;
     const end = (): void => {
       clearTimeout(timer);
@@ -399,6 +442,7 @@ export class WsConnection implements Subscriber {
     this.lease.release();
     this.#expiry.clear();
     this.session?.end();
+    this.#states?.end();
     this.onDrain();
     for (const resolve of this.#drainWaiters) resolve();
     this.#drainWaiters = [];

@@ -18,6 +18,7 @@ import type { ConnectionLease, ConnectionLimits } from '../admission/connection-
 import type { EdgeMetrics } from '../edge-metrics.js';
 import { httpStatusLine } from './http-status.js';
 import { guardResponse, markFinished, type HandlerGuard } from './uws-guard.js';
+import type { StateTrackers } from '../subscriptions/state/state-trackers.js';
 import { WsConnection, type UserData, type WsConnectionContext } from './ws-connection.js';
 import { subprotocols, type Subprotocol } from './ws-frames.js';
 
@@ -29,6 +30,8 @@ export interface WsHandshakeOptions {
   readonly admit: (request: HttpRequest) => FanoutError | undefined;
   readonly limits: ConnectionLimits;
   readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
+  /** The edge's state trackers, for state subscriptions. */
+  readonly trackers?: StateTrackers;
 }
 
 /** The first subprotocol the client offers that the edge speaks: the client's preference. */
@@ -60,6 +63,7 @@ export function upgradeHandler(
     config: options.config,
     metrics,
     guard: options.guard,
+    ...(options.trackers === undefined ? {} : { trackers: options.trackers }),
   };
   return (response, request, context) => {
     const refused = options.admit(request);

@@ -16,8 +16,9 @@ import {
 import type { ClientAuth, ClientIdentity } from '../admission/client-auth.js';
 import { parseStreamCursor } from '../subscriptions/stream-cursor.js';
 import type { SubscribeRequest } from '../subscriptions/subscription-core.js';
-import type { WsConnection } from './ws-connection.js';
+import { wireState, type WsConnection } from './ws-connection.js';
 import type { ClientMessage, ServerMessage, SubscriptionRequest } from './ws-frames.js';
+import type { StateRequest } from './ws-state.js';
 
 export interface WsRequestContext {
   readonly auth: ClientAuth;
@@ -81,15 +82,34 @@ export async function handleClientMessage(
       return;
     }
     case 'unsubscribe': {
-      const channels = connection.session?.unsubscribe(message.channels) ?? [];
+      const removed = new Set([
+        ...(connection.session?.unsubscribe(message.channels) ?? []),
+        ...(connection.states()?.unsubscribe(message.channels) ?? []),
+      ]);
+      // In the order asked, each once.
+      const channels = [...new Set(message.channels)].filter((label) => removed.has(label));
       connection.send({ kind: 'unsubscribed', requestId: message.requestId, channels });
       return;
     }
     case 'subscribe':
       try {
-        await connection.session?.subscribe(
+        const { events, states } = subscribeRequests(message.subscriptions);
+        const session = connection.session;
+        if (states.length === 0) {
+          await session?.subscribe(message.requestId, events);
+          return;
+        }
+        const stateSubscriptions = connection.states();
+        if (stateSubscriptions === undefined || session === undefined) {
+          throw new FanoutError('state_unavailable', 'this edge serves no state subscriptions');
+        }
+        await stateSubscriptions.subscribe(
           message.requestId,
-          subscribeRequests(message.subscriptions),
+          states,
+          events,
+          message.subscriptions.map((request) => request.channel),
+          session,
+          wireState,
         );
       } catch (error) {
         // Kafka (or this edge's read of it) did not answer within
@@ -105,27 +125,65 @@ export async function handleClientMessage(
 }
 
 /**
- * The core's requests of a `subscribe` frame: one per channel or pattern,
- * each from its `since` (a position; for a pattern, a stream cursor).
- * Every position is checked before anything is subscribed.
+ * The requests of a `subscribe` frame: for the core, one per channel or
+ * pattern, each from its `since` (a position; for a pattern, a stream
+ * cursor); and the state subscriptions (`snapshot`), each of one channel,
+ * without `types` or `rewind`. Every request is checked before anything is
+ * subscribed.
  */
-function subscribeRequests(requests: readonly SubscriptionRequest[]): SubscribeRequest[] {
+function subscribeRequests(requests: readonly SubscriptionRequest[]): {
+  events: SubscribeRequest[];
+  states: StateRequest[];
+} {
   if (requests.length === 0) {
     throw new FanoutError('invalid_argument', 'subscribe.subscriptions is empty');
   }
-  return requests.map((request) => {
+  const events: SubscribeRequest[] = [];
+  const states: StateRequest[] = [];
+  for (const request of requests) {
     const pattern = isChannelPattern(request.channel);
     if (!pattern && !isValidChannel(request.channel)) {
       assertValidChannel(request.channel, 'subscriptions.channel');
     }
-    return {
+    if (request.snapshot === true) {
+      states.push(stateRequest(request, pattern));
+      continue;
+    }
+    if (request.delta !== undefined) {
+      throw invalid(request.channel, 'delta', 'delta is only for a state subscription (snapshot)');
+    }
+    events.push({
       label: request.channel,
       channels: pattern ? [] : [request.channel],
       patterns: pattern ? [request.channel] : [],
       types: request.types,
       ...(request.since === undefined ? {} : { since: parseStreamCursor(request.since) }),
-    };
-  });
+    });
+  }
+  return { events, states };
+}
+
+function invalid(channel: string, field: string, message: string): FanoutError {
+  return new FanoutError('invalid_argument', message, { details: { field, channel } });
+}
+
+/** A state subscription: one channel, from a state position or a snapshot. */
+function stateRequest(request: SubscriptionRequest, pattern: boolean): StateRequest {
+  const { channel } = request;
+  if (pattern) {
+    throw invalid(channel, 'snapshot', 'snapshot is for a channel, not a pattern');
+  }
+  if (request.types.length > 0) {
+    throw invalid(channel, 'types', 'types is not supported with snapshot: state has no types');
+  }
+  if (request.rewind !== undefined && request.rewind > 0) {
+    throw invalid(channel, 'rewind', 'rewind is not supported with snapshot');
+  }
+  return {
+    channel,
+    delta: request.delta ?? 'json-patch',
+    ...(request.since === undefined ? {} : { since: request.since }),
+  };
 }
 
 async function connect(
@@ -172,6 +230,7 @@ async function refresh(
   connection.identity = identity;
   connection.armExpiry();
   connection.session?.reauthorize(requestId);
+  connection.states()?.reauthorize(requestId);
   connection.send({
     kind: 'tokenRefreshed',
     requestId,

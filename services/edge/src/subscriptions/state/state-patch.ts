@@ -13,10 +13,13 @@
  */
 import {
   applyJsonPatch,
+  applyMergePatch,
   stateDelta,
   type JsonPatchOperation,
   type JsonPatchRefusal,
+  type JsonValue,
   type StateDocument,
+  type StatePatchFrame,
 } from '@fanout/shared';
 
 /** The operations from `previous` to `next`; `nextJson` is the canonical JSON of `next` when known. */
@@ -82,4 +85,23 @@ export function applyStatePatch(document: StateDocument, ops: unknown): StatePat
     rest = next === -1 ? [] : rest.slice(next);
   }
   return { ok: true, document: current };
+}
+
+/**
+ * Applies a WebSocket `patch` frame as a client decodes it: JSON Patch
+ * operations as `applyStatePatch`, a merge patch on the document held, or
+ * the full document (none when `exists` is false).
+ */
+export function applyWsStatePatch(
+  document: StateDocument,
+  frame: StatePatchFrame<JsonValue>,
+): StatePatchResult {
+  switch (frame.delta) {
+    case 'json-patch':
+      return applyStatePatch(document, frame.patch);
+    case 'merge-patch':
+      return { ok: true, document: applyMergePatch(document, frame.patch ?? null) };
+    case 'full':
+      return { ok: true, document: frame.exists ? (frame.patch ?? null) : undefined };
+  }
 }

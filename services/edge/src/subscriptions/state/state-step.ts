@@ -1,31 +1,135 @@
 /**
  * One change of a state channel's document as the tracker publishes it: its
- * position and JSON Patch operations (state-patch.ts), computed once, and
- * its encodings, made at most once per wire format whatever the number of
- * readers. A refused change is a `RefusedChange`: reported with its position,
- * the document left as it was.
+ * position, the position of the state it applies to (`base`), its JSON Patch
+ * operations (state-patch.ts), computed once, and its encodings, made at
+ * most once per wire format (and for WebSocket per delta kind) whatever the
+ * number of readers. A refused change is a `RefusedChange`: reported with
+ * its position, the document left as it was.
+ *
+ * A step holds the documents before and after it (immutable values sharing
+ * what did not change) so a merge-patch or full delta is computed the first
+ * time a reader asks for one, also for a step of the patch ring.
  */
-import type { JsonPatchOperation, StateRefusalReason } from '@fanout/shared';
+import {
+  canonicalJson,
+  stateDelta,
+  wsJsonCodec,
+  wsProtoCodec,
+  type JsonPatchOperation,
+  type StateDeltaKind,
+  type StateDocument,
+  type StateRefusalReason,
+} from '@fanout/shared';
+
+/** The documents around a step: before it, after it, and the canonical JSON after it. */
+export interface StepDocuments {
+  readonly previous: StateDocument;
+  readonly next: StateDocument;
+  /** `undefined` when `next` is absent. */
+  readonly nextJson: string | undefined;
+}
+
+/** A WebSocket `patch` frame's content: its delta kind, the JSON text of its patch, whether a document follows. */
+interface WsPatch {
+  readonly delta: StateDeltaKind;
+  readonly patch: string | undefined;
+  readonly exists: boolean;
+}
+
+const wsFrameKeys = {
+  json: { 'json-patch': 0, 'merge-patch': 1, full: 2 },
+  proto: { 'json-patch': 3, 'merge-patch': 4, full: 5 },
+} as const;
 
 export class StateStep {
   /** Kafka offset of the change. */
   readonly offset: number;
-  /** `<epoch>:<partition>:<offset>` of the change. */
+  /** `<epoch>:<partition>:<offset>` of the change: the state's position after it. */
   readonly position: string;
+  /** The position of the state it applies to (the previous change's, or where folding started). */
+  readonly base: string;
   readonly ops: readonly JsonPatchOperation[];
+  readonly #documents: StepDocuments;
   #json: string | undefined;
   #sseEvent: string | undefined;
+  /** WebSocket frames by `wsFrameKeys`, made on first use. */
+  #wsFrames: (string | Uint8Array | undefined)[] | undefined;
 
-  constructor(offset: number, position: string, ops: readonly JsonPatchOperation[]) {
+  constructor(
+    offset: number,
+    position: string,
+    base: string,
+    ops: readonly JsonPatchOperation[],
+    documents: StepDocuments,
+  ) {
     this.offset = offset;
     this.position = position;
+    this.base = base;
     this.ops = ops;
+    this.#documents = documents;
   }
 
-  /** `{"position":..., "op":[...]}`: a patch of a GET answer and the data of an SSE `patch`. */
+  /** Whether the document exists after the step. */
+  get exists(): boolean {
+    return this.#documents.next !== undefined;
+  }
+
+  /**
+   * `{"position":..., "base":..., "op":[...]}`: a patch of a GET answer and
+   * the data of an SSE `patch`.
+   */
   get json(): string {
-    this.#json ??= `{"position":${JSON.stringify(this.position)},"op":${JSON.stringify(this.ops)}}`;
+    this.#json ??= `{"position":${JSON.stringify(this.position)},"base":${JSON.stringify(this.base)},"op":${JSON.stringify(this.ops)}}`;
     return this.#json;
+  }
+
+  /**
+   * The WebSocket `patch` frame of this step for a subscription of `delta`
+   * on `format`, encoded once and shared by every subscriber (of `channel`,
+   * the tracker's: always the same).
+   */
+  wsFrame(channel: string, format: 'json' | 'proto', delta: StateDeltaKind): string | Uint8Array {
+    const key = wsFrameKeys[format][delta];
+    const frames = (this.#wsFrames ??= []);
+    let frame = frames[key];
+    if (frame === undefined) {
+      const { delta: kind, patch, exists } = this.#wsPatch(delta);
+      const message = {
+        kind: 'patch',
+        channel,
+        position: this.position,
+        base: this.base,
+        delta: kind,
+        ...(patch === undefined ? {} : { patch }),
+        exists,
+      } as const;
+      frame =
+        format === 'json'
+          ? wsJsonCodec.encodeServerFrame(message)
+          : wsProtoCodec.encodeServerFrame(message);
+      frames[key] = frame;
+    }
+    return frame;
+  }
+
+  /** The content of a `patch` frame of `delta`: a kind that cannot express the step sends the document. */
+  #wsPatch(delta: StateDeltaKind): WsPatch {
+    const { previous, next, nextJson } = this.#documents;
+    const exists = next !== undefined;
+    if (delta === 'json-patch') {
+      return { delta, patch: JSON.stringify(this.ops), exists };
+    }
+    const computed = stateDelta(previous, next, delta, nextJson);
+    switch (computed.kind) {
+      case 'merge-patch':
+        return { delta: 'merge-patch', patch: JSON.stringify(computed.patch), exists };
+      case 'full':
+        return { delta: 'full', patch: nextJson ?? canonicalJson(computed.document), exists };
+      case 'json-patch':
+        return { delta: 'json-patch', patch: JSON.stringify(computed.ops), exists };
+      case 'absent':
+        return { delta: 'full', patch: undefined, exists: false };
+    }
   }
 
   /** The SSE `patch` event (its id resumes after it). */

@@ -425,6 +425,7 @@ export class StateTracker implements Subscriber {
     }
     metrics.stateFolds.inc();
     const previous = this.#document;
+    const previousOffset = this.#offset;
     this.#document = result.document;
     this.#json = result.json;
     this.#offset = event.offset;
@@ -438,7 +439,9 @@ export class StateTracker implements Subscriber {
     const step = new StateStep(
       event.offset,
       event.position,
+      formatPositionOf(this.epoch, this.partition, previousOffset),
       statePatchOps(previous, result.document, result.json),
+      { previous, next: result.document, nextJson: result.json },
     );
     this.#ring.push(step);
     for (const listener of this.#listeners) listener.changed(step);

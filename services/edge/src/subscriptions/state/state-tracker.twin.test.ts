@@ -16,14 +16,18 @@ import {
   type JsonValue,
   type StateDocument,
   type StateLimits,
+  type StateDeltaKind,
   type StateOperation,
+  type StatePatchFrame,
+  wsJsonCodec,
+  wsProtoCodec,
 } from '@fanout/shared';
 import { createEdgeMetrics, type EdgeMetrics } from '../../edge-metrics.js';
 import type { MemoryEventLog } from '../../log/memory-event-log.js';
 import type { ChannelHub } from '../channel-hub.js';
 import { startMemoryHub } from '../memory-hub.js';
 import { readState } from './state-read.js';
-import { applyStatePatch } from './state-patch.js';
+import { applyStatePatch, applyWsStatePatch } from './state-patch.js';
 import type { RefusedChange, StateStep } from './state-step.js';
 import type { StateListener, StateOpening } from './state-tracker.js';
 import { StateTrackers } from './state-trackers.js';
@@ -127,6 +131,26 @@ async function caughtUp(edge: Twin, channel: string): Promise<void> {
 }
 
 const abort = new AbortController();
+
+const wsDeltas: readonly (readonly ['json' | 'proto', StateDeltaKind])[] = [
+  ['json', 'json-patch'],
+  ['json', 'merge-patch'],
+  ['json', 'full'],
+  ['proto', 'json-patch'],
+  ['proto', 'merge-patch'],
+  ['proto', 'full'],
+];
+
+/** A WebSocket `patch` frame as a client reads it. */
+function decodeWsPatch(frame: string | Uint8Array): StatePatchFrame<JsonValue> {
+  const message =
+    typeof frame === 'string'
+      ? wsJsonCodec.decodeServerFrame(frame)
+      : wsProtoCodec.decodeServerFrame(frame);
+  assert.equal(message.kind, 'patch');
+  if (message.kind !== 'patch') throw new Error('not a patch');
+  return message;
+}
 
 describe('state trackers on the twin of the log', () => {
   it('folds puts, merges and deletes of its channel, ignoring other events and channels', async () => {
@@ -281,11 +305,24 @@ describe('state trackers on the twin of the log', () => {
                 applied.filter((at) => at > opening.snapshot.offset),
                 'every change after the snapshot, once, in order',
               );
+              // The WebSocket frames of every delta, in both formats, give the same documents.
+              const viaWs = wsDeltas.map(() => held);
+              let base = opening.snapshot.position;
               for (const step of reader.steps) {
                 const next = applyStatePatch(held, (JSON.parse(step.json) as { op: unknown }).op);
                 assert.ok(next.ok, 'the patch applies');
                 held = next.document;
                 assert.deepEqual(held, foldAt(step.offset), `the fold at ${step.offset}`);
+                assert.equal(step.base, base, 'each patch applies to the previous position');
+                base = step.position;
+                wsDeltas.forEach(([format, delta], index) => {
+                  const frame = decodeWsPatch(step.wsFrame(channel, format, delta));
+                  assert.equal(frame.base, step.base);
+                  const applied = applyWsStatePatch(viaWs[index], frame);
+                  assert.ok(applied.ok, `the ${format} ${delta} patch applies`);
+                  viaWs[index] = applied.document;
+                  assert.deepEqual(applied.document, held, `${format} ${delta} at ${step.offset}`);
+                });
               }
             }
             // Resuming from any position the ring still covers gives the same documents.
@@ -402,7 +439,11 @@ describe('state trackers on the twin of the log', () => {
     assert.equal(patched?.kind, 'patches');
     if (patched?.kind !== 'patches') return;
     assert.deepEqual(JSON.parse(`[${patched.steps.map((step) => step.json).join(',')}]`), [
-      { position: patched.position, op: [{ op: 'replace', path: '/n', value: 1 }] },
+      {
+        position: patched.position,
+        base: first.snapshot.position,
+        op: [{ op: 'replace', path: '/n', value: 1 }],
+      },
     ]);
     edge.log.publish([
       change('get.a', 'merge', { n: 2 }),
