@@ -25,7 +25,12 @@
  * partition in the stream gets a fresh snapshot marked `reset`, since one
  * offset per partition cannot describe documents at different positions.
  */
-import { FanoutError, formatStreamCursor, type ErrorCode, type StreamCursor } from '@fanout/shared';
+import {
+  formatStreamCursor,
+  type ErrorCode,
+  type FanoutError,
+  type StreamCursor,
+} from '@fanout/shared';
 import type { EdgeMetrics } from '../edge-metrics.js';
 import type { Session, SessionRegistry } from '../subscriptions/session-registry.js';
 import type {
