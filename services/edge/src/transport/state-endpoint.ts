@@ -185,7 +185,7 @@ export async function answerStatesRead(
   const parts = result.entries.map((entry) =>
     entry.kind === 'snapshot'
       ? snapshotJson(entry.snapshot, false)
-      : `{"channel":${JSON.stringify(entry.channel)},"error":${JSON.stringify(entry.error.toJSON())}}`,
+      : `{"channel":${JSON.stringify(entry.channel)},"error":${JSON.stringify(entry.error.toJSON().error)}}`,
   );
   const body = `{"snapshots":[${parts.join(',')}],"cursor":${result.cursor === undefined ? 'null' : JSON.stringify(result.cursor)}}`;
   options.metrics.httpRequests.inc({ route: 'states', status: '200' });
