@@ -346,6 +346,7 @@ describe('docs/reference/openapi.yaml', () => {
       '/readyz',
       '/v1/channels/{channel}',
       '/v1/route',
+      '/v1/state',
       '/v1/state/{channel}',
       '/v1/stream',
       '/v1/ws',
@@ -424,7 +425,7 @@ describe('docs/reference/openapi.yaml', () => {
     const seen = new Set<string>();
     for (const { where, path, text } of examples) {
       // A state stream carries snapshots and patches, not events.
-      const sseEvents = path.startsWith('/v1/state/') ? eventStreams.state : eventStreams.events;
+      const sseEvents = path.startsWith('/v1/state') ? eventStreams.state : eventStreams.events;
       const stream = parseSse(text);
       assert.match(stream.retry ?? '', /^\d+$/, `${where}: the stream starts with retry:`);
       assert.ok(stream.events.length > 0, `${where}: no events`);

@@ -596,6 +596,21 @@ export const configSchema = z.object({
         .max(300)
         .default(60)
         .describe('Longest `wait` of a long-poll GET.'),
+      maxRewind: z
+        .number()
+        .int()
+        .min(0)
+        .max(100000)
+        .default(1000)
+        .describe(
+          "Largest `rewind` (a channel's last N events before live ones) of an SSE stream or a GET of a channel; a larger one is answered `invalid_argument` naming this limit.",
+        ),
+      maxRewindScan: positiveInt
+        .max(100000000)
+        .default(100000)
+        .describe(
+          "Most records of its partition one channel's `rewind` reads backwards from the head looking for its events; when it stops here before finding N events the client is given those found, marked `truncated`.",
+        ),
       state: z
         .object({
           maxChannels: positiveInt

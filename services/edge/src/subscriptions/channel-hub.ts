@@ -285,13 +285,15 @@ export class ChannelHub implements PartitionSink {
   /**
    * Events of one channel after `after` on its partition, at most `limit`,
    * read from the ring when it holds them and from Kafka otherwise, never
-   * past the live head. `last` is the last offset examined.
+   * past the live head nor past offset `through`. `last` is the last offset
+   * examined.
    */
   async readChannel(
     partition: number,
     channel: string,
     after: number,
     limit: number,
+    through = Number.POSITIVE_INFINITY,
   ): Promise<{ events: EdgeEvent[]; last: number } | 'too_old'> {
     const events: EdgeEvent[] = [];
     let cursor = after;
@@ -300,20 +302,23 @@ export class ChannelHub implements PartitionSink {
       if (!tail) throw new FanoutError('unavailable', `partition ${partition} is not read`);
       if (cursor + 1 >= tail.head || tail.ring.covers(cursor + 1)) {
         for (const event of tail.ring.after(cursor)) {
+          if (event.offset > through) return { events, last: through };
           if (event.channel !== channel) continue;
           events.push(event);
           if (events.length === limit) return { events, last: event.offset };
         }
-        return { events, last: Math.max(cursor, tail.head - 1) };
+        return { events, last: Math.min(through, Math.max(cursor, tail.head - 1)) };
       }
       const read = await this.#fetchCold(partition, cursor);
       if (read === 'too_old') return 'too_old';
       for (const event of read.events) {
+        if (event.offset > through) return { events, last: through };
         if (event.channel !== channel) continue;
         events.push(event);
         if (events.length === limit) return { events, last: event.offset };
       }
       cursor = Math.max(cursor, read.last);
+      if (cursor >= through) return { events, last: through };
     }
     return { events, last: cursor };
   }

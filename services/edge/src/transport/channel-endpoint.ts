@@ -1,9 +1,12 @@
 /**
  * GET and long-poll of one channel's events (`GET /v1/channels/{channel}`,
- * `after`, `limit`, `wait`): the query parsed into a channel read
- * (subscriptions/channel-read.ts), answered as JSON.
+ * `after`, `limit`, `wait`, `rewind`): the query parsed into a channel read
+ * (subscriptions/channel-read.ts), answered as JSON. `rewind=N` without
+ * `after` answers the channel's last N events (subscriptions/channel-rewind.ts)
+ * and says what the scan found; with `after`, the resume wins.
  */
 import type { HttpResponse } from 'uWebSockets.js';
+import { parseRewind, rewindStart, rewindSummary } from '../subscriptions/channel-rewind.js';
 import { parseStreamCursor } from '../subscriptions/stream-cursor.js';
 import {
   authorizeRead,
@@ -22,9 +25,17 @@ export async function answerChannelRead(
 ): Promise<void> {
   const identity = await options.auth.identify(facts.token);
   authorizeRead(options, identity, facts.channel);
-  const limit = integerParameter(facts.query, 'limit', 100, 1, 1000);
+  let limit = integerParameter(facts.query, 'limit', 100, 1, 1000);
   const wait = integerParameter(facts.query, 'wait', 0, 0, options.config.longPollMaxSeconds);
-  const afterText = facts.query.get('after') ?? '';
+  const rewind = parseRewind(facts.query.get('rewind'), options.config.maxRewind);
+  let afterText = facts.query.get('after') ?? '';
+  let rewound: ReturnType<typeof rewindSummary> | undefined;
+  if (afterText === '' && rewind !== undefined) {
+    const start = await rewindStart(options, { channel: facts.channel, count: rewind });
+    afterText = start.position;
+    limit = Math.max(1, rewind);
+    rewound = rewindSummary(start);
+  }
   const after = afterText === '' ? undefined : parseStreamCursor(afterText);
   const result = await readChannel(
     options,
@@ -43,6 +54,6 @@ export async function answerChannelRead(
   sendJson(
     response,
     200,
-    `{"channel":${JSON.stringify(facts.channel)},"events":[${result.events.map((event) => event.json).join(',')}],"position":${JSON.stringify(result.position)}}`,
+    `{"channel":${JSON.stringify(facts.channel)},"events":[${result.events.map((event) => event.json).join(',')}],"position":${JSON.stringify(result.position)}${rewound === undefined ? '' : `,"rewind":${JSON.stringify(rewound)}`}}`,
   );
 }

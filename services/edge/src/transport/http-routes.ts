@@ -2,8 +2,10 @@
  * The HTTP routes of the client port: `GET /v1/channels/{channel}` (an SSE
  * watch of the channel, or a GET / long-poll of its events),
  * `GET /v1/state/{channel}` (the channel's state document: a GET, long-poll
- * or SSE stream of snapshot and patches) and `GET /v1/stream` (an SSE
- * stream of several channels and patterns). Each
+ * or SSE stream of snapshot and patches), `GET /v1/state?channels=` (many
+ * channels' state and one cursor, or their SSE stream) and `GET /v1/stream`
+ * (an SSE stream of several channels and patterns, or with `snapshot=true`
+ * of several channels' state). Each
  * request is admitted, its facts read before the first await, its abort
  * followed; a failure before a stream began is an HTTP error answer.
  */
@@ -28,7 +30,13 @@ import { sendError } from './http-answers.js';
 import { readFacts, watches, type RequestFacts } from './request-facts.js';
 import { openStream, type SseEndpointOptions } from './sse-endpoint.js';
 import type { SseStream } from './sse-stream.js';
-import { answerStateRead, openStateStream, type StateEndpointOptions } from './state-endpoint.js';
+import {
+  answerStateRead,
+  answerStatesRead,
+  openStateStream,
+  openStatesStream,
+  type StateEndpointOptions,
+} from './state-endpoint.js';
 import { guardResponse, markFinished, type HandlerGuard } from './uws-guard.js';
 
 export { sendError } from './http-answers.js';
@@ -157,10 +165,28 @@ export function registerHttpRoutes(options: HttpRoutesOptions): void {
     ),
   );
   app.get(
+    '/v1/state',
+    handle(
+      'states',
+      async (response, facts, state) => {
+        if (watches(facts.query, facts.accept)) {
+          await openStatesStream(stateOptions, response, facts, state);
+        } else {
+          await answerStatesRead(stateOptions, response, facts, state);
+        }
+      },
+      false,
+    ),
+  );
+  app.get(
     '/v1/stream',
     handle(
       'stream',
       async (response, facts, state) => {
+        if (facts.query.get('snapshot') === 'true') {
+          await openStatesStream(stateOptions, response, facts, state);
+          return;
+        }
         const channels = (facts.query.get('channels') ?? '')
           .split(',')
           .map((channel) => channel.trim())

@@ -19,6 +19,7 @@ import type { ConnectionLease } from '../admission/connection-limits.js';
 import { DeadlineTimer } from '../admission/deadline-timer.js';
 import type { EdgeEvent } from '../log/edge-event.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
+import type { RewindFilter, RewindStart } from '../subscriptions/channel-rewind.js';
 import type { SubscribedState, Subscriber } from '../subscriptions/subscriber.js';
 import type { SubscriptionSession } from '../subscriptions/subscription-core.js';
 import { closeLingerMs, type ResetInfo, type Subscription } from '../subscriptions/subscription.js';
@@ -60,6 +61,11 @@ export class SseStream implements Subscriber {
   readonly options: SseContext;
   /** Its subscription (one, named by the channel list). */
   session: SubscriptionSession | undefined;
+  /** With `rewind`: drops what is older than each channel asked for. */
+  rewind: RewindFilter | undefined;
+  /** With `rewind`: what each channel's scan found, told in the `subscribed` event. */
+  rewound:
+    readonly Pick<RewindStart, 'channel' | 'requested' | 'found' | 'truncated'>[] | undefined;
   /** Or what it follows instead of a subscription (a state channel). */
   watch: SseWatch | undefined;
   /** Its place in the connection limits, given back on close. */
@@ -260,6 +266,7 @@ export class SseStream implements Subscriber {
   deliver(event: EdgeEvent, subscription: Subscription): void {
     if (this.closed) return;
     subscription.cursors.set(event.partition, event.offset);
+    if (this.rewind !== undefined && !this.rewind.admits(event)) return;
     // A cursor of one partition is exactly the event's position.
     const id =
       subscription.cursors.size === 1 && subscription.patterns.length === 0
@@ -341,6 +348,7 @@ export class SseStream implements Subscriber {
         channels: state.label.split(','),
         cursor: state.cursor,
         ...(state.hint === undefined ? {} : { hint: state.hint }),
+        ...(this.rewound === undefined ? {} : { rewind: this.rewound }),
       });
       this.response.cork(() => {
         this.write(`event: subscribed\nid: ${state.cursor}\ndata: ${opening}\n\n`);

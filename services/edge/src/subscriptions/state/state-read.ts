@@ -5,9 +5,14 @@
  * reader holds (`since`, or `If-None-Match` when waiting), the patches
  * after it — waiting up to `wait` seconds for one — or a snapshot marked
  * `reset` when the tracker no longer holds every change after it.
+ *
+ * Many channels at once (`readStates`): their snapshots read in one
+ * synchronous step once every tracker folded up to the high watermark, with
+ * one stream cursor that continues them all (`settledOffsets`).
  */
-import { FanoutError, parsePosition, type PositionValue } from '@fanout/shared';
-import type { StateSnapshot } from './state-tracker.js';
+import { FanoutError, formatStreamCursor, parsePosition, type PositionValue } from '@fanout/shared';
+import { kafkaUnavailable } from '../../log/kafka-wait.js';
+import { StateTracker, type StateSnapshot } from './state-tracker.js';
 import type { StateStep } from './state-step.js';
 import type { StateTrackers } from './state-trackers.js';
 
@@ -114,4 +119,135 @@ function stepsOrAhead(
     }
     throw error;
   }
+}
+
+// ---- many channels in one request --------------------------------------------
+
+/** Per-channel failures of a many-channel read that the answer carries instead of failing. */
+const perChannelCodes: ReadonlySet<string> = new Set(['state_unavailable', 'permission_denied']);
+
+/** One channel of a many-channel read: its snapshot, or why it has none. */
+export type StatesEntry =
+  | { readonly kind: 'snapshot'; readonly snapshot: StateSnapshot }
+  | { readonly kind: 'error'; readonly channel: string; readonly error: FanoutError };
+
+export interface StatesReadResult {
+  readonly entries: readonly StatesEntry[];
+  /**
+   * The stream cursor of the channels answered with a snapshot (per
+   * partition, a position every snapshot of it includes and none goes past);
+   * undefined when none was.
+   */
+  readonly cursor: string | undefined;
+}
+
+/**
+ * Per partition of `trackers`, the offset a stream cursor may carry for
+ * their documents as they are now: the lowest offset they all folded
+ * through, when no tracker's last change is past it (every change up to it
+ * is in the documents, none after it); `undefined` while a tracker of a
+ * shared partition is ahead of another by a change.
+ */
+export function settledOffsets(trackers: readonly StateTracker[]): Map<number, number> | undefined {
+  const lowest = new Map<number, number>();
+  const newest = new Map<number, number>();
+  for (const tracker of trackers) {
+    const folded = tracker.foldedThrough();
+    lowest.set(tracker.partition, Math.min(lowest.get(tracker.partition) ?? folded, folded));
+    newest.set(
+      tracker.partition,
+      Math.max(newest.get(tracker.partition) ?? tracker.offset, tracker.offset),
+    );
+  }
+  for (const [partition, offset] of newest) {
+    if (offset > (lowest.get(partition) ?? -2)) return undefined;
+  }
+  return lowest;
+}
+
+/**
+ * Runs `read` in one synchronous step as soon as `settledOffsets` holds for
+ * `trackers` (at once, normally: caught-up trackers of one partition fold
+ * the same records), until `deadline`: then `kafka_unavailable`.
+ */
+export async function whenSettled<T>(
+  trackers: readonly StateTracker[],
+  deadline: number,
+  kafkaWaitMs: number,
+  read: (offsets: Map<number, number>) => T,
+): Promise<T> {
+  for (;;) {
+    for (const tracker of trackers) {
+      if (tracker.failure) throw tracker.failure;
+      if (tracker.closed) throw new FanoutError('state_unavailable', 'the state tracker stopped');
+    }
+    const offsets = settledOffsets(trackers);
+    if (offsets !== undefined) return read(offsets);
+    if (Date.now() > deadline) {
+      throw kafkaUnavailable(
+        'the state trackers of the channels did not reach the same offset',
+        kafkaWaitMs,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * The snapshots of many channels (`GET /v1/state?channels=`), each read
+ * after its tracker folded up to the high watermark its partition had when
+ * the request arrived (all trackers at once), and one stream cursor from
+ * which an SSE stream of the same channels continues all of them. A channel
+ * the identity may not read, or whose state is unavailable, is an `error`
+ * entry; other failures (Kafka) fail the request.
+ */
+export async function readStates(
+  trackers: StateTrackers,
+  channels: readonly string[],
+  authorize: (channel: string) => void,
+  kafkaWaitMs: number,
+): Promise<StatesReadResult> {
+  const deadline = Date.now() + kafkaWaitMs;
+  const slots: (StateTracker | FanoutError)[] = [];
+  try {
+    for (const channel of channels) {
+      try {
+        authorize(channel);
+        slots.push(trackers.acquire(channel));
+      } catch (error) {
+        slots.push(perChannel(error));
+      }
+    }
+    const caughtUp = await Promise.all(
+      slots.map(async (slot) => {
+        if (!(slot instanceof StateTracker)) return slot;
+        try {
+          await slot.caughtUp(deadline);
+          slot.assertServable();
+          return slot;
+        } catch (error) {
+          return perChannel(error);
+        }
+      }),
+    );
+    const served = caughtUp.filter((slot): slot is StateTracker => slot instanceof StateTracker);
+    return await whenSettled(served, deadline, kafkaWaitMs, (offsets) => ({
+      entries: caughtUp.map((slot, index): StatesEntry => {
+        if (slot instanceof StateTracker) return { kind: 'snapshot', snapshot: slot.snapshot() };
+        return { kind: 'error', channel: channels[index] ?? '', error: slot };
+      }),
+      cursor:
+        served.length === 0
+          ? undefined
+          : formatStreamCursor({ epoch: served[0]?.epoch ?? '', offsets }),
+    }));
+  } finally {
+    for (const slot of slots) if (slot instanceof StateTracker) slot.pins--;
+  }
+}
+
+/** A per-channel failure as an entry; any other failure fails the request. */
+function perChannel(error: unknown): FanoutError {
+  if (error instanceof FanoutError && perChannelCodes.has(error.code)) return error;
+  throw error;
 }
