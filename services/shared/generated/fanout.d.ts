@@ -1736,6 +1736,15 @@ export namespace fanout {
              */
             sinceCursor: string;
 
+            /** A state subscription: snapshot, then one patch per change. */
+            snapshot: boolean;
+
+            /** Only with snapshot. */
+            delta: fanout.v1.StateDelta;
+
+            /** Reserved for event channels' "last N events then live"; not with snapshot. */
+            rewind: number;
+
             /**
              * Creates a new SubscriptionRequest instance using the specified properties.
              * @param [properties] Properties to set
@@ -1819,6 +1828,15 @@ export namespace fanout {
                  * `since`, or live events only. The JSON subprotocol carries it as `since`.
                  */
                 sinceCursor?: (string|null);
+
+                /** A state subscription: snapshot, then one patch per change. */
+                snapshot?: (boolean|null);
+
+                /** Only with snapshot. */
+                delta?: (fanout.v1.StateDelta|null);
+
+                /** Reserved for event channels' "last N events then live"; not with snapshot. */
+                rewind?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -2274,8 +2292,17 @@ export namespace fanout {
              */
             batch?: (fanout.v1.EventBatch.$Properties|null);
 
+            /** A state subscription's snapshot after the Subscribed frame (a reset). */
+            snapshot?: (fanout.v1.StateSnapshot.$Properties|null);
+
+            /** One change of a state subscription's document. */
+            patch?: (fanout.v1.StatePatch.$Properties|null);
+
+            /** A change of a state channel's log the fold refused. */
+            stateChangeRefused?: (fanout.v1.StateChangeRefused.$Properties|null);
+
             /** The frame's content. */
-            frame?: ("connected"|"subscribed"|"unsubscribed"|"event"|"error"|"reset"|"pong"|"tokenRefreshed"|"disconnect"|"batch");
+            frame?: ("connected"|"subscribed"|"unsubscribed"|"event"|"error"|"reset"|"pong"|"tokenRefreshed"|"disconnect"|"batch"|"snapshot"|"patch"|"stateChangeRefused");
 
             /**
              * Creates a new ServerFrame instance using the specified properties.
@@ -2374,8 +2401,17 @@ export namespace fanout {
                  */
                 batch?: (fanout.v1.EventBatch.$Properties|null);
 
+                /** A state subscription's snapshot after the Subscribed frame (a reset). */
+                snapshot?: (fanout.v1.StateSnapshot.$Properties|null);
+
+                /** One change of a state subscription's document. */
+                patch?: (fanout.v1.StatePatch.$Properties|null);
+
+                /** A change of a state channel's log the fold refused. */
+                stateChangeRefused?: (fanout.v1.StateChangeRefused.$Properties|null);
+
                 /** The frame's content. */
-                frame?: ("connected"|"subscribed"|"unsubscribed"|"event"|"error"|"reset"|"pong"|"tokenRefreshed"|"disconnect"|"batch");
+                frame?: ("connected"|"subscribed"|"unsubscribed"|"event"|"error"|"reset"|"pong"|"tokenRefreshed"|"disconnect"|"batch"|"snapshot"|"patch"|"stateChangeRefused");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -2393,9 +2429,12 @@ export namespace fanout {
               tokenRefreshed?: fanout.v1.TokenRefreshed.$Shape|null;
               disconnect?: fanout.v1.Disconnect.$Shape|null;
               batch?: fanout.v1.EventBatch.$Shape|null;
+              snapshot?: fanout.v1.StateSnapshot.$Shape|null;
+              patch?: fanout.v1.StatePatch.$Shape|null;
+              stateChangeRefused?: fanout.v1.StateChangeRefused.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ frame?: undefined; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "connected"; connected: fanout.v1.Connected.$Shape; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "subscribed"; connected?: null; subscribed: fanout.v1.Subscribed.$Shape; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "unsubscribed"; connected?: null; subscribed?: null; unsubscribed: fanout.v1.Unsubscribed.$Shape; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "event"; connected?: null; subscribed?: null; unsubscribed?: null; event: fanout.v1.Event.$Shape; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "error"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error: fanout.v1.Error.$Shape; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "reset"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset: fanout.v1.Reset.$Shape; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "pong"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong: fanout.v1.Pong.$Shape; tokenRefreshed?: null; disconnect?: null; batch?: null }|{ frame?: "tokenRefreshed"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed: fanout.v1.TokenRefreshed.$Shape; disconnect?: null; batch?: null }|{ frame?: "disconnect"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect: fanout.v1.Disconnect.$Shape; batch?: null }|{ frame?: "batch"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch: fanout.v1.EventBatch.$Shape })
+              ({ frame?: undefined; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null; snapshot?: null; patch?: null; stateChangeRefused?: null }|{ frame?: "connected"; connected: fanout.v1.Connected.$Shape; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null; snapshot?: null; patch?: null; stateChangeRefused?: null }|{ frame?: "subscribed"; connected?: null; subscribed: fanout.v1.Subscribed.$Shape; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null; snapshot?: null; patch?: null; stateChangeRefused?: null }|{ frame?: "unsubscribed"; connected?: null; subscribed?: null; unsubscribed: fanout.v1.Unsubscribed.$Shape; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null; snapshot?: null; patch?: null; stateChangeRefused?: null }|{ frame?: "event"; connected?: null; subscribed?: null; unsubscribed?: null; event: fanout.v1.Event.$Shape; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null; snapshot?: null; patch?: null; stateChangeRefused?: null }|{ frame?: "error"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error: fanout.v1.Error.$Shape; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null; snapshot?: null; patch?: null; stateChangeRefused?: null }|{ frame?: "reset"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset: fanout.v1.Reset.$Shape; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null; snapshot?: null; patch?: null; stateChangeRefused?: null }|{ frame?: "pong"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong: fanout.v1.Pong.$Shape; tokenRefreshed?: null; disconnect?: null; batch?: null; snapshot?: null; patch?: null; stateChangeRefused?: null }|{ frame?: "tokenRefreshed"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed: fanout.v1.TokenRefreshed.$Shape; disconnect?: null; batch?: null; snapshot?: null; patch?: null; stateChangeRefused?: null }|{ frame?: "disconnect"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect: fanout.v1.Disconnect.$Shape; batch?: null; snapshot?: null; patch?: null; stateChangeRefused?: null }|{ frame?: "batch"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch: fanout.v1.EventBatch.$Shape; snapshot?: null; patch?: null; stateChangeRefused?: null }|{ frame?: "snapshot"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null; snapshot: fanout.v1.StateSnapshot.$Shape; patch?: null; stateChangeRefused?: null }|{ frame?: "patch"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null; snapshot?: null; patch: fanout.v1.StatePatch.$Shape; stateChangeRefused?: null }|{ frame?: "stateChangeRefused"; connected?: null; subscribed?: null; unsubscribed?: null; event?: null; error?: null; reset?: null; pong?: null; tokenRefreshed?: null; disconnect?: null; batch?: null; snapshot?: null; patch?: null; stateChangeRefused: fanout.v1.StateChangeRefused.$Shape })
             );
         }
 
@@ -2659,6 +2698,9 @@ export namespace fanout {
              */
             cursor: string;
 
+            /** Set for a state subscription: its snapshot, in the Subscribed frame. */
+            snapshot?: (fanout.v1.StateSnapshot.$Properties|null);
+
             /**
              * Creates a new SubscriptionState instance using the specified properties.
              * @param [properties] Properties to set
@@ -2742,6 +2784,9 @@ export namespace fanout {
                  * of the events received.
                  */
                 cursor?: (string|null);
+
+                /** Set for a state subscription: its snapshot, in the Subscribed frame. */
+                snapshot?: (fanout.v1.StateSnapshot.$Properties|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -3528,6 +3573,379 @@ export namespace fanout {
 
             /** Shape of a Disconnect. */
             type $Shape = fanout.v1.Disconnect.$Properties;
+        }
+
+        /** How a state subscription receives each change after its snapshot. */
+        enum StateDelta {
+
+            /** Treated as JSON_PATCH. */
+            STATE_DELTA_UNSPECIFIED = 0,
+
+            /** RFC 6902 operations. */
+            STATE_DELTA_JSON_PATCH = 1,
+
+            /** RFC 7396 merge patch where it can express the change, else the full document. */
+            STATE_DELTA_MERGE_PATCH = 2,
+
+            /** The whole document every time. */
+            STATE_DELTA_FULL = 3
+        }
+
+        /**
+         * Properties of a StateSnapshot.
+         * @deprecated Use fanout.v1.StateSnapshot.$Properties instead.
+         */
+        interface IStateSnapshot extends fanout.v1.StateSnapshot.$Properties {
+        }
+
+        /** StateSnapshot is the whole document of a state channel at a position. */
+        class StateSnapshot {
+
+            /**
+             * Constructs a new StateSnapshot.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fanout.v1.StateSnapshot.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The Subscribe it answers; 0 for a later reset snapshot. */
+            requestId: number;
+
+            /** The state channel. */
+            channel: string;
+
+            /** The position of the state (ETag of GET /v1/state). */
+            position?: (fanout.v1.Position.$Properties|null);
+
+            /** False: no document (never set, or deleted). */
+            exists: boolean;
+
+            /** The document's canonical JSON, UTF-8; empty when !exists. */
+            state: Uint8Array;
+
+            /** True: replaces everything before (since too old, or the tracker restarted); apply as a fresh start. */
+            reset: boolean;
+
+            /**
+             * Creates a new StateSnapshot instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns StateSnapshot instance
+             */
+            static create(properties: fanout.v1.StateSnapshot.$Shape): fanout.v1.StateSnapshot & fanout.v1.StateSnapshot.$Shape;
+            static create(properties?: fanout.v1.StateSnapshot.$Properties): fanout.v1.StateSnapshot;
+
+            /**
+             * Encodes the specified StateSnapshot message. Does not implicitly {@link fanout.v1.StateSnapshot.verify|verify} messages.
+             * @param message StateSnapshot message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fanout.v1.StateSnapshot.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a StateSnapshot message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fanout.v1.StateSnapshot & fanout.v1.StateSnapshot.$Shape} StateSnapshot
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fanout.v1.StateSnapshot & fanout.v1.StateSnapshot.$Shape;
+
+            /**
+             * Creates a StateSnapshot message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns StateSnapshot
+             */
+            static fromObject(object: { [k: string]: any }): fanout.v1.StateSnapshot;
+
+            /**
+             * Creates a plain object from a StateSnapshot message. Also converts values to other types if specified.
+             * @param message StateSnapshot
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fanout.v1.StateSnapshot, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this StateSnapshot to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for StateSnapshot
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace StateSnapshot {
+
+            /** Properties of a StateSnapshot. */
+            interface $Properties {
+
+                /** The Subscribe it answers; 0 for a later reset snapshot. */
+                requestId?: (number|null);
+
+                /** The state channel. */
+                channel?: (string|null);
+
+                /** The position of the state (ETag of GET /v1/state). */
+                position?: (fanout.v1.Position.$Properties|null);
+
+                /** False: no document (never set, or deleted). */
+                exists?: (boolean|null);
+
+                /** The document's canonical JSON, UTF-8; empty when !exists. */
+                state?: (Uint8Array|null);
+
+                /** True: replaces everything before (since too old, or the tracker restarted); apply as a fresh start. */
+                reset?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a StateSnapshot. */
+            type $Shape = fanout.v1.StateSnapshot.$Properties;
+        }
+
+        /**
+         * Properties of a StatePatch.
+         * @deprecated Use fanout.v1.StatePatch.$Properties instead.
+         */
+        interface IStatePatch extends fanout.v1.StatePatch.$Properties {
+        }
+
+        /** StatePatch is one change of a state channel's document. */
+        class StatePatch {
+
+            /**
+             * Constructs a new StatePatch.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fanout.v1.StatePatch.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The state channel. */
+            channel: string;
+
+            /** The position of the state after this patch. */
+            position?: (fanout.v1.Position.$Properties|null);
+
+            /** The position of the state it applies to (the previous snapshot/patch position): a client checks continuity with it. */
+            base?: (fanout.v1.Position.$Properties|null);
+
+            /** JSON_PATCH, MERGE_PATCH or FULL (a merge-patch subscription gets FULL where a merge patch cannot express the change). */
+            delta: fanout.v1.StateDelta;
+
+            /** UTF-8 JSON: the RFC 6902 operations array | the merge patch | the full document. */
+            patch: Uint8Array;
+
+            /** The document exists after this patch (false after a delete). */
+            exists: boolean;
+
+            /**
+             * Creates a new StatePatch instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns StatePatch instance
+             */
+            static create(properties: fanout.v1.StatePatch.$Shape): fanout.v1.StatePatch & fanout.v1.StatePatch.$Shape;
+            static create(properties?: fanout.v1.StatePatch.$Properties): fanout.v1.StatePatch;
+
+            /**
+             * Encodes the specified StatePatch message. Does not implicitly {@link fanout.v1.StatePatch.verify|verify} messages.
+             * @param message StatePatch message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fanout.v1.StatePatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a StatePatch message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fanout.v1.StatePatch & fanout.v1.StatePatch.$Shape} StatePatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fanout.v1.StatePatch & fanout.v1.StatePatch.$Shape;
+
+            /**
+             * Creates a StatePatch message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns StatePatch
+             */
+            static fromObject(object: { [k: string]: any }): fanout.v1.StatePatch;
+
+            /**
+             * Creates a plain object from a StatePatch message. Also converts values to other types if specified.
+             * @param message StatePatch
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fanout.v1.StatePatch, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this StatePatch to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for StatePatch
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace StatePatch {
+
+            /** Properties of a StatePatch. */
+            interface $Properties {
+
+                /** The state channel. */
+                channel?: (string|null);
+
+                /** The position of the state after this patch. */
+                position?: (fanout.v1.Position.$Properties|null);
+
+                /** The position of the state it applies to (the previous snapshot/patch position): a client checks continuity with it. */
+                base?: (fanout.v1.Position.$Properties|null);
+
+                /** JSON_PATCH, MERGE_PATCH or FULL (a merge-patch subscription gets FULL where a merge patch cannot express the change). */
+                delta?: (fanout.v1.StateDelta|null);
+
+                /** UTF-8 JSON: the RFC 6902 operations array | the merge patch | the full document. */
+                patch?: (Uint8Array|null);
+
+                /** The document exists after this patch (false after a delete). */
+                exists?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a StatePatch. */
+            type $Shape = fanout.v1.StatePatch.$Properties;
+        }
+
+        /**
+         * Properties of a StateChangeRefused.
+         * @deprecated Use fanout.v1.StateChangeRefused.$Properties instead.
+         */
+        interface IStateChangeRefused extends fanout.v1.StateChangeRefused.$Properties {
+        }
+
+        /** StateChangeRefused reports a change of a state channel's log the fold refused. */
+        class StateChangeRefused {
+
+            /**
+             * Constructs a new StateChangeRefused.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fanout.v1.StateChangeRefused.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The state channel. */
+            channel: string;
+
+            /** The refused change's position (the state stays at the previous one). */
+            position?: (fanout.v1.Position.$Properties|null);
+
+            /** As SSE's state_change_refused `reason`. */
+            reason: string;
+
+            /** Human-readable message. */
+            message: string;
+
+            /**
+             * Creates a new StateChangeRefused instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns StateChangeRefused instance
+             */
+            static create(properties: fanout.v1.StateChangeRefused.$Shape): fanout.v1.StateChangeRefused & fanout.v1.StateChangeRefused.$Shape;
+            static create(properties?: fanout.v1.StateChangeRefused.$Properties): fanout.v1.StateChangeRefused;
+
+            /**
+             * Encodes the specified StateChangeRefused message. Does not implicitly {@link fanout.v1.StateChangeRefused.verify|verify} messages.
+             * @param message StateChangeRefused message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fanout.v1.StateChangeRefused.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a StateChangeRefused message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fanout.v1.StateChangeRefused & fanout.v1.StateChangeRefused.$Shape} StateChangeRefused
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fanout.v1.StateChangeRefused & fanout.v1.StateChangeRefused.$Shape;
+
+            /**
+             * Creates a StateChangeRefused message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns StateChangeRefused
+             */
+            static fromObject(object: { [k: string]: any }): fanout.v1.StateChangeRefused;
+
+            /**
+             * Creates a plain object from a StateChangeRefused message. Also converts values to other types if specified.
+             * @param message StateChangeRefused
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fanout.v1.StateChangeRefused, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this StateChangeRefused to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for StateChangeRefused
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace StateChangeRefused {
+
+            /** Properties of a StateChangeRefused. */
+            interface $Properties {
+
+                /** The state channel. */
+                channel?: (string|null);
+
+                /** The refused change's position (the state stays at the previous one). */
+                position?: (fanout.v1.Position.$Properties|null);
+
+                /** As SSE's state_change_refused `reason`. */
+                reason?: (string|null);
+
+                /** Human-readable message. */
+                message?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a StateChangeRefused. */
+            type $Shape = fanout.v1.StateChangeRefused.$Properties;
         }
     }
 }

@@ -2763,6 +2763,9 @@ export const fanout = $root.fanout = (() => {
             SubscriptionRequest.prototype.since = null;
             SubscriptionRequest.prototype.types = $util.emptyArray;
             SubscriptionRequest.prototype.sinceCursor = "";
+            SubscriptionRequest.prototype.snapshot = false;
+            SubscriptionRequest.prototype.delta = 0;
+            SubscriptionRequest.prototype.rewind = 0;
 
             SubscriptionRequest.create = function(properties) {
                 return new SubscriptionRequest(properties);
@@ -2784,6 +2787,12 @@ export const fanout = $root.fanout = (() => {
                         writer.uint32(26).string(message.types[i]);
                 if (message.sinceCursor != null && $Object.hasOwnProperty.call(message, "sinceCursor") && message.sinceCursor !== "")
                     writer.uint32(34).string(message.sinceCursor);
+                if (message.snapshot != null && $Object.hasOwnProperty.call(message, "snapshot") && message.snapshot !== false)
+                    writer.uint32(40).bool(message.snapshot);
+                if (message.delta != null && $Object.hasOwnProperty.call(message, "delta") && message.delta !== 0)
+                    writer.uint32(48).int32(message.delta);
+                if (message.rewind != null && $Object.hasOwnProperty.call(message, "rewind") && message.rewind !== 0)
+                    writer.uint32(56).uint32(message.rewind);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -2849,6 +2858,33 @@ export const fanout = $root.fanout = (() => {
                                 delete message.sinceCursor;
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.snapshot = value;
+                            else
+                                delete message.snapshot;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.delta = value;
+                            else
+                                delete message.delta;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.rewind = value;
+                            else
+                                delete message.rewind;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -2894,6 +2930,34 @@ export const fanout = $root.fanout = (() => {
                 if (object.sinceCursor != null)
                     if (typeof object.sinceCursor !== "string" || object.sinceCursor.length)
                         message.sinceCursor = $String(object.sinceCursor);
+                if (object.snapshot != null)
+                    if (object.snapshot)
+                        message.snapshot = $Boolean(object.snapshot);
+                if (object.delta !== 0 && (typeof object.delta !== "string" || $root.fanout.v1.StateDelta[object.delta] !== 0))
+                    switch (object.delta) {
+                    case "STATE_DELTA_UNSPECIFIED":
+                    case 0:
+                        message.delta = 0;
+                        break;
+                    case "STATE_DELTA_JSON_PATCH":
+                    case 1:
+                        message.delta = 1;
+                        break;
+                    case "STATE_DELTA_MERGE_PATCH":
+                    case 2:
+                        message.delta = 2;
+                        break;
+                    case "STATE_DELTA_FULL":
+                    case 3:
+                        message.delta = 3;
+                        break;
+                    default:
+                        if (typeof object.delta === "number" && (object.delta | 0) === object.delta)
+                            message.delta = object.delta;
+                    }
+                if (object.rewind != null)
+                    if ($Number(object.rewind) !== 0)
+                        message.rewind = object.rewind >>> 0;
                 return message;
             };
 
@@ -2911,6 +2975,9 @@ export const fanout = $root.fanout = (() => {
                     object.channel = "";
                     object.since = null;
                     object.sinceCursor = "";
+                    object.snapshot = false;
+                    object.delta = options.enums === $String ? "STATE_DELTA_UNSPECIFIED" : 0;
+                    object.rewind = 0;
                 }
                 if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
                     object.channel = message.channel;
@@ -2923,6 +2990,12 @@ export const fanout = $root.fanout = (() => {
                 }
                 if (message.sinceCursor != null && $Object.hasOwnProperty.call(message, "sinceCursor"))
                     object.sinceCursor = message.sinceCursor;
+                if (message.snapshot != null && $Object.hasOwnProperty.call(message, "snapshot"))
+                    object.snapshot = message.snapshot;
+                if (message.delta != null && $Object.hasOwnProperty.call(message, "delta"))
+                    object.delta = options.enums === $String ? $root.fanout.v1.StateDelta[message.delta] === $undefined ? message.delta : $root.fanout.v1.StateDelta[message.delta] : message.delta;
+                if (message.rewind != null && $Object.hasOwnProperty.call(message, "rewind"))
+                    object.rewind = message.rewind;
                 return object;
             };
 
@@ -3542,11 +3615,14 @@ export const fanout = $root.fanout = (() => {
             ServerFrame.prototype.tokenRefreshed = null;
             ServerFrame.prototype.disconnect = null;
             ServerFrame.prototype.batch = null;
+            ServerFrame.prototype.snapshot = null;
+            ServerFrame.prototype.patch = null;
+            ServerFrame.prototype.stateChangeRefused = null;
 
             let $oneOfFields;
 
             $Object.defineProperty(ServerFrame.prototype, "frame", {
-                get: $util.oneOfGetter($oneOfFields = ["connected", "subscribed", "unsubscribed", "event", "error", "reset", "pong", "tokenRefreshed", "disconnect", "batch"]),
+                get: $util.oneOfGetter($oneOfFields = ["connected", "subscribed", "unsubscribed", "event", "error", "reset", "pong", "tokenRefreshed", "disconnect", "batch", "snapshot", "patch", "stateChangeRefused"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -3581,6 +3657,12 @@ export const fanout = $root.fanout = (() => {
                     $root.fanout.v1.Disconnect.encode(message.disconnect, writer.uint32(74).fork(), _depth + 1).ldelim();
                 if (message.batch != null && $Object.hasOwnProperty.call(message, "batch"))
                     $root.fanout.v1.EventBatch.encode(message.batch, writer.uint32(82).fork(), _depth + 1).ldelim();
+                if (message.snapshot != null && $Object.hasOwnProperty.call(message, "snapshot"))
+                    $root.fanout.v1.StateSnapshot.encode(message.snapshot, writer.uint32(90).fork(), _depth + 1).ldelim();
+                if (message.patch != null && $Object.hasOwnProperty.call(message, "patch"))
+                    $root.fanout.v1.StatePatch.encode(message.patch, writer.uint32(98).fork(), _depth + 1).ldelim();
+                if (message.stateChangeRefused != null && $Object.hasOwnProperty.call(message, "stateChangeRefused"))
+                    $root.fanout.v1.StateChangeRefused.encode(message.stateChangeRefused, writer.uint32(106).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -3684,6 +3766,27 @@ export const fanout = $root.fanout = (() => {
                             message.frame = "batch";
                             continue;
                         }
+                    case 11: {
+                            if (wireType !== 2)
+                                break;
+                            message.snapshot = $root.fanout.v1.StateSnapshot.decode(reader, reader.size(), $undefined, _depth + 1, message.snapshot);
+                            message.frame = "snapshot";
+                            continue;
+                        }
+                    case 12: {
+                            if (wireType !== 2)
+                                break;
+                            message.patch = $root.fanout.v1.StatePatch.decode(reader, reader.size(), $undefined, _depth + 1, message.patch);
+                            message.frame = "patch";
+                            continue;
+                        }
+                    case 13: {
+                            if (wireType !== 2)
+                                break;
+                            message.stateChangeRefused = $root.fanout.v1.StateChangeRefused.decode(reader, reader.size(), $undefined, _depth + 1, message.stateChangeRefused);
+                            message.frame = "stateChangeRefused";
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -3761,6 +3864,21 @@ export const fanout = $root.fanout = (() => {
                         throw $TypeError(".fanout.v1.ServerFrame.batch: object expected");
                     message.batch = $root.fanout.v1.EventBatch.fromObject(object.batch, _depth + 1);
                 }
+                if (object.snapshot != null) {
+                    if (!$util.isObject(object.snapshot))
+                        throw $TypeError(".fanout.v1.ServerFrame.snapshot: object expected");
+                    message.snapshot = $root.fanout.v1.StateSnapshot.fromObject(object.snapshot, _depth + 1);
+                }
+                if (object.patch != null) {
+                    if (!$util.isObject(object.patch))
+                        throw $TypeError(".fanout.v1.ServerFrame.patch: object expected");
+                    message.patch = $root.fanout.v1.StatePatch.fromObject(object.patch, _depth + 1);
+                }
+                if (object.stateChangeRefused != null) {
+                    if (!$util.isObject(object.stateChangeRefused))
+                        throw $TypeError(".fanout.v1.ServerFrame.stateChangeRefused: object expected");
+                    message.stateChangeRefused = $root.fanout.v1.StateChangeRefused.fromObject(object.stateChangeRefused, _depth + 1);
+                }
                 return message;
             };
 
@@ -3821,6 +3939,21 @@ export const fanout = $root.fanout = (() => {
                     object.batch = $root.fanout.v1.EventBatch.toObject(message.batch, options, _depth + 1);
                     if (options.oneofs)
                         object.frame = "batch";
+                }
+                if (message.snapshot != null && $Object.hasOwnProperty.call(message, "snapshot")) {
+                    object.snapshot = $root.fanout.v1.StateSnapshot.toObject(message.snapshot, options, _depth + 1);
+                    if (options.oneofs)
+                        object.frame = "snapshot";
+                }
+                if (message.patch != null && $Object.hasOwnProperty.call(message, "patch")) {
+                    object.patch = $root.fanout.v1.StatePatch.toObject(message.patch, options, _depth + 1);
+                    if (options.oneofs)
+                        object.frame = "patch";
+                }
+                if (message.stateChangeRefused != null && $Object.hasOwnProperty.call(message, "stateChangeRefused")) {
+                    object.stateChangeRefused = $root.fanout.v1.StateChangeRefused.toObject(message.stateChangeRefused, options, _depth + 1);
+                    if (options.oneofs)
+                        object.frame = "stateChangeRefused";
                 }
                 return object;
             };
@@ -4170,6 +4303,7 @@ export const fanout = $root.fanout = (() => {
             SubscriptionState.prototype.position = null;
             SubscriptionState.prototype.hint = "";
             SubscriptionState.prototype.cursor = "";
+            SubscriptionState.prototype.snapshot = null;
 
             SubscriptionState.create = function(properties) {
                 return new SubscriptionState(properties);
@@ -4190,6 +4324,8 @@ export const fanout = $root.fanout = (() => {
                     writer.uint32(26).string(message.hint);
                 if (message.cursor != null && $Object.hasOwnProperty.call(message, "cursor") && message.cursor !== "")
                     writer.uint32(34).string(message.cursor);
+                if (message.snapshot != null && $Object.hasOwnProperty.call(message, "snapshot"))
+                    $root.fanout.v1.StateSnapshot.encode(message.snapshot, writer.uint32(42).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -4256,6 +4392,12 @@ export const fanout = $root.fanout = (() => {
                                 delete message.cursor;
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            message.snapshot = $root.fanout.v1.StateSnapshot.decode(reader, reader.size(), $undefined, _depth + 1, message.snapshot);
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -4297,6 +4439,11 @@ export const fanout = $root.fanout = (() => {
                 if (object.cursor != null)
                     if (typeof object.cursor !== "string" || object.cursor.length)
                         message.cursor = $String(object.cursor);
+                if (object.snapshot != null) {
+                    if (!$util.isObject(object.snapshot))
+                        throw $TypeError(".fanout.v1.SubscriptionState.snapshot: object expected");
+                    message.snapshot = $root.fanout.v1.StateSnapshot.fromObject(object.snapshot, _depth + 1);
+                }
                 return message;
             };
 
@@ -4313,6 +4460,7 @@ export const fanout = $root.fanout = (() => {
                     object.position = null;
                     object.hint = "";
                     object.cursor = "";
+                    object.snapshot = null;
                 }
                 if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
                     object.channel = message.channel;
@@ -4322,6 +4470,8 @@ export const fanout = $root.fanout = (() => {
                     object.hint = message.hint;
                 if (message.cursor != null && $Object.hasOwnProperty.call(message, "cursor"))
                     object.cursor = message.cursor;
+                if (message.snapshot != null && $Object.hasOwnProperty.call(message, "snapshot"))
+                    object.snapshot = $root.fanout.v1.StateSnapshot.toObject(message.snapshot, options, _depth + 1);
                 return object;
             };
 
@@ -5557,6 +5707,666 @@ export const fanout = $root.fanout = (() => {
             };
 
             return Disconnect;
+        })();
+
+        v1.StateDelta = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "STATE_DELTA_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "STATE_DELTA_JSON_PATCH"] = 1;
+            values[valuesById[2] = "STATE_DELTA_MERGE_PATCH"] = 2;
+            values[valuesById[3] = "STATE_DELTA_FULL"] = 3;
+            return values;
+        })();
+
+        v1.StateSnapshot = (function() {
+
+            const StateSnapshot = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            StateSnapshot.prototype.requestId = 0;
+            StateSnapshot.prototype.channel = "";
+            StateSnapshot.prototype.position = null;
+            StateSnapshot.prototype.exists = false;
+            StateSnapshot.prototype.state = $util.newBuffer([]);
+            StateSnapshot.prototype.reset = false;
+
+            StateSnapshot.create = function(properties) {
+                return new StateSnapshot(properties);
+            };
+
+            StateSnapshot.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId") && message.requestId !== 0)
+                    writer.uint32(8).uint32(message.requestId);
+                if (message.channel != null && $Object.hasOwnProperty.call(message, "channel") && message.channel !== "")
+                    writer.uint32(18).string(message.channel);
+                if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
+                    $root.fanout.v1.Position.encode(message.position, writer.uint32(26).fork(), _depth + 1).ldelim();
+                if (message.exists != null && $Object.hasOwnProperty.call(message, "exists") && message.exists !== false)
+                    writer.uint32(32).bool(message.exists);
+                if (message.state != null && $Object.hasOwnProperty.call(message, "state") && message.state.length)
+                    writer.uint32(42).bytes(message.state);
+                if (message.reset != null && $Object.hasOwnProperty.call(message, "reset") && message.reset !== false)
+                    writer.uint32(48).bool(message.reset);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            StateSnapshot.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fanout.v1.StateSnapshot();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.requestId = value;
+                            else
+                                delete message.requestId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.channel = value;
+                            else
+                                delete message.channel;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            message.position = $root.fanout.v1.Position.decode(reader, reader.size(), $undefined, _depth + 1, message.position);
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.exists = value;
+                            else
+                                delete message.exists;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.state = value;
+                            else
+                                delete message.state;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.reset = value;
+                            else
+                                delete message.reset;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            StateSnapshot.fromObject = function (object, _depth) {
+                if (object instanceof $root.fanout.v1.StateSnapshot)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fanout.v1.StateSnapshot: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fanout.v1.StateSnapshot();
+                if (object.requestId != null)
+                    if ($Number(object.requestId) !== 0)
+                        message.requestId = object.requestId >>> 0;
+                if (object.channel != null)
+                    if (typeof object.channel !== "string" || object.channel.length)
+                        message.channel = $String(object.channel);
+                if (object.position != null) {
+                    if (!$util.isObject(object.position))
+                        throw $TypeError(".fanout.v1.StateSnapshot.position: object expected");
+                    message.position = $root.fanout.v1.Position.fromObject(object.position, _depth + 1);
+                }
+                if (object.exists != null)
+                    if (object.exists)
+                        message.exists = $Boolean(object.exists);
+                if (object.state != null)
+                    if (object.state.length)
+                        if (typeof object.state === "string")
+                            $util.base64.decode(object.state, message.state = $util.newBuffer($util.base64.length(object.state)), 0);
+                        else if (object.state.length >= 0)
+                            message.state = object.state;
+                if (object.reset != null)
+                    if (object.reset)
+                        message.reset = $Boolean(object.reset);
+                return message;
+            };
+
+            StateSnapshot.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.requestId = 0;
+                    object.channel = "";
+                    object.position = null;
+                    object.exists = false;
+                    if (options.bytes === $String)
+                        object.state = "";
+                    else {
+                        object.state = [];
+                        if (options.bytes !== $Array)
+                            object.state = $util.newBuffer(object.state);
+                    }
+                    object.reset = false;
+                }
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    object.requestId = message.requestId;
+                if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
+                    object.channel = message.channel;
+                if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
+                    object.position = $root.fanout.v1.Position.toObject(message.position, options, _depth + 1);
+                if (message.exists != null && $Object.hasOwnProperty.call(message, "exists"))
+                    object.exists = message.exists;
+                if (message.state != null && $Object.hasOwnProperty.call(message, "state"))
+                    object.state = options.bytes === $String ? $util.base64.encode(message.state, 0, message.state.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.state) : message.state;
+                if (message.reset != null && $Object.hasOwnProperty.call(message, "reset"))
+                    object.reset = message.reset;
+                return object;
+            };
+
+            StateSnapshot.prototype.toJSON = function() {
+                return StateSnapshot.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            StateSnapshot.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fanout.v1.StateSnapshot";
+            };
+
+            return StateSnapshot;
+        })();
+
+        v1.StatePatch = (function() {
+
+            const StatePatch = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            StatePatch.prototype.channel = "";
+            StatePatch.prototype.position = null;
+            StatePatch.prototype.base = null;
+            StatePatch.prototype.delta = 0;
+            StatePatch.prototype.patch = $util.newBuffer([]);
+            StatePatch.prototype.exists = false;
+
+            StatePatch.create = function(properties) {
+                return new StatePatch(properties);
+            };
+
+            StatePatch.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.channel != null && $Object.hasOwnProperty.call(message, "channel") && message.channel !== "")
+                    writer.uint32(10).string(message.channel);
+                if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
+                    $root.fanout.v1.Position.encode(message.position, writer.uint32(18).fork(), _depth + 1).ldelim();
+                if (message.base != null && $Object.hasOwnProperty.call(message, "base"))
+                    $root.fanout.v1.Position.encode(message.base, writer.uint32(26).fork(), _depth + 1).ldelim();
+                if (message.delta != null && $Object.hasOwnProperty.call(message, "delta") && message.delta !== 0)
+                    writer.uint32(32).int32(message.delta);
+                if (message.patch != null && $Object.hasOwnProperty.call(message, "patch") && message.patch.length)
+                    writer.uint32(42).bytes(message.patch);
+                if (message.exists != null && $Object.hasOwnProperty.call(message, "exists") && message.exists !== false)
+                    writer.uint32(48).bool(message.exists);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            StatePatch.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fanout.v1.StatePatch();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.channel = value;
+                            else
+                                delete message.channel;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.position = $root.fanout.v1.Position.decode(reader, reader.size(), $undefined, _depth + 1, message.position);
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            message.base = $root.fanout.v1.Position.decode(reader, reader.size(), $undefined, _depth + 1, message.base);
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.delta = value;
+                            else
+                                delete message.delta;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.patch = value;
+                            else
+                                delete message.patch;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.exists = value;
+                            else
+                                delete message.exists;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            StatePatch.fromObject = function (object, _depth) {
+                if (object instanceof $root.fanout.v1.StatePatch)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fanout.v1.StatePatch: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fanout.v1.StatePatch();
+                if (object.channel != null)
+                    if (typeof object.channel !== "string" || object.channel.length)
+                        message.channel = $String(object.channel);
+                if (object.position != null) {
+                    if (!$util.isObject(object.position))
+                        throw $TypeError(".fanout.v1.StatePatch.position: object expected");
+                    message.position = $root.fanout.v1.Position.fromObject(object.position, _depth + 1);
+                }
+                if (object.base != null) {
+                    if (!$util.isObject(object.base))
+                        throw $TypeError(".fanout.v1.StatePatch.base: object expected");
+                    message.base = $root.fanout.v1.Position.fromObject(object.base, _depth + 1);
+                }
+                if (object.delta !== 0 && (typeof object.delta !== "string" || $root.fanout.v1.StateDelta[object.delta] !== 0))
+                    switch (object.delta) {
+                    case "STATE_DELTA_UNSPECIFIED":
+                    case 0:
+                        message.delta = 0;
+                        break;
+                    case "STATE_DELTA_JSON_PATCH":
+                    case 1:
+                        message.delta = 1;
+                        break;
+                    case "STATE_DELTA_MERGE_PATCH":
+                    case 2:
+                        message.delta = 2;
+                        break;
+                    case "STATE_DELTA_FULL":
+                    case 3:
+                        message.delta = 3;
+                        break;
+                    default:
+                        if (typeof object.delta === "number" && (object.delta | 0) === object.delta)
+                            message.delta = object.delta;
+                    }
+                if (object.patch != null)
+                    if (object.patch.length)
+                        if (typeof object.patch === "string")
+                            $util.base64.decode(object.patch, message.patch = $util.newBuffer($util.base64.length(object.patch)), 0);
+                        else if (object.patch.length >= 0)
+                            message.patch = object.patch;
+                if (object.exists != null)
+                    if (object.exists)
+                        message.exists = $Boolean(object.exists);
+                return message;
+            };
+
+            StatePatch.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.channel = "";
+                    object.position = null;
+                    object.base = null;
+                    object.delta = options.enums === $String ? "STATE_DELTA_UNSPECIFIED" : 0;
+                    if (options.bytes === $String)
+                        object.patch = "";
+                    else {
+                        object.patch = [];
+                        if (options.bytes !== $Array)
+                            object.patch = $util.newBuffer(object.patch);
+                    }
+                    object.exists = false;
+                }
+                if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
+                    object.channel = message.channel;
+                if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
+                    object.position = $root.fanout.v1.Position.toObject(message.position, options, _depth + 1);
+                if (message.base != null && $Object.hasOwnProperty.call(message, "base"))
+                    object.base = $root.fanout.v1.Position.toObject(message.base, options, _depth + 1);
+                if (message.delta != null && $Object.hasOwnProperty.call(message, "delta"))
+                    object.delta = options.enums === $String ? $root.fanout.v1.StateDelta[message.delta] === $undefined ? message.delta : $root.fanout.v1.StateDelta[message.delta] : message.delta;
+                if (message.patch != null && $Object.hasOwnProperty.call(message, "patch"))
+                    object.patch = options.bytes === $String ? $util.base64.encode(message.patch, 0, message.patch.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.patch) : message.patch;
+                if (message.exists != null && $Object.hasOwnProperty.call(message, "exists"))
+                    object.exists = message.exists;
+                return object;
+            };
+
+            StatePatch.prototype.toJSON = function() {
+                return StatePatch.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            StatePatch.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fanout.v1.StatePatch";
+            };
+
+            return StatePatch;
+        })();
+
+        v1.StateChangeRefused = (function() {
+
+            const StateChangeRefused = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            StateChangeRefused.prototype.channel = "";
+            StateChangeRefused.prototype.position = null;
+            StateChangeRefused.prototype.reason = "";
+            StateChangeRefused.prototype.message = "";
+
+            StateChangeRefused.create = function(properties) {
+                return new StateChangeRefused(properties);
+            };
+
+            StateChangeRefused.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.channel != null && $Object.hasOwnProperty.call(message, "channel") && message.channel !== "")
+                    writer.uint32(10).string(message.channel);
+                if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
+                    $root.fanout.v1.Position.encode(message.position, writer.uint32(18).fork(), _depth + 1).ldelim();
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
+                    writer.uint32(26).string(message.reason);
+                if (message.message != null && $Object.hasOwnProperty.call(message, "message") && message.message !== "")
+                    writer.uint32(34).string(message.message);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            StateChangeRefused.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fanout.v1.StateChangeRefused();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.channel = value;
+                            else
+                                delete message.channel;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.position = $root.fanout.v1.Position.decode(reader, reader.size(), $undefined, _depth + 1, message.position);
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.reason = value;
+                            else
+                                delete message.reason;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.message = value;
+                            else
+                                delete message.message;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            StateChangeRefused.fromObject = function (object, _depth) {
+                if (object instanceof $root.fanout.v1.StateChangeRefused)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fanout.v1.StateChangeRefused: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fanout.v1.StateChangeRefused();
+                if (object.channel != null)
+                    if (typeof object.channel !== "string" || object.channel.length)
+                        message.channel = $String(object.channel);
+                if (object.position != null) {
+                    if (!$util.isObject(object.position))
+                        throw $TypeError(".fanout.v1.StateChangeRefused.position: object expected");
+                    message.position = $root.fanout.v1.Position.fromObject(object.position, _depth + 1);
+                }
+                if (object.reason != null)
+                    if (typeof object.reason !== "string" || object.reason.length)
+                        message.reason = $String(object.reason);
+                if (object.message != null)
+                    if (typeof object.message !== "string" || object.message.length)
+                        message.message = $String(object.message);
+                return message;
+            };
+
+            StateChangeRefused.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.channel = "";
+                    object.position = null;
+                    object.reason = "";
+                    object.message = "";
+                }
+                if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
+                    object.channel = message.channel;
+                if (message.position != null && $Object.hasOwnProperty.call(message, "position"))
+                    object.position = $root.fanout.v1.Position.toObject(message.position, options, _depth + 1);
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                if (message.message != null && $Object.hasOwnProperty.call(message, "message"))
+                    object.message = message.message;
+                return object;
+            };
+
+            StateChangeRefused.prototype.toJSON = function() {
+                return StateChangeRefused.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            StateChangeRefused.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fanout.v1.StateChangeRefused";
+            };
+
+            return StateChangeRefused;
         })();
 
         return v1;
