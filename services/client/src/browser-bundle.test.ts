@@ -27,6 +27,8 @@ describe('browser bundle', () => {
     console.log(
       `@fanout/client browser bundle: ${bundle.bytes} B minified, ${bundle.gzipBytes} B gzipped`,
     );
-    assert.ok(bundle.gzipBytes < 20 * 1024, `${bundle.gzipBytes} B gzipped`);
+    // State channels brought fast-json-patch (decision 041) and the state
+    // model: about 7 kB gzipped over the 17 kB of events alone.
+    assert.ok(bundle.gzipBytes < 25 * 1024, `${bundle.gzipBytes} B gzipped`);
   });
 });

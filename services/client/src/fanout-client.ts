@@ -5,6 +5,8 @@
  * router names (or the one a `resume_elsewhere` close names), and resumes
  * each subscription from its position. Terminal closes (`stop`: bad
  * credentials, forbidden, bad request) end it with a typed FanoutError.
+ * State channels (`state()`) ride the same connection; those asked for in
+ * one tick go to the edge together (one Subscribe over WebSocket).
  */
 import {
   FanoutError,
@@ -18,6 +20,8 @@ import { Backoff } from './backoff.js';
 import type { ClientStatus } from './client-status.js';
 import { compileOptions, type ClientOptions, type CompiledOptions } from './client-options.js';
 import type { FanoutEvent } from './fanout-event.js';
+import { StateChannel, type StateOptions } from './state-channel.js';
+import { stateDeltaKinds } from './state-frames.js';
 import { Subscription, type SubscribeOptions } from './subscription.js';
 import { TokenSource, type TokenReason } from './token-source.js';
 import type {
@@ -37,6 +41,9 @@ export class FanoutClient {
   readonly #backoff: Backoff;
   readonly #tokens: TokenSource;
   readonly #subscriptions = new Map<string, Subscription>();
+  readonly #states = new Map<string, StateChannel>();
+  /** State channels to subscribe at the end of this tick, together. */
+  #stateBatch: StateChannel[] = [];
   readonly #statusListeners = new Set<(status: ClientStatus) => void>();
   readonly #proven = new Set<Transport>();
   #status: ClientStatus = { state: 'disconnected', attempt: 0 };
@@ -102,7 +109,7 @@ export class FanoutClient {
     if (!isValidChannel(channel) && !isChannelPattern(channel)) {
       throw new FanoutError('channel_invalid', `"${channel}" is not a channel or pattern`);
     }
-    if (this.#subscriptions.has(channel)) {
+    if (this.#subscriptions.has(channel) || this.#states.has(channel)) {
       throw new FanoutError('invalid_argument', `already subscribed to ${channel}`);
     }
     const subscription = new Subscription(channel, options, this.#options.dedupeWindow, (ended) => {
@@ -116,6 +123,72 @@ export class FanoutClient {
     return subscription;
   }
 
+  /**
+   * Follows the JSON document of a state channel: `ready()` resolves with
+   * its first snapshot, `value` stays current, and every update goes to
+   * `onUpdate` and async iterators. Throws FanoutError `channel_invalid` for
+   * a bad name (patterns included) and `invalid_argument` for a channel this
+   * client already follows (as state or events) or an unknown `delta`.
+   */
+  state(channel: string, options: StateOptions = {}): StateChannel {
+    if (this.#closed) throw new FanoutError('invalid_argument', 'the client is closed');
+    if (!isValidChannel(channel)) {
+      throw new FanoutError('channel_invalid', `"${channel}" is not a channel`);
+    }
+    if (this.#subscriptions.has(channel) || this.#states.has(channel)) {
+      throw new FanoutError('invalid_argument', `already subscribed to ${channel}`);
+    }
+    if (options.delta !== undefined && !stateDeltaKinds.includes(options.delta)) {
+      throw new FanoutError(
+        'invalid_argument',
+        `delta must be one of ${stateDeltaKinds.join(', ')}`,
+      );
+    }
+    const state = new StateChannel(
+      channel,
+      options,
+      (gap) => {
+        this.#refetch(gap);
+      },
+      (ended) => {
+        if (this.#states.get(ended.channel) !== ended) return;
+        this.#states.delete(ended.channel);
+        if (this.#ready) this.#connection?.unsubscribe([ended.channel]);
+      },
+    );
+    this.#states.set(channel, state);
+    // Sent with the others of this tick; before a connection, with the connect.
+    if (this.#connection !== undefined) this.#queueState(state);
+    this.connect();
+    return state;
+  }
+
+  /** Several state channels, asked for together (one round trip over WebSocket). */
+  states(channels: readonly string[], options: StateOptions = {}): StateChannel[] {
+    return channels.map((channel) => this.state(channel, options));
+  }
+
+  /** Subscribes the state channels asked for in this tick together, at its end. */
+  #queueState(state: StateChannel): void {
+    this.#stateBatch.push(state);
+    if (this.#stateBatch.length > 1) return;
+    queueMicrotask(() => {
+      const batch = this.#stateBatch.filter(
+        (queued) => this.#states.get(queued.channel) === queued,
+      );
+      this.#stateBatch = [];
+      if (batch.length > 0) this.#subscribeOn([], batch);
+    });
+  }
+
+  /** A gap in a state channel: its subscription again, from a fresh snapshot. */
+  #refetch(state: StateChannel): void {
+    // Without a connection, the next one subscribes it from a fresh snapshot.
+    if (this.#connection === undefined || this.#states.get(state.channel) !== state) return;
+    this.#connection.unsubscribe([state.channel]);
+    this.#queueState(state);
+  }
+
   /** Closes the connection and ends every subscription; iterators finish. */
   close(): void {
     if (this.#closed) return;
@@ -125,6 +198,7 @@ export class FanoutClient {
     this.#connection?.close();
     this.#connection = undefined;
     for (const subscription of [...this.#subscriptions.values()]) subscription.end();
+    for (const state of [...this.#states.values()]) state.end();
     this.#setStatus({ state: 'closed', attempt: 0 });
     this.#statusListeners.clear();
   }
@@ -159,7 +233,7 @@ export class FanoutClient {
     });
     let edge: string;
     try {
-      edge = await this.#options.router.edgeFor([...this.#subscriptions.keys()]);
+      edge = await this.#options.router.edgeFor(this.#channels());
       await this.#tokens.get(this.#tokenReason);
     } catch (error) {
       if (this.#stale(generation)) return;
@@ -174,7 +248,12 @@ export class FanoutClient {
       token: () => this.#tokens.current(),
       listener: this.#listener(generation, transport, edge),
     });
-    this.#subscribeOn([...this.#subscriptions.values()]);
+    this.#subscribeOn([...this.#subscriptions.values()], [...this.#states.values()]);
+  }
+
+  /** Every channel and pattern the client follows. */
+  #channels(): string[] {
+    return [...this.#subscriptions.keys(), ...this.#states.keys()];
   }
 
   /** True when a newer attempt started or the client closed while this one waited. */
@@ -204,16 +283,31 @@ export class FanoutClient {
       subscribed: (channel, position, hint) => {
         if (!current()) return;
         this.#subscriptions.get(channel)?.confirmed(position);
+        // A state channel stands once its snapshot or patches come.
         if (hint !== undefined) this.#hinted(generation, hint, edge);
       },
       event: (event, channel, cursor) => {
         if (current()) this.#deliver(event, channel, cursor);
       },
       reset: (reset) => {
-        if (current()) this.#reset(reset);
+        if (!current()) return;
+        const state = this.#states.get(reset.channel);
+        if (state === undefined) this.#reset(reset);
+        else state.gap(`position ${reset.requested} cannot be served (${reset.code})`);
       },
       failed: (channel, error) => {
-        if (current()) this.#subscriptions.get(channel)?.fail(error);
+        if (!current()) return;
+        this.#subscriptions.get(channel)?.fail(error);
+        this.#states.get(channel)?.fail(error);
+      },
+      stateSnapshot: (snapshot) => {
+        if (current()) this.#states.get(snapshot.channel)?.snapshot(snapshot);
+      },
+      statePatch: (patch) => {
+        if (current()) this.#states.get(patch.channel)?.patch(patch);
+      },
+      stateRefused: (refused) => {
+        if (current()) this.#states.get(refused.channel)?.refused(refused);
       },
       closed: (close) => {
         if (current()) this.#closedConnection(close, transport, edge);
@@ -221,8 +315,8 @@ export class FanoutClient {
     };
   }
 
-  /** Subscribes on the current connection, each from its position. */
-  #subscribeOn(subscriptions: readonly Subscription[]): void {
+  /** Subscribes on the current connection, each from its position (states from their document's). */
+  #subscribeOn(subscriptions: readonly Subscription[], states: readonly StateChannel[] = []): void {
     const connection = this.#connection;
     if (connection === undefined) return;
     const requests: TransportSubscription[] = [];
@@ -235,6 +329,15 @@ export class FanoutClient {
         channel: subscription.channel,
         ...(since === undefined ? {} : { since }),
         ...(subscription.types === undefined ? {} : { types: subscription.types }),
+      });
+    }
+    for (const state of states) {
+      if (!state.live) continue;
+      const since = state.resumeAfter;
+      requests.push({
+        channel: state.channel,
+        ...(since === undefined ? {} : { since }),
+        state: { delta: state.delta },
       });
     }
     connection.subscribe(requests);
@@ -272,7 +375,7 @@ export class FanoutClient {
    */
   #hinted(generation: number, hint: string, edge: string): void {
     const router = this.#options.router;
-    const channels = [...this.#subscriptions.keys()];
+    const channels = this.#channels();
     const asked = `${generation}\n${channels.join(',')}`;
     if (router.hinted === undefined || this.#hintAsked === asked) return;
     this.#hintAsked = asked;
@@ -384,6 +487,7 @@ export class FanoutClient {
     this.#stopTimers();
     this.#options.router.close?.();
     for (const subscription of [...this.#subscriptions.values()]) subscription.fail(error);
+    for (const state of [...this.#states.values()]) state.fail(error);
     this.#setStatus({ state: 'closed', transport: transport.name, attempt: 0, error });
     this.#statusListeners.clear();
   }

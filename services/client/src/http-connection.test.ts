@@ -21,6 +21,9 @@ class Recorder implements TransportListener {
   }
   subscribed(): void {}
   event(): void {}
+  stateSnapshot(): void {}
+  statePatch(): void {}
+  stateRefused(): void {}
   reset(reset: ResetInfo): void {
     this.resets.push(reset);
     this.#settled();

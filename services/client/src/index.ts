@@ -15,6 +15,26 @@ export type { PlacementRouterOptions, RouterView } from './placement-router.js';
 export type { RouteAnswer, RouteMember } from './route-answer.js';
 export type { FanoutEvent } from './fanout-event.js';
 export { jsonWireFormat } from './json-wire-format.js';
+export { StateChannel } from './state-channel.js';
+export type {
+  StateChannelState,
+  StateOptions,
+  StatePatchBody,
+  StateUpdate,
+} from './state-channel.js';
+export type { StateWireFormat } from './wire-format.js';
+export type {
+  StatePatchMessage,
+  StateRefusedMessage,
+  StateSnapshotMessage,
+  StateSubscriptionRequest,
+} from './state-frames.js';
+export type {
+  JsonPatchOperation,
+  JsonValue,
+  StateDeltaKind,
+  StateDocument,
+} from '@fanout/shared/portable-state';
 export { StreamCursor } from './stream-cursor.js';
 export { Subscription } from './subscription.js';
 export type { ResetHandler, SubscribeOptions, SubscriptionState } from './subscription.js';

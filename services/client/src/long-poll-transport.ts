@@ -6,12 +6,16 @@
  * the channel stands and delivery starts after it (live from now, as on the
  * other transports). Patterns cannot be long-polled: such a subscription
  * fails with `invalid_argument`. Event types are filtered here, since the
- * route has no `types` parameter.
+ * route has no `types` parameter. A state subscription long-polls
+ * `GET /v1/state/{channel}`: a snapshot, then `since=<position>&wait=` for
+ * the patches after it (or a snapshot marked `reset`). Refused changes are
+ * not reported on this route.
  */
-import { FanoutError, isChannelPattern } from '@fanout/shared/portable-core';
+import { FanoutError, isChannelPattern, isJsonObject } from '@fanout/shared/portable-core';
 import { eventFromJson } from './fanout-event.js';
 import { errorFromResponse } from './http-error.js';
 import { edgeUrl, HttpConnection, type HttpTransportOptions } from './http-connection.js';
+import { patchesFromJson, snapshotFromJson } from './state-frames.js';
 import type { Transport, TransportContext, TransportSubscription } from './transport.js';
 
 export interface LongPollTransportOptions extends HttpTransportOptions {
@@ -90,10 +94,84 @@ class LongPollConnection extends HttpConnection {
     }
   }
 
+  /** One `GET /v1/state/{channel}`: its JSON body, or the error it answered with. */
+  async #stateRequest(
+    channel: string,
+    query: Record<string, string>,
+    signal: AbortSignal,
+    waitSeconds: number,
+  ): Promise<Record<string, unknown> | FanoutError> {
+    const timeout = new AbortController();
+    const onAbort = (): void => {
+      timeout.abort();
+    };
+    signal.addEventListener('abort', onAbort);
+    const timer = setTimeout(
+      () => {
+        timeout.abort();
+      },
+      this.#options.connectTimeoutMs + waitSeconds * 1000,
+    );
+    try {
+      const response = await this.#options.fetch(
+        edgeUrl(this.context.edge, `/v1/state/${encodeURIComponent(channel)}`, query),
+        { headers: this.headers('application/json'), signal: timeout.signal },
+      );
+      if (!response.ok) return await errorFromResponse(response);
+      const body: unknown = await response.json();
+      if (!isJsonObject(body)) {
+        return new FanoutError('unavailable', 'the state answer is not a JSON object', {
+          details: { catalogBody: false },
+        });
+      }
+      return body;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The loop of a state subscription: a snapshot (unless resuming), then the patches after each position. */
+  async #runState(subscription: TransportSubscription, signal: AbortSignal): Promise<void> {
+    const { listener } = this.context;
+    const { channel } = subscription;
+    let position = subscription.since;
+    let first = true;
+    while (!signal.aborted) {
+      const waitSeconds = position === undefined ? 0 : this.#options.waitSeconds;
+      const query: Record<string, string> =
+        position === undefined ? {} : { since: position, wait: String(waitSeconds) };
+      const body = await this.#stateRequest(channel, query, signal, waitSeconds);
+      if (isAborted(signal)) return;
+      if (body instanceof FanoutError) {
+        this.failed(channel, body);
+        return;
+      }
+      this.opened();
+      if (first) {
+        first = false;
+        listener.subscribed(channel, position);
+      }
+      if ('patches' in body) {
+        const answer = patchesFromJson(body, channel);
+        for (const patch of answer.patches) listener.statePatch({ ...patch, channel });
+        position = answer.position;
+      } else {
+        const snapshot = { ...snapshotFromJson(body, channel), channel };
+        listener.stateSnapshot(snapshot);
+        position = snapshot.position;
+      }
+    }
+  }
+
   protected override async run(
     subscription: TransportSubscription,
     abort: AbortController,
   ): Promise<void> {
+    if (subscription.state !== undefined) {
+      await this.#runState(subscription, abort.signal);
+      return;
+    }
     const { listener } = this.context;
     const { signal } = abort;
     const { channel } = subscription;

@@ -6,13 +6,17 @@
  * `Last-Event-ID`: the cursor of the last event or `subscribed` message,
  * which covers every partition of a pattern. The edge's `reset` and
  * `disconnect` events end a stream; anything else that ends one ends the
- * connection, resumably.
+ * connection, resumably. A state subscription reads
+ * `GET /v1/state/{channel}?watch=true` instead: a `snapshot`, then `patch`
+ * and `state_change_refused` events, resumed with `Last-Event-ID` (the
+ * edge answers the patches after it, or a snapshot marked `reset`).
  */
 import { FanoutError, isErrorCode } from '@fanout/shared/portable-core';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { eventFromJson } from './fanout-event.js';
 import { errorFromResponse } from './http-error.js';
 import { edgeUrl, HttpConnection, type HttpTransportOptions } from './http-connection.js';
+import { patchFromJson, refusedFromJson, snapshotFromJson } from './state-frames.js';
 import type { Transport, TransportContext, TransportSubscription } from './transport.js';
 
 function parseJson(text: string): unknown {
@@ -52,19 +56,23 @@ class SseConnection extends HttpConnection {
     subscription: TransportSubscription,
     abort: AbortController,
   ): Promise<void> {
-    const query: Record<string, string> = { channels: subscription.channel };
+    const state = subscription.state !== undefined;
+    const query: Record<string, string> = state
+      ? { watch: 'true' }
+      : { channels: subscription.channel };
     if (subscription.types !== undefined && subscription.types.length > 0) {
       query['types'] = subscription.types.join(',');
     }
     const headers = this.headers('text/event-stream');
     if (subscription.since !== undefined) headers['last-event-id'] = subscription.since;
+    const path = state ? `/v1/state/${encodeURIComponent(subscription.channel)}` : '/v1/stream';
     const timer = setTimeout(() => {
       abort.abort();
       this.finish('resume', new FanoutError('unavailable', 'the SSE stream did not start in time'));
     }, this.#options.connectTimeoutMs);
     let response: Response;
     try {
-      response = await this.#options.fetch(edgeUrl(this.context.edge, '/v1/stream', query), {
+      response = await this.#options.fetch(edgeUrl(this.context.edge, path, query), {
         headers,
         signal: abort.signal,
       });
@@ -82,11 +90,15 @@ class SseConnection extends HttpConnection {
       return;
     }
     this.opened();
+    // A state stream has no `subscribed` event: it stands once answered.
+    if (state) this.context.listener.subscribed(subscription.channel, subscription.since);
     const stream = { ended: false };
     const parser = createParser({
       onEvent: (message: EventSourceMessage) => {
-        if (stream.ended) return;
-        stream.ended = this.#message(subscription.channel, message);
+        if (stream.ended || abort.signal.aborted) return;
+        stream.ended = state
+          ? this.#stateMessage(subscription.channel, message)
+          : this.#message(subscription.channel, message);
       },
     });
     const decoder = new TextDecoder();
@@ -103,6 +115,26 @@ class SseConnection extends HttpConnection {
     }
     if (!stream.ended && !abort.signal.aborted) {
       this.finish('resume', new FanoutError('unavailable', 'the SSE stream ended'));
+    }
+  }
+
+  /** Handles one SSE message of a state stream; true when it ends the stream. */
+  #stateMessage(channel: string, message: EventSourceMessage): boolean {
+    const { listener } = this.context;
+    switch (message.event) {
+      case 'snapshot':
+        listener.stateSnapshot({ ...snapshotFromJson(parseJson(message.data), channel), channel });
+        return false;
+      case 'patch':
+        listener.statePatch({ ...patchFromJson(parseJson(message.data), channel), channel });
+        return false;
+      case 'state_change_refused':
+        listener.stateRefused({ ...refusedFromJson(parseJson(message.data), channel), channel });
+        return false;
+      case 'disconnect':
+        return this.#message(channel, message);
+      default:
+        return false;
     }
   }
 

@@ -5,7 +5,13 @@
  * where, when to reconnect, and from which positions.
  */
 import type { CloseAction, FanoutError } from '@fanout/shared/portable-core';
+import type { StateDeltaKind } from '@fanout/shared/portable-state';
 import type { FanoutEvent } from './fanout-event.js';
+import type {
+  StatePatchMessage,
+  StateRefusedMessage,
+  StateSnapshotMessage,
+} from './state-frames.js';
 
 export type TransportName = 'websocket' | 'sse' | 'long-poll';
 
@@ -15,6 +21,12 @@ export interface TransportSubscription {
   /** A position (channels) or stream cursor (patterns over SSE) to resume after. */
   readonly since?: string;
   readonly types?: readonly string[];
+  /**
+   * A state subscription: the channel's document (a snapshot), then one
+   * patch per change in this form (over SSE and long-poll only
+   * `json-patch` exists). `since` is then the position of the document held.
+   */
+  readonly state?: { readonly delta: StateDeltaKind };
 }
 
 /** A position the edge could not serve: the application refetches state. */
@@ -52,6 +64,12 @@ export interface TransportListener {
   reset(reset: ResetInfo): void;
   /** The edge refused one subscription; the connection goes on. */
   failed(channel: string, error: FanoutError): void;
+  /** A state subscription's document: its first snapshot, or a fresh start. */
+  stateSnapshot(snapshot: StateSnapshotMessage): void;
+  /** One change of a state subscription's document. */
+  statePatch(patch: StatePatchMessage): void;
+  /** A change of a state channel the edge's fold refused. */
+  stateRefused(refused: StateRefusedMessage): void;
   /** Called once; the connection is over. */
   closed(close: TransportClose): void;
 }

@@ -4,6 +4,8 @@
  * resumes channels (a position) and patterns (a stream cursor) with
  * `since`, refreshes tokens in-band, pings at the edge's interval and gives
  * up on a socket that stays silent for two of them.
+ * State subscriptions (`client.state()`) made together go out in one
+ * Subscribe, answered by one Subscribed frame carrying every snapshot.
  * Takes any WebSocket class with the standard browser API (`globalThis.WebSocket`,
  * or `ws` in Node.js 20).
  */
@@ -22,6 +24,7 @@ import type {
   TransportContext,
   TransportSubscription,
 } from './transport.js';
+import type { StateFrame } from './state-frames.js';
 import type { ClientMessage, ServerMessage, WireFormat } from './wire-format.js';
 
 /** The part of the standard WebSocket API the client uses. */
@@ -83,7 +86,7 @@ class WebSocketConnection implements TransportConnection {
   #finished = false;
   #pending: TransportSubscription[] = [];
   /** Subscribe requests not answered yet, by request id. */
-  readonly #requests = new Map<number, TransportSubscription>();
+  readonly #requests = new Map<number, readonly TransportSubscription[]>();
   #disconnect: Extract<ServerMessage, { kind: 'disconnect' }> | undefined;
   #lastHeard = Date.now();
   #pinger: ReturnType<typeof setInterval> | undefined;
@@ -130,7 +133,12 @@ class WebSocketConnection implements TransportConnection {
 
   #send(message: ClientMessage): void {
     if (this.#finished || this.#socket.readyState !== open) return;
-    this.#socket.send(this.#options.wireFormat.encode(message));
+    this.#sendFrame(this.#options.wireFormat.encode(message));
+  }
+
+  #sendFrame(frame: string | Uint8Array): void {
+    if (this.#finished || this.#socket.readyState !== open) return;
+    this.#socket.send(frame);
   }
 
   subscribe(subscriptions: readonly TransportSubscription[]): void {
@@ -138,11 +146,14 @@ class WebSocketConnection implements TransportConnection {
       this.#pending.push(...subscriptions);
       return;
     }
+    const states = subscriptions.filter((subscription) => subscription.state !== undefined);
+    if (states.length > 0) this.#subscribeStates(states);
     // One frame per subscription: the edge refuses a frame as a whole, and
     // one refused channel must not take the others with it.
     for (const subscription of subscriptions) {
+      if (subscription.state !== undefined) continue;
       const requestId = this.#nextId();
-      this.#requests.set(requestId, subscription);
+      this.#requests.set(requestId, [subscription]);
       this.#send({
         kind: 'subscribe',
         requestId,
@@ -155,6 +166,37 @@ class WebSocketConnection implements TransportConnection {
         ],
       });
     }
+  }
+
+  /**
+   * State subscriptions in one frame: one round trip for all their
+   * snapshots. Refused as a whole, they are asked again one by one.
+   */
+  #subscribeStates(subscriptions: readonly TransportSubscription[]): void {
+    const codec = this.#options.wireFormat.state;
+    if (codec === undefined) {
+      queueMicrotask(() => {
+        for (const subscription of subscriptions) {
+          this.#context.listener.failed(
+            subscription.channel,
+            new FanoutError('invalid_argument', 'this wire format has no state frames'),
+          );
+        }
+      });
+      return;
+    }
+    const requestId = this.#nextId();
+    this.#requests.set(requestId, subscriptions);
+    this.#sendFrame(
+      codec.encodeSubscribe(
+        requestId,
+        subscriptions.map((subscription) => ({
+          channel: subscription.channel,
+          delta: subscription.state?.delta ?? 'json-patch',
+          ...(subscription.since === undefined ? {} : { since: subscription.since }),
+        })),
+      ),
+    );
   }
 
   unsubscribe(channels: readonly string[]): void {
@@ -217,6 +259,8 @@ class WebSocketConnection implements TransportConnection {
 
   #receive(data: unknown): void {
     let message: ServerMessage;
+    const listener = this.#context.listener;
+    let snapshots: readonly StateFrame[] = [];
     try {
       const frame =
         typeof data === 'string'
@@ -226,6 +270,14 @@ class WebSocketConnection implements TransportConnection {
             : ArrayBuffer.isView(data)
               ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
               : String(data);
+      const state = this.#options.wireFormat.state?.decode(frame);
+      if (state !== undefined && state.kind !== 'snapshots') {
+        this.#stateFrame(state);
+        return;
+      }
+      if (state !== undefined) {
+        snapshots = state.snapshots.map((snapshot) => ({ kind: 'snapshot', snapshot }));
+      }
       message = this.#options.wireFormat.decode(frame);
     } catch (error) {
       // A frame we cannot read may have been an event: going on would skip it.
@@ -236,7 +288,6 @@ class WebSocketConnection implements TransportConnection {
       });
       return;
     }
-    const listener = this.#context.listener;
     switch (message.kind) {
       case 'event':
         listener.event(message.event);
@@ -262,6 +313,8 @@ class WebSocketConnection implements TransportConnection {
       }
       case 'subscribed':
         this.#requests.delete(message.requestId);
+        // Each state subscription's snapshot, then the subscriptions: their patches follow.
+        for (const snapshot of snapshots) this.#stateFrame(snapshot);
         for (const state of message.subscriptions)
           // A pattern's place is its stream cursor.
           listener.subscribed(state.channel, state.position ?? state.cursor, state.hint);
@@ -285,10 +338,14 @@ class WebSocketConnection implements TransportConnection {
         if (request && error.code === 'rate_limited') {
           // The subscribe budget refills: ask again shortly.
           setTimeout(() => {
-            this.subscribe([request]);
+            this.subscribe(request);
           }, 1000);
+        } else if (request !== undefined && request.length > 1) {
+          // Several state subscriptions refused together: one at a time, so
+          // only the one at fault fails.
+          for (const subscription of request) this.#subscribeStates([subscription]);
         } else if (request || message.channel !== undefined) {
-          listener.failed(message.channel ?? request?.channel ?? '', error);
+          listener.failed(message.channel ?? request?.[0]?.channel ?? '', error);
         } else if (error.code === 'unauthenticated' || error.code === 'permission_denied') {
           this.#finish({ action: 'stop', error, neverOpened: !this.#ready });
         }
@@ -301,6 +358,21 @@ class WebSocketConnection implements TransportConnection {
       case 'pong':
       case 'unsubscribed':
       case 'tokenRefreshed':
+        return;
+    }
+  }
+
+  #stateFrame(frame: StateFrame): void {
+    const listener = this.#context.listener;
+    switch (frame.kind) {
+      case 'snapshot':
+        listener.stateSnapshot(frame.snapshot);
+        return;
+      case 'patch':
+        listener.statePatch(frame.patch);
+        return;
+      case 'refused':
+        listener.stateRefused(frame.refused);
         return;
     }
   }

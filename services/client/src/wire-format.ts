@@ -10,6 +10,7 @@ import type {
   SubscriptionRequest,
   SubscriptionState,
 } from '@fanout/shared/portable-core';
+import type { StateFrame, StateSnapshotMessage, StateSubscriptionRequest } from './state-frames.js';
 
 export type { ClientMessage, ServerMessage, SubscriptionRequest, SubscriptionState };
 
@@ -28,4 +29,27 @@ export interface WireFormat {
   encode(message: ClientMessage): string | Uint8Array;
   /** Throws FanoutError('frame_invalid') on a frame that does not decode. */
   decode(data: string | Uint8Array): ServerMessage;
+  /** The frames of state subscriptions; a format without them cannot carry `client.state()`. */
+  readonly state?: StateWireFormat;
+}
+
+/** How a subprotocol writes state subscriptions and reads the edge's state frames. */
+export interface StateWireFormat {
+  /** A `subscribe` frame of state subscriptions (`snapshot: true`, with `delta`). */
+  encodeSubscribe(
+    requestId: number,
+    subscriptions: readonly StateSubscriptionRequest[],
+  ): string | Uint8Array;
+  /**
+   * The state part of a frame from the edge: a state frame; the snapshots of a
+   * `subscribed` frame (the frame is then read by `decode` too); or
+   * `undefined` for every other frame, told apart without decoding it.
+   * Throws FanoutError('frame_invalid') on a state frame that does not decode.
+   */
+  decode(
+    data: string | Uint8Array,
+  ):
+    | StateFrame
+    | { readonly kind: 'snapshots'; readonly snapshots: StateSnapshotMessage[] }
+    | undefined;
 }
