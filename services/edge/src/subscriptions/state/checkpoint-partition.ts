@@ -57,6 +57,8 @@ interface Channel {
 const fetchMaxBytes = 4 * 1024 * 1024;
 const fetchWaitMs = 500;
 const retryMs = 1000;
+/** A write not acknowledged by then restarts the checkpointer from the checkpoints. */
+const writeTimeoutMs = 10_000;
 
 export class PartitionCheckpointer {
   readonly partition: number;
@@ -306,7 +308,19 @@ export class PartitionCheckpointer {
       });
     }
     if (records.length === 0) return;
-    await this.#options.checkpoints.write(records);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#options.checkpoints.write(records),
+        new Promise((_resolve, reject) => {
+          timer = setTimeout(() => {
+            reject(new Error(`checkpoint write not acknowledged within ${writeTimeoutMs} ms`));
+          }, writeTimeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
     for (const entry of written) entry.pending = 0;
     if (mark) this.#lastMark = through;
     this.#options.metrics.stateCheckpointsWritten.inc(records.length);
