@@ -257,10 +257,13 @@ describe('state checkpoints', () => {
 function merge(target: StateDocument, patch: JsonValue): StateDocument {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
   const base =
-    target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...target } : {};
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete base[key];
-    else base[key] = merge(base[key], value) as JsonValue;
+    target !== null && typeof target === 'object' && !Array.isArray(target) ? target : {};
+  const merged: Record<string, JsonValue> = {};
+  for (const [key, value] of Object.entries(base)) {
+    if (!(key in patch)) merged[key] = value;
   }
-  return base;
+  for (const [key, value] of Object.entries(patch)) {
+    if (value !== null) merged[key] = merge(base[key], value) as JsonValue;
+  }
+  return merged;
 }
