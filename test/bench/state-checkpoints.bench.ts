@@ -66,7 +66,6 @@ const checkpointEnv = {
   FANOUT_EDGE_STATE_CHECKPOINTS_ENABLED: 'true',
   FANOUT_EDGE_STATE_CHECKPOINTS_EVERY_CHANGES: '1000',
   FANOUT_EDGE_STATE_CHECKPOINTS_EVERY_SECONDS: '1',
-  FANOUT_LOG_LEVEL: 'warn',
 };
 
 // The checkpointer folds the whole partition.
@@ -74,7 +73,7 @@ const writerStart = performance.now();
 const writer = await startEdgeProcess({
   brokers: kafka.brokers,
   topic,
-  env: { ...checkpointEnv, FANOUT_LOG_LEVEL: 'info' },
+  env: checkpointEnv,
 });
 const cpuBefore = await metric(writer, 'process_cpu_seconds_total');
 while ((await metric(writer, 'fanout_edge_state_checkpointer_folds_total')) < changes) {
@@ -111,9 +110,6 @@ await firstSnapshot(
   },
   'fresh edge with checkpoints',
 );
-await firstSnapshot(
-  { FANOUT_LOG_LEVEL: 'warn', FANOUT_EDGE_KAFKA_WAIT_MS: '120000' },
-  'fresh edge without checkpoints',
-);
+await firstSnapshot({ FANOUT_EDGE_KAFKA_WAIT_MS: '120000' }, 'fresh edge without checkpoints');
 await kafka.close();
 await stopOwnKafka();

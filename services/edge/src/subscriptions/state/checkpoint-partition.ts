@@ -217,7 +217,7 @@ export class PartitionCheckpointer {
       if (read.status !== 'ok') {
         throw new Error(`events partition ${partition} read: ${read.kafkaError ?? read.status}`);
       }
-      const due: string[] = [];
+      const due = new Set<string>();
       for (const record of read.records) {
         if (record.offset < this.#head) continue;
         this.#head = record.offset + 1;
@@ -230,9 +230,9 @@ export class PartitionCheckpointer {
         if (event.state === undefined || event.state === null) continue;
         const entry = this.#fold(event);
         if (entry !== undefined && entry.pending >= this.#options.everyChanges)
-          due.push(event.channel);
+          due.add(event.channel);
       }
-      if (due.length > 0) await this.#write(due, false);
+      if (due.size > 0) await this.#write([...due], false);
       if (Date.now() >= this.#nextMarkAt) {
         const pending = [...this.#channels]
           .filter(([, entry]) => entry.pending > 0)
