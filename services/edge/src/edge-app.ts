@@ -14,6 +14,9 @@ import { startEdgeServer, type EdgeServer } from './edge-server.js';
 import { KafkaEventLog } from './log/kafka-event-log.js';
 import { membershipFromConfig } from './cluster/membership/membership-from-config.js';
 import { PartitionReader } from './log/partition-reader.js';
+import { KafkaCheckpointLog } from './log/checkpoint-log.js';
+import { CheckpointSource } from './subscriptions/state/checkpoint-source.js';
+import { CheckpointWriter } from './subscriptions/state/checkpoint-writer.js';
 import type { Uws } from './transport/uws-native.js';
 
 /** How often an unready edge that reads no partition asks Kafka for its topic again. */
@@ -187,6 +190,37 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   });
   await routing.start();
   if (reader.layout) routing.placement(reader.layout.partitions);
+  const checkpointConfig = edge.state.checkpoints;
+  const stateLimits = {
+    maxDocumentBytes: config.state.maxDocumentBytes,
+    maxDepth: config.state.maxDepth,
+  };
+  const stateLogger = logger.child({ component: 'state' });
+  const checkpointLog = checkpointConfig.enabled ? new KafkaCheckpointLog(config.kafka) : undefined;
+  const checkpoints =
+    checkpointLog === undefined
+      ? undefined
+      : new CheckpointSource({
+          log: checkpointLog.read,
+          limits: stateLimits,
+          metrics,
+          logger: stateLogger,
+        });
+  const checkpointWriter =
+    checkpointLog === undefined || !checkpointConfig.write
+      ? undefined
+      : new CheckpointWriter({
+          events: log,
+          checkpoints: checkpointLog,
+          routing,
+          replicationFactor: config.kafka.replicationFactor,
+          limits: stateLimits,
+          everyChanges: checkpointConfig.everyChanges,
+          everyMs: checkpointConfig.everySeconds * 1000,
+          metrics,
+          logger: stateLogger,
+        });
+  checkpointWriter?.start();
   const server = await startEdgeServer({
     uws: options.uws,
     config: edge,
@@ -200,6 +234,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     publishing: () => publishing,
     routing,
     notReady,
+    ...(checkpoints === undefined ? {} : { checkpoints }),
   });
   if (cluster.advertisedUrl === '' && edge.port === 0) {
     // Listening on port 0 (tests): the advertised URL names the real port.
@@ -235,6 +270,8 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       await running.drain(Math.min(drainMs, edge.shutdownTimeoutMs));
       running.close();
       await routing.close();
+      await checkpointWriter?.close();
+      await checkpointLog?.close();
       await reader.close();
       await log.close();
     },

@@ -37,6 +37,12 @@ export interface EdgeMetrics {
   readonly stateRefusals: Counter<'reason'>;
   readonly stateSnapshotBytes: Counter<'transport'>;
   readonly statePatchBytes: Counter<'transport'>;
+  readonly stateCheckpointsRead: Counter;
+  readonly stateCheckpointsIgnored: Counter<'reason'>;
+  readonly stateCheckpointsWritten: Counter;
+  readonly stateStartRecords: Histogram<'from'>;
+  readonly stateCheckpointerChannels: Gauge;
+  readonly stateCheckpointerFolds: Counter;
 }
 
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
@@ -224,6 +230,39 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
       name: 'fanout_edge_state_patch_bytes_total',
       help: 'Bytes of state patches sent, by transport (get, sse, ws).',
       labelNames: ['transport'],
+      registers,
+    }),
+    stateCheckpointsRead: new Counter({
+      name: 'fanout_edge_state_checkpoints_read_total',
+      help: 'State trackers started from a checkpoint (edge.state.checkpoints).',
+      registers,
+    }),
+    stateCheckpointsIgnored: new Counter({
+      name: 'fanout_edge_state_checkpoints_ignored_total',
+      help: 'Checkpoints not used (the tracker folds from the log instead), by reason (corrupt, unknown_version, epoch, ahead, too_large, invalid, behind_log_start, unreadable).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    stateCheckpointsWritten: new Counter({
+      name: 'fanout_edge_state_checkpoints_written_total',
+      help: 'Checkpoint records written by the checkpointers of the partitions this edge owns (channel checkpoints and partition marks).',
+      registers,
+    }),
+    stateStartRecords: new Histogram({
+      name: 'fanout_edge_state_start_records',
+      help: 'Partition records a state tracker read before its first answer, by where it started (checkpoint, log, given).',
+      labelNames: ['from'],
+      buckets: [0, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000],
+      registers,
+    }),
+    stateCheckpointerChannels: new Gauge({
+      name: 'fanout_edge_state_checkpointer_channels',
+      help: 'State channels whose document the checkpointers of this edge hold.',
+      registers,
+    }),
+    stateCheckpointerFolds: new Counter({
+      name: 'fanout_edge_state_checkpointer_folds_total',
+      help: 'State changes folded by the checkpointers of this edge.',
       registers,
     }),
   };

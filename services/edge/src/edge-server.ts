@@ -24,6 +24,7 @@ import { createHandlerGuard, guard, guardApp } from './transport/uws-guard.js';
 import { registerWsEndpoint } from './transport/ws-endpoint.js';
 import { SubscriptionCore } from './subscriptions/subscription-core.js';
 import { StateTrackers } from './subscriptions/state/state-trackers.js';
+import type { CheckpointSource } from './subscriptions/state/checkpoint-source.js';
 
 export interface EdgeServerOptions {
   readonly uws: Uws;
@@ -41,6 +42,8 @@ export interface EdgeServerOptions {
   readonly routing: ClusterRouting;
   /** Why the edge cannot serve now (undefined: ready), answered at `GET /readyz`. */
   readonly notReady: () => FanoutError | undefined;
+  /** Checkpoints state trackers start from (edge.state.checkpoints.enabled). */
+  readonly checkpoints?: CheckpointSource;
 }
 
 export interface EdgeServer {
@@ -129,6 +132,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     kafkaWaitMs: config.kafkaWaitMs,
     metrics: options.metrics,
     logger: options.logger.child({ component: 'state' }),
+    ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
   });
   const ws = registerWsEndpoint({ ...common, edgeId: options.edgeId, trackers });
   registerHttpRoutes({

@@ -70,3 +70,10 @@ export type {
   MemoryRawRecord,
   MemoryRecord,
 } from './log/memory-event-log.js';
+export {
+  decodeCheckpoint,
+  encodeCheckpoint,
+  partitionMarkKey,
+} from './subscriptions/state/checkpoint-record.js';
+export type { CheckpointRecord } from './subscriptions/state/checkpoint-record.js';
+export { checkpointTopicOf } from './log/checkpoint-log.js';

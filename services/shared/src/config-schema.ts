@@ -625,6 +625,37 @@ export const configSchema = z.object({
             .describe(
               'Recent changes a state tracker keeps as JSON Patches: a reader resuming (SSE Last-Event-ID, a GET with since or If-None-Match) within them gets the patches, an older one a fresh snapshot.',
             ),
+          checkpoints: z
+            .object({
+              enabled: z
+                .boolean()
+                .default(false)
+                .describe(
+                  'Start state trackers from checkpoints in the compacted topic `<kafka.topic>.state` instead of folding the channel from the start of its partition (docs/decisions/045-state-checkpoints.md). Off: the edge neither reads nor writes that topic and needs no produce rights.',
+                ),
+              write: z
+                .boolean()
+                .default(true)
+                .describe(
+                  'With checkpoints enabled, run the checkpointer of each partition this edge is the primary owner of (every partition without cluster membership): it folds every state change of the partition and writes checkpoints, creating the topic when absent. Needs produce (and create) rights on `<kafka.topic>.state`; off: the edge only reads checkpoints.',
+                ),
+              everyChanges: positiveInt
+                .max(10000000)
+                .default(1000)
+                .describe(
+                  "A channel's checkpoint is written after this many changes of it (and within everySeconds of its last unwritten change): a fresh edge folds at most about this many of its changes after the checkpoint.",
+                ),
+              everySeconds: positiveInt
+                .max(3600)
+                .default(10)
+                .describe(
+                  'Checkpoints of channels with unwritten changes, and the partition mark a new owner resumes from, are written this often.',
+                ),
+            })
+            .prefault({})
+            .describe(
+              'Checkpoints of state documents, so that a fresh edge serves a snapshot without reading the whole history of a channel.',
+            ),
         })
         .prefault({})
         .describe(

@@ -17,6 +17,8 @@ export interface LogRecord {
   /** Record timestamp, epoch milliseconds. */
   readonly timestamp: number;
   readonly value: Buffer;
+  /** The record's key (the events topic's is the channel; a checkpoint's, see checkpoint-record.ts). */
+  readonly key?: Buffer;
   readonly headers: readonly (readonly [Buffer | null, Buffer | null])[];
 }
 

@@ -58,6 +58,7 @@ interface RawFetchResponse {
         readonly records: readonly {
           readonly offsetDelta: number;
           readonly timestampDelta: bigint;
+          readonly key: Buffer | null;
           readonly value: Buffer | null;
           readonly headers: [Buffer | null, Buffer | null][];
         }[];
@@ -105,6 +106,7 @@ function toPartitionReads(
             timestamp: firstTimestamp + Number(record.timestampDelta),
             value: record.value,
             headers: record.headers,
+            ...(record.key === null ? {} : { key: record.key }),
           });
         }
       }

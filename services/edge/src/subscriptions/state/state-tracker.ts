@@ -16,9 +16,15 @@
  * History that retention deleted is never guessed: when the log starts
  * after offset 0 and no put or delete of the channel has been folded since,
  * the document is unknown and the tracker answers `state_unavailable`
- * until a put or delete re-bases it. (A checkpoint source would give the
- * tracker a document and the offset it stands at instead of -1: see
- * `StateStart`.)
+ * until a put or delete re-bases it.
+ *
+ * With checkpoints (`options.checkpoints`, docs/decisions/045-state-checkpoints.md)
+ * the tracker starts from its channel's newest usable checkpoint instead:
+ * the document at the checkpoint's offset, folding only the records after
+ * what the checkpoint covers, so a fresh edge does not read the channel's
+ * whole history. The snapshot position is then the checkpoint's offset until
+ * a later change is folded, and every later change reaches readers exactly
+ * once through the same hub seam.
  */
 import {
   applyStateChange,
@@ -40,6 +46,7 @@ import { kafkaUnavailable } from '../../log/kafka-wait.js';
 import type { ChannelHub } from '../channel-hub.js';
 import type { LiveDelivery, Subscriber } from '../subscriber.js';
 import { Subscription, type ResetInfo } from '../subscription.js';
+import type { CheckpointSource } from './checkpoint-source.js';
 import { PatchRing } from './patch-ring.js';
 import { statePatchOps } from './state-patch.js';
 import { RefusedChange, StateStep } from './state-step.js';
@@ -74,7 +81,13 @@ export interface StateSnapshot {
  * checkpoint it is the start of the log (offset -1, no document).
  */
 export interface StateStart {
+  /** Offset of the last change in `document` (-1: none). */
   readonly offset: number;
+  /**
+   * Fold the records after this offset (>= `offset`; default `offset`): a
+   * checkpoint says the channel had no change between the two.
+   */
+  readonly readFrom?: number;
   readonly document: StateDocument;
   readonly json: string | undefined;
 }
@@ -88,7 +101,12 @@ export interface StateTrackerOptions {
   readonly kafkaWaitMs: number;
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
+  /** Where trackers without a given start look for a checkpoint. */
+  readonly checkpoints?: CheckpointSource;
 }
+
+/** Where a tracker's fold started. */
+export type StateStartKind = 'log' | 'checkpoint' | 'given';
 
 /** What a reader joining a tracker is given first. */
 export type StateOpening =
@@ -121,6 +139,11 @@ export class StateTracker implements Subscriber {
   readonly #changeWaiters = new Set<() => void>();
   #failure: FanoutError | undefined;
   readonly #started: Promise<void>;
+  /** Where the fold started (a checkpoint, the log, a start given by the caller). */
+  startedFrom: StateStartKind = 'log';
+  /** The offset after which the fold started reading the partition. */
+  readFrom = -1;
+  #startMeasured = false;
   /** Called once when it stops on its own (a failure, not an eviction). */
   onStopped: ((tracker: StateTracker) => void) | undefined;
 
@@ -128,12 +151,8 @@ export class StateTracker implements Subscriber {
     this.channel = channel;
     this.#options = options;
     this.#ring = new PatchRing(options.patchRing, start?.offset ?? -1);
-    if (start) {
-      this.#offset = start.offset;
-      this.#document = start.document;
-      this.#json = start.json;
-    }
-    this.#started = this.#start(start?.offset ?? -1);
+    if (start) this.#apply(start, 'given');
+    this.#started = this.#start(start);
     // Requests see the failure through `caughtUp`; the registry drops the tracker.
     this.#started.catch((error: unknown) => {
       this.#fail(toFanoutError(error));
@@ -163,13 +182,33 @@ export class StateTracker implements Subscriber {
     return this.#offset;
   }
 
-  async #start(from: number): Promise<void> {
-    const { hub, kafkaWaitMs } = this.#options;
+  #apply(start: StateStart, kind: StateStartKind): void {
+    this.#offset = start.offset;
+    this.#document = start.document;
+    this.#json = start.json;
+    this.#ring.rebase(start.offset);
+    this.readFrom = Math.max(start.offset, start.readFrom ?? start.offset);
+    this.startedFrom = kind;
+  }
+
+  async #start(given: StateStart | undefined): Promise<void> {
+    const { hub, kafkaWaitMs, checkpoints } = this.#options;
     const deadline = Date.now() + kafkaWaitMs;
     const layout = await hub.layout(kafkaWaitMs);
     this.epoch = layout.epoch;
     this.partition = partitionForChannel(this.channel, layout.partitions);
-    let since = from;
+    if (given === undefined && checkpoints !== undefined) {
+      const offsets = await hub.latestOffsets(this.partition, Math.max(1, deadline - Date.now()));
+      const start = await checkpoints.startFor({
+        channel: this.channel,
+        epoch: this.epoch,
+        partition: this.partition,
+        offsets,
+      });
+      if (this.closed) return;
+      if (start !== undefined) this.#apply(start, 'checkpoint');
+    }
+    let since = this.readFrom;
     for (;;) {
       if (this.closed) return;
       const subscription = new Subscription(
@@ -217,6 +256,8 @@ export class StateTracker implements Subscriber {
       // Retention deleted the start of the log: fold from its first record,
       // the document unknown until a put or delete.
       since = parsePosition(reset.earliest).offset;
+      this.readFrom = since;
+      this.startedFrom = 'log';
       this.#baseKnown = false;
       this.#document = undefined;
       this.#json = undefined;
@@ -292,7 +333,16 @@ export class StateTracker implements Subscriber {
     for (;;) {
       if (this.#failure) throw this.#failure;
       if (this.closed) throw new FanoutError('state_unavailable', 'the state tracker stopped');
-      if (this.foldedThrough() >= offsets.highWatermark - 1) return;
+      if (this.foldedThrough() >= offsets.highWatermark - 1) {
+        if (!this.#startMeasured) {
+          this.#startMeasured = true;
+          this.#options.metrics.stateStartRecords.observe(
+            { from: this.startedFrom },
+            Math.max(0, this.foldedThrough() - this.readFrom),
+          );
+        }
+        return;
+      }
       const left = deadline - Date.now();
       if (left <= 0) {
         throw kafkaUnavailable(

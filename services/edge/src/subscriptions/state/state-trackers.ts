@@ -4,11 +4,13 @@
  * least recently used tracker that no reader or request uses is evicted (its
  * hub subscription removed), and when every tracker is in use the new
  * channel is answered `state_unavailable`. A tracker that stopped (Kafka,
- * the log moved on) is dropped, so the next request starts afresh.
+ * the log moved on) is dropped, so the next request starts afresh. With
+ * checkpoints, a new tracker starts from its channel's newest checkpoint.
  */
 import { FanoutError, type Logger, type StateLimits } from '@fanout/shared';
 import type { EdgeMetrics } from '../../edge-metrics.js';
 import type { ChannelHub } from '../channel-hub.js';
+import type { CheckpointSource } from './checkpoint-source.js';
 import { StateTracker } from './state-tracker.js';
 
 export interface StateTrackersOptions {
@@ -19,6 +21,8 @@ export interface StateTrackersOptions {
   readonly kafkaWaitMs: number;
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
+  /** Where new trackers look for a checkpoint of their channel (edge.state.checkpoints). */
+  readonly checkpoints?: CheckpointSource;
 }
 
 export class StateTrackers {

@@ -1,0 +1,122 @@
+/**
+ * The records of the checkpoint topic (`<topic>.state`, compacted; see
+ * docs/decisions/045-state-checkpoints.md). Partition p of it holds the
+ * checkpoints of the channels whose events are in partition p of the events
+ * topic:
+ *
+ * - a channel checkpoint, key = the channel: the channel's document after
+ *   the change at `offset` (its last change folded), and `through`, the
+ *   offset up to which the writer had folded the whole partition when it
+ *   wrote it (the channel has no change in (`offset`, `through`]);
+ * - the partition mark, key = {@link partitionMarkKey} (not a channel name):
+ *   every channel changed at or below `through` has a checkpoint with its
+ *   last change up to there (the writer restarts from it).
+ *
+ * Value, version 1, big-endian: u8 version (1), u8 kind (1 channel, 2 mark),
+ * u8 epoch length, the epoch (ASCII, the events topic's), i64 offset, i64
+ * through, u8 flags (bit 0: the document exists), then the canonical JSON of
+ * the document (UTF-8, empty when absent). Anything else is refused with a
+ * reason, never guessed.
+ */
+export const checkpointVersion = 1;
+
+/** Key of the partition mark: a NUL byte, which no channel name holds. */
+export const partitionMarkKey = Buffer.from([0]);
+
+export interface ChannelCheckpoint {
+  readonly kind: 'channel';
+  readonly epoch: string;
+  /** Offset of the last change folded into the document (-1: none). */
+  readonly offset: number;
+  /** The writer had folded the partition up to here (>= offset). */
+  readonly through: number;
+  /** Canonical JSON of the document; `undefined` when absent. */
+  readonly json: string | undefined;
+}
+
+export interface PartitionMark {
+  readonly kind: 'mark';
+  readonly epoch: string;
+  readonly through: number;
+}
+
+export type CheckpointRecord = ChannelCheckpoint | PartitionMark;
+
+/** Why a record was refused. */
+export type CheckpointDefect = 'unknown_version' | 'corrupt';
+
+export class CheckpointDecodeError extends Error {
+  readonly reason: CheckpointDefect;
+  constructor(reason: CheckpointDefect, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const headerBytes = 3;
+const tailBytes = 17;
+
+export function encodeCheckpoint(record: CheckpointRecord): Buffer {
+  const epoch = Buffer.from(record.epoch, 'latin1');
+  if (epoch.length > 255) throw new RangeError('epoch too long');
+  const json = record.kind === 'channel' && record.json !== undefined ? record.json : '';
+  const jsonBytes = Buffer.byteLength(json, 'utf8');
+  const buffer = Buffer.allocUnsafe(headerBytes + epoch.length + tailBytes + jsonBytes);
+  let at = 0;
+  buffer[at++] = checkpointVersion;
+  buffer[at++] = record.kind === 'channel' ? 1 : 2;
+  buffer[at++] = epoch.length;
+  at += epoch.copy(buffer, at);
+  buffer.writeBigInt64BE(BigInt(record.kind === 'channel' ? record.offset : -1), at);
+  at += 8;
+  buffer.writeBigInt64BE(BigInt(record.through), at);
+  at += 8;
+  buffer[at++] = record.kind === 'channel' && record.json !== undefined ? 1 : 0;
+  buffer.write(json, at, 'utf8');
+  return buffer;
+}
+
+/** Decodes a value; throws {@link CheckpointDecodeError}. */
+export function decodeCheckpoint(value: Buffer): CheckpointRecord {
+  if (value.length < 1) throw new CheckpointDecodeError('corrupt', 'empty checkpoint record');
+  if (value[0] !== checkpointVersion) {
+    throw new CheckpointDecodeError(
+      'unknown_version',
+      `checkpoint record version ${value[0]} is not known (this edge reads ${checkpointVersion})`,
+    );
+  }
+  if (value.length < headerBytes + tailBytes) {
+    throw new CheckpointDecodeError('corrupt', 'checkpoint record too short');
+  }
+  const kind = value[1];
+  const epochLength = value[2] ?? 0;
+  if ((kind !== 1 && kind !== 2) || value.length < headerBytes + epochLength + tailBytes) {
+    throw new CheckpointDecodeError('corrupt', 'checkpoint record malformed');
+  }
+  let at = headerBytes;
+  const epoch = value.toString('latin1', at, at + epochLength);
+  at += epochLength;
+  const offset = Number(value.readBigInt64BE(at));
+  at += 8;
+  const through = Number(value.readBigInt64BE(at));
+  at += 8;
+  const flags = value[at++] ?? 0;
+  if (offset < -1 || through < offset || (flags & ~1) !== 0) {
+    throw new CheckpointDecodeError('corrupt', 'checkpoint record fields out of range');
+  }
+  if (kind === 2) return { kind: 'mark', epoch, through };
+  const exists = (flags & 1) === 1;
+  if (!exists && at !== value.length) {
+    throw new CheckpointDecodeError('corrupt', 'an absent document with content');
+  }
+  let json: string | undefined;
+  if (exists) {
+    try {
+      json = strictUtf8.decode(value.subarray(at));
+    } catch {
+      throw new CheckpointDecodeError('corrupt', 'checkpoint document is not UTF-8');
+    }
+  }
+  return { kind: 'channel', epoch, offset, through, json };
+}
