@@ -15,7 +15,7 @@
  * measured by `npm run bench:edge-memory`-style heap deltas in
  * docs/benchmarks.md.
  */
-import { encodeEvent, stateOperationNumbers } from '@fanout/shared';
+import { encodeEvent, fanout } from '@fanout/shared';
 import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
 
 const changes = Number(process.env['BENCH_CHANGES'] ?? 1_000_000);
@@ -42,7 +42,10 @@ for (let sent = 0; sent < changes; sent += batch) {
             type: 'state',
             contentType: 'application/json',
             data: Buffer.from(JSON.stringify(n === 0 ? { title: 'counter', n } : { n })),
-            state: n === 0 ? stateOperationNumbers.put : stateOperationNumbers.merge,
+            state:
+              n === 0
+                ? fanout.v1.StateOperation.STATE_OPERATION_PUT
+                : fanout.v1.StateOperation.STATE_OPERATION_MERGE,
           }),
         ),
       };
