@@ -20,6 +20,7 @@ import type { JsonValue } from '@fanout/shared';
 import WebSocket from 'ws';
 import { uniqueChannel } from '../support/edge-test-clients.js';
 import {
+  writeState,
   startEdgeProcess,
   startIngestStack,
   type EdgeProcess,
@@ -58,16 +59,7 @@ describe('client.state against an edge', () => {
   });
 
   async function write(method: string, channel: string, body?: JsonValue): Promise<string> {
-    const response = await fetch(`${stack.ingest.httpBase}/v1/state/${channel}`, {
-      method,
-      headers: {
-        'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    assert.equal(response.status, 200, text);
-    return (JSON.parse(text) as { position: string }).position;
+    return writeState(stack.ingest.httpBase, method, channel, body);
   }
 
   async function read(channel: string): Promise<Snapshot> {

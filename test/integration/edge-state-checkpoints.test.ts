@@ -14,6 +14,7 @@ import { partitionForChannel, type JsonValue, type StateDocument } from '@fanout
 import { applyStatePatch, checkpointTopicOf, encodeCheckpoint } from '@fanout/edge';
 import { SseClient, uniqueChannel, waitFor } from '../support/edge-test-clients.js';
 import {
+  writeState,
   startEdgeProcess,
   startIngestStack,
   type EdgeProcess,
@@ -77,17 +78,9 @@ describe('state checkpoints', () => {
   });
 
   async function write(method: string, channel: string, body?: JsonValue): Promise<string> {
-    const response = await fetch(`${stack.ingest.httpBase}/v1/state/${channel}`, {
-      method,
-      headers: {
-        'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    assert.equal(response.status, 200, text);
+    const position = await writeState(stack.ingest.httpBase, method, channel, body);
     changes++;
-    return (JSON.parse(text) as { position: string }).position;
+    return position;
   }
 
   async function snapshot(edgeProcess: EdgeProcess, channel: string): Promise<Snapshot> {

@@ -24,6 +24,7 @@ import {
   type SseEvent,
 } from '../support/edge-test-clients.js';
 import {
+  writeState,
   hs256Token,
   nowSeconds,
   startEdgeProcess,
@@ -96,16 +97,7 @@ describe('many state channels and rewind in one request', () => {
   });
 
   async function write(method: string, channel: string, body?: JsonValue): Promise<string> {
-    const response = await fetch(`${stack.ingest.httpBase}/v1/state/${channel}`, {
-      method,
-      headers: {
-        'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    assert.equal(response.status, 200, text);
-    return (JSON.parse(text) as { position: string }).position;
+    return writeState(stack.ingest.httpBase, method, channel, body);
   }
 
   function url(path: string, query: Record<string, string> = {}): string {

@@ -26,6 +26,7 @@ import {
 import { applyWsStatePatch } from '@fanout/edge';
 import { uniqueChannel } from '../support/edge-test-clients.js';
 import {
+  writeState,
   startEdgeProcess,
   startIngestStack,
   TestSocket,
@@ -136,16 +137,7 @@ describe('state subscriptions over WebSocket', () => {
   });
 
   async function write(method: string, channel: string, body?: JsonValue): Promise<string> {
-    const response = await fetch(`${stack.ingest.httpBase}/v1/state/${channel}`, {
-      method,
-      headers: {
-        'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    assert.equal(response.status, 200, text);
-    return (JSON.parse(text) as { position: string }).position;
+    return writeState(stack.ingest.httpBase, method, channel, body);
   }
 
   async function read(

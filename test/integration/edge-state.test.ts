@@ -12,6 +12,7 @@ import type { JsonValue, StateDocument } from '@fanout/shared';
 import { applyStatePatch } from '@fanout/edge';
 import { SseClient, uniqueChannel } from '../support/edge-test-clients.js';
 import {
+  writeState,
   startEdgeProcess,
   startIngestStack,
   type EdgeProcess,
@@ -51,16 +52,7 @@ describe('state channels on the edge', () => {
   });
 
   async function write(method: string, channel: string, body?: JsonValue): Promise<string> {
-    const response = await fetch(`${stack.ingest.httpBase}/v1/state/${channel}`, {
-      method,
-      headers: {
-        'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    assert.equal(response.status, 200, text);
-    return (JSON.parse(text) as { position: string }).position;
+    return writeState(stack.ingest.httpBase, method, channel, body);
   }
 
   function stateUrl(channel: string, query = ''): string {

@@ -37,3 +37,4 @@ export { rawIngestClient } from './raw-grpc.js';
 export type { RawIngestClient, RawUnaryCallback } from './raw-grpc.js';
 export { RestartableBroker } from './restartable-broker.js';
 export { publishAndReadBack } from './publish-and-read.js';
+export { writeState } from './state-writes.js';
