@@ -204,6 +204,12 @@ describe('state subscriptions over WebSocket', () => {
         held.set(state.channel, fromSnapshot(state.snapshot));
       }
       await writes;
+      // The writes above may all land before the snapshots are taken: one
+      // more change of each channel after the Subscribed frame makes a patch
+      // of every delta certain.
+      await write('PATCH', a, { last: true });
+      await write('PATCH', b, { last: true });
+      await write('PATCH', c, { last: true });
       const finals = new Map(
         await Promise.all(
           [a, b, c].map(async (channel) => [channel, await read(channel)] as const),
