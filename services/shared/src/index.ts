@@ -147,12 +147,16 @@ export {
   jsonDepth,
   jsonEqual,
   jsonPatchBetween,
+  keyedJsonPatch,
+  maxArrayKeyLength,
   mergePatchBetween,
+  parseArrayKey,
   readStateData,
   stateDelta,
   utf8Length,
 } from './portable-state.js';
 export type {
+  ArrayKeyTokens,
   JsonArray,
   JsonPatchOperation,
   JsonPatchRefusal,

@@ -12,6 +12,9 @@ export { applyStateDelta } from './state/apply-state-delta.js';
 export type { StateDeltaResult } from './state/apply-state-delta.js';
 export { canonicalJson, utf8Length } from './state/canonical-json.js';
 export { applyJsonPatch, jsonPatchBetween } from './state/json-patch.js';
+export { maxArrayKeyLength, parseArrayKey } from './state/array-key.js';
+export type { ArrayKeyTokens } from './state/array-key.js';
+export { keyedJsonPatch } from './state/keyed-json-patch.js';
 export type {
   JsonPatchOperation,
   JsonPatchRefusal,

@@ -6,8 +6,10 @@
  * Browser-safe.
  */
 import jsonPatch from 'fast-json-patch';
+import type { ArrayKeyTokens } from './array-key.js';
 import type { JsonValue } from './json-value.js';
 import { isJsonRecord, jsonEqual } from './json-value.js';
+import { keyedJsonPatch } from './keyed-json-patch.js';
 
 /** An RFC 6902 operation. */
 export type JsonPatchOperation =
@@ -108,11 +110,15 @@ const forbiddenPath = /(^|\/)constructor\/prototype(\/|$)/;
  * could not apply them (a path through `constructor/prototype`). Members are
  * compared by name, arrays index by index (fast-json-patch `compare`): an
  * element inserted or removed near the front of an array rewrites every later
- * index, which `stateDelta` answers with the full document instead.
+ * index, which `stateDelta` answers with the full document instead. With an
+ * `arrayKey` (parsed), arrays of objects are matched by that identity member
+ * (`keyedJsonPatch`, docs/decisions/047): an insert, removal or move is one
+ * operation.
  */
 export function jsonPatchBetween(
   previous: JsonValue,
   next: JsonValue,
+  arrayKey?: ArrayKeyTokens,
 ): JsonPatchOperation[] | undefined {
   const bothContainers =
     (isJsonRecord(previous) && isJsonRecord(next)) ||
@@ -121,7 +127,10 @@ export function jsonPatchBetween(
     // compare() only walks containers: it returns [] for two different scalars.
     return jsonEqual(previous, next) ? [] : [{ op: 'replace', path: '', value: next }];
   }
-  const ops = jsonPatch.compare(previous, next) as JsonPatchOperation[];
+  const ops =
+    arrayKey === undefined
+      ? (jsonPatch.compare(previous, next) as JsonPatchOperation[])
+      : keyedJsonPatch(previous, next, arrayKey);
   const unsafe = ops.some(
     (op) => forbiddenPath.test(op.path) || ('from' in op && forbiddenPath.test(op.from)),
   );

@@ -13,6 +13,7 @@
  * `constructor/prototype`. From an absent document the step is always `full`.
  * Browser-safe.
  */
+import type { ArrayKeyTokens } from './array-key.js';
 import { canonicalJson } from './canonical-json.js';
 import { jsonPatchBetween, type JsonPatchOperation } from './json-patch.js';
 import type { JsonValue } from './json-value.js';
@@ -30,13 +31,16 @@ export type StateDelta =
 /**
  * The step from `previous` to `next` in the requested kind, or `full` /
  * `absent` when that kind cannot express it. `nextJson` is the canonical
- * JSON of `next` when the caller has it (the fold returns it).
+ * JSON of `next` when the caller has it (the fold returns it); `arrayKey`
+ * (parsed) matches arrays of objects by that identity member in a
+ * `json-patch` step (docs/decisions/047).
  */
 export function stateDelta(
   previous: StateDocument,
   next: StateDocument,
   kind: StateDeltaKind,
   nextJson?: string,
+  arrayKey?: ArrayKeyTokens,
 ): StateDelta {
   if (next === undefined) return { kind: 'absent' };
   const full: StateDelta = { kind: 'full', document: next };
@@ -45,7 +49,7 @@ export function stateDelta(
     const patch = mergePatchBetween(previous, next);
     return patch === undefined ? full : { kind: 'merge-patch', patch };
   }
-  const ops = jsonPatchBetween(previous, next);
+  const ops = jsonPatchBetween(previous, next, arrayKey);
   if (ops === undefined) return full;
   const documentLength = (nextJson ?? canonicalJson(next)).length;
   return JSON.stringify(ops).length > documentLength ? full : { kind: 'json-patch', ops };

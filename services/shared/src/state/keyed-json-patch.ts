@@ -1,0 +1,207 @@
+/**
+ * JSON Patch (RFC 6902) operations between two documents whose arrays of
+ * objects are matched by an identity key (`arrayKey`, docs/decisions/047): an
+ * element inserted, removed or moved is one `add`, `remove` or `move`, and a
+ * changed element is patched in place, instead of every later index being
+ * rewritten. Arrays that cannot be matched by key — an element that is not an
+ * object, a missing or non-scalar key, a key twice in one array — are compared
+ * index by index, as without a key: the result is always a correct patch.
+ * Browser-safe.
+ */
+import type { ArrayKeyTokens } from './array-key.js';
+import type { JsonPatchOperation } from './json-patch.js';
+import type { JsonArray, JsonRecord, JsonValue } from './json-value.js';
+import { isJsonRecord, jsonEqual } from './json-value.js';
+
+/**
+ * Above this many (moved elements × array length) an array is compared index
+ * by index: placing each moved element costs a scan of the array, and a
+ * patch of that many moves is rarely smaller than the document anyway.
+ */
+const maxMoveWork = 1_000_000;
+
+function escapeToken(token: string): string {
+  return token.includes('~') || token.includes('/')
+    ? token.replace(/~/g, '~0').replace(/\//g, '~1')
+    : token;
+}
+
+/** The identity of `element`: a type-tagged string or number key, or undefined. */
+function identityOf(element: JsonValue, tokens: ArrayKeyTokens): string | undefined {
+  let value: JsonValue = element;
+  for (const token of tokens) {
+    if (!isJsonRecord(value) || !Object.hasOwn(value, token)) return undefined;
+    value = value[token] ?? null;
+  }
+  if (typeof value === 'string') return `s${value}`;
+  if (typeof value === 'number') return `n${value}`;
+  return undefined;
+}
+
+/** The identities of `array`'s elements, or undefined when one is missing or repeated. */
+function identities(array: JsonArray, tokens: ArrayKeyTokens): string[] | undefined {
+  const keys: string[] = [];
+  const seen = new Set<string>();
+  for (const element of array) {
+    if (!isJsonRecord(element)) return undefined;
+    const key = identityOf(element, tokens);
+    if (key === undefined || seen.has(key)) return undefined;
+    seen.add(key);
+    keys.push(key);
+  }
+  return keys;
+}
+
+/** Indexes into `values` of one longest strictly increasing subsequence. */
+function longestIncreasing(values: readonly number[]): Set<number> {
+  const tails: number[] = [];
+  const previous: number[] = new Array<number>(values.length).fill(-1);
+  for (let index = 0; index < values.length; index += 1) {
+    const value = values[index] ?? 0;
+    let low = 0;
+    let high = tails.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((values[tails[middle] ?? 0] ?? 0) < value) low = middle + 1;
+      else high = middle;
+    }
+    if (low > 0) previous[index] = tails[low - 1] ?? -1;
+    tails[low] = index;
+  }
+  const result = new Set<number>();
+  let cursor = tails[tails.length - 1] ?? -1;
+  while (cursor >= 0) {
+    result.add(cursor);
+    cursor = previous[cursor] ?? -1;
+  }
+  return result;
+}
+
+class KeyedDiff {
+  readonly ops: JsonPatchOperation[] = [];
+
+  constructor(private readonly tokens: ArrayKeyTokens) {}
+
+  value(previous: JsonValue, next: JsonValue, path: string): void {
+    if (previous === next) return;
+    if (isJsonRecord(previous) && isJsonRecord(next)) {
+      this.record(previous, next, path);
+    } else if (Array.isArray(previous) && Array.isArray(next)) {
+      if (!this.keyedArray(previous, next, path)) this.indexedArray(previous, next, path);
+    } else if (!jsonEqual(previous, next)) {
+      this.ops.push({ op: 'replace', path, value: next });
+    }
+  }
+
+  private record(previous: JsonRecord, next: JsonRecord, path: string): void {
+    for (const name of Object.keys(previous)) {
+      const memberPath = `${path}/${escapeToken(name)}`;
+      if (Object.hasOwn(next, name)) {
+        this.value(previous[name] ?? null, next[name] ?? null, memberPath);
+      } else {
+        this.ops.push({ op: 'remove', path: memberPath });
+      }
+    }
+    for (const name of Object.keys(next)) {
+      if (!Object.hasOwn(previous, name)) {
+        this.ops.push({
+          op: 'add',
+          path: `${path}/${escapeToken(name)}`,
+          value: next[name] ?? null,
+        });
+      }
+    }
+  }
+
+  /** Index by index: common indexes patched, then elements added at the end or removed from it. */
+  private indexedArray(previous: JsonArray, next: JsonArray, path: string): void {
+    const common = Math.min(previous.length, next.length);
+    for (let index = 0; index < common; index += 1) {
+      this.value(previous[index] ?? null, next[index] ?? null, `${path}/${index}`);
+    }
+    for (let index = previous.length - 1; index >= next.length; index -= 1) {
+      this.ops.push({ op: 'remove', path: `${path}/${index}` });
+    }
+    for (let index = common; index < next.length; index += 1) {
+      this.ops.push({ op: 'add', path: `${path}/${index}`, value: next[index] ?? null });
+    }
+  }
+
+  /**
+   * By identity: removals (from the end), then the array is put in `next`'s
+   * order from the front — an element already in place stays, a new one is
+   * added, a moved one is moved (an element of the longest run that keeps
+   * its relative order never moves; a moved element in its way is parked at
+   * the end until its turn) — then each kept element is patched at its new
+   * index. False when the array cannot be matched by key.
+   */
+  private keyedArray(previous: JsonArray, next: JsonArray, path: string): boolean {
+    if (previous.length === 0 || next.length === 0) return false;
+    const before = identities(previous, this.tokens);
+    if (before === undefined) return false;
+    const after = identities(next, this.tokens);
+    if (after === undefined) return false;
+    const afterSet = new Set(after);
+    const beforeIndex = new Map<string, number>();
+    before.forEach((key, index) => beforeIndex.set(key, index));
+
+    const kept = after.filter((key) => beforeIndex.has(key));
+    const stable = longestIncreasing(kept.map((key) => beforeIndex.get(key) ?? 0));
+    const moving = new Set(kept.filter((_, index) => !stable.has(index)));
+    if (moving.size * previous.length > maxMoveWork) return false;
+
+    const structure: JsonPatchOperation[] = [];
+    for (let index = before.length - 1; index >= 0; index -= 1) {
+      if (!afterSet.has(before[index] ?? ''))
+        structure.push({ op: 'remove', path: `${path}/${index}` });
+    }
+    const current = before.filter((key) => afterSet.has(key));
+    for (let index = 0; index < after.length; index += 1) {
+      const key = after[index] ?? '';
+      if (!beforeIndex.has(key)) {
+        structure.push({ op: 'add', path: `${path}/${index}`, value: next[index] ?? null });
+        current.splice(index, 0, key);
+        continue;
+      }
+      // A moved element still in the way of the element due here is parked at the end.
+      while (current[index] !== key && moving.has(current[index] ?? '') && !moving.has(key)) {
+        const [parked] = current.splice(index, 1);
+        current.push(parked ?? '');
+        structure.push({
+          op: 'move',
+          from: `${path}/${index}`,
+          path: `${path}/${current.length - 1}`,
+        });
+      }
+      if (current[index] !== key) {
+        const from = current.indexOf(key, index);
+        current.splice(from, 1);
+        current.splice(index, 0, key);
+        structure.push({ op: 'move', from: `${path}/${from}`, path: `${path}/${index}` });
+      }
+    }
+    this.ops.push(...structure);
+    for (let index = 0; index < after.length; index += 1) {
+      const origin = beforeIndex.get(after[index] ?? '');
+      if (origin !== undefined) {
+        this.value(previous[origin] ?? null, next[index] ?? null, `${path}/${index}`);
+      }
+    }
+    return true;
+  }
+}
+
+/**
+ * Operations turning `previous` into `next`, arrays of objects matched by the
+ * member `tokens` names (a parsed arrayKey). Plain RFC 6902: `add`, `remove`,
+ * `replace` and `move`, applied in order.
+ */
+export function keyedJsonPatch(
+  previous: JsonValue,
+  next: JsonValue,
+  tokens: ArrayKeyTokens,
+): JsonPatchOperation[] {
+  const diff = new KeyedDiff(tokens);
+  diff.value(previous, next, '');
+  return diff.ops;
+}
