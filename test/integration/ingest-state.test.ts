@@ -110,7 +110,7 @@ describe('ingest state changes into Kafka', () => {
         channel,
         '{"title":"Room","members":["ann"]}',
         { 'content-type': 'application/json; charset=utf-8' },
-        '?type=room.state',
+        '?type=room.state&arrayKey=/members~1id',
       ),
     );
     const patch = await answered(
@@ -141,11 +141,13 @@ describe('ingest state changes into Kafka', () => {
     assert.equal(stored.event.id, put.id);
     assert.equal(new TextDecoder().decode(stored.event.data), '{"title":"Room","members":["ann"]}');
     assert.equal(stored.event.producer, 'anonymous');
+    assert.equal(stored.event.arrayKey, '/members~1id', 'the arrayKey is stored as sent');
 
     const patched = (await recordAt(patch.position)).event;
     assert.equal(patched.state, StateOperation.STATE_OPERATION_MERGE);
     assert.equal(patched.contentType, 'application/merge-patch+json');
     assert.equal(patched.type, '');
+    assert.equal(patched.arrayKey, '', 'a merge carries no arrayKey');
     assert.equal(new TextDecoder().decode(patched.data), '{"title":null,"topic":"x"}');
 
     const removed = (await recordAt(remove.position)).event;
@@ -232,6 +234,30 @@ describe('ingest state changes into Kafka', () => {
         'state_too_large',
       ],
       ['an invalid channel', change('PUT', 'rooms..x', '{}', json), 400, 'channel_invalid'],
+      [
+        'an arrayKey that is not a JSON Pointer',
+        change('PUT', channel, '[]', json, '?arrayKey=id'),
+        400,
+        'invalid_argument',
+      ],
+      [
+        'an arrayKey with a bad escape',
+        change('PUT', channel, '[]', json, '?arrayKey=/a~2'),
+        400,
+        'invalid_argument',
+      ],
+      [
+        'an arrayKey over 256 characters',
+        change('PUT', channel, '[]', json, `?arrayKey=/${'k'.repeat(256)}`),
+        400,
+        'invalid_argument',
+      ],
+      [
+        'an arrayKey on PATCH',
+        change('PATCH', channel, '{}', patchType, '?arrayKey=/id'),
+        400,
+        'invalid_argument',
+      ],
       ['POST', change('POST', channel, '{}', json), 405, 'method_not_allowed'],
     ];
     for (const [name, response, status, code] of cases) {
@@ -266,6 +292,7 @@ describe('ingest state changes into Kafka', () => {
       data: bytes('{"n":1}'),
       type: 'room.state',
       headers: { tenant: 'acme' },
+      arrayKey: '/id',
     });
     const merge = await ingest.client.changeState({
       channel,
@@ -298,6 +325,10 @@ describe('ingest state changes into Kafka', () => {
     );
     assert.equal(events[0]?.type, 'room.state');
     assert.deepEqual(events[0]?.headers, { tenant: 'acme' });
+    assert.deepEqual(
+      events.map((e) => e.arrayKey),
+      ['/id', '', ''],
+    );
     assert.equal(events[1]?.id, 'merge-1');
 
     const retry = await ingest.client.changeState({
@@ -338,6 +369,31 @@ describe('ingest state changes into Kafka', () => {
         'an invalid channel',
         { channel: 'a..b', operation: StateOperation.STATE_OPERATION_PUT, data: bytes('{}') },
         'channel_invalid',
+      ],
+      [
+        'an arrayKey that is not a JSON Pointer',
+        {
+          channel,
+          operation: StateOperation.STATE_OPERATION_PUT,
+          data: bytes('[]'),
+          arrayKey: 'id',
+        },
+        'invalid_argument',
+      ],
+      [
+        'an arrayKey over 256 characters',
+        {
+          channel,
+          operation: StateOperation.STATE_OPERATION_PUT,
+          data: bytes('[]'),
+          arrayKey: `/${'k'.repeat(256)}`,
+        },
+        'invalid_argument',
+      ],
+      [
+        'an arrayKey on a delete',
+        { channel, operation: StateOperation.STATE_OPERATION_DELETE, arrayKey: '/id' },
+        'invalid_argument',
       ],
     ];
     for (const [name, request, code] of cases) {

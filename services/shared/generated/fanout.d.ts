@@ -330,6 +330,15 @@ export namespace fanout {
             state: fanout.v1.StateOperation;
 
             /**
+             * For a state change, a JSON Pointer (RFC 6901, at most 256 characters,
+             * e.g. `/id`) naming the identity member of the objects in the document's
+             * arrays: edges diff those arrays by that identity, so an element inserted,
+             * removed or moved is one patch operation. Empty: arrays are compared index
+             * by index. A MERGE keeps the key of the last PUT.
+             */
+            arrayKey: string;
+
+            /**
              * Creates a new Event instance using the specified properties.
              * @param [properties] Properties to set
              * @returns Event instance
@@ -432,6 +441,15 @@ export namespace fanout {
                  * channel: same key, partition and ordering, a position like any other.
                  */
                 state?: (fanout.v1.StateOperation|null);
+
+                /**
+                 * For a state change, a JSON Pointer (RFC 6901, at most 256 characters,
+                 * e.g. `/id`) naming the identity member of the objects in the document's
+                 * arrays: edges diff those arrays by that identity, so an element inserted,
+                 * removed or moved is one patch operation. Empty: arrays are compared index
+                 * by index. A MERGE keeps the key of the last PUT.
+                 */
+                arrayKey?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -1251,6 +1269,14 @@ export namespace fanout {
             headers: { [k: string]: string };
 
             /**
+             * For PUT, the JSON Pointer naming the identity member of objects in the
+             * document's arrays (`/id`, `/symbol`): see Event.array_key. At most 256
+             * characters, `/`-prefixed tokens, `~` only as `~0`/`~1`; empty for none.
+             * Refused with INVALID_ARGUMENT otherwise, and on MERGE and DELETE.
+             */
+            arrayKey: string;
+
+            /**
              * Creates a new ChangeStateRequest instance using the specified properties.
              * @param [properties] Properties to set
              * @returns ChangeStateRequest instance
@@ -1336,6 +1362,14 @@ export namespace fanout {
 
                 /** Application headers of the record, delivered unchanged. */
                 headers?: ({ [k: string]: string }|null);
+
+                /**
+                 * For PUT, the JSON Pointer naming the identity member of objects in the
+                 * document's arrays (`/id`, `/symbol`): see Event.array_key. At most 256
+                 * characters, `/`-prefixed tokens, `~` only as `~0`/`~1`; empty for none.
+                 * Refused with INVALID_ARGUMENT otherwise, and on MERGE and DELETE.
+                 */
+                arrayKey?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -372,6 +372,7 @@ export const fanout = $root.fanout = (() => {
             Event.prototype.producer = "";
             Event.prototype.position = null;
             Event.prototype.state = 0;
+            Event.prototype.arrayKey = "";
 
             Event.create = function(properties) {
                 return new Event(properties);
@@ -407,6 +408,8 @@ export const fanout = $root.fanout = (() => {
                     $root.fanout.v1.Position.encode(message.position, writer.uint32(82).fork(), _depth + 1).ldelim();
                 if (message.state != null && $Object.hasOwnProperty.call(message, "state") && message.state !== 0)
                     writer.uint32(88).int32(message.state);
+                if (message.arrayKey != null && $Object.hasOwnProperty.call(message, "arrayKey") && message.arrayKey !== "")
+                    writer.uint32(98).string(message.arrayKey);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -557,6 +560,15 @@ export const fanout = $root.fanout = (() => {
                                 delete message.state;
                             continue;
                         }
+                    case 12: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.arrayKey = value;
+                            else
+                                delete message.arrayKey;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -652,6 +664,9 @@ export const fanout = $root.fanout = (() => {
                         if (typeof object.state === "number" && (object.state | 0) === object.state)
                             message.state = object.state;
                     }
+                if (object.arrayKey != null)
+                    if (typeof object.arrayKey !== "string" || object.arrayKey.length)
+                        message.arrayKey = $String(object.arrayKey);
                 return message;
             };
 
@@ -682,6 +697,7 @@ export const fanout = $root.fanout = (() => {
                     object.producer = "";
                     object.position = null;
                     object.state = options.enums === $String ? "STATE_OPERATION_UNSPECIFIED" : 0;
+                    object.arrayKey = "";
                 }
                 if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
                     object.id = message.id;
@@ -712,6 +728,8 @@ export const fanout = $root.fanout = (() => {
                     object.position = $root.fanout.v1.Position.toObject(message.position, options, _depth + 1);
                 if (message.state != null && $Object.hasOwnProperty.call(message, "state"))
                     object.state = options.enums === $String ? $root.fanout.v1.StateOperation[message.state] === $undefined ? message.state : $root.fanout.v1.StateOperation[message.state] : message.state;
+                if (message.arrayKey != null && $Object.hasOwnProperty.call(message, "arrayKey"))
+                    object.arrayKey = message.arrayKey;
                 return object;
             };
 
@@ -1951,6 +1969,7 @@ export const fanout = $root.fanout = (() => {
             ChangeStateRequest.prototype.id = "";
             ChangeStateRequest.prototype.type = "";
             ChangeStateRequest.prototype.headers = $util.emptyObject;
+            ChangeStateRequest.prototype.arrayKey = "";
 
             ChangeStateRequest.create = function(properties) {
                 return new ChangeStateRequest(properties);
@@ -1976,6 +1995,8 @@ export const fanout = $root.fanout = (() => {
                 if (message.headers != null && $Object.hasOwnProperty.call(message, "headers"))
                     for (let keys = $Object.keys(message.headers), i = 0; i < keys.length; ++i)
                         writer.uint32(50).fork().uint32(10).string(keys[i]).uint32(18).string(message.headers[keys[i]]).ldelim();
+                if (message.arrayKey != null && $Object.hasOwnProperty.call(message, "arrayKey") && message.arrayKey !== "")
+                    writer.uint32(58).string(message.arrayKey);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -2090,6 +2111,15 @@ export const fanout = $root.fanout = (() => {
                             message.headers[key] = value;
                             continue;
                         }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.arrayKey = value;
+                            else
+                                delete message.arrayKey;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -2164,6 +2194,9 @@ export const fanout = $root.fanout = (() => {
                         message.headers[keys[i]] = $String(object.headers[keys[i]]);
                     }
                 }
+                if (object.arrayKey != null)
+                    if (typeof object.arrayKey !== "string" || object.arrayKey.length)
+                        message.arrayKey = $String(object.arrayKey);
                 return message;
             };
 
@@ -2189,6 +2222,7 @@ export const fanout = $root.fanout = (() => {
                     }
                     object.id = "";
                     object.type = "";
+                    object.arrayKey = "";
                 }
                 if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
                     object.channel = message.channel;
@@ -2209,6 +2243,8 @@ export const fanout = $root.fanout = (() => {
                         object.headers[keys2[j]] = message.headers[keys2[j]];
                     }
                 }
+                if (message.arrayKey != null && $Object.hasOwnProperty.call(message, "arrayKey"))
+                    object.arrayKey = message.arrayKey;
                 return object;
             };
 

@@ -75,6 +75,13 @@ describe('publish request decoder', () => {
     assert.equal(change.id, 'c-1');
     assert.equal(change.type, 'room.state');
     assert.deepEqual(change.headers, { tenant: 'acme' });
+    const keyed = pb.ChangeStateRequest.encode({
+      channel: 'rooms.1',
+      operation: pb.StateOperation.STATE_OPERATION_PUT,
+      data: Buffer.from('[]'),
+      arrayKey: '/id',
+    }).finish();
+    assert.equal(decodeChangeStateRequest(keyed).arrayKey, '/id');
     const unset = pb.ChangeStateRequest.encode({ channel: 'rooms.1' }).finish();
     assert.equal(
       code(() => decodeChangeStateRequest(unset)),

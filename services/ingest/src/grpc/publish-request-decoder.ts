@@ -129,5 +129,6 @@ export function decodeChangeStateRequest(bytes: Uint8Array): IncomingStateChange
     id: request.id,
     type: request.type,
     headers: request.headers,
+    arrayKey: request.arrayKey,
   };
 }

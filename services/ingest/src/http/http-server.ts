@@ -19,8 +19,9 @@
  *   PATCH  /v1/state/{channel}   content-type: application/merge-patch+json  an RFC 7396 merge patch
  *   DELETE /v1/state/{channel}   no body
  *
- * with an optional `Idempotency-Key` header (the change's id) and `type`
- * query parameter; the answer is `{"id", "position", "duplicate"}`. A body
+ * with an optional `Idempotency-Key` header (the change's id), `type` query
+ * parameter and, on PUT, `arrayKey` query parameter (a JSON Pointer such as
+ * `/id`, docs/decisions/047); the answer is `{"id", "position", "duplicate"}`. A body
  * over the operation's limit is refused from its Content-Length
  * (`state_too_large`), a body on DELETE with `state_invalid`.
  *
@@ -432,6 +433,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       }
       const key = request.headers['idempotency-key'];
       const type = url.searchParams.get('type');
+      const arrayKey = url.searchParams.get('arrayKey');
       const parent = propagation.extract(otelContext.active(), request.headers);
       const written = await tracer.startActiveSpan(
         `${request.method ?? ''} /v1/state/{channel}`,
@@ -446,6 +448,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
                 data,
                 ...(typeof key === 'string' && key !== '' ? { id: key } : {}),
                 ...(type !== null ? { type } : {}),
+                ...(arrayKey !== null ? { arrayKey } : {}),
               },
               publishCall(credentials, identity),
               'http',

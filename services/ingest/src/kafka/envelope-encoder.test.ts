@@ -16,6 +16,7 @@ interface Case {
   readonly traceparent?: string;
   readonly tracestate?: string;
   readonly state?: StateOperation;
+  readonly arrayKey?: string;
 }
 
 const stateNumbers: Record<StateOperation, fanout.v1.StateOperation> = {
@@ -73,6 +74,13 @@ const cases: Case[] = [
   },
   {
     ...base,
+    name: 'state put with an arrayKey',
+    data: new TextEncoder().encode('[{"id":1}]'),
+    state: 'put',
+    arrayKey: '/id/ü~1x'.repeat(20),
+  },
+  {
+    ...base,
     name: 'state merge with trace context',
     data: new TextEncoder().encode('{"a":null}'),
     contentType: 'application/merge-patch+json',
@@ -102,6 +110,7 @@ describe('envelope encoder', () => {
           contentType: c.contentType,
           headers: c.headers,
           ...(c.state ? { state: c.state } : {}),
+          ...(c.arrayKey ? { arrayKey: c.arrayKey } : {}),
         },
         Buffer.from(c.channel, 'utf8'),
         tail,
@@ -122,12 +131,14 @@ describe('envelope encoder', () => {
           : {}),
         producer: c.producer,
         ...(c.state ? { state: stateNumbers[c.state] } : {}),
+        ...(c.arrayKey ? { arrayKey: c.arrayKey } : {}),
       });
       assert.deepEqual(ours, Buffer.from(expected));
       const decoded = decodeEvent(ours);
       assert.equal(decoded.channel, c.channel);
       assert.deepEqual(decoded.headers, c.headers);
       assert.equal(decoded.state, c.state ? stateNumbers[c.state] : 0);
+      assert.equal(decoded.arrayKey, c.arrayKey ?? '');
     });
   }
 

@@ -27,6 +27,8 @@ export interface EnvelopeFields {
   readonly headers: Readonly<Record<string, string>>;
   /** Field 11, for a state change; absent for an ordinary event. */
   readonly state?: StateOperation | undefined;
+  /** Field 12, a state change's arrayKey (at most 256 characters); absent or empty for none. */
+  readonly arrayKey?: string | undefined;
 }
 
 /** Encodes the per-publish fields; `time` in epoch milliseconds. */
@@ -77,7 +79,7 @@ export function encodeEnvelopeTail(
 }
 
 /**
- * The envelope of one event: fields 1, 3-5, 7 and 11 from the event, 2 from
+ * The envelope of one event: fields 1, 3-5, 7, 11 and 12 from the event, 2 from
  * the channel's UTF-8 bytes, 6, 8 and 9 from the tail.
  */
 export function encodeEnvelope(
@@ -94,6 +96,8 @@ export function encodeEnvelope(
   const headerNames = Object.keys(fields.headers);
   // Field 11 is a varint of one byte (the enum's values are below 128).
   const state = fields.state === undefined ? 0 : stateOperationNumbers[fields.state];
+  const arrayKey = fields.arrayKey ?? '';
+  const arrayKeyLength = arrayKey === '' ? 0 : Buffer.byteLength(arrayKey, 'utf8');
   let headersSize = 0;
   let headerLengths: number[] | undefined;
   if (headerNames.length > 0) {
@@ -116,7 +120,8 @@ export function encodeEnvelope(
     tail.time.byteLength +
     headersSize +
     tail.traceAndProducer.byteLength +
-    (state !== 0 ? 2 : 0);
+    (state !== 0 ? 2 : 0) +
+    (arrayKeyLength > 0 ? fieldSize(arrayKeyLength) : 0);
   const buffer = Buffer.allocUnsafe(size);
   let offset = 0;
   if (idLength > 0) offset = writeString(buffer, offset, (1 << 3) | 2, fields.id, idLength);
@@ -140,10 +145,11 @@ export function encodeEnvelope(
     }
   }
   buffer.set(tail.traceAndProducer, offset);
+  offset += tail.traceAndProducer.byteLength;
   if (state !== 0) {
-    offset += tail.traceAndProducer.byteLength;
     buffer[offset++] = 11 << 3;
-    buffer[offset] = state;
+    buffer[offset++] = state;
   }
+  if (arrayKeyLength > 0) writeString(buffer, offset, (12 << 3) | 2, arrayKey, arrayKeyLength);
   return buffer;
 }

@@ -37,6 +37,8 @@ export interface PreparedEvent {
   readonly size: number;
   /** Set for a state change (state-change.ts); absent for an ordinary event. */
   readonly state?: StateOperation;
+  /** A state PUT's arrayKey (state-change.ts); absent for none. */
+  readonly arrayKey?: string;
 }
 
 const idPattern = /^[A-Za-z0-9._:~-]{1,128}$/;

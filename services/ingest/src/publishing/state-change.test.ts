@@ -61,6 +61,33 @@ describe('state change validation', () => {
     );
   });
 
+  it("carries a PUT's arrayKey, and refuses a bad one or one on MERGE/DELETE with invalid_argument", () => {
+    const put = prepareStateChange(
+      { ...change('put', '[{"id":1}]'), arrayKey: '/id' },
+      stateLimits,
+      publishLimits,
+    );
+    assert.equal(put.arrayKey, '/id');
+    const none = prepareStateChange(
+      { ...change('put', '[]'), arrayKey: '' },
+      stateLimits,
+      publishLimits,
+    );
+    assert.equal(none.arrayKey, undefined, 'empty is no key');
+    for (const [given, pattern] of [
+      [{ ...change('put', '[]'), arrayKey: 'id' }, /JSON Pointer/],
+      [{ ...change('put', '[]'), arrayKey: '/a~' }, /~0/],
+      [{ ...change('put', '[]'), arrayKey: `/${'k'.repeat(256)}` }, /256/],
+      [{ ...change('put', '[]'), arrayKey: '/__proto__' }, /__proto__/],
+      [{ ...change('merge', '{}'), arrayKey: '/id' }, /only a PUT/],
+      [{ ...change('delete', ''), arrayKey: '/id' }, /only a PUT/],
+    ] satisfies [IncomingStateChange, RegExp][]) {
+      const { code, message } = refusal(given);
+      assert.equal(code, 'invalid_argument');
+      assert.match(message, pattern);
+    }
+  });
+
   it('accepts a merge patch that is not an object (RFC 7396: it replaces the document)', () => {
     for (const patch of ['[1,2]', '"text"', '42', 'null', 'true']) {
       assert.equal(

@@ -8,9 +8,13 @@
  * `application/merge-patch+json`, none for DELETE), whatever
  * `ingest.allowedContentTypes` says: it is fanout's, not the producer's.
  * Channel, type, headers, id and the event size are checked as for any
- * event (event-validator.ts).
+ * event (event-validator.ts). A PUT may carry an `arrayKey`, the JSON
+ * Pointer naming the identity member of objects in the document's arrays
+ * (docs/decisions/047): refused with `invalid_argument` when it is not a
+ * pointer of at most 256 characters, and on MERGE and DELETE (a merge keeps
+ * the key of the last PUT).
  */
-import { FanoutError, stateContentTypes, type StateOperation } from '@fanout/shared';
+import { FanoutError, parseArrayKey, stateContentTypes, type StateOperation } from '@fanout/shared';
 import { jsonShape } from '../http/json-shape.js';
 import { prepareEvent, type PreparedEvent, type PublishLimits } from './event-validator.js';
 
@@ -30,6 +34,8 @@ export interface IncomingStateChange {
   readonly id?: string | null;
   readonly type?: string | null;
   readonly headers?: Readonly<Record<string, string>> | null;
+  /** For PUT, the JSON Pointer naming array elements' identity member; empty or absent for none. */
+  readonly arrayKey?: string | null;
 }
 
 /** Decodes strictly: malformed UTF-8 throws; a byte order mark is kept (and refused). */
@@ -80,6 +86,25 @@ export function checkStateData(
   }
 }
 
+/** The change's arrayKey, validated: undefined for none; throws invalid_argument. */
+export function checkArrayKey(
+  operation: StateOperation,
+  arrayKey: string | null | undefined,
+): string | undefined {
+  if (arrayKey === undefined || arrayKey === null || arrayKey === '') return undefined;
+  const details = { details: { field: 'arrayKey' } };
+  if (operation !== 'put') {
+    throw new FanoutError(
+      'invalid_argument',
+      `arrayKey: only a PUT carries an arrayKey (a ${operation} keeps the key of the last PUT)`,
+      details,
+    );
+  }
+  const parsed = parseArrayKey(arrayKey);
+  if ('problem' in parsed) throw new FanoutError('invalid_argument', parsed.problem, details);
+  return arrayKey;
+}
+
 /** Validates a state change; the event it answers is written like any other. */
 export function prepareStateChange(
   change: IncomingStateChange,
@@ -87,6 +112,7 @@ export function prepareStateChange(
   publishLimits: PublishLimits,
 ): PreparedEvent {
   const data = change.data ?? new Uint8Array(0);
+  const arrayKey = checkArrayKey(change.operation, change.arrayKey);
   checkStateData(change.operation, data, stateLimits);
   const contentType = stateContentTypes[change.operation];
   const prepared = prepareEvent(
@@ -102,5 +128,10 @@ export function prepareStateChange(
     'change',
   );
   // DELETE's empty content type stays empty (prepareEvent defaults it).
-  return { ...prepared, contentType, state: change.operation };
+  return {
+    ...prepared,
+    contentType,
+    state: change.operation,
+    ...(arrayKey === undefined ? {} : { arrayKey }),
+  };
 }
