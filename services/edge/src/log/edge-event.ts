@@ -59,6 +59,11 @@ export class EdgeEvent {
     return this.#event.data;
   }
 
+  /** A state PUT's arrayKey (`Event.array_key`), a JSON Pointer; empty for none. */
+  get arrayKey(): string {
+    return this.#event.arrayKey;
+  }
+
   /** The W3C traceparent the producer's span left on the event. */
   get traceparent(): string {
     return this.#event.trace?.traceparent ?? '';

@@ -53,6 +53,8 @@ export interface MemoryEvent {
   readonly timestamp?: number;
   /** A state change (`Event.state`): what the data does to the channel's document. */
   readonly state?: StateOperation;
+  /** A state put's arrayKey (`Event.array_key`). */
+  readonly arrayKey?: string;
 }
 
 /** A record given as raw bytes (for example one that is not a fanout event). */
@@ -390,6 +392,7 @@ export class MemoryEventLog implements EventLog {
       headers: { ...record.headers },
       producer: record.producer ?? '',
       ...(record.state === undefined ? {} : { state: stateOperationEnum[record.state] }),
+      ...(record.arrayKey === undefined ? {} : { arrayKey: record.arrayKey }),
       ...(record.traceparent === undefined
         ? {}
         : { trace: { traceparent: record.traceparent, tracestate: record.tracestate ?? '' } }),

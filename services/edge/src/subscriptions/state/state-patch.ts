@@ -13,6 +13,7 @@
  */
 import {
   applyJsonPatch,
+  type ArrayKeyTokens,
   applyMergePatch,
   stateDelta,
   type JsonPatchOperation,
@@ -22,15 +23,20 @@ import {
   type StatePatchFrame,
 } from '@fanout/shared';
 
-/** The operations from `previous` to `next`; `nextJson` is the canonical JSON of `next` when known. */
+/**
+ * The operations from `previous` to `next`; `nextJson` is the canonical JSON
+ * of `next` when known; `arrayKey` (parsed) matches arrays of objects by
+ * that identity member (docs/decisions/047).
+ */
 export function statePatchOps(
   previous: StateDocument,
   next: StateDocument,
   nextJson?: string,
+  arrayKey?: ArrayKeyTokens,
 ): JsonPatchOperation[] {
   if (next === undefined) return previous === undefined ? [] : [{ op: 'remove', path: '' }];
   if (previous === undefined) return [{ op: 'add', path: '', value: next }];
-  const delta = stateDelta(previous, next, 'json-patch', nextJson);
+  const delta = stateDelta(previous, next, 'json-patch', nextJson, arrayKey);
   if (delta.kind === 'json-patch') return [...delta.ops];
   return [{ op: 'replace', path: '', value: next }];
 }

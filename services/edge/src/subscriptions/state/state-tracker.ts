@@ -25,14 +25,21 @@
  * whole history. The snapshot position is then the checkpoint's offset until
  * a later change is folded, and every later change reaches readers exactly
  * once through the same hub seam.
+ *
+ * Patches are diffed with the `arrayKey` of the last put folded
+ * (docs/decisions/047): a put's own key for its step, the same key for the
+ * merges after it; a delete clears it. A tracker started from a checkpoint
+ * or from the middle of the log diffs index by index until the next put.
  */
 import {
   applyStateChange,
   FanoutError,
+  parseArrayKey,
   formatPositionOf,
   parsePosition,
   partitionForChannel,
   toFanoutError,
+  type ArrayKeyTokens,
   type ErrorCode,
   type Logger,
   type PositionValue,
@@ -115,6 +122,13 @@ export type StateOpening =
 
 let nextTrackerKey = 1;
 
+/** The parsed arrayKey of a put, or undefined for none (or one an ingest should have refused). */
+function arrayKeyTokens(arrayKey: string): ArrayKeyTokens | undefined {
+  if (arrayKey === '') return undefined;
+  const parsed = parseArrayKey(arrayKey);
+  return 'tokens' in parsed ? parsed.tokens : undefined;
+}
+
 export class StateTracker implements Subscriber {
   readonly key = `state-${nextTrackerKey++}`;
   /** Its deliveries come from the hub directly; delivery traces count them as SSE. */
@@ -130,6 +144,8 @@ export class StateTracker implements Subscriber {
   #subscription: Subscription | undefined;
   #document: StateDocument = undefined;
   #json: string | undefined;
+  /** The arrayKey of the last put folded (parsed), which its step and later merges diff with. */
+  #arrayKey: ArrayKeyTokens | undefined;
   /** Offset of the last change applied, or where folding started. */
   #offset = -1;
   /** False while the history before the log's start is unknown (see the module comment). */
@@ -474,6 +490,8 @@ export class StateTracker implements Subscriber {
       return;
     }
     metrics.stateFolds.inc();
+    if (operation === 'put') this.#arrayKey = arrayKeyTokens(event.arrayKey);
+    else if (operation === 'delete') this.#arrayKey = undefined;
     const previous = this.#document;
     const previousOffset = this.#offset;
     this.#document = result.document;
@@ -490,7 +508,7 @@ export class StateTracker implements Subscriber {
       event.offset,
       event.position,
       formatPositionOf(this.epoch, this.partition, previousOffset),
-      statePatchOps(previous, result.document, result.json),
+      statePatchOps(previous, result.document, result.json, this.#arrayKey),
       { previous, next: result.document, nextJson: result.json },
     );
     this.#ring.push(step);

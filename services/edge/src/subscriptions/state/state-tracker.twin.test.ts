@@ -153,6 +153,35 @@ function decodeWsPatch(frame: string | Uint8Array): StatePatchFrame<JsonValue> {
 }
 
 describe('state trackers on the twin of the log', () => {
+  it("diffs with the arrayKey of the last put: the put's step, later merges, none after a delete", async () => {
+    const edge = await twin();
+    const rows = (ids: number[]) => ids.map((id) => ({ id, name: `row ${id}`, tags: ['a', 'b'] }));
+    const ids = Array.from({ length: 50 }, (_, index) => index);
+    edge.log.publish([{ ...change('list.k', 'put', { rows: rows(ids) }), arrayKey: '/id' }]);
+    const { reader, opening } = await join(edge, 'list.k');
+    assert.equal(opening.kind, 'snapshot');
+    const added = { id: 100, name: 'row 100', tags: ['a', 'b'] };
+    edge.log.publish([
+      { ...change('list.k', 'put', { rows: rows([100, ...ids]) }), arrayKey: '/id' },
+      change('list.k', 'merge', { rows: rows([100, ...ids.slice(1)]) }),
+      change('list.k', 'delete'),
+      change('list.k', 'put', { rows: rows(ids) }),
+      change('list.k', 'put', { rows: rows([100, ...ids]) }),
+    ]);
+    await caughtUp(edge, 'list.k');
+    assert.equal(reader.steps.length, 5);
+    const ops = reader.steps.map((step) => step.ops);
+    assert.deepEqual(ops[0], [{ op: 'add', path: '/rows/0', value: added }], 'the put has its key');
+    assert.deepEqual(ops[1], [{ op: 'remove', path: '/rows/1' }], 'the merge keeps it');
+    assert.deepEqual(ops[2], [{ op: 'remove', path: '' }]);
+    assert.equal(ops[3]?.[0]?.op, 'add');
+    assert.deepEqual(
+      ops[4]?.map((op) => [op.op, op.path]),
+      [['replace', '']],
+      'a put without a key: index by index, larger than the document, so the whole document',
+    );
+  });
+
   it('folds puts, merges and deletes of its channel, ignoring other events and channels', async () => {
     const edge = await twin();
     edge.log.publish([
