@@ -109,3 +109,70 @@ export function workloadSteps(): Step[] {
     { name: 'order book tick', previous: bookBefore, next: bookAfter },
   ];
 }
+
+/** A step of a document whose arrays of objects have an identity member. */
+export interface KeyedStep extends Step {
+  /** JSON Pointer of the identity member of the arrays' objects. */
+  readonly arrayKey: string;
+}
+
+function quote(random: () => number, symbol: string): JsonObject {
+  const price = Math.round(random() * 50_000) / 100;
+  return {
+    symbol,
+    name: `${symbol} Holdings`,
+    price,
+    change: Math.round((random() - 0.5) * 500) / 100,
+    volume: Math.floor(random() * 1_000_000),
+    bid: Math.round((price - 0.01) * 100) / 100,
+    ask: Math.round((price + 0.01) * 100) / 100,
+  };
+}
+
+/**
+ * The steps of the keyed-diff benchmark: the list and order book steps of
+ * `workloadSteps` keyed by `/id` and `/price`, and a ticker of 50 quotes
+ * keyed by `/symbol` where a few prices change, with and without rows moving
+ * (a list sorted by change).
+ */
+export function keyedWorkloadSteps(): KeyedStep[] {
+  const keys: Readonly<Record<string, string>> = { 'order book tick': '/price' };
+  const steps: KeyedStep[] = workloadSteps().map((step) => ({
+    ...step,
+    arrayKey: keys[step.name] ?? '/id',
+  }));
+  const random = seededRandom(20261203);
+  const symbols = Array.from({ length: 50 }, (_, index) =>
+    String.fromCharCode(65 + (index % 26), 65 + Math.floor(index / 26), 65 + ((index * 7) % 26)),
+  );
+  const ticker = symbols.map((symbol) => quote(random, symbol));
+  const ticked = structuredClone(ticker);
+  for (const index of [3, 17, 29, 41, 48]) {
+    const row = ticked[index];
+    if (row !== undefined) {
+      row['price'] = Math.round(((row['price'] as number) + 0.37) * 100) / 100;
+      row['change'] = 0.37;
+      row['volume'] = (row['volume'] as number) + 1200;
+    }
+  }
+  const reordered = structuredClone(ticked);
+  const [up] = reordered.splice(41, 1);
+  if (up !== undefined) reordered.splice(2, 0, up);
+  const [down] = reordered.splice(5, 1);
+  if (down !== undefined) reordered.splice(30, 0, down);
+  steps.push(
+    {
+      name: 'ticker: 5 prices',
+      previous: { quotes: ticker },
+      next: { quotes: ticked },
+      arrayKey: '/symbol',
+    },
+    {
+      name: 'ticker: 5 prices, 2 rows move',
+      previous: { quotes: ticker },
+      next: { quotes: reordered },
+      arrayKey: '/symbol',
+    },
+  );
+  return steps;
+}
