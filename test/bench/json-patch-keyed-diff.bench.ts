@@ -351,3 +351,31 @@ for (const variant of variants) {
   }
   console.log(`- ${label(variant)}: ${found === undefined ? 'holds' : `fails on ${found}`}`);
 }
+
+/** Pairs that tripped JSON Patch diffs before (decision 041) and keyed arrays that cannot be keyed. */
+const edgeCases: readonly (readonly [string, Json, Json])[] = [
+  ['member named toString added', {}, { toString: [] }],
+  ['member named toString removed', { toString: false }, {}],
+  ['two scalars at the root', '', false],
+  ['a scalar member changes kind', { a: 'x' }, { a: [1] }],
+  ['duplicate keys', [{ id: 1 }, { id: 1 }], [{ id: 2 }, { id: 1 }, { id: 1 }]],
+  ['a key changes type', [{ id: 1 }, { id: '1' }], [{ id: '1' }, { id: 1 }]],
+  [
+    'member names with / and ~',
+    { 'a/b': [{ id: 1 }], 'c~d': 1 },
+    { 'a/b': [{ id: 2 }, { id: 1 }] },
+  ],
+];
+console.log('\n(d) edge cases (key /id): ok, WRONG (applies to something else) or threw');
+console.log(`| case | ${variants.map(label).join(' | ')} |`);
+for (const [name, previous, next] of edgeCases) {
+  const cells = variants.map((variant) => {
+    try {
+      const ops = variant.candidate.diff(previous, next, variant.keyed ? '/id' : undefined);
+      return correct(previous, next, ops) ? 'ok' : 'WRONG';
+    } catch (error) {
+      return `threw (${error instanceof Error ? error.message : String(error)})`;
+    }
+  });
+  console.log(`| ${name} | ${cells.join(' | ')} |`);
+}

@@ -83,7 +83,6 @@ class KeyedDiff {
   constructor(private readonly tokens: ArrayKeyTokens) {}
 
   value(previous: JsonValue, next: JsonValue, path: string): void {
-    if (previous === next) return;
     if (isJsonRecord(previous) && isJsonRecord(next)) {
       this.record(previous, next, path);
     } else if (Array.isArray(previous) && Array.isArray(next)) {
@@ -95,11 +94,13 @@ class KeyedDiff {
 
   private record(previous: JsonRecord, next: JsonRecord, path: string): void {
     for (const name of Object.keys(previous)) {
-      const memberPath = `${path}/${escapeToken(name)}`;
       if (Object.hasOwn(next, name)) {
-        this.value(previous[name] ?? null, next[name] ?? null, memberPath);
+        const before = previous[name] ?? null;
+        const after = next[name] ?? null;
+        // The path is built only for a member that may differ.
+        if (before !== after) this.value(before, after, `${path}/${escapeToken(name)}`);
       } else {
-        this.ops.push({ op: 'remove', path: memberPath });
+        this.ops.push({ op: 'remove', path: `${path}/${escapeToken(name)}` });
       }
     }
     for (const name of Object.keys(next)) {
@@ -117,7 +118,9 @@ class KeyedDiff {
   private indexedArray(previous: JsonArray, next: JsonArray, path: string): void {
     const common = Math.min(previous.length, next.length);
     for (let index = 0; index < common; index += 1) {
-      this.value(previous[index] ?? null, next[index] ?? null, `${path}/${index}`);
+      const before = previous[index] ?? null;
+      const after = next[index] ?? null;
+      if (before !== after) this.value(before, after, `${path}/${index}`);
     }
     for (let index = previous.length - 1; index >= next.length; index -= 1) {
       this.ops.push({ op: 'remove', path: `${path}/${index}` });
