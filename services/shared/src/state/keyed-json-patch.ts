@@ -134,8 +134,8 @@ class KeyedDiff {
    * By identity: removals (from the end), then the array is put in `next`'s
    * order from the front — an element already in place stays, a new one is
    * added, a moved one is moved (an element of the longest run that keeps
-   * its relative order never moves; a moved element in its way is parked at
-   * the end until its turn) — then each kept element is patched at its new
+   * its relative order never moves; a moved element in its way goes before
+   * its successor, or to the end until its turn) — then each kept element is patched at its new
    * index. False when the array cannot be matched by key.
    */
   private keyedArray(previous: JsonArray, next: JsonArray, path: string): boolean {
@@ -145,6 +145,8 @@ class KeyedDiff {
     const after = identities(next, this.tokens);
     if (after === undefined) return false;
     const afterSet = new Set(after);
+    const afterIndex = new Map<string, number>();
+    after.forEach((key, index) => afterIndex.set(key, index));
     const beforeIndex = new Map<string, number>();
     before.forEach((key, index) => beforeIndex.set(key, index));
 
@@ -166,15 +168,19 @@ class KeyedDiff {
         current.splice(index, 0, key);
         continue;
       }
-      // A moved element still in the way of the element due here is parked at the end.
+      // A moved element still in the way of the element due here goes later:
+      // straight before its successor in `next` when that one never moves
+      // (its final place), else to the end until its turn.
       while (current[index] !== key && moving.has(current[index] ?? '') && !moving.has(key)) {
-        const [parked] = current.splice(index, 1);
-        current.push(parked ?? '');
-        structure.push({
-          op: 'move',
-          from: `${path}/${index}`,
-          path: `${path}/${current.length - 1}`,
-        });
+        const [parked = ''] = current.splice(index, 1);
+        const successor = after[(afterIndex.get(parked) ?? after.length) + 1];
+        let to = current.length;
+        if (successor !== undefined && beforeIndex.has(successor) && !moving.has(successor)) {
+          const at = current.indexOf(successor, index);
+          if (at > index) to = at;
+        }
+        current.splice(to, 0, parked);
+        structure.push({ op: 'move', from: `${path}/${index}`, path: `${path}/${to}` });
       }
       if (current[index] !== key) {
         const from = current.indexOf(key, index);
