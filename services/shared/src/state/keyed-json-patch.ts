@@ -26,22 +26,25 @@ function escapeToken(token: string): string {
     : token;
 }
 
-/** The identity of `element`: a type-tagged string or number key, or undefined. */
-function identityOf(element: JsonValue, tokens: ArrayKeyTokens): string | undefined {
+/**
+ * The identity of `element`: its string or number key, or undefined. Sets and
+ * maps keep `1` and `"1"` apart; the fold has no -0 and JSON no NaN.
+ */
+type Identity = string | number;
+
+function identityOf(element: JsonValue, tokens: ArrayKeyTokens): Identity | undefined {
   let value: JsonValue = element;
   for (const token of tokens) {
     if (!isJsonRecord(value) || !Object.hasOwn(value, token)) return undefined;
     value = value[token] ?? null;
   }
-  if (typeof value === 'string') return `s${value}`;
-  if (typeof value === 'number') return `n${value}`;
-  return undefined;
+  return typeof value === 'string' || typeof value === 'number' ? value : undefined;
 }
 
 /** The identities of `array`'s elements, or undefined when one is missing or repeated. */
-function identities(array: JsonArray, tokens: ArrayKeyTokens): string[] | undefined {
-  const keys: string[] = [];
-  const seen = new Set<string>();
+function identities(array: JsonArray, tokens: ArrayKeyTokens): Identity[] | undefined {
+  const keys: Identity[] = [];
+  const seen = new Set<Identity>();
   for (const element of array) {
     if (!isJsonRecord(element)) return undefined;
     const key = identityOf(element, tokens);
@@ -144,10 +147,15 @@ class KeyedDiff {
     if (before === undefined) return false;
     const after = identities(next, this.tokens);
     if (after === undefined) return false;
+    if (before.length === after.length && before.every((key, index) => key === after[index])) {
+      // Same elements in the same order (the common tick): index by index.
+      this.indexedArray(previous, next, path);
+      return true;
+    }
     const afterSet = new Set(after);
-    const afterIndex = new Map<string, number>();
+    const afterIndex = new Map<Identity, number>();
     after.forEach((key, index) => afterIndex.set(key, index));
-    const beforeIndex = new Map<string, number>();
+    const beforeIndex = new Map<Identity, number>();
     before.forEach((key, index) => beforeIndex.set(key, index));
 
     const kept = after.filter((key) => beforeIndex.has(key));
@@ -157,12 +165,12 @@ class KeyedDiff {
 
     const structure: JsonPatchOperation[] = [];
     for (let index = before.length - 1; index >= 0; index -= 1) {
-      if (!afterSet.has(before[index] ?? ''))
+      if (!afterSet.has(before[index] as Identity))
         structure.push({ op: 'remove', path: `${path}/${index}` });
     }
     const current = before.filter((key) => afterSet.has(key));
     for (let index = 0; index < after.length; index += 1) {
-      const key = after[index] ?? '';
+      const key = after[index] as Identity;
       if (!beforeIndex.has(key)) {
         structure.push({ op: 'add', path: `${path}/${index}`, value: next[index] ?? null });
         current.splice(index, 0, key);
@@ -171,8 +179,8 @@ class KeyedDiff {
       // A moved element still in the way of the element due here goes later:
       // straight before its successor in `next` when that one never moves
       // (its final place), else to the end until its turn.
-      while (current[index] !== key && moving.has(current[index] ?? '') && !moving.has(key)) {
-        const [parked = ''] = current.splice(index, 1);
+      while (current[index] !== key && moving.has(current[index] as Identity) && !moving.has(key)) {
+        const parked = current.splice(index, 1)[0] as Identity;
         const successor = after[(afterIndex.get(parked) ?? after.length) + 1];
         let to = current.length;
         if (successor !== undefined && beforeIndex.has(successor) && !moving.has(successor)) {
@@ -191,7 +199,7 @@ class KeyedDiff {
     }
     this.ops.push(...structure);
     for (let index = 0; index < after.length; index += 1) {
-      const origin = beforeIndex.get(after[index] ?? '');
+      const origin = beforeIndex.get(after[index] as Identity);
       if (origin !== undefined) {
         this.value(previous[origin] ?? null, next[index] ?? null, `${path}/${index}`);
       }
