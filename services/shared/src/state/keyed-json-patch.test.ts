@@ -138,6 +138,11 @@ describe('keyedJsonPatch', () => {
     ] satisfies [JsonValue, JsonValue][]) {
       patch(previous, next);
     }
+    // too many moves or inserts to place one by one: index by index, still correct
+    const reversed = patch(rows(range(2000)), rows(range(2000).reverse()));
+    assert.ok(reversed.every((op) => (op as { op: string }).op === 'replace'));
+    const many = patch(rows([5000]), rows([...range(1500), 5000]));
+    assert.equal(many.length, 3 + 1500, 'element 0 rewritten, then 1,500 adds');
     // the fallback is the index-by-index diff
     assert.deepEqual(patch([{ id: 1 }, { id: 1 }], [{ id: 2 }, { id: 1 }]), [
       { op: 'replace', path: '/0/id', value: 2 },

@@ -14,9 +14,10 @@ import type { JsonArray, JsonRecord, JsonValue } from './json-value.js';
 import { isJsonRecord, jsonEqual } from './json-value.js';
 
 /**
- * Above this many (moved elements × array length) an array is compared index
- * by index: placing each moved element costs a scan of the array, and a
- * patch of that many moves is rarely smaller than the document anyway.
+ * Above this many ((moved + added elements) × array length) an array is
+ * compared index by index: placing each such element costs a scan of the
+ * array, and a patch of that many operations is rarely smaller than the
+ * document anyway.
  */
 const maxMoveWork = 1_000_000;
 
@@ -161,18 +162,18 @@ class KeyedDiff {
     const kept = after.filter((key) => beforeIndex.has(key));
     const stable = longestIncreasing(kept.map((key) => beforeIndex.get(key) ?? 0));
     const moving = new Set(kept.filter((_, index) => !stable.has(index)));
-    if (moving.size * previous.length > maxMoveWork) return false;
+    const added = after.length - kept.length;
+    if ((moving.size + added) * Math.max(previous.length, next.length) > maxMoveWork) return false;
 
-    const structure: JsonPatchOperation[] = [];
     for (let index = before.length - 1; index >= 0; index -= 1) {
       if (!afterSet.has(before[index] as Identity))
-        structure.push({ op: 'remove', path: `${path}/${index}` });
+        this.ops.push({ op: 'remove', path: `${path}/${index}` });
     }
     const current = before.filter((key) => afterSet.has(key));
     for (let index = 0; index < after.length; index += 1) {
       const key = after[index] as Identity;
       if (!beforeIndex.has(key)) {
-        structure.push({ op: 'add', path: `${path}/${index}`, value: next[index] ?? null });
+        this.ops.push({ op: 'add', path: `${path}/${index}`, value: next[index] ?? null });
         current.splice(index, 0, key);
         continue;
       }
@@ -188,16 +189,15 @@ class KeyedDiff {
           if (at > index) to = at;
         }
         current.splice(to, 0, parked);
-        structure.push({ op: 'move', from: `${path}/${index}`, path: `${path}/${to}` });
+        this.ops.push({ op: 'move', from: `${path}/${index}`, path: `${path}/${to}` });
       }
       if (current[index] !== key) {
         const from = current.indexOf(key, index);
         current.splice(from, 1);
         current.splice(index, 0, key);
-        structure.push({ op: 'move', from: `${path}/${from}`, path: `${path}/${index}` });
+        this.ops.push({ op: 'move', from: `${path}/${from}`, path: `${path}/${index}` });
       }
     }
-    this.ops.push(...structure);
     for (let index = 0; index < after.length; index += 1) {
       const origin = beforeIndex.get(after[index] as Identity);
       if (origin !== undefined) {
