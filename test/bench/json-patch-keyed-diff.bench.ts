@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import jsonPatch from 'fast-json-patch';
-import { keyedJsonPatch, parseArrayKey, type JsonValue } from '@fanout/shared';
+import { keyedJsonPatch, parseArrayKey } from '@fanout/shared';
 import { machineSummary } from './process-stats.js';
 import { keyedWorkloadSteps, type Json } from './json-patch-workload.js';
 
@@ -109,18 +109,16 @@ const loaders: Record<string, () => Promise<Candidate>> = {
       diff: (previous, next, arrayKey) =>
         arrayKey === undefined
           ? (jsonPatch.compare(previous as object, next as object) as Operation[])
-          : (keyedJsonPatch(
-              previous as JsonValue,
-              next as JsonValue,
-              tokensOf(arrayKey),
-            ) as Operation[]),
+          : (keyedJsonPatch(previous, next, tokensOf(arrayKey)) as Operation[]),
     }),
   jsondiffpatch: async () => {
     const lib = await load('jsondiffpatch');
     const formatter = await load('jsondiffpatch/formatters/jsonpatch');
     const create = fn(lib, 'create');
     const format = fn(formatter, 'format');
-    type Differ = { diff: (a: unknown, b: unknown) => unknown };
+    interface Differ {
+      diff: (a: unknown, b: unknown) => unknown;
+    }
     const plain = create({ arrays: { detectMove: true, includeValueOnMove: false } }) as Differ;
     const keyedDiffers = new Map<string, Differ>();
     return {
@@ -268,7 +266,7 @@ function keyedPairs(): fc.Arbitrary<[Json, Json]> {
     { maxLength: 10, selector: (row) => `${typeof row.id}${row.id}` },
   );
   const list = fc.oneof(
-    { weight: 3, arbitrary: rows as fc.Arbitrary<Json[]> },
+    { weight: 3, arbitrary: rows },
     { weight: 1, arbitrary: fc.array(element, { maxLength: 10 }) },
   );
   const edited = list.chain((previous) =>

@@ -19,7 +19,7 @@ const byId = tokens('/id');
 function patch(previous: JsonValue, next: JsonValue, key = byId): JsonValue[] {
   const ops = keyedJsonPatch(previous, next, key);
   assert.deepEqual(applyJsonPatch(previous, ops), { ok: true, document: next });
-  return ops as unknown as JsonValue[];
+  return ops;
 }
 
 const rows = (ids: readonly number[]): JsonValue[] =>

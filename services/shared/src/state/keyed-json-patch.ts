@@ -166,12 +166,13 @@ class KeyedDiff {
     if ((moving.size + added) * Math.max(previous.length, next.length) > maxMoveWork) return false;
 
     for (let index = before.length - 1; index >= 0; index -= 1) {
-      if (!afterSet.has(before[index] as Identity))
+      const key = before[index];
+      if (key !== undefined && !afterSet.has(key)) {
         this.ops.push({ op: 'remove', path: `${path}/${index}` });
+      }
     }
     const current = before.filter((key) => afterSet.has(key));
-    for (let index = 0; index < after.length; index += 1) {
-      const key = after[index] as Identity;
+    for (const [index, key] of after.entries()) {
       if (!beforeIndex.has(key)) {
         this.ops.push({ op: 'add', path: `${path}/${index}`, value: next[index] ?? null });
         current.splice(index, 0, key);
@@ -180,8 +181,12 @@ class KeyedDiff {
       // A moved element still in the way of the element due here goes later:
       // straight before its successor in `next` when that one never moves
       // (its final place), else to the end until its turn.
-      while (current[index] !== key && moving.has(current[index] as Identity) && !moving.has(key)) {
-        const parked = current.splice(index, 1)[0] as Identity;
+      for (
+        let parked = current[index];
+        parked !== undefined && parked !== key && moving.has(parked) && !moving.has(key);
+        parked = current[index]
+      ) {
+        current.splice(index, 1);
         const successor = after[(afterIndex.get(parked) ?? after.length) + 1];
         let to = current.length;
         if (successor !== undefined && beforeIndex.has(successor) && !moving.has(successor)) {
@@ -198,8 +203,8 @@ class KeyedDiff {
         this.ops.push({ op: 'move', from: `${path}/${from}`, path: `${path}/${index}` });
       }
     }
-    for (let index = 0; index < after.length; index += 1) {
-      const origin = beforeIndex.get(after[index] as Identity);
+    for (const [index, key] of after.entries()) {
+      const origin = beforeIndex.get(key);
       if (origin !== undefined) {
         this.value(previous[origin] ?? null, next[index] ?? null, `${path}/${index}`);
       }
