@@ -491,6 +491,23 @@ describe('Helm chart: wrong values are refused', { skip }, () => {
     );
   });
 
+  it('renders a compacted KafkaTopic for state checkpoints only when they are enabled', () => {
+    const topics = (set: readonly string[]): Map<string, Record<string, unknown>> =>
+      new Map(
+        renderChart(helm, { set: ['kafka.mode=strimzi', ...set] })
+          .filter((object) => object.kind === 'KafkaTopic')
+          .map((object) => {
+            const spec = object['spec'] as { topicName: string; config: Record<string, unknown> };
+            return [spec.topicName, spec.config];
+          }),
+      );
+    assert.deepEqual([...topics([]).keys()], ['fanout.events']);
+    const enabled = topics(['config.edge.state.checkpoints.enabled=true']);
+    assert.deepEqual([...enabled.keys()], ['fanout.events', 'fanout.events.state']);
+    assert.equal(enabled.get('fanout.events.state')?.['cleanup.policy'], 'compact');
+    assert.equal(enabled.get('fanout.events')?.['cleanup.policy'], 'delete');
+  });
+
   it('refuses Strimzi mode when the cluster does not serve the Strimzi API', () => {
     const result = runHelm(helm, ['template', 'fanout', chartDir, '--set', 'kafka.mode=strimzi']);
     assert.notEqual(result.status, 0);

@@ -217,6 +217,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
           limits: stateLimits,
           everyChanges: checkpointConfig.everyChanges,
           everyMs: checkpointConfig.everySeconds * 1000,
+          maxChannels: checkpointConfig.maxChannels,
           metrics,
           logger: stateLogger,
         });

@@ -77,3 +77,9 @@ export {
 } from './subscriptions/state/checkpoint-record.js';
 export type { CheckpointRecord } from './subscriptions/state/checkpoint-record.js';
 export { checkpointTopicOf } from './log/checkpoint-log.js';
+export { createEdgeMetrics } from './edge-metrics.js';
+export type { EdgeMetrics } from './edge-metrics.js';
+export { startMemoryHub } from './subscriptions/memory-hub.js';
+export { StateTrackers } from './subscriptions/state/state-trackers.js';
+export { PartitionCheckpointer } from './subscriptions/state/checkpoint-partition.js';
+export type { CheckpointLog, CheckpointWrite } from './log/checkpoint-log.js';

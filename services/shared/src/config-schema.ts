@@ -651,6 +651,12 @@ export const configSchema = z.object({
                 .describe(
                   'Checkpoints of channels with unwritten changes, and the partition mark a new owner resumes from, are written this often.',
                 ),
+              maxChannels: positiveInt
+                .max(10000000)
+                .default(100000)
+                .describe(
+                  'Documents the checkpointers of this edge hold per partition: past it, the channels changed least recently are written and dropped, and read back from their checkpoint on their next change (fanout_edge_state_checkpointer_evictions_total, _reloads_total). Memory is about this many documents as held in memory (about 2.7 × their JSON size for a typical document, docs/benchmarks.md), plus about 100 bytes per dropped channel for the index of its checkpoint.',
+                ),
             })
             .prefault({})
             .describe(
