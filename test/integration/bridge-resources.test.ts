@@ -71,7 +71,9 @@ async function startUpstream(resources: Resources): Promise<LocalUpstream> {
     origin: `http://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        server.close(() => {
+          resolve();
+        });
         server.closeAllConnections();
       }),
   };
@@ -81,7 +83,11 @@ async function freePort(): Promise<number> {
   const server = createNetServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await new Promise<void>((resolve) =>
+    server.close(() => {
+      resolve();
+    }),
+  );
   if (address === null || typeof address === 'string') throw new Error('no port');
   return address.port;
 }
@@ -165,13 +171,13 @@ describe('live resources through bridge processes', () => {
       'the first document is the state',
       () => (resources.polls.get(path)?.length ?? 0) > 0,
     );
-    let held: StateDocument = undefined;
+    let held: StateDocument;
     let stream = await SseClient.open(`${edge.httpBase}/v1/state/${channel}`);
     assert.equal(stream.status, 200);
     for (;;) {
       const [opening] = await stream.take(1, (event) => event.event === 'snapshot');
       const snapshot = JSON.parse(opening?.data ?? '{}') as Snapshot;
-      held = snapshot.state as StateDocument;
+      held = snapshot.state;
       if (snapshot.exists) break;
       await stream.close();
       await new Promise((resolve) => setTimeout(resolve, 100));
