@@ -34,9 +34,10 @@ function delayedPipe(from: Socket, to: Socket, delayMs: number): void {
 
 export async function startDelayProxy(targetPort: number, oneWayMs: number): Promise<DelayProxy> {
   const sockets = new Set<Socket>();
-  const server = createServer((client) => {
+  // Half-open: each direction ends on its own, as it does without the proxy.
+  const server = createServer({ allowHalfOpen: true }, (client) => {
     client.setNoDelay(true);
-    const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
+    const upstream = createConnection({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
     upstream.setNoDelay(true);
     for (const socket of [client, upstream]) {
       sockets.add(socket);

@@ -1003,7 +1003,11 @@ try {
       },
     );
     const [code] = (await once(child, 'exit')) as [number | null];
-    say(`state: exit ${code ?? 'signal'}, figures in ${join(args.out, 'state-channels.json')}`);
+    say(
+      code === 0
+        ? `state: figures in ${join(args.out, 'state-channels.json')}`
+        : `state failed: exit ${code ?? 'by a signal'}`,
+    );
   }
 } finally {
   await producer.disconnect();

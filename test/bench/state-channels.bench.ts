@@ -37,9 +37,9 @@
  * everything it started.
  */
 import { Agent, request, type IncomingMessage } from 'node:http';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
@@ -775,6 +775,7 @@ try {
     Object.entries(results).map(([name, figures]) => [name, { run, figures }]),
   );
   // Written as the repository's formatter would write it, so the file passes its check.
+  mkdirSync(dirname(args.out), { recursive: true });
   const options = (await prettier.resolveConfig(args.out)) ?? {};
   writeFileSync(
     args.out,
