@@ -682,8 +682,22 @@ async function latency(): Promise<void> {
     return (performance.now() - began) / 1000;
   };
 
+  /** Patches the subscribers applied since the last reset. */
+  const applied = async (): Promise<number> => {
+    worker.postMessage('count');
+    const [count] = (await once(worker, 'message')) as [number];
+    return count;
+  };
+  /** Waits (30 s at most) until the subscribers applied `count` patches since the reset. */
+  const drained = async (count: number): Promise<void> => {
+    const deadline = Date.now() + 30_000;
+    while ((await applied()) < count && Date.now() < deadline) await sleep(50);
+  };
+
+  worker.postMessage('reset');
   await produce(warmupSeconds);
-  await sleep(1000);
+  // Every warm-up patch applied before the measurement starts.
+  await drained(accepted * (subscriberCount / liveChannels));
   worker.postMessage('reset');
   accepted = refused = behind = 0;
   ackMs = [];
@@ -692,8 +706,9 @@ async function latency(): Promise<void> {
   const benchBefore = process.cpuUsage();
   const machineBefore = machineJiffies();
   const producedFor = await produce(seconds);
-  await sleep(2000);
-  const elapsed = producedFor + 2;
+  const drainedFrom = performance.now();
+  await drained(accepted * (subscriberCount / liveChannels));
+  const elapsed = producedFor + (performance.now() - drainedFrom) / 1000;
   const machineAfter = machineJiffies();
   const benchCpu = process.cpuUsage(benchBefore);
   const cpu = {

@@ -9,7 +9,8 @@
  *
  * workerData: { port, subprotocol, channels: string[] } (one connection per
  * entry). Posts 'subscribed' once every connection has its snapshot.
- * Messages in: 'reset' (start counting afresh), 'collect' (answered with a
+ * Messages in: 'reset' (start counting afresh), 'count' (answered with the
+ * number of patches applied since the reset), 'collect' (answered with a
  * `SubscriberTally`), 'close'.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -122,6 +123,8 @@ parentPort?.on('message', (message: unknown) => {
   if (message === 'reset') {
     latencies = [];
     applied = gaps = failed = errors = 0;
+  } else if (message === 'count') {
+    parentPort?.postMessage(applied);
   } else if (message === 'collect') {
     const tally: SubscriberTally = { latencies, applied, gaps, failed, errors };
     parentPort?.postMessage(tally);
