@@ -54,6 +54,7 @@ import { startDelayProxy } from './delay-proxy.js';
 import { startFanoutStack } from './fanout-stack.js';
 import { seededRandom, workloadSteps } from './json-patch-workload.js';
 import { percentile } from './latency-sampling.js';
+import { pidListeningOn } from './listening-process.js';
 import { cpuSeconds, machineSummary } from './process-stats.js';
 import type { SubscriberTally } from './state-subscribers.js';
 
@@ -701,8 +702,14 @@ async function latency(): Promise<void> {
   worker.postMessage('reset');
   accepted = refused = behind = 0;
   ackMs = [];
-  const pids = { edge: edge.pid, ingest: ingest.pid };
-  const cpuBefore = { edge: cpuSeconds(pids.edge) ?? 0, ingest: cpuSeconds(pids.ingest) ?? 0 };
+  // The broker: the process listening on the first broker's port (undefined if not found).
+  const brokerPid = pidListeningOn(Number(kafka.brokers[0]?.split(':').at(-1)));
+  const pids = { edge: edge.pid, ingest: ingest.pid, broker: brokerPid };
+  const cpuBefore = {
+    edge: cpuSeconds(pids.edge) ?? 0,
+    ingest: cpuSeconds(pids.ingest) ?? 0,
+    broker: cpuSeconds(pids.broker),
+  };
   const benchBefore = process.cpuUsage();
   const machineBefore = machineJiffies();
   const producedFor = await produce(seconds);
@@ -714,6 +721,10 @@ async function latency(): Promise<void> {
   const cpu = {
     edge: ((cpuSeconds(pids.edge) ?? 0) - cpuBefore.edge) / elapsed,
     ingest: ((cpuSeconds(pids.ingest) ?? 0) - cpuBefore.ingest) / elapsed,
+    broker:
+      cpuBefore.broker === undefined
+        ? Number.NaN
+        : ((cpuSeconds(pids.broker) ?? Number.NaN) - cpuBefore.broker) / elapsed,
     bench: (benchCpu.user + benchCpu.system) / 1e6 / elapsed,
     machine:
       ((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total)) *
@@ -760,10 +771,10 @@ async function latency(): Promise<void> {
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     `| ${figures.producedChangesPerSecond.toFixed(0)} | ${figures.deliveriesPerSecond.toFixed(0)} | ${tally.applied.toLocaleString('en')} / ${expected.toLocaleString('en')} | ${tally.gaps} | ${figures.p50Ms.toFixed(1)} ms | ${figures.p99Ms.toFixed(1)} ms | ${figures.p999Ms.toFixed(1)} ms | ${figures.maxMs.toFixed(1)} ms | ${figures.ingestAckP50Ms.toFixed(1)} / ${figures.ingestAckP99Ms.toFixed(1)} ms |`,
     '',
-    '| CPU (share of one core) | edge | ingest | bench (producer + subscribers) | whole machine (of ' +
+    '| CPU (share of one core) | edge | ingest | Kafka broker | bench (producer + subscribers) | whole machine (of ' +
       `${cpus().length} cores) | load average (1, 5, 15 min) |`,
-    '| --- | ---: | ---: | ---: | ---: | --- |',
-    `| during the measurement | ${pct(cpu.edge)} | ${pct(cpu.ingest)} | ${pct(cpu.bench)} | ${pct(cpu.machine)} | ${figures.load.join(', ')} |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    `| during the measurement | ${pct(cpu.edge)} | ${pct(cpu.ingest)} | ${Number.isNaN(cpu.broker) ? 'not found' : pct(cpu.broker)} | ${pct(cpu.bench)} | ${pct(cpu.machine)} | ${figures.load.join(', ')} |`,
     '',
     `Refused changes: ${refused}; producer steps that found 256 changes in flight: ${behind}; patches that did not apply: ${tally.failed}; unexpected frames: ${tally.errors}.`,
     '',
