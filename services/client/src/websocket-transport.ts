@@ -162,6 +162,7 @@ class WebSocketConnection implements TransportConnection {
             channel: subscription.channel,
             ...(subscription.since === undefined ? {} : { since: subscription.since }),
             ...(subscription.types === undefined ? {} : { types: subscription.types }),
+            ...(subscription.rewind === undefined ? {} : { rewind: subscription.rewind }),
           },
         ],
       });

@@ -73,6 +73,7 @@ export type {
   ControlMessage,
   ReceivedClientMessage,
   ReceivedSubscriptionRequest,
+  RewindResult,
   ServerMessage,
   SubscriptionRequest,
   StateChangeRefusedFrame,
