@@ -13,6 +13,7 @@ import {
   isChannelPattern,
   isValidChannel,
   patternMatches,
+  stateDeltaKinds,
   toFanoutError,
 } from '@fanout/shared/portable-core';
 import { AsyncQueue } from './async-queue.js';
@@ -21,7 +22,6 @@ import type { ClientStatus } from './client-status.js';
 import { compileOptions, type ClientOptions, type CompiledOptions } from './client-options.js';
 import type { FanoutEvent } from './fanout-event.js';
 import { StateChannel, type StateOptions } from './state-channel.js';
-import { stateDeltaKinds } from './state-frames.js';
 import { Subscription, type SubscribeOptions } from './subscription.js';
 import { TokenSource, type TokenReason } from './token-source.js';
 import type {

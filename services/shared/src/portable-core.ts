@@ -67,7 +67,12 @@ export {
   stateOperations,
 } from './state-operation.js';
 export type { StateOperation } from './state-operation.js';
-export { batchFrameOverhead, encodeJsonBatchFrame, wsJsonCodec } from './ws-json-codec.js';
+export {
+  batchFrameOverhead,
+  encodeJsonBatchFrame,
+  stateDeltaKinds,
+  wsJsonCodec,
+} from './ws-json-codec.js';
 export type {
   ClientMessage,
   ControlMessage,
