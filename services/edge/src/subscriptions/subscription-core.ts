@@ -61,6 +61,11 @@ export interface ExternalSubscriptions {
   /** How many are active or being prepared (outside a running `subscribe`). */
   readonly count: number;
   has(label: string): boolean;
+  /**
+   * The partitions of their channels: the drain and the rebalance move the
+   * session by them as by its own subscriptions'.
+   */
+  partitions(): Iterable<number>;
 }
 
 /**
@@ -475,9 +480,12 @@ export class SubscriptionSession implements Session {
     });
   }
 
-  /** The partitions of its channel subscriptions; `undefined` when it follows a pattern. */
+  /**
+   * The partitions of its channel subscriptions and of the transport's own
+   * (`external`: state subscriptions); `undefined` when it follows a pattern.
+   */
   partitions(): ReadonlySet<number> | undefined {
-    const partitions = new Set<number>();
+    const partitions = new Set<number>(this.external?.partitions() ?? []);
     for (const subscription of this.subscriptions.values()) {
       if (subscription.patterns.length > 0) return undefined;
       for (const partition of subscription.cursors.keys()) partitions.add(partition);
