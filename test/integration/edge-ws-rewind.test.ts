@@ -191,6 +191,32 @@ describe('rewind of WebSocket event subscriptions', () => {
       );
       assert.deepEqual(await socket.events(1), [written[2]]);
 
+      // With a state subscription in the same Subscribe: one subscribed frame for both.
+      const withState = channelOn(`${format}.withstate`);
+      const [last] = (
+        await publishEvents(stack.ingest, [{ channel: withState }, { channel: withState }])
+      ).slice(-1);
+      const document = channelOn(`${format}.document`);
+      socket.subscribe(4, [
+        { channel: document, snapshot: true },
+        { channel: withState, rewind: 1 },
+      ]);
+      const [mixed] = await socket.take(1, (message) => message.kind === 'subscribed');
+      assert.deepEqual(
+        mixed?.kind === 'subscribed'
+          ? mixed.subscriptions.map((state) => [
+              state.channel,
+              state.snapshot?.exists,
+              state.rewind,
+            ])
+          : [],
+        [
+          [document, false, undefined],
+          [withState, undefined, { requested: 1, found: 1, truncated: false }],
+        ],
+      );
+      assert.deepEqual(await socket.events(1), [last]);
+
       const refusals: [SubscriptionRequest, RegExp][] = [
         [{ channel: channelOn(`${format}.many`), rewind: 51 }, /edge\.maxRewind/],
         [{ channel: `rw.${format}.*`, rewind: 2 }, /pattern/],

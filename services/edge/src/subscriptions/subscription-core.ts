@@ -50,6 +50,12 @@ export interface SubscribeRequest {
   readonly types: readonly string[];
   /** Resume after this cursor; absent: live events from now. */
   readonly since?: StreamCursor;
+  /**
+   * Where to start, found once the request is admitted (limits, rate,
+   * duplicates, grants), in place of `since`: a rewind's backwards scan,
+   * which a refused request never costs. A throw refuses the whole request.
+   */
+  readonly startAt?: () => Promise<StreamCursor>;
 }
 
 /**
@@ -84,6 +90,16 @@ export interface ExtraRequests {
    * states: the extra subscriptions start in this step.
    */
   subscribed(states: readonly SubscribedState[]): void;
+}
+
+/** The requests with their `startAt` found (all at once), as requests from `since`. */
+async function startsOf(requests: readonly SubscribeRequest[]): Promise<SubscribeRequest[]> {
+  return Promise.all(
+    requests.map(async (request) => {
+      const { startAt, ...rest } = request;
+      return startAt === undefined ? request : { ...rest, since: await startAt() };
+    }),
+  );
 }
 
 /**
@@ -208,7 +224,7 @@ export class SubscriptionSession implements Session {
     for (const label of extraLabels) preparing.set(label, 1);
     try {
       if (extra !== undefined) await extra.prepare();
-      await this.#prepareAll(requestId, requests, extra);
+      await this.#prepareAll(requestId, await startsOf(requests), extra);
     } finally {
       for (const request of requests) preparing.delete(request.label);
       for (const label of extraLabels) preparing.delete(label);

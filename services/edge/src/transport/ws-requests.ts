@@ -27,7 +27,6 @@ import {
   rewindStart,
   rewindSummary,
   type RewindOptions,
-  type RewindStart,
 } from '../subscriptions/channel-rewind.js';
 import { parseStreamCursor } from '../subscriptions/stream-cursor.js';
 import type { SubscribeRequest } from '../subscriptions/subscription-core.js';
@@ -114,11 +113,8 @@ export async function handleClientMessage(
           message.subscriptions,
           context.rewind?.config.maxRewind ?? 0,
         );
+        if (rewinds.length > 0) rewound(context, connection, events, rewinds);
         const session = connection.session;
-        if (rewinds.length > 0) {
-          await rewound(context, connection, events, rewinds);
-          if (connection.ending) return;
-        }
         if (states.length === 0) {
           try {
             await session?.subscribe(message.requestId, events);
@@ -166,37 +162,40 @@ interface RewindAsk {
 }
 
 /**
- * Scans back each rewound channel (all at once) and makes its request start
- * from the position found; the connection keeps what each scan found for
- * the `subscribed` frame. Each channel is authorized before its scan.
+ * Makes each rewound request start where its channel's backwards scan
+ * finds (`startAt`: run by the core once the Subscribe is admitted, every
+ * channel's at once); the connection keeps what each scan found for the
+ * `subscribed` frame.
  */
-async function rewound(
+function rewound(
   context: WsRequestContext,
   connection: WsConnection,
   events: SubscribeRequest[],
   rewinds: readonly RewindAsk[],
-): Promise<void> {
+): void {
   const options = context.rewind;
   if (options === undefined) {
     throw new FanoutError('invalid_argument', 'this edge serves no rewind', {
       details: { field: 'rewind' },
     });
   }
-  const identity = connection.currentIdentity();
-  for (const ask of rewinds) context.auth.authorize(identity, ask.label);
-  const starts: RewindStart[] = await Promise.all(
-    rewinds.map((ask) =>
-      rewindStart(options, { channel: ask.label, count: ask.count, types: ask.types }),
-    ),
-  );
-  starts.forEach((start, index) => {
-    const ask = rewinds[index];
-    const request = ask === undefined ? undefined : events[ask.index];
-    if (ask === undefined || request === undefined) return;
-    events[ask.index] = { ...request, since: rewindCursor([start]) };
-    const { requested, found, truncated } = rewindSummary(start);
-    connection.rememberRewind(ask.label, { requested, found, truncated });
-  });
+  for (const ask of rewinds) {
+    const request = events[ask.index];
+    if (request === undefined) continue;
+    events[ask.index] = {
+      ...request,
+      startAt: async () => {
+        const start = await rewindStart(options, {
+          channel: ask.label,
+          count: ask.count,
+          types: ask.types,
+        });
+        const { requested, found, truncated } = rewindSummary(start);
+        connection.rememberRewind(ask.label, { requested, found, truncated });
+        return rewindCursor([start]);
+      },
+    };
+  }
 }
 
 /**
