@@ -8,8 +8,9 @@
  *
  * `rewind: N` on a channel without `since` starts it with the channel's
  * last N events (subscriptions/channel-rewind.ts, as an SSE stream with
- * `rewind=N`): the scan finds the position before the N-th last event, and
- * the subscription is made from it with `since`, so the hub's catch-up →
+ * `rewind=N`): once the core has admitted the Subscribe, the scan finds the
+ * position before the N-th last event, and the subscription is made from it
+ * as from a `since`, so the hub's catch-up →
  * live seam gives those events and every later one. A `since` wins over
  * `rewind` (a resume); a pattern or a state subscription with `rewind` is
  * refused. `subscribed` tells what the scan found (`rewind`).
