@@ -91,6 +91,7 @@ export type {
   PositionValue,
   ReceivedClientMessage,
   ReceivedSubscriptionRequest,
+  RewindResult,
   ServerMessage,
   StateOperation,
   StreamCursor,
