@@ -19,6 +19,11 @@
  * applies (docs/reference/configuration.md); tooling variables
  * (FANOUT_LOCAL_*, FANOUT_TEST_*, FANOUT_BENCH_*, FANOUT_LOAD_*,
  * FANOUT_CACHE_DIR) are left alone by them.
+ *
+ * State checkpoints are on (FANOUT_EDGE_STATE_CHECKPOINTS_ENABLED, unless
+ * set otherwise): the edge owns every partition, so it writes the
+ * checkpoints and creates their compacted topic `<topic>.state` as soon as
+ * the events topic exists (docs/decisions/045-state-checkpoints.md).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -155,6 +160,8 @@ try {
   await startService('edge', 'services/edge/dist/main.js', edgeMetrics, {
     FANOUT_EDGE_HOST: host,
     FANOUT_EDGE_PORT: String(ports.edge),
+    FANOUT_EDGE_STATE_CHECKPOINTS_ENABLED:
+      process.env['FANOUT_EDGE_STATE_CHECKPOINTS_ENABLED'] ?? 'true',
   });
   demo = await startDemoServer({
     host,

@@ -19,6 +19,9 @@
  *              8 in flight; `ingest-publish.bench.ts`) vs a kafkajs producer writing
  *              the same batches straight to Kafka (the naive path) and Centrifugo's
  *              HTTP API (`/api/batch` with 100 publishes, 8 in flight)
+ *   state      (fanout only, not in the default list) `state-channels.bench.ts` on this
+ *              broker: the page waterfall, patch bytes, state patch latency;
+ *              writes state-channels.json beside results.json
  *
  * Events are written to Kafka by this process (kafkajs, acks=all) and carry
  * their send time; latency is arrival minus send time on 20 connections read
@@ -33,6 +36,7 @@
  *   npm run bench                  # the full run
  *   npm run bench -- --quick       # fewer subscribers, shorter phases
  *   npm run bench -- --targets fanout --scenarios broadcast,channels
+ *   npm run bench -- --targets fanout --scenarios state
  *   npm run bench -- --scenarios idle --targets fanout,naive --idle-counts 2000,6000 --idle-per-process 2000
  *   FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --targets fanout
  *   FANOUT_BENCH_CENTRIFUGO_BIN=/path/to/centrifugo npm run bench -- --targets fanout,centrifugo
@@ -982,6 +986,28 @@ try {
       }
     }
     say(`ingest: ${JSON.stringify(ingestResults)}`);
+  }
+  if (selectedScenarios.has('state')) {
+    // fanout only (its peers have no state channels): its own program, on this broker.
+    const child = spawn(
+      process.execPath,
+      [
+        join(repoRoot, 'test', 'dist', 'bench', 'state-channels.bench.js'),
+        '--out',
+        join(args.out, 'state-channels.json'),
+      ],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, FANOUT_TEST_KAFKA_BROKERS: kafka.brokers.join(',') },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    const [code] = (await once(child, 'exit')) as [number | null];
+    say(
+      code === 0
+        ? `state: figures in ${join(args.out, 'state-channels.json')}`
+        : `state failed: exit ${code ?? 'by a signal'}`,
+    );
   }
 } finally {
   await producer.disconnect();

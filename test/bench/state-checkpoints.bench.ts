@@ -11,16 +11,36 @@
  *
  *   npm run bench:state-checkpoints      (BENCH_CHANGES=N)
  *
- * Loopback only, bounded by N; stops by itself. Memory per state channel is
- * measured by `npm run bench:edge-memory`-style heap deltas in
- * docs/benchmarks.md.
+ * The writer's CPU and resident memory are read from /proc/<pid> (Linux);
+ * the load average is printed with the figures, since other work on the
+ * machine slows every figure down. Loopback only, bounded by N; stops by
+ * itself. Memory per state channel: `npm run bench:state-memory`.
  */
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { encodeEvent, fanout } from '@fanout/shared';
 import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
 
 const changes = Number(process.env['BENCH_CHANGES'] ?? 1_000_000);
 const channel = 'bench.state.counter';
 
+/** CPU seconds (user + system) and resident bytes of a process, from /proc. */
+function processFigures(pid: number): { cpuSeconds: number; rssBytes: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = 100; // USER_HZ on Linux
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / ticks;
+  const rssBytes = Number(fields[21]) * 4096;
+  return { cpuSeconds, rssBytes };
+}
+
+function load(): string {
+  return loadavg()
+    .map((value) => value.toFixed(1))
+    .join(' ');
+}
+
+console.log(`${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${load()}`);
 const kafka = await testKafka();
 const topic = await kafka.createTopic({ name: 'bench-state', partitions: 1 });
 const producer = kafka.kafka.producer({ idempotent: true });
@@ -78,18 +98,23 @@ const writer = await startEdgeProcess({
   topic,
   env: checkpointEnv,
 });
-const cpuBefore = await metric(writer, 'process_cpu_seconds_total');
+const cpuBefore = processFigures(writer.pid).cpuSeconds;
 while ((await metric(writer, 'fanout_edge_state_checkpointer_folds_total')) < changes) {
   await new Promise((resolve) => setTimeout(resolve, 200));
 }
 const foldSeconds = (performance.now() - writerStart) / 1000;
-const cpu = (await metric(writer, 'process_cpu_seconds_total')) - cpuBefore;
+const { cpuSeconds, rssBytes } = processFigures(writer.pid);
+const cpu = cpuSeconds - cpuBefore;
 await new Promise((resolve) => setTimeout(resolve, 2500));
 const written = await metric(writer, 'fanout_edge_state_checkpoints_written_total');
-const rss = await metric(writer, 'process_resident_memory_bytes');
+const bytes = await metric(writer, 'fanout_edge_state_checkpoint_bytes_written_total');
 await writer.kill('SIGTERM');
+if (written === 0)
+  throw new Error(
+    'the checkpointer wrote no checkpoint: the figures below would not show checkpoints',
+  );
 console.log(
-  `checkpointer: folded ${changes} changes in ${foldSeconds.toFixed(1)} s (incl. start), ${((cpu / changes) * 1e6).toFixed(1)} µs CPU per change, ${written} checkpoint records, RSS ${(rss / 1048576).toFixed(0)} MiB`,
+  `checkpointer: folded ${changes} changes in ${foldSeconds.toFixed(1)} s (incl. its start), ${((cpu / changes) * 1e6).toFixed(1)} µs CPU per change (${cpu.toFixed(1)} s after ready), ${written} checkpoint records of ${bytes} bytes, RSS ${(rssBytes / 1048576).toFixed(0)} MiB; load average ${load()}`,
 );
 
 async function firstSnapshot(env: Readonly<Record<string, string>>, label: string): Promise<void> {
@@ -99,9 +124,12 @@ async function firstSnapshot(env: Readonly<Record<string, string>>, label: strin
   const body = (await response.json()) as { state?: { n?: number } };
   const ms = performance.now() - began;
   const records = await metric(edge, 'fanout_edge_state_start_records_sum');
+  const fromCheckpoint = await metric(edge, 'fanout_edge_state_checkpoints_read_total');
   await edge.kill('SIGTERM');
+  if (body.state?.n !== changes - 1)
+    throw new Error(`${label}: n=${body.state?.n}, expected ${changes - 1}`);
   console.log(
-    `${label}: first snapshot ${ms.toFixed(0)} ms after ready (status ${response.status}, n=${body.state?.n ?? '?'}, ${records} records folded at start)`,
+    `${label}: first snapshot ${ms.toFixed(0)} ms after ready (status ${response.status}, n=${body.state.n}, ${fromCheckpoint > 0 ? 'from a checkpoint' : 'from the log'}, ${records} records folded at start); load average ${load()}`,
   );
 }
 

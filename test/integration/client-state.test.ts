@@ -3,8 +3,8 @@
  * process, over each transport that carries state channels: several
  * channels followed at once, concurrent PUT / PATCH / DELETE through the
  * ingest, and every document the client shows is one the channel had —
- * ending on exactly what `GET /v1/state/{channel}` answers. Add `websocket`
- * to `transports` once the edge serves state subscriptions over WebSocket.
+ * ending on exactly what `GET /v1/state/{channel}` answers. WebSocket runs
+ * with both wire formats (`fanout.json`, `fanout.proto`).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -13,9 +13,10 @@ import {
   createClient,
   type StateChannel,
   type StateUpdate,
-  type TransportName,
+  type ClientOptions,
   type WebSocketConstructor,
 } from '@fanout/client';
+import { protoWireFormat } from '@fanout/client/proto';
 import type { JsonValue } from '@fanout/shared';
 import WebSocket from 'ws';
 import { uniqueChannel } from '../support/edge-test-clients.js';
@@ -27,7 +28,12 @@ import {
   type IngestStack,
 } from '../support/index.js';
 
-const transports: readonly TransportName[] = ['sse', 'long-poll'];
+const transports: readonly (readonly [string, Partial<ClientOptions>])[] = [
+  ['WebSocket JSON', { transports: ['websocket'] }],
+  ['WebSocket protobuf', { transports: ['websocket'], wireFormat: protoWireFormat }],
+  ['sse', { transports: ['sse'] }],
+  ['long-poll', { transports: ['long-poll'] }],
+];
 
 interface Snapshot {
   readonly state: JsonValue;
@@ -68,7 +74,7 @@ describe('client.state against an edge', () => {
     return (await response.json()) as Snapshot;
   }
 
-  for (const transport of transports) {
+  for (const [transport, options] of transports) {
     it(`keeps several documents current over ${transport} through concurrent changes`, async () => {
       const channels = ['a', 'b', 'c'].map((name) => uniqueChannel(`client.state.${name}`));
       const [first, second] = channels;
@@ -77,9 +83,9 @@ describe('client.state against an edge', () => {
       await write('PUT', second, { n: 0 });
       const client = createClient({
         url: edge.httpBase,
-        transports: [transport],
         WebSocket: WebSocket as unknown as WebSocketConstructor,
         longPollWaitSeconds: 2,
+        ...options,
       });
       try {
         const states = client.states(channels);
@@ -92,6 +98,7 @@ describe('client.state against an edge', () => {
           })();
         }
         await Promise.all(states.map((state) => state.ready()));
+        assert.equal(client.status.transport, options.transports?.[0], 'the transport asked for');
         for (const [index, state] of states.entries()) {
           const expected = await read(channels[index] ?? '');
           assert.deepEqual(state.value ?? null, expected.state);
@@ -139,12 +146,14 @@ describe('client.state against an edge', () => {
       const channel = uniqueChannel('client.state.empty');
       const client = createClient({
         url: edge.httpBase,
-        transports: [transport],
+        WebSocket: WebSocket as unknown as WebSocketConstructor,
         longPollWaitSeconds: 2,
+        ...options,
       });
       try {
         const state = client.state(channel);
         await state.ready();
+        assert.equal(client.status.transport, options.transports?.[0], 'the transport asked for');
         assert.equal(state.exists, false);
         assert.match(state.position ?? '', /:-1$/);
         const position = await write('PUT', channel, { hello: 'world' });

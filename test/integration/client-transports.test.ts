@@ -192,6 +192,36 @@ describe('@fanout/client', () => {
     });
   }
 
+  for (const [name, options] of [
+    ['WebSocket JSON', { transports: ['websocket'] }],
+    ['WebSocket protobuf', { transports: ['websocket'], wireFormat: protoWireFormat }],
+    ['SSE', { transports: ['sse'] }],
+    ['long-poll', { transports: ['long-poll'] }],
+  ] as const) {
+    it(`starts with the channel's last events (rewind), then live ones, over ${name}`, async () => {
+      const channel = unique('rewind');
+      const ids = await publish(channel, 5);
+      const made = client(options);
+      const subscription = made.subscribe(channel, { rewind: 3 });
+      const received = follow(subscription);
+      await subscribed(subscription);
+      assert.deepEqual(
+        (await received.count(3)).map((event) => event.id),
+        ids.slice(-3),
+      );
+      const live = await publish(channel, 2);
+      assert.deepEqual(
+        (await received.count(5)).map((event) => event.id),
+        [...ids.slice(-3), ...live],
+      );
+      assert.throws(
+        () => made.subscribe('client.rewind.*', { rewind: 1 }),
+        (error: unknown) => isFanoutError(error) && error.code === 'invalid_argument',
+      );
+      made.close();
+    });
+  }
+
   it('falls back to SSE when a proxy refuses the WebSocket upgrade, and to long-poll when it also blocks SSE', async () => {
     const wsBlocked = await startBlockingProxy({ target: front.url });
     const bothBlocked = await startBlockingProxy({ target: front.url, blockSse: true });

@@ -529,7 +529,7 @@ describe('readiness-probed membership of static and file lists (real HTTP probes
       const changes: string[] = [];
       const source = membershipFromConfig({
         cluster: config.cluster,
-        edgePort: 8081,
+        servicePort: 8081,
         onError: () => undefined,
         selfId: 'edge-self',
         selfReady: () => true,

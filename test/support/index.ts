@@ -20,6 +20,8 @@ export { startEdgeStack, startIngestStack, startLoneEdge } from './edge-stack.js
 export type { EdgeStack, IngestStack, LoneEdgeStack, StackOptions } from './edge-stack.js';
 export { createTestCertificateAuthority } from './test-certificates.js';
 export type { CertificateFiles, TestCertificateAuthority } from './test-certificates.js';
+export { startBridgeProcess } from './bridge-process.js';
+export type { BridgeProcess } from './bridge-process.js';
 export { startEdgeProcess } from './edge-process.js';
 export type { EdgeProcess } from './edge-process.js';
 export { startIngestProcess } from './ingest-process.js';

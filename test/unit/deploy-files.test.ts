@@ -65,6 +65,10 @@ const images = [
       configDefault('telemetry.metricsPort'),
     ],
   },
+  {
+    service: 'bridge',
+    ports: [configDefault('bridge.port'), configDefault('telemetry.metricsPort')],
+  },
 ] as const;
 
 describe('Dockerfiles', () => {
@@ -147,6 +151,7 @@ function exportedMetrics(): Set<string> {
   for (const file of [
     join(repoRoot, 'services', 'edge', 'src', 'edge-metrics.ts'),
     join(repoRoot, 'services', 'ingest', 'src', 'ingest-metrics.ts'),
+    join(repoRoot, 'services', 'bridge', 'src', 'bridge-metrics.ts'),
   ]) {
     for (const match of readFileSync(file, 'utf8').matchAll(/name: '(fanout_[a-z0-9_]+)'/g)) {
       if (match[1] !== undefined) names.add(match[1]);

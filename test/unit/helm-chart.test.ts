@@ -59,12 +59,18 @@ const profiles: readonly Profile[] = [
     set: [bootstrap, 'config.cluster.membership=dns'],
   },
   {
-    name: 'everything optional on (ingress, HTTPRoute, monitoring, NetworkPolicy, SASL/TLS)',
+    name: 'everything optional on (ingress, HTTPRoute, monitoring, NetworkPolicy, SASL/TLS, bridge)',
     files: [join(profilesDir, 'production.yaml'), join(profilesDir, 'gateway-api.yaml')],
     set: [
       'kafka.external.sasl.existingSecret=',
       'kafka.external.sasl.password=s3cret',
       'secretConfig.auth.jwtHs256Secret=hs-secret',
+      'bridge.enabled=true',
+      'bridge.ingestToken.secretName=fanout-bridge-token',
+      'config.bridge.origins[0]=https://api.example.com',
+      'config.bridge.origins[1]=http://prices.internal:8080',
+      'config.bridge.resources[0].channel=prices.eu',
+      'config.bridge.resources[0].url=http://prices.internal:8080/eu',
     ],
   },
 ];
@@ -294,6 +300,37 @@ describe('Helm chart: rendering', { skip }, () => {
           ['metrics', edge.telemetry.metricsPort],
         ],
       );
+      // The bridge, when on: its own membership (the DNS of its headless Service), the ingest.
+      if (objects.some((object) => object.metadata.name === 'fanout-bridge')) {
+        const bridge = loadRenderedConfig(objects, 'fanout-bridge');
+        assert.equal(bridge.cluster.membership, 'dns');
+        assert.equal(bridge.cluster.dnsName, 'fanout-bridge-headless.events.svc.cluster.local');
+        assert.equal(bridge.cluster.memberId, '10.244.0.7');
+        assert.equal(bridge.cluster.memberPort, bridge.bridge.port);
+        assert.equal(bridge.bridge.ingestAddress, `fanout-ingest:${bridge.ingest.grpcPort}`);
+        assert.equal(bridge.bridge.ingestTokenFile, '/etc/fanout/bridge-token/token');
+        assert.equal(bridge.bridge.resources.length, 1);
+        const bridgePorts =
+          onlyContainer(findObject(objects, 'Deployment', 'fanout-bridge')).ports ?? [];
+        assert.deepEqual(
+          bridgePorts.map((port) => [port.name, port.containerPort]),
+          [
+            ['http', bridge.bridge.port],
+            ['metrics', bridge.telemetry.metricsPort],
+          ],
+        );
+        const headless = findObject(objects, 'Service', 'fanout-bridge-headless');
+        assert.equal((headless['spec'] as Record<string, unknown>)['clusterIP'], 'None');
+        // Egress: DNS, the ingest's gRPC port, the upstream ports of config.bridge.origins.
+        const policy = findObject(objects, 'NetworkPolicy', 'fanout-bridge');
+        const spec = policy['spec'] as {
+          policyTypes: string[];
+          egress: { ports: { port: number }[] }[];
+        };
+        assert.deepEqual(spec.policyTypes, ['Ingress', 'Egress']);
+        const egressPorts = spec.egress.slice(0, 3).map((rule) => rule.ports.map((p) => p.port));
+        assert.deepEqual(egressPorts, [[53, 53], [bridge.ingest.grpcPort], [443, 8080]]);
+      }
       const ingestPorts =
         onlyContainer(findObject(objects, 'Deployment', 'fanout-ingest')).ports ?? [];
       assert.deepEqual(
@@ -311,7 +348,9 @@ describe('Helm chart: rendering', { skip }, () => {
       for (const [name, section] of [
         ['fanout-ingest', 'ingest'],
         ['fanout-edge', 'edge'],
+        ['fanout-bridge', 'bridge'],
       ] as const) {
+        if (!objects.some((object) => object.metadata.name === name)) continue;
         const deployment = findObject(objects, 'Deployment', name);
         const spec = podSpec(deployment);
         const container = onlyContainer(deployment);
@@ -489,6 +528,23 @@ describe('Helm chart: wrong values are refused', { skip }, () => {
       result.stderr,
       /kafka\.external\.sasl\.password or kafka\.external\.sasl\.existingSecret must be set/,
     );
+  });
+
+  it('renders a compacted KafkaTopic for state checkpoints only when they are enabled', () => {
+    const topics = (set: readonly string[]): Map<string, Record<string, unknown>> =>
+      new Map(
+        renderChart(helm, { set: ['kafka.mode=strimzi', ...set] })
+          .filter((object) => object.kind === 'KafkaTopic')
+          .map((object) => {
+            const spec = object['spec'] as { topicName: string; config: Record<string, unknown> };
+            return [spec.topicName, spec.config];
+          }),
+      );
+    assert.deepEqual([...topics([]).keys()], ['fanout.events']);
+    const enabled = topics(['config.edge.state.checkpoints.enabled=true']);
+    assert.deepEqual([...enabled.keys()], ['fanout.events', 'fanout.events.state']);
+    assert.equal(enabled.get('fanout.events.state')?.['cleanup.policy'], 'compact');
+    assert.equal(enabled.get('fanout.events')?.['cleanup.policy'], 'delete');
   });
 
   it('refuses Strimzi mode when the cluster does not serve the Strimzi API', () => {

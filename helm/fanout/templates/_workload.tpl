@@ -1,5 +1,6 @@
 {{/*
 The Deployment of one service: (dict "root" $ "component" "edge" "ports" (list (dict "name" "http" "port" 8081)) "apiAccess" true "env" (list ...))
+and, optionally, "volumes" and "volumeMounts" of its own.
 */}}
 {{- define "fanout.deployment" -}}
 {{- $root := .root -}}
@@ -86,11 +87,17 @@ spec:
             {{- toYaml $root.Values.securityContext | nindent 12 }}
           volumeMounts:
             {{- include "fanout.volumeMounts" $root | nindent 12 }}
+            {{- with .volumeMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
             {{- with $values.extraVolumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
       volumes:
         {{- include "fanout.volumes" $root | nindent 8 }}
+        {{- with .volumes }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
         {{- with $values.extraVolumes }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

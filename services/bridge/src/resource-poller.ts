@@ -70,6 +70,8 @@ export interface ResourcePollerOptions {
   readonly listener: ResourcePollerListener;
   /** Request headers of the subscriber (passed on only as the origin allows). */
   readonly subscriberHeaders?: Readonly<Record<string, string | undefined>>;
+  /** Headers of this resource, sent to its own origin (bridge.resources[].headers). */
+  readonly resourceHeaders?: Readonly<Record<string, string>>;
   readonly clock?: Clock;
   /** A number in [0, 1) for the jitter. */
   readonly random?: () => number;
@@ -165,6 +167,7 @@ export class ResourcePoller {
         url: this.#options.url,
         validators: this.#validators,
         subscriberHeaders: this.#options.subscriberHeaders,
+        resourceHeaders: this.#options.resourceHeaders,
         signal,
       });
       if (this.#stopped) return;

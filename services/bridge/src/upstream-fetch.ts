@@ -58,6 +58,11 @@ export interface UpstreamFetchRequest {
    * origin lists in `forwardHeaders` are passed on, to that origin only.
    */
   readonly subscriberHeaders?: Readonly<Record<string, string | undefined>> | undefined;
+  /**
+   * Headers configured for this resource (bridge.resources[].headers): sent
+   * to the origin of `url` only, never to another origin a redirect leads to.
+   */
+  readonly resourceHeaders?: Readonly<Record<string, string>> | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -312,6 +317,12 @@ export class UpstreamFetcher {
     for (const [name, value] of Object.entries(origin.headers)) {
       if (!managedHeaders.has(name.toLowerCase())) headers[name.toLowerCase()] = value;
     }
+    if (request.resourceHeaders !== undefined && sameOrigin(request.url, target.url)) {
+      for (const [name, value] of Object.entries(request.resourceHeaders)) {
+        const lower = name.toLowerCase();
+        if (!managedHeaders.has(lower) && headerValue.test(value)) headers[lower] = value;
+      }
+    }
     headers['accept'] = 'application/json, application/*+json;q=0.9';
     headers['accept-encoding'] = 'identity';
     headers['user-agent'] = this.#options.userAgent;
@@ -534,4 +545,10 @@ export class UpstreamFetcher {
       });
     });
   }
+}
+
+/** Whether `target` is of the origin of the requested URL. */
+function sameOrigin(requested: string | URL, target: URL): boolean {
+  const url = typeof requested === 'string' ? URL.parse(requested) : requested;
+  return url !== null && url.origin === target.origin;
 }

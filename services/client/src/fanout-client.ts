@@ -13,6 +13,7 @@ import {
   isChannelPattern,
   isValidChannel,
   patternMatches,
+  stateDeltaKinds,
   toFanoutError,
 } from '@fanout/shared/portable-core';
 import { AsyncQueue } from './async-queue.js';
@@ -21,7 +22,6 @@ import type { ClientStatus } from './client-status.js';
 import { compileOptions, type ClientOptions, type CompiledOptions } from './client-options.js';
 import type { FanoutEvent } from './fanout-event.js';
 import { StateChannel, type StateOptions } from './state-channel.js';
-import { stateDeltaKinds } from './state-frames.js';
 import { Subscription, type SubscribeOptions } from './subscription.js';
 import { TokenSource, type TokenReason } from './token-source.js';
 import type {
@@ -112,6 +112,7 @@ export class FanoutClient {
     if (this.#subscriptions.has(channel) || this.#states.has(channel)) {
       throw new FanoutError('invalid_argument', `already subscribed to ${channel}`);
     }
+    checkRewind(channel, options.rewind);
     const subscription = new Subscription(channel, options, this.#options.dedupeWindow, (ended) => {
       if (this.#subscriptions.get(ended.channel) !== ended) return;
       this.#subscriptions.delete(ended.channel);
@@ -329,6 +330,10 @@ export class FanoutClient {
         channel: subscription.channel,
         ...(since === undefined ? {} : { since }),
         ...(subscription.types === undefined ? {} : { types: subscription.types }),
+        // Only while it has no position: a resume goes on from it.
+        ...(since === undefined && subscription.rewind !== undefined
+          ? { rewind: subscription.rewind }
+          : {}),
       });
     }
     for (const state of states) {
@@ -496,4 +501,15 @@ export class FanoutClient {
 /** A client for the edges at `options.url` (or chosen by `options.router`). */
 export function createClient(options: ClientOptions): FanoutClient {
   return new FanoutClient(options);
+}
+
+/** `rewind` is a whole number of events, for a channel (a pattern has no last events). */
+function checkRewind(channel: string, rewind: number | undefined): void {
+  if (rewind === undefined) return;
+  if (!Number.isSafeInteger(rewind) || rewind < 0) {
+    throw new FanoutError('invalid_argument', 'rewind must be a whole number of events');
+  }
+  if (rewind > 0 && isChannelPattern(channel)) {
+    throw new FanoutError('invalid_argument', 'rewind is for a channel, not a pattern');
+  }
 }

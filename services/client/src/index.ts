@@ -22,12 +22,10 @@ export type {
   StatePatchBody,
   StateUpdate,
 } from './state-channel.js';
-export type { StateWireFormat } from './wire-format.js';
 export type {
   StatePatchMessage,
   StateRefusedMessage,
   StateSnapshotMessage,
-  StateSubscriptionRequest,
 } from './state-frames.js';
 export type {
   JsonPatchOperation,

@@ -5,7 +5,6 @@
  * the edge uses too (`@fanout/shared/portable-core`, no protobufjs).
  */
 import { FanoutError, wsJsonCodec } from '@fanout/shared/portable-core';
-import { decodeJsonStateFrame, encodeJsonStateSubscribe } from './state-frames.js';
 import type { ClientMessage, ServerMessage, WireFormat } from './wire-format.js';
 
 export function encodeJsonFrame(message: ClientMessage): string {
@@ -32,9 +31,4 @@ export const jsonWireFormat: WireFormat = Object.freeze({
     }
     return decodeJsonFrame(data);
   },
-  state: Object.freeze({
-    encodeSubscribe: encodeJsonStateSubscribe,
-    decode: (data: string | Uint8Array) =>
-      typeof data === 'string' ? decodeJsonStateFrame(data) : undefined,
-  }),
 });

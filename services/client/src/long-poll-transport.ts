@@ -4,7 +4,8 @@
  * One request loop per channel; each answer carries the position to ask
  * after next. Without a starting position, the first request reads where
  * the channel stands and delivery starts after it (live from now, as on the
- * other transports). Patterns cannot be long-polled: such a subscription
+ * other transports); with `rewind` it asks for the channel's last N events
+ * (`rewind=N`) and delivers them first. Patterns cannot be long-polled: such a subscription
  * fails with `invalid_argument`. Event types are filtered here, since the
  * route has no `types` parameter. A state subscription long-polls
  * `GET /v1/state/{channel}`: a snapshot, then `since=<position>&wait=` for
@@ -177,12 +178,16 @@ class LongPollConnection extends HttpConnection {
     const { channel } = subscription;
     const types = subscription.types === undefined ? undefined : new Set(subscription.types);
     let position = subscription.since;
+    /** The first request gives the channel's last events (`rewind`), not only where it stands. */
+    let rewind = position === undefined ? subscription.rewind : undefined;
     let first = true;
     while (!signal.aborted) {
       const waitSeconds = position === undefined ? 0 : this.#options.waitSeconds;
       const query: Record<string, string> =
         position === undefined
-          ? { limit: '1' }
+          ? rewind === undefined
+            ? { limit: '1' }
+            : { rewind: String(rewind) }
           : { after: position, wait: String(waitSeconds), limit: '1000' };
       const page = await this.#request(channel, query, signal, waitSeconds);
       if (isAborted(signal)) return;
@@ -202,10 +207,11 @@ class LongPollConnection extends HttpConnection {
         return;
       }
       this.opened();
-      if (position === undefined) {
+      if (position === undefined && rewind === undefined) {
         // Where the channel stands now: deliver what comes after it.
         position = page.position;
       } else {
+        rewind = undefined;
         for (const raw of page.events) {
           const event = eventFromJson(raw);
           if (types === undefined || types.size === 0 || types.has(event.type)) {

@@ -63,6 +63,8 @@ class SseConnection extends HttpConnection {
     if (subscription.types !== undefined && subscription.types.length > 0) {
       query['types'] = subscription.types.join(',');
     }
+    // A Last-Event-ID (the resume) wins over it at the edge.
+    if (!state && subscription.rewind !== undefined) query['rewind'] = String(subscription.rewind);
     const headers = this.headers('text/event-stream');
     if (subscription.since !== undefined) headers['last-event-id'] = subscription.since;
     const path = state ? `/v1/state/${encodeURIComponent(subscription.channel)}` : '/v1/stream';

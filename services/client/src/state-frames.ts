@@ -1,19 +1,21 @@
 /**
  * What the edge sends a state subscription, whatever the transport: the
  * snapshot of a document, one patch per change, and the changes the fold
- * refused — read here from their JSON forms (WebSocket `fanout.json.v1`
- * frames, SSE event data, `GET /v1/state/{channel}` answers), checked as
- * hostile input: a malformed message is FanoutError `frame_invalid` (or
- * `position_invalid`), never a half-read one. The protobuf forms are read in
- * `proto-wire-format.ts`, so protobufjs stays out of the JSON bundle.
+ * refused. Read here from the forms of SSE event data and
+ * `GET /v1/state/{channel}` answers, checked as hostile input: a malformed
+ * message is FanoutError `frame_invalid` (or `position_invalid`), never a
+ * half-read one. WebSocket frames (both subprotocols) are read by the codec
+ * of the wire format, `@fanout/shared`'s, the edge's own, and turned into
+ * these messages by `fromSnapshotFrame` and `fromPatchFrame`.
  */
 import {
   FanoutError,
   formatPosition,
   isJsonObject,
   parsePosition,
-  writeJsonFrame,
   type JsonObject,
+  type StatePatchFrame,
+  type StateSnapshotFrame,
 } from '@fanout/shared/portable-core';
 import type { JsonValue, StateDeltaKind, StateDocument } from '@fanout/shared/portable-state';
 
@@ -50,21 +52,6 @@ export interface StateRefusedMessage {
   readonly message: string;
 }
 
-/** A WebSocket state frame: a snapshot or patch outside `subscribed`, or a refusal. */
-export type StateFrame =
-  | { readonly kind: 'snapshot'; readonly snapshot: StateSnapshotMessage }
-  | { readonly kind: 'patch'; readonly patch: StatePatchMessage }
-  | { readonly kind: 'refused'; readonly refused: StateRefusedMessage };
-
-/** A state subscription of a WebSocket `subscribe` frame. */
-export interface StateSubscriptionRequest {
-  readonly channel: string;
-  readonly since?: string;
-  readonly delta: StateDeltaKind;
-}
-
-export const stateDeltaKinds: readonly StateDeltaKind[] = ['json-patch', 'merge-patch', 'full'];
-
 function invalid(subject: string, key: string, what: string): FanoutError {
   return new FanoutError('frame_invalid', `${subject}.${key} must be ${what}`);
 }
@@ -98,18 +85,9 @@ function objectOf(value: unknown, subject: string): JsonObject {
   return value;
 }
 
-/** A `delta` name; absent is `json-patch`. */
-export function deltaField(value: unknown, subject: string): StateDeltaKind {
-  if (value === undefined || value === null) return 'json-patch';
-  const kind = stateDeltaKinds.find((known) => known === value);
-  if (kind === undefined) throw invalid(subject, 'delta', stateDeltaKinds.join(', '));
-  return kind;
-}
-
 /**
- * A snapshot: `{"channel","state","exists","position"[,"reset"]}` (SSE,
- * GET, and WebSocket JSON where `requestId` rides along); `channel` is the
- * subscription's when the body has none.
+ * A snapshot of SSE and GET: `{"channel","state","exists","position"[,"reset"]}`;
+ * `channel` is the subscription's when the body has none.
  */
 export function snapshotFromJson(
   value: unknown,
@@ -130,9 +108,8 @@ export function snapshotFromJson(
 }
 
 /**
- * A patch: the WebSocket JSON form `{"channel","position","base","delta",
- * "patch","exists"}`, or the SSE / GET form `{"position"[,"base"],"op":[...]}`
- * (JSON Patch operations, whose root `remove` makes the document absent).
+ * A patch of SSE and GET, `{"position"[,"base"],"op":[...]}`: JSON Patch
+ * operations (unchecked here), whose root `remove` makes the document absent.
  */
 export function patchFromJson(
   value: unknown,
@@ -141,27 +118,14 @@ export function patchFromJson(
 ): StatePatchMessage {
   const body = objectOf(value, subject);
   const base = optionalPosition(body, subject, 'base');
-  const position = positionField(body, subject, 'position');
-  const named = stringField(body, subject, 'channel', channel);
-  if ('op' in body) {
-    return {
-      channel: named,
-      position,
-      ...(base === undefined ? {} : { base }),
-      delta: 'json-patch',
-      patch: body['op'] as JsonValue,
-    };
-  }
-  const exists = booleanField(body, subject, 'exists');
-  const patch = body['patch'];
-  if (patch === undefined) throw invalid(subject, 'patch', 'present');
+  const op = body['op'];
+  if (!Array.isArray(op)) throw invalid(subject, 'op', 'an array');
   return {
-    channel: named,
-    position,
+    channel: stringField(body, subject, 'channel', channel),
+    position: positionField(body, subject, 'position'),
     ...(base === undefined ? {} : { base }),
-    delta: deltaField(body['delta'], subject),
-    patch: patch as JsonValue,
-    ...(exists === undefined ? {} : { exists }),
+    delta: 'json-patch',
+    patch: op as JsonValue,
   };
 }
 
@@ -193,65 +157,28 @@ export function patchesFromJson(
   };
 }
 
-/** The `subscribe` frame of state subscriptions in `fanout.json.v1`. */
-export function encodeJsonStateSubscribe(
-  requestId: number,
-  subscriptions: readonly StateSubscriptionRequest[],
-): string {
-  return writeJsonFrame('subscribe', {
-    requestId,
-    subscriptions: subscriptions.map((subscription) => ({
-      channel: subscription.channel,
-      snapshot: true,
-      delta: subscription.delta,
-      ...(subscription.since === undefined ? {} : { since: subscription.since }),
-    })),
-  });
+/** A WebSocket state snapshot (in `subscribed` or alone), named after `channel` when it has no name. */
+export function fromSnapshotFrame(
+  frame: StateSnapshotFrame<JsonValue>,
+  channel = '',
+): StateSnapshotMessage {
+  return {
+    channel: frame.channel === '' ? channel : frame.channel,
+    position: frame.position,
+    state: frame.exists ? frame.state : undefined,
+    reset: frame.reset,
+  };
 }
 
-const jsonStateFrame = /^\s*\{\s*"(snapshot|patch|stateChangeRefused|subscribed)"\s*:/;
-
-/**
- * The state part of a `fanout.json.v1` frame: a state frame, or the
- * snapshots a `subscribed` frame carries (then the frame is also read as a
- * control frame); `undefined` for any other frame, recognised by its first
- * key without parsing it.
- */
-export function decodeJsonStateFrame(
-  text: string,
-):
-  | StateFrame
-  | { readonly kind: 'snapshots'; readonly snapshots: StateSnapshotMessage[] }
-  | undefined {
-  const name = jsonStateFrame.exec(text)?.[1];
-  if (name === undefined) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new FanoutError('frame_invalid', 'the frame from the edge is not JSON');
-  }
-  const body = objectOf(objectOf(parsed, 'the frame from the edge')[name], name);
-  switch (name) {
-    case 'snapshot':
-      return { kind: 'snapshot', snapshot: snapshotFromJson(body, '') };
-    case 'patch':
-      return { kind: 'patch', patch: patchFromJson(body, '') };
-    case 'stateChangeRefused':
-      return { kind: 'refused', refused: refusedFromJson(body, '') };
-    default: {
-      const states = body['subscriptions'] ?? [];
-      if (!Array.isArray(states)) throw invalid('subscribed', 'subscriptions', 'an array');
-      const snapshots: StateSnapshotMessage[] = [];
-      states.forEach((state: unknown, index) => {
-        const subject = `subscribed.subscriptions[${index}]`;
-        const snapshot = objectOf(state, subject)['snapshot'] ?? undefined;
-        if (snapshot !== undefined) {
-          const channel = stringField(objectOf(state, subject), subject, 'channel', '');
-          snapshots.push(snapshotFromJson(snapshot, channel, `${subject}.snapshot`));
-        }
-      });
-      return { kind: 'snapshots', snapshots };
-    }
-  }
+/** A WebSocket state patch. */
+export function fromPatchFrame(frame: StatePatchFrame<JsonValue>): StatePatchMessage {
+  return {
+    channel: frame.channel,
+    position: frame.position,
+    ...(frame.base === '' ? {} : { base: frame.base }),
+    delta: frame.delta,
+    // A full delta of an absent document carries none.
+    patch: frame.patch ?? null,
+    exists: frame.exists,
+  };
 }

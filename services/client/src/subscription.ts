@@ -27,6 +27,14 @@ export interface SubscribeOptions {
   readonly since?: string;
   /** Deliver only events of these types. */
   readonly types?: readonly string[];
+  /**
+   * Start with the channel's last `rewind` events, then live ones (a
+   * channel, not a pattern; at most the edge's `edge.maxRewind`). Only for
+   * the first subscribe: once it has a position (or with `since`) the
+   * subscription resumes from it. Over long-poll the edge counts events of
+   * every type (`types` is applied by the client there).
+   */
+  readonly rewind?: number;
   readonly onEvent?: (event: FanoutEvent) => void;
   readonly onReset?: ResetHandler;
   /** The subscription ended with an error (refused by the edge, reset without a hook, or a terminal close). */
@@ -39,6 +47,8 @@ export type SubscriptionState = 'pending' | 'active' | 'resetting' | 'ended';
 export class Subscription implements AsyncIterable<FanoutEvent> {
   readonly channel: string;
   readonly types: readonly string[] | undefined;
+  /** The channel's last events to start with, while it has no position. */
+  readonly rewind: number | undefined;
   readonly #options: SubscribeOptions;
   readonly #cursor = new StreamCursor();
   readonly #dedupe: DedupeWindow;
@@ -57,6 +67,7 @@ export class Subscription implements AsyncIterable<FanoutEvent> {
   ) {
     this.channel = channel;
     this.types = options.types === undefined ? undefined : Object.freeze([...options.types]);
+    this.rewind = options.rewind === undefined || options.rewind === 0 ? undefined : options.rewind;
     this.#options = options;
     this.#dedupe = new DedupeWindow(dedupeWindow);
     this.#onEnd = onEnd;

@@ -21,6 +21,8 @@ export interface TransportSubscription {
   /** A position (channels) or stream cursor (patterns over SSE) to resume after. */
   readonly since?: string;
   readonly types?: readonly string[];
+  /** Without `since`: start with the channel's last `rewind` events. */
+  readonly rewind?: number;
   /**
    * A state subscription: the channel's document (a snapshot), then one
    * patch per change in this form (over SSE and long-poll only

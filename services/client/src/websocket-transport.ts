@@ -24,7 +24,7 @@ import type {
   TransportContext,
   TransportSubscription,
 } from './transport.js';
-import type { StateFrame } from './state-frames.js';
+import { fromPatchFrame, fromSnapshotFrame } from './state-frames.js';
 import type { ClientMessage, ServerMessage, WireFormat } from './wire-format.js';
 
 /** The part of the standard WebSocket API the client uses. */
@@ -162,6 +162,7 @@ class WebSocketConnection implements TransportConnection {
             channel: subscription.channel,
             ...(subscription.since === undefined ? {} : { since: subscription.since }),
             ...(subscription.types === undefined ? {} : { types: subscription.types }),
+            ...(subscription.rewind === undefined ? {} : { rewind: subscription.rewind }),
           },
         ],
       });
@@ -173,30 +174,18 @@ class WebSocketConnection implements TransportConnection {
    * snapshots. Refused as a whole, they are asked again one by one.
    */
   #subscribeStates(subscriptions: readonly TransportSubscription[]): void {
-    const codec = this.#options.wireFormat.state;
-    if (codec === undefined) {
-      queueMicrotask(() => {
-        for (const subscription of subscriptions) {
-          this.#context.listener.failed(
-            subscription.channel,
-            new FanoutError('invalid_argument', 'this wire format has no state frames'),
-          );
-        }
-      });
-      return;
-    }
     const requestId = this.#nextId();
     this.#requests.set(requestId, subscriptions);
-    this.#sendFrame(
-      codec.encodeSubscribe(
-        requestId,
-        subscriptions.map((subscription) => ({
-          channel: subscription.channel,
-          delta: subscription.state?.delta ?? 'json-patch',
-          ...(subscription.since === undefined ? {} : { since: subscription.since }),
-        })),
-      ),
-    );
+    this.#send({
+      kind: 'subscribe',
+      requestId,
+      subscriptions: subscriptions.map((subscription) => ({
+        channel: subscription.channel,
+        snapshot: true,
+        delta: subscription.state?.delta ?? 'json-patch',
+        ...(subscription.since === undefined ? {} : { since: subscription.since }),
+      })),
+    });
   }
 
   unsubscribe(channels: readonly string[]): void {
@@ -260,7 +249,6 @@ class WebSocketConnection implements TransportConnection {
   #receive(data: unknown): void {
     let message: ServerMessage;
     const listener = this.#context.listener;
-    let snapshots: readonly StateFrame[] = [];
     try {
       const frame =
         typeof data === 'string'
@@ -270,14 +258,6 @@ class WebSocketConnection implements TransportConnection {
             : ArrayBuffer.isView(data)
               ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
               : String(data);
-      const state = this.#options.wireFormat.state?.decode(frame);
-      if (state !== undefined && state.kind !== 'snapshots') {
-        this.#stateFrame(state);
-        return;
-      }
-      if (state !== undefined) {
-        snapshots = state.snapshots.map((snapshot) => ({ kind: 'snapshot', snapshot }));
-      }
       message = this.#options.wireFormat.decode(frame);
     } catch (error) {
       // A frame we cannot read may have been an event: going on would skip it.
@@ -314,7 +294,11 @@ class WebSocketConnection implements TransportConnection {
       case 'subscribed':
         this.#requests.delete(message.requestId);
         // Each state subscription's snapshot, then the subscriptions: their patches follow.
-        for (const snapshot of snapshots) this.#stateFrame(snapshot);
+        for (const state of message.subscriptions) {
+          if (state.snapshot !== undefined) {
+            listener.stateSnapshot(fromSnapshotFrame(state.snapshot, state.channel));
+          }
+        }
         for (const state of message.subscriptions)
           // A pattern's place is its stream cursor.
           listener.subscribed(state.channel, state.position ?? state.cursor, state.hint);
@@ -355,24 +339,23 @@ class WebSocketConnection implements TransportConnection {
       case 'disconnect':
         this.#disconnect = message;
         return;
+      case 'snapshot':
+        listener.stateSnapshot(fromSnapshotFrame(message));
+        return;
+      case 'patch':
+        listener.statePatch(fromPatchFrame(message));
+        return;
+      case 'stateChangeRefused':
+        listener.stateRefused({
+          channel: message.channel,
+          position: message.position,
+          reason: message.reason,
+          message: message.message,
+        });
+        return;
       case 'pong':
       case 'unsubscribed':
       case 'tokenRefreshed':
-        return;
-    }
-  }
-
-  #stateFrame(frame: StateFrame): void {
-    const listener = this.#context.listener;
-    switch (frame.kind) {
-      case 'snapshot':
-        listener.stateSnapshot(frame.snapshot);
-        return;
-      case 'patch':
-        listener.statePatch(frame.patch);
-        return;
-      case 'refused':
-        listener.stateRefused(frame.refused);
         return;
     }
   }

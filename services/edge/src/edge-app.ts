@@ -3,7 +3,13 @@
  * the hub, the client-facing server, metrics, readiness and the drain.
  */
 import { hostname } from 'node:os';
-import { FanoutError, jwtVerifierFromConfig, type FanoutConfig, type Logger } from '@fanout/shared';
+import {
+  FanoutError,
+  jwtVerifierFromConfig,
+  membershipFromConfig,
+  type FanoutConfig,
+  type Logger,
+} from '@fanout/shared';
 import type { Registry } from 'prom-client';
 import { ChannelHub } from './subscriptions/channel-hub.js';
 import { ClientAuth } from './admission/client-auth.js';
@@ -12,7 +18,6 @@ import { DeliveryTracing } from './subscriptions/delivery-tracing.js';
 import { createEdgeMetrics } from './edge-metrics.js';
 import { startEdgeServer, type EdgeServer } from './edge-server.js';
 import { KafkaEventLog } from './log/kafka-event-log.js';
-import { membershipFromConfig } from './cluster/membership/membership-from-config.js';
 import { PartitionReader } from './log/partition-reader.js';
 import { KafkaCheckpointLog } from './log/checkpoint-log.js';
 import { CheckpointSource } from './subscriptions/state/checkpoint-source.js';
@@ -159,7 +164,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     selfReady: () => readiness().ready,
     membership: membershipFromConfig({
       cluster,
-      edgePort: edge.port,
+      servicePort: edge.port,
       onError: (error) => {
         clusterLogger.warn({ err: error }, 'membership refresh failed; keeping the last list');
       },
@@ -217,6 +222,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
           limits: stateLimits,
           everyChanges: checkpointConfig.everyChanges,
           everyMs: checkpointConfig.everySeconds * 1000,
+          maxChannels: checkpointConfig.maxChannels,
           metrics,
           logger: stateLogger,
         });

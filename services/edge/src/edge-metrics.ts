@@ -43,6 +43,9 @@ export interface EdgeMetrics {
   readonly stateStartRecords: Histogram<'from'>;
   readonly stateCheckpointerChannels: Gauge;
   readonly stateCheckpointerFolds: Counter;
+  readonly stateCheckpointBytesWritten: Counter;
+  readonly stateCheckpointerEvictions: Counter;
+  readonly stateCheckpointerReloads: Counter;
 }
 
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
@@ -263,6 +266,21 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
     stateCheckpointerFolds: new Counter({
       name: 'fanout_edge_state_checkpointer_folds_total',
       help: 'State changes folded by the checkpointers of this edge.',
+      registers,
+    }),
+    stateCheckpointBytesWritten: new Counter({
+      name: 'fanout_edge_state_checkpoint_bytes_written_total',
+      help: 'Bytes of checkpoint records (keys and values) written by the checkpointers of this edge.',
+      registers,
+    }),
+    stateCheckpointerEvictions: new Counter({
+      name: 'fanout_edge_state_checkpointer_evictions_total',
+      help: 'State channels the checkpointers dropped from memory past edge.state.checkpoints.maxChannels (their checkpoint written first).',
+      registers,
+    }),
+    stateCheckpointerReloads: new Counter({
+      name: 'fanout_edge_state_checkpointer_reloads_total',
+      help: 'Dropped state channels the checkpointers read back from their checkpoint on their next change.',
       registers,
     }),
   };

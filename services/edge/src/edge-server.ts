@@ -134,7 +134,12 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     logger: options.logger.child({ component: 'state' }),
     ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
   });
-  const ws = registerWsEndpoint({ ...common, edgeId: options.edgeId, trackers });
+  const ws = registerWsEndpoint({
+    ...common,
+    edgeId: options.edgeId,
+    trackers,
+    rewind: { hub: options.hub, reader: options.reader, config },
+  });
   registerHttpRoutes({
     ...common,
     hub: options.hub,

@@ -15,40 +15,39 @@ export { decodeClientFrame, encodeServerFrame } from './transport/ws-frames.js';
 export type { ClientMessage, ServerMessage } from './transport/ws-frames.js';
 export { requireNativeUws, uwsNativeStatus } from './transport/uws-native.js';
 export type { Uws, UwsNativeStatus } from './transport/uws-native.js';
-export { DnsMembership } from './cluster/membership/dns-membership.js';
-export type { DnsMembershipOptions } from './cluster/membership/dns-membership.js';
-export { FileMembership, parseMembersFile } from './cluster/membership/file-membership.js';
-export type { FileMembershipOptions } from './cluster/membership/file-membership.js';
 export {
+  DnsMembership,
+  FileMembership,
   inClusterOptions,
   KubernetesMembership,
   membersOfSlices,
-} from './cluster/membership/kubernetes-membership.js';
-export type { KubernetesMembershipOptions } from './cluster/membership/kubernetes-membership.js';
-export { membershipFromConfig } from './cluster/membership/membership-from-config.js';
-export {
+  membershipFromConfig,
   memberUrl,
   normalizeMemberList,
+  parseMembersFile,
   parseStaticMember,
+  ProbedMembership,
+  probeReadiness,
+  readinessPath,
   sameMembers,
-} from './cluster/membership/membership-source.js';
+  SettledMembership,
+  StaticMembership,
+} from '@fanout/shared';
 export type {
+  DnsMembershipOptions,
+  FileMembershipOptions,
+  KubernetesMembershipOptions,
+  LivenessChange,
+  LivenessObserver,
   Member,
   MembershipErrorHandler,
   MembershipListener,
   MembershipSource,
-} from './cluster/membership/membership-source.js';
-export { ProbedMembership } from './cluster/membership/probed-membership.js';
-export type {
-  LivenessChange,
-  LivenessObserver,
   ProbedMembershipOptions,
-} from './cluster/membership/probed-membership.js';
-export { probeReadiness, readinessPath } from './cluster/membership/readiness-probe.js';
-export type { ProbeResult, ReadinessProbe } from './cluster/membership/readiness-probe.js';
-export { SettledMembership } from './cluster/membership/settled-membership.js';
-export type { SettledMembershipOptions } from './cluster/membership/settled-membership.js';
-export { StaticMembership } from './cluster/membership/static-membership.js';
+  ProbeResult,
+  ReadinessProbe,
+  SettledMembershipOptions,
+} from '@fanout/shared';
 export { uwsFaults } from './transport/uws-guard.js';
 export { logUnavailable } from './log/event-log.js';
 export type {
@@ -77,3 +76,9 @@ export {
 } from './subscriptions/state/checkpoint-record.js';
 export type { CheckpointRecord } from './subscriptions/state/checkpoint-record.js';
 export { checkpointTopicOf } from './log/checkpoint-log.js';
+export { createEdgeMetrics } from './edge-metrics.js';
+export type { EdgeMetrics } from './edge-metrics.js';
+export { startMemoryHub } from './subscriptions/memory-hub.js';
+export { StateTrackers } from './subscriptions/state/state-trackers.js';
+export { PartitionCheckpointer } from './subscriptions/state/checkpoint-partition.js';
+export type { CheckpointLog, CheckpointWrite } from './log/checkpoint-log.js';

@@ -1783,8 +1783,12 @@ export namespace fanout {
             delta: fanout.v1.StateDelta;
 
             /**
-             * Reserved for event channels' "last N events then live"; refused with
-             * `snapshot` (`invalid_argument`).
+             * For a channel (not a pattern) without `since`: start with the channel's
+             * last `rewind` events (of `types`, when given), then live events, with
+             * no gap and no duplicate. At most `edge.maxRewind`; the backwards scan
+             * reads at most `edge.maxRewindScan` records (`SubscriptionState.rewind`
+             * tells what it found). A `since` wins over it (a resume); refused with a
+             * pattern or `snapshot` (`invalid_argument`). 0: live events only.
              */
             rewind: number;
 
@@ -1885,8 +1889,12 @@ export namespace fanout {
                 delta?: (fanout.v1.StateDelta|null);
 
                 /**
-                 * Reserved for event channels' "last N events then live"; refused with
-                 * `snapshot` (`invalid_argument`).
+                 * For a channel (not a pattern) without `since`: start with the channel's
+                 * last `rewind` events (of `types`, when given), then live events, with
+                 * no gap and no duplicate. At most `edge.maxRewind`; the backwards scan
+                 * reads at most `edge.maxRewindScan` records (`SubscriptionState.rewind`
+                 * tells what it found). A `since` wins over it (a resume); refused with a
+                 * pattern or `snapshot` (`invalid_argument`). 0: live events only.
                  */
                 rewind?: (number|null);
 
@@ -3166,6 +3174,12 @@ export namespace fanout {
             snapshot?: (fanout.v1.StateSnapshot.$Properties|null);
 
             /**
+             * For a subscription started with `rewind`: what the scan found. Its
+             * `found` events follow this frame, then live ones.
+             */
+            rewind?: (fanout.v1.RewindResult.$Properties|null);
+
+            /**
              * Creates a new SubscriptionState instance using the specified properties.
              * @param [properties] Properties to set
              * @returns SubscriptionState instance
@@ -3255,12 +3269,129 @@ export namespace fanout {
                  */
                 snapshot?: (fanout.v1.StateSnapshot.$Properties|null);
 
+                /**
+                 * For a subscription started with `rewind`: what the scan found. Its
+                 * `found` events follow this frame, then live ones.
+                 */
+                rewind?: (fanout.v1.RewindResult.$Properties|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of a SubscriptionState. */
             type $Shape = fanout.v1.SubscriptionState.$Properties;
+        }
+
+        /**
+         * Properties of a RewindResult.
+         * @deprecated Use fanout.v1.RewindResult.$Properties instead.
+         */
+        interface IRewindResult extends fanout.v1.RewindResult.$Properties {
+        }
+
+        /** RewindResult is what the backwards scan of a `rewind` found. */
+        class RewindResult {
+
+            /**
+             * Constructs a new RewindResult.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fanout.v1.RewindResult.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The rewind asked for. */
+            requested: number;
+
+            /** Events of the channel (and types) that follow, at most `requested`. */
+            found: number;
+
+            /**
+             * The scan stopped after `edge.maxRewindScan` records before it found
+             * `requested` events; else the log holds only `found` of them.
+             */
+            truncated: boolean;
+
+            /**
+             * Creates a new RewindResult instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RewindResult instance
+             */
+            static create(properties: fanout.v1.RewindResult.$Shape): fanout.v1.RewindResult & fanout.v1.RewindResult.$Shape;
+            static create(properties?: fanout.v1.RewindResult.$Properties): fanout.v1.RewindResult;
+
+            /**
+             * Encodes the specified RewindResult message. Does not implicitly {@link fanout.v1.RewindResult.verify|verify} messages.
+             * @param message RewindResult message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fanout.v1.RewindResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RewindResult message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fanout.v1.RewindResult & fanout.v1.RewindResult.$Shape} RewindResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fanout.v1.RewindResult & fanout.v1.RewindResult.$Shape;
+
+            /**
+             * Creates a RewindResult message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RewindResult
+             */
+            static fromObject(object: { [k: string]: any }): fanout.v1.RewindResult;
+
+            /**
+             * Creates a plain object from a RewindResult message. Also converts values to other types if specified.
+             * @param message RewindResult
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fanout.v1.RewindResult, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RewindResult to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RewindResult
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RewindResult {
+
+            /** Properties of a RewindResult. */
+            interface $Properties {
+
+                /** The rewind asked for. */
+                requested?: (number|null);
+
+                /** Events of the channel (and types) that follow, at most `requested`. */
+                found?: (number|null);
+
+                /**
+                 * The scan stopped after `edge.maxRewindScan` records before it found
+                 * `requested` events; else the log holds only `found` of them.
+                 */
+                truncated?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RewindResult. */
+            type $Shape = fanout.v1.RewindResult.$Properties;
         }
 
         /**

@@ -5000,6 +5000,7 @@ export const fanout = $root.fanout = (() => {
             SubscriptionState.prototype.hint = "";
             SubscriptionState.prototype.cursor = "";
             SubscriptionState.prototype.snapshot = null;
+            SubscriptionState.prototype.rewind = null;
 
             SubscriptionState.create = function(properties) {
                 return new SubscriptionState(properties);
@@ -5022,6 +5023,8 @@ export const fanout = $root.fanout = (() => {
                     writer.uint32(34).string(message.cursor);
                 if (message.snapshot != null && $Object.hasOwnProperty.call(message, "snapshot"))
                     $root.fanout.v1.StateSnapshot.encode(message.snapshot, writer.uint32(42).fork(), _depth + 1).ldelim();
+                if (message.rewind != null && $Object.hasOwnProperty.call(message, "rewind"))
+                    $root.fanout.v1.RewindResult.encode(message.rewind, writer.uint32(50).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -5094,6 +5097,12 @@ export const fanout = $root.fanout = (() => {
                             message.snapshot = $root.fanout.v1.StateSnapshot.decode(reader, reader.size(), $undefined, _depth + 1, message.snapshot);
                             continue;
                         }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            message.rewind = $root.fanout.v1.RewindResult.decode(reader, reader.size(), $undefined, _depth + 1, message.rewind);
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -5140,6 +5149,11 @@ export const fanout = $root.fanout = (() => {
                         throw $TypeError(".fanout.v1.SubscriptionState.snapshot: object expected");
                     message.snapshot = $root.fanout.v1.StateSnapshot.fromObject(object.snapshot, _depth + 1);
                 }
+                if (object.rewind != null) {
+                    if (!$util.isObject(object.rewind))
+                        throw $TypeError(".fanout.v1.SubscriptionState.rewind: object expected");
+                    message.rewind = $root.fanout.v1.RewindResult.fromObject(object.rewind, _depth + 1);
+                }
                 return message;
             };
 
@@ -5157,6 +5171,7 @@ export const fanout = $root.fanout = (() => {
                     object.hint = "";
                     object.cursor = "";
                     object.snapshot = null;
+                    object.rewind = null;
                 }
                 if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
                     object.channel = message.channel;
@@ -5168,6 +5183,8 @@ export const fanout = $root.fanout = (() => {
                     object.cursor = message.cursor;
                 if (message.snapshot != null && $Object.hasOwnProperty.call(message, "snapshot"))
                     object.snapshot = $root.fanout.v1.StateSnapshot.toObject(message.snapshot, options, _depth + 1);
+                if (message.rewind != null && $Object.hasOwnProperty.call(message, "rewind"))
+                    object.rewind = $root.fanout.v1.RewindResult.toObject(message.rewind, options, _depth + 1);
                 return object;
             };
 
@@ -5182,6 +5199,170 @@ export const fanout = $root.fanout = (() => {
             };
 
             return SubscriptionState;
+        })();
+
+        v1.RewindResult = (function() {
+
+            const RewindResult = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            RewindResult.prototype.requested = 0;
+            RewindResult.prototype.found = 0;
+            RewindResult.prototype.truncated = false;
+
+            RewindResult.create = function(properties) {
+                return new RewindResult(properties);
+            };
+
+            RewindResult.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.requested != null && $Object.hasOwnProperty.call(message, "requested") && message.requested !== 0)
+                    writer.uint32(8).uint32(message.requested);
+                if (message.found != null && $Object.hasOwnProperty.call(message, "found") && message.found !== 0)
+                    writer.uint32(16).uint32(message.found);
+                if (message.truncated != null && $Object.hasOwnProperty.call(message, "truncated") && message.truncated !== false)
+                    writer.uint32(24).bool(message.truncated);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            RewindResult.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fanout.v1.RewindResult();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.requested = value;
+                            else
+                                delete message.requested;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.found = value;
+                            else
+                                delete message.found;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.truncated = value;
+                            else
+                                delete message.truncated;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            RewindResult.fromObject = function (object, _depth) {
+                if (object instanceof $root.fanout.v1.RewindResult)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fanout.v1.RewindResult: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fanout.v1.RewindResult();
+                if (object.requested != null)
+                    if ($Number(object.requested) !== 0)
+                        message.requested = object.requested >>> 0;
+                if (object.found != null)
+                    if ($Number(object.found) !== 0)
+                        message.found = object.found >>> 0;
+                if (object.truncated != null)
+                    if (object.truncated)
+                        message.truncated = $Boolean(object.truncated);
+                return message;
+            };
+
+            RewindResult.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.requested = 0;
+                    object.found = 0;
+                    object.truncated = false;
+                }
+                if (message.requested != null && $Object.hasOwnProperty.call(message, "requested"))
+                    object.requested = message.requested;
+                if (message.found != null && $Object.hasOwnProperty.call(message, "found"))
+                    object.found = message.found;
+                if (message.truncated != null && $Object.hasOwnProperty.call(message, "truncated"))
+                    object.truncated = message.truncated;
+                return object;
+            };
+
+            RewindResult.prototype.toJSON = function() {
+                return RewindResult.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            RewindResult.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fanout.v1.RewindResult";
+            };
+
+            return RewindResult;
         })();
 
         v1.Subscribed = (function() {

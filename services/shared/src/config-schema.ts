@@ -8,6 +8,7 @@
  * derived from the path: `kafka.clientId` → `FANOUT_KAFKA_CLIENT_ID`.
  */
 import { z } from 'zod';
+import { isValidChannel } from './channel.js';
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
@@ -54,6 +55,19 @@ const bridgeHeaderName = z
   .refine((name) => !bridgeManagedHeaders.has(name.toLowerCase()), {
     error: 'is set by the bridge itself (or belongs to one connection)',
   });
+const bridgeHeaderValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must be a header value');
+const bridgeChannel = z.string().refine(isValidChannel, {
+  error: 'must be a channel name: dot-separated segments of [A-Za-z0-9_-], 1-255 characters',
+});
+const bridgeResource = z
+  .object({
+    channel: bridgeChannel,
+    url: z.string().refine((value) => URL.canParse(value), { error: 'must be an absolute URL' }),
+    intervalMs: positiveInt.min(100).max(86400000).optional(),
+    headers: z.record(bridgeHeaderName, bridgeHeaderValue).default({}),
+    statusChannel: bridgeChannel.optional(),
+  })
+  .strict();
 const bridgeOriginEntry = z
   .object({
     origin: bridgeOrigin,
@@ -651,6 +665,12 @@ export const configSchema = z.object({
                 .describe(
                   'Checkpoints of channels with unwritten changes, and the partition mark a new owner resumes from, are written this often.',
                 ),
+              maxChannels: positiveInt
+                .max(10000000)
+                .default(100000)
+                .describe(
+                  'Documents the checkpointers of this edge hold per partition: past it, the channels changed least recently are written and dropped, and read back from their checkpoint on their next change (fanout_edge_state_checkpointer_evictions_total, _reloads_total). Memory is about this many documents as held in memory (about 2.7 × their JSON size for a typical document, docs/benchmarks.md), plus about 100 bytes per dropped channel for the index of its checkpoint.',
+                ),
             })
             .prefault({})
             .describe(
@@ -907,6 +927,151 @@ export const configSchema = z.object({
         .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII')
         .default('fanout-bridge')
         .describe('User-Agent of the requests to upstreams.'),
+      resources: z
+        .array(bridgeResource)
+        .max(10000)
+        .default([])
+        .describe(
+          'Declared live resources, polled whether or not anyone listens, each by exactly one bridge of the cluster: `[{"channel", "url", "intervalMs", "headers", "statusChannel"}]` in the configuration file. `channel` is the state channel each changed document is put to; `url` must be of an origin in bridge.origins; `intervalMs` (default bridge.pollIntervalMs, at least bridge.minPollIntervalMs) is the time between polls; `headers` are sent with every request of this resource (on top of the origin\'s); `statusChannel` (default `<channel>` + bridge.statusSuffix) receives the health events. Two resources may not share a channel or a status channel.',
+        ),
+      statusSuffix: z
+        .string()
+        .regex(/^(\.[A-Za-z0-9_-]+)+$/, 'must be one or more .segment of [A-Za-z0-9_-]')
+        .default('.status')
+        .describe(
+          'Appended to the channel of a resource to name its status channel, where each change of its health is published as an ordinary JSON event.',
+        ),
+      host: host
+        .default('0.0.0.0')
+        .describe(
+          'Interface of the bridge HTTP server (leases, /readyz of the membership probes).',
+        ),
+      port: port
+        .default(8090)
+        .describe(
+          'Port of the bridge HTTP server: `PUT /internal/v1/leases` for edges, `/readyz` and `/healthz`. Also the member port of bridge membership. 0 picks a free port.',
+        ),
+      ingestAddress: z
+        .string()
+        .regex(/^[^\s]+:[0-9]{1,5}$/, 'must be host:port')
+        .default('localhost:50051')
+        .describe(
+          'gRPC address of the ingest the bridge publishes through (`ChangeState` for documents, `Publish` for status events).',
+        ),
+      ingestTls: z
+        .boolean()
+        .default(false)
+        .describe('Connect to the ingest with TLS (system CAs, or bridge.ingestCaFile).'),
+      ingestCaFile: z
+        .string()
+        .default('')
+        .describe('PEM file of the CA that signs the ingest certificate, with bridge.ingestTls.'),
+      ingestTokenFile: z
+        .string()
+        .default('')
+        .describe(
+          'File holding the producer credential the bridge sends to the ingest (`authorization: Bearer <token>`: an API key or a JWT); empty sends none. Read at start-up; keep it in a Secret.',
+        ),
+      publishTimeoutMs: positiveInt
+        .max(600000)
+        .default(10000)
+        .describe(
+          'Deadline of one publish to the ingest; a failed publish is retried (with the same idempotency key) until the next one supersedes it.',
+        ),
+      shutdownTimeoutMs: positiveInt
+        .max(600000)
+        .default(10000)
+        .describe('Longest wait on SIGTERM for polls and publishes in flight.'),
+      onDemand: z
+        .object({
+          maxResources: z
+            .number()
+            .int()
+            .min(0)
+            .max(100000)
+            .default(1000)
+            .describe(
+              'Most leased (on-demand) resources one bridge polls at a time; a lease beyond fails resource_limit. 0 turns on-demand resources off.',
+            ),
+          maxLeaseMs: positiveInt
+            .min(1000)
+            .max(3600000)
+            .default(300000)
+            .describe('Longest lease an edge may ask for; longer ones are cut to it.'),
+          idleMs: z
+            .number()
+            .int()
+            .min(0)
+            .max(3600000)
+            .default(30000)
+            .describe(
+              'How long a leased resource is still polled after its last lease expired, so an edge renewing late finds it warm.',
+            ),
+          channelPrefix: bridgeChannel
+            .default('resources')
+            .describe(
+              'First segments of the channel of a leased resource: `<channelPrefix>.<26 characters of base32 SHA-256 of the URL and forwarded headers>`.',
+            ),
+        })
+        .prefault({})
+        .describe('Resources polled on demand, while an edge holds a lease on them.'),
+    })
+    .superRefine((bridge, context) => {
+      const origins = new Set(
+        bridge.origins.map((entry) => (typeof entry === 'string' ? entry : entry.origin)),
+      );
+      const channels = new Map<string, number>();
+      const statusSuffix = bridge.statusSuffix;
+      bridge.resources.forEach((resource, index) => {
+        const url = URL.canParse(resource.url) ? new URL(resource.url) : undefined;
+        if (url !== undefined && !origins.has(url.origin)) {
+          context.addIssue({
+            code: 'custom',
+            path: ['resources', index, 'url'],
+            message: `its origin ${url.origin} is not in bridge.origins`,
+          });
+        }
+        if (url !== undefined && (url.username !== '' || url.password !== '')) {
+          context.addIssue({
+            code: 'custom',
+            path: ['resources', index, 'url'],
+            message: 'must not carry a user name or password (configure headers instead)',
+          });
+        }
+        if (resource.intervalMs !== undefined && resource.intervalMs < bridge.minPollIntervalMs) {
+          context.addIssue({
+            code: 'custom',
+            path: ['resources', index, 'intervalMs'],
+            message: `must be at least bridge.minPollIntervalMs (${bridge.minPollIntervalMs})`,
+          });
+        }
+        if (!isValidChannel(resource.channel)) return;
+        const statusChannel = resource.statusChannel ?? `${resource.channel}${statusSuffix}`;
+        // A status channel derived from the channel is reported on the channel.
+        const statusField = resource.statusChannel === undefined ? 'channel' : 'statusChannel';
+        if (!isValidChannel(statusChannel)) {
+          context.addIssue({
+            code: 'custom',
+            path: ['resources', index, statusField],
+            message: `its status channel ${statusChannel} is not a valid channel name (longer than 255 characters)`,
+          });
+        }
+        for (const [field, channel] of [
+          ['channel', resource.channel],
+          [statusField, statusChannel],
+        ] as const) {
+          const first = channels.get(channel);
+          if (first !== undefined) {
+            context.addIssue({
+              code: 'custom',
+              path: ['resources', index, field],
+              message: `${channel} is already used by item ${first + 1} (a channel or status channel)`,
+            });
+          } else {
+            channels.set(channel, index);
+          }
+        }
+      });
     })
     .prefault({})
     .describe(

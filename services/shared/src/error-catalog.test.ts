@@ -14,8 +14,8 @@ import {
 } from './error-catalog.js';
 import { FanoutError, isFanoutError, toFanoutError } from './fanout-error.js';
 
-/** HTTP statuses that tell a client to come back later (or elsewhere). */
-const comeBackHttp = new Set([307, 408, 429, 499, 502, 503, 504]);
+/** HTTP statuses that tell a client to come back later (or elsewhere: 307, 421 Misdirected Request). */
+const comeBackHttp = new Set([307, 408, 421, 429, 499, 502, 503, 504]);
 /** HTTP statuses a transient error may have: come back, a fresh token, a server error. */
 const transientHttp = new Set([...comeBackHttp, 401, 500]);
 

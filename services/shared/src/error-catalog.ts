@@ -346,6 +346,22 @@ export const errorCatalog = {
     close: CloseCode.serverRefused,
     action: 'stop',
   },
+  resource_limit: {
+    message:
+      'This bridge already polls bridge.onDemand.maxResources leased resources; no new lease until one expires. Retry later.',
+    grpc: 'RESOURCE_EXHAUSTED',
+    http: 503,
+    close: null,
+    action: 'retry',
+  },
+  resource_elsewhere: {
+    message:
+      'Another bridge owns this resource; ask the bridge in details.owner (its member id and URL).',
+    grpc: 'FAILED_PRECONDITION',
+    http: 421,
+    close: null,
+    action: 'resume_elsewhere',
+  },
   upstream_unreachable: {
     message:
       'The bridge could not reach the upstream: its name does not resolve, or the connection was refused, reset or failed TLS verification. The last good state stays; the bridge retries with backoff.',

@@ -91,6 +91,7 @@ export type {
   PositionValue,
   ReceivedClientMessage,
   ReceivedSubscriptionRequest,
+  RewindResult,
   ServerMessage,
   StateOperation,
   StreamCursor,
@@ -178,3 +179,39 @@ export type {
   StateRefusal,
   StateRefusalReason,
 } from './portable-state.js';
+export { DnsMembership } from './membership/dns-membership.js';
+export type { DnsMembershipOptions } from './membership/dns-membership.js';
+export { FileMembership, parseMembersFile } from './membership/file-membership.js';
+export type { FileMembershipOptions } from './membership/file-membership.js';
+export {
+  inClusterOptions,
+  KubernetesMembership,
+  membersOfSlices,
+} from './membership/kubernetes-membership.js';
+export type { KubernetesMembershipOptions } from './membership/kubernetes-membership.js';
+export { membershipFromConfig } from './membership/membership-from-config.js';
+export type { MembershipFromConfigOptions } from './membership/membership-from-config.js';
+export { ManualMembership } from './membership/manual-membership.js';
+export {
+  memberUrl,
+  normalizeMemberList,
+  parseStaticMember,
+  sameMembers,
+} from './membership/membership-source.js';
+export type {
+  Member,
+  MembershipErrorHandler,
+  MembershipListener,
+  MembershipSource,
+} from './membership/membership-source.js';
+export { ProbedMembership } from './membership/probed-membership.js';
+export type {
+  LivenessChange,
+  LivenessObserver,
+  ProbedMembershipOptions,
+} from './membership/probed-membership.js';
+export { probeReadiness, readinessPath } from './membership/readiness-probe.js';
+export type { ProbeResult, ReadinessProbe } from './membership/readiness-probe.js';
+export { SettledMembership } from './membership/settled-membership.js';
+export type { SettledMembershipOptions } from './membership/settled-membership.js';
+export { StaticMembership } from './membership/static-membership.js';

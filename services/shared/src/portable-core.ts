@@ -67,12 +67,18 @@ export {
   stateOperations,
 } from './state-operation.js';
 export type { StateOperation } from './state-operation.js';
-export { batchFrameOverhead, encodeJsonBatchFrame, wsJsonCodec } from './ws-json-codec.js';
+export {
+  batchFrameOverhead,
+  encodeJsonBatchFrame,
+  stateDeltaKinds,
+  wsJsonCodec,
+} from './ws-json-codec.js';
 export type {
   ClientMessage,
   ControlMessage,
   ReceivedClientMessage,
   ReceivedSubscriptionRequest,
+  RewindResult,
   ServerMessage,
   SubscriptionRequest,
   StateChangeRefusedFrame,

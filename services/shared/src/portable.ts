@@ -70,6 +70,7 @@ export type {
   PositionValue,
   ReceivedClientMessage,
   ReceivedSubscriptionRequest,
+  RewindResult,
   ServerMessage,
   StateOperation,
   StreamCursor,

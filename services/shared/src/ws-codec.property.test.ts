@@ -98,7 +98,16 @@ const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
 );
 
 const state = fc.record(
-  { channel: text, position, hint: nonEmptyText },
+  {
+    channel: text,
+    position,
+    hint: nonEmptyText,
+    rewind: fc.record({
+      requested: fc.nat({ max: 0xffffffff }),
+      found: fc.nat({ max: 0xffffffff }),
+      truncated: fc.boolean(),
+    }),
+  },
   { requiredKeys: ['channel'] },
 );
 /** Milliseconds a Date holds. */
@@ -181,6 +190,7 @@ function statesOf(states: readonly SubscriptionState[]): object[] {
     channel: item.channel,
     ...(item.position === undefined ? {} : { position: parsePosition(item.position) }),
     hint: item.hint ?? '',
+    ...(item.rewind === undefined ? {} : { rewind: item.rewind }),
   }));
 }
 

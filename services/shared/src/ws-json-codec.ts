@@ -24,6 +24,7 @@ import type {
   ControlMessage,
   ReceivedClientMessage,
   ReceivedSubscriptionRequest,
+  RewindResult,
   ServerMessage,
   StateSnapshotFrame,
   SubscriptionState,
@@ -178,6 +179,15 @@ class Fields {
     });
   }
 
+  /** What a rewind's scan found. */
+  rewindResult(): RewindResult {
+    return {
+      requested: this.uint32('requested'),
+      found: this.uint32('found'),
+      truncated: this.boolean('truncated'),
+    };
+  }
+
   states(key: string): SubscriptionState<JsonValue>[] {
     return this.objects(key).map((state) => {
       const position = state.position('position');
@@ -186,6 +196,10 @@ class Fields {
       const snapshot = state.body['snapshot'] ?? undefined;
       if (snapshot !== undefined && !isJsonObject(snapshot)) {
         throw state.invalid('snapshot', 'an object');
+      }
+      const rewind = state.body['rewind'] ?? undefined;
+      if (rewind !== undefined && !isJsonObject(rewind)) {
+        throw state.invalid('rewind', 'an object');
       }
       return {
         channel: state.string('channel'),
@@ -197,6 +211,9 @@ class Fields {
           : {
               snapshot: new Fields(snapshot, `${state.path}.snapshot`, state.prefix).snapshot(),
             }),
+        ...(rewind === undefined
+          ? {}
+          : { rewind: new Fields(rewind, `${state.path}.rewind`, state.prefix).rewindResult() }),
       };
     });
   }

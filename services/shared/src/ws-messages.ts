@@ -28,8 +28,21 @@ export interface SubscriptionRequest {
   readonly snapshot?: boolean;
   /** How a state subscription receives changes; absent: `json-patch`. Only with `snapshot`. */
   readonly delta?: StateDeltaKind;
-  /** Reserved for event channels' "last N events then live"; refused with `snapshot`. */
+  /**
+   * A channel's last N events first, then live ones (not with a pattern or
+   * `snapshot`; a `since` wins over it). Absent or 0: live events only.
+   */
   readonly rewind?: number;
+}
+
+/** What the backwards scan of a `rewind` found (`subscribed`). */
+export interface RewindResult {
+  /** The rewind asked for. */
+  readonly requested: number;
+  /** Events of the channel (and types) that follow `subscribed`, at most `requested`. */
+  readonly found: number;
+  /** The scan stopped at `edge.maxRewindScan` records before it found `requested` events. */
+  readonly truncated: boolean;
 }
 
 /** A client frame; `Request` narrows the subscriptions (the edge's are validated). */
@@ -108,6 +121,8 @@ export interface SubscriptionState<Json = string> {
   readonly hint?: string;
   /** A state subscription's snapshot, when it starts from one (`position` is its position). */
   readonly snapshot?: StateSnapshotFrame<Json>;
+  /** A subscription started with `rewind`: what the scan found. */
+  readonly rewind?: RewindResult;
 }
 
 /**

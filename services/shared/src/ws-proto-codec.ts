@@ -213,6 +213,7 @@ function statesOf(list: readonly SubscriptionState[]): fanout.v1.SubscriptionSta
     hint: state.hint ?? '',
     cursor: state.cursor ?? '',
     snapshot: state.snapshot === undefined ? null : snapshotOf(state.snapshot),
+    rewind: state.rewind === undefined ? null : { ...state.rewind },
   }));
 }
 
@@ -347,6 +348,15 @@ function statesFrom(
       ...(cursor === '' ? {} : { cursor: formatStreamCursor(parseStreamCursor(cursor)) }),
       ...(hint === '' ? {} : { hint }),
       ...(state.snapshot ? { snapshot: snapshotFrom(state.snapshot) } : {}),
+      ...(state.rewind
+        ? {
+            rewind: {
+              requested: state.rewind.requested ?? 0,
+              found: state.rewind.found ?? 0,
+              truncated: state.rewind.truncated === true,
+            },
+          }
+        : {}),
     };
   });
 }

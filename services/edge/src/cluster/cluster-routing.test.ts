@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
-import { createLogger, isOwner, loadConfig } from '@fanout/shared';
+import { createLogger, isOwner, loadConfig, ManualMembership, type Member } from '@fanout/shared';
 import { Registry } from 'prom-client';
 import { createEdgeMetrics } from '../edge-metrics.js';
 import { ClusterRouting } from './cluster-routing.js';
-import { ManualMembership } from './membership/manual-membership.js';
-import type { Member } from './membership/membership-source.js';
 
 const edge = (id: string): Member => ({ id, url: `http://${id}:8081` });
 const partitions = 12;

@@ -16,10 +16,11 @@ import {
   placePartitions,
   type FanoutConfig,
   type Logger,
+  type Member,
+  type MembershipSource,
   type Placement,
 } from '@fanout/shared';
 import type { EdgeMetrics } from '../edge-metrics.js';
-import type { Member, MembershipSource } from './membership/membership-source.js';
 
 export interface ClusterRoutingOptions {
   readonly config: FanoutConfig['cluster'];

@@ -67,11 +67,15 @@ export interface RewindOptions {
   readonly config: Pick<FanoutConfig['edge'], 'maxRewind' | 'maxRewindScan' | 'kafkaWaitMs'>;
 }
 
-/** `rewind` of a query: absent is undefined; beyond `edge.maxRewind` is `invalid_argument`. */
+/**
+ * `rewind` of a query: absent is undefined; anything but decimal digits
+ * (a sign, a fraction, an exponent, hex, spaces) or beyond `edge.maxRewind`
+ * is `invalid_argument`.
+ */
 export function parseRewind(text: string | null, maxRewind: number): number | undefined {
   if (text === null || text === '') return undefined;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0 || value > maxRewind) {
+  const value = /^[0-9]{1,16}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value > maxRewind) {
     throw new FanoutError(
       'invalid_argument',
       `rewind must be an integer from 0 to ${maxRewind} (edge.maxRewind)`,

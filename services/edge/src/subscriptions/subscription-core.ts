@@ -50,6 +50,12 @@ export interface SubscribeRequest {
   readonly types: readonly string[];
   /** Resume after this cursor; absent: live events from now. */
   readonly since?: StreamCursor;
+  /**
+   * Where to start, found once the request is admitted (limits, rate,
+   * duplicates, grants), in place of `since`: a rewind's backwards scan,
+   * which a refused request never costs. A throw refuses the whole request.
+   */
+  readonly startAt?: () => Promise<StreamCursor>;
 }
 
 /**
@@ -61,6 +67,11 @@ export interface ExternalSubscriptions {
   /** How many are active or being prepared (outside a running `subscribe`). */
   readonly count: number;
   has(label: string): boolean;
+  /**
+   * The partitions of their channels: the drain and the rebalance move the
+   * session by them as by its own subscriptions'.
+   */
+  partitions(): Iterable<number>;
 }
 
 /**
@@ -79,6 +90,16 @@ export interface ExtraRequests {
    * states: the extra subscriptions start in this step.
    */
   subscribed(states: readonly SubscribedState[]): void;
+}
+
+/** The requests with their `startAt` found (all at once), as requests from `since`. */
+async function startsOf(requests: readonly SubscribeRequest[]): Promise<SubscribeRequest[]> {
+  return Promise.all(
+    requests.map(async (request) => {
+      const { startAt, ...rest } = request;
+      return startAt === undefined ? request : { ...rest, since: await startAt() };
+    }),
+  );
 }
 
 /**
@@ -203,7 +224,7 @@ export class SubscriptionSession implements Session {
     for (const label of extraLabels) preparing.set(label, 1);
     try {
       if (extra !== undefined) await extra.prepare();
-      await this.#prepareAll(requestId, requests, extra);
+      await this.#prepareAll(requestId, await startsOf(requests), extra);
     } finally {
       for (const request of requests) preparing.delete(request.label);
       for (const label of extraLabels) preparing.delete(label);
@@ -475,9 +496,12 @@ export class SubscriptionSession implements Session {
     });
   }
 
-  /** The partitions of its channel subscriptions; `undefined` when it follows a pattern. */
+  /**
+   * The partitions of its channel subscriptions and of the transport's own
+   * (`external`: state subscriptions); `undefined` when it follows a pattern.
+   */
   partitions(): ReadonlySet<number> | undefined {
-    const partitions = new Set<number>();
+    const partitions = new Set<number>(this.external?.partitions() ?? []);
     for (const subscription of this.subscriptions.values()) {
       if (subscription.patterns.length > 0) return undefined;
       for (const partition of subscription.cursors.keys()) partitions.add(partition);

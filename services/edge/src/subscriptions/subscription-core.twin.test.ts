@@ -97,7 +97,7 @@ class Client implements Subscriber {
   closed = false;
   readonly subscribedLabels: string[] = [];
   readonly refusals: string[] = [];
-  readonly closes: { code: ErrorCode; message: string }[] = [];
+  readonly closes: { code: ErrorCode; message: string; hint?: string }[] = [];
 
   currentIdentity(): ClientIdentity {
     return anonymousClient;
@@ -123,8 +123,8 @@ class Client implements Subscriber {
   refused(_requestId: number, label: string): void {
     this.refusals.push(label);
   }
-  close(code: ErrorCode, message: string): void {
-    this.closes.push({ code, message });
+  close(code: ErrorCode, message: string, hint?: string): void {
+    this.closes.push({ code, message, ...(hint === undefined ? {} : { hint }) });
     this.closed = true;
   }
 }
@@ -183,5 +183,45 @@ describe('the subscription core on the twin of the log', () => {
       (error: unknown) => error instanceof Error && error.message.includes('at least one channel'),
     );
     assert.deepEqual(client.closes, []);
+  });
+
+  it("moves a session by the partitions of its transport's own (state) subscriptions too", async () => {
+    const twin = await edge(1000);
+    const [eventChannel, stateChannel] = channelsOnTwoPartitions();
+    const statePartition = partitionForChannel(stateChannel, partitions);
+    const eventPartition = partitionForChannel(eventChannel, partitions);
+    const stateOnly = new Client();
+    const session = twin.core.open(stateOnly, {});
+    session.external = {
+      count: 1,
+      has: (label) => label === stateChannel,
+      partitions: () => [statePartition],
+    };
+    assert.deepEqual([...(session.partitions() ?? [])], [statePartition]);
+    // A rebalance that moves the state channel's partition closes the session, naming where.
+    const moved = (owned: ReadonlySet<number>): string | undefined =>
+      owned.has(statePartition) ? 'http://127.0.0.1:2' : undefined;
+    assert.equal(twin.core.sessions.rebalance(moved, 10, 'ws'), 1);
+    assert.deepEqual(stateOnly.closes, [
+      {
+        code: 'rebalance',
+        message: 'the partitions of this connection moved to another edge; resume there',
+        hint: 'http://127.0.0.1:2',
+      },
+    ]);
+    session.end();
+
+    // With an event subscription as well: both partitions.
+    const mixed = new Client();
+    const both = twin.core.open(mixed, {});
+    both.external = { count: 1, has: () => false, partitions: () => [statePartition] };
+    await both.subscribe(1, [
+      { label: eventChannel, channels: [eventChannel], patterns: [], types: [] },
+    ]);
+    assert.deepEqual(
+      [...(both.partitions() ?? [])].sort(),
+      [statePartition, eventPartition].sort(),
+    );
+    both.end();
   });
 });

@@ -12,6 +12,7 @@ import {
   encodeJsonBatchFrame,
   toCloseCode,
   type ErrorCode,
+  type RewindResult,
   type FanoutConfig,
   type FanoutError,
 } from '@fanout/shared';
@@ -143,6 +144,8 @@ export class WsConnection implements Subscriber {
   #endWhenSent: (() => void) | undefined;
   /** Its state subscriptions, made at the first one. */
   #states: WsStateSubscriptions | undefined;
+  /** What the rewind scans of subscriptions being made found, by label, for `subscribed`. */
+  #rewinds: Map<string, RewindResult> | undefined;
 
   constructor(
     protocol: Subprotocol,
@@ -335,7 +338,28 @@ export class WsConnection implements Subscriber {
   }
 
   subscribed(requestId: number, states: readonly SubscribedState[]): void {
-    this.send({ kind: 'subscribed', requestId, subscriptions: states.map(wireState) });
+    this.send({
+      kind: 'subscribed',
+      requestId,
+      subscriptions: states.map((state) => this.wireState(state)),
+    });
+  }
+
+  /** A subscription state as `subscribed` carries it, with what its rewind found. */
+  wireState(state: SubscribedState): SubscriptionState {
+    const wire = wireState(state);
+    const rewind = this.#rewinds?.get(state.label);
+    return rewind === undefined ? wire : { ...wire, rewind };
+  }
+
+  /** Keeps what the rewind scan of the subscription `label` found, for `subscribed`. */
+  rememberRewind(label: string, rewind: RewindResult): void {
+    (this.#rewinds ??= new Map()).set(label, rewind);
+  }
+
+  /** The subscribe of these labels is answered: their rewind results are no longer needed. */
+  forgetRewinds(labels: readonly string[]): void {
+    for (const label of labels) this.#rewinds?.delete(label);
   }
 
   reset(requestId: number, subscription: Subscription, reset: ResetInfo): void {

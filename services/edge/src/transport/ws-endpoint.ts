@@ -13,6 +13,7 @@
  */
 import { toFanoutError, type FanoutConfig, type Logger } from '@fanout/shared';
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { RewindOptions } from '../subscriptions/channel-rewind.js';
 import type { SessionOptions, SubscriptionCore } from '../subscriptions/subscription-core.js';
 import { failSocket, guard, type GuardedBehavior } from './uws-guard.js';
 import type { UserData, WsConnection } from './ws-connection.js';
@@ -25,6 +26,8 @@ export interface WsEndpointOptions extends WsHandshakeOptions {
   readonly core: SubscriptionCore;
   readonly edgeId: string;
   readonly logger: Logger;
+  /** What a subscription's `rewind` scan reads; without it `rewind` is refused. */
+  readonly rewind?: RewindOptions;
 }
 
 /** uWS refuses an idleTimeout over this many seconds. */
@@ -69,6 +72,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): WsEndpoint {
     auth: options.auth,
     edgeId: options.edgeId,
     pingIntervalSeconds: config.heartbeatSeconds,
+    ...(options.rewind === undefined ? {} : { rewind: options.rewind }),
   };
   const idle = idleTimeouts(config.idleTimeoutSeconds);
   const behavior: GuardedBehavior<UserData> = {

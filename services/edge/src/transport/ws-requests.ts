@@ -5,6 +5,15 @@
  * request refused as a whole throws; the endpoint answers it with `error`.
  * A subscribe that could not wait for Kafka closes the connection instead
  * (4011 with the positions).
+ *
+ * `rewind: N` on a channel without `since` starts it with the channel's
+ * last N events (subscriptions/channel-rewind.ts, as an SSE stream with
+ * `rewind=N`): once the core has admitted the Subscribe, the scan finds the
+ * position before the N-th last event, and the subscription is made from it
+ * as from a `since`, so the hub's catch-up →
+ * live seam gives those events and every later one. A `since` wins over
+ * `rewind` (a resume); a pattern or a state subscription with `rewind` is
+ * refused. `subscribed` tells what the scan found (`rewind`).
  */
 import {
   assertValidChannel,
@@ -14,9 +23,15 @@ import {
   toFanoutError,
 } from '@fanout/shared';
 import type { ClientAuth, ClientIdentity } from '../admission/client-auth.js';
+import {
+  rewindCursor,
+  rewindStart,
+  rewindSummary,
+  type RewindOptions,
+} from '../subscriptions/channel-rewind.js';
 import { parseStreamCursor } from '../subscriptions/stream-cursor.js';
 import type { SubscribeRequest } from '../subscriptions/subscription-core.js';
-import { wireState, type WsConnection } from './ws-connection.js';
+import type { WsConnection } from './ws-connection.js';
 import type { ClientMessage, ServerMessage, SubscriptionRequest } from './ws-frames.js';
 import type { StateRequest } from './ws-state.js';
 
@@ -24,6 +39,8 @@ export interface WsRequestContext {
   readonly auth: ClientAuth;
   readonly edgeId: string;
   readonly pingIntervalSeconds: number;
+  /** What a `rewind` scan reads; without it `rewind` is refused. */
+  readonly rewind?: RewindOptions;
 }
 
 /** The most `connect` / `refreshToken` frames one connection may have waiting. */
@@ -93,24 +110,36 @@ export async function handleClientMessage(
     }
     case 'subscribe':
       try {
-        const { events, states } = subscribeRequests(message.subscriptions);
+        const { events, states, rewinds } = subscribeRequests(
+          message.subscriptions,
+          context.rewind?.config.maxRewind ?? 0,
+        );
+        if (rewinds.length > 0) rewound(context, connection, events, rewinds);
         const session = connection.session;
         if (states.length === 0) {
-          await session?.subscribe(message.requestId, events);
+          try {
+            await session?.subscribe(message.requestId, events);
+          } finally {
+            connection.forgetRewinds(rewinds.map((rewind) => rewind.label));
+          }
           return;
         }
         const stateSubscriptions = connection.states();
         if (stateSubscriptions === undefined || session === undefined) {
           throw new FanoutError('state_unavailable', 'this edge serves no state subscriptions');
         }
-        await stateSubscriptions.subscribe(
-          message.requestId,
-          states,
-          events,
-          message.subscriptions.map((request) => request.channel),
-          session,
-          wireState,
-        );
+        try {
+          await stateSubscriptions.subscribe(
+            message.requestId,
+            states,
+            events,
+            message.subscriptions.map((request) => request.channel),
+            session,
+            (state) => connection.wireState(state),
+          );
+        } finally {
+          connection.forgetRewinds(rewinds.map((rewind) => rewind.label));
+        }
       } catch (error) {
         // Kafka (or this edge's read of it) did not answer within
         // edge.kafkaWaitMs: close with 4011 and the positions, like a
@@ -124,22 +153,74 @@ export async function handleClientMessage(
   }
 }
 
+/** An event subscription of a Subscribe that starts with its channel's last `count` events. */
+interface RewindAsk {
+  /** Its index in the Subscribe's event requests. */
+  readonly index: number;
+  readonly label: string;
+  readonly count: number;
+  readonly types: readonly string[];
+}
+
+/**
+ * Makes each rewound request start where its channel's backwards scan
+ * finds (`startAt`: run by the core once the Subscribe is admitted, every
+ * channel's at once); the connection keeps what each scan found for the
+ * `subscribed` frame.
+ */
+function rewound(
+  context: WsRequestContext,
+  connection: WsConnection,
+  events: SubscribeRequest[],
+  rewinds: readonly RewindAsk[],
+): void {
+  const options = context.rewind;
+  if (options === undefined) {
+    throw new FanoutError('invalid_argument', 'this edge serves no rewind', {
+      details: { field: 'rewind' },
+    });
+  }
+  for (const ask of rewinds) {
+    const request = events[ask.index];
+    if (request === undefined) continue;
+    events[ask.index] = {
+      ...request,
+      startAt: async () => {
+        const start = await rewindStart(options, {
+          channel: ask.label,
+          count: ask.count,
+          types: ask.types,
+        });
+        const { requested, found, truncated } = rewindSummary(start);
+        connection.rememberRewind(ask.label, { requested, found, truncated });
+        return rewindCursor([start]);
+      },
+    };
+  }
+}
+
 /**
  * The requests of a `subscribe` frame: for the core, one per channel or
  * pattern, each from its `since` (a position; for a pattern, a stream
- * cursor); and the state subscriptions (`snapshot`), each of one channel,
- * without `types` or `rewind`. Every request is checked before anything is
- * subscribed.
+ * cursor); the state subscriptions (`snapshot`), each of one channel,
+ * without `types` or `rewind`; and the channels to rewind (`rewind` without
+ * `since`, at most `maxRewind`). Every request is checked before anything
+ * is subscribed.
  */
-function subscribeRequests(requests: readonly SubscriptionRequest[]): {
+function subscribeRequests(
+  requests: readonly SubscriptionRequest[],
+  maxRewind: number,
+): {
   events: SubscribeRequest[];
   states: StateRequest[];
+  rewinds: RewindAsk[];
 } {
   if (requests.length === 0) {
     throw new FanoutError('invalid_argument', 'subscribe.subscriptions is empty');
   }
   const events: SubscribeRequest[] = [];
   const states: StateRequest[] = [];
+  const rewinds: RewindAsk[] = [];
   for (const request of requests) {
     const pattern = isChannelPattern(request.channel);
     if (!pattern && !isValidChannel(request.channel)) {
@@ -152,6 +233,32 @@ function subscribeRequests(requests: readonly SubscriptionRequest[]): {
     if (request.delta !== undefined) {
       throw invalid(request.channel, 'delta', 'delta is only for a state subscription (snapshot)');
     }
+    const rewind = request.rewind ?? 0;
+    if (rewind > 0) {
+      if (pattern) {
+        throw invalid(
+          request.channel,
+          'rewind',
+          "rewind is for a channel, not a pattern: a pattern has no channel's last events",
+        );
+      }
+      if (rewind > maxRewind) {
+        throw new FanoutError(
+          'invalid_argument',
+          `rewind must be an integer from 0 to ${maxRewind} (edge.maxRewind)`,
+          { details: { field: 'rewind', channel: request.channel, limit: maxRewind } },
+        );
+      }
+      // A resume wins over rewind, as over HTTP (Last-Event-ID, `after`).
+      if (request.since === undefined) {
+        rewinds.push({
+          index: events.length,
+          label: request.channel,
+          count: rewind,
+          types: request.types,
+        });
+      }
+    }
     events.push({
       label: request.channel,
       channels: pattern ? [] : [request.channel],
@@ -160,7 +267,7 @@ function subscribeRequests(requests: readonly SubscriptionRequest[]): {
       ...(request.since === undefined ? {} : { since: parseStreamCursor(request.since) }),
     });
   }
-  return { events, states };
+  return { events, states, rewinds };
 }
 
 function invalid(channel: string, field: string, message: string): FanoutError {

@@ -118,6 +118,13 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
     return this.#active.has(label);
   }
 
+  /** The partitions of the channels followed: a drain or a rebalance moves them too. */
+  partitions(): Set<number> {
+    return new Set(
+      [...this.#active.values()].map((subscription) => subscription.tracker.partition),
+    );
+  }
+
   /**
    * The admission of a Subscribe with state subscriptions, through the
    * core's `subscribe` (`order` is every label of the Subscribe in request

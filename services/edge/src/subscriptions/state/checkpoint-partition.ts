@@ -10,8 +10,18 @@
  * partition: the documents of its records, the fold resumed after the mark.
  * When retention deleted records after the mark, channels whose checkpoint
  * does not cover them are unknown until a put or delete (as in a tracker),
- * and get no checkpoint until then. Two writers for a while (a placement
- * change) write the same content for the same offsets: harmless.
+ * and get no checkpoint until then. The history is then lost for this
+ * epoch's partition: every later mark says so (`lostBelow`), so a later
+ * owner treats a channel without a covering checkpoint as unknown too,
+ * never as absent (a reset, never a silent gap). Two writers for a while (a
+ * placement change) write the same content for the same offsets: harmless.
+ *
+ * Memory is bounded by `maxChannels` documents: past it, the channels
+ * changed least recently are written (when they have unwritten changes)
+ * and dropped. The next change of a dropped channel reloads its document
+ * from its newest checkpoint, which covers the partition up to the drop, so
+ * the fold stays exact; what stays in memory per dropped channel is the
+ * offset of its checkpoint record (a `CheckpointIndex` of the partition).
  */
 import {
   applyStateChange,
@@ -24,6 +34,7 @@ import type { EdgeMetrics } from '../../edge-metrics.js';
 import type { CheckpointLog, CheckpointWrite } from '../../log/checkpoint-log.js';
 import { EdgeEvent } from '../../log/edge-event.js';
 import type { EventLog, LogLane } from '../../log/event-log.js';
+import { CheckpointIndex } from './checkpoint-index.js';
 import {
   CheckpointDecodeError,
   decodeCheckpoint,
@@ -39,6 +50,8 @@ export interface PartitionCheckpointerOptions {
   readonly limits: StateLimits;
   readonly everyChanges: number;
   readonly everyMs: number;
+  /** Documents held at most; the least recently changed are dropped past it. */
+  readonly maxChannels: number;
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
 }
@@ -69,6 +82,15 @@ export class PartitionCheckpointer {
   #head = 0;
   /** Channels not in the map are unknown (history lost) rather than absent. */
   #unknownByDefault = false;
+  /**
+   * The events log start when history was found lost in this epoch (0:
+   * never): written in every mark, and a checkpoint not covering up to it
+   * is not a known document.
+   */
+  #lostBelow = 0;
+  /** Channels may be in the checkpoint topic and not in memory (dropped or not loaded). */
+  #dropped = false;
+  #index: CheckpointIndex | undefined;
   #lastMark = -1;
   #nextMarkAt = 0;
   #closed = false;
@@ -113,6 +135,8 @@ export class PartitionCheckpointer {
     const { events, checkpoints, partition, metrics } = this.#options;
     metrics.stateCheckpointerChannels.dec(this.#channels.size);
     this.#channels.clear();
+    this.#dropped = false;
+    this.#index = undefined;
     const layout = await events.refreshLayout();
     this.#epoch = layout.epoch;
     const read = checkpoints.read;
@@ -120,6 +144,7 @@ export class PartitionCheckpointer {
     this.#checkpointLane ??= read.openLane(`checkpointer ${partition}`);
     const range = (await read.offsets([partition])).get(partition);
     let mark = -1;
+    let lostBelow = 0;
     const covered = new Map<string, number>();
     let at = range?.logStartOffset ?? 0;
     const end = range?.highWatermark ?? 0;
@@ -150,7 +175,10 @@ export class PartitionCheckpointer {
         }
         if (decoded.epoch !== this.#epoch) continue;
         if (decoded.kind === 'mark') {
-          if (record.key.equals(partitionMarkKey)) mark = Math.max(mark, decoded.through);
+          if (record.key.equals(partitionMarkKey) && decoded.through >= mark) {
+            mark = decoded.through;
+            lostBelow = decoded.lostBelow;
+          }
           continue;
         }
         const channel = record.key.toString('utf8');
@@ -162,6 +190,7 @@ export class PartitionCheckpointer {
           metrics.stateCheckpointsIgnored.inc({ reason: 'invalid' });
           continue;
         }
+        this.#channels.delete(channel);
         this.#channels.set(channel, {
           document,
           json: decoded.json,
@@ -170,18 +199,30 @@ export class PartitionCheckpointer {
           known: true,
         });
         covered.set(channel, decoded.through);
+        if (this.#channels.size > this.#options.maxChannels) {
+          // The oldest stay in the topic only; reloaded on their next change.
+          const [oldest] = this.#channels.keys();
+          if (oldest !== undefined) {
+            this.#channels.delete(oldest);
+            covered.delete(oldest);
+          }
+          this.#dropped = true;
+        }
       }
     }
     const logStart = (await events.offsets([partition])).get(partition)?.logStartOffset ?? 0;
     this.#head = mark + 1;
     this.#lastMark = mark;
-    this.#unknownByDefault = false;
+    this.#lostBelow = lostBelow;
     if (this.#head < logStart) {
       // Retention deleted records the checkpoints do not cover.
       this.#head = logStart;
-      this.#unknownByDefault = true;
+      this.#lostBelow = logStart;
+    }
+    this.#unknownByDefault = this.#lostBelow > 0;
+    if (this.#unknownByDefault) {
       for (const [channel, entry] of this.#channels) {
-        if ((covered.get(channel) ?? -1) + 1 < logStart) entry.known = false;
+        if (!this.#covers(covered.get(channel) ?? -1)) entry.known = false;
       }
     }
     metrics.stateCheckpointerChannels.inc(this.#channels.size);
@@ -228,11 +269,13 @@ export class PartitionCheckpointer {
           continue;
         }
         if (event.state === undefined || event.state === null) continue;
-        const entry = this.#fold(event);
+        const held = this.#channels.get(event.channel) ?? (await this.#enter(event.channel));
+        const entry = this.#fold(held, event);
         if (entry !== undefined && entry.pending >= this.#options.everyChanges)
           due.add(event.channel);
       }
       if (due.size > 0) await this.#write([...due], false);
+      await this.#bound();
       if (Date.now() >= this.#nextMarkAt) {
         const pending = [...this.#channels]
           .filter(([, entry]) => entry.pending > 0)
@@ -243,22 +286,76 @@ export class PartitionCheckpointer {
     }
   }
 
-  #fold(event: EdgeEvent): Channel | undefined {
+  /** Whether a checkpoint written with `through` is a known document (history lost below #lostBelow). */
+  #covers(through: number): boolean {
+    return this.#lostBelow <= 0 || through + 1 >= this.#lostBelow;
+  }
+
+  /** A channel not in memory: from its newest checkpoint when it was dropped, else new. */
+  async #enter(channel: string): Promise<Channel> {
+    const { metrics } = this.#options;
+    let entry: Channel | undefined;
+    if (this.#dropped) entry = await this.#reload(channel);
+    entry ??= {
+      document: undefined,
+      json: undefined,
+      offset: -1,
+      pending: 0,
+      known: !this.#unknownByDefault,
+    };
+    this.#channels.set(channel, entry);
+    metrics.stateCheckpointerChannels.inc();
+    return entry;
+  }
+
+  /** The channel's newest checkpoint of this epoch, or undefined when it has none. */
+  async #reload(channel: string): Promise<Channel | undefined> {
+    const { checkpoints, partition, metrics } = this.#options;
+    this.#checkpointLane ??= checkpoints.read.openLane(`checkpointer ${partition}`);
+    this.#index ??= new CheckpointIndex(checkpoints.read, this.#checkpointLane, partition);
+    await this.#index.catchUp();
+    const found = this.#index.find(channel).record;
+    if (found < 0) return undefined;
+    const record = await this.#index.fetch(found);
+    if (record === undefined) throw new Error(`checkpoint of ${channel} at ${found} is gone`);
+    const decoded = decodeCheckpoint(record.value);
+    if (decoded.kind !== 'channel' || decoded.epoch !== this.#epoch) return undefined;
+    metrics.stateCheckpointerReloads.inc();
+    return {
+      document:
+        decoded.json === undefined ? undefined : (JSON.parse(decoded.json) as StateDocument),
+      json: decoded.json,
+      offset: decoded.offset,
+      pending: 0,
+      known: this.#covers(decoded.through),
+    };
+  }
+
+  /** Drops the least recently changed channels past maxChannels, writing their unwritten changes first. */
+  async #bound(): Promise<void> {
+    const { maxChannels, metrics } = this.#options;
+    if (this.#channels.size <= maxChannels) return;
+    // Down to 90 % so that a partition just over the bound does not write on every change.
+    const excess = this.#channels.size - Math.floor(maxChannels * 0.9);
+    const names: string[] = [];
+    for (const name of this.#channels.keys()) {
+      if (names.length >= excess) break;
+      names.push(name);
+    }
+    await this.#write(names, false);
+    for (const name of names) this.#channels.delete(name);
+    this.#dropped = true;
+    metrics.stateCheckpointerChannels.dec(names.length);
+    metrics.stateCheckpointerEvictions.inc(names.length);
+  }
+
+  #fold(entry: Channel, event: EdgeEvent): Channel | undefined {
     const { metrics, limits } = this.#options;
-    let entry = this.#channels.get(event.channel);
     const operation = event.state;
     if (operation === undefined || operation === null) return undefined;
-    if (entry === undefined) {
-      entry = {
-        document: undefined,
-        json: undefined,
-        offset: -1,
-        pending: 0,
-        known: !this.#unknownByDefault,
-      };
-      this.#channels.set(event.channel, entry);
-      metrics.stateCheckpointerChannels.inc();
-    }
+    // Most recently changed last: the first ones are dropped first.
+    this.#channels.delete(event.channel);
+    this.#channels.set(event.channel, entry);
     if (!entry.known && operation === 'merge') return undefined;
     const result = applyStateChange(
       entry.document,
@@ -304,7 +401,12 @@ export class PartitionCheckpointer {
       records.push({
         partition: this.partition,
         key: partitionMarkKey,
-        value: encodeCheckpoint({ kind: 'mark', epoch: this.#epoch, through }),
+        value: encodeCheckpoint({
+          kind: 'mark',
+          epoch: this.#epoch,
+          through,
+          lostBelow: this.#lostBelow,
+        }),
       });
     }
     if (records.length === 0) return;
@@ -324,6 +426,9 @@ export class PartitionCheckpointer {
     for (const entry of written) entry.pending = 0;
     if (mark) this.#lastMark = through;
     this.#options.metrics.stateCheckpointsWritten.inc(records.length);
+    let bytes = 0;
+    for (const record of records) bytes += record.key.length + record.value.length;
+    this.#options.metrics.stateCheckpointBytesWritten.inc(bytes);
   }
 
   /** Whether it was closed (read again after an await). */

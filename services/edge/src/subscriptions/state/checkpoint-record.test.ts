@@ -20,7 +20,7 @@ describe('checkpoint records', () => {
       json: undefined,
     } as const;
     assert.deepEqual(decodeCheckpoint(encodeCheckpoint(absent)), absent);
-    const mark = { kind: 'mark', epoch: 'e', through: 99 } as const;
+    const mark = { kind: 'mark', epoch: 'e', through: 99, lostBelow: 0 } as const;
     assert.deepEqual(decodeCheckpoint(encodeCheckpoint(mark)), mark);
   });
 

@@ -10,12 +10,16 @@
  *   wrote it (the channel has no change in (`offset`, `through`]);
  * - the partition mark, key = {@link partitionMarkKey} (not a channel name):
  *   every channel changed at or below `through` has a checkpoint with its
- *   last change up to there (the writer restarts from it).
+ *   last change up to there (the writer restarts from it), except when
+ *   `lostBelow` > 0: retention deleted events below it before a checkpoint
+ *   covered them, so a channel without a checkpoint covering up to there is
+ *   unknown, not absent.
  *
  * Value, version 1, big-endian: u8 version (1), u8 kind (1 channel, 2 mark),
  * u8 epoch length, the epoch (ASCII, the events topic's), i64 offset, i64
  * through, u8 flags (bit 0: the document exists), then the canonical JSON of
- * the document (UTF-8, empty when absent). Anything else is refused with a
+ * the document (UTF-8, empty when absent). A mark has no document; its
+ * offset field holds `lostBelow - 1` (-1: nothing lost). Anything else is refused with a
  * reason, never guessed.
  */
 export const checkpointVersion = 1;
@@ -38,6 +42,8 @@ export interface PartitionMark {
   readonly kind: 'mark';
   readonly epoch: string;
   readonly through: number;
+  /** Events below this offset were deleted before checkpoints covered them (0: none). */
+  readonly lostBelow: number;
 }
 
 export type CheckpointRecord = ChannelCheckpoint | PartitionMark;
@@ -68,7 +74,11 @@ export function encodeCheckpoint(record: CheckpointRecord): Buffer {
   buffer[at++] = record.kind === 'channel' ? 1 : 2;
   buffer[at++] = epoch.length;
   at += epoch.copy(buffer, at);
-  buffer.writeBigInt64BE(BigInt(record.kind === 'channel' ? record.offset : -1), at);
+  const offset = record.kind === 'channel' ? record.offset : Math.max(0, record.lostBelow) - 1;
+  if (record.kind === 'mark' && offset > record.through) {
+    throw new RangeError('a mark cannot say history is lost past its own offset');
+  }
+  buffer.writeBigInt64BE(BigInt(offset), at);
   at += 8;
   buffer.writeBigInt64BE(BigInt(record.through), at);
   at += 8;
@@ -105,7 +115,7 @@ export function decodeCheckpoint(value: Buffer): CheckpointRecord {
   if (offset < -1 || through < offset || (flags & ~1) !== 0) {
     throw new CheckpointDecodeError('corrupt', 'checkpoint record fields out of range');
   }
-  if (kind === 2) return { kind: 'mark', epoch, through };
+  if (kind === 2) return { kind: 'mark', epoch, through, lostBelow: offset + 1 };
   const exists = (flags & 1) === 1;
   if (!exists && at !== value.length) {
     throw new CheckpointDecodeError('corrupt', 'an absent document with content');

@@ -126,9 +126,10 @@ export class CheckpointSource {
     let readFrom = checkpoint.through < highWatermark ? checkpoint.through : checkpoint.offset;
     if (readFrom + 1 < logStartOffset && found.mark > found.record) {
       // Retention deleted what follows the record's own cover; a later mark
-      // says the channel had no change up to its offset either.
+      // says the channel had no change up to its offset either, unless the
+      // mark says history was lost before the record's cover reached it.
       const mark = await this.#decode(index, found.mark, query);
-      if (mark?.kind === 'mark' && mark.through < highWatermark) {
+      if (mark?.kind === 'mark' && mark.through < highWatermark && readFrom + 1 >= mark.lostBelow) {
         readFrom = Math.max(readFrom, mark.through);
       }
     }

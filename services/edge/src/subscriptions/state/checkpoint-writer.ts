@@ -21,6 +21,7 @@ export interface CheckpointWriterOptions {
   readonly limits: StateLimits;
   readonly everyChanges: number;
   readonly everyMs: number;
+  readonly maxChannels: number;
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
 }
@@ -93,6 +94,7 @@ export class CheckpointWriter {
           limits: this.#options.limits,
           everyChanges: this.#options.everyChanges,
           everyMs: this.#options.everyMs,
+          maxChannels: this.#options.maxChannels,
           metrics: this.#options.metrics,
           logger: this.#options.logger,
         }),

@@ -26,6 +26,7 @@ export class PatchRing {
   }
 
   push(step: StateStep): void {
+    this.#steps.at(-1)?.superseded();
     this.#steps.push(step);
     if (this.#steps.length > this.#capacity) {
       const dropped = this.#steps.shift();

@@ -8,7 +8,12 @@
  *
  * A step holds the documents before and after it (immutable values sharing
  * what did not change) so a merge-patch or full delta is computed the first
- * time a reader asks for one, also for a step of the patch ring.
+ * time a reader asks for one, also for a step of the patch ring. Once a
+ * later step exists, the ring calls `superseded()`: the step forgets the
+ * canonical JSON after it and its encoded WebSocket frames (made again if a
+ * resuming reader asks), so a held step costs about its patch, not a copy
+ * of the document (the documents themselves share what a change did not
+ * touch).
  */
 import {
   canonicalJson,
@@ -49,7 +54,7 @@ export class StateStep {
   /** The position of the state it applies to (the previous change's, or where folding started). */
   readonly base: string;
   readonly ops: readonly JsonPatchOperation[];
-  readonly #documents: StepDocuments;
+  #documents: StepDocuments;
   #json: string | undefined;
   #sseEvent: string | undefined;
   /** WebSocket frames by `wsFrameKeys`, made on first use. */
@@ -67,6 +72,18 @@ export class StateStep {
     this.base = base;
     this.ops = ops;
     this.#documents = documents;
+  }
+
+  /** A later step exists: drops what can be made again (the JSON after it, WebSocket frames). */
+  superseded(): void {
+    if (this.#documents.nextJson !== undefined) {
+      this.#documents = {
+        previous: this.#documents.previous,
+        next: this.#documents.next,
+        nextJson: undefined,
+      };
+    }
+    this.#wsFrames = undefined;
   }
 
   /** Whether the document exists after the step. */

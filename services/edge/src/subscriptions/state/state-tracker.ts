@@ -492,6 +492,12 @@ export class StateTracker implements Subscriber {
     metrics.stateFolds.inc();
     if (operation === 'put') this.#arrayKey = arrayKeyTokens(event.arrayKey);
     else if (operation === 'delete') this.#arrayKey = undefined;
+    if (this.#baseKnown && result.json === this.#json) {
+      // The same document again (a bridge re-publishing an unchanged resource after a
+      // failover, a put repeated by a producer): no step and no patch for readers. The state
+      // keeps the position of the change that made it, so patch bases stay a chain.
+      return;
+    }
     const previous = this.#document;
     const previousOffset = this.#offset;
     this.#document = result.document;

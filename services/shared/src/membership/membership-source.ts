@@ -1,11 +1,11 @@
 /**
- * Membership: the live edges of the cluster, each with the id placement
+ * Membership: the live members of a cluster (edges, or bridges), each with the id placement
  * hashes and the URL clients reach it at. One interface, sibling sources
  * (static list, watched file, DNS of a headless Service, Kubernetes
  * EndpointSlices), one contract test suite they all pass.
  */
 
-/** One live edge. */
+/** One live member (an edge, a bridge). */
 export interface Member {
   /** Id placement hashes (a pod name, an address). */
   readonly id: string;

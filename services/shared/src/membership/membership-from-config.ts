@@ -2,7 +2,7 @@
  * The membership source `cluster.membership` names, wrapped in settle-time
  * smoothing; `static` and `file` lists are also probed for liveness.
  */
-import type { FanoutConfig } from '@fanout/shared';
+import type { FanoutConfig } from '../config-schema.js';
 import { DnsMembership } from './dns-membership.js';
 import { FileMembership } from './file-membership.js';
 import { inClusterOptions, KubernetesMembership } from './kubernetes-membership.js';
@@ -17,12 +17,12 @@ import { StaticMembership } from './static-membership.js';
 
 export interface MembershipFromConfigOptions {
   readonly cluster: FanoutConfig['cluster'];
-  /** edge.port, for members found by address. */
-  readonly edgePort: number;
+  /** The port of the service's own listener (edge.port, bridge.port), for members found by address. */
+  readonly servicePort: number;
   readonly onError: MembershipErrorHandler;
-  /** This edge's member id: `static` and `file` never probe it. */
+  /** This member's id (an edge's, a bridge's): `static` and `file` never probe it. */
   readonly selfId: string;
-  /** This edge's own readiness, its liveness in `static` and `file` membership. */
+  /** This member's own readiness, its liveness in `static` and `file` membership. */
   readonly selfReady: () => boolean;
   /** Told when a listed member is dropped or re-admitted (`static`, `file`). */
   readonly liveness?: LivenessObserver;
@@ -33,7 +33,7 @@ export function membershipFromConfig(
   options: MembershipFromConfigOptions,
 ): MembershipSource | undefined {
   const { cluster, onError } = options;
-  const port = cluster.memberPort === 0 ? options.edgePort : cluster.memberPort;
+  const port = cluster.memberPort === 0 ? options.servicePort : cluster.memberPort;
   let source: MembershipSource;
   switch (cluster.membership) {
     case 'none':

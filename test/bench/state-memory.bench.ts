@@ -1,0 +1,204 @@
+/**
+ * Memory per state channel held on the edge (target: ≤ 2 × the document +
+ * 2 KiB; docs/decisions/045-state-checkpoints.md): N channels of a realistic
+ * document (a room of 12 members, about 2 KiB of canonical JSON), each
+ * changed by one put and then merges, folded
+ *
+ * - by state trackers (`StateTrackers`, the `edge.state.patchRing` default
+ *   of 64 held patches), with few changes per channel and with the patch
+ *   ring full, and with a ring of one patch (the tracker without its ring);
+ * - by a partition checkpointer (writes discarded, so only what it holds
+ *   counts).
+ *
+ * Heap after full garbage collections before and after, divided by N, in
+ * one process on the in-memory log (no Kafka, no sockets):
+ *
+ *   npm run bench:state-memory      (BENCH_CHANNELS=N, default 1000)
+ */
+import assert from 'node:assert/strict';
+import { canonicalJson, createLogger, type JsonValue } from '@fanout/shared';
+import {
+  createEdgeMetrics,
+  PartitionCheckpointer,
+  startMemoryHub,
+  StateTrackers,
+  type CheckpointLog,
+  type EventLog,
+  type MemoryEventLog,
+  type TopicLayout,
+} from '@fanout/edge';
+import { Registry } from 'prom-client';
+
+const channels = Number(process.env['BENCH_CHANNELS'] ?? 1000);
+const patchRing = 64;
+const limits = { maxDocumentBytes: 262_144, maxDepth: 64 };
+const logger = createLogger({ service: 'bench', level: 'silent' });
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) throw new Error('run with node --expose-gc (npm run bench:state-memory)');
+
+function heapUsed(): number {
+  for (let i = 0; i < 4; i++) gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+function room(c: number): JsonValue {
+  return {
+    title: `Room ${c}`,
+    topic: 'Quarterly planning of the platform team, agenda and notes',
+    owner: { id: `user-${c}-0`, name: 'Member 0' },
+    members: Array.from({ length: 12 }, (_, m) => ({
+      id: `user-${c}-${m}`,
+      name: `Member ${m} of room ${c}`,
+      role: m === 0 ? 'owner' : 'member',
+      joinedAt: '2026-12-01T10:00:00.000Z',
+      online: m % 2 === 0,
+    })),
+    settings: { muted: false, theme: 'dark', notify: ['mention', 'reply'], slowModeSeconds: 0 },
+    counters: { messages: 0, reactions: 0 },
+  };
+}
+
+function change(c: number, i: number): JsonValue {
+  return {
+    counters: { messages: i, reactions: 2 * i },
+    lastMessage: {
+      from: `user-${c}-${i % 12}`,
+      at: `2026-12-01T10:${String(i % 60).padStart(2, '0')}:00.000Z`,
+    },
+  };
+}
+
+function publish(log: MemoryEventLog, changesPerChannel: number): number {
+  let documentBytes = 0;
+  for (let c = 0; c < channels; c++) {
+    const channel = `room.${c}`;
+    let document = room(c) as Record<string, JsonValue>;
+    log.publish([{ channel, state: 'put', data: JSON.stringify(document) }]);
+    for (let i = 1; i < changesPerChannel; i++) {
+      const data = change(c, i);
+      log.publish([{ channel, state: 'merge', data: JSON.stringify(data) }]);
+      document = { ...document, ...(data as Record<string, JsonValue>) };
+    }
+    documentBytes += Buffer.byteLength(canonicalJson(document));
+  }
+  return documentBytes / channels;
+}
+
+interface Figure {
+  readonly label: string;
+  readonly documentBytes: number;
+  readonly perChannel: number;
+}
+
+const figures: Figure[] = [];
+
+function report(label: string, documentBytes: number, before: number, after: number): void {
+  const perChannel = (after - before) / channels;
+  figures.push({ label, documentBytes, perChannel });
+  const target = 2 * documentBytes + 2048;
+  console.log(
+    `${label}: ${(perChannel / 1024).toFixed(2)} KiB per channel (document ${(documentBytes / 1024).toFixed(2)} KiB; target ≤ ${(target / 1024).toFixed(2)} KiB: ${perChannel <= target ? 'met' : 'NOT met'})`,
+  );
+}
+
+async function trackers(changesPerChannel: number, label: string, ring = patchRing): Promise<void> {
+  const { log, hub, close } = await startMemoryHub({ logger, topic: 'bench-state', partitions: 8 });
+  const documentBytes = publish(log, changesPerChannel);
+  const metrics = createEdgeMetrics(new Registry());
+  const held = new StateTrackers({
+    hub,
+    limits,
+    maxChannels: channels + 1,
+    patchRing: ring,
+    kafkaWaitMs: 30_000,
+    metrics,
+    logger,
+  });
+  // The first tracker starts the hub's reader; what it holds is not per channel.
+  const warm = held.acquire('warm-up');
+  await warm.caughtUp(Date.now() + 30_000);
+  warm.pins--;
+  const before = heapUsed();
+  for (let from = 0; from < channels; from += 100) {
+    const batch = Array.from({ length: Math.min(100, channels - from) }, (_, i) =>
+      held.acquire(`room.${from + i}`),
+    );
+    await Promise.all(batch.map((tracker) => tracker.caughtUp(Date.now() + 60_000)));
+    for (const tracker of batch) tracker.pins--;
+  }
+  const after = heapUsed();
+  assert.equal(held.size, channels + 1);
+  report(label, documentBytes, before, after);
+  held.close();
+  await close();
+}
+
+/** A checkpoint topic that is empty and forgets what is written to it. */
+class DiscardingCheckpointLog implements CheckpointLog, EventLog {
+  readonly topic = 'bench-state.state';
+  readonly layout: TopicLayout = { epoch: 'cp', topicId: 'cp', partitions: 8, leaders: [1] };
+  written = 0;
+  get read(): EventLog {
+    return this;
+  }
+  refreshLayout(): Promise<TopicLayout> {
+    return Promise.resolve(this.layout);
+  }
+  offsets(partitions: readonly number[]): ReturnType<EventLog['offsets']> {
+    return Promise.resolve(
+      new Map(partitions.map((p) => [p, { logStartOffset: 0, highWatermark: 0 }])),
+    );
+  }
+  openLane(label: string): { label: string } {
+    return { label };
+  }
+  fetch(): ReturnType<EventLog['fetch']> {
+    return Promise.resolve([]);
+  }
+  ensureTopic(): Promise<void> {
+    return Promise.resolve();
+  }
+  write(records: readonly unknown[]): Promise<void> {
+    this.written += records.length;
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+async function checkpointer(changesPerChannel: number, label: string): Promise<void> {
+  const { log, close } = await startMemoryHub({ logger, topic: 'bench-state', partitions: 1 });
+  const documentBytes = publish(log, changesPerChannel);
+  const checkpoints = new DiscardingCheckpointLog();
+  const metrics = createEdgeMetrics(new Registry());
+  const before = heapUsed();
+  const running = new PartitionCheckpointer({
+    partition: 0,
+    events: log,
+    checkpoints,
+    limits,
+    everyChanges: 1000,
+    everyMs: 60_000,
+    maxChannels: channels + 1,
+    metrics,
+    logger,
+  });
+  const end = (await log.offsets([0])).get(0)?.highWatermark ?? 0;
+  while (running.head < end) await new Promise((resolve) => setTimeout(resolve, 20));
+  const after = heapUsed();
+  assert.equal(running.channels, channels);
+  report(label, documentBytes, before, after);
+  await running.close();
+  await close();
+}
+
+console.log(`${channels} state channels, node ${process.version}, heap after full GCs`);
+await trackers(4, 'state trackers, 4 changes per channel, patch ring of 1', 1);
+await trackers(4, 'state trackers, 4 changes per channel');
+await trackers(
+  patchRing + 1,
+  `state trackers, ${patchRing + 1} changes per channel (patch ring full)`,
+);
+await checkpointer(4, 'checkpointer, 4 changes per channel');
+await checkpointer(patchRing + 1, `checkpointer, ${patchRing + 1} changes per channel`);
