@@ -34,6 +34,7 @@ describe('bridge.resources', () => {
         intervalMs: 2000,
         headers: { 'x-api-key': 'k' },
         statusChannel: 'builds.health',
+        arrayKey: '/id',
       },
     ]);
     const specs = declaredResources(config.bridge.resources, {
@@ -55,8 +56,20 @@ describe('bridge.resources', () => {
         url: 'http://127.0.0.1:8080/status',
         intervalMs: 2000,
         resourceHeaders: { 'x-api-key': 'k' },
+        arrayKey: '/id',
       },
     ]);
+  });
+
+  it('refuses an arrayKey that is not a JSON Pointer, with the reason', () => {
+    assert.match(
+      refusal([{ channel: 'a.b', url: 'https://api.example.com/x', arrayKey: 'id' }]),
+      /arrayKey: .*JSON Pointer starting with "\/"/,
+    );
+    assert.match(
+      refusal([{ channel: 'a.b', url: 'https://api.example.com/x', arrayKey: '/a~2' }]),
+      /"~" only as "~0" or "~1"/,
+    );
   });
 
   it('refuses a URL whose origin is not allowed, with the item named', () => {

@@ -47,6 +47,8 @@ export interface ResourceSpec {
   readonly resourceHeaders?: Readonly<Record<string, string>>;
   /** Forwarded headers of a leased resource (filtered by the origin's forwardHeaders). */
   readonly subscriberHeaders?: Readonly<Record<string, string>>;
+  /** JSON Pointer of the identity member of objects in arrays, sent with every put. */
+  readonly arrayKey?: string;
 }
 
 export interface BridgeResourceOptions {
@@ -189,7 +191,15 @@ export class BridgeResource {
     const id = `b.${textHash(canonicalJson)}.${this.#startedAt.toString(36)}.${this.#changes}`;
     this.#lane.submit(
       this.#traced('state', Buffer.byteLength(canonicalJson), (parent) =>
-        publisher.putState({ channel: spec.channel, json: canonicalJson, id }, parent),
+        publisher.putState(
+          {
+            channel: spec.channel,
+            json: canonicalJson,
+            id,
+            ...(spec.arrayKey === undefined ? {} : { arrayKey: spec.arrayKey }),
+          },
+          parent,
+        ),
       ),
     );
   }

@@ -308,7 +308,7 @@ describe('publishing a resource', () => {
       documentAnswer('{"price":2}'),
     ]);
     const resource = new BridgeResource({
-      spec: spec('prices.eu'),
+      spec: { ...spec('prices.eu'), arrayKey: '/id' },
       fetcher,
       publisher,
       metrics: createBridgeMetrics(new Registry()),
@@ -326,6 +326,7 @@ describe('publishing a resource', () => {
       publisher.puts.map((put) => [put.channel, put.json]),
       [['prices.eu', '{"price":1}']],
     );
+    assert.equal(publisher.puts[0]?.arrayKey, '/id', "the resource's arrayKey goes with its puts");
     const firstStatus = JSON.parse(publisher.events[0]?.json ?? '{}') as Record<string, unknown>;
     assert.equal(publisher.events[0]?.channel, 'prices.eu.status');
     assert.equal(publisher.events[0]?.type, resourceStatusEventType);

@@ -197,6 +197,7 @@ export function declaredResources(
     readonly intervalMs?: number | undefined;
     readonly headers: Readonly<Record<string, string>>;
     readonly statusChannel?: string | undefined;
+    readonly arrayKey?: string | undefined;
   }[],
   defaults: { readonly intervalMs: number; readonly statusSuffix: string },
 ): ResourceSpec[] {
@@ -207,5 +208,6 @@ export function declaredResources(
     url: resource.url,
     intervalMs: resource.intervalMs ?? defaults.intervalMs,
     ...(Object.keys(resource.headers).length === 0 ? {} : { resourceHeaders: resource.headers }),
+    ...(resource.arrayKey === undefined ? {} : { arrayKey: resource.arrayKey }),
   }));
 }

@@ -29,6 +29,8 @@ export interface StatePut {
   /** The document as canonical JSON. */
   readonly json: string;
   readonly id: string;
+  /** JSON Pointer of the identity member of objects in arrays (the put's `array_key`). */
+  readonly arrayKey?: string;
 }
 
 export interface EventPublish {
@@ -161,6 +163,7 @@ export class IngestPublisher implements BridgePublisher {
       operation: fanout.v1.StateOperation.STATE_OPERATION_PUT,
       data: Buffer.from(put.json, 'utf8'),
       id: put.id,
+      arrayKey: put.arrayKey ?? '',
     });
     return this.#unary<fanout.v1.ChangeStateResponse>(parent, (metadata, options, callback) =>
       this.#client.changeState(request, metadata, options, callback),

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { isValidChannel } from './channel.js';
+import { parseArrayKey } from './state/array-key.js';
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
@@ -66,6 +67,13 @@ const bridgeResource = z
     intervalMs: positiveInt.min(100).max(86400000).optional(),
     headers: z.record(bridgeHeaderName, bridgeHeaderValue).default({}),
     statusChannel: bridgeChannel.optional(),
+    arrayKey: z
+      .string()
+      .superRefine((pointer, context) => {
+        const parsed = parseArrayKey(pointer);
+        if ('problem' in parsed) context.addIssue({ code: 'custom', message: parsed.problem });
+      })
+      .optional(),
   })
   .strict();
 const bridgeOriginEntry = z
@@ -932,7 +940,7 @@ export const configSchema = z.object({
         .max(10000)
         .default([])
         .describe(
-          'Declared live resources, polled whether or not anyone listens, each by exactly one bridge of the cluster: `[{"channel", "url", "intervalMs", "headers", "statusChannel"}]` in the configuration file. `channel` is the state channel each changed document is put to; `url` must be of an origin in bridge.origins; `intervalMs` (default bridge.pollIntervalMs, at least bridge.minPollIntervalMs) is the time between polls; `headers` are sent with every request of this resource (on top of the origin\'s); `statusChannel` (default `<channel>` + bridge.statusSuffix) receives the health events. Two resources may not share a channel or a status channel.',
+          'Declared live resources, polled whether or not anyone listens, each by exactly one bridge of the cluster: `[{"channel", "url", "intervalMs", "headers", "statusChannel", "arrayKey"}]` in the configuration file. `channel` is the state channel each changed document is put to; `url` must be of an origin in bridge.origins; `intervalMs` (default bridge.pollIntervalMs, at least bridge.minPollIntervalMs) is the time between polls; `headers` are sent with every request of this resource (on top of the origin\'s); `statusChannel` (default `<channel>` + bridge.statusSuffix) receives the health events; `arrayKey` (a JSON Pointer such as `/id`, optional) is sent with every put so arrays of objects are diffed by that member (docs/guides/state-channels.md). Two resources may not share a channel or a status channel.',
         ),
       statusSuffix: z
         .string()
