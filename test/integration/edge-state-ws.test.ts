@@ -13,11 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  wsJsonCodec,
-  wsProtoCodec,
-  type ClientMessage,
   type JsonValue,
-  type ServerMessage,
   type StateDocument,
   type StatePatchFrame,
   type StateSnapshotFrame,
@@ -29,69 +25,10 @@ import {
   writeState,
   startEdgeProcess,
   startIngestStack,
-  TestSocket,
+  CodecSocket,
   type EdgeProcess,
   type IngestStack,
 } from '../support/index.js';
-
-type Format = 'json' | 'proto';
-
-/** A socket of one subprotocol, its frames read with the shared codec. */
-class StateSocket {
-  readonly socket: TestSocket;
-  readonly format: Format;
-
-  private constructor(socket: TestSocket, format: Format) {
-    this.socket = socket;
-    this.format = format;
-  }
-
-  static async open(edge: EdgeProcess, format: Format): Promise<StateSocket> {
-    const socket = new TestSocket(
-      edge.wsUrl,
-      format === 'json' ? wsJsonCodec.subprotocol : wsProtoCodec.subprotocol,
-    );
-    await socket.opened;
-    const opened = new StateSocket(socket, format);
-    const [connected] = await opened.take(1, () => true);
-    assert.equal(connected?.kind, 'connected');
-    return opened;
-  }
-
-  send(message: ClientMessage): void {
-    this.socket.socket.send(
-      this.format === 'json'
-        ? wsJsonCodec.encodeClientFrame(message)
-        : wsProtoCodec.encodeClientFrame(message),
-    );
-  }
-
-  subscribe(requestId: number, subscriptions: readonly SubscriptionRequest[]): void {
-    this.send({ kind: 'subscribe', requestId, subscriptions });
-  }
-
-  /** The next `count` frames `accept` takes, in order (the others are dropped). */
-  take(count: number, accept: (message: ServerMessage) => boolean): Promise<ServerMessage[]> {
-    return this.socket.take(count, (frame) => {
-      const message =
-        this.format === 'json'
-          ? wsJsonCodec.decodeServerFrame(frame.data.toString('utf8'))
-          : wsProtoCodec.decodeServerFrame(new Uint8Array(frame.data));
-      return accept(message) ? message : undefined;
-    });
-  }
-
-  /** The next frame, whatever it is. */
-  async next(): Promise<ServerMessage> {
-    const [message] = await this.take(1, () => true);
-    assert.ok(message);
-    return message;
-  }
-
-  close(): void {
-    this.socket.close();
-  }
-}
 
 /** A document a client holds, moved on by each patch. */
 interface Held {
@@ -156,7 +93,7 @@ describe('state subscriptions over WebSocket', () => {
       await write('PUT', a, { title: 'Lobby', members: ['ann'] });
       await write('PUT', b, { title: 'Hall', open: true });
       // c has never had state.
-      const socket = await StateSocket.open(edge, format);
+      const socket = await CodecSocket.open(edge, format);
       socket.subscribe(1, [
         { channel: a, snapshot: true },
         { channel: events },
@@ -261,7 +198,7 @@ describe('state subscriptions over WebSocket', () => {
     const start = await write('PUT', channel, { n: 0 });
     const p1 = await write('PATCH', channel, { n: 1 });
     const p2 = await write('PATCH', channel, { n: 2 });
-    const socket = await StateSocket.open(edge, 'proto');
+    const socket = await CodecSocket.open(edge, 'proto');
     socket.subscribe(3, [{ channel, snapshot: true, since: p1 }]);
     const subscribed = await socket.next();
     assert.equal(subscribed.kind, 'subscribed');
@@ -280,7 +217,7 @@ describe('state subscriptions over WebSocket', () => {
 
     // Beyond the ring of 3: a reset snapshot.
     for (let n = 3; n <= 6; n++) await write('PATCH', channel, { n });
-    const json = await StateSocket.open(edge, 'json');
+    const json = await CodecSocket.open(edge, 'json');
     json.subscribe(4, [{ channel, snapshot: true, since: start, delta: 'full' }]);
     const reset = await json.next();
     assert.equal(reset.kind, 'subscribed');
@@ -295,7 +232,7 @@ describe('state subscriptions over WebSocket', () => {
   it('reports a change the fold refuses with stateChangeRefused, the state staying where it was', async () => {
     const channel = uniqueChannel('wsstate.refused');
     const base = await write('PUT', channel, { small: true });
-    const socket = await StateSocket.open(edge, 'json');
+    const socket = await CodecSocket.open(edge, 'json');
     socket.subscribe(5, [{ channel, snapshot: true }]);
     const subscribed = await socket.next();
     assert.equal(subscribed.kind, 'subscribed');
@@ -314,7 +251,7 @@ describe('state subscriptions over WebSocket', () => {
   });
 
   it('answers requests a state subscription cannot be with an Error', async () => {
-    const socket = await StateSocket.open(edge, 'json');
+    const socket = await CodecSocket.open(edge, 'json');
     const cases: [SubscriptionRequest, string][] = [
       [{ channel: 'wsstate.bad.*', snapshot: true }, 'invalid_argument'],
       [{ channel: 'wsstate.bad', snapshot: true, rewind: 5 }, 'invalid_argument'],

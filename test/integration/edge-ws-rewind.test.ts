@@ -9,24 +9,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  partitionForChannel,
-  wsJsonCodec,
-  wsProtoCodec,
-  type ClientMessage,
-  type ServerMessage,
-  type SubscriptionRequest,
-} from '@fanout/shared';
+import { partitionForChannel, type SubscriptionRequest } from '@fanout/shared';
 import { publishEvents, uniqueChannel } from '../support/edge-test-clients.js';
 import {
   startEdgeProcess,
   startIngestStack,
-  TestSocket,
+  CodecSocket,
   type EdgeProcess,
   type IngestStack,
 } from '../support/index.js';
-
-type Format = 'json' | 'proto';
 
 const partitions = 2;
 
@@ -38,67 +29,6 @@ function channelOn(name: string, other?: string): string {
     if (partitionForChannel(channel, partitions) === partitionForChannel(other, partitions)) {
       return channel;
     }
-  }
-}
-
-/** A socket of one subprotocol, its frames read with the shared codec. */
-class Socket {
-  readonly socket: TestSocket;
-  readonly format: Format;
-
-  private constructor(socket: TestSocket, format: Format) {
-    this.socket = socket;
-    this.format = format;
-  }
-
-  static async open(edge: EdgeProcess, format: Format): Promise<Socket> {
-    const socket = new TestSocket(
-      edge.wsUrl,
-      format === 'json' ? wsJsonCodec.subprotocol : wsProtoCodec.subprotocol,
-    );
-    await socket.opened;
-    const opened = new Socket(socket, format);
-    const [connected] = await opened.take(1, () => true);
-    assert.equal(connected?.kind, 'connected');
-    return opened;
-  }
-
-  send(message: ClientMessage): void {
-    this.socket.socket.send(
-      this.format === 'json'
-        ? wsJsonCodec.encodeClientFrame(message)
-        : wsProtoCodec.encodeClientFrame(message),
-    );
-  }
-
-  subscribe(requestId: number, subscriptions: readonly SubscriptionRequest[]): void {
-    this.send({ kind: 'subscribe', requestId, subscriptions });
-  }
-
-  take(count: number, accept: (message: ServerMessage) => boolean): Promise<ServerMessage[]> {
-    return this.socket.take(count, (frame) => {
-      const message =
-        this.format === 'json'
-          ? wsJsonCodec.decodeServerFrame(frame.data.toString('utf8'))
-          : wsProtoCodec.decodeServerFrame(new Uint8Array(frame.data));
-      return accept(message) ? message : undefined;
-    });
-  }
-
-  async next(): Promise<ServerMessage> {
-    const [message] = await this.take(1, () => true);
-    assert.ok(message);
-    return message;
-  }
-
-  /** The positions of the next `count` events (single event frames). */
-  async events(count: number): Promise<string[]> {
-    const taken = await this.take(count, (message) => message.kind === 'event');
-    return taken.map((message) => (message.kind === 'event' ? message.event.position : ''));
-  }
-
-  close(): void {
-    this.socket.close();
   }
 }
 
@@ -129,7 +59,7 @@ describe('rewind of WebSocket event subscriptions', () => {
       const positions = await publishEvents(stack.ingest, specs);
       const ofR = positions.filter((_, index) => index % 2 === 0);
 
-      const socket = await Socket.open(edge, format);
+      const socket = await CodecSocket.open(edge, format);
       socket.subscribe(1, [{ channel: r, rewind: 3 }]);
       const subscribed = await socket.next();
       assert.equal(subscribed.kind, 'subscribed');
@@ -158,7 +88,7 @@ describe('rewind of WebSocket event subscriptions', () => {
         { channel: typed, type: 'a' },
         { channel: typed, type: 'b' },
       ]);
-      const socket = await Socket.open(edge, format);
+      const socket = await CodecSocket.open(edge, format);
       socket.subscribe(1, [{ channel: typed, rewind: 1, types: ['a'] }]);
       assert.deepEqual(await socket.events(1), [positions[2]]);
 

@@ -14,6 +14,8 @@ export { readTopic, stopOwnKafka, testKafka, uniqueName } from './test-kafka.js'
 export type { CreateTopicOptions, TestKafka, TopicRecord } from './test-kafka.js';
 export { finishedSpans, ingestClient, startIngest } from './ingest-harness.js';
 export type { IngestClient, IngestHarness } from './ingest-harness.js';
+export { CodecSocket } from './codec-socket.js';
+export type { CodecFormat } from './codec-socket.js';
 export { startEdge, TestSocket } from './edge-harness.js';
 export type { EdgeHarness, WsFrame } from './edge-harness.js';
 export { startEdgeStack, startIngestStack, startLoneEdge } from './edge-stack.js';
