@@ -252,7 +252,7 @@ fanout is running (Ctrl-C stops everything)
 
   demo      http://${host}:${ports.demo}/?channel=demo   (browser page of @fanout/client)
   upstream  http://${host}:${ports.upstream}/tickers   (a plain JSON API that changes; also /orderbook/AAPL)
-  resource  curl -N http://${host}:${ports.edge}/v1/state/${resource.channel}   (the tickers live, via the bridge)
+  resource  curl -N 'http://${host}:${ports.edge}/v1/state/${resource.channel}?watch=true'   (the tickers live, via the bridge)
             curl -N 'http://${host}:${ports.edge}/v1/channels/${resource.statusChannel}?watch=true&rewind=1'
   publish   gRPC  ${host}:${ports.grpc}  fanout.v1.IngestService/Publish, /PublishStream
             HTTP  curl -X POST http://${host}:${ports.http}/v1/channels/demo/events \\
