@@ -145,11 +145,11 @@ async function startService(name, main, metricsPort, env) {
  */
 function writeBridgeConfig() {
   const userFile = process.env['FANOUT_CONFIG_FILE'];
-  /** @type {Record<string, any>} */
+  /** @type {{ bridge?: { origins?: unknown[], resources?: unknown[], [key: string]: unknown } }} */
   const config =
     userFile === undefined || userFile === '' ? {} : JSON.parse(readFileSync(userFile, 'utf8'));
-  const bridge = config['bridge'] ?? {};
-  config['bridge'] = {
+  const bridge = config.bridge ?? {};
+  config.bridge = {
     ...bridge,
     host,
     port: ports.bridge,

@@ -35,6 +35,7 @@ function tableOf(document) {
     /** @type {string[]} */
     const columns = [];
     const rows = document.map((item, index) => {
+      /** @type {Record<string, unknown>} */
       const cells = isRecord(item) ? item : { value: item };
       for (const column of Object.keys(cells)) if (!columns.includes(column)) columns.push(column);
       const first = columns[0] === undefined ? undefined : cells[columns[0]];
