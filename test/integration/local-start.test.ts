@@ -7,8 +7,9 @@
  * and every other tooling variable the repository reads (tests, benchmarks,
  * load scripts); a second run uses the former names of the broker's
  * variables. Each run waits for the ready output, checks ingest, edge, the
- * demo page and the broker's JVM options, publishes and reads one event,
- * and stops it with SIGTERM. Bounded: a run that is not ready within 150 s
+ * bridge, the demo page and the broker's JVM options, publishes and reads
+ * one event, reads the demo upstream's tickers as the state of
+ * `demo.tickers` from the edge, and stops it with SIGTERM. Bounded: a run that is not ready within 150 s
  * fails, and it is stopped in any case.
  */
 import assert from 'node:assert/strict';
@@ -55,11 +56,13 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** Free ports for npm start; the metrics port and the one after it (the edge's) both free. */
+/** Free ports for npm start; the metrics port and the two after it (edge, bridge) all free. */
 async function localPorts(): Promise<Record<string, string>> {
   let metrics = await freePort();
-  while (metrics >= 65535 || !(await portIsFree(metrics + 1))) metrics = await freePort();
-  const ports = new Set([metrics, metrics + 1]);
+  while (metrics >= 65534 || !(await portIsFree(metrics + 1)) || !(await portIsFree(metrics + 2))) {
+    metrics = await freePort();
+  }
+  const ports = new Set([metrics, metrics + 1, metrics + 2]);
   const next = async (): Promise<number> => {
     for (;;) {
       const port = await freePort();
@@ -76,6 +79,8 @@ async function localPorts(): Promise<Record<string, string>> {
     FANOUT_LOCAL_EDGE_PORT: String(await next()),
     FANOUT_LOCAL_METRICS_PORT: String(metrics),
     FANOUT_LOCAL_DEMO_PORT: String(await next()),
+    FANOUT_LOCAL_UPSTREAM_PORT: String(await next()),
+    FANOUT_LOCAL_BRIDGE_PORT: String(await next()),
   };
 }
 
@@ -173,12 +178,39 @@ async function stopLocal(run: LocalRun): Promise<number | null> {
   return code;
 }
 
-/** Ingest, edge, demo page and broker answer; one event goes through. */
+/** The edge serves the demo upstream's tickers as the state of `demo.tickers` (bounded). */
+async function checkLiveResource(ports: Record<string, string>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const response = await fetch(
+      `http://${host}:${ports['FANOUT_LOCAL_EDGE_PORT']}/v1/state/demo.tickers`,
+    );
+    const snapshot =
+      response.status === 200
+        ? ((await response.json()) as { exists: boolean; state: { symbol: string }[] })
+        : undefined;
+    if (snapshot === undefined) await response.body?.cancel();
+    if (snapshot?.exists === true) {
+      const upstream = await fetch(`http://${host}:${ports['FANOUT_LOCAL_UPSTREAM_PORT']}/tickers`);
+      const tickers = (await upstream.json()) as { symbol: string }[];
+      assert.deepEqual(
+        snapshot.state.map((ticker) => ticker.symbol),
+        tickers.map((ticker) => ticker.symbol),
+      );
+      return;
+    }
+    assert.ok(Date.now() < deadline, 'the edge serves demo.tickers, published by the bridge');
+    await sleep(250);
+  }
+}
+
+/** Ingest, edge, bridge, demo page and broker answer; one event goes through. */
 async function checkRunning(ports: Record<string, string>): Promise<void> {
   const metrics = Number(ports['FANOUT_LOCAL_METRICS_PORT']);
   for (const [name, port] of [
     ['ingest', metrics],
     ['edge', metrics + 1],
+    ['bridge', metrics + 2],
   ] as const) {
     const response = await fetch(`http://${host}:${port}/readyz`);
     assert.equal(response.status, 200, `${name} is ready`);
@@ -249,6 +281,7 @@ describe('npm start with the tooling variables set', () => {
       const run = startLocal(env);
       await waitForReady(run);
       await checkRunning(ports);
+      await checkLiveResource(ports);
       const jvm = brokerCommandLine(run.child.pid ?? -1);
       if (jvm !== undefined) {
         assert.ok(jvm.includes('-Xmx640m'), 'FANOUT_LOCAL_KAFKA_HEAP sets the heap');

@@ -2,7 +2,9 @@
 /**
  * Serves the browser demo on 127.0.0.1: the page, its script, the client
  * bundled for browsers (esbuild, built at start from the compiled package)
- * and `config.json` naming the edge and ingest to use.
+ * and `config.json` naming the edge and ingest to use, and the live resource
+ * its "Live resource" panel follows (`resource`: a state channel a bridge
+ * publishes, its status channel and the upstream URL; none by default).
  */
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -13,7 +15,8 @@ import { buildBrowserBundle } from '../scripts/browser-bundle.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 
 /**
- * @param {{ host?: string, port?: number, edge: string, ingest: string }} options
+ * @typedef {{ channel: string, statusChannel?: string, url?: string }} DemoResource
+ * @param {{ host?: string, port?: number, edge: string, ingest: string, resource?: DemoResource }} options
  * @returns {Promise<{ url: string, port: number, close(): Promise<void> }>}
  */
 export async function startDemoServer(options) {
@@ -22,10 +25,18 @@ export async function startDemoServer(options) {
   const files = {
     '/': { type: 'text/html; charset=utf-8', body: await readFile(join(here, 'index.html')) },
     '/demo.js': { type: 'text/javascript', body: await readFile(join(here, 'demo.js')) },
+    '/live-resource.js': {
+      type: 'text/javascript',
+      body: await readFile(join(here, 'live-resource.js')),
+    },
     '/fanout-client.js': { type: 'text/javascript', body: bundle.code },
     '/config.json': {
       type: 'application/json',
-      body: JSON.stringify({ edge: options.edge, ingest: options.ingest }),
+      body: JSON.stringify({
+        edge: options.edge,
+        ingest: options.ingest,
+        ...(options.resource === undefined ? {} : { resource: options.resource }),
+      }),
     },
   };
   const server = createServer((request, response) => {

@@ -5,9 +5,12 @@
  * events live with the connection status and the last position, and
  * publishes through ingest's HTTP endpoint. The channel comes from `?channel=`
  * (default `demo`); the page keeps the position in sessionStorage, so a
- * reload resumes too.
+ * reload resumes too. When the server names a live resource (`npm start`
+ * does: `demo.tickers`, polled by a bridge) or the page gets `?resource=`,
+ * the "Live resource" panel follows it on the same client (live-resource.js).
  */
 import { createClient } from './fanout-client.js';
+import { followLiveResource } from './live-resource.js';
 
 const config = await (await fetch('./config.json')).json();
 const params = new URLSearchParams(window.location.search);
@@ -73,5 +76,17 @@ byId('publish').addEventListener('click', () => {
     });
 });
 
+const resourceChannel = params.get('resource') ?? config.resource?.channel;
+const resource =
+  resourceChannel === undefined || resourceChannel === ''
+    ? undefined
+    : followLiveResource(
+        client,
+        resourceChannel === config.resource?.channel
+          ? config.resource
+          : { channel: resourceChannel },
+        byId,
+      );
+
 // For automated checks of the page.
-Object.assign(window, { fanoutDemo: { client, subscription, received } });
+Object.assign(window, { fanoutDemo: { client, subscription, received, resource } });
