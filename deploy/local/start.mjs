@@ -160,7 +160,7 @@ function writeBridgeConfig() {
     ],
     resources: [
       ...(bridge.resources ?? []),
-      { channel: resource.channel, url: resource.url, intervalMs: 1000 },
+      { channel: resource.channel, url: resource.url, intervalMs: 1000, arrayKey: '/symbol' },
     ],
   };
   bridgeConfigDir = mkdtempSync(join(tmpdir(), 'fanout-local-bridge-'));

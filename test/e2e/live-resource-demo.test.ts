@@ -117,7 +117,12 @@ describe(
           bridge: {
             origins: [{ origin: upstream.url, allowPrivate: true }],
             resources: [
-              { channel: resourceChannel, url: `${upstream.url}/tickers`, intervalMs: 1000 },
+              {
+                channel: resourceChannel,
+                url: `${upstream.url}/tickers`,
+                intervalMs: 1000,
+                arrayKey: '/symbol',
+              },
             ],
             host: '127.0.0.1',
             port: 0,
