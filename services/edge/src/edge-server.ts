@@ -14,6 +14,7 @@ import { CorsPolicy, writeCorsHeaders } from './transport/cors.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { httpStatusLine } from './transport/http-status.js';
 import { sendError } from './transport/http-answers.js';
+import type { ResourceLeases } from './resources/resource-leases.js';
 import { registerHttpRoutes } from './transport/http-routes.js';
 import { PublishGuard } from './transport/publish-guard.js';
 import type { PartitionReader } from './log/partition-reader.js';
@@ -44,6 +45,8 @@ export interface EdgeServerOptions {
   readonly notReady: () => FanoutError | undefined;
   /** Checkpoints state trackers start from (edge.state.checkpoints.enabled). */
   readonly checkpoints?: CheckpointSource;
+  /** The leases of on-demand resources (edge.resources.enabled). */
+  readonly resources?: ResourceLeases;
 }
 
 export interface EdgeServer {
@@ -146,6 +149,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     reader: options.reader,
     cors,
     trackers,
+    resources: options.resources,
   });
   connections = () => ws.connections() + sessions.count('sse');
   registerRouteEndpoint({

@@ -29,7 +29,7 @@ export class CorsPolicy {
       allowedOrigins,
       methods: ['GET', 'OPTIONS'],
       requestHeaders: ['authorization', 'last-event-id', 'accept', 'cache-control'],
-      exposedHeaders: ['retry-after'],
+      exposedHeaders: ['retry-after', 'fanout-channel', 'fanout-status-channel'],
       maxAgeSeconds: 600,
     });
   }
