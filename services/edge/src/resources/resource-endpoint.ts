@@ -53,6 +53,11 @@ export function resourceUrl(query: URLSearchParams): string {
   return parsed.href;
 }
 
+/** Whether the client went away (read again after an await). */
+function gone(state: { aborted: boolean }): boolean {
+  return state.aborted;
+}
+
 /** Serves one `/v1/resources` request (a GET or a stream). */
 export async function serveResource(
   options: ResourceEndpointOptions,
@@ -71,11 +76,11 @@ export async function serveResource(
   const identity = await options.auth.identify(facts.token);
   // Authorized before anything reaches a bridge.
   authorizeRead(options, identity, leases.channelOf(target));
-  if (state.aborted) return;
+  if (gone(state)) return;
   const hold = await leases.hold(target);
   let handedOver = false;
   try {
-    if (state.aborted) return;
+    if (gone(state)) return;
     // The bridge's channel is the one served (equal to ours when both hash alike).
     authorizeRead(options, identity, hold.channel);
     const channelFacts: RequestFacts = { ...facts, channel: hold.channel };
@@ -84,7 +89,7 @@ export async function serveResource(
       'fanout-status-channel': hold.statusChannel,
     };
     await firstState(options, hold.channel, abort.signal);
-    if (state.aborted) return;
+    if (gone(state)) return;
     if (watches(facts.query, facts.accept)) {
       await openStateStream(options, response, channelFacts, state, {
         headers,

@@ -16,6 +16,7 @@ import {
   type Logger,
 } from '@fanout/shared';
 import type { EdgeMetrics } from '../edge-metrics.js';
+import { putJson, type BridgeAnswer } from './bridge-request.js';
 
 export type ResourcesConfig = FanoutConfig['edge']['resources'];
 
@@ -30,7 +31,7 @@ export interface ResourceTarget {
 export interface ResourceHold {
   readonly channel: string;
   readonly statusChannel: string;
-  release(): void;
+  readonly release: () => void;
 }
 
 /** What a bridge answers a lease with. */
@@ -59,8 +60,6 @@ export interface ResourceLeasesOptions {
     'resourceLeases' | 'resourceLeaseRequests' | 'resourceRenewFailures'
   >;
   readonly logger: Logger;
-  /** For tests; the global fetch otherwise. */
-  readonly fetch?: typeof fetch;
 }
 
 /** Codes of a bridge's answer passed on to the subscriber as they are. */
@@ -94,7 +93,6 @@ function baseUrl(url: string): string {
 export class ResourceLeases {
   readonly #options: ResourcesConfig;
   readonly #deps: ResourceLeasesOptions;
-  readonly #fetch: typeof fetch;
   readonly #entries = new Map<string, LeaseEntry>();
   /** The owning bridge's URL per channel, most recently used last, bounded. */
   readonly #owners = new Map<string, string>();
@@ -103,7 +101,6 @@ export class ResourceLeases {
   constructor(options: ResourceLeasesOptions) {
     this.#options = options.config;
     this.#deps = options;
-    this.#fetch = options.fetch ?? fetch;
   }
 
   /** The channel the bridge publishes the resource to (as every edge and bridge computes it). */
@@ -246,46 +243,40 @@ export class ResourceLeases {
 
   async #ask(entry: LeaseEntry, bridge: string, followOwner: boolean): Promise<LeaseAnswer> {
     const { metrics } = this.#deps;
-    let response: Response;
-    let text: string;
+    let answer: BridgeAnswer;
     try {
-      response = await this.#fetch(`${bridge}/internal/v1/leases`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
+      answer = await putJson(
+        `${bridge}/internal/v1/leases`,
+        JSON.stringify({
           url: entry.target.url,
           headers: entry.target.headers,
           leaseMs: this.#options.leaseMs,
         }),
-        signal: AbortSignal.timeout(this.#options.requestTimeoutMs),
-        redirect: 'manual',
-      });
-      text = await response.text();
+        this.#options.requestTimeoutMs,
+        maxAnswerBytes,
+      );
     } catch (error) {
       metrics.resourceLeaseRequests.inc({ result: 'unreachable' });
       throw error;
     }
-    if (text.length > maxAnswerBytes) {
-      metrics.resourceLeaseRequests.inc({ result: 'error' });
-      throw new Error(`bridge ${bridge} answered ${text.length} characters`);
-    }
+    const { status, text } = answer;
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
       body = undefined;
     }
-    if (response.status === 200) {
-      const answer = leaseAnswer(body, bridge);
-      if (answer === undefined) {
+    if (status === 200) {
+      const granted = leaseAnswer(body, bridge);
+      if (granted === undefined) {
         metrics.resourceLeaseRequests.inc({ result: 'error' });
         throw new Error(`bridge ${bridge} answered a lease without channel and owner`);
       }
       metrics.resourceLeaseRequests.inc({ result: 'ok' });
-      this.#remember(entry.channel, answer.ownerUrl);
-      return answer;
+      this.#remember(entry.channel, granted.ownerUrl);
+      return granted;
     }
-    const error = bridgeError(body, response.status);
+    const error = bridgeError(body, status);
     if (error.code === 'resource_elsewhere') {
       metrics.resourceLeaseRequests.inc({ result: 'elsewhere' });
       const ownerUrl = error.details['ownerUrl'];
