@@ -148,7 +148,7 @@ describe('on-demand resources at the edge', () => {
     assert.equal(second.response.headers.get('fanout-channel'), channel);
     await second.take(1, (event) => event.event === 'snapshot');
     // Another header value is another resource (another channel).
-    const other = await fetch(`${resourceUrl(path)}`, { headers: { 'x-api-key': 'k2' } });
+    const other = await fetch(resourceUrl(path), { headers: { 'x-api-key': 'k2' } });
     assert.equal(other.status, 200);
     assert.notEqual(other.headers.get('fanout-channel'), channel);
     await other.text();
