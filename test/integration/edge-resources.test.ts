@@ -95,6 +95,14 @@ describe('on-demand resources at the edge', () => {
     return `${edge.httpBase}/v1/resources?url=${encodeURIComponent(`${origin}${path}`)}`;
   }
 
+  async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      if (await check()) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.fail(`never: ${what}`);
+  }
+
   async function settledPolls(path: string): Promise<number> {
     for (let i = 0; i < 20; i++) {
       const before = polls.get(path) ?? 0;
@@ -104,12 +112,46 @@ describe('on-demand resources at the edge', () => {
     assert.fail(`${path} is still polled`);
   }
 
+  async function edgeMetric(name: string): Promise<number> {
+    const text = await (await fetch(`${edge.metricsBase}/metrics`)).text();
+    const line = text
+      .split('\n')
+      .find((row) => row.startsWith(`${name}{`) || row.startsWith(`${name} `));
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  }
+
   it('refuses a missing or bad url', async () => {
     for (const query of ['', '?url=ftp%3A%2F%2Fx', '?url=%2Frelative']) {
       const response = await fetch(`${edge.httpBase}/v1/resources${query}`);
       assert.equal(response.status, 400);
       const body = (await response.json()) as { error: { code: string } };
       assert.equal(body.error.code, 'invalid_argument');
+    }
+  });
+
+  it('answers not_found when disabled, unavailable with Retry-After when no bridge answers', async () => {
+    const url = `/v1/resources?url=${encodeURIComponent(`${origin}/items/1`)}`;
+    const disabled = await startEdgeProcess({ brokers: stack.kafka.brokers, topic: stack.topic });
+    const bridgeless = await startEdgeProcess({
+      brokers: stack.kafka.brokers,
+      topic: stack.topic,
+      env: {
+        FANOUT_EDGE_RESOURCES_ENABLED: 'true',
+        // A port nothing listens on.
+        FANOUT_EDGE_RESOURCES_BRIDGES: 'http://127.0.0.1:9',
+      },
+    });
+    try {
+      const off = await fetch(`${disabled.httpBase}${url}`);
+      assert.equal(off.status, 404);
+      assert.equal(((await off.json()) as { error: { code: string } }).error.code, 'not_found');
+      const none = await fetch(`${bridgeless.httpBase}${url}`);
+      assert.equal(none.status, 503);
+      assert.equal(none.headers.get('retry-after'), '1');
+      assert.equal(((await none.json()) as { error: { code: string } }).error.code, 'unavailable');
+    } finally {
+      await disabled.kill('SIGTERM');
+      await bridgeless.kill('SIGTERM');
     }
   });
 
@@ -167,6 +209,8 @@ describe('on-demand resources at the edge', () => {
       await second.take(1, (event) => event.event === 'patch');
     }
 
+    assert.equal(await edgeMetric('fanout_edge_resource_leases'), 1, 'one lease for both');
+
     // One poller for both subscribers: over 3 s, about one poll per interval, not two.
     const key = `${path}|k1`;
     const start = polls.get(key) ?? 0;
@@ -177,6 +221,10 @@ describe('on-demand resources at the edge', () => {
 
     await first.close();
     await second.close();
+    await until(
+      async () => (await edgeMetric('fanout_edge_resource_leases')) === 0,
+      'the lease is released after the last subscriber left',
+    );
     const stopped = await settledPolls(key);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal(polls.get(key), stopped, 'no poll after the leases ended and idleMs passed');
