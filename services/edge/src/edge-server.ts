@@ -78,7 +78,10 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   // app itself (publish, listen) is used directly.
   const app = guardApp(uwsApp, handlerGuard);
   let accepting = true;
-  const cors = new CorsPolicy(config.allowedOrigins);
+  const cors = new CorsPolicy(
+    config.allowedOrigins,
+    config.resources.enabled ? config.resources.forwardHeaders : [],
+  );
   let connections = (): number => 0;
   const limits = new ConnectionLimits({
     total: config.maxConnections,
