@@ -507,7 +507,10 @@ describe('edge authentication and admission', () => {
         'authorization, last-event-id, accept, cache-control',
       );
       assert.equal(preflight.headers.get('access-control-max-age'), '600');
-      assert.equal(preflight.headers.get('access-control-expose-headers'), 'retry-after');
+      assert.equal(
+        preflight.headers.get('access-control-expose-headers'),
+        'retry-after, fanout-channel, fanout-status-channel',
+      );
 
       const evilPreflight = await fetch(`${edge.httpBase}/v1/stream?channels=${channel}`, {
         method: 'OPTIONS',
@@ -532,7 +535,10 @@ describe('edge authentication and admission', () => {
       assert.equal(bad.status, 400);
       assert.equal(bad.headers.get('access-control-allow-origin'), app.origin);
       assert.equal(bad.headers.get('vary'), 'Origin');
-      assert.equal(bad.headers.get('access-control-expose-headers'), 'retry-after');
+      assert.equal(
+        bad.headers.get('access-control-expose-headers'),
+        'retry-after, fanout-channel, fanout-status-channel',
+      );
       assert.equal(await errorCode(bad), 'channel_invalid');
 
       const route = await fetch(`${edge.httpBase}/v1/route?channels=${channel}`, { headers: app });

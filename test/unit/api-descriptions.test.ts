@@ -345,6 +345,7 @@ describe('docs/reference/openapi.yaml', () => {
     assert.deepEqual(Object.keys(objectAt(openApi, 'paths')).sort(), [
       '/readyz',
       '/v1/channels/{channel}',
+      '/v1/resources',
       '/v1/route',
       '/v1/state',
       '/v1/state/{channel}',
@@ -424,8 +425,11 @@ describe('docs/reference/openapi.yaml', () => {
     assert.ok(examples.length >= 3, 'SSE examples are documented');
     const seen = new Set<string>();
     for (const { where, path, text } of examples) {
-      // A state stream carries snapshots and patches, not events.
-      const sseEvents = path.startsWith('/v1/state') ? eventStreams.state : eventStreams.events;
+      // A state stream (of a state channel or a resource) carries snapshots and patches, not events.
+      const sseEvents =
+        path.startsWith('/v1/state') || path === '/v1/resources'
+          ? eventStreams.state
+          : eventStreams.events;
       const stream = parseSse(text);
       assert.match(stream.retry ?? '', /^\d+$/, `${where}: the stream starts with retry:`);
       assert.ok(stream.events.length > 0, `${where}: no events`);

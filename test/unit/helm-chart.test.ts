@@ -394,6 +394,39 @@ describe('Helm chart: rendering', { skip }, () => {
     );
   });
 
+  it('the edge NetworkPolicy lets edges out to the bridges’ port only when the bridge runs', () => {
+    const restricted = [
+      bootstrap,
+      'networkPolicy.enabled=true',
+      'networkPolicy.egress.restrict=true',
+    ];
+    type Egress = {
+      ports: { port: number }[];
+      to?: { podSelector?: { matchLabels: Record<string, string> } }[];
+    }[];
+    const bridgeRules = (set: string[]): Egress => {
+      const objects = renderChart(helm, { set });
+      const policy = findObject(objects, 'NetworkPolicy', 'fanout-edge');
+      const egress = (policy['spec'] as { egress: Egress }).egress;
+      return egress.filter((rule) =>
+        (rule.to ?? []).some(
+          (peer) => peer.podSelector?.matchLabels['app.kubernetes.io/component'] === 'bridge',
+        ),
+      );
+    };
+    assert.deepEqual(bridgeRules(restricted), []);
+    const rules = bridgeRules([
+      ...restricted,
+      'bridge.enabled=true',
+      'config.bridge.port=8091',
+      'config.bridge.origins[0]=https://api.example.com',
+    ]);
+    assert.deepEqual(
+      rules.map((rule) => rule.ports.map((port) => port.port)),
+      [[8091]],
+    );
+  });
+
   it('the Ingress hashes on the routing key; the HPA scales on CPU and connections', () => {
     const objects = renderChart(helm, { files: [join(profilesDir, 'production.yaml')] });
     const ingress = findObject(objects, 'Ingress', 'fanout-edge');

@@ -6,7 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createLogger, createSpanRecorder, loadConfig, startTelemetry } from '@fanout/shared';
+import {
+  createLogger,
+  createSpanRecorder,
+  leasedResourceChannel,
+  loadConfig,
+  startTelemetry,
+} from '@fanout/shared';
 import { Registry } from 'prom-client';
 import { startBridgeApp, type BridgeApp } from './bridge-app.js';
 import { leasesPath } from './bridge-http.js';
@@ -16,7 +22,6 @@ import type {
   PublishOutcome,
   StatePut,
 } from './ingest-publisher.js';
-import { leasedResourceChannel } from './resource-key.js';
 import { json, startUpstream, type LocalUpstream } from './testing/local-upstream.js';
 
 class RecordingPublisher implements BridgePublisher {

@@ -14,12 +14,11 @@ import {
   type Context,
   type Span,
 } from '@opentelemetry/api';
-import type { Logger } from '@fanout/shared';
+import { textHash, type Logger } from '@fanout/shared';
 import type { BridgeMetrics } from './bridge-metrics.js';
 import type { Clock } from './clock.js';
 import type { BridgePublisher, PublishOutcome } from './ingest-publisher.js';
 import { PublishLane, type LanePublish } from './publish-lane.js';
-import { textHash } from './resource-key.js';
 import {
   ResourcePoller,
   type ResourceChangeMeta,

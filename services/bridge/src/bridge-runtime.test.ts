@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createLogger, FanoutError, type Member } from '@fanout/shared';
+import {
+  base32,
+  createLogger,
+  FanoutError,
+  leasedResourceChannel,
+  resourceIdentity,
+  type Member,
+} from '@fanout/shared';
 import { Registry } from 'prom-client';
 import { createBridgeMetrics } from './bridge-metrics.js';
 import { BridgeResource, resourceStatusEventType, type ResourceSpec } from './bridge-resource.js';
@@ -14,7 +21,6 @@ import {
 } from './ingest-publisher.js';
 import { LeaseTable } from './lease-table.js';
 import { parseLeaseRequest } from './lease-request.js';
-import { base32, leasedResourceChannel, resourceIdentity } from './resource-key.js';
 import { resourceOwner } from './resource-placement.js';
 import { ManualClock } from './testing/manual-clock.js';
 import { UpstreamError } from './upstream-error.js';

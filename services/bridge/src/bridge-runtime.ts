@@ -5,12 +5,11 @@
  * first poll at once, so a dead bridge's resources are polled again within
  * the membership's settle time), one that moved away stops.
  */
-import { FanoutError, type Logger, type Member } from '@fanout/shared';
+import { FanoutError, leasedResourceChannel, type Logger, type Member } from '@fanout/shared';
 import type { BridgeMetrics } from './bridge-metrics.js';
 import type { BridgeResource, ResourceSpec } from './bridge-resource.js';
 import { LeaseTable } from './lease-table.js';
 import type { LeaseRequest } from './lease-request.js';
-import { leasedResourceChannel } from './resource-key.js';
 import { resourceOwner } from './resource-placement.js';
 
 export interface OnDemandSettings {

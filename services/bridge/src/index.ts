@@ -34,7 +34,7 @@ export {
   resourceHashLength,
   resourceIdentity,
   textHash,
-} from './resource-key.js';
+} from '@fanout/shared';
 export { resourceOwner } from './resource-placement.js';
 export { resourceStatusEvent, shownResource } from './resource-status.js';
 export type { ResourceHealthWord, ResourceStatusEvent } from './resource-status.js';

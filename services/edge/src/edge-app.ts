@@ -17,6 +17,7 @@ import { ClusterRouting } from './cluster/cluster-routing.js';
 import { DeliveryTracing } from './subscriptions/delivery-tracing.js';
 import { createEdgeMetrics } from './edge-metrics.js';
 import { startEdgeServer, type EdgeServer } from './edge-server.js';
+import { startResourceLeases } from './resources/resource-bridges.js';
 import { KafkaEventLog } from './log/kafka-event-log.js';
 import { PartitionReader } from './log/partition-reader.js';
 import { KafkaCheckpointLog } from './log/checkpoint-log.js';
@@ -227,6 +228,12 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
           logger: stateLogger,
         });
   checkpointWriter?.start();
+  const resources = await startResourceLeases({
+    config: edge.resources,
+    pollIntervalMs: cluster.pollIntervalMs,
+    metrics,
+    logger: logger.child({ component: 'resources' }),
+  });
   const server = await startEdgeServer({
     uws: options.uws,
     config: edge,
@@ -241,6 +248,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     routing,
     notReady,
     ...(checkpoints === undefined ? {} : { checkpoints }),
+    ...(resources === undefined ? {} : { resources: resources.leases }),
   });
   if (cluster.advertisedUrl === '' && edge.port === 0) {
     // Listening on port 0 (tests): the advertised URL names the real port.
@@ -275,6 +283,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       running.stopAccepting();
       await running.drain(Math.min(drainMs, edge.shutdownTimeoutMs));
       running.close();
+      await resources?.close();
       await routing.close();
       await checkpointWriter?.close();
       await checkpointLog?.close();

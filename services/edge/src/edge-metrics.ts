@@ -37,6 +37,9 @@ export interface EdgeMetrics {
   readonly stateRefusals: Counter<'reason'>;
   readonly stateSnapshotBytes: Counter<'transport'>;
   readonly statePatchBytes: Counter<'transport'>;
+  readonly resourceLeases: Gauge;
+  readonly resourceLeaseRequests: Counter<'result'>;
+  readonly resourceRenewFailures: Counter;
   readonly stateCheckpointsRead: Counter;
   readonly stateCheckpointsIgnored: Counter<'reason'>;
   readonly stateCheckpointsWritten: Counter;
@@ -233,6 +236,22 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
       name: 'fanout_edge_state_patch_bytes_total',
       help: 'Bytes of state patches sent, by transport (get, sse, ws).',
       labelNames: ['transport'],
+      registers,
+    }),
+    resourceLeases: new Gauge({
+      name: 'fanout_edge_resource_leases',
+      help: 'On-demand resources this edge holds a lease for (one per resource, shared by its subscribers).',
+      registers,
+    }),
+    resourceLeaseRequests: new Counter({
+      name: 'fanout_edge_resource_lease_requests_total',
+      help: 'Lease requests to bridges, by result (ok, elsewhere, refused, limit, invalid, unreachable, error).',
+      labelNames: ['result'],
+      registers,
+    }),
+    resourceRenewFailures: new Counter({
+      name: 'fanout_edge_resource_renew_failures_total',
+      help: 'Lease renewals that failed at every bridge asked (the lease runs on until it expires; the next renewal tries again).',
       registers,
     }),
     stateCheckpointsRead: new Counter({

@@ -14,6 +14,7 @@ import { CorsPolicy, writeCorsHeaders } from './transport/cors.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { httpStatusLine } from './transport/http-status.js';
 import { sendError } from './transport/http-answers.js';
+import type { ResourceLeases } from './resources/resource-leases.js';
 import { registerHttpRoutes } from './transport/http-routes.js';
 import { PublishGuard } from './transport/publish-guard.js';
 import type { PartitionReader } from './log/partition-reader.js';
@@ -44,6 +45,8 @@ export interface EdgeServerOptions {
   readonly notReady: () => FanoutError | undefined;
   /** Checkpoints state trackers start from (edge.state.checkpoints.enabled). */
   readonly checkpoints?: CheckpointSource;
+  /** The leases of on-demand resources (edge.resources.enabled). */
+  readonly resources?: ResourceLeases;
 }
 
 export interface EdgeServer {
@@ -75,7 +78,10 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   // app itself (publish, listen) is used directly.
   const app = guardApp(uwsApp, handlerGuard);
   let accepting = true;
-  const cors = new CorsPolicy(config.allowedOrigins);
+  const cors = new CorsPolicy(
+    config.allowedOrigins,
+    config.resources.enabled ? config.resources.forwardHeaders : [],
+  );
   let connections = (): number => 0;
   const limits = new ConnectionLimits({
     total: config.maxConnections,
@@ -146,6 +152,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     reader: options.reader,
     cors,
     trackers,
+    resources: options.resources,
   });
   connections = () => ws.connections() + sessions.count('sse');
   registerRouteEndpoint({

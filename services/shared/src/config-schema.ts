@@ -689,6 +689,84 @@ export const configSchema = z.object({
         .describe(
           'State channels on the edge: the trackers that fold documents for GET and SSE readers (the document limits are the top-level state section).',
         ),
+      resources: z
+        .object({
+          enabled: z
+            .boolean()
+            .default(false)
+            .describe(
+              'Serve on-demand live resources, `GET /v1/resources?url=` (docs/guides/live-resources.md): the edge leases the resource at a bridge while it has subscribers of it and serves the state channel the bridge publishes it to. Off: the route answers not_found.',
+            ),
+          bridges: z
+            .array(
+              z.string().refine((value) => /^https?:\/\/[^/]+\/?$/.test(value), {
+                error: 'must be a bridge base URL, http(s)://host:port',
+              }),
+            )
+            .default([])
+            .describe(
+              'Base URLs of bridges the edge asks for leases, e.g. `http://fanout-bridge:8090` (the bridge Service). Any bridge will do: one that does not own the resource answers 421 resource_elsewhere naming the owner, which the edge asks next and remembers per channel. Used when bridgeDnsName is empty.',
+            ),
+          bridgeDnsName: z
+            .string()
+            .default('')
+            .describe(
+              'Name of the headless Service of the bridges (its A/AAAA records are the bridges), resolved every cluster.pollIntervalMs; the edge asks a bridge at `http://<address>:<bridgePort>`. Empty: the bridges list.',
+            ),
+          bridgePort: port
+            .default(8090)
+            .describe(
+              'Port of the bridge HTTP server (bridge.port) for bridges found by bridgeDnsName.',
+            ),
+          leaseMs: positiveInt
+            .max(3600000)
+            .default(60000)
+            .describe(
+              'Lease asked of the bridge for a resource (cut to bridge.onDemand.maxLeaseMs by the bridge): the bridge polls it until bridge.onDemand.idleMs after the last lease expired.',
+            ),
+          renewEveryMs: positiveInt
+            .max(3600000)
+            .default(20000)
+            .describe(
+              'How often the edge renews the lease of a resource while it has subscribers of it; keep it well below leaseMs so a failed renewal is retried before the lease expires.',
+            ),
+          requestTimeoutMs: positiveInt
+            .max(60000)
+            .default(3000)
+            .describe(
+              'Timeout of one lease request to a bridge; a bridge that does not answer in time counts as unreachable and the next one is asked.',
+            ),
+          firstStateWaitMs: z
+            .number()
+            .int()
+            .min(0)
+            .max(60000)
+            .default(5000)
+            .describe(
+              'How long a request waits for the first state of a resource that has none yet (the bridge publishes after its first poll); then it is answered as a state channel without state (`exists: false`).',
+            ),
+          maxLeases: positiveInt
+            .max(1000000)
+            .default(1000)
+            .describe(
+              'Most resources one edge holds leases for at once (one lease per resource, shared by all its subscribers on the edge); one more is answered resource_limit.',
+            ),
+          channelPrefix: bridgeChannel
+            .default('resources')
+            .describe(
+              'First segments of the channel of a leased resource; must equal bridge.onDemand.channelPrefix. A token needs read access to `<channelPrefix>.*` (or the one channel) to use on-demand resources.',
+            ),
+          forwardHeaders: z
+            .array(bridgeHeaderName)
+            .default([])
+            .describe(
+              "Request headers of a subscriber the edge passes on in its lease (names, matched case-insensitively). None by default: never the subscriber's cookies or Authorization unless named here. They must match the forwardHeaders of the resource's origin at the bridge, which drops the others; the resource's channel is hashed from the URL and the forwarded headers, so different values give different channels.",
+            ),
+        })
+        .prefault({})
+        .describe(
+          'On-demand live resources on the edge: `GET /v1/resources?url=` leases the resource at a bridge and serves its state channel.',
+        ),
     })
     .prefault({})
     .describe('Edge service.'),

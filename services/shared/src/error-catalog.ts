@@ -348,7 +348,7 @@ export const errorCatalog = {
   },
   resource_limit: {
     message:
-      'This bridge already polls bridge.onDemand.maxResources leased resources; no new lease until one expires. Retry later.',
+      'This bridge already polls bridge.onDemand.maxResources leased resources, or (details.scope edge) this edge already holds edge.resources.maxLeases resource leases; no new lease until one ends. Retry later.',
     grpc: 'RESOURCE_EXHAUSTED',
     http: 503,
     close: null,

@@ -217,3 +217,10 @@ export type { ProbeResult, ReadinessProbe } from './membership/readiness-probe.j
 export { SettledMembership } from './membership/settled-membership.js';
 export type { SettledMembershipOptions } from './membership/settled-membership.js';
 export { StaticMembership } from './membership/static-membership.js';
+export {
+  base32,
+  leasedResourceChannel,
+  resourceHashLength,
+  resourceIdentity,
+  textHash,
+} from './resource-key.js';

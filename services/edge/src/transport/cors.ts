@@ -24,12 +24,19 @@ const corsOf = new WeakMap<HttpResponse, readonly [CorsHeaderLines, CorsHeaderLi
 export class CorsPolicy {
   readonly #policy: SharedCorsPolicy;
 
-  constructor(allowedOrigins: readonly string[]) {
+  /** `forwardedHeaders`: the request headers `/v1/resources` passes on to bridges. */
+  constructor(allowedOrigins: readonly string[], forwardedHeaders: readonly string[] = []) {
     this.#policy = new SharedCorsPolicy({
       allowedOrigins,
       methods: ['GET', 'OPTIONS'],
-      requestHeaders: ['authorization', 'last-event-id', 'accept', 'cache-control'],
-      exposedHeaders: ['retry-after'],
+      requestHeaders: [
+        'authorization',
+        'last-event-id',
+        'accept',
+        'cache-control',
+        ...forwardedHeaders.map((name) => name.toLowerCase()),
+      ],
+      exposedHeaders: ['retry-after', 'fanout-channel', 'fanout-status-channel'],
       maxAgeSeconds: 600,
     });
   }

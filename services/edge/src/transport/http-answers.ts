@@ -26,7 +26,9 @@ export function sendError(response: HttpResponse, error: FanoutError): void {
   const retryAfter =
     error.code === 'kafka_unavailable' || error.code === 'unavailable' || error.code === 'draining'
       ? { 'retry-after': '1' }
-      : error.code === 'rate_limited' || error.code === 'connection_limit'
+      : error.code === 'rate_limited' ||
+          error.code === 'connection_limit' ||
+          error.code === 'resource_limit'
         ? { 'retry-after': '1' }
         : undefined;
   sendJson(response, toHttpStatus(error.code), JSON.stringify(error.toJSON()), retryAfter);

@@ -22,6 +22,8 @@ import type { ConnectionLimits } from '../admission/connection-limits.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
 import type { PartitionReader } from '../log/partition-reader.js';
 import type { ChannelHub } from '../subscriptions/channel-hub.js';
+import { serveResource, type ResourceEndpointOptions } from '../resources/resource-endpoint.js';
+import type { ResourceLeases } from '../resources/resource-leases.js';
 import type { StateTrackers } from '../subscriptions/state/state-trackers.js';
 import type { SubscriptionCore } from '../subscriptions/subscription-core.js';
 import { answerChannelRead } from './channel-endpoint.js';
@@ -59,6 +61,8 @@ export interface HttpRoutesOptions {
   readonly cors: CorsPolicy;
   /** Reports exceptions of uWS callbacks (see uws-guard.ts). */
   readonly guard: HandlerGuard;
+  /** On-demand resources of `GET /v1/resources` (undefined: not enabled). */
+  readonly resources: ResourceLeases | undefined;
 }
 
 interface RequestState {
@@ -70,6 +74,7 @@ export function registerHttpRoutes(options: HttpRoutesOptions): void {
   const { app, logger, metrics } = options;
   const sse: SseEndpointOptions = options;
   const stateOptions: StateEndpointOptions = options;
+  const resourceOptions: ResourceEndpointOptions = options;
 
   function fail(response: HttpResponse, route: string, error: unknown, aborted: boolean): void {
     const failure = toFanoutError(error);
@@ -87,6 +92,7 @@ export function registerHttpRoutes(options: HttpRoutesOptions): void {
       abort: AbortController,
     ) => Promise<void>,
     channelParameter: boolean,
+    forwardHeaders: readonly string[] = [],
   ) {
     return (response: HttpResponse, request: HttpRequest): void => {
       options.cors.note(response, request);
@@ -102,7 +108,12 @@ export function registerHttpRoutes(options: HttpRoutesOptions): void {
       }
       let facts: RequestFacts;
       try {
-        facts = readFacts(request, channelParameter, options.addressOf(response, request));
+        facts = readFacts(
+          request,
+          channelParameter,
+          options.addressOf(response, request),
+          forwardHeaders,
+        );
       } catch (error) {
         fail(response, route, new FanoutError('invalid_argument', String(error)), false);
         return;
@@ -176,6 +187,17 @@ export function registerHttpRoutes(options: HttpRoutesOptions): void {
         }
       },
       false,
+    ),
+  );
+  app.get(
+    '/v1/resources',
+    handle(
+      'resources',
+      async (response, facts, state, abort) => {
+        await serveResource(resourceOptions, response, facts, state, abort);
+      },
+      false,
+      options.config.resources.enabled ? options.config.resources.forwardHeaders : [],
     ),
   );
   app.get(

@@ -15,15 +15,25 @@ export interface RequestFacts {
   readonly channel: string;
   /** Client address for the connection limits. */
   readonly address: string;
+  /** The request headers named by `forwardHeaders` (lower-case names), when present. */
+  readonly forwarded: Readonly<Record<string, string>>;
 }
 
 export function readFacts(
   request: HttpRequest,
   channelParameter: boolean,
   address: string,
+  forwardHeaders: readonly string[] = [],
 ): RequestFacts {
   const query = new URLSearchParams(request.getQuery());
+  const forwarded: Record<string, string> = {};
+  for (const name of forwardHeaders) {
+    const lower = name.toLowerCase();
+    const value = request.getHeader(lower);
+    if (value !== '') forwarded[lower] = value;
+  }
   return {
+    forwarded,
     query,
     address,
     accept: request.getHeader('accept'),

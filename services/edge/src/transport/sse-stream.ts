@@ -98,6 +98,10 @@ export class SseStream implements Subscriber {
   readonly #expiry = new DeadlineTimer();
 
   readonly #identity: ClientIdentity;
+  /** Headers of the response besides the stream's own (set before it starts). */
+  headers: Readonly<Record<string, string>> = {};
+  /** Called once when the stream closes (a resource lease it holds, say). */
+  readonly #closeHooks: (() => void)[] = [];
 
   constructor(
     response: HttpResponse,
@@ -132,6 +136,9 @@ export class SseStream implements Subscriber {
         .writeHeader('content-type', 'text/event-stream')
         .writeHeader('cache-control', 'no-store')
         .writeHeader('x-accel-buffering', 'no');
+      for (const [name, value] of Object.entries(this.headers)) {
+        this.response.writeHeader(name, value);
+      }
       writeCorsHeaders(this.response);
       this.write(`retry: ${this.options.config.sseRetryMs}\n\n`);
     });
@@ -451,9 +458,16 @@ export class SseStream implements Subscriber {
     this.onClose();
   }
 
+  /** Calls `hook` when the stream closes (at once when it is closed). */
+  whenClosed(hook: () => void): void {
+    if (this.closed) hook();
+    else this.#closeHooks.push(hook);
+  }
+
   onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const hook of this.#closeHooks.splice(0)) hook();
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#expiry.clear();
     this.session?.end();

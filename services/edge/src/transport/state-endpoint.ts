@@ -50,6 +50,14 @@ export interface StateEndpointOptions extends SseContext {
   readonly config: FanoutConfig['edge'];
 }
 
+/** What a caller adds to a state answer (the resource route: its channels, its lease). */
+export interface StateAnswerExtras {
+  /** Response headers besides the state route's own. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Called once when a stream of the answer closes. */
+  readonly onClose?: () => void;
+}
+
 /** Whether the client went away (read again after an await). */
 function stopped(state: { aborted: boolean }, stream: SseStream): boolean {
   return state.aborted || stream.closed;
@@ -62,9 +70,11 @@ export async function answerStateRead(
   facts: RequestFacts,
   state: { aborted: boolean },
   abort: AbortController,
+  extra: StateAnswerExtras = {},
 ): Promise<void> {
   const identity = await options.auth.identify(facts.token);
   authorizeRead(options, identity, facts.channel);
+  const headers = extra.headers ?? {};
   const wait = integerParameter(facts.query, 'wait', 0, 0, options.config.longPollMaxSeconds);
   const sinceText = facts.query.get('since') ?? '';
   const tagged = taggedPosition(facts.ifNoneMatch);
@@ -86,6 +96,7 @@ export async function answerStateRead(
     metrics.httpRequests.inc({ route: 'state', status: '304' });
     response.cork(() => {
       response.writeStatus(httpStatusLine(304)).writeHeader('etag', positionTag(result.position));
+      for (const [name, value] of Object.entries(headers)) response.writeHeader(name, value);
       writeCorsHeaders(response);
       response.endWithoutBody(0);
     });
@@ -96,12 +107,12 @@ export async function answerStateRead(
     const { snapshot } = result;
     const body = snapshotJson(snapshot, result.reset);
     metrics.stateSnapshotBytes.inc({ transport: 'get' }, body.length);
-    sendJson(response, 200, body, { etag: positionTag(snapshot.position) });
+    sendJson(response, 200, body, { ...headers, etag: positionTag(snapshot.position) });
     return;
   }
   const body = `{"channel":${JSON.stringify(facts.channel)},"patches":[${result.steps.map((step) => step.json).join(',')}],"position":${JSON.stringify(result.position)}}`;
   metrics.statePatchBytes.inc({ transport: 'get' }, body.length);
-  sendJson(response, 200, body, { etag: positionTag(result.position) });
+  sendJson(response, 200, body, { ...headers, etag: positionTag(result.position) });
 }
 
 /**
@@ -113,6 +124,7 @@ export async function openStateStream(
   response: HttpResponse,
   facts: RequestFacts,
   state: { aborted: boolean; stream?: SseStream },
+  extra: StateAnswerExtras = {},
 ): Promise<void> {
   const identity = await options.auth.identify(facts.token);
   authorizeRead(options, identity, facts.channel);
@@ -124,6 +136,8 @@ export async function openStateStream(
     identity.anonymous ? undefined : identity.subject,
   );
   const stream = new SseStream(response, options, lease, identity);
+  stream.headers = extra.headers ?? {};
+  if (extra.onClose) stream.whenClosed(extra.onClose);
   state.stream = stream;
   const tracker = options.trackers.acquire(facts.channel);
   try {
