@@ -7,13 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import {
   repoRoot,
   startEdgeProcess,
@@ -26,8 +24,11 @@ import {
   type TcpForwarder,
   type TestKafka,
 } from '../support/index.js';
-
-const chromiumPath = '/usr/bin/chromium';
+import {
+  chromiumMissing,
+  launchTestChromium,
+  type TestChromium,
+} from '../support/test-chromium.js';
 
 interface DemoServer {
   readonly url: string;
@@ -37,15 +38,14 @@ interface DemoServerModule {
   startDemoServer(options: { edge: string; ingest: string }): Promise<DemoServer>;
 }
 
-describe('browser demo', { skip: !existsSync(chromiumPath) && 'no /usr/bin/chromium' }, () => {
+describe('browser demo', { skip: chromiumMissing }, () => {
   let kafka: TestKafka;
   let topic: string;
   let ingest: IngestHarness;
   let edge: EdgeProcess;
   let front: TcpForwarder;
   let demo: DemoServer;
-  let browser: BrowserContext | undefined;
-  let profile: string;
+  let browser: TestChromium | undefined;
 
   before(async () => {
     kafka = await testKafka();
@@ -63,27 +63,11 @@ describe('browser demo', { skip: !existsSync(chromiumPath) && 'no /usr/bin/chrom
       env: { FANOUT_INGEST_CORS_ORIGINS: '*' },
     });
     demo = await module.startDemoServer({ edge: front.url, ingest: ingest.httpBase });
-    profile = await mkdtemp(join(tmpdir(), 'fanout-chromium-'));
-    // A fresh profile (playwright passes it as --user-data-dir).
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: chromiumPath,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchTestChromium();
   });
 
   after(async () => {
     await browser?.close();
-    await rm(profile, { recursive: true, force: true });
     await demo.close();
     await front.close();
     await edge.kill('SIGTERM');
@@ -119,7 +103,7 @@ describe('browser demo', { skip: !existsSync(chromiumPath) && 'no /usr/bin/chrom
   it('shows published events live and resumes without a gap after the edge restarts', async () => {
     const channel = `demo.browser.${randomBytes(3).toString('hex')}`;
     assert.ok(browser);
-    const page = await browser.newPage();
+    const page = await browser.context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     await page.goto(`${demo.url}?channel=${channel}`);

@@ -11,13 +11,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import {
   repoRoot,
   startBridgeProcess,
@@ -30,8 +28,12 @@ import {
   type IngestHarness,
   type TestKafka,
 } from '../support/index.js';
+import {
+  chromiumMissing,
+  launchTestChromium,
+  type TestChromium,
+} from '../support/test-chromium.js';
 
-const chromiumPath = '/usr/bin/chromium';
 const resourceChannel = 'demo.tickers';
 
 interface Ticker {
@@ -83,172 +85,144 @@ const shownRows = `[...document.querySelectorAll('#resource-rows tr')].map((row)
   ),
 )`;
 
-describe(
-  'live-resource demo',
-  { skip: !existsSync(chromiumPath) && 'no /usr/bin/chromium' },
-  () => {
-    let kafka: TestKafka;
-    let topic: string;
-    let ingest: IngestHarness;
-    let edge: EdgeProcess;
-    let upstream: DemoUpstream;
-    let bridge: BridgeProcess;
-    let demo: DemoServer;
-    let browser: BrowserContext | undefined;
-    let profile: string;
+describe('live-resource demo', { skip: chromiumMissing }, () => {
+  let kafka: TestKafka;
+  let topic: string;
+  let ingest: IngestHarness;
+  let edge: EdgeProcess;
+  let upstream: DemoUpstream;
+  let bridge: BridgeProcess;
+  let demo: DemoServer;
+  let browser: TestChromium | undefined;
 
-    before(async () => {
-      kafka = await testKafka();
-      topic = await kafka.createTopic({ name: 'live-demo', partitions: 2 });
-      // The page's origin is only known once it listens: allow any origin.
-      ingest = await startIngest({
-        brokers: kafka.brokers,
-        topic,
-        partitions: 2,
-        env: { FANOUT_INGEST_CORS_ORIGINS: '*' },
-      });
-      edge = await startEdgeProcess({ brokers: kafka.brokers, topic });
-      const upstreamModule = await importModule<DemoUpstreamModule>(
-        'deploy/local/demo-upstream.mjs',
-      );
-      upstream = await upstreamModule.startDemoUpstream({ tickMs: 500 });
-      bridge = await startBridgeProcess({
-        config: {
-          bridge: {
-            origins: [{ origin: upstream.url, allowPrivate: true }],
-            resources: [
-              {
-                channel: resourceChannel,
-                url: `${upstream.url}/tickers`,
-                intervalMs: 1000,
-                arrayKey: '/symbol',
-              },
-            ],
-            host: '127.0.0.1',
-            port: 0,
-            ingestAddress: `127.0.0.1:${ingest.app.grpcPort}`,
-          },
+  before(async () => {
+    kafka = await testKafka();
+    topic = await kafka.createTopic({ name: 'live-demo', partitions: 2 });
+    // The page's origin is only known once it listens: allow any origin.
+    ingest = await startIngest({
+      brokers: kafka.brokers,
+      topic,
+      partitions: 2,
+      env: { FANOUT_INGEST_CORS_ORIGINS: '*' },
+    });
+    edge = await startEdgeProcess({ brokers: kafka.brokers, topic });
+    const upstreamModule = await importModule<DemoUpstreamModule>('deploy/local/demo-upstream.mjs');
+    upstream = await upstreamModule.startDemoUpstream({ tickMs: 500 });
+    bridge = await startBridgeProcess({
+      config: {
+        bridge: {
+          origins: [{ origin: upstream.url, allowPrivate: true }],
+          resources: [
+            {
+              channel: resourceChannel,
+              url: `${upstream.url}/tickers`,
+              intervalMs: 1000,
+              arrayKey: '/symbol',
+            },
+          ],
+          host: '127.0.0.1',
+          port: 0,
+          ingestAddress: `127.0.0.1:${ingest.app.grpcPort}`,
         },
-      });
-      const demoModule = await importModule<DemoServerModule>(
-        'services/client/demo/demo-server.mjs',
-      );
-      demo = await demoModule.startDemoServer({
-        edge: edge.httpBase,
-        ingest: ingest.httpBase,
-        resource: {
-          channel: resourceChannel,
-          statusChannel: `${resourceChannel}.status`,
-          url: `${upstream.url}/tickers`,
+      },
+    });
+    const demoModule = await importModule<DemoServerModule>('services/client/demo/demo-server.mjs');
+    demo = await demoModule.startDemoServer({
+      edge: edge.httpBase,
+      ingest: ingest.httpBase,
+      resource: {
+        channel: resourceChannel,
+        statusChannel: `${resourceChannel}.status`,
+        url: `${upstream.url}/tickers`,
+      },
+    });
+    browser = await launchTestChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await demo.close();
+    await bridge.kill('SIGTERM');
+    await upstream.close();
+    await edge.kill('SIGTERM');
+    await ingest.stop();
+    await kafka.close();
+    await stopOwnKafka();
+  });
+
+  function patchesReceived(page: Page): Promise<number> {
+    return page.evaluate<number>('window.fanoutDemo.resource.patches');
+  }
+
+  async function upstreamTickers(): Promise<Ticker[]> {
+    const response = await fetch(`${upstream.url}/tickers`);
+    assert.equal(response.status, 200);
+    return (await response.json()) as Ticker[];
+  }
+
+  /** Waits (bounded) until the panel's table shows `tickers`; fails with what it shows. */
+  async function showsTickers(page: Page, tickers: readonly Ticker[]): Promise<void> {
+    const expected = JSON.stringify(expectedRows(tickers));
+    try {
+      await page.waitForFunction(
+        `JSON.stringify(${shownRows}) === ${JSON.stringify(expected)}`,
+        undefined,
+        {
+          timeout: 30_000,
         },
-      });
-      profile = await mkdtemp(join(tmpdir(), 'fanout-chromium-'));
-      // A fresh profile (playwright passes it as --user-data-dir).
-      browser = await chromium.launchPersistentContext(profile, {
-        executablePath: chromiumPath,
-        headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
+      );
+    } catch (error) {
+      assert.deepEqual(await page.evaluate(shownRows), expectedRows(tickers), String(error));
+    }
+  }
+
+  it('shows the upstream tickers live through the bridge, patch by patch', async () => {
+    assert.ok(browser);
+    const page = await browser.context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${demo.url}?channel=demo.live.${randomBytes(3).toString('hex')}`);
+    await page.waitForSelector('#resource-panel:not([hidden])', { timeout: 30_000 });
+    // The upstream's health from the status channel.
+    await page.waitForSelector('#resource-status[data-status="ok"]', { timeout: 60_000 });
+    // Live: changes of the upstream arrive as patches after the snapshot.
+    await page.waitForFunction('window.fanoutDemo.resource.patches >= 2', undefined, {
+      timeout: 60_000,
     });
 
-    after(async () => {
-      await browser?.close();
-      await rm(profile, { recursive: true, force: true });
-      await demo.close();
-      await bridge.kill('SIGTERM');
-      await upstream.close();
-      await edge.kill('SIGTERM');
-      await ingest.stop();
-      await kafka.close();
-      await stopOwnKafka();
-    });
+    // The upstream holds still: the page must reach exactly what it serves.
+    upstream.pause();
+    const latest = await upstreamTickers();
+    assert.equal(latest.length, 20);
+    await showsTickers(page, latest);
 
-    function patchesReceived(page: Page): Promise<number> {
-      return page.evaluate<number>('window.fanoutDemo.resource.patches');
-    }
+    // One more change, after everything: it arrives as a patch.
+    const before = await patchesReceived(page);
+    upstream.tick();
+    const changed = await upstreamTickers();
+    assert.notDeepEqual(changed, latest);
+    await showsTickers(page, changed);
+    assert.ok((await patchesReceived(page)) > before, 'the change came as a patch');
+    assert.ok(
+      (await page.locator('#resource-rows td.changed').count()) > 0,
+      'the cells the change touched are marked',
+    );
+    const lastPatch = (await page.textContent('#resource-patches li:first-child')) ?? '';
+    const sizes = /(\d+) ops, (\d+) B of a (\d+) B document/.exec(lastPatch);
+    assert.ok(sizes, `the patch line names its size: ${lastPatch}`);
+    assert.ok(Number(sizes[2]) < Number(sizes[3]), 'a patch is smaller than the document');
+    assert.equal(
+      Number(sizes[3]),
+      Buffer.byteLength(JSON.stringify(changed)),
+      'the document size is the upstream body',
+    );
+    assert.match((await page.textContent('#resource-position')) ?? '', /^[A-Za-z0-9_-]+:\d+:\d+$/);
+    assert.deepEqual(errors, []);
 
-    async function upstreamTickers(): Promise<Ticker[]> {
-      const response = await fetch(`${upstream.url}/tickers`);
-      assert.equal(response.status, 200);
-      return (await response.json()) as Ticker[];
-    }
-
-    /** Waits (bounded) until the panel's table shows `tickers`; fails with what it shows. */
-    async function showsTickers(page: Page, tickers: readonly Ticker[]): Promise<void> {
-      const expected = JSON.stringify(expectedRows(tickers));
-      try {
-        await page.waitForFunction(
-          `JSON.stringify(${shownRows}) === ${JSON.stringify(expected)}`,
-          undefined,
-          {
-            timeout: 30_000,
-          },
-        );
-      } catch (error) {
-        assert.deepEqual(await page.evaluate(shownRows), expectedRows(tickers), String(error));
-      }
-    }
-
-    it('shows the upstream tickers live through the bridge, patch by patch', async () => {
-      assert.ok(browser);
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (error) => errors.push(error.message));
-      await page.goto(`${demo.url}?channel=demo.live.${randomBytes(3).toString('hex')}`);
-      await page.waitForSelector('#resource-panel:not([hidden])', { timeout: 30_000 });
-      // The upstream's health from the status channel.
-      await page.waitForSelector('#resource-status[data-status="ok"]', { timeout: 60_000 });
-      // Live: changes of the upstream arrive as patches after the snapshot.
-      await page.waitForFunction('window.fanoutDemo.resource.patches >= 2', undefined, {
-        timeout: 60_000,
-      });
-
-      // The upstream holds still: the page must reach exactly what it serves.
-      upstream.pause();
-      const latest = await upstreamTickers();
-      assert.equal(latest.length, 20);
-      await showsTickers(page, latest);
-
-      // One more change, after everything: it arrives as a patch.
-      const before = await patchesReceived(page);
-      upstream.tick();
-      const changed = await upstreamTickers();
-      assert.notDeepEqual(changed, latest);
-      await showsTickers(page, changed);
-      assert.ok((await patchesReceived(page)) > before, 'the change came as a patch');
-      assert.ok(
-        (await page.locator('#resource-rows td.changed').count()) > 0,
-        'the cells the change touched are marked',
-      );
-      const lastPatch = (await page.textContent('#resource-patches li:first-child')) ?? '';
-      const sizes = /(\d+) ops, (\d+) B of a (\d+) B document/.exec(lastPatch);
-      assert.ok(sizes, `the patch line names its size: ${lastPatch}`);
-      assert.ok(Number(sizes[2]) < Number(sizes[3]), 'a patch is smaller than the document');
-      assert.equal(
-        Number(sizes[3]),
-        Buffer.byteLength(JSON.stringify(changed)),
-        'the document size is the upstream body',
-      );
-      assert.match(
-        (await page.textContent('#resource-position')) ?? '',
-        /^[A-Za-z0-9_-]+:\d+:\d+$/,
-      );
-      assert.deepEqual(errors, []);
-
-      const output = join(repoRoot, 'test', 'output');
-      await mkdir(output, { recursive: true });
-      const screenshot = join(output, 'live-resource-demo.png');
-      await page.screenshot({ path: screenshot, fullPage: true });
-      console.log(`screenshot: ${screenshot}`);
-    });
-  },
-);
+    const output = join(repoRoot, 'test', 'output');
+    await mkdir(output, { recursive: true });
+    const screenshot = join(output, 'live-resource-demo.png');
+    await page.screenshot({ path: screenshot, fullPage: true });
+    console.log(`screenshot: ${screenshot}`);
+  });
+});
