@@ -23,13 +23,11 @@
  * A candidate that cannot be loaded is listed as skipped. CPU-only, no network.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import jsonPatch from 'fast-json-patch';
 import { keyedJsonPatch, parseArrayKey } from '@fanout/shared';
+import { candidateFunction, loadAvailable, loadCandidate } from './bench-candidates.js';
 import { machineSummary } from './process-stats.js';
 import { keyedWorkloadSteps, type Json } from './json-patch-workload.js';
 
@@ -50,30 +48,8 @@ interface Candidate {
   readonly keyed: boolean;
 }
 
-const candidatesDir = process.env['FANOUT_BENCH_JSON_PATCH_DIR'];
-const require = createRequire(
-  candidatesDir === undefined ? import.meta.url : join(candidatesDir, 'package.json'),
-);
 const seconds = Number(process.env['FANOUT_BENCH_SECONDS'] ?? 1);
 const propertyRuns = Number(process.env['FANOUT_BENCH_PROPERTY_RUNS'] ?? 2000);
-
-async function load(specifier: string): Promise<Record<string, unknown>> {
-  const module = (await import(pathToFileURL(require.resolve(specifier)).href)) as Record<
-    string,
-    unknown
-  >;
-  const defaults = module['default'];
-  return typeof defaults === 'object' && defaults !== null
-    ? { ...(defaults as Record<string, unknown>), ...module }
-    : module;
-}
-
-type Fn = (...args: unknown[]) => unknown;
-function fn(module: Record<string, unknown>, name: string): Fn {
-  const value = module[name];
-  if (typeof value !== 'function') throw new Error(`no function ${name}`);
-  return value as Fn;
-}
 
 function tokensOf(arrayKey: string): readonly string[] {
   const parsed = parseArrayKey(arrayKey);
@@ -112,10 +88,10 @@ const loaders: Record<string, () => Promise<Candidate>> = {
           : (keyedJsonPatch(previous, next, tokensOf(arrayKey)) as Operation[]),
     }),
   jsondiffpatch: async () => {
-    const lib = await load('jsondiffpatch');
-    const formatter = await load('jsondiffpatch/formatters/jsonpatch');
-    const create = fn(lib, 'create');
-    const format = fn(formatter, 'format');
+    const lib = await loadCandidate('jsondiffpatch');
+    const formatter = await loadCandidate('jsondiffpatch/formatters/jsonpatch');
+    const create = candidateFunction(lib, 'create');
+    const format = candidateFunction(formatter, 'format');
     interface Differ {
       diff: (a: unknown, b: unknown) => unknown;
     }
@@ -142,8 +118,8 @@ const loaders: Record<string, () => Promise<Candidate>> = {
     };
   },
   jiff: async () => {
-    const lib = await load('jiff');
-    const diff = fn(lib, 'diff');
+    const lib = await loadCandidate('jiff');
+    const diff = candidateFunction(lib, 'diff');
     return {
       name: 'jiff 0.7.3',
       keyed: true,
@@ -160,8 +136,8 @@ const loaders: Record<string, () => Promise<Candidate>> = {
     };
   },
   rfc6902: async () => {
-    const lib = await load('rfc6902');
-    const createPatch = fn(lib, 'createPatch');
+    const lib = await loadCandidate('rfc6902');
+    const createPatch = candidateFunction(lib, 'createPatch');
     return {
       name: 'rfc6902 5.4.0 (keyed equality hook)',
       keyed: true,
@@ -298,14 +274,7 @@ function counterexample(candidate: Candidate, arrayKey: string | undefined): str
   return `${JSON.stringify(details.counterexample)}${error instanceof Error ? ` (${error.message})` : ''}`;
 }
 
-const candidates: Candidate[] = [];
-for (const [name, loader] of Object.entries(loaders)) {
-  try {
-    candidates.push(await loader());
-  } catch (error) {
-    console.log(`skipped ${name}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
+const candidates = await loadAvailable(loaders);
 
 console.log(
   `\nKeyed array diffs — Node ${process.version}, ${cpus().length} cores, ${machineSummary()}`,

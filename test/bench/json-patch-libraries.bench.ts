@@ -23,8 +23,14 @@ import { join, sep } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
+import {
+  candidateFunction,
+  candidatesDir,
+  candidateRequire,
+  loadAvailable,
+  loadCandidate,
+} from './bench-candidates.js';
 import { machineSummary } from './process-stats.js';
 import { workloadSteps, type Json } from './json-patch-workload.js';
 
@@ -46,25 +52,12 @@ interface Candidate {
   readonly bundle: { readonly apply: string; readonly diff: string | undefined };
 }
 
-const candidatesDir = process.env['FANOUT_BENCH_JSON_PATCH_DIR'];
-const require = createRequire(
-  candidatesDir === undefined ? import.meta.url : join(candidatesDir, 'package.json'),
-);
 const seconds = Number(process.env['FANOUT_BENCH_SECONDS'] ?? 1);
 const propertyRuns = Number(process.env['FANOUT_BENCH_PROPERTY_RUNS'] ?? 2000);
 
-async function load(specifier: string): Promise<Record<string, unknown>> {
-  const resolved = require.resolve(specifier);
-  const module = (await import(pathToFileURL(resolved).href)) as Record<string, unknown>;
-  const defaults = module['default'];
-  return typeof defaults === 'object' && defaults !== null
-    ? { ...(defaults as Record<string, unknown>), ...module }
-    : module;
-}
-
 /** The directory of an installed package (its exports may hide package.json). */
 function packageDir(name: string): string {
-  const entry = require.resolve(name);
+  const entry = candidateRequire.resolve(name);
   const marker = `${sep}node_modules${sep}${name.split('/').join(sep)}${sep}`;
   return entry.slice(0, entry.lastIndexOf(marker) + marker.length);
 }
@@ -76,19 +69,11 @@ function versionOf(name: string): string {
   return manifest.version ?? '?';
 }
 
-type Fn = (...args: unknown[]) => unknown;
-
-function fn(module: Record<string, unknown>, name: string): Fn {
-  const value = module[name];
-  if (typeof value !== 'function') throw new Error(`no function ${name}`);
-  return value as Fn;
-}
-
 const loaders: Record<string, () => Promise<Candidate>> = {
   'fast-json-patch': async () => {
-    const lib = await load('fast-json-patch');
-    const applyPatch = fn(lib, 'applyPatch');
-    const compare = fn(lib, 'compare');
+    const lib = await loadCandidate('fast-json-patch');
+    const applyPatch = candidateFunction(lib, 'applyPatch');
+    const compare = candidateFunction(lib, 'compare');
     return {
       name: 'fast-json-patch',
       version: versionOf('fast-json-patch'),
@@ -103,9 +88,9 @@ const loaders: Record<string, () => Promise<Candidate>> = {
     };
   },
   rfc6902: async () => {
-    const lib = await load('rfc6902');
-    const applyPatch = fn(lib, 'applyPatch');
-    const createPatch = fn(lib, 'createPatch');
+    const lib = await loadCandidate('rfc6902');
+    const applyPatch = candidateFunction(lib, 'applyPatch');
+    const createPatch = candidateFunction(lib, 'createPatch');
     return {
       name: 'rfc6902',
       version: versionOf('rfc6902'),
@@ -133,10 +118,10 @@ const loaders: Record<string, () => Promise<Candidate>> = {
     };
   },
   'json-joy': async () => {
-    const patchLib = await load('json-joy/lib/json-patch');
-    const diffLib = await load('json-joy/lib/json-patch-diff/JsonPatchDiff');
-    const applyPatch = fn(patchLib, 'applyPatch');
-    const validate = fn(patchLib, 'validateOperations');
+    const patchLib = await loadCandidate('json-joy/lib/json-patch');
+    const diffLib = await loadCandidate('json-joy/lib/json-patch-diff/JsonPatchDiff');
+    const applyPatch = candidateFunction(patchLib, 'applyPatch');
+    const validate = candidateFunction(patchLib, 'validateOperations');
     const JsonPatchDiff = diffLib['JsonPatchDiff'] as new () => {
       diff: (path: string, src: unknown, dst: unknown) => Operation[];
     };
@@ -157,8 +142,8 @@ const loaders: Record<string, () => Promise<Candidate>> = {
     };
   },
   'immutable-json-patch': async () => {
-    const lib = await load('immutable-json-patch');
-    const immutableJSONPatch = fn(lib, 'immutableJSONPatch');
+    const lib = await loadCandidate('immutable-json-patch');
+    const immutableJSONPatch = candidateFunction(lib, 'immutableJSONPatch');
     return {
       name: 'immutable-json-patch',
       version: versionOf('immutable-json-patch'),
@@ -270,14 +255,7 @@ async function bundleSize(source: string): Promise<string> {
 
 const bytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value));
 
-const candidates: Candidate[] = [];
-for (const [name, loader] of Object.entries(loaders)) {
-  try {
-    candidates.push(await loader());
-  } catch (error) {
-    console.log(`skipped ${name}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
+const candidates = await loadAvailable(loaders);
 
 console.log(
   `\nJSON Patch libraries — Node ${process.version}, ${cpus().length} cores, ${machineSummary()}`,
