@@ -26,6 +26,12 @@ export interface MembershipFromConfigOptions {
   readonly selfReady: () => boolean;
   /** Told when a listed member is dropped or re-admitted (`static`, `file`). */
   readonly liveness?: LivenessObserver;
+  /**
+   * `kubernetes`: a failed first list starts an empty list and retries instead
+   * of failing start() (for a caller that serves without members). `dns`
+   * always does.
+   */
+  readonly retryFirstList?: boolean;
 }
 
 /** `undefined` for `cluster.membership: none`. */
@@ -72,6 +78,7 @@ export function membershipFromConfig(
         scheme: cluster.memberScheme,
         ...(pod.token === undefined ? {} : { token: pod.token }),
         ...(pod.ca === undefined ? {} : { ca: pod.ca }),
+        ...(options.retryFirstList === true ? { retryFirstList: true } : {}),
         onError,
       });
       break;
