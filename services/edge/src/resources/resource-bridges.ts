@@ -34,6 +34,8 @@ export function bridgeMembership(options: {
   readonly config: ResourcesConfig;
   readonly cluster: FanoutConfig['cluster'];
   readonly onError: (error: unknown) => void;
+  /** Instead of the service account's token file (tests). */
+  readonly kubernetesToken?: () => string | undefined;
 }): MembershipSource | undefined {
   const { config, cluster } = options;
   const common = {
@@ -63,6 +65,7 @@ export function bridgeMembership(options: {
     selfId: '',
     selfReady: () => false,
     retryFirstList: true,
+    ...(options.kubernetesToken === undefined ? {} : { kubernetesToken: options.kubernetesToken }),
   });
 }
 

@@ -32,6 +32,8 @@ export interface MembershipFromConfigOptions {
    * always does.
    */
   readonly retryFirstList?: boolean;
+  /** `kubernetes`: instead of the service account's token file (tests). */
+  readonly kubernetesToken?: () => string | undefined;
 }
 
 /** `undefined` for `cluster.membership: none`. */
@@ -76,7 +78,11 @@ export function membershipFromConfig(
         portName: cluster.kubernetesPortName,
         port,
         scheme: cluster.memberScheme,
-        ...(pod.token === undefined ? {} : { token: pod.token }),
+        ...(options.kubernetesToken !== undefined
+          ? { token: options.kubernetesToken }
+          : pod.token === undefined
+            ? {}
+            : { token: pod.token }),
         ...(pod.ca === undefined ? {} : { ca: pod.ca }),
         ...(options.retryFirstList === true ? { retryFirstList: true } : {}),
         onError,
