@@ -712,7 +712,7 @@ export const configSchema = z.object({
             )
             .default([])
             .describe(
-              'Base URLs of bridges the edge asks for leases, e.g. `http://fanout-bridge:8090` (the bridge Service). Any bridge will do: one that does not own the resource answers 421 resource_elsewhere naming the owner, which the edge asks next and remembers per channel. Used when bridgeDnsName is empty.',
+              'Base URLs of bridges the edge asks for leases, e.g. `http://fanout-bridge:8090` (the bridge Service). Any bridge will do: one that does not own the resource answers 421 resource_elsewhere naming the owner, which the edge asks next and remembers per channel. Used when bridgeDnsName and bridgeKubernetesService are empty.',
             ),
           bridgeDnsName: z
             .string()
