@@ -213,7 +213,11 @@ describe('an edge sends the lease token to a bridge that wants one', () => {
   after(async () => {
     await bridge.stop();
     upstream.closeAllConnections();
-    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    await new Promise<void>((resolve) =>
+      upstream.close(() => {
+        resolve();
+      }),
+    );
   });
 
   function leases(bridgeToken: string): ResourceLeases {

@@ -40,7 +40,11 @@ async function freePort(): Promise<number> {
   const server = createTcpServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await new Promise<void>((resolve) =>
+    server.close(() => {
+      resolve();
+    }),
+  );
   return port;
 }
 
@@ -80,7 +84,9 @@ async function startHealthServer(port: number): Promise<{
   return Object.assign(state, {
     close: () =>
       new Promise<void>((resolve) => {
-        server.tryShutdown(() => resolve());
+        server.tryShutdown(() => {
+          resolve();
+        });
       }),
   });
 }
