@@ -718,7 +718,7 @@ export const configSchema = z.object({
             .string()
             .default('')
             .describe(
-              'Name of the headless Service of the bridges (its A/AAAA records are the bridges), resolved every cluster.pollIntervalMs; the edge asks a bridge at `http://<address>:<bridgePort>`. Empty: the bridges list.',
+              'Name of the headless Service of the bridges (its A/AAAA records are the bridges), resolved every cluster.pollIntervalMs (by cluster.dnsServers, else the system resolver); the edge asks a bridge at `http://<address>:<bridgePort>`. Empty: the bridges list.',
             ),
           bridgePort: port
             .default(8090)
