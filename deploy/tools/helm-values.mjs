@@ -44,6 +44,10 @@ export const chartOwned = {
   'kafka.saslMechanism': 'kafka.external.sasl.mechanism',
   'kafka.saslUsername': 'kafka.external.sasl.username',
   'kafka.saslPassword': 'kafka.external.sasl.password or kafka.external.sasl.existingSecret',
+  'bridge.leaseToken':
+    'bridge.leaseToken (a Secret the chart creates, or bridge.leaseToken.existingSecret)',
+  'edge.resources.bridgeToken':
+    'bridge.leaseToken (a Secret the chart creates, or bridge.leaseToken.existingSecret)',
 };
 
 /**
@@ -75,6 +79,8 @@ export const chartFilled = {
   'cluster.memberId': 'empty with dns membership: the chart sets $(POD_IP) per pod',
   'cluster.dnsName': "empty with dns membership: the chart's headless Service",
   'cluster.kubernetesService': "empty with kubernetes membership: the chart's headless Service",
+  'edge.resources.bridgeKubernetesService':
+    "empty, with bridge.enabled and neither bridgeDnsName nor bridges set: the bridges' headless Service",
 };
 
 /** Ports the services listen on and the chart's Services publish. */

@@ -29,7 +29,8 @@
  *     12345, into `<cache>/images/k6-<key>.oci.tar`.
  *
  *   node deploy/tools/images.mjs base                   build the base unless cached
- *   node deploy/tools/images.mjs build [edge] [ingest]  build the images unless cached; prints the archives
+ *   node deploy/tools/images.mjs build [edge] [ingest] [bridge]  build the images unless cached
+ *                                                      (edge and ingest when none is named); prints the archives
  *   node deploy/tools/images.mjs build kafka            the Kafka test image, likewise
  *   node deploy/tools/images.mjs build k6               the k6 image, likewise
  *   node deploy/tools/images.mjs status                 tools, base and archives, as JSON
@@ -67,7 +68,13 @@ import { installDebianPackages, isRoot, onPath } from './debian-tools.mjs';
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The services with an image, as deploy/docker/<service>.Dockerfile. */
-export const services = /** @type {const} */ (['edge', 'ingest']);
+export const services = /** @type {const} */ (['edge', 'ingest', 'bridge']);
+/**
+ * What `build` without names builds, and what every local cluster loads: the
+ * bridge (live resources, off in the chart by default) is built only when
+ * named, or when a local cluster is installed with bridge.enabled=true.
+ */
+export const defaultServices = /** @type {const} */ (['edge', 'ingest']);
 
 /** The local base image, given to the Dockerfiles as NODE_IMAGE. */
 export const baseImage = 'localhost/fanout/node-base:20-bookworm';
@@ -753,7 +760,7 @@ if (invokedAsScript) {
     if (command === 'base') {
       console.log((await ensureBase()).image);
     } else if (command === 'build') {
-      const wanted = rest.length > 0 ? rest : [...services];
+      const wanted = rest.length > 0 ? rest : [...defaultServices];
       for (const service of wanted) {
         const built =
           service === 'kafka'
@@ -774,7 +781,7 @@ if (invokedAsScript) {
       console.log(JSON.stringify(await unpackBundle(built.archive, bundle)));
     } else {
       console.error(
-        'usage: node deploy/tools/images.mjs base | build [edge] [ingest] [kafka] [k6] | status | bundle <service> <dir>',
+        'usage: node deploy/tools/images.mjs base | build [edge] [ingest] [bridge] [kafka] [k6] | status | bundle <service> <dir>',
       );
       process.exit(2);
     }

@@ -10,7 +10,9 @@
  * (deploy/kafka/local-kafka.mjs) for the chart's `kafka.external`.
  *
  *   npm run cluster -- up          build what is missing, start everything, wait for the node
- *   npm run cluster -- install     helm install the chart with the local images (values below)
+ *   npm run cluster -- install     helm install the chart with the local images (values below);
+ *                                  `install --set bridge.enabled=true --set ...` also builds and
+ *                                  loads the bridge image (a few more minutes the first time)
  *   npm run cluster -- upgrade ARGS...   helm upgrade it with the same values and ARGS (--set ...)
  *   npm run cluster -- k6 [SCRIPT] [NAME=VALUE ...]   the k6 Job against the release (local-cluster-k6.mjs)
  *   npm run cluster -- uninstall   helm uninstall it
@@ -68,7 +70,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { cacheDir } from '../kafka/local-kafka.mjs';
 import { ensureHelm } from './helm.mjs';
-import { ensureImage, services as imageServices } from './images.mjs';
+import { defaultServices as imageServices, ensureImage } from './images.mjs';
 import { ensureKubernetes, clusterCommands, kubernetesBinary } from './kubernetes-build.mjs';
 import { runCommand } from './run-command.mjs';
 
@@ -1264,10 +1266,23 @@ function chartValues() {
   };
 }
 
-/** Loads the service images into containerd (building them unless cached). */
-async function loadServiceImages() {
+/**
+ * Whether helm arguments turn the bridge on (`--set bridge.enabled=true`, alone
+ * or in a list): its image is then built (unless cached) and loaded too.
+ * @param {readonly string[]} args
+ */
+export function bridgeEnabledBy(args) {
+  return args.some((arg) => /(^|[=,])bridge\.enabled=true(,|$)/.test(arg));
+}
+
+/**
+ * Loads the service images into containerd (building them unless cached); the
+ * bridge's only when `withBridge`.
+ * @param {{ withBridge?: boolean }} [options]
+ */
+async function loadServiceImages(options = {}) {
   const p = paths();
-  for (const service of imageServices) {
+  for (const service of [...imageServices, ...(options.withBridge ? ['bridge'] : [])]) {
     const { archive } = await ensureImage(service, { log });
     importImage(p, archive, `localhost/fanout/${service}:${version()}`);
   }
@@ -1285,7 +1300,7 @@ async function helm(args) {
  */
 export async function install(extraArgs = []) {
   const p = paths();
-  await loadServiceImages();
+  await loadServiceImages({ withBridge: bridgeEnabledBy(extraArgs) });
   await ensureTopic();
   await writeFile(p.values, JSON.stringify(chartValues(), null, 2));
   log(`helm upgrade --install ${release.name} helm/fanout (values ${p.values})`);
@@ -1310,7 +1325,7 @@ export async function install(extraArgs = []) {
 /**
  * `helm upgrade` of the installed release with the values `install` wrote and
  * more helm arguments (e.g. `--set edge.replicaCount=4`), without loading the
- * images or creating the topic again; waits until every pod of the new
+ * images (but the bridge's, when the arguments turn it on) or creating the topic again; waits until every pod of the new
  * revision is Ready. Arguments of an earlier `install` or `upgrade` are not
  * kept: give every `--set` the release should keep.
  * @param {readonly string[]} [extraArgs]
@@ -1318,6 +1333,8 @@ export async function install(extraArgs = []) {
 export async function upgrade(extraArgs = []) {
   const p = paths();
   if (!existsSync(p.values)) throw new Error(`no ${p.values}: run install first`);
+  // The bridge's image is the one an upgrade may need that install did not load.
+  if (bridgeEnabledBy(extraArgs)) await loadServiceImages({ withBridge: true });
   log(`helm upgrade ${release.name} helm/fanout ${extraArgs.join(' ')}`);
   await helm([
     'upgrade',

@@ -504,12 +504,12 @@ describe('edge authentication and admission', () => {
       assert.equal(preflight.headers.get('access-control-allow-methods'), 'GET, OPTIONS');
       assert.equal(
         preflight.headers.get('access-control-allow-headers'),
-        'authorization, last-event-id, accept, cache-control',
+        'authorization, last-event-id, accept, cache-control, if-none-match',
       );
       assert.equal(preflight.headers.get('access-control-max-age'), '600');
       assert.equal(
         preflight.headers.get('access-control-expose-headers'),
-        'retry-after, fanout-channel, fanout-status-channel',
+        'retry-after, etag, fanout-channel, fanout-status-channel',
       );
 
       const evilPreflight = await fetch(`${edge.httpBase}/v1/stream?channels=${channel}`, {
@@ -537,9 +537,16 @@ describe('edge authentication and admission', () => {
       assert.equal(bad.headers.get('vary'), 'Origin');
       assert.equal(
         bad.headers.get('access-control-expose-headers'),
-        'retry-after, fanout-channel, fanout-status-channel',
+        'retry-after, etag, fanout-channel, fanout-status-channel',
       );
       assert.equal(await errorCode(bad), 'channel_invalid');
+
+      // A page reads the ETag of a state snapshot for its next conditional GET.
+      const state = await fetch(`${edge.httpBase}/v1/state/${channel}`, { headers: app });
+      assert.equal(state.status, 200);
+      assert.ok(state.headers.get('etag'));
+      assert.match(state.headers.get('access-control-expose-headers') ?? '', /(^|, )etag(,|$)/);
+      await state.body?.cancel();
 
       const route = await fetch(`${edge.httpBase}/v1/route?channels=${channel}`, { headers: app });
       assert.equal(route.status, 200);

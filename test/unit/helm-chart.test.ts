@@ -113,6 +113,18 @@ const samplePod: Readonly<Record<string, string>> = {
   'status.podIP': '10.244.0.7',
 };
 
+/** The value of a secretKeyRef to a Secret of the release, if it renders that Secret. */
+function renderedSecretKey(objects: readonly K8sObject[], ref: unknown): string | undefined {
+  const { name, key } = (ref ?? {}) as { name?: string; key?: string };
+  if (name === undefined || key === undefined) return undefined;
+  const secret = objects.find(
+    (object) => object.kind === 'Secret' && object.metadata.name === name,
+  );
+  const data = secret?.['data'] as Record<string, string> | undefined;
+  const encoded = data?.[key];
+  return encoded === undefined ? undefined : Buffer.from(encoded, 'base64').toString('utf8');
+}
+
 /**
  * The configuration a service of this release would load: the ConfigMap's
  * file, the Secret's variables and the container's plain variables, through
@@ -134,13 +146,16 @@ function loadRenderedConfig(objects: readonly K8sObject[], deploymentName: strin
       env[name] = value;
     }
     for (const variable of container.env ?? []) {
-      // What the kubelet would set: downward-API values of a sample pod, a placeholder for
-      // other Secrets, and $(VAR) references to variables set before.
+      // What the kubelet would set: downward-API values of a sample pod, the keys of Secrets
+      // the release renders, a placeholder for other Secrets, and $(VAR) references to
+      // variables set before.
       const fieldPath = (variable.valueFrom?.['fieldRef'] as { fieldPath?: string } | undefined)
         ?.fieldPath;
       const value =
         variable.value ??
-        (fieldPath === undefined ? 'from-a-secret' : (samplePod[fieldPath] ?? 'unknown-field'));
+        (fieldPath === undefined
+          ? (renderedSecretKey(objects, variable.valueFrom?.['secretKeyRef']) ?? 'from-a-secret')
+          : (samplePod[fieldPath] ?? 'unknown-field'));
       env[variable.name] = value.replace(
         /\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g,
         (whole, name: string) => env[name] ?? whole,
@@ -310,6 +325,18 @@ describe('Helm chart: rendering', { skip }, () => {
         assert.equal(bridge.bridge.ingestAddress, `fanout-ingest:${bridge.ingest.grpcPort}`);
         assert.equal(bridge.bridge.ingestTokenFile, '/etc/fanout/bridge-token/token');
         assert.equal(bridge.bridge.resources.length, 1);
+        // Edges find the bridges by their headless Service's EndpointSlices, and both sides
+        // hold the same lease token, from the Secret the chart creates.
+        assert.equal(edge.edge.resources.bridgeKubernetesService, 'fanout-bridge-headless');
+        assert.match(bridge.bridge.leaseToken, /^[A-Za-z0-9]{48}$/);
+        assert.equal(edge.edge.resources.bridgeToken, bridge.bridge.leaseToken);
+        const leaseSecret = findObject(objects, 'Secret', 'fanout-bridge-lease');
+        assert.equal(
+          (leaseSecret.metadata['annotations'] as Record<string, string>)[
+            'helm.sh/resource-policy'
+          ],
+          'keep',
+        );
         const bridgePorts =
           onlyContainer(findObject(objects, 'Deployment', 'fanout-bridge')).ports ?? [];
         assert.deepEqual(
@@ -425,6 +452,40 @@ describe('Helm chart: rendering', { skip }, () => {
       rules.map((rule) => rule.ports.map((port) => port.port)),
       [[8091]],
     );
+  });
+
+  it('with the bridge on, edges follow its EndpointSlices and share its lease token', () => {
+    const bridgeOn = [bootstrap, 'bridge.enabled=true'];
+    const tokenRef = (objects: readonly K8sObject[], deployment: string, variable: string) =>
+      onlyContainer(findObject(objects, 'Deployment', deployment)).env?.find(
+        (entry) => entry.name === variable,
+      )?.valueFrom?.['secretKeyRef'];
+    // An existing Secret: both read it, the chart creates none.
+    const existing = renderChart(helm, {
+      set: [...bridgeOn, 'bridge.leaseToken.existingSecret=lease', 'bridge.leaseToken.secretKey=k'],
+    });
+    const ref = { name: 'lease', key: 'k' };
+    assert.deepEqual(tokenRef(existing, 'fanout-edge', 'FANOUT_EDGE_RESOURCES_BRIDGE_TOKEN'), ref);
+    assert.deepEqual(tokenRef(existing, 'fanout-bridge', 'FANOUT_BRIDGE_LEASE_TOKEN'), ref);
+    assert.equal(
+      existing.some((object) => object.metadata.name === 'fanout-bridge-lease'),
+      false,
+    );
+    // No token asked for: none set, the services warn at start-up.
+    const none = renderChart(helm, { set: [...bridgeOn, 'bridge.leaseToken.create=false'] });
+    assert.equal(tokenRef(none, 'fanout-edge', 'FANOUT_EDGE_RESOURCES_BRIDGE_TOKEN'), undefined);
+    assert.equal(tokenRef(none, 'fanout-bridge', 'FANOUT_BRIDGE_LEASE_TOKEN'), undefined);
+    // Bridges named by the values win over the chart's discovery; without the bridge, none.
+    const named = loadRenderedConfig(
+      renderChart(helm, {
+        set: [...bridgeOn, 'config.edge.resources.bridges[0]=http://bridges.example:8090'],
+      }),
+      'fanout-edge',
+    );
+    assert.equal(named.edge.resources.bridgeKubernetesService, '');
+    const off = renderChart(helm, { set: [bootstrap] });
+    assert.equal(loadRenderedConfig(off, 'fanout-edge').edge.resources.bridgeKubernetesService, '');
+    assert.equal(tokenRef(off, 'fanout-edge', 'FANOUT_EDGE_RESOURCES_BRIDGE_TOKEN'), undefined);
   });
 
   it('the Ingress hashes on the routing key; the HPA scales on CPU and connections', () => {

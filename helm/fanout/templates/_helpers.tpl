@@ -76,6 +76,32 @@ file is shared). Kubernetes expands $(POD_IP) from the variable set before it.
   value: $(POD_IP)
 {{- end }}
 {{- end }}
+{{- with include "fanout.bridge.leaseSecret" . }}
+- name: FANOUT_EDGE_RESOURCES_BRIDGE_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.bridge.leaseToken.secretKey }}
+{{- end }}
+{{- end -}}
+
+{{- define "fanout.bridge.headlessName" -}}
+{{- printf "%s-bridge-headless" (include "fanout.fullname" .) -}}
+{{- end -}}
+
+{{/*
+The Secret holding the shared lease token of edges and bridges (config.bridge.leaseToken,
+config.edge.resources.bridgeToken): bridge.leaseToken.existingSecret, else the one the chart
+creates; nothing when the bridge is off or neither is asked for.
+*/}}
+{{- define "fanout.bridge.leaseSecret" -}}
+{{- if .Values.bridge.enabled -}}
+{{- if .Values.bridge.leaseToken.existingSecret -}}
+{{- .Values.bridge.leaseToken.existingSecret -}}
+{{- else if .Values.bridge.leaseToken.create -}}
+{{- printf "%s-bridge-lease" (include "fanout.fullname" .) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "fanout.image" -}}
@@ -166,6 +192,14 @@ keys the chart owns. Secret keys are never in it.
 {{- end -}}
 {{- if and (eq .membership "dns") (not .dnsName) -}}
 {{- $_ := set . "dnsName" (include "fanout.edge.headlessFqdn" $) -}}
+{{- end -}}
+{{- end -}}
+{{- /* With the bridge on, edges find it by the EndpointSlices of its headless Service. */ -}}
+{{- if .Values.bridge.enabled -}}
+{{- with $config.edge.resources -}}
+{{- if and (not .bridgeKubernetesService) (not .bridgeDnsName) (empty .bridges) -}}
+{{- $_ := set . "bridgeKubernetesService" (include "fanout.bridge.headlessName" $) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- toPrettyJson $config -}}

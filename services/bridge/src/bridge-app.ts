@@ -3,9 +3,17 @@
  * and fetcher, the publisher to the ingest, the membership of the bridges
  * (the `cluster` settings, read by the bridge for its peer bridges), the
  * resources placed on this bridge, its HTTP server, and the drain.
+ *
+ * The bridge is ready only while the ingest serves (ingest-health.ts): until
+ * then, and whenever it stops, /readyz answers 503 (so the headless Service
+ * and the peers' membership leave it out and its declared resources move to
+ * bridges that can publish), leases are refused `unavailable` (the edge asks
+ * another bridge), and it polls nothing: a document it fetched could not be
+ * published, and the state channels keep the last one that was.
  */
 import { hostname } from 'node:os';
 import {
+  FanoutError,
   membershipFromConfig,
   type FanoutConfig,
   type Logger,
@@ -17,6 +25,7 @@ import { createBridgeMetrics } from './bridge-metrics.js';
 import { startBridgeHttpServer } from './bridge-http.js';
 import { BridgeResource } from './bridge-resource.js';
 import { BridgeRuntime, declaredResources } from './bridge-runtime.js';
+import { IngestHealth } from './ingest-health.js';
 import {
   IngestPublisher,
   ingestPublisherOptions,
@@ -36,6 +45,8 @@ export interface BridgeApp {
   readonly selfId: string;
   readonly runtime: BridgeRuntime;
   ready(): boolean;
+  /** Ready, or why not: `starting`, `ingest-unavailable`, `draining`. */
+  readiness(): { ready: boolean; reason?: string };
   /** Drains: leaves the membership, stops polling, ends the publishes in flight. */
   stop(): Promise<void>;
 }
@@ -105,18 +116,58 @@ export async function startBridgeApp(options: BridgeAppOptions): Promise<BridgeA
 
   let started = false;
   let draining = false;
-  const ready = (): boolean => started && !draining;
+  /** The members as the membership lists them; the runtime sees none while the ingest is down. */
+  let members: readonly Member[] = [];
+  const checkIngest = publisher.serving?.bind(publisher);
+  const health =
+    checkIngest === undefined
+      ? undefined
+      : new IngestHealth({
+          check: () => checkIngest(Math.min(bridge.publishTimeoutMs, bridge.ingestCheckIntervalMs)),
+          intervalMs: bridge.ingestCheckIntervalMs,
+          onChange: () => {
+            place();
+          },
+          logger: logger.child({ component: 'ingest' }),
+        });
+  const ingestServes = (): boolean => health?.serving ?? true;
+  const place = (): void => {
+    if (!started || draining) return;
+    runtime.setMembers(ingestServes() ? members : []);
+  };
+  const readiness = (): { ready: boolean; reason?: string } => {
+    if (draining) return { ready: false, reason: 'draining' };
+    if (!started) return { ready: false, reason: 'starting' };
+    if (!ingestServes()) return { ready: false, reason: 'ingest-unavailable' };
+    return { ready: true };
+  };
+  const ready = (): boolean => readiness().ready;
+  if (bridge.leaseToken === '') {
+    logger.warn(
+      'bridge.leaseToken is empty: lease requests are not authenticated (only the network keeps strangers out)',
+    );
+  }
   const http = await startBridgeHttpServer({
     host: bridge.host,
     port: bridge.port,
+    leaseToken: bridge.leaseToken,
     logger: logger.child({ component: 'http' }),
     handlers: {
-      ready: () =>
-        ready() ? { ready: true } : { ready: false, reason: draining ? 'draining' : 'starting' },
-      lease: (body) =>
-        runtime.lease(parseLeaseRequest(body, originMap, bridge.onDemand.maxLeaseMs)),
+      ready: readiness,
+      lease: (body) => {
+        const request = parseLeaseRequest(body, originMap, bridge.onDemand.maxLeaseMs);
+        if (!ingestServes()) {
+          throw new FanoutError(
+            'unavailable',
+            'this bridge cannot reach the ingest to publish; ask another bridge',
+            { details: { retryAfterMs: bridge.ingestCheckIntervalMs } },
+          );
+        }
+        return runtime.lease(request);
+      },
     },
   });
+  health?.start();
 
   const clusterLogger = logger.child({ component: 'membership' });
   let membership: MembershipSource | undefined;
@@ -136,9 +187,10 @@ export async function startBridgeApp(options: BridgeAppOptions): Promise<BridgeA
       },
     });
     started = true;
-    const onMembers = (members: readonly Member[]): void => {
-      clusterLogger.info({ members: members.map((member) => member.id) }, 'bridge membership');
-      runtime.setMembers(members);
+    const onMembers = (listed: readonly Member[]): void => {
+      clusterLogger.info({ members: listed.map((member) => member.id) }, 'bridge membership');
+      members = listed;
+      place();
     };
     if (membership === undefined) {
       const url =
@@ -149,6 +201,7 @@ export async function startBridgeApp(options: BridgeAppOptions): Promise<BridgeA
     }
   } catch (error) {
     await membership?.close();
+    await health?.close();
     await http.close();
     publisher.close();
     throw error;
@@ -163,12 +216,14 @@ export async function startBridgeApp(options: BridgeAppOptions): Promise<BridgeA
     selfId,
     runtime,
     ready,
+    readiness,
     async stop() {
       if (draining) return;
       draining = true;
       clearInterval(sweep);
       logger.info('draining');
       await membership?.close();
+      await health?.close();
       const stopped = runtime.stop();
       const timeout = new Promise<void>((resolve) => {
         setTimeout(resolve, bridge.shutdownTimeoutMs).unref();

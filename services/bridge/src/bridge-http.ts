@@ -2,9 +2,12 @@
  * The bridge's HTTP server: `PUT /internal/v1/leases` for edges, `/readyz`
  * (the membership probes of peer bridges, and Kubernetes) and `/healthz`.
  * Internal: reach it only from the cluster (the chart's NetworkPolicy lets
- * edges and bridges in). Bodies are bounded and every answer is JSON; an
- * error is the catalog's `{"error":{code,message,details}}`.
+ * edges and bridges in), and with bridge.leaseToken set a lease must carry
+ * `authorization: Bearer <token>` (compared in constant time, before the
+ * body is read). Bodies are bounded and every answer is JSON; an error is
+ * the catalog's `{"error":{code,message,details}}`.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FanoutError, toHttpStatus, type Logger } from '@fanout/shared';
@@ -17,6 +20,31 @@ export interface BridgeHttpHandlers {
   ready(): { ready: boolean; reason?: string };
   /** Answers the body of a lease; throws a FanoutError. */
   lease(body: unknown): unknown;
+}
+
+/**
+ * Checks the bearer token of a request against the shared secret in constant
+ * time (both sides hashed first, so neither their lengths nor their contents
+ * shape the time taken). An empty secret checks nothing.
+ */
+export function leaseTokenCheck(token: string): (request: IncomingMessage) => void {
+  if (token === '') return () => {};
+  const expected = createHash('sha256').update(token, 'utf8').digest();
+  return (request) => {
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer ([^\s]+)$/i.exec(header);
+    const given = createHash('sha256')
+      .update(match?.[1] ?? '', 'utf8')
+      .digest();
+    if (match === null || !timingSafeEqual(given, expected)) {
+      throw new FanoutError(
+        'unauthenticated',
+        match === null
+          ? 'a lease request needs authorization: Bearer <bridge.leaseToken>'
+          : 'the lease token does not match bridge.leaseToken',
+      );
+    }
+  };
 }
 
 export interface BridgeHttpServer {
@@ -65,6 +93,7 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
 
 async function handle(
   handlers: BridgeHttpHandlers,
+  authenticate: (request: IncomingMessage) => void,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -87,6 +116,7 @@ async function handle(
     sendError(response, new FanoutError('method_not_allowed', `${leasesPath} takes PUT`));
     return;
   }
+  authenticate(request);
   const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
     sendError(
@@ -111,11 +141,14 @@ export async function startBridgeHttpServer(options: {
   readonly host: string;
   readonly port: number;
   readonly handlers: BridgeHttpHandlers;
+  /** bridge.leaseToken: the bearer token a lease must carry; empty checks nothing. */
+  readonly leaseToken?: string;
   readonly logger: Logger;
 }): Promise<BridgeHttpServer> {
   const { handlers, logger } = options;
+  const authenticate = leaseTokenCheck(options.leaseToken ?? '');
   const server: Server = createServer((request, response) => {
-    handle(handlers, request, response).catch((error: unknown) => {
+    handle(handlers, authenticate, request, response).catch((error: unknown) => {
       const fanoutError =
         error instanceof FanoutError
           ? error

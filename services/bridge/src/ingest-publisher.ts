@@ -16,6 +16,13 @@ import {
   positionFromProto,
   type FanoutConfig,
 } from '@fanout/shared';
+import {
+  decodeHealthCheckResponse,
+  encodeHealthCheckRequest,
+  healthCheckPath,
+  ingestServiceName,
+  servingStatus,
+} from './ingest-health.js';
 
 export interface PublishOutcome {
   /** `<epoch>:<partition>:<offset>` of the written (or first written) record. */
@@ -45,6 +52,11 @@ export interface EventPublish {
 export interface BridgePublisher {
   putState(put: StatePut, parent?: Context): Promise<PublishOutcome>;
   publishEvent(event: EventPublish, parent?: Context): Promise<PublishOutcome>;
+  /**
+   * Whether the ingest answers SERVING to a health check within timeoutMs
+   * (never rejects). A publisher without it counts as always serving.
+   */
+  serving?(timeoutMs: number): Promise<boolean>;
   close(): void;
 }
 
@@ -154,6 +166,25 @@ export class IngestPublisher implements BridgePublisher {
     this.#client = new IngestClient(options.address, credentials, {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.primary_user_agent': 'fanout-bridge',
+      // An ingest that comes back is found within seconds (the health checks follow it).
+      'grpc.initial_reconnect_backoff_ms': 500,
+      'grpc.max_reconnect_backoff_ms': 5_000,
+    });
+  }
+
+  serving(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.#client.makeUnaryRequest(
+        healthCheckPath,
+        encodeHealthCheckRequest,
+        decodeHealthCheckResponse,
+        ingestServiceName,
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (error, status) => {
+          resolve(error === null && status === servingStatus);
+        },
+      );
     });
   }
 

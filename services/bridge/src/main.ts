@@ -10,7 +10,7 @@ await runServiceMain({
   serviceName: 'fanout-bridge',
   name: 'bridge',
   start: startBridgeApp,
-  readiness: (app) => (app.ready() ? { ready: true } : { ready: false, reason: 'starting' }),
+  readiness: (app) => app.readiness(),
   readyFields: (app, config, metrics) => ({
     http: `${config.bridge.host}:${app.port}`,
     metrics: `${metrics.host}:${metrics.port}`,

@@ -230,7 +230,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   checkpointWriter?.start();
   const resources = await startResourceLeases({
     config: edge.resources,
-    pollIntervalMs: cluster.pollIntervalMs,
+    cluster,
     metrics,
     logger: logger.child({ component: 'resources' }),
   });

@@ -82,3 +82,6 @@ export { startMemoryHub } from './subscriptions/memory-hub.js';
 export { StateTrackers } from './subscriptions/state/state-trackers.js';
 export { PartitionCheckpointer } from './subscriptions/state/checkpoint-partition.js';
 export type { CheckpointLog, CheckpointWrite } from './log/checkpoint-log.js';
+export { bridgeMembership, bridgePortName } from './resources/resource-bridges.js';
+export { ResourceLeases } from './resources/resource-leases.js';
+export type { ResourcesConfig } from './resources/resource-leases.js';

@@ -57,6 +57,13 @@ const bridgeHeaderName = z
     error: 'is set by the bridge itself (or belongs to one connection)',
   });
 const bridgeHeaderValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must be a header value');
+/** The shared secret of lease requests (edge.resources.bridgeToken, bridge.leaseToken). */
+const leaseToken = z
+  .string()
+  .default('')
+  .refine((value) => value === '' || /^[\x21-\x7e]{16,512}$/.test(value), {
+    error: 'must be empty or 16 to 512 visible ASCII characters',
+  });
 const bridgeChannel = z.string().refine(isValidChannel, {
   error: 'must be a channel name: dot-separated segments of [A-Za-z0-9_-], 1-255 characters',
 });
@@ -705,19 +712,28 @@ export const configSchema = z.object({
             )
             .default([])
             .describe(
-              'Base URLs of bridges the edge asks for leases, e.g. `http://fanout-bridge:8090` (the bridge Service). Any bridge will do: one that does not own the resource answers 421 resource_elsewhere naming the owner, which the edge asks next and remembers per channel. Used when bridgeDnsName is empty.',
+              'Base URLs of bridges the edge asks for leases, e.g. `http://fanout-bridge:8090` (the bridge Service). Any bridge will do: one that does not own the resource answers 421 resource_elsewhere naming the owner, which the edge asks next and remembers per channel. Used when bridgeDnsName and bridgeKubernetesService are empty.',
             ),
           bridgeDnsName: z
             .string()
             .default('')
             .describe(
-              'Name of the headless Service of the bridges (its A/AAAA records are the bridges), resolved every cluster.pollIntervalMs; the edge asks a bridge at `http://<address>:<bridgePort>`. Empty: the bridges list.',
+              'Name of the headless Service of the bridges (its A/AAAA records are the bridges), resolved every cluster.pollIntervalMs (by cluster.dnsServers, else the system resolver); the edge asks a bridge at `http://<address>:<bridgePort>`. Empty: the bridges list.',
             ),
           bridgePort: port
             .default(8090)
             .describe(
-              'Port of the bridge HTTP server (bridge.port) for bridges found by bridgeDnsName.',
+              'Port of the bridge HTTP server (bridge.port) for bridges found by bridgeDnsName, or by bridgeKubernetesService when their EndpointSlices name no `http` port.',
             ),
+          bridgeKubernetesService: z
+            .string()
+            .default('')
+            .describe(
+              "Headless Service of the bridges whose EndpointSlices (label kubernetes.io/service-name) list them, followed through the Kubernetes API as `kubernetes` cluster membership follows the edges (cluster.kubernetesApiUrl, cluster.kubernetesNamespace; the edge's service account must read EndpointSlices); only ready bridges count, at the slice port named `http`. Wins over bridgeDnsName and bridges. A failed first list starts with no bridge (leases answer unavailable) and is retried.",
+            ),
+          bridgeToken: leaseToken.describe(
+            'Shared secret the edge sends with every lease request (`authorization: Bearer <token>`); must equal bridge.leaseToken. Empty sends none (a start-up warning). Pass it from a Secret.',
+          ),
           leaseMs: positiveInt
             .max(3600000)
             .default(60000)
@@ -1058,6 +1074,16 @@ export const configSchema = z.object({
         .describe(
           'File holding the producer credential the bridge sends to the ingest (`authorization: Bearer <token>`: an API key or a JWT); empty sends none. Read at start-up; keep it in a Secret.',
         ),
+      ingestCheckIntervalMs: positiveInt
+        .min(100)
+        .max(60000)
+        .default(2000)
+        .describe(
+          "How often the bridge asks the ingest's gRPC health service (grpc.health.v1, service fanout.v1.IngestService) whether it serves. Until the first SERVING answer, and after two failed checks in a row, the bridge is not ready (/readyz 503), refuses leases (unavailable) and polls nothing (nothing it fetched could be published; the channels keep their last state); it resumes at the next SERVING answer.",
+        ),
+      leaseToken: leaseToken.describe(
+        'Shared secret an edge must send with a lease request (`authorization: Bearer <token>`, compared in constant time; edge.resources.bridgeToken); a missing or wrong one is answered 401 unauthenticated before the body is read. Empty checks nothing (a start-up warning; the NetworkPolicy alone protects the leases). Pass it from a Secret.',
+      ),
       publishTimeoutMs: positiveInt
         .max(600000)
         .default(10000)

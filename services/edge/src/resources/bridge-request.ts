@@ -2,6 +2,8 @@
  * One JSON request to a bridge with node:http(s): a timeout for the whole
  * exchange and a cap on the answer read. (Not fetch: undici repeats a
  * request answered 421 by itself, and 421 is how a bridge names the owner.)
+ * With a token (edge.resources.bridgeToken) it is sent as
+ * `authorization: Bearer <token>`.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -16,6 +18,7 @@ export function putJson(
   body: string,
   timeoutMs: number,
   maxBytes: number,
+  token = '',
 ): Promise<BridgeAnswer> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
@@ -25,6 +28,7 @@ export function putJson(
       headers: {
         'content-type': 'application/json',
         'content-length': String(Buffer.byteLength(body)),
+        ...(token === '' ? {} : { authorization: `Bearer ${token}` }),
       },
       signal: AbortSignal.timeout(timeoutMs),
     });

@@ -77,6 +77,8 @@ function config(overrides: Partial<ResourcesConfig> = {}): ResourcesConfig {
     bridges: [],
     bridgeDnsName: '',
     bridgePort: 8090,
+    bridgeKubernetesService: '',
+    bridgeToken: '',
     leaseMs: 60000,
     renewEveryMs: 60000,
     requestTimeoutMs: 2000,

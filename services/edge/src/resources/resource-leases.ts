@@ -254,6 +254,7 @@ export class ResourceLeases {
         }),
         this.#options.requestTimeoutMs,
         maxAnswerBytes,
+        this.#options.bridgeToken,
       );
     } catch (error) {
       metrics.resourceLeaseRequests.inc({ result: 'unreachable' });

@@ -6,7 +6,9 @@
  * with 403 `origin_not_allowed` before it reaches a route, and one from an
  * allowed origin gets `Access-Control-Allow-Origin` with that origin on every
  * answer, errors included. Preflights (`OPTIONS /v1/...`) allow GET with the
- * headers clients send (`Authorization`, `Last-Event-ID`). No credentials:
+ * headers clients send (`Authorization`, `Last-Event-ID`, `If-None-Match`),
+ * and answers expose the headers pages read (`ETag` of state snapshots for a
+ * conditional GET, `Retry-After`, the channels of a resource). No credentials:
  * clients authenticate with a bearer token, not with cookies.
  *
  * The origin matching and the header lines are the shared CORS policy
@@ -34,9 +36,10 @@ export class CorsPolicy {
         'last-event-id',
         'accept',
         'cache-control',
+        'if-none-match',
         ...forwardedHeaders.map((name) => name.toLowerCase()),
       ],
-      exposedHeaders: ['retry-after', 'fanout-channel', 'fanout-status-channel'],
+      exposedHeaders: ['retry-after', 'etag', 'fanout-channel', 'fanout-status-channel'],
       maxAgeSeconds: 600,
     });
   }

@@ -2,7 +2,11 @@
  * Membership from DNS: the A and AAAA records of a headless Kubernetes
  * Service list the addresses of its ready pods. Resolved every
  * `pollIntervalMs`; a name without records (NXDOMAIN, no data) is an empty
- * cluster, a failed lookup keeps the last list. Members are named by address.
+ * cluster, a failed lookup keeps the last list. A failed first lookup (the
+ * resolver times out, SERVFAIL) does not fail the start: it is reported to
+ * `onError`, the list starts empty and the next poll tries again, so a
+ * service that starts while DNS is unwell comes up alone and finds its peers
+ * once DNS answers. Members are named by address.
  */
 import { Resolver } from 'node:dns/promises';
 import {
@@ -66,7 +70,13 @@ export class DnsMembership implements MembershipSource {
 
   async start(listener: MembershipListener): Promise<readonly Member[]> {
     this.#reporter.attach(listener);
-    const first = await this.#resolve();
+    let first: readonly Member[];
+    try {
+      first = await this.#resolve();
+    } catch (error) {
+      this.#options.onError?.(error);
+      first = this.#reporter.report([]);
+    }
     this.#timer = setInterval(() => {
       this.#resolving = this.#resolving.then(async () => {
         if (this.#reporter.closed) return;

@@ -47,6 +47,12 @@ export interface KubernetesMembershipOptions {
   readonly maxBackoffMs?: number;
   /** Server-side timeout of one watch request. */
   readonly watchTimeoutSeconds?: number;
+  /**
+   * A failed first list does not fail start(): it is reported to onError,
+   * the list starts empty and the list is retried with the backoff (for a
+   * caller that can serve without members). Default: start() rejects.
+   */
+  readonly retryFirstList?: boolean;
 }
 
 /** The fields of a discovery.k8s.io/v1 EndpointSlice this source reads. */
@@ -133,6 +139,8 @@ export class KubernetesMembership implements MembershipSource {
   #closed = false;
   #current: { destroy(): void } | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Ends the backoff wait at once (close). */
+  #wake: (() => void) | undefined;
   #failures = 0;
   #loop: Promise<void> = Promise.resolve();
 
@@ -245,8 +253,8 @@ export class KubernetesMembership implements MembershipSource {
     return 'ended';
   }
 
-  async #follow(): Promise<void> {
-    let relist = false;
+  async #follow(listFirst: boolean): Promise<void> {
+    let relist = listFirst;
     while (!this.#closed) {
       try {
         if (relist) {
@@ -261,22 +269,40 @@ export class KubernetesMembership implements MembershipSource {
         this.#options.onError?.(error);
         if (error instanceof ApiError && error.status === 410) relist = true;
         this.#failures++;
-        const base = this.#options.backoffMs ?? 500;
-        const delay = Math.min(
-          this.#options.maxBackoffMs ?? 30_000,
-          base * 2 ** (this.#failures - 1),
-        );
-        await new Promise<void>((resolve) => {
-          this.#retryTimer = setTimeout(resolve, delay * (0.5 + Math.random() / 2));
-        });
+        await this.#backoff();
       }
     }
   }
 
+  /** Waits the backoff of #failures failures in a row (with jitter). */
+  async #backoff(): Promise<void> {
+    const base = this.#options.backoffMs ?? 500;
+    const delay = Math.min(this.#options.maxBackoffMs ?? 30_000, base * 2 ** (this.#failures - 1));
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      this.#retryTimer = setTimeout(resolve, delay * (0.5 + Math.random() / 2));
+    });
+    this.#wake = undefined;
+  }
+
+  async #retryThenFollow(): Promise<void> {
+    await this.#backoff();
+    await this.#follow(true);
+  }
+
   async start(listener: MembershipListener): Promise<readonly Member[]> {
     this.#reporter.attach(listener);
-    await this.#list();
-    this.#loop = this.#follow();
+    try {
+      await this.#list();
+    } catch (error) {
+      if (this.#options.retryFirstList !== true || this.#closed) throw error;
+      this.#options.onError?.(error);
+      this.#failures = 1;
+      this.#reporter.report([]);
+      this.#loop = this.#retryThenFollow();
+      return this.#reporter.current;
+    }
+    this.#loop = this.#follow(false);
     return this.#reporter.current;
   }
 
@@ -284,6 +310,7 @@ export class KubernetesMembership implements MembershipSource {
     this.#closed = true;
     this.#reporter.close();
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#wake?.();
     this.#current?.destroy();
     await this.#loop;
   }

@@ -26,6 +26,14 @@ export interface MembershipFromConfigOptions {
   readonly selfReady: () => boolean;
   /** Told when a listed member is dropped or re-admitted (`static`, `file`). */
   readonly liveness?: LivenessObserver;
+  /**
+   * `kubernetes`: a failed first list starts an empty list and retries instead
+   * of failing start() (for a caller that serves without members). `dns`
+   * always does.
+   */
+  readonly retryFirstList?: boolean;
+  /** `kubernetes`: instead of the service account's token file (tests). */
+  readonly kubernetesToken?: () => string | undefined;
 }
 
 /** `undefined` for `cluster.membership: none`. */
@@ -70,8 +78,13 @@ export function membershipFromConfig(
         portName: cluster.kubernetesPortName,
         port,
         scheme: cluster.memberScheme,
-        ...(pod.token === undefined ? {} : { token: pod.token }),
+        ...(options.kubernetesToken !== undefined
+          ? { token: options.kubernetesToken }
+          : pod.token === undefined
+            ? {}
+            : { token: pod.token }),
         ...(pod.ca === undefined ? {} : { ca: pod.ca }),
+        ...(options.retryFirstList === true ? { retryFirstList: true } : {}),
         onError,
       });
       break;

@@ -21,7 +21,9 @@ export interface MembershipSource {
   readonly kind: string;
   /**
    * Reads the first list, reports it, then follows changes (each reported
-   * once, only when the list differs). Rejects when the first read fails.
+   * once, only when the list differs). Rejects when the first read fails,
+   * except where a source says otherwise (`dns` always, `kubernetes` with
+   * `retryFirstList`: they start empty and keep trying).
    */
   start(listener: MembershipListener): Promise<readonly Member[]>;
   /** Stops following; no report after it resolves. */
