@@ -98,6 +98,19 @@ export class EventRing {
   /** Events with offset > `after`, oldest first, at most `limit`. */
   after(after: number, limit = Number.POSITIVE_INFINITY): EdgeEvent[] {
     const out: EdgeEvent[] = [];
+    this.forEachAfter(after, (event) => {
+      out.push(event);
+      return out.length >= limit;
+    });
+    return out;
+  }
+
+  /**
+   * Visits the events with offset > `after`, oldest first, without copying
+   * them (a storm of resumes reads the same ring once per client); stops
+   * when `visit` answers true. Answers whether it was stopped.
+   */
+  forEachAfter(after: number, visit: (event: EdgeEvent) => boolean): boolean {
     // Binary search for the first slot with offset > after.
     let low = 0;
     let high = this.#size;
@@ -107,11 +120,11 @@ export class EventRing {
       if (event !== undefined && event.offset <= after) low = middle + 1;
       else high = middle;
     }
-    for (let i = low; i < this.#size && out.length < limit; i++) {
+    for (let i = low; i < this.#size; i++) {
       const event = this.#slots[(this.#start + i) % this.capacity];
-      if (event) out.push(event);
+      if (event && visit(event)) return true;
     }
-    return out;
+    return false;
   }
 
   /** The newest `limit` events, oldest first. */

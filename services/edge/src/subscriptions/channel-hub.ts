@@ -783,17 +783,16 @@ export class ChannelHub implements PartitionSink {
         // Hot: from memory. A client that falls behind is waited for (the
         // ring is read again afterwards, or Kafka if it moved on), so a
         // replay never pushes it past its backpressure limit.
-        const paused = target.batch(() => {
-          for (const event of tail.ring.after(cursor)) {
-            if (subscription.matches(event)) {
-              target.deliver(event, subscription);
-              replayed++;
-            }
+        const pauseBytes = this.#options.replayPauseBytes;
+        const paused = target.batch(() =>
+          tail.ring.forEachAfter(cursor, (event) => {
             subscription.cursors.set(partition, event.offset);
-            if (target.bufferedBytes() > this.#options.replayPauseBytes) return true;
-          }
-          return false;
-        });
+            if (!subscription.matches(event)) return false;
+            target.deliver(event, subscription);
+            replayed++;
+            return target.bufferedBytes() > pauseBytes;
+          }),
+        );
         if (paused) {
           await target.drained();
           continue;
