@@ -784,15 +784,20 @@ export class ChannelHub implements PartitionSink {
         // ring is read again afterwards, or Kafka if it moved on), so a
         // replay never pushes it past its backpressure limit.
         const pauseBytes = this.#options.replayPauseBytes;
-        const paused = target.batch(() =>
-          tail.ring.forEachAfter(cursor, (event) => {
-            subscription.cursors.set(partition, event.offset);
+        let examined = cursor;
+        const paused = target.batch(() => {
+          const stopped = tail.ring.forEachAfter(cursor, (event) => {
+            examined = event.offset;
             if (!subscription.matches(event)) return false;
+            // Set before each delivery: a close inside it reports the position.
+            subscription.cursors.set(partition, event.offset);
             target.deliver(event, subscription);
             replayed++;
             return target.bufferedBytes() > pauseBytes;
-          }),
-        );
+          });
+          subscription.cursors.set(partition, examined);
+          return stopped;
+        });
         if (paused) {
           await target.drained();
           continue;
