@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { EdgeEvent } from './edge-event.js';
+import { encodeEvent } from '@fanout/shared';
+import { EdgeEvent } from './edge-event.js';
 import { EventRing } from './event-ring.js';
 
-/** Only the offset matters to the ring. */
+const value = Buffer.from(encodeEvent({ id: 'e', channel: 'ring.a', type: 't', producer: 'p' }));
+
+/** Events at these offsets (only the offset matters to the ring). */
 function at(...offsets: number[]): EdgeEvent[] {
-  return offsets.map((offset) => ({ offset }) as EdgeEvent);
+  return offsets.map(
+    (offset) =>
+      new EdgeEvent('ww7w7_gUT7WHdd738IhAfQ', 0, { offset, timestamp: 0, value, headers: [] }),
+  );
 }
 
 function range(from: number, to: number): number[] {
