@@ -494,7 +494,8 @@ export class ChannelHub implements PartitionSink {
    * fills its ring with up to `events` of its newest events, so clients that
    * resume after an edge restart from positions they saw shortly before are
    * served from memory, without a read of their own. Bounded by `timeoutMs`
-   * (`kafka_unavailable` then; what was read so far is not kept). The
+   * (`kafka_unavailable` then: the events of the reads done so far are not
+   * kept, except what a read reaching the ring adds to it by itself). The
    * partition stays read for the linger time afterwards, as after a
    * subscription. Answers how many events the ring holds.
    */
