@@ -56,7 +56,8 @@ describe('a Kafka outage under a live edge', () => {
     edge = await startEdge({
       brokers: broker.brokers,
       topic,
-      env: { FANOUT_EDGE_KAFKA_WAIT_MS: String(kafkaWaitMs) },
+      // No warm-up: partition 1 stays unread until a client asks for it.
+      env: { FANOUT_EDGE_KAFKA_WAIT_MS: String(kafkaWaitMs), FANOUT_EDGE_WARMUP_EVENTS: '0' },
     });
     const read = channelOn('outage.read', 0);
     const unread = channelOn('outage.unread', 1);

@@ -33,7 +33,12 @@ const checkpointEnv = {
   FANOUT_EDGE_STATE_CHECKPOINTS_EVERY_CHANGES: '5',
   FANOUT_EDGE_STATE_CHECKPOINTS_EVERY_SECONDS: '1',
 };
-const readerEnv = { ...checkpointEnv, FANOUT_EDGE_STATE_CHECKPOINTS_WRITE: 'false' };
+// A fresh reader: no warm-up, so it reads no partition before a client asks for one.
+const readerEnv = {
+  ...checkpointEnv,
+  FANOUT_EDGE_STATE_CHECKPOINTS_WRITE: 'false',
+  FANOUT_EDGE_WARMUP_EVENTS: '0',
+};
 
 async function metric(edge: EdgeProcess, name: string, labels = ''): Promise<number> {
   const text = await (await fetch(`${edge.metricsBase}/metrics`)).text();

@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import {
   FanoutError,
+  isOwner,
   jwtVerifierFromConfig,
   membershipFromConfig,
   type FanoutConfig,
@@ -20,6 +21,7 @@ import { startEdgeServer, type EdgeServer } from './edge-server.js';
 import { startResourceLeases } from './resources/resource-bridges.js';
 import { KafkaEventLog } from './log/kafka-event-log.js';
 import { PartitionReader } from './log/partition-reader.js';
+import { warmUp } from './log/warm-up.js';
 import { KafkaCheckpointLog } from './log/checkpoint-log.js';
 import { CheckpointSource } from './subscriptions/state/checkpoint-source.js';
 import { CheckpointWriter } from './subscriptions/state/checkpoint-writer.js';
@@ -196,6 +198,22 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   });
   await routing.start();
   if (reader.layout) routing.placement(reader.layout.partitions);
+  // Partitions read, connections open and replay buffers filled before ready (bounded).
+  const layout = reader.layout;
+  const warming =
+    layout === undefined || edge.warmupEvents === 0
+      ? undefined
+      : warmUp({
+          hub,
+          partitions: Array.from({ length: layout.partitions }, (_, p) => p).filter((partition) => {
+            if (!routing.clustered) return true;
+            const placement = routing.placement(layout.partitions);
+            return placement.members.length === 0 || isOwner(placement, routing.self.id, partition);
+          }),
+          events: Math.min(edge.warmupEvents, edge.replayBufferEvents),
+          timeoutMs: edge.warmupTimeoutMs,
+          logger: logger.child({ component: 'reader' }),
+        });
   const checkpointConfig = edge.state.checkpoints;
   const stateLimits = {
     maxDocumentBytes: config.state.maxDocumentBytes,
@@ -228,6 +246,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
           logger: stateLogger,
         });
   checkpointWriter?.start();
+  await warming;
   const resources = await startResourceLeases({
     config: edge.resources,
     cluster,

@@ -542,6 +542,20 @@ export const configSchema = z.object({
         .min(0)
         .default(10000)
         .describe('Recent events kept in memory per partition for hot replay.'),
+      warmupEvents: z
+        .number()
+        .int()
+        .min(0)
+        .default(1000)
+        .describe(
+          'Newest events of each partition the edge reads into its replay buffer at start, before it declares itself ready (at most replayBufferEvents): clients resuming after an edge restart are then served from memory. It warms every partition of the topic (with cluster membership, the partitions it owns); 0 warms none.',
+        ),
+      warmupTimeoutMs: positiveInt
+        .max(60000)
+        .default(2000)
+        .describe(
+          'Longest the start waits for the warm-up (partition offsets, leader connections, warmupEvents); the edge is then ready anyway and logs which partitions were not warmed.',
+        ),
       shutdownTimeoutMs: positiveInt
         .max(600000)
         .default(25000)

@@ -47,6 +47,42 @@ export class EventRing {
     }
   }
 
+  /**
+   * Adds older events in front of the ring: `events` are every event of the
+   * partition from `fromOffset` through `throughOffset`, in order, and reach
+   * the ring (`throughOffset` is at least the offset before `coveredFrom`). Only free slots are filled, newest first, so nothing the
+   * ring holds is ever dropped for older events. An empty ring takes them
+   * only when they reach `head` (the read head: they are the newest events).
+   * Returns how many events were added.
+   */
+  prepend(
+    fromOffset: number,
+    throughOffset: number,
+    events: readonly EdgeEvent[],
+    head: number,
+  ): number {
+    if (this.capacity === 0) return 0;
+    const reach = this.#size === 0 ? head : this.#coveredFrom;
+    // A hole between what was read and what the ring holds: nothing to add.
+    if (fromOffset >= reach || throughOffset + 1 < reach) return 0;
+    // The events below what the ring already covers.
+    let end = events.length;
+    while (end > 0 && (events[end - 1]?.offset ?? reach) >= reach) end--;
+    const free = this.capacity - this.#size;
+    const begin = Math.max(0, end - free);
+    for (let i = end - 1; i >= begin; i--) {
+      this.#start = (this.#start - 1 + this.capacity) % this.capacity;
+      this.#slots[this.#start] = events[i];
+      this.#size++;
+    }
+    // Everything from `fromOffset` when all of it fit, else from the oldest taken.
+    const taken = end - begin;
+    if (begin === 0) this.#coveredFrom = fromOffset;
+    else this.#coveredFrom = events[begin]?.offset ?? this.#coveredFrom;
+    if (this.#size === 0) this.#coveredFrom = -1;
+    return taken;
+  }
+
   clear(): void {
     this.#slots.fill(undefined);
     this.#start = 0;
@@ -62,6 +98,19 @@ export class EventRing {
   /** Events with offset > `after`, oldest first, at most `limit`. */
   after(after: number, limit = Number.POSITIVE_INFINITY): EdgeEvent[] {
     const out: EdgeEvent[] = [];
+    this.forEachAfter(after, (event) => {
+      out.push(event);
+      return out.length >= limit;
+    });
+    return out;
+  }
+
+  /**
+   * Visits the events with offset > `after`, oldest first, without copying
+   * them (a storm of resumes reads the same ring once per client); stops
+   * when `visit` answers true. Answers whether it was stopped.
+   */
+  forEachAfter(after: number, visit: (event: EdgeEvent) => boolean): boolean {
     // Binary search for the first slot with offset > after.
     let low = 0;
     let high = this.#size;
@@ -71,11 +120,11 @@ export class EventRing {
       if (event !== undefined && event.offset <= after) low = middle + 1;
       else high = middle;
     }
-    for (let i = low; i < this.#size && out.length < limit; i++) {
+    for (let i = low; i < this.#size; i++) {
       const event = this.#slots[(this.#start + i) % this.capacity];
-      if (event) out.push(event);
+      if (event && visit(event)) return true;
     }
-    return out;
+    return false;
   }
 
   /** The newest `limit` events, oldest first. */

@@ -123,6 +123,12 @@ function topicKey(
 /** A cold read: the events after a cursor (up to the live head), or a cursor the log no longer holds. */
 type ColdRead = { events: readonly EdgeEvent[]; last: number } | 'too_old';
 
+/** A cold read in flight: the events after `cursor`. */
+interface ColdReadInFlight {
+  readonly cursor: number;
+  readonly read: Promise<ColdRead>;
+}
+
 /** Offset lookups that arrived while a ListOffsets was in flight; answered by the next one. */
 interface OffsetsBatch {
   readonly partitions: Set<number>;
@@ -142,8 +148,8 @@ export class ChannelHub implements PartitionSink {
   /** partition → every subscription following it. */
   readonly #byPartition = new Map<number, Set<Subscription>>();
   #replayLane: LogLane | undefined;
-  /** Cold reads in flight, by `partition:cursor` (see `#fetchCold`). */
-  readonly #coldReads = new Map<string, Promise<ColdRead>>();
+  /** Cold reads in flight, per partition (see `#fetchCold`). */
+  readonly #coldReads = new Map<number, Set<ColdReadInFlight>>();
   /** Offset lookups waiting for the next ListOffsets (see `#offsets`). */
   #offsetsBatch: OffsetsBatch | undefined;
   #offsetsInFlight = false;
@@ -324,25 +330,62 @@ export class ChannelHub implements PartitionSink {
   }
 
   /**
-   * Events after `cursor` from Kafka. Reads of the same partition and cursor
-   * that overlap share one fetch and its decoded events: when thousands of
-   * clients resume at once (an edge restart), most resume from the same few
-   * positions, and one connection's fetches are answered one after another.
+   * Events after `cursor` from Kafka. Reads of a partition share: a read in
+   * flight that started at or before `cursor` answers this one too (its
+   * events after `cursor`), so when thousands of clients resume at once (an
+   * edge restart) from the few positions they last saw, a partition is read
+   * once from the oldest of them instead of once per position; one
+   * connection's fetches are answered one after another. A cursor behind
+   * every read in flight reads on its own. What a read brings back also
+   * extends the partition's ring backwards (see `#fetchColdOnce`), so later
+   * resumes from there are hot.
    */
-  #fetchCold(partition: number, cursor: number): Promise<ColdRead> {
-    const key = `${partition}:${cursor}`;
-    let read = this.#coldReads.get(key);
-    if (read === undefined) {
-      read = this.#fetchColdOnce(partition, cursor).finally(() => {
-        this.#coldReads.delete(key);
-      });
-      this.#coldReads.set(key, read);
+  async #fetchCold(partition: number, cursor: number): Promise<ColdRead> {
+    const shared = this.#sharedColdRead(partition, cursor);
+    if (shared !== undefined) {
+      const read = await shared.read.catch(() => undefined);
+      // Its answer covers this cursor only when it read past it.
+      if (read !== undefined && read !== 'too_old' && read.last > cursor) {
+        return { events: read.events.filter((event) => event.offset > cursor), last: read.last };
+      }
     }
-    return read;
+    let reads = this.#coldReads.get(partition);
+    if (reads === undefined) this.#coldReads.set(partition, (reads = new Set()));
+    const inFlight = reads;
+    const entry: ColdReadInFlight = {
+      cursor,
+      read: this.#fetchColdOnce(partition, cursor).finally(() => {
+        inFlight.delete(entry);
+        if (inFlight.size === 0 && this.#coldReads.get(partition) === inFlight) {
+          this.#coldReads.delete(partition);
+        }
+      }),
+    };
+    inFlight.add(entry);
+    return entry.read;
+  }
+
+  /** The read in flight of `partition` that started closest at or before `cursor`. */
+  #sharedColdRead(partition: number, cursor: number): ColdReadInFlight | undefined {
+    let best: ColdReadInFlight | undefined;
+    for (const entry of this.#coldReads.get(partition) ?? []) {
+      if (entry.cursor <= cursor && (best === undefined || entry.cursor > best.cursor)) {
+        best = entry;
+      }
+    }
+    return best;
+  }
+
+  /** How many cold reads are in flight (all partitions); for tests and metrics. */
+  get coldReadsInFlight(): number {
+    let count = 0;
+    for (const reads of this.#coldReads.values()) count += reads.size;
+    return count;
   }
 
   async #fetchColdOnce(partition: number, cursor: number): Promise<ColdRead> {
     const layout = this.#options.reader.layout;
+    const reading = this.#options.reader.tails.get(partition);
     const leader = layout?.leaders[partition] ?? -1;
     this.#replayLane ??= this.#options.log.openLane('replay');
     const reads = await this.#options.log.fetch(leader, [{ partition, offset: cursor + 1 }], {
@@ -378,6 +421,18 @@ export class ChannelHub implements PartitionSink {
       } catch {
         continue;
       }
+    }
+    // Every event from cursor + 1 through `last`: when that reaches what the
+    // ring holds (or the head, for an empty ring) of the same partition start
+    // and epoch, the ring takes it in front, as far as it has room.
+    const tail = this.#options.reader.tails.get(partition);
+    if (
+      tail !== undefined &&
+      tail === reading &&
+      tail.started &&
+      this.#options.reader.layout?.epoch === epoch
+    ) {
+      tail.ring.prepend(cursor + 1, last, events, tail.head);
     }
     return { events, last };
   }
@@ -430,6 +485,49 @@ export class ChannelHub implements PartitionSink {
       return await withKafkaDeadline(reader.start(), Math.max(1, timeoutMs), 'the topic layout');
     } catch (error) {
       throw asKafkaError(error, 'the topic layout');
+    }
+  }
+
+  /**
+   * Warms a partition before the edge declares itself ready: starts reading
+   * it (its offsets, the connection to its leader, the live fetch loop) and
+   * fills its ring with up to `events` of its newest events, so clients that
+   * resume after an edge restart from positions they saw shortly before are
+   * served from memory, without a read of their own. Bounded by `timeoutMs`
+   * (`kafka_unavailable` then: the events of the reads done so far are not
+   * kept, except what a read reaching the ring adds to it by itself). The
+   * partition stays read for the linger time afterwards, as after a
+   * subscription. Answers how many events the ring holds.
+   */
+  async warm(partition: number, events: number, timeoutMs: number): Promise<number> {
+    const reader = this.#options.reader;
+    const deadline = Date.now() + timeoutMs;
+    const tail = await reader.acquire(partition, Math.max(1, timeoutMs));
+    try {
+      const epoch = reader.layout?.epoch;
+      const head = tail.head;
+      const from = Math.max(tail.logStartOffset, head - Math.min(events, tail.ring.capacity), 0);
+      const collected: EdgeEvent[] = [];
+      let cursor = from - 1;
+      while (cursor + 1 < head && !tail.ring.covers(cursor + 1)) {
+        const what = `warming partition ${partition}`;
+        const read = await withKafkaDeadline(
+          this.#fetchCold(partition, cursor),
+          Math.max(1, deadline - Date.now()),
+          what,
+        );
+        // Retention moved the log start meanwhile, or nothing more to read.
+        if (read === 'too_old' || read.last <= cursor) break;
+        for (const event of read.events) if (event.offset > cursor) collected.push(event);
+        cursor = read.last;
+      }
+      // The last read joined the ring (it reached it); the earlier ones go in front of it.
+      if (reader.tails.get(partition) === tail && tail.started && reader.layout?.epoch === epoch) {
+        tail.ring.prepend(from, cursor, collected, tail.head);
+      }
+      return tail.ring.size;
+    } finally {
+      reader.release(partition);
     }
   }
 
@@ -686,16 +784,20 @@ export class ChannelHub implements PartitionSink {
         // Hot: from memory. A client that falls behind is waited for (the
         // ring is read again afterwards, or Kafka if it moved on), so a
         // replay never pushes it past its backpressure limit.
+        const pauseBytes = this.#options.replayPauseBytes;
+        let examined = cursor;
         const paused = target.batch(() => {
-          for (const event of tail.ring.after(cursor)) {
-            if (subscription.matches(event)) {
-              target.deliver(event, subscription);
-              replayed++;
-            }
+          const stopped = tail.ring.forEachAfter(cursor, (event) => {
+            examined = event.offset;
+            if (!subscription.matches(event)) return false;
+            // Set before each delivery: a close inside it reports the position.
             subscription.cursors.set(partition, event.offset);
-            if (target.bufferedBytes() > this.#options.replayPauseBytes) return true;
-          }
-          return false;
+            target.deliver(event, subscription);
+            replayed++;
+            return target.bufferedBytes() > pauseBytes;
+          });
+          subscription.cursors.set(partition, examined);
+          return stopped;
         });
         if (paused) {
           await target.drained();

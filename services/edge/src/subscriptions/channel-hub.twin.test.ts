@@ -528,6 +528,103 @@ describe('the hub on the twin of the log', () => {
     for (const each of resumed) assert.deepEqual(each.client.offsets(), range(11, 100));
   });
 
+  it('shares a cold read in flight with resumes from positions after where it started', async () => {
+    const edge = await twin({ ringCapacity: 16 });
+    await readWith(edge, 'share.b', 100);
+    const epoch = edge.log.currentLayout.epoch;
+    const release = edge.log.hold('replay');
+    const first = await subscribe(edge.hub, { channels: ['share.b'] }, cursor(epoch, { 0: 10 }));
+    await until(() => edge.hub.coldReadsInFlight === 1, 'the first read is in flight');
+    const later = await Promise.all(
+      [20, 35, 50, 70].map((from) =>
+        subscribe(edge.hub, { channels: ['share.b'] }, cursor(epoch, { 0: from })),
+      ),
+    );
+    // Live traffic while they wait: it lands in the ring, after the shared read.
+    edge.log.append(0, events('share.b', 5));
+    release();
+    await Promise.all([first, ...later].map((each) => each.caughtUp));
+    assert.equal(edge.log.fetchCount('replay'), 1, 'one read for all of them');
+    assert.deepEqual(first.client.offsets(), range(11, 105));
+    [20, 35, 50, 70].forEach((from, index) => {
+      assert.deepEqual(later[index]?.client.offsets(), range(from + 1, 105), `from ${from}`);
+    });
+  });
+
+  it('reads on its own for a resume behind where the shared read started, each event once, in order', async () => {
+    const edge = await twin({ ringCapacity: 16 });
+    await readWith(edge, 'share.c', 100);
+    const epoch = edge.log.currentLayout.epoch;
+    const release = edge.log.hold('replay');
+    const ahead = await subscribe(edge.hub, { channels: ['share.c'] }, cursor(epoch, { 0: 60 }));
+    await until(() => edge.hub.coldReadsInFlight === 1, 'the shared read is in flight');
+    const behind = await subscribe(edge.hub, { channels: ['share.c'] }, cursor(epoch, { 0: 5 }));
+    await until(() => edge.hub.coldReadsInFlight === 2, 'a read of its own');
+    const between = await subscribe(edge.hub, { channels: ['share.c'] }, cursor(epoch, { 0: 30 }));
+    release();
+    await Promise.all([ahead, behind, between].map((each) => each.caughtUp));
+    assert.equal(edge.log.fetchCount('replay'), 2, 'the one between shares the older read');
+    assert.deepEqual(ahead.client.offsets(), range(61, 100));
+    assert.deepEqual(behind.client.offsets(), range(6, 100));
+    assert.deepEqual(between.client.offsets(), range(31, 100));
+  });
+
+  it('extends the ring backwards with a cold read: later resumes from there are hot', async () => {
+    const edge = await twin({ ringCapacity: 1000 });
+    // 100 events before the edge reads the partition: not in its ring.
+    edge.log.append(0, events('back.a', 100));
+    await readWith(edge, 'back.a', 10);
+    const epoch = edge.log.currentLayout.epoch;
+    const cold = await subscribe(edge.hub, { channels: ['back.a'] }, cursor(epoch, { 0: 49 }));
+    await cold.caughtUp;
+    assert.deepEqual(cold.client.offsets(), range(50, 110));
+    assert.equal(edge.log.fetchCount('replay'), 1);
+    const hot = await subscribe(edge.hub, { channels: ['back.a'] }, cursor(epoch, { 0: 60 }));
+    await hot.caughtUp;
+    assert.deepEqual(hot.client.offsets(), range(61, 110));
+    assert.equal(edge.log.fetchCount('replay'), 1, 'served from the ring');
+    assert.deepEqual(edge.replays, ['cold', 'hot']);
+    const older = await subscribe(edge.hub, { channels: ['back.a'] }, cursor(epoch, { 0: 19 }));
+    await older.caughtUp;
+    assert.deepEqual(older.client.offsets(), range(20, 110));
+    assert.equal(edge.log.fetchCount('replay'), 2, 'behind the ring: a read of its own');
+  });
+
+  it('warms a partition: read, its newest events in the ring, resumes within them hot', async () => {
+    const edge = await twin({ ringCapacity: 1000, replayFetchMaxBytes: 2048 });
+    // One produce request each: a fetch answers whole batches.
+    for (let i = 0; i < 300; i++) edge.log.append(0, events('warm.a', 1));
+    assert.equal(await edge.hub.warm(0, 200, 5000), 200);
+    assert.equal(edge.hub.headOf(0), 300);
+    assert.ok(edge.log.fetchCount('replay') > 1, 'several reads of at most 2 KiB');
+    const fetches = edge.log.fetchCount('replay');
+    const epoch = edge.log.currentLayout.epoch;
+    const hot = await subscribe(edge.hub, { channels: ['warm.a'] }, cursor(epoch, { 0: 99 }));
+    edge.log.append(0, events('warm.a', 3));
+    await hot.caughtUp;
+    await until(() => hot.client.offsets().length === 203, 'live events too');
+    assert.deepEqual(hot.client.offsets(), range(100, 303));
+    assert.equal(edge.log.fetchCount('replay'), fetches, 'served from the ring');
+    assert.deepEqual(edge.replays, ['hot']);
+    const cold = await subscribe(edge.hub, { channels: ['warm.a'] }, cursor(epoch, { 0: 50 }));
+    await cold.caughtUp;
+    assert.deepEqual(cold.client.offsets(), range(51, 303));
+  });
+
+  it('gives up warming a partition at its deadline; a read that outlives it still joins the ring', async () => {
+    const edge = await twin({ ringCapacity: 1000 });
+    edge.log.append(0, events('warm.b', 50));
+    const release = edge.log.hold('replay');
+    await assert.rejects(edge.hub.warm(0, 20, 50), { code: 'kafka_unavailable' });
+    release();
+    await until(() => edge.hub.coldReadsInFlight === 0, 'the read ended');
+    const epoch = edge.log.currentLayout.epoch;
+    // The read that outlived the deadline still joined the ring (it reached it).
+    const resumed = await subscribe(edge.hub, { channels: ['warm.b'] }, cursor(epoch, { 0: 39 }));
+    await resumed.caughtUp;
+    assert.deepEqual(resumed.client.offsets(), range(40, 50));
+  });
+
   it('resets with position_too_old a cursor retention deleted, at subscribe and during catch-up', async () => {
     const edge = await twin({ ringCapacity: 16 });
     await readWith(edge, 'old.a', 100);
