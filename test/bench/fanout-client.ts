@@ -68,7 +68,9 @@ export const fanoutProtocol: ClientProtocol = {
       }
       if (!text.startsWith('{"event"')) return;
       const seq = Number(/"s":(\d+)/.exec(text)?.[1] ?? -1);
-      if (seq >= 0) handlers.event(seq, position);
+      const sentAt = /"t":([\d.]+)/.exec(text)?.[1];
+      if (seq >= 0)
+        handlers.event(seq, position, sentAt === undefined ? undefined : Number(sentAt));
     });
     client.subscribe(channel, since);
     return client;

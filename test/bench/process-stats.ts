@@ -53,3 +53,39 @@ export function machineSummary(): string {
   }
   return model;
 }
+
+/** Busy and total jiffies of the whole machine, from the `cpu` line of /proc/stat. */
+export interface MachineTicks {
+  readonly busy: number;
+  readonly total: number;
+}
+
+/** The first (`cpu`, all cores) line of a /proc/stat text; idle and iowait are not busy. */
+export function machineTicksFrom(stat: string): MachineTicks | undefined {
+  const line = stat.split('\n').find((l) => l.startsWith('cpu '));
+  if (line === undefined) return undefined;
+  // user nice system idle iowait irq softirq steal (guest time is already in user).
+  const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (fields.length < 4 || fields.some((f) => !Number.isFinite(f))) return undefined;
+  const total = fields.reduce((sum, f) => sum + f, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+export function machineTicks(): MachineTicks | undefined {
+  try {
+    return machineTicksFrom(readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Share of all cores busy between two readings (0–1), NaN when unknown. */
+export function machineBusyShare(
+  before: MachineTicks | undefined,
+  after: MachineTicks | undefined,
+): number {
+  if (before === undefined || after === undefined) return Number.NaN;
+  const total = after.total - before.total;
+  return total > 0 ? (after.busy - before.busy) / total : Number.NaN;
+}
