@@ -9,12 +9,18 @@
  *              connection; a count above one process's open-file limit runs over several
  *              server and client processes (`idle-connections.ts`)
  *   broadcast  1 channel, 1,000 / 5,000 / 10,000 subscribers, FANOUT_BENCH_BROADCAST_RATE
- *              events/s [100]: deliveries/s, latency p50/p99/p99.9
+ *              events/s [100]: deliveries/s, latency p50/p99/p99.9/max
  *   channels   1,000 channels × 10 subscribers, FANOUT_BENCH_CHANNELS_RATE events/s [5000]
  *   storm      10,000 subscribers over 100 channels, events at 100/s with a sequence
  *              number per channel; the server restarts; every client reconnects
- *              (the edge's clients resume after their last position): time until
- *              all are subscribed again, events missed and repeated
+ *              (the edge's clients resume after their last position): the new server's
+ *              start → listening → ready (`/readyz`), ready → every client receiving new
+ *              events, events missed and repeated
+ *   coldstart  (fanout only unless --coldstart-targets) 100 channels × 10 subscribers,
+ *              1,000 events/s on a broker of its own; the edge restarts, then the
+ *              broker (SIGKILL, same data): start → listening → ready, ready → all live,
+ *              latency of the sampled subscribers over the events sent in their first
+ *              10 s live again (goal p99 ≤ 100 ms), and the same subscribers' steady figure
  *   ingest     publish throughput: fanout's ingest (gRPC `Publish`, 100 events a call,
  *              8 in flight; `ingest-publish.bench.ts`) vs a kafkajs producer writing
  *              the same batches straight to Kafka (the naive path) and Centrifugo's
@@ -24,14 +30,24 @@
  *              writes state-channels.json beside results.json
  *
  * Events are written to Kafka by this process (kafkajs, acks=all) and carry
- * their send time; latency is arrival minus send time on 20 connections read
- * by a worker thread (`latency-sampler.ts`). Clients speak each server's
- * protocol (`bench-client.ts`: `fanout-client.ts`, `centrifugo-client.ts`) and
- * count messages without decoding them, spread over source addresses 127.0.0.1-4.
- * Centrifugo reads its own topic, written in its consumer's format.
+ * their send time. Clients speak each server's protocol (`bench-client.ts`:
+ * `fanout-client.ts`, `centrifugo-client.ts`), spread over source addresses
+ * 127.0.0.1-4, and count messages without decoding them — except a sample
+ * of them (1 in 10, at least 100, spread over all by a hash of the index;
+ * `latency-sampling.ts`), ordinary subscribers that also decode the send
+ * times of what they receive: latency is arrival minus send time there, in
+ * this process, behind the same queue as every other client. Every phase
+ * measures the CPU of the server, of this process (producer and all
+ * clients), of the Kafka broker and of the whole machine, and the load
+ * average at its start and end, and says which was the limit
+ * (`cpu-verdict.ts`: ≥ 90 % of a core for an event loop, of all cores for
+ * the machine). Ratios are fanout ÷ peer, "1.0× (same)" within ±5 %
+ * (`ratio-words.ts`). Centrifugo reads its own topic, written in its
+ * consumer's format.
  * Writes `docs/benchmarks/results.json`, `docs/benchmarks/results.md` and SVG
- * charts (or into `--out DIR`). Loopback only; bounded in time (≈ 10 min,
- * `--quick` ≈ 4 min, each ≈ 5 min more with Centrifugo); stops everything it started.
+ * charts (or into `--out DIR`). Loopback only; bounded in time (≈ 12 min,
+ * `--quick` ≈ 6 min on an idle machine, each ≈ 5 min more with Centrifugo);
+ * stops everything it started.
  *
  *   npm run bench                  # the full run
  *   npm run bench -- --quick       # fewer subscribers, shorter phases
@@ -278,8 +294,8 @@ interface Server {
   stop(): Promise<void>;
 }
 
-/** When `url` first answers 200 (`performance.now()`), polled every 10 ms for at most `timeoutMs`. */
-async function firstReady(url: string, timeoutMs = 60_000): Promise<number> {
+/** When `url` first answers 200 (`performance.now()`), polled every 10 ms; NaN when not within `timeoutMs`. */
+async function firstReady(url: string, timeoutMs = 120_000): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     try {
@@ -989,9 +1005,8 @@ async function steadyPublish(
   channels: readonly string[],
   rate: number,
   stopped: () => boolean,
-): Promise<{ sent: number; failed: number }> {
-  let sent = 0;
-  let failed = 0;
+  counts: { sent: number; failed: number },
+): Promise<void> {
   let turn = 0;
   let last = performance.now();
   let carry = 0;
@@ -1006,12 +1021,11 @@ async function steadyPublish(
     const batch = Array.from({ length: count }, () => channels[turn++ % channels.length] ?? '');
     try {
       await via.send({ topic, acks: -1, messages: batch.map((c) => record(c)) });
-      sent += count;
+      counts.sent += count;
     } catch {
-      failed++;
+      counts.failed++;
     }
   }
-  return { sent, failed };
 }
 
 /**
@@ -1035,7 +1049,8 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
   const coldProducer = client.producer();
   let server: Server | undefined;
   let publishing = true;
-  let publisher: Promise<{ sent: number; failed: number }> | undefined;
+  let publisher: Promise<void> | undefined;
+  const published = { sent: 0, failed: 0 };
   const channels = Array.from(
     { length: coldStartChannels },
     (_, i) => `bench.coldstart.${target.name}.${i}`,
@@ -1071,7 +1086,16 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
   ): Promise<{ at: number; live: number }> => {
     const isLive = (c: StormClient): boolean => c.highest >= (threshold.get(c.channel) ?? 0);
     const giveUp = Date.now() + stormWaitSeconds * 1000;
-    while (!clients.every(isLive) && Date.now() < giveUp) await sleep(10);
+    let nextReport = Date.now() + 5000;
+    while (!clients.every(isLive) && Date.now() < giveUp) {
+      await sleep(10);
+      if (Date.now() > nextReport) {
+        nextReport += 5000;
+        say(
+          `${target.name} coldstart: ${clients.filter((c) => c.live).length} subscribed, ${clients.filter(isLive).length} receiving new events; ${published.sent} events published, ${published.failed} batches failed`,
+        );
+      }
+    }
     return { at: performance.now(), live: clients.filter(isLive).length };
   };
   const nextSequences = (): Map<string, number> =>
@@ -1089,7 +1113,14 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     await server.ready;
     await connectAllStorm(server.port, false);
     while (clients.some((c) => !c.live)) await sleep(20);
-    publisher = steadyPublish(coldProducer, topicName, channels, coldStartRate, () => !publishing);
+    publisher = steadyPublish(
+      coldProducer,
+      topicName,
+      channels,
+      coldStartRate,
+      () => !publishing,
+      published,
+    );
     await sleep(3000);
     // Steady state: the same sampled subscribers, no restart.
     recorder.reset();
@@ -1156,7 +1187,7 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       );
     }
     publishing = false;
-    const published = await publisher;
+    await publisher;
     return {
       clients: clients.length,
       channels: coldStartChannels,
@@ -1169,7 +1200,7 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     };
   } finally {
     publishing = false;
-    await publisher?.catch(() => undefined);
+    await publisher;
     for (const c of clients) c.socket?.close();
     await server?.stop().catch(() => undefined);
     await coldProducer.disconnect().catch(() => undefined);
@@ -1507,7 +1538,7 @@ function coldStartSection(): string[] {
     );
     for (const x of c.restarts) {
       lines.push(
-        `| ${r.label} | ${x.what} | ${num(x.startToListeningMs)} ms | ${num(x.startToReadyMs)} ms | ${x.liveClients < c.clients ? `not all: ${num(x.liveClients)} of ${num(c.clients)} after ` : ''}${num(x.readyToAllLiveMs)} ms | ${latencyCell(x.latency)} | ${x.latency.p99Ms <= 100 ? 'yes' : 'no'} | ${cpuCell(x.cpu)} | ${x.verdict.words} | ${loadCell(x.cpu)} |`,
+        `| ${r.label} | ${x.what} | ${ms(x.startToListeningMs)} | ${ms(x.startToReadyMs)} | ${allLiveCell(x.liveClients, c.clients, x.readyToAllLiveMs)} | ${latencyCell(x.latency)} | ${x.latency.p99Ms <= 100 ? 'yes' : 'no'} | ${cpuCell(x.cpu)} | ${x.verdict.words} | ${loadCell(x.cpu)} |`,
       );
     }
     if (c.failedSends > 0)
@@ -1558,6 +1589,12 @@ md.push(
 );
 md.push('', `![memory per connection](memory-per-connection.svg)`, '');
 
+/** `1,234 ms`, or `not known` (a server never ready within the wait). */
+const ms = (value: number | undefined): string =>
+  value === undefined || !Number.isFinite(value) ? 'not known' : `${num(value)} ms`;
+/** Time until all clients were live again, or how many were when the wait ended. */
+const allLiveCell = (live: number, clients: number, value: number): string =>
+  live < clients ? `not all: ${num(live)} of ${num(clients)}` : ms(value);
 const pct = (share: number | undefined): string =>
   share === undefined || !Number.isFinite(share) ? '?' : `${Math.round(share * 100)} %`;
 /** `edge 97 % · bench 64 % · broker 12 % · machine 81 %` */
@@ -1627,7 +1664,7 @@ md.push(
 for (const r of results) {
   if (r.storm === undefined) continue;
   md.push(
-    `| ${r.label} | ${num(r.storm.startToListeningMs)} ms | ${num(r.storm.startToReadyMs)} ms | ${r.storm.liveClients < r.storm.clients ? `not all: ${num(r.storm.liveClients)} of ${num(r.storm.clients)} after ` : ''}${num(r.storm.readyToAllLiveMs)} ms | ${num(r.storm.allLiveMs)} ms | ${num(r.storm.restartMs)} ms | ${num(r.storm.expected)} | ${num(r.storm.missed)} | ${num(r.storm.duplicates)} | ${num(r.storm.resumeRefused)} | ${r.storm.load} |`,
+    `| ${r.label} | ${ms(r.storm.startToListeningMs)} | ${ms(r.storm.startToReadyMs)} | ${allLiveCell(r.storm.liveClients, r.storm.clients, r.storm.readyToAllLiveMs)} | ${r.storm.liveClients < r.storm.clients ? `not all: ${num(r.storm.liveClients)} of ${num(r.storm.clients)} after ` : ''}${num(r.storm.allLiveMs)} ms | ${num(r.storm.restartMs)} ms | ${num(r.storm.expected)} | ${num(r.storm.missed)} | ${num(r.storm.duplicates)} | ${num(r.storm.resumeRefused)} | ${r.storm.load} |`,
   );
 }
 md.push(
