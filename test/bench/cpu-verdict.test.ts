@@ -11,7 +11,7 @@ import {
   type PhaseCpu,
   type ProcessCpu,
 } from './cpu-verdict.js';
-import { machineBusyShare, machineTicksFrom } from './process-stats.js';
+import { cpuTimesFrom, machineBusyShare, machineTicksFrom } from './process-stats.js';
 
 const edge = (cores: number): ProcessCpu => ({
   name: 'fanout edge',
@@ -96,6 +96,14 @@ describe('cpu verdict', () => {
     assert.equal(machineBusyShare(before, after), 0.5);
     assert.equal(machineTicksFrom('intr 1 2\n'), undefined);
     assert.ok(Number.isNaN(machineBusyShare(undefined, after)));
+  });
+
+  it('reads the user and system time of a process from /proc/<pid>/stat, whatever its name', () => {
+    const rest = 'S 1 2 3 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 11 0 500 1000 200';
+    assert.deepEqual(cpuTimesFrom(`1234 (node) ${rest}`), { user: 2.5, system: 0.75 });
+    assert.deepEqual(cpuTimesFrom(`1234 (a) b (c) ${rest}`), { user: 2.5, system: 0.75 });
+    assert.equal(cpuTimesFrom('1234 (node) S 1 2'), undefined);
+    assert.equal(cpuTimesFrom(''), undefined);
   });
 
   it(
