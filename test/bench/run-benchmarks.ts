@@ -998,6 +998,9 @@ interface RestartFigures {
   readonly readyToAllLiveMs: number;
   /** Clients receiving new events when the wait ended. */
   readonly liveClients: number;
+  /** Events the producer wrote, and batches it failed to write, from the restart to the end of the window. */
+  readonly published: number;
+  readonly failedBatches: number;
   /** Latency of the sampled subscribers, events sent in the first seconds after they were live again. */
   readonly latency: LatencySummary;
   readonly cpu: PhaseCpu;
@@ -1167,6 +1170,7 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     for (const c of clients) c.socket?.close();
     const edgeThreshold = nextSequences();
     recorder.reset();
+    const edgeCounts = { ...published };
     server = await target.start(topicName, broker.brokers);
     const edgeMeter = CpuMeter.start(watched(target, server, brokerPid(broker.brokers)));
     await connectAllStorm(server.port, target.resumes);
@@ -1182,12 +1186,15 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       startToReadyMs: edgeReady - server.startedAt,
       readyToAllLiveMs: edgeLive.at - edgeReady,
       liveClients: edgeLive.live,
+      published: published.sent - edgeCounts.sent,
+      failedBatches: published.failed - edgeCounts.failed,
       latency: summarizeLatency(recorder.take(), sampled.length),
       cpu: edgeCpu,
       verdict: cpuVerdict(edgeCpu),
     });
 
     // The broker crashes and starts again over its data; the clients stay connected.
+    const brokerCounts = { ...published };
     await broker.kill();
     const brokerStarted = performance.now();
     await broker.restart();
@@ -1207,13 +1214,15 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       startToReadyMs: brokerBack - brokerStarted,
       readyToAllLiveMs: brokerLive.at - brokerBack,
       liveClients: brokerLive.live,
+      published: published.sent - brokerCounts.sent,
+      failedBatches: published.failed - brokerCounts.failed,
       latency: summarizeLatency(recorder.take(), sampled.length),
       cpu: brokerCpu,
       verdict: cpuVerdict(brokerCpu),
     });
     for (const r of restarts) {
       say(
-        `${target.name} coldstart after the ${r.what} restart: listening ${r.startToListeningMs.toFixed(0)} ms, ready ${r.startToReadyMs.toFixed(0)} ms after start, all ${r.liveClients} live ${r.readyToAllLiveMs.toFixed(0)} ms after ready; p50 ${r.latency.p50Ms.toFixed(1)} ms, p99 ${r.latency.p99Ms.toFixed(1)} ms, max ${r.latency.maxMs.toFixed(1)} ms (${r.latency.count} events on ${r.latency.sampledSubscribers} subscribers); ${cpuSummary(r.cpu)}: ${r.verdict.words}`,
+        `${target.name} coldstart after the ${r.what} restart: listening ${r.startToListeningMs.toFixed(0)} ms, ready ${r.startToReadyMs.toFixed(0)} ms after start, ${r.liveClients} live ${r.readyToAllLiveMs.toFixed(0)} ms after ready; ${r.published} events published, ${r.failedBatches} batches failed; p50 ${r.latency.p50Ms.toFixed(1)} ms, p99 ${r.latency.p99Ms.toFixed(1)} ms, max ${r.latency.maxMs.toFixed(1)} ms (${r.latency.count} events on ${r.latency.sampledSubscribers} subscribers); ${cpuSummary(r.cpu)}: ${r.verdict.words}`,
       );
     }
     publishing = false;
