@@ -15,6 +15,8 @@ export interface BenchClient {
   readonly messages: number;
   /** The first error answer the server sent, if it sent one (where the protocol tells them apart cheaply). */
   readonly error: string | undefined;
+  /** The connection is closed, by either side. */
+  readonly closed: boolean;
   subscribe(channel: string): void;
   unsubscribe(channel: string): void;
   /** Hands every later frame's payload to `callback` too (decoding costs: use on a sample). */

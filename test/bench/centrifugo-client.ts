@@ -65,6 +65,10 @@ class CentrifugoClient implements BenchClient {
     this.#send({ unsubscribe: { channel } });
   }
 
+  get closed(): boolean {
+    return this.#socket.closed;
+  }
+
   sample(callback: (payload: Buffer) => void): void {
     this.#sampler = callback;
   }

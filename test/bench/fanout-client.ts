@@ -27,6 +27,10 @@ class FanoutClient implements BenchClient {
     return this.#socket.frames;
   }
 
+  get closed(): boolean {
+    return this.#socket.closed;
+  }
+
   subscribe(channel: string, since?: string): void {
     this.#socket.sendText(
       JSON.stringify({

@@ -79,9 +79,8 @@ export const wallClockMs = (): number => performance.timeOrigin + performance.no
 
 /**
  * Arrival minus send time of every event the sampled subscribers receive.
- * With a window (`from`, `to`: wall-clock ms) only events sent in it count:
- * the cold-start scenario times the events sent in the first seconds after
- * its subscribers are live again, not the ones replayed to them.
+ * With a window (`from`, `to`: wall-clock ms) only events sent in it count
+ * (events sent after a restart, not the ones replayed from before it).
  */
 export class LatencyRecorder {
   #latencies: number[] = [];

@@ -775,6 +775,17 @@ class StormClient {
    */
   latency: LatencyRecorder | undefined;
   latencyWindowMs = Number.POSITIVE_INFINITY;
+  /** Wall-clock ms before which no event counts for latency (the broker's return). */
+  latencyFloor = Number.NEGATIVE_INFINITY;
+  /** A reconnect of a connection the server closed is under way. */
+  reconnecting = false;
+  /** Connections the server closed that this client opened again. */
+  reconnects = 0;
+
+  /** Where its latency window starts: its `subscribed` answer, not before the floor. */
+  windowStart(): number {
+    return Math.max(this.subscribedAt, this.latencyFloor);
+  }
 
   constructor(readonly channel: string) {}
 
@@ -828,8 +839,8 @@ class StormClient {
           if (
             this.latency !== undefined &&
             sentAt !== undefined &&
-            sentAt >= this.subscribedAt &&
-            sentAt < this.subscribedAt + this.latencyWindowMs
+            sentAt >= this.windowStart() &&
+            sentAt < this.windowStart() + this.latencyWindowMs
           ) {
             this.latency.add(sentAt, wallClockMs());
           }
@@ -1001,6 +1012,8 @@ interface RestartFigures {
   /** Events the producer wrote, and batches it failed to write, from the restart to the end of the window. */
   readonly published: number;
   readonly failedBatches: number;
+  /** Connections the server closed after the restart that the clients opened again (resuming). */
+  readonly reconnects: number;
   /** Latency of the sampled subscribers, events sent in the first seconds after they were live again. */
   readonly latency: LatencySummary;
   readonly cpu: PhaseCpu;
@@ -1064,7 +1077,8 @@ async function steadyPublish(
 /**
  * Cold start (fanout only unless --coldstart-targets): 100 channels × 10 subscribers at
  * 1,000 events/s on a broker of the scenario's own; the edge restarts, then
- * the broker (SIGKILL and a start over the same data, as a crash). After
+ * the broker (SIGKILL and a start over the same data, as a crash; clients
+ * the edge closes meanwhile reconnect and resume). After
  * each: spawn → listening → ready, ready → every client receiving new
  * events, and the latency of the sampled subscribers over the events sent
  * in their first 10 s live again (each from its own `subscribed` answer
@@ -1133,6 +1147,33 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
   };
   const nextSequences = (): Map<string, number> =>
     new Map(channels.map((c) => [c, sequences.get(c) ?? 0]));
+  /**
+   * Clients the server closes (an edge that lost Kafka closes them all)
+   * reconnect and resume, as real clients do, to the server running now.
+   */
+  let reconnecting = false;
+  let reconnector: Promise<void> | undefined;
+  const keepConnected = async (): Promise<void> => {
+    while (reconnecting) {
+      const port = server?.port;
+      clients.forEach((c, i) => {
+        if (port === undefined || c.reconnecting || c.socket?.closed !== true) return;
+        c.reconnecting = true;
+        c.reconnects++;
+        c.connect(
+          target.protocol,
+          port,
+          sourceAddresses[i % sourceAddresses.length] ?? '127.0.0.1',
+          target.resumes,
+        )
+          .catch(() => undefined)
+          .finally(() => {
+            c.reconnecting = false;
+          });
+      });
+      await sleep(50);
+    }
+  };
   const restarts: RestartFigures[] = [];
   try {
     await admin.connect();
@@ -1171,13 +1212,16 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     const edgeThreshold = nextSequences();
     recorder.reset();
     const edgeCounts = { ...published };
+    const reconnectsNow = (): number => clients.reduce((sum, c) => sum + c.reconnects, 0);
     server = await target.start(topicName, broker.brokers);
     const edgeMeter = CpuMeter.start(watched(target, server, brokerPid(broker.brokers)));
     await connectAllStorm(server.port, target.resumes);
+    reconnecting = true;
+    reconnector = keepConnected();
     const edgeLive = await untilAllLive(edgeThreshold);
     const edgeReady = await server.ready;
     // Every sampled client's window: from its `subscribed` answer, 10 s, and the deliveries after.
-    const windowsEnd = Math.max(...sampled.map((c) => c?.subscribedAt ?? 0));
+    const windowsEnd = Math.max(...sampled.map((c) => c?.windowStart() ?? 0));
     await sleep(Math.max(0, windowsEnd + coldStartWindowSeconds * 1000 - wallClockMs()) + 1000);
     const edgeCpu = edgeMeter.stop();
     restarts.push({
@@ -1188,6 +1232,7 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       liveClients: edgeLive.live,
       published: published.sent - edgeCounts.sent,
       failedBatches: published.failed - edgeCounts.failed,
+      reconnects: reconnectsNow(),
       latency: summarizeLatency(recorder.take(), sampled.length),
       cpu: edgeCpu,
       verdict: cpuVerdict(edgeCpu),
@@ -1195,18 +1240,21 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
 
     // The broker crashes and starts again over its data; the clients stay connected.
     const brokerCounts = { ...published };
+    const reconnectsBefore = reconnectsNow();
     await broker.kill();
     const brokerStarted = performance.now();
     await broker.restart();
     const brokerBack = performance.now();
     const brokerThreshold = nextSequences();
     const backWall = wallClockMs();
-    for (const c of sampled) if (c !== undefined) c.latencyWindowMs = Number.POSITIVE_INFINITY;
+    for (const c of sampled) if (c !== undefined) c.latencyFloor = backWall;
     recorder.reset();
-    recorder.window(backWall, backWall + coldStartWindowSeconds * 1000);
     const brokerMeter = CpuMeter.start(watched(target, server, brokerPid(broker.brokers)));
     const brokerLive = await untilAllLive(brokerThreshold);
-    await sleep(Math.max(0, backWall + coldStartWindowSeconds * 1000 - wallClockMs()) + 1000);
+    const brokerWindowsEnd = Math.max(...sampled.map((c) => c?.windowStart() ?? 0));
+    await sleep(
+      Math.max(0, brokerWindowsEnd + coldStartWindowSeconds * 1000 - wallClockMs()) + 1000,
+    );
     const brokerCpu = brokerMeter.stop();
     restarts.push({
       what: 'broker',
@@ -1216,13 +1264,14 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       liveClients: brokerLive.live,
       published: published.sent - brokerCounts.sent,
       failedBatches: published.failed - brokerCounts.failed,
+      reconnects: reconnectsNow() - reconnectsBefore,
       latency: summarizeLatency(recorder.take(), sampled.length),
       cpu: brokerCpu,
       verdict: cpuVerdict(brokerCpu),
     });
     for (const r of restarts) {
       say(
-        `${target.name} coldstart after the ${r.what} restart: listening ${r.startToListeningMs.toFixed(0)} ms, ready ${r.startToReadyMs.toFixed(0)} ms after start, ${r.liveClients} live ${r.readyToAllLiveMs.toFixed(0)} ms after ready; ${r.published} events published, ${r.failedBatches} batches failed; p50 ${r.latency.p50Ms.toFixed(1)} ms, p99 ${r.latency.p99Ms.toFixed(1)} ms, max ${r.latency.maxMs.toFixed(1)} ms (${r.latency.count} events on ${r.latency.sampledSubscribers} subscribers); ${cpuSummary(r.cpu)}: ${r.verdict.words}`,
+        `${target.name} coldstart after the ${r.what} restart: listening ${r.startToListeningMs.toFixed(0)} ms, ready ${r.startToReadyMs.toFixed(0)} ms after start, ${r.liveClients} live ${r.readyToAllLiveMs.toFixed(0)} ms after ready; ${r.published} events published, ${r.failedBatches} batches failed, ${r.reconnects} connections closed by the server and opened again; p50 ${r.latency.p50Ms.toFixed(1)} ms, p99 ${r.latency.p99Ms.toFixed(1)} ms, max ${r.latency.maxMs.toFixed(1)} ms (${r.latency.count} events on ${r.latency.sampledSubscribers} subscribers); ${cpuSummary(r.cpu)}: ${r.verdict.words}`,
       );
     }
     publishing = false;
@@ -1239,7 +1288,9 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     };
   } finally {
     publishing = false;
+    reconnecting = false;
     await publisher;
+    await reconnector;
     for (const c of clients) c.socket?.close();
     await server?.stop().catch(() => undefined);
     await coldProducer.disconnect().catch(() => undefined);
@@ -1564,20 +1615,20 @@ function coldStartSection(): string[] {
   const lines = [
     '## Cold start: latency in the first seconds after an edge or broker restart',
     '',
-    `${num(first?.channels)} channels × ${num((first?.clients ?? 0) / (first?.channels ?? 1))} subscribers, ${num(first?.eventsPerSecond)} events/s, on a broker of the scenario's own. The edge is stopped (SIGTERM) and started again and its clients reconnect (resuming); then the broker is killed (SIGKILL) and started again over its data, the clients staying connected. Latency: the sampled subscribers (1 in 10, at least 100), events sent in the first ${first?.windowSeconds ?? coldStartWindowSeconds} s after each was live again (after the edge restart from its own \`subscribed\` answer, so replayed events do not count; after the broker restart from the broker's return). Goal: p99 ≤ 100 ms. Steady: the same subscribers before any restart. Start → ready: the edge from its spawn to \`/readyz\` 200; the broker from its start to its answer.`,
+    `${num(first?.channels)} channels × ${num((first?.clients ?? 0) / (first?.channels ?? 1))} subscribers, ${num(first?.eventsPerSecond)} events/s, on a broker of the scenario's own. The edge is stopped (SIGTERM) and started again and its clients reconnect (resuming); then the broker is killed (SIGKILL) and started again over its data; clients whose connection the edge closes meanwhile (an edge that cannot reach Kafka closes its clients) reconnect and resume, as real clients do (counted: reconnects). Latency: the sampled subscribers (1 in 10, at least 100), events sent in the first ${first?.windowSeconds ?? coldStartWindowSeconds} s after each was live again (after the edge restart from its own \`subscribed\` answer, so replayed events do not count; after the broker restart from the broker's return or its own later \`subscribed\` answer). Goal: p99 ≤ 100 ms. Steady: the same subscribers before any restart. Start → ready: the edge from its spawn to \`/readyz\` 200; the broker from its start to its answer.`,
     '',
-    '| target | restart | start → listening | start → ready | ready → all live | latency p50 / p99 / p99.9 / max ms (events on subscribers) | p99 ≤ 100 ms | CPU | the limit | load 1/5/15 start → end |',
-    '| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- |',
+    '| target | restart | start → listening | start → ready | ready → all live | reconnects | latency p50 / p99 / p99.9 / max ms (events on subscribers) | p99 ≤ 100 ms | CPU | the limit | load 1/5/15 start → end |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |',
   ];
   for (const r of ran) {
     const c = r.coldstart;
     if (c === undefined) continue;
     lines.push(
-      `| ${r.label} | none (steady) | | | | ${latencyCell(c.steady)} | ${c.steady.p99Ms <= 100 ? 'yes' : 'no'} | | | |`,
+      `| ${r.label} | none (steady) | | | | | ${latencyCell(c.steady)} | ${c.steady.p99Ms <= 100 ? 'yes' : 'no'} | | | |`,
     );
     for (const x of c.restarts) {
       lines.push(
-        `| ${r.label} | ${x.what} | ${ms(x.startToListeningMs)} | ${ms(x.startToReadyMs)} | ${allLiveCell(x.liveClients, c.clients, x.readyToAllLiveMs)} | ${latencyCell(x.latency)} | ${x.latency.p99Ms <= 100 ? 'yes' : 'no'} | ${cpuCell(x.cpu)} | ${x.verdict.words} | ${loadCell(x.cpu)} |`,
+        `| ${r.label} | ${x.what} | ${ms(x.startToListeningMs)} | ${ms(x.startToReadyMs)} | ${allLiveCell(x.liveClients, c.clients, x.readyToAllLiveMs)} | ${num(x.reconnects)} | ${latencyCell(x.latency)} | ${x.latency.p99Ms <= 100 ? 'yes' : 'no'} | ${cpuCell(x.cpu)} | ${x.verdict.words} | ${loadCell(x.cpu)} |`,
       );
     }
     if (c.failedSends > 0)
