@@ -77,15 +77,9 @@ export function summarizeLatency(
 /** Wall-clock milliseconds, the clock the events' send times are written in. */
 export const wallClockMs = (): number => performance.timeOrigin + performance.now();
 
-/**
- * Arrival minus send time of every event the sampled subscribers receive.
- * With a window (`from`, `to`: wall-clock ms) only events sent in it count
- * (events sent after a restart, not the ones replayed from before it).
- */
+/** Arrival minus send time of every event the sampled subscribers receive. */
 export class LatencyRecorder {
   #latencies: number[] = [];
-  #from = Number.NEGATIVE_INFINITY;
-  #to = Number.POSITIVE_INFINITY;
 
   /** A sampled subscriber's frame handler (`BenchClient.sample`). */
   readonly record = (payload: Buffer): void => {
@@ -95,13 +89,7 @@ export class LatencyRecorder {
 
   /** One event sent at `sent` that arrived at `arrived` (wall-clock ms). */
   add(sent: number, arrived: number): void {
-    if (sent >= this.#from && sent < this.#to) this.#latencies.push(arrived - sent);
-  }
-
-  /** Counts only events sent from `from` (inclusive) to `to` (exclusive) from now on. */
-  window(from: number, to = Number.POSITIVE_INFINITY): void {
-    this.#from = from;
-    this.#to = to;
+    this.#latencies.push(arrived - sent);
   }
 
   /** Forgets what was recorded so far. */
