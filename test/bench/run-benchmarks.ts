@@ -1025,8 +1025,10 @@ interface ColdStartResult {
   readonly channels: number;
   readonly eventsPerSecond: number;
   readonly windowSeconds: number;
-  /** The same sampled subscribers before any restart, for comparison. */
+  /** The same sampled subscribers before any restart, for comparison, and the CPU then. */
   readonly steady: LatencySummary;
+  readonly steadyCpu: PhaseCpu;
+  readonly steadyVerdict: CpuVerdict;
   readonly restarts: RestartFigures[];
   /** Batches the producer could not write (the broker was down). */
   readonly failedSends: number;
@@ -1199,8 +1201,10 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     // Steady state: the same sampled subscribers, no restart.
     recorder.reset();
     for (const c of sampled) if (c !== undefined) c.latencyWindowMs = Number.POSITIVE_INFINITY;
+    const steadyMeter = CpuMeter.start(watched(target, server, brokerPid(broker.brokers)));
     await sleep(coldStartWindowSeconds * 1000);
     const steady = summarizeLatency(recorder.take(), sampled.length);
+    const steadyCpu = steadyMeter.stop();
     say(
       `${target.name} coldstart: steady p50 ${steady.p50Ms.toFixed(1)} ms, p99 ${steady.p99Ms.toFixed(1)} ms, max ${steady.maxMs.toFixed(1)} ms (${steady.count} events on ${steady.sampledSubscribers} subscribers)`,
     );
@@ -1282,6 +1286,8 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       eventsPerSecond: coldStartRate,
       windowSeconds: coldStartWindowSeconds,
       steady,
+      steadyCpu,
+      steadyVerdict: cpuVerdict(steadyCpu),
       restarts,
       failedSends: published.failed,
       load: load(),
@@ -1624,7 +1630,7 @@ function coldStartSection(): string[] {
     const c = r.coldstart;
     if (c === undefined) continue;
     lines.push(
-      `| ${r.label} | none (steady) | | | | | ${latencyCell(c.steady)} | ${c.steady.p99Ms <= 100 ? 'yes' : 'no'} | | | |`,
+      `| ${r.label} | none (steady) | | | | | ${latencyCell(c.steady)} | ${c.steady.p99Ms <= 100 ? 'yes' : 'no'} | ${cpuCell(c.steadyCpu)} | ${c.steadyVerdict.words} | ${loadCell(c.steadyCpu)} |`,
     );
     for (const x of c.restarts) {
       lines.push(
