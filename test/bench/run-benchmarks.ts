@@ -1313,7 +1313,27 @@ interface IngestResult {
   readonly target: string;
   readonly path: string;
   readonly eventsPerSecond: number;
+  /** CPU of the processes of the path, of the broker and of the machine over the measurement. */
+  readonly cpu: PhaseCpu;
+  readonly verdict: CpuVerdict;
   readonly load: number;
+}
+
+/**
+ * The CPU shares ingest-publish.bench.ts reports in its table row
+ * (`CPU ingest`, `CPU broker`, `CPU producer`: `45 %` or `n/a`).
+ */
+function ingestRowCpu(row: string | undefined): {
+  ingest: number;
+  broker: number;
+  producer: number;
+} {
+  const cells = (row ?? '').split('|').map((cell) => cell.trim());
+  const share = (cell: string | undefined): number => {
+    const value = /^(\d+(?:\.\d+)?) %$/.exec(cell ?? '')?.[1];
+    return value === undefined ? Number.NaN : Number(value) / 100;
+  };
+  return { ingest: share(cells[7]), broker: share(cells[8]), producer: share(cells[9]) };
 }
 
 /** fanout's ingest: the batch workload of ingest-publish.bench.ts, in its own process. */
@@ -1336,16 +1356,30 @@ async function fanoutIngest(): Promise<IngestResult> {
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // The machine over the whole child run (its warm-up included); the processes as it reports them.
+  const machineMeter = CpuMeter.start([]);
   const [code] = (await once(child, 'exit')) as [number | null];
+  const machineCpu = machineMeter.stop();
   const row = output.split('\n').find((line) => /^\|\s*`?Publish`?, 100/.test(line));
   const eventsPerSecond = Number(row?.split('|')[2]?.replace(/[^\d.]/g, '') ?? Number.NaN);
   if (code !== 0 || !Number.isFinite(eventsPerSecond)) {
     throw new Error(`ingest benchmark failed (exit ${code}):\n${output.slice(-3000)}`);
   }
+  const shares = ingestRowCpu(row);
+  const cpu: PhaseCpu = {
+    ...machineCpu,
+    processes: [
+      { name: 'fanout ingest', role: 'server', threads: 'one', cores: shares.ingest },
+      { name: 'producer (gRPC client)', role: 'client', threads: 'one', cores: shares.producer },
+      { name: 'Kafka broker', role: 'broker', threads: 'many', cores: shares.broker },
+    ],
+  };
   return {
     target: 'fanout',
     path: 'fanout ingest (gRPC Publish → Kafka)',
     eventsPerSecond,
+    cpu,
+    verdict: cpuVerdict(cpu),
     load: load(),
   };
 }
@@ -1369,16 +1403,23 @@ async function naiveIngest(topic: string): Promise<IngestResult> {
       events += 100;
     }
   };
+  const meter = CpuMeter.start([
+    { name: 'producer (bench)', role: 'client', pid: process.pid, threads: 'one' },
+    { name: 'Kafka broker', role: 'broker', pid: brokerPid(), threads: 'many' },
+  ]);
   const workers = Array.from({ length: 8 }, worker);
   await sleep(seconds * 1000);
   running = false;
   await Promise.all(workers);
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = meter.stop();
   await naive.disconnect();
   return {
     target: 'naive',
     path: 'kafkajs producer straight to Kafka',
     eventsPerSecond: events / elapsed,
+    cpu,
+    verdict: cpuVerdict(cpu),
     load: load(),
   };
 }
@@ -1387,16 +1428,24 @@ async function naiveIngest(topic: string): Promise<IngestResult> {
 async function centrifugoIngest(target: Target): Promise<IngestResult> {
   const server = await target.start(target.topic ?? '');
   try {
+    // Over the warm-up too: the publish helper measures inside its own call.
+    const meter = CpuMeter.start([
+      { name: target.label, role: 'server', pid: server.pid, threads: target.threads },
+      { name: 'producer (bench)', role: 'client', pid: process.pid, threads: 'one' },
+    ]);
     const eventsPerSecond = await centrifugoPublishThroughput({
       port: server.port,
       apiKey: centrifugoApiKey,
       seconds,
       warmupSeconds: 2,
     });
+    const cpu = meter.stop();
     return {
       target: 'centrifugo',
       path: 'Centrifugo HTTP API (/api/batch → memory broker)',
       eventsPerSecond,
+      cpu,
+      verdict: cpuVerdict(cpu),
       load: load(),
     };
   } finally {
@@ -1694,15 +1743,12 @@ const allLiveCell = (live: number, clients: number, value: number): string =>
   live < clients ? `not all: ${num(live)} of ${num(clients)}` : ms(value);
 const pct = (share: number | undefined): string =>
   share === undefined || !Number.isFinite(share) ? '?' : `${Math.round(share * 100)} %`;
-/** `edge 97 % · bench 64 % · broker 12 % · machine 81 %` */
+/** `fanout edge 97 % · bench (producer + clients) 64 % · Kafka broker 12 % · machine 81 % of 2` */
 const cpuCell = (cpu: PhaseCpu | undefined): string =>
   cpu === undefined
     ? '–'
     : [
-        ...cpu.processes.map(
-          (p) =>
-            `${p.role === 'server' ? 'server' : p.role === 'client' ? 'bench' : p.role} ${pct(p.cores)}`,
-        ),
+        ...cpu.processes.map((p) => `${p.name} ${pct(p.cores)}`),
         `machine ${pct(cpu.machine)} of ${cpu.cpuCount}`,
       ].join(' · ');
 const loadCell = (cpu: PhaseCpu | undefined): string =>
@@ -1771,11 +1817,11 @@ md.push(
   ...coldStartSection(),
   '## Publish throughput',
   '',
-  `| path | events/s | fanout ingest ÷ path (${betterWords('higher')}) | load |`,
-  '| --- | ---: | ---: | ---: |',
+  `| path | events/s | fanout ingest ÷ path (${betterWords('higher')}) | CPU | the limit | load 1/5/15 start → end |`,
+  '| --- | ---: | ---: | --- | --- | --- |',
   ...ingestResults.map(
     (i) =>
-      `| ${i.path} | ${num(i.eventsPerSecond)} | ${i.target === 'fanout' ? '' : ratio(ingestOf('fanout'), i.eventsPerSecond)} | ${i.load} |`,
+      `| ${i.path} | ${num(i.eventsPerSecond)} | ${i.target === 'fanout' ? '' : ratio(ingestOf('fanout'), i.eventsPerSecond)} | ${cpuCell(i.cpu)} | ${i.verdict.words} | ${loadCell(i.cpu)} |`,
   ),
   '',
   `The ingest adds gRPC, authentication, validation and the idempotent producer; the naive path has none of them.${centrifugoRan ? " Centrifugo's HTTP API authenticates (API key) and validates, and answers once its memory broker holds the publications: it writes nothing to Kafka." : ''}`,
