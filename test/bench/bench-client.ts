@@ -15,6 +15,8 @@ export interface BenchClient {
   readonly messages: number;
   /** The first error answer the server sent, if it sent one (where the protocol tells them apart cheaply). */
   readonly error: string | undefined;
+  /** The connection is closed, by either side. */
+  readonly closed: boolean;
   subscribe(channel: string): void;
   unsubscribe(channel: string): void;
   /** Hands every later frame's payload to `callback` too (decoding costs: use on a sample). */
@@ -29,8 +31,11 @@ export interface FollowHandlers {
    * asked to resume and the server answered that it could not.
    */
   subscribed(position: string | undefined, resumed: boolean | undefined): void;
-  /** One event of the channel: the sequence number in its data and its position. */
-  event(seq: number, position: string | undefined): void;
+  /**
+   * One event of the channel: the sequence number in its data, its
+   * position and the send time its data carries (wall-clock ms).
+   */
+  event(seq: number, position: string | undefined, sentAt: number | undefined): void;
 }
 
 export interface ClientProtocol {
@@ -53,7 +58,13 @@ export interface ClientProtocol {
 
 export type ProtocolName = 'fanout' | 'centrifugo';
 
-/** Every `"t":<ms>` send time in a payload (a frame may carry several messages). */
+/**
+ * Every `"t":<ms>` send time in a payload (a frame may carry several
+ * messages): the events' data is JSON in every protocol the suite speaks —
+ * inside the JSON of `fanout.json.v1|v2` and of Centrifugo, as bytes of a
+ * protobuf `bytes` field in `fanout.proto.v1|v2` — so one scan of the raw
+ * payload finds them all, batch frames' events one by one.
+ */
 export function sendTimes(payload: Buffer): number[] {
   const times: number[] = [];
   const text = payload.toString('latin1');

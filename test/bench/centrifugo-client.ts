@@ -65,6 +65,10 @@ class CentrifugoClient implements BenchClient {
     this.#send({ unsubscribe: { channel } });
   }
 
+  get closed(): boolean {
+    return this.#socket.closed;
+  }
+
   sample(callback: (payload: Buffer) => void): void {
     this.#sampler = callback;
   }
@@ -115,7 +119,7 @@ class CentrifugoClient implements BenchClient {
 }
 
 interface Publication {
-  readonly data?: { readonly s?: number };
+  readonly data?: { readonly s?: number; readonly t?: number };
   readonly offset?: number;
   readonly epoch?: string;
 }
@@ -153,7 +157,7 @@ export const centrifugoProtocol: ClientProtocol = {
     const publication = (pub: Publication): void => {
       if (pub.epoch !== undefined && pub.epoch !== '') epoch = pub.epoch;
       const seq = pub.data?.s;
-      if (typeof seq === 'number') handlers.event(seq, position(pub.offset, epoch));
+      if (typeof seq === 'number') handlers.event(seq, position(pub.offset, epoch), pub.data?.t);
     };
     client.sample((payload) => {
       for (const line of payload.toString('utf8').split('\n')) {

@@ -17,9 +17,14 @@
  * Events carry 128 bytes of data; deliveries/s is what the subscribers
  * received; edge CPU comes from /proc, so deliveries per edge CPU-second
  * holds even when the edge is not saturated. Latency is from the moment
- * this process handed the event to the Kafka producer to its arrival on one
- * of 20 more connections read by a worker thread (same clock), so it does
- * not include the time the main thread takes to read 10,000 sockets.
+ * this process handed the event to the Kafka producer to its arrival at a
+ * sample of the measured subscribers themselves (1 in 10, at least 100,
+ * spread by a hash of their index; `latency-sampling.ts`), read by the same
+ * thread as all the others — so it includes the time this process takes to
+ * read 10,000 sockets, as a real client's would. Each row gives the CPU of
+ * the edge, of this process (producer and every client), of the Kafka
+ * broker and of the whole machine, the load average, and which of them was
+ * the limit (`cpu-verdict.ts`).
  *
  *   npm run bench:edge
  *   FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:edge
@@ -33,14 +38,23 @@
  *
  * Loopback only, bounded in time; stops everything it started.
  */
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeEvent, partitionForChannel } from '@fanout/shared';
 import type { Producer } from 'kafkajs';
 import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
 import { benchSubprotocol } from './fanout-client.js';
-import { LatencySampler, percentile } from './latency-sampling.js';
-import { cpuSeconds, cpuTimes, machineSummary, rssBytes } from './process-stats.js';
+import {
+  ignoreFrame,
+  LatencyRecorder,
+  sampledIndices,
+  sampleSize,
+  summarizeLatency,
+  type LatencySummary,
+} from './latency-sampling.js';
+import { cpuTimes, machineSummary, rssBytes } from './process-stats.js';
+import { CpuMeter, cpuSummary, cpuVerdict, type CpuVerdict, type PhaseCpu } from './cpu-verdict.js';
+import { pidListeningOn } from './listening-process.js';
 import { RawWsClient } from '../support/raw-ws-client.js';
 import { newestPosition, timeResume } from './resume-timer.js';
 
@@ -52,7 +66,6 @@ const channelsRate = Number(process.env['FANOUT_BENCH_CHANNELS_RATE'] ?? 10_000)
 const resumeEvents = 10_000;
 const channelCount = 100;
 const partitions = 8;
-const sampledConnections = 20;
 const dataBytes = 128;
 
 const kafka = await testKafka();
@@ -195,10 +208,15 @@ interface FanoutResult {
   readonly deliveriesPerCpuSecond: number;
   /** CPU of this process (producer and clients), as a share of one core. */
   readonly clientCpu: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly p999Ms: number;
+  /** Latency of the sampled subscribers. */
+  readonly latency: LatencySummary;
+  /** CPU of every process and of the machine; load average at the start and the end. */
+  readonly cpu: PhaseCpu;
+  readonly verdict: CpuVerdict;
 }
+
+/** The broker: the process listening on the first broker's port (undefined if not found). */
+const brokerPid = pidListeningOn(Number(kafka.brokers[0]?.split(':').at(-1)));
 
 async function measureFanout(
   scenario: string,
@@ -207,19 +225,23 @@ async function measureFanout(
   subscribersPerChannel: number,
   rate: number,
 ): Promise<FanoutResult> {
-  const sampler = new LatencySampler(edge.port);
-  await sampler.follow(
-    Array.from({ length: sampledConnections }, (_, i) => channels[i % channels.length] ?? ''),
+  const recorder = new LatencyRecorder();
+  const sampled = sampledIndices(clients.length, sampleSize(clients.length)).map(
+    (index) => clients[index],
   );
+  for (const client of sampled) client?.sample(recorder.record);
   // Warm up one second, then measure.
   await publishAtRate(channels, rate, 1);
   await sleep(500);
-  sampler.reset();
+  recorder.reset();
   const eventsBefore = clients.reduce((sum, client) => sum + client.events, 0);
   const framesBefore = clients.reduce((sum, client) => sum + client.frames, 0);
-  const cpuBefore = cpuSeconds(edge.pid) ?? 0;
   const systemBefore = cpuTimes(edge.pid)?.system ?? 0;
-  const clientCpuBefore = process.cpuUsage();
+  const meter = CpuMeter.start([
+    { name: 'edge', role: 'server', pid: edge.pid, threads: 'one' },
+    { name: 'bench (producer + clients)', role: 'client', pid: process.pid, threads: 'one' },
+    { name: 'Kafka broker', role: 'broker', pid: brokerPid, threads: 'many' },
+  ]);
   const started = performance.now();
   const events = await publishAtRate(channels, rate, seconds);
   const expected = events * subscribersPerChannel;
@@ -233,11 +255,10 @@ async function measureFanout(
     await sleep(20);
   }
   const elapsed = (performance.now() - started) / 1000;
-  const edgeCpu = (cpuSeconds(edge.pid) ?? 0) - cpuBefore;
+  const cpu = meter.stop();
+  const edgeCpu = cpu.processes[0]?.cores ?? Number.NaN;
   const edgeSystemCpu = (cpuTimes(edge.pid)?.system ?? 0) - systemBefore;
-  const clientUsage = process.cpuUsage(clientCpuBefore);
-  const sorted = (await sampler.collect()).sort((a, b) => a - b);
-  await sampler.close();
+  for (const client of sampled) client?.sample(ignoreFrame);
   return {
     scenario,
     events,
@@ -245,13 +266,13 @@ async function measureFanout(
     received,
     deliveriesPerSecond: received / elapsed,
     framesPerSecond: frames / elapsed,
-    edgeCpu: edgeCpu / elapsed,
+    edgeCpu,
     edgeSystemCpu: edgeSystemCpu / elapsed,
-    deliveriesPerCpuSecond: edgeCpu > 0 ? received / edgeCpu : Number.NaN,
-    clientCpu: (clientUsage.user + clientUsage.system) / 1e6 / elapsed,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-    p999Ms: percentile(sorted, 99.9),
+    deliveriesPerCpuSecond: edgeCpu > 0 ? received / (edgeCpu * elapsed) : Number.NaN,
+    clientCpu: cpu.processes[1]?.cores ?? Number.NaN,
+    latency: summarizeLatency(recorder.take(), sampled.length),
+    cpu,
+    verdict: cpuVerdict(cpu),
   };
 }
 
@@ -344,12 +365,12 @@ try {
 
   const mib = (bytes: number): string => `${(bytes / 1024).toFixed(2)} KiB`;
   const row = (r: FanoutResult): string =>
-    `| ${r.scenario} | ${Math.round(r.deliveriesPerSecond).toLocaleString('en')} | ${Math.round(r.framesPerSecond).toLocaleString('en')} | ${(r.edgeCpu * 100).toFixed(0)} % | ${Math.round(r.deliveriesPerCpuSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms | ${r.p999Ms.toFixed(1)} ms | ${r.received.toLocaleString('en')} / ${r.expected.toLocaleString('en')} | ${(r.clientCpu * 100).toFixed(0)} % |`;
+    `| ${r.scenario} | ${Math.round(r.deliveriesPerSecond).toLocaleString('en')} | ${Math.round(r.framesPerSecond).toLocaleString('en')} | ${Math.round(r.deliveriesPerCpuSecond).toLocaleString('en')} | ${r.latency.p50Ms.toFixed(1)} / ${r.latency.p99Ms.toFixed(1)} / ${r.latency.p999Ms.toFixed(1)} / ${r.latency.maxMs.toFixed(1)} ms (${r.latency.count.toLocaleString('en')} on ${r.latency.sampledSubscribers}) | ${r.received.toLocaleString('en')} / ${r.expected.toLocaleString('en')} | ${cpuSummary(r.cpu)} | ${r.verdict.words} |`;
   results.push(
-    `Machine: ${cpus().length} × ${machineSummary()}, Node ${process.versions.node}, load ${loadavg()[0]?.toFixed(2) ?? '?'}; ${connectionCount} connections (${benchSubprotocol}), ${seconds} s per scenario, ${dataBytes}-byte event data.`,
+    `Machine: ${cpus().length} × ${machineSummary()}, Node ${process.versions.node}; ${connectionCount} connections (${benchSubprotocol}), ${seconds} s per scenario, ${dataBytes}-byte event data. Latency on a sample of the subscribers (events timed on subscribers); CPU as a share of one core per process, of all cores for the machine.`,
     '',
-    '| scenario | deliveries/s | frames/s | edge CPU | deliveries per edge CPU-second | latency p50 | p99 | p99.9 | received / expected | client CPU |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| scenario | deliveries/s | frames/s | deliveries per edge CPU-second | latency p50 / p99 / p99.9 / max | received / expected | CPU (edge, bench, broker, machine; load start → end) | the limit |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
     row(light),
     row(broadcast),
     row(spread),

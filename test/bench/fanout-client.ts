@@ -27,6 +27,10 @@ class FanoutClient implements BenchClient {
     return this.#socket.frames;
   }
 
+  get closed(): boolean {
+    return this.#socket.closed;
+  }
+
   subscribe(channel: string, since?: string): void {
     this.#socket.sendText(
       JSON.stringify({
@@ -68,7 +72,9 @@ export const fanoutProtocol: ClientProtocol = {
       }
       if (!text.startsWith('{"event"')) return;
       const seq = Number(/"s":(\d+)/.exec(text)?.[1] ?? -1);
-      if (seq >= 0) handlers.event(seq, position);
+      const sentAt = /"t":([\d.]+)/.exec(text)?.[1];
+      if (seq >= 0)
+        handlers.event(seq, position, sentAt === undefined ? undefined : Number(sentAt));
     });
     client.subscribe(channel, since);
     return client;

@@ -9,12 +9,18 @@
  *              connection; a count above one process's open-file limit runs over several
  *              server and client processes (`idle-connections.ts`)
  *   broadcast  1 channel, 1,000 / 5,000 / 10,000 subscribers, FANOUT_BENCH_BROADCAST_RATE
- *              events/s [100]: deliveries/s, latency p50/p99/p99.9
+ *              events/s [100]: deliveries/s, latency p50/p99/p99.9/max
  *   channels   1,000 channels × 10 subscribers, FANOUT_BENCH_CHANNELS_RATE events/s [5000]
  *   storm      10,000 subscribers over 100 channels, events at 100/s with a sequence
  *              number per channel; the server restarts; every client reconnects
- *              (the edge's clients resume after their last position): time until
- *              all are subscribed again, events missed and repeated
+ *              (the edge's clients resume after their last position): the new server's
+ *              start → listening → ready (`/readyz`), ready → every client receiving new
+ *              events, events missed and repeated
+ *   coldstart  (fanout only unless --coldstart-targets) 100 channels × 10 subscribers,
+ *              1,000 events/s on a broker of its own; the edge restarts, then the
+ *              broker (SIGKILL, same data): start → listening → ready, ready → all live,
+ *              latency of the sampled subscribers over the events sent in their first
+ *              10 s live again (goal p99 ≤ 100 ms), and the same subscribers' steady figure
  *   ingest     publish throughput: fanout's ingest (gRPC `Publish`, 100 events a call,
  *              8 in flight; `ingest-publish.bench.ts`) vs a kafkajs producer writing
  *              the same batches straight to Kafka (the naive path) and Centrifugo's
@@ -24,14 +30,24 @@
  *              writes state-channels.json beside results.json
  *
  * Events are written to Kafka by this process (kafkajs, acks=all) and carry
- * their send time; latency is arrival minus send time on 20 connections read
- * by a worker thread (`latency-sampler.ts`). Clients speak each server's
- * protocol (`bench-client.ts`: `fanout-client.ts`, `centrifugo-client.ts`) and
- * count messages without decoding them, spread over source addresses 127.0.0.1-4.
- * Centrifugo reads its own topic, written in its consumer's format.
+ * their send time. Clients speak each server's protocol (`bench-client.ts`:
+ * `fanout-client.ts`, `centrifugo-client.ts`), spread over source addresses
+ * 127.0.0.1-4, and count messages without decoding them — except a sample
+ * of them (1 in 10, at least 100, spread over all by a hash of the index;
+ * `latency-sampling.ts`), ordinary subscribers that also decode the send
+ * times of what they receive: latency is arrival minus send time there, in
+ * this process, behind the same queue as every other client. Every phase
+ * measures the CPU of the server, of this process (producer and all
+ * clients), of the Kafka broker and of the whole machine, and the load
+ * average at its start and end, and says which was the limit
+ * (`cpu-verdict.ts`: ≥ 90 % of a core for an event loop, of all cores for
+ * the machine). Ratios are fanout ÷ peer, "1.0× (same)" within ±5 %
+ * (`ratio-words.ts`). Centrifugo reads its own topic, written in its
+ * consumer's format.
  * Writes `docs/benchmarks/results.json`, `docs/benchmarks/results.md` and SVG
- * charts (or into `--out DIR`). Loopback only; bounded in time (≈ 10 min,
- * `--quick` ≈ 4 min, each ≈ 5 min more with Centrifugo); stops everything it started.
+ * charts (or into `--out DIR`). Loopback only; bounded in time (≈ 12 min,
+ * `--quick` ≈ 6 min on an idle machine, each ≈ 5 min more with Centrifugo);
+ * stops everything it started.
  *
  *   npm run bench                  # the full run
  *   npm run bench -- --quick       # fewer subscribers, shorter phases
@@ -52,8 +68,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as prettier from 'prettier';
 import { encodeEvent, partitionForChannel } from '@fanout/shared';
-import type { Producer } from 'kafkajs';
+import kafkajs, { type Producer } from 'kafkajs';
 import {
+  RestartableBroker,
   repoRoot,
   startEdgeProcess,
   stopOwnKafka,
@@ -65,8 +82,26 @@ import { centrifugoProtocol } from './centrifugo-client.js';
 import { centrifugoPublishThroughput } from './centrifugo-publish.js';
 import { centrifugoRecord, findCentrifugo, startCentrifugo } from './centrifugo-target.js';
 import { fanoutProtocol } from './fanout-client.js';
-import { LatencySampler, percentile } from './latency-sampling.js';
-import { cpuSeconds, machineSummary } from './process-stats.js';
+import {
+  ignoreFrame,
+  LatencyRecorder,
+  sampledIndices,
+  sampleSize,
+  summarizeLatency,
+  wallClockMs,
+  type LatencySummary,
+} from './latency-sampling.js';
+import { machineSummary } from './process-stats.js';
+import {
+  CpuMeter,
+  cpuSummary,
+  cpuVerdict,
+  type CpuVerdict,
+  type PhaseCpu,
+  type WatchedProcess,
+} from './cpu-verdict.js';
+import { pidListeningOn } from './listening-process.js';
+import { betterWords, ratioWords } from './ratio-words.js';
 import { barChart, formatNumber, lineChart } from './svg-charts.js';
 import {
   ephemeralPortsFrom,
@@ -83,7 +118,9 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     out: { type: 'string', default: join(repoRoot, 'docs', 'benchmarks') },
     targets: { type: 'string', default: 'fanout,naive,centrifugo' },
-    scenarios: { type: 'string', default: 'idle,broadcast,channels,storm,ingest' },
+    scenarios: { type: 'string', default: 'idle,broadcast,channels,storm,coldstart,ingest' },
+    /** The targets the cold-start scenario runs for (it starts a broker of its own). */
+    'coldstart-targets': { type: 'string', default: 'fanout' },
     /** Idle connection counts (default 10000,50000; --quick 10000). */
     'idle-counts': { type: 'string' },
     /** Most connections per server and per client process of the idle scenario (below the open-file limit). */
@@ -93,6 +130,7 @@ const { values: args } = parseArgs({
 const quick = args.quick;
 const selectedTargets = new Set(args.targets.split(','));
 const selectedScenarios = new Set(args.scenarios.split(','));
+const coldStartTargets = new Set(args['coldstart-targets'].split(','));
 const seconds = Number(process.env['FANOUT_BENCH_SECONDS'] ?? (quick ? 3 : 6));
 const broadcastRate = Number(process.env['FANOUT_BENCH_BROADCAST_RATE'] ?? 100);
 const channelsRate = Number(process.env['FANOUT_BENCH_CHANNELS_RATE'] ?? 5000);
@@ -243,7 +281,33 @@ async function publishAtRate(
 interface Server {
   readonly pid: number;
   readonly port: number;
+  /** `performance.now()` when the process was spawned. */
+  readonly startedAt: number;
+  /** `performance.now()` when it listened (its start resolved). */
+  readonly listeningAt: number;
+  /**
+   * `performance.now()` when it first said it was ready (the edge's
+   * `/readyz` answering 200, polled every 10 ms); a peer without a
+   * readiness check is ready when it listens.
+   */
+  readonly ready: Promise<number>;
   stop(): Promise<void>;
+}
+
+/** When `url` first answers 200 (`performance.now()`), polled every 10 ms; NaN when not within `timeoutMs`. */
+async function firstReady(url: string, timeoutMs = 120_000): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await response.arrayBuffer();
+      if (response.status === 200) return performance.now();
+    } catch {
+      // not answering yet
+    }
+    await sleep(10);
+  }
+  return Number.NaN;
 }
 
 interface Target {
@@ -261,7 +325,10 @@ interface Target {
   readonly topic?: string;
   /** The server's version and where its binary came from, for a peer not built here. */
   readonly version?: string;
-  start(topic: string): Promise<Server>;
+  /** `one`: an event loop that saturates at one core; `many`: can use every core. */
+  readonly threads: 'one' | 'many';
+  /** Starts a server reading `topic` (of `brokers`, the suite's broker unless given). */
+  start(topic: string, brokers?: readonly string[]): Promise<Server>;
 }
 
 const edgeNodeArgs = (process.env['FANOUT_BENCH_EDGE_NODE_ARGS'] ?? '')
@@ -273,9 +340,11 @@ const fanoutTarget: Target = {
   label: 'fanout edge',
   resumes: true,
   protocol: fanoutProtocol,
-  async start(topic) {
+  threads: 'one',
+  async start(topic, brokers = kafka.brokers) {
+    const startedAt = performance.now();
     const edge = await startEdgeProcess({
-      brokers: kafka.brokers,
+      brokers,
       topic,
       nodeArgs: edgeNodeArgs,
       env: {
@@ -289,9 +358,13 @@ const fanoutTarget: Target = {
       },
       timeoutMs: 60_000,
     });
+    const listeningAt = performance.now();
     return {
       pid: edge.pid,
       port: edge.port,
+      startedAt,
+      listeningAt,
+      ready: firstReady(`${edge.metricsBase}/readyz`),
       stop: () => edge.kill('SIGTERM'),
     };
   },
@@ -302,7 +375,9 @@ const naiveTarget: Target = {
   label: 'naive (ws + kafkajs)',
   resumes: false,
   protocol: fanoutProtocol,
-  async start(topic) {
+  threads: 'one',
+  async start(topic, brokers = kafka.brokers) {
+    const startedAt = performance.now();
     const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
       process.execPath,
       [join(repoRoot, 'test', 'dist', 'bench', 'naive-baseline-server.js')],
@@ -310,7 +385,7 @@ const naiveTarget: Target = {
         cwd: repoRoot,
         env: {
           PATH: process.env['PATH'] ?? '',
-          NAIVE_BROKERS: kafka.brokers.join(','),
+          NAIVE_BROKERS: brokers.join(','),
           NAIVE_TOPIC: topic,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -339,9 +414,13 @@ const naiveTarget: Target = {
         reject(new Error(`naive baseline exited: ${output}`));
       });
     });
+    const listeningAt = performance.now();
     return {
       pid: child.pid ?? -1,
       port,
+      startedAt,
+      listeningAt,
+      ready: Promise.resolve(listeningAt),
       async stop() {
         if (child.exitCode !== null || child.signalCode !== null) return;
         child.kill('SIGTERM');
@@ -370,6 +449,7 @@ async function centrifugoTarget(): Promise<Target> {
     resumes: true,
     protocol: centrifugoProtocol,
     idleSession: centrifugoJsonSession,
+    threads: 'many' as const,
   };
   if ('reason' in found) {
     return {
@@ -394,6 +474,7 @@ async function centrifugoTarget(): Promise<Target> {
       for (let n = 1; groupsInUse.has(group); n++) group = `${consumerGroup}-${n}`;
       groupsInUse.add(group);
       try {
+        const startedAt = performance.now();
         const server = await startCentrifugo({
           binary: found.binary,
           brokers: kafka.brokers,
@@ -401,9 +482,13 @@ async function centrifugoTarget(): Promise<Target> {
           consumerGroup: group,
           apiKey: centrifugoApiKey,
         });
+        const listeningAt = performance.now();
         return {
           pid: server.pid,
           port: server.port,
+          startedAt,
+          listeningAt,
+          ready: Promise.resolve(listeningAt),
           stop: () => server.stop().finally(() => groupsInUse.delete(group)),
         };
       } catch (error) {
@@ -469,23 +554,58 @@ interface FanoutResult {
   /** Server CPU, share of one core. */
   readonly serverCpu: number;
   readonly deliveriesPerCpuSecond: number;
+  /** Latency of the sampled ordinary subscribers. */
+  readonly latency: LatencySummary;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
+  readonly maxMs: number;
+  /** CPU of every process and of the machine, load average at the start and the end. */
+  readonly cpu: PhaseCpu;
+  readonly verdict: CpuVerdict;
   readonly load: number;
 }
 
+/** The broker: the process listening on the first broker's port (undefined if not found). */
+function brokerPid(brokers: readonly string[] = kafka.brokers): number | undefined {
+  return pidListeningOn(Number(brokers[0]?.split(':').at(-1)));
+}
+
+/** The processes of a phase: the server, this process (producer and every client), the broker. */
+function watched(target: Target, server: Server, broker = brokerPid()): WatchedProcess[] {
+  return [
+    { name: target.label, role: 'server', pid: server.pid, threads: target.threads },
+    { name: 'bench (producer + clients)', role: 'client', pid: process.pid, threads: 'one' },
+    { name: 'Kafka broker', role: 'broker', pid: broker, threads: 'many' },
+  ];
+}
+
+/**
+ * Times the sampled ones of `clients` (`sampledIndices`): their frames go
+ * to `recorder` until the returned function is called.
+ */
+function sampleClients(clients: readonly BenchClient[], recorder: LatencyRecorder): () => void {
+  const sampled = sampledIndices(clients.length, sampleSize(clients.length)).map(
+    (index) => clients[index],
+  );
+  for (const client of sampled) client?.sample(recorder.record);
+  return () => {
+    for (const client of sampled) client?.sample(ignoreFrame);
+  };
+}
+
 async function measureFanout(
+  target: Target,
   server: Server,
   topic: string,
   clients: readonly BenchClient[],
   channels: readonly string[],
   subscribersPerChannel: number,
   rate: number,
-  protocol: ClientProtocol = fanoutProtocol,
 ): Promise<FanoutResult> {
-  const sampler = new LatencySampler(server.port, protocol.name);
-  await sampler.follow(Array.from({ length: 20 }, (_, i) => channels[i % channels.length] ?? ''));
+  const recorder = new LatencyRecorder();
+  const stopSampling = sampleClients(clients, recorder);
+  const sampledCount = sampleSize(clients.length);
   const received = (): number => clients.reduce((sum, client) => sum + client.messages, 0);
   // Warm up for a second, and let its deliveries arrive (30 s at most), so
   // none of them is counted in the measurement.
@@ -499,9 +619,9 @@ async function measureFanout(
     await sleep(20);
   }
   await sleep(500);
-  sampler.reset();
+  recorder.reset();
   const framesBefore = received();
-  const cpuBefore = cpuSeconds(server.pid) ?? 0;
+  const meter = CpuMeter.start(watched(target, server));
   const started = performance.now();
   const events = await publishAtRate(topic, channels, rate, seconds);
   const expected = events * subscribersPerChannel;
@@ -513,9 +633,10 @@ async function measureFanout(
     await sleep(20);
   }
   const elapsed = (performance.now() - started) / 1000;
-  const cpu = (cpuSeconds(server.pid) ?? 0) - cpuBefore;
-  const sorted = (await sampler.collect()).sort((a, b) => a - b);
-  await sampler.close();
+  const cpu = meter.stop();
+  const serverCpu = cpu.processes[0]?.cores ?? Number.NaN;
+  stopSampling();
+  const latency = summarizeLatency(recorder.take(), sampledCount);
   return {
     subscribers: clients.length,
     eventsPerSecond: rate,
@@ -523,11 +644,15 @@ async function measureFanout(
     expected,
     received: delivered,
     deliveriesPerSecond: delivered / elapsed,
-    serverCpu: cpu / elapsed,
-    deliveriesPerCpuSecond: cpu > 0 ? delivered / cpu : Number.NaN,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-    p999Ms: percentile(sorted, 99.9),
+    serverCpu,
+    deliveriesPerCpuSecond: serverCpu > 0 ? delivered / (serverCpu * elapsed) : Number.NaN,
+    latency,
+    p50Ms: latency.p50Ms,
+    p99Ms: latency.p99Ms,
+    p999Ms: latency.p999Ms,
+    maxMs: latency.maxMs,
+    cpu,
+    verdict: cpuVerdict(cpu),
     load: load(),
   };
 }
@@ -573,13 +698,16 @@ async function idle(target: Target, topic: string): Promise<IdleResult[]> {
   return results;
 }
 
+/** Broadcast and channels on one server; each figure lands in `into` as soon as it is measured. */
 async function broadcastAndChannels(
   target: Target,
   topic: string,
-): Promise<{ broadcast: FanoutResult[]; channels?: FanoutResult }> {
+  into: TargetResult,
+): Promise<void> {
   const server = await target.start(topic);
   const broadcast: FanoutResult[] = [];
-  let spread: FanoutResult | undefined;
+  // A later step failing (a peer not confirming 10,000 subscriptions) keeps the earlier figures.
+  if (selectedScenarios.has('broadcast')) into.broadcast = broadcast;
   try {
     const clients = await connectAll(server.port, mainConnections, 0, target.protocol);
     const channel = `bench.broadcast.${target.name}`;
@@ -589,17 +717,17 @@ async function broadcastAndChannels(
         await subscribeAll(clients.slice(subscribed, count), () => channel);
         subscribed = count;
         const result = await measureFanout(
+          target,
           server,
           topic,
           clients.slice(0, count),
           [channel],
           count,
           broadcastRate,
-          target.protocol,
         );
         broadcast.push(result);
         say(
-          `${target.name} broadcast ${count}: ${formatNumber(result.deliveriesPerSecond)}/s, p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms, ${result.received}/${result.expected}`,
+          `${target.name} broadcast ${count}: ${formatNumber(result.deliveriesPerSecond)}/s, p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms (${result.latency.count} events on ${result.latency.sampledSubscribers} subscribers), ${result.received}/${result.expected}; ${cpuSummary(result.cpu)}: ${result.verdict.words}`,
         );
       }
       unsubscribeAll(clients.slice(0, subscribed), () => channel);
@@ -611,24 +739,24 @@ async function broadcastAndChannels(
         (_, i) => `bench.ch.${target.name}.${i}`,
       );
       await subscribeAll(clients, (index) => channels[index % channelCount] ?? '');
-      spread = await measureFanout(
+      const spread = await measureFanout(
+        target,
         server,
         topic,
         clients,
         channels,
         mainConnections / channelCount,
         channelsRate,
-        target.protocol,
       );
       say(
-        `${target.name} channels: ${formatNumber(spread.deliveriesPerSecond)}/s, p50 ${spread.p50Ms.toFixed(0)} ms, p99 ${spread.p99Ms.toFixed(0)} ms, ${spread.received}/${spread.expected}`,
+        `${target.name} channels: ${formatNumber(spread.deliveriesPerSecond)}/s, p50 ${spread.p50Ms.toFixed(0)} ms, p99 ${spread.p99Ms.toFixed(0)} ms (${spread.latency.count} events on ${spread.latency.sampledSubscribers} subscribers), ${spread.received}/${spread.expected}; ${cpuSummary(spread.cpu)}: ${spread.verdict.words}`,
       );
+      into.channels = spread;
     }
     for (const client of clients) client.close();
   } finally {
     await server.stop();
   }
-  return { broadcast, ...(spread === undefined ? {} : { channels: spread }) };
 }
 
 /** One storm client: one channel, the sequence numbers and last position it saw. */
@@ -642,10 +770,56 @@ class StormClient {
   highest = -1;
   /** The server answered a resume with "cannot resume" (Centrifugo: `recovered: false`). */
   resumeRefused = false;
+  /** Wall-clock ms of the last `subscribed` answer. */
+  subscribedAt = Number.NaN;
+  /**
+   * A sampled client's latencies: events sent from its last `subscribed`
+   * answer for `latencyWindowMs` (replayed ones, sent before, do not count).
+   */
+  latency: LatencyRecorder | undefined;
+  latencyWindowMs = Number.POSITIVE_INFINITY;
+  /** Wall-clock ms before which no event counts for latency (the broker's return). */
+  latencyFloor = Number.NEGATIVE_INFINITY;
+  /** A reconnect of a connection the server closed is under way. */
+  reconnecting = false;
+  /** Connections the server closed that this client opened again. */
+  reconnects = 0;
+
+  /** Where its latency window starts: its `subscribed` answer, not before the floor. */
+  windowStart(): number {
+    return Math.max(this.subscribedAt, this.latencyFloor);
+  }
 
   constructor(readonly channel: string) {}
 
+  /** Connection attempts that failed (refused or closed during the handshake) and were retried. */
+  failedAttempts = 0;
+
+  /**
+   * Connects and subscribes, as a real client would: a connection refused
+   * or closed during the handshake (a server still starting, or busy) is
+   * tried again after 100 ms, 200 ms, … up to 1 s, for at most 60 s.
+   */
   async connect(
+    protocol: ClientProtocol,
+    port: number,
+    source: string,
+    resume: boolean,
+  ): Promise<void> {
+    const giveUp = Date.now() + 60_000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#connectOnce(protocol, port, source, resume);
+        return;
+      } catch (error) {
+        this.failedAttempts++;
+        if (Date.now() > giveUp) throw error;
+        await sleep(Math.min(1000, 100 * attempt));
+      }
+    }
+  }
+
+  async #connectOnce(
     protocol: ClientProtocol,
     port: number,
     source: string,
@@ -660,10 +834,19 @@ class StormClient {
       {
         subscribed: (position, resumed) => {
           this.live = true;
+          this.subscribedAt = wallClockMs();
           if (resumed === false) this.resumeRefused = true;
           if (position !== undefined) this.position = position;
         },
-        event: (seq, position) => {
+        event: (seq, position, sentAt) => {
+          if (
+            this.latency !== undefined &&
+            sentAt !== undefined &&
+            sentAt >= this.windowStart() &&
+            sentAt < this.windowStart() + this.latencyWindowMs
+          ) {
+            this.latency.add(sentAt, wallClockMs());
+          }
           this.received++;
           if (this.first < 0) this.first = seq;
           this.seen.add(seq);
@@ -679,6 +862,12 @@ interface StormResult {
   readonly clients: number;
   /** From the server's stop until every client receives events published after the restart. */
   readonly allLiveMs: number;
+  /** From the new server's spawn until it listened. */
+  readonly startToListeningMs: number;
+  /** From the new server's spawn until it was ready (the edge's `/readyz`; a peer: listening). */
+  readonly startToReadyMs: number;
+  /** From the new server's readiness until every client received events published after the restart. */
+  readonly readyToAllLiveMs: number;
   /** Clients receiving new events when the wait ended (all of them unless it timed out). */
   readonly liveClients: number;
   readonly restartMs: number;
@@ -687,6 +876,8 @@ interface StormResult {
   readonly duplicates: number;
   /** Clients the server told it could not resume them (Centrifugo's `recovered: false`). */
   readonly resumeRefused: number;
+  /** Connection attempts refused or closed during the handshake, and tried again. */
+  readonly failedAttempts: number;
   readonly load: number;
 }
 
@@ -725,6 +916,7 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
     for (const client of clients) client.socket?.close();
     server = await target.start(topic);
     const restartMs = performance.now() - stopped;
+    const restarted = server;
     // Live again: an event published from now on has arrived (in order, so for
     // a resuming client everything before it too).
     const threshold = new Map(channels.map((c) => [c, sequences.get(c) ?? 0]));
@@ -759,10 +951,12 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
         );
       }
     }
-    const allLiveMs = performance.now() - stopped;
+    const allLiveAt = performance.now();
+    const allLiveMs = allLiveAt - stopped;
     const liveClients = clients.filter(isLive).length;
+    const readyAt = await restarted.ready;
     say(
-      `${target.name} storm: ${liveClients}/${clients.length} live ${allLiveMs.toFixed(0)} ms after the stop`,
+      `${target.name} storm: ${liveClients}/${clients.length} live ${allLiveMs.toFixed(0)} ms after the stop; the new server listened ${(restarted.listeningAt - restarted.startedAt).toFixed(0)} ms and was ready ${(readyAt - restarted.startedAt).toFixed(0)} ms after its start, all live ${(allLiveAt - readyAt).toFixed(0)} ms after ready`,
     );
     publishing = false;
     await publisher;
@@ -786,12 +980,16 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
     return {
       clients: clients.length,
       allLiveMs,
+      startToListeningMs: restarted.listeningAt - restarted.startedAt,
+      startToReadyMs: readyAt - restarted.startedAt,
+      readyToAllLiveMs: allLiveAt - readyAt,
       liveClients,
       restartMs,
       expected,
       missed,
       duplicates,
       resumeRefused: clients.filter((client) => client.resumeRefused).length,
+      failedAttempts: clients.reduce((sum, client) => sum + client.failedAttempts, 0),
       load: load(),
     };
   } finally {
@@ -802,12 +1000,340 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
   }
 }
 
+/** One restart of the cold-start scenario: how long things took, the latency after it. */
+interface RestartFigures {
+  /** What restarted: `edge` or `broker`. */
+  readonly what: string;
+  /** The restarted process: spawn → listening (the edge's ready log line; the broker's start). */
+  readonly startToListeningMs: number;
+  /** Spawn → ready (the edge's `/readyz` 200; the broker: its start resolved). */
+  readonly startToReadyMs: number;
+  /** From readiness until every client received an event published after it. */
+  readonly readyToAllLiveMs: number;
+  /** Clients receiving new events when the wait ended. */
+  readonly liveClients: number;
+  /** Events the producer wrote, and batches it failed to write, from the restart to the end of the window. */
+  readonly published: number;
+  readonly failedBatches: number;
+  /** Connections the server closed after the restart that the clients opened again (resuming). */
+  readonly reconnects: number;
+  /** Latency of the sampled subscribers, events sent in the first seconds after they were live again. */
+  readonly latency: LatencySummary;
+  readonly cpu: PhaseCpu;
+  readonly verdict: CpuVerdict;
+}
+
+interface ColdStartResult {
+  readonly clients: number;
+  readonly channels: number;
+  readonly eventsPerSecond: number;
+  readonly windowSeconds: number;
+  /** The same sampled subscribers before any restart, for comparison, and the CPU then. */
+  readonly steady: LatencySummary;
+  readonly steadyCpu: PhaseCpu;
+  readonly steadyVerdict: CpuVerdict;
+  readonly restarts: RestartFigures[];
+  /** Batches the producer could not write (the broker was down). */
+  readonly failedSends: number;
+  readonly load: number;
+}
+
+const coldStartChannels = 100;
+const coldStartPerChannel = 10;
+const coldStartRate = 1000;
+/** Latency is taken over events sent in this many seconds after each subscriber is live again. */
+const coldStartWindowSeconds = 10;
+
+/**
+ * Publishes `rate` events/s over `channels` with `via` until `stopped()`,
+ * every 20 ms the events due since the last step (at most 1 s of them:
+ * after a stall — the broker down — it carries on at the rate rather than
+ * bursting); a batch the producer cannot write is dropped and counted.
+ */
+async function steadyPublish(
+  via: Producer,
+  topic: string,
+  channels: readonly string[],
+  rate: number,
+  stopped: () => boolean,
+  counts: { sent: number; failed: number },
+): Promise<void> {
+  let turn = 0;
+  let last = performance.now();
+  let carry = 0;
+  while (!stopped()) {
+    await sleep(20);
+    const now = performance.now();
+    carry += (Math.min(1000, now - last) / 1000) * rate;
+    last = now;
+    const count = Math.floor(carry);
+    if (count === 0) continue;
+    carry -= count;
+    const batch = Array.from({ length: count }, () => channels[turn++ % channels.length] ?? '');
+    try {
+      await via.send({ topic, acks: -1, messages: batch.map((c) => record(c)) });
+      counts.sent += count;
+    } catch {
+      counts.failed++;
+    }
+  }
+}
+
+/**
+ * Cold start (fanout only unless --coldstart-targets): 100 channels × 10 subscribers at
+ * 1,000 events/s on a broker of the scenario's own; the edge restarts, then
+ * the broker (SIGKILL and a start over the same data, as a crash; clients
+ * the edge closes meanwhile reconnect and resume). After
+ * each: spawn → listening → ready, ready → every client receiving new
+ * events, and the latency of the sampled subscribers over the events sent
+ * in their first 10 s live again (each from its own `subscribed` answer
+ * after the edge restart; from the broker's return after the broker's).
+ */
+async function coldStart(target: Target): Promise<ColdStartResult> {
+  const broker = await RestartableBroker.start('bench-coldstart');
+  const client = new kafkajs.Kafka({
+    clientId: 'fanout-bench-coldstart',
+    brokers: [...broker.brokers],
+    logLevel: kafkajs.logLevel.NOTHING,
+    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+  });
+  const admin = client.admin();
+  const coldProducer = client.producer();
+  let server: Server | undefined;
+  let publishing = true;
+  let publisher: Promise<void> | undefined;
+  const published = { sent: 0, failed: 0 };
+  const channels = Array.from(
+    { length: coldStartChannels },
+    (_, i) => `bench.coldstart.${target.name}.${i}`,
+  );
+  const clients = Array.from(
+    { length: coldStartChannels * coldStartPerChannel },
+    (_, i) => new StormClient(channels[i % coldStartChannels] ?? ''),
+  );
+  const sampled = sampledIndices(clients.length, sampleSize(clients.length)).map(
+    (index) => clients[index],
+  );
+  const recorder = new LatencyRecorder();
+  for (const c of sampled) if (c !== undefined) c.latency = recorder;
+  const connectAllStorm = async (port: number, resume: boolean): Promise<void> => {
+    for (let i = 0; i < clients.length; i += 500) {
+      await Promise.all(
+        clients
+          .slice(i, i + 500)
+          .map((c, j) =>
+            c.connect(
+              target.protocol,
+              port,
+              sourceAddresses[(i + j) % sourceAddresses.length] ?? '127.0.0.1',
+              resume,
+            ),
+          ),
+      );
+    }
+  };
+  /** Waits until every client received an event sent after `threshold` was taken; when, and how many did. */
+  const untilAllLive = async (
+    threshold: Map<string, number>,
+  ): Promise<{ at: number; live: number }> => {
+    const isLive = (c: StormClient): boolean => c.highest >= (threshold.get(c.channel) ?? 0);
+    const giveUp = Date.now() + stormWaitSeconds * 1000;
+    let nextReport = Date.now() + 5000;
+    while (!clients.every(isLive) && Date.now() < giveUp) {
+      await sleep(10);
+      if (Date.now() > nextReport) {
+        nextReport += 5000;
+        say(
+          `${target.name} coldstart: ${clients.filter((c) => c.live).length} subscribed, ${clients.filter(isLive).length} receiving new events; ${published.sent} events published, ${published.failed} batches failed`,
+        );
+      }
+    }
+    return { at: performance.now(), live: clients.filter(isLive).length };
+  };
+  const nextSequences = (): Map<string, number> =>
+    new Map(channels.map((c) => [c, sequences.get(c) ?? 0]));
+  /**
+   * Clients the server closes (an edge that lost Kafka closes them all)
+   * reconnect and resume, as real clients do, to the server running now.
+   */
+  let reconnecting = false;
+  let reconnector: Promise<void> | undefined;
+  const keepConnected = async (): Promise<void> => {
+    while (reconnecting) {
+      const port = server?.port;
+      clients.forEach((c, i) => {
+        if (port === undefined || c.reconnecting || c.socket?.closed !== true) return;
+        c.reconnecting = true;
+        c.reconnects++;
+        c.connect(
+          target.protocol,
+          port,
+          sourceAddresses[i % sourceAddresses.length] ?? '127.0.0.1',
+          target.resumes,
+        )
+          .catch(() => undefined)
+          .finally(() => {
+            c.reconnecting = false;
+          });
+      });
+      await sleep(50);
+    }
+  };
+  const restarts: RestartFigures[] = [];
+  try {
+    await admin.connect();
+    const topicName = uniqueName('bench-coldstart');
+    await admin.createTopics({
+      topics: [{ topic: topicName, numPartitions: partitions, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
+    await coldProducer.connect();
+    server = await target.start(topicName, broker.brokers);
+    await server.ready;
+    await connectAllStorm(server.port, false);
+    while (clients.some((c) => !c.live)) await sleep(20);
+    publisher = steadyPublish(
+      coldProducer,
+      topicName,
+      channels,
+      coldStartRate,
+      () => !publishing,
+      published,
+    );
+    await sleep(3000);
+    // Steady state: the same sampled subscribers, no restart.
+    recorder.reset();
+    for (const c of sampled) if (c !== undefined) c.latencyWindowMs = Number.POSITIVE_INFINITY;
+    const steadyMeter = CpuMeter.start(watched(target, server, brokerPid(broker.brokers)));
+    await sleep(coldStartWindowSeconds * 1000);
+    const steady = summarizeLatency(recorder.take(), sampled.length);
+    const steadyCpu = steadyMeter.stop();
+    say(
+      `${target.name} coldstart: steady p50 ${steady.p50Ms.toFixed(1)} ms, p99 ${steady.p99Ms.toFixed(1)} ms, max ${steady.maxMs.toFixed(1)} ms (${steady.count} events on ${steady.sampledSubscribers} subscribers)`,
+    );
+
+    // The edge restarts; its clients reconnect (resuming where the server can).
+    for (const c of sampled) if (c !== undefined) c.latencyWindowMs = coldStartWindowSeconds * 1000;
+    await server.stop();
+    for (const c of clients) c.socket?.close();
+    const edgeThreshold = nextSequences();
+    recorder.reset();
+    const edgeCounts = { ...published };
+    const reconnectsNow = (): number => clients.reduce((sum, c) => sum + c.reconnects, 0);
+    server = await target.start(topicName, broker.brokers);
+    const edgeMeter = CpuMeter.start(watched(target, server, brokerPid(broker.brokers)));
+    await connectAllStorm(server.port, target.resumes);
+    reconnecting = true;
+    reconnector = keepConnected();
+    const edgeLive = await untilAllLive(edgeThreshold);
+    const edgeReady = await server.ready;
+    // Every sampled client's window: from its `subscribed` answer, 10 s, and the deliveries after.
+    const windowsEnd = Math.max(...sampled.map((c) => c?.windowStart() ?? 0));
+    await sleep(Math.max(0, windowsEnd + coldStartWindowSeconds * 1000 - wallClockMs()) + 1000);
+    const edgeCpu = edgeMeter.stop();
+    restarts.push({
+      what: 'edge',
+      startToListeningMs: server.listeningAt - server.startedAt,
+      startToReadyMs: edgeReady - server.startedAt,
+      readyToAllLiveMs: edgeLive.at - edgeReady,
+      liveClients: edgeLive.live,
+      published: published.sent - edgeCounts.sent,
+      failedBatches: published.failed - edgeCounts.failed,
+      reconnects: reconnectsNow(),
+      latency: summarizeLatency(recorder.take(), sampled.length),
+      cpu: edgeCpu,
+      verdict: cpuVerdict(edgeCpu),
+    });
+
+    // The broker crashes and starts again over its data; the clients stay connected.
+    const brokerCounts = { ...published };
+    const reconnectsBefore = reconnectsNow();
+    await broker.kill();
+    const brokerStarted = performance.now();
+    await broker.restart();
+    const brokerBack = performance.now();
+    const brokerThreshold = nextSequences();
+    const backWall = wallClockMs();
+    for (const c of sampled) if (c !== undefined) c.latencyFloor = backWall;
+    recorder.reset();
+    const brokerMeter = CpuMeter.start(watched(target, server, brokerPid(broker.brokers)));
+    const brokerLive = await untilAllLive(brokerThreshold);
+    const brokerWindowsEnd = Math.max(...sampled.map((c) => c?.windowStart() ?? 0));
+    await sleep(
+      Math.max(0, brokerWindowsEnd + coldStartWindowSeconds * 1000 - wallClockMs()) + 1000,
+    );
+    const brokerCpu = brokerMeter.stop();
+    restarts.push({
+      what: 'broker',
+      startToListeningMs: brokerBack - brokerStarted,
+      startToReadyMs: brokerBack - brokerStarted,
+      readyToAllLiveMs: brokerLive.at - brokerBack,
+      liveClients: brokerLive.live,
+      published: published.sent - brokerCounts.sent,
+      failedBatches: published.failed - brokerCounts.failed,
+      reconnects: reconnectsNow() - reconnectsBefore,
+      latency: summarizeLatency(recorder.take(), sampled.length),
+      cpu: brokerCpu,
+      verdict: cpuVerdict(brokerCpu),
+    });
+    for (const r of restarts) {
+      say(
+        `${target.name} coldstart after the ${r.what} restart: listening ${r.startToListeningMs.toFixed(0)} ms, ready ${r.startToReadyMs.toFixed(0)} ms after start, ${r.liveClients} live ${r.readyToAllLiveMs.toFixed(0)} ms after ready; ${r.published} events published, ${r.failedBatches} batches failed, ${r.reconnects} connections closed by the server and opened again; p50 ${r.latency.p50Ms.toFixed(1)} ms, p99 ${r.latency.p99Ms.toFixed(1)} ms, max ${r.latency.maxMs.toFixed(1)} ms (${r.latency.count} events on ${r.latency.sampledSubscribers} subscribers); ${cpuSummary(r.cpu)}: ${r.verdict.words}`,
+      );
+    }
+    publishing = false;
+    await publisher;
+    return {
+      clients: clients.length,
+      channels: coldStartChannels,
+      eventsPerSecond: coldStartRate,
+      windowSeconds: coldStartWindowSeconds,
+      steady,
+      steadyCpu,
+      steadyVerdict: cpuVerdict(steadyCpu),
+      restarts,
+      failedSends: published.failed,
+      load: load(),
+    };
+  } finally {
+    publishing = false;
+    reconnecting = false;
+    await publisher;
+    await reconnector;
+    for (const c of clients) c.socket?.close();
+    await server?.stop().catch(() => undefined);
+    await coldProducer.disconnect().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    await broker.stop();
+  }
+}
+
 interface IngestResult {
   /** The target whose publish path this is. */
   readonly target: string;
   readonly path: string;
   readonly eventsPerSecond: number;
+  /** CPU of the processes of the path, of the broker and of the machine over the measurement. */
+  readonly cpu: PhaseCpu;
+  readonly verdict: CpuVerdict;
   readonly load: number;
+}
+
+/**
+ * The CPU shares ingest-publish.bench.ts reports in its table row
+ * (`CPU ingest`, `CPU broker`, `CPU producer`: `45 %` or `n/a`).
+ */
+function ingestRowCpu(row: string | undefined): {
+  ingest: number;
+  broker: number;
+  producer: number;
+} {
+  const cells = (row ?? '').split('|').map((cell) => cell.trim());
+  const share = (cell: string | undefined): number => {
+    const value = /^(\d+(?:\.\d+)?) %$/.exec(cell ?? '')?.[1];
+    return value === undefined ? Number.NaN : Number(value) / 100;
+  };
+  return { ingest: share(cells[7]), broker: share(cells[8]), producer: share(cells[9]) };
 }
 
 /** fanout's ingest: the batch workload of ingest-publish.bench.ts, in its own process. */
@@ -830,16 +1356,30 @@ async function fanoutIngest(): Promise<IngestResult> {
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // The machine over the whole child run (its warm-up included); the processes as it reports them.
+  const machineMeter = CpuMeter.start([]);
   const [code] = (await once(child, 'exit')) as [number | null];
+  const machineCpu = machineMeter.stop();
   const row = output.split('\n').find((line) => /^\|\s*`?Publish`?, 100/.test(line));
   const eventsPerSecond = Number(row?.split('|')[2]?.replace(/[^\d.]/g, '') ?? Number.NaN);
   if (code !== 0 || !Number.isFinite(eventsPerSecond)) {
     throw new Error(`ingest benchmark failed (exit ${code}):\n${output.slice(-3000)}`);
   }
+  const shares = ingestRowCpu(row);
+  const cpu: PhaseCpu = {
+    ...machineCpu,
+    processes: [
+      { name: 'fanout ingest', role: 'server', threads: 'one', cores: shares.ingest },
+      { name: 'producer (gRPC client)', role: 'client', threads: 'one', cores: shares.producer },
+      { name: 'Kafka broker', role: 'broker', threads: 'many', cores: shares.broker },
+    ],
+  };
   return {
     target: 'fanout',
     path: 'fanout ingest (gRPC Publish → Kafka)',
     eventsPerSecond,
+    cpu,
+    verdict: cpuVerdict(cpu),
     load: load(),
   };
 }
@@ -863,16 +1403,23 @@ async function naiveIngest(topic: string): Promise<IngestResult> {
       events += 100;
     }
   };
+  const meter = CpuMeter.start([
+    { name: 'producer (bench)', role: 'client', pid: process.pid, threads: 'one' },
+    { name: 'Kafka broker', role: 'broker', pid: brokerPid(), threads: 'many' },
+  ]);
   const workers = Array.from({ length: 8 }, worker);
   await sleep(seconds * 1000);
   running = false;
   await Promise.all(workers);
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = meter.stop();
   await naive.disconnect();
   return {
     target: 'naive',
     path: 'kafkajs producer straight to Kafka',
     eventsPerSecond: events / elapsed,
+    cpu,
+    verdict: cpuVerdict(cpu),
     load: load(),
   };
 }
@@ -881,16 +1428,24 @@ async function naiveIngest(topic: string): Promise<IngestResult> {
 async function centrifugoIngest(target: Target): Promise<IngestResult> {
   const server = await target.start(target.topic ?? '');
   try {
+    // Over the warm-up too: the publish helper measures inside its own call.
+    const meter = CpuMeter.start([
+      { name: target.label, role: 'server', pid: server.pid, threads: target.threads },
+      { name: 'producer (bench)', role: 'client', pid: process.pid, threads: 'one' },
+    ]);
     const eventsPerSecond = await centrifugoPublishThroughput({
       port: server.port,
       apiKey: centrifugoApiKey,
       seconds,
       warmupSeconds: 2,
     });
+    const cpu = meter.stop();
     return {
       target: 'centrifugo',
       path: 'Centrifugo HTTP API (/api/batch → memory broker)',
       eventsPerSecond,
+      cpu,
+      verdict: cpuVerdict(cpu),
       load: load(),
     };
   } finally {
@@ -910,6 +1465,7 @@ interface TargetResult {
   broadcast?: FanoutResult[];
   channels?: FanoutResult;
   storm?: StormResult;
+  coldstart?: ColdStartResult;
   errors: string[];
 }
 
@@ -954,15 +1510,18 @@ try {
     });
     if (selectedScenarios.has('broadcast') || selectedScenarios.has('channels')) {
       await attempt(selectedScenarios.has('broadcast') ? 'broadcast' : 'channels', async () => {
-        const { broadcast, channels } = await broadcastAndChannels(target, targetTopic);
-        result.broadcast = broadcast;
-        if (channels !== undefined) result.channels = channels;
+        await broadcastAndChannels(target, targetTopic, result);
       });
     }
     await attempt('storm', async () => {
       result.storm = await storm(target, targetTopic);
       say(`${target.name} storm: ${JSON.stringify(result.storm)}`);
     });
+    if (coldStartTargets.has(target.name)) {
+      await attempt('coldstart', async () => {
+        result.coldstart = await coldStart(target);
+      });
+    }
   }
   if (selectedScenarios.has('ingest')) {
     const paths: [string, () => Promise<IngestResult>][] = [
@@ -1094,9 +1653,8 @@ async function writeFormatted(file: string, text: string): Promise<void> {
 
 await writeFormatted(join(outDir, 'results.json'), JSON.stringify(json, null, 2));
 
-/** Two decimals; two significant digits below 0.1 (0.012 ×, not 0.01 ×). */
-const times = (value: number | undefined): string =>
-  value === undefined ? '–' : `${value < 0.1 ? value.toPrecision(2) : value.toFixed(2)} ×`;
+/** fanout ÷ peer in words: `1.0× (same)` within ±5 %, else two decimals (`ratio-words.ts`). */
+const times = ratioWords;
 const ratio = (a: number | undefined, b: number | undefined): string => times(divide(a, b));
 const num = (v: number | undefined, digits = 0): string =>
   v === undefined || !Number.isFinite(v)
@@ -1105,6 +1663,40 @@ const num = (v: number | undefined, digits = 0): string =>
 const centrifugo = byName.get('centrifugo');
 const centrifugoRan = centrifugo !== undefined && centrifugo.unavailable === undefined;
 
+/** The cold-start scenario's section (none when it did not run). */
+function coldStartSection(): string[] {
+  const ran = results.filter((r) => r.coldstart !== undefined);
+  if (ran.length === 0) return [];
+  const first = ran[0]?.coldstart;
+  const lines = [
+    '## Cold start: latency in the first seconds after an edge or broker restart',
+    '',
+    `${num(first?.channels)} channels × ${num((first?.clients ?? 0) / (first?.channels ?? 1))} subscribers, ${num(first?.eventsPerSecond)} events/s, on a broker of the scenario's own. The edge is stopped (SIGTERM) and started again and its clients reconnect (resuming); then the broker is killed (SIGKILL) and started again over its data; clients whose connection the edge closes meanwhile (an edge that cannot reach Kafka closes its clients) reconnect and resume, as real clients do (counted: reconnects). Latency: the sampled subscribers (1 in 10, at least 100), events sent in the first ${first?.windowSeconds ?? coldStartWindowSeconds} s after each was live again (after the edge restart from its own \`subscribed\` answer, so replayed events do not count; after the broker restart from the broker's return or its own later \`subscribed\` answer). Goal: p99 ≤ 100 ms. Steady: the same subscribers before any restart. Start → ready: the edge from its spawn to \`/readyz\` 200; the broker from its start to its answer.`,
+    '',
+    '| target | restart | start → listening | start → ready | ready → all live | reconnects | latency p50 / p99 / p99.9 / max ms (events on subscribers) | p99 ≤ 100 ms | CPU | the limit | load 1/5/15 start → end |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |',
+  ];
+  for (const r of ran) {
+    const c = r.coldstart;
+    if (c === undefined) continue;
+    lines.push(
+      `| ${r.label} | none (steady) | | | | | ${latencyCell(c.steady)} | ${c.steady.p99Ms <= 100 ? 'yes' : 'no'} | ${cpuCell(c.steadyCpu)} | ${c.steadyVerdict.words} | ${loadCell(c.steadyCpu)} |`,
+    );
+    for (const x of c.restarts) {
+      lines.push(
+        `| ${r.label} | ${x.what} | ${ms(x.startToListeningMs)} | ${ms(x.startToReadyMs)} | ${allLiveCell(x.liveClients, c.clients, x.readyToAllLiveMs)} | ${num(x.reconnects)} | ${latencyCell(x.latency)} | ${x.latency.p99Ms <= 100 ? 'yes' : 'no'} | ${cpuCell(x.cpu)} | ${x.verdict.words} | ${loadCell(x.cpu)} |`,
+      );
+    }
+    if (c.failedSends > 0)
+      lines.push(
+        '',
+        `${r.label}: ${num(c.failedSends)} producer batches failed while the broker was down (dropped, not retried).`,
+      );
+  }
+  lines.push('');
+  return lines;
+}
+
 const md: string[] = [
   '<!-- Written by `npm run bench` (test/bench/run-benchmarks.ts); edit the runner, not this file. -->',
   '',
@@ -1112,7 +1704,7 @@ const md: string[] = [
   '',
   `Command: \`${command}\` · date ${startedAt.toISOString()} · machine: ${machineLine} · open-file limit ${machine.openFileLimit.toLocaleString('en')} per process · load average at the end ${json.loadAtEnd}.`,
   '',
-  `Ratios are fanout ÷ peer (${peers.map(shortName).join(', ') || 'none ran'}; > 1: fanout delivers more or faster; for memory and latency < 1 is better). Every row names the load average (1 min) when it was measured: the machine is shared.`,
+  `Ratios are fanout ÷ peer (${peers.map(shortName).join(', ') || 'none ran'}); within ±5 % of 1 a ratio reads "1.0× (same)". Each ratio column says which direction is better: deliveries/s and events/s, ${betterWords('higher')}; latency, memory and time, ${betterWords('lower')}. Every row names the CPU of each process taking part and of the whole machine, which one was the limit, and the load average at its start and end: the machine is shared.`,
   '',
 ];
 for (const r of results) {
@@ -1143,6 +1735,29 @@ md.push(
 );
 md.push('', `![memory per connection](memory-per-connection.svg)`, '');
 
+/** `1,234 ms`, or `not known` (a server never ready within the wait). */
+const ms = (value: number | undefined): string =>
+  value === undefined || !Number.isFinite(value) ? 'not known' : `${num(value)} ms`;
+/** Time until all clients were live again, or how many were when the wait ended. */
+const allLiveCell = (live: number, clients: number, value: number): string =>
+  live < clients ? `not all: ${num(live)} of ${num(clients)}` : ms(value);
+const pct = (share: number | undefined): string =>
+  share === undefined || !Number.isFinite(share) ? '?' : `${Math.round(share * 100)} %`;
+/** `fanout edge 97 % · bench (producer + clients) 64 % · Kafka broker 12 % · machine 81 % of 2` */
+const cpuCell = (cpu: PhaseCpu | undefined): string =>
+  cpu === undefined
+    ? '–'
+    : [
+        ...cpu.processes.map((p) => `${p.name} ${pct(p.cores)}`),
+        `machine ${pct(cpu.machine)} of ${cpu.cpuCount}`,
+      ].join(' · ');
+const loadCell = (cpu: PhaseCpu | undefined): string =>
+  cpu === undefined ? '–' : `${cpu.loadStart.join('/')} → ${cpu.loadEnd.join('/')}`;
+const latencyCell = (l: LatencySummary | undefined): string =>
+  l === undefined
+    ? '–'
+    : `${num(l.p50Ms, 1)} / ${num(l.p99Ms, 1)} / ${num(l.p999Ms, 1)} / ${num(l.maxMs, 1)} (${num(l.count)} on ${num(l.sampledSubscribers)})`;
+
 const fanoutRows = (
   scenario: string,
   pick: (r: TargetResult | undefined) => FanoutResult | undefined,
@@ -1153,15 +1768,15 @@ const fanoutRows = (
     : [fanout, ...peers].map((r) => {
         const v = pick(r);
         const isFanout = r === fanout;
-        return `| ${scenario} | ${r?.label ?? 'fanout edge'} | ${num(v?.deliveriesPerSecond)} | ${isFanout ? '' : ratio(pick(fanout)?.deliveriesPerSecond, v?.deliveriesPerSecond)} | ${num(v?.p50Ms, 1)} / ${num(v?.p99Ms, 1)} / ${num(v?.p999Ms, 1)} | ${isFanout ? '' : ratio(pick(fanout)?.p99Ms, v?.p99Ms)} | ${num(v?.received)} / ${num(v?.expected)} | ${num((v?.serverCpu ?? Number.NaN) * 100)} % | ${v?.load ?? '–'} |`;
+        return `| ${scenario} | ${r?.label ?? 'fanout edge'} | ${num(v?.deliveriesPerSecond)} | ${isFanout ? '' : ratio(pick(fanout)?.deliveriesPerSecond, v?.deliveriesPerSecond)} | ${latencyCell(v?.latency)} | ${isFanout ? '' : ratio(pick(fanout)?.p99Ms, v?.p99Ms)} | ${num(v?.received)} / ${num(v?.expected)} | ${cpuCell(v?.cpu)} | ${v?.verdict.words ?? '–'} | ${loadCell(v?.cpu)} |`;
       });
 md.push(
   '## Fan-out: deliveries per second and latency',
   '',
-  `${seconds} s per measurement; events of ${dataBytes} bytes of data; latency in ms from the hand-over to the Kafka producer to arrival (p50 / p99 / p99.9).`,
+  `${seconds} s per measurement; events of ${dataBytes} bytes of data; latency in ms from the hand-over to the Kafka producer to arrival at a sample of the measured subscribers themselves (1 in 10, at least 100; spread over all of them by a hash of their index): p50 / p99 / p99.9 / max, then how many events were timed on how many subscribers. The sampled subscribers are ordinary ones that also decode the send time of what they receive; all clients and the producer share one process ("bench"), so a bench at a full core makes every figure the client's, not the server's. CPU is a share of one core per process (server, bench, Kafka broker) and of all cores for the machine (/proc/stat).`,
   '',
-  '| scenario | server | deliveries/s | fanout ÷ server | latency | p99 fanout ÷ server | received / expected | server CPU | load |',
-  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  `| scenario | server | deliveries/s (${betterWords('higher')}) | fanout ÷ server | latency p50 / p99 / p99.9 / max ms (events on subscribers) | p99 fanout ÷ server (${betterWords('lower')}) | received / expected | CPU | the limit | load 1/5/15 start → end |`,
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |',
 );
 for (const count of broadcastCounts) {
   md.push(
@@ -1182,28 +1797,31 @@ md.push(
   '',
   '## Reconnect storm',
   '',
-  `${num(mainConnections)} subscribers over ${stormChannels} channels, ${stormRate} events/s with a sequence number per channel; the server is stopped (SIGTERM) and a fresh one started; every client reconnects — fanout's with \`since\` = the last position it saw, the naive baseline's plainly (it has no replay)${centrifugoRan ? ", Centrifugo's with `recover: true` and the offset and epoch of the last publication it saw" : ''}. Missed: events published after a client's first one that it never received. Told: cannot resume: clients the server answered that it could not resume them.`,
+  `${num(mainConnections)} subscribers over ${stormChannels} channels, ${stormRate} events/s with a sequence number per channel; the server is stopped (SIGTERM) and a fresh one started; every client reconnects — fanout's with \`since\` = the last position it saw, the naive baseline's plainly (it has no replay)${centrifugoRan ? ", Centrifugo's with `recover: true` and the offset and epoch of the last publication it saw" : ''}. Missed: events published after a client's first one that it never received. Told: cannot resume: clients the server answered that it could not resume them. A connection refused or closed during its handshake is tried again (100 ms, 200 ms, … 1 s apart), as a real client would; the retries are counted.`,
   '',
-  '| target | all receiving new events again, after the stop | of which server restart | events due | missed | repeated | told: cannot resume | load |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  `In the goal's terms (edge ready ≤ 1 s after its start; every client live again ≤ 5 s after the edge is ready; 0 missed): start → ready is from the new server's spawn to its \`/readyz\` answering 200 (polled every 10 ms; a peer without one: listening), ready → all live until every client received an event published after the restart.`,
+  '',
+  '| target | start → listening | start → ready | ready → all clients live again | all live, after the stop | of which server restart | events due | missed | repeated | told: cannot resume | connection attempts retried | load |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
 );
 for (const r of results) {
   if (r.storm === undefined) continue;
   md.push(
-    `| ${r.label} | ${r.storm.liveClients < r.storm.clients ? `not all: ${num(r.storm.liveClients)} of ${num(r.storm.clients)} after ` : ''}${num(r.storm.allLiveMs)} ms | ${num(r.storm.restartMs)} ms | ${num(r.storm.expected)} | ${num(r.storm.missed)} | ${num(r.storm.duplicates)} | ${num(r.storm.resumeRefused)} | ${r.storm.load} |`,
+    `| ${r.label} | ${ms(r.storm.startToListeningMs)} | ${ms(r.storm.startToReadyMs)} | ${allLiveCell(r.storm.liveClients, r.storm.clients, r.storm.readyToAllLiveMs)} | ${r.storm.liveClients < r.storm.clients ? `not all: ${num(r.storm.liveClients)} of ${num(r.storm.clients)} after ` : ''}${num(r.storm.allLiveMs)} ms | ${num(r.storm.restartMs)} ms | ${num(r.storm.expected)} | ${num(r.storm.missed)} | ${num(r.storm.duplicates)} | ${num(r.storm.resumeRefused)} | ${num(r.storm.failedAttempts)} | ${r.storm.load} |`,
   );
 }
 md.push(
   '',
-  `Ratio of time until all receive new events: ${peers.map((p) => `fanout ÷ ${shortName(p)} ${ratio(allLive(fanout?.storm), allLive(p.storm))}`).join('; ') || '–'} — fanout's clients first receive every event published while they were away; the naive baseline's skip them (its "missed")${centrifugoRan ? "; so do Centrifugo's when it answers that it cannot resume them" : ''}.`,
+  `Ratio of time until all receive new events (${betterWords('lower')}): ${peers.map((p) => `fanout ÷ ${shortName(p)} ${ratio(allLive(fanout?.storm), allLive(p.storm))}`).join('; ') || '–'} — fanout's clients first receive every event published while they were away; the naive baseline's skip them (its "missed")${centrifugoRan ? "; so do Centrifugo's when it answers that it cannot resume them" : ''}.`,
   '',
+  ...coldStartSection(),
   '## Publish throughput',
   '',
-  '| path | events/s | fanout ingest ÷ path | load |',
-  '| --- | ---: | ---: | ---: |',
+  `| path | events/s | fanout ingest ÷ path (${betterWords('higher')}) | CPU | the limit | load 1/5/15 start → end |`,
+  '| --- | ---: | ---: | --- | --- | --- |',
   ...ingestResults.map(
     (i) =>
-      `| ${i.path} | ${num(i.eventsPerSecond)} | ${i.target === 'fanout' ? '' : ratio(ingestOf('fanout'), i.eventsPerSecond)} | ${i.load} |`,
+      `| ${i.path} | ${num(i.eventsPerSecond)} | ${i.target === 'fanout' ? '' : ratio(ingestOf('fanout'), i.eventsPerSecond)} | ${cpuCell(i.cpu)} | ${i.verdict.words} | ${loadCell(i.cpu)} |`,
   ),
   '',
   `The ingest adds gRPC, authentication, validation and the idempotent producer; the naive path has none of them.${centrifugoRan ? " Centrifugo's HTTP API authenticates (API key) and validates, and answers once its memory broker holds the publications: it writes nothing to Kafka." : ''}`,

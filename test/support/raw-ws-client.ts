@@ -39,7 +39,11 @@ export function eventsInFrame(payload: Buffer, binary: boolean): number {
     }
     return count;
   }
-  if (payload.compare(jsonBatchStart, 0, jsonBatchStart.length, 0, jsonBatchStart.length) !== 0) {
+  // A frame shorter than the batch start (Centrifugo's `{}` ping) is not a batch.
+  if (
+    payload.length < jsonBatchStart.length ||
+    payload.compare(jsonBatchStart, 0, jsonBatchStart.length, 0, jsonBatchStart.length) !== 0
+  ) {
     return 1;
   }
   let count = 0;
