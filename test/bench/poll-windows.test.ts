@@ -24,7 +24,7 @@ describe('poll windows', () => {
 
   it('shows an extra request as a window of two and a missed one as a window of none', () => {
     const times = [0, 1000, 1100, 2000, 4000, 5000];
-    const result = pollWindows(times, 1000, 0, 5600);
+    const result = pollWindows(times, 1000, -1000, 5600);
     // Windows from -500: [-500,500) [500,1500) [1500,2500) [2500,3500) [3500,4500) [4500,5500)
     assert.deepEqual(result.counts, [1, 2, 1, 0, 1, 1]);
     assert.deepEqual(result.histogram, [1, 4, 1]);
