@@ -38,17 +38,18 @@ export class TickingDocument {
 const round2 = (value: number): number => Math.round(value * 100) / 100;
 
 /**
- * An order book: 20 bid and 20 ask levels `{price, size}` sorted by price;
- * each tick changes the size of 2–4 levels and, one tick in four, removes
- * one level and adds another (a price moved in or out of the book).
+ * An order book: `levels` bid and ask levels `{price, size}` sorted by
+ * price; each tick changes the size of 2–4 of the 8 best levels and, one
+ * tick in four, removes one level and adds another (a price moved in or out
+ * of the book).
  */
-export function orderBook(seed: number): TickingDocument {
+export function orderBook(seed: number, levels = 20): TickingDocument {
   return new TickingDocument(
     seed,
     (random) => {
       const mid = 100;
       const side = (sign: number): JsonObject[] =>
-        Array.from({ length: 20 }, (_, i) => ({
+        Array.from({ length: levels }, (_, i) => ({
           price: round2(mid + sign * (0.05 + i * 0.05)),
           size: Math.floor(random() * 5000) + 1,
         }));
@@ -81,12 +82,12 @@ export function orderBook(seed: number): TickingDocument {
   );
 }
 
-/** A ticker list: 50 tickers `{symbol, price, change, volume, updatedAt}`; each tick 3–5 of them move. */
-export function tickerList(seed: number): TickingDocument {
+/** A ticker list: `count` tickers `{symbol, price, change, volume, updatedAt}`; each tick 3–5 of them move. */
+export function tickerList(seed: number, count = 50): TickingDocument {
   return new TickingDocument(
     seed,
     (random) =>
-      Array.from({ length: 50 }, (_, i) => ({
+      Array.from({ length: count }, (_, i) => ({
         symbol: `T${String(i).padStart(3, '0')}`,
         price: round2(10 + random() * 490),
         change: 0,
