@@ -41,6 +41,8 @@ export async function startBridgeProcess(options: {
   /** The configuration file's content (`bridge`, `cluster`, ...). */
   readonly config: FanoutConfigInput;
   readonly env?: Readonly<Record<string, string>>;
+  /** Node options before the script (`--cpu-prof`, ...). */
+  readonly nodeArgs?: readonly string[];
   readonly timeoutMs?: number;
 }): Promise<BridgeProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'fanout-bridge-'));
@@ -49,6 +51,7 @@ export async function startBridgeProcess(options: {
   const service = await startServiceProcess({
     service: 'bridge',
     script: 'services/bridge/dist/main.js',
+    nodeArgs: options.nodeArgs,
     timeoutMs: options.timeoutMs ?? 60_000,
     env: {
       PATH: process.env['PATH'] ?? '',

@@ -30,6 +30,8 @@ import { isUpstreamError } from './upstream-error.js';
 import type { UpstreamFetcher, UpstreamFetchRequest } from './upstream-fetch.js';
 
 const tracer = trace.getTracer('fanout-bridge');
+/** Longest wait for the first poll of a declared resource (its interval if shorter). */
+const maxFirstPollSpreadMs = 10_000;
 
 /** Event type of the status events. */
 export const resourceStatusEventType = 'fanout.resource.status';
@@ -111,6 +113,9 @@ export class BridgeResource {
       url: spec.url,
       fetcher: { fetch: (request) => this.#tracedFetch(request) },
       timing: { ...options.timing, intervalMs: spec.intervalMs },
+      // Declared resources all start with the bridge: their first polls spread over an interval.
+      firstPollSpreadMs:
+        spec.kind === 'declared' ? Math.min(spec.intervalMs, maxFirstPollSpreadMs) : 0,
       ...(spec.resourceHeaders === undefined ? {} : { resourceHeaders: spec.resourceHeaders }),
       ...(spec.subscriberHeaders === undefined
         ? {}

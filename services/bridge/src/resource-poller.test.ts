@@ -322,3 +322,45 @@ describe('ResourcePoller against an upstream', () => {
     await poller.stop();
   });
 });
+
+describe('ResourcePoller: first poll', () => {
+  it('polls first at a random time within firstPollSpreadMs, then an interval after each poll', async () => {
+    const clock = new ManualClock();
+    let polls = 0;
+    const poller = new ResourcePoller({
+      url: 'https://api.example.com/r',
+      fetcher: {
+        fetch: () => {
+          polls += 1;
+          return Promise.resolve(documentResult({ n: polls }));
+        },
+      },
+      timing,
+      clock,
+      random: () => 0.25,
+      firstPollSpreadMs: 4000,
+      listener: { changed: () => undefined, status: () => undefined },
+    });
+    poller.start();
+    assert.equal(await clock.fireNext(), 1000);
+    assert.equal(polls, 1);
+    assert.equal(await clock.fireNext(), timing.intervalMs);
+    assert.equal(polls, 2);
+    await poller.stop();
+  });
+
+  it('polls first right away without it', async () => {
+    const clock = new ManualClock();
+    const poller = new ResourcePoller({
+      url: 'https://api.example.com/r',
+      fetcher: { fetch: () => Promise.resolve(documentResult({ n: 1 })) },
+      timing,
+      clock,
+      random: () => 0.25,
+      listener: { changed: () => undefined, status: () => undefined },
+    });
+    poller.start();
+    assert.equal(await clock.nextTimer(), 0);
+    await poller.stop();
+  });
+});

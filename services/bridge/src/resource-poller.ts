@@ -75,6 +75,13 @@ export interface ResourcePollerOptions {
   readonly clock?: Clock;
   /** A number in [0, 1) for the jitter. */
   readonly random?: () => number;
+  /**
+   * The first poll at a random time in [0, firstPollSpreadMs) instead of
+   * right away (default 0): many resources started together (the declared
+   * ones of a bridge) then neither poll nor publish all at once, and stay
+   * spread, each interval counting from the end of its own last poll.
+   */
+  readonly firstPollSpreadMs?: number;
 }
 
 export class ResourcePoller {
@@ -120,11 +127,12 @@ export class ResourcePoller {
     return this.#failures;
   }
 
-  /** Starts polling: the first poll right away. */
+  /** Starts polling: the first poll right away, or within firstPollSpreadMs. */
   start(): void {
     if (this.#started || this.#stopped) return;
     this.#started = true;
-    this.#schedule(0);
+    const spread = this.#options.firstPollSpreadMs ?? 0;
+    this.#schedule(spread > 0 ? Math.floor(this.#random() * spread) : 0);
   }
 
   /** Stops polling and aborts a poll in flight; resolves when it has ended. */

@@ -492,3 +492,47 @@ async function waitFor(condition: () => boolean): Promise<void> {
   }
   assert.fail('the condition did not come true');
 }
+
+describe('UpstreamFetcher: connections', () => {
+  it('keeps one connection for the polls of an upstream, 304s included', async () => {
+    const server = await upstream((request, response) => {
+      if (request.headers['if-none-match'] === '"v1"') {
+        response.writeHead(304, { etag: '"v1"' });
+        response.end();
+      } else json(response, { n: 1 }, { etag: '"v1"' });
+    });
+    const polls = fetcher([loopback(server.origin)]);
+    // Polls come an interval apart: the connection is back in the pool by then.
+    const interval = () => new Promise((resolve) => setTimeout(resolve, 20));
+    const first = await polls.fetch({ url: server.origin });
+    assert.equal(first.kind, 'document');
+    await interval();
+    const second = await polls.fetch({ url: server.origin, validators: first.validators });
+    assert.equal(second.kind, 'not-modified');
+    await interval();
+    const third = await polls.fetch({ url: server.origin, validators: second.validators });
+    assert.equal(third.kind, 'not-modified');
+    assert.equal(server.requests.length, 3);
+    assert.equal(server.requests[1]?.socket, server.requests[0]?.socket);
+    assert.equal(server.requests[2]?.socket, server.requests[0]?.socket);
+    assert.equal(server.closedSockets(), 0);
+  });
+
+  it('sends a poll once more when the upstream closed the kept-alive connection', async () => {
+    let seen = 0;
+    const server = await upstream((request, response) => {
+      seen += 1;
+      // The second request finds the connection closed without an answer.
+      if (seen === 2) request.socket.destroy();
+      else json(response, { seen });
+    });
+    const polls = fetcher([loopback(server.origin)]);
+    assert.equal((await polls.fetch({ url: server.origin })).kind, 'document');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const again = await polls.fetch({ url: server.origin });
+    assert.equal(again.kind, 'document');
+    assert.deepEqual(again.kind === 'document' ? again.document : undefined, { seen: 3 });
+    assert.equal(server.requests.length, 3);
+    assert.notEqual(server.requests[2]?.socket, server.requests[0]?.socket);
+  });
+});

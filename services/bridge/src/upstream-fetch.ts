@@ -7,6 +7,14 @@
  * Never more than `maxBodyBytes` of a body is held: a Content-Length over
  * it is refused before reading, a body growing past it is cut off (the
  * connection closed). Bodies are asked for and accepted uncompressed only.
+ *
+ * Connections are kept alive between polls (one pool per fetcher, by host
+ * and port): a new TCP connection per poll costs the bridge more than the
+ * poll itself (docs/benchmarks.md, live resources). A pooled connection was
+ * made to an address checked for that host's origin, and every poll is
+ * checked again before it is sent. A request on a reused connection that the
+ * upstream closed meanwhile (reset before any answer) is sent once more on
+ * another connection.
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
@@ -109,6 +117,8 @@ const managedHeaders = new Set([
   'if-modified-since',
 ]);
 const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Errors of a reused keep-alive connection the upstream closed before our request reached it. */
+const staleConnectionCodes = new Set(['ECONNRESET', 'EPIPE']);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -205,6 +215,11 @@ async function raced<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 
 export class UpstreamFetcher {
   readonly #options: UpstreamFetchOptions;
+  /** Keep-alive pools; idle connections do not hold the process open. */
+  readonly #agents = {
+    http: new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
+    https: new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
+  };
 
   constructor(options: UpstreamFetchOptions) {
     this.#options = options;
@@ -336,11 +351,15 @@ export class UpstreamFetcher {
     return headers;
   }
 
-  /** Sends one GET to the checked addresses; resolves at the response headers. */
+  /**
+   * Sends one GET to the checked addresses; resolves at the response
+   * headers. `mayResend`: a reused connection found closed is replaced once.
+   */
   #request(
     target: CheckedTarget,
     request: UpstreamFetchRequest,
     signal: AbortSignal,
+    mayResend = true,
   ): Promise<IncomingMessage> {
     const { url } = target;
     const secure = url.protocol === 'https:';
@@ -352,7 +371,7 @@ export class UpstreamFetcher {
       path: `${url.pathname}${url.search}`,
       headers: this.#headers(target, request),
       lookup: pinnedLookup(target.addresses),
-      agent: false,
+      agent: secure ? this.#agents.https : this.#agents.http,
       ...(secure && this.#options.ca !== undefined ? { ca: [this.#options.ca].flat() } : {}),
     };
     return new Promise<IncomingMessage>((resolve, reject) => {
@@ -381,7 +400,21 @@ export class UpstreamFetcher {
         signal.removeEventListener('abort', onAbort);
         resolve(response);
       });
-      outgoing.on('error', fail);
+      outgoing.on('error', (error: NodeJS.ErrnoException) => {
+        const stale =
+          mayResend &&
+          !settled &&
+          !signal.aborted &&
+          outgoing.reusedSocket &&
+          staleConnectionCodes.has(error.code ?? '');
+        if (!stale) {
+          fail(error);
+          return;
+        }
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        resolve(this.#request(target, request, signal, false));
+      });
       if (signal.aborted) {
         onAbort();
         return;
@@ -417,7 +450,8 @@ export class UpstreamFetcher {
       redirects,
     };
     if (status === 304 && sent?.url === url.href) {
-      response.destroy();
+      // No body: read to its end, the connection goes back to the pool.
+      response.resume();
       return { kind: 'not-modified', ...meta, validators: validators ?? sent };
     }
     if (!documentStatuses.has(status)) {
