@@ -310,8 +310,8 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
     eventStates: readonly SubscriptionState[],
     order: readonly string[],
   ): void {
-    // Closing: nothing more is sent; the holds go back (`subscribe`'s finally).
-    if (this.connection.ending) return;
+    // Ended or closing: nothing more starts; the holds go back (`subscribe`'s finally).
+    if (this.#ending.signal.aborted || this.connection.ending) return;
     const byLabel = new Map(eventStates.map((state) => [state.channel, state]));
     const resuming: { subscription: WsStateSubscription; steps: readonly StateStep[] }[] = [];
     requests.forEach((request, index) => {
