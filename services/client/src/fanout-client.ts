@@ -572,27 +572,27 @@ export function createClient(options: ClientOptions): FanoutClient {
   return new FanoutClient(options);
 }
 
-/** The longest resource URL an edge accepts. */
-const maxResourceUrlLength = 4096;
-
-/** An absolute http(s) URL without user name or password, as the edge checks it. */
+/**
+ * An absolute http(s) URL without user name or password, at most 4096
+ * characters, as the edge checks it (which says what is wrong).
+ */
 function checkResourceUrl(url: string): void {
-  const invalid = (message: string): FanoutError =>
-    new FanoutError('invalid_argument', `resource: ${message}`, { details: { field: 'resource' } });
-  if (url.length > maxResourceUrlLength) {
-    throw invalid(`must be at most ${maxResourceUrlLength} characters`);
-  }
-  let parsed: URL;
+  let parsed: URL | undefined;
   try {
     parsed = new URL(url);
   } catch {
-    throw invalid('must be an absolute http(s) URL');
+    parsed = undefined;
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw invalid('must be an absolute http(s) URL');
-  }
-  if (parsed.username !== '' || parsed.password !== '') {
-    throw invalid('must not carry a user name or password');
+  if (
+    url.length > 4096 ||
+    (parsed?.protocol !== 'http:' && parsed?.protocol !== 'https:') ||
+    parsed.username !== '' ||
+    parsed.password !== ''
+  ) {
+    throw new FanoutError(
+      'invalid_argument',
+      'resource must be an absolute http(s) URL of at most 4096 characters, without user name or password',
+    );
   }
 }
 
