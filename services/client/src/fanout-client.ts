@@ -6,7 +6,9 @@
  * each subscription from its position. Terminal closes (`stop`: bad
  * credentials, forbidden, bad request) end it with a typed FanoutError.
  * State channels (`state()`) ride the same connection; those asked for in
- * one tick go to the edge together (one Subscribe over WebSocket).
+ * one tick go to the edge together (one Subscribe over WebSocket). An
+ * on-demand live resource (`resource()`) is a state channel asked for by
+ * its upstream URL, over WebSocket.
  */
 import {
   FanoutError,
@@ -42,6 +44,11 @@ export class FanoutClient {
   readonly #tokens: TokenSource;
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #states = new Map<string, StateChannel>();
+  /**
+   * Resources followed (`resource()`), by URL; each is in `#states` too
+   * under its channel once an edge named it.
+   */
+  readonly #resources = new Map<string, StateChannel>();
   /** State channels to subscribe at the end of this tick, together. */
   #stateBatch: StateChannel[] = [];
   readonly #statusListeners = new Set<(status: ClientStatus) => void>();
@@ -139,12 +146,7 @@ export class FanoutClient {
     if (this.#subscriptions.has(channel) || this.#states.has(channel)) {
       throw new FanoutError('invalid_argument', `already subscribed to ${channel}`);
     }
-    if (options.delta !== undefined && !stateDeltaKinds.includes(options.delta)) {
-      throw new FanoutError(
-        'invalid_argument',
-        `delta must be one of ${stateDeltaKinds.join(', ')}`,
-      );
-    }
+    checkDelta(options);
     const state = new StateChannel(
       channel,
       options,
@@ -164,6 +166,58 @@ export class FanoutClient {
     return state;
   }
 
+  /**
+   * Follows an on-demand live resource (docs/guides/live-resources.md): the
+   * JSON document a bridge polls from `url`, as the state object `state()`
+   * returns. Over WebSocket only: the edge computes its channel (named in
+   * `channel` and `statusChannel` once subscribed) and holds a lease of the
+   * resource while it is followed; every reconnect asks for the resource
+   * again, so the new edge holds one too. Throws FanoutError
+   * `invalid_argument` for a URL that is not absolute http(s), carries a
+   * user name or password, or is followed already; the edge's refusals
+   * (`not_found`, `resource_limit`, `upstream_refused`, `unavailable`,
+   * `permission_denied`) end it (`ready()` rejects, `onError`).
+   */
+  resource(url: string, options: StateOptions = {}): StateChannel {
+    if (this.#closed) throw new FanoutError('invalid_argument', 'the client is closed');
+    checkResourceUrl(url);
+    if (this.#resources.has(url)) {
+      throw new FanoutError('invalid_argument', `already following the resource ${url}`);
+    }
+    checkDelta(options);
+    const state = new StateChannel(
+      '',
+      options,
+      (gap) => {
+        this.#refetch(gap);
+      },
+      (ended) => {
+        if (this.#resources.get(url) !== ended) return;
+        this.#resources.delete(url);
+        if (ended.channel === '' || this.#states.get(ended.channel) !== ended) return;
+        this.#states.delete(ended.channel);
+        if (this.#ready) this.#connection?.unsubscribe([ended.channel]);
+      },
+      url,
+    );
+    this.#resources.set(url, state);
+    if (this.#connection !== undefined) this.#queueState(state);
+    this.connect();
+    return state;
+  }
+
+  /** Whether `state` is still followed (a state channel, or a resource). */
+  #follows(state: StateChannel): boolean {
+    return state.resource === undefined
+      ? this.#states.get(state.channel) === state
+      : this.#resources.get(state.resource) === state;
+  }
+
+  /** Every state channel and resource followed. */
+  #allStates(): StateChannel[] {
+    return [...new Set([...this.#states.values(), ...this.#resources.values()])];
+  }
+
   /** Several state channels, asked for together (one round trip over WebSocket). */
   states(channels: readonly string[], options: StateOptions = {}): StateChannel[] {
     return channels.map((channel) => this.state(channel, options));
@@ -174,9 +228,7 @@ export class FanoutClient {
     this.#stateBatch.push(state);
     if (this.#stateBatch.length > 1) return;
     queueMicrotask(() => {
-      const batch = this.#stateBatch.filter(
-        (queued) => this.#states.get(queued.channel) === queued,
-      );
+      const batch = this.#stateBatch.filter((queued) => this.#follows(queued));
       this.#stateBatch = [];
       if (batch.length > 0) this.#subscribeOn([], batch);
     });
@@ -185,8 +237,8 @@ export class FanoutClient {
   /** A gap in a state channel: its subscription again, from a fresh snapshot. */
   #refetch(state: StateChannel): void {
     // Without a connection, the next one subscribes it from a fresh snapshot.
-    if (this.#connection === undefined || this.#states.get(state.channel) !== state) return;
-    this.#connection.unsubscribe([state.channel]);
+    if (this.#connection === undefined || !this.#follows(state)) return;
+    if (state.channel !== '') this.#connection.unsubscribe([state.channel]);
     this.#queueState(state);
   }
 
@@ -199,7 +251,7 @@ export class FanoutClient {
     this.#connection?.close();
     this.#connection = undefined;
     for (const subscription of [...this.#subscriptions.values()]) subscription.end();
-    for (const state of [...this.#states.values()]) state.end();
+    for (const state of this.#allStates()) state.end();
     this.#setStatus({ state: 'closed', attempt: 0 });
     this.#statusListeners.clear();
   }
@@ -249,7 +301,7 @@ export class FanoutClient {
       token: () => this.#tokens.current(),
       listener: this.#listener(generation, transport, edge),
     });
-    this.#subscribeOn([...this.#subscriptions.values()], [...this.#states.values()]);
+    this.#subscribeOn([...this.#subscriptions.values()], this.#allStates());
   }
 
   /** Every channel and pattern the client follows. */
@@ -296,10 +348,25 @@ export class FanoutClient {
         if (state === undefined) this.#reset(reset);
         else state.gap(`position ${reset.requested} cannot be served (${reset.code})`);
       },
-      failed: (channel, error) => {
+      failed: (channel, error, resource) => {
         if (!current()) return;
+        if (resource !== undefined) {
+          this.#resources.get(resource)?.fail(error);
+          return;
+        }
         this.#subscriptions.get(channel)?.fail(error);
         this.#states.get(channel)?.fail(error);
+      },
+      resourceSubscribed: (resource, channel, statusChannel) => {
+        if (!current()) return;
+        const state = this.#resources.get(resource);
+        if (state === undefined) return;
+        // Another edge may name another channel (another channel prefix).
+        if (state.channel !== channel && this.#states.get(state.channel) === state) {
+          this.#states.delete(state.channel);
+        }
+        state.bind(channel, statusChannel);
+        this.#states.set(channel, state);
       },
       stateSnapshot: (snapshot) => {
         if (current()) this.#states.get(snapshot.channel)?.snapshot(snapshot);
@@ -343,6 +410,8 @@ export class FanoutClient {
         channel: state.channel,
         ...(since === undefined ? {} : { since }),
         state: { delta: state.delta },
+        // A resource is asked for by its URL, on every connection: each edge holds a lease.
+        ...(state.resource === undefined ? {} : { resource: state.resource }),
       });
     }
     connection.subscribe(requests);
@@ -492,7 +561,7 @@ export class FanoutClient {
     this.#stopTimers();
     this.#options.router.close?.();
     for (const subscription of [...this.#subscriptions.values()]) subscription.fail(error);
-    for (const state of [...this.#states.values()]) state.fail(error);
+    for (const state of this.#allStates()) state.fail(error);
     this.#setStatus({ state: 'closed', transport: transport.name, attempt: 0, error });
     this.#statusListeners.clear();
   }
@@ -501,6 +570,36 @@ export class FanoutClient {
 /** A client for the edges at `options.url` (or chosen by `options.router`). */
 export function createClient(options: ClientOptions): FanoutClient {
   return new FanoutClient(options);
+}
+
+/**
+ * An absolute http(s) URL without user name or password, at most 4096
+ * characters, as the edge checks it (which says what is wrong).
+ */
+function checkResourceUrl(url: string): void {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    url.length > 4096 ||
+    (parsed?.protocol !== 'http:' && parsed?.protocol !== 'https:') ||
+    parsed.username !== '' ||
+    parsed.password !== ''
+  ) {
+    throw new FanoutError(
+      'invalid_argument',
+      'resource must be an absolute http(s) URL of at most 4096 characters, without user name or password',
+    );
+  }
+}
+
+function checkDelta(options: StateOptions): void {
+  if (options.delta !== undefined && !stateDeltaKinds.includes(options.delta)) {
+    throw new FanoutError('invalid_argument', `delta must be one of ${stateDeltaKinds.join(', ')}`);
+  }
 }
 
 /** `rewind` is a whole number of events, for a channel (a pattern has no last events). */

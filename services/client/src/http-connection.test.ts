@@ -20,6 +20,7 @@ class Recorder implements TransportListener {
     this.opens.push(1);
   }
   subscribed(): void {}
+  resourceSubscribed(): void {}
   event(): void {}
   stateSnapshot(): void {}
   statePatch(): void {}

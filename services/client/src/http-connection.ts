@@ -7,7 +7,7 @@
  * stop) or only its own subscription. Each transport writes its loop
  * (`run`); the client decides where and when to reconnect.
  */
-import type { CloseAction, FanoutError } from '@fanout/shared/portable-core';
+import { FanoutError, type CloseAction } from '@fanout/shared/portable-core';
 import { endsConnection, networkError } from './http-error.js';
 import type { TransportConnection, TransportContext, TransportSubscription } from './transport.js';
 
@@ -54,7 +54,22 @@ export abstract class HttpConnection implements TransportConnection {
 
   subscribe(subscriptions: readonly TransportSubscription[]): void {
     for (const subscription of subscriptions) {
-      if (this.#finished || this.#loops.has(subscription.channel)) continue;
+      if (this.#finished) continue;
+      const { resource } = subscription;
+      if (resource !== undefined) {
+        queueMicrotask(() => {
+          this.context.listener.failed(
+            subscription.channel,
+            new FanoutError(
+              'invalid_argument',
+              'a resource subscription needs the WebSocket transport',
+            ),
+            resource,
+          );
+        });
+        continue;
+      }
+      if (this.#loops.has(subscription.channel)) continue;
       const refused = this.refusal?.(subscription);
       if (refused !== undefined) {
         queueMicrotask(() => {

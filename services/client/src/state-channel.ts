@@ -1,5 +1,6 @@
 /**
- * One state channel as the client keeps it (`client.state(channel)`): the
+ * One state channel as the client keeps it (`client.state(channel)`, or
+ * `client.resource(url)` for an on-demand live resource): the
  * current JSON document, its position, and every update — the snapshot,
  * each change (position, patch, previous and new document), the changes the
  * edge's fold refused — to callbacks and async iterators. Patches are
@@ -110,7 +111,13 @@ function bodyOf(patch: StatePatchMessage, document: StateDocument): StatePatchBo
 }
 
 export class StateChannel implements AsyncIterable<StateUpdate> {
-  readonly channel: string;
+  #channel: string;
+  /**
+   * For `client.resource(url)`: the upstream URL it follows (the edge
+   * computes and leases its channel); undefined for a state channel.
+   */
+  readonly resource: string | undefined;
+  #statusChannel: string | undefined;
   readonly delta: StateDeltaKind;
   readonly #options: StateOptions;
   readonly #queues = new Set<AsyncQueue<StateUpdate>>();
@@ -134,8 +141,10 @@ export class StateChannel implements AsyncIterable<StateUpdate> {
     options: StateOptions,
     onGap: (channel: StateChannel) => void,
     onEnd: (channel: StateChannel) => void,
+    resource?: string,
   ) {
-    this.channel = channel;
+    this.#channel = channel;
+    this.resource = resource;
     this.delta = options.delta ?? 'json-patch';
     this.#options = options;
     this.#onGap = onGap;
@@ -146,6 +155,28 @@ export class StateChannel implements AsyncIterable<StateUpdate> {
     });
     // Not awaited by everyone: an ended channel must not be an unhandled rejection.
     this.#ready.catch(() => {});
+  }
+
+  /**
+   * The state channel: as asked for, or for a resource the one the edge
+   * named (empty until it did; `ready()` resolves after).
+   */
+  get channel(): string {
+    return this.#channel;
+  }
+
+  /**
+   * For a resource: the channel of its status events (`<channel>.status`,
+   * follow it with `client.subscribe`), once the edge named it.
+   */
+  get statusChannel(): string | undefined {
+    return this.#statusChannel;
+  }
+
+  /** @internal A resource's channels, as the edge that subscribed it named them. */
+  bind(channel: string, statusChannel: string): void {
+    this.#channel = channel;
+    if (statusChannel !== '') this.#statusChannel = statusChannel;
   }
 
   /** The document; `undefined` before the first snapshot and when the channel has none. */
@@ -317,7 +348,10 @@ export class StateChannel implements AsyncIterable<StateUpdate> {
     if (this.#state === 'ended') return;
     this.#state = 'ended';
     this.#rejectReady(
-      new FanoutError('invalid_argument', `the state of ${this.channel} was closed`),
+      new FanoutError(
+        'invalid_argument',
+        `the state of ${this.resource ?? this.channel} was closed`,
+      ),
     );
     for (const queue of this.#queues) queue.end();
     this.#queues.clear();

@@ -29,6 +29,13 @@ export interface TransportSubscription {
    * `json-patch` exists). `since` is then the position of the document held.
    */
   readonly state?: { readonly delta: StateDeltaKind };
+  /**
+   * An on-demand live resource (a state subscription; WebSocket only): its
+   * upstream URL, sent instead of the channel, so every edge it reaches
+   * holds a lease of it. `channel` is the one an edge named, or empty
+   * before one did.
+   */
+  readonly resource?: string;
 }
 
 /** A position the edge could not serve: the application refetches state. */
@@ -64,8 +71,13 @@ export interface TransportListener {
    */
   event(event: FanoutEvent, subscription?: string, cursor?: string): void;
   reset(reset: ResetInfo): void;
-  /** The edge refused one subscription; the connection goes on. */
-  failed(channel: string, error: FanoutError): void;
+  /**
+   * The edge refused one subscription (a resource subscription: `resource`
+   * says which); the connection goes on.
+   */
+  failed(channel: string, error: FanoutError, resource?: string): void;
+  /** The edge accepted a resource subscription: the channels serving it. */
+  resourceSubscribed(resource: string, channel: string, statusChannel: string): void;
   /** A state subscription's document: its first snapshot, or a fresh start. */
   stateSnapshot(snapshot: StateSnapshotMessage): void;
   /** One change of a state subscription's document. */

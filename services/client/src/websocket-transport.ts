@@ -146,12 +146,18 @@ class WebSocketConnection implements TransportConnection {
       this.#pending.push(...subscriptions);
       return;
     }
-    const states = subscriptions.filter((subscription) => subscription.state !== undefined);
+    const states = subscriptions.filter(
+      (subscription) => subscription.state !== undefined && subscription.resource === undefined,
+    );
     if (states.length > 0) this.#subscribeStates(states);
+    // A resource each in its own frame: `subscribed` or `error` answers that one.
+    for (const subscription of subscriptions) {
+      if (subscription.resource !== undefined) this.#subscribeStates([subscription]);
+    }
     // One frame per subscription: the edge refuses a frame as a whole, and
     // one refused channel must not take the others with it.
     for (const subscription of subscriptions) {
-      if (subscription.state !== undefined) continue;
+      if (subscription.state !== undefined || subscription.resource !== undefined) continue;
       const requestId = this.#nextId();
       this.#requests.set(requestId, [subscription]);
       this.#send({
@@ -180,7 +186,10 @@ class WebSocketConnection implements TransportConnection {
       kind: 'subscribe',
       requestId,
       subscriptions: subscriptions.map((subscription) => ({
-        channel: subscription.channel,
+        // A resource is named by its URL: the edge computes (and leases) its channel.
+        ...(subscription.resource === undefined
+          ? { channel: subscription.channel }
+          : { channel: '', resource: subscription.resource }),
         snapshot: true,
         delta: subscription.state?.delta ?? 'json-patch',
         ...(subscription.since === undefined ? {} : { since: subscription.since }),
@@ -291,8 +300,16 @@ class WebSocketConnection implements TransportConnection {
         this.subscribe(pending);
         return;
       }
-      case 'subscribed':
+      case 'subscribed': {
+        const request = this.#requests.get(message.requestId);
         this.#requests.delete(message.requestId);
+        // A resource's channel first: its snapshot and patches name it.
+        const resource = request?.length === 1 ? request[0]?.resource : undefined;
+        for (const state of message.subscriptions) {
+          if (resource !== undefined && state.resource !== undefined) {
+            listener.resourceSubscribed(resource, state.channel, state.statusChannel ?? '');
+          }
+        }
         // Each state subscription's snapshot, then the subscriptions: their patches follow.
         for (const state of message.subscriptions) {
           if (state.snapshot !== undefined) {
@@ -303,6 +320,7 @@ class WebSocketConnection implements TransportConnection {
           // A pattern's place is its stream cursor.
           listener.subscribed(state.channel, state.position ?? state.cursor, state.hint);
         return;
+      }
       case 'reset':
         this.#requests.delete(message.requestId);
         listener.reset({
@@ -324,6 +342,9 @@ class WebSocketConnection implements TransportConnection {
           setTimeout(() => {
             this.subscribe(request);
           }, 1000);
+        } else if (request?.length === 1 && request[0]?.resource !== undefined) {
+          // The edge names the resource's channel, which this client may not know yet.
+          listener.failed(message.channel ?? '', error, request[0].resource);
         } else if (request !== undefined && request.length > 1) {
           // Several state subscriptions refused together: one at a time, so
           // only the one at fault fails.

@@ -145,6 +145,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     edgeId: options.edgeId,
     trackers,
     rewind: { hub: options.hub, reader: options.reader, config },
+    ...(options.resources === undefined ? {} : { resources: options.resources }),
   });
   registerHttpRoutes({
     ...common,

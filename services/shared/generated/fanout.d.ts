@@ -1734,7 +1734,10 @@ export namespace fanout {
         interface ISubscriptionRequest extends fanout.v1.SubscriptionRequest.$Properties {
         }
 
-        /** SubscriptionRequest asks for one channel or pattern. */
+        /**
+         * SubscriptionRequest asks for one channel or pattern, or one on-demand
+         * live resource (`resource`).
+         */
         class SubscriptionRequest {
 
             /**
@@ -1791,6 +1794,18 @@ export namespace fanout {
              * pattern or `snapshot` (`invalid_argument`). 0: live events only.
              */
             rewind: number;
+
+            /**
+             * An on-demand live resource (as `GET /v1/resources?url=`): the upstream
+             * URL, an absolute http(s) URL without user name or password, at most
+             * 4096 characters. Instead of `channel` (leave it empty); a state
+             * subscription of the channel a bridge publishes the resource to, as if
+             * `snapshot` were set (`delta` and `since` as for a state channel;
+             * `types` and `rewind` are refused). The edge holds its lease of the
+             * resource while the subscription lasts; SubscriptionState names the
+             * channel, and an Unsubscribe names that channel.
+             */
+            resource: string;
 
             /**
              * Creates a new SubscriptionRequest instance using the specified properties.
@@ -1897,6 +1912,18 @@ export namespace fanout {
                  * pattern or `snapshot` (`invalid_argument`). 0: live events only.
                  */
                 rewind?: (number|null);
+
+                /**
+                 * An on-demand live resource (as `GET /v1/resources?url=`): the upstream
+                 * URL, an absolute http(s) URL without user name or password, at most
+                 * 4096 characters. Instead of `channel` (leave it empty); a state
+                 * subscription of the channel a bridge publishes the resource to, as if
+                 * `snapshot` were set (`delta` and `since` as for a state channel;
+                 * `types` and `rewind` are refused). The edge holds its lease of the
+                 * resource while the subscription lasts; SubscriptionState names the
+                 * channel, and an Unsubscribe names that channel.
+                 */
+                resource?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -3180,6 +3207,19 @@ export namespace fanout {
             rewind?: (fanout.v1.RewindResult.$Properties|null);
 
             /**
+             * For a resource subscription: the upstream URL as the edge understood
+             * it (its `resource`, normalized: without a fragment); `channel` is the
+             * state channel that serves it.
+             */
+            resource: string;
+
+            /**
+             * For a resource subscription: the channel of the resource's status
+             * events (`<channel>.status`), which may be subscribed as an event channel.
+             */
+            statusChannel: string;
+
+            /**
              * Creates a new SubscriptionState instance using the specified properties.
              * @param [properties] Properties to set
              * @returns SubscriptionState instance
@@ -3274,6 +3314,19 @@ export namespace fanout {
                  * `found` events follow this frame, then live ones.
                  */
                 rewind?: (fanout.v1.RewindResult.$Properties|null);
+
+                /**
+                 * For a resource subscription: the upstream URL as the edge understood
+                 * it (its `resource`, normalized: without a fragment); `channel` is the
+                 * state channel that serves it.
+                 */
+                resource?: (string|null);
+
+                /**
+                 * For a resource subscription: the channel of the resource's status
+                 * events (`<channel>.status`), which may be subscribed as an event channel.
+                 */
+                statusChannel?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -2802,6 +2802,7 @@ export const fanout = $root.fanout = (() => {
             SubscriptionRequest.prototype.snapshot = false;
             SubscriptionRequest.prototype.delta = 0;
             SubscriptionRequest.prototype.rewind = 0;
+            SubscriptionRequest.prototype.resource = "";
 
             SubscriptionRequest.create = function(properties) {
                 return new SubscriptionRequest(properties);
@@ -2829,6 +2830,8 @@ export const fanout = $root.fanout = (() => {
                     writer.uint32(48).int32(message.delta);
                 if (message.rewind != null && $Object.hasOwnProperty.call(message, "rewind") && message.rewind !== 0)
                     writer.uint32(56).uint32(message.rewind);
+                if (message.resource != null && $Object.hasOwnProperty.call(message, "resource") && message.resource !== "")
+                    writer.uint32(66).string(message.resource);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -2921,6 +2924,15 @@ export const fanout = $root.fanout = (() => {
                                 delete message.rewind;
                             continue;
                         }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.resource = value;
+                            else
+                                delete message.resource;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -2994,6 +3006,9 @@ export const fanout = $root.fanout = (() => {
                 if (object.rewind != null)
                     if ($Number(object.rewind) !== 0)
                         message.rewind = object.rewind >>> 0;
+                if (object.resource != null)
+                    if (typeof object.resource !== "string" || object.resource.length)
+                        message.resource = $String(object.resource);
                 return message;
             };
 
@@ -3014,6 +3029,7 @@ export const fanout = $root.fanout = (() => {
                     object.snapshot = false;
                     object.delta = options.enums === $String ? "STATE_DELTA_UNSPECIFIED" : 0;
                     object.rewind = 0;
+                    object.resource = "";
                 }
                 if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
                     object.channel = message.channel;
@@ -3032,6 +3048,8 @@ export const fanout = $root.fanout = (() => {
                     object.delta = options.enums === $String ? $root.fanout.v1.StateDelta[message.delta] === $undefined ? message.delta : $root.fanout.v1.StateDelta[message.delta] : message.delta;
                 if (message.rewind != null && $Object.hasOwnProperty.call(message, "rewind"))
                     object.rewind = message.rewind;
+                if (message.resource != null && $Object.hasOwnProperty.call(message, "resource"))
+                    object.resource = message.resource;
                 return object;
             };
 
@@ -5001,6 +5019,8 @@ export const fanout = $root.fanout = (() => {
             SubscriptionState.prototype.cursor = "";
             SubscriptionState.prototype.snapshot = null;
             SubscriptionState.prototype.rewind = null;
+            SubscriptionState.prototype.resource = "";
+            SubscriptionState.prototype.statusChannel = "";
 
             SubscriptionState.create = function(properties) {
                 return new SubscriptionState(properties);
@@ -5025,6 +5045,10 @@ export const fanout = $root.fanout = (() => {
                     $root.fanout.v1.StateSnapshot.encode(message.snapshot, writer.uint32(42).fork(), _depth + 1).ldelim();
                 if (message.rewind != null && $Object.hasOwnProperty.call(message, "rewind"))
                     $root.fanout.v1.RewindResult.encode(message.rewind, writer.uint32(50).fork(), _depth + 1).ldelim();
+                if (message.resource != null && $Object.hasOwnProperty.call(message, "resource") && message.resource !== "")
+                    writer.uint32(58).string(message.resource);
+                if (message.statusChannel != null && $Object.hasOwnProperty.call(message, "statusChannel") && message.statusChannel !== "")
+                    writer.uint32(66).string(message.statusChannel);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -5103,6 +5127,24 @@ export const fanout = $root.fanout = (() => {
                             message.rewind = $root.fanout.v1.RewindResult.decode(reader, reader.size(), $undefined, _depth + 1, message.rewind);
                             continue;
                         }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.resource = value;
+                            else
+                                delete message.resource;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.statusChannel = value;
+                            else
+                                delete message.statusChannel;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -5154,6 +5196,12 @@ export const fanout = $root.fanout = (() => {
                         throw $TypeError(".fanout.v1.SubscriptionState.rewind: object expected");
                     message.rewind = $root.fanout.v1.RewindResult.fromObject(object.rewind, _depth + 1);
                 }
+                if (object.resource != null)
+                    if (typeof object.resource !== "string" || object.resource.length)
+                        message.resource = $String(object.resource);
+                if (object.statusChannel != null)
+                    if (typeof object.statusChannel !== "string" || object.statusChannel.length)
+                        message.statusChannel = $String(object.statusChannel);
                 return message;
             };
 
@@ -5172,6 +5220,8 @@ export const fanout = $root.fanout = (() => {
                     object.cursor = "";
                     object.snapshot = null;
                     object.rewind = null;
+                    object.resource = "";
+                    object.statusChannel = "";
                 }
                 if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
                     object.channel = message.channel;
@@ -5185,6 +5235,10 @@ export const fanout = $root.fanout = (() => {
                     object.snapshot = $root.fanout.v1.StateSnapshot.toObject(message.snapshot, options, _depth + 1);
                 if (message.rewind != null && $Object.hasOwnProperty.call(message, "rewind"))
                     object.rewind = $root.fanout.v1.RewindResult.toObject(message.rewind, options, _depth + 1);
+                if (message.resource != null && $Object.hasOwnProperty.call(message, "resource"))
+                    object.resource = message.resource;
+                if (message.statusChannel != null && $Object.hasOwnProperty.call(message, "statusChannel"))
+                    object.statusChannel = message.statusChannel;
                 return object;
             };
 

@@ -201,8 +201,12 @@ class Fields {
       if (rewind !== undefined && !isJsonObject(rewind)) {
         throw state.invalid('rewind', 'an object');
       }
+      const resource = state.string('resource');
+      const statusChannel = state.string('statusChannel');
       return {
         channel: state.string('channel'),
+        ...(resource === '' ? {} : { resource }),
+        ...(statusChannel === '' ? {} : { statusChannel }),
         ...(position === undefined ? {} : { position }),
         ...(cursor === undefined ? {} : { cursor }),
         ...(hint === '' ? {} : { hint }),
@@ -248,7 +252,9 @@ export function decodeClientFrame(text: string): ReceivedClientMessage {
       const subscriptions = fields
         .objects('subscriptions', true)
         .map((item): ReceivedSubscriptionRequest => {
-          const channel = item.string('channel', true);
+          const resource = item.string('resource');
+          // A resource names no channel; anything else must.
+          const channel = item.string('channel', resource === '');
           // A pattern resumes from a stream cursor, a channel from a position.
           const since = isChannelPattern(channel) ? item.cursor('since') : item.position('since');
           const types = item.strings('types');
@@ -257,6 +263,7 @@ export function decodeClientFrame(text: string): ReceivedClientMessage {
           const rewind = item.uint32('rewind');
           return {
             channel,
+            ...(resource === '' ? {} : { resource }),
             ...(since === undefined ? {} : { since }),
             types,
             ...(snapshot ? { snapshot } : {}),

@@ -13,7 +13,14 @@ import type { JsonValue } from './state/json-value.js';
 import type { StateDeltaKind } from './state/state-delta.js';
 
 export interface SubscriptionRequest {
+  /** The channel or pattern; empty for a `resource` subscription. */
   readonly channel: string;
+  /**
+   * An on-demand live resource: the upstream URL, instead of `channel` (left
+   * empty). A state subscription of the channel a bridge publishes it to, as
+   * with `snapshot`; `subscribed` names that channel.
+   */
+  readonly resource?: string;
   /**
    * A position (`<epoch>:<partition>:<offset>`) to resume a channel after;
    * for a pattern, a stream cursor (`<epoch>:<p>:<o>[,<p>:<o>...]`).
@@ -123,6 +130,10 @@ export interface SubscriptionState<Json = string> {
   readonly snapshot?: StateSnapshotFrame<Json>;
   /** A subscription started with `rewind`: what the scan found. */
   readonly rewind?: RewindResult;
+  /** A resource subscription: its upstream URL as the edge understood it. */
+  readonly resource?: string;
+  /** A resource subscription: the channel of the resource's status events. */
+  readonly statusChannel?: string;
 }
 
 /**

@@ -125,6 +125,7 @@ export function encodeClientFrame(message: ClientMessage): Uint8Array {
                 ? StateDelta.STATE_DELTA_UNSPECIFIED
                 : protoDeltas[request.delta],
             rewind: request.rewind ?? 0,
+            resource: request.resource ?? '',
           })),
         },
       }).finish();
@@ -176,8 +177,10 @@ export function decodeClientFrame(bytes: Uint8Array): ReceivedClientMessage {
             );
           }
           const rewind = item.rewind ?? 0;
+          const resource = item.resource ?? '';
           return {
             channel,
+            ...(resource === '' ? {} : { resource }),
             ...(since === undefined ? {} : { since }),
             types,
             ...(snapshot ? { snapshot } : {}),
@@ -214,6 +217,8 @@ function statesOf(list: readonly SubscriptionState[]): fanout.v1.SubscriptionSta
     cursor: state.cursor ?? '',
     snapshot: state.snapshot === undefined ? null : snapshotOf(state.snapshot),
     rewind: state.rewind === undefined ? null : { ...state.rewind },
+    resource: state.resource ?? '',
+    statusChannel: state.statusChannel ?? '',
   }));
 }
 
@@ -342,8 +347,12 @@ function statesFrom(
     const position = positionText(state.position);
     const cursor = state.cursor ?? '';
     const hint = state.hint ?? '';
+    const resource = state.resource ?? '';
+    const statusChannel = state.statusChannel ?? '';
     return {
       channel: state.channel ?? '',
+      ...(resource === '' ? {} : { resource }),
+      ...(statusChannel === '' ? {} : { statusChannel }),
       ...(position === undefined ? {} : { position }),
       ...(cursor === '' ? {} : { cursor: formatStreamCursor(parseStreamCursor(cursor)) }),
       ...(hint === '' ? {} : { hint }),

@@ -8,15 +8,16 @@
  * the state route's own code: a JSON snapshot with ETag / 304, `since` and
  * `wait=` patches, or an SSE stream (`watch=true` or
  * `Accept: text/event-stream`). The answer names the channels in the
- * `fanout-channel` and `fanout-status-channel` headers (a WebSocket client
- * subscribes to that channel with `snapshot: true`). A JSON answer holds the
- * lease while it is made; a stream until it closes.
+ * `fanout-channel` and `fanout-status-channel` headers. A JSON answer holds
+ * the lease while it is made; a stream until it closes. A WebSocket
+ * subscription with `resource` (transport/ws-state.ts) holds it the same way.
  */
 import { FanoutError } from '@fanout/shared';
 import type { HttpResponse } from 'uWebSockets.js';
 import { authorizeRead } from '../subscriptions/channel-read.js';
 import type { RequestFacts } from '../transport/request-facts.js';
 import { watches } from '../transport/request-facts.js';
+import type { StateTracker } from '../subscriptions/state/state-tracker.js';
 import type { SseStream } from '../transport/sse-stream.js';
 import {
   answerStateRead,
@@ -35,10 +36,22 @@ export interface ResourceEndpointOptions extends StateEndpointOptions {
 
 /** The `url` parameter, checked: an absolute http(s) URL without user name or password. */
 export function resourceUrl(query: URLSearchParams): string {
-  const url = query.get('url') ?? '';
+  return checkedResourceUrl(query.get('url') ?? '', 'url');
+}
+
+/**
+ * An upstream URL a subscriber named (`field`: where, for the error),
+ * checked and normalized (no fragment): an absolute http(s) URL without user
+ * name or password, at most `maxResourceUrlLength` characters.
+ */
+export function checkedResourceUrl(url: string, field: string): string {
   const invalid = (message: string): FanoutError =>
-    new FanoutError('invalid_argument', `url: ${message}`, { details: { field: 'url' } });
-  if (url === '') throw invalid('name the resource: url=<encoded http(s) URL>');
+    new FanoutError('invalid_argument', `${field}: ${message}`, { details: { field } });
+  if (url === '') {
+    throw invalid(
+      field === 'url' ? 'name the resource: url=<encoded http(s) URL>' : 'name an http(s) URL',
+    );
+  }
   if (url.length > maxResourceUrlLength) {
     throw invalid(`must be at most ${maxResourceUrlLength} characters`);
   }
@@ -113,19 +126,30 @@ async function firstState(
   channel: string,
   signal: AbortSignal,
 ): Promise<void> {
-  const waitMs = options.config.resources.firstStateWaitMs;
   const tracker = options.trackers.acquire(channel);
   try {
     await tracker.caughtUp(Date.now() + options.config.kafkaWaitMs);
     tracker.assertServable();
-    if (waitMs === 0 || tracker.snapshot().json !== undefined) return;
-    const deadline = Date.now() + waitMs;
-    while (tracker.snapshot().json === undefined && !signal.aborted && !tracker.closed) {
-      const left = deadline - Date.now();
-      if (left <= 0) return;
-      await tracker.changedAfter(tracker.offset, left, signal);
-    }
+    await awaitFirstState(tracker, options.config.resources.firstStateWaitMs, signal);
   } finally {
     tracker.pins--;
+  }
+}
+
+/**
+ * Waits up to `waitMs` for a caught-up tracker's first state (at once when
+ * it has one, or `waitMs` is 0); the WebSocket resource subscription's wait too.
+ */
+export async function awaitFirstState(
+  tracker: StateTracker,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  if (waitMs === 0 || tracker.snapshot().json !== undefined) return;
+  const deadline = Date.now() + waitMs;
+  while (tracker.snapshot().json === undefined && !signal.aborted && !tracker.closed) {
+    const left = deadline - Date.now();
+    if (left <= 0) return;
+    await tracker.changedAfter(tracker.offset, left, signal);
   }
 }

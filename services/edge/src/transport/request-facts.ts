@@ -26,14 +26,8 @@ export function readFacts(
   forwardHeaders: readonly string[] = [],
 ): RequestFacts {
   const query = new URLSearchParams(request.getQuery());
-  const forwarded: Record<string, string> = {};
-  for (const name of forwardHeaders) {
-    const lower = name.toLowerCase();
-    const value = request.getHeader(lower);
-    if (value !== '') forwarded[lower] = value;
-  }
   return {
-    forwarded,
+    forwarded: forwardedHeaders(request, forwardHeaders),
     query,
     address,
     accept: request.getHeader('accept'),
@@ -42,6 +36,23 @@ export function readFacts(
     token: requestToken(request.getHeader('authorization'), query),
     channel: channelParameter ? decodeURIComponent(request.getParameter(0)) : '',
   };
+}
+
+/**
+ * The request headers named by `forwardHeaders` (`edge.resources.forwardHeaders`),
+ * lower-case names, those present: what a resource's lease forwards.
+ */
+export function forwardedHeaders(
+  request: HttpRequest,
+  forwardHeaders: readonly string[],
+): Record<string, string> {
+  const forwarded: Record<string, string> = {};
+  for (const name of forwardHeaders) {
+    const lower = name.toLowerCase();
+    const value = request.getHeader(lower);
+    if (value !== '') forwarded[lower] = value;
+  }
+  return forwarded;
 }
 
 /** True when a channel request asks for an SSE stream rather than a GET. */

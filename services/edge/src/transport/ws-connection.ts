@@ -28,6 +28,7 @@ import type {
   Subscriber,
   WireFormat,
 } from '../subscriptions/subscriber.js';
+import type { ResourceLeases } from '../resources/resource-leases.js';
 import type { SubscriptionSession } from '../subscriptions/subscription-core.js';
 import { closeLingerMs, type ResetInfo, type Subscription } from '../subscriptions/subscription.js';
 import type { StateTrackers } from '../subscriptions/state/state-trackers.js';
@@ -51,6 +52,8 @@ export interface WsConnectionContext {
   readonly guard: HandlerGuard;
   /** The edge's state trackers; without them state subscriptions are refused. */
   readonly trackers?: StateTrackers;
+  /** The leases of on-demand resources; without them resource subscriptions are `not_found`. */
+  readonly resources?: ResourceLeases;
 }
 
 let nextConnectionKey = 1;
@@ -129,6 +132,11 @@ export class WsConnection implements Subscriber {
   /** Set when the edge ended the connection itself (closeWith), with a catalog code. */
   endedByEdge = false;
   readonly lease: ConnectionLease;
+  /**
+   * The upgrade request's headers named by `edge.resources.forwardHeaders`
+   * (lower-case names): what its resource subscriptions forward.
+   */
+  forwarded: Readonly<Record<string, string>> = {};
   /** `connect` and `refreshToken` frames run one after another, in arrival order. */
   tokenFrames: Promise<void> = Promise.resolve();
   pendingTokenFrames = 0;
@@ -187,6 +195,8 @@ export class WsConnection implements Subscriber {
         trackers,
         kafkaWaitMs: this.#context.config.kafkaWaitMs,
         metrics: this.#context.metrics,
+        firstStateWaitMs: this.#context.config.resources.firstStateWaitMs,
+        ...(this.#context.resources === undefined ? {} : { resources: this.#context.resources }),
       });
       session.external = this.#states;
     }

@@ -72,6 +72,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): WsEndpoint {
     auth: options.auth,
     edgeId: options.edgeId,
     pingIntervalSeconds: config.heartbeatSeconds,
+    resourceChannelPrefix: config.resources.channelPrefix,
     ...(options.rewind === undefined ? {} : { rewind: options.rewind }),
   };
   const idle = idleTimeouts(config.idleTimeoutSeconds);

@@ -16,7 +16,9 @@ import {
 } from '../admission/client-auth.js';
 import type { ConnectionLease, ConnectionLimits } from '../admission/connection-limits.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
+import type { ResourceLeases } from '../resources/resource-leases.js';
 import { httpStatusLine } from './http-status.js';
+import { forwardedHeaders } from './request-facts.js';
 import { guardResponse, markFinished, type HandlerGuard } from './uws-guard.js';
 import type { StateTrackers } from '../subscriptions/state/state-trackers.js';
 import { WsConnection, type UserData, type WsConnectionContext } from './ws-connection.js';
@@ -32,6 +34,8 @@ export interface WsHandshakeOptions {
   readonly addressOf: (response: HttpResponse, request: HttpRequest) => string;
   /** The edge's state trackers, for state subscriptions. */
   readonly trackers?: StateTrackers;
+  /** The leases of on-demand resources (`edge.resources.enabled`), for resource subscriptions. */
+  readonly resources?: ResourceLeases;
 }
 
 /** The first subprotocol the client offers that the edge speaks: the client's preference. */
@@ -64,7 +68,10 @@ export function upgradeHandler(
     metrics,
     guard: options.guard,
     ...(options.trackers === undefined ? {} : { trackers: options.trackers }),
+    ...(options.resources === undefined ? {} : { resources: options.resources }),
   };
+  const forwardHeaders =
+    options.resources === undefined ? [] : options.config.resources.forwardHeaders;
   return (response, request, context) => {
     const refused = options.admit(request);
     if (refused) {
@@ -86,6 +93,8 @@ export function upgradeHandler(
     const address = options.addressOf(response, request);
     const key = request.getHeader('sec-websocket-key');
     const extensions = request.getHeader('sec-websocket-extensions');
+    // What the connection's resource subscriptions forward (read while the request is valid).
+    const forwarded = forwardedHeaders(request, forwardHeaders);
     const token = requestToken(
       request.getHeader('authorization'),
       new URLSearchParams(request.getQuery()),
@@ -120,6 +129,7 @@ export function upgradeHandler(
             return;
           }
           const connection = new WsConnection(chosen.protocol, connectionContext, identity, lease);
+          connection.forwarded = forwarded;
           try {
             response.cork(() => {
               response.upgrade<UserData>({ connection }, key, chosen.name, extensions, context);

@@ -14,15 +14,25 @@
  * live seam gives those events and every later one. A `since` wins over
  * `rewind` (a resume); a pattern or a state subscription with `rewind` is
  * refused. `subscribed` tells what the scan found (`rewind`).
+ *
+ * `resource: <url>` instead of `channel` is a state subscription of an
+ * on-demand live resource: its URL is checked as `GET /v1/resources?url=`
+ * checks it, its channel computed as every edge and bridge computes it
+ * (from the URL and the upgrade's forwarded headers), and it is admitted
+ * by the core under that channel (authorized as a read of it); ws-state.ts
+ * holds the lease.
  */
 import {
   assertValidChannel,
   FanoutError,
   isChannelPattern,
   isValidChannel,
+  leasedResourceChannel,
   toFanoutError,
 } from '@fanout/shared';
 import type { ClientAuth, ClientIdentity } from '../admission/client-auth.js';
+import { checkedResourceUrl } from '../resources/resource-endpoint.js';
+import type { ResourceTarget } from '../resources/resource-leases.js';
 import {
   rewindCursor,
   rewindStart,
@@ -37,6 +47,8 @@ import type { StateRequest } from './ws-state.js';
 
 export interface WsRequestContext {
   readonly auth: ClientAuth;
+  /** `edge.resources.channelPrefix`: where a `resource` subscription's channel is. */
+  readonly resourceChannelPrefix: string;
   readonly edgeId: string;
   readonly pingIntervalSeconds: number;
   /** What a `rewind` scan reads; without it `rewind` is refused. */
@@ -113,6 +125,13 @@ export async function handleClientMessage(
         const { events, states, rewinds } = subscribeRequests(
           message.subscriptions,
           context.rewind?.config.maxRewind ?? 0,
+          (url) => {
+            const target = { url, headers: connection.forwarded };
+            return {
+              target,
+              channel: leasedResourceChannel(context.resourceChannelPrefix, url, target.headers),
+            };
+          },
         );
         if (rewinds.length > 0) rewound(context, connection, events, rewinds);
         const session = connection.session;
@@ -133,7 +152,8 @@ export async function handleClientMessage(
             message.requestId,
             states,
             events,
-            message.subscriptions.map((request) => request.channel),
+            // Every label in request order (a resource's is its channel).
+            labelsOf(message.subscriptions, states),
             session,
             (state) => connection.wireState(state),
           );
@@ -199,6 +219,21 @@ function rewound(
   }
 }
 
+/** The labels of a Subscribe's requests in order: a resource's is its channel. */
+function labelsOf(
+  requests: readonly SubscriptionRequest[],
+  states: readonly StateRequest[],
+): string[] {
+  const resources = states.filter((state) => state.resource !== undefined);
+  let next = 0;
+  return requests.map((request) =>
+    request.resource === undefined ? request.channel : (resources[next++]?.channel ?? ''),
+  );
+}
+
+/** A resource's channel and what its lease forwards. */
+type ResourceResolver = (url: string) => { channel: string; target: ResourceTarget };
+
 /**
  * The requests of a `subscribe` frame: for the core, one per channel or
  * pattern, each from its `since` (a position; for a pattern, a stream
@@ -210,6 +245,7 @@ function rewound(
 function subscribeRequests(
   requests: readonly SubscriptionRequest[],
   maxRewind: number,
+  resolve: ResourceResolver,
 ): {
   events: SubscribeRequest[];
   states: StateRequest[];
@@ -222,6 +258,10 @@ function subscribeRequests(
   const states: StateRequest[] = [];
   const rewinds: RewindAsk[] = [];
   for (const request of requests) {
+    if (request.resource !== undefined) {
+      states.push(resourceRequest(request, resolve));
+      continue;
+    }
     const pattern = isChannelPattern(request.channel);
     if (!pattern && !isValidChannel(request.channel)) {
       assertValidChannel(request.channel, 'subscriptions.channel');
@@ -272,6 +312,37 @@ function subscribeRequests(
 
 function invalid(channel: string, field: string, message: string): FanoutError {
   return new FanoutError('invalid_argument', message, { details: { field, channel } });
+}
+
+/**
+ * A resource subscription: a state subscription of the channel its lease
+ * publishes to (`channel` empty; `snapshot` implied; no `types`, no `rewind`).
+ */
+function resourceRequest(request: SubscriptionRequest, resolve: ResourceResolver): StateRequest {
+  const invalidResource = (field: string, message: string): FanoutError =>
+    new FanoutError('invalid_argument', message, {
+      details: { field, resource: (request.resource ?? '').slice(0, 256) },
+    });
+  if (request.channel !== '') {
+    throw invalidResource(
+      'resource',
+      'name either a channel or a resource, not both: a resource names its channel',
+    );
+  }
+  if (request.types.length > 0) {
+    throw invalidResource('types', 'types is not supported with resource: state has no types');
+  }
+  if (request.rewind !== undefined && request.rewind > 0) {
+    throw invalidResource('rewind', 'rewind is not supported with resource');
+  }
+  const url = checkedResourceUrl(request.resource ?? '', 'resource');
+  const { channel, target } = resolve(url);
+  return {
+    channel,
+    resource: target,
+    delta: request.delta ?? 'json-patch',
+    ...(request.since === undefined ? {} : { since: request.since }),
+  };
 }
 
 /** A state subscription: one channel, from a state position or a snapshot. */

@@ -15,6 +15,16 @@
  * the tracker's patch ring the patches after it follow the frame instead.
  * No change can fall between the join and the frame.
  *
+ * A resource subscription (`resource` in a Subscribe) is a state
+ * subscription of the resource's channel that also holds a share of the
+ * edge's lease of the resource (ResourceLeases, the one HTTP subscribers
+ * share): joined while the Subscribe is prepared, refused alone (an `error`
+ * frame naming the channel) when the lease is, and released by the
+ * subscription's own `leave()`, which every end of it goes through
+ * (unsubscribe, a narrower token, its tracker stopping, the connection
+ * closing for any reason). A renewal that fails later is retried at the
+ * next one, as for an HTTP stream; the subscription goes on.
+ *
  * Every patch frame is the step's, encoded once per (format, delta) for
  * every subscriber (`StateStep.wsFrame`). A tracker that stops (eviction,
  * Kafka, the log moved on) ends its subscriptions with an `error` frame
@@ -28,6 +38,8 @@ import {
   type StateDeltaKind,
 } from '@fanout/shared';
 import type { EdgeMetrics } from '../edge-metrics.js';
+import { awaitFirstState } from '../resources/resource-endpoint.js';
+import type { ResourceHold, ResourceLeases, ResourceTarget } from '../resources/resource-leases.js';
 import type { SubscribedState } from '../subscriptions/subscriber.js';
 import type {
   ExternalSubscriptions,
@@ -45,13 +57,22 @@ export interface StateRequest {
   readonly channel: string;
   readonly since?: string;
   readonly delta: StateDeltaKind;
+  /** A resource subscription: the resource whose lease it holds (`channel` is its channel). */
+  readonly resource?: ResourceTarget;
 }
 
 export interface WsStateContext {
   readonly trackers: StateTrackers;
   readonly kafkaWaitMs: number;
   readonly metrics: EdgeMetrics;
+  /** `edge.resources.firstStateWaitMs`: how long a new resource's first state is waited for. */
+  readonly firstStateWaitMs: number;
+  /** The edge's resource leases; without them a resource subscription is `not_found`. */
+  readonly resources?: ResourceLeases;
 }
+
+/** How a resource subscription's lease turned out while the Subscribe was prepared. */
+type LeaseOutcome = { readonly hold: ResourceHold } | { readonly error: FanoutError };
 
 /** The byte length of a frame as sent. */
 function frameBytes(frame: string | Uint8Array): number {
@@ -65,14 +86,34 @@ class WsStateSubscription implements StateListener {
   readonly delta: StateDeltaKind;
   /** The position of the last state sent (snapshot or patch): where it resumes. */
   position: string;
+  /** A resource subscription's share of the edge's lease, released when it leaves. */
+  readonly hold: ResourceHold | undefined;
   readonly #owner: WsStateSubscriptions;
+  #left = false;
 
-  constructor(owner: WsStateSubscriptions, request: StateRequest, tracker: StateTracker) {
+  constructor(
+    owner: WsStateSubscriptions,
+    request: StateRequest,
+    tracker: StateTracker,
+    hold: ResourceHold | undefined,
+  ) {
     this.#owner = owner;
     this.channel = request.channel;
     this.tracker = tracker;
     this.delta = request.delta;
     this.position = request.since ?? '';
+    this.hold = hold;
+  }
+
+  /**
+   * Ends it: leaves the tracker and releases the lease hold (once). Every
+   * way a state subscription ends comes here.
+   */
+  leave(): void {
+    if (this.#left) return;
+    this.#left = true;
+    this.tracker.leave(this);
+    this.hold?.release();
   }
 
   changed(step: StateStep): void {
@@ -104,6 +145,8 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
   readonly context: WsStateContext;
   /** Active state subscriptions by channel. */
   readonly #active = new Map<string, WsStateSubscription>();
+  /** Aborted when the connection ends: what is waited for stops. */
+  readonly #ending = new AbortController();
 
   constructor(connection: WsConnection, context: WsStateContext) {
     this.connection = connection;
@@ -139,34 +182,119 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
     session: SubscriptionSession,
     wireState: (state: SubscribedState) => SubscriptionState,
   ): Promise<void> {
-    const acquired: StateTracker[] = [];
+    const acquired: (StateTracker | undefined)[] = [];
+    /** The lease of each resource subscription, by index in `states`. */
+    const leases = new Map<number, LeaseOutcome>();
+    /** Holds not handed to a subscription that started are released at the end. */
+    const handed = new Set<ResourceHold>();
     try {
       await session.subscribe(requestId, events, {
         labels: states.map((request) => request.channel),
         prepare: async () => {
+          // Resources first: a lease refused leaves its channel's tracker alone.
+          await this.#lease(states, leases);
           const deadline = Date.now() + this.context.kafkaWaitMs;
-          for (const request of states) {
+          states.forEach((request, index) => {
+            const lease = leases.get(index);
+            if (lease !== undefined && 'error' in lease) {
+              acquired.push(undefined);
+              return;
+            }
             try {
               acquired.push(this.context.trackers.acquire(request.channel));
             } catch (error) {
               throw naming(request.channel, error);
             }
-          }
+          });
           await Promise.all(
-            acquired.map((tracker) =>
-              tracker.caughtUp(deadline).catch((error: unknown) => {
-                throw naming(tracker.channel, error);
-              }),
+            acquired.flatMap((tracker) =>
+              tracker === undefined
+                ? []
+                : [
+                    tracker.caughtUp(deadline).catch((error: unknown) => {
+                      throw naming(tracker.channel, error);
+                    }),
+                  ],
             ),
           );
+          await this.#firstStates(states, acquired, leases);
         },
         subscribed: (started) => {
-          this.#start(requestId, states, acquired, started.map(wireState), order);
+          this.#start(requestId, states, acquired, leases, handed, started.map(wireState), order);
         },
       });
     } finally {
-      for (const tracker of acquired) tracker.pins--;
+      for (const tracker of acquired) if (tracker !== undefined) tracker.pins--;
+      for (const outcome of leases.values()) {
+        if ('hold' in outcome && !handed.has(outcome.hold)) outcome.hold.release();
+      }
     }
+  }
+
+  /**
+   * Joins the edge's lease of every resource subscription, all at once;
+   * each outcome is a hold or the error that refuses that subscription
+   * alone (`not_found` when this edge serves no resources).
+   */
+  async #lease(states: readonly StateRequest[], leases: Map<number, LeaseOutcome>): Promise<void> {
+    const resources = this.context.resources;
+    await Promise.all(
+      states.map(async (request, index) => {
+        const target = request.resource;
+        if (target === undefined) return;
+        if (resources === undefined) {
+          leases.set(index, {
+            error: new FanoutError(
+              'not_found',
+              'on-demand resources are not enabled on this edge',
+              { details: { setting: 'edge.resources.enabled' } },
+            ),
+          });
+          return;
+        }
+        let hold: ResourceHold;
+        try {
+          hold = await resources.hold(target);
+        } catch (error) {
+          leases.set(index, { error: toFanoutError(error) });
+          return;
+        }
+        if (hold.channel !== request.channel) {
+          // The bridge publishes it elsewhere (another channel prefix): not servable here.
+          hold.release();
+          leases.set(index, {
+            error: new FanoutError(
+              'unavailable',
+              `the bridge publishes this resource to ${hold.channel}, not ${request.channel}: check edge.resources.channelPrefix`,
+            ),
+          });
+          return;
+        }
+        leases.set(index, { hold });
+      }),
+    );
+  }
+
+  /**
+   * Waits (at most `firstStateWaitMs`, all at once) for the first state of
+   * the resources that have none yet: a new lease's bridge publishes after
+   * its first poll, and a snapshot is better than an empty one.
+   */
+  async #firstStates(
+    states: readonly StateRequest[],
+    trackers: readonly (StateTracker | undefined)[],
+    leases: ReadonlyMap<number, LeaseOutcome>,
+  ): Promise<void> {
+    const waiting = states.flatMap((_, index) => {
+      const tracker = trackers[index];
+      const outcome = leases.get(index);
+      return tracker !== undefined && outcome !== undefined && 'hold' in outcome ? [tracker] : [];
+    });
+    await Promise.all(
+      waiting.map((tracker) =>
+        awaitFirstState(tracker, this.context.firstStateWaitMs, this.#ending.signal),
+      ),
+    );
   }
 
   /**
@@ -176,13 +304,23 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
   #start(
     requestId: number,
     requests: readonly StateRequest[],
-    trackers: readonly StateTracker[],
+    trackers: readonly (StateTracker | undefined)[],
+    leases: ReadonlyMap<number, LeaseOutcome>,
+    handed: Set<ResourceHold>,
     eventStates: readonly SubscriptionState[],
     order: readonly string[],
   ): void {
+    // Ended or closing: nothing more starts; the holds go back (`subscribe`'s finally).
+    if (this.#ending.signal.aborted || this.connection.ending) return;
     const byLabel = new Map(eventStates.map((state) => [state.channel, state]));
     const resuming: { subscription: WsStateSubscription; steps: readonly StateStep[] }[] = [];
     requests.forEach((request, index) => {
+      const lease = leases.get(index);
+      if (lease !== undefined && 'error' in lease) {
+        this.connection.refused(requestId, request.channel, lease.error);
+        return;
+      }
+      const hold = lease?.hold;
       const tracker = trackers[index];
       if (tracker === undefined) return;
       // The token may have changed while the trackers caught up.
@@ -198,7 +336,7 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
         );
         return;
       }
-      const subscription = new WsStateSubscription(this, request, tracker);
+      const subscription = new WsStateSubscription(this, request, tracker, hold);
       let opening;
       try {
         opening = tracker.join(
@@ -212,8 +350,17 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
         return;
       }
       this.#active.set(request.channel, subscription);
+      if (hold !== undefined) handed.add(hold);
+      const resource =
+        hold === undefined || request.resource === undefined
+          ? {}
+          : { resource: request.resource.url, statusChannel: hold.statusChannel };
       if (opening.kind === 'patches') {
-        byLabel.set(request.channel, { channel: request.channel, position: subscription.position });
+        byLabel.set(request.channel, {
+          channel: request.channel,
+          position: subscription.position,
+          ...resource,
+        });
         resuming.push({ subscription, steps: opening.steps });
         return;
       }
@@ -222,6 +369,7 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
       byLabel.set(request.channel, {
         channel: request.channel,
         position: snapshot.position,
+        ...resource,
         snapshot: {
           requestId,
           channel: request.channel,
@@ -250,7 +398,7 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
       const subscription = this.#active.get(label);
       if (subscription === undefined) continue;
       this.#active.delete(label);
-      subscription.tracker.leave(subscription);
+      subscription.leave();
       removed.push(label);
     }
     return removed;
@@ -280,6 +428,7 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
   ended(subscription: WsStateSubscription, error: FanoutError): void {
     if (this.#active.get(subscription.channel) !== subscription) return;
     this.#active.delete(subscription.channel);
+    subscription.leave();
     this.connection.send({
       kind: 'error',
       requestId: 0,
@@ -299,8 +448,9 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
 
   /** The connection is gone (or closing): every subscription leaves its tracker. */
   end(): void {
-    for (const subscription of this.#active.values()) subscription.tracker.leave(subscription);
+    for (const subscription of this.#active.values()) subscription.leave();
     this.#active.clear();
+    this.#ending.abort();
   }
 }
 
