@@ -28,8 +28,10 @@
  *
  * Patches are diffed with the `arrayKey` of the last put folded
  * (docs/decisions/047): a put's own key for its step, the same key for the
- * merges after it; a delete clears it. A tracker started from a checkpoint
- * or from the middle of the log diffs index by index until the next put.
+ * merges after it; a delete clears it. A checkpoint keeps the key, so a
+ * tracker started from one diffs as one that read the whole history; a
+ * tracker started from the middle of the log diffs index by index until the
+ * next put.
  */
 import {
   applyStateChange,
@@ -97,6 +99,8 @@ export interface StateStart {
   readonly readFrom?: number;
   readonly document: StateDocument;
   readonly json: string | undefined;
+  /** The arrayKey of the last put in `document` (a checkpoint keeps it); none by default. */
+  readonly arrayKey?: string;
 }
 
 export interface StateTrackerOptions {
@@ -202,6 +206,7 @@ export class StateTracker implements Subscriber {
     this.#offset = start.offset;
     this.#document = start.document;
     this.#json = start.json;
+    this.#arrayKey = start.arrayKey === undefined ? undefined : arrayKeyTokens(start.arrayKey);
     this.#ring.rebase(start.offset);
     this.readFrom = Math.max(start.offset, start.readFrom ?? start.offset);
     this.startedFrom = kind;
@@ -277,6 +282,7 @@ export class StateTracker implements Subscriber {
       this.#baseKnown = false;
       this.#document = undefined;
       this.#json = undefined;
+      this.#arrayKey = undefined;
       this.#offset = since;
       this.#ring.rebase(since);
     }
