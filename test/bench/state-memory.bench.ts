@@ -6,7 +6,7 @@
  * folded
  *
  * - by state trackers (`StateTrackers`, the `edge.state.patchRing` default
- *   of 64 held patches and the `patchRingRatio` default of 1), with few
+ *   of 64 held patches and the `patchRingRatio` default of 0.75), with few
  *   changes per channel and with more changes than the ring's count, with a
  *   ring of one patch, and without the byte bound (as before it existed);
  *   each measured just after the fold ("changing": the document's values
@@ -154,7 +154,7 @@ async function trackers(run: TrackerCase): Promise<void> {
     limits,
     maxChannels: channels + 1,
     patchRing: run.ring ?? patchRing,
-    patchRingRatio: run.ratio ?? 1,
+    patchRingRatio: run.ratio ?? 0.75,
     kafkaWaitMs: 30_000,
     metrics,
     logger,

@@ -651,7 +651,7 @@ export const configSchema = z.object({
             .number()
             .min(0)
             .max(1000)
-            .default(1)
+            .default(0.75)
             .describe(
               "Bound of a state tracker's patch ring in bytes, as a multiple of its document's canonical JSON (at least 1 KiB): once the held patches add up to more, a resume from before them is answered with a fresh snapshot (cheaper than the patches), so the oldest are dropped; the newest change is always held. With patchRing it bounds the memory of a channel's patches.",
             ),
