@@ -1,19 +1,25 @@
 /**
  * Memory per state channel held on the edge (target: ≤ 2 × the document +
  * 2 KiB; docs/decisions/045-state-checkpoints.md): N channels of a realistic
- * document (a room of 12 members, about 2 KiB of canonical JSON), each
- * changed by one put and then merges, folded
+ * document (a room of 12 members, about 2 KiB of canonical JSON; and a room
+ * of 140 members, about 20 KiB), each changed by one put and then merges,
+ * folded
  *
  * - by state trackers (`StateTrackers`, the `edge.state.patchRing` default
- *   of 64 held patches), with few changes per channel and with the patch
- *   ring full, and with a ring of one patch (the tracker without its ring);
+ *   of 64 held patches and the `patchRingRatio` default of 0.75), with few
+ *   changes per channel and with more changes than the ring's count, with a
+ *   ring of one patch, and without the byte bound (as before it existed);
+ *   each measured just after the fold ("changing": the document's values
+ *   held) and once the registry let the values of idle channels go ("idle");
  * - by a partition checkpointer (writes discarded, so only what it holds
  *   counts).
  *
  * Heap after full garbage collections before and after, divided by N, in
  * one process on the in-memory log (no Kafka, no sockets):
  *
- *   npm run bench:state-memory      (BENCH_CHANNELS=N, default 1000)
+ *   npm run bench:state-memory      (BENCH_CHANNELS=N, default 1000;
+ *                                    BENCH_HEAP=1: live objects per channel
+ *                                    by constructor, from heap snapshots)
  */
 import assert from 'node:assert/strict';
 import { canonicalJson, createLogger, type JsonValue } from '@fanout/shared';
@@ -27,7 +33,14 @@ import {
   type MemoryEventLog,
   type TopicLayout,
 } from '@fanout/edge';
+import { getHeapSnapshot } from 'node:v8';
 import { Registry } from 'prom-client';
+import {
+  perConnection,
+  summarizeHeapSnapshot,
+  type HeapSnapshotJson,
+  type HeapSummary,
+} from './heap-snapshot-summary.js';
 
 const channels = Number(process.env['BENCH_CHANNELS'] ?? 1000);
 const patchRing = 64;
@@ -36,17 +49,36 @@ const logger = createLogger({ service: 'bench', level: 'silent' });
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with node --expose-gc (npm run bench:state-memory)');
 
+/** With BENCH_HEAP=1, what each tracker holds by constructor (heap snapshots before and after). */
+const heapGroups = process.env['BENCH_HEAP'] === '1';
+
+async function heapSummary(): Promise<HeapSummary | undefined> {
+  if (!heapGroups) return undefined;
+  const chunks: string[] = [];
+  for await (const chunk of getHeapSnapshot()) chunks.push(String(chunk));
+  return summarizeHeapSnapshot(JSON.parse(chunks.join('')) as HeapSnapshotJson);
+}
+
+function printGroups(before: HeapSummary | undefined, after: HeapSummary | undefined): void {
+  if (before === undefined || after === undefined) return;
+  for (const row of perConnection(before, after, channels).slice(0, 16)) {
+    console.log(
+      `    ${row.group.padEnd(48)} ${row.count.toFixed(1).padStart(6)} objects ${row.selfBytes.toFixed(0).padStart(7)} B`,
+    );
+  }
+}
+
 function heapUsed(): number {
   for (let i = 0; i < 4; i++) gc?.();
   return process.memoryUsage().heapUsed;
 }
 
-function room(c: number): JsonValue {
+function room(c: number, members: number): JsonValue {
   return {
     title: `Room ${c}`,
     topic: 'Quarterly planning of the platform team, agenda and notes',
     owner: { id: `user-${c}-0`, name: 'Member 0' },
-    members: Array.from({ length: 12 }, (_, m) => ({
+    members: Array.from({ length: members }, (_, m) => ({
       id: `user-${c}-${m}`,
       name: `Member ${m} of room ${c}`,
       role: m === 0 ? 'owner' : 'member',
@@ -68,11 +100,11 @@ function change(c: number, i: number): JsonValue {
   };
 }
 
-function publish(log: MemoryEventLog, changesPerChannel: number): number {
+function publish(log: MemoryEventLog, changesPerChannel: number, members = 12): number {
   let documentBytes = 0;
   for (let c = 0; c < channels; c++) {
     const channel = `room.${c}`;
-    let document = room(c) as Record<string, JsonValue>;
+    let document = room(c, members) as Record<string, JsonValue>;
     log.publish([{ channel, state: 'put', data: JSON.stringify(document) }]);
     for (let i = 1; i < changesPerChannel; i++) {
       const data = change(c, i);
@@ -101,15 +133,28 @@ function report(label: string, documentBytes: number, before: number, after: num
   );
 }
 
-async function trackers(changesPerChannel: number, label: string, ring = patchRing): Promise<void> {
+type StateTracker = ReturnType<StateTrackers['acquire']>;
+
+interface TrackerCase {
+  readonly label: string;
+  readonly changes: number;
+  readonly ring?: number;
+  readonly ratio?: number;
+  readonly members?: number;
+  /** Not reported (a first round, so that compiled code is not counted per channel). */
+  readonly warmUp?: boolean;
+}
+
+async function trackers(run: TrackerCase): Promise<void> {
   const { log, hub, close } = await startMemoryHub({ logger, topic: 'bench-state', partitions: 8 });
-  const documentBytes = publish(log, changesPerChannel);
+  const documentBytes = publish(log, run.changes, run.members);
   const metrics = createEdgeMetrics(new Registry());
   const held = new StateTrackers({
     hub,
     limits,
     maxChannels: channels + 1,
-    patchRing: ring,
+    patchRing: run.ring ?? patchRing,
+    patchRingRatio: run.ratio ?? 0.75,
     kafkaWaitMs: 30_000,
     metrics,
     logger,
@@ -118,17 +163,33 @@ async function trackers(changesPerChannel: number, label: string, ring = patchRi
   const warm = held.acquire('warm-up');
   await warm.caughtUp(Date.now() + 30_000);
   warm.pins--;
+  const groupsBefore = run.warmUp ? undefined : await heapSummary();
   const before = heapUsed();
+  const all: StateTracker[] = [];
   for (let from = 0; from < channels; from += 100) {
     const batch = Array.from({ length: Math.min(100, channels - from) }, (_, i) =>
       held.acquire(`room.${from + i}`),
     );
     await Promise.all(batch.map((tracker) => tracker.caughtUp(Date.now() + 60_000)));
     for (const tracker of batch) tracker.pins--;
+    all.push(...batch);
   }
-  const after = heapUsed();
+  const changing = heapUsed();
+  // Two looks of the registry: the channels did not change since the first.
+  held.releaseIdle();
+  held.releaseIdle();
+  const idle = heapUsed();
+  const groupsAfter = run.warmUp ? undefined : await heapSummary();
   assert.equal(held.size, channels + 1);
-  report(label, documentBytes, before, after);
+  assert.ok(all.every((tracker) => !tracker.documentHeld));
+  if (!run.warmUp) {
+    const patches = all.reduce((sum, tracker) => sum + tracker.patches.count, 0) / channels;
+    const bytes = all.reduce((sum, tracker) => sum + tracker.patches.bytes, 0) / channels;
+    const ring = `${patches.toFixed(1)} patches held, ${(bytes / 1024).toFixed(2)} KiB counted`;
+    report(`${run.label}, changing (${ring})`, documentBytes, before, changing);
+    report(`${run.label}, idle`, documentBytes, before, idle);
+    printGroups(groupsBefore, groupsAfter);
+  }
   held.close();
   await close();
 }
@@ -172,6 +233,7 @@ async function checkpointer(changesPerChannel: number, label: string): Promise<v
   const documentBytes = publish(log, changesPerChannel);
   const checkpoints = new DiscardingCheckpointLog();
   const metrics = createEdgeMetrics(new Registry());
+  const groupsBefore = await heapSummary();
   const before = heapUsed();
   const running = new PartitionCheckpointer({
     partition: 0,
@@ -187,18 +249,40 @@ async function checkpointer(changesPerChannel: number, label: string): Promise<v
   const end = (await log.offsets([0])).get(0)?.highWatermark ?? 0;
   while (running.head < end) await new Promise((resolve) => setTimeout(resolve, 20));
   const after = heapUsed();
+  const groupsAfter = await heapSummary();
   assert.equal(running.channels, channels);
   report(label, documentBytes, before, after);
+  printGroups(groupsBefore, groupsAfter);
   await running.close();
   await close();
 }
 
 console.log(`${channels} state channels, node ${process.version}, heap after full GCs`);
-await trackers(4, 'state trackers, 4 changes per channel, patch ring of 1', 1);
-await trackers(4, 'state trackers, 4 changes per channel');
-await trackers(
-  patchRing + 1,
-  `state trackers, ${patchRing + 1} changes per channel (patch ring full)`,
-);
+await trackers({ label: 'warm-up', changes: 4, warmUp: true });
+await trackers({
+  label: 'state trackers, 4 changes per channel, patch ring of 1',
+  changes: 4,
+  ring: 1,
+});
+await trackers({ label: 'state trackers, 4 changes per channel', changes: 4 });
+await trackers({
+  label: `state trackers, ${patchRing + 1} changes per channel`,
+  changes: patchRing + 1,
+});
+await trackers({
+  label: `state trackers, ${patchRing + 1} changes per channel, no byte bound`,
+  changes: patchRing + 1,
+  ratio: Number.POSITIVE_INFINITY,
+});
+await trackers({
+  label: 'state trackers, 20 KiB document, 4 changes per channel',
+  changes: 4,
+  members: 140,
+});
+await trackers({
+  label: `state trackers, 20 KiB document, ${patchRing + 1} changes per channel`,
+  changes: patchRing + 1,
+  members: 140,
+});
 await checkpointer(4, 'checkpointer, 4 changes per channel');
 await checkpointer(patchRing + 1, `checkpointer, ${patchRing + 1} changes per channel`);

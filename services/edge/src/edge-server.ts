@@ -135,6 +135,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     limits: { maxDocumentBytes: options.state.maxDocumentBytes, maxDepth: options.state.maxDepth },
     maxChannels: config.state.maxChannels,
     patchRing: config.state.patchRing,
+    patchRingRatio: config.state.patchRingRatio,
     kafkaWaitMs: config.kafkaWaitMs,
     metrics: options.metrics,
     logger: options.logger.child({ component: 'state' }),

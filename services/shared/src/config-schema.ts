@@ -668,6 +668,14 @@ export const configSchema = z.object({
             .describe(
               'Recent changes a state tracker keeps as JSON Patches: a reader resuming (SSE Last-Event-ID, a GET with since or If-None-Match) within them gets the patches, an older one a fresh snapshot.',
             ),
+          patchRingRatio: z
+            .number()
+            .min(0)
+            .max(1000)
+            .default(0.75)
+            .describe(
+              "Bound of a state tracker's patch ring in bytes, as a multiple of its document's canonical JSON (at least 1 KiB): once the held patches add up to more, a resume from before them is answered with a fresh snapshot (cheaper than the patches), so the oldest are dropped; the newest change is always held. With patchRing it bounds the memory of a channel's patches.",
+            ),
           checkpoints: z
             .object({
               enabled: z

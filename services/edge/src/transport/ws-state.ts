@@ -344,6 +344,7 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
           request.since === undefined
             ? undefined
             : { value: parsePosition(request.since), text: request.since },
+          request.delta,
         );
       } catch (error) {
         this.connection.refused(requestId, request.channel, toFanoutError(error));

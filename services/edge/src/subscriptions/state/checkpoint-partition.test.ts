@@ -6,7 +6,10 @@
  * stays unknown for every later owner (never taken as absent); and the
  * reading side: a checkpoint older than the events log start is used only
  * when a mark vouches for the deleted part, otherwise the tracker folds from
- * the log and answers unavailable until a put or delete (a reset).
+ * the log and answers unavailable until a put or delete (a reset). A
+ * checkpoint keeps the arrayKey of the channel's last put, so a tracker
+ * started from it diffs the next change by key, as one that read the whole
+ * history.
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
@@ -30,8 +33,12 @@ import type {
   TopicLayout,
 } from '../../log/event-log.js';
 import { MemoryEventLog } from '../../log/memory-event-log.js';
+import { startMemoryHub } from '../memory-hub.js';
 import { PartitionCheckpointer } from './checkpoint-partition.js';
 import { CheckpointSource } from './checkpoint-source.js';
+import type { StateStep } from './state-step.js';
+import type { StateTracker } from './state-tracker.js';
+import { StateTrackers } from './state-trackers.js';
 import {
   decodeCheckpoint,
   encodeCheckpoint,
@@ -312,5 +319,103 @@ describe('checkpoint source', () => {
 
     // Another epoch's checkpoint is never used.
     assert.equal(await source.startFor({ ...query, epoch: 'other' }), undefined);
+  });
+
+  it('keeps the arrayKey of the last put: a tracker started from the checkpoint diffs by key', async () => {
+    const {
+      log: events,
+      hub,
+      close,
+    } = await startMemoryHub({
+      logger,
+      topic: 'events',
+      partitions: 1,
+    });
+    try {
+      const checkpoints = new MemoryCheckpointLog();
+      const rows = (ids: readonly number[]) => ({
+        rows: ids.map((id) => ({ id, name: `row ${id}`, tags: ['a', 'b'] })),
+      });
+      const ids = Array.from({ length: 40 }, (_, index) => index);
+      events.publish([
+        { channel: 'list', state: 'put', data: JSON.stringify(rows(ids)), arrayKey: '/id' },
+        { channel: 'list', state: 'merge', data: JSON.stringify(rows([...ids, 40])) },
+        { channel: 'plain', state: 'put', data: JSON.stringify(rows(ids)) },
+      ]);
+      const { checkpointer } = start(events, checkpoints);
+      await settled(checkpointer, events, checkpoints);
+      assert.equal(checkpoints.newest().get('list')?.arrayKey, '/id');
+      assert.equal(checkpoints.newest().get('plain')?.arrayKey, undefined);
+      await checkpointer.close();
+
+      const metrics = createEdgeMetrics(new Registry());
+      const trackers = (withCheckpoints: boolean): StateTrackers =>
+        new StateTrackers({
+          hub,
+          limits,
+          maxChannels: 10,
+          patchRing: 8,
+          kafkaWaitMs: 10_000,
+          metrics,
+          logger,
+          ...(withCheckpoints
+            ? { checkpoints: new CheckpointSource({ log: checkpoints, limits, metrics, logger }) }
+            : {}),
+        });
+      const fresh = trackers(true);
+      const whole = trackers(false);
+      const steps = new Map<StateTracker, StateStep[]>();
+      const follow = async (held: StateTrackers, channel: string): Promise<StateTracker> => {
+        const tracker = held.acquire(channel);
+        try {
+          await tracker.caughtUp(Date.now() + 10_000);
+        } finally {
+          tracker.pins--;
+        }
+        const seen: StateStep[] = [];
+        steps.set(tracker, seen);
+        tracker.join({
+          changed: (step) => seen.push(step),
+          refused: () => assert.fail('no change is refused'),
+          ended: () => undefined,
+        });
+        return tracker;
+      };
+      const followed = [
+        await follow(fresh, 'list'),
+        await follow(whole, 'list'),
+        await follow(fresh, 'plain'),
+      ];
+      assert.deepEqual(
+        followed.map((tracker) => tracker.startedFrom),
+        ['checkpoint', 'log', 'checkpoint'],
+      );
+      const front = { id: 100, name: 'row 100', tags: ['a', 'b'] };
+      events.publish([
+        { channel: 'list', state: 'merge', data: JSON.stringify(rows([100, ...ids, 40])) },
+        { channel: 'plain', state: 'merge', data: JSON.stringify(rows([100, ...ids])) },
+      ]);
+      for (const tracker of followed) await tracker.caughtUp(Date.now() + 10_000);
+      const [fromCheckpoint, fromLog, plain] = followed.map((tracker) => steps.get(tracker) ?? []);
+      assert.deepEqual(
+        fromCheckpoint?.map((step) => step.ops),
+        [[{ op: 'add', path: '/rows/0', value: front }]],
+        'the keyed patch after a start from the checkpoint',
+      );
+      assert.deepEqual(
+        fromCheckpoint?.map((step) => step.ops),
+        fromLog?.map((step) => step.ops),
+        'as a tracker that read the whole history',
+      );
+      assert.deepEqual(
+        plain?.map((step) => step.ops.map((op) => [op.op, op.path])),
+        [[['replace', '']]],
+        'a channel whose put had no key: index by index (the whole document)',
+      );
+      fresh.close();
+      whole.close();
+    } finally {
+      await close();
+    }
   });
 });

@@ -65,6 +65,8 @@ interface Channel {
   pending: number;
   /** False while its history is lost and no put or delete was folded. */
   known: boolean;
+  /** The arrayKey of its last put folded (docs/decisions/047), kept in its checkpoint. */
+  arrayKey: string | undefined;
 }
 
 const fetchMaxBytes = 4 * 1024 * 1024;
@@ -197,6 +199,7 @@ export class PartitionCheckpointer {
           offset: decoded.offset,
           pending: 0,
           known: true,
+          arrayKey: decoded.arrayKey,
         });
         covered.set(channel, decoded.through);
         if (this.#channels.size > this.#options.maxChannels) {
@@ -302,6 +305,7 @@ export class PartitionCheckpointer {
       offset: -1,
       pending: 0,
       known: !this.#unknownByDefault,
+      arrayKey: undefined,
     };
     this.#channels.set(channel, entry);
     metrics.stateCheckpointerChannels.inc();
@@ -328,6 +332,7 @@ export class PartitionCheckpointer {
       offset: decoded.offset,
       pending: 0,
       known: this.#covers(decoded.through),
+      arrayKey: decoded.arrayKey,
     };
   }
 
@@ -371,6 +376,8 @@ export class PartitionCheckpointer {
     entry.document = result.document;
     entry.json = result.json;
     entry.offset = event.offset;
+    if (operation === 'put') entry.arrayKey = event.arrayKey === '' ? undefined : event.arrayKey;
+    else if (operation === 'delete') entry.arrayKey = undefined;
     entry.known = true;
     entry.pending++;
     return entry;
@@ -394,6 +401,7 @@ export class PartitionCheckpointer {
           offset: entry.offset,
           through,
           json: entry.json,
+          ...(entry.arrayKey === undefined ? {} : { arrayKey: entry.arrayKey }),
         }),
       });
     }

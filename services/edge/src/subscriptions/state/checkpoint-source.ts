@@ -142,7 +142,13 @@ export class CheckpointSource {
       return undefined;
     }
     this.#options.metrics.stateCheckpointsRead.inc();
-    return { offset: checkpoint.offset, readFrom, document, json };
+    return {
+      offset: checkpoint.offset,
+      readFrom,
+      document,
+      json,
+      ...(checkpoint.arrayKey === undefined ? {} : { arrayKey: checkpoint.arrayKey }),
+    };
   }
 
   /** The record at `offset` when it decodes and is of the query's epoch. */

@@ -8,12 +8,13 @@
  *
  * A step holds the documents before and after it (immutable values sharing
  * what did not change) so a merge-patch or full delta is computed the first
- * time a reader asks for one, also for a step of the patch ring. Once a
- * later step exists, the ring calls `superseded()`: the step forgets the
- * canonical JSON after it and its encoded WebSocket frames (made again if a
- * resuming reader asks), so a held step costs about its patch, not a copy
- * of the document (the documents themselves share what a change did not
- * touch).
+ * time a reader asks for one. Once a later step exists, or the tracker lets
+ * its documents go (an idle channel), the ring calls `release()`: the step
+ * keeps only its encoded patch (`json`, one string) and its positions; its
+ * operations are parsed again from it and its WebSocket JSON Patch frames
+ * made from it when a resuming reader asks. A released step cannot make a
+ * merge-patch or full delta (`canEncode`): the tracker answers such a
+ * reader with a snapshot. A held step so costs about its encoded patch.
  */
 import {
   canonicalJson,
@@ -46,16 +47,22 @@ const wsFrameKeys = {
   proto: { 'json-patch': 3, 'merge-patch': 4, full: 5 },
 } as const;
 
+/** What a held step costs beside its encoded patch: the object, its position strings (measured). */
+const stepOverheadBytes = 192;
+
 export class StateStep {
   /** Kafka offset of the change. */
   readonly offset: number;
-  /** `<epoch>:<partition>:<offset>` of the change: the state's position after it. */
-  readonly position: string;
-  /** The position of the state it applies to (the previous change's, or where folding started). */
-  readonly base: string;
-  readonly ops: readonly JsonPatchOperation[];
-  #documents: StepDocuments;
+  #position: string;
+  #base: string;
+  /** Whether the document exists after the step. */
+  readonly exists: boolean;
+  #ops: readonly JsonPatchOperation[] | undefined;
+  /** Until released. */
+  #documents: StepDocuments | undefined;
   #json: string | undefined;
+  /** Where the operations start in `#json`. */
+  #opsAt = 0;
   #sseEvent: string | undefined;
   /** WebSocket frames by `wsFrameKeys`, made on first use. */
   #wsFrames: (string | Uint8Array | undefined)[] | undefined;
@@ -68,27 +75,59 @@ export class StateStep {
     documents: StepDocuments,
   ) {
     this.offset = offset;
-    this.position = position;
-    this.base = base;
-    this.ops = ops;
+    this.#position = position;
+    this.#base = base;
+    this.exists = documents.next !== undefined;
+    this.#ops = ops;
     this.#documents = documents;
   }
 
-  /** A later step exists: drops what can be made again (the JSON after it, WebSocket frames). */
-  superseded(): void {
-    if (this.#documents.nextJson !== undefined) {
-      this.#documents = {
-        previous: this.#documents.previous,
-        next: this.#documents.next,
-        nextJson: undefined,
-      };
+  /** `<epoch>:<partition>:<offset>` of the change: the state's position after it. */
+  get position(): string {
+    return this.#position;
+  }
+
+  /** The position of the state it applies to (the previous change's, or where folding started). */
+  get base(): string {
+    return this.#base;
+  }
+
+  /** Its JSON Patch operations (parsed again from `json` once released). */
+  get ops(): readonly JsonPatchOperation[] {
+    return this.#ops ?? (JSON.parse(this.#opsText()) as JsonPatchOperation[]);
+  }
+
+  /**
+   * Keeps only the encoded patch: drops the documents, the operations and
+   * the frames (made again if a resuming reader asks).
+   */
+  release(): void {
+    if (this.#documents === undefined) return;
+    const json = this.json;
+    // The positions as slices of the encoded patch (which holds them) instead of strings of their own.
+    const position = JSON.stringify(this.#position);
+    if (position.length === this.#position.length + 2) {
+      const at = '{"position":"'.length;
+      this.#position = json.slice(at, at + this.#position.length);
+      const baseAt = at + position.length + ',"base":"'.length - 1;
+      if (JSON.stringify(this.#base).length === this.#base.length + 2) {
+        this.#base = json.slice(baseAt, baseAt + this.#base.length);
+      }
     }
+    this.#ops = undefined;
+    this.#documents = undefined;
+    this.#sseEvent = undefined;
     this.#wsFrames = undefined;
   }
 
-  /** Whether the document exists after the step. */
-  get exists(): boolean {
-    return this.#documents.next !== undefined;
+  /** Whether it can be sent as `delta` (a released step: JSON Patch only). */
+  canEncode(delta: StateDeltaKind): boolean {
+    return delta === 'json-patch' || this.#documents !== undefined;
+  }
+
+  /** What it weighs in a patch ring: its encoded patch and its fixed part. */
+  get heldBytes(): number {
+    return this.json.length + stepOverheadBytes;
   }
 
   /**
@@ -96,14 +135,29 @@ export class StateStep {
    * the data of an SSE `patch`.
    */
   get json(): string {
-    this.#json ??= `{"position":${JSON.stringify(this.position)},"base":${JSON.stringify(this.base)},"op":${JSON.stringify(this.ops)}}`;
+    if (this.#json === undefined) {
+      // One JSON.stringify: a flat string (a concatenation would be held as its pieces).
+      const { position, base } = this;
+      this.#opsAt =
+        '{"position":,"base":,"op":'.length +
+        JSON.stringify(position).length +
+        JSON.stringify(base).length;
+      this.#json = JSON.stringify({ position, base, op: this.#ops });
+    }
     return this.#json;
+  }
+
+  /** The JSON text of its operations. */
+  #opsText(): string {
+    return this.json.slice(this.#opsAt, -1);
   }
 
   /**
    * The WebSocket `patch` frame of this step for a subscription of `delta`
    * on `format`, encoded once and shared by every subscriber (of `channel`,
-   * the tracker's: always the same).
+   * the tracker's: always the same). A released step is sent as JSON Patch
+   * whatever `delta` (readers apply any kind; the tracker does not give a
+   * released step to a reader of another kind, see `canEncode`).
    */
   wsFrame(channel: string, format: 'json' | 'proto', delta: StateDeltaKind): string | Uint8Array {
     const key = wsFrameKeys[format][delta];
@@ -131,11 +185,12 @@ export class StateStep {
 
   /** The content of a `patch` frame of `delta`: a kind that cannot express the step sends the document. */
   #wsPatch(delta: StateDeltaKind): WsPatch {
-    const { previous, next, nextJson } = this.#documents;
-    const exists = next !== undefined;
-    if (delta === 'json-patch') {
-      return { delta, patch: JSON.stringify(this.ops), exists };
+    const { exists } = this;
+    const documents = this.#documents;
+    if (delta === 'json-patch' || documents === undefined) {
+      return { delta: 'json-patch', patch: this.#opsText(), exists };
     }
+    const { previous, next, nextJson } = documents;
     const computed = stateDelta(previous, next, delta, nextJson);
     switch (computed.kind) {
       case 'merge-patch':
@@ -151,6 +206,9 @@ export class StateStep {
 
   /** The SSE `patch` event (its id resumes after it). */
   get sseEvent(): string {
+    if (this.#documents === undefined) {
+      return `event: patch\nid: ${this.position}\ndata: ${this.json}\n\n`;
+    }
     this.#sseEvent ??= `event: patch\nid: ${this.position}\ndata: ${this.json}\n\n`;
     return this.#sseEvent;
   }

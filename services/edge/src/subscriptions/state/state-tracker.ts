@@ -4,9 +4,13 @@
  * catch-up → live seam, from the start of the partition's log (position
  * -1). Every record with `Event.state` set is folded with `applyStateChange`
  * under the configured `state` limits; the channel's other events are not
- * part of the state. It holds the document (value and canonical JSON), the
- * position of the last change applied, and the last changes as patches
- * (`PatchRing`) for readers that resume.
+ * part of the state. It holds the document's canonical JSON, the position
+ * of the last change applied, and the last changes as patches (`PatchRing`,
+ * bounded by count and by bytes) for readers that resume. The document as
+ * values, which the fold and the diff need, is held while the channel
+ * changes; the registry lets it go once the channel was idle for a while
+ * (`releaseDocument`), and the next change parses it from the JSON again:
+ * an idle channel costs about its JSON, its patches and a small fixed part.
  *
  * Readers (`StateListener`) join in one synchronous step with the snapshot
  * they are given, so they receive exactly the changes after its position.
@@ -28,8 +32,10 @@
  *
  * Patches are diffed with the `arrayKey` of the last put folded
  * (docs/decisions/047): a put's own key for its step, the same key for the
- * merges after it; a delete clears it. A tracker started from a checkpoint
- * or from the middle of the log diffs index by index until the next put.
+ * merges after it; a delete clears it. A checkpoint keeps the key, so a
+ * tracker started from one diffs as one that read the whole history; a
+ * tracker started from the middle of the log diffs index by index until the
+ * next put.
  */
 import {
   applyStateChange,
@@ -43,6 +49,7 @@ import {
   type ErrorCode,
   type Logger,
   type PositionValue,
+  type StateDeltaKind,
   type StateDocument,
   type StateLimits,
 } from '@fanout/shared';
@@ -97,6 +104,8 @@ export interface StateStart {
   readonly readFrom?: number;
   readonly document: StateDocument;
   readonly json: string | undefined;
+  /** The arrayKey of the last put in `document` (a checkpoint keeps it); none by default. */
+  readonly arrayKey?: string;
 }
 
 export interface StateTrackerOptions {
@@ -104,6 +113,8 @@ export interface StateTrackerOptions {
   readonly limits: StateLimits;
   /** Changes held as patches for readers that resume. */
   readonly patchRing: number;
+  /** The held patches add up to at most this × the document's JSON (default: no bound but the count). */
+  readonly patchRingRatio?: number;
   /** Longest wait for Kafka on behalf of one request. */
   readonly kafkaWaitMs: number;
   readonly metrics: EdgeMetrics;
@@ -142,7 +153,11 @@ export class StateTracker implements Subscriber {
   pins = 0;
   readonly #options: StateTrackerOptions;
   #subscription: Subscription | undefined;
+  /** The document as values while `#documentHeld`; else parsed from `#json` when needed. */
   #document: StateDocument = undefined;
+  #documentHeld = true;
+  /** A change was folded since the registry last looked (`idleSince`). */
+  #changed = false;
   #json: string | undefined;
   /** The arrayKey of the last put folded (parsed), which its step and later merges diff with. */
   #arrayKey: ArrayKeyTokens | undefined;
@@ -151,8 +166,9 @@ export class StateTracker implements Subscriber {
   /** False while the history before the log's start is unknown (see the module comment). */
   #baseKnown = true;
   #ring: PatchRing;
-  readonly #listeners = new Set<StateListener>();
-  readonly #changeWaiters = new Set<() => void>();
+  /** Made when the first reader joins (most held trackers have none). */
+  #listeners: Set<StateListener> | undefined;
+  #changeWaiters: Set<() => void> | undefined;
   #failure: FanoutError | undefined;
   readonly #started: Promise<void>;
   /** Where the fold started (a checkpoint, the log, a start given by the caller). */
@@ -166,7 +182,7 @@ export class StateTracker implements Subscriber {
   constructor(channel: string, options: StateTrackerOptions, start?: StateStart) {
     this.channel = channel;
     this.#options = options;
-    this.#ring = new PatchRing(options.patchRing, start?.offset ?? -1);
+    this.#ring = new PatchRing(options.patchRing, start?.offset ?? -1, options.patchRingRatio);
     if (start) this.#apply(start, 'given');
     this.#started = this.#start(start);
     // Requests see the failure through `caughtUp`; the registry drops the tracker.
@@ -176,12 +192,55 @@ export class StateTracker implements Subscriber {
   }
 
   get listenerCount(): number {
-    return this.#listeners.size;
+    return this.#listeners?.size ?? 0;
   }
 
   /** Whether requests or readers use it (it is not evicted then). */
   get inUse(): boolean {
-    return this.pins > 0 || this.#listeners.size > 0;
+    return this.pins > 0 || this.listenerCount > 0;
+  }
+
+  /** The patches held for readers that resume: how many and what they weigh. */
+  get patches(): { readonly count: number; readonly bytes: number } {
+    return { count: this.#ring.size, bytes: this.#ring.bytes };
+  }
+
+  /** Whether the document is held as values (see `releaseDocument`). */
+  get documentHeld(): boolean {
+    return this.#documentHeld;
+  }
+
+  /**
+   * Whether no change was folded since the last call (the registry asks
+   * periodically and lets the document of an idle channel go).
+   */
+  idleSince(): boolean {
+    const idle = !this.#changed;
+    this.#changed = false;
+    return idle;
+  }
+
+  /**
+   * Lets the document's values go, keeping its canonical JSON; the newest
+   * patch keeps only its encoding too. The next change parses the document
+   * again (the snapshot path serves the JSON and never needs them).
+   */
+  releaseDocument(): void {
+    if (!this.#documentHeld) return;
+    this.#documentHeld = false;
+    this.#document = undefined;
+    this.#ring.releaseNewest();
+  }
+
+  /** The document as values, parsed from its JSON when it was let go. */
+  #heldDocument(): StateDocument {
+    if (!this.#documentHeld) {
+      // The canonical JSON of a document the fold accepted: it parses.
+      this.#document =
+        this.#json === undefined ? undefined : (JSON.parse(this.#json) as StateDocument);
+      this.#documentHeld = true;
+    }
+    return this.#document;
   }
 
   /** Whether the document is known (see the module comment). */
@@ -201,7 +260,9 @@ export class StateTracker implements Subscriber {
   #apply(start: StateStart, kind: StateStartKind): void {
     this.#offset = start.offset;
     this.#document = start.document;
+    this.#documentHeld = true;
     this.#json = start.json;
+    this.#arrayKey = start.arrayKey === undefined ? undefined : arrayKeyTokens(start.arrayKey);
     this.#ring.rebase(start.offset);
     this.readFrom = Math.max(start.offset, start.readFrom ?? start.offset);
     this.startedFrom = kind;
@@ -276,7 +337,9 @@ export class StateTracker implements Subscriber {
       this.startedFrom = 'log';
       this.#baseKnown = false;
       this.#document = undefined;
+      this.#documentHeld = true;
       this.#json = undefined;
+      this.#arrayKey = undefined;
       this.#offset = since;
       this.#ring.rebase(since);
     }
@@ -314,8 +377,8 @@ export class StateTracker implements Subscriber {
     this.closed = true;
     this.#failure ??= error;
     if (this.#subscription) this.#options.hub.remove(this.#subscription);
-    const listeners = [...this.#listeners];
-    this.#listeners.clear();
+    const listeners = [...(this.#listeners ?? [])];
+    this.#listeners = undefined;
     for (const listener of listeners) listener.ended(error);
     this.#wakeChangeWaiters();
   }
@@ -388,22 +451,34 @@ export class StateTracker implements Subscriber {
   }
 
   snapshot(): StateSnapshot {
+    const json = this.#json;
+    const held = this.#documentHeld;
+    const document = this.#document;
     return {
       channel: this.channel,
-      document: this.#document,
-      json: this.#json,
+      // Values only for whom reads them (tests); readers are sent the JSON.
+      get document(): StateDocument {
+        if (held || json === undefined) return document;
+        return JSON.parse(json) as StateDocument;
+      },
+      json,
       position: formatPositionOf(this.epoch, this.partition, this.#offset),
       offset: this.#offset,
     };
   }
 
   /**
-   * The changes after `since` when the ring still holds all of them;
-   * `undefined` when the reader needs a snapshot (too old, or a position of
-   * another epoch or partition). `position_ahead` for a position beyond
-   * what the fold has read.
+   * The changes after `since` when the ring still holds all of them (and,
+   * with `delta`, can send them as that kind); `undefined` when the reader
+   * needs a snapshot (too old, or a position of another epoch or
+   * partition). `position_ahead` for a position beyond what the fold has
+   * read.
    */
-  stepsAfter(since: PositionValue, sinceText: string): StateStep[] | undefined {
+  stepsAfter(
+    since: PositionValue,
+    sinceText: string,
+    delta?: StateDeltaKind,
+  ): StateStep[] | undefined {
     if (since.epoch !== this.epoch || since.partition !== this.partition) return undefined;
     if (since.offset > this.foldedThrough()) {
       throw new FanoutError(
@@ -411,26 +486,32 @@ export class StateTracker implements Subscriber {
         `position ${sinceText} is beyond the end of the log (last offset ${this.foldedThrough()})`,
       );
     }
-    return this.#ring.after(since.offset);
+    return this.#ring.after(since.offset, delta);
   }
 
   /**
    * Joins `listener` in the same synchronous step as it is given where it
    * starts: the changes after `since` when the ring holds them, else a
    * snapshot (`reset` when `since` was given). Every later change reaches
-   * it exactly once.
+   * it exactly once. A reader of WebSocket merge-patch or full deltas passes
+   * its `delta`: patches no longer the newest are held as JSON Patch only.
    */
-  join(listener: StateListener, since?: { value: PositionValue; text: string }): StateOpening {
+  join(
+    listener: StateListener,
+    since?: { value: PositionValue; text: string },
+    delta?: StateDeltaKind,
+  ): StateOpening {
     this.assertServable();
     if (this.closed) throw new FanoutError('state_unavailable', 'the state tracker stopped');
-    const steps = since === undefined ? undefined : this.stepsAfter(since.value, since.text);
-    this.#listeners.add(listener);
+    const steps = since === undefined ? undefined : this.stepsAfter(since.value, since.text, delta);
+    (this.#listeners ??= new Set()).add(listener);
     if (steps !== undefined) return { kind: 'patches', steps };
     return { kind: 'snapshot', snapshot: this.snapshot(), reset: since !== undefined };
   }
 
   leave(listener: StateListener): void {
-    this.#listeners.delete(listener);
+    this.#listeners?.delete(listener);
+    if (this.#listeners?.size === 0) this.#listeners = undefined;
   }
 
   /**
@@ -442,7 +523,8 @@ export class StateTracker implements Subscriber {
       const done = (): void => {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
-        this.#changeWaiters.delete(check);
+        this.#changeWaiters?.delete(check);
+        if (this.#changeWaiters?.size === 0) this.#changeWaiters = undefined;
         resolve();
       };
       const check = (): void => {
@@ -450,12 +532,13 @@ export class StateTracker implements Subscriber {
       };
       const timer = setTimeout(done, Math.max(0, timeoutMs));
       signal.addEventListener('abort', done, { once: true });
-      this.#changeWaiters.add(check);
+      (this.#changeWaiters ??= new Set()).add(check);
       check();
     });
   }
 
   #wakeChangeWaiters(): void {
+    if (this.#changeWaiters === undefined) return;
     for (const check of [...this.#changeWaiters]) check();
   }
 
@@ -478,7 +561,7 @@ export class StateTracker implements Subscriber {
     }
     if (!this.#baseKnown && operation === 'merge') return;
     const result = applyStateChange(
-      this.#document,
+      this.#heldDocument(),
       { op: operation, data: event.data, position: event.position },
       limits,
     );
@@ -503,6 +586,7 @@ export class StateTracker implements Subscriber {
     this.#document = result.document;
     this.#json = result.json;
     this.#offset = event.offset;
+    this.#changed = true;
     if (!this.#baseKnown) {
       // A put or delete: the document is known from here on.
       this.#baseKnown = true;
@@ -517,8 +601,10 @@ export class StateTracker implements Subscriber {
       statePatchOps(previous, result.document, result.json, this.#arrayKey),
       { previous, next: result.document, nextJson: result.json },
     );
-    this.#ring.push(step);
-    for (const listener of this.#listeners) listener.changed(step);
+    this.#ring.push(step, result.json?.length ?? 0);
+    if (this.#listeners !== undefined) {
+      for (const listener of this.#listeners) listener.changed(step);
+    }
     this.#wakeChangeWaiters();
   }
 
@@ -528,6 +614,7 @@ export class StateTracker implements Subscriber {
       { channel: this.channel, position: change.position, reason: change.reason },
       `state change refused: ${change.message}`,
     );
+    if (this.#listeners === undefined) return;
     for (const listener of this.#listeners) listener.refused(change);
   }
 

@@ -14,6 +14,7 @@ import {
   canonicalJson,
   createLogger,
   FanoutError,
+  parsePosition,
   type JsonValue,
   type StateDocument,
   type StateLimits,
@@ -519,5 +520,57 @@ describe('state trackers on the twin of the log', () => {
     const recent = await read({ since: patched.position.replace(/:\d+$/, ':2') });
     assert.equal(recent?.kind, 'patches');
     if (recent?.kind === 'patches') assert.equal(recent.steps.length, 2);
+  });
+
+  it('lets the values of an idle channel go and folds the next change from its JSON, patches as before', async () => {
+    const edge = await twin({ patchRing: 8 });
+    const rows = (ids: number[]) => ids.map((id) => ({ id, name: `row ${id}` }));
+    edge.log.publish([
+      { ...change('idle.k', 'put', { rows: rows([1, 2, 3]), n: 0 }), arrayKey: '/id' },
+      change('idle.k', 'merge', { n: 1 }),
+    ]);
+    const { reader, opening } = await join(edge, 'idle.k');
+    assert.equal(opening.kind, 'snapshot');
+    const tracker = edge.trackers.peek('idle.k');
+    assert.ok(tracker);
+    assert.equal(tracker.documentHeld, true);
+    // Two looks without a change between them: the values go, the JSON stays.
+    edge.trackers.releaseIdle();
+    assert.equal(edge.trackers.releaseIdle(), 1);
+    assert.equal(tracker.documentHeld, false);
+    const before = tracker.snapshot();
+    assert.equal(
+      before.json,
+      '{"rows":[{"id":1,"name":"row 1"},{"id":2,"name":"row 2"},{"id":3,"name":"row 3"}],"n":1}',
+    );
+    assert.deepEqual(before.document, JSON.parse(before.json ?? ''));
+
+    edge.log.publish([change('idle.k', 'merge', { rows: rows([0, 1, 2, 3]) })]);
+    await caughtUp(edge, 'idle.k');
+    assert.equal(tracker.documentHeld, true);
+    assert.deepEqual(
+      reader.steps.map((step) => step.ops),
+      [[{ op: 'add', path: '/rows/0', value: { id: 0, name: 'row 0' } }]],
+      'the keyed patch from the document parsed again',
+    );
+    assert.deepEqual(tracker.snapshot().document, { rows: rows([0, 1, 2, 3]), n: 1 });
+
+    // A JSON Patch reader resumes by patches; a merge-patch one before the newest step gets a snapshot.
+    edge.log.publish([change('idle.k', 'merge', { n: 2 })]);
+    await caughtUp(edge, 'idle.k');
+    const since = { value: parsePosition(before.position), text: before.position };
+    const patches = tracker.join(new Reader(), since);
+    assert.equal(patches.kind, 'patches');
+    if (patches.kind === 'patches') assert.equal(patches.steps.length, 2);
+    const merge = tracker.join(new Reader(), since, 'merge-patch');
+    assert.equal(merge.kind, 'snapshot');
+    if (merge.kind === 'snapshot') assert.equal(merge.reset, true);
+    const newest = reader.steps[0]?.position ?? '';
+    const one = tracker.join(
+      new Reader(),
+      { value: parsePosition(newest), text: newest },
+      'merge-patch',
+    );
+    assert.equal(one.kind, 'patches', 'the newest step still holds its documents');
   });
 });

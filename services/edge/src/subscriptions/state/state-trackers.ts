@@ -6,6 +6,10 @@
  * channel is answered `state_unavailable`. A tracker that stopped (Kafka,
  * the log moved on) is dropped, so the next request starts afresh. With
  * checkpoints, a new tracker starts from its channel's newest checkpoint.
+ *
+ * Every {@link idleCheckMs} the trackers whose channel did not change since
+ * the previous look let the document's values go (`releaseDocument`): an
+ * idle channel is held as its canonical JSON and its patches.
  */
 import { FanoutError, type Logger, type StateLimits } from '@fanout/shared';
 import type { EdgeMetrics } from '../../edge-metrics.js';
@@ -18,6 +22,8 @@ export interface StateTrackersOptions {
   readonly limits: StateLimits;
   readonly maxChannels: number;
   readonly patchRing: number;
+  /** The patches held per channel add up to at most this × its document (edge.state.patchRingRatio). */
+  readonly patchRingRatio?: number;
   readonly kafkaWaitMs: number;
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
@@ -25,13 +31,41 @@ export interface StateTrackersOptions {
   readonly checkpoints?: CheckpointSource;
 }
 
+/** How often trackers are looked at for idleness: a channel idle for 1–2 periods is held as JSON. */
+export const idleCheckMs = 5000;
+
 export class StateTrackers {
   readonly #options: StateTrackersOptions;
   /** By channel, least recently used first. */
   readonly #trackers = new Map<string, StateTracker>();
+  /** One for every tracker: drops a tracker that stopped on its own. */
+  readonly #onStopped = (stopped: StateTracker): void => {
+    this.#drop(stopped);
+  };
+  readonly #idleTimer: NodeJS.Timeout;
 
   constructor(options: StateTrackersOptions) {
     this.#options = options;
+    this.#idleTimer = setInterval(() => {
+      this.releaseIdle();
+    }, idleCheckMs);
+    this.#idleTimer.unref();
+  }
+
+  /**
+   * Lets the document values of trackers without a change since the
+   * previous call go (called every {@link idleCheckMs}; public for the
+   * memory benchmark and tests). Returns how many were let go.
+   */
+  releaseIdle(): number {
+    let released = 0;
+    for (const tracker of this.#trackers.values()) {
+      if (tracker.idleSince() && tracker.documentHeld) {
+        tracker.releaseDocument();
+        released++;
+      }
+    }
+    return released;
   }
 
   get size(): number {
@@ -59,9 +93,7 @@ export class StateTrackers {
     if (tracker !== undefined) this.#drop(tracker);
     this.#makeRoom();
     tracker = new StateTracker(channel, this.#options);
-    tracker.onStopped = (stopped) => {
-      this.#drop(stopped);
-    };
+    tracker.onStopped = this.#onStopped;
     this.#trackers.set(channel, tracker);
     this.#options.metrics.stateTrackers.set(this.#trackers.size);
     tracker.pins++;
@@ -97,6 +129,7 @@ export class StateTrackers {
 
   /** Stops every tracker (the edge is shutting down). */
   close(): void {
+    clearInterval(this.#idleTimer);
     for (const tracker of [...this.#trackers.values()]) {
       this.#drop(tracker);
       tracker.stop(new FanoutError('draining', 'this edge is shutting down'));
