@@ -82,7 +82,7 @@ describe('cold replays after a broker restart', () => {
     await broker?.stop();
   });
 
-  it('serves clients resuming from an old position every event exactly once', async () => {
+  it('serves clients resuming from an old position every event exactly once', async (t) => {
     broker = await RestartableBroker.start('chaos-edge-broker-restart');
     const topic = 'chaos.edge-broker-restart';
     ingest = await startIngest({ brokers: broker.brokers, topic, partitions: 1 });
@@ -154,6 +154,7 @@ describe('cold replays after a broker restart', () => {
     const failed = await metricValue(edge.registry, 'fanout_edge_cold_fetches_total', {
       outcome: 'failed',
     });
+    t.diagnostic(`cold fetches: ${coldBefore} ok before the outage, ${failed} failed`);
     // One probe per pause at most: a few, not one per client and attempt.
     assert.ok(failed <= 10, `${failed} failed cold fetches after the restart`);
     await Promise.all([first, ...resumed].map((sse) => sse.close()));
