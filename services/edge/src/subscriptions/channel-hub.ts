@@ -185,17 +185,22 @@ export class ChannelHub implements PartitionSink {
     });
   }
 
-  /**
-   * A cold read's request failed: the next one goes on fresh connections
-   * (a connection of the old lane may be half-closed by a broker restart)
-   * with a fresh layout (the leader may have moved).
-   */
+  /** A cold read failed: the layout is read again (once), for a leader that moved. */
   #coldReadFailed(error: unknown): void {
     if (error instanceof FanoutError && error.code !== 'kafka_unavailable') return;
-    const lane = this.#replayLane;
-    this.#replayLane = undefined;
-    if (lane !== undefined) void this.#options.log.closeLane?.(lane).catch(() => undefined);
     void this.#options.reader.start().catch(() => undefined);
+  }
+
+  /**
+   * A request on `lane` failed: the next cold read goes on fresh connections
+   * (one the old broker left half-closed is never reused). Only the lane the
+   * failed request used is closed: a late failure of a read sent before
+   * must not close the connections a newer read (the probe) is using.
+   */
+  #dropReplayLane(lane: LogLane): void {
+    if (this.#replayLane !== lane) return;
+    this.#replayLane = undefined;
+    void this.#options.log.closeLane?.(lane).catch(() => undefined);
   }
 
   /** Requests cold reads have sent to Kafka so far (for tests and metrics). */
@@ -427,13 +432,19 @@ export class ChannelHub implements PartitionSink {
     const layout = this.#options.reader.layout;
     const reading = this.#options.reader.tails.get(partition);
     const leader = layout?.leaders[partition] ?? -1;
-    this.#replayLane ??= this.#options.log.openLane('replay');
-    const reads = await this.#options.log.fetch(leader, [{ partition, offset: cursor + 1 }], {
-      lane: this.#replayLane,
-      maxWaitMs: 0,
-      maxBytes: this.#options.replayFetchMaxBytes,
-      partitionMaxBytes: this.#options.replayFetchMaxBytes,
-    });
+    const lane = (this.#replayLane ??= this.#options.log.openLane('replay'));
+    let reads;
+    try {
+      reads = await this.#options.log.fetch(leader, [{ partition, offset: cursor + 1 }], {
+        lane,
+        maxWaitMs: 0,
+        maxBytes: this.#options.replayFetchMaxBytes,
+        partitionMaxBytes: this.#options.replayFetchMaxBytes,
+      });
+    } catch (error) {
+      this.#dropReplayLane(lane);
+      throw error;
+    }
     const read = reads.find((candidate) => candidate.partition === partition);
     if (!read) return { events: [], last: cursor };
     if (read.status === 'offset_out_of_range') {
