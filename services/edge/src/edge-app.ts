@@ -126,6 +126,9 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
       onHeadWait: (outcome, seconds) => {
         metrics.headWaitSeconds.observe({ outcome }, seconds);
       },
+      onColdFetch: (ok) => {
+        metrics.coldFetches.inc({ outcome: ok ? 'ok' : 'failed' });
+      },
     },
   });
   // Kafka may be down (or the topic missing) at start: the edge starts anyway,

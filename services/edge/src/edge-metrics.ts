@@ -14,6 +14,7 @@ export interface EdgeMetrics {
   readonly replays: Counter<'kind'>;
   readonly replayEvents: Counter<'kind'>;
   readonly replaySeconds: Histogram<'kind'>;
+  readonly coldFetches: Counter<'outcome'>;
   readonly headWaitSeconds: Histogram<'outcome'>;
   readonly deliveryLatency: Histogram;
   readonly kafkaLag: Gauge<'partition'>;
@@ -107,6 +108,12 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
       help: 'Time from subscribe to live of a catch-up, by kind.',
       labelNames: ['kind'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    coldFetches: new Counter({
+      name: 'fanout_edge_cold_fetches_total',
+      help: 'Requests to Kafka of cold catch-ups (replays the memory does not hold), by outcome (ok, failed); while Kafka fails them they back off together.',
+      labelNames: ['outcome'],
       registers,
     }),
     headWaitSeconds: new Histogram({

@@ -102,6 +102,8 @@ export interface EventLog {
   offsets(partitions: readonly number[]): Promise<Map<number, PartitionOffsets>>;
   /** A lane of its own for one reader (closed with the log). */
   openLane(label: string): LogLane;
+  /** Closes a lane before the log (its connections): a reader replacing it opens another. */
+  closeLane?(lane: LogLane): Promise<void>;
   /**
    * One fetch of partitions led by `node` (a leader of `layout`), each from
    * its offset. Answers as soon as a partition has records or an error, or

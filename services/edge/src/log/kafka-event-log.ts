@@ -173,6 +173,12 @@ export class KafkaEventLog implements EventLog {
     return lane;
   }
 
+  /** Closes a lane's connections (a reader replacing them after a failure opens another). */
+  async closeLane(lane: LogLane): Promise<void> {
+    if (!(lane instanceof KafkaLane) || !this.#lanes.delete(lane)) return;
+    await lane.pool.close();
+  }
+
   /** Reads the topic's id, partition count and leaders; throws kafka_unavailable or not_found. */
   async refreshLayout(): Promise<TopicLayout> {
     let metadata;

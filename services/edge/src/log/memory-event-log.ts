@@ -171,6 +171,11 @@ export class MemoryEventLog implements EventLog {
     return lane;
   }
 
+  closeLane(lane: LogLane): Promise<void> {
+    this.#lanes.delete(lane);
+    return Promise.resolve();
+  }
+
   async fetch(
     node: number,
     partitions: readonly PartitionFetch[],

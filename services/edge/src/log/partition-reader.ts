@@ -105,6 +105,8 @@ export class PartitionReader {
   #closed = false;
   #healthy = false;
   #layoutRefresh: Promise<TopicLayout> | undefined;
+  /** Partition starts pausing after a failure: woken when Kafka answers another request. */
+  readonly #retryWaiters = new Set<() => void>();
 
   constructor(options: PartitionReaderOptions) {
     this.#options = options;
@@ -131,6 +133,7 @@ export class PartitionReader {
   #setHealthy(healthy: boolean): void {
     if (this.#healthy === healthy) return;
     this.#healthy = healthy;
+    if (healthy) for (const wake of [...this.#retryWaiters]) wake();
     this.#options.sink.onHealth(healthy);
   }
 
@@ -238,9 +241,27 @@ export class PartitionReader {
             'cannot start partition yet',
           );
         }
-        await delay(retryDelaysMs[Math.min(attempt, retryDelaysMs.length - 1)] ?? 1000);
+        await this.#retryPause(retryDelaysMs[Math.min(attempt, retryDelaysMs.length - 1)] ?? 1000);
       }
     }
+  }
+
+  /**
+   * A pause before the next attempt to start a partition, ended early when
+   * Kafka answers another request (the live fetch, the layout): resumes
+   * waiting for the partition start as soon as the broker is back.
+   */
+  #retryPause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#retryWaiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      this.#retryWaiters.add(wake);
+    });
   }
 
   #ensureLoop(node: number): void {

@@ -36,6 +36,7 @@ import { EdgeEvent } from '../log/edge-event.js';
 import type { DeliveryTracing, TracedBatch } from './delivery-tracing.js';
 import type { EventLog, LogLane, PartitionOffsets, TopicLayout } from '../log/event-log.js';
 import { kafkaUnavailable, withKafkaDeadline } from '../log/kafka-wait.js';
+import { ReadBackoff } from '../log/read-backoff.js';
 import type { PartitionReader, PartitionSink, PartitionTail } from '../log/partition-reader.js';
 import { cursorOffsetIn, type StreamCursor } from './stream-cursor.js';
 import type { WireFormat } from './subscriber.js';
@@ -61,6 +62,8 @@ export interface HubObserver {
    * head to pass its cursor: `caught_up`, or `timeout` when it gave up.
    */
   onHeadWait?(outcome: 'caught_up' | 'timeout', seconds: number): void;
+  /** A cold read's request to Kafka answered (true) or failed (false). */
+  onColdFetch?(ok: boolean): void;
 }
 
 export interface ChannelHubOptions {
@@ -79,6 +82,8 @@ export interface ChannelHubOptions {
    */
   readonly kafkaWaitMs: number;
   readonly observer?: HubObserver;
+  /** Pauses of cold reads while Kafka fails them (default 50 ms → 2 s, jittered). */
+  readonly coldBackoff?: { readonly minMs?: number; readonly maxMs?: number };
   /** Spans for live deliveries of sampled producer traces. */
   readonly tracing?: DeliveryTracing;
 }
@@ -148,6 +153,8 @@ export class ChannelHub implements PartitionSink {
   /** partition → every subscription following it. */
   readonly #byPartition = new Map<number, Set<Subscription>>();
   #replayLane: LogLane | undefined;
+  /** Cold reads wait together while Kafka does not answer them (see `ReadBackoff`). */
+  readonly #coldBackoff: ReadBackoff;
   /** Cold reads in flight, per partition (see `#fetchCold`). */
   readonly #coldReads = new Map<number, Set<ColdReadInFlight>>();
   /** Offset lookups waiting for the next ListOffsets (see `#offsets`). */
@@ -165,6 +172,40 @@ export class ChannelHub implements PartitionSink {
 
   constructor(options: ChannelHubOptions) {
     this.#options = options;
+    this.#coldBackoff = new ReadBackoff({
+      logger: options.logger,
+      what: 'cold replay fetch',
+      ...(options.coldBackoff ?? {}),
+      onAttempt: (ok) => {
+        options.observer?.onColdFetch?.(ok);
+      },
+      onFailure: (error) => {
+        this.#coldReadFailed(error);
+      },
+    });
+  }
+
+  /** A cold read failed: the layout is read again (once), for a leader that moved. */
+  #coldReadFailed(error: unknown): void {
+    if (error instanceof FanoutError && error.code !== 'kafka_unavailable') return;
+    void this.#options.reader.start().catch(() => undefined);
+  }
+
+  /**
+   * A request on `lane` failed: the next cold read goes on fresh connections
+   * (one the old broker left half-closed is never reused). Only the lane the
+   * failed request used is closed: a late failure of a read sent before
+   * must not close the connections a newer read (the probe) is using.
+   */
+  #dropReplayLane(lane: LogLane): void {
+    if (this.#replayLane !== lane) return;
+    this.#replayLane = undefined;
+    void this.#options.log.closeLane?.(lane).catch(() => undefined);
+  }
+
+  /** Requests cold reads have sent to Kafka so far (for tests and metrics). */
+  get coldFetchAttempts(): number {
+    return this.#coldBackoff.attempts;
   }
 
   get healthy(): boolean {
@@ -343,9 +384,11 @@ export class ChannelHub implements PartitionSink {
   async #fetchCold(partition: number, cursor: number): Promise<ColdRead> {
     const shared = this.#sharedColdRead(partition, cursor);
     if (shared !== undefined) {
-      const read = await shared.read.catch(() => undefined);
+      // Its failure is this read's too: reading on its own would multiply
+      // the requests to an unreachable broker by the readers sharing.
+      const read = await shared.read;
       // Its answer covers this cursor only when it read past it.
-      if (read !== undefined && read !== 'too_old' && read.last > cursor) {
+      if (read !== 'too_old' && read.last > cursor) {
         return { events: read.events.filter((event) => event.offset > cursor), last: read.last };
       }
     }
@@ -354,12 +397,14 @@ export class ChannelHub implements PartitionSink {
     const inFlight = reads;
     const entry: ColdReadInFlight = {
       cursor,
-      read: this.#fetchColdOnce(partition, cursor).finally(() => {
-        inFlight.delete(entry);
-        if (inFlight.size === 0 && this.#coldReads.get(partition) === inFlight) {
-          this.#coldReads.delete(partition);
-        }
-      }),
+      read: this.#coldBackoff
+        .run(() => this.#fetchColdOnce(partition, cursor))
+        .finally(() => {
+          inFlight.delete(entry);
+          if (inFlight.size === 0 && this.#coldReads.get(partition) === inFlight) {
+            this.#coldReads.delete(partition);
+          }
+        }),
     };
     inFlight.add(entry);
     return entry.read;
@@ -387,13 +432,19 @@ export class ChannelHub implements PartitionSink {
     const layout = this.#options.reader.layout;
     const reading = this.#options.reader.tails.get(partition);
     const leader = layout?.leaders[partition] ?? -1;
-    this.#replayLane ??= this.#options.log.openLane('replay');
-    const reads = await this.#options.log.fetch(leader, [{ partition, offset: cursor + 1 }], {
-      lane: this.#replayLane,
-      maxWaitMs: 0,
-      maxBytes: this.#options.replayFetchMaxBytes,
-      partitionMaxBytes: this.#options.replayFetchMaxBytes,
-    });
+    const lane = (this.#replayLane ??= this.#options.log.openLane('replay'));
+    let reads;
+    try {
+      reads = await this.#options.log.fetch(leader, [{ partition, offset: cursor + 1 }], {
+        lane,
+        maxWaitMs: 0,
+        maxBytes: this.#options.replayFetchMaxBytes,
+        partitionMaxBytes: this.#options.replayFetchMaxBytes,
+      });
+    } catch (error) {
+      this.#dropReplayLane(lane);
+      throw error;
+    }
     const read = reads.find((candidate) => candidate.partition === partition);
     if (!read) return { events: [], last: cursor };
     if (read.status === 'offset_out_of_range') {
@@ -917,10 +968,9 @@ export class ChannelHub implements PartitionSink {
     let read;
     try {
       read = await this.#fetchCold(partition, cursor);
-    } catch (error) {
-      this.#options.logger.warn({ err: error, partition }, 'cold replay fetch failed; retrying');
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      await this.#options.reader.start().catch(() => undefined);
+    } catch {
+      // Logged once per failure streak by the back-off, which also paces the
+      // next attempt (this catch-up's included): no pause of its own here.
       return 'failed';
     }
     if (read === 'too_old') {
@@ -1130,6 +1180,8 @@ export class ChannelHub implements PartitionSink {
 
   onHealth(healthy: boolean): void {
     this.#healthy = healthy;
+    // The live reader reached Kafka again: cold reads probe now, not after their pause.
+    if (healthy) this.#coldBackoff.wake();
     this.onHealthChange?.(healthy);
   }
 }
