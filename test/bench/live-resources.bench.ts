@@ -42,15 +42,14 @@
  * docs/benchmarks/live-resources.json). Bounded in time and count; stops
  * everything it started.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { FanoutConfigInput } from '@fanout/shared';
-import * as prettier from 'prettier';
 import {
   repoRoot,
   startBridgeProcess,
@@ -62,9 +61,10 @@ import {
   type EdgeProcess,
 } from '../support/index.js';
 import { percentile } from './latency-sampling.js';
+import { loadAverage, writeSectionResults } from './section-results.js';
 import { pidListeningOn } from './listening-process.js';
 import { pollWindows } from './poll-windows.js';
-import { cpuSeconds, machineSummary, rssBytes } from './process-stats.js';
+import { cpuSeconds, rssBytes } from './process-stats.js';
 import {
   boardDocument,
   catalogueDocument,
@@ -101,7 +101,6 @@ const command = `npm run bench:resources${process.argv.length > 2 ? ` -- ${proce
 const say = (line: string): void => {
   console.log(`[${((Date.now() - startedAt.getTime()) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 };
-const load = (): number[] => loadavg().map((value) => Number(value.toFixed(2)));
 const now = (): number => performance.timeOrigin + performance.now();
 const splitArgs = (value: string | undefined): string[] =>
   (value ?? '').split(/\s+/).filter((arg) => arg !== '');
@@ -394,7 +393,7 @@ async function fanin(): Promise<void> {
     streamsEnded: tally.ended,
     pollToAppliedMs: latency,
     cpu,
-    load: load(),
+    load: loadAverage(),
   };
   results['fanin'] = figures;
   const edgeCpu = edges.map((_, i) => pct(cpu[`edge${i + 1}`] ?? Number.NaN)).join(' + ');
@@ -476,7 +475,7 @@ async function latency(): Promise<void> {
     targetP99Ms: intervalMs + 100,
     met: total.p99 <= intervalMs + 100,
     cpu,
-    load: load(),
+    load: loadAverage(),
   };
   results['latency'] = figures;
   tables.push(
@@ -638,7 +637,7 @@ async function bridgeLoad(): Promise<void> {
       bridgeHeapUsedBytes: heapUsed,
       bridgeHeapTotalBytes: heapTotal,
       cpu,
-      load: load(),
+      load: loadAverage(),
       nodeArgs: process.env['FANOUT_BENCH_BRIDGE_NODE_ARGS'] ?? '',
       met: (cpu['bridge'] ?? 1) <= 0.5 && rssMax <= 200 * 1024 * 1024,
     };
@@ -668,27 +667,7 @@ try {
     await stopFront();
   }
   if (sections.has('bridge-load')) await bridgeLoad();
-  const machine = `${cpus().length} × ${machineSummary()}, Node ${process.versions.node}`;
-  const header = `Command: \`${command}\` · ${startedAt.toISOString()} · ${machine} · load average at the end ${load().join(', ')}.`;
-  console.log(`\n${header}\n\n${tables.join('\n')}`);
-  // Sections run on their own keep the other sections' figures of the file.
-  let previous: Record<string, unknown> = {};
-  if (existsSync(args.out)) {
-    previous = JSON.parse(readFileSync(args.out, 'utf8')) as Record<string, unknown>;
-  }
-  const run = { command, date: startedAt.toISOString(), machine, loadAtEnd: load() };
-  const sectionResults = Object.fromEntries(
-    Object.entries(results).map(([name, figures]) => [name, { run, figures }]),
-  );
-  mkdirSync(dirname(args.out), { recursive: true });
-  const options = (await prettier.resolveConfig(args.out)) ?? {};
-  writeFileSync(
-    args.out,
-    await prettier.format(JSON.stringify({ ...previous, ...sectionResults }, null, 2), {
-      ...options,
-      filepath: args.out,
-    }),
-  );
+  await writeSectionResults({ out: args.out, command, startedAt, tables, results });
   say(`wrote ${args.out}`);
 } finally {
   await Promise.all(started.map((p) => p.kill('SIGTERM').catch(() => undefined)));

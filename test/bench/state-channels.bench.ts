@@ -37,16 +37,15 @@
  * everything it started.
  */
 import { Agent, request, type IncomingMessage } from 'node:http';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { createClient, type WebSocketConstructor } from '@fanout/client';
 import { applyJsonPatch, jsonEqual, type JsonValue } from '@fanout/shared';
-import * as prettier from 'prettier';
 import WebSocket from 'ws';
 import { repoRoot, stopOwnKafka, testKafka, writeState } from '../support/index.js';
 import { RawWsClient } from '../support/raw-ws-client.js';
@@ -54,8 +53,9 @@ import { startDelayProxy } from './delay-proxy.js';
 import { startFanoutStack } from './fanout-stack.js';
 import { seededRandom, workloadSteps } from './json-patch-workload.js';
 import { percentile } from './latency-sampling.js';
+import { loadAverage, writeSectionResults } from './section-results.js';
 import { pidListeningOn } from './listening-process.js';
-import { cpuSeconds, machineSummary } from './process-stats.js';
+import { cpuSeconds } from './process-stats.js';
 import type { SubscriberTally } from './state-subscribers.js';
 
 const { values: args } = parseArgs({
@@ -83,7 +83,6 @@ const command = `npm run bench:state${process.argv.length > 2 ? ` -- ${process.a
 const say = (line: string): void => {
   console.log(`[${((Date.now() - startedAt.getTime()) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 };
-const load = (): number[] => loadavg().map((value) => Number(value.toFixed(2)));
 
 /** Busy and total jiffies of the whole machine (/proc/stat), for its CPU share over an interval. */
 function machineJiffies(): { busy: number; total: number } {
@@ -760,7 +759,7 @@ async function latency(): Promise<void> {
     ingestAckP50Ms: percentile(acks, 50),
     ingestAckP99Ms: percentile(acks, 99),
     cpu,
-    load: load(),
+    load: loadAverage(),
   };
   results['latency'] = figures;
   const pct = (share: number): string => `${(share * 100).toFixed(0)} %`;
@@ -788,28 +787,7 @@ try {
   if (sections.has('waterfall')) await waterfall();
   if (sections.has('bytes')) await bytes();
   if (sections.has('latency')) await latency();
-  const machine = `${cpus().length} × ${machineSummary()}, Node ${process.versions.node}`;
-  const header = `Command: \`${command}\` · ${startedAt.toISOString()} · ${machine} · load average at the end ${load().join(', ')}.`;
-  console.log(`\n${header}\n\n${tables.join('\n')}`);
-  // Sections run on their own keep the other sections' figures of the file.
-  let previous: Record<string, unknown> = {};
-  if (existsSync(args.out)) {
-    previous = JSON.parse(readFileSync(args.out, 'utf8')) as Record<string, unknown>;
-  }
-  const run = { command, date: startedAt.toISOString(), machine, loadAtEnd: load() };
-  const sectionResults = Object.fromEntries(
-    Object.entries(results).map(([name, figures]) => [name, { run, figures }]),
-  );
-  // Written as the repository's formatter would write it, so the file passes its check.
-  mkdirSync(dirname(args.out), { recursive: true });
-  const options = (await prettier.resolveConfig(args.out)) ?? {};
-  writeFileSync(
-    args.out,
-    await prettier.format(JSON.stringify({ ...previous, ...sectionResults }, null, 2), {
-      ...options,
-      filepath: args.out,
-    }),
-  );
+  await writeSectionResults({ out: args.out, command, startedAt, tables, results });
   say(`wrote ${args.out}`);
 } finally {
   await stack.stop();

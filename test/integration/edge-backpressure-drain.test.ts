@@ -416,6 +416,15 @@ describe('edge backpressure and drain', () => {
           20_000,
         )
       ).map((event) => [String(event['channel']), String(event['position'])]);
+      // Extra frames beyond the count (a repeat would show here), for the message below.
+      await sleep(200);
+      const extra = resumedSocket.frames.map((frame) => frame.data.toString('utf8'));
+      const story = JSON.stringify({
+        positions,
+        before: wsFrames.map(([kind, body]) => [kind, body['channel'], body['position']]),
+        resumed: resumedWs,
+        extra,
+      });
       for (const channel of [a, b]) {
         assert.deepEqual(
           [
@@ -423,7 +432,7 @@ describe('edge backpressure and drain', () => {
             ...resumedWs.filter(([name]) => name === channel).map(([, position]) => position),
           ],
           expected(channel),
-          `WebSocket ${channel}: every event once, in order`,
+          `WebSocket ${channel}: every event once, in order; ${story}`,
         );
       }
       const watchedBefore = ssePositions(watched.events);

@@ -7,20 +7,12 @@
  * left, the edge stops renewing and the bridge stops polling.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { JsonValue, StateDocument } from '@fanout/shared';
 import { applyStatePatch } from '@fanout/edge';
 import { SseClient } from '../support/edge-test-clients.js';
-import {
-  startBridgeProcess,
-  startEdgeProcess,
-  startIngestStack,
-  type BridgeProcess,
-  type EdgeProcess,
-  type IngestStack,
-} from '../support/index.js';
+import { startEdgeProcess, type EdgeProcess, type IngestStack } from '../support/index.js';
+import { startResourceStack, type ResourceStack } from '../support/resource-stack.js';
 
 interface Snapshot {
   readonly state: JsonValue;
@@ -30,65 +22,27 @@ interface Snapshot {
 const pollMs = 200;
 
 describe('on-demand resources at the edge', () => {
+  let resources: ResourceStack;
   let stack: IngestStack;
   let edge: EdgeProcess;
-  let bridge: BridgeProcess;
-  let upstream: Server;
   let origin = '';
-  const documents = new Map<string, JsonValue>();
+  let documents: Map<string, JsonValue>;
   /** Polls per `path|x-api-key`. */
-  const polls = new Map<string, number>();
+  let polls: Map<string, number>;
 
   before(async () => {
-    upstream = createServer((request, response) => {
-      const path = request.url ?? '/';
-      const key = `${path}|${String(request.headers['x-api-key'] ?? '')}`;
-      polls.set(key, (polls.get(key) ?? 0) + 1);
-      const document = documents.get(path);
-      response.writeHead(document === undefined ? 404 : 200, {
-        'content-type': 'application/json',
-      });
-      response.end(JSON.stringify(document ?? {}));
+    resources = await startResourceStack({
+      name: 'edge-resources',
+      pollMs: pollMs,
+      idleMs: 300,
+      leaseMs: 1000,
+      renewEveryMs: 300,
     });
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    stack = await startIngestStack({ name: 'edge-resources', partitions: 2 });
-    bridge = await startBridgeProcess({
-      config: {
-        bridge: {
-          origins: [{ origin, allowPrivate: true, forwardHeaders: ['x-api-key'] }],
-          pollIntervalMs: pollMs,
-          minPollIntervalMs: 100,
-          host: '127.0.0.1',
-          port: 0,
-          ingestAddress: `127.0.0.1:${stack.ingest.app.grpcPort}`,
-          onDemand: { idleMs: 300 },
-        },
-      },
-    });
-    edge = await startEdgeProcess({
-      brokers: stack.kafka.brokers,
-      topic: stack.topic,
-      env: {
-        FANOUT_EDGE_RESOURCES_ENABLED: 'true',
-        FANOUT_EDGE_RESOURCES_BRIDGES: bridge.httpBase,
-        FANOUT_EDGE_RESOURCES_LEASE_MS: '1000',
-        FANOUT_EDGE_RESOURCES_RENEW_EVERY_MS: '300',
-        FANOUT_EDGE_RESOURCES_FORWARD_HEADERS: 'x-api-key',
-      },
-    });
+    ({ stack, edge, origin, documents, polls } = resources);
   });
 
   after(async () => {
-    await edge.kill('SIGTERM');
-    await bridge.kill('SIGKILL');
-    await new Promise<void>((resolve) => {
-      upstream.close(() => {
-        resolve();
-      });
-      upstream.closeAllConnections();
-    });
-    await stack.stop();
+    await resources.stop();
   });
 
   function resourceUrl(path: string): string {
@@ -101,23 +55,6 @@ describe('on-demand resources at the edge', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.fail(`never: ${what}`);
-  }
-
-  async function settledPolls(path: string): Promise<number> {
-    for (let i = 0; i < 20; i++) {
-      const before = polls.get(path) ?? 0;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      if ((polls.get(path) ?? 0) === before) return before;
-    }
-    assert.fail(`${path} is still polled`);
-  }
-
-  async function edgeMetric(name: string): Promise<number> {
-    const text = await (await fetch(`${edge.metricsBase}/metrics`)).text();
-    const line = text
-      .split('\n')
-      .find((row) => row.startsWith(`${name}{`) || row.startsWith(`${name} `));
-    return line === undefined ? 0 : Number(line.split(' ')[1]);
   }
 
   it('refuses a missing or bad url', async () => {
@@ -209,7 +146,11 @@ describe('on-demand resources at the edge', () => {
       await second.take(1, (event) => event.event === 'patch');
     }
 
-    assert.equal(await edgeMetric('fanout_edge_resource_leases'), 1, 'one lease for both');
+    assert.equal(
+      await resources.edgeMetric('fanout_edge_resource_leases'),
+      1,
+      'one lease for both',
+    );
 
     // One poller for both subscribers: over 3 s, about one poll per interval, not two.
     const key = `${path}|k1`;
@@ -222,10 +163,10 @@ describe('on-demand resources at the edge', () => {
     await first.close();
     await second.close();
     await until(
-      async () => (await edgeMetric('fanout_edge_resource_leases')) === 0,
+      async () => (await resources.edgeMetric('fanout_edge_resource_leases')) === 0,
       'the lease is released after the last subscriber left',
     );
-    const stopped = await settledPolls(key);
+    const stopped = await resources.settledPolls(key);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal(polls.get(key), stopped, 'no poll after the leases ended and idleMs passed');
   });

@@ -10,8 +10,6 @@
  * wire formats, and asks for the resource again after a reconnect.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, type WebSocketConstructor } from '@fanout/client';
@@ -20,14 +18,8 @@ import type { JsonValue, StateDocument } from '@fanout/shared';
 import { applyStatePatch } from '@fanout/edge';
 import WebSocket from 'ws';
 import { SseClient } from '../support/edge-test-clients.js';
-import {
-  startBridgeProcess,
-  startEdgeProcess,
-  startIngestStack,
-  type BridgeProcess,
-  type EdgeProcess,
-  type IngestStack,
-} from '../support/index.js';
+import type { EdgeProcess } from '../support/index.js';
+import { startResourceStack, type ResourceStack } from '../support/resource-stack.js';
 
 const pollMs = 200;
 const idleMs = 300;
@@ -93,65 +85,26 @@ class JsonSocket {
 }
 
 describe('on-demand resources over WebSocket', () => {
-  let stack: IngestStack;
+  let resources: ResourceStack;
   let edge: EdgeProcess;
-  let bridge: BridgeProcess;
-  let upstream: Server;
   let origin = '';
-  const documents = new Map<string, JsonValue>();
+  let documents: Map<string, JsonValue>;
   /** Polls per `path|x-api-key`. */
-  const polls = new Map<string, number>();
+  let polls: Map<string, number>;
 
   before(async () => {
-    upstream = createServer((request, response) => {
-      const path = request.url ?? '/';
-      const key = `${path}|${String(request.headers['x-api-key'] ?? '')}`;
-      polls.set(key, (polls.get(key) ?? 0) + 1);
-      const document = documents.get(path);
-      response.writeHead(document === undefined ? 404 : 200, {
-        'content-type': 'application/json',
-      });
-      response.end(JSON.stringify(document ?? {}));
+    resources = await startResourceStack({
+      name: 'ws-resources',
+      pollMs: pollMs,
+      idleMs: idleMs,
+      leaseMs: leaseMs,
+      renewEveryMs: 300,
     });
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    stack = await startIngestStack({ name: 'ws-resources', partitions: 2 });
-    bridge = await startBridgeProcess({
-      config: {
-        bridge: {
-          origins: [{ origin, allowPrivate: true, forwardHeaders: ['x-api-key'] }],
-          pollIntervalMs: pollMs,
-          minPollIntervalMs: 100,
-          host: '127.0.0.1',
-          port: 0,
-          ingestAddress: `127.0.0.1:${stack.ingest.app.grpcPort}`,
-          onDemand: { idleMs },
-        },
-      },
-    });
-    edge = await startEdgeProcess({
-      brokers: stack.kafka.brokers,
-      topic: stack.topic,
-      env: {
-        FANOUT_EDGE_RESOURCES_ENABLED: 'true',
-        FANOUT_EDGE_RESOURCES_BRIDGES: bridge.httpBase,
-        FANOUT_EDGE_RESOURCES_LEASE_MS: String(leaseMs),
-        FANOUT_EDGE_RESOURCES_RENEW_EVERY_MS: '300',
-        FANOUT_EDGE_RESOURCES_FORWARD_HEADERS: 'x-api-key',
-      },
-    });
+    ({ edge, origin, documents, polls } = resources);
   });
 
   after(async () => {
-    await edge.kill('SIGTERM');
-    await bridge.kill('SIGKILL');
-    await new Promise<void>((resolve) => {
-      upstream.close(() => {
-        resolve();
-      });
-      upstream.closeAllConnections();
-    });
-    await stack.stop();
+    await resources.stop();
   });
 
   function wsUrl(): string {
@@ -166,16 +119,6 @@ describe('on-demand resources over WebSocket', () => {
     assert.fail(`never: ${what}`);
   }
 
-  /** The poll count once it stopped moving for a second (bounded). */
-  async function settledPolls(key: string): Promise<number> {
-    for (let i = 0; i < 20; i++) {
-      const before = polls.get(key) ?? 0;
-      await sleep(1000);
-      if ((polls.get(key) ?? 0) === before) return before;
-    }
-    assert.fail(`${key} is still polled`);
-  }
-
   /** Polls of `key` during `ms`. */
   async function pollsDuring(key: string, ms: number): Promise<number> {
     const start = polls.get(key) ?? 0;
@@ -183,16 +126,8 @@ describe('on-demand resources over WebSocket', () => {
     return (polls.get(key) ?? 0) - start;
   }
 
-  async function edgeMetric(name: string): Promise<number> {
-    const text = await (await fetch(`${edge.metricsBase}/metrics`)).text();
-    const line = text
-      .split('\n')
-      .find((row) => row.startsWith(`${name}{`) || row.startsWith(`${name} `));
-    return line === undefined ? 0 : Number(line.split(' ')[1]);
-  }
-
   async function leases(): Promise<number> {
-    return edgeMetric('fanout_edge_resource_leases');
+    return resources.edgeMetric('fanout_edge_resource_leases');
   }
 
   /** Subscribes `resource` and reads the snapshot (and the first state if it had none). */
@@ -263,7 +198,7 @@ describe('on-demand resources over WebSocket', () => {
       assert.equal(unsubscribed['requestId'], unsubscribe);
       assert.deepEqual(unsubscribed['channels'], [channel]);
       await until(async () => (await leases()) === 0, 'the lease released after unsubscribe');
-      const stopped = await settledPolls(key);
+      const stopped = await resources.settledPolls(key);
       await sleep(1500);
       assert.equal(polls.get(key), stopped, 'no poll after the lease ended and idleMs passed');
       // The socket is still open and usable.
@@ -285,7 +220,7 @@ describe('on-demand resources over WebSocket', () => {
     assert.ok((await pollsDuring(key, 1000)) >= 1, 'polled while subscribed');
     await socket.close();
     await until(async () => (await leases()) === 0, 'the lease released after the close');
-    const stopped = await settledPolls(key);
+    const stopped = await resources.settledPolls(key);
     await sleep(1500);
     assert.equal(polls.get(key), stopped, 'no poll after the socket closed and idleMs passed');
   });
