@@ -314,6 +314,15 @@ describe('edge backpressure and drain', () => {
       for (const channel of [a, b, c])
         record(published, channel, await publishEvent(ingest, channel));
       const since = published.get(a)?.[0] ?? '';
+      // The edge reads its partitions from its warm-up on, so a live subscription starts
+      // at what it has read: once it has each channel's first event, live means after it.
+      for (const channel of [a, b, c]) {
+        await waitFor(async () => {
+          const response = await fetch(`${draining.httpBase}/v1/channels/${channel}?limit=1`);
+          const body = (await response.json()) as { events?: { position: string }[] };
+          return body.events?.[0]?.position === published.get(channel)?.[0];
+        }, `the draining edge has read ${channel}`);
+      }
 
       // A WebSocket resuming `a` from its first event and following `b` live;
       // an SSE watch of `a`; an SSE stream of `b` and `c`.
