@@ -270,10 +270,10 @@ describe('state channels under edge restarts (property)', () => {
       {
         numRuns: 6,
         endOnFailure: true,
-        // FANOUT_PROPERTY_SEED=<seed> replays the scripts of a failed run (its seed is printed).
-        ...(process.env['FANOUT_PROPERTY_SEED'] === undefined
+        // FANOUT_TEST_PROPERTY_SEED=<seed> replays the scripts of a failed run (its seed is printed).
+        ...(process.env['FANOUT_TEST_PROPERTY_SEED'] === undefined
           ? {}
-          : { seed: Number(process.env['FANOUT_PROPERTY_SEED']) }),
+          : { seed: Number(process.env['FANOUT_TEST_PROPERTY_SEED']) }),
       },
     );
     t.diagnostic(JSON.stringify(counts));
