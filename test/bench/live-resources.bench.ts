@@ -42,7 +42,6 @@
  * docs/benchmarks/live-resources.json). Bounded in time and count; stops
  * everything it started.
  */
-import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -64,7 +63,7 @@ import { percentile } from './latency-sampling.js';
 import { loadAverage, writeSectionResults } from './section-results.js';
 import { pidListeningOn } from './listening-process.js';
 import { pollWindows } from './poll-windows.js';
-import { cpuSeconds, rssBytes } from './process-stats.js';
+import { cpuSeconds, machineBusyShare, machineTicks, rssBytes } from './process-stats.js';
 import {
   boardDocument,
   catalogueDocument,
@@ -110,18 +109,6 @@ const mb = (bytes: number | undefined): string =>
   bytes === undefined ? '?' : `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 const ms = (value: number): string => `${value.toFixed(0)} ms`;
 
-/** Busy and total jiffies of the whole machine (/proc/stat), for its CPU share over an interval. */
-function machineJiffies(): { busy: number; total: number } {
-  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  const total = fields.reduce((sum, value) => sum + value, 0);
-  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  return { busy: total - idle, total };
-}
-
 /** CPU of named processes (and this one, and the machine) from now until `done()`, as shares of one core. */
 function cpuMeter(pids: Readonly<Record<string, number | undefined>>): {
   done(): Record<string, number>;
@@ -131,7 +118,7 @@ function cpuMeter(pids: Readonly<Record<string, number | undefined>>): {
     Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]),
   );
   const benchBefore = process.cpuUsage();
-  const machineBefore = machineJiffies();
+  const machineBefore = machineTicks();
   return {
     done() {
       const elapsed = (performance.now() - began) / 1000;
@@ -144,10 +131,8 @@ function cpuMeter(pids: Readonly<Record<string, number | undefined>>): {
       }
       const bench = process.cpuUsage(benchBefore);
       shares['bench'] = (bench.user + bench.system) / 1e6 / elapsed;
-      const machineAfter = machineJiffies();
-      shares['machine'] =
-        ((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total)) *
-        cpus().length;
+      const machineAfter = machineTicks();
+      shares['machine'] = machineBusyShare(machineBefore, machineAfter) * cpus().length;
       return shares;
     },
   };

@@ -37,7 +37,6 @@
  * everything it started.
  */
 import { Agent, request, type IncomingMessage } from 'node:http';
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,7 +54,7 @@ import { seededRandom, workloadSteps } from './json-patch-workload.js';
 import { percentile } from './latency-sampling.js';
 import { loadAverage, writeSectionResults } from './section-results.js';
 import { pidListeningOn } from './listening-process.js';
-import { cpuSeconds } from './process-stats.js';
+import { cpuSeconds, machineBusyShare, machineTicks } from './process-stats.js';
 import type { SubscriberTally } from './state-subscribers.js';
 
 const { values: args } = parseArgs({
@@ -83,18 +82,6 @@ const command = `npm run bench:state${process.argv.length > 2 ? ` -- ${process.a
 const say = (line: string): void => {
   console.log(`[${((Date.now() - startedAt.getTime()) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 };
-
-/** Busy and total jiffies of the whole machine (/proc/stat), for its CPU share over an interval. */
-function machineJiffies(): { busy: number; total: number } {
-  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  const total = fields.reduce((sum, value) => sum + value, 0);
-  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  return { busy: total - idle, total };
-}
 
 const kafka = await testKafka();
 const topic = await kafka.createTopic({ name: 'bench-state-channels', partitions });
@@ -710,12 +697,12 @@ async function latency(): Promise<void> {
     broker: cpuSeconds(pids.broker),
   };
   const benchBefore = process.cpuUsage();
-  const machineBefore = machineJiffies();
+  const machineBefore = machineTicks();
   const producedFor = await produce(seconds);
   const drainedFrom = performance.now();
   await drained(accepted * (subscriberCount / liveChannels));
   const elapsed = producedFor + (performance.now() - drainedFrom) / 1000;
-  const machineAfter = machineJiffies();
+  const machineAfter = machineTicks();
   const benchCpu = process.cpuUsage(benchBefore);
   const cpu = {
     edge: ((cpuSeconds(pids.edge) ?? 0) - cpuBefore.edge) / elapsed,
@@ -725,9 +712,7 @@ async function latency(): Promise<void> {
         ? Number.NaN
         : ((cpuSeconds(pids.broker) ?? Number.NaN) - cpuBefore.broker) / elapsed,
     bench: (benchCpu.user + benchCpu.system) / 1e6 / elapsed,
-    machine:
-      ((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total)) *
-      cpus().length,
+    machine: machineBusyShare(machineBefore, machineAfter) * cpus().length,
   };
   worker.postMessage('collect');
   const [tally] = (await once(worker, 'message')) as [SubscriberTally];
