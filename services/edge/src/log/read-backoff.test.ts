@@ -89,8 +89,15 @@ describe('read back-off', () => {
   it('probes after the pause without a wake', async () => {
     const { logger } = recordingLogger();
     const backoff = new ReadBackoff({ logger, what: 'x', minMs: 1, maxMs: 1 });
-    await assert.rejects(backoff.run(refused));
-    assert.equal(await backoff.run(() => Promise.resolve('back')), 'back');
-    assert.equal(backoff.failing, false);
+    // The pause's timer is unref'd (it must not hold a stopping edge open):
+    // hold the event loop open here the way the edge's sockets do.
+    const keepAlive = setInterval(() => undefined, 1_000);
+    try {
+      await assert.rejects(backoff.run(refused));
+      assert.equal(await backoff.run(() => Promise.resolve('back')), 'back');
+      assert.equal(backoff.failing, false);
+    } finally {
+      clearInterval(keepAlive);
+    }
   });
 });
