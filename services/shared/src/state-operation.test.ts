@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { refusalCode as refusal } from './testing/refusal-code.js';
 import { fanout } from '../generated/fanout.js';
 import { eventFromJson } from './fanout-event.js';
-import { isFanoutError } from './fanout-error.js';
 import { encodeEvent } from './proto.js';
 import { encodeEventFrame } from './proto-event-frame.js';
 import {
@@ -15,16 +15,6 @@ import {
 import { wsProtoCodec } from './ws-proto-codec.js';
 
 const { StateOperation } = fanout.v1;
-
-function refusal(decode: () => unknown): string {
-  try {
-    decode();
-  } catch (error) {
-    assert.ok(isFanoutError(error), `not a FanoutError: ${String(error)}`);
-    return error.code;
-  }
-  assert.fail('accepted');
-}
 
 const eventJson = {
   id: 'x',

@@ -1,18 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isFanoutError } from './fanout-error.js';
+import { refusalCode as refusal } from './testing/refusal-code.js';
 import { wsJsonCodec } from './ws-json-codec.js';
-
-/** Runs `decode` and returns the catalog code it was refused with; fails on any other throw. */
-function refusal(decode: () => unknown): string {
-  try {
-    decode();
-  } catch (error) {
-    assert.ok(isFanoutError(error), `not a FanoutError: ${String(error)}`);
-    return error.code;
-  }
-  assert.fail('the frame was accepted');
-}
 
 const client = (text: string): unknown => wsJsonCodec.decodeClientFrame(text);
 const server = (text: string): unknown => wsJsonCodec.decodeServerFrame(text);

@@ -1,20 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isFanoutError } from './fanout-error.js';
+import { refusalCode as refusal } from './testing/refusal-code.js';
 import { ClientFrame, DisconnectAction, encodeEvent, ServerFrame } from './proto.js';
 import { encodeEventFrame } from './proto-event-frame.js';
 import { wsProtoCodec } from './ws-proto-codec.js';
-
-/** Runs `decode` and returns the catalog code it was refused with; fails on any other throw. */
-function refusal(decode: () => unknown): string {
-  try {
-    decode();
-  } catch (error) {
-    assert.ok(isFanoutError(error), `not a FanoutError: ${String(error)}`);
-    return error.code;
-  }
-  assert.fail('the frame was accepted');
-}
 
 const connect = ClientFrame.encode({ connect: { requestId: 3, token: 'jwt' } }).finish();
 const subscribed = ServerFrame.encode({

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isFanoutError } from './fanout-error.js';
+import { refusalCode as refusal } from './testing/refusal-code.js';
 import { ClientFrame, ServerFrame } from './proto.js';
 import { wsJsonCodec } from './ws-json-codec.js';
 import type { ClientMessage, ControlMessage } from './ws-messages.js';
@@ -13,16 +13,6 @@ import { wsProtoCodec } from './ws-proto-codec.js';
 
 const url = 'https://api.example.com/tickers?symbols=A,B';
 const position = 'ep:3:10';
-
-function refusal(decode: () => unknown): string {
-  try {
-    decode();
-  } catch (error) {
-    assert.ok(isFanoutError(error), `not a FanoutError: ${String(error)}`);
-    return error.code;
-  }
-  assert.fail('the frame was accepted');
-}
 
 describe('resource subscriptions in the WebSocket codecs', () => {
   it('a resource subscription request round-trips in both codecs, without a channel', () => {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isFanoutError } from './fanout-error.js';
+import { refusalCode as refusal } from './testing/refusal-code.js';
 import { ClientFrame, pb, ServerFrame } from './proto.js';
 import { wsJsonCodec } from './ws-json-codec.js';
 import type { ClientMessage, ControlMessage, ServerMessage } from './ws-messages.js';
@@ -22,16 +22,6 @@ function roundTrip(message: ControlMessage): ServerMessage {
   const proto = wsProtoCodec.decodeServerFrame(wsProtoCodec.encodeServerFrame(message));
   assert.deepEqual(proto, json);
   return json;
-}
-
-function refusal(decode: () => unknown): string {
-  try {
-    decode();
-  } catch (error) {
-    assert.ok(isFanoutError(error), `not a FanoutError: ${String(error)}`);
-    return error.code;
-  }
-  assert.fail('the frame was accepted');
 }
 
 describe('state frames of the WebSocket codecs', () => {
