@@ -108,6 +108,9 @@ export async function bundleEdge(options = {}) {
     format: 'esm',
     target: 'node20',
     sourcemap: 'linked',
+    // Stack traces need the mappings only; without the sources the map is a
+    // fraction of the size to read at start (--enable-source-maps).
+    sourcesContent: false,
     external: [...bundleExternals],
     // CommonJS dependencies call require() for Node's built-ins; an ES module
     // has none, so the bundle makes one.
