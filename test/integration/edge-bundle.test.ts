@@ -72,11 +72,13 @@ describe('edge bundle: lazy ajv validators', () => {
     writeFileSync(file, code);
     type Validate = ((data: unknown) => boolean) & { errors: unknown };
     const loaded = (await import(pathToFileURL(file).href)) as {
+      ajv: { opts: { validateSchema?: unknown } };
       compiled: unknown[];
       portValidator: Validate;
       nameValidator: Validate;
     };
     assert.equal(loaded.compiled.length, 0, 'nothing compiled at import');
+    const checkSchemas = loaded.ajv.opts.validateSchema;
     assert.equal(loaded.portValidator.errors, null);
     assert.equal(loaded.portValidator({ port: 0 }), false);
     assert.equal(loaded.compiled.length, 1, 'compiled at its first call, only this one');
@@ -93,6 +95,14 @@ describe('edge bundle: lazy ajv validators', () => {
     assert.equal(loaded.compiled.length, 1, 'compiled once');
     assert.equal(loaded.nameValidator(3), false);
     assert.equal(loaded.compiled.length, 2);
+    assert.equal(loaded.ajv.opts.validateSchema, checkSchemas, 'the instance option restored');
+  });
+
+  it('leaves the meta-schema check of the kafka schemas to the unbundled import', async () => {
+    // Importing the package compiles every option validator with the
+    // meta-schema check on (ajv's default): a schema it rejects throws here.
+    const kafka = (await import('@platformatic/kafka')) as Record<string, unknown>;
+    assert.equal(typeof kafka['Consumer'], 'function');
   });
 });
 
