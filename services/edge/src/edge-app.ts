@@ -151,10 +151,16 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   });
   // Kafka may be down (or the topic missing) at start: the edge starts anyway,
   // reports not ready, and asks again until it can read the topic's layout.
-  await reader.start().catch((error: unknown) => {
-    logger.warn({ err: error }, 'Kafka is not reachable yet; the edge keeps trying');
-  });
-  const kafkaDone = performance.now();
+  // The layout is asked for now, while membership is read (below).
+  let kafkaDone = 0;
+  const layoutRead = reader
+    .start()
+    .catch((error: unknown) => {
+      logger.warn({ err: error }, 'Kafka is not reachable yet; the edge keeps trying');
+    })
+    .finally(() => {
+      kafkaDone = performance.now();
+    });
   // While no partition is read, nothing else talks to Kafka: an edge that no
   // client reaches (a Service sends none to an unready pod) must find out by
   // itself that Kafka or its topic is there now. Partitions being read report
@@ -218,7 +224,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     logger: clusterLogger,
     metrics,
   });
-  await routing.start();
+  await Promise.all([layoutRead, routing.start()]);
   if (reader.layout) routing.placement(reader.layout.partitions);
   // Partitions read, connections open and replay buffers filled before ready (bounded).
   const layout = reader.layout;
@@ -268,14 +274,18 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
           logger: stateLogger,
         });
   checkpointWriter?.start();
-  await warming;
-  const warmed = performance.now();
-  const resources = await startResourceLeases({
+  // The bridges are looked up while the partitions warm up.
+  const resourcesStarting = startResourceLeases({
     config: edge.resources,
     cluster,
     metrics,
     logger: logger.child({ component: 'resources' }),
   });
+  // Its failure fails the start below, after the warm-up; not an unhandled rejection meanwhile.
+  resourcesStarting.catch(() => undefined);
+  await warming;
+  const warmed = performance.now();
+  const resources = await resourcesStarting;
   const server = await startEdgeServer({
     uws: options.uws,
     config: edge,
