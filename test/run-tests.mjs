@@ -4,7 +4,7 @@
  * `npm test`: the whole suite from any state of the checkout.
  *
  *   1. install npm packages when node_modules is missing or older than the lock file;
- *   2. build every TypeScript project (tsc -b);
+ *   2. build every TypeScript project (tsc -b) and the edge bundle;
  *   3. static checks: generated code fresh, lint, formatting
  *      (skipped with FANOUT_TEST_STATIC=0);
  *   4. start ONE Kafka broker for the run (local jars, or Testcontainers when a
@@ -84,6 +84,7 @@ async function install() {
 async function build() {
   phase('building (tsc -b)');
   await run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
+  await run(process.execPath, [join(repoRoot, 'deploy', 'tools', 'edge-bundle.mjs')]);
 }
 
 async function staticChecks() {

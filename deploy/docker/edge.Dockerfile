@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The fanout edge image. Build from the repository root:
 #   docker build -f deploy/docker/edge.Dockerfile -t fanout/edge:0.1.0 .
-# Stages: build (TypeScript) → deps (production dependencies) → runtime (non-root, read-only
+# Stages: build (TypeScript, then the edge bundled into one file: decision 050) → deps (production dependencies) → runtime (non-root, read-only
 # root file system friendly). The build fails unless uWebSockets.js loads its native binary.
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -18,7 +18,9 @@ RUN npm ci --no-audit --no-fund --ignore-scripts --workspace services/shared \
       --workspace services/edge --include-workspace-root
 COPY services/shared services/shared
 COPY services/edge services/edge
+COPY deploy/tools/edge-bundle.mjs deploy/tools/
 RUN node_modules/.bin/tsc -b services/edge \
+ && node deploy/tools/edge-bundle.mjs \
  && find services -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts*' | xargs rm -f
 
 FROM ${NODE_IMAGE} AS deps
@@ -50,6 +52,8 @@ COPY --from=build /src/services/edge/dist services/edge/dist
 RUN node --input-type=module -e "const { requireNativeUws } = await import('@fanout/edge'); requireNativeUws(); console.log('uWebSockets.js native binary loads');"
 # A numeric, non-root user (runAsNonRoot can verify it); the files stay root-owned and read-only.
 USER 10001:10001
+# The process runs the bundle (one file: start-up loads no module graph, decision 050); the
+# packages it leaves out (uWebSockets.js, pino, @platformatic/wasm-utils) come from node_modules.
 # Client port (config.edge.port) and the internal metrics/probe port (config.telemetry.metricsPort).
 EXPOSE 8081 9464
-ENTRYPOINT ["node", "--enable-source-maps", "services/edge/dist/main.js"]
+ENTRYPOINT ["node", "--enable-source-maps", "services/edge/dist/bundle/edge.js"]

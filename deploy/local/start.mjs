@@ -228,7 +228,7 @@ try {
     FANOUT_INGEST_CORS_ORIGINS: `http://${host}:${ports.demo}`,
   });
   say('starting edge');
-  await startService('edge', 'services/edge/dist/main.js', edgeMetrics, {
+  await startService('edge', 'services/edge/dist/bundle/edge.js', edgeMetrics, {
     FANOUT_EDGE_HOST: host,
     FANOUT_EDGE_PORT: String(ports.edge),
     FANOUT_EDGE_STATE_CHECKPOINTS_ENABLED:

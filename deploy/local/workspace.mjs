@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * Brings a checkout to a runnable state: npm packages installed (when missing
- * or older than the lock file) and TypeScript built. Shared by `npm start`
+ * or older than the lock file), TypeScript built and the edge bundled. Shared by `npm start`
  * and `npm test`, so both work as the first command on a fresh clone.
  */
 import { spawn } from 'node:child_process';
@@ -56,10 +56,15 @@ export async function ensureInstalled(say = () => {}) {
 }
 
 /**
- * Compiles every TypeScript project (incremental; fast when nothing changed).
+ * Compiles every TypeScript project (incremental; fast when nothing changed),
+ * then bundles the edge (`services/edge/dist/bundle/edge.js`, decision 050).
  * @param {(line: string) => void} [say]
  */
 export async function build(say = () => {}) {
   say('building (tsc -b)');
   await run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
+  say('bundling the edge');
+  await run(process.execPath, [join(repoRoot, 'deploy', 'tools', 'edge-bundle.mjs')], {
+    stdio: 'ignore',
+  });
 }

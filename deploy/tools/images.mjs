@@ -318,6 +318,8 @@ function contextFiles() {
     }
   };
   walk('services');
+  // The edge image bundles its build with this script (edge.Dockerfile).
+  found.push(join('deploy', 'tools', 'edge-bundle.mjs'));
   return found.sort();
 }
 

@@ -61,7 +61,7 @@ interface ReadyLine {
 
 const services = [
   { service: 'ingest', entry: 'services/ingest/dist/main.js' },
-  { service: 'edge', entry: 'services/edge/dist/main.js' },
+  { service: 'edge', entry: 'services/edge/dist/bundle/edge.js' },
 ] as const;
 
 describe('service images run under runc', { skip }, () => {

@@ -11,6 +11,8 @@ export interface EdgeProcess {
   readonly httpBase: string;
   /** `http://127.0.0.1:<port>` of the metrics server (`/metrics`, `/readyz`). */
   readonly metricsBase: string;
+  /** The `startupMs` of its ready line: ms from its start to each start-up step. */
+  readonly startupMs: Readonly<Record<string, number>>;
   /** Resolves when the process has exited, whichever way. */
   readonly exited: Promise<number | null>;
   kill(signal: NodeJS.Signals): Promise<void>;
@@ -25,10 +27,15 @@ export async function startEdgeProcess(options: {
   timeoutMs?: number;
   /** Another checkout whose build to run (a benchmark comparing two commits); default this one. */
   root?: string;
+  /**
+   * The edge's entry, relative to the root: `services/edge/dist/main.js` (the
+   * default, what `tsc -b` builds) or the bundle `services/edge/dist/bundle/edge.js`.
+   */
+  script?: string;
 }): Promise<EdgeProcess> {
   const service = await startServiceProcess({
     service: 'edge',
-    script: 'services/edge/dist/main.js',
+    script: options.script ?? 'services/edge/dist/main.js',
     root: options.root,
     nodeArgs: options.nodeArgs,
     timeoutMs: options.timeoutMs ?? 30_000,
@@ -49,17 +56,38 @@ export async function startEdgeProcess(options: {
       return {
         port: Number(listen),
         metricsBase: `http://${/"metrics":"([^"]+)"/.exec(line)?.[1] ?? ''}`,
+        startupMs: startupTimes(line),
       };
     },
   });
-  const { port, metricsBase } = service.ready;
+  const { port, metricsBase, startupMs } = service.ready;
   return {
     pid: service.child.pid ?? -1,
     port,
     wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
     httpBase: `http://127.0.0.1:${port}`,
     metricsBase,
+    startupMs,
     exited: service.exited,
     kill: (signal) => service.kill(signal),
   };
+}
+
+/** The ready line's `startupMs` object (numbers only), or an empty one. */
+function startupTimes(line: string): Readonly<Record<string, number>> {
+  try {
+    const parsed: unknown = JSON.parse(line);
+    const times: unknown =
+      typeof parsed === 'object' && parsed !== null && 'startupMs' in parsed
+        ? parsed.startupMs
+        : undefined;
+    if (typeof times !== 'object' || times === null) return {};
+    return Object.fromEntries(
+      Object.entries(times).filter(
+        (entry): entry is [string, number] => typeof entry[1] === 'number',
+      ),
+    );
+  } catch {
+    return {};
+  }
 }

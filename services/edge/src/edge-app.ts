@@ -30,8 +30,25 @@ import type { Uws } from './transport/uws-native.js';
 /** How often an unready edge that reads no partition asks Kafka for its topic again. */
 const layoutRetryMs = 2000;
 
+/**
+ * Milliseconds from the process's start (`performance.now()`) to each step of
+ * the edge's start-up, for its `edge ready` log line.
+ */
+export interface EdgeStartupTimes {
+  /** `startEdgeApp` called: modules loaded, configuration read, metrics server up. */
+  readonly building: number;
+  /** The topic's layout read from Kafka (or given up on for now: Kafka unreachable). */
+  readonly kafka: number;
+  /** Warm-up done (partitions read, their newest events in memory). */
+  readonly warmed: number;
+  /** The client port listening. */
+  readonly listening: number;
+}
+
 export interface EdgeApp {
   readonly port: number;
+  /** When each start-up step was done. */
+  readonly startup: EdgeStartupTimes;
   readonly edgeId: string;
   readonly server: EdgeServer;
   /** Membership, placement and rebalancing. */
@@ -50,6 +67,7 @@ export interface EdgeAppOptions {
 }
 
 export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
+  const building = performance.now();
   const { config, logger } = options;
   const edge = config.edge;
   const edgeId = edge.edgeId === '' ? hostname() : edge.edgeId;
@@ -133,9 +151,16 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   });
   // Kafka may be down (or the topic missing) at start: the edge starts anyway,
   // reports not ready, and asks again until it can read the topic's layout.
-  await reader.start().catch((error: unknown) => {
-    logger.warn({ err: error }, 'Kafka is not reachable yet; the edge keeps trying');
-  });
+  // The layout is asked for now, while membership is read (below).
+  let kafkaDone = 0;
+  const layoutRead = reader
+    .start()
+    .catch((error: unknown) => {
+      logger.warn({ err: error }, 'Kafka is not reachable yet; the edge keeps trying');
+    })
+    .finally(() => {
+      kafkaDone = performance.now();
+    });
   // While no partition is read, nothing else talks to Kafka: an edge that no
   // client reaches (a Service sends none to an unready pod) must find out by
   // itself that Kafka or its topic is there now. Partitions being read report
@@ -199,7 +224,7 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
     logger: clusterLogger,
     metrics,
   });
-  await routing.start();
+  await Promise.all([layoutRead, routing.start()]);
   if (reader.layout) routing.placement(reader.layout.partitions);
   // Partitions read, connections open and replay buffers filled before ready (bounded).
   const layout = reader.layout;
@@ -249,13 +274,18 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
           logger: stateLogger,
         });
   checkpointWriter?.start();
-  await warming;
-  const resources = await startResourceLeases({
+  // The bridges are looked up while the partitions warm up.
+  const resourcesStarting = startResourceLeases({
     config: edge.resources,
     cluster,
     metrics,
     logger: logger.child({ component: 'resources' }),
   });
+  // Its failure fails the start below, after the warm-up; not an unhandled rejection meanwhile.
+  resourcesStarting.catch(() => undefined);
+  await warming;
+  const warmed = performance.now();
+  const resources = await resourcesStarting;
   const server = await startEdgeServer({
     uws: options.uws,
     config: edge,
@@ -291,8 +321,15 @@ export async function startEdgeApp(options: EdgeAppOptions): Promise<EdgeApp> {
   lagTimer.unref();
   published.server = server;
   const running = server;
+  const startup: EdgeStartupTimes = {
+    building: Math.round(building),
+    kafka: Math.round(kafkaDone),
+    warmed: Math.round(warmed),
+    listening: Math.round(performance.now()),
+  };
   return {
     port: running.port,
+    startup,
     edgeId,
     routing,
     server: running,

@@ -9,6 +9,9 @@ import { runServiceMain } from '@fanout/shared';
 import { startEdgeApp } from './edge-app.js';
 import { requireNativeUws, type Uws } from './transport/uws-native.js';
 
+/** Every module of the edge loaded (ms since the process started). */
+const modulesLoaded = Math.round(performance.now());
+
 let uws: Uws;
 try {
   uws = requireNativeUws();
@@ -26,6 +29,7 @@ await runServiceMain({
     edgeId: app.edgeId,
     listen: `${config.edge.host}:${app.port}`,
     metrics: `${metrics.host}:${metrics.port}`,
+    startupMs: { modules: modulesLoaded, ...app.startup },
   }),
   stoppingFields: (app) => ({ connections: app?.server.connections() ?? 0 }),
 });
