@@ -59,18 +59,18 @@ export class PatchRing {
       previous.release();
       this.#bytes += previous.heldBytes;
     }
-    this.#steps.push(step);
     this.#bytes += step.heldBytes;
     const maxBytes = Math.max(patchRingFloorBytes, this.#ratio * documentLength);
-    while (
-      this.#steps.length > 1 &&
-      (this.#steps.length > this.#capacity || this.#bytes > maxBytes)
-    ) {
-      const dropped = this.#steps.shift();
+    let drop = 0;
+    const held = this.#steps.length + 1;
+    while (held - drop > 1 && (held - drop > this.#capacity || this.#bytes > maxBytes)) {
+      const dropped = this.#steps[drop++];
       if (dropped === undefined) break;
       this.#bytes -= dropped.heldBytes;
       this.#base = dropped.offset;
     }
+    // A new array of exactly the steps held (one grown by push keeps room for 16 more).
+    this.#steps = (drop === 0 ? this.#steps : this.#steps.slice(drop)).concat(step);
   }
 
   /** The newest step keeps only its encoded patch too (the tracker let its documents go). */
