@@ -9,8 +9,9 @@
  * least {@link patchRingFloorBytes}), a resume from before them costs more
  * than a fresh snapshot, so the oldest are dropped. The newest change is
  * always held: a reader one change behind (a long-poll, a brief reconnect)
- * gets its patch. A step no longer the newest keeps only its encoded patch
- * (`StateStep.release`).
+ * gets its patch. A held step keeps only its encoded patch
+ * (`StateStep.release`): an older one since the next push, the newest once
+ * the tracker told its readers (`releaseNewest`).
  */
 import type { StateDeltaKind } from '@fanout/shared';
 import type { StateStep } from './state-step.js';
@@ -73,7 +74,7 @@ export class PatchRing {
     this.#steps = (drop === 0 ? this.#steps : this.#steps.slice(drop)).concat(step);
   }
 
-  /** The newest step keeps only its encoded patch too (the tracker let its documents go). */
+  /** The newest step keeps only its encoded patch too (the tracker told its readers). */
   releaseNewest(): void {
     const newest = this.#steps.at(-1);
     if (newest === undefined) return;

@@ -459,7 +459,7 @@ export class StateTracker implements Subscriber {
    * starts: the changes after `since` when the ring holds them, else a
    * snapshot (`reset` when `since` was given). Every later change reaches
    * it exactly once. A reader of WebSocket merge-patch or full deltas passes
-   * its `delta`: patches no longer the newest are held as JSON Patch only.
+   * its `delta`: patches are held as JSON Patch only once readers were told.
    */
   join(
     listener: StateListener,
