@@ -9,8 +9,9 @@
  * least {@link patchRingFloorBytes}), a resume from before them costs more
  * than a fresh snapshot, so the oldest are dropped. The newest change is
  * always held: a reader one change behind (a long-poll, a brief reconnect)
- * gets its patch. A step no longer the newest keeps only its encoded patch
- * (`StateStep.release`).
+ * gets its patch. A held step keeps only its encoded patch
+ * (`StateStep.release`): an older one since the next push, the newest once
+ * the tracker told its readers (`releaseNewest`).
  */
 import type { StateDeltaKind } from '@fanout/shared';
 import type { StateStep } from './state-step.js';
@@ -59,21 +60,21 @@ export class PatchRing {
       previous.release();
       this.#bytes += previous.heldBytes;
     }
-    this.#steps.push(step);
     this.#bytes += step.heldBytes;
     const maxBytes = Math.max(patchRingFloorBytes, this.#ratio * documentLength);
-    while (
-      this.#steps.length > 1 &&
-      (this.#steps.length > this.#capacity || this.#bytes > maxBytes)
-    ) {
-      const dropped = this.#steps.shift();
+    let drop = 0;
+    const held = this.#steps.length + 1;
+    while (held - drop > 1 && (held - drop > this.#capacity || this.#bytes > maxBytes)) {
+      const dropped = this.#steps[drop++];
       if (dropped === undefined) break;
       this.#bytes -= dropped.heldBytes;
       this.#base = dropped.offset;
     }
+    // A new array of exactly the steps held (one grown by push keeps room for 16 more).
+    this.#steps = (drop === 0 ? this.#steps : this.#steps.slice(drop)).concat(step);
   }
 
-  /** The newest step keeps only its encoded patch too (the tracker let its documents go). */
+  /** The newest step keeps only its encoded patch too (the tracker told its readers). */
   releaseNewest(): void {
     const newest = this.#steps.at(-1);
     if (newest === undefined) return;

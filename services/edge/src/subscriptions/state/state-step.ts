@@ -8,8 +8,8 @@
  *
  * A step holds the documents before and after it (immutable values sharing
  * what did not change) so a merge-patch or full delta is computed the first
- * time a reader asks for one. Once a later step exists, or the tracker lets
- * its documents go (an idle channel), the ring calls `release()`: the step
+ * time a reader asks for one: live readers ask as the tracker tells them of
+ * the step, after which the tracker has the ring call `release()`: the step
  * keeps only its encoded patch (`json`, one string) and its positions; its
  * operations are parsed again from it and its WebSocket JSON Patch frames
  * made from it when a resuming reader asks. A released step cannot make a

@@ -7,10 +7,11 @@
  * part of the state. It holds the document's canonical JSON, the position
  * of the last change applied, and the last changes as patches (`PatchRing`,
  * bounded by count and by bytes) for readers that resume. The document as
- * values, which the fold and the diff need, is held while the channel
- * changes; the registry lets it go once the channel was idle for a while
- * (`releaseDocument`), and the next change parses it from the JSON again:
- * an idle channel costs about its JSON, its patches and a small fixed part.
+ * values, which the fold and the diff need, exists only while a change is
+ * folded: each change parses it from the JSON (a parse costs less than the
+ * canonical stringify every fold does), and once the change reached the
+ * readers its step keeps only its encoded patch. A channel, changing or
+ * not, costs about its JSON, its patches and a small fixed part.
  *
  * Readers (`StateListener`) join in one synchronous step with the snapshot
  * they are given, so they receive exactly the changes after its position.
@@ -59,7 +60,7 @@ import type { EdgeMetrics } from '../../edge-metrics.js';
 import { kafkaUnavailable } from '../../log/kafka-wait.js';
 import type { ChannelHub } from '../channel-hub.js';
 import type { LiveDelivery, Subscriber } from '../subscriber.js';
-import { Subscription, type ResetInfo } from '../subscription.js';
+import { Subscription, type ResetHandler, type ResetInfo } from '../subscription.js';
 import type { CheckpointSource } from './checkpoint-source.js';
 import { PatchRing } from './patch-ring.js';
 import { statePatchOps } from './state-patch.js';
@@ -153,11 +154,7 @@ export class StateTracker implements Subscriber {
   pins = 0;
   readonly #options: StateTrackerOptions;
   #subscription: Subscription | undefined;
-  /** The document as values while `#documentHeld`; else parsed from `#json` when needed. */
-  #document: StateDocument = undefined;
-  #documentHeld = true;
-  /** A change was folded since the registry last looked (`idleSince`). */
-  #changed = false;
+  /** The document's canonical JSON; `undefined` when absent. Its values are parsed per change. */
   #json: string | undefined;
   /** The arrayKey of the last put folded (parsed), which its step and later merges diff with. */
   #arrayKey: ArrayKeyTokens | undefined;
@@ -205,42 +202,9 @@ export class StateTracker implements Subscriber {
     return { count: this.#ring.size, bytes: this.#ring.bytes };
   }
 
-  /** Whether the document is held as values (see `releaseDocument`). */
-  get documentHeld(): boolean {
-    return this.#documentHeld;
-  }
-
-  /**
-   * Whether no change was folded since the last call (the registry asks
-   * periodically and lets the document of an idle channel go).
-   */
-  idleSince(): boolean {
-    const idle = !this.#changed;
-    this.#changed = false;
-    return idle;
-  }
-
-  /**
-   * Lets the document's values go, keeping its canonical JSON; the newest
-   * patch keeps only its encoding too. The next change parses the document
-   * again (the snapshot path serves the JSON and never needs them).
-   */
-  releaseDocument(): void {
-    if (!this.#documentHeld) return;
-    this.#documentHeld = false;
-    this.#document = undefined;
-    this.#ring.releaseNewest();
-  }
-
-  /** The document as values, parsed from its JSON when it was let go. */
-  #heldDocument(): StateDocument {
-    if (!this.#documentHeld) {
-      // The canonical JSON of a document the fold accepted: it parses.
-      this.#document =
-        this.#json === undefined ? undefined : (JSON.parse(this.#json) as StateDocument);
-      this.#documentHeld = true;
-    }
-    return this.#document;
+  /** The document as values, parsed from its canonical JSON (which the fold accepted: it parses). */
+  #parsedDocument(): StateDocument {
+    return this.#json === undefined ? undefined : (JSON.parse(this.#json) as StateDocument);
   }
 
   /** Whether the document is known (see the module comment). */
@@ -259,8 +223,6 @@ export class StateTracker implements Subscriber {
 
   #apply(start: StateStart, kind: StateStartKind): void {
     this.#offset = start.offset;
-    this.#document = start.document;
-    this.#documentHeld = true;
     this.#json = start.json;
     this.#arrayKey = start.arrayKey === undefined ? undefined : arrayKeyTokens(start.arrayKey);
     this.#ring.rebase(start.offset);
@@ -292,9 +254,7 @@ export class StateTracker implements Subscriber {
         { channels: [this.channel], patterns: [], types: [] },
         this,
         this.channel,
-        (reset, of) => {
-          this.#onReset(reset, of);
-        },
+        StateTracker.#resetHandler,
       );
       const prepared = await hub.prepare(subscription, {
         epoch: this.epoch,
@@ -336,8 +296,6 @@ export class StateTracker implements Subscriber {
       this.readFrom = since;
       this.startedFrom = 'log';
       this.#baseKnown = false;
-      this.#document = undefined;
-      this.#documentHeld = true;
       this.#json = undefined;
       this.#arrayKey = undefined;
       this.#offset = since;
@@ -349,6 +307,16 @@ export class StateTracker implements Subscriber {
   #stopped(): boolean {
     return this.closed;
   }
+
+  /**
+   * One handler for every tracker's subscription: a closure of its own would
+   * hold the whole start-up's context (its layout, offsets and prepared
+   * subscription) as long as the tracker lives.
+   */
+  static readonly #resetHandler: ResetHandler = (reset, subscription) => {
+    const tracker = subscription.subscriber;
+    if (tracker instanceof StateTracker) tracker.#onReset(reset, subscription);
+  };
 
   /** The hub cannot serve the tracker's position any more (retention, a recreated topic). */
   #onReset(reset: ResetInfo, subscription: Subscription): void {
@@ -452,14 +420,11 @@ export class StateTracker implements Subscriber {
 
   snapshot(): StateSnapshot {
     const json = this.#json;
-    const held = this.#documentHeld;
-    const document = this.#document;
     return {
       channel: this.channel,
       // Values only for whom reads them (tests); readers are sent the JSON.
       get document(): StateDocument {
-        if (held || json === undefined) return document;
-        return JSON.parse(json) as StateDocument;
+        return json === undefined ? undefined : (JSON.parse(json) as StateDocument);
       },
       json,
       position: formatPositionOf(this.epoch, this.partition, this.#offset),
@@ -494,7 +459,7 @@ export class StateTracker implements Subscriber {
    * starts: the changes after `since` when the ring holds them, else a
    * snapshot (`reset` when `since` was given). Every later change reaches
    * it exactly once. A reader of WebSocket merge-patch or full deltas passes
-   * its `delta`: patches no longer the newest are held as JSON Patch only.
+   * its `delta`: patches are held as JSON Patch only once readers were told.
    */
   join(
     listener: StateListener,
@@ -560,8 +525,10 @@ export class StateTracker implements Subscriber {
       return;
     }
     if (!this.#baseKnown && operation === 'merge') return;
+    // A put does not read the document, but its patch is a diff from it.
+    const previous = this.#parsedDocument();
     const result = applyStateChange(
-      this.#heldDocument(),
+      previous,
       { op: operation, data: event.data, position: event.position },
       limits,
     );
@@ -581,12 +548,9 @@ export class StateTracker implements Subscriber {
       // keeps the position of the change that made it, so patch bases stay a chain.
       return;
     }
-    const previous = this.#document;
     const previousOffset = this.#offset;
-    this.#document = result.document;
     this.#json = result.json;
     this.#offset = event.offset;
-    this.#changed = true;
     if (!this.#baseKnown) {
       // A put or delete: the document is known from here on.
       this.#baseKnown = true;
@@ -603,8 +567,12 @@ export class StateTracker implements Subscriber {
     );
     this.#ring.push(step, result.json?.length ?? 0);
     if (this.#listeners !== undefined) {
+      // Readers encode the step as they are told (WebSocket merge-patch and full deltas
+      // from its documents, once per kind and format).
       for (const listener of this.#listeners) listener.changed(step);
     }
+    // Then it keeps its encoded patch only: the values of neither document stay.
+    this.#ring.releaseNewest();
     this.#wakeChangeWaiters();
   }
 

@@ -12,6 +12,8 @@ import { Registry } from 'prom-client';
 import {
   applyStateChange,
   canonicalJson,
+  parseArrayKey,
+  type ArrayKeyTokens,
   createLogger,
   FanoutError,
   parsePosition,
@@ -29,7 +31,7 @@ import type { MemoryEventLog } from '../../log/memory-event-log.js';
 import type { ChannelHub } from '../channel-hub.js';
 import { startMemoryHub } from '../memory-hub.js';
 import { readState } from './state-read.js';
-import { applyStatePatch, applyWsStatePatch } from './state-patch.js';
+import { applyStatePatch, applyWsStatePatch, statePatchOps } from './state-patch.js';
 import type { RefusedChange, StateStep } from './state-step.js';
 import type { StateListener, StateOpening } from './state-tracker.js';
 import { StateTrackers } from './state-trackers.js';
@@ -138,6 +140,12 @@ async function caughtUp(edge: Twin, channel: string): Promise<void> {
 }
 
 const abort = new AbortController();
+
+function arrayKeyTokens(pointer: string): ArrayKeyTokens {
+  const parsed = parseArrayKey(pointer);
+  if (!('tokens' in parsed)) throw new Error(parsed.problem);
+  return parsed.tokens;
+}
 
 const wsDeltas: readonly (readonly ['json' | 'proto', StateDeltaKind])[] = [
   ['json', 'json-patch'],
@@ -522,22 +530,17 @@ describe('state trackers on the twin of the log', () => {
     if (recent?.kind === 'patches') assert.equal(recent.steps.length, 2);
   });
 
-  it('lets the values of an idle channel go and folds the next change from its JSON, patches as before', async () => {
+  it('folds each change from the JSON it holds: keyed patches, live merge-patch frames, resumes', async () => {
     const edge = await twin({ patchRing: 8 });
     const rows = (ids: number[]) => ids.map((id) => ({ id, name: `row ${id}` }));
     edge.log.publish([
-      { ...change('idle.k', 'put', { rows: rows([1, 2, 3]), n: 0 }), arrayKey: '/id' },
-      change('idle.k', 'merge', { n: 1 }),
+      { ...change('json.k', 'put', { rows: rows([1, 2, 3]), n: 0 }), arrayKey: '/id' },
+      change('json.k', 'merge', { n: 1 }),
     ]);
-    const { reader, opening } = await join(edge, 'idle.k');
+    const { reader, opening } = await join(edge, 'json.k');
     assert.equal(opening.kind, 'snapshot');
-    const tracker = edge.trackers.peek('idle.k');
+    const tracker = edge.trackers.peek('json.k');
     assert.ok(tracker);
-    assert.equal(tracker.documentHeld, true);
-    // Two looks without a change between them: the values go, the JSON stays.
-    edge.trackers.releaseIdle();
-    assert.equal(edge.trackers.releaseIdle(), 1);
-    assert.equal(tracker.documentHeld, false);
     const before = tracker.snapshot();
     assert.equal(
       before.json,
@@ -545,32 +548,151 @@ describe('state trackers on the twin of the log', () => {
     );
     assert.deepEqual(before.document, JSON.parse(before.json ?? ''));
 
-    edge.log.publish([change('idle.k', 'merge', { rows: rows([0, 1, 2, 3]) })]);
-    await caughtUp(edge, 'idle.k');
-    assert.equal(tracker.documentHeld, true);
+    // A live WebSocket reader of merge-patch deltas encodes each step as it is told.
+    const frames: (string | Uint8Array)[] = [];
+    tracker.join({
+      changed: (step) => frames.push(step.wsFrame('json.k', 'json', 'merge-patch')),
+      refused: () => undefined,
+      ended: () => undefined,
+    });
+    edge.log.publish([change('json.k', 'merge', { rows: rows([0, 1, 2, 3]) })]);
+    await caughtUp(edge, 'json.k');
     assert.deepEqual(
       reader.steps.map((step) => step.ops),
       [[{ op: 'add', path: '/rows/0', value: { id: 0, name: 'row 0' } }]],
-      'the keyed patch from the document parsed again',
+      'the keyed patch from the document parsed from its JSON',
     );
     assert.deepEqual(tracker.snapshot().document, { rows: rows([0, 1, 2, 3]), n: 1 });
+    const [frame] = frames;
+    assert.ok(frame !== undefined);
+    const decoded = decodeWsPatch(frame);
+    assert.equal(decoded.delta, 'merge-patch', 'a merge patch, made while the step was told');
+    assert.deepEqual(decoded.patch, { rows: rows([0, 1, 2, 3]) });
 
-    // A JSON Patch reader resumes by patches; a merge-patch one before the newest step gets a snapshot.
-    edge.log.publish([change('idle.k', 'merge', { n: 2 })]);
-    await caughtUp(edge, 'idle.k');
+    // Once told, a step holds its encoded patch only: a JSON Patch reader resumes by
+    // patches, a merge-patch one gets a snapshot.
+    edge.log.publish([change('json.k', 'merge', { n: 2 })]);
+    await caughtUp(edge, 'json.k');
     const since = { value: parsePosition(before.position), text: before.position };
     const patches = tracker.join(new Reader(), since);
     assert.equal(patches.kind, 'patches');
-    if (patches.kind === 'patches') assert.equal(patches.steps.length, 2);
+    if (patches.kind === 'patches') {
+      assert.equal(patches.steps.length, 2);
+      let document: StateDocument = before.document;
+      for (const step of patches.steps) {
+        const applied = applyStatePatch(document, step.ops);
+        assert.ok(applied.ok);
+        document = applied.document;
+      }
+      assert.deepEqual(document, tracker.snapshot().document);
+    }
     const merge = tracker.join(new Reader(), since, 'merge-patch');
     assert.equal(merge.kind, 'snapshot');
     if (merge.kind === 'snapshot') assert.equal(merge.reset, true);
-    const newest = reader.steps[0]?.position ?? '';
+    const newest = reader.steps[1]?.position ?? '';
+    assert.equal(reader.steps.length, 2);
     const one = tracker.join(
+      new Reader(),
+      {
+        value: parsePosition(reader.steps[0]?.position ?? ''),
+        text: reader.steps[0]?.position ?? '',
+      },
+      'merge-patch',
+    );
+    assert.equal(one.kind, 'snapshot', 'the newest step holds its encoded patch only');
+    const current = tracker.join(
       new Reader(),
       { value: parsePosition(newest), text: newest },
       'merge-patch',
     );
-    assert.equal(one.kind, 'patches', 'the newest step still holds its documents');
+    assert.deepEqual(current, { kind: 'patches', steps: [] });
+  });
+
+  it('gives the patches a fold holding the values would give, for any changes', async () => {
+    const member = fc.record({
+      id: fc.integer({ min: 0, max: 5 }),
+      v: fc.oneof(fc.integer(), fc.string({ maxLength: 3 })),
+    });
+    const value = fc.oneof(
+      fc.integer({ min: -3, max: 3 }),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.string({ maxLength: 4 }),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(member, { maxLength: 5 }),
+      fc.dictionary(
+        fc.constantFrom('x', 'y', '__proto__', 'rows'),
+        fc.oneof(fc.integer(), fc.constant(null)),
+        { maxKeys: 3 },
+      ),
+    );
+    const documents = fc.oneof(
+      fc.dictionary(fc.constantFrom('a', 'b', 'rows', 'n'), value, { maxKeys: 4 }),
+      fc.array(member, { maxLength: 5 }),
+      value,
+    );
+    const action = fc.oneof(
+      fc.record({ op: fc.constant('put' as const), data: documents, keyed: fc.boolean() }),
+      fc.record({ op: fc.constant('merge' as const), data: documents, keyed: fc.constant(false) }),
+      fc.record({
+        op: fc.constant('delete' as const),
+        data: fc.constant(undefined),
+        keyed: fc.constant(false),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 12 }), async (actions) => {
+        const edge = await twin();
+        try {
+          const channel = 'same.ops';
+          const { reader } = await join(edge, channel);
+          // The reference: the values of each document kept from one change to the next.
+          let held: StateDocument = undefined;
+          let heldJson: string | undefined;
+          let key: ArrayKeyTokens | undefined;
+          const expected: unknown[] = [];
+          let refused = 0;
+          for (const { op, data, keyed } of actions) {
+            const published = change(
+              channel,
+              op,
+              data === undefined ? undefined : JSON.stringify(data),
+            );
+            edge.log.publish([keyed ? { ...published, arrayKey: '/id' } : published]);
+            const result = applyStateChange(
+              held,
+              {
+                op,
+                ...(published.data === undefined ? {} : { data: published.data }),
+                position: '',
+              },
+              { maxDocumentBytes: 262_144, maxDepth: 64 },
+            );
+            if (!result.ok) {
+              // Refused (a `__proto__` member): the document and its key stay.
+              refused++;
+              continue;
+            }
+            if (op === 'put') key = keyed ? arrayKeyTokens('/id') : undefined;
+            if (op === 'delete') key = undefined;
+            if (result.json !== heldJson) {
+              expected.push(statePatchOps(held, result.document, result.json, key));
+            }
+            held = result.document;
+            heldJson = result.json;
+          }
+          await caughtUp(edge, channel);
+          assert.deepEqual(
+            reader.steps.map((step) => step.ops),
+            expected,
+          );
+          assert.equal(reader.refusals.length, refused);
+          assert.equal(edge.trackers.peek(channel)?.snapshot().json, heldJson);
+        } finally {
+          await edge.close();
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 });

@@ -6,10 +6,8 @@
  * channel is answered `state_unavailable`. A tracker that stopped (Kafka,
  * the log moved on) is dropped, so the next request starts afresh. With
  * checkpoints, a new tracker starts from its channel's newest checkpoint.
- *
- * Every {@link idleCheckMs} the trackers whose channel did not change since
- * the previous look let the document's values go (`releaseDocument`): an
- * idle channel is held as its canonical JSON and its patches.
+ * A tracker holds its document as canonical JSON and its patches, changing
+ * or not (state-tracker.ts).
  */
 import { FanoutError, type Logger, type StateLimits } from '@fanout/shared';
 import type { EdgeMetrics } from '../../edge-metrics.js';
@@ -31,9 +29,6 @@ export interface StateTrackersOptions {
   readonly checkpoints?: CheckpointSource;
 }
 
-/** How often trackers are looked at for idleness: a channel idle for 1–2 periods is held as JSON. */
-export const idleCheckMs = 5000;
-
 export class StateTrackers {
   readonly #options: StateTrackersOptions;
   /** By channel, least recently used first. */
@@ -42,30 +37,9 @@ export class StateTrackers {
   readonly #onStopped = (stopped: StateTracker): void => {
     this.#drop(stopped);
   };
-  readonly #idleTimer: NodeJS.Timeout;
 
   constructor(options: StateTrackersOptions) {
     this.#options = options;
-    this.#idleTimer = setInterval(() => {
-      this.releaseIdle();
-    }, idleCheckMs);
-    this.#idleTimer.unref();
-  }
-
-  /**
-   * Lets the document values of trackers without a change since the
-   * previous call go (called every {@link idleCheckMs}; public for the
-   * memory benchmark and tests). Returns how many were let go.
-   */
-  releaseIdle(): number {
-    let released = 0;
-    for (const tracker of this.#trackers.values()) {
-      if (tracker.idleSince() && tracker.documentHeld) {
-        tracker.releaseDocument();
-        released++;
-      }
-    }
-    return released;
   }
 
   get size(): number {
@@ -129,7 +103,6 @@ export class StateTrackers {
 
   /** Stops every tracker (the edge is shutting down). */
   close(): void {
-    clearInterval(this.#idleTimer);
     for (const tracker of [...this.#trackers.values()]) {
       this.#drop(tracker);
       tracker.stop(new FanoutError('draining', 'this edge is shutting down'));
