@@ -66,6 +66,7 @@ import { seededRandom, workloadSteps } from './json-patch-workload.js';
 import { percentile } from './latency-sampling.js';
 import { loadAverage, writeSectionResults } from './section-results.js';
 import { pidListeningOn } from './listening-process.js';
+import { cpuVerdict } from './cpu-verdict.js';
 import { cpuSeconds, machineBusyShare, machineTicks } from './process-stats.js';
 import type { SubscriberTally } from './state-subscribers.js';
 
@@ -621,8 +622,11 @@ async function bytes(): Promise<void> {
 async function ingestProduceRequests(): Promise<{ requests: number; records: number }> {
   const text = await (await fetch(`${ingest.metricsBase}/metrics`)).text();
   const value = (name: string): number => {
-    const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
-    return line === undefined ? Number.NaN : Number(line.slice(name.length + 1));
+    // `name{service="ingest"} value` (the registry's default labels) or `name value`.
+    const line = text
+      .split('\n')
+      .find((candidate) => candidate.startsWith(`${name}{`) || candidate.startsWith(`${name} `));
+    return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
   };
   return {
     requests: value('fanout_ingest_kafka_batch_events_count'),
@@ -756,6 +760,7 @@ async function latency(): Promise<void> {
   const producedBefore = await ingestProduceRequests();
   const benchBefore = process.cpuUsage();
   const machineBefore = machineTicks();
+  const loadStart = loadAverage();
   const producedFor = await produce(seconds);
   const drainedFrom = performance.now();
   await drained(accepted * (subscriberCount / liveChannels));
@@ -834,8 +839,27 @@ async function latency(): Promise<void> {
       Object.entries(cpu).map(([name, share]) => [name, (share * elapsed * 1e6) / accepted]),
     ),
     load: loadAverage(),
+    loadStart,
   };
-  results['latency'] = figures;
+  const verdict = cpuVerdict({
+    processes: [
+      { name: 'the edge', role: 'server', threads: 'one', cores: cpu.edge },
+      { name: 'the ingest', role: 'ingest', threads: 'one', cores: cpu.ingest },
+      { name: 'the Kafka broker', role: 'broker', threads: 'many', cores: cpu.broker },
+      // The producer's event loop and the subscribers' worker: two threads.
+      {
+        name: 'the bench (producer + subscribers)',
+        role: 'client',
+        threads: 'many',
+        cores: cpu.bench,
+      },
+    ],
+    machine: cpu.machine / cpus().length,
+    cpuCount: cpus().length,
+    loadStart,
+    loadEnd: figures.load,
+  });
+  results['latency'] = { ...figures, verdict: verdict.words };
   const pct = (share: number): string => `${(share * 100).toFixed(0)} %`;
   const producerText =
     producerKind === 'grpc'
@@ -861,6 +885,8 @@ async function latency(): Promise<void> {
     '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
     `| share of one core | ${pct(cpu.edge)} | ${pct(cpu.ingest)} | ${Number.isNaN(cpu.broker) ? 'not found' : pct(cpu.broker)} | ${pct(cpu.bench)} | ${pct(cpu.machine)} | ${figures.load.join(', ')} |`,
     `| per accepted change | ${perChange('edge')} | ${perChange('ingest')} | ${perChange('broker')} | ${perChange('bench')} | ${perChange('machine')} | |`,
+    '',
+    `Verdict: ${verdict.words} (load average ${loadStart.join(', ')} at the start).`,
     '',
     `Refused changes: ${refused}; producer steps that found 256 changes in flight: ${behind}; patches that did not apply: ${tally.failed}; unexpected frames: ${tally.errors}; applied patches whose record was not found: ${unmatched}; the ingest's Kafka produce requests: ${figures.produceRequestsPerSecond.toFixed(0)}/s, ${recordsPerRequest.toFixed(2)} changes each.`,
     '',
