@@ -28,7 +28,8 @@
  * Defaults: BENCH_RUNS=30, BENCH_CHANGES=1000, BENCH_SUBSCRIBERS=1000,
  * BENCH_RATE=1000, BENCH_SECONDS=30, BENCH_PRODUCER_CONNECTIONS=32 (HTTP/1.1
  * has one request in flight per connection: at ~15–30 ms per accepted
- * change, 1,000 changes/s need that many).
+ * change, 1,000 changes/s need that many), BENCH_PRODUCER=http;
+ * BENCH_INGEST_ENV="NAME=value …" passes settings to the ingest process.
  *
  *   npm run bench:state
  *   npm run bench:state -- --sections latency
