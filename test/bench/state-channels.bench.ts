@@ -760,6 +760,7 @@ async function latency(): Promise<void> {
   };
   const producedBefore = await ingestProduceRequests();
   const benchBefore = process.cpuUsage();
+  const producerLoopBefore = performance.eventLoopUtilization();
   const machineBefore = machineTicks();
   const loadStart = loadAverage();
   const producedFor = await produce(seconds);
@@ -768,6 +769,7 @@ async function latency(): Promise<void> {
   const elapsed = producedFor + (performance.now() - drainedFrom) / 1000;
   const machineAfter = machineTicks();
   const benchCpu = process.cpuUsage(benchBefore);
+  const producerBusy = performance.eventLoopUtilization(producerLoopBefore).utilization;
   const producedAfter = await ingestProduceRequests();
   const produceRequests = producedAfter.requests - producedBefore.requests;
   const recordsPerRequest = (producedAfter.records - producedBefore.records) / produceRequests;
@@ -833,6 +835,9 @@ async function latency(): Promise<void> {
     appendedMaxMs: appendSorted.at(-1) ?? Number.NaN,
     appendedUnmatched: unmatched,
     produceRequestsPerSecond: produceRequests / producedFor,
+    /** How busy the bench's two event loops were (0–1): the producer's and the subscribers'. */
+    producerLoopBusy: producerBusy,
+    subscribersLoopBusy: tally.busy,
     changesPerProduceRequest: recordsPerRequest,
     cpu,
     /** CPU time per accepted change (µs), each process. */
@@ -887,7 +892,7 @@ async function latency(): Promise<void> {
     `| share of one core | ${pct(cpu.edge)} | ${pct(cpu.ingest)} | ${Number.isNaN(cpu.broker) ? 'not found' : pct(cpu.broker)} | ${pct(cpu.bench)} | ${pct(cpu.machine)} | ${figures.load.join(', ')} |`,
     `| per accepted change | ${perChange('edge')} | ${perChange('ingest')} | ${perChange('broker')} | ${perChange('bench')} | ${perChange('machine')} | |`,
     '',
-    `Verdict: ${verdict.words} (load average ${loadStart.join(', ')} at the start).`,
+    `Verdict: ${verdict.words} (load average ${loadStart.join(', ')} at the start). The bench's event loops were busy ${pct(producerBusy)} (producer) and ${pct(tally.busy)} (the subscribers' thread) of the time.`,
     '',
     `Refused changes: ${refused}; producer steps that found 256 changes in flight: ${behind}; patches that did not apply: ${tally.failed}; unexpected frames: ${tally.errors}; applied patches whose record was not found: ${unmatched}; the ingest's Kafka produce requests: ${figures.produceRequestsPerSecond.toFixed(0)}/s, ${recordsPerRequest.toFixed(2)} changes each.`,
     '',

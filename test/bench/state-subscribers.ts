@@ -33,6 +33,8 @@ export interface SubscriberTally {
   readonly failed: number;
   /** `error` frames and other unexpected frames. */
   readonly errors: number;
+  /** The share of the time since the reset this thread's event loop was busy (0–1). */
+  readonly busy: number;
 }
 
 const { port, subprotocol, channels } = workerData as {
@@ -48,6 +50,7 @@ interface Follower {
 }
 
 let latencies: number[] = [];
+let loopSince = performance.eventLoopUtilization();
 let positions: string[] = [];
 let appliedAt: number[] = [];
 let applied = 0;
@@ -134,11 +137,14 @@ parentPort?.on('message', (message: unknown) => {
     latencies = [];
     positions = [];
     appliedAt = [];
+    loopSince = performance.eventLoopUtilization();
     applied = gaps = failed = errors = 0;
   } else if (message === 'count') {
     parentPort?.postMessage(applied);
   } else if (message === 'collect') {
+    const busy = performance.eventLoopUtilization(loopSince).utilization;
     const tally: SubscriberTally = {
+      busy,
       latencies,
       positions,
       appliedAt,
