@@ -833,6 +833,8 @@ async function latency(): Promise<void> {
     appendedP99Ms: percentile(appendSorted, 99),
     appendedP999Ms: percentile(appendSorted, 99.9),
     appendedMaxMs: appendSorted.at(-1) ?? Number.NaN,
+    /** Below 0 only if the broker's clock and this machine's disagree (the same clock here). */
+    appendedMinMs: appendSorted[0] ?? Number.NaN,
     appendedUnmatched: unmatched,
     produceRequestsPerSecond: produceRequests / producedFor,
     /** How busy the bench's two event loops were (0–1): the producer's and the subscribers'. */
