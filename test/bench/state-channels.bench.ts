@@ -15,16 +15,21 @@
  *              subscriber received (SSE patches, WebSocket json-patch / merge-patch
  *              / full) and the bytes the producer sent
  *   latency    BENCH_SUBSCRIBERS WebSocket subscribers over 100 state channels,
- *              BENCH_RATE changes/s through the ingest (HTTP PATCH over
- *              BENCH_PRODUCER_CONNECTIONS keep-alive connections, a token bucket)
- *              for BENCH_SECONDS after a warm-up; every subscriber applies every
- *              patch (`state-subscribers.ts`): latency from the send time carried
- *              in the document, gaps, CPU of each process
+ *              BENCH_RATE changes/s through the ingest (BENCH_PRODUCER=http: HTTP
+ *              PATCH over BENCH_PRODUCER_CONNECTIONS keep-alive connections;
+ *              BENCH_PRODUCER=grpc: unary ChangeState calls on one HTTP/2
+ *              connection; a token bucket) for BENCH_SECONDS after a warm-up;
+ *              every subscriber applies every patch (`state-subscribers.ts`):
+ *              latency from the send time carried in the document and from the
+ *              broker's append time of the change's record (the topic stores
+ *              LogAppendTime; read back after the run), gaps, CPU of each
+ *              process and per accepted change
  *
  * Defaults: BENCH_RUNS=30, BENCH_CHANGES=1000, BENCH_SUBSCRIBERS=1000,
  * BENCH_RATE=1000, BENCH_SECONDS=30, BENCH_PRODUCER_CONNECTIONS=32 (HTTP/1.1
  * has one request in flight per connection: at ~15–30 ms per accepted
- * change, 1,000 changes/s need that many).
+ * change, 1,000 changes/s need that many), BENCH_PRODUCER=http;
+ * BENCH_INGEST_ENV="NAME=value …" passes settings to the ingest process.
  *
  *   npm run bench:state
  *   npm run bench:state -- --sections latency
@@ -46,7 +51,15 @@ import { once } from 'node:events';
 import { createClient, type WebSocketConstructor } from '@fanout/client';
 import { applyJsonPatch, jsonEqual, type JsonValue } from '@fanout/shared';
 import WebSocket from 'ws';
-import { repoRoot, stopOwnKafka, testKafka, writeState } from '../support/index.js';
+import { fanout, parsePosition } from '@fanout/shared';
+import {
+  ingestClient,
+  readTopic,
+  repoRoot,
+  stopOwnKafka,
+  testKafka,
+  writeState,
+} from '../support/index.js';
 import { RawWsClient } from '../support/raw-ws-client.js';
 import { startDelayProxy } from './delay-proxy.js';
 import { startFanoutStack } from './fanout-stack.js';
@@ -54,6 +67,7 @@ import { seededRandom, workloadSteps } from './json-patch-workload.js';
 import { percentile } from './latency-sampling.js';
 import { loadAverage, writeSectionResults } from './section-results.js';
 import { pidListeningOn } from './listening-process.js';
+import { cpuVerdict } from './cpu-verdict.js';
 import { cpuSeconds, machineBusyShare, machineTicks } from './process-stats.js';
 import type { SubscriberTally } from './state-subscribers.js';
 
@@ -73,6 +87,11 @@ const warmupSeconds = 5;
 const pageChannels = 20;
 const liveChannels = 100;
 const producerConnections = Number(process.env['BENCH_PRODUCER_CONNECTIONS'] ?? 32);
+/** How the latency section's producer sends its changes: `http` (PATCH) or `grpc` (ChangeState). */
+const producerKind = process.env['BENCH_PRODUCER'] ?? 'http';
+if (producerKind !== 'http' && producerKind !== 'grpc') {
+  throw new Error(`BENCH_PRODUCER is http or grpc, not ${producerKind}`);
+}
 const oneWayMs = 25;
 const partitions = 8;
 const subprotocol = 'fanout.json.v1';
@@ -84,7 +103,13 @@ const say = (line: string): void => {
 };
 
 const kafka = await testKafka();
-const topic = await kafka.createTopic({ name: 'bench-state-channels', partitions });
+// The broker stamps each record with its append time: the moment a change
+// was accepted (written), which the latency section measures from.
+const topic = await kafka.createTopic({
+  name: 'bench-state-channels',
+  partitions,
+  config: { 'message.timestamp.type': 'LogAppendTime' },
+});
 const edgeNodeArgs = (process.env['FANOUT_BENCH_EDGE_NODE_ARGS'] ?? '')
   .split(/\s+/)
   .filter((arg) => arg !== '');
@@ -92,12 +117,20 @@ const edgeNodeArgs = (process.env['FANOUT_BENCH_EDGE_NODE_ARGS'] ?? '')
 const ingestNodeArgs = (process.env['FANOUT_BENCH_INGEST_NODE_ARGS'] ?? '')
   .split(/\s+/)
   .filter((arg) => arg !== '');
+/** BENCH_INGEST_ENV: more settings of the ingest process, `NAME=value` separated by spaces. */
+const ingestEnv = Object.fromEntries(
+  (process.env['BENCH_INGEST_ENV'] ?? '')
+    .split(/\s+/)
+    .filter((entry) => entry.includes('='))
+    .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+);
 const stack = await startFanoutStack({
   brokers: kafka.brokers,
   topic,
   partitions,
   edgeNodeArgs,
   ingestNodeArgs,
+  ingestEnv,
   edgeEnv: {
     FANOUT_EDGE_MAX_BACKPRESSURE_BYTES: String(4 * 1024 * 1024),
     FANOUT_EDGE_IDLE_TIMEOUT_SECONDS: '960',
@@ -586,6 +619,22 @@ async function bytes(): Promise<void> {
 
 // ---- latency ----------------------------------------------------------------------------------
 
+/** The ingest's produce requests so far and the changes they carried (its `/metrics`). */
+async function ingestProduceRequests(): Promise<{ requests: number; records: number }> {
+  const text = await (await fetch(`${ingest.metricsBase}/metrics`)).text();
+  const value = (name: string): number => {
+    // `name{service="ingest"} value` (the registry's default labels) or `name value`.
+    const line = text
+      .split('\n')
+      .find((candidate) => candidate.startsWith(`${name}{`) || candidate.startsWith(`${name} `));
+    return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+  return {
+    requests: value('fanout_ingest_kafka_batch_events_count'),
+    records: value('fanout_ingest_kafka_batch_events_sum'),
+  };
+}
+
 /** A live channel's document (~700 bytes): its send time `t` and 10 rows. */
 function liveDocument(index: number): JsonValue {
   return {
@@ -618,6 +667,22 @@ async function latency(): Promise<void> {
 
   const ingestPort = Number(new URL(ingest.httpBase).port);
   const agent = new Agent({ keepAlive: true, maxSockets: producerConnections });
+  const grpcClient = producerKind === 'grpc' ? ingestClient(ingest.grpcAddress) : undefined;
+  /** Sends one merge patch; true when the ingest accepted it. */
+  const sendChange = async (channel: string, body: string): Promise<boolean> => {
+    if (grpcClient !== undefined) {
+      await grpcClient.changeState({
+        channel,
+        operation: fanout.v1.StateOperation.STATE_OPERATION_MERGE,
+        data: Buffer.from(body),
+      });
+      return true;
+    }
+    const answer = await httpCall(agent, ingestPort, 'PATCH', `/v1/state/${channel}`, body, {
+      'content-type': 'application/merge-patch+json',
+    });
+    return answer.status === 200;
+  };
   const random = seededRandom(42);
   let accepted = 0;
   let refused = 0;
@@ -635,10 +700,7 @@ async function latency(): Promise<void> {
     });
     inFlight++;
     try {
-      const answer = await httpCall(agent, ingestPort, 'PATCH', `/v1/state/${channel}`, body, {
-        'content-type': 'application/merge-patch+json',
-      });
-      if (answer.status === 200) {
+      if (await sendChange(channel, body)) {
         accepted++;
         ackMs.push(performance.timeOrigin + performance.now() - sentAt);
       } else refused++;
@@ -696,14 +758,21 @@ async function latency(): Promise<void> {
     ingest: cpuSeconds(pids.ingest) ?? 0,
     broker: cpuSeconds(pids.broker),
   };
+  const producedBefore = await ingestProduceRequests();
   const benchBefore = process.cpuUsage();
+  const producerLoopBefore = performance.eventLoopUtilization();
   const machineBefore = machineTicks();
+  const loadStart = loadAverage();
   const producedFor = await produce(seconds);
   const drainedFrom = performance.now();
   await drained(accepted * (subscriberCount / liveChannels));
   const elapsed = producedFor + (performance.now() - drainedFrom) / 1000;
   const machineAfter = machineTicks();
   const benchCpu = process.cpuUsage(benchBefore);
+  const producerBusy = performance.eventLoopUtilization(producerLoopBefore).utilization;
+  const producedAfter = await ingestProduceRequests();
+  const produceRequests = producedAfter.requests - producedBefore.requests;
+  const recordsPerRequest = (producedAfter.records - producedBefore.records) / produceRequests;
   const cpu = {
     edge: ((cpuSeconds(pids.edge) ?? 0) - cpuBefore.edge) / elapsed,
     ingest: ((cpuSeconds(pids.ingest) ?? 0) - cpuBefore.ingest) / elapsed,
@@ -719,6 +788,22 @@ async function latency(): Promise<void> {
   worker.postMessage('close');
   await once(worker, 'exit');
   agent.destroy();
+  grpcClient?.close();
+  // The broker's append time of every record, matched to each applied patch by position.
+  const appendedAt = new Map<string, number>();
+  for (const record of await readTopic(kafka.kafka, topic, 120_000)) {
+    appendedAt.set(`${record.partition}:${record.offset}`, record.timestamp);
+  }
+  const fromAppend: number[] = [];
+  let unmatched = 0;
+  tally.positions.forEach((text, index) => {
+    const position = parsePosition(text);
+    const appended = appendedAt.get(`${position.partition}:${position.offset}`);
+    const at = tally.appliedAt[index];
+    if (appended === undefined || at === undefined) unmatched++;
+    else fromAppend.push(at - appended);
+  });
+  const appendSorted = fromAppend.sort((a, b) => a - b);
   const sorted = tally.latencies.sort((a, b) => a - b);
   const acks = ackMs.sort((a, b) => a - b);
   const expected = accepted * (subscriberCount / liveChannels);
@@ -743,24 +828,75 @@ async function latency(): Promise<void> {
     maxMs: sorted.at(-1) ?? Number.NaN,
     ingestAckP50Ms: percentile(acks, 50),
     ingestAckP99Ms: percentile(acks, 99),
+    producer: producerKind,
+    appendedP50Ms: percentile(appendSorted, 50),
+    appendedP99Ms: percentile(appendSorted, 99),
+    appendedP999Ms: percentile(appendSorted, 99.9),
+    appendedMaxMs: appendSorted.at(-1) ?? Number.NaN,
+    /** Below 0 only if the broker's clock and this machine's disagree (the same clock here). */
+    appendedMinMs: appendSorted[0] ?? Number.NaN,
+    appendedUnmatched: unmatched,
+    produceRequestsPerSecond: produceRequests / producedFor,
+    /** How busy the bench's two event loops were (0–1): the producer's and the subscribers'. */
+    producerLoopBusy: producerBusy,
+    subscribersLoopBusy: tally.busy,
+    changesPerProduceRequest: recordsPerRequest,
     cpu,
+    /** CPU time per accepted change (µs), each process. */
+    cpuMicrosPerChange: Object.fromEntries(
+      Object.entries(cpu).map(([name, share]) => [name, (share * elapsed * 1e6) / accepted]),
+    ),
     load: loadAverage(),
+    loadStart,
   };
-  results['latency'] = figures;
+  const verdict = cpuVerdict({
+    processes: [
+      { name: 'the edge', role: 'server', threads: 'one', cores: cpu.edge },
+      { name: 'the ingest', role: 'ingest', threads: 'one', cores: cpu.ingest },
+      { name: 'the Kafka broker', role: 'broker', threads: 'many', cores: cpu.broker },
+      // The producer's event loop and the subscribers' worker: two threads.
+      {
+        name: 'the bench (producer + subscribers)',
+        role: 'client',
+        threads: 'many',
+        cores: cpu.bench,
+      },
+    ],
+    machine: cpu.machine / cpus().length,
+    cpuCount: cpus().length,
+    loadStart,
+    loadEnd: figures.load,
+  });
+  results['latency'] = { ...figures, verdict: verdict.words };
   const pct = (share: number): string => `${(share * 100).toFixed(0)} %`;
+  const producerText =
+    producerKind === 'grpc'
+      ? "the ingest's gRPC ChangeState (unary calls on one HTTP/2 connection)"
+      : `the ingest's HTTP PATCH (${producerConnections} keep-alive connections)`;
+  const ms = (value: number): string => `${value.toFixed(1)} ms`;
+  const micros = figures.cpuMicrosPerChange;
+  const perChange = (name: string): string => {
+    const value = micros[name];
+    return value === undefined || Number.isNaN(value) ? '–' : `${value.toFixed(0)} µs`;
+  };
   tables.push(
-    `Latency: ${subscriberCount} WebSocket subscribers (${subprotocol}, \`delta: json-patch\`) over ${liveChannels} state channels (${subscriberCount / liveChannels} each, ~700-byte documents), ${rate} merge patches/s through the ingest's HTTP PATCH (${producerConnections} keep-alive connections), ${seconds} s after a ${warmupSeconds} s warm-up. Latency: from the producer's send time in the document to the subscriber having applied the patch (every subscriber, every patch). Targets p50 ≤ 10 ms, p99 ≤ 50 ms.`,
+    `Latency: ${subscriberCount} WebSocket subscribers (${subprotocol}, \`delta: json-patch\`) over ${liveChannels} state channels (${subscriberCount / liveChannels} each, ~700-byte documents), ${rate} merge patches/s through ${producerText}, ${seconds} s after a ${warmupSeconds} s warm-up. Every subscriber, every patch. Send → applied: from the producer's send time in the document. Accepted → applied: from the broker's append time of the change's record (LogAppendTime, whole milliseconds). Targets (accepted → applied) p50 ≤ 10 ms, p99 ≤ 50 ms.`,
     '',
-    '| changes/s accepted | deliveries/s (applied) | applied / expected | gaps | p50 | p99 | p99.9 | max | ingest ack p50 / p99 |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    `| ${figures.producedChangesPerSecond.toFixed(0)} | ${figures.deliveriesPerSecond.toFixed(0)} | ${tally.applied.toLocaleString('en')} / ${expected.toLocaleString('en')} | ${tally.gaps} | ${figures.p50Ms.toFixed(1)} ms | ${figures.p99Ms.toFixed(1)} ms | ${figures.p999Ms.toFixed(1)} ms | ${figures.maxMs.toFixed(1)} ms | ${figures.ingestAckP50Ms.toFixed(1)} / ${figures.ingestAckP99Ms.toFixed(1)} ms |`,
+    '| changes/s accepted | deliveries/s (applied) | applied / expected | gaps | latency | p50 | p99 | p99.9 | max |',
+    '| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
+    `| ${figures.producedChangesPerSecond.toFixed(0)} | ${figures.deliveriesPerSecond.toFixed(0)} | ${tally.applied.toLocaleString('en')} / ${expected.toLocaleString('en')} | ${tally.gaps} | accepted → applied | ${ms(figures.appendedP50Ms)} | ${ms(figures.appendedP99Ms)} | ${ms(figures.appendedP999Ms)} | ${ms(figures.appendedMaxMs)} |`,
+    `| | | | | send → applied | ${ms(figures.p50Ms)} | ${ms(figures.p99Ms)} | ${ms(figures.p999Ms)} | ${ms(figures.maxMs)} |`,
+    `| | | | | send → ingest's answer | ${ms(figures.ingestAckP50Ms)} | ${ms(figures.ingestAckP99Ms)} | | |`,
     '',
-    '| CPU (share of one core) | edge | ingest | Kafka broker | bench (producer + subscribers) | whole machine (of ' +
+    '| CPU | edge | ingest | Kafka broker | bench (producer + subscribers) | whole machine (of ' +
       `${cpus().length} cores) | load average (1, 5, 15 min) |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-    `| during the measurement | ${pct(cpu.edge)} | ${pct(cpu.ingest)} | ${Number.isNaN(cpu.broker) ? 'not found' : pct(cpu.broker)} | ${pct(cpu.bench)} | ${pct(cpu.machine)} | ${figures.load.join(', ')} |`,
+    `| share of one core | ${pct(cpu.edge)} | ${pct(cpu.ingest)} | ${Number.isNaN(cpu.broker) ? 'not found' : pct(cpu.broker)} | ${pct(cpu.bench)} | ${pct(cpu.machine)} | ${figures.load.join(', ')} |`,
+    `| per accepted change | ${perChange('edge')} | ${perChange('ingest')} | ${perChange('broker')} | ${perChange('bench')} | ${perChange('machine')} | |`,
     '',
-    `Refused changes: ${refused}; producer steps that found 256 changes in flight: ${behind}; patches that did not apply: ${tally.failed}; unexpected frames: ${tally.errors}.`,
+    `Verdict: ${verdict.words} (load average ${loadStart.join(', ')} at the start). The bench's event loops were busy ${pct(producerBusy)} (producer) and ${pct(tally.busy)} (the subscribers' thread) of the time.`,
+    '',
+    `Refused changes: ${refused}; producer steps that found 256 changes in flight: ${behind}; patches that did not apply: ${tally.failed}; unexpected frames: ${tally.errors}; applied patches whose record was not found: ${unmatched}; the ingest's Kafka produce requests: ${figures.produceRequestsPerSecond.toFixed(0)}/s, ${recordsPerRequest.toFixed(2)} changes each.`,
     '',
   );
   say(`latency: ${JSON.stringify(figures)}`);

@@ -5,7 +5,9 @@
  * patch to the document they hold with the shared state model, check that
  * each patch's `base` is the position held (a gap otherwise), and keep the
  * latency of each applied patch: arrival minus the send time the producer
- * wrote into the document (`t`, wall clock ms, same machine).
+ * wrote into the document (`t`, wall clock ms, same machine), and each
+ * applied patch's position and arrival time (the bench matches them with
+ * the broker's append time of the record).
  *
  * workerData: { port, subprotocol, channels: string[] } (one connection per
  * entry). Posts 'subscribed' once every connection has its snapshot.
@@ -20,6 +22,10 @@ import { RawWsClient } from '../support/raw-ws-client.js';
 export interface SubscriberTally {
   /** Patch latencies (ms) since the last reset. */
   readonly latencies: number[];
+  /** The position of every patch applied since the last reset… */
+  readonly positions: string[];
+  /** …and when it was applied (wall clock ms), index for index. */
+  readonly appliedAt: number[];
   readonly applied: number;
   /** Patches whose `base` was not the position held. */
   readonly gaps: number;
@@ -27,6 +33,8 @@ export interface SubscriberTally {
   readonly failed: number;
   /** `error` frames and other unexpected frames. */
   readonly errors: number;
+  /** The share of the time since the reset this thread's event loop was busy (0–1). */
+  readonly busy: number;
 }
 
 const { port, subprotocol, channels } = workerData as {
@@ -42,6 +50,9 @@ interface Follower {
 }
 
 let latencies: number[] = [];
+let loopSince = performance.eventLoopUtilization();
+let positions: string[] = [];
+let appliedAt: number[] = [];
 let applied = 0;
 let gaps = 0;
 let failed = 0;
@@ -85,6 +96,8 @@ function onFrame(follower: Follower, payload: Buffer): void {
   }
   follower.document = result.document;
   applied++;
+  positions.push(patch.position);
+  appliedAt.push(now);
   const t = (result.document as { t?: unknown }).t;
   if (typeof t === 'number') latencies.push(now - t);
 }
@@ -122,13 +135,28 @@ parentPort?.postMessage('subscribed');
 parentPort?.on('message', (message: unknown) => {
   if (message === 'reset') {
     latencies = [];
+    positions = [];
+    appliedAt = [];
+    loopSince = performance.eventLoopUtilization();
     applied = gaps = failed = errors = 0;
   } else if (message === 'count') {
     parentPort?.postMessage(applied);
   } else if (message === 'collect') {
-    const tally: SubscriberTally = { latencies, applied, gaps, failed, errors };
+    const busy = performance.eventLoopUtilization(loopSince).utilization;
+    const tally: SubscriberTally = {
+      busy,
+      latencies,
+      positions,
+      appliedAt,
+      applied,
+      gaps,
+      failed,
+      errors,
+    };
     parentPort?.postMessage(tally);
     latencies = [];
+    positions = [];
+    appliedAt = [];
   } else if (message === 'close') {
     for (const follower of followers) follower.socket.close();
     parentPort?.close();

@@ -74,6 +74,8 @@ export interface TopicRecord {
   readonly key: string;
   readonly value: Buffer;
   readonly headers: Readonly<Record<string, string>>;
+  /** The record's timestamp, epoch ms (the broker's append time on a LogAppendTime topic). */
+  readonly timestamp: number;
 }
 
 /**
@@ -122,6 +124,7 @@ export async function readTopic(
                 key: message.key?.toString() ?? '',
                 value: message.value ?? Buffer.alloc(0),
                 headers,
+                timestamp: Number(message.timestamp),
               });
               if (offset >= high - 1) remaining.delete(partition);
             }

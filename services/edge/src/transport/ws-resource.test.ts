@@ -32,7 +32,11 @@ import { handleClientMessage, type WsRequestContext } from './ws-requests.js';
 const prefix = 'resources';
 const url = 'https://api.example.com/tickers';
 const position = 'ep:0:5';
-const counter = { inc: (): void => undefined, set: (): void => undefined };
+const counter = {
+  inc: (): void => undefined,
+  set: (): void => undefined,
+  labels: (): unknown => counter,
+};
 const metrics = new Proxy({}, { get: () => counter }) as unknown as EdgeMetrics;
 
 class FakeSocket {

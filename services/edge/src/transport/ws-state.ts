@@ -121,7 +121,7 @@ class WsStateSubscription implements StateListener {
     const frame = step.wsFrame(this.channel, connection.format, this.delta);
     if (!connection.sendFrame(frame)) return;
     this.position = step.position;
-    this.#owner.context.metrics.statePatchBytes.inc({ transport: 'ws' }, frameBytes(frame));
+    this.#owner.patchBytes.inc(frameBytes(frame));
   }
 
   refused(change: RefusedChange): void {
@@ -143,6 +143,8 @@ class WsStateSubscription implements StateListener {
 export class WsStateSubscriptions implements ExternalSubscriptions {
   readonly connection: WsConnection;
   readonly context: WsStateContext;
+  /** `statePatchBytes{transport="ws"}`, its labels resolved once rather than at every patch. */
+  readonly patchBytes: { inc(value: number): void };
   /** Active state subscriptions by channel. */
   readonly #active = new Map<string, WsStateSubscription>();
   /** Aborted when the connection ends: what is waited for stops. */
@@ -151,6 +153,7 @@ export class WsStateSubscriptions implements ExternalSubscriptions {
   constructor(connection: WsConnection, context: WsStateContext) {
     this.connection = connection;
     this.context = context;
+    this.patchBytes = context.metrics.statePatchBytes.labels({ transport: 'ws' });
   }
 
   get count(): number {
