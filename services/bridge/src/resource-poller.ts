@@ -107,7 +107,11 @@ export class ResourcePoller {
   readonly #clock: Clock;
   readonly #random: () => number;
   #timer: TimerHandle | undefined;
-  #inFlight: { controller: AbortController; done: Promise<void> } | undefined;
+  /** The poll in flight; it ends soon after the stop signal aborts it. */
+  #inFlight: Promise<void> | undefined;
+  /** Aborted by stop(): one signal for every poll of this poller. */
+  readonly #stopping = new AbortController();
+  #polls = 0;
   #started = false;
   #stopped = false;
   #failures = 0;
@@ -158,29 +162,34 @@ export class ResourcePoller {
     this.#stopped = true;
     this.#timer?.cancel();
     this.#timer = undefined;
-    const inFlight = this.#inFlight;
-    if (inFlight === undefined) return;
-    inFlight.controller.abort(new Error('the poller stopped'));
-    await inFlight.done;
+    this.#stopping.abort(new Error('the poller stopped'));
+    await this.#inFlight;
   }
 
   #schedule(delayMs: number): void {
     if (this.#stopped) return;
-    this.#timer = this.#clock.setTimer(() => {
-      this.#timer = undefined;
-      const controller = new AbortController();
-      const done = this.#poll(controller.signal)
-        .catch((error: unknown) => {
-          // Only a listener throws here: surface it as an uncaught exception, like an emitter.
-          process.nextTick(() => {
-            throw error;
-          });
-        })
-        .finally(() => {
-          this.#inFlight = undefined;
-        });
-      this.#inFlight = { controller, done };
-    }, delayMs);
+    this.#timer = this.#clock.setTimer(this.#fire, delayMs);
+  }
+
+  /** The timer's callback, one function for every poll of this poller. */
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#inFlight = this.#run();
+  };
+
+  async #run(): Promise<void> {
+    const poll = ++this.#polls;
+    try {
+      await this.#poll(this.#stopping.signal);
+    } catch (error) {
+      // Only a listener throws here: surface it as an uncaught exception, like an emitter.
+      process.nextTick(() => {
+        throw error;
+      });
+    } finally {
+      // Unless the next poll has started meanwhile (a clock driven by hand can).
+      if (this.#polls === poll) this.#inFlight = undefined;
+    }
   }
 
   async #poll(signal: AbortSignal): Promise<void> {
