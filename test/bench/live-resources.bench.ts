@@ -38,13 +38,16 @@
  *   FANOUT_BENCH_BRIDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:resources -- --sections bridge-load
  *   then node test/dist/bench/cpu-profile-summary.js /tmp/prof/CPU.*.cpuprofile
  *   FANOUT_BENCH_BRIDGE_ENV="MALLOC_ARENA_MAX=2" npm run bench:resources -- --sections bridge-load
- *   (environment of the bridge process, NAME=value separated by spaces)
+ *   (environment of the bridge process, NAME=value separated by spaces; the
+ *   load bridge runs with the NODE_OPTIONS of its image, deploy/docker/bridge.Dockerfile,
+ *   unless this sets NODE_OPTIONS — `NODE_OPTIONS=` runs it without)
  *
  * Prints Markdown tables and writes the figures as JSON (`--out`, default
  * docs/benchmarks/live-resources.json). Bounded in time and count; stops
  * everything it started.
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -551,17 +554,26 @@ async function bridgeLoad(): Promise<void> {
       body: (v) => JSON.stringify(catalogueDocument(i, v)),
     });
   }
-  const starting = performance.now();
-  const loadBridge = await startBridgeProcess({
-    // Its start (1,000 resources placed and started) is slow on a loaded machine.
-    timeoutMs: 300_000,
-    nodeArgs: splitArgs(process.env['FANOUT_BENCH_BRIDGE_NODE_ARGS']),
-    env: Object.fromEntries(
+  // As deployed: the image's NODE_OPTIONS (V8 heap bounds), unless the environment given says otherwise.
+  const imageNodeOptions =
+    /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(
+      readFileSync(join(repoRoot, 'deploy', 'docker', 'bridge.Dockerfile'), 'utf8'),
+    )?.[1] ?? '';
+  const loadBridgeEnv: Record<string, string> = {
+    NODE_OPTIONS: imageNodeOptions,
+    ...Object.fromEntries(
       splitArgs(process.env['FANOUT_BENCH_BRIDGE_ENV']).map((pair) => {
         const at = pair.indexOf('=');
         return at < 0 ? [pair, ''] : [pair.slice(0, at), pair.slice(at + 1)];
       }),
     ),
+  };
+  const starting = performance.now();
+  const loadBridge = await startBridgeProcess({
+    // Its start (1,000 resources placed and started) is slow on a loaded machine.
+    timeoutMs: 300_000,
+    nodeArgs: splitArgs(process.env['FANOUT_BENCH_BRIDGE_NODE_ARGS']),
+    env: loadBridgeEnv,
     config: {
       bridge: {
         origins: [{ origin: upstream.origin, allowPrivate: true }],
@@ -633,12 +645,19 @@ async function bridgeLoad(): Promise<void> {
       cpu,
       load: loadAverage(),
       nodeArgs: process.env['FANOUT_BENCH_BRIDGE_NODE_ARGS'] ?? '',
-      env: process.env['FANOUT_BENCH_BRIDGE_ENV'] ?? '',
+      env: loadBridgeEnv,
       met: (cpu['bridge'] ?? 1) <= 0.5 && rssMax <= 200 * 1024 * 1024,
     };
     results['bridge-load'] = figures;
     tables.push(
-      `Bridge load: one bridge process, ${loadResources.toLocaleString('en')} declared resources at \`intervalMs: ${intervalMs}\`, the upstream serving as many distinct catalogue pages (~1.5 KB; 1 in 10 changes every 500 ms, 3 in 10 every 5 s, 6 in 10 every 30 s, each at its own phase; strong ETags, so an unchanged page is a 304), every change a \`ChangeState\` put through the ingest into the broker. The bridge process logged ready ${startSeconds.toFixed(0)} s after it was spawned. Measured over ${seconds} s after a ${warmupSeconds} s warm-up. Targets: ≤ 50 % of a core, ≤ 200 MB.`,
+      `Bridge load: one bridge process, ${loadResources.toLocaleString('en')} declared resources at \`intervalMs: ${intervalMs}\`, the upstream serving as many distinct catalogue pages (~1.5 KB; 1 in 10 changes every 500 ms, 3 in 10 every 5 s, 6 in 10 every 30 s, each at its own phase; strong ETags, so an unchanged page is a 304), every change a \`ChangeState\` put through the ingest into the broker. The bridge process (\`NODE_OPTIONS=${loadBridgeEnv['NODE_OPTIONS'] ?? ''}\`${
+        Object.keys(loadBridgeEnv).length > 1
+          ? `, ${Object.entries(loadBridgeEnv)
+              .filter(([name]) => name !== 'NODE_OPTIONS')
+              .map(([name, value]) => `${name}=${value}`)
+              .join(' ')}`
+          : ''
+      }) logged ready ${startSeconds.toFixed(0)} s after it was spawned. Measured over ${seconds} s after a ${warmupSeconds} s warm-up. Targets: ≤ 50 % of a core, ≤ 200 MB.`,
       '',
       '| polls/s | 304/s | changes/s | poll cycle | bridge CPU | CPU per poll | bridge RSS (max) | bridge heap used / total | ingest CPU | broker CPU | bench (upstream) CPU | machine | load average |',
       '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
