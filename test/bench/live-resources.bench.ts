@@ -597,6 +597,9 @@ async function bridgeLoad(): Promise<void> {
     );
     await sleep(warmupSeconds * 1000);
     const before = upstream.totals();
+    const gcBefore = nodeMemoryMetrics(
+      await (await fetch(`${loadBridge.metricsBase}/metrics`)).text(),
+    ).gcSeconds;
     const meter = cpuMeter({ bridge: loadBridge.pid, ingest: ingest.pid, broker: brokerPid });
     const began = performance.now();
     let rssMax = 0;
@@ -615,6 +618,13 @@ async function bridgeLoad(): Promise<void> {
     const memory = nodeMemoryMetrics(
       await (await fetch(`${loadBridge.metricsBase}/metrics`)).text(),
     );
+    // Garbage collection in the window, by kind, in milliseconds per poll.
+    const gcMsPerPoll = Object.fromEntries(
+      Object.entries(memory.gcSeconds).map(([kind, total]) => [
+        kind,
+        ((total - (gcBefore[kind] ?? 0)) * 1000) / (after.requests - before.requests),
+      ]),
+    );
     const heapUsed = memory.heapUsedBytes;
     const heapTotal = memory.heapTotalBytes;
     const rss = rssBytes(loadBridge.pid);
@@ -632,6 +642,8 @@ async function bridgeLoad(): Promise<void> {
       okPerSecond: rate('ok'),
       bridgeCpu: cpu['bridge'],
       bridgeCpuMsPerPoll: ((cpu['bridge'] ?? Number.NaN) * 1000) / rate('requests'),
+      /** Of it, garbage collection (its pauses on the main thread), by kind. */
+      bridgeGcMsPerPoll: gcMsPerPoll,
       /** Mean time from one poll's start to the next's: the interval plus the poll. */
       pollCycleMs: (loadResources / rate('requests')) * 1000,
       bridgeRssBytes: rss,
@@ -670,7 +682,11 @@ async function bridgeLoad(): Promise<void> {
         .map(([space, size]) => `${space} ${mb(size)}`)
         .join(
           ', ',
-        )}; external ${mb(memory.externalBytes ?? Number.NaN)}; one metrics scrape ${(memory.exposition.bytes / 1024).toFixed(0)} KB in ${memory.exposition.samples.toLocaleString('en')} samples.`,
+        )}; external ${mb(memory.externalBytes ?? Number.NaN)}; one metrics scrape ${(memory.exposition.bytes / 1024).toFixed(0)} KB in ${memory.exposition.samples.toLocaleString('en')} samples. Garbage collection per poll: ${Object.entries(
+        gcMsPerPoll,
+      )
+        .map(([kind, ms]) => `${kind} ${ms.toFixed(3)} ms`)
+        .join(', ')}.`,
       '',
     );
     say(`bridge-load: ${JSON.stringify(figures)}`);

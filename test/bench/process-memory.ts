@@ -43,6 +43,8 @@ export interface NodeMemoryMetrics {
   /** Size (committed) of each V8 heap space: new, old, code, large_object, ... */
   readonly spaceSizeBytes: Readonly<Record<string, number>>;
   readonly spaceUsedBytes: Readonly<Record<string, number>>;
+  /** Seconds spent in garbage collection so far, by kind (minor, major, incremental, weakcb). */
+  readonly gcSeconds: Readonly<Record<string, number>>;
   /** Bytes of the whole metrics exposition (what a scrape costs to render). */
   readonly exposition: { readonly bytes: number; readonly samples: number };
 }
@@ -59,12 +61,18 @@ export function nodeMemoryMetrics(text: string, prefix = 'fanout_'): NodeMemoryM
   let heapUsedBytes: number | undefined;
   let heapTotalBytes: number | undefined;
   let externalBytes: number | undefined;
+  const gcSeconds: Record<string, number> = {};
   let samples = 0;
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     samples += 1;
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     const space = /space="([a-z_]+)"/.exec(line)?.[1];
+    const gcKind = /kind="([a-z]+)"/.exec(line)?.[1];
+    if (line.startsWith(`${prefix}nodejs_gc_duration_seconds_sum{`) && gcKind !== undefined) {
+      gcSeconds[gcKind] = value;
+      continue;
+    }
     if (line.startsWith(`${prefix}nodejs_heap_space_size_total_bytes{`) && space !== undefined) {
       spaceSizeBytes[space] = value;
     } else if (
@@ -86,6 +94,7 @@ export function nodeMemoryMetrics(text: string, prefix = 'fanout_'): NodeMemoryM
     ...(externalBytes === undefined ? {} : { externalBytes }),
     spaceSizeBytes,
     spaceUsedBytes,
+    gcSeconds,
     exposition: { bytes: Buffer.byteLength(text), samples },
   };
 }
