@@ -37,6 +37,11 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# V8 heap bounds (docs/benchmarks.md, one bridge polling 1,000 resources): with an old space of at
+# most 256 MB, V8 collects it when it has grown by about a third, instead of letting it reach four
+# times what is live; 4 MB semi-spaces keep the young generation small. The chart's
+# bridge.nodeOptions sets the same by default.
+ENV NODE_OPTIONS="--max-old-space-size=256 --max-semi-space-size=4"
 WORKDIR /app
 COPY --from=deps /app /app
 COPY --from=build /src/services/shared/dist services/shared/dist

@@ -37,12 +37,17 @@
  *   npm run bench:resources -- --sections bridge-load
  *   FANOUT_BENCH_BRIDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:resources -- --sections bridge-load
  *   then node test/dist/bench/cpu-profile-summary.js /tmp/prof/CPU.*.cpuprofile
+ *   FANOUT_BENCH_BRIDGE_ENV="MALLOC_ARENA_MAX=2" npm run bench:resources -- --sections bridge-load
+ *   (environment of the bridge process, NAME=value separated by spaces; the
+ *   load bridge runs with the NODE_OPTIONS of its image, deploy/docker/bridge.Dockerfile,
+ *   unless this sets NODE_OPTIONS — `NODE_OPTIONS=` runs it without)
  *
  * Prints Markdown tables and writes the figures as JSON (`--out`, default
  * docs/benchmarks/live-resources.json). Bounded in time and count; stops
  * everything it started.
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -63,6 +68,7 @@ import { percentile } from './latency-sampling.js';
 import { loadAverage, writeSectionResults } from './section-results.js';
 import { pidListeningOn } from './listening-process.js';
 import { pollWindows } from './poll-windows.js';
+import { nodeMemoryMetrics, processRss, type ProcessRss } from './process-memory.js';
 import { cpuSeconds, machineBusyShare, machineTicks, rssBytes } from './process-stats.js';
 import {
   boardDocument,
@@ -148,18 +154,6 @@ function summary(values: readonly number[]): { p50: number; p99: number; max: nu
 }
 
 /** A metric's value from a Prometheus text page (the first series of that name). */
-async function metric(base: string, name: string): Promise<number | undefined> {
-  try {
-    const text = await (await fetch(`${base}/metrics`)).text();
-    const line = text
-      .split('\n')
-      .find((row) => row.startsWith(`${name} `) || row.startsWith(`${name}{`));
-    return line === undefined ? undefined : Number(line.split(' ').at(-1));
-  } catch {
-    return undefined;
-  }
-}
-
 // ---- the processes ------------------------------------------------------------------------
 
 const kafka = await testKafka();
@@ -560,11 +554,26 @@ async function bridgeLoad(): Promise<void> {
       body: (v) => JSON.stringify(catalogueDocument(i, v)),
     });
   }
+  // As deployed: the image's NODE_OPTIONS (V8 heap bounds), unless the environment given says otherwise.
+  const imageNodeOptions =
+    /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(
+      readFileSync(join(repoRoot, 'deploy', 'docker', 'bridge.Dockerfile'), 'utf8'),
+    )?.[1] ?? '';
+  const loadBridgeEnv: Record<string, string> = {
+    NODE_OPTIONS: imageNodeOptions,
+    ...Object.fromEntries(
+      splitArgs(process.env['FANOUT_BENCH_BRIDGE_ENV']).map((pair) => {
+        const at = pair.indexOf('=');
+        return at < 0 ? [pair, ''] : [pair.slice(0, at), pair.slice(at + 1)];
+      }),
+    ),
+  };
   const starting = performance.now();
   const loadBridge = await startBridgeProcess({
     // Its start (1,000 resources placed and started) is slow on a loaded machine.
     timeoutMs: 300_000,
     nodeArgs: splitArgs(process.env['FANOUT_BENCH_BRIDGE_NODE_ARGS']),
+    env: loadBridgeEnv,
     config: {
       bridge: {
         origins: [{ origin: upstream.origin, allowPrivate: true }],
@@ -588,18 +597,36 @@ async function bridgeLoad(): Promise<void> {
     );
     await sleep(warmupSeconds * 1000);
     const before = upstream.totals();
+    const gcBefore = nodeMemoryMetrics(
+      await (await fetch(`${loadBridge.metricsBase}/metrics`)).text(),
+    ).gcSeconds;
     const meter = cpuMeter({ bridge: loadBridge.pid, ingest: ingest.pid, broker: brokerPid });
     const began = performance.now();
     let rssMax = 0;
+    let rssAtMax: ProcessRss | undefined;
     for (let s = 0; s < seconds; s++) {
       await sleep(1000);
-      rssMax = Math.max(rssMax, rssBytes(loadBridge.pid) ?? 0);
+      const sample = processRss(loadBridge.pid);
+      if (sample !== undefined && sample.rssBytes >= rssMax) {
+        rssMax = sample.rssBytes;
+        rssAtMax = sample;
+      }
     }
     const elapsed = (performance.now() - began) / 1000;
     const cpu = meter.done();
     const after = upstream.totals();
-    const heapUsed = await metric(loadBridge.metricsBase, 'fanout_nodejs_heap_size_used_bytes');
-    const heapTotal = await metric(loadBridge.metricsBase, 'fanout_nodejs_heap_size_total_bytes');
+    const memory = nodeMemoryMetrics(
+      await (await fetch(`${loadBridge.metricsBase}/metrics`)).text(),
+    );
+    // Garbage collection in the window, by kind, in milliseconds per poll.
+    const gcMsPerPoll = Object.fromEntries(
+      Object.entries(memory.gcSeconds).map(([kind, total]) => [
+        kind,
+        ((total - (gcBefore[kind] ?? 0)) * 1000) / (after.requests - before.requests),
+      ]),
+    );
+    const heapUsed = memory.heapUsedBytes;
+    const heapTotal = memory.heapTotalBytes;
     const rss = rssBytes(loadBridge.pid);
     const rate = (key: 'requests' | 'ok' | 'notModified' | 'changes'): number =>
       (after[key] - before[key]) / elapsed;
@@ -615,24 +642,51 @@ async function bridgeLoad(): Promise<void> {
       okPerSecond: rate('ok'),
       bridgeCpu: cpu['bridge'],
       bridgeCpuMsPerPoll: ((cpu['bridge'] ?? Number.NaN) * 1000) / rate('requests'),
+      /** Of it, garbage collection (its pauses on the main thread), by kind. */
+      bridgeGcMsPerPoll: gcMsPerPoll,
       /** Mean time from one poll's start to the next's: the interval plus the poll. */
       pollCycleMs: (loadResources / rate('requests')) * 1000,
       bridgeRssBytes: rss,
       bridgeRssMaxBytes: rssMax,
       bridgeHeapUsedBytes: heapUsed,
       bridgeHeapTotalBytes: heapTotal,
+      /** The largest RSS sample's parts: anonymous (heap, malloc) against file-backed (code). */
+      bridgeRssAtMax: rssAtMax,
+      /** V8 heap spaces, external memory and the size of one metrics scrape, at the end. */
+      bridgeMemory: memory,
       cpu,
       load: loadAverage(),
       nodeArgs: process.env['FANOUT_BENCH_BRIDGE_NODE_ARGS'] ?? '',
+      env: loadBridgeEnv,
       met: (cpu['bridge'] ?? 1) <= 0.5 && rssMax <= 200 * 1024 * 1024,
     };
     results['bridge-load'] = figures;
     tables.push(
-      `Bridge load: one bridge process, ${loadResources.toLocaleString('en')} declared resources at \`intervalMs: ${intervalMs}\`, the upstream serving as many distinct catalogue pages (~1.5 KB; 1 in 10 changes every 500 ms, 3 in 10 every 5 s, 6 in 10 every 30 s, each at its own phase; strong ETags, so an unchanged page is a 304), every change a \`ChangeState\` put through the ingest into the broker. The bridge process logged ready ${startSeconds.toFixed(0)} s after it was spawned. Measured over ${seconds} s after a ${warmupSeconds} s warm-up. Targets: ≤ 50 % of a core, ≤ 200 MB.`,
+      `Bridge load: one bridge process, ${loadResources.toLocaleString('en')} declared resources at \`intervalMs: ${intervalMs}\`, the upstream serving as many distinct catalogue pages (~1.5 KB; 1 in 10 changes every 500 ms, 3 in 10 every 5 s, 6 in 10 every 30 s, each at its own phase; strong ETags, so an unchanged page is a 304), every change a \`ChangeState\` put through the ingest into the broker. The bridge process (\`NODE_OPTIONS=${loadBridgeEnv['NODE_OPTIONS'] ?? ''}\`${
+        Object.keys(loadBridgeEnv).length > 1
+          ? `, ${Object.entries(loadBridgeEnv)
+              .filter(([name]) => name !== 'NODE_OPTIONS')
+              .map(([name, value]) => `${name}=${value}`)
+              .join(' ')}`
+          : ''
+      }) logged ready ${startSeconds.toFixed(0)} s after it was spawned. Measured over ${seconds} s after a ${warmupSeconds} s warm-up. Targets: ≤ 50 % of a core, ≤ 200 MB.`,
       '',
       '| polls/s | 304/s | changes/s | poll cycle | bridge CPU | CPU per poll | bridge RSS (max) | bridge heap used / total | ingest CPU | broker CPU | bench (upstream) CPU | machine | load average |',
       '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
       `| ${figures.pollsPerSecond.toFixed(0)} | ${figures.notModifiedPerSecond.toFixed(0)} | ${figures.changesPerSecond.toFixed(0)} | ${ms(figures.pollCycleMs)} | ${pct(cpu['bridge'] ?? Number.NaN)} | ${figures.bridgeCpuMsPerPoll.toFixed(2)} ms | ${mb(rssMax)} | ${mb(heapUsed)} / ${mb(heapTotal)} | ${pct(cpu['ingest'] ?? Number.NaN)} | ${pct(cpu['broker'] ?? Number.NaN)} | ${pct(cpu['bench'] ?? Number.NaN)} | ${pct(cpu['machine'] ?? Number.NaN)} of ${cpus().length} cores | ${figures.load.join(', ')} |`,
+      '',
+      `Bridge memory at the largest RSS sample: ${mb(rssAtMax?.anonBytes ?? Number.NaN)} anonymous, ${mb(rssAtMax?.fileBytes ?? Number.NaN)} file-backed; at the end, V8 spaces (committed) ${Object.entries(
+        memory.spaceSizeBytes,
+      )
+        .filter(([, size]) => size >= 1024 * 1024)
+        .map(([space, size]) => `${space} ${mb(size)}`)
+        .join(
+          ', ',
+        )}; external ${mb(memory.externalBytes ?? Number.NaN)}; one metrics scrape ${(memory.exposition.bytes / 1024).toFixed(0)} KB in ${memory.exposition.samples.toLocaleString('en')} samples. Garbage collection per poll: ${Object.entries(
+        gcMsPerPoll,
+      )
+        .map(([kind, ms]) => `${kind} ${ms.toFixed(3)} ms`)
+        .join(', ')}.`,
       '',
     );
     say(`bridge-load: ${JSON.stringify(figures)}`);

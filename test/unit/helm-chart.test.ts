@@ -488,6 +488,33 @@ describe('Helm chart: rendering', { skip }, () => {
     assert.equal(tokenRef(off, 'fanout-edge', 'FANOUT_EDGE_RESOURCES_BRIDGE_TOKEN'), undefined);
   });
 
+  it('the bridge runs with the heap bounds of its image and a memory request above what it holds', () => {
+    const bridgeOn = [bootstrap, 'bridge.enabled=true'];
+    const container = (set: string[]) =>
+      onlyContainer(findObject(renderChart(helm, { set }), 'Deployment', 'fanout-bridge'));
+    const nodeOptions = (set: string[]) =>
+      container(set).env?.find((entry) => entry.name === 'NODE_OPTIONS')?.value;
+    const image = readFileSync(join(repoRoot, 'deploy', 'docker', 'bridge.Dockerfile'), 'utf8');
+    const imageOptions = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(image)?.[1];
+    assert.match(imageOptions ?? '', /--max-old-space-size=256\b/);
+    assert.equal(nodeOptions(bridgeOn), imageOptions, 'the chart sets what the image has');
+    assert.equal(
+      nodeOptions([...bridgeOn, 'bridge.nodeOptions=--max-old-space-size=384']),
+      '--max-old-space-size=384',
+    );
+    assert.equal(nodeOptions([...bridgeOn, 'bridge.nodeOptions=']), undefined, 'the image’s');
+    const resources = (
+      container(bridgeOn) as {
+        resources?: { requests: { memory: string }; limits: { memory: string } };
+      }
+    ).resources;
+    assert.deepEqual(
+      [resources?.requests.memory, resources?.limits.memory],
+      ['256Mi', '512Mi'],
+      'the old space (256 MB at most) plus code and buffers fit under the limit',
+    );
+  });
+
   it('the Ingress hashes on the routing key; the HPA scales on CPU and connections', () => {
     const objects = renderChart(helm, { files: [join(profilesDir, 'production.yaml')] });
     const ingress = findObject(objects, 'Ingress', 'fanout-edge');

@@ -15,7 +15,7 @@ import {
   type Span,
 } from '@opentelemetry/api';
 import { textHash, type Logger } from '@fanout/shared';
-import type { BridgeMetrics } from './bridge-metrics.js';
+import { resourceMetrics, type BridgeMetrics, type ResourceMetrics } from './bridge-metrics.js';
 import type { Clock } from './clock.js';
 import type { BridgePublisher, PublishOutcome } from './ingest-publisher.js';
 import { PublishLane, type LanePublish } from './publish-lane.js';
@@ -71,6 +71,7 @@ export class BridgeResource {
   readonly #options: BridgeResourceOptions;
   readonly #poller: ResourcePoller;
   readonly #lane: PublishLane;
+  readonly #metrics: ResourceMetrics;
   /** When this bridge started polling it: part of its idempotency keys. */
   readonly #startedAt: number;
   #changes = 0;
@@ -80,8 +81,9 @@ export class BridgeResource {
   constructor(options: BridgeResourceOptions) {
     this.#options = options;
     this.spec = options.spec;
-    const { spec, metrics, logger } = options;
-    const labels = { resource: spec.channel };
+    const { spec, logger } = options;
+    const metrics = resourceMetrics(options.metrics, spec.channel);
+    this.#metrics = metrics;
     this.#startedAt = (options.clock ?? { now: Date.now }).now();
     this.#lane = new PublishLane({
       ...(options.publishRetryBaseMs === undefined
@@ -89,23 +91,19 @@ export class BridgeResource {
         : { retryBaseMs: options.publishRetryBaseMs }),
       listener: {
         published: (publish, outcome) => {
-          metrics.publishedBytes.inc(labels, publish.bytes);
-          metrics.publishes.inc({
-            ...labels,
-            kind: publish.kind,
-            outcome: outcome.duplicate ? 'duplicate' : 'written',
-          });
+          metrics.published(publish.bytes);
+          metrics.publish(publish.kind, outcome.duplicate ? 'duplicate' : 'written');
         },
         retried: (publish, error, retryInMs) => {
-          metrics.publishes.inc({ ...labels, kind: publish.kind, outcome: 'retried' });
+          metrics.publish(publish.kind, 'retried');
           logger.warn({ err: error, channel: spec.channel, retryInMs }, 'publish failed; retrying');
         },
         dropped: (publish, error) => {
-          metrics.publishes.inc({ ...labels, kind: publish.kind, outcome: 'dropped' });
+          metrics.publish(publish.kind, 'dropped');
           logger.error({ err: error, channel: spec.channel }, 'the ingest refused a publish');
         },
         superseded: (publish) => {
-          metrics.publishes.inc({ ...labels, kind: publish.kind, outcome: 'superseded' });
+          metrics.publish(publish.kind, 'superseded');
         },
       },
     });
@@ -141,10 +139,14 @@ export class BridgeResource {
     this.#poller.start();
   }
 
-  /** Stops polling; publishes already waiting are dropped, one in flight ends. */
+  /**
+   * Stops polling; publishes already waiting are dropped, one in flight
+   * ends. Then the resource's metric series are removed.
+   */
   async stop(): Promise<void> {
     await this.#poller.stop();
     await this.#lane.stop();
+    this.#metrics.remove();
   }
 
   /** Resolves when no publish waits or is in flight. */
@@ -153,10 +155,10 @@ export class BridgeResource {
   }
 
   async #tracedFetch(request: UpstreamFetchRequest): ReturnType<UpstreamFetcher['fetch']> {
-    const { spec, metrics, fetcher } = this.#options;
-    const labels = { resource: spec.channel };
-    metrics.polls.inc(labels);
-    const endTimer = metrics.upstreamSeconds.startTimer(labels);
+    const { spec, fetcher } = this.#options;
+    const metrics = this.#metrics;
+    metrics.poll();
+    const started = performance.now();
     return tracer.startActiveSpan(
       'bridge.poll',
       {
@@ -167,19 +169,24 @@ export class BridgeResource {
         },
       },
       async (span: Span) => {
-        this.#pollContext = trace.setSpan(otelContext.active(), span);
+        // Kept until the next poll, for the publishes this one causes: only a span that
+        // can be a parent (a no-op tracer's spans cannot; a context per poll kept a
+        // second outlives the young generation).
+        this.#pollContext = trace.isSpanContextValid(span.spanContext())
+          ? trace.setSpan(otelContext.active(), span)
+          : undefined;
         try {
           const result = await fetcher.fetch(request);
-          if (result.kind === 'not-modified') metrics.notModified.inc(labels);
+          if (result.kind === 'not-modified') metrics.notModified();
           span.setAttribute('fanout.resource.answer', result.kind);
           return result;
         } catch (error) {
           const code = isUpstreamError(error) ? error.code : 'internal';
-          metrics.pollErrors.inc({ ...labels, code });
+          metrics.pollError(code);
           span.setStatus({ code: SpanStatusCode.ERROR, message: code });
           throw error;
         } finally {
-          endTimer();
+          metrics.upstreamSeconds((performance.now() - started) / 1000);
           span.end();
         }
       },
@@ -187,8 +194,8 @@ export class BridgeResource {
   }
 
   #changed(canonicalJson: string, meta: ResourceChangeMeta): void {
-    const { spec, metrics, publisher } = this.#options;
-    metrics.changes.inc({ resource: spec.channel });
+    const { spec, publisher } = this.#options;
+    this.#metrics.changed();
     this.#changes += 1;
     this.#lastChangeAt = meta.fetchedAt;
     // Same key on every retry of this change; another change, or another owner, gets another.
@@ -213,7 +220,7 @@ export class BridgeResource {
     const event = resourceStatusEvent(
       spec.url,
       status,
-      this.#poller.document !== undefined,
+      this.#poller.hasDocument,
       this.#lastChangeAt,
     );
     const json = JSON.stringify(event);

@@ -379,6 +379,88 @@ describe('publishing a resource', () => {
   });
 });
 
+describe('the metrics of a resource', () => {
+  it('counts polls, answers, errors and seconds per resource, and removes them all at stop', async () => {
+    const registry = new Registry();
+    const metrics = createBridgeMetrics(registry);
+    const clock = new ManualClock(1_700_000_000_000);
+    const notModified: UpstreamFetchResult = {
+      kind: 'not-modified',
+      url: 'https://api.example.com/prices.eu',
+      validators: { url: 'https://api.example.com/prices.eu', etag: '"1"' },
+      maxAgeMs: undefined,
+      redirects: 0,
+    };
+    const make = (channel: string, answers: (() => UpstreamFetchResult | Error)[]) =>
+      new BridgeResource({
+        spec: spec(channel),
+        fetcher: scriptedFetcher(answers),
+        publisher: new FakePublisher(),
+        metrics,
+        timing,
+        logger,
+        clock,
+        random: () => 0,
+      });
+    const prices = make('prices.eu', [
+      documentAnswer('{"price":1}'),
+      () => notModified,
+      () =>
+        new UpstreamError('upstream_status', 'the upstream answered 500', {
+          reason: 'status',
+          httpStatus: 500,
+        }),
+    ]);
+    const rates = make('rates.eu', [documentAnswer('{"rate":1}'), documentAnswer('{"rate":1}')]);
+    prices.start();
+    rates.start();
+    // prices, rates, prices (304), rates (the same document), prices (500).
+    for (let poll = 0; poll < 5; poll++) {
+      await clock.fireNext();
+      await settle();
+    }
+    await prices.idle();
+    await rates.idle();
+    const value = async (name: string, labels: Record<string, string>) =>
+      (await registry.getSingleMetric(name)?.get())?.values.find((entry) =>
+        Object.entries(labels).every(([key, wanted]) => entry.labels[key] === wanted),
+      )?.value;
+    const prices1 = { resource: 'prices.eu' };
+    assert.equal(await value('fanout_bridge_polls_total', prices1), 3);
+    assert.equal(await value('fanout_bridge_not_modified_total', prices1), 1);
+    assert.equal(await value('fanout_bridge_changes_total', prices1), 1);
+    assert.equal(
+      await value('fanout_bridge_poll_errors_total', { ...prices1, code: 'upstream_status' }),
+      1,
+    );
+    assert.ok(((await value('fanout_bridge_upstream_seconds_total', prices1)) ?? -1) >= 0);
+    assert.ok(((await value('fanout_bridge_published_bytes_total', prices1)) ?? 0) > 0);
+    assert.equal(
+      await value('fanout_bridge_publishes_total', {
+        ...prices1,
+        kind: 'state',
+        outcome: 'written',
+      }),
+      1,
+    );
+    // One histogram for every poll of the bridge, without a resource label.
+    const histogram = await registry.getSingleMetric('fanout_bridge_upstream_seconds')?.get();
+    const count = histogram?.values.find(
+      (entry) =>
+        (entry as { metricName?: string }).metricName === 'fanout_bridge_upstream_seconds_count',
+    );
+    assert.equal(count?.value, 5);
+    assert.equal(count?.labels['resource'], undefined);
+
+    await prices.stop();
+    const text = await registry.metrics();
+    assert.doesNotMatch(text, /resource="prices\.eu"/, 'no series of a resource polled no more');
+    assert.match(text, /fanout_bridge_polls_total\{resource="rates\.eu"\} 2/);
+    await rates.stop();
+    assert.doesNotMatch(await registry.metrics(), /resource="/);
+  });
+});
+
 describe('the lease table', () => {
   it('extends, bounds and expires', () => {
     const table = new LeaseTable<string>(1);

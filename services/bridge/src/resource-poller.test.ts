@@ -130,6 +130,32 @@ describe('ResourcePoller', () => {
     await run.poller.stop();
   });
 
+  it('keeps equal validators as the object it has (a 304 hands back a copy)', async () => {
+    const validators = { url: 'https://api.example.com/r', etag: '"1"' };
+    const notModified: UpstreamFetchResult = {
+      kind: 'not-modified',
+      url: 'https://api.example.com/r',
+      validators: { ...validators },
+      maxAgeMs: undefined,
+      redirects: 0,
+    };
+    const run = scripted([
+      documentResult({ a: 1 }, { validators }),
+      notModified,
+      { ...notModified, validators: { ...validators, etag: '"2"' } },
+      notModified,
+    ]);
+    run.poller.start();
+    await run.poll();
+    await run.poll();
+    await run.poll();
+    await run.poll();
+    assert.equal(run.requests[1]?.validators, validators);
+    assert.equal(run.requests[2]?.validators, validators, 'an equal copy is not kept');
+    assert.deepEqual(run.requests[3]?.validators, { ...validators, etag: '"2"' });
+    await run.poller.stop();
+  });
+
   it('reports health changes and keeps the last good document', async () => {
     const run = scripted([
       documentResult({ v: 1 }),
@@ -148,7 +174,8 @@ describe('ResourcePoller', () => {
     assert.equal(failing?.httpStatus, 500);
     assert.equal(failing?.retryInMs, retry);
     assert.equal(failing?.since, run.clock.now());
-    assert.deepEqual(run.poller.document, { v: 1 });
+    assert.equal(run.poller.hasDocument, true);
+    assert.equal(run.poller.canonicalJson, '{"v":1}', 'the last good document stays');
     await run.poll();
     assert.equal(run.statuses.length, 2, 'the same failure again is no news');
     assert.equal(run.poller.failures, 2);
@@ -309,7 +336,7 @@ describe('ResourcePoller against an upstream', () => {
     assert.equal(statuses.at(-1)?.state, 'failing');
     assert.equal(statuses.at(-1)?.httpStatus, 429);
     assert.equal(statuses.at(-1)?.retryInMs, 30_000);
-    assert.deepEqual(poller.document, { hello: 'world' });
+    assert.equal(poller.canonicalJson, '{"hello":"world"}');
     answer = 'document';
     await clock.fireNext();
     await clock.nextTimer();

@@ -11,6 +11,12 @@
  *   backoffBaseMs × 2^(failures-1), at most backoffMaxMs), and never before a
  *   Retry-After of a 429 or 503 (at most maxDelayMs);
  * - never sooner than minIntervalMs.
+ *
+ * Memory: a poller keeps the last document in one form, its canonical JSON
+ * (what change detection compares and what is published); the parsed
+ * document of an answer is handed to the listener and not kept. With
+ * thousands of resources polled every second, whatever a poll keeps until
+ * the next one outlives the young generation and fills the old space.
  */
 import type { JsonValue } from '@fanout/shared/portable-state';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
@@ -56,7 +62,10 @@ export interface ResourceStatus {
 }
 
 export interface ResourcePollerListener {
-  /** The resource has a new document (its canonical JSON differs from the last one). */
+  /**
+   * The resource has a new document (its canonical JSON differs from the
+   * last one). The poller keeps only the canonical JSON.
+   */
   changed(document: JsonValue, canonicalJson: string, meta: ResourceChangeMeta): void;
   /** The health changed: first answer, ok → failing, failing → ok, or another error. */
   status(status: ResourceStatus): void;
@@ -84,17 +93,29 @@ export interface ResourcePollerOptions {
   readonly firstPollSpreadMs?: number;
 }
 
+function sameValidators(
+  a: UpstreamValidators | undefined,
+  b: UpstreamValidators | undefined,
+): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  return a.url === b.url && a.etag === b.etag && a.lastModified === b.lastModified;
+}
+
 export class ResourcePoller {
   readonly #options: ResourcePollerOptions;
   readonly #clock: Clock;
   readonly #random: () => number;
   #timer: TimerHandle | undefined;
-  #inFlight: { controller: AbortController; done: Promise<void> } | undefined;
+  /** The poll in flight; it ends soon after the stop signal aborts it. */
+  #inFlight: Promise<void> | undefined;
+  /** Aborted by stop(): one signal for every poll of this poller. */
+  readonly #stopping = new AbortController();
+  #polls = 0;
   #started = false;
   #stopped = false;
   #failures = 0;
   #validators: UpstreamValidators | undefined;
-  #document: JsonValue | undefined;
   #canonicalJson: string | undefined;
   #status: ResourceStatus | undefined;
 
@@ -108,11 +129,12 @@ export class ResourcePoller {
     return this.#options.url;
   }
 
-  /** The last good document; undefined before the first. */
-  get document(): JsonValue | undefined {
-    return this.#document;
+  /** Whether a good document was read (it stays while the resource fails). */
+  get hasDocument(): boolean {
+    return this.#canonicalJson !== undefined;
   }
 
+  /** The last good document as canonical JSON; undefined before the first. */
   get canonicalJson(): string | undefined {
     return this.#canonicalJson;
   }
@@ -140,29 +162,34 @@ export class ResourcePoller {
     this.#stopped = true;
     this.#timer?.cancel();
     this.#timer = undefined;
-    const inFlight = this.#inFlight;
-    if (inFlight === undefined) return;
-    inFlight.controller.abort(new Error('the poller stopped'));
-    await inFlight.done;
+    this.#stopping.abort(new Error('the poller stopped'));
+    await this.#inFlight;
   }
 
   #schedule(delayMs: number): void {
     if (this.#stopped) return;
-    this.#timer = this.#clock.setTimer(() => {
-      this.#timer = undefined;
-      const controller = new AbortController();
-      const done = this.#poll(controller.signal)
-        .catch((error: unknown) => {
-          // Only a listener throws here: surface it as an uncaught exception, like an emitter.
-          process.nextTick(() => {
-            throw error;
-          });
-        })
-        .finally(() => {
-          this.#inFlight = undefined;
-        });
-      this.#inFlight = { controller, done };
-    }, delayMs);
+    this.#timer = this.#clock.setTimer(this.#fire, delayMs);
+  }
+
+  /** The timer's callback, one function for every poll of this poller. */
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#inFlight = this.#run();
+  };
+
+  async #run(): Promise<void> {
+    const poll = ++this.#polls;
+    try {
+      await this.#poll(this.#stopping.signal);
+    } catch (error) {
+      // Only a listener throws here: surface it as an uncaught exception, like an emitter.
+      process.nextTick(() => {
+        throw error;
+      });
+    } finally {
+      // Unless the next poll has started meanwhile (a clock driven by hand can).
+      if (this.#polls === poll) this.#inFlight = undefined;
+    }
   }
 
   async #poll(signal: AbortSignal): Promise<void> {
@@ -180,12 +207,13 @@ export class ResourcePoller {
       });
       if (this.#stopped) return;
       this.#failures = 0;
-      this.#validators = result.validators;
+      // Kept as long as they are the same: a 304 hands back the validators that were sent.
+      if (!sameValidators(this.#validators, result.validators))
+        this.#validators = result.validators;
       const wanted = Math.max(timing.intervalMs, Math.min(result.maxAgeMs ?? 0, timing.maxDelayMs));
       delay = Math.max(timing.minIntervalMs, wanted);
       status = { state: 'ok', since: this.#clock.now() };
       if (result.kind === 'document' && result.canonicalJson !== this.#canonicalJson) {
-        this.#document = result.document;
         this.#canonicalJson = result.canonicalJson;
         const meta: ResourceChangeMeta = {
           url: result.url,

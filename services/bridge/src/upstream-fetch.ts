@@ -248,7 +248,7 @@ export class UpstreamFetcher {
       );
     }, this.#options.requestTimeoutMs);
     try {
-      return await this.#follow(request, signal);
+      return await this.#follow(request, controller);
     } finally {
       clearTimeout(total);
       external?.removeEventListener('abort', onExternalAbort);
@@ -256,20 +256,24 @@ export class UpstreamFetcher {
     }
   }
 
-  async #follow(request: UpstreamFetchRequest, signal: AbortSignal): Promise<UpstreamFetchResult> {
+  /**
+   * Follows redirects under the fetch's one controller: a hop that gets no
+   * answer in time aborts the whole fetch (one abort signal per poll, not
+   * one per hop as well).
+   */
+  async #follow(
+    request: UpstreamFetchRequest,
+    controller: AbortController,
+  ): Promise<UpstreamFetchResult> {
+    const signal = controller.signal;
     const visited = new Set<string>();
     let next: { input: string | URL; base: URL | undefined } = {
       input: request.url,
       base: undefined,
     };
     for (let redirects = 0; ; redirects += 1) {
-      const hop = new AbortController();
-      const onAbort = () => {
-        hop.abort(signal.reason);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
       const responseTimer = setTimeout(() => {
-        hop.abort(
+        controller.abort(
           new UpstreamError(
             'upstream_timeout',
             `the upstream did not answer within ${this.#options.responseTimeoutMs} ms`,
@@ -280,7 +284,7 @@ export class UpstreamFetcher {
       let response: IncomingMessage;
       let target: CheckedTarget;
       try {
-        target = await raced(this.#options.policy.check(next.input, next.base), hop.signal);
+        target = await raced(this.#options.policy.check(next.input, next.base), signal);
         if (visited.has(target.url.href)) {
           throw new UpstreamError(
             'upstream_redirect_loop',
@@ -289,12 +293,11 @@ export class UpstreamFetcher {
           );
         }
         visited.add(target.url.href);
-        response = await this.#request(target, request, hop.signal);
+        response = await this.#request(target, request, signal);
       } catch (error) {
-        throw hop.signal.aborted ? hop.signal.reason : error;
+        throw signal.aborted ? signal.reason : error;
       } finally {
         clearTimeout(responseTimer);
-        signal.removeEventListener('abort', onAbort);
       }
       const status = response.statusCode ?? 0;
       if (!redirectStatuses.has(status)) {
