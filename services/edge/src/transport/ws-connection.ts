@@ -22,7 +22,6 @@ import type { ConnectionLease } from '../admission/connection-limits.js';
 import { DeadlineTimer } from '../admission/deadline-timer.js';
 import type { EdgeEvent } from '../log/edge-event.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
-import type { Counter } from 'prom-client';
 import type {
   LiveDelivery,
   SubscribedState,
@@ -111,18 +110,6 @@ interface PendingEvents {
   readonly subscriptions: Subscription[];
   /** Frame bytes of the events: an upper bound of the batch frame's. */
   bytes: number;
-}
-
-/** The `transport="ws"` child of each registry's deliveries counter (a catch-up counts per event). */
-const wsDeliveryCounters = new WeakMap<Counter<'transport'>, Counter.Internal>();
-
-function wsDeliveries(metrics: EdgeMetrics): Counter.Internal {
-  let child = wsDeliveryCounters.get(metrics.deliveries);
-  if (child === undefined) {
-    child = metrics.deliveries.labels({ transport: 'ws' });
-    wsDeliveryCounters.set(metrics.deliveries, child);
-  }
-  return child;
 }
 
 export class WsConnection implements Subscriber {
@@ -284,7 +271,7 @@ export class WsConnection implements Subscriber {
       return;
     }
     subscription.cursors.set(event.partition, event.offset);
-    wsDeliveries(this.#context.metrics).inc();
+    this.#context.metrics.deliveries.inc({ transport: 'ws' });
   }
 
   batch<T>(deliveries: () => T): T {
@@ -357,7 +344,7 @@ export class WsConnection implements Subscriber {
         cursors.set(event.partition, event.offset);
       }
     });
-    wsDeliveries(this.#context.metrics).inc(events.length);
+    this.#context.metrics.deliveries.inc({ transport: 'ws' }, events.length);
   }
 
   subscribed(requestId: number, states: readonly SubscribedState[]): void {
