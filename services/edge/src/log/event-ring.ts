@@ -16,7 +16,7 @@ interface ChannelRun {
 }
 
 /** Dropped slots at the front of a run that are reclaimed once they are half of it. */
-const compactFrom = 32;
+const compactFrom = 8;
 
 export class EventRing {
   readonly capacity: number;
