@@ -12,6 +12,8 @@
  *   npm run build && node test/dist/bench/edge-restart.bench.js
  *   FANOUT_BENCH_CLIENTS=10000 FANOUT_BENCH_RATE=100 FANOUT_BENCH_ROUNDS=3
  *   FANOUT_BENCH_EDGE_ENV="FANOUT_EDGE_WARMUP_EVENTS=0"   # an edge without warm-up
+ *   FANOUT_BENCH_HANDSHAKES=500          # reconnect handshakes in flight at once (default)
+ *   FANOUT_BENCH_HANDSHAKES=waves:1000   # waves of 1,000, each waiting for its slowest
  *   FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"
  *   FANOUT_BENCH_EDGE_ROOT=/path/to/other/checkout   # its build of the edge (a before/after)
  *
@@ -24,6 +26,13 @@ import type { Producer } from 'kafkajs';
 import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
 import { RawWsClient } from '../support/raw-ws-client.js';
 import { cpuSeconds, machineSummary } from './process-stats.js';
+import {
+  defaultHandshakeWindow,
+  inWindow,
+  listenCounters,
+  listenCountersSince,
+  timelineOf,
+} from './storm-reconnect.js';
 
 const clientsPerRound = Number(process.env['FANOUT_BENCH_CLIENTS'] ?? 2000);
 const rate = Number(process.env['FANOUT_BENCH_RATE'] ?? 100);
@@ -33,6 +42,12 @@ const partitions = 8;
 /** Live-event latency is reported for this many seconds after ready. */
 const latencySeconds = 10;
 const liveWaitMs = 120_000;
+/**
+ * Reconnect handshakes in flight at once (a window: each client starts as
+ * one before it is answered); `waves:1000` reconnects in waves of 1,000
+ * that each wait for their slowest handshake, as before.
+ */
+const handshakes = process.env['FANOUT_BENCH_HANDSHAKES'] ?? String(defaultHandshakeWindow);
 const edgeNodeArgs = (process.env['FANOUT_BENCH_EDGE_NODE_ARGS'] ?? '')
   .split(/\s+/)
   .filter((arg) => arg !== '');
@@ -97,6 +112,14 @@ class Client {
   first = -1;
   highest = -1;
   retries = 0;
+  /** Set at ready: the last sequence of its channel published before ready, and the first after. */
+  caughtUpFrom = Number.POSITIVE_INFINITY;
+  liveFrom = Number.POSITIVE_INFINITY;
+  /** Epoch ms of this reconnect: its first handshake sent, answered, caught up, live. */
+  startedAt = Number.NaN;
+  answeredAt = Number.NaN;
+  caughtUpAt = Number.NaN;
+  liveAt = Number.NaN;
 
   constructor(
     readonly channel: string,
@@ -104,6 +127,7 @@ class Client {
   ) {}
 
   async connect(port: number, source: string, resume: boolean): Promise<void> {
+    this.startedAt = Date.now();
     // A handshake the loaded machine drops (listen backlog) is tried again, as a client would.
     for (let attempt = 1; ; attempt++) {
       const socket = new RawWsClient(port, '/v1/ws', 'fanout.json.v1', source);
@@ -118,6 +142,7 @@ class Client {
       }
     }
     const socket = this.socket;
+    this.answeredAt = Date.now();
     socket.sample((payload) => {
       const text = payload.toString('latin1');
       if (!text.startsWith('{"event"')) return;
@@ -129,6 +154,8 @@ class Client {
       if (this.first < 0) this.first = sequence;
       this.seen.add(sequence);
       this.highest = Math.max(this.highest, sequence);
+      if (Number.isNaN(this.caughtUpAt) && this.highest >= this.caughtUpFrom) this.caughtUpAt = now;
+      if (Number.isNaN(this.liveAt) && this.highest >= this.liveFrom) this.liveAt = now;
       this.onEvent(sentAt, now);
     });
     const since = resume && this.position !== undefined ? { since: this.position } : {};
@@ -180,6 +207,14 @@ interface Round {
   reconnectedMs: number;
   allLiveAfterReadyMs: number;
   reconnectCpuS: number;
+  /** CPU seconds of this process (the clients and the producer), ready → every client live. */
+  benchCpuS: number;
+  /** From ready until every client received every event published before ready. */
+  allCaughtUpAfterReadyMs: number;
+  /** Clients per step (cumulative) in 500 ms buckets after ready. */
+  timeline: string[];
+  /** The kernel's listen-queue overflows and SYN retransmits, ready → every client live. */
+  listen: string;
   missed: number;
   duplicates: number;
   hot: number;
@@ -224,19 +259,50 @@ async function round(): Promise<Round> {
     readyAt = Date.now();
     const readyCpuS = cpuSeconds(second.pid) ?? Number.NaN;
     const threshold = new Map(channels.map((c) => [c, sequences.get(c) ?? 0]));
+    for (const client of clients) {
+      const next = threshold.get(client.channel) ?? 0;
+      client.caughtUpFrom = next - 1;
+      client.liveFrom = next;
+    }
+    const benchCpuAtReady = process.cpuUsage();
     const port = second.port;
-    // As the suite's storm: 1,000 handshakes at a time (a listen backlog drops more).
-    for (let i = 0; i < clients.length; i += 1000) {
-      await Promise.all(
-        clients.slice(i, i + 1000).map((c, j) => c.connect(port, sources[(i + j) % 4] ?? '', true)),
+    const counters = listenCounters();
+    if (handshakes.startsWith('waves:')) {
+      const wave = Number(handshakes.slice('waves:'.length));
+      for (let i = 0; i < clients.length; i += wave) {
+        await Promise.all(
+          clients
+            .slice(i, i + wave)
+            .map((c, j) => c.connect(port, sources[(i + j) % 4] ?? '', true)),
+        );
+      }
+    } else {
+      await inWindow(clients, Number(handshakes), (c, i) =>
+        c.connect(port, sources[i % 4] ?? '', true),
       );
     }
     const reconnectedMs = Date.now() - readyAt;
     const giveUp = Date.now() + liveWaitMs;
     const isLive = (c: Client): boolean => c.highest >= (threshold.get(c.channel) ?? 0);
     while (!clients.every(isLive) && Date.now() < giveUp) await sleep(10);
-    const allLiveAfterReadyMs = Date.now() - readyAt;
+    // When the last client received its first new event (its own clock; the
+    // loop above notices later when this process is busy with the sockets).
+    const allLiveAfterReadyMs =
+      (clients.every(isLive) ? Math.max(...clients.map((c) => c.liveAt)) : Date.now()) - readyAt;
     const reconnectCpuS = (cpuSeconds(second.pid) ?? Number.NaN) - readyCpuS;
+    const listen = listenCountersSince(counters);
+    const benchCpu = process.cpuUsage(benchCpuAtReady);
+    const benchCpuS = (benchCpu.user + benchCpu.system) / 1e6;
+    // A client that had every event before ready has nothing to catch up: caught up when answered.
+    const caughtUpAt = (c: Client): number =>
+      c.highest >= c.caughtUpFrom && Number.isNaN(c.caughtUpAt) ? c.answeredAt : c.caughtUpAt;
+    const allCaughtUpAfterReadyMs = Math.max(...clients.map(caughtUpAt)) - readyAt;
+    const timeline = timelineOf(readyAt, allLiveAfterReadyMs, [
+      ['started', clients.map((c) => c.startedAt)],
+      ['answered', clients.map((c) => c.answeredAt)],
+      ['caught up', clients.map(caughtUpAt)],
+      ['live', clients.map((c) => c.liveAt)],
+    ]);
     const { hot, cold } = await replays(second);
     const retried = clients.reduce((sum, client) => sum + client.retries, 0);
     await sleep(Math.max(0, latencySeconds * 1000 - (Date.now() - readyAt)));
@@ -267,6 +333,10 @@ async function round(): Promise<Round> {
       reconnectedMs,
       allLiveAfterReadyMs,
       reconnectCpuS,
+      benchCpuS,
+      allCaughtUpAfterReadyMs,
+      timeline,
+      listen,
       missed,
       duplicates,
       hot,
@@ -284,13 +354,16 @@ async function round(): Promise<Round> {
 
 try {
   console.log(
-    `# edge restart: ${clientsPerRound} clients over ${channelCount} channels, ${rate} events/s, ${partitions} partitions; ${machineSummary()}, ${cpus().length} cores, load ${loadavg()[0]?.toFixed(1)}; edge env ${JSON.stringify(edgeEnv)}${edgeRoot === undefined ? '' : `, edge of ${edgeRoot}`}`,
+    `# edge restart: ${clientsPerRound} clients over ${channelCount} channels, ${rate} events/s, ${partitions} partitions; ${machineSummary()}, ${cpus().length} cores, load ${loadavg()[0]?.toFixed(1)}; handshakes ${handshakes}; edge env ${JSON.stringify(edgeEnv)}${edgeRoot === undefined ? '' : `, edge of ${edgeRoot}`}`,
   );
   for (let i = 0; i < rounds; i++) {
     const r = await round();
     console.log(
-      `round ${i + 1}: ready ${r.readyMs.toFixed(0)} ms after spawn (${r.readyCpuS.toFixed(2)} CPU s); all ${clientsPerRound} reconnected ${r.reconnectedMs} ms and live ${r.allLiveAfterReadyMs} ms after ready (${r.reconnectCpuS.toFixed(2)} edge CPU s); missed ${r.missed}, duplicates ${r.duplicates}; replays hot ${r.hot}, cold ${r.cold}; handshakes retried ${r.retried}; load ${loadavg()[0]?.toFixed(1)}`,
+      `round ${i + 1}: ready ${r.readyMs.toFixed(0)} ms after spawn (${r.readyCpuS.toFixed(2)} CPU s); all ${clientsPerRound} reconnected ${r.reconnectedMs} ms and live ${r.allLiveAfterReadyMs} ms after ready (${r.reconnectCpuS.toFixed(2)} edge CPU s, ${r.benchCpuS.toFixed(2)} CPU s of the clients and producer); all caught up ${r.allCaughtUpAfterReadyMs} ms after ready; missed ${r.missed}, duplicates ${r.duplicates}; replays hot ${r.hot}, cold ${r.cold}; handshakes retried ${r.retried}; load ${loadavg()[0]?.toFixed(1)}`,
     );
+    console.log(`  ${r.listen}`);
+    console.log('  clients per 500 ms after ready (cumulative):');
+    for (const line of r.timeline) console.log(`    ${line}`);
     for (const s of r.latency) {
       console.log(
         `  live latency ${s.second}-${s.second + 1} s after ready: p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms (${s.count} deliveries)`,

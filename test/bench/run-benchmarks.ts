@@ -101,6 +101,13 @@ import {
   type WatchedProcess,
 } from './cpu-verdict.js';
 import { pidListeningOn } from './listening-process.js';
+import {
+  defaultHandshakeWindow,
+  inWindow,
+  listenCounters,
+  listenCountersSince,
+  timelineOf,
+} from './storm-reconnect.js';
 import { betterWords, ratioWords } from './ratio-words.js';
 import { barChart, formatNumber, lineChart } from './svg-charts.js';
 import {
@@ -784,6 +791,14 @@ class StormClient {
   reconnecting = false;
   /** Connections the server closed that this client opened again. */
   reconnects = 0;
+  /** Storm: the last sequence of its channel published before the restart, and the first after. */
+  caughtUpFrom = Number.POSITIVE_INFINITY;
+  liveFrom = Number.POSITIVE_INFINITY;
+  /** Storm (performance.now()): its reconnect began, was answered (`subscribed`), caught up, live. */
+  startedAt = Number.NaN;
+  answeredAt = Number.NaN;
+  caughtUpAt = Number.NaN;
+  liveAt = Number.NaN;
 
   /** Where its latency window starts: its `subscribed` answer, not before the floor. */
   windowStart(): number {
@@ -807,6 +822,7 @@ class StormClient {
     resume: boolean,
   ): Promise<void> {
     const giveUp = Date.now() + 60_000;
+    this.startedAt = performance.now();
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#connectOnce(protocol, port, source, resume);
@@ -835,6 +851,7 @@ class StormClient {
         subscribed: (position, resumed) => {
           this.live = true;
           this.subscribedAt = wallClockMs();
+          this.answeredAt = performance.now();
           if (resumed === false) this.resumeRefused = true;
           if (position !== undefined) this.position = position;
         },
@@ -851,6 +868,12 @@ class StormClient {
           if (this.first < 0) this.first = seq;
           this.seen.add(seq);
           if (seq > this.highest) this.highest = seq;
+          if (Number.isNaN(this.caughtUpAt) && this.highest >= this.caughtUpFrom) {
+            this.caughtUpAt = performance.now();
+          }
+          if (Number.isNaN(this.liveAt) && this.highest >= this.liveFrom) {
+            this.liveAt = performance.now();
+          }
           if (position !== undefined) this.position = position;
         },
       },
@@ -868,6 +891,18 @@ interface StormResult {
   readonly startToReadyMs: number;
   /** From the new server's readiness until every client received events published after the restart. */
   readonly readyToAllLiveMs: number;
+  /**
+   * From the new server's readiness until every client had every event
+   * published before the restart (resumed and caught up: not waiting for
+   * its channel's next event, which comes up to 1 s later at 1 event/s).
+   */
+  readonly readyToAllCaughtUpMs: number;
+  /** CPU seconds of the benchmark process (clients, producer) from readiness to all live. */
+  readonly benchCpuS: number;
+  /** The kernel's listen-queue overflows and SYN retransmits during the reconnect. */
+  readonly listen: string;
+  /** Clients started, answered, caught up, live per 500 ms after readiness (cumulative). */
+  readonly timeline: readonly string[];
   /** Clients receiving new events when the wait ended (all of them unless it timed out). */
   readonly liveClients: number;
   readonly restartMs: number;
@@ -922,20 +957,25 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
     const threshold = new Map(channels.map((c) => [c, sequences.get(c) ?? 0]));
     const isLive = (client: StormClient): boolean =>
       client.highest >= (threshold.get(client.channel) ?? 0);
-    for (let i = 0; i < clients.length; i += 1000) {
-      await Promise.all(
-        clients
-          .slice(i, i + 1000)
-          .map((client, j) =>
-            client.connect(
-              target.protocol,
-              server.port,
-              sourceAddresses[(i + j + 1) % 4] ?? '127.0.0.1',
-              target.resumes,
-            ),
-          ),
-      );
+    for (const client of clients) {
+      const next = threshold.get(client.channel) ?? 0;
+      client.caughtUpFrom = next - 1;
+      client.liveFrom = next;
     }
+    const counters = listenCounters();
+    const benchCpuAtStart = process.cpuUsage();
+    // At most `defaultHandshakeWindow` handshakes in flight, each client
+    // starting as one before it is answered: waves of 1,000 that each waited
+    // for their slowest overflowed the listen queue (backlog 512), and one
+    // handshake dropped there held the next wave back by the 1 s of a SYN sent again.
+    await inWindow(clients, defaultHandshakeWindow, (client, i) =>
+      client.connect(
+        target.protocol,
+        server.port,
+        sourceAddresses[(i + 1) % 4] ?? '127.0.0.1',
+        target.resumes,
+      ),
+    );
     say(
       `${target.name} storm: ${clients.length} reconnected ${(performance.now() - stopped).toFixed(0)} ms after the stop`,
     );
@@ -951,10 +991,33 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
         );
       }
     }
-    const allLiveAt = performance.now();
-    const allLiveMs = allLiveAt - stopped;
+    // When the last client received its first new event (its own clock):
+    // the loop above notices it only when this process next gets to run it,
+    // seconds later while it is busy with 10,000 sockets.
     const liveClients = clients.filter(isLive).length;
+    const allLiveAt =
+      liveClients === clients.length
+        ? Math.max(...clients.map((client) => client.liveAt))
+        : performance.now();
+    const allLiveMs = allLiveAt - stopped;
     const readyAt = await restarted.ready;
+    const listen = listenCountersSince(counters);
+    const benchCpu = process.cpuUsage(benchCpuAtStart);
+    // A client that had every event before the restart had nothing to catch up: caught up when answered.
+    const caughtUpAt = (client: StormClient): number =>
+      client.highest >= client.caughtUpFrom && Number.isNaN(client.caughtUpAt)
+        ? client.answeredAt
+        : client.caughtUpAt;
+    const allCaughtUpAt = Math.max(...clients.map(caughtUpAt));
+    const timeline = timelineOf(readyAt, allLiveAt - readyAt, [
+      ['started', clients.map((client) => client.startedAt)],
+      ['answered', clients.map((client) => client.answeredAt)],
+      ['caught up', clients.map(caughtUpAt)],
+      ['live', clients.map((client) => client.liveAt)],
+    ]);
+    say(
+      `${target.name} storm: all caught up ${(allCaughtUpAt - readyAt).toFixed(0)} ms after ready; ${listen}; clients and producer ${((benchCpu.user + benchCpu.system) / 1e6).toFixed(2)} CPU s; per 500 ms after ready:\n  ${timeline.join('\n  ')}`,
+    );
     say(
       `${target.name} storm: ${liveClients}/${clients.length} live ${allLiveMs.toFixed(0)} ms after the stop; the new server listened ${(restarted.listeningAt - restarted.startedAt).toFixed(0)} ms and was ready ${(readyAt - restarted.startedAt).toFixed(0)} ms after its start, all live ${(allLiveAt - readyAt).toFixed(0)} ms after ready`,
     );
@@ -983,6 +1046,10 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
       startToListeningMs: restarted.listeningAt - restarted.startedAt,
       startToReadyMs: readyAt - restarted.startedAt,
       readyToAllLiveMs: allLiveAt - readyAt,
+      readyToAllCaughtUpMs: allCaughtUpAt - readyAt,
+      benchCpuS: (benchCpu.user + benchCpu.system) / 1e6,
+      listen,
+      timeline,
       liveClients,
       restartMs,
       expected,

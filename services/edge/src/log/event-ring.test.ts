@@ -74,4 +74,78 @@ describe('the event ring', () => {
     assert.equal(ring.prepend(0, 9, at(...range(0, 10)), 10), 0);
     assert.equal(ring.size, 0);
   });
+
+  it("visits one channel's events as a scan of every event would, through drops, prepends and clears", () => {
+    const channels = ['ring.a', 'ring.b', 'ring.c', 'ring.d'];
+    const values = channels.map((channel) =>
+      Buffer.from(encodeEvent({ id: 'e', channel, type: 't', producer: 'p' })),
+    );
+    // A small linear congruential generator: the same sequence every run.
+    let seed = 7;
+    const random = (below: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return Math.floor((seed / 2147483648) * below);
+    };
+    const event = (offset: number): EdgeEvent =>
+      new EdgeEvent('ww7w7_gUT7WHdd738IhAfQ', 0, {
+        offset,
+        timestamp: 0,
+        value: values[random(channels.length)] ?? value,
+        headers: [],
+      });
+    const ring = new EventRing(120);
+    let head = 1000;
+    let prepended = 0;
+    let checks = 0;
+    for (let step = 0; step < 400; step++) {
+      const action = random(12);
+      if (action === 0) {
+        ring.clear();
+      } else if (action < 4 && ring.size > 0) {
+        // Older events in front (a cold read that reaches what the ring holds).
+        const reach = ring.coveredFrom;
+        const from = Math.max(0, reach - 1 - random(30));
+        prepended += ring.prepend(from, reach - 1, range(from, reach).map(event), head);
+      } else {
+        // Newer events; some offsets are skipped (records that could not be decoded).
+        const count = 1 + random(20);
+        const offsets = range(head, head + count).filter(() => random(5) > 0);
+        ring.append(head, offsets.map(event));
+        head += count;
+      }
+      for (const channel of channels) {
+        // From before everything too: a dropped event is not kept in the index.
+        const after = random(4) === 0 ? -1 : ring.coveredFrom - 1 + random(Math.max(1, ring.size));
+        const scanned: number[] = [];
+        ring.forEachAfter(after, (each) => {
+          if (each.channel === channel) scanned.push(each.offset);
+          return false;
+        });
+        const indexed: number[] = [];
+        ring.forEachOfChannelAfter(channel, after, (each) => {
+          assert.equal(each.channel, channel);
+          indexed.push(each.offset);
+          return false;
+        });
+        assert.deepEqual(indexed, scanned, `step ${step}, ${channel} after ${after}`);
+        checks += scanned.length;
+      }
+    }
+    assert.ok(checks > 1000, `the events compared (${checks}) are not too few to mean something`);
+    assert.ok(prepended > 100, `the events prepended (${prepended}) are not too few`);
+    // A visit that answers true stops there.
+    const first: number[] = [];
+    assert.equal(
+      ring.forEachOfChannelAfter('ring.a', -1, (each) => {
+        first.push(each.offset);
+        return true;
+      }),
+      ring.size > 0 && ring.after(-1).some((each) => each.channel === 'ring.a'),
+    );
+    assert.ok(first.length <= 1);
+    assert.equal(
+      ring.forEachOfChannelAfter('ring.none', -1, () => true),
+      false,
+    );
+  });
 });

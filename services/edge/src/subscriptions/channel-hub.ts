@@ -125,6 +125,13 @@ function topicKey(
   return `${format}${batch ? '+batch' : ''}|${matcher}|${[...types].sort().join(',')}`;
 }
 
+/** The one channel a subscription follows, when it follows exactly one and no pattern. */
+function onlyChannelOf(subscription: Subscription): string | undefined {
+  if (subscription.patterns.length > 0 || subscription.channels.size !== 1) return undefined;
+  for (const channel of subscription.channels) return channel;
+  return undefined;
+}
+
 /** A cold read: the events after a cursor (up to the live head), or a cursor the log no longer holds. */
 type ColdRead = { events: readonly EdgeEvent[]; last: number } | 'too_old';
 
@@ -348,13 +355,18 @@ export class ChannelHub implements PartitionSink {
       const tail = this.#options.reader.tails.get(partition);
       if (!tail) throw new FanoutError('unavailable', `partition ${partition} is not read`);
       if (cursor + 1 >= tail.head || tail.ring.covers(cursor + 1)) {
-        for (const event of tail.ring.after(cursor)) {
-          if (event.offset > through) return { events, last: through };
-          if (event.channel !== channel) continue;
-          events.push(event);
-          if (events.length === limit) return { events, last: event.offset };
-        }
-        return { events, last: Math.min(through, Math.max(cursor, tail.head - 1)) };
+        // Only the channel's events (the ring's channel index): past
+        // `through`, the end of the loop answers `through` as well.
+        let answer: { events: EdgeEvent[]; last: number } | undefined;
+        tail.ring.forEachOfChannelAfter(channel, cursor, (event) => {
+          if (event.offset > through) answer = { events, last: through };
+          else {
+            events.push(event);
+            if (events.length === limit) answer = { events, last: event.offset };
+          }
+          return answer !== undefined;
+        });
+        return answer ?? { events, last: Math.min(through, Math.max(cursor, tail.head - 1)) };
       }
       const read = await this.#fetchCold(partition, cursor);
       if (read === 'too_old') return 'too_old';
@@ -837,16 +849,23 @@ export class ChannelHub implements PartitionSink {
         // replay never pushes it past its backpressure limit.
         const pauseBytes = this.#options.replayPauseBytes;
         let examined = cursor;
+        const visit = (event: EdgeEvent): boolean => {
+          examined = event.offset;
+          if (!subscription.matches(event)) return false;
+          // Set before each delivery: a close inside it reports the position.
+          subscription.cursors.set(partition, event.offset);
+          target.deliver(event, subscription);
+          replayed++;
+          return target.bufferedBytes() > pauseBytes;
+        };
+        // One channel: only its events (the ring's channel index), not every
+        // event of the partition after the cursor.
+        const only = onlyChannelOf(subscription);
         const paused = target.batch(() => {
-          const stopped = tail.ring.forEachAfter(cursor, (event) => {
-            examined = event.offset;
-            if (!subscription.matches(event)) return false;
-            // Set before each delivery: a close inside it reports the position.
-            subscription.cursors.set(partition, event.offset);
-            target.deliver(event, subscription);
-            replayed++;
-            return target.bufferedBytes() > pauseBytes;
-          });
+          const stopped =
+            only === undefined
+              ? tail.ring.forEachAfter(cursor, visit)
+              : tail.ring.forEachOfChannelAfter(only, cursor, visit);
           subscription.cursors.set(partition, examined);
           return stopped;
         });
