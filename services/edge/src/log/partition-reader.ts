@@ -89,12 +89,22 @@ export class PartitionTail {
 }
 
 /**
- * Pauses between attempts while Kafka does not answer (a partition's start,
- * a live fetch). Capped at a second: a broker that restarts is noticed, and
- * the edge ready again, within about a second of its return, while one
- * request a second per leader costs an unreachable broker nothing.
+ * Pauses between attempts to start a partition while Kafka does not answer.
+ * Capped at a second: a pause ends early when Kafka answers the live fetch
+ * or the layout (`#retryWaiters`), so a start resumes with the live read.
  */
 const retryDelaysMs = [100, 250, 500, 1000];
+
+/**
+ * Pauses of a leader's live fetch loop after failed fetches: the loop is
+ * what notices the broker's return (and wakes everything else), so it tries
+ * again within `liveRetryDelaysMs.at(-1)` of it. A failed attempt against
+ * a broker that is down is a refused connection (or one metadata request
+ * once it listens): at most ten a second per leader cost a restarting broker
+ * nothing, and the edge reads again within a few tens of ms of its return
+ * instead of up to a second.
+ */
+const liveRetryDelaysMs = [25, 50, 100];
 
 export class PartitionReader {
   readonly #options: PartitionReaderOptions;
@@ -316,7 +326,7 @@ export class PartitionReader {
         if (failures === 0) {
           this.#options.logger.warn({ err: error, node }, 'partition fetch failed; retrying');
         }
-        await delay(retryDelaysMs[Math.min(failures, retryDelaysMs.length - 1)] ?? 1000);
+        await delay(liveRetryDelaysMs[Math.min(failures, liveRetryDelaysMs.length - 1)] ?? 100);
         failures++;
         await this.#refreshLayout().catch(() => undefined);
         continue;
