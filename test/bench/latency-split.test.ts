@@ -31,6 +31,22 @@ describe('latency split', () => {
     assert.equal(split.appendToArrival.maxMs, 20);
     assert.equal(split.toAcknowledged.maxMs, 31);
     assert.equal(split.toAppend.sampledSubscribers, 4);
+    assert.equal(split.firstArrival.count, 4, 'one first arrival per event');
+    assert.equal(split.behindFirst.maxMs, 0, 'each event arrived once');
+  });
+
+  it('measures each arrival behind the first arrival of its event', () => {
+    const split = splitLatency(
+      { sent: [10, 10, 10, 20, 20], latencies: [4, 9, 30, 6, 7] },
+      new AppendTimes(),
+      3,
+    );
+    assert.equal(split.unmatched, 5);
+    assert.deepEqual(
+      [split.firstArrival.count, split.firstArrival.p50Ms, split.firstArrival.maxMs],
+      [2, 6, 6],
+    );
+    assert.deepEqual([split.behindFirst.count, split.behindFirst.maxMs], [5, 26]);
   });
 
   it('ignores a produce response without an append time (a CreateTime topic answers -1)', () => {

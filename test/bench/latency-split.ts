@@ -56,6 +56,18 @@ export interface LatencySplit {
   readonly appendToArrival: LatencySummary;
   /** Send → the producer's acknowledgement. */
   readonly toAcknowledged: LatencySummary;
+  /**
+   * Per event, its first arrival at any sampled subscriber (send → first):
+   * what every subscriber waits at least, the edge's write of the first
+   * frame and the client process noticing it included.
+   */
+  readonly firstArrival: LatencySummary;
+  /**
+   * Each timed arrival behind its event's first arrival: the time the
+   * edge's writes to, and the client's reads from, the other sockets took —
+   * one event loop reading one frame per socket, so mostly the client's.
+   */
+  readonly behindFirst: LatencySummary;
   /** Timed events whose append time is not known (not split). */
   readonly unmatched: number;
 }
@@ -70,6 +82,17 @@ export function splitLatency(
   const appendToArrival: number[] = [];
   const toAcknowledged: number[] = [];
   let unmatched = 0;
+  const first = new Map<number, number>();
+  timed.sent.forEach((sent, i) => {
+    const latency = timed.latencies[i];
+    if (latency !== undefined) first.set(sent, Math.min(first.get(sent) ?? latency, latency));
+  });
+  const behindFirst: number[] = [];
+  timed.sent.forEach((sent, i) => {
+    const latency = timed.latencies[i];
+    const earliest = first.get(sent);
+    if (latency !== undefined && earliest !== undefined) behindFirst.push(latency - earliest);
+  });
   timed.sent.forEach((sent, i) => {
     const found = appends.get(sent);
     const latency = timed.latencies[i];
@@ -85,6 +108,8 @@ export function splitLatency(
     toAppend: summarizeLatency(toAppend, sampledSubscribers),
     appendToArrival: summarizeLatency(appendToArrival, sampledSubscribers),
     toAcknowledged: summarizeLatency(toAcknowledged, sampledSubscribers),
+    firstArrival: summarizeLatency([...first.values()], sampledSubscribers),
+    behindFirst: summarizeLatency(behindFirst, sampledSubscribers),
     unmatched,
   };
 }

@@ -751,7 +751,7 @@ function percentileWords(l: LatencySummary): string {
 
 /** The split of a phase's latency, for the log. */
 function splitWords(split: LatencySplit, edge: BucketSummary | undefined): string {
-  return `send → append ${percentileWords(split.toAppend)}, append → arrival ${percentileWords(split.appendToArrival)}, send → ack ${percentileWords(split.toAcknowledged)} ms${split.unmatched > 0 ? ` (${split.unmatched} not split)` : ''}${edge === undefined ? '' : `; edge append → uWS p50/p99/p99.9 ≤ ${[edge.p50Ms, edge.p99Ms, edge.p999Ms].join('/')} ms (${edge.count} events)`}`;
+  return `send → append ${percentileWords(split.toAppend)}, append → arrival ${percentileWords(split.appendToArrival)}, send → ack ${percentileWords(split.toAcknowledged)}, send → first arrival of the event ${percentileWords(split.firstArrival)}, arrival behind the first ${percentileWords(split.behindFirst)} ms${split.unmatched > 0 ? ` (${split.unmatched} not split)` : ''}${edge === undefined ? '' : `; edge append → uWS p50/p99/p99.9 ≤ ${[edge.p50Ms, edge.p99Ms, edge.p999Ms].join('/')} ms (${edge.count} events)`}`;
 }
 
 // ---- scenarios --------------------------------------------------------------------------------
@@ -1854,8 +1854,8 @@ function coldStartSection(): string[] {
       '',
       "Split at the broker's append (as in the fan-out split above); after the broker restart, the second row counts only events sent after the producer's first acknowledged batch, when the broker served again:",
       '',
-      '| phase | latency p50 / p99 / p99.9 / max ms | send → append ms | append → arrival ms | send → ack ms | edge: append → uWS hand-over ms (events) |',
-      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      '| phase | latency p50 / p99 / p99.9 / max ms | send → append ms | append → arrival ms | send → ack ms | send → first arrival of the event ms | arrival behind the first ms | edge: append → uWS hand-over ms (events) |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       `| steady | ${latencyCell(c.steady)} | ${splitCells(c.steadySplit, c.steadyEdgeDelivery)} |`,
       ...c.restarts.flatMap((x) => [
         `| after the ${x.what} restart | ${latencyCell(x.latency)} | ${splitCells(x.split, x.edgeDelivery)} |`,
@@ -1938,7 +1938,7 @@ const latencyCell = (l: LatencySummary | undefined): string =>
     : `${num(l.p50Ms, 1)} / ${num(l.p99Ms, 1)} / ${num(l.p999Ms, 1)} / ${num(l.maxMs, 1)} (${num(l.count)} on ${num(l.sampledSubscribers)})`;
 
 const splitCells = (split: LatencySplit, edge: BucketSummary | undefined): string =>
-  `${latencyCell(split.toAppend)} | ${latencyCell(split.appendToArrival)} | ${latencyCell(split.toAcknowledged)} | ${edge === undefined ? '–' : `${bucketBound(edge.p50Ms)} / ${bucketBound(edge.p99Ms)} / ${bucketBound(edge.p999Ms)} (${num(edge.count)})`}`;
+  `${latencyCell(split.toAppend)} | ${latencyCell(split.appendToArrival)} | ${latencyCell(split.toAcknowledged)} | ${latencyCell(split.firstArrival)} | ${latencyCell(split.behindFirst)} | ${edge === undefined ? '–' : `${bucketBound(edge.p50Ms)} / ${bucketBound(edge.p99Ms)} / ${bucketBound(edge.p999Ms)} (${num(edge.count)})`}`;
 /** `≤ 25`, or `> 5,000` past the last bucket. */
 const bucketBound = (ms: number): string =>
   ms === Number.POSITIVE_INFINITY ? '> 5,000' : `≤ ${num(ms, 1)}`;
@@ -1950,10 +1950,10 @@ function splitSection(rows: readonly (readonly [string, FanoutResult | undefined
   );
   if (measured.length === 0) return [];
   return [
-    "Where fanout's latency goes: each timed event split at the broker's append time (the suite's topics use `message.timestamp.type=LogAppendTime`; the produce response returns the stamp): send → append is the bench's producer and the broker, append → arrival the edge, loopback and the client's event loop; send → ack is what the producer waits for. The edge's column is its own histogram `fanout_edge_delivery_latency_seconds` (append → hand-over to uWebSockets) over the same phase, as bucket bounds (≤ 1, 2.5, 5, 10, 25, 50, 100, 250 ms).",
+    "Where fanout's latency goes: each timed event split at the broker's append time (the suite's topics use `message.timestamp.type=LogAppendTime`; the produce response returns the stamp): send → append is the bench's producer and the broker, append → arrival the edge, loopback and the client's event loop; send → ack is what the producer waits for; first arrival is, per event, its earliest arrival at any sampled subscriber, and behind the first is each arrival's wait after it (one client event loop reading one frame per socket: mostly the client's). The edge's column is its own histogram `fanout_edge_delivery_latency_seconds` (append → hand-over to uWebSockets) over the same phase, as bucket bounds (≤ 1, 2.5, 5, 10, 25, 50, 100, 250 ms).",
     '',
-    '| scenario | send → append ms | append → arrival ms | send → ack ms | edge: append → uWS hand-over ms (events) |',
-    '| --- | ---: | ---: | ---: | ---: |',
+    '| scenario | send → append ms | append → arrival ms | send → ack ms | send → first arrival of the event ms | arrival behind the first ms | edge: append → uWS hand-over ms (events) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...measured.map(([name, v]) => `| ${name} | ${splitCells(v.split, v.edgeDelivery)} |`),
     '',
   ];
