@@ -1403,6 +1403,9 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       Math.max(0, brokerWindowsEnd + coldStartWindowSeconds * 1000 - wallClockMs()) + 1000,
     );
     const brokerCpu = brokerMeter.stop();
+    say(
+      `${target.name} coldstart: broker killed at ${new Date(backWall - (brokerBack - brokerStarted)).toISOString()}, serving again at ${new Date(backWall).toISOString()}, the producer's first acknowledged batch at ${published.firstAcknowledged === undefined ? 'never' : new Date(published.firstAcknowledged).toISOString()} (compare the edge's "partition fetch recovered" in FANOUT_TEST_LOG_DIR)`,
+    );
     const brokerTimed = recorder.takeTimed();
     const brokerDelivery = await edgeDeliverySince(server, brokerEdgeBefore);
     const firstAck = published.firstAcknowledged ?? Number.NaN;
