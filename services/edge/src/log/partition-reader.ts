@@ -115,6 +115,8 @@ export class PartitionReader {
   #closed = false;
   #healthy = false;
   #layoutRefresh: Promise<TopicLayout> | undefined;
+  /** Refreshing the layout until every partition read has a leader again (`#awaitLeaders`). */
+  #leaderWait: Promise<void> | undefined;
   /** Partition starts pausing after a failure: woken when Kafka answers another request. */
   readonly #retryWaiters = new Set<() => void>();
 
@@ -237,6 +239,7 @@ export class PartitionReader {
         this.#setHealthy(true);
         tail.resolveReady();
         this.#ensureLoop(layout.leaders[tail.partition] ?? -1);
+        this.#awaitLeaders();
         return;
       } catch (error) {
         if (error instanceof FanoutError && error.code === 'invalid_argument') {
@@ -280,8 +283,42 @@ export class PartitionReader {
       this.#loops.delete(node);
       // Partitions may have joined after the loop decided to end.
       if (this.#partitionsOf(node).length > 0) this.#ensureLoop(node);
+      // Or its partitions lost their leader (an election under way).
+      else this.#awaitLeaders();
     });
     this.#loops.set(node, loop);
+  }
+
+  /**
+   * Started partitions whose leader the layout does not know (-1: a broker
+   * that returns after a crash leads its partitions again only once it is
+   * unfenced). No loop reads them: the layout is refreshed every
+   * `liveRetryDelaysMs.at(-1)` until they have a leader, whose loop then
+   * reads them.
+   */
+  #awaitLeaders(): void {
+    if (this.#leaderWait !== undefined || this.#closed || this.#leaderless() === 0) return;
+    this.#leaderWait = (async () => {
+      while (!this.#closed && this.#leaderless() > 0) {
+        await delay(liveRetryDelaysMs.at(-1) ?? 100);
+        const layout = await this.#refreshLayout().catch(() => undefined);
+        if (layout === undefined || this.#isClosed()) continue;
+        for (const tail of this.#tails.values()) {
+          if (tail.started) this.#ensureLoop(layout.leaders[tail.partition] ?? -1);
+        }
+      }
+    })().finally(() => {
+      this.#leaderWait = undefined;
+    });
+  }
+
+  #leaderless(): number {
+    const leaders = this.#layout?.leaders ?? [];
+    let count = 0;
+    for (const tail of this.#tails.values()) {
+      if (tail.started && (leaders[tail.partition] ?? -1) < 0) count++;
+    }
+    return count;
   }
 
   #partitionsOf(node: number): PartitionTail[] {
@@ -424,7 +461,7 @@ export class PartitionReader {
       if (tail.lingerTimer) clearTimeout(tail.lingerTimer);
       tail.rejectReady(new FanoutError('draining', 'the edge is shutting down'));
     }
-    await Promise.allSettled([...this.#loops.values()]);
+    await Promise.allSettled([...this.#loops.values(), this.#leaderWait]);
   }
 }
 
