@@ -57,6 +57,11 @@ describe('latency split', () => {
     assert.equal(appends.size, 1);
     appends.reset();
     assert.equal(appends.get(5), undefined);
+    const bounded = new AppendTimes(2);
+    bounded.note([1, 2, 3], 10, 11);
+    assert.equal(bounded.size, 2);
+    assert.equal(bounded.get(1), undefined, 'the oldest went first');
+    assert.equal(bounded.get(3)?.appended, 10);
   });
 
   it('keys send times as the events write and the clients parse them', () => {

@@ -21,12 +21,22 @@ import { summarizeLatency, type LatencySummary } from './latency-sampling.js';
 /** The broker's append time of events, looked up by their send time (the `t` they carry, ms). */
 export class AppendTimes {
   #times = new Map<number, { appended: number; acknowledged: number }>();
+  /** The most events kept (the oldest go first): phases that never reset stay bounded. */
+  readonly #limit: number;
+
+  constructor(limit = 1_000_000) {
+    this.#limit = limit;
+  }
 
   /** Events sent at `sentTimes` were appended at `appendedMs` and acknowledged at `acknowledgedMs`. */
   note(sentTimes: readonly number[], appendedMs: number, acknowledgedMs: number): void {
     if (!Number.isFinite(appendedMs) || appendedMs <= 0) return;
     for (const sent of sentTimes) {
       this.#times.set(sent, { appended: appendedMs, acknowledged: acknowledgedMs });
+    }
+    for (const oldest of this.#times.keys()) {
+      if (this.#times.size <= this.#limit) break;
+      this.#times.delete(oldest);
     }
   }
 
