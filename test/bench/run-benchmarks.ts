@@ -36,7 +36,10 @@
  * of them (1 in 10, at least 100, spread over all by a hash of the index;
  * `latency-sampling.ts`), ordinary subscribers that also decode the send
  * times of what they receive: latency is arrival minus send time there, in
- * this process, behind the same queue as every other client. Every phase
+ * this process, behind the same queue as every other client; each timed
+ * event is also split at the broker's append time (the topics stamp
+ * LogAppendTime; `latency-split.ts`), beside the edge's own delivery
+ * histogram over the phase. Every phase
  * measures the CPU of the server, of this process (producer and all
  * clients), of the Kafka broker and of the whole machine, and the load
  * average at its start and end, and says which was the limit
