@@ -80,6 +80,8 @@ export const wallClockMs = (): number => performance.timeOrigin + performance.no
 /** Arrival minus send time of every event the sampled subscribers receive. */
 export class LatencyRecorder {
   #latencies: number[] = [];
+  /** The send time of each latency (same index): what `latency-split.ts` looks the append time up by. */
+  #sent: number[] = [];
 
   /** A sampled subscriber's frame handler (`BenchClient.sample`). */
   readonly record = (payload: Buffer): void => {
@@ -90,17 +92,25 @@ export class LatencyRecorder {
   /** One event sent at `sent` that arrived at `arrived` (wall-clock ms). */
   add(sent: number, arrived: number): void {
     this.#latencies.push(arrived - sent);
+    this.#sent.push(sent);
   }
 
   /** Forgets what was recorded so far. */
   reset(): void {
     this.#latencies = [];
+    this.#sent = [];
   }
 
   /** The latencies (ms) since the last reset or take. */
   take(): number[] {
-    const taken = this.#latencies;
+    return this.takeTimed().latencies;
+  }
+
+  /** The latencies (ms) since the last reset or take, with the send time of each (same index). */
+  takeTimed(): { latencies: number[]; sent: number[] } {
+    const taken = { latencies: this.#latencies, sent: this.#sent };
     this.#latencies = [];
+    this.#sent = [];
     return taken;
   }
 }

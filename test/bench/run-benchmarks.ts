@@ -36,7 +36,10 @@
  * of them (1 in 10, at least 100, spread over all by a hash of the index;
  * `latency-sampling.ts`), ordinary subscribers that also decode the send
  * times of what they receive: latency is arrival minus send time there, in
- * this process, behind the same queue as every other client. Every phase
+ * this process, behind the same queue as every other client; each timed
+ * event is also split at the broker's append time (the topics stamp
+ * LogAppendTime; `latency-split.ts`), beside the edge's own delivery
+ * histogram over the phase. Every phase
  * measures the CPU of the server, of this process (producer and all
  * clients), of the Kafka broker and of the whole machine, and the load
  * average at its start and end, and says which was the limit
@@ -91,6 +94,16 @@ import {
   wallClockMs,
   type LatencySummary,
 } from './latency-sampling.js';
+import {
+  AppendTimes,
+  bucketSummary,
+  histogramBuckets,
+  splitLatency,
+  writtenSendTime,
+  type BucketSummary,
+  type HistogramBuckets,
+  type LatencySplit,
+} from './latency-split.js';
 import { machineSummary } from './process-stats.js';
 import {
   CpuMeter,
@@ -211,6 +224,42 @@ interface KafkaRecord {
   readonly headers?: Record<string, string>;
 }
 
+/**
+ * The suite's topics stamp each batch with the broker's append time, which
+ * the produce response returns and the edge reads as the record timestamp
+ * (`latency-split.ts`).
+ */
+const appendTimeTopic = { 'message.timestamp.type': 'LogAppendTime' } as const;
+/** Append times of the events sent since the last reset, by send time. */
+const appendTimes = new AppendTimes();
+/** Send time of each record built by `record` (cleared by `sendNoting`). */
+const recordSendTimes = new WeakMap<KafkaRecord, number>();
+
+/**
+ * Sends `records` with `via` and notes each one's append time (from the
+ * produce response, per partition) and acknowledgement time.
+ */
+async function sendNoting(
+  via: Producer,
+  topic: string,
+  records: readonly KafkaRecord[],
+): Promise<void> {
+  const metadata = await via.send({ topic, acks: -1, messages: [...records] });
+  const acknowledged = wallClockMs();
+  const appended = new Map(metadata.map((m) => [m.partition, Number(m.logAppendTime ?? -1)]));
+  const byPartition = new Map<number, number[]>();
+  for (const r of records) {
+    const sent = recordSendTimes.get(r);
+    if (sent === undefined) continue;
+    const list = byPartition.get(r.partition) ?? [];
+    list.push(sent);
+    byPartition.set(r.partition, list);
+  }
+  for (const [partition, sent] of byPartition) {
+    appendTimes.note(sent, appended.get(partition) ?? -1, acknowledged);
+  }
+}
+
 /** The next event's data for `channel`: its send time, sequence number and padding (JSON). */
 function eventData(channel: string): { data: Buffer; now: number } {
   const now = performance.timeOrigin + performance.now();
@@ -235,11 +284,13 @@ function record(channel: string): KafkaRecord {
     time: { seconds: Math.floor(now / 1000), nanos: Math.floor((now % 1000) * 1e6) },
     producer: 'bench',
   });
-  return {
+  const built = {
     key: channel,
     value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
     partition: partitionForChannel(channel, partitions),
   };
+  recordSendTimes.set(built, writtenSendTime(now));
+  return built;
 }
 
 /** Topics whose records are written in another format than fanout's (a peer's own topic). */
@@ -247,7 +298,11 @@ const recordFormats = new Map<string, (channel: string) => KafkaRecord>();
 
 async function send(topic: string, channels: readonly string[]): Promise<void> {
   const format = recordFormats.get(topic) ?? record;
-  await producer.send({ topic, acks: -1, messages: channels.map((c) => format(c)) });
+  await sendNoting(
+    producer,
+    topic,
+    channels.map((c) => format(c)),
+  );
 }
 
 /**
@@ -298,7 +353,29 @@ interface Server {
    * readiness check is ready when it listens.
    */
   readonly ready: Promise<number>;
+  /** The edge's Prometheus metrics (its own delivery histogram); a peer has none. */
+  readonly metricsUrl?: string;
   stop(): Promise<void>;
+}
+
+/** The edge's delivery histogram now (record timestamp → uWS hand-over); undefined for a peer. */
+async function edgeDeliveryBuckets(server: Server): Promise<HistogramBuckets | undefined> {
+  if (server.metricsUrl === undefined) return undefined;
+  try {
+    const response = await fetch(server.metricsUrl, { signal: AbortSignal.timeout(5000) });
+    return histogramBuckets(await response.text(), 'fanout_edge_delivery_latency_seconds');
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the edge's delivery histogram observed since `before`. */
+async function edgeDeliverySince(
+  server: Server,
+  before: HistogramBuckets | undefined,
+): Promise<BucketSummary | undefined> {
+  const after = await edgeDeliveryBuckets(server);
+  return before === undefined || after === undefined ? undefined : bucketSummary(before, after);
 }
 
 /** When `url` first answers 200 (`performance.now()`), polled every 10 ms; NaN when not within `timeoutMs`. */
@@ -372,6 +449,7 @@ const fanoutTarget: Target = {
       startedAt,
       listeningAt,
       ready: firstReady(`${edge.metricsBase}/readyz`),
+      metricsUrl: `${edge.metricsBase}/metrics`,
       stop: () => edge.kill('SIGTERM'),
     };
   },
@@ -563,6 +641,10 @@ interface FanoutResult {
   readonly deliveriesPerCpuSecond: number;
   /** Latency of the sampled ordinary subscribers. */
   readonly latency: LatencySummary;
+  /** The same events split at the broker's append (`latency-split.ts`). */
+  readonly split: LatencySplit;
+  /** The edge's own histogram over the phase: append → hand-over to uWS (fanout only). */
+  readonly edgeDelivery?: BucketSummary;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
@@ -627,6 +709,8 @@ async function measureFanout(
   }
   await sleep(500);
   recorder.reset();
+  appendTimes.reset();
+  const edgeBefore = await edgeDeliveryBuckets(server);
   const framesBefore = received();
   const meter = CpuMeter.start(watched(target, server));
   const started = performance.now();
@@ -643,7 +727,11 @@ async function measureFanout(
   const cpu = meter.stop();
   const serverCpu = cpu.processes[0]?.cores ?? Number.NaN;
   stopSampling();
-  const latency = summarizeLatency(recorder.take(), sampledCount);
+  const timed = recorder.takeTimed();
+  const latency = summarizeLatency(timed.latencies, sampledCount);
+  const split = splitLatency(timed, appendTimes, sampledCount);
+  appendTimes.reset();
+  const edgeDelivery = await edgeDeliverySince(server, edgeBefore);
   return {
     subscribers: clients.length,
     eventsPerSecond: rate,
@@ -654,6 +742,8 @@ async function measureFanout(
     serverCpu,
     deliveriesPerCpuSecond: serverCpu > 0 ? delivered / (serverCpu * elapsed) : Number.NaN,
     latency,
+    split,
+    ...(edgeDelivery === undefined ? {} : { edgeDelivery }),
     p50Ms: latency.p50Ms,
     p99Ms: latency.p99Ms,
     p999Ms: latency.p999Ms,
@@ -662,6 +752,16 @@ async function measureFanout(
     verdict: cpuVerdict(cpu),
     load: load(),
   };
+}
+
+/** `p50/p99/p99.9/max` of a summary, one decimal. */
+function percentileWords(l: LatencySummary): string {
+  return [l.p50Ms, l.p99Ms, l.p999Ms, l.maxMs].map((v) => v.toFixed(1)).join('/');
+}
+
+/** The split of a phase's latency, for the log. */
+function splitWords(split: LatencySplit, edge: BucketSummary | undefined): string {
+  return `send → append ${percentileWords(split.toAppend)}, append → arrival ${percentileWords(split.appendToArrival)}, send → ack ${percentileWords(split.toAcknowledged)}, send → first arrival of the event ${percentileWords(split.firstArrival)}, arrival behind the first ${percentileWords(split.behindFirst)} ms${split.unmatched > 0 ? ` (${split.unmatched} not split)` : ''}${edge === undefined ? '' : `; edge append → uWS p50/p99/p99.9 ≤ ${[edge.p50Ms, edge.p99Ms, edge.p999Ms].join('/')} ms (${edge.count} events)`}`;
 }
 
 // ---- scenarios --------------------------------------------------------------------------------
@@ -734,7 +834,7 @@ async function broadcastAndChannels(
         );
         broadcast.push(result);
         say(
-          `${target.name} broadcast ${count}: ${formatNumber(result.deliveriesPerSecond)}/s, p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms (${result.latency.count} events on ${result.latency.sampledSubscribers} subscribers), ${result.received}/${result.expected}; ${cpuSummary(result.cpu)}: ${result.verdict.words}`,
+          `${target.name} broadcast ${count}: ${formatNumber(result.deliveriesPerSecond)}/s, p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms (${result.latency.count} events on ${result.latency.sampledSubscribers} subscribers), ${result.received}/${result.expected}; ${splitWords(result.split, result.edgeDelivery)}; ${cpuSummary(result.cpu)}: ${result.verdict.words}`,
         );
       }
       unsubscribeAll(clients.slice(0, subscribed), () => channel);
@@ -756,7 +856,7 @@ async function broadcastAndChannels(
         channelsRate,
       );
       say(
-        `${target.name} channels: ${formatNumber(spread.deliveriesPerSecond)}/s, p50 ${spread.p50Ms.toFixed(0)} ms, p99 ${spread.p99Ms.toFixed(0)} ms (${spread.latency.count} events on ${spread.latency.sampledSubscribers} subscribers), ${spread.received}/${spread.expected}; ${cpuSummary(spread.cpu)}: ${spread.verdict.words}`,
+        `${target.name} channels: ${formatNumber(spread.deliveriesPerSecond)}/s, p50 ${spread.p50Ms.toFixed(0)} ms, p99 ${spread.p99Ms.toFixed(0)} ms (${spread.latency.count} events on ${spread.latency.sampledSubscribers} subscribers), ${spread.received}/${spread.expected}; ${splitWords(spread.split, spread.edgeDelivery)}; ${cpuSummary(spread.cpu)}: ${spread.verdict.words}`,
       );
       into.channels = spread;
     }
@@ -1086,6 +1186,18 @@ interface RestartFigures {
   readonly reconnects: number;
   /** Latency of the sampled subscribers, events sent in the first seconds after they were live again. */
   readonly latency: LatencySummary;
+  /** The same events split at the broker's append. */
+  readonly split: LatencySplit;
+  /**
+   * After the broker restart: the same, of the events sent once the broker
+   * served again (from the producer's first acknowledged batch after it:
+   * events sent before waited in the producer for a broker that was not there).
+   */
+  readonly afterFirstAck?: { readonly latency: LatencySummary; readonly split: LatencySplit };
+  /** Broker's return → the producer's first acknowledged batch after it. */
+  readonly firstAckMs?: number;
+  /** The edge's own histogram over the phase (append → uWS hand-over). */
+  readonly edgeDelivery?: BucketSummary;
   readonly cpu: PhaseCpu;
   readonly verdict: CpuVerdict;
 }
@@ -1097,6 +1209,8 @@ interface ColdStartResult {
   readonly windowSeconds: number;
   /** The same sampled subscribers before any restart, for comparison, and the CPU then. */
   readonly steady: LatencySummary;
+  readonly steadySplit: LatencySplit;
+  readonly steadyEdgeDelivery?: BucketSummary;
   readonly steadyCpu: PhaseCpu;
   readonly steadyVerdict: CpuVerdict;
   readonly restarts: RestartFigures[];
@@ -1123,7 +1237,7 @@ async function steadyPublish(
   channels: readonly string[],
   rate: number,
   stopped: () => boolean,
-  counts: { sent: number; failed: number },
+  counts: { sent: number; failed: number; firstAcknowledged?: number },
 ): Promise<void> {
   let turn = 0;
   let last = performance.now();
@@ -1138,8 +1252,13 @@ async function steadyPublish(
     carry -= count;
     const batch = Array.from({ length: count }, () => channels[turn++ % channels.length] ?? '');
     try {
-      await via.send({ topic, acks: -1, messages: batch.map((c) => record(c)) });
+      await sendNoting(
+        via,
+        topic,
+        batch.map((c) => record(c)),
+      );
       counts.sent += count;
+      counts.firstAcknowledged ??= wallClockMs();
     } catch {
       counts.failed++;
     }
@@ -1169,7 +1288,10 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
   let server: Server | undefined;
   let publishing = true;
   let publisher: Promise<void> | undefined;
-  const published = { sent: 0, failed: 0 };
+  const published: { sent: number; failed: number; firstAcknowledged?: number } = {
+    sent: 0,
+    failed: 0,
+  };
   const channels = Array.from(
     { length: coldStartChannels },
     (_, i) => `bench.coldstart.${target.name}.${i}`,
@@ -1251,7 +1373,14 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     await admin.connect();
     const topicName = uniqueName('bench-coldstart');
     await admin.createTopics({
-      topics: [{ topic: topicName, numPartitions: partitions, replicationFactor: 1 }],
+      topics: [
+        {
+          topic: topicName,
+          numPartitions: partitions,
+          replicationFactor: 1,
+          configEntries: Object.entries(appendTimeTopic).map(([name, value]) => ({ name, value })),
+        },
+      ],
       waitForLeaders: true,
     });
     await coldProducer.connect();
@@ -1270,13 +1399,18 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     await sleep(3000);
     // Steady state: the same sampled subscribers, no restart.
     recorder.reset();
+    appendTimes.reset();
     for (const c of sampled) if (c !== undefined) c.latencyWindowMs = Number.POSITIVE_INFINITY;
     const steadyMeter = CpuMeter.start(watched(target, server, brokerPid(broker.brokers)));
+    const steadyEdgeBefore = await edgeDeliveryBuckets(server);
     await sleep(coldStartWindowSeconds * 1000);
-    const steady = summarizeLatency(recorder.take(), sampled.length);
+    const steadyTimed = recorder.takeTimed();
+    const steady = summarizeLatency(steadyTimed.latencies, sampled.length);
+    const steadySplit = splitLatency(steadyTimed, appendTimes, sampled.length);
+    const steadyEdgeDelivery = await edgeDeliverySince(server, steadyEdgeBefore);
     const steadyCpu = steadyMeter.stop();
     say(
-      `${target.name} coldstart: steady p50 ${steady.p50Ms.toFixed(1)} ms, p99 ${steady.p99Ms.toFixed(1)} ms, max ${steady.maxMs.toFixed(1)} ms (${steady.count} events on ${steady.sampledSubscribers} subscribers)`,
+      `${target.name} coldstart: steady p50 ${steady.p50Ms.toFixed(1)} ms, p99 ${steady.p99Ms.toFixed(1)} ms, max ${steady.maxMs.toFixed(1)} ms (${steady.count} events on ${steady.sampledSubscribers} subscribers); ${splitWords(steadySplit, steadyEdgeDelivery)}`,
     );
 
     // The edge restarts; its clients reconnect (resuming where the server can).
@@ -1285,10 +1419,12 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     for (const c of clients) c.socket?.close();
     const edgeThreshold = nextSequences();
     recorder.reset();
+    appendTimes.reset();
     const edgeCounts = { ...published };
     const reconnectsNow = (): number => clients.reduce((sum, c) => sum + c.reconnects, 0);
     server = await target.start(topicName, broker.brokers);
     const edgeMeter = CpuMeter.start(watched(target, server, brokerPid(broker.brokers)));
+    const edgeRestartBefore = await edgeDeliveryBuckets(server);
     await connectAllStorm(server.port, target.resumes);
     reconnecting = true;
     reconnector = keepConnected();
@@ -1298,6 +1434,8 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     const windowsEnd = Math.max(...sampled.map((c) => c?.windowStart() ?? 0));
     await sleep(Math.max(0, windowsEnd + coldStartWindowSeconds * 1000 - wallClockMs()) + 1000);
     const edgeCpu = edgeMeter.stop();
+    const edgeTimed = recorder.takeTimed();
+    const edgeRestartDelivery = await edgeDeliverySince(server, edgeRestartBefore);
     restarts.push({
       what: 'edge',
       startToListeningMs: server.listeningAt - server.startedAt,
@@ -1307,7 +1445,9 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       published: published.sent - edgeCounts.sent,
       failedBatches: published.failed - edgeCounts.failed,
       reconnects: reconnectsNow(),
-      latency: summarizeLatency(recorder.take(), sampled.length),
+      latency: summarizeLatency(edgeTimed.latencies, sampled.length),
+      split: splitLatency(edgeTimed, appendTimes, sampled.length),
+      ...(edgeRestartDelivery === undefined ? {} : { edgeDelivery: edgeRestartDelivery }),
       cpu: edgeCpu,
       verdict: cpuVerdict(edgeCpu),
     });
@@ -1315,7 +1455,9 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     // The broker crashes and starts again over its data; the clients stay connected.
     const brokerCounts = { ...published };
     const reconnectsBefore = reconnectsNow();
+    const brokerEdgeBefore = await edgeDeliveryBuckets(server);
     await broker.kill();
+    delete published.firstAcknowledged;
     const brokerStarted = performance.now();
     await broker.restart();
     const brokerBack = performance.now();
@@ -1323,6 +1465,7 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
     const backWall = wallClockMs();
     for (const c of sampled) if (c !== undefined) c.latencyFloor = backWall;
     recorder.reset();
+    appendTimes.reset();
     const brokerMeter = CpuMeter.start(watched(target, server, brokerPid(broker.brokers)));
     const brokerLive = await untilAllLive(brokerThreshold);
     const brokerWindowsEnd = Math.max(...sampled.map((c) => c?.windowStart() ?? 0));
@@ -1330,6 +1473,19 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       Math.max(0, brokerWindowsEnd + coldStartWindowSeconds * 1000 - wallClockMs()) + 1000,
     );
     const brokerCpu = brokerMeter.stop();
+    say(
+      `${target.name} coldstart: broker killed at ${new Date(backWall - (brokerBack - brokerStarted)).toISOString()}, serving again at ${new Date(backWall).toISOString()}, the producer's first acknowledged batch at ${published.firstAcknowledged === undefined ? 'never' : new Date(published.firstAcknowledged).toISOString()} (compare the edge's "partition fetch recovered" in FANOUT_TEST_LOG_DIR)`,
+    );
+    const brokerTimed = recorder.takeTimed();
+    const brokerDelivery = await edgeDeliverySince(server, brokerEdgeBefore);
+    const firstAck = published.firstAcknowledged ?? Number.NaN;
+    const afterAck = { latencies: [] as number[], sent: [] as number[] };
+    brokerTimed.sent.forEach((sent, i) => {
+      const latency = brokerTimed.latencies[i];
+      if (sent < firstAck || latency === undefined) return;
+      afterAck.sent.push(sent);
+      afterAck.latencies.push(latency);
+    });
     restarts.push({
       what: 'broker',
       startToListeningMs: brokerBack - brokerStarted,
@@ -1339,13 +1495,20 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       published: published.sent - brokerCounts.sent,
       failedBatches: published.failed - brokerCounts.failed,
       reconnects: reconnectsNow() - reconnectsBefore,
-      latency: summarizeLatency(recorder.take(), sampled.length),
+      latency: summarizeLatency(brokerTimed.latencies, sampled.length),
+      split: splitLatency(brokerTimed, appendTimes, sampled.length),
+      afterFirstAck: {
+        latency: summarizeLatency(afterAck.latencies, sampled.length),
+        split: splitLatency(afterAck, appendTimes, sampled.length),
+      },
+      firstAckMs: firstAck - backWall,
+      ...(brokerDelivery === undefined ? {} : { edgeDelivery: brokerDelivery }),
       cpu: brokerCpu,
       verdict: cpuVerdict(brokerCpu),
     });
     for (const r of restarts) {
       say(
-        `${target.name} coldstart after the ${r.what} restart: listening ${r.startToListeningMs.toFixed(0)} ms, ready ${r.startToReadyMs.toFixed(0)} ms after start, ${r.liveClients} live ${r.readyToAllLiveMs.toFixed(0)} ms after ready; ${r.published} events published, ${r.failedBatches} batches failed, ${r.reconnects} connections closed by the server and opened again; p50 ${r.latency.p50Ms.toFixed(1)} ms, p99 ${r.latency.p99Ms.toFixed(1)} ms, max ${r.latency.maxMs.toFixed(1)} ms (${r.latency.count} events on ${r.latency.sampledSubscribers} subscribers); ${cpuSummary(r.cpu)}: ${r.verdict.words}`,
+        `${target.name} coldstart after the ${r.what} restart: listening ${r.startToListeningMs.toFixed(0)} ms, ready ${r.startToReadyMs.toFixed(0)} ms after start, ${r.liveClients} live ${r.readyToAllLiveMs.toFixed(0)} ms after ready; ${r.published} events published, ${r.failedBatches} batches failed, ${r.reconnects} connections closed by the server and opened again; p50 ${r.latency.p50Ms.toFixed(1)} ms, p99 ${r.latency.p99Ms.toFixed(1)} ms, max ${r.latency.maxMs.toFixed(1)} ms (${r.latency.count} events on ${r.latency.sampledSubscribers} subscribers); ${splitWords(r.split, r.edgeDelivery)}${r.afterFirstAck === undefined ? '' : `; from the first acknowledged batch (${r.firstAckMs?.toFixed(0) ?? '?'} ms after the broker's return): p50 ${r.afterFirstAck.latency.p50Ms.toFixed(1)} ms, p99 ${r.afterFirstAck.latency.p99Ms.toFixed(1)} ms, max ${r.afterFirstAck.latency.maxMs.toFixed(1)} ms (${r.afterFirstAck.latency.count} events), ${splitWords(r.afterFirstAck.split, undefined)}`}; ${cpuSummary(r.cpu)}: ${r.verdict.words}`,
       );
     }
     publishing = false;
@@ -1356,6 +1519,8 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       eventsPerSecond: coldStartRate,
       windowSeconds: coldStartWindowSeconds,
       steady,
+      steadySplit,
+      ...(steadyEdgeDelivery === undefined ? {} : { steadyEdgeDelivery }),
       steadyCpu,
       steadyVerdict: cpuVerdict(steadyCpu),
       restarts,
@@ -1543,7 +1708,11 @@ const targets = [
 ].filter((t) => selectedTargets.has(t.name));
 const results: TargetResult[] = [];
 const ingestResults: IngestResult[] = [];
-const topic = await kafka.createTopic({ name: 'bench-suite', partitions });
+const topic = await kafka.createTopic({
+  name: 'bench-suite',
+  partitions,
+  config: appendTimeTopic,
+});
 say(`machine: ${machine.cpus} × ${machine.model}, load ${load()}; topic ${topic}`);
 
 try {
@@ -1754,6 +1923,22 @@ function coldStartSection(): string[] {
         `| ${r.label} | ${x.what} | ${ms(x.startToListeningMs)} | ${ms(x.startToReadyMs)} | ${allLiveCell(x.liveClients, c.clients, x.readyToAllLiveMs)} | ${num(x.reconnects)} | ${latencyCell(x.latency)} | ${x.latency.p99Ms <= 100 ? 'yes' : 'no'} | ${cpuCell(x.cpu)} | ${x.verdict.words} | ${loadCell(x.cpu)} |`,
       );
     }
+    lines.push(
+      '',
+      "Split at the broker's append (as in the fan-out split above); after the broker restart, the second row counts only events sent after the producer's first acknowledged batch, when the broker served again:",
+      '',
+      '| phase | latency p50 / p99 / p99.9 / max ms | send → append ms | append → arrival ms | send → ack ms | send → first arrival of the event ms | arrival behind the first ms | edge: append → uWS hand-over ms (events) |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      `| steady | ${latencyCell(c.steady)} | ${splitCells(c.steadySplit, c.steadyEdgeDelivery)} |`,
+      ...c.restarts.flatMap((x) => [
+        `| after the ${x.what} restart | ${latencyCell(x.latency)} | ${splitCells(x.split, x.edgeDelivery)} |`,
+        ...(x.afterFirstAck === undefined
+          ? []
+          : [
+              `| after the ${x.what} restart, from the first acknowledged batch (${ms(x.firstAckMs)} after its return) | ${latencyCell(x.afterFirstAck.latency)} | ${splitCells(x.afterFirstAck.split, undefined)} |`,
+            ]),
+      ]),
+    );
     if (c.failedSends > 0)
       lines.push(
         '',
@@ -1825,6 +2010,28 @@ const latencyCell = (l: LatencySummary | undefined): string =>
     ? '–'
     : `${num(l.p50Ms, 1)} / ${num(l.p99Ms, 1)} / ${num(l.p999Ms, 1)} / ${num(l.maxMs, 1)} (${num(l.count)} on ${num(l.sampledSubscribers)})`;
 
+const splitCells = (split: LatencySplit, edge: BucketSummary | undefined): string =>
+  `${latencyCell(split.toAppend)} | ${latencyCell(split.appendToArrival)} | ${latencyCell(split.toAcknowledged)} | ${latencyCell(split.firstArrival)} | ${latencyCell(split.behindFirst)} | ${edge === undefined ? '–' : `${bucketBound(edge.p50Ms)} / ${bucketBound(edge.p99Ms)} / ${bucketBound(edge.p999Ms)} (${num(edge.count)})`}`;
+/** `≤ 25`, or `> 5,000` past the last bucket. */
+const bucketBound = (ms: number): string =>
+  ms === Number.POSITIVE_INFINITY ? '> 5,000' : `≤ ${num(ms, 1)}`;
+
+/** fanout's latency split at the broker's append, one row per phase measured. */
+function splitSection(rows: readonly (readonly [string, FanoutResult | undefined])[]): string[] {
+  const measured = rows.filter(
+    (row): row is readonly [string, FanoutResult] => row[1] !== undefined,
+  );
+  if (measured.length === 0) return [];
+  return [
+    "Where fanout's latency goes: each timed event split at the broker's append time (the suite's topics use `message.timestamp.type=LogAppendTime`; the produce response returns the stamp): send → append is the bench's producer and the broker, append → arrival the edge, loopback and the client's event loop; send → ack is what the producer waits for; first arrival is, per event, its earliest arrival at any sampled subscriber, and behind the first is each arrival's wait after it (one client event loop reading one frame per socket: mostly the client's). The edge's column is its own histogram `fanout_edge_delivery_latency_seconds` (append → hand-over to uWebSockets) over the same phase, as bucket bounds (≤ 1, 2.5, 5, 10, 25, 50, 100, 250 ms).",
+    '',
+    '| scenario | send → append ms | append → arrival ms | send → ack ms | send → first arrival of the event ms | arrival behind the first ms | edge: append → uWS hand-over ms (events) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...measured.map(([name, v]) => `| ${name} | ${splitCells(v.split, v.edgeDelivery)} |`),
+    '',
+  ];
+}
+
 const fanoutRows = (
   scenario: string,
   pick: (r: TargetResult | undefined) => FanoutResult | undefined,
@@ -1858,6 +2065,19 @@ md.push(
     (r) => r?.channels,
   ),
   '',
+  ...splitSection([
+    ...broadcastCounts.map(
+      (count) =>
+        [
+          `1 channel × ${num(count)} subscribers, ${broadcastRate} ev/s`,
+          broadcastAt(fanout, count),
+        ] as const,
+    ),
+    [
+      `${num(channelCount)} channels × ${mainConnections / channelCount} subscribers, ${num(channelsRate)} ev/s`,
+      fanout?.channels,
+    ] as const,
+  ]),
   '![throughput vs subscribers](throughput-vs-subscribers.svg)',
   '',
   '![latency percentiles](latency-percentiles.svg)',

@@ -89,12 +89,22 @@ export class PartitionTail {
 }
 
 /**
- * Pauses between attempts while Kafka does not answer (a partition's start,
- * a live fetch). Capped at a second: a broker that restarts is noticed, and
- * the edge ready again, within about a second of its return, while one
- * request a second per leader costs an unreachable broker nothing.
+ * Pauses between attempts to start a partition while Kafka does not answer.
+ * Capped at a second: a pause ends early when Kafka answers the live fetch
+ * or the layout (`#retryWaiters`), so a start resumes with the live read.
  */
 const retryDelaysMs = [100, 250, 500, 1000];
+
+/**
+ * Pauses of a leader's live fetch loop after failed fetches: the loop is
+ * what notices the broker's return (and wakes everything else), so it tries
+ * again within `liveRetryDelaysMs.at(-1)` of it. A failed attempt against
+ * a broker that is down is a refused connection (or one metadata request
+ * once it listens): at most ten a second per leader cost a restarting broker
+ * nothing, and the edge reads again within a few tens of ms of its return
+ * instead of up to a second.
+ */
+const liveRetryDelaysMs = [25, 50, 100];
 
 export class PartitionReader {
   readonly #options: PartitionReaderOptions;
@@ -105,6 +115,8 @@ export class PartitionReader {
   #closed = false;
   #healthy = false;
   #layoutRefresh: Promise<TopicLayout> | undefined;
+  /** Refreshing the layout until every partition read has a leader again (`#awaitLeaders`). */
+  #leaderWait: Promise<void> | undefined;
   /** Partition starts pausing after a failure: woken when Kafka answers another request. */
   readonly #retryWaiters = new Set<() => void>();
 
@@ -227,6 +239,7 @@ export class PartitionReader {
         this.#setHealthy(true);
         tail.resolveReady();
         this.#ensureLoop(layout.leaders[tail.partition] ?? -1);
+        this.#awaitLeaders();
         return;
       } catch (error) {
         if (error instanceof FanoutError && error.code === 'invalid_argument') {
@@ -270,8 +283,42 @@ export class PartitionReader {
       this.#loops.delete(node);
       // Partitions may have joined after the loop decided to end.
       if (this.#partitionsOf(node).length > 0) this.#ensureLoop(node);
+      // Or its partitions lost their leader (an election under way).
+      else this.#awaitLeaders();
     });
     this.#loops.set(node, loop);
+  }
+
+  /**
+   * Started partitions whose leader the layout does not know (-1: a broker
+   * that returns after a crash leads its partitions again only once it is
+   * unfenced). No loop reads them: the layout is refreshed every
+   * `liveRetryDelaysMs.at(-1)` until they have a leader, whose loop then
+   * reads them.
+   */
+  #awaitLeaders(): void {
+    if (this.#leaderWait !== undefined || this.#closed || this.#leaderless() === 0) return;
+    this.#leaderWait = (async () => {
+      while (!this.#closed && this.#leaderless() > 0) {
+        await delay(liveRetryDelaysMs.at(-1) ?? 100);
+        const layout = await this.#refreshLayout().catch(() => undefined);
+        if (layout === undefined || this.#isClosed()) continue;
+        for (const tail of this.#tails.values()) {
+          if (tail.started) this.#ensureLoop(layout.leaders[tail.partition] ?? -1);
+        }
+      }
+    })().finally(() => {
+      this.#leaderWait = undefined;
+    });
+  }
+
+  #leaderless(): number {
+    const leaders = this.#layout?.leaders ?? [];
+    let count = 0;
+    for (const tail of this.#tails.values()) {
+      if (tail.started && (leaders[tail.partition] ?? -1) < 0) count++;
+    }
+    return count;
   }
 
   #partitionsOf(node: number): PartitionTail[] {
@@ -316,7 +363,7 @@ export class PartitionReader {
         if (failures === 0) {
           this.#options.logger.warn({ err: error, node }, 'partition fetch failed; retrying');
         }
-        await delay(retryDelaysMs[Math.min(failures, retryDelaysMs.length - 1)] ?? 1000);
+        await delay(liveRetryDelaysMs[Math.min(failures, liveRetryDelaysMs.length - 1)] ?? 100);
         failures++;
         await this.#refreshLayout().catch(() => undefined);
         continue;
@@ -414,7 +461,7 @@ export class PartitionReader {
       if (tail.lingerTimer) clearTimeout(tail.lingerTimer);
       tail.rejectReady(new FanoutError('draining', 'the edge is shutting down'));
     }
-    await Promise.allSettled([...this.#loops.values()]);
+    await Promise.allSettled([...this.#loops.values(), this.#leaderWait]);
   }
 }
 
