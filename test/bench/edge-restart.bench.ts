@@ -23,7 +23,13 @@ import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeEvent, partitionForChannel } from '@fanout/shared';
 import type { Producer } from 'kafkajs';
-import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
+import {
+  edgeAsInImage,
+  startEdgeProcess,
+  stopOwnKafka,
+  testKafka,
+  type EdgeProcess,
+} from '../support/index.js';
 import { RawWsClient } from '../support/raw-ws-client.js';
 import { cpuSeconds, machineSummary } from './process-stats.js';
 import {
@@ -171,8 +177,10 @@ function startEdge(): Promise<EdgeProcess> {
   return startEdgeProcess({
     brokers: kafka.brokers,
     topic,
-    nodeArgs: edgeNodeArgs,
-    ...(edgeRoot === undefined ? {} : { root: edgeRoot }),
+    // As the image runs it (decision 050); a checkout to compare with runs its `tsc` output.
+    ...(edgeRoot === undefined
+      ? { script: edgeAsInImage.script, nodeArgs: [...edgeAsInImage.nodeArgs, ...edgeNodeArgs] }
+      : { root: edgeRoot, nodeArgs: edgeNodeArgs }),
     env: {
       FANOUT_KAFKA_PARTITIONS: String(partitions),
       FANOUT_EDGE_MAX_CONNECTIONS: '100000',

@@ -10,7 +10,7 @@
  * with events in them, so warm-up reads something. Starts alternate between
  * the variants, so a load change on the machine hits them alike.
  *
- *   npm run build && node test/dist/bench/edge-startup.bench.js
+ *   npm run bench:edge-startup
  *   FANOUT_BENCH_ROUNDS=7 FANOUT_BENCH_VARIANTS=tsc,bundle+maps
  *
  * Loopback only; stops everything it started.

@@ -74,6 +74,7 @@ import { encodeEvent, partitionForChannel } from '@fanout/shared';
 import kafkajs, { type Producer } from 'kafkajs';
 import {
   RestartableBroker,
+  edgeAsInImage,
   repoRoot,
   startEdgeProcess,
   stopOwnKafka,
@@ -430,7 +431,9 @@ const fanoutTarget: Target = {
     const edge = await startEdgeProcess({
       brokers,
       topic,
-      nodeArgs: edgeNodeArgs,
+      // As the image runs it: the bundle, with source maps (decision 050).
+      script: edgeAsInImage.script,
+      nodeArgs: [...edgeAsInImage.nodeArgs, ...edgeNodeArgs],
       env: {
         FANOUT_KAFKA_PARTITIONS: String(partitions),
         FANOUT_EDGE_MAX_BACKPRESSURE_BYTES: String(4 * 1024 * 1024),

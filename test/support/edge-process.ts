@@ -18,6 +18,16 @@ export interface EdgeProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
+/**
+ * How the edge's image runs it (`deploy/docker/edge.Dockerfile`, decision
+ * 050): the bundle, with source maps. Benchmarks that time the edge run it
+ * so; `npm run build` builds the bundle.
+ */
+export const edgeAsInImage = {
+  script: 'services/edge/dist/bundle/edge.js',
+  nodeArgs: ['--enable-source-maps'],
+} as const;
+
 export async function startEdgeProcess(options: {
   brokers: readonly string[];
   topic: string;

@@ -24,7 +24,7 @@ export { createTestCertificateAuthority } from './test-certificates.js';
 export type { CertificateFiles, TestCertificateAuthority } from './test-certificates.js';
 export { startBridgeProcess } from './bridge-process.js';
 export type { BridgeProcess } from './bridge-process.js';
-export { startEdgeProcess } from './edge-process.js';
+export { edgeAsInImage, startEdgeProcess } from './edge-process.js';
 export type { EdgeProcess } from './edge-process.js';
 export { startIngestProcess } from './ingest-process.js';
 export type { IngestProcess, IngestProcessOptions } from './ingest-process.js';
