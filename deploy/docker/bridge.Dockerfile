@@ -41,7 +41,7 @@ ENV NODE_ENV=production
 # most 256 MB, V8 collects it when it has grown by about a third, instead of letting it reach four
 # times what is live; 4 MB semi-spaces keep the young generation small. The chart's
 # bridge.nodeOptions sets the same by default.
-ENV NODE_OPTIONS="--max-old-space-size=256 --max-semi-space-size=4"
+ENV NODE_OPTIONS="--max-old-space-size=256"
 WORKDIR /app
 COPY --from=deps /app /app
 COPY --from=build /src/services/shared/dist services/shared/dist

@@ -113,7 +113,16 @@ describe('Dockerfiles', () => {
         readFileSync(join(repoRoot, 'services', service, 'package.json'), 'utf8'),
       ) as { bin: Record<string, string> };
       const bin = Object.values(manifest.bin)[0]?.replace(/^\.\//, '');
-      assert.equal(entry.at(-1), `services/${service}/${bin}`);
+      if (service === 'edge') {
+        // The edge image runs its bundle (decision 050), built in the image from the same sources.
+        assert.equal(entry.at(-1), 'services/edge/dist/bundle/edge.js');
+        assert.ok(
+          steps.some((step) => step.keyword === 'RUN' && step.args.includes('edge-bundle.mjs')),
+          'the build stage bundles the edge',
+        );
+      } else {
+        assert.equal(entry.at(-1), `services/${service}/${bin}`);
+      }
       assert.ok(existsSync(join(repoRoot, 'services', service, 'src', 'main.ts')));
       const exposed = steps
         .filter((step) => step.keyword === 'EXPOSE')
