@@ -305,7 +305,6 @@ describe('checkpoint source', () => {
     assert.deepEqual(start && { ...start }, {
       offset: 0,
       readFrom: 4,
-      document: { v: 1 },
       json: '{"v":1}',
     });
 

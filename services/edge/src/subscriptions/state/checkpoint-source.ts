@@ -104,7 +104,6 @@ export class CheckpointSource {
       return undefined;
     }
     const position = formatPositionOf(query.epoch, query.partition, checkpoint.offset);
-    let document: StateStart['document'] = undefined;
     let json: string | undefined;
     if (checkpoint.json !== undefined) {
       const checked = applyStateChange(
@@ -120,7 +119,6 @@ export class CheckpointSource {
         );
         return undefined;
       }
-      document = checked.document;
       json = checked.json;
     }
     let readFrom = checkpoint.through < highWatermark ? checkpoint.through : checkpoint.offset;
@@ -145,7 +143,6 @@ export class CheckpointSource {
     return {
       offset: checkpoint.offset,
       readFrom,
-      document,
       json,
       ...(checkpoint.arrayKey === undefined ? {} : { arrayKey: checkpoint.arrayKey }),
     };

@@ -93,7 +93,8 @@ export interface StateSnapshot {
 
 /**
  * Where a tracker starts folding: the document at an offset. Without a
- * checkpoint it is the start of the log (offset -1, no document).
+ * checkpoint it is the start of the log (offset -1, no document). A
+ * tracker holds its document as JSON only, so that is all a start gives.
  */
 export interface StateStart {
   /** Offset of the last change in `document` (-1: none). */
@@ -103,9 +104,9 @@ export interface StateStart {
    * checkpoint says the channel had no change between the two.
    */
   readonly readFrom?: number;
-  readonly document: StateDocument;
+  /** The document at `offset`, as canonical JSON (undefined: none). */
   readonly json: string | undefined;
-  /** The arrayKey of the last put in `document` (a checkpoint keeps it); none by default. */
+  /** The arrayKey of the last put in the document (a checkpoint keeps it); none by default. */
   readonly arrayKey?: string;
 }
 
