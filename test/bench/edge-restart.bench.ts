@@ -37,7 +37,8 @@ import {
   inWindow,
   listenCounters,
   listenCountersSince,
-  timelineOf,
+  reconnectTimeline,
+  ReconnectTimes,
 } from './storm-reconnect.js';
 
 const clientsPerRound = Number(process.env['FANOUT_BENCH_CLIENTS'] ?? 2000);
@@ -118,14 +119,8 @@ class Client {
   first = -1;
   highest = -1;
   retries = 0;
-  /** Set at ready: the last sequence of its channel published before ready, and the first after. */
-  caughtUpFrom = Number.POSITIVE_INFINITY;
-  liveFrom = Number.POSITIVE_INFINITY;
-  /** Epoch ms of this reconnect: its first handshake sent, answered, caught up, live. */
-  startedAt = Number.NaN;
-  answeredAt = Number.NaN;
-  caughtUpAt = Number.NaN;
-  liveAt = Number.NaN;
+  /** This reconnect's steps, epoch ms (`caughtUpFrom`/`liveFrom` set at ready). */
+  readonly times = new ReconnectTimes(Date.now);
 
   constructor(
     readonly channel: string,
@@ -133,7 +128,7 @@ class Client {
   ) {}
 
   async connect(port: number, source: string, resume: boolean): Promise<void> {
-    this.startedAt = Date.now();
+    this.times.started();
     // A handshake the loaded machine drops (listen backlog) is tried again, as a client would.
     for (let attempt = 1; ; attempt++) {
       const socket = new RawWsClient(port, '/v1/ws', 'fanout.json.v1', source);
@@ -148,7 +143,7 @@ class Client {
       }
     }
     const socket = this.socket;
-    this.answeredAt = Date.now();
+    this.times.answered();
     socket.sample((payload) => {
       const text = payload.toString('latin1');
       if (!text.startsWith('{"event"')) return;
@@ -160,8 +155,7 @@ class Client {
       if (this.first < 0) this.first = sequence;
       this.seen.add(sequence);
       this.highest = Math.max(this.highest, sequence);
-      if (Number.isNaN(this.caughtUpAt) && this.highest >= this.caughtUpFrom) this.caughtUpAt = now;
-      if (Number.isNaN(this.liveAt) && this.highest >= this.liveFrom) this.liveAt = now;
+      this.times.received(this.highest, now);
       this.onEvent(sentAt, now);
     });
     const since = resume && this.position !== undefined ? { since: this.position } : {};
@@ -268,9 +262,7 @@ async function round(): Promise<Round> {
     const readyCpuS = cpuSeconds(second.pid) ?? Number.NaN;
     const threshold = new Map(channels.map((c) => [c, sequences.get(c) ?? 0]));
     for (const client of clients) {
-      const next = threshold.get(client.channel) ?? 0;
-      client.caughtUpFrom = next - 1;
-      client.liveFrom = next;
+      client.times.expect(threshold.get(client.channel) ?? 0);
     }
     const benchCpuAtReady = process.cpuUsage();
     const port = second.port;
@@ -296,21 +288,15 @@ async function round(): Promise<Round> {
     // When the last client received its first new event (its own clock; the
     // loop above notices later when this process is busy with the sockets).
     const allLiveAfterReadyMs =
-      (clients.every(isLive) ? Math.max(...clients.map((c) => c.liveAt)) : Date.now()) - readyAt;
+      (clients.every(isLive) ? Math.max(...clients.map((c) => c.times.liveAt)) : Date.now()) -
+      readyAt;
     const reconnectCpuS = (cpuSeconds(second.pid) ?? Number.NaN) - readyCpuS;
     const listen = listenCountersSince(counters);
     const benchCpu = process.cpuUsage(benchCpuAtReady);
     const benchCpuS = (benchCpu.user + benchCpu.system) / 1e6;
-    // A client that had every event before ready has nothing to catch up: caught up when answered.
-    const caughtUpAt = (c: Client): number =>
-      c.highest >= c.caughtUpFrom && Number.isNaN(c.caughtUpAt) ? c.answeredAt : c.caughtUpAt;
-    const allCaughtUpAfterReadyMs = Math.max(...clients.map(caughtUpAt)) - readyAt;
-    const timeline = timelineOf(readyAt, allLiveAfterReadyMs, [
-      ['started', clients.map((c) => c.startedAt)],
-      ['answered', clients.map((c) => c.answeredAt)],
-      ['caught up', clients.map(caughtUpAt)],
-      ['live', clients.map((c) => c.liveAt)],
-    ]);
+    const allCaughtUpAfterReadyMs =
+      Math.max(...clients.map((c) => c.times.caughtUpAt(c.highest))) - readyAt;
+    const timeline = reconnectTimeline(readyAt, allLiveAfterReadyMs, clients);
     const { hot, cold } = await replays(second);
     const retried = clients.reduce((sum, client) => sum + client.retries, 0);
     await sleep(Math.max(0, latencySeconds * 1000 - (Date.now() - readyAt)));

@@ -120,7 +120,8 @@ import {
   inWindow,
   listenCounters,
   listenCountersSince,
-  timelineOf,
+  reconnectTimeline,
+  ReconnectTimes,
 } from './storm-reconnect.js';
 import { betterWords, ratioWords } from './ratio-words.js';
 import { barChart, formatNumber, lineChart } from './svg-charts.js';
@@ -894,14 +895,8 @@ class StormClient {
   reconnecting = false;
   /** Connections the server closed that this client opened again. */
   reconnects = 0;
-  /** Storm: the last sequence of its channel published before the restart, and the first after. */
-  caughtUpFrom = Number.POSITIVE_INFINITY;
-  liveFrom = Number.POSITIVE_INFINITY;
-  /** Storm (performance.now()): its reconnect began, was answered (`subscribed`), caught up, live. */
-  startedAt = Number.NaN;
-  answeredAt = Number.NaN;
-  caughtUpAt = Number.NaN;
-  liveAt = Number.NaN;
+  /** Storm: its reconnect's steps, performance.now() (`caughtUpFrom`/`liveFrom` set at the restart). */
+  readonly times = new ReconnectTimes(() => performance.now());
 
   /** Where its latency window starts: its `subscribed` answer, not before the floor. */
   windowStart(): number {
@@ -925,7 +920,7 @@ class StormClient {
     resume: boolean,
   ): Promise<void> {
     const giveUp = Date.now() + 60_000;
-    this.startedAt = performance.now();
+    this.times.started();
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#connectOnce(protocol, port, source, resume);
@@ -954,7 +949,7 @@ class StormClient {
         subscribed: (position, resumed) => {
           this.live = true;
           this.subscribedAt = wallClockMs();
-          this.answeredAt = performance.now();
+          this.times.answered();
           if (resumed === false) this.resumeRefused = true;
           if (position !== undefined) this.position = position;
         },
@@ -971,12 +966,7 @@ class StormClient {
           if (this.first < 0) this.first = seq;
           this.seen.add(seq);
           if (seq > this.highest) this.highest = seq;
-          if (Number.isNaN(this.caughtUpAt) && this.highest >= this.caughtUpFrom) {
-            this.caughtUpAt = performance.now();
-          }
-          if (Number.isNaN(this.liveAt) && this.highest >= this.liveFrom) {
-            this.liveAt = performance.now();
-          }
+          this.times.received(this.highest);
           if (position !== undefined) this.position = position;
         },
       },
@@ -1061,9 +1051,7 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
     const isLive = (client: StormClient): boolean =>
       client.highest >= (threshold.get(client.channel) ?? 0);
     for (const client of clients) {
-      const next = threshold.get(client.channel) ?? 0;
-      client.caughtUpFrom = next - 1;
-      client.liveFrom = next;
+      client.times.expect(threshold.get(client.channel) ?? 0);
     }
     const counters = listenCounters();
     const benchCpuAtStart = process.cpuUsage();
@@ -1100,24 +1088,16 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
     const liveClients = clients.filter(isLive).length;
     const allLiveAt =
       liveClients === clients.length
-        ? Math.max(...clients.map((client) => client.liveAt))
+        ? Math.max(...clients.map((client) => client.times.liveAt))
         : performance.now();
     const allLiveMs = allLiveAt - stopped;
     const readyAt = await restarted.ready;
     const listen = listenCountersSince(counters);
     const benchCpu = process.cpuUsage(benchCpuAtStart);
-    // A client that had every event before the restart had nothing to catch up: caught up when answered.
-    const caughtUpAt = (client: StormClient): number =>
-      client.highest >= client.caughtUpFrom && Number.isNaN(client.caughtUpAt)
-        ? client.answeredAt
-        : client.caughtUpAt;
-    const allCaughtUpAt = Math.max(...clients.map(caughtUpAt));
-    const timeline = timelineOf(readyAt, allLiveAt - readyAt, [
-      ['started', clients.map((client) => client.startedAt)],
-      ['answered', clients.map((client) => client.answeredAt)],
-      ['caught up', clients.map(caughtUpAt)],
-      ['live', clients.map((client) => client.liveAt)],
-    ]);
+    const allCaughtUpAt = Math.max(
+      ...clients.map((client) => client.times.caughtUpAt(client.highest)),
+    );
+    const timeline = reconnectTimeline(readyAt, allLiveAt - readyAt, clients);
     say(
       `${target.name} storm: all caught up ${(allCaughtUpAt - readyAt).toFixed(0)} ms after ready; ${listen}; clients and producer ${((benchCpu.user + benchCpu.system) / 1e6).toFixed(2)} CPU s; per 500 ms after ready:\n  ${timeline.join('\n  ')}`,
     );

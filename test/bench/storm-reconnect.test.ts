@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { inWindow, listenCounters, timelineOf } from './storm-reconnect.js';
+import {
+  inWindow,
+  listenCounters,
+  ReconnectTimes,
+  reconnectTimeline,
+  timelineOf,
+} from './storm-reconnect.js';
 
 describe('reconnect storm helpers', () => {
   it('runs every item with at most the window in flight, starting each as one ends', async () => {
@@ -55,5 +61,44 @@ describe('reconnect storm helpers', () => {
     if (counters === undefined) return;
     assert.ok(Number.isInteger(counters.listenOverflows) && counters.listenOverflows >= 0);
     assert.ok(Number.isInteger(counters.synRetransmits) && counters.synRetransmits >= 0);
+  });
+
+  it('marks a reconnect caught up and live once, at the events that cross each line', () => {
+    let clock = 0;
+    const times = new ReconnectTimes(() => clock);
+    times.received(9);
+    assert.ok(Number.isNaN(times.liveAt), 'nothing is expected before the restart');
+    clock = 100;
+    times.started();
+    times.expect(10);
+    clock = 150;
+    times.answered();
+    clock = 200;
+    times.received(8);
+    assert.ok(Number.isNaN(times.caughtUpAt(8)));
+    times.received(9);
+    clock = 300;
+    times.received(10, 290);
+    clock = 400;
+    times.received(11);
+    assert.equal(times.caughtUpAt(11), 200);
+    assert.equal(times.liveAt, 290);
+    // Buckets end at 200 and 700: all but live (290) in the first.
+    assert.deepEqual(reconnectTimeline(-300, 1000, [{ times, highest: 11 }]), [
+      'started: 1 1',
+      'answered: 1 1',
+      'caught up: 1 1',
+      'live: 0 1',
+    ]);
+  });
+
+  it('counts a client that had every event before the restart caught up when it was answered', () => {
+    let clock = 50;
+    const times = new ReconnectTimes(() => clock);
+    times.expect(5);
+    clock = 70;
+    times.answered();
+    assert.equal(times.caughtUpAt(4), 70);
+    assert.equal(times.caughtUpAt(3), Number.NaN);
   });
 });

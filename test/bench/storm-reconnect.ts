@@ -85,3 +85,66 @@ export function timelineOf(
     return `${name}: ${counts.join(' ')}`;
   });
 }
+
+/**
+ * When one client's reconnect reached each step, on the caller's clock
+ * (`Date.now` or `performance.now`): its first handshake sent, answered
+ * (`subscribed`), caught up (it received the last event of its channel
+ * published before the restart) and live (it received one published after).
+ */
+export class ReconnectTimes {
+  /** The last sequence of its channel published before the restart, and the first after. */
+  caughtUpFrom = Number.POSITIVE_INFINITY;
+  liveFrom = Number.POSITIVE_INFINITY;
+  startedAt = Number.NaN;
+  answeredAt = Number.NaN;
+  liveAt = Number.NaN;
+  #caughtUpAt = Number.NaN;
+
+  constructor(private readonly clock: () => number) {}
+
+  /** The restart is done: `next` is the first sequence of the channel published after it. */
+  expect(next: number): void {
+    this.caughtUpFrom = next - 1;
+    this.liveFrom = next;
+  }
+
+  started(): void {
+    this.startedAt = this.clock();
+  }
+
+  answered(): void {
+    this.answeredAt = this.clock();
+  }
+
+  /** The highest sequence the client received is now `highest`. */
+  received(highest: number, now = Number.NaN): void {
+    const caughtUp = Number.isNaN(this.#caughtUpAt) && highest >= this.caughtUpFrom;
+    const live = Number.isNaN(this.liveAt) && highest >= this.liveFrom;
+    if (!caughtUp && !live) return;
+    const at = Number.isNaN(now) ? this.clock() : now;
+    if (caughtUp) this.#caughtUpAt = at;
+    if (live) this.liveAt = at;
+  }
+
+  /** When it was caught up; a client that had every event before the restart, when it was answered. */
+  caughtUpAt(highest: number): number {
+    return highest >= this.caughtUpFrom && Number.isNaN(this.#caughtUpAt)
+      ? this.answeredAt
+      : this.#caughtUpAt;
+  }
+}
+
+/** The storm's timeline of its clients (`timelineOf`): started, answered, caught up, live. */
+export function reconnectTimeline(
+  from: number,
+  spanMs: number,
+  clients: readonly { readonly times: ReconnectTimes; readonly highest: number }[],
+): string[] {
+  return timelineOf(from, spanMs, [
+    ['started', clients.map((c) => c.times.startedAt)],
+    ['answered', clients.map((c) => c.times.answeredAt)],
+    ['caught up', clients.map((c) => c.times.caughtUpAt(c.highest))],
+    ['live', clients.map((c) => c.times.liveAt)],
+  ]);
+}
