@@ -9,46 +9,25 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { setImmediate as turn, setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '@fanout/shared';
-import { anonymousClient, type ClientIdentity } from '../admission/client-auth.js';
 import type { EdgeEvent } from '../log/edge-event.js';
 import type { ChannelHub } from './channel-hub.js';
 import { startMemoryHub } from './memory-hub.js';
-import type { LiveDelivery, Subscriber } from './subscriber.js';
 import { Subscription } from './subscription.js';
+import { TestSubscriber } from './testing/test-subscriber.js';
 
 /** A transport delivering directly (like SSE): the offsets it was given. */
-class Client implements Subscriber {
-  readonly key = 'outage-client';
-  readonly transport = 'sse';
-  readonly live: LiveDelivery = { kind: 'direct' };
-  closed = false;
+class Client extends TestSubscriber {
   readonly offsets: number[] = [];
-  currentIdentity(): ClientIdentity {
-    return anonymousClient;
+  constructor() {
+    super('outage-client');
   }
-  bufferedBytes(): number {
-    return 0;
-  }
-  drained(): Promise<void> {
-    return Promise.resolve();
-  }
-  deliver(event: EdgeEvent, subscription: Subscription): void {
+  protected override received(event: EdgeEvent): void {
     this.offsets.push(event.offset);
-    subscription.cursors.set(event.partition, event.offset);
   }
-  batch<T>(deliveries: () => T): T {
-    return deliveries();
-  }
-  subscribed(): void {
+  override subscribed(): void {
     // Not needed: the test reads the hub's answers itself.
   }
-  reset(): void {
-    throw new Error('unexpected reset');
-  }
-  refused(): void {
-    throw new Error('unexpected refusal');
-  }
-  close(): void {
+  override close(): void {
     this.closed = true;
   }
 }

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger, encodeEvent, FanoutError } from '@fanout/shared';
-import { anonymousClient, type ClientIdentity } from '../admission/client-auth.js';
 import { ChannelHub } from './channel-hub.js';
 import { EdgeEvent } from '../log/edge-event.js';
 import type { EventLog, TopicLayout } from '../log/event-log.js';
 import { PartitionTail, type PartitionReader } from '../log/partition-reader.js';
-import type { LiveDelivery, Subscriber } from './subscriber.js';
+import type { LiveDelivery } from './subscriber.js';
 import { Subscription } from './subscription.js';
+import { TestSubscriber } from './testing/test-subscriber.js';
 
 const epoch = 'ww7w7_gUT7WHdd738IhAfQ';
 const channel = 'lag.a';
@@ -60,13 +60,10 @@ function lagging(head: number, kafkaWaitMs = 10_000) {
 }
 
 /** A transport that records what it was given, and when it was turned live. */
-class RecordingTarget implements Subscriber {
-  readonly key = 'recording';
-  readonly transport = 'ws';
-  closed = false;
+class RecordingTarget extends TestSubscriber {
   readonly delivered: number[] = [];
   liveAt: number | undefined;
-  live: LiveDelivery = {
+  override live: LiveDelivery = {
     kind: 'topic',
     format: 'json',
     subscribe: () => {
@@ -74,34 +71,11 @@ class RecordingTarget implements Subscriber {
     },
     unsubscribe: () => undefined,
   };
-  constructor(private readonly head: () => number) {}
-  currentIdentity(): ClientIdentity {
-    return anonymousClient;
+  constructor(private readonly head: () => number) {
+    super('recording', 'ws');
   }
-  bufferedBytes(): number {
-    return 0;
-  }
-  drained(): Promise<void> {
-    return Promise.resolve();
-  }
-  deliver(event: EdgeEvent, subscription: Subscription): void {
+  protected override received(event: EdgeEvent): void {
     this.delivered.push(event.offset);
-    subscription.cursors.set(event.partition, event.offset);
-  }
-  batch<T>(deliveries: () => T): T {
-    return deliveries();
-  }
-  subscribed(): void {
-    throw new Error('unexpected subscribed');
-  }
-  reset(): void {
-    throw new Error('unexpected reset');
-  }
-  refused(): void {
-    throw new Error('unexpected refusal');
-  }
-  close(): void {
-    throw new Error('unexpected close');
   }
 }
 

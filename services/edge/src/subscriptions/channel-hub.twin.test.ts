@@ -10,15 +10,15 @@ import { afterEach, describe, it } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import fc from 'fast-check';
 import { createLogger, FanoutError, formatPositionOf, partitionForChannel } from '@fanout/shared';
-import { anonymousClient, type ClientIdentity } from '../admission/client-auth.js';
 import type { ChannelHub, HubObserver } from './channel-hub.js';
 import type { EdgeEvent } from '../log/edge-event.js';
 import type { MemoryEventLog } from '../log/memory-event-log.js';
 import { startMemoryHub } from './memory-hub.js';
 import type { PartitionReader } from '../log/partition-reader.js';
 import type { StreamCursor } from './stream-cursor.js';
-import type { LiveDelivery, Subscriber } from './subscriber.js';
+import type { LiveDelivery } from './subscriber.js';
 import { Subscription, type ResetInfo, type SubscriptionSpec } from './subscription.js';
+import { TestSubscriber } from './testing/test-subscriber.js';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
 
@@ -91,14 +91,14 @@ async function twin(options: TwinOptions = {}): Promise<Twin> {
 }
 
 /** A transport delivering directly (like SSE): what it was given, per partition, and its resets. */
-class Client implements Subscriber {
-  readonly key = 'twin-client';
-  readonly transport = 'sse';
-  readonly live: LiveDelivery = { kind: 'direct' };
-  closed = false;
+class Client extends TestSubscriber {
   readonly delivered = new Map<number, number[]>();
   readonly channels: string[] = [];
   readonly resets: ResetInfo[] = [];
+
+  constructor() {
+    super('twin-client');
+  }
 
   offsets(partition = 0): number[] {
     return this.delivered.get(partition) ?? [];
@@ -111,32 +111,16 @@ class Client implements Subscriber {
     this.channels.push(channel);
   }
 
-  currentIdentity(): ClientIdentity {
-    return anonymousClient;
-  }
-  bufferedBytes(): number {
-    return 0;
-  }
-  drained(): Promise<void> {
-    return Promise.resolve();
-  }
-  deliver(event: EdgeEvent, subscription: Subscription): void {
+  protected override received(event: EdgeEvent): void {
     this.record(event.partition, event.offset, event.channel);
-    subscription.cursors.set(event.partition, event.offset);
   }
-  batch<T>(deliveries: () => T): T {
-    return deliveries();
-  }
-  subscribed(): void {
+  override subscribed(): void {
     // The twin's `subscribe` reads the hub's answer itself.
   }
-  reset(): void {
+  override reset(): void {
     // Resets reach the subscription's callback (see `subscribe`).
   }
-  refused(): void {
-    throw new Error('unexpected refusal');
-  }
-  close(): void {
+  override close(): void {
     this.closed = true;
   }
 

@@ -14,17 +14,16 @@ import {
   type ErrorCode,
 } from '@fanout/shared';
 import { Registry } from 'prom-client';
-import { anonymousClient, ClientAuth, type ClientIdentity } from '../admission/client-auth.js';
+import { ClientAuth } from '../admission/client-auth.js';
 import { ClusterRouting } from '../cluster/cluster-routing.js';
 import { createEdgeMetrics } from '../edge-metrics.js';
-import type { EdgeEvent } from '../log/edge-event.js';
 import type { MemoryEventLog } from '../log/memory-event-log.js';
 import { createHandlerGuard } from '../transport/uws-guard.js';
 import type { ChannelHub } from './channel-hub.js';
 import { startMemoryHub } from './memory-hub.js';
-import type { LiveDelivery, SubscribedState, Subscriber } from './subscriber.js';
+import type { SubscribedState } from './subscriber.js';
 import { SubscriptionCore } from './subscription-core.js';
-import type { Subscription } from './subscription.js';
+import { TestSubscriber } from './testing/test-subscriber.js';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
 const partitions = 4;
@@ -90,40 +89,21 @@ async function edge(kafkaWaitMs: number): Promise<Edge> {
 }
 
 /** A transport delivering directly: what the core emitted to it. */
-class Client implements Subscriber {
-  readonly key = 'twin-client';
-  readonly transport = 'ws';
-  readonly live: LiveDelivery = { kind: 'direct' };
-  closed = false;
+class Client extends TestSubscriber {
   readonly subscribedLabels: string[] = [];
   readonly refusals: string[] = [];
   readonly closes: { code: ErrorCode; message: string; hint?: string }[] = [];
 
-  currentIdentity(): ClientIdentity {
-    return anonymousClient;
+  constructor() {
+    super('twin-client', 'ws');
   }
-  bufferedBytes(): number {
-    return 0;
-  }
-  drained(): Promise<void> {
-    return Promise.resolve();
-  }
-  deliver(_event: EdgeEvent, _subscription: Subscription): void {
-    // Not followed here.
-  }
-  batch<T>(deliveries: () => T): T {
-    return deliveries();
-  }
-  subscribed(_requestId: number, states: readonly SubscribedState[]): void {
+  override subscribed(_requestId: number, states: readonly SubscribedState[]): void {
     for (const state of states) this.subscribedLabels.push(state.label);
   }
-  reset(): void {
-    throw new Error('unexpected reset');
-  }
-  refused(_requestId: number, label: string): void {
+  override refused(_requestId: number, label: string): void {
     this.refusals.push(label);
   }
-  close(code: ErrorCode, message: string, hint?: string): void {
+  override close(code: ErrorCode, message: string, hint?: string): void {
     this.closes.push({ code, message, ...(hint === undefined ? {} : { hint }) });
     this.closed = true;
   }
