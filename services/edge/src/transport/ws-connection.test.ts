@@ -9,50 +9,19 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encodeEvent, loadConfig, wsJsonCodec } from '@fanout/shared';
 import type { FanoutEvent } from '@fanout/shared/portable-core';
-import type { WebSocket } from 'uWebSockets.js';
 import { ConnectionLimits } from '../admission/connection-limits.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
 import { EdgeEvent } from '../log/edge-event.js';
 import type { LiveDelivery, Subscriber } from '../subscriptions/subscriber.js';
 import { Subscription } from '../subscriptions/subscription.js';
-import { WsConnection, type UserData } from './ws-connection.js';
+import { StandInSocket } from './testing/stand-in-socket.js';
+import { WsConnection } from './ws-connection.js';
 
 const epoch = 'ww7w7_gUT7WHdd738IhAfQ';
 const counter = { inc: (): void => undefined };
 const metrics = { deliveries: counter, closes: counter, frameErrors: counter };
 
-/** What the stand-in socket was sent, and the status its next sends answer. */
-class FakeSocket {
-  readonly sent: (string | Uint8Array)[] = [];
-  /** 0 sent, 1 buffered, 2 dropped (uWS's send status). */
-  status = 0;
-  ended: number | undefined;
-
-  send(frame: string | Uint8Array): number {
-    this.sent.push(frame);
-    return this.status;
-  }
-  cork(callback: () => void): void {
-    callback();
-  }
-  getBufferedAmount(): number {
-    return 0;
-  }
-  end(code: number): void {
-    this.ended = code;
-  }
-  subscribe(): boolean {
-    return true;
-  }
-  unsubscribe(): boolean {
-    return true;
-  }
-  ping(): number {
-    return 0;
-  }
-}
-
-function connection(batchMaxBytes = 64 * 1024): { ws: FakeSocket; connection: WsConnection } {
+function connection(batchMaxBytes = 64 * 1024): { ws: StandInSocket; connection: WsConnection } {
   const config = loadConfig({ env: {}, overrides: { 'edge.batchMaxBytes': batchMaxBytes } }).edge;
   const made = new WsConnection(
     { format: 'json', batch: true },
@@ -64,8 +33,7 @@ function connection(batchMaxBytes = 64 * 1024): { ws: FakeSocket; connection: Ws
     undefined,
     new ConnectionLimits({ total: 0, perAddress: 0, perSubject: 0 }).acquire('127.0.0.1'),
   );
-  const ws = new FakeSocket();
-  made.ws = ws as unknown as WebSocket<UserData>;
+  const ws = new StandInSocket().attachTo(made);
   return { ws, connection: made };
 }
 
@@ -96,7 +64,7 @@ function event(offset: number, bytes = 16): EdgeEvent {
 }
 
 /** Every frame sent, decoded: `event` and `batch` as their events' offsets, others by kind. */
-function read(ws: FakeSocket): (number[] | string)[] {
+function read(ws: StandInSocket): (number[] | string)[] {
   const offsetOf = (received: FanoutEvent): number => Number(received.position.split(':')[2]);
   return ws.sent.map((frame) => {
     const message = wsJsonCodec.decodeServerFrame(String(frame));

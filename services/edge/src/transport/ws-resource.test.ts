@@ -18,7 +18,6 @@ import {
   type ControlMessage,
 } from '@fanout/shared';
 import type { JsonValue } from '@fanout/shared/portable-state';
-import type { WebSocket } from 'uWebSockets.js';
 import type { ClientAuth } from '../admission/client-auth.js';
 import { ConnectionLimits } from '../admission/connection-limits.js';
 import type { EdgeMetrics } from '../edge-metrics.js';
@@ -26,7 +25,8 @@ import type { ResourceLeases, ResourceTarget } from '../resources/resource-lease
 import type { StateTrackers } from '../subscriptions/state/state-trackers.js';
 import type { StateListener } from '../subscriptions/state/state-tracker.js';
 import type { SubscriptionSession } from '../subscriptions/subscription-core.js';
-import { WsConnection, type UserData } from './ws-connection.js';
+import { StandInSocket } from './testing/stand-in-socket.js';
+import { WsConnection } from './ws-connection.js';
 import { handleClientMessage, type WsRequestContext } from './ws-requests.js';
 
 const prefix = 'resources';
@@ -38,27 +38,6 @@ const counter = {
   labels: (): unknown => counter,
 };
 const metrics = new Proxy({}, { get: () => counter }) as unknown as EdgeMetrics;
-
-class FakeSocket {
-  readonly sent: string[] = [];
-  ended: number | undefined;
-  send(frame: string): number {
-    this.sent.push(frame);
-    return 0;
-  }
-  cork(callback: () => void): void {
-    callback();
-  }
-  getBufferedAmount(): number {
-    return 0;
-  }
-  end(code: number): void {
-    this.ended = code;
-  }
-  ping(): number {
-    return 0;
-  }
-}
 
 /** A tracker holding `{"a":1}` at `position`, its listeners kept. */
 class FakeTracker {
@@ -110,7 +89,7 @@ class FakeLeases {
 }
 
 interface Setup {
-  readonly ws: FakeSocket;
+  readonly ws: StandInSocket;
   readonly connection: WsConnection;
   readonly leases: FakeLeases;
   readonly trackers: Map<string, FakeTracker>;
@@ -145,8 +124,7 @@ function setup(options: { resources?: boolean; forwarded?: Record<string, string
     new ConnectionLimits({ total: 0, perAddress: 0, perSubject: 0 }).acquire('127.0.0.1'),
   );
   connection.forwarded = options.forwarded ?? {};
-  const ws = new FakeSocket();
-  connection.ws = ws as unknown as WebSocket<UserData>;
+  const ws = new StandInSocket().attachTo(connection);
   const made: Setup = {
     ws,
     connection,
@@ -159,7 +137,9 @@ function setup(options: { resources?: boolean; forwarded?: Record<string, string
       resourceChannelPrefix: prefix,
     },
     frames: () =>
-      ws.sent.map((frame) => wsJsonCodec.decodeServerFrame(frame) as ControlMessage<JsonValue>),
+      ws.sent.map(
+        (frame) => wsJsonCodec.decodeServerFrame(String(frame)) as ControlMessage<JsonValue>,
+      ),
   };
   // The core's part: admission is not under test; prepare, then `subscribed` unless closed.
   const session = {
