@@ -10,11 +10,10 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import {
-  RestartableBroker,
-  startEdge,
-  startIngest,
+  startRestartableStack,
   type EdgeHarness,
   type IngestHarness,
+  type RestartableStack,
 } from '../support/index.js';
 import {
   metricValue,
@@ -72,29 +71,24 @@ async function publishAgain(
 }
 
 describe('cold replays after a broker restart', () => {
-  let broker: RestartableBroker | undefined;
-  let ingest: IngestHarness | undefined;
-  let edge: EdgeHarness | undefined;
+  let stack: RestartableStack | undefined;
 
   after(async () => {
-    await edge?.stop();
-    await ingest?.stop();
-    await broker?.stop();
+    await stack?.stop();
   });
 
   it('serves clients resuming from an old position every event exactly once', async (t) => {
-    broker = await RestartableBroker.start('chaos-edge-broker-restart');
-    const topic = 'chaos.edge-broker-restart';
-    ingest = await startIngest({ brokers: broker.brokers, topic, partitions: 1 });
-    edge = await startEdge({
-      brokers: broker.brokers,
-      topic,
-      env: {
+    stack = await startRestartableStack({
+      name: 'chaos-edge-broker-restart',
+      topic: 'chaos.edge-broker-restart',
+      partitions: 1,
+      edgeEnv: {
         FANOUT_EDGE_KAFKA_WAIT_MS: '60000',
         FANOUT_EDGE_WARMUP_EVENTS: '0',
         FANOUT_EDGE_REPLAY_BUFFER_EVENTS: '16',
       },
     });
+    const { broker, ingest, edge } = stack;
     const channel = uniqueChannel('restart.cold');
     const before = await publishEvents(
       ingest,

@@ -9,16 +9,15 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import {
-  RestartableBroker,
   ResumingClient,
-  startEdge,
   startEdgeProcess,
   startIngest,
+  startRestartableStack,
   stopOwnKafka,
   testKafka,
-  type EdgeHarness,
   type EdgeProcess,
   type IngestHarness,
+  type RestartableStack,
   type TestKafka,
 } from '../support/index.js';
 
@@ -154,21 +153,19 @@ describe('edge process killed with SIGKILL', () => {
 });
 
 describe('broker restart under a live edge', () => {
-  let broker: RestartableBroker | undefined;
-  let ingest: IngestHarness | undefined;
-  let edge: EdgeHarness | undefined;
+  let stack: RestartableStack | undefined;
 
   after(async () => {
-    await edge?.stop();
-    await ingest?.stop();
-    await broker?.stop();
+    await stack?.stop();
   });
 
   it('recovers by itself; clients get every acknowledged event exactly once', async () => {
-    broker = await RestartableBroker.start('chaos-edge-kafka');
-    const topic = 'chaos.edge';
-    ingest = await startIngest({ brokers: broker.brokers, topic, partitions: 3 });
-    edge = await startEdge({ brokers: broker.brokers, topic });
+    stack = await startRestartableStack({
+      name: 'chaos-edge-kafka',
+      topic: 'chaos.edge',
+      partitions: 3,
+    });
+    const { broker, ingest, edge } = stack;
     const harness = edge;
     const channels = ['restart.a', 'restart.b', 'restart.c'];
     const client = new ResumingClient(() => harness.wsUrl, channels);

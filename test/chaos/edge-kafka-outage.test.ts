@@ -11,14 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { partitionForChannel } from '@fanout/shared';
-import {
-  RestartableBroker,
-  startEdge,
-  startIngest,
-  TestSocket,
-  type EdgeHarness,
-  type IngestHarness,
-} from '../support/index.js';
+import { startRestartableStack, TestSocket, type RestartableStack } from '../support/index.js';
 import {
   offsetOf,
   publishEvent,
@@ -39,26 +32,21 @@ function channelOn(name: string, partition: number): string {
 }
 
 describe('a Kafka outage under a live edge', () => {
-  let broker: RestartableBroker | undefined;
-  let ingest: IngestHarness | undefined;
-  let edge: EdgeHarness | undefined;
+  let stack: RestartableStack | undefined;
 
   after(async () => {
-    await edge?.stop();
-    await ingest?.stop();
-    await broker?.stop();
+    await stack?.stop();
   });
 
   it('answers kafka_unavailable within edge.kafkaWaitMs, tells open connections, and serves again after', async () => {
-    broker = await RestartableBroker.start('chaos-edge-outage');
-    const topic = 'chaos.edge-outage';
-    ingest = await startIngest({ brokers: broker.brokers, topic, partitions });
-    edge = await startEdge({
-      brokers: broker.brokers,
-      topic,
+    stack = await startRestartableStack({
+      name: 'chaos-edge-outage',
+      topic: 'chaos.edge-outage',
+      partitions,
       // No warm-up: partition 1 stays unread until a client asks for it.
-      env: { FANOUT_EDGE_KAFKA_WAIT_MS: String(kafkaWaitMs), FANOUT_EDGE_WARMUP_EVENTS: '0' },
+      edgeEnv: { FANOUT_EDGE_KAFKA_WAIT_MS: String(kafkaWaitMs), FANOUT_EDGE_WARMUP_EVENTS: '0' },
     });
+    const { broker, ingest, edge } = stack;
     const read = channelOn('outage.read', 0);
     const unread = channelOn('outage.unread', 1);
 

@@ -40,5 +40,7 @@ export type { TcpForwarder } from './tcp-forwarder.js';
 export { rawIngestClient } from './raw-grpc.js';
 export type { RawIngestClient, RawUnaryCallback } from './raw-grpc.js';
 export { RestartableBroker } from './restartable-broker.js';
+export { startRestartableStack } from './restartable-stack.js';
+export type { RestartableStack, RestartableStackOptions } from './restartable-stack.js';
 export { publishAndReadBack } from './publish-and-read.js';
 export { writeState } from './state-writes.js';
