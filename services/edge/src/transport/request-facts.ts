@@ -38,21 +38,26 @@ export function readFacts(
   };
 }
 
+/** No forwarded headers: one object shared by every request and connection that has none. */
+export const noForwardedHeaders: Readonly<Record<string, string>> = Object.freeze({});
+
 /**
  * The request headers named by `forwardHeaders` (`edge.resources.forwardHeaders`),
  * lower-case names, those present: what a resource's lease forwards.
+ * `noForwardedHeaders` when there are none (every WebSocket keeps what its
+ * upgrade forwards: most have nothing to keep).
  */
 export function forwardedHeaders(
   request: HttpRequest,
   forwardHeaders: readonly string[],
-): Record<string, string> {
-  const forwarded: Record<string, string> = {};
+): Readonly<Record<string, string>> {
+  let forwarded: Record<string, string> | undefined;
   for (const name of forwardHeaders) {
     const lower = name.toLowerCase();
     const value = request.getHeader(lower);
-    if (value !== '') forwarded[lower] = value;
+    if (value !== '') (forwarded ??= {})[lower] = value;
   }
-  return forwarded;
+  return forwarded ?? noForwardedHeaders;
 }
 
 /** True when a channel request asks for an SSE stream rather than a GET. */

@@ -33,6 +33,7 @@ import type { SubscriptionSession } from '../subscriptions/subscription-core.js'
 import { closeLingerMs, type ResetInfo, type Subscription } from '../subscriptions/subscription.js';
 import type { StateTrackers } from '../subscriptions/state/state-trackers.js';
 import { failSocket, guard, type HandlerGuard } from './uws-guard.js';
+import { noForwardedHeaders } from './request-facts.js';
 import {
   encodeServerFrame,
   type ServerMessage,
@@ -136,9 +137,12 @@ export class WsConnection implements Subscriber {
    * The upgrade request's headers named by `edge.resources.forwardHeaders`
    * (lower-case names): what its resource subscriptions forward.
    */
-  forwarded: Readonly<Record<string, string>> = {};
-  /** `connect` and `refreshToken` frames run one after another, in arrival order. */
-  tokenFrames: Promise<void> = Promise.resolve();
+  forwarded: Readonly<Record<string, string>> = noForwardedHeaders;
+  /**
+   * `connect` and `refreshToken` frames run one after another, in arrival
+   * order: the last one's run while any waits (none held otherwise).
+   */
+  tokenFrames: Promise<void> | undefined;
   pendingTokenFrames = 0;
   /** When the socket opened, epoch ms: a token must come within edge.connectTimeoutMs. */
   readonly openedAt = Date.now();
@@ -146,7 +150,8 @@ export class WsConnection implements Subscriber {
   lastHeard = Date.now();
   /** The edge pinged since the client was last heard. */
   pinged = false;
-  #drainWaiters: (() => void)[] = [];
+  /** Subscriptions waiting for the client to read (none held while nothing waits). */
+  #drainWaiters: (() => void)[] | undefined;
   readonly #expiry = new DeadlineTimer();
   /** Ends the socket: set while a close waits for the client to read up to it. */
   #endWhenSent: (() => void) | undefined;
@@ -240,14 +245,15 @@ export class WsConnection implements Subscriber {
     if (this.closed || this.bufferedBytes() <= this.#context.config.maxBackpressureBytes / 4) {
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+    return new Promise((resolve) => (this.#drainWaiters ??= []).push(resolve));
   }
 
   onDrain(): void {
     if (this.#endWhenSent && this.bufferedBytes() === 0) this.#endWhenSent();
     if (this.bufferedBytes() > this.#context.config.maxBackpressureBytes / 4) return;
     const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
+    if (waiters === undefined) return;
+    this.#drainWaiters = undefined;
     for (const resolve of waiters) resolve();
   }
 
@@ -478,7 +484,8 @@ export class WsConnection implements Subscriber {
     this.session?.end();
     this.#states?.end();
     this.onDrain();
-    for (const resolve of this.#drainWaiters) resolve();
-    this.#drainWaiters = [];
+    const waiters = this.#drainWaiters ?? [];
+    this.#drainWaiters = undefined;
+    for (const resolve of waiters) resolve();
   }
 }

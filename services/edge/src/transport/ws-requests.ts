@@ -94,19 +94,16 @@ export async function handleClientMessage(
         );
       }
       connection.pendingTokenFrames++;
-      const run = connection.tokenFrames.then(() =>
+      const run = (connection.tokenFrames ?? Promise.resolve()).then(() =>
         message.kind === 'connect'
           ? connect(context, connection, message.requestId, message.token)
           : refresh(context, connection, message.requestId, message.token),
       );
-      connection.tokenFrames = run.then(
-        () => {
-          connection.pendingTokenFrames--;
-        },
-        () => {
-          connection.pendingTokenFrames--;
-        },
-      );
+      const done = (): void => {
+        // The last one waiting: nothing is chained after this run.
+        if (--connection.pendingTokenFrames === 0) connection.tokenFrames = undefined;
+      };
+      connection.tokenFrames = run.then(done, done);
       await run;
       return;
     }
