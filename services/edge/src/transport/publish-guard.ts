@@ -39,7 +39,7 @@ export class PublishGuard {
     this.#thisTurn += bytes;
   }
 
-  /** Checks every connection now (also every 50 ms, between bursts). */
+  /** Checks the connections now (also every 50 ms, between bursts). */
   checkNow(): void {
     this.#check(this.#thisTurn);
     this.#sinceCheck = 0;

@@ -21,7 +21,10 @@ const epoch = 'ww7w7_gUT7WHdd738IhAfQ';
 const counter = { inc: (): void => undefined };
 const metrics = { deliveries: counter, closes: counter, frameErrors: counter };
 
-function connection(batchMaxBytes = 64 * 1024): { ws: StandInSocket; connection: WsConnection } {
+function connection(
+  batchMaxBytes = 64 * 1024,
+  watch?: (connection: WsConnection) => void,
+): { ws: StandInSocket; connection: WsConnection } {
   const config = loadConfig({ env: {}, overrides: { 'edge.batchMaxBytes': batchMaxBytes } }).edge;
   const made = new WsConnection(
     { format: 'json', batch: true },
@@ -29,6 +32,7 @@ function connection(batchMaxBytes = 64 * 1024): { ws: StandInSocket; connection:
       config,
       metrics: metrics as unknown as EdgeMetrics,
       guard: { report: () => undefined },
+      ...(watch === undefined ? {} : { watch }),
     },
     undefined,
     new ConnectionLimits({ total: 0, perAddress: 0, perSubject: 0 }).acquire('127.0.0.1'),
@@ -152,5 +156,34 @@ describe('a WebSocket connection with batch frames', () => {
     assert.equal(ws.ended, 4008);
     const disconnect = wsJsonCodec.decodeServerFrame(String(ws.sent[2]));
     assert.equal(disconnect.kind === 'disconnect' && disconnect.code, 'backpressure');
+  });
+});
+
+describe('a WebSocket connection and the backpressure sweep', () => {
+  it('registers with the sweep when it joins a topic or a send leaves bytes buffered, never for sends the client took', () => {
+    const watched: WsConnection[] = [];
+    const { ws, connection: made } = connection(64 * 1024, (watchedOne) => {
+      watched.push(watchedOne);
+    });
+    const following = subscription(made);
+    made.send({ kind: 'pong', requestId: 1 });
+    made.deliver(event(1), following);
+    assert.deepEqual(watched, [], 'sent whole (status 1): nothing can pile up');
+    assert.equal(made.joinedTopics, false);
+
+    ws.status = 0;
+    made.send({ kind: 'pong', requestId: 2 });
+    assert.deepEqual(watched, [made], 'a control frame left buffered');
+    made.batch(() => {
+      made.deliver(event(2), following);
+    });
+    assert.equal(watched.length, 2, 'an event frame left buffered');
+
+    ws.status = 1;
+    const live = made.live;
+    assert.equal(live.kind, 'topic');
+    if (live.kind === 'topic') live.subscribe('t');
+    assert.equal(watched.length, 3, 'a topic reaches it without a send of its own');
+    assert.equal(made.joinedTopics, true, 'the sweep keeps it while it may be in a topic');
   });
 });

@@ -55,7 +55,19 @@ export interface WsConnectionContext {
   readonly trackers?: StateTrackers;
   /** The leases of on-demand resources; without them resource subscriptions are `not_found`. */
   readonly resources?: ResourceLeases;
+  /**
+   * Called when the connection may hold bytes the client has not read: it
+   * joined a uWS topic (whose frames reach it without a send of its own) or
+   * a send of its own left bytes buffered. The backpressure sweep checks
+   * these connections only (`ws-endpoint.ts`).
+   */
+  readonly watch?: (connection: WsConnection) => void;
 }
+
+/** uWS's send status: the frame was buffered (the client has not read what came before). */
+const sendBuffered = 0;
+/** uWS's send status: dropped at the hard limit (closeOnBackpressureLimit). */
+const sendDropped = 2;
 
 let nextConnectionKey = 1;
 
@@ -96,7 +108,10 @@ class TopicDelivery {
   }
 
   subscribe(topic: string): void {
-    if (!this.#connection.ending) this.#connection.ws?.subscribe(topic);
+    const connection = this.#connection;
+    if (connection.ending) return;
+    connection.watched();
+    connection.ws?.subscribe(topic);
   }
 
   unsubscribe(topic: string): void {
@@ -216,7 +231,7 @@ export class WsConnection implements Subscriber {
   sendFrame(frame: string | Uint8Array): boolean {
     this.#flush();
     if (this.ending || !this.ws) return false;
-    if (this.ws.send(frame, typeof frame !== 'string') === 2) {
+    if (this.#sent(this.ws.send(frame, typeof frame !== 'string')) === sendDropped) {
       this.closeWith('backpressure', 'the client read too slowly');
       return false;
     }
@@ -228,7 +243,23 @@ export class WsConnection implements Subscriber {
     this.#flush();
     if (this.ending || !this.ws) return;
     const frame = encodeServerFrame(this.format, message);
-    this.ws.send(frame, this.format === 'proto');
+    this.#sent(this.ws.send(frame, this.format === 'proto'));
+  }
+
+  /** True once it joined a uWS topic: the sweep keeps checking it. */
+  get joinedTopics(): boolean {
+    return this.#live !== undefined;
+  }
+
+  /** Registers it with the backpressure sweep (see `WsConnectionContext.watch`). */
+  watched(): void {
+    this.#context.watch?.(this);
+  }
+
+  /** A send's status, passed on; a frame left buffered registers the connection with the sweep. */
+  #sent(status: number): number {
+    if (status === sendBuffered) this.watched();
+    return status;
   }
 
   bufferedBytes(): number {
@@ -265,11 +296,12 @@ export class WsConnection implements Subscriber {
       this.#gather(event, subscription);
       return;
     }
-    const status =
+    const status = this.#sent(
       this.format === 'proto'
         ? this.ws.send(event.protoFrame, true)
-        : this.ws.send(event.jsonFrame, false);
-    if (status === 2) {
+        : this.ws.send(event.jsonFrame, false),
+    );
+    if (status === sendDropped) {
       // Dropped at the hard limit: the client must not go on past a hole.
       // uWebSockets.js may already have closed the socket (closeOnBackpressureLimit):
       // the close handler counts that.
@@ -333,8 +365,8 @@ export class WsConnection implements Subscriber {
         pending.bytes,
       );
     } else frame = encodeJsonBatchFrame(events.map((event) => event.json));
-    const status = ws.send(frame, proto);
-    if (status === 2) {
+    const status = this.#sent(ws.send(frame, proto));
+    if (status === sendDropped) {
       // Last to first: each (subscription, partition) ends before its first event.
       for (let index = events.length - 1; index >= 0; index--) {
         const event = events[index];

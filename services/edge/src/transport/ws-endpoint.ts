@@ -61,6 +61,16 @@ export interface WsEndpoint {
 export function registerWsEndpoint(options: WsEndpointOptions): WsEndpoint {
   const { app, config, logger, metrics, core } = options;
   const live = new Set<WsConnection>();
+  /**
+   * The connections that may hold bytes their client has not read: those
+   * that joined a uWS topic, and those a send of their own left buffered
+   * (until a sweep finds them empty). The backpressure sweep checks these,
+   * not every connection: most connections of a busy edge are idle.
+   */
+  const watched = new Set<WsConnection>();
+  const watch = (connection: WsConnection): void => {
+    if (!connection.closed) watched.add(connection);
+  };
   /** One for every connection: a connection makes its subscribe budget at its first subscribe. */
   const sessionOptions: SessionOptions = {
     subscribeRate: {
@@ -87,7 +97,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): WsEndpoint {
     // Typed as a number by the package; a dropped frame closes the socket instead of leaving a hole.
     closeOnBackpressureLimit: 1,
     sendPingsAutomatically: true,
-    upgrade: upgradeHandler(options),
+    upgrade: upgradeHandler({ ...options, watch }),
     open(ws) {
       const connection = ws.getUserData().connection;
       connection.ws = ws;
@@ -173,6 +183,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): WsEndpoint {
       if (!connection.endedByEdge && code === 1006) metrics.abruptCloses.inc();
       // A socket whose open handler failed was never counted.
       if (live.delete(connection)) metrics.connections.dec({ transport: 'ws' });
+      watched.delete(connection);
       connection.onClose();
     },
     onFault(ws) {
@@ -181,6 +192,7 @@ export function registerWsEndpoint(options: WsEndpointOptions): WsEndpoint {
     onCloseFault(ws) {
       const connection = ws.getUserData().connection;
       if (live.delete(connection)) metrics.connections.dec({ transport: 'ws' });
+      watched.delete(connection);
       if (!connection.closed) connection.onClose();
     },
   };
@@ -214,15 +226,23 @@ export function registerWsEndpoint(options: WsEndpointOptions): WsEndpoint {
      * its queued frames first (a send does that; a ping is the smallest).
      */
     sweep(pendingBytes) {
-      for (const connection of live) {
+      for (const connection of watched) {
+        if (connection.closed) {
+          watched.delete(connection);
+          continue;
+        }
         if (pendingBytes > 0 && connection.bufferedBytes() + pendingBytes > softLimit) {
           connection.flushQueued();
         }
-        if (connection.bufferedBytes() > softLimit) {
+        const buffered = connection.bufferedBytes();
+        if (buffered > softLimit) {
           connection.closeWith(
             'backpressure',
             'the client read too slowly; resume from the positions',
           );
+        } else if (buffered === 0 && !connection.joinedTopics) {
+          // Its own sends were read: nothing can pile up without another send.
+          watched.delete(connection);
         }
       }
     },

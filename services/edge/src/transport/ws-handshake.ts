@@ -36,6 +36,8 @@ export interface WsHandshakeOptions {
   readonly trackers?: StateTrackers;
   /** The leases of on-demand resources (`edge.resources.enabled`), for resource subscriptions. */
   readonly resources?: ResourceLeases;
+  /** Where a connection that may hold buffered bytes is registered (WsConnectionContext.watch). */
+  readonly watch?: (connection: WsConnection) => void;
 }
 
 /** The first subprotocol the client offers that the edge speaks: the client's preference. */
@@ -69,6 +71,7 @@ export function upgradeHandler(
     guard: options.guard,
     ...(options.trackers === undefined ? {} : { trackers: options.trackers }),
     ...(options.resources === undefined ? {} : { resources: options.resources }),
+    ...(options.watch === undefined ? {} : { watch: options.watch }),
   };
   const forwardHeaders =
     options.resources === undefined ? [] : options.config.resources.forwardHeaders;

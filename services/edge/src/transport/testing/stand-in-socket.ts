@@ -1,16 +1,16 @@
 /**
  * A stand-in for the uWS socket of a `WsConnection` in unit tests: it keeps
  * every frame the connection sent and the close code it ended with, and
- * answers each send with the status a test sets (uWS's 0 sent, 1 buffered,
- * 2 dropped at its hard limit).
+ * answers each send with the status a test sets (uWS's SendStatus: 0 the
+ * frame was buffered, 1 sent, 2 dropped at its hard limit).
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { UserData, WsConnection } from '../ws-connection.js';
 
 export class StandInSocket {
   readonly sent: (string | Uint8Array)[] = [];
-  /** What the next sends answer: 0 sent, 1 buffered, 2 dropped. */
-  status = 0;
+  /** What the next sends answer: 0 buffered, 1 sent, 2 dropped. */
+  status = 1;
   ended: number | undefined;
 
   /** Makes this the socket of `connection`. */
