@@ -12,7 +12,7 @@
 import { cpus, loadavg } from 'node:os';
 import { cpuSeconds, machineBusyShare, machineTicks, type MachineTicks } from './process-stats.js';
 
-export type ProcessRole = 'server' | 'client' | 'broker' | 'ingest';
+export type ProcessRole = 'server' | 'client' | 'producer' | 'broker' | 'ingest';
 
 export interface WatchedProcess {
   /** What the tables call it: `fanout edge`, `bench (producer + clients)`, `Kafka broker`. */
