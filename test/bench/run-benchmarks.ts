@@ -10,7 +10,9 @@
  *              server and client processes (`idle-connections.ts`)
  *   broadcast  1 channel, 1,000 / 5,000 / 10,000 subscribers, FANOUT_BENCH_BROADCAST_RATE
  *              events/s [100]: deliveries/s, latency p50/p99/p99.9/max
- *   channels   1,000 channels × 10 subscribers, FANOUT_BENCH_CHANNELS_RATE events/s [5000]
+ *   channels   1,000 channels × 10 subscribers, FANOUT_BENCH_CHANNELS_RATE events/s [5000];
+ *              then the goal's own row: 100 channels × 10 subscribers, 1,000 events/s for
+ *              FANOUT_BENCH_GOAL_SECONDS [25] (its p99.9 on ≥ 20,000 timed events)
  *   storm      10,000 subscribers over 100 channels, events at 100/s with a sequence
  *              number per channel; the server restarts; every client reconnects
  *              (the edge's clients resume after their last position): the new server's
@@ -29,19 +31,25 @@
  *              broker: the page waterfall, patch bytes, state patch latency;
  *              writes state-channels.json beside results.json
  *
- * Events are written to Kafka by this process (kafkajs, acks=all) and carry
- * their send time. Clients speak each server's protocol (`bench-client.ts`:
+ * Events are written to Kafka (kafkajs, acks=all) and carry their send
+ * time: in broadcast and channels by a producer process of its own
+ * (`bench-producer-process.ts`), in the other scenarios by this process.
+ * Clients speak each server's protocol (`bench-client.ts`:
  * `fanout-client.ts`, `centrifugo-client.ts`), spread over source addresses
- * 127.0.0.1-4, and count messages without decoding them — except a sample
- * of them (1 in 10, at least 100, spread over all by a hash of the index;
- * `latency-sampling.ts`), ordinary subscribers that also decode the send
- * times of what they receive: latency is arrival minus send time there, in
- * this process, behind the same queue as every other client; each timed
- * event is also split at the broker's append time (the topics stamp
- * LogAppendTime; `latency-split.ts`), beside the edge's own delivery
- * histogram over the phase. Every phase
- * measures the CPU of the server, of this process (producer and all
- * clients), of the Kafka broker and of the whole machine, and the load
+ * 127.0.0.1-4 and, in broadcast and channels, over
+ * FANOUT_BENCH_CLIENT_PROCESSES [2] client processes
+ * (`bench-client-process.ts`; subscriber i in process i mod N,
+ * `client-shares.ts`), and count messages without decoding them — except a
+ * sample of them (1 in 10, at least 100, spread over all by a hash of the
+ * index; `latency-sampling.ts`), ordinary subscribers that also decode the
+ * send times of what they receive: latency is arrival minus send time
+ * there, in the client process holding them, behind the same queue as its
+ * other clients, and the percentiles are over the timed events of every
+ * process; each timed event is also split at the broker's append time (the
+ * topics stamp LogAppendTime; `latency-split.ts`), beside the edge's own
+ * delivery histogram over the phase. Every phase
+ * measures the CPU of the server, of the producer and of each client process
+ * (or of this process where it is both), of the Kafka broker and of the whole machine, and the load
  * average at its start and end, and says which was the limit
  * (`cpu-verdict.ts`: ≥ 90 % of a core for an event loop, of all cores for
  * the machine). Ratios are fanout ÷ peer, "1.0× (same)" within ±5 %
@@ -58,6 +66,9 @@
  *   npm run bench -- --targets fanout --scenarios state
  *   npm run bench -- --scenarios idle --targets fanout,naive --idle-counts 2000,6000 --idle-per-process 2000
  *   FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --targets fanout
+ *   FANOUT_BENCH_CLIENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof-clients" npm run bench -- --targets fanout --scenarios broadcast
+ *   npm run bench -- --targets fanout --scenarios broadcast,channels --broadcast-counts 1000 --channel-rows goal
+ *   FANOUT_BENCH_CLIENT_PROCESSES=3 npm run bench -- --targets fanout --scenarios broadcast,channels --out /tmp/b3
  *   FANOUT_BENCH_CENTRIFUGO_BIN=/path/to/centrifugo npm run bench -- --targets fanout,centrifugo
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
@@ -156,6 +167,10 @@ const { values: args } = parseArgs({
     'idle-counts': { type: 'string' },
     /** Most connections per server and per client process of the idle scenario (below the open-file limit). */
     'idle-per-process': { type: 'string' },
+    /** Subscriber counts of the broadcast scenario (default 1000,5000,10000; --quick 1000,10000). */
+    'broadcast-counts': { type: 'string' },
+    /** The rows of the channels scenario: `spread` (1,000 × 10) and `goal` (100 × 10). */
+    'channel-rows': { type: 'string', default: 'spread,goal' },
   },
 });
 const quick = args.quick;
@@ -174,7 +189,13 @@ const idleCounts =
 const idleOpenSeconds = Number(process.env['FANOUT_BENCH_IDLE_OPEN_SECONDS'] ?? 600);
 /** Opening stops when the idle scenario's client processes hold more. */
 const idleMaxClientRssMiB = Number(process.env['FANOUT_BENCH_IDLE_MAX_CLIENT_RSS_MIB'] ?? 4096);
-const broadcastCounts = quick ? [1_000, 10_000] : [1_000, 5_000, 10_000];
+const broadcastCounts =
+  args['broadcast-counts']?.split(',').map(Number) ??
+  (quick ? [1_000, 10_000] : [1_000, 5_000, 10_000]);
+if (broadcastCounts.some((c) => !Number.isInteger(c) || c < 1 || c > 10_000)) {
+  throw new Error(`--broadcast-counts: whole numbers 1–10,000, not ${args['broadcast-counts']}`);
+}
+const channelRows = new Set(args['channel-rows'].split(','));
 const mainConnections = 10_000;
 const channelCount = 1_000;
 /** The goal's row ("100 channels × 10 subscribers, 1,000 ev/s: p99.9 ≤ 50 ms"). */
@@ -800,21 +821,23 @@ async function broadcastAndChannels(
         { length: channelCount },
         (_, i) => `bench.ch.${target.name}.${i}`,
       );
-      await clients.subscribe(0, mainConnections, channels);
-      const spread = await measureFanout(
-        target,
-        server,
-        topic,
-        steady,
-        mainConnections,
-        channels,
-        mainConnections / channelCount,
-        channelsRate,
-      );
-      say(steadyWords(`${target.name} channels`, spread));
-      into.channels = spread;
-      await clients.unsubscribe(0, mainConnections, channels);
-      await sleep(1000);
+      if (channelRows.has('spread')) {
+        await clients.subscribe(0, mainConnections, channels);
+        const spread = await measureFanout(
+          target,
+          server,
+          topic,
+          steady,
+          mainConnections,
+          channels,
+          mainConnections / channelCount,
+          channelsRate,
+        );
+        say(steadyWords(`${target.name} channels`, spread));
+        into.channels = spread;
+        await clients.unsubscribe(0, mainConnections, channels);
+        await sleep(1000);
+      }
       // The goal's own row: 100 channels × 10 subscribers at 1,000 events/s,
       // long enough for its p99.9 to rest on ≥ 20,000 timed events.
       const goalChannels = Array.from(
@@ -822,6 +845,7 @@ async function broadcastAndChannels(
         (_, i) => `bench.goal.${target.name}.${i}`,
       );
       const goalSubscribers = goalChannelCount * goalPerChannel;
+      if (!channelRows.has('goal')) return;
       await clients.subscribe(0, goalSubscribers, goalChannels);
       const goal = await measureFanout(
         target,
@@ -1815,6 +1839,7 @@ function ratiosTo(peer: TargetResult): Record<string, number | undefined> {
       ],
     ),
     ['channels', fanout?.channels, peer.channels],
+    ['goal channels', fanout?.goalChannels, peer.goalChannels],
   ];
   for (const [name, f, p] of fanoutRows) {
     ratios[`${name} deliveries/s`] = divide(f?.deliveriesPerSecond, p?.deliveriesPerSecond);
@@ -1834,7 +1859,17 @@ const json = {
   date: startedAt.toISOString(),
   machine,
   loadAtEnd: load(),
-  settings: { seconds, broadcastRate, channelsRate, stormRate, dataBytes, partitions },
+  settings: {
+    seconds,
+    broadcastRate,
+    channelsRate,
+    goalSeconds,
+    goalRate,
+    clientProcesses,
+    stormRate,
+    dataBytes,
+    partitions,
+  },
   targets: results,
   ingest: ingestResults,
   /** fanout ÷ peer, per peer; undefined (left out) where either side has no figure. */
@@ -1975,6 +2010,9 @@ const splitCells = (split: LatencySplit, edge: BucketSummary | undefined): strin
 const bucketBound = (ms: number): string =>
   ms === Number.POSITIVE_INFINITY ? '> 5,000' : `≤ ${num(ms, 1)}`;
 
+/** The goal's row of the fan-out table. */
+const goalLabel = `${goalChannelCount} channels × ${goalPerChannel} subscribers, ${num(goalRate)} ev/s (goal p99.9 ≤ 50 ms)`;
+
 /** fanout's latency split at the broker's append, one row per phase measured. */
 function splitSection(rows: readonly (readonly [string, FanoutResult | undefined])[]): string[] {
   const measured = rows.filter(
@@ -1982,7 +2020,7 @@ function splitSection(rows: readonly (readonly [string, FanoutResult | undefined
   );
   if (measured.length === 0) return [];
   return [
-    "Where fanout's latency goes: each timed event split at the broker's append time (the suite's topics use `message.timestamp.type=LogAppendTime`; the produce response returns the stamp): send → append is the bench's producer and the broker, append → arrival the edge, loopback and the client's event loop; send → ack is what the producer waits for; first arrival is, per event, its earliest arrival at any sampled subscriber, and behind the first is each arrival's wait after it (one client event loop reading one frame per socket: mostly the client's). The edge's column is its own histogram `fanout_edge_delivery_latency_seconds` (append → hand-over to uWebSockets) over the same phase, as bucket bounds (≤ 1, 2.5, 5, 10, 25, 50, 100, 250 ms).",
+    "Where fanout's latency goes: each timed event split at the broker's append time (the suite's topics use `message.timestamp.type=LogAppendTime`; the produce response returns the stamp): send → append is the bench's producer and the broker, append → arrival the edge, loopback and the client's event loop; send → ack is what the producer waits for; first arrival is, per event, its earliest arrival at any sampled subscriber, and behind the first is each arrival's wait after it (the client processes reading one frame per socket, and the edge writing them one socket after another). The edge's column is its own histogram `fanout_edge_delivery_latency_seconds` (append → hand-over to uWebSockets) over the same phase, as bucket bounds (≤ 1, 2.5, 5, 10, 25, 50, 100, 250 ms).",
     '',
     '| scenario | send → append ms | append → arrival ms | send → ack ms | send → first arrival of the event ms | arrival behind the first ms | edge: append → uWS hand-over ms (events) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -2006,7 +2044,7 @@ const fanoutRows = (
 md.push(
   '## Fan-out: deliveries per second and latency',
   '',
-  `${seconds} s per measurement; events of ${dataBytes} bytes of data; latency in ms from the hand-over to the Kafka producer to arrival at a sample of the measured subscribers themselves (1 in 10, at least 100; spread over all of them by a hash of their index): p50 / p99 / p99.9 / max, then how many events were timed on how many subscribers. The sampled subscribers are ordinary ones that also decode the send time of what they receive; all clients and the producer share one process ("bench"), so a bench at a full core makes every figure the client's, not the server's. CPU is a share of one core per process (server, bench, Kafka broker) and of all cores for the machine (/proc/stat).`,
+  `${seconds} s per measurement (${goalSeconds} s for the goal's row of ${goalChannelCount} channels × ${goalPerChannel} subscribers, so that its p99.9 rests on 1,000 timed events a second); events of ${dataBytes} bytes of data; latency in ms from the hand-over to the Kafka producer to arrival at a sample of the measured subscribers themselves (1 in 10, at least 100; spread over all of them by a hash of their index): p50 / p99 / p99.9 / max, then how many events were timed on how many subscribers. The subscribers are spread over ${clientProcesses} client process${clientProcesses === 1 ? '' : 'es'} ("bench clients 1…${clientProcesses}", subscriber i in process i mod ${clientProcesses}); the sampled ones are ordinary subscribers there that also decode the send time of what they receive, each process timing its own, and the percentiles are over every timed event of every process. The events are written by a producer process of its own ("bench producer": kafkajs, acks=all, the pacing and the send time stamps); the runner ("bench runner") only asks the processes for their counts. So a client process at a full core makes the figures the client's, not the server's. CPU is a share of one core per process (server, producer, each client process, runner, Kafka broker) and of all cores for the machine (/proc/stat).`,
   '',
   `| scenario | server | deliveries/s (${betterWords('higher')}) | fanout ÷ server | latency p50 / p99 / p99.9 / max ms (events on subscribers) | p99 fanout ÷ server (${betterWords('lower')}) | received / expected | CPU | the limit | load 1/5/15 start → end |`,
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |',
@@ -2023,6 +2061,7 @@ md.push(
     `${num(channelCount)} channels × ${mainConnections / channelCount} subscribers, ${num(channelsRate)} ev/s`,
     (r) => r?.channels,
   ),
+  ...fanoutRows(goalLabel, (r) => r?.goalChannels),
   '',
   ...splitSection([
     ...broadcastCounts.map(
@@ -2036,6 +2075,7 @@ md.push(
       `${num(channelCount)} channels × ${mainConnections / channelCount} subscribers, ${num(channelsRate)} ev/s`,
       fanout?.channels,
     ] as const,
+    [goalLabel, fanout?.goalChannels] as const,
   ]),
   '![throughput vs subscribers](throughput-vs-subscribers.svg)',
   '',
@@ -2121,6 +2161,10 @@ const latencyGroups: {
   {
     label: `${channelCount / 1000}k ch × ${mainConnections / channelCount}`,
     pick: (r) => r?.channels,
+  },
+  {
+    label: `${goalChannelCount} ch × ${goalPerChannel}`,
+    pick: (r) => r?.goalChannels,
   },
 ];
 writeFileSync(
