@@ -2010,6 +2010,10 @@ const splitCells = (split: LatencySplit, edge: BucketSummary | undefined): strin
 const bucketBound = (ms: number): string =>
   ms === Number.POSITIVE_INFINITY ? '> 5,000' : `≤ ${num(ms, 1)}`;
 
+/** Timed events a second in the goal's row: its rate × subscribers a channel × the sampled share. */
+const goalTimedPerSecond =
+  (goalRate * goalPerChannel * sampleSize(goalChannelCount * goalPerChannel)) /
+  (goalChannelCount * goalPerChannel);
 /** The goal's row of the fan-out table. */
 const goalLabel = `${goalChannelCount} channels × ${goalPerChannel} subscribers, ${num(goalRate)} ev/s (goal p99.9 ≤ 50 ms)`;
 
@@ -2044,7 +2048,7 @@ const fanoutRows = (
 md.push(
   '## Fan-out: deliveries per second and latency',
   '',
-  `${seconds} s per measurement (${goalSeconds} s for the goal's row of ${goalChannelCount} channels × ${goalPerChannel} subscribers, so that its p99.9 rests on 1,000 timed events a second); events of ${dataBytes} bytes of data; latency in ms from the hand-over to the Kafka producer to arrival at a sample of the measured subscribers themselves (1 in 10, at least 100; spread over all of them by a hash of their index): p50 / p99 / p99.9 / max, then how many events were timed on how many subscribers. The subscribers are spread over ${clientProcesses} client process${clientProcesses === 1 ? '' : 'es'} ("bench clients 1…${clientProcesses}", subscriber i in process i mod ${clientProcesses}); the sampled ones are ordinary subscribers there that also decode the send time of what they receive, each process timing its own, and the percentiles are over every timed event of every process. The events are written by a producer process of its own ("bench producer": kafkajs, acks=all, the pacing and the send time stamps); the runner ("bench runner") only asks the processes for their counts. So a client process at a full core makes the figures the client's, not the server's. CPU is a share of one core per process (server, producer, each client process, runner, Kafka broker) and of all cores for the machine (/proc/stat).`,
+  `${seconds} s per measurement (${goalSeconds} s for the goal's row of ${goalChannelCount} channels × ${goalPerChannel} subscribers: its sampled subscribers time ${num(goalTimedPerSecond)} events a second, so its p99.9 rests on ${num(goalTimedPerSecond * goalSeconds)}); events of ${dataBytes} bytes of data; latency in ms from the hand-over to the Kafka producer to arrival at a sample of the measured subscribers themselves (1 in 10, at least 100; spread over all of them by a hash of their index): p50 / p99 / p99.9 / max, then how many events were timed on how many subscribers. The subscribers are spread over ${clientProcesses} client process${clientProcesses === 1 ? '' : 'es'} ("bench clients 1…${clientProcesses}", subscriber i in process i mod ${clientProcesses}); the sampled ones are ordinary subscribers there that also decode the send time of what they receive, each process timing its own, and the percentiles are over every timed event of every process. The events are written by a producer process of its own ("bench producer": kafkajs, acks=all, the pacing and the send time stamps); the runner ("bench runner") only asks the processes for their counts. So a client process at a full core makes the figures the client's, not the server's. CPU is a share of one core per process (server, producer, each client process, runner, Kafka broker) and of all cores for the machine (/proc/stat).`,
   '',
   `| scenario | server | deliveries/s (${betterWords('higher')}) | fanout ÷ server | latency p50 / p99 / p99.9 / max ms (events on subscribers) | p99 fanout ÷ server (${betterWords('lower')}) | received / expected | CPU | the limit | load 1/5/15 start → end |`,
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |',
