@@ -58,6 +58,43 @@ describe('cpu verdict', () => {
     );
   });
 
+  it('names the client process that saturated among several, and a producer of its own', () => {
+    const clients = (n: number, cores: number): ProcessCpu => ({
+      name: `bench clients ${n}`,
+      role: 'client',
+      threads: 'one',
+      cores,
+    });
+    const producer = (cores: number): ProcessCpu => ({
+      name: 'bench producer',
+      role: 'producer',
+      threads: 'one',
+      cores,
+    });
+    const one = cpuVerdict(
+      phase([edge(0.5), producer(0.1), clients(1, 0.7), clients(2, 0.95), broker(0.1)], 0.8),
+    );
+    assert.deepEqual(one.saturated, ['bench clients 2']);
+    assert.equal(
+      one.words,
+      'the client, not the server, was the limit (bench clients 2 at 95 % of a core)',
+    );
+    const producing = cpuVerdict(
+      phase([edge(0.3), producer(0.93), clients(1, 0.2), clients(2, 0.2), broker(0.1)], 0.7),
+    );
+    assert.equal(
+      producing.words,
+      'bench producer, not the server, was the limit (bench producer at 93 % of a core)',
+    );
+    const spread = cpuVerdict(
+      phase([edge(0.6), producer(0.1), clients(1, 0.6), clients(2, 0.6), broker(0.1)], 0.96),
+    );
+    assert.equal(
+      spread.words,
+      'the machine, not the server, was the limit (96 % of all 2 cores busy)',
+    );
+  });
+
   it('names the server when it saturated', () => {
     const verdict = cpuVerdict(phase([edge(0.97), bench(0.5), broker(0.1)], 0.8));
     assert.deepEqual(verdict.saturated, ['fanout edge']);

@@ -1,10 +1,11 @@
 /**
  * Which process saturated during a benchmark phase: the CPU of every
- * process taking part (the server, the benchmark's own process — producer
- * and clients —, the Kafka broker, the ingest where it runs) as a share of
- * one core, the whole machine's busy share of all cores (/proc/stat) and
- * the load average at the start and the end, and the verdict in words
- * ("the client, not the server, was the limit"). A single-threaded process
+ * process taking part (the server; the benchmark's producer and client
+ * processes, or its one process where it is both; the Kafka broker; the
+ * ingest where it runs) as a share of one core, the whole machine's busy
+ * share of all cores (/proc/stat) and the load average at the start and
+ * the end, and the verdict in words ("the client, not the server, was the
+ * limit" when any client process saturated). A single-threaded process
  * (a Node event loop) saturates at about 90 % of one core; a
  * multi-threaded one (the JVM broker, Go) only when it holds about 90 % of
  * all cores; the machine is the limit at about 90 % of all cores busy.
@@ -12,10 +13,10 @@
 import { cpus, loadavg } from 'node:os';
 import { cpuSeconds, machineBusyShare, machineTicks, type MachineTicks } from './process-stats.js';
 
-export type ProcessRole = 'server' | 'client' | 'broker' | 'ingest';
+export type ProcessRole = 'server' | 'client' | 'producer' | 'broker' | 'ingest';
 
 export interface WatchedProcess {
-  /** What the tables call it: `fanout edge`, `bench (producer + clients)`, `Kafka broker`. */
+  /** What the tables call it: `fanout edge`, `bench producer`, `bench clients 1`, `Kafka broker`. */
   readonly name: string;
   readonly role: ProcessRole;
   /** Undefined when not found (CPU then unknown). */

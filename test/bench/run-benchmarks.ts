@@ -10,7 +10,9 @@
  *              server and client processes (`idle-connections.ts`)
  *   broadcast  1 channel, 1,000 / 5,000 / 10,000 subscribers, FANOUT_BENCH_BROADCAST_RATE
  *              events/s [100]: deliveries/s, latency p50/p99/p99.9/max
- *   channels   1,000 channels × 10 subscribers, FANOUT_BENCH_CHANNELS_RATE events/s [5000]
+ *   channels   1,000 channels × 10 subscribers, FANOUT_BENCH_CHANNELS_RATE events/s [5000];
+ *              then the goal's own row: 100 channels × 10 subscribers, 1,000 events/s for
+ *              FANOUT_BENCH_GOAL_SECONDS [25] (its p99.9 on ≥ 20,000 timed events)
  *   storm      10,000 subscribers over 100 channels, events at 100/s with a sequence
  *              number per channel; the server restarts; every client reconnects
  *              (the edge's clients resume after their last position): the new server's
@@ -29,19 +31,25 @@
  *              broker: the page waterfall, patch bytes, state patch latency;
  *              writes state-channels.json beside results.json
  *
- * Events are written to Kafka by this process (kafkajs, acks=all) and carry
- * their send time. Clients speak each server's protocol (`bench-client.ts`:
+ * Events are written to Kafka (kafkajs, acks=all) and carry their send
+ * time: in broadcast and channels by a producer process of its own
+ * (`bench-producer-process.ts`), in the other scenarios by this process.
+ * Clients speak each server's protocol (`bench-client.ts`:
  * `fanout-client.ts`, `centrifugo-client.ts`), spread over source addresses
- * 127.0.0.1-4, and count messages without decoding them — except a sample
- * of them (1 in 10, at least 100, spread over all by a hash of the index;
- * `latency-sampling.ts`), ordinary subscribers that also decode the send
- * times of what they receive: latency is arrival minus send time there, in
- * this process, behind the same queue as every other client; each timed
- * event is also split at the broker's append time (the topics stamp
- * LogAppendTime; `latency-split.ts`), beside the edge's own delivery
- * histogram over the phase. Every phase
- * measures the CPU of the server, of this process (producer and all
- * clients), of the Kafka broker and of the whole machine, and the load
+ * 127.0.0.1-4 and, in broadcast and channels, over
+ * FANOUT_BENCH_CLIENT_PROCESSES [2] client processes
+ * (`bench-client-process.ts`; subscriber i in process i mod N,
+ * `client-shares.ts`), and count messages without decoding them — except a
+ * sample of them (1 in 10, at least 100, spread over all by a hash of the
+ * index; `latency-sampling.ts`), ordinary subscribers that also decode the
+ * send times of what they receive: latency is arrival minus send time
+ * there, in the client process holding them, behind the same queue as its
+ * other clients, and the percentiles are over the timed events of every
+ * process; each timed event is also split at the broker's append time (the
+ * topics stamp LogAppendTime; `latency-split.ts`), beside the edge's own
+ * delivery histogram over the phase. Every phase
+ * measures the CPU of the server, of the producer and of each client process
+ * (or of this process where it is both), of the Kafka broker and of the whole machine, and the load
  * average at its start and end, and says which was the limit
  * (`cpu-verdict.ts`: ≥ 90 % of a core for an event loop, of all cores for
  * the machine). Ratios are fanout ÷ peer, "1.0× (same)" within ±5 %
@@ -58,6 +66,9 @@
  *   npm run bench -- --targets fanout --scenarios state
  *   npm run bench -- --scenarios idle --targets fanout,naive --idle-counts 2000,6000 --idle-per-process 2000
  *   FANOUT_BENCH_EDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --targets fanout
+ *   FANOUT_BENCH_CLIENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof-clients" npm run bench -- --targets fanout --scenarios broadcast
+ *   npm run bench -- --targets fanout --scenarios broadcast,channels --broadcast-counts 1000 --channel-rows goal
+ *   FANOUT_BENCH_CLIENT_PROCESSES=3 npm run bench -- --targets fanout --scenarios broadcast,channels --out /tmp/b3
  *   FANOUT_BENCH_CENTRIFUGO_BIN=/path/to/centrifugo npm run bench -- --targets fanout,centrifugo
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
@@ -70,7 +81,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as prettier from 'prettier';
-import { encodeEvent, partitionForChannel } from '@fanout/shared';
+import { partitionForChannel } from '@fanout/shared';
 import kafkajs, { type Producer } from 'kafkajs';
 import {
   RestartableBroker,
@@ -84,10 +95,20 @@ import {
 import type { BenchClient, ClientProtocol } from './bench-client.js';
 import { centrifugoProtocol } from './centrifugo-client.js';
 import { centrifugoPublishThroughput } from './centrifugo-publish.js';
-import { centrifugoRecord, findCentrifugo, startCentrifugo } from './centrifugo-target.js';
+import { findCentrifugo, startCentrifugo } from './centrifugo-target.js';
+import {
+  BenchRecords,
+  publishAtRate,
+  sendNoting,
+  type AppendNote,
+  type KafkaRecord,
+  type RecordFormat,
+} from './bench-records.js';
+import { ClientProcesses } from './client-processes.js';
+import { clientProcessCount } from './client-shares.js';
+import { ProducerProcess } from './producer-process.js';
 import { fanoutProtocol } from './fanout-client.js';
 import {
-  ignoreFrame,
   LatencyRecorder,
   sampledIndices,
   sampleSize,
@@ -100,7 +121,6 @@ import {
   bucketSummary,
   histogramBuckets,
   splitLatency,
-  writtenSendTime,
   type BucketSummary,
   type HistogramBuckets,
   type LatencySplit,
@@ -147,6 +167,10 @@ const { values: args } = parseArgs({
     'idle-counts': { type: 'string' },
     /** Most connections per server and per client process of the idle scenario (below the open-file limit). */
     'idle-per-process': { type: 'string' },
+    /** Subscriber counts of the broadcast scenario (default 1000,5000,10000; --quick 1000,10000). */
+    'broadcast-counts': { type: 'string' },
+    /** The rows of the channels scenario: `spread` (1,000 × 10) and `goal` (100 × 10). */
+    'channel-rows': { type: 'string', default: 'spread,goal' },
   },
 });
 const quick = args.quick;
@@ -165,9 +189,26 @@ const idleCounts =
 const idleOpenSeconds = Number(process.env['FANOUT_BENCH_IDLE_OPEN_SECONDS'] ?? 600);
 /** Opening stops when the idle scenario's client processes hold more. */
 const idleMaxClientRssMiB = Number(process.env['FANOUT_BENCH_IDLE_MAX_CLIENT_RSS_MIB'] ?? 4096);
-const broadcastCounts = quick ? [1_000, 10_000] : [1_000, 5_000, 10_000];
+const broadcastCounts =
+  args['broadcast-counts']?.split(',').map(Number) ??
+  (quick ? [1_000, 10_000] : [1_000, 5_000, 10_000]);
+if (broadcastCounts.some((c) => !Number.isInteger(c) || c < 1 || c > 10_000)) {
+  throw new Error(`--broadcast-counts: whole numbers 1–10,000, not ${args['broadcast-counts']}`);
+}
+const channelRows = new Set(args['channel-rows'].split(','));
 const mainConnections = 10_000;
 const channelCount = 1_000;
+/** The goal's row ("100 channels × 10 subscribers, 1,000 ev/s: p99.9 ≤ 50 ms"). */
+const goalChannelCount = 100;
+const goalPerChannel = 10;
+const goalRate = 1000;
+/**
+ * Its phase: 1,000 timed events a second (100 sampled subscribers × 10 events/s
+ * each), so 25 s rest its p99.9 on 25,000 of them.
+ */
+const goalSeconds = Number(process.env['FANOUT_BENCH_GOAL_SECONDS'] ?? (quick ? 5 : 25));
+/** Client processes of the steady scenarios (broadcast, channels). */
+const clientProcesses = clientProcessCount(process.env['FANOUT_BENCH_CLIENT_PROCESSES'], 2);
 const stormChannels = 100;
 const partitions = 8;
 const dataBytes = 128;
@@ -215,16 +256,9 @@ const load = (): number => Number(loadavg()[0]?.toFixed(2) ?? 0);
 const kafka = await testKafka();
 const producer: Producer = kafka.kafka.producer({ idempotent: true });
 await producer.connect();
-const padding = 'x'.repeat(dataBytes);
-const sequences = new Map<string, number>();
-let eventNumber = 0;
-
-interface KafkaRecord {
-  readonly key: string;
-  readonly value: Buffer;
-  readonly partition: number;
-  readonly headers?: Record<string, string>;
-}
+/** The storm's and the cold start's events (the steady scenarios have a producer process of their own). */
+const records = new BenchRecords({ idPrefix: 'b', partitions, dataBytes });
+const sequences = records.sequences;
 
 /**
  * The suite's topics stamp each batch with the broker's append time, which
@@ -234,110 +268,43 @@ interface KafkaRecord {
 const appendTimeTopic = { 'message.timestamp.type': 'LogAppendTime' } as const;
 /** Append times of the events sent since the last reset, by send time. */
 const appendTimes = new AppendTimes();
-/** Send time of each record built by `record` (cleared by `sendNoting`). */
-const recordSendTimes = new WeakMap<KafkaRecord, number>();
+const noteAppend = (note: AppendNote): void => {
+  appendTimes.note(note.sent, note.appended, note.acknowledged);
+};
 
-/**
- * Sends `records` with `via` and notes each one's append time (from the
- * produce response, per partition) and acknowledgement time.
- */
-async function sendNoting(
+/** Sends `batch` with `via` and notes each one's append time and acknowledgement time. */
+async function sendNotingHere(
   via: Producer,
   topic: string,
-  records: readonly KafkaRecord[],
+  batch: readonly KafkaRecord[],
 ): Promise<void> {
-  const metadata = await via.send({ topic, acks: -1, messages: [...records] });
-  const acknowledged = wallClockMs();
-  const appended = new Map(metadata.map((m) => [m.partition, Number(m.logAppendTime ?? -1)]));
-  const byPartition = new Map<number, number[]>();
-  for (const r of records) {
-    const sent = recordSendTimes.get(r);
-    if (sent === undefined) continue;
-    const list = byPartition.get(r.partition) ?? [];
-    list.push(sent);
-    byPartition.set(r.partition, list);
-  }
-  for (const [partition, sent] of byPartition) {
-    appendTimes.note(sent, appended.get(partition) ?? -1, acknowledged);
-  }
-}
-
-/** The next event's data for `channel`: its send time, sequence number and padding (JSON). */
-function eventData(channel: string): { data: Buffer; now: number } {
-  const now = performance.timeOrigin + performance.now();
-  const seq = sequences.get(channel) ?? 0;
-  sequences.set(channel, seq + 1);
-  const head = `{"t":${now.toFixed(3)},"s":${seq},"p":"`;
-  return {
-    data: Buffer.from(`${head}${padding.slice(0, Math.max(0, dataBytes - head.length - 2))}"}`),
-    now,
-  };
-}
-
-/** A record as fanout's ingest writes it: the protobuf envelope, key = channel. */
-function record(channel: string): KafkaRecord {
-  const { data, now } = eventData(channel);
-  const value = encodeEvent({
-    id: `b${eventNumber++}`,
-    channel,
-    type: 'bench',
-    contentType: 'application/json',
-    data,
-    time: { seconds: Math.floor(now / 1000), nanos: Math.floor((now % 1000) * 1e6) },
-    producer: 'bench',
-  });
-  const built = {
-    key: channel,
-    value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
-    partition: partitionForChannel(channel, partitions),
-  };
-  recordSendTimes.set(built, writtenSendTime(now));
-  return built;
+  await sendNoting(via, topic, batch, records.sendTimes, noteAppend);
 }
 
 /** Topics whose records are written in another format than fanout's (a peer's own topic). */
-const recordFormats = new Map<string, (channel: string) => KafkaRecord>();
+const recordFormats = new Map<string, RecordFormat>();
 
 async function send(topic: string, channels: readonly string[]): Promise<void> {
-  const format = recordFormats.get(topic) ?? record;
-  await sendNoting(
+  const format = recordFormats.get(topic) ?? 'fanout';
+  await sendNotingHere(
     producer,
     topic,
-    channels.map((c) => format(c)),
+    channels.map((c) => records.of(format, c)),
   );
 }
 
 /**
- * Publishes `rate` events/s over `channels` for `forSeconds` (or until
- * `stop()`), in 20 ms steps: `rate × forSeconds` events in all, the ones a
- * busy event loop made late included (a client process at a full core can
- * delay the steps by seconds).
+ * Publishes `rate` events/s over `channels` from this process for
+ * `forSeconds` (or until `stop()`), in 20 ms steps (`publishAtRate`).
  */
-async function publishAtRate(
+async function publishHere(
   topic: string,
   channels: readonly string[],
   rate: number,
   forSeconds: number,
   stopped: () => boolean = () => false,
 ): Promise<number> {
-  const started = performance.now();
-  const total = Math.floor(rate * forSeconds);
-  let sent = 0;
-  let turn = 0;
-  while (sent < total && !stopped()) {
-    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
-    if (due > sent) {
-      const batch = Array.from(
-        { length: Math.min(due - sent, 5000) },
-        () => channels[turn++ % channels.length] ?? '',
-      );
-      await send(topic, batch);
-      sent += batch.length;
-    } else {
-      await sleep(20);
-    }
-  }
-  return sent;
+  return publishAtRate((batch) => send(topic, batch), channels, rate, forSeconds, stopped);
 }
 
 // ---- targets ---------------------------------------------------------------------------------
@@ -548,9 +515,7 @@ async function centrifugoTarget(): Promise<Target> {
     };
   }
   const topic = await kafka.createTopic({ name: 'bench-suite-centrifugo', partitions });
-  recordFormats.set(topic, (channel) =>
-    centrifugoRecord(channel, eventData(channel).data, partitionForChannel(channel, partitions)),
-  );
+  recordFormats.set(topic, 'centrifugo');
   const consumerGroup = uniqueName('bench-centrifugo');
   /** Groups of the nodes running now: a restarted node takes its group back; nodes side by side (idle) get their own. */
   const groupsInUse = new Set<string>();
@@ -590,49 +555,6 @@ async function centrifugoTarget(): Promise<Target> {
 
 // ---- clients -------------------------------------------------------------------------------
 
-async function connectAll(
-  port: number,
-  count: number,
-  offset = 0,
-  protocol: ClientProtocol = fanoutProtocol,
-): Promise<BenchClient[]> {
-  const clients: BenchClient[] = [];
-  for (let i = 0; i < count; i += 500) {
-    const wave = Array.from({ length: Math.min(500, count - i) }, (_, j) =>
-      protocol.open(port, sourceAddresses[(offset + i + j) % sourceAddresses.length]),
-    );
-    await Promise.all(wave.map((client) => client.ready));
-    clients.push(...wave);
-  }
-  return clients;
-}
-
-async function subscribeAll(
-  clients: readonly BenchClient[],
-  channelOf: (index: number) => string,
-): Promise<void> {
-  const before = clients.map((client) => client.messages);
-  clients.forEach((client, index) => {
-    client.subscribe(channelOf(index));
-  });
-  const deadline = Date.now() + 60_000;
-  while (clients.some((client, index) => client.messages <= (before[index] ?? 0))) {
-    if (Date.now() > deadline) throw new Error('subscriptions were not all confirmed in 60 s');
-    await sleep(50);
-  }
-  const refused = clients.find((client) => client.error !== undefined);
-  if (refused !== undefined) throw new Error(`a subscription was refused: ${refused.error ?? ''}`);
-}
-
-function unsubscribeAll(
-  clients: readonly BenchClient[],
-  channelOf: (index: number) => string,
-): void {
-  clients.forEach((client, index) => {
-    client.unsubscribe(channelOf(index));
-  });
-}
-
 interface FanoutResult {
   readonly subscribers: number;
   readonly eventsPerSecond: number;
@@ -664,7 +586,7 @@ function brokerPid(brokers: readonly string[] = kafka.brokers): number | undefin
   return pidListeningOn(Number(brokers[0]?.split(':').at(-1)));
 }
 
-/** The processes of a phase: the server, this process (producer and every client), the broker. */
+/** The processes of a cold-start phase: the server, this process (producer and every client), the broker. */
 function watched(target: Target, server: Server, broker = brokerPid()): WatchedProcess[] {
   return [
     { name: target.label, role: 'server', pid: server.pid, threads: target.threads },
@@ -673,71 +595,95 @@ function watched(target: Target, server: Server, broker = brokerPid()): WatchedP
   ];
 }
 
-/**
- * Times the sampled ones of `clients` (`sampledIndices`): their frames go
- * to `recorder` until the returned function is called.
- */
-function sampleClients(clients: readonly BenchClient[], recorder: LatencyRecorder): () => void {
-  const sampled = sampledIndices(clients.length, sampleSize(clients.length)).map(
-    (index) => clients[index],
-  );
-  for (const client of sampled) client?.sample(recorder.record);
-  return () => {
-    for (const client of sampled) client?.sample(ignoreFrame);
-  };
+/** The processes of a steady scenario besides the server: the producer and the client processes. */
+interface Steady {
+  readonly clients: ClientProcesses;
+  readonly producer: ProducerProcess;
+  /** The record format of the target's topic. */
+  readonly format: RecordFormat;
 }
 
+/**
+ * The processes of a steady phase: the server, the producer, each client
+ * process, this runner (which only asks for counts), the broker.
+ */
+function watchedSteady(target: Target, server: Server, steady: Steady): WatchedProcess[] {
+  return [
+    { name: target.label, role: 'server', pid: server.pid, threads: target.threads },
+    { name: 'bench producer', role: 'producer', pid: steady.producer.pid, threads: 'one' },
+    ...steady.clients.pids.map((pid, i): WatchedProcess => ({
+      name: `bench clients ${i + 1}`,
+      role: 'client',
+      pid,
+      threads: 'one',
+    })),
+    { name: 'bench runner', role: 'client', pid: process.pid, threads: 'one' },
+    { name: 'Kafka broker', role: 'broker', pid: brokerPid(), threads: 'many' },
+  ];
+}
+
+/**
+ * One steady phase: the first `subscribers` subscribers (already subscribed,
+ * `subscribersPerChannel` on each of `channels`) receive `rate` events/s
+ * for `phaseSeconds`, published by the producer process; the sampled ones
+ * among them (`sampledIndices` over those `subscribers`) are timed in the
+ * client processes holding them.
+ */
 async function measureFanout(
   target: Target,
   server: Server,
   topic: string,
-  clients: readonly BenchClient[],
+  steady: Steady,
+  subscribers: number,
   channels: readonly string[],
   subscribersPerChannel: number,
   rate: number,
+  phaseSeconds = seconds,
 ): Promise<FanoutResult> {
-  const recorder = new LatencyRecorder();
-  const stopSampling = sampleClients(clients, recorder);
-  const sampledCount = sampleSize(clients.length);
-  const received = (): number => clients.reduce((sum, client) => sum + client.messages, 0);
+  const sampledCount = sampleSize(subscribers);
+  await steady.clients.sample(sampledIndices(subscribers, sampledCount));
+  const received = (): Promise<number> => steady.clients.received(0, subscribers);
+  const publish = (forSeconds: number): Promise<{ sent: number; notes: readonly AppendNote[] }> =>
+    steady.producer.publish({ topic, format: steady.format, channels, rate, seconds: forSeconds });
   // Warm up for a second, and let its deliveries arrive (30 s at most), so
   // none of them is counted in the measurement.
-  const warmupBefore = received();
-  const warmup = await publishAtRate(topic, channels, rate, 1);
+  const warmupBefore = await received();
+  const warmup = await publish(1);
   const warmupDeadline = Date.now() + 30_000;
   while (
-    received() - warmupBefore < warmup * subscribersPerChannel &&
+    (await received()) - warmupBefore < warmup.sent * subscribersPerChannel &&
     Date.now() < warmupDeadline
   ) {
     await sleep(20);
   }
   await sleep(500);
-  recorder.reset();
+  await steady.clients.resetTimed();
   appendTimes.reset();
   const edgeBefore = await edgeDeliveryBuckets(server);
-  const framesBefore = received();
-  const meter = CpuMeter.start(watched(target, server));
+  const framesBefore = await received();
+  const meter = CpuMeter.start(watchedSteady(target, server, steady));
   const started = performance.now();
-  const events = await publishAtRate(topic, channels, rate, seconds);
+  const published = await publish(phaseSeconds);
+  for (const note of published.notes) noteAppend(note);
+  const events = published.sent;
   const expected = events * subscribersPerChannel;
   const deadline = Date.now() + 30_000;
   let delivered: number;
   for (;;) {
-    delivered = received() - framesBefore;
+    delivered = (await received()) - framesBefore;
     if (delivered >= expected || Date.now() > deadline) break;
     await sleep(20);
   }
   const elapsed = (performance.now() - started) / 1000;
   const cpu = meter.stop();
   const serverCpu = cpu.processes[0]?.cores ?? Number.NaN;
-  stopSampling();
-  const timed = recorder.takeTimed();
+  const timed = await steady.clients.takeTimed();
   const latency = summarizeLatency(timed.latencies, sampledCount);
   const split = splitLatency(timed, appendTimes, sampledCount);
   appendTimes.reset();
   const edgeDelivery = await edgeDeliverySince(server, edgeBefore);
   return {
-    subscribers: clients.length,
+    subscribers,
     eventsPerSecond: rate,
     events,
     expected,
@@ -809,7 +755,16 @@ async function idle(target: Target, topic: string): Promise<IdleResult[]> {
   return results;
 }
 
-/** Broadcast and channels on one server; each figure lands in `into` as soon as it is measured. */
+/** The log line of one steady phase. */
+function steadyWords(name: string, result: FanoutResult): string {
+  return `${name}: ${formatNumber(result.deliveriesPerSecond)}/s, p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms, p99.9 ${result.p999Ms.toFixed(0)} ms (${result.latency.count} events on ${result.latency.sampledSubscribers} subscribers), ${result.received}/${result.expected}; ${splitWords(result.split, result.edgeDelivery)}; ${cpuSummary(result.cpu)}: ${result.verdict.words}`;
+}
+
+/**
+ * Broadcast and channels on one server, the subscribers held by
+ * `clientProcesses` client processes and the events written by a producer
+ * process; each figure lands in `into` as soon as it is measured.
+ */
 async function broadcastAndChannels(
   target: Target,
   topic: string,
@@ -819,29 +774,46 @@ async function broadcastAndChannels(
   const broadcast: FanoutResult[] = [];
   // A later step failing (a peer not confirming 10,000 subscriptions) keeps the earlier figures.
   if (selectedScenarios.has('broadcast')) into.broadcast = broadcast;
+  let producerProcess: ProducerProcess | undefined;
+  let clients: ClientProcesses | undefined;
   try {
-    const clients = await connectAll(server.port, mainConnections, 0, target.protocol);
+    producerProcess = await ProducerProcess.start({
+      brokers: kafka.brokers,
+      partitions,
+      dataBytes,
+    });
+    clients = await ClientProcesses.open({
+      count: clientProcesses,
+      port: server.port,
+      protocol: target.protocol.name,
+      population: mainConnections,
+      sourceAddresses,
+    });
+    const steady: Steady = {
+      clients,
+      producer: producerProcess,
+      format: recordFormats.get(topic) ?? 'fanout',
+    };
     const channel = `bench.broadcast.${target.name}`;
     if (selectedScenarios.has('broadcast')) {
       let subscribed = 0;
       for (const count of broadcastCounts) {
-        await subscribeAll(clients.slice(subscribed, count), () => channel);
+        await clients.subscribe(subscribed, count, [channel]);
         subscribed = count;
         const result = await measureFanout(
           target,
           server,
           topic,
-          clients.slice(0, count),
+          steady,
+          count,
           [channel],
           count,
           broadcastRate,
         );
         broadcast.push(result);
-        say(
-          `${target.name} broadcast ${count}: ${formatNumber(result.deliveriesPerSecond)}/s, p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms (${result.latency.count} events on ${result.latency.sampledSubscribers} subscribers), ${result.received}/${result.expected}; ${splitWords(result.split, result.edgeDelivery)}; ${cpuSummary(result.cpu)}: ${result.verdict.words}`,
-        );
+        say(steadyWords(`${target.name} broadcast ${count}`, result));
       }
-      unsubscribeAll(clients.slice(0, subscribed), () => channel);
+      await clients.unsubscribe(0, subscribed, [channel]);
       await sleep(1000);
     }
     if (selectedScenarios.has('channels')) {
@@ -849,23 +821,49 @@ async function broadcastAndChannels(
         { length: channelCount },
         (_, i) => `bench.ch.${target.name}.${i}`,
       );
-      await subscribeAll(clients, (index) => channels[index % channelCount] ?? '');
-      const spread = await measureFanout(
+      if (channelRows.has('spread')) {
+        await clients.subscribe(0, mainConnections, channels);
+        const spread = await measureFanout(
+          target,
+          server,
+          topic,
+          steady,
+          mainConnections,
+          channels,
+          mainConnections / channelCount,
+          channelsRate,
+        );
+        say(steadyWords(`${target.name} channels`, spread));
+        into.channels = spread;
+        await clients.unsubscribe(0, mainConnections, channels);
+        await sleep(1000);
+      }
+      // The goal's own row: 100 channels × 10 subscribers at 1,000 events/s,
+      // long enough for its p99.9 to rest on ≥ 20,000 timed events.
+      const goalChannels = Array.from(
+        { length: goalChannelCount },
+        (_, i) => `bench.goal.${target.name}.${i}`,
+      );
+      const goalSubscribers = goalChannelCount * goalPerChannel;
+      if (!channelRows.has('goal')) return;
+      await clients.subscribe(0, goalSubscribers, goalChannels);
+      const goal = await measureFanout(
         target,
         server,
         topic,
-        clients,
-        channels,
-        mainConnections / channelCount,
-        channelsRate,
+        steady,
+        goalSubscribers,
+        goalChannels,
+        goalPerChannel,
+        goalRate,
+        goalSeconds,
       );
-      say(
-        `${target.name} channels: ${formatNumber(spread.deliveriesPerSecond)}/s, p50 ${spread.p50Ms.toFixed(0)} ms, p99 ${spread.p99Ms.toFixed(0)} ms (${spread.latency.count} events on ${spread.latency.sampledSubscribers} subscribers), ${spread.received}/${spread.expected}; ${splitWords(spread.split, spread.edgeDelivery)}; ${cpuSummary(spread.cpu)}: ${spread.verdict.words}`,
-      );
-      into.channels = spread;
+      say(steadyWords(`${target.name} goal channels`, goal));
+      into.goalChannels = goal;
     }
-    for (const client of clients) client.close();
   } finally {
+    await clients?.close();
+    await producerProcess?.stop();
     await server.stop();
   }
 }
@@ -1037,7 +1035,7 @@ async function storm(target: Target, topic: string): Promise<StormResult> {
       );
     }
     while (clients.some((client) => !client.live)) await sleep(50);
-    publisher = publishAtRate(topic, channels, stormRate, 900, () => !publishing);
+    publisher = publishHere(topic, channels, stormRate, 900, () => !publishing);
     await sleep(3000);
     const stopped = performance.now();
     await server.stop();
@@ -1235,10 +1233,10 @@ async function steadyPublish(
     carry -= count;
     const batch = Array.from({ length: count }, () => channels[turn++ % channels.length] ?? '');
     try {
-      await sendNoting(
+      await sendNotingHere(
         via,
         topic,
-        batch.map((c) => record(c)),
+        batch.map((c) => records.fanout(c)),
       );
       counts.sent += count;
       counts.firstAcknowledged ??= wallClockMs();
@@ -1607,7 +1605,7 @@ async function naiveIngest(topic: string): Promise<IngestResult> {
   const batch = (): { key: string; value: Buffer }[] =>
     Array.from({ length: 100 }, (_, i) => {
       const channel = channels[i % 64] ?? '';
-      return { key: channel, value: record(channel).value };
+      return { key: channel, value: records.fanout(channel).value };
     });
   let events = 0;
   let running = true;
@@ -1679,6 +1677,8 @@ interface TargetResult {
   idle?: IdleResult[];
   broadcast?: FanoutResult[];
   channels?: FanoutResult;
+  /** The goal's own row: 100 channels × 10 subscribers, 1,000 events/s. */
+  goalChannels?: FanoutResult;
   storm?: StormResult;
   coldstart?: ColdStartResult;
   errors: string[];
@@ -1839,6 +1839,7 @@ function ratiosTo(peer: TargetResult): Record<string, number | undefined> {
       ],
     ),
     ['channels', fanout?.channels, peer.channels],
+    ['goal channels', fanout?.goalChannels, peer.goalChannels],
   ];
   for (const [name, f, p] of fanoutRows) {
     ratios[`${name} deliveries/s`] = divide(f?.deliveriesPerSecond, p?.deliveriesPerSecond);
@@ -1858,7 +1859,17 @@ const json = {
   date: startedAt.toISOString(),
   machine,
   loadAtEnd: load(),
-  settings: { seconds, broadcastRate, channelsRate, stormRate, dataBytes, partitions },
+  settings: {
+    seconds,
+    broadcastRate,
+    channelsRate,
+    goalSeconds,
+    goalRate,
+    clientProcesses,
+    stormRate,
+    dataBytes,
+    partitions,
+  },
   targets: results,
   ingest: ingestResults,
   /** fanout ÷ peer, per peer; undefined (left out) where either side has no figure. */
@@ -1999,6 +2010,13 @@ const splitCells = (split: LatencySplit, edge: BucketSummary | undefined): strin
 const bucketBound = (ms: number): string =>
   ms === Number.POSITIVE_INFINITY ? '> 5,000' : `≤ ${num(ms, 1)}`;
 
+/** Timed events a second in the goal's row: its rate × subscribers a channel × the sampled share. */
+const goalTimedPerSecond =
+  (goalRate * goalPerChannel * sampleSize(goalChannelCount * goalPerChannel)) /
+  (goalChannelCount * goalPerChannel);
+/** The goal's row of the fan-out table. */
+const goalLabel = `${goalChannelCount} channels × ${goalPerChannel} subscribers, ${num(goalRate)} ev/s (goal p99.9 ≤ 50 ms)`;
+
 /** fanout's latency split at the broker's append, one row per phase measured. */
 function splitSection(rows: readonly (readonly [string, FanoutResult | undefined])[]): string[] {
   const measured = rows.filter(
@@ -2006,7 +2024,7 @@ function splitSection(rows: readonly (readonly [string, FanoutResult | undefined
   );
   if (measured.length === 0) return [];
   return [
-    "Where fanout's latency goes: each timed event split at the broker's append time (the suite's topics use `message.timestamp.type=LogAppendTime`; the produce response returns the stamp): send → append is the bench's producer and the broker, append → arrival the edge, loopback and the client's event loop; send → ack is what the producer waits for; first arrival is, per event, its earliest arrival at any sampled subscriber, and behind the first is each arrival's wait after it (one client event loop reading one frame per socket: mostly the client's). The edge's column is its own histogram `fanout_edge_delivery_latency_seconds` (append → hand-over to uWebSockets) over the same phase, as bucket bounds (≤ 1, 2.5, 5, 10, 25, 50, 100, 250 ms).",
+    "Where fanout's latency goes: each timed event split at the broker's append time (the suite's topics use `message.timestamp.type=LogAppendTime`; the produce response returns the stamp): send → append is the bench's producer and the broker, append → arrival the edge, loopback and the client's event loop; send → ack is what the producer waits for; first arrival is, per event, its earliest arrival at any sampled subscriber, and behind the first is each arrival's wait after it (the client processes reading one frame per socket, and the edge writing them one socket after another). The edge's column is its own histogram `fanout_edge_delivery_latency_seconds` (append → hand-over to uWebSockets) over the same phase, as bucket bounds (≤ 1, 2.5, 5, 10, 25, 50, 100, 250 ms).",
     '',
     '| scenario | send → append ms | append → arrival ms | send → ack ms | send → first arrival of the event ms | arrival behind the first ms | edge: append → uWS hand-over ms (events) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -2030,7 +2048,7 @@ const fanoutRows = (
 md.push(
   '## Fan-out: deliveries per second and latency',
   '',
-  `${seconds} s per measurement; events of ${dataBytes} bytes of data; latency in ms from the hand-over to the Kafka producer to arrival at a sample of the measured subscribers themselves (1 in 10, at least 100; spread over all of them by a hash of their index): p50 / p99 / p99.9 / max, then how many events were timed on how many subscribers. The sampled subscribers are ordinary ones that also decode the send time of what they receive; all clients and the producer share one process ("bench"), so a bench at a full core makes every figure the client's, not the server's. CPU is a share of one core per process (server, bench, Kafka broker) and of all cores for the machine (/proc/stat).`,
+  `${seconds} s per measurement (${goalSeconds} s for the goal's row of ${goalChannelCount} channels × ${goalPerChannel} subscribers: its sampled subscribers time ${num(goalTimedPerSecond)} events a second, so its p99.9 rests on ${num(goalTimedPerSecond * goalSeconds)}); events of ${dataBytes} bytes of data; latency in ms from the hand-over to the Kafka producer to arrival at a sample of the measured subscribers themselves (1 in 10, at least 100; spread over all of them by a hash of their index): p50 / p99 / p99.9 / max, then how many events were timed on how many subscribers. The subscribers are spread over ${clientProcesses} client process${clientProcesses === 1 ? '' : 'es'} ("bench clients 1…${clientProcesses}", subscriber i in process i mod ${clientProcesses}); the sampled ones are ordinary subscribers there that also decode the send time of what they receive, each process timing its own, and the percentiles are over every timed event of every process. The events are written by a producer process of its own ("bench producer": kafkajs, acks=all, the pacing and the send time stamps); the runner ("bench runner") only asks the processes for their counts. So a client process at a full core makes the figures the client's, not the server's. CPU is a share of one core per process (server, producer, each client process, runner, Kafka broker) and of all cores for the machine (/proc/stat).`,
   '',
   `| scenario | server | deliveries/s (${betterWords('higher')}) | fanout ÷ server | latency p50 / p99 / p99.9 / max ms (events on subscribers) | p99 fanout ÷ server (${betterWords('lower')}) | received / expected | CPU | the limit | load 1/5/15 start → end |`,
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |',
@@ -2047,6 +2065,7 @@ md.push(
     `${num(channelCount)} channels × ${mainConnections / channelCount} subscribers, ${num(channelsRate)} ev/s`,
     (r) => r?.channels,
   ),
+  ...fanoutRows(goalLabel, (r) => r?.goalChannels),
   '',
   ...splitSection([
     ...broadcastCounts.map(
@@ -2060,6 +2079,7 @@ md.push(
       `${num(channelCount)} channels × ${mainConnections / channelCount} subscribers, ${num(channelsRate)} ev/s`,
       fanout?.channels,
     ] as const,
+    [goalLabel, fanout?.goalChannels] as const,
   ]),
   '![throughput vs subscribers](throughput-vs-subscribers.svg)',
   '',
@@ -2145,6 +2165,10 @@ const latencyGroups: {
   {
     label: `${channelCount / 1000}k ch × ${mainConnections / channelCount}`,
     pick: (r) => r?.channels,
+  },
+  {
+    label: `${goalChannelCount} ch × ${goalPerChannel}`,
+    pick: (r) => r?.goalChannels,
   },
 ];
 writeFileSync(
