@@ -195,7 +195,7 @@ export class ResourcePoller {
   async #poll(signal: AbortSignal): Promise<void> {
     const { fetcher, timing, listener } = this.#options;
     let delay: number;
-    let status: ResourceStatus;
+    let status: ResourceStatus | undefined;
     let change: (() => void) | undefined;
     try {
       const result = await fetcher.fetch({
@@ -212,7 +212,8 @@ export class ResourcePoller {
         this.#validators = result.validators;
       const wanted = Math.max(timing.intervalMs, Math.min(result.maxAgeMs ?? 0, timing.maxDelayMs));
       delay = Math.max(timing.minIntervalMs, wanted);
-      status = { state: 'ok', since: this.#clock.now() };
+      // Built only when the health changes (an ok poll after an ok poll reports nothing).
+      status = this.#status?.state === 'ok' ? undefined : { state: 'ok', since: this.#clock.now() };
       if (result.kind === 'document' && result.canonicalJson !== this.#canonicalJson) {
         this.#canonicalJson = result.canonicalJson;
         const meta: ResourceChangeMeta = {
@@ -256,7 +257,7 @@ export class ResourcePoller {
     // The next poll is due whatever a listener does; a listener that throws is a bug of its own.
     this.#schedule(delay);
     change?.();
-    this.#report(status);
+    if (status !== undefined) this.#report(status);
   }
 
   /** Reports a status when the state, the error code or the HTTP status changed. */
