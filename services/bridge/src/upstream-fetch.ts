@@ -313,13 +313,21 @@ function asError(value: unknown): Error {
 }
 
 const onceOption = { once: true } as const;
+/** Idle kept-alive connections per host and port, at most. */
+const maxFreeSockets = 4096;
 
 export class UpstreamFetcher {
   readonly #options: UpstreamFetchOptions;
-  /** Keep-alive pools; idle connections do not hold the process open. */
+  /**
+   * Keep-alive pools; idle connections do not hold the process open. As
+   * many idle connections are kept per host as polls were in flight at
+   * once, up to maxFreeSockets: with Node's default of 256, a slow upstream
+   * (hundreds of polls in flight) had every connection beyond it closed when
+   * its answer ended and a new one opened for the next poll.
+   */
   readonly #agents = {
-    http: new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
-    https: new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
+    http: new http.Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets }),
+    https: new https.Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets }),
   };
   /** The pinned lookup of a remembered target (the policy hands back the same target). */
   readonly #lookups = new WeakMap<CheckedTarget, ReturnType<typeof pinnedLookup>>();
