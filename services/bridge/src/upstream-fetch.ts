@@ -340,19 +340,12 @@ export class UpstreamFetcher {
    * Fetches the resource. Throws an UpstreamError for every failure, or the
    * request's abort reason when its signal aborts.
    */
-  async fetch(request: UpstreamFetchRequest): Promise<UpstreamFetchResult> {
+  fetch(request: UpstreamFetchRequest): Promise<UpstreamFetchResult> {
     const external = request.signal;
-    if (external?.aborted === true) throw external.reason;
+    if (external?.aborted === true) return Promise.reject(external.reason as Error);
     const run = new FetchRun(external, Date.now() + this.#options.requestTimeoutMs);
     external?.addEventListener('abort', run, onceOption);
-    try {
-      return await this.#follow(request, run);
-    } finally {
-      clearTimeout(run.timer);
-      run.stopped = true;
-      run.cancel = undefined;
-      external?.removeEventListener('abort', run);
-    }
+    return this.#follow(request, run);
   }
 
   /**
@@ -395,57 +388,65 @@ export class UpstreamFetcher {
    * in time stops the whole fetch.
    */
   async #follow(request: UpstreamFetchRequest, run: FetchRun): Promise<UpstreamFetchResult> {
-    const policy = this.#options.policy;
-    let visited: Set<string> | undefined;
-    let input: string | URL = request.url;
-    let base: URL | undefined;
-    for (let redirects = 0; ; redirects += 1) {
-      this.#arm(run, 'response-timeout');
-      let response: IncomingMessage;
-      let target: CheckedTarget;
-      try {
-        if (run.stopped) throw run.reason;
-        target =
-          policy.checkNow(input, base) ?? (await this.#waitFor(run, policy.check(input, base)));
-        if (visited?.has(target.url.href) === true) {
+    try {
+      const policy = this.#options.policy;
+      let visited: Set<string> | undefined;
+      let input: string | URL = request.url;
+      let base: URL | undefined;
+      for (let redirects = 0; ; redirects += 1) {
+        this.#arm(run, 'response-timeout');
+        let response: IncomingMessage;
+        let target: CheckedTarget;
+        try {
+          if (run.stopped) throw run.reason;
+          target =
+            policy.checkNow(input, base) ?? (await this.#waitFor(run, policy.check(input, base)));
+          if (visited?.has(target.url.href) === true) {
+            throw new UpstreamError(
+              'upstream_redirect_loop',
+              `the redirects of the upstream come back to ${shownUrl(target.url)}`,
+              { reason: 'loop', url: shownUrl(target.url) },
+            );
+          }
+          if (redirects > 0) (visited ??= new Set()).add(target.url.href);
+          response = await this.#request(target, request, run);
+        } catch (error) {
+          throw run.stopped ? run.reason : error;
+        } finally {
+          clearTimeout(run.timer);
+          run.timer = undefined;
+        }
+        const status = response.statusCode ?? 0;
+        const headers = answerHeaders(response.rawHeaders);
+        if (!redirectStatuses.has(status)) {
+          // Awaited here: the body is read before the finally below ends the run.
+          return await this.#answer(target, response, headers, request.validators, redirects, run);
+        }
+        response.destroy();
+        const location = headers.location;
+        if (location === undefined || location.trim() === '') {
           throw new UpstreamError(
-            'upstream_redirect_loop',
-            `the redirects of the upstream come back to ${shownUrl(target.url)}`,
-            { reason: 'loop', url: shownUrl(target.url) },
+            'upstream_status',
+            `the upstream redirected (HTTP ${status}) without a Location`,
+            { reason: 'redirect-without-location', httpStatus: status, url: shownUrl(target.url) },
           );
         }
-        if (redirects > 0) (visited ??= new Set()).add(target.url.href);
-        response = await this.#request(target, request, run);
-      } catch (error) {
-        throw run.stopped ? run.reason : error;
-      } finally {
-        clearTimeout(run.timer);
-        run.timer = undefined;
+        if (redirects + 1 > this.#options.maxRedirects) {
+          throw new UpstreamError(
+            'upstream_redirect_loop',
+            `the upstream redirected more than ${this.#options.maxRedirects} times`,
+            { reason: 'too-many', httpStatus: status, url: shownUrl(target.url) },
+          );
+        }
+        if (redirects === 0) (visited ??= new Set()).add(target.url.href);
+        input = location.trim();
+        base = target.url;
       }
-      const status = response.statusCode ?? 0;
-      const headers = answerHeaders(response.rawHeaders);
-      if (!redirectStatuses.has(status)) {
-        return this.#answer(target, response, headers, request.validators, redirects, run);
-      }
-      response.destroy();
-      const location = headers.location;
-      if (location === undefined || location.trim() === '') {
-        throw new UpstreamError(
-          'upstream_status',
-          `the upstream redirected (HTTP ${status}) without a Location`,
-          { reason: 'redirect-without-location', httpStatus: status, url: shownUrl(target.url) },
-        );
-      }
-      if (redirects + 1 > this.#options.maxRedirects) {
-        throw new UpstreamError(
-          'upstream_redirect_loop',
-          `the upstream redirected more than ${this.#options.maxRedirects} times`,
-          { reason: 'too-many', httpStatus: status, url: shownUrl(target.url) },
-        );
-      }
-      if (redirects === 0) (visited ??= new Set()).add(target.url.href);
-      input = location.trim();
-      base = target.url;
+    } finally {
+      clearTimeout(run.timer);
+      run.stopped = true;
+      run.cancel = undefined;
+      request.signal?.removeEventListener('abort', run);
     }
   }
 
@@ -571,14 +572,15 @@ export class UpstreamFetcher {
     });
   }
 
-  async #answer(
+  /** The answer of the last hop: a 304 at once, a refusal thrown, or the document read. */
+  #answer(
     target: CheckedTarget,
     response: IncomingMessage,
     headers: AnswerHeaders,
     sent: UpstreamValidators | undefined,
     redirects: number,
     run: FetchRun,
-  ): Promise<UpstreamFetchResult> {
+  ): UpstreamFetchResult | Promise<UpstreamFetchResult> {
     const { url } = target;
     const href = url.href;
     const status = response.statusCode ?? 0;
@@ -630,6 +632,29 @@ export class UpstreamFetcher {
         `the body is encoded (${encoding}); identity was asked for`,
       );
     }
+    return this.#document(target, response, headers, maxAgeMs, redirects, run);
+  }
+
+  /** Reads the body of a 200 (203) and the document in it. */
+  async #document(
+    target: CheckedTarget,
+    response: IncomingMessage,
+    headers: AnswerHeaders,
+    maxAgeMs: number | undefined,
+    redirects: number,
+    run: FetchRun,
+  ): Promise<UpstreamFetchResult> {
+    const { url } = target;
+    const href = url.href;
+    const status = response.statusCode ?? 0;
+    const notJson = (reason: string, message: string) => {
+      response.destroy();
+      return new UpstreamError('upstream_not_json', message, {
+        reason,
+        httpStatus: status,
+        url: shownUrl(url),
+      });
+    };
     this.#arm(run, 'request-timeout');
     const body = await this.#readBody(target, response, headers.contentLength, run);
     let text: string;
@@ -657,7 +682,7 @@ export class UpstreamFetcher {
     return {
       kind: 'document',
       url: href,
-      validators: validatorsOf(href, etag, lastModified),
+      validators: validatorsOf(href, headers.etag, headers.lastModified),
       maxAgeMs,
       redirects,
       document: read.value,
