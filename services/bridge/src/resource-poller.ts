@@ -13,7 +13,8 @@
  * - never sooner than minIntervalMs.
  *
  * Memory: a poller keeps the last document in one form, its canonical JSON
- * (what change detection compares and what is published); the parsed
+ * (what change detection compares and what is published), and the body as
+ * received only when the upstream gives no validators; the parsed
  * document of an answer is handed to the listener and not kept. With
  * thousands of resources polled every second, whatever a poll keeps until
  * the next one outlives the young generation and fills the old space.
@@ -117,6 +118,12 @@ export class ResourcePoller {
   #failures = 0;
   #validators: UpstreamValidators | undefined;
   #canonicalJson: string | undefined;
+  /**
+   * The body of the last document when its answer gave no validators (an
+   * upstream that answers every poll in full): the same body again is not
+   * parsed. With validators, an unchanged document is a 304 instead.
+   */
+  #lastText: string | undefined;
   #status: ResourceStatus | undefined;
 
   constructor(options: ResourcePollerOptions) {
@@ -204,6 +211,7 @@ export class ResourcePoller {
         subscriberHeaders: this.#options.subscriberHeaders,
         resourceHeaders: this.#options.resourceHeaders,
         signal,
+        lastText: this.#lastText,
       });
       if (this.#stopped) return;
       this.#failures = 0;
@@ -214,6 +222,9 @@ export class ResourcePoller {
       delay = Math.max(timing.minIntervalMs, wanted);
       // Built only when the health changes (an ok poll after an ok poll reports nothing).
       status = this.#status?.state === 'ok' ? undefined : { state: 'ok', since: this.#clock.now() };
+      if (result.kind === 'document') {
+        this.#lastText = result.validators === undefined ? result.text : undefined;
+      }
       if (result.kind === 'document' && result.canonicalJson !== this.#canonicalJson) {
         this.#canonicalJson = result.canonicalJson;
         const meta: ResourceChangeMeta = {

@@ -72,6 +72,12 @@ export interface UpstreamFetchRequest {
    */
   readonly resourceHeaders?: Readonly<Record<string, string>> | undefined;
   readonly signal?: AbortSignal | undefined;
+  /**
+   * The body of the last document (as text), for an upstream that gives no
+   * validators: an answer with the same text is `unchanged`, neither parsed
+   * nor made canonical again.
+   */
+  readonly lastText?: string | undefined;
 }
 
 interface AnswerMeta {
@@ -93,7 +99,11 @@ export type UpstreamFetchResult =
       readonly canonicalJson: string;
       /** Bytes of the body as received. */
       readonly bodyBytes: number;
+      /** The body as received, decoded (what `lastText` of the next poll compares). */
+      readonly text?: string;
     })
+  /** A 200 whose body is the `lastText` of the request, byte for byte. */
+  | (AnswerMeta & { readonly kind: 'unchanged'; readonly bodyBytes: number })
   | (AnswerMeta & { readonly kind: 'not-modified' });
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
@@ -420,7 +430,15 @@ export class UpstreamFetcher {
         const headers = answerHeaders(response.rawHeaders);
         if (!redirectStatuses.has(status)) {
           // Awaited here: the body is read before the finally below ends the run.
-          return await this.#answer(target, response, headers, request.validators, redirects, run);
+          return await this.#answer(
+            target,
+            response,
+            headers,
+            request.validators,
+            redirects,
+            run,
+            request.lastText,
+          );
         }
         response.destroy();
         const location = headers.location;
@@ -580,6 +598,7 @@ export class UpstreamFetcher {
     sent: UpstreamValidators | undefined,
     redirects: number,
     run: FetchRun,
+    lastText: string | undefined,
   ): UpstreamFetchResult | Promise<UpstreamFetchResult> {
     const { url } = target;
     const href = url.href;
@@ -632,7 +651,7 @@ export class UpstreamFetcher {
         `the body is encoded (${encoding}); identity was asked for`,
       );
     }
-    return this.#document(target, response, headers, maxAgeMs, redirects, run);
+    return this.#document(target, response, headers, maxAgeMs, redirects, run, lastText);
   }
 
   /** Reads the body of a 200 (203) and the document in it. */
@@ -643,6 +662,7 @@ export class UpstreamFetcher {
     maxAgeMs: number | undefined,
     redirects: number,
     run: FetchRun,
+    lastText: string | undefined,
   ): Promise<UpstreamFetchResult> {
     const { url } = target;
     const href = url.href;
@@ -668,6 +688,16 @@ export class UpstreamFetcher {
         { cause: error },
       );
     }
+    if (text === lastText) {
+      return {
+        kind: 'unchanged',
+        url: href,
+        validators: validatorsOf(href, headers.etag, headers.lastModified),
+        maxAgeMs,
+        redirects,
+        bodyBytes: body.byteLength,
+      };
+    }
     const read = readStateData(text, this.#options.stateLimits.maxDepth);
     if (!read.ok) throw notJson(read.problem, read.message);
     const canonical = canonicalJson(read.value);
@@ -688,6 +718,7 @@ export class UpstreamFetcher {
       document: read.value,
       canonicalJson: canonical,
       bodyBytes: body.byteLength,
+      text,
     };
   }
 
