@@ -222,9 +222,8 @@ export class ResourcePoller {
       delay = Math.max(timing.minIntervalMs, wanted);
       // Built only when the health changes (an ok poll after an ok poll reports nothing).
       status = this.#status?.state === 'ok' ? undefined : { state: 'ok', since: this.#clock.now() };
-      if (result.kind === 'document') {
-        this.#lastText = result.validators === undefined ? result.text : undefined;
-      }
+      if (result.validators !== undefined) this.#lastText = undefined;
+      else if (result.kind === 'document') this.#lastText = result.text;
       if (result.kind === 'document' && result.canonicalJson !== this.#canonicalJson) {
         this.#canonicalJson = result.canonicalJson;
         const meta: ResourceChangeMeta = {
