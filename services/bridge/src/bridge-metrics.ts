@@ -9,6 +9,11 @@
  * counter of seconds per resource (with the polls, its mean) and one
  * histogram of all polls without the resource label — a histogram per
  * resource was 14 series each, most of a scrape of 1,000 resources.
+ *
+ * What every poll counts (polls, 304s, changes, seconds) is tallied in
+ * plain numbers per resource and added to the counters when they are read
+ * (a scrape): a labelled counter looks its series up by the labels' hash on
+ * every increment, a thousand times a second for a bridge of 1,000 resources.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -25,28 +30,57 @@ export interface BridgeMetrics {
   readonly publishes: Counter<'resource' | 'kind' | 'outcome'>;
   readonly ownedResources: Gauge<'kind'>;
   readonly members: Gauge;
+  /** The per-poll tallies of the resources, added to the counters above when they are read. */
+  readonly tallies: Set<PollTally>;
+}
+
+/** What the polls of one resource counted since the counters were last read. */
+export interface PollTally {
+  readonly labels: { readonly resource: string };
+  polls: number;
+  notModified: number;
+  changes: number;
+  seconds: number;
 }
 
 export function createBridgeMetrics(registry: Registry): BridgeMetrics {
   const registers = [registry];
-  return {
+  const tallies = new Set<PollTally>();
+  // Called by each tallied counter before it is read: adds every tally to its counter.
+  const collect = (): void => {
+    for (const tally of tallies) {
+      if (tally.polls > 0) metrics.polls.inc(tally.labels, tally.polls);
+      if (tally.notModified > 0) metrics.notModified.inc(tally.labels, tally.notModified);
+      if (tally.changes > 0) metrics.changes.inc(tally.labels, tally.changes);
+      if (tally.seconds > 0) metrics.upstreamSecondsTotal.inc(tally.labels, tally.seconds);
+      tally.polls = 0;
+      tally.notModified = 0;
+      tally.changes = 0;
+      tally.seconds = 0;
+    }
+  };
+  const metrics: BridgeMetrics = {
+    tallies,
     polls: new Counter({
       name: 'fanout_bridge_polls_total',
       help: 'Polls of an upstream resource, whatever their outcome.',
       labelNames: ['resource'],
       registers,
+      collect,
     }),
     notModified: new Counter({
       name: 'fanout_bridge_not_modified_total',
       help: 'Polls answered 304 Not Modified.',
       labelNames: ['resource'],
       registers,
+      collect,
     }),
     changes: new Counter({
       name: 'fanout_bridge_changes_total',
       help: 'Polls that found a new document (its canonical JSON differs from the last one).',
       labelNames: ['resource'],
       registers,
+      collect,
     }),
     upstreamSeconds: new Histogram({
       name: 'fanout_bridge_upstream_seconds',
@@ -59,6 +93,7 @@ export function createBridgeMetrics(registry: Registry): BridgeMetrics {
       help: 'Seconds spent polling the upstream of a resource (redirects and body included); divided by its polls, the mean poll duration.',
       labelNames: ['resource'],
       registers,
+      collect,
     }),
     pollErrors: new Counter({
       name: 'fanout_bridge_poll_errors_total',
@@ -90,6 +125,7 @@ export function createBridgeMetrics(registry: Registry): BridgeMetrics {
       registers,
     }),
   };
+  return metrics;
 }
 
 /** The series of one resource, with what it needs to remove them all. */
@@ -107,22 +143,24 @@ export interface ResourceMetrics {
 
 export function resourceMetrics(metrics: BridgeMetrics, channel: string): ResourceMetrics {
   const resource = { resource: channel };
+  const tally: PollTally = { labels: resource, polls: 0, notModified: 0, changes: 0, seconds: 0 };
+  metrics.tallies.add(tally);
   // The label sets of this resource's error and publish series (a few codes and outcomes).
   const errorCodes = new Set<string>();
   const publishLabels = new Map<string, { kind: string; outcome: string }>();
   return {
     poll: () => {
-      metrics.polls.inc(resource);
+      tally.polls += 1;
     },
     notModified: () => {
-      metrics.notModified.inc(resource);
+      tally.notModified += 1;
     },
     changed: () => {
-      metrics.changes.inc(resource);
+      tally.changes += 1;
     },
     upstreamSeconds: (seconds) => {
       metrics.upstreamSeconds.observe(seconds);
-      metrics.upstreamSecondsTotal.inc(resource, seconds);
+      tally.seconds += seconds;
     },
     pollError: (code) => {
       errorCodes.add(code);
@@ -137,6 +175,7 @@ export function resourceMetrics(metrics: BridgeMetrics, channel: string): Resour
       metrics.publishes.inc({ resource: channel, kind, outcome });
     },
     remove: () => {
+      metrics.tallies.delete(tally);
       metrics.polls.remove(resource);
       metrics.notModified.remove(resource);
       metrics.changes.remove(resource);

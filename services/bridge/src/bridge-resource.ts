@@ -12,7 +12,7 @@ import {
   SpanStatusCode,
   trace,
   type Context,
-  type Span,
+  type SpanOptions,
 } from '@opentelemetry/api';
 import { textHash, type Logger } from '@fanout/shared';
 import { resourceMetrics, type BridgeMetrics, type ResourceMetrics } from './bridge-metrics.js';
@@ -77,6 +77,8 @@ export class BridgeResource {
   #changes = 0;
   #lastChangeAt: number | undefined;
   #pollContext: Context | undefined;
+  /** The attributes of every poll's span, built once. */
+  readonly #pollSpanOptions: SpanOptions;
 
   constructor(options: BridgeResourceOptions) {
     this.#options = options;
@@ -85,6 +87,13 @@ export class BridgeResource {
     const metrics = resourceMetrics(options.metrics, spec.channel);
     this.#metrics = metrics;
     this.#startedAt = (options.clock ?? { now: Date.now }).now();
+    this.#pollSpanOptions = {
+      attributes: {
+        'fanout.channel': spec.channel,
+        'fanout.resource.kind': spec.kind,
+        'url.full': shownResource(spec.url),
+      },
+    };
     this.#lane = new PublishLane({
       ...(options.publishRetryBaseMs === undefined
         ? {}
@@ -154,43 +163,36 @@ export class BridgeResource {
     return this.#lane.idle();
   }
 
+  /**
+   * One poll as a span. The span is started, not made active: nothing in
+   * the fetch reads the active context, and the publishes of this poll take
+   * it as their parent explicitly (one context switch less per poll).
+   */
   async #tracedFetch(request: UpstreamFetchRequest): ReturnType<UpstreamFetcher['fetch']> {
-    const { spec, fetcher } = this.#options;
     const metrics = this.#metrics;
     metrics.poll();
     const started = performance.now();
-    return tracer.startActiveSpan(
-      'bridge.poll',
-      {
-        attributes: {
-          'fanout.channel': spec.channel,
-          'fanout.resource.kind': spec.kind,
-          'url.full': shownResource(spec.url),
-        },
-      },
-      async (span: Span) => {
-        // Kept until the next poll, for the publishes this one causes: only a span that
-        // can be a parent (a no-op tracer's spans cannot; a context per poll kept a
-        // second outlives the young generation).
-        this.#pollContext = trace.isSpanContextValid(span.spanContext())
-          ? trace.setSpan(otelContext.active(), span)
-          : undefined;
-        try {
-          const result = await fetcher.fetch(request);
-          if (result.kind === 'not-modified') metrics.notModified();
-          span.setAttribute('fanout.resource.answer', result.kind);
-          return result;
-        } catch (error) {
-          const code = isUpstreamError(error) ? error.code : 'internal';
-          metrics.pollError(code);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: code });
-          throw error;
-        } finally {
-          metrics.upstreamSeconds((performance.now() - started) / 1000);
-          span.end();
-        }
-      },
-    );
+    const span = tracer.startSpan('bridge.poll', this.#pollSpanOptions);
+    // Kept until the next poll, for the publishes this one causes: only a span that can be a
+    // parent (a no-op tracer's spans cannot; a context per poll kept a second outlives the
+    // young generation).
+    this.#pollContext = trace.isSpanContextValid(span.spanContext())
+      ? trace.setSpan(otelContext.active(), span)
+      : undefined;
+    try {
+      const result = await this.#options.fetcher.fetch(request);
+      if (result.kind === 'not-modified') metrics.notModified();
+      span.setAttribute('fanout.resource.answer', result.kind);
+      return result;
+    } catch (error) {
+      const code = isUpstreamError(error) ? error.code : 'internal';
+      metrics.pollError(code);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+      throw error;
+    } finally {
+      metrics.upstreamSeconds((performance.now() - started) / 1000);
+      span.end();
+    }
   }
 
   #changed(canonicalJson: string, meta: ResourceChangeMeta): void {

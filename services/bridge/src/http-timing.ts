@@ -13,6 +13,18 @@ const maxSeconds = 10 * 365 * 24 * 3600;
  */
 export function cacheMaxAgeMs(cacheControl: string | undefined): number | undefined {
   if (cacheControl === undefined) return undefined;
+  // An upstream sends the same Cache-Control on every answer: read it once.
+  if (cacheControl === lastCacheControl.text) return lastCacheControl.maxAgeMs;
+  const maxAgeMs = readCacheControl(cacheControl);
+  lastCacheControl = { text: cacheControl, maxAgeMs };
+  return maxAgeMs;
+}
+
+/** The last Cache-Control read and its freshness. */
+let lastCacheControl: { readonly text: string | undefined; readonly maxAgeMs: number | undefined } =
+  { text: undefined, maxAgeMs: undefined };
+
+function readCacheControl(cacheControl: string): number | undefined {
   const directives = new Map<string, string | undefined>();
   for (const part of cacheControl.split(',')) {
     const [rawName = '', ...rest] = part.split('=');

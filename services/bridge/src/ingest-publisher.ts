@@ -239,7 +239,8 @@ export class IngestPublisher implements BridgePublisher {
     propagation.inject(parent ?? otelContext.active(), carrier);
     for (const [key, value] of Object.entries(carrier)) metadata.set(key, value);
     return new Promise((resolve, reject) => {
-      call(metadata, { deadline: Date.now() + this.#options.timeoutMs }, (error, value) => {
+      const options = { deadline: Date.now() + this.#options.timeoutMs };
+      const callback: UnaryCallback<T> = (error, value) => {
         if (error) {
           const code = error.metadata.get('fanout-error-code')[0];
           reject(
@@ -255,7 +256,18 @@ export class IngestPublisher implements BridgePublisher {
         } else {
           resolve(value);
         }
-      });
+      };
+      // grpc-js captures the caller's stack at every call (`new Error()`, to append it to a
+      // failure's stack): half of what a call costs the bridge. A publish failure is reported
+      // by its status, details and catalog code, never that stack, so none is captured (an
+      // error thrown by the call itself, such as a closed channel, has its message only).
+      const stackTraceLimit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
+      try {
+        call(metadata, options, callback);
+      } finally {
+        Error.stackTraceLimit = stackTraceLimit;
+      }
     });
   }
 }

@@ -130,6 +130,39 @@ describe('ResourcePoller', () => {
     await run.poller.stop();
   });
 
+  it('sends the last body of an upstream without validators, and an unchanged body is no change', async () => {
+    const run = scripted([
+      documentResult({ a: 1 }, { text: '{"a": 1}' }),
+      {
+        kind: 'unchanged',
+        url: 'https://api.example.com/r',
+        validators: undefined,
+        maxAgeMs: undefined,
+        redirects: 0,
+        bodyBytes: 8,
+      },
+      documentResult(
+        { a: 2 },
+        { text: '{"a":2}', validators: { url: 'https://api.example.com/r', etag: '"2"' } },
+      ),
+      documentResult({ a: 2 }),
+    ]);
+    run.poller.start();
+    await run.poll();
+    assert.equal(run.requests[0]?.lastText, undefined);
+    await run.poll();
+    assert.equal(run.requests[1]?.lastText, '{"a": 1}');
+    assert.equal(run.changes.length, 1, 'an unchanged body is no change');
+    await run.poll();
+    assert.equal(run.requests[2]?.lastText, '{"a": 1}');
+    assert.equal(run.changes.length, 2);
+    await run.poll();
+    // An answer with validators: its body is not kept (the next unchanged answer is a 304).
+    assert.equal(run.requests[3]?.lastText, undefined);
+    assert.equal(run.poller.canonicalJson, '{"a":2}');
+    await run.poller.stop();
+  });
+
   it('keeps equal validators as the object it has (a 304 hands back a copy)', async () => {
     const validators = { url: 'https://api.example.com/r', etag: '"1"' };
     const notModified: UpstreamFetchResult = {

@@ -13,7 +13,8 @@
  * - never sooner than minIntervalMs.
  *
  * Memory: a poller keeps the last document in one form, its canonical JSON
- * (what change detection compares and what is published); the parsed
+ * (what change detection compares and what is published), and the body as
+ * received only when the upstream gives no validators; the parsed
  * document of an answer is handed to the listener and not kept. With
  * thousands of resources polled every second, whatever a poll keeps until
  * the next one outlives the young generation and fills the old space.
@@ -117,6 +118,12 @@ export class ResourcePoller {
   #failures = 0;
   #validators: UpstreamValidators | undefined;
   #canonicalJson: string | undefined;
+  /**
+   * The body of the last document when its answer gave no validators (an
+   * upstream that answers every poll in full): the same body again is not
+   * parsed. With validators, an unchanged document is a 304 instead.
+   */
+  #lastText: string | undefined;
   #status: ResourceStatus | undefined;
 
   constructor(options: ResourcePollerOptions) {
@@ -195,7 +202,7 @@ export class ResourcePoller {
   async #poll(signal: AbortSignal): Promise<void> {
     const { fetcher, timing, listener } = this.#options;
     let delay: number;
-    let status: ResourceStatus;
+    let status: ResourceStatus | undefined;
     let change: (() => void) | undefined;
     try {
       const result = await fetcher.fetch({
@@ -204,6 +211,7 @@ export class ResourcePoller {
         subscriberHeaders: this.#options.subscriberHeaders,
         resourceHeaders: this.#options.resourceHeaders,
         signal,
+        lastText: this.#lastText,
       });
       if (this.#stopped) return;
       this.#failures = 0;
@@ -212,7 +220,10 @@ export class ResourcePoller {
         this.#validators = result.validators;
       const wanted = Math.max(timing.intervalMs, Math.min(result.maxAgeMs ?? 0, timing.maxDelayMs));
       delay = Math.max(timing.minIntervalMs, wanted);
-      status = { state: 'ok', since: this.#clock.now() };
+      // Built only when the health changes (an ok poll after an ok poll reports nothing).
+      status = this.#status?.state === 'ok' ? undefined : { state: 'ok', since: this.#clock.now() };
+      if (result.validators !== undefined) this.#lastText = undefined;
+      else if (result.kind === 'document') this.#lastText = result.text;
       if (result.kind === 'document' && result.canonicalJson !== this.#canonicalJson) {
         this.#canonicalJson = result.canonicalJson;
         const meta: ResourceChangeMeta = {
@@ -256,7 +267,7 @@ export class ResourcePoller {
     // The next poll is due whatever a listener does; a listener that throws is a bug of its own.
     this.#schedule(delay);
     change?.();
-    this.#report(status);
+    if (status !== undefined) this.#report(status);
   }
 
   /** Reports a status when the state, the error code or the HTTP status changed. */

@@ -138,6 +138,26 @@ describe('UpstreamFetcher: answers', () => {
     assert.equal(server.requests[1]?.headers['if-none-match'], '"v1"');
   });
 
+  it('reads an answer without validators that repeats the last body as unchanged, without parsing it', async () => {
+    let body = '{"b":2,"a":1}';
+    const server = await upstream((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(body);
+    });
+    const upstreamFetcher = fetcher([loopback(server.origin)]);
+    const first = await upstreamFetcher.fetch({ url: server.origin });
+    assert.equal(first.kind, 'document');
+    assert.equal(first.kind === 'document' ? first.text : undefined, body);
+    const second = await upstreamFetcher.fetch({ url: server.origin, lastText: body });
+    assert.equal(second.kind, 'unchanged');
+    assert.equal(second.kind === 'unchanged' ? second.bodyBytes : undefined, body.length);
+    // Another body (even one with the same document) is read again.
+    body = '{"a":1,"b":2}';
+    const third = await upstreamFetcher.fetch({ url: server.origin, lastText: '{"b":2,"a":1}' });
+    assert.equal(third.kind, 'document');
+    assert.equal(third.kind === 'document' ? third.canonicalJson : undefined, '{"a":1,"b":2}');
+  });
+
   it('refuses a 304 to an unconditional request', async () => {
     const server = await upstream((_request, response) => {
       response.writeHead(304);

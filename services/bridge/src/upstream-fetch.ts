@@ -16,7 +16,7 @@
  * upstream closed meanwhile (reset before any answer) is sent once more on
  * another connection.
  */
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import {
@@ -72,6 +72,12 @@ export interface UpstreamFetchRequest {
    */
   readonly resourceHeaders?: Readonly<Record<string, string>> | undefined;
   readonly signal?: AbortSignal | undefined;
+  /**
+   * The body of the last document (as text), for an upstream that gives no
+   * validators: an answer with the same text is `unchanged`, neither parsed
+   * nor made canonical again.
+   */
+  readonly lastText?: string | undefined;
 }
 
 interface AnswerMeta {
@@ -93,7 +99,11 @@ export type UpstreamFetchResult =
       readonly canonicalJson: string;
       /** Bytes of the body as received. */
       readonly bodyBytes: number;
+      /** The body as received, decoded (what `lastText` of the next poll compares). */
+      readonly text?: string;
     })
+  /** A 200 whose body is the `lastText` of the request, byte for byte. */
+  | (AnswerMeta & { readonly kind: 'unchanged'; readonly bodyBytes: number })
   | (AnswerMeta & { readonly kind: 'not-modified' });
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
@@ -119,11 +129,76 @@ const managedHeaders = new Set([
 const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Errors of a reused keep-alive connection the upstream closed before our request reached it. */
 const staleConnectionCodes = new Set(['ECONNRESET', 'EPIPE']);
+/** Bodies of a declared length up to this are read into one buffer allocated at the headers. */
+const preallocatedBodyBytes = 64 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
+/** The response headers a poll reads, from the raw header lines (no headers object built). */
+interface AnswerHeaders {
+  etag?: string;
+  lastModified?: string;
+  cacheControl?: string;
+  contentType?: string;
+  contentEncoding?: string;
+  contentLength?: string;
+  location?: string;
+  retryAfter?: string;
+}
+
+/**
+ * Reads the headers a poll needs as Node's `IncomingMessage#headers` would
+ * give them (a repeated etag, last-modified, location, retry-after,
+ * content-type or content-length: the first; a repeated cache-control or
+ * content-encoding: joined with ", "), without building that object.
+ */
+function answerHeaders(raw: readonly string[]): AnswerHeaders {
+  const found: AnswerHeaders = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] ?? '';
+    const value = raw[i + 1] ?? '';
+    switch (name.length) {
+      case 4:
+        if (found.etag === undefined && name.toLowerCase() === 'etag') found.etag = value;
+        break;
+      case 8:
+        if (found.location === undefined && name.toLowerCase() === 'location') {
+          found.location = value;
+        }
+        break;
+      case 11:
+        if (found.retryAfter === undefined && name.toLowerCase() === 'retry-after') {
+          found.retryAfter = value;
+        }
+        break;
+      case 12:
+        if (found.contentType === undefined && name.toLowerCase() === 'content-type') {
+          found.contentType = value;
+        }
+        break;
+      case 13:
+        if (name.toLowerCase() === 'last-modified') {
+          found.lastModified ??= value;
+        } else if (name.toLowerCase() === 'cache-control') {
+          found.cacheControl =
+            found.cacheControl === undefined ? value : `${found.cacheControl}, ${value}`;
+        }
+        break;
+      case 14:
+        if (found.contentLength === undefined && name.toLowerCase() === 'content-length') {
+          found.contentLength = value;
+        }
+        break;
+      case 16:
+        if (name.toLowerCase() === 'content-encoding') {
+          found.contentEncoding =
+            found.contentEncoding === undefined ? value : `${found.contentEncoding}, ${value}`;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return found;
 }
 
 /** `application/json` or any `+json` type, in UTF-8 (or no charset). */
@@ -192,34 +267,80 @@ function unreachable(url: URL, error: unknown): UpstreamError {
   );
 }
 
+/**
+ * One fetch in progress: its deadline, the caller's signal, and what to undo
+ * when it stops (the request, the body read or the name resolution waited
+ * for now). One object per poll instead of an AbortController (whose abort
+ * at the end of each poll built a DOMException) and a listener per step.
+ */
+class FetchRun {
+  /** The reason it stopped: the caller's abort reason or an upstream_timeout. */
+  reason: unknown;
+  stopped = false;
+  /** Undoes the step waited for now; set by each step, cleared when it ends. */
+  cancel: ((reason: unknown) => void) | undefined;
+  timer: NodeJS.Timeout | undefined;
+  readonly deadline: number;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(signal: AbortSignal | undefined, deadline: number) {
+    this.#signal = signal;
+    this.deadline = deadline;
+  }
+
+  /** The caller's signal aborted (this object is its listener). */
+  handleEvent(): void {
+    this.stop(this.#signal?.reason);
+  }
+
+  stop(reason: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.reason = reason;
+    const cancel = this.cancel;
+    this.cancel = undefined;
+    cancel?.(reason);
+  }
+}
+
+type DeadlineKind = 'response-timeout' | 'request-timeout';
+
+function onDeadline(run: FetchRun, kind: DeadlineKind, ms: number): void {
+  run.timer = undefined;
+  run.stop(
+    new UpstreamError(
+      'upstream_timeout',
+      kind === 'response-timeout'
+        ? `the upstream did not answer within ${ms} ms`
+        : `the upstream did not answer completely within ${ms} ms`,
+      { reason: kind },
+    ),
+  );
+}
+
 function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }
 
-/** Resolves with the promise, or rejects with the signal's reason when it aborts first. */
-async function raced<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted();
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => {
-      reject(signal.reason as Error);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([promise, aborted]);
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
-  }
-}
+const onceOption = { once: true } as const;
+/** Idle kept-alive connections per host and port, at most. */
+const maxFreeSockets = 4096;
 
 export class UpstreamFetcher {
   readonly #options: UpstreamFetchOptions;
-  /** Keep-alive pools; idle connections do not hold the process open. */
+  /**
+   * Keep-alive pools; idle connections do not hold the process open. As
+   * many idle connections are kept per host as polls were in flight at
+   * once, up to maxFreeSockets: with Node's default of 256, a slow upstream
+   * (hundreds of polls in flight) had every connection beyond it closed when
+   * its answer ended and a new one opened for the next poll.
+   */
   readonly #agents = {
-    http: new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
-    https: new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
+    http: new http.Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets }),
+    https: new https.Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets }),
   };
+  /** The pinned lookup of a remembered target (the policy hands back the same target). */
+  readonly #lookups = new WeakMap<CheckedTarget, ReturnType<typeof pinnedLookup>>();
 
   constructor(options: UpstreamFetchOptions) {
     this.#options = options;
@@ -229,116 +350,149 @@ export class UpstreamFetcher {
    * Fetches the resource. Throws an UpstreamError for every failure, or the
    * request's abort reason when its signal aborts.
    */
-  async fetch(request: UpstreamFetchRequest): Promise<UpstreamFetchResult> {
-    const controller = new AbortController();
-    const signal = controller.signal;
+  fetch(request: UpstreamFetchRequest): Promise<UpstreamFetchResult> {
     const external = request.signal;
-    const onExternalAbort = () => {
-      controller.abort(external?.reason);
-    };
-    if (external?.aborted === true) onExternalAbort();
-    external?.addEventListener('abort', onExternalAbort, { once: true });
-    const total = setTimeout(() => {
-      controller.abort(
-        new UpstreamError(
-          'upstream_timeout',
-          `the upstream did not answer completely within ${this.#options.requestTimeoutMs} ms`,
-          { reason: 'request-timeout' },
-        ),
-      );
-    }, this.#options.requestTimeoutMs);
-    try {
-      return await this.#follow(request, controller);
-    } finally {
-      clearTimeout(total);
-      external?.removeEventListener('abort', onExternalAbort);
-      if (!signal.aborted) controller.abort();
-    }
+    if (external?.aborted === true) return Promise.reject(external.reason as Error);
+    const run = new FetchRun(external, Date.now() + this.#options.requestTimeoutMs);
+    external?.addEventListener('abort', run, onceOption);
+    return this.#follow(request, run);
   }
 
   /**
-   * Follows redirects under the fetch's one controller: a hop that gets no
-   * answer in time aborts the whole fetch (one abort signal per poll, not
-   * one per hop as well).
+   * Arms the one timer of the fetch: the response deadline of a hop (when
+   * it comes before the whole fetch's), or the whole fetch's.
    */
-  async #follow(
-    request: UpstreamFetchRequest,
-    controller: AbortController,
-  ): Promise<UpstreamFetchResult> {
-    const signal = controller.signal;
-    const visited = new Set<string>();
-    let next: { input: string | URL; base: URL | undefined } = {
-      input: request.url,
-      base: undefined,
-    };
-    for (let redirects = 0; ; redirects += 1) {
-      const responseTimer = setTimeout(() => {
-        controller.abort(
-          new UpstreamError(
-            'upstream_timeout',
-            `the upstream did not answer within ${this.#options.responseTimeoutMs} ms`,
-            { reason: 'response-timeout' },
-          ),
-        );
-      }, this.#options.responseTimeoutMs);
-      let response: IncomingMessage;
-      let target: CheckedTarget;
-      try {
-        target = await raced(this.#options.policy.check(next.input, next.base), signal);
-        if (visited.has(target.url.href)) {
-          throw new UpstreamError(
-            'upstream_redirect_loop',
-            `the redirects of the upstream come back to ${shownUrl(target.url)}`,
-            { reason: 'loop', url: shownUrl(target.url) },
+  #arm(run: FetchRun, kind: DeadlineKind): void {
+    clearTimeout(run.timer);
+    const left = Math.max(0, run.deadline - Date.now());
+    const { responseTimeoutMs, requestTimeoutMs } = this.#options;
+    run.timer =
+      kind === 'response-timeout' && responseTimeoutMs < left
+        ? setTimeout(onDeadline, responseTimeoutMs, run, kind, responseTimeoutMs)
+        : setTimeout(onDeadline, left, run, 'request-timeout', requestTimeoutMs);
+  }
+
+  /** Resolves with the promise, or rejects with the run's reason when it stops first. */
+  #waitFor<T>(run: FetchRun, promise: Promise<T>): Promise<T> {
+    if (run.stopped) {
+      promise.catch(() => undefined);
+      return Promise.reject(asError(run.reason));
+    }
+    return new Promise<T>((resolve, reject) => {
+      run.cancel = reject;
+      promise.then(
+        (value) => {
+          run.cancel = undefined;
+          resolve(value);
+        },
+        (error: unknown) => {
+          run.cancel = undefined;
+          reject(asError(error));
+        },
+      );
+    });
+  }
+
+  /**
+   * Follows redirects under the fetch's one run: a hop that gets no answer
+   * in time stops the whole fetch.
+   */
+  async #follow(request: UpstreamFetchRequest, run: FetchRun): Promise<UpstreamFetchResult> {
+    try {
+      const policy = this.#options.policy;
+      let visited: Set<string> | undefined;
+      let input: string | URL = request.url;
+      let base: URL | undefined;
+      for (let redirects = 0; ; redirects += 1) {
+        this.#arm(run, 'response-timeout');
+        let response: IncomingMessage;
+        let target: CheckedTarget;
+        try {
+          if (run.stopped) throw run.reason;
+          target =
+            policy.checkNow(input, base) ?? (await this.#waitFor(run, policy.check(input, base)));
+          if (visited?.has(target.url.href) === true) {
+            throw new UpstreamError(
+              'upstream_redirect_loop',
+              `the redirects of the upstream come back to ${shownUrl(target.url)}`,
+              { reason: 'loop', url: shownUrl(target.url) },
+            );
+          }
+          if (redirects > 0) (visited ??= new Set()).add(target.url.href);
+          response = await this.#request(target, request, run);
+        } catch (error) {
+          throw run.stopped ? run.reason : error;
+        } finally {
+          clearTimeout(run.timer);
+          run.timer = undefined;
+        }
+        const status = response.statusCode ?? 0;
+        const headers = answerHeaders(response.rawHeaders);
+        if (!redirectStatuses.has(status)) {
+          // Awaited here: the body is read before the finally below ends the run.
+          return await this.#answer(
+            target,
+            response,
+            headers,
+            request.validators,
+            redirects,
+            run,
+            request.lastText,
           );
         }
-        visited.add(target.url.href);
-        response = await this.#request(target, request, signal);
-      } catch (error) {
-        throw signal.aborted ? signal.reason : error;
-      } finally {
-        clearTimeout(responseTimer);
+        response.destroy();
+        const location = headers.location;
+        if (location === undefined || location.trim() === '') {
+          throw new UpstreamError(
+            'upstream_status',
+            `the upstream redirected (HTTP ${status}) without a Location`,
+            { reason: 'redirect-without-location', httpStatus: status, url: shownUrl(target.url) },
+          );
+        }
+        if (redirects + 1 > this.#options.maxRedirects) {
+          throw new UpstreamError(
+            'upstream_redirect_loop',
+            `the upstream redirected more than ${this.#options.maxRedirects} times`,
+            { reason: 'too-many', httpStatus: status, url: shownUrl(target.url) },
+          );
+        }
+        if (redirects === 0) (visited ??= new Set()).add(target.url.href);
+        input = location.trim();
+        base = target.url;
       }
-      const status = response.statusCode ?? 0;
-      if (!redirectStatuses.has(status)) {
-        return this.#answer(target, response, request.validators, redirects, signal);
-      }
-      response.destroy();
-      const location = header(response.headers, 'location');
-      if (location === undefined || location.trim() === '') {
-        throw new UpstreamError(
-          'upstream_status',
-          `the upstream redirected (HTTP ${status}) without a Location`,
-          { reason: 'redirect-without-location', httpStatus: status, url: shownUrl(target.url) },
-        );
-      }
-      if (redirects + 1 > this.#options.maxRedirects) {
-        throw new UpstreamError(
-          'upstream_redirect_loop',
-          `the upstream redirected more than ${this.#options.maxRedirects} times`,
-          { reason: 'too-many', httpStatus: status, url: shownUrl(target.url) },
-        );
-      }
-      next = { input: location.trim(), base: target.url };
+    } finally {
+      clearTimeout(run.timer);
+      run.stopped = true;
+      run.cancel = undefined;
+      request.signal?.removeEventListener('abort', run);
     }
   }
 
   #headers(target: CheckedTarget, request: UpstreamFetchRequest): Record<string, string> {
     const headers: Record<string, string> = {};
     const origin: UpstreamOrigin = target.origin;
-    for (const [name, value] of Object.entries(request.subscriberHeaders ?? {})) {
-      const lower = name.toLowerCase();
-      if (value === undefined || managedHeaders.has(lower)) continue;
-      if (!origin.forwardHeaders.includes(lower) || !headerValue.test(value)) continue;
-      headers[lower] = value;
-    }
-    for (const [name, value] of Object.entries(origin.headers)) {
-      if (!managedHeaders.has(name.toLowerCase())) headers[name.toLowerCase()] = value;
-    }
-    if (request.resourceHeaders !== undefined && sameOrigin(request.url, target.url)) {
-      for (const [name, value] of Object.entries(request.resourceHeaders)) {
+    const subscriberHeaders = request.subscriberHeaders;
+    if (subscriberHeaders !== undefined && origin.forwardHeaders.length > 0) {
+      for (const name in subscriberHeaders) {
+        const value = subscriberHeaders[name];
         const lower = name.toLowerCase();
-        if (!managedHeaders.has(lower) && headerValue.test(value)) headers[lower] = value;
+        if (value === undefined || managedHeaders.has(lower)) continue;
+        if (!origin.forwardHeaders.includes(lower) || !headerValue.test(value)) continue;
+        headers[lower] = value;
+      }
+    }
+    for (const name in origin.headers) {
+      const value = origin.headers[name];
+      const lower = name.toLowerCase();
+      if (value !== undefined && !managedHeaders.has(lower)) headers[lower] = value;
+    }
+    const resourceHeaders = request.resourceHeaders;
+    if (resourceHeaders !== undefined && sameOrigin(request.url, target.url)) {
+      for (const name in resourceHeaders) {
+        const value = resourceHeaders[name];
+        const lower = name.toLowerCase();
+        if (value === undefined || managedHeaders.has(lower)) continue;
+        if (headerValue.test(value)) headers[lower] = value;
       }
     }
     headers['accept'] = 'application/json, application/*+json;q=0.9';
@@ -354,6 +508,15 @@ export class UpstreamFetcher {
     return headers;
   }
 
+  #lookup(target: CheckedTarget): ReturnType<typeof pinnedLookup> {
+    let lookup = this.#lookups.get(target);
+    if (lookup === undefined) {
+      lookup = pinnedLookup(target.addresses);
+      this.#lookups.set(target, lookup);
+    }
+    return lookup;
+  }
+
   /**
    * Sends one GET to the checked addresses; resolves at the response
    * headers. `mayResend`: a reused connection found closed is replaced once.
@@ -361,7 +524,7 @@ export class UpstreamFetcher {
   #request(
     target: CheckedTarget,
     request: UpstreamFetchRequest,
-    signal: AbortSignal,
+    run: FetchRun,
     mayResend = true,
   ): Promise<IncomingMessage> {
     const { url } = target;
@@ -373,23 +536,19 @@ export class UpstreamFetcher {
       port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
       path: `${url.pathname}${url.search}`,
       headers: this.#headers(target, request),
-      lookup: pinnedLookup(target.addresses),
+      lookup: this.#lookup(target),
       agent: secure ? this.#agents.https : this.#agents.http,
       ...(secure && this.#options.ca !== undefined ? { ca: [this.#options.ca].flat() } : {}),
     };
     return new Promise<IncomingMessage>((resolve, reject) => {
       let settled = false;
-      const onAbort = () => {
-        outgoing.destroy();
-        fail(signal.reason);
-      };
       const fail = (error: unknown) => {
         if (settled) return;
         settled = true;
-        signal.removeEventListener('abort', onAbort);
-        const failure: unknown = signal.aborted ? signal.reason : error;
+        run.cancel = undefined;
+        const failure: unknown = run.stopped ? run.reason : error;
         reject(
-          failure instanceof UpstreamError || signal.aborted
+          failure instanceof UpstreamError || run.stopped
             ? asError(failure)
             : unreachable(url, failure),
         );
@@ -400,14 +559,14 @@ export class UpstreamFetcher {
           return;
         }
         settled = true;
-        signal.removeEventListener('abort', onAbort);
+        run.cancel = undefined;
         resolve(response);
       });
       outgoing.on('error', (error: NodeJS.ErrnoException) => {
         const stale =
           mayResend &&
           !settled &&
-          !signal.aborted &&
+          !run.stopped &&
           outgoing.reusedSocket &&
           staleConnectionCodes.has(error.code ?? '');
         if (!stale) {
@@ -415,51 +574,55 @@ export class UpstreamFetcher {
           return;
         }
         settled = true;
-        signal.removeEventListener('abort', onAbort);
-        resolve(this.#request(target, request, signal, false));
+        run.cancel = undefined;
+        resolve(this.#request(target, request, run, false));
       });
-      if (signal.aborted) {
-        onAbort();
+      const cancel = (reason: unknown) => {
+        outgoing.destroy();
+        fail(reason);
+      };
+      if (run.stopped) {
+        cancel(run.reason);
         return;
       }
-      signal.addEventListener('abort', onAbort, { once: true });
+      run.cancel = cancel;
       outgoing.end();
     });
   }
 
-  async #answer(
+  /** The answer of the last hop: a 304 at once, a refusal thrown, or the document read. */
+  #answer(
     target: CheckedTarget,
     response: IncomingMessage,
+    headers: AnswerHeaders,
     sent: UpstreamValidators | undefined,
     redirects: number,
-    signal: AbortSignal,
-  ): Promise<UpstreamFetchResult> {
+    run: FetchRun,
+    lastText: string | undefined,
+  ): UpstreamFetchResult | Promise<UpstreamFetchResult> {
     const { url } = target;
+    const href = url.href;
     const status = response.statusCode ?? 0;
-    const etag = header(response.headers, 'etag');
-    const lastModified = header(response.headers, 'last-modified');
-    const validators: UpstreamValidators | undefined =
-      etag === undefined && lastModified === undefined
-        ? undefined
-        : {
-            url: url.href,
-            ...(etag === undefined ? {} : { etag }),
-            ...(lastModified === undefined ? {} : { lastModified }),
-          };
-    const meta: AnswerMeta = {
-      url: url.href,
-      validators,
-      maxAgeMs: cacheMaxAgeMs(header(response.headers, 'cache-control')),
-      redirects,
-    };
-    if (status === 304 && sent?.url === url.href) {
+    const { etag, lastModified } = headers;
+    const maxAgeMs = cacheMaxAgeMs(headers.cacheControl);
+    if (status === 304 && sent?.url === href) {
       // No body: read to its end, the connection goes back to the pool.
       response.resume();
-      return { kind: 'not-modified', ...meta, validators: validators ?? sent };
+      // The validators sent, when the answer repeats them (or gives none): no new object.
+      const same =
+        (etag === undefined && lastModified === undefined) ||
+        (etag === sent.etag && lastModified === sent.lastModified);
+      return {
+        kind: 'not-modified',
+        url: href,
+        validators: same ? sent : validatorsOf(href, etag, lastModified),
+        maxAgeMs,
+        redirects,
+      };
     }
     if (!documentStatuses.has(status)) {
       response.destroy();
-      const retryAfter = header(response.headers, 'retry-after');
+      const retryAfter = headers.retryAfter;
       throw new UpstreamError(
         'upstream_status',
         `the upstream answered HTTP ${status}${status === 304 ? ' to an unconditional request' : ''}`,
@@ -479,16 +642,41 @@ export class UpstreamFetcher {
         url: shownUrl(url),
       });
     };
-    const type = jsonContentType(header(response.headers, 'content-type'));
+    const type = jsonContentType(headers.contentType);
     if (!type.ok) throw notJson('content-type', type.why);
-    const encoding = header(response.headers, 'content-encoding')?.trim().toLowerCase();
+    const encoding = headers.contentEncoding?.trim().toLowerCase();
     if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
       throw notJson(
         'content-encoding',
         `the body is encoded (${encoding}); identity was asked for`,
       );
     }
-    const body = await this.#readBody(target, response, signal);
+    return this.#document(target, response, headers, maxAgeMs, redirects, run, lastText);
+  }
+
+  /** Reads the body of a 200 (203) and the document in it. */
+  async #document(
+    target: CheckedTarget,
+    response: IncomingMessage,
+    headers: AnswerHeaders,
+    maxAgeMs: number | undefined,
+    redirects: number,
+    run: FetchRun,
+    lastText: string | undefined,
+  ): Promise<UpstreamFetchResult> {
+    const { url } = target;
+    const href = url.href;
+    const status = response.statusCode ?? 0;
+    const notJson = (reason: string, message: string) => {
+      response.destroy();
+      return new UpstreamError('upstream_not_json', message, {
+        reason,
+        httpStatus: status,
+        url: shownUrl(url),
+      });
+    };
+    this.#arm(run, 'request-timeout');
+    const body = await this.#readBody(target, response, headers.contentLength, run);
     let text: string;
     try {
       text = utf8.decode(body);
@@ -499,6 +687,16 @@ export class UpstreamFetcher {
         { reason: 'utf8', httpStatus: status, url: shownUrl(url) },
         { cause: error },
       );
+    }
+    if (text === lastText) {
+      return {
+        kind: 'unchanged',
+        url: href,
+        validators: validatorsOf(href, headers.etag, headers.lastModified),
+        maxAgeMs,
+        redirects,
+        bodyBytes: body.byteLength,
+      };
     }
     const read = readStateData(text, this.#options.stateLimits.maxDepth);
     if (!read.ok) throw notJson(read.problem, read.message);
@@ -513,18 +711,26 @@ export class UpstreamFetcher {
     }
     return {
       kind: 'document',
-      ...meta,
+      url: href,
+      validators: validatorsOf(href, headers.etag, headers.lastModified),
+      maxAgeMs,
+      redirects,
       document: read.value,
       canonicalJson: canonical,
       bodyBytes: body.byteLength,
+      text,
     };
   }
 
-  /** The body, at most maxBodyBytes; the connection is closed as soon as it is over. */
+  /**
+   * The body, at most maxBodyBytes; the connection is closed as soon as it
+   * is over. A body of a declared length is read into one buffer of that size.
+   */
   #readBody(
     target: CheckedTarget,
     response: IncomingMessage,
-    signal: AbortSignal,
+    contentLength: string | undefined,
+    run: FetchRun,
   ): Promise<Buffer> {
     const { url } = target;
     const max = this.#options.maxBodyBytes;
@@ -534,19 +740,28 @@ export class UpstreamFetcher {
         `the body of the upstream answer is ${what}, over bridge.maxBodyBytes (${max})`,
         { reason: 'body', httpStatus: response.statusCode ?? 0, url: shownUrl(url) },
       );
-    const declared = header(response.headers, 'content-length');
-    if (declared !== undefined && /^[0-9]+$/.test(declared.trim()) && Number(declared) > max) {
+    const declared =
+      contentLength !== undefined && /^[0-9]+$/.test(contentLength.trim())
+        ? Number(contentLength)
+        : undefined;
+    if (declared !== undefined && declared > max) {
       response.destroy();
-      return Promise.reject(tooLarge(`${declared.trim()} bytes`));
+      return Promise.reject(tooLarge(`${contentLength?.trim() ?? declared} bytes`));
     }
     return new Promise<Buffer>((resolve, reject) => {
+      // A small declared length: one buffer, filled as chunks come; else the chunks, joined at
+      // the end (a large one is not allocated before its bytes come).
+      const whole =
+        declared === undefined || declared > preallocatedBodyBytes
+          ? undefined
+          : Buffer.allocUnsafe(declared);
       const chunks: Buffer[] = [];
       let size = 0;
       let done = false;
       const finish = (error: unknown, body?: Buffer) => {
         if (done) return;
         done = true;
-        signal.removeEventListener('abort', onAbort);
+        run.cancel = undefined;
         if (error !== undefined || body === undefined) {
           response.destroy();
           chunks.length = 0;
@@ -555,22 +770,32 @@ export class UpstreamFetcher {
           resolve(body);
         }
       };
-      const onAbort = () => {
-        finish(signal.reason);
-      };
-      if (signal.aborted) {
-        onAbort();
+      if (run.stopped) {
+        finish(run.reason);
         return;
       }
-      signal.addEventListener('abort', onAbort, { once: true });
+      run.cancel = finish;
       response.on('data', (chunk: Buffer) => {
         if (done) return;
-        size += chunk.byteLength;
-        if (size > max) finish(tooLarge('longer'));
-        else chunks.push(chunk);
+        const end = size + chunk.byteLength;
+        if (end > max) {
+          finish(tooLarge('longer'));
+        } else if (whole !== undefined && end <= whole.byteLength) {
+          chunk.copy(whole, size);
+        } else {
+          // Longer than declared (the parser does not let it happen): keep what came.
+          if (whole !== undefined && chunks.length === 0) chunks.push(whole.subarray(0, size));
+          chunks.push(chunk);
+        }
+        size = end;
       });
       response.on('end', () => {
-        finish(undefined, Buffer.concat(chunks, size));
+        finish(
+          undefined,
+          whole !== undefined && chunks.length === 0
+            ? whole.subarray(0, size)
+            : Buffer.concat(chunks, size),
+        );
       });
       response.on('error', (error) => {
         finish(unreachable(url, error));
@@ -582,6 +807,19 @@ export class UpstreamFetcher {
       });
     });
   }
+}
+
+function validatorsOf(
+  url: string,
+  etag: string | undefined,
+  lastModified: string | undefined,
+): UpstreamValidators | undefined {
+  if (etag === undefined && lastModified === undefined) return undefined;
+  return {
+    url,
+    ...(etag === undefined ? {} : { etag }),
+    ...(lastModified === undefined ? {} : { lastModified }),
+  };
 }
 
 /** Whether `target` is of the origin of the requested URL. */

@@ -94,6 +94,11 @@ export function upstreamOrigins(settings: readonly UpstreamOriginSetting[]): Ups
   );
 }
 
+/** URLs of at most this length have their check remembered (a poll's URL is checked every poll). */
+const rememberedUrlLength = 512;
+/** At most this many checks remembered; all are forgotten when it is reached. */
+const rememberedChecks = 2048;
+
 function refused(url: URL | undefined, reason: string, message: string): UpstreamError {
   return new UpstreamError('upstream_refused', message, {
     reason,
@@ -104,6 +109,15 @@ function refused(url: URL | undefined, reason: string, message: string): Upstrea
 export class UpstreamPolicy {
   readonly #origins: ReadonlyMap<string, UpstreamOrigin>;
   readonly #resolve: ResolveHost;
+  /**
+   * Checks that passed, by URL text (no base): a resource's URL is checked
+   * before each poll, and the answer of the allow-list does not change.
+   * Targets with an IP address as host are complete (nothing to resolve).
+   */
+  readonly #checked = new Map<
+    string,
+    { readonly url: URL; readonly origin: UpstreamOrigin; readonly target?: CheckedTarget }
+  >();
 
   constructor(origins: readonly UpstreamOrigin[], resolve: ResolveHost = systemResolve) {
     const byOrigin = new Map<string, UpstreamOrigin>();
@@ -170,7 +184,9 @@ export class UpstreamPolicy {
    * `upstream_refused`, or `upstream_unreachable` when the name does not resolve.
    */
   async check(input: string | URL, base?: URL): Promise<CheckedTarget> {
-    const { url, origin } = this.checkUrl(input, base);
+    const known = this.#remembered(input, base);
+    if (known.target !== undefined) return known.target;
+    const { url, origin } = known;
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     let addresses: readonly ResolvedAddress[];
     if (classifyAddress(hostname) !== undefined) {
@@ -195,5 +211,40 @@ export class UpstreamPolicy {
     }
     for (const { address } of addresses) this.checkAddress(address, origin, url);
     return { url, origin, hostname, addresses };
+  }
+
+  /**
+   * The whole check without waiting when the URL's host is an IP address
+   * (nothing to resolve): the target, or a refusal thrown. Undefined when
+   * the host is a name: then `check` resolves it.
+   */
+  checkNow(input: string | URL, base?: URL): CheckedTarget | undefined {
+    return this.#remembered(input, base).target;
+  }
+
+  /** checkUrl, remembered for URL texts without a base; with the target of an IP host. */
+  #remembered(
+    input: string | URL,
+    base: URL | undefined,
+  ): { readonly url: URL; readonly origin: UpstreamOrigin; readonly target?: CheckedTarget } {
+    const key = typeof input === 'string' && base === undefined ? input : undefined;
+    if (key !== undefined) {
+      const known = this.#checked.get(key);
+      if (known !== undefined) return known;
+    }
+    const { url, origin } = this.checkUrl(input, base);
+    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    let target: CheckedTarget | undefined;
+    if (classifyAddress(hostname) !== undefined) {
+      const addresses = [{ address: hostname, family: hostname.includes(':') ? 6 : 4 } as const];
+      this.checkAddress(hostname, origin, url);
+      target = Object.freeze({ url, origin, hostname, addresses: Object.freeze(addresses) });
+    }
+    const entry = target === undefined ? { url, origin } : { url, origin, target };
+    if (key !== undefined && key.length <= rememberedUrlLength) {
+      if (this.#checked.size >= rememberedChecks) this.#checked.clear();
+      this.#checked.set(key, entry);
+    }
+    return entry;
   }
 }
