@@ -43,6 +43,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeEvent, partitionForChannel } from '@fanout/shared';
 import type { Producer } from 'kafkajs';
 import { startEdgeProcess, stopOwnKafka, testKafka, type EdgeProcess } from '../support/index.js';
+import { publishAtRate } from './bench-records.js';
 import { benchSubprotocol } from './fanout-client.js';
 import {
   ignoreFrame,
@@ -121,31 +122,6 @@ function record(channel: string): { key: string; value: Buffer; partition: numbe
 
 async function send(channels: readonly string[]): Promise<void> {
   await producer.send({ topic, acks: -1, messages: channels.map(record) });
-}
-
-/** Publishes `rate` events/s over `channels` for `forSeconds`, in 20 ms steps. */
-async function publishAtRate(
-  channels: readonly string[],
-  rate: number,
-  forSeconds: number,
-): Promise<number> {
-  const started = performance.now();
-  let sent = 0;
-  let turn = 0;
-  while (performance.now() - started < forSeconds * 1000) {
-    const due = Math.floor(((performance.now() - started) / 1000) * rate);
-    if (due > sent) {
-      const batch = Array.from(
-        { length: Math.min(due - sent, 5000) },
-        () => channels[turn++ % channels.length] ?? '',
-      );
-      await send(batch);
-      sent += batch.length;
-    } else {
-      await sleep(20);
-    }
-  }
-  return sent;
 }
 
 // ---- clients ----------------------------------------------------------------
@@ -231,7 +207,7 @@ async function measureFanout(
   );
   for (const client of sampled) client?.sample(recorder.record);
   // Warm up one second, then measure.
-  await publishAtRate(channels, rate, 1);
+  await publishAtRate(send, channels, rate, 1);
   await sleep(500);
   recorder.reset();
   const eventsBefore = clients.reduce((sum, client) => sum + client.events, 0);
@@ -243,7 +219,7 @@ async function measureFanout(
     { name: 'Kafka broker', role: 'broker', pid: brokerPid, threads: 'many' },
   ]);
   const started = performance.now();
-  const events = await publishAtRate(channels, rate, seconds);
+  const events = await publishAtRate(send, channels, rate, seconds);
   const expected = events * subscribersPerChannel;
   const deadline = Date.now() + 30_000;
   let received: number;

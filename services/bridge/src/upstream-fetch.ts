@@ -146,6 +146,35 @@ interface AnswerHeaders {
 }
 
 /**
+ * The headers a poll reads, by the length of their name (a header of
+ * another length is passed over without lower-casing its name): where each
+ * goes, and whether repeats are joined with ", " (as Node's headers object
+ * joins cache-control and content-encoding) or the first one is kept.
+ */
+const answerHeaderNames: ReadonlyMap<
+  number,
+  readonly { readonly name: string; readonly key: keyof AnswerHeaders; readonly join: boolean }[]
+> = (() => {
+  const byLength = new Map<number, { name: string; key: keyof AnswerHeaders; join: boolean }[]>();
+  const wanted: [string, keyof AnswerHeaders, boolean][] = [
+    ['etag', 'etag', false],
+    ['last-modified', 'lastModified', false],
+    ['cache-control', 'cacheControl', true],
+    ['content-type', 'contentType', false],
+    ['content-encoding', 'contentEncoding', true],
+    ['content-length', 'contentLength', false],
+    ['location', 'location', false],
+    ['retry-after', 'retryAfter', false],
+  ];
+  for (const [name, key, join] of wanted) {
+    const list = byLength.get(name.length) ?? [];
+    list.push({ name, key, join });
+    byLength.set(name.length, list);
+  }
+  return byLength;
+})();
+
+/**
  * Reads the headers a poll needs as Node's `IncomingMessage#headers` would
  * give them (a repeated etag, last-modified, location, retry-after,
  * content-type or content-length: the first; a repeated cache-control or
@@ -155,47 +184,16 @@ function answerHeaders(raw: readonly string[]): AnswerHeaders {
   const found: AnswerHeaders = {};
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] ?? '';
-    const value = raw[i + 1] ?? '';
-    switch (name.length) {
-      case 4:
-        if (found.etag === undefined && name.toLowerCase() === 'etag') found.etag = value;
-        break;
-      case 8:
-        if (found.location === undefined && name.toLowerCase() === 'location') {
-          found.location = value;
-        }
-        break;
-      case 11:
-        if (found.retryAfter === undefined && name.toLowerCase() === 'retry-after') {
-          found.retryAfter = value;
-        }
-        break;
-      case 12:
-        if (found.contentType === undefined && name.toLowerCase() === 'content-type') {
-          found.contentType = value;
-        }
-        break;
-      case 13:
-        if (name.toLowerCase() === 'last-modified') {
-          found.lastModified ??= value;
-        } else if (name.toLowerCase() === 'cache-control') {
-          found.cacheControl =
-            found.cacheControl === undefined ? value : `${found.cacheControl}, ${value}`;
-        }
-        break;
-      case 14:
-        if (found.contentLength === undefined && name.toLowerCase() === 'content-length') {
-          found.contentLength = value;
-        }
-        break;
-      case 16:
-        if (name.toLowerCase() === 'content-encoding') {
-          found.contentEncoding =
-            found.contentEncoding === undefined ? value : `${found.contentEncoding}, ${value}`;
-        }
-        break;
-      default:
-        break;
+    const candidates = answerHeaderNames.get(name.length);
+    if (candidates === undefined) continue;
+    const lower = name.toLowerCase();
+    for (const { name: wanted, key, join } of candidates) {
+      if (lower !== wanted) continue;
+      const value = raw[i + 1] ?? '';
+      const before = found[key];
+      if (before === undefined) found[key] = value;
+      else if (join) found[key] = `${before}, ${value}`;
+      break;
     }
   }
   return found;
