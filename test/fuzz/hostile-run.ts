@@ -296,7 +296,11 @@ export async function runHostileInput(options: HostileRunOptions): Promise<Hosti
       });
       let last = Date.now();
       let closed = false;
-      const wireFormat: WireFormat = format === 'json' ? jsonWireFormat : protoWireFormat;
+      // Answers come in the format of the subprotocol offered (a session of either
+      // format sometimes offers fanout.json.v2, which the edge takes).
+      const wireFormat: WireFormat = protocols[0]?.startsWith('fanout.proto.')
+        ? protoWireFormat
+        : jsonWireFormat;
       const sent: unknown[] = [];
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         last = Date.now();
