@@ -199,6 +199,21 @@ function answerHeaders(raw: readonly string[]): AnswerHeaders {
   return found;
 }
 
+/** An answer that is not a JSON document: its connection is dropped, the refusal returned. */
+function notJson(
+  response: IncomingMessage,
+  url: URL,
+  reason: string,
+  message: string,
+): UpstreamError {
+  response.destroy();
+  return new UpstreamError('upstream_not_json', message, {
+    reason,
+    httpStatus: response.statusCode ?? 0,
+    url: shownUrl(url),
+  });
+}
+
 /** `application/json` or any `+json` type, in UTF-8 (or no charset). */
 function jsonContentType(
   contentType: string | undefined,
@@ -632,19 +647,13 @@ export class UpstreamFetcher {
         },
       );
     }
-    const notJson = (reason: string, message: string) => {
-      response.destroy();
-      return new UpstreamError('upstream_not_json', message, {
-        reason,
-        httpStatus: status,
-        url: shownUrl(url),
-      });
-    };
     const type = jsonContentType(headers.contentType);
-    if (!type.ok) throw notJson('content-type', type.why);
+    if (!type.ok) throw notJson(response, url, 'content-type', type.why);
     const encoding = headers.contentEncoding?.trim().toLowerCase();
     if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
       throw notJson(
+        response,
+        url,
         'content-encoding',
         `the body is encoded (${encoding}); identity was asked for`,
       );
@@ -665,14 +674,6 @@ export class UpstreamFetcher {
     const { url } = target;
     const href = url.href;
     const status = response.statusCode ?? 0;
-    const notJson = (reason: string, message: string) => {
-      response.destroy();
-      return new UpstreamError('upstream_not_json', message, {
-        reason,
-        httpStatus: status,
-        url: shownUrl(url),
-      });
-    };
     this.#arm(run, 'request-timeout');
     const body = await this.#readBody(target, response, headers.contentLength, run);
     let text: string;
@@ -697,7 +698,7 @@ export class UpstreamFetcher {
       };
     }
     const read = readStateData(text, this.#options.stateLimits.maxDepth);
-    if (!read.ok) throw notJson(read.problem, read.message);
+    if (!read.ok) throw notJson(response, url, read.problem, read.message);
     const canonical = canonicalJson(read.value);
     const documentBytes = utf8Length(canonical);
     if (documentBytes > this.#options.stateLimits.maxDocumentBytes) {
