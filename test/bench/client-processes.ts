@@ -6,57 +6,23 @@
  * options to every client process (`--cpu-prof --cpu-prof-dir=…` profiles
  * them: each writes its profile when it ends).
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { ProtocolName } from './bench-client.js';
-import type {
-  ClientAnswer,
-  ClientAnswerMessage,
-  ClientRequest,
-} from './client-process-messages.js';
+import type { ClientAnswer, ClientRequest } from './client-process-messages.js';
 import { mergeTimed, shareOf, splitByProcess } from './client-shares.js';
+import { ForkedProcess, nodeArgsFrom } from './forked-process.js';
 
 const clientScript = fileURLToPath(new URL('./bench-client-process.js', import.meta.url));
+const clientNodeArgs = nodeArgsFrom('FANOUT_BENCH_CLIENT_NODE_ARGS');
 
-export const clientNodeArgs = (process.env['FANOUT_BENCH_CLIENT_NODE_ARGS'] ?? '')
-  .split(/\s+/)
-  .filter((arg) => arg !== '');
+type ClientProcess = ForkedProcess<ClientRequest, ClientAnswer>;
 
-class ClientProcess {
-  readonly child: ChildProcess;
-  readonly exited: Promise<unknown>;
-  #nextId = 0;
-  readonly #waiting = new Map<number, (answer: ClientAnswer) => void>();
-
-  constructor() {
-    this.child = fork(clientScript, [], {
-      execArgv: clientNodeArgs,
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.exited = once(this.child, 'exit');
-    this.child.on('message', (message: ClientAnswerMessage) => {
-      const waiter = this.#waiting.get(message.id);
-      this.#waiting.delete(message.id);
-      waiter?.(message);
-    });
-    void this.exited.then(() => {
-      for (const waiter of this.#waiting.values()) {
-        waiter({ type: 'failed', error: 'the client process exited' });
-      }
-      this.#waiting.clear();
-    });
-  }
-
-  async ask(request: ClientRequest): Promise<ClientAnswer> {
-    const id = ++this.#nextId;
-    const answer = new Promise<ClientAnswer>((resolve) => this.#waiting.set(id, resolve));
-    this.child.send({ ...request, id });
-    const answered = await answer;
-    if (answered.type === 'failed') throw new Error(answered.error);
-    return answered;
-  }
+function forkClientProcess(): ClientProcess {
+  return new ForkedProcess(clientScript, {
+    name: 'the client process',
+    execArgv: clientNodeArgs,
+    serialization: 'advanced',
+  });
 }
 
 /** N client processes holding the subscribers of one server. */
@@ -65,7 +31,7 @@ export class ClientProcesses {
   #population = 0;
 
   private constructor(count: number) {
-    this.#processes = Array.from({ length: count }, () => new ClientProcess());
+    this.#processes = Array.from({ length: count }, forkClientProcess);
   }
 
   /** Forks `count` processes and opens `population` connections to `port` over them. */
@@ -150,15 +116,6 @@ export class ClientProcesses {
 
   /** Closes every connection and ends the processes (their CPU profiles, if any, are written then). */
   async close(): Promise<void> {
-    await Promise.all(
-      this.#processes.map(async (p) => {
-        if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-        await p.ask({ type: 'close' }).catch(() => undefined);
-        if (p.child.connected) p.child.disconnect();
-        const force = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
-        await p.exited;
-        clearTimeout(force);
-      }),
-    );
+    await Promise.all(this.#processes.map((p) => p.stop({ type: 'close' })));
   }
 }

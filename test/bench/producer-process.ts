@@ -5,10 +5,9 @@
  * `AppendTimes` (the split at the broker's append). FANOUT_BENCH_PRODUCER_NODE_ARGS
  * adds Node options to it (`--cpu-prof --cpu-prof-dir=…`).
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { AppendNote, RecordFormat } from './bench-records.js';
+import { ForkedProcess, nodeArgsFrom } from './forked-process.js';
 
 export type ProducerRequestMessage = { readonly id: number } & (
   | {
@@ -41,33 +40,21 @@ type ProducerRequest = ProducerRequestMessage extends infer M
   : never;
 
 const producerScript = fileURLToPath(new URL('./bench-producer-process.js', import.meta.url));
-const producerNodeArgs = (process.env['FANOUT_BENCH_PRODUCER_NODE_ARGS'] ?? '')
-  .split(/\s+/)
-  .filter((arg) => arg !== '');
+
+type ProducerAnswer = ProducerAnswerMessage extends infer M
+  ? M extends ProducerAnswerMessage
+    ? Omit<M, 'id'>
+    : never
+  : never;
 
 export class ProducerProcess {
-  readonly #child: ChildProcess;
-  readonly #exited: Promise<unknown>;
-  #nextId = 0;
-  readonly #waiting = new Map<number, (answer: ProducerAnswerMessage) => void>();
+  readonly #process = new ForkedProcess<ProducerRequest, ProducerAnswer>(producerScript, {
+    name: 'the producer process',
+    execArgv: nodeArgsFrom('FANOUT_BENCH_PRODUCER_NODE_ARGS'),
+  });
 
   private constructor() {
-    this.#child = fork(producerScript, [], {
-      execArgv: producerNodeArgs,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.#exited = once(this.#child, 'exit');
-    this.#child.on('message', (message: ProducerAnswerMessage) => {
-      const waiter = this.#waiting.get(message.id);
-      this.#waiting.delete(message.id);
-      waiter?.(message);
-    });
-    void this.#exited.then(() => {
-      for (const [id, waiter] of this.#waiting) {
-        waiter({ type: 'failed', id, error: 'the producer process exited' });
-      }
-      this.#waiting.clear();
-    });
+    // Made by `start`, connected.
   }
 
   static async start(options: {
@@ -77,7 +64,7 @@ export class ProducerProcess {
   }): Promise<ProducerProcess> {
     const producer = new ProducerProcess();
     try {
-      await producer.#ask({ type: 'connect', ...options });
+      await producer.#process.ask({ type: 'connect', ...options });
     } catch (error) {
       await producer.stop();
       throw error;
@@ -86,16 +73,7 @@ export class ProducerProcess {
   }
 
   get pid(): number | undefined {
-    return this.#child.pid;
-  }
-
-  async #ask(request: ProducerRequest): Promise<ProducerAnswerMessage> {
-    const id = ++this.#nextId;
-    const answer = new Promise<ProducerAnswerMessage>((resolve) => this.#waiting.set(id, resolve));
-    this.#child.send({ ...request, id });
-    const answered = await answer;
-    if (answered.type === 'failed') throw new Error(answered.error);
-    return answered;
+    return this.#process.child.pid;
   }
 
   /** Publishes `rate` events/s over `channels` for `seconds`; the events sent and their append times. */
@@ -106,18 +84,13 @@ export class ProducerProcess {
     readonly rate: number;
     readonly seconds: number;
   }): Promise<{ sent: number; notes: readonly AppendNote[] }> {
-    const answer = await this.#ask({ type: 'publish', ...options });
+    const answer = await this.#process.ask({ type: 'publish', ...options });
     if (answer.type !== 'published') throw new Error(`expected published, got ${answer.type}`);
     return { sent: answer.sent, notes: answer.notes };
   }
 
   /** Disconnects the producer and ends the process (its CPU profile, if any, is written then). */
   async stop(): Promise<void> {
-    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
-    await this.#ask({ type: 'close' }).catch(() => undefined);
-    if (this.#child.connected) this.#child.disconnect();
-    const force = setTimeout(() => this.#child.kill('SIGKILL'), 10_000);
-    await this.#exited;
-    clearTimeout(force);
+    await this.#process.stop({ type: 'close' });
   }
 }
