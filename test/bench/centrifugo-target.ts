@@ -22,9 +22,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../support/free-port.js';
 
 /** Where the binary came from, for the results (never its path). */
 export type CentrifugoSource = 'FANOUT_BENCH_CENTRIFUGO_BIN' | 'deploy/tools/centrifugo.mjs';
@@ -171,17 +171,6 @@ export interface CentrifugoServer {
   readonly exited: Promise<void>;
   /** SIGTERM (its graceful shutdown), SIGKILL after 15 s; removes its config. */
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 /** Starts one node; resolves once it serves WebSockets and its consumer owns the topic's partitions. */

@@ -11,7 +11,12 @@ import {
   type PhaseCpu,
   type ProcessCpu,
 } from './cpu-verdict.js';
-import { cpuTimesFrom, machineBusyShare, machineTicksFrom } from './process-stats.js';
+import {
+  cpuTimesFrom,
+  machineBusyShare,
+  machineTicksFrom,
+  runQueueWaitFrom,
+} from './process-stats.js';
 
 const edge = (cores: number): ProcessCpu => ({
   name: 'fanout edge',
@@ -123,6 +128,27 @@ describe('cpu verdict', () => {
     );
   });
 
+  it('names a server event loop that waited for a core, and leaves a short wait out', () => {
+    const waiting = (share: number): ProcessCpu => ({ ...edge(0.48), waiting: share });
+    const verdict = cpuVerdict(phase([waiting(0.21), bench(0.3), broker(0.2)], 0.75));
+    assert.deepEqual(verdict.saturated, []);
+    assert.equal(
+      verdict.words,
+      'nothing saturated (machine 75 % of 2 cores); fanout edge waited for a core 21 % of the phase (runnable, not running: the cores were shared)',
+    );
+    assert.equal(
+      cpuVerdict(phase([waiting(0.05), bench(0.3)], 0.4)).words,
+      'nothing saturated (machine 40 % of 2 cores)',
+    );
+    const client = { ...bench(0.3), waiting: 0.5 };
+    assert.doesNotMatch(cpuVerdict(phase([edge(0.3), client], 0.4)).words, /waited/, 'a client');
+  });
+
+  it('reads the run-queue wait of a thread from /proc/<pid>/schedstat', () => {
+    assert.equal(runQueueWaitFrom('2500000000 125000000 1042\n'), 0.125);
+    assert.equal(runQueueWaitFrom(''), undefined);
+  });
+
   it('reads the busy share of all cores from /proc/stat', () => {
     const before = machineTicksFrom(
       'cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 50 0 25 400 25 0 0 0 0 0\nintr 1 2 3\n',
@@ -158,6 +184,9 @@ describe('cpu verdict', () => {
       assert.ok(spin > 0);
       assert.ok((cpu.processes[0]?.cores ?? 0) > 0, `this process: ${cpu.processes[0]?.cores}`);
       assert.ok(Number.isNaN(cpu.processes[1]?.cores));
+      const waited = cpu.processes[0]?.waiting;
+      assert.ok(waited === undefined || (waited >= 0 && waited < 1), `waited ${waited}`);
+      assert.equal(cpu.processes[1]?.waiting, undefined);
       assert.ok(cpu.machine > 0 && cpu.machine <= 1, `machine ${cpu.machine}`);
       assert.equal(cpu.loadStart.length, 3);
       assert.equal(cpu.loadEnd.length, 3);

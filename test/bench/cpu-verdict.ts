@@ -11,7 +11,13 @@
  * all cores; the machine is the limit at about 90 % of all cores busy.
  */
 import { cpus, loadavg } from 'node:os';
-import { cpuSeconds, machineBusyShare, machineTicks, type MachineTicks } from './process-stats.js';
+import {
+  cpuSeconds,
+  machineBusyShare,
+  machineTicks,
+  runQueueWaitSeconds,
+  type MachineTicks,
+} from './process-stats.js';
 
 export type ProcessRole = 'server' | 'client' | 'producer' | 'broker' | 'ingest';
 
@@ -31,6 +37,13 @@ export interface ProcessCpu {
   readonly threads: 'one' | 'many';
   /** CPU as a share of one core (1 = one full core); NaN when unknown. */
   readonly cores: number;
+  /**
+   * An event loop's (`threads: 'one'`) time runnable but waiting for a core,
+   * as a share of the phase (/proc/<pid>/schedstat of its main thread): what
+   * sharing the cores with the other processes cost it. Undefined when
+   * unknown or for a multi-threaded process.
+   */
+  readonly waiting?: number;
 }
 
 export interface PhaseCpu {
@@ -54,6 +67,12 @@ export interface CpuVerdict {
 
 /** ≈ 90 %: a phase at this share of what a process (or the machine) can use was limited by it. */
 export const saturationThreshold = 0.9;
+
+/**
+ * ≈ 10 %: a server event loop that waited for a core this share of a phase
+ * or more lost latency to the processes it shared the cores with.
+ */
+export const waitingThreshold = 0.1;
 
 export function isSaturated(process: ProcessCpu, cpuCount: number): boolean {
   const limit = process.threads === 'one' ? 1 : cpuCount;
@@ -91,6 +110,14 @@ export function cpuVerdict(phase: PhaseCpu): CpuVerdict {
       `nothing saturated (machine ${Number.isFinite(phase.machine) ? percent(phase.machine) : 'unknown'} of ${phase.cpuCount} cores)`,
     );
   }
+  const waited = phase.processes.filter(
+    (p) => p.role === 'server' && p.waiting !== undefined && p.waiting >= waitingThreshold,
+  );
+  if (waited.length > 0) {
+    parts.push(
+      `${waited.map((p) => `${p.name} waited for a core ${percent(p.waiting ?? 0)} of the phase`).join(', ')} (runnable, not running: the cores were shared)`,
+    );
+  }
   return {
     saturated: saturated.map((p) => p.name),
     machineLimit,
@@ -104,6 +131,7 @@ const loadNow = (): number[] => loadavg().map((value) => Number(value.toFixed(2)
 export class CpuMeter {
   readonly #processes: readonly WatchedProcess[];
   readonly #before: (number | undefined)[];
+  readonly #waitBefore: (number | undefined)[];
   readonly #machineBefore: MachineTicks | undefined;
   readonly #loadStart: number[];
   readonly #started: number;
@@ -113,6 +141,9 @@ export class CpuMeter {
     this.#loadStart = loadNow();
     this.#machineBefore = machineTicks();
     this.#before = processes.map((p) => cpuSeconds(p.pid));
+    this.#waitBefore = processes.map((p) =>
+      p.threads === 'one' ? runQueueWaitSeconds(p.pid) : undefined,
+    );
     this.#started = performance.now();
   }
 
@@ -128,6 +159,8 @@ export class CpuMeter {
       processes: this.#processes.map((p, i) => {
         const before = this.#before[i];
         const now = after[i];
+        const waitBefore = this.#waitBefore[i];
+        const waitNow = waitBefore === undefined ? undefined : runQueueWaitSeconds(p.pid);
         return {
           name: p.name,
           role: p.role,
@@ -136,6 +169,9 @@ export class CpuMeter {
             before === undefined || now === undefined || elapsed <= 0
               ? Number.NaN
               : (now - before) / elapsed,
+          ...(waitBefore === undefined || waitNow === undefined || elapsed <= 0
+            ? {}
+            : { waiting: (waitNow - waitBefore) / elapsed }),
         };
       }),
       machine: machineBusyShare(this.#machineBefore, machineAfter),
@@ -149,7 +185,10 @@ export class CpuMeter {
 /** `fanout edge 97 %, bench (producer + clients) 64 %, Kafka broker 12 %; machine 81 % of 2 cores; load 1.2 → 1.9` */
 export function cpuSummary(phase: PhaseCpu): string {
   const processes = phase.processes
-    .map((p) => `${p.name} ${Number.isFinite(p.cores) ? percent(p.cores) : '?'}`)
+    .map(
+      (p) =>
+        `${p.name} ${Number.isFinite(p.cores) ? percent(p.cores) : '?'}${p.waiting === undefined ? '' : ` (waited ${percent(p.waiting)})`}`,
+    )
     .join(', ');
   const machine = Number.isFinite(phase.machine) ? percent(phase.machine) : '?';
   return `${processes}; machine ${machine} of ${phase.cpuCount} cores; load ${phase.loadStart.join('/')} → ${phase.loadEnd.join('/')}`;

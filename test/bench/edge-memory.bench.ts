@@ -38,7 +38,8 @@ import {
   type MemoryRound,
 } from './edge-memory-report.js';
 import { perConnection, type HeapSummary } from './heap-snapshot-summary.js';
-import { freePort, InspectorSession } from './inspector-session.js';
+import { freePort } from '../support/free-port.js';
+import { InspectorSession } from './inspector-session.js';
 import { heapAfterGc, heapSnapshot } from './process-heap.js';
 import { machineSummary } from './process-stats.js';
 

@@ -5,7 +5,6 @@
  * figures and take heap snapshots of an edge without the edge exposing
  * anything for it. Loopback only; bench-only code.
  */
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 
@@ -15,23 +14,6 @@ interface Reply {
   readonly params?: unknown;
   readonly result?: unknown;
   readonly error?: { readonly code: number; readonly message: string };
-}
-
-/** A TCP port on 127.0.0.1 that nothing listens on right now (for `--inspect`). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => {
-    server.close(() => {
-      resolve();
-    });
-  });
-  if (address === null || typeof address === 'string') throw new Error('no port was assigned');
-  return address.port;
 }
 
 export class InspectorSession {

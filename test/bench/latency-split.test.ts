@@ -1,6 +1,7 @@
 /**
  * The split of a benchmark latency at the broker's append time, and the
- * percentiles of the edge's delivery histogram between two scrapes.
+ * percentiles of the edge's delivery histogram between two scrapes, and
+ * the edge's event-loop delay.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -8,7 +9,9 @@ import {
   AppendTimes,
   bucketSummary,
   histogramBuckets,
+  loopDelay,
   splitLatency,
+  worstLoopDelay,
   writtenSendTime,
 } from './latency-split.js';
 
@@ -99,5 +102,42 @@ describe('latency split', () => {
     assert.equal(summary.p99Ms, 10);
     assert.equal(summary.p999Ms, 100);
     assert.ok(Number.isNaN(bucketSummary(after, after).p99Ms), 'nothing observed');
+  });
+
+  it("reads the edge's event-loop delay gauges, and takes the worst edge's figures", () => {
+    const exposition = (p50: number, p99: number, max: number): string =>
+      [
+        '# HELP fanout_nodejs_eventloop_lag_p50_seconds The 50th percentile of the recorded event loop delays.',
+        '# TYPE fanout_nodejs_eventloop_lag_p50_seconds gauge',
+        `fanout_nodejs_eventloop_lag_p50_seconds ${p50}`,
+        `fanout_nodejs_eventloop_lag_p90_seconds 0.5`,
+        `fanout_nodejs_eventloop_lag_p99_seconds ${p99}`,
+        `fanout_nodejs_eventloop_lag_max_seconds{service="edge"} ${max}`,
+        `fanout_nodejs_eventloop_lag_mean_seconds 0.9`,
+      ].join('\n');
+    // What prom-client reads is the whole interval between samples: 10 ms on an idle loop.
+    const one = loopDelay(exposition(0.0101, 0.0235, 0.0761));
+    assert.ok(one !== undefined);
+    assert.ok(Math.abs(one.p50Ms - 0.1) < 1e-9);
+    assert.ok(Math.abs(one.p99Ms - 13.5) < 1e-9);
+    assert.ok(Math.abs(one.maxMs - 66.1) < 1e-9);
+    assert.equal(
+      loopDelay(exposition(0.0092, 0.0099, 0.01))?.p50Ms,
+      0,
+      'a timer early by a little',
+    );
+    assert.equal(
+      loopDelay('fanout_edge_delivery_latency_seconds_count 5'),
+      undefined,
+      'not exposed',
+    );
+    assert.equal(loopDelay(exposition(0.01, 0.02, 0.03), 'other_'), undefined, 'another prefix');
+    const worst = worstLoopDelay([
+      { p50Ms: 10, p99Ms: 40, maxMs: 50 },
+      undefined,
+      { p50Ms: 12, p99Ms: 30, maxMs: 80 },
+    ]);
+    assert.deepEqual(worst, { p50Ms: 12, p99Ms: 40, maxMs: 80 });
+    assert.equal(worstLoopDelay([undefined]), undefined);
   });
 });

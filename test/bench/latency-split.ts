@@ -161,3 +161,63 @@ export function bucketSummary(before: HistogramBuckets, after: HistogramBuckets)
   };
   return { count, p50Ms: bound(50), p99Ms: bound(99), p999Ms: bound(99.9) };
 }
+
+/**
+ * An edge's event-loop delay over a phase: prom-client's
+ * `nodejs_eventloop_lag_*` gauges, which read `monitorEventLoopDelay`
+ * (sampled every 10 ms, the interval taken off) and reset it at every scrape, so a scrape at the
+ * phase's start and one at its end give the phase's own figures. A busy
+ * loop delays every socket write and every fetch behind it: this is the
+ * part of append → uWS hand-over the edge spends waiting for itself.
+ */
+export interface LoopDelay {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+/**
+ * The sampling interval of prom-client's event-loop monitor (its default
+ * `eventLoopMonitoringPrecision`): `monitorEventLoopDelay` records each
+ * whole interval between its timer's runs, so an idle loop reads ≈ 10 ms.
+ */
+export const loopSamplingMs = 10;
+
+/**
+ * The event-loop delay gauges (`<prefix>nodejs_eventloop_lag_{p50,p99,max}_seconds`)
+ * in an exposition, as the delay beyond the sampling interval (an idle loop: ≈ 0).
+ */
+export function loopDelay(exposition: string, prefix = 'fanout_'): LoopDelay | undefined {
+  const gauge = (name: string): number | undefined => {
+    const found = new RegExp(
+      `^${prefix}nodejs_eventloop_lag_${name}_seconds(?:\\{[^}]*\\})? (\\S+)`,
+      'm',
+    ).exec(exposition)?.[1];
+    return found === undefined ? undefined : Math.max(0, Number(found) * 1000 - loopSamplingMs);
+  };
+  const p50Ms = gauge('p50');
+  const p99Ms = gauge('p99');
+  const maxMs = gauge('max');
+  return p50Ms === undefined || p99Ms === undefined || maxMs === undefined
+    ? undefined
+    : { p50Ms, p99Ms, maxMs };
+}
+
+/** The worst of several edges' delays, figure by figure. */
+export function worstLoopDelay(delays: readonly (LoopDelay | undefined)[]): LoopDelay | undefined {
+  const known = delays.filter((d): d is LoopDelay => d !== undefined);
+  if (known.length === 0) return undefined;
+  return {
+    p50Ms: Math.max(...known.map((d) => d.p50Ms)),
+    p99Ms: Math.max(...known.map((d) => d.p99Ms)),
+    maxMs: Math.max(...known.map((d) => d.maxMs)),
+  };
+}
+
+/** The edge's own view of a phase: its delivery histogram and its event loop's delay. */
+export interface EdgePhase {
+  /** `fanout_edge_delivery_latency_seconds` (record timestamp → uWS hand-over), every edge's. */
+  readonly delivery: BucketSummary;
+  /** The worst edge's event-loop delay over the phase; undefined when not exposed. */
+  readonly loopDelay?: LoopDelay;
+}

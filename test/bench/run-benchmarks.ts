@@ -47,7 +47,9 @@
  * other clients, and the percentiles are over the timed events of every
  * process; each timed event is also split at the broker's append time (the
  * topics stamp LogAppendTime; `latency-split.ts`), beside the edge's own
- * delivery histogram over the phase. Every phase
+ * delivery histogram and its event-loop delay over the phase. The fanout
+ * target is FANOUT_BENCH_EDGES [1] edge processes on one port (the kernel
+ * spreads connections over them). Every phase
  * measures the CPU of the server, of the producer and of each client process
  * (or of this process where it is both), of the Kafka broker and of the whole machine, and the load
  * average at its start and end, and says which was the limit
@@ -69,6 +71,7 @@
  *   FANOUT_BENCH_CLIENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof-clients" npm run bench -- --targets fanout --scenarios broadcast
  *   npm run bench -- --targets fanout --scenarios broadcast,channels --broadcast-counts 1000 --channel-rows goal
  *   FANOUT_BENCH_CLIENT_PROCESSES=3 npm run bench -- --targets fanout --scenarios broadcast,channels --out /tmp/b3
+ *   FANOUT_BENCH_EDGES=2 npm run bench -- --targets fanout --scenarios broadcast --broadcast-counts 1000 --out /tmp/e2
  *   FANOUT_BENCH_CENTRIFUGO_BIN=/path/to/centrifugo npm run bench -- --targets fanout,centrifugo
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
@@ -92,6 +95,7 @@ import {
   testKafka,
   uniqueName,
 } from '../support/index.js';
+import { freePort } from '../support/free-port.js';
 import type { BenchClient, ClientProtocol } from './bench-client.js';
 import { centrifugoProtocol } from './centrifugo-client.js';
 import { centrifugoPublishThroughput } from './centrifugo-publish.js';
@@ -121,7 +125,9 @@ import {
   bucketSummary,
   histogramBuckets,
   splitLatency,
-  type BucketSummary,
+  loopDelay,
+  worstLoopDelay,
+  type EdgePhase,
   type HistogramBuckets,
   type LatencySplit,
 } from './latency-split.js';
@@ -310,7 +316,8 @@ async function publishHere(
 // ---- targets ---------------------------------------------------------------------------------
 
 interface Server {
-  readonly pid: number;
+  /** Its processes: one, or the edges side by side on one port (`FANOUT_BENCH_EDGES`). */
+  readonly pids: readonly number[];
   readonly port: number;
   /** `performance.now()` when the process was spawned. */
   readonly startedAt: number;
@@ -322,29 +329,51 @@ interface Server {
    * readiness check is ready when it listens.
    */
   readonly ready: Promise<number>;
-  /** The edge's Prometheus metrics (its own delivery histogram); a peer has none. */
-  readonly metricsUrl?: string;
+  /** Each edge's Prometheus metrics (delivery histogram, event-loop delay); a peer has none. */
+  readonly metricsUrls?: readonly string[];
   stop(): Promise<void>;
 }
 
-/** The edge's delivery histogram now (record timestamp → uWS hand-over); undefined for a peer. */
+/**
+ * The edges' delivery histogram now (record timestamp → uWS hand-over,
+ * summed over the edges); undefined for a peer. The scrape also restarts
+ * each edge's event-loop delay gauges, so call it at a phase's start.
+ */
 async function edgeDeliveryBuckets(server: Server): Promise<HistogramBuckets | undefined> {
-  if (server.metricsUrl === undefined) return undefined;
+  const expositions = await edgeExpositions(server);
+  return expositions === undefined
+    ? undefined
+    : histogramBuckets(expositions.join('\n'), 'fanout_edge_delivery_latency_seconds');
+}
+
+/** Every edge's `/metrics` text; undefined for a peer or when one does not answer. */
+async function edgeExpositions(server: Server): Promise<string[] | undefined> {
+  if (server.metricsUrls === undefined) return undefined;
   try {
-    const response = await fetch(server.metricsUrl, { signal: AbortSignal.timeout(5000) });
-    return histogramBuckets(await response.text(), 'fanout_edge_delivery_latency_seconds');
+    return await Promise.all(
+      server.metricsUrls.map(async (url) => {
+        const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+        return response.text();
+      }),
+    );
   } catch {
     return undefined;
   }
 }
 
-/** What the edge's delivery histogram observed since `before`. */
+/** What the edges' delivery histogram observed since `before`, and their event loops' delay since then. */
 async function edgeDeliverySince(
   server: Server,
   before: HistogramBuckets | undefined,
-): Promise<BucketSummary | undefined> {
-  const after = await edgeDeliveryBuckets(server);
-  return before === undefined || after === undefined ? undefined : bucketSummary(before, after);
+): Promise<EdgePhase | undefined> {
+  const expositions = await edgeExpositions(server);
+  if (before === undefined || expositions === undefined) return undefined;
+  const after = histogramBuckets(expositions.join('\n'), 'fanout_edge_delivery_latency_seconds');
+  const delay = worstLoopDelay(expositions.map((text) => loopDelay(text)));
+  return {
+    delivery: bucketSummary(before, after),
+    ...(delay === undefined ? {} : { loopDelay: delay }),
+  };
 }
 
 /** When `url` first answers 200 (`performance.now()`), polled every 10 ms; NaN when not within `timeoutMs`. */
@@ -380,8 +409,24 @@ interface Target {
   readonly version?: string;
   /** `one`: an event loop that saturates at one core; `many`: can use every core. */
   readonly threads: 'one' | 'many';
-  /** Starts a server reading `topic` (of `brokers`, the suite's broker unless given). */
-  start(topic: string, brokers?: readonly string[]): Promise<Server>;
+  /**
+   * Starts a server reading `topic` (of `brokers`, the suite's broker unless
+   * given); fanout as `edges` edges on one port (`FANOUT_BENCH_EDGES` unless
+   * given), a peer as its one server.
+   */
+  start(topic: string, brokers?: readonly string[], edges?: number): Promise<Server>;
+}
+
+/**
+ * fanout edges side by side on one port (1–4, default 1): one edge is one
+ * event loop, so on a machine of several cores more edges share one
+ * channel's fan-out, as more edge replicas do in a cluster.
+ */
+const edgeCount = Number(process.env['FANOUT_BENCH_EDGES'] ?? 1);
+if (!Number.isInteger(edgeCount) || edgeCount < 1 || edgeCount > 4) {
+  throw new Error(
+    `FANOUT_BENCH_EDGES: a whole number 1–4, not ${process.env['FANOUT_BENCH_EDGES']}`,
+  );
 }
 
 const edgeNodeArgs = (process.env['FANOUT_BENCH_EDGE_NODE_ARGS'] ?? '')
@@ -394,34 +439,51 @@ const fanoutTarget: Target = {
   resumes: true,
   protocol: fanoutProtocol,
   threads: 'one',
-  async start(topic, brokers = kafka.brokers) {
+  async start(topic, brokers = kafka.brokers, edges = edgeCount) {
     const startedAt = performance.now();
-    const edge = await startEdgeProcess({
-      brokers,
-      topic,
-      // As the image runs it: the bundle, with source maps (decision 050).
-      script: edgeAsInImage.script,
-      nodeArgs: [...edgeAsInImage.nodeArgs, ...edgeNodeArgs],
-      env: {
-        FANOUT_KAFKA_PARTITIONS: String(partitions),
-        FANOUT_EDGE_MAX_BACKPRESSURE_BYTES: String(4 * 1024 * 1024),
-        FANOUT_EDGE_IDLE_TIMEOUT_SECONDS: '960',
-        FANOUT_EDGE_MAX_CONNECTIONS: '100000',
-        FANOUT_EDGE_SUBSCRIBE_RATE_PER_SECOND: '1000',
-        // A restart closes every client (resumably) within 2 s instead of 25 s.
-        FANOUT_EDGE_SHUTDOWN_TIMEOUT_MS: '2000',
-      },
-      timeoutMs: 60_000,
-    });
+    const startEdge = (port: number): ReturnType<typeof startEdgeProcess> =>
+      startEdgeProcess({
+        brokers,
+        topic,
+        // As the image runs it: the bundle, with source maps (decision 050).
+        script: edgeAsInImage.script,
+        nodeArgs: [...edgeAsInImage.nodeArgs, ...edgeNodeArgs],
+        env: {
+          FANOUT_KAFKA_PARTITIONS: String(partitions),
+          FANOUT_EDGE_PORT: String(port),
+          FANOUT_EDGE_MAX_BACKPRESSURE_BYTES: String(4 * 1024 * 1024),
+          FANOUT_EDGE_IDLE_TIMEOUT_SECONDS: '960',
+          FANOUT_EDGE_MAX_CONNECTIONS: '100000',
+          FANOUT_EDGE_SUBSCRIBE_RATE_PER_SECOND: '1000',
+          // A restart closes every client (resumably) within 2 s instead of 25 s.
+          FANOUT_EDGE_SHUTDOWN_TIMEOUT_MS: '2000',
+        },
+        timeoutMs: 60_000,
+      });
+    // Several edges listen on one port: uWebSockets listens with
+    // SO_REUSEPORT (on a port given, not on port 0), and the kernel spreads
+    // the connections over them.
+    const first = await startEdge(edges === 1 ? 0 : await freePort());
+    const running = [first];
+    try {
+      for (let i = 1; i < edges; i++) running.push(await startEdge(first.port));
+    } catch (error) {
+      await Promise.all(running.map((edge) => edge.kill('SIGTERM')));
+      throw error;
+    }
     const listeningAt = performance.now();
     return {
-      pid: edge.pid,
-      port: edge.port,
+      pids: running.map((edge) => edge.pid),
+      port: first.port,
       startedAt,
       listeningAt,
-      ready: firstReady(`${edge.metricsBase}/readyz`),
-      metricsUrl: `${edge.metricsBase}/metrics`,
-      stop: () => edge.kill('SIGTERM'),
+      ready: Promise.all(running.map((edge) => firstReady(`${edge.metricsBase}/readyz`))).then(
+        (times) => Math.max(...times),
+      ),
+      metricsUrls: running.map((edge) => `${edge.metricsBase}/metrics`),
+      stop: async () => {
+        await Promise.all(running.map((edge) => edge.kill('SIGTERM')));
+      },
     };
   },
 };
@@ -472,7 +534,7 @@ const naiveTarget: Target = {
     });
     const listeningAt = performance.now();
     return {
-      pid: child.pid ?? -1,
+      pids: [child.pid ?? -1],
       port,
       startedAt,
       listeningAt,
@@ -538,7 +600,7 @@ async function centrifugoTarget(): Promise<Target> {
         });
         const listeningAt = performance.now();
         return {
-          pid: server.pid,
+          pids: [server.pid],
           port: server.port,
           startedAt,
           listeningAt,
@@ -570,7 +632,7 @@ interface FanoutResult {
   /** The same events split at the broker's append (`latency-split.ts`). */
   readonly split: LatencySplit;
   /** The edge's own histogram over the phase: append → hand-over to uWS (fanout only). */
-  readonly edgeDelivery?: BucketSummary;
+  readonly edge?: EdgePhase;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
@@ -589,7 +651,7 @@ function brokerPid(brokers: readonly string[] = kafka.brokers): number | undefin
 /** The processes of a cold-start phase: the server, this process (producer and every client), the broker. */
 function watched(target: Target, server: Server, broker = brokerPid()): WatchedProcess[] {
   return [
-    { name: target.label, role: 'server', pid: server.pid, threads: target.threads },
+    ...serverProcesses(target, server),
     { name: 'bench (producer + clients)', role: 'client', pid: process.pid, threads: 'one' },
     { name: 'Kafka broker', role: 'broker', pid: broker, threads: 'many' },
   ];
@@ -603,13 +665,23 @@ interface Steady {
   readonly format: RecordFormat;
 }
 
+/** The server's processes for the CPU meter: `fanout edge`, or `fanout edge 1`, `2`, … side by side. */
+function serverProcesses(target: Target, server: Server): WatchedProcess[] {
+  return server.pids.map((pid, i) => ({
+    name: server.pids.length === 1 ? target.label : `${target.label} ${i + 1}`,
+    role: 'server',
+    pid,
+    threads: target.threads,
+  }));
+}
+
 /**
  * The processes of a steady phase: the server, the producer, each client
  * process, this runner (which only asks for counts), the broker.
  */
 function watchedSteady(target: Target, server: Server, steady: Steady): WatchedProcess[] {
   return [
-    { name: target.label, role: 'server', pid: server.pid, threads: target.threads },
+    ...serverProcesses(target, server),
     { name: 'bench producer', role: 'producer', pid: steady.producer.pid, threads: 'one' },
     ...steady.clients.pids.map((pid, i): WatchedProcess => ({
       name: `bench clients ${i + 1}`,
@@ -676,7 +748,9 @@ async function measureFanout(
   }
   const elapsed = (performance.now() - started) / 1000;
   const cpu = meter.stop();
-  const serverCpu = cpu.processes[0]?.cores ?? Number.NaN;
+  const serverCpu = cpu.processes
+    .filter((p) => p.role === 'server')
+    .reduce((sum, p) => sum + p.cores, 0);
   const timed = await steady.clients.takeTimed();
   const latency = summarizeLatency(timed.latencies, sampledCount);
   const split = splitLatency(timed, appendTimes, sampledCount);
@@ -693,7 +767,7 @@ async function measureFanout(
     deliveriesPerCpuSecond: serverCpu > 0 ? delivered / (serverCpu * elapsed) : Number.NaN,
     latency,
     split,
-    ...(edgeDelivery === undefined ? {} : { edgeDelivery }),
+    ...(edgeDelivery === undefined ? {} : { edge: edgeDelivery }),
     p50Ms: latency.p50Ms,
     p99Ms: latency.p99Ms,
     p999Ms: latency.p999Ms,
@@ -710,8 +784,8 @@ function percentileWords(l: LatencySummary): string {
 }
 
 /** The split of a phase's latency, for the log. */
-function splitWords(split: LatencySplit, edge: BucketSummary | undefined): string {
-  return `send → append ${percentileWords(split.toAppend)}, append → arrival ${percentileWords(split.appendToArrival)}, send → ack ${percentileWords(split.toAcknowledged)}, send → first arrival of the event ${percentileWords(split.firstArrival)}, arrival behind the first ${percentileWords(split.behindFirst)} ms${split.unmatched > 0 ? ` (${split.unmatched} not split)` : ''}${edge === undefined ? '' : `; edge append → uWS p50/p99/p99.9 ≤ ${[edge.p50Ms, edge.p99Ms, edge.p999Ms].join('/')} ms (${edge.count} events)`}`;
+function splitWords(split: LatencySplit, edge: EdgePhase | undefined): string {
+  return `send → append ${percentileWords(split.toAppend)}, append → arrival ${percentileWords(split.appendToArrival)}, send → ack ${percentileWords(split.toAcknowledged)}, send → first arrival of the event ${percentileWords(split.firstArrival)}, arrival behind the first ${percentileWords(split.behindFirst)} ms${split.unmatched > 0 ? ` (${split.unmatched} not split)` : ''}${edge === undefined ? '' : `; edge append → uWS p50/p99/p99.9 ≤ ${[edge.delivery.p50Ms, edge.delivery.p99Ms, edge.delivery.p999Ms].join('/')} ms (${edge.delivery.count} events)${edge.loopDelay === undefined ? '' : `, edge event-loop delay p50/p99/max ${[edge.loopDelay.p50Ms, edge.loopDelay.p99Ms, edge.loopDelay.maxMs].map((v) => v.toFixed(1)).join('/')} ms`}`}`;
 }
 
 // ---- scenarios --------------------------------------------------------------------------------
@@ -736,7 +810,11 @@ async function idle(target: Target, topic: string): Promise<IdleResult[]> {
     const measured = await measureIdleConnections({
       connections: count,
       limits: idleLimits,
-      startServer: () => target.start(topic),
+      // One edge a server: the idle run spreads connections over servers itself.
+      startServer: async () => {
+        const server = await target.start(topic, undefined, 1);
+        return { pid: server.pids[0] ?? -1, port: server.port, stop: () => server.stop() };
+      },
       ...(target.idleSession ? { session: target.idleSession } : {}),
       channelPrefix: `bench.idle.${target.name}.${count}.`,
       warmUpChannels: idleWarmUpChannels,
@@ -757,7 +835,7 @@ async function idle(target: Target, topic: string): Promise<IdleResult[]> {
 
 /** The log line of one steady phase. */
 function steadyWords(name: string, result: FanoutResult): string {
-  return `${name}: ${formatNumber(result.deliveriesPerSecond)}/s, p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms, p99.9 ${result.p999Ms.toFixed(0)} ms (${result.latency.count} events on ${result.latency.sampledSubscribers} subscribers), ${result.received}/${result.expected}; ${splitWords(result.split, result.edgeDelivery)}; ${cpuSummary(result.cpu)}: ${result.verdict.words}`;
+  return `${name}: ${formatNumber(result.deliveriesPerSecond)}/s, p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms, p99.9 ${result.p999Ms.toFixed(0)} ms (${result.latency.count} events on ${result.latency.sampledSubscribers} subscribers), ${result.received}/${result.expected}; ${splitWords(result.split, result.edge)}; ${cpuSummary(result.cpu)}: ${result.verdict.words}`;
 }
 
 /**
@@ -1178,7 +1256,7 @@ interface RestartFigures {
   /** Broker's return → the producer's first acknowledged batch after it. */
   readonly firstAckMs?: number;
   /** The edge's own histogram over the phase (append → uWS hand-over). */
-  readonly edgeDelivery?: BucketSummary;
+  readonly edge?: EdgePhase;
   readonly cpu: PhaseCpu;
   readonly verdict: CpuVerdict;
 }
@@ -1191,7 +1269,7 @@ interface ColdStartResult {
   /** The same sampled subscribers before any restart, for comparison, and the CPU then. */
   readonly steady: LatencySummary;
   readonly steadySplit: LatencySplit;
-  readonly steadyEdgeDelivery?: BucketSummary;
+  readonly steadyEdge?: EdgePhase;
   readonly steadyCpu: PhaseCpu;
   readonly steadyVerdict: CpuVerdict;
   readonly restarts: RestartFigures[];
@@ -1428,7 +1506,7 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       reconnects: reconnectsNow(),
       latency: summarizeLatency(edgeTimed.latencies, sampled.length),
       split: splitLatency(edgeTimed, appendTimes, sampled.length),
-      ...(edgeRestartDelivery === undefined ? {} : { edgeDelivery: edgeRestartDelivery }),
+      ...(edgeRestartDelivery === undefined ? {} : { edge: edgeRestartDelivery }),
       cpu: edgeCpu,
       verdict: cpuVerdict(edgeCpu),
     });
@@ -1483,13 +1561,13 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
         split: splitLatency(afterAck, appendTimes, sampled.length),
       },
       firstAckMs: firstAck - backWall,
-      ...(brokerDelivery === undefined ? {} : { edgeDelivery: brokerDelivery }),
+      ...(brokerDelivery === undefined ? {} : { edge: brokerDelivery }),
       cpu: brokerCpu,
       verdict: cpuVerdict(brokerCpu),
     });
     for (const r of restarts) {
       say(
-        `${target.name} coldstart after the ${r.what} restart: listening ${r.startToListeningMs.toFixed(0)} ms, ready ${r.startToReadyMs.toFixed(0)} ms after start, ${r.liveClients} live ${r.readyToAllLiveMs.toFixed(0)} ms after ready; ${r.published} events published, ${r.failedBatches} batches failed, ${r.reconnects} connections closed by the server and opened again; p50 ${r.latency.p50Ms.toFixed(1)} ms, p99 ${r.latency.p99Ms.toFixed(1)} ms, max ${r.latency.maxMs.toFixed(1)} ms (${r.latency.count} events on ${r.latency.sampledSubscribers} subscribers); ${splitWords(r.split, r.edgeDelivery)}${r.afterFirstAck === undefined ? '' : `; from the first acknowledged batch (${r.firstAckMs?.toFixed(0) ?? '?'} ms after the broker's return): p50 ${r.afterFirstAck.latency.p50Ms.toFixed(1)} ms, p99 ${r.afterFirstAck.latency.p99Ms.toFixed(1)} ms, max ${r.afterFirstAck.latency.maxMs.toFixed(1)} ms (${r.afterFirstAck.latency.count} events), ${splitWords(r.afterFirstAck.split, undefined)}`}; ${cpuSummary(r.cpu)}: ${r.verdict.words}`,
+        `${target.name} coldstart after the ${r.what} restart: listening ${r.startToListeningMs.toFixed(0)} ms, ready ${r.startToReadyMs.toFixed(0)} ms after start, ${r.liveClients} live ${r.readyToAllLiveMs.toFixed(0)} ms after ready; ${r.published} events published, ${r.failedBatches} batches failed, ${r.reconnects} connections closed by the server and opened again; p50 ${r.latency.p50Ms.toFixed(1)} ms, p99 ${r.latency.p99Ms.toFixed(1)} ms, max ${r.latency.maxMs.toFixed(1)} ms (${r.latency.count} events on ${r.latency.sampledSubscribers} subscribers); ${splitWords(r.split, r.edge)}${r.afterFirstAck === undefined ? '' : `; from the first acknowledged batch (${r.firstAckMs?.toFixed(0) ?? '?'} ms after the broker's return): p50 ${r.afterFirstAck.latency.p50Ms.toFixed(1)} ms, p99 ${r.afterFirstAck.latency.p99Ms.toFixed(1)} ms, max ${r.afterFirstAck.latency.maxMs.toFixed(1)} ms (${r.afterFirstAck.latency.count} events), ${splitWords(r.afterFirstAck.split, undefined)}`}; ${cpuSummary(r.cpu)}: ${r.verdict.words}`,
       );
     }
     publishing = false;
@@ -1501,7 +1579,7 @@ async function coldStart(target: Target): Promise<ColdStartResult> {
       windowSeconds: coldStartWindowSeconds,
       steady,
       steadySplit,
-      ...(steadyEdgeDelivery === undefined ? {} : { steadyEdgeDelivery }),
+      ...(steadyEdgeDelivery === undefined ? {} : { steadyEdge: steadyEdgeDelivery }),
       steadyCpu,
       steadyVerdict: cpuVerdict(steadyCpu),
       restarts,
@@ -1643,7 +1721,7 @@ async function centrifugoIngest(target: Target): Promise<IngestResult> {
   try {
     // Over the warm-up too: the publish helper measures inside its own call.
     const meter = CpuMeter.start([
-      { name: target.label, role: 'server', pid: server.pid, threads: target.threads },
+      ...serverProcesses(target, server),
       { name: 'producer (bench)', role: 'client', pid: process.pid, threads: 'one' },
     ]);
     const eventsPerSecond = await centrifugoPublishThroughput({
@@ -1921,11 +1999,11 @@ function coldStartSection(): string[] {
       '',
       "Split at the broker's append (as in the fan-out split above); after the broker restart, the second row counts only events sent after the producer's first acknowledged batch, when the broker served again:",
       '',
-      '| phase | latency p50 / p99 / p99.9 / max ms | send → append ms | append → arrival ms | send → ack ms | send → first arrival of the event ms | arrival behind the first ms | edge: append → uWS hand-over ms (events) |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-      `| steady | ${latencyCell(c.steady)} | ${splitCells(c.steadySplit, c.steadyEdgeDelivery)} |`,
+      '| phase | latency p50 / p99 / p99.9 / max ms | send → append ms | append → arrival ms | send → ack ms | send → first arrival of the event ms | arrival behind the first ms | edge: append → uWS hand-over ms (events) | edge event-loop delay p50 / p99 / max ms |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      `| steady | ${latencyCell(c.steady)} | ${splitCells(c.steadySplit, c.steadyEdge)} |`,
       ...c.restarts.flatMap((x) => [
-        `| after the ${x.what} restart | ${latencyCell(x.latency)} | ${splitCells(x.split, x.edgeDelivery)} |`,
+        `| after the ${x.what} restart | ${latencyCell(x.latency)} | ${splitCells(x.split, x.edge)} |`,
         ...(x.afterFirstAck === undefined
           ? []
           : [
@@ -1989,12 +2067,15 @@ const allLiveCell = (live: number, clients: number, value: number): string =>
   live < clients ? `not all: ${num(live)} of ${num(clients)}` : ms(value);
 const pct = (share: number | undefined): string =>
   share === undefined || !Number.isFinite(share) ? '?' : `${Math.round(share * 100)} %`;
-/** `fanout edge 97 % · bench (producer + clients) 64 % · Kafka broker 12 % · machine 81 % of 2` */
+/** `fanout edge 47 % (waited 21 %) · bench clients 1 31 % (waited 9 %) · Kafka broker 12 % · machine 81 % of 2` */
 const cpuCell = (cpu: PhaseCpu | undefined): string =>
   cpu === undefined
     ? '–'
     : [
-        ...cpu.processes.map((p) => `${p.name} ${pct(p.cores)}`),
+        ...cpu.processes.map(
+          (p) =>
+            `${p.name} ${pct(p.cores)}${p.waiting === undefined ? '' : ` (waited ${pct(p.waiting)})`}`,
+        ),
         `machine ${pct(cpu.machine)} of ${cpu.cpuCount}`,
       ].join(' · ');
 const loadCell = (cpu: PhaseCpu | undefined): string =>
@@ -2004,8 +2085,8 @@ const latencyCell = (l: LatencySummary | undefined): string =>
     ? '–'
     : `${num(l.p50Ms, 1)} / ${num(l.p99Ms, 1)} / ${num(l.p999Ms, 1)} / ${num(l.maxMs, 1)} (${num(l.count)} on ${num(l.sampledSubscribers)})`;
 
-const splitCells = (split: LatencySplit, edge: BucketSummary | undefined): string =>
-  `${latencyCell(split.toAppend)} | ${latencyCell(split.appendToArrival)} | ${latencyCell(split.toAcknowledged)} | ${latencyCell(split.firstArrival)} | ${latencyCell(split.behindFirst)} | ${edge === undefined ? '–' : `${bucketBound(edge.p50Ms)} / ${bucketBound(edge.p99Ms)} / ${bucketBound(edge.p999Ms)} (${num(edge.count)})`}`;
+const splitCells = (split: LatencySplit, edge: EdgePhase | undefined): string =>
+  `${latencyCell(split.toAppend)} | ${latencyCell(split.appendToArrival)} | ${latencyCell(split.toAcknowledged)} | ${latencyCell(split.firstArrival)} | ${latencyCell(split.behindFirst)} | ${edge === undefined ? '–' : `${bucketBound(edge.delivery.p50Ms)} / ${bucketBound(edge.delivery.p99Ms)} / ${bucketBound(edge.delivery.p999Ms)} (${num(edge.delivery.count)})`} | ${edge?.loopDelay === undefined ? '–' : `${num(edge.loopDelay.p50Ms, 1)} / ${num(edge.loopDelay.p99Ms, 1)} / ${num(edge.loopDelay.maxMs, 1)}`}`;
 /** `≤ 25`, or `> 5,000` past the last bucket. */
 const bucketBound = (ms: number): string =>
   ms === Number.POSITIVE_INFINITY ? '> 5,000' : `≤ ${num(ms, 1)}`;
@@ -2024,11 +2105,11 @@ function splitSection(rows: readonly (readonly [string, FanoutResult | undefined
   );
   if (measured.length === 0) return [];
   return [
-    "Where fanout's latency goes: each timed event split at the broker's append time (the suite's topics use `message.timestamp.type=LogAppendTime`; the produce response returns the stamp): send → append is the bench's producer and the broker, append → arrival the edge, loopback and the client's event loop; send → ack is what the producer waits for; first arrival is, per event, its earliest arrival at any sampled subscriber, and behind the first is each arrival's wait after it (the client processes reading one frame per socket, and the edge writing them one socket after another). The edge's column is its own histogram `fanout_edge_delivery_latency_seconds` (append → hand-over to uWebSockets) over the same phase, as bucket bounds (≤ 1, 2.5, 5, 10, 25, 50, 100, 250 ms).",
+    "Where fanout's latency goes: each timed event split at the broker's append time (the suite's topics use `message.timestamp.type=LogAppendTime`; the produce response returns the stamp): send → append is the bench's producer and the broker, append → arrival the edge, loopback and the client's event loop; send → ack is what the producer waits for; first arrival is, per event, its earliest arrival at any sampled subscriber, and behind the first is each arrival's wait after it (the client processes reading one frame per socket, and the edge writing them one socket after another). The edge's column is its own histogram `fanout_edge_delivery_latency_seconds` (append → hand-over to uWebSockets) over the same phase, as bucket bounds (≤ 1, 2.5, 5, 10, 25, 50, 100, 250 ms); beside it the edge's event-loop delay over the phase (prom-client's `fanout_nodejs_eventloop_lag_*`, beyond its 10 ms sampling interval; the worst edge's where several run): how long work waited for the loop, behind its socket writes and fetches and while the loop waited for a core. The CPU columns say, for each event loop, how much of the phase it waited for a core (`/proc/<pid>/schedstat`).",
     '',
-    '| scenario | send → append ms | append → arrival ms | send → ack ms | send → first arrival of the event ms | arrival behind the first ms | edge: append → uWS hand-over ms (events) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...measured.map(([name, v]) => `| ${name} | ${splitCells(v.split, v.edgeDelivery)} |`),
+    '| scenario | send → append ms | append → arrival ms | send → ack ms | send → first arrival of the event ms | arrival behind the first ms | edge: append → uWS hand-over ms (events) | edge event-loop delay p50 / p99 / max ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...measured.map(([name, v]) => `| ${name} | ${splitCells(v.split, v.edge)} |`),
     '',
   ];
 }
