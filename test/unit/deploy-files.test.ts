@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { configFields } from '@fanout/shared';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { configFields, registerProcessMetrics } from '@fanout/shared';
+import { Registry } from 'prom-client';
 import { parse } from 'yaml';
 import {
   chartTools,
@@ -167,7 +167,7 @@ function exportedMetrics(): Set<string> {
     }
   }
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'fanout_' });
+  registerProcessMetrics(registry, 'fanout_');
   for (const metric of registry.getMetricsAsArray()) names.add(metric.name);
   return names;
 }

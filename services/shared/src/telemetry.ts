@@ -1,8 +1,8 @@
 /**
  * Telemetry bootstrap: the OpenTelemetry Node SDK's tracer provider (traces,
  * W3C trace-context and baggage propagation, async-hooks context) and the
- * Prometheus registry (prom-client, default process metrics prefixed
- * `fanout_`). The tracer provider is what the SDK's `NodeSDK` wrapper starts
+ * Prometheus registry (prom-client, the process metrics of
+ * `process-metrics.ts`, prefixed `fanout_`). The tracer provider is what the SDK's `NodeSDK` wrapper starts
  * for traces; the wrapper also loads every metrics and logs exporter at
  * import, 0.7 CPU-seconds of each service's start (decision 049). A service calls `startTelemetry()`
  * first thing in its main, before it creates anything that emits spans or
@@ -30,8 +30,9 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import type { FanoutConfig } from './config-schema.js';
+import { registerProcessMetrics } from './process-metrics.js';
 
 /** Prefix of every fanout metric. */
 export const metricsPrefix = 'fanout_';
@@ -115,7 +116,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
 
   const registry = new Registry();
   registry.setDefaultLabels({ service: serviceName });
-  collectDefaultMetrics({ register: registry, prefix: metricsPrefix });
+  registerProcessMetrics(registry, metricsPrefix);
   new Gauge({
     name: `${metricsPrefix}build_info`,
     help: 'Always 1; the labels name the running build.',
