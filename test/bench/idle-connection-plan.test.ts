@@ -9,9 +9,11 @@ import {
   ephemeralPortsFrom,
   evenSplit,
   idleLimitsFor,
+  marginalBytesPerConnection,
   openFileLimitFrom,
   planIdleConnections,
   planProblem,
+  splitSegments,
   summarizeMemory,
   type IdleLimits,
   type IdlePlan,
@@ -161,5 +163,43 @@ describe('idle connection sums', () => {
       1: 7,
       timeout: 1,
     });
+  });
+
+  it('opens each segment in two halves, every connection once and in order', () => {
+    const segments = [
+      { server: 0, first: 0, count: 5, port: 1 },
+      { server: 1, first: 5, count: 1, port: 2 },
+      { server: 2, first: 6, count: 0, port: 3 },
+    ];
+    const [first, second] = splitSegments(segments);
+    assert.deepEqual(first, [{ server: 0, first: 0, count: 2, port: 1 }]);
+    assert.deepEqual(second, [
+      { server: 0, first: 2, count: 3, port: 1 },
+      { server: 1, first: 5, count: 1, port: 2 },
+    ]);
+    const plan = planIdleConnections(50_000, machine, 10);
+    const halves = plan.clients.map((share) => splitSegments(share.segments));
+    const counted = halves.flat(2).reduce((sum, segment) => sum + segment.count, 0);
+    assert.equal(counted, 50_000);
+    const firstHalf = halves.flatMap(([one]) => one).reduce((sum, s) => sum + s.count, 0);
+    // Each segment rounds its half down.
+    const segmentCount = plan.clients.reduce((sum, share) => sum + share.segments.length, 0);
+    assert.ok(firstHalf <= 25_000 && firstHalf > 25_000 - segmentCount, `first half ${firstHalf}`);
+  });
+
+  it('counts what each further connection cost after the half-way reading', () => {
+    const mib = 2 ** 20;
+    const half = [
+      { connections: 5_000, baseRssBytes: 100 * mib, rssBytes: 130 * mib },
+      { connections: 5_000, baseRssBytes: 100 * mib, rssBytes: 128 * mib },
+    ];
+    const end = [
+      { connections: 10_000, baseRssBytes: 100 * mib, rssBytes: 140 * mib },
+      { connections: 9_000, baseRssBytes: 100 * mib, rssBytes: 136 * mib },
+    ];
+    // (10 + 8) MiB over 9,000 more connections; the growth from the base is 4.1 KiB each.
+    assert.equal(marginalBytesPerConnection(half, end), (18 * mib) / 9_000);
+    assert.ok(summarizeMemory(end).bytesPerConnection > marginalBytesPerConnection(half, end));
+    assert.ok(Number.isNaN(marginalBytesPerConnection(half, half)), 'none opened in between');
   });
 });

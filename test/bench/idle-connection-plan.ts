@@ -197,6 +197,48 @@ export function summarizeMemory(samples: readonly ServerSample[]): MemorySummary
   };
 }
 
+/**
+ * A client process's segments in two rounds: the first half of each
+ * segment, then the rest (empty segments left out), so the runner can read
+ * the servers' memory in between.
+ */
+export function splitSegments<T extends ClientSegment>(
+  segments: readonly T[],
+): [first: T[], second: T[]] {
+  const first: T[] = [];
+  const second: T[] = [];
+  for (const segment of segments) {
+    const half = Math.floor(segment.count / 2);
+    if (half > 0) first.push({ ...segment, count: half });
+    if (segment.count - half > 0) {
+      second.push({ ...segment, first: segment.first + half, count: segment.count - half });
+    }
+  }
+  return [first, second];
+}
+
+/**
+ * What each further connection cost once the servers held half of them:
+ * RSS growth from the half-way reading to the end ÷ the connections opened
+ * in between, over every server process. Fixed costs that the first
+ * connections pay (a young generation grown to its working size, code
+ * compiled, buffers allocated) fall out. NaN without connections between.
+ */
+export function marginalBytesPerConnection(
+  half: readonly ServerSample[],
+  end: readonly ServerSample[],
+): number {
+  let bytes = 0;
+  let connections = 0;
+  end.forEach((sample, i) => {
+    const before = half[i];
+    if (before === undefined) return;
+    bytes += sample.rssBytes - before.rssBytes;
+    connections += sample.connections - before.connections;
+  });
+  return connections > 0 ? bytes / connections : Number.NaN;
+}
+
 /** Adds up counts by key (failure reasons, connections per server) over client processes. */
 export function addCounts(
   counts: readonly Readonly<Record<string, number>>[],

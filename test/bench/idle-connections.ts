@@ -27,10 +27,13 @@ import {
 } from './idle-session.js';
 import {
   addCounts,
+  marginalBytesPerConnection,
   planIdleConnections,
+  splitSegments,
   summarizeMemory,
   type IdleLimits,
   type ServerMemory,
+  type ServerSample,
 } from './idle-connection-plan.js';
 import { rssBytes } from './process-stats.js';
 
@@ -85,6 +88,15 @@ export interface IdleMeasurement {
   readonly sourceAddresses: number;
   /** Total RSS growth over every server process ÷ `open`. */
   readonly bytesPerConnection: number;
+  /**
+   * RSS growth from the half-way reading (the first half of every client's
+   * connections open) to the end ÷ the connections opened in between: what
+   * each further connection costs, the first connections' fixed costs left
+   * out. NaN when opening stopped in the first half.
+   */
+  readonly marginalBytesPerConnection: number;
+  /** Connections open at the half-way reading. */
+  readonly halfConnections: number;
   readonly growthBytes: number;
   readonly perProcess: readonly IdleServerMemory[];
   /** RSS of the client processes, added up, when server memory was read. */
@@ -195,7 +207,6 @@ export async function measureIdleConnections(options: IdleRunOptions): Promise<I
     const heapMiB = Math.ceil((options.limits.perClientProcess * 32) / 1024) + 256;
     while (clients.length < plan.clients.length) clients.push(new ClientProcess(heapMiB));
     await Promise.all(clients.map((client) => client.next('ready')));
-    const started = performance.now();
     let stoppedEarly: string | undefined;
     const stopAll = (reason: string): void => {
       if (stoppedEarly !== undefined) return;
@@ -203,75 +214,96 @@ export async function measureIdleConnections(options: IdleRunOptions): Promise<I
       options.log(`idle ${options.connections}: ${reason}; opening stops`);
       for (const client of clients) client.send({ type: 'stop' });
     };
-    const finished = Promise.all(clients.map((client) => client.next('done')));
-    plan.clients.forEach((share, c) => {
-      clients[c]?.send({
-        type: 'start',
-        job: {
-          segments: share.segments.map((segment) => ({
-            ...segment,
-            port: servers[segment.server]?.port ?? 0,
-          })),
-          sourceAddresses: share.sourceAddresses,
-          session,
-          channelPrefix: options.channelPrefix,
-          connectionsPerChannel: options.connectionsPerChannel ?? 10,
-          inFlight: 200,
-          attemptTimeoutMs: 60_000,
-          lifetimeMs: options.openTimeoutMs + 5 * 60_000,
-        },
+    const rounds = plan.clients.map((share) => splitSegments(share.segments));
+    let openMs = 0;
+    /** Opens round `r` of every client's connections; the clients' `done` reports (their totals so far). */
+    const openRound = async (r: 0 | 1) => {
+      const started = performance.now();
+      const finished = Promise.all(clients.map((client) => client.next('done')));
+      plan.clients.forEach((share, c) => {
+        clients[c]?.send({
+          type: 'start',
+          job: {
+            segments: (rounds[c]?.[r] ?? []).map((segment) => ({
+              ...segment,
+              port: servers[segment.server]?.port ?? 0,
+            })),
+            sourceAddresses: share.sourceAddresses,
+            session,
+            channelPrefix: options.channelPrefix,
+            connectionsPerChannel: options.connectionsPerChannel ?? 10,
+            inFlight: 200,
+            attemptTimeoutMs: 60_000,
+            lifetimeMs: options.openTimeoutMs + 5 * 60_000,
+          },
+        });
       });
-    });
-    let settled = false;
-    void finished.finally(() => (settled = true)).catch(() => undefined);
-    let lastLog = 0;
-    while (!settled) {
-      await sleep(250);
-      const elapsed = performance.now() - started;
-      const clientRss = clients.reduce(
-        (sum, client) => sum + (rssBytes(client.child.pid ?? -1) ?? 0),
-        0,
+      let settled = false;
+      void finished.finally(() => (settled = true)).catch(() => undefined);
+      let lastLog = 0;
+      while (!settled) {
+        await sleep(250);
+        const elapsed = openMs + performance.now() - started;
+        const clientRss = clients.reduce(
+          (sum, client) => sum + (rssBytes(client.child.pid ?? -1) ?? 0),
+          0,
+        );
+        if (clientRss > options.maxClientRssBytes) {
+          stopAll(
+            `client processes at ${gib(clientRss)}, over the bound of ${gib(options.maxClientRssBytes)}`,
+          );
+        }
+        if (elapsed > options.openTimeoutMs) {
+          stopAll(`not all opened within ${Math.round(options.openTimeoutMs / 1000)} s`);
+        }
+        if (elapsed - lastLog >= 10_000) {
+          lastLog = elapsed;
+          const opened = clients.reduce((sum, client) => sum + client.progress.opened, 0);
+          const failed = clients.reduce((sum, client) => sum + client.progress.failed, 0);
+          options.log(
+            `idle ${options.connections}: ${opened.toLocaleString('en')} open, ${failed.toLocaleString('en')} failed after ${(elapsed / 1000).toFixed(0)} s; clients ${gib(clientRss)}`,
+          );
+        }
+      }
+      const reports = await finished;
+      openMs += performance.now() - started;
+      return reports;
+    };
+    const openByServerNow = async (): Promise<Record<string, number>> => {
+      const statuses = await Promise.all(
+        clients.map((client) => {
+          const status = client.next('status');
+          client.send({ type: 'status' });
+          return status;
+        }),
       );
-      if (clientRss > options.maxClientRssBytes) {
-        stopAll(
-          `client processes at ${gib(clientRss)}, over the bound of ${gib(options.maxClientRssBytes)}`,
-        );
-      }
-      if (elapsed > options.openTimeoutMs) {
-        stopAll(`not all opened within ${Math.round(options.openTimeoutMs / 1000)} s`);
-      }
-      if (elapsed - lastLog >= 10_000) {
-        lastLog = elapsed;
-        const opened = clients.reduce((sum, client) => sum + client.progress.opened, 0);
-        const failed = clients.reduce((sum, client) => sum + client.progress.failed, 0);
-        options.log(
-          `idle ${options.connections}: ${opened.toLocaleString('en')} open, ${failed.toLocaleString('en')} failed after ${(elapsed / 1000).toFixed(0)} s; clients ${gib(clientRss)}`,
-        );
-      }
+      return addCounts(statuses.map((status) => status.openByServer));
+    };
+    const samples = (rss: readonly number[], open: Record<string, number>): ServerSample[] =>
+      servers.map((_, s) => ({
+        connections: open[s] ?? 0,
+        baseRssBytes: baseRss[s] ?? Number.NaN,
+        rssBytes: rss[s] ?? Number.NaN,
+      }));
+
+    // The first half of every client's connections, then the servers' memory, then the rest.
+    let reports = await openRound(0);
+    let half: ServerSample[] | undefined;
+    if (stoppedEarly === undefined) {
+      await sleep(2000);
+      const halfRss = await Promise.all(servers.map((server) => settledRss(server.pid)));
+      half = samples(halfRss, await openByServerNow());
+      reports = await openRound(1);
     }
-    const reports = await finished;
-    const openSeconds = (performance.now() - started) / 1000;
+    const openSeconds = openMs / 1000;
     await sleep(2000);
     const rss = await Promise.all(servers.map((server) => settledRss(server.pid)));
     const clientRssBytes = clients.reduce(
       (sum, client) => sum + (rssBytes(client.child.pid ?? -1) ?? 0),
       0,
     );
-    const statuses = await Promise.all(
-      clients.map((client) => {
-        const status = client.next('status');
-        client.send({ type: 'status' });
-        return status;
-      }),
-    );
-    const openByServer = addCounts(statuses.map((status) => status.openByServer));
-    const memory = summarizeMemory(
-      servers.map((_, s) => ({
-        connections: openByServer[s] ?? 0,
-        baseRssBytes: baseRss[s] ?? Number.NaN,
-        rssBytes: rss[s] ?? Number.NaN,
-      })),
-    );
+    const end = samples(rss, await openByServerNow());
+    const memory = summarizeMemory(end);
     return {
       connections: options.connections,
       open: memory.connections,
@@ -283,6 +315,9 @@ export async function measureIdleConnections(options: IdleRunOptions): Promise<I
       clientProcesses: clients.length,
       sourceAddresses: plan.clients.reduce((sum, share) => sum + share.sourceAddresses.length, 0),
       bytesPerConnection: memory.bytesPerConnection,
+      marginalBytesPerConnection:
+        half === undefined ? Number.NaN : marginalBytesPerConnection(half, end),
+      halfConnections: half?.reduce((sum, sample) => sum + sample.connections, 0) ?? 0,
       growthBytes: memory.growthBytes,
       perProcess: memory.perProcess.map((process, s) => ({
         ...process,

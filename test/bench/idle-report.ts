@@ -42,7 +42,7 @@ export function idleSection(
   const fanout = shown.find((t) => t.target === 'fanout');
   const peers = shown.filter((t) => t.target !== 'fanout');
   const lines = [
-    'Every connection completes a subscribe (one channel per 10 connections, `subscribed` answered) before it counts; memory per connection is the RSS growth of all server processes of the target added up ÷ the connections open when it was read. A count above one process’s open-file limit is spread over several server processes (each its own port, all reading the same topic) and several client processes with source addresses of their own in 127.0.B.x; see [README.md](README.md#idle-connections).',
+    "Every connection completes a subscribe (one channel per 10 connections, `subscribed` answered) before it counts; memory per connection is the RSS growth of all server processes of the target added up ÷ the connections open when it was read (each further connection's cost, without the first connections' fixed costs, is in the table below). A count above one process’s open-file limit is spread over several server processes (each its own port, all reading the same topic) and several client processes with source addresses of their own in 127.0.B.x; see [README.md](README.md#idle-connections).",
     '',
     `| connections | server processes | ${shown.map((t) => t.label).join(' | ')} | ${peers.map((p) => `fanout ÷ ${p.target}`).join(' | ')} | open (failed) | load |`,
     `| ---: | ---: | ${shown.map(() => '---:').join(' | ')} | ${peers.map(() => '---:').join(' | ')} | ---: | ---: |`,
@@ -88,6 +88,32 @@ export function idleSection(
   }
   lines.push('', ...(notes.length > 0 ? [...notes, ''] : []));
   lines.push(
+    "Each further connection: the servers' RSS growth from the half-way reading (the first half of every client's connections open and settled) to the end ÷ the connections opened in between. The costs the first connections pay once — a young generation grown to its working size, code compiled, buffers allocated — fall out of it; the growth above includes them.",
+    '',
+    `| connections | ${shown.map((t) => t.label).join(' | ')} | ${peers.map((p) => `fanout ÷ ${p.target}`).join(' | ')} | open at half-way |`,
+    `| ---: | ${shown.map(() => '---:').join(' | ')} | ${peers.map(() => '---:').join(' | ')} | ---: |`,
+  );
+  for (const count of counts) {
+    const measured = shown.map((t) => find(t, count)?.measured);
+    if (measured.every((m) => m === undefined)) continue;
+    const f = fanout === undefined ? undefined : find(fanout, count)?.measured;
+    const ratio = peers
+      .map((peer) => {
+        const n = find(peer, count)?.measured;
+        return f !== undefined &&
+          n !== undefined &&
+          n.marginalBytesPerConnection > 0 &&
+          Number.isFinite(f.marginalBytesPerConnection)
+          ? `${(f.marginalBytesPerConnection / n.marginalBytesPerConnection).toFixed(2)} ×`
+          : '–';
+      })
+      .join(' | ');
+    lines.push(
+      `| ${num(count)} | ${measured.map((m) => kib(m?.marginalBytesPerConnection)).join(' | ')} | ${ratio} | ${measured.map((m) => (m === undefined ? '–' : num(m.halfConnections))).join(' / ')} |`,
+    );
+  }
+  lines.push(
+    '',
     'Per server process (RSS growth ÷ its connections), and the client side:',
     '',
     '| target | connections | per server process: KiB per connection (connections) | client processes | source addresses | client RSS | time to open |',

@@ -826,7 +826,7 @@ async function idle(target: Target, topic: string): Promise<IdleResult[]> {
     });
     results.push({ connections: count, measured, load: load() });
     say(
-      `${target.name} idle ${count}: ${measured.open.toLocaleString('en')} open (${measured.failed.toLocaleString('en')} failed) on ${measured.serverProcesses} server process(es), ${(measured.bytesPerConnection / 1024).toFixed(2)} KiB/conn (${measured.perProcess.map((p) => (p.bytesPerConnection / 1024).toFixed(2)).join(' / ')}); ${measured.clientProcesses} client process(es) at ${(measured.clientRssBytes / 2 ** 20).toFixed(0)} MiB`,
+      `${target.name} idle ${count}: ${measured.open.toLocaleString('en')} open (${measured.failed.toLocaleString('en')} failed) on ${measured.serverProcesses} server process(es), ${(measured.bytesPerConnection / 1024).toFixed(2)} KiB/conn (${measured.perProcess.map((p) => (p.bytesPerConnection / 1024).toFixed(2)).join(' / ')}), ${(measured.marginalBytesPerConnection / 1024).toFixed(2)} KiB each further connection after ${measured.halfConnections.toLocaleString('en')}; ${measured.clientProcesses} client process(es) at ${(measured.clientRssBytes / 2 ** 20).toFixed(0)} MiB`,
     );
     await sleep(1000);
   }
