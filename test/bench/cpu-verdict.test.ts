@@ -11,12 +11,8 @@ import {
   type PhaseCpu,
   type ProcessCpu,
 } from './cpu-verdict.js';
-import {
-  cpuTimesFrom,
-  machineBusyShare,
-  machineTicksFrom,
-  runQueueWaitFrom,
-} from './process-stats.js';
+import { runQueueWaitFrom } from '@fanout/shared';
+import { cpuTimesFrom, machineBusyShare, machineTicksFrom } from './process-stats.js';
 
 const edge = (cores: number): ProcessCpu => ({
   name: 'fanout edge',

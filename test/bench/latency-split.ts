@@ -165,8 +165,9 @@ export function bucketSummary(before: HistogramBuckets, after: HistogramBuckets)
 /**
  * An edge's event-loop delay over a phase: prom-client's
  * `nodejs_eventloop_lag_*` gauges, which read `monitorEventLoopDelay`
- * (sampled every 10 ms, the interval taken off) and reset it at every scrape, so a scrape at the
- * phase's start and one at its end give the phase's own figures. A busy
+ * (sampled every 10 ms, the interval taken off) and reset it at every
+ * scrape, so a scrape at the phase's start and one at its end give the
+ * phase's own figures. A busy
  * loop delays every socket write and every fetch behind it: this is the
  * part of append → uWS hand-over the edge spends waiting for itself.
  */

@@ -3,6 +3,7 @@
  * whole machine, from /proc (Linux).
  */
 import { readFileSync } from 'node:fs';
+import { runQueueWaitAt } from '@fanout/shared';
 
 const ticksPerSecond = 100;
 
@@ -38,25 +39,11 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
 }
 
 /**
- * Seconds a thread has spent runnable but waiting for a core, from the text
- * of /proc/<pid>/schedstat (`<on cpu ns> <waiting on a run queue ns> <slices>`).
- */
-export function runQueueWaitFrom(schedstat: string): number | undefined {
-  const waiting = Number(schedstat.trim().split(/\s+/)[1]);
-  return Number.isFinite(waiting) ? waiting / 1e9 : undefined;
-}
-
-/**
  * Seconds the process's main thread (a Node event loop) has waited on a run
  * queue, or undefined when unknown (no schedstats, not Linux).
  */
 export function runQueueWaitSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    return runQueueWaitFrom(readFileSync(`/proc/${pid}/schedstat`, 'utf8'));
-  } catch {
-    return undefined;
-  }
+  return pid === undefined ? undefined : runQueueWaitAt(`/proc/${pid}/schedstat`);
 }
 
 /** Resident set size of a process in bytes, or undefined when unknown. */

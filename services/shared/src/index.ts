@@ -132,7 +132,7 @@ export { positionFromProto } from './proto-position.js';
 export { IngestServiceDefinition } from '../generated/ingest-service.js';
 export { renderConfigurationReference, renderErrorsReference } from './reference-docs.js';
 export { createSpanRecorder, metricsPrefix, startTelemetry } from './telemetry.js';
-export { registerProcessMetrics, runQueueWaitSeconds } from './process-metrics.js';
+export { registerProcessMetrics, runQueueWaitAt, runQueueWaitFrom } from './process-metrics.js';
 export { runServiceMain } from './service-main.js';
 export type { ServiceApp, ServiceMainOptions } from './service-main.js';
 export type { SpanRecorder, Telemetry, TelemetryOptions } from './telemetry.js';

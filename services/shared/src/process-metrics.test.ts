@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { registerProcessMetrics, runQueueWaitSeconds } from './process-metrics.js';
+import { registerProcessMetrics, runQueueWaitFrom } from './process-metrics.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fanout-schedstat-'));
 after(() => {
@@ -23,12 +23,12 @@ async function exposition(path: string): Promise<string> {
 
 describe('process metrics', () => {
   it('reads the run-queue wait of a schedstat line, and refuses other text', () => {
-    assert.equal(runQueueWaitSeconds('2500000000 125000000 1042\n'), 0.125);
-    assert.equal(runQueueWaitSeconds('0 0 0'), 0);
-    assert.equal(runQueueWaitSeconds(''), undefined);
-    assert.equal(runQueueWaitSeconds('12 x 3'), undefined);
-    assert.equal(runQueueWaitSeconds('12 -5 3'), undefined);
-    assert.equal(runQueueWaitSeconds('12 13'), undefined);
+    assert.equal(runQueueWaitFrom('2500000000 125000000 1042\n'), 0.125);
+    assert.equal(runQueueWaitFrom('0 0 0'), 0);
+    assert.equal(runQueueWaitFrom(''), undefined);
+    assert.equal(runQueueWaitFrom('12 x 3'), undefined);
+    assert.equal(runQueueWaitFrom('12 -5 3'), undefined);
+    assert.equal(runQueueWaitFrom('12 13'), undefined);
   });
 
   it('exports the wait as a counter that follows the kernel figure at every scrape', async () => {

@@ -21,17 +21,21 @@ const schedstatPath = '/proc/self/schedstat';
  * (`<ns on a CPU> <ns waiting on a run queue> <time slices>`); undefined
  * when the text is not that.
  */
-export function runQueueWaitSeconds(schedstat: string): number | undefined {
+export function runQueueWaitFrom(schedstat: string): number | undefined {
   const fields = schedstat.trim().split(/\s+/);
   if (fields.length < 3) return undefined;
   const waiting = Number(fields[1]);
   return Number.isFinite(waiting) && waiting >= 0 ? waiting / 1e9 : undefined;
 }
 
-/** The main thread's run-queue wait now, or undefined where the kernel does not say. */
-function mainThreadWaitSeconds(path: string): number | undefined {
+/**
+ * Seconds on a run queue of the thread whose `schedstat` file is `path`
+ * (`/proc/self/schedstat`, `/proc/<pid>/schedstat`), or undefined where the
+ * kernel does not say.
+ */
+export function runQueueWaitAt(path: string): number | undefined {
   try {
-    return runQueueWaitSeconds(readFileSync(path, 'utf8'));
+    return runQueueWaitFrom(readFileSync(path, 'utf8'));
   } catch {
     return undefined;
   }
@@ -48,13 +52,13 @@ export function registerProcessMetrics(
   path: string = schedstatPath,
 ): void {
   collectDefaultMetrics({ register: registry, prefix });
-  if (mainThreadWaitSeconds(path) === undefined) return;
+  if (runQueueWaitAt(path) === undefined) return;
   new Counter({
     name: `${prefix}eventloop_cpu_wait_seconds_total`,
     help: 'Seconds the event loop was ready to run but waited for a CPU (Linux schedstat of the main thread): a CPU limit throttling it or neighbours holding the cores. Its rate is the share of time the loop waited.',
     registers: [registry],
     collect() {
-      const seconds = mainThreadWaitSeconds(path);
+      const seconds = runQueueWaitAt(path);
       if (seconds === undefined) return;
       this.reset();
       this.inc(seconds);

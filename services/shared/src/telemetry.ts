@@ -2,8 +2,8 @@
  * Telemetry bootstrap: the OpenTelemetry Node SDK's tracer provider (traces,
  * W3C trace-context and baggage propagation, async-hooks context) and the
  * Prometheus registry (prom-client, the process metrics of
- * `process-metrics.ts`, prefixed `fanout_`). The tracer provider is what the SDK's `NodeSDK` wrapper starts
- * for traces; the wrapper also loads every metrics and logs exporter at
+ * `process-metrics.ts`, prefixed `fanout_`). The tracer provider is what
+ * the SDK's `NodeSDK` wrapper starts for traces; the wrapper also loads every metrics and logs exporter at
  * import, 0.7 CPU-seconds of each service's start (decision 049). A service calls `startTelemetry()`
  * first thing in its main, before it creates anything that emits spans or
  * metrics. Only the `telemetry` configuration section is read; `OTEL_*`
