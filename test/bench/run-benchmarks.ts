@@ -341,10 +341,12 @@ interface Server {
  */
 async function edgeDeliveryBuckets(server: Server): Promise<HistogramBuckets | undefined> {
   const expositions = await edgeExpositions(server);
-  return expositions === undefined
-    ? undefined
-    : histogramBuckets(expositions.join('\n'), 'fanout_edge_delivery_latency_seconds');
+  return expositions === undefined ? undefined : deliveryBuckets(expositions);
 }
+
+/** The delivery histogram of every edge's exposition, added up bucket by bucket. */
+const deliveryBuckets = (expositions: readonly string[]): HistogramBuckets =>
+  histogramBuckets(expositions.join('\n'), 'fanout_edge_delivery_latency_seconds');
 
 /** Every edge's `/metrics` text; undefined for a peer or when one does not answer. */
 async function edgeExpositions(server: Server): Promise<string[] | undefined> {
@@ -368,7 +370,7 @@ async function edgeDeliverySince(
 ): Promise<EdgePhase | undefined> {
   const expositions = await edgeExpositions(server);
   if (before === undefined || expositions === undefined) return undefined;
-  const after = histogramBuckets(expositions.join('\n'), 'fanout_edge_delivery_latency_seconds');
+  const after = deliveryBuckets(expositions);
   const delay = worstLoopDelay(expositions.map((text) => loopDelay(text)));
   return {
     delivery: bucketSummary(before, after),
